@@ -1,0 +1,38 @@
+//! Shared vocabulary and mechanisms of the IPsec workspace.
+//!
+//! `ipsec-core` has no crypto, no I/O and no heap: it builds as `#![no_std]` without
+//! `alloc`, so that every other layer (ESP and AH codecs, the SA database, the IKEv2
+//! state machine) and every embedder can share these types.
+//!
+//! - [`Spi`], [`IkeSpi`]: security parameter indexes.
+//! - [`seq`]: 64-bit sequence counters with extended sequence numbers (RFC 4303 §2.2.1,
+//!   Appendix A).
+//! - [`ReplayWindow`]: the anti-replay window as an RFC 6479 bitmap ring.
+//! - [`IpProto`], [`SecurityProtocol`], [`Mode`]: protocol numbers and modes.
+//! - [`TrafficSelector`], [`TsSet`]: RFC 4301 / RFC 7296 §3.13 selectors.
+//! - [`Lifetime`], [`Instant`]: SA lifetimes with time supplied by the caller.
+//! - [`iana`]: the IKEv2 transform registries as open newtypes.
+//! - [`ChildSaParams`]: what an IKE implementation hands to a data plane.
+//! - [`ip`]: the minimal IPv4/IPv6 header views the codecs need.
+#![cfg_attr(not(any(feature = "std", test)), no_std)]
+#![forbid(unsafe_code)]
+
+pub mod child;
+pub mod iana;
+pub mod ip;
+pub mod lifetime;
+pub mod proto;
+pub mod replay;
+pub mod selector;
+pub mod seq;
+pub mod spi;
+pub mod time;
+
+pub use child::{ChildSaParams, KeyMaterial, UdpEncap, MAX_KEY_MATERIAL};
+pub use lifetime::{Lifetime, LifetimeLimits};
+pub use proto::{IpProto, Mode, SecurityProtocol};
+pub use replay::{ReplayError, ReplayWindow, MAX_REPLAY_WINDOW};
+pub use selector::{TrafficSelector, TsSet, MAX_SELECTORS};
+pub use seq::{SeqCounter, SeqError};
+pub use spi::{IkeSpi, Spi};
+pub use time::{Duration, Instant};
