@@ -1,0 +1,2 @@
+//! ring backend (work in progress).
+#![forbid(unsafe_code)]

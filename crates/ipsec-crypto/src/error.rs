@@ -1,0 +1,63 @@
+//! The crypto error type.
+
+use core::fmt;
+
+/// What went wrong in a crypto operation.
+///
+/// Authentication failures are deliberately one variant without detail: a wrong tag
+/// and a failed decryption cannot be told apart. Wrong lengths are caller or peer
+/// errors and say which input was wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CryptoError {
+    /// An input had the wrong length.
+    Length {
+        /// Which input: "key", "nonce", "iv", "tag", "data", "output", "public key".
+        what: &'static str,
+        /// The length required (for data: the block size it must be a multiple of).
+        expected: usize,
+        /// The length given.
+        got: usize,
+    },
+    /// The tag or ICV did not verify.
+    Authentication,
+    /// The peer's public value is not valid for the group (off curve, small order,
+    /// out of range).
+    InvalidPublicValue,
+    /// The random source failed.
+    Random,
+    /// The transform is not available in this provider.
+    Unsupported,
+}
+
+impl CryptoError {
+    /// Shorthand for a [`CryptoError::Length`] error.
+    pub const fn length(what: &'static str, expected: usize, got: usize) -> Self {
+        CryptoError::Length { what, expected, got }
+    }
+
+    /// `Ok(())` when `got == expected`, a length error otherwise.
+    pub const fn check_len(what: &'static str, expected: usize, got: usize) -> Result<(), Self> {
+        if expected == got {
+            Ok(())
+        } else {
+            Err(CryptoError::Length { what, expected, got })
+        }
+    }
+}
+
+impl fmt::Display for CryptoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CryptoError::Length { what, expected, got } => {
+                write!(f, "{what} has length {got}, expected {expected}")
+            }
+            CryptoError::Authentication => f.write_str("authentication failed"),
+            CryptoError::InvalidPublicValue => f.write_str("invalid public key-exchange value"),
+            CryptoError::Random => f.write_str("random source failed"),
+            CryptoError::Unsupported => f.write_str("transform not supported by this provider"),
+        }
+    }
+}
+
+impl core::error::Error for CryptoError {}

@@ -1,0 +1,110 @@
+//! [`CryptoProvider`]: the set of algorithms a stack may use.
+
+use crate::suites::{EncrDesc, EncrKind};
+use crate::traits::{
+    AeadAlgorithm, CipherAlgorithm, IntegAlgorithm, KxGroup, PrfAlgorithm, SecureRandom,
+    SignatureVerifier,
+};
+use crate::{EncrId, IntegId, KeId, PrfId};
+
+/// Whether a provider claims a certification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Compliance {
+    /// No validation claimed.
+    Unvalidated,
+    /// Runs only FIPS 140-validated modules in approved modes.
+    Fips,
+}
+
+/// The algorithms a stack may use, as `'static` trait objects.
+///
+/// A plain struct that can be built in a `const` and changed with struct-update syntax,
+/// so an embedder composes providers transform by transform:
+///
+/// ```ignore
+/// static MINE: CryptoProvider = CryptoProvider {
+///     aeads: &[&ring::AES_128_GCM, &rustcrypto::AES_256_GCM],
+///     ..rustcrypto::PROVIDER
+/// };
+/// ```
+///
+/// Lookups return the first algorithm in each list that implements a transform, so the
+/// order of a list is the order of preference between backends.
+#[derive(Debug, Clone, Copy)]
+pub struct CryptoProvider {
+    /// A name for logs and `ipsec suites`.
+    pub name: &'static str,
+    /// AEAD algorithms (also used for GMAC).
+    pub aeads: &'static [&'static dyn AeadAlgorithm],
+    /// Block ciphers for the non-combined transforms.
+    pub ciphers: &'static [&'static dyn CipherAlgorithm],
+    /// Integrity algorithms.
+    pub integs: &'static [&'static dyn IntegAlgorithm],
+    /// Pseudo-random functions.
+    pub prfs: &'static [&'static dyn PrfAlgorithm],
+    /// Key exchange methods.
+    pub kx_groups: &'static [&'static dyn KxGroup],
+    /// Signature verifiers.
+    pub signature_verifiers: &'static [&'static dyn SignatureVerifier],
+    /// The random source for nonces, SPIs, IVs and private keys.
+    pub secure_random: &'static dyn SecureRandom,
+    /// What the provider claims.
+    pub compliance: Compliance,
+}
+
+impl CryptoProvider {
+    /// The AEAD for transform `id` with a key of `key_len` bytes.
+    pub fn aead(&self, id: EncrId, key_len: usize) -> Option<&'static dyn AeadAlgorithm> {
+        self.aeads.iter().copied().find(|a| a.id() == id && a.key_len() == key_len)
+    }
+
+    /// The block cipher for transform `id` with a key of `key_len` bytes.
+    pub fn cipher(&self, id: EncrId, key_len: usize) -> Option<&'static dyn CipherAlgorithm> {
+        if id == EncrId::ENCR_NULL && key_len == 0 {
+            return Some(&crate::null::NULL_CIPHER);
+        }
+        self.ciphers.iter().copied().find(|a| a.id() == id && a.key_len() == key_len)
+    }
+
+    /// The integrity algorithm for transform `id`.
+    pub fn integ(&self, id: IntegId) -> Option<&'static dyn IntegAlgorithm> {
+        self.integs.iter().copied().find(|a| a.id() == id)
+    }
+
+    /// The PRF for transform `id`.
+    pub fn prf(&self, id: PrfId) -> Option<&'static dyn PrfAlgorithm> {
+        self.prfs.iter().copied().find(|a| a.id() == id)
+    }
+
+    /// The key exchange method `id`.
+    pub fn kx(&self, id: KeId) -> Option<&'static dyn KxGroup> {
+        self.kx_groups.iter().copied().find(|a| a.id() == id)
+    }
+
+    /// The AEAD that runs an AEAD or GMAC transform: GMAC (RFC 4543) is AES-GCM with
+    /// all input in the AAD, so it uses the AES-GCM-16 algorithm of the same key size.
+    pub fn aead_for(&self, d: &EncrDesc) -> Option<&'static dyn AeadAlgorithm> {
+        match d.kind {
+            EncrKind::Aead => self.aead(d.id, d.key_len()),
+            EncrKind::Gmac => self.aead(EncrId::ENCR_AES_GCM_16, d.key_len()),
+            EncrKind::Cbc | EncrKind::Null => None,
+        }
+    }
+
+    /// Whether this provider can run the encryption transform `d`.
+    pub fn supports_encr(&self, d: &EncrDesc) -> bool {
+        match d.kind {
+            EncrKind::Aead | EncrKind::Gmac => self.aead_for(d).is_some(),
+            EncrKind::Cbc | EncrKind::Null => self.cipher(d.id, d.key_len()).is_some(),
+        }
+    }
+
+    /// The backend that runs the encryption transform `d`, if any.
+    pub fn encr_backend(&self, d: &EncrDesc) -> Option<&'static str> {
+        match d.kind {
+            EncrKind::Aead | EncrKind::Gmac => self.aead_for(d).map(|a| a.backend()),
+            EncrKind::Cbc | EncrKind::Null => self.cipher(d.id, d.key_len()).map(|a| a.backend()),
+        }
+    }
+}
