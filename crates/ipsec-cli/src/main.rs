@@ -1,1 +1,131 @@
-fn main() {}
+//! `ipsec`: the reference command line of the IPsec workspace.
+//!
+//! - `ipsec suites`: what is supported, by IANA id and proposal token;
+//! - `ipsec proposal STRING`: parse and explain a proposal string;
+//! - `ipsec demo`: a manually keyed ESP-in-UDP tunnel between two loopback sockets;
+//! - `ipsec decode`: decrypt and print ESP from a pcap/pcapng capture with Wireshark
+//!   key tables.
+#![forbid(unsafe_code)]
+#![allow(clippy::print_stdout)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+mod capture;
+mod decode;
+mod demo;
+mod keyfile;
+mod info;
+
+/// IPsec toolkit: suites, proposals, an ESP demo and a capture decoder.
+#[derive(Parser)]
+#[command(name = "ipsec", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+}
+
+/// Which crypto provider to use.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Backend {
+    /// ring where it has the transform, RustCrypto otherwise (the default).
+    Composed,
+    /// Pure-Rust RustCrypto only.
+    Rustcrypto,
+}
+
+impl Backend {
+    /// The provider.
+    pub fn provider(self) -> &'static ipsec::crypto::CryptoProvider {
+        match self {
+            Backend::Composed => &ipsec::DEFAULT_PROVIDER,
+            Backend::Rustcrypto => ipsec::rustcrypto_provider(),
+        }
+    }
+}
+
+/// Tunnel or transport mode on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum ModeArg {
+    /// Tunnel mode: the whole inner packet is protected.
+    Tunnel,
+    /// Transport mode: the payload of the packet is protected.
+    Transport,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// List the supported transforms with their IANA ids and proposal tokens.
+    Suites {
+        /// Crypto provider to show.
+        #[arg(long, value_enum, default_value = "composed")]
+        backend: Backend,
+    },
+    /// Parse a proposal string (strongSwan syntax) and explain it.
+    Proposal {
+        /// e.g. aes128gcm16-prfsha256-x25519 or aes256-sha384-ecp384 or chacha20poly1305.
+        proposal: String,
+        /// What the proposal is for; guessed when not given.
+        #[arg(long, value_enum)]
+        kind: Option<KindArg>,
+    },
+    /// Run a manually keyed ESP-in-UDP tunnel between two loopback sockets.
+    Demo(demo::DemoArgs),
+    /// Decrypt and print ESP frames of a pcap or pcapng capture.
+    Decode {
+        /// Wireshark key table (esp_sa / ikev2_decryption_table) or a directory of them.
+        #[arg(long = "keys", value_name = "PATH")]
+        keys: Vec<PathBuf>,
+        /// One JSON object per frame per line.
+        #[arg(long)]
+        json: bool,
+        /// Crypto provider.
+        #[arg(long, value_enum, default_value = "composed")]
+        backend: Backend,
+        /// The capture (pcap or pcapng).
+        capture: PathBuf,
+    },
+}
+
+/// The kind of a proposal on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum KindArg {
+    /// An IKE SA proposal.
+    Ike,
+    /// An ESP proposal.
+    Esp,
+    /// An AH proposal.
+    Ah,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        None => demo::run(&demo::DemoArgs::default()),
+        Some(Cmd::Suites { backend }) => {
+            info::suites(backend.provider());
+            Ok(())
+        }
+        Some(Cmd::Proposal { proposal, kind }) => {
+            let kind = kind.map(|k| match k {
+                KindArg::Ike => ipsec::crypto::ProposalKind::Ike,
+                KindArg::Esp => ipsec::crypto::ProposalKind::Esp,
+                KindArg::Ah => ipsec::crypto::ProposalKind::Ah,
+            });
+            info::proposal(&proposal, kind, &ipsec::DEFAULT_PROVIDER)
+        }
+        Some(Cmd::Demo(args)) => demo::run(&args),
+        Some(Cmd::Decode { keys, json, backend, capture }) => {
+            decode::run(&keys, &capture, json, backend.provider())
+        }
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ipsec: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

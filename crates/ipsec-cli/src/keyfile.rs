@@ -1,0 +1,314 @@
+//! Wireshark's key tables: `esp_sa` (ESP SAs, also written by strongSwan's save-keys
+//! plugin) and `ikev2_decryption_table` (IKE SA keys).
+//!
+//! Both are UAT files: one record per line, comma-separated fields, strings in double
+//! quotes, `#` comments. An `esp_sa` row is
+//! `"IPv4","src","dst","0xSPI","encryption","0xKEY","authentication","0xKEY"`, where
+//! AEAD keys include their 4-byte salt.
+
+use std::fs;
+use std::path::Path;
+
+use ipsec::crypto::suites::{self, EncrDesc, EncrKind, IntegDesc};
+
+/// One ESP SA from an `esp_sa` table.
+pub struct EspSaRow {
+    /// "IPv4", "IPv6" or "Any".
+    pub family: String,
+    /// Source address ("*" for any).
+    pub src: String,
+    /// Destination address ("*" for any).
+    pub dst: String,
+    /// The SPI.
+    pub spi: u32,
+    /// The encryption transform.
+    pub encr: &'static EncrDesc,
+    /// Encryption key with salt.
+    pub encr_key: Vec<u8>,
+    /// The integrity transform, if any.
+    pub integ: Option<&'static IntegDesc>,
+    /// Integrity key.
+    pub integ_key: Vec<u8>,
+}
+
+/// One IKE SA from an `ikev2_decryption_table`.
+pub struct IkeSaRow {
+    /// Initiator SPI.
+    pub spi_i: [u8; 8],
+    /// Responder SPI.
+    pub spi_r: [u8; 8],
+    /// SK_ei.
+    pub sk_ei: Vec<u8>,
+    /// SK_er.
+    pub sk_er: Vec<u8>,
+    /// Wireshark's name of the encryption algorithm.
+    pub encr: String,
+    /// SK_ai.
+    pub sk_ai: Vec<u8>,
+    /// SK_ar.
+    pub sk_ar: Vec<u8>,
+    /// Wireshark's name of the integrity algorithm.
+    pub integ: String,
+}
+
+/// All keys read from one or more key files.
+#[derive(Default)]
+pub struct KeyTables {
+    /// ESP SAs.
+    pub esp: Vec<EspSaRow>,
+    /// IKE SAs.
+    pub ike: Vec<IkeSaRow>,
+}
+
+/// Wireshark's name of an ESP encryption transform.
+pub fn wireshark_encr_name(d: &EncrDesc) -> &'static str {
+    match d.kind {
+        EncrKind::Null => "NULL",
+        EncrKind::Cbc => "AES-CBC [RFC3602]",
+        EncrKind::Gmac => "NULL_AUTH_AES_GMAC [RFC4543]",
+        EncrKind::Aead if d.id == ipsec::crypto::EncrId::ENCR_CHACHA20_POLY1305 => {
+            "ChaCha20 with Poly1305 [RFC7634]"
+        }
+        EncrKind::Aead => "AES-GCM with 16 octet ICV [RFC4106]",
+    }
+}
+
+/// Wireshark's name of an ESP integrity transform.
+pub fn wireshark_integ_name(d: Option<&IntegDesc>) -> &'static str {
+    match d.map(|d| d.icv_len) {
+        None => "NULL",
+        Some(12) => "HMAC-SHA-1-96 [RFC2404]",
+        Some(16) => "HMAC-SHA-256-128 [RFC4868]",
+        Some(24) => "HMAC-SHA-384-192 [RFC4868]",
+        Some(_) => "HMAC-SHA-512-256 [RFC4868]",
+    }
+}
+
+fn encr_from_name(name: &str, keymat_len: usize) -> Result<&'static EncrDesc, String> {
+    let n = name.to_ascii_lowercase();
+    let candidates: &[&'static EncrDesc] = if n == "null" {
+        &[&suites::NULL]
+    } else if n.contains("gmac") {
+        &[&suites::AES_GMAC_128, &suites::AES_GMAC_256]
+    } else if n.contains("chacha20") {
+        &[&suites::CHACHA20_POLY1305]
+    } else if n.starts_with("aes-gcm") && n.contains("16 octet") {
+        &[&suites::AES_GCM_16_128, &suites::AES_GCM_16_256]
+    } else if n.starts_with("aes-cbc") {
+        &[&suites::AES_CBC_128, &suites::AES_CBC_256]
+    } else {
+        return Err(format!("unsupported encryption algorithm \"{name}\""));
+    };
+    candidates
+        .iter()
+        .copied()
+        .find(|d| d.keymat_len() == keymat_len)
+        .ok_or_else(|| format!("\"{name}\" with a {keymat_len}-byte key is not supported"))
+}
+
+fn integ_from_name(name: &str) -> Result<Option<&'static IntegDesc>, String> {
+    let n = name.to_ascii_uppercase();
+    Ok(Some(match n.as_str() {
+        "NULL" => return Ok(None),
+        _ if n.starts_with("HMAC-SHA-1-96") => &suites::HMAC_SHA1_96,
+        _ if n.starts_with("HMAC-SHA-256-128") => &suites::HMAC_SHA256_128,
+        _ if n.starts_with("HMAC-SHA-384-192") => &suites::HMAC_SHA384_192,
+        _ if n.starts_with("HMAC-SHA-512-256") => &suites::HMAC_SHA512_256,
+        _ => return Err(format!("unsupported authentication algorithm \"{name}\"")),
+    }))
+}
+
+/// Splits one UAT line into its fields.
+fn fields(line: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => out.push(std::mem::take(&mut cur)),
+            '\\' if quoted => {
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+            }
+            _ => cur.push(c),
+        }
+    }
+    if quoted {
+        return Err("unterminated quote".into());
+    }
+    out.push(cur);
+    Ok(out.into_iter().map(|s| s.trim().to_string()).collect())
+}
+
+fn hex_field(s: &str) -> Result<Vec<u8>, String> {
+    let s = s.trim();
+    let s = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")).unwrap_or(s);
+    hex::decode(s).map_err(|e| format!("bad hex \"{s}\": {e}"))
+}
+
+fn spi8(s: &str) -> Result<[u8; 8], String> {
+    let v = hex_field(s)?;
+    v.try_into().map_err(|_| format!("IKE SPI \"{s}\" is not 8 bytes"))
+}
+
+impl KeyTables {
+    /// Reads `path`: a key table file (recognised by its content) or a directory
+    /// holding `esp_sa` and/or `ikev2_decryption_table`.
+    pub fn load(&mut self, path: &Path) -> Result<(), String> {
+        if path.is_dir() {
+            let mut found = false;
+            for name in ["esp_sa", "ikev2_decryption_table"] {
+                let p = path.join(name);
+                if p.is_file() {
+                    self.load_file(&p)?;
+                    found = true;
+                }
+            }
+            if !found {
+                return Err(format!("{}: no esp_sa or ikev2_decryption_table in it", path.display()));
+            }
+            return Ok(());
+        }
+        self.load_file(path)
+    }
+
+    fn load_file(&mut self, path: &Path) -> Result<(), String> {
+        let text = fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        self.parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Parses the text of a key table of either kind.
+    pub fn parse(&mut self, text: &str) -> Result<(), String> {
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let f = fields(line).map_err(|e| format!("line {}: {e}", n + 1))?;
+            let first = f.first().map(String::as_str).unwrap_or("");
+            let r = if matches!(first, "IPv4" | "IPv6" | "Any") {
+                self.esp_row(&f)
+            } else if first.len() == 16 && first.chars().all(|c| c.is_ascii_hexdigit()) {
+                self.ike_row(&f)
+            } else {
+                Err("neither an esp_sa nor an ikev2_decryption_table record".into())
+            };
+            r.map_err(|e| format!("line {}: {e}", n + 1))?;
+        }
+        Ok(())
+    }
+
+    fn esp_row(&mut self, f: &[String]) -> Result<(), String> {
+        if f.len() < 8 {
+            return Err(format!("esp_sa record has {} fields, expected 8 or more", f.len()));
+        }
+        let spi_s = f[3].trim();
+        let spi = u32::from_str_radix(spi_s.trim_start_matches("0x").trim_start_matches("0X"), 16)
+            .map_err(|_| format!("bad SPI \"{spi_s}\""))?;
+        let encr_key = hex_field(&f[5])?;
+        let encr = encr_from_name(&f[4], encr_key.len())?;
+        let integ = integ_from_name(&f[6])?;
+        let integ_key = hex_field(&f[7])?;
+        if let Some(i) = integ {
+            if integ_key.len() != i.key_len {
+                return Err(format!("{} needs a {}-byte key, got {}", i.name, i.key_len, integ_key.len()));
+            }
+        }
+        self.esp.push(EspSaRow {
+            family: f[0].clone(),
+            src: f[1].clone(),
+            dst: f[2].clone(),
+            spi,
+            encr,
+            encr_key,
+            integ,
+            integ_key,
+        });
+        Ok(())
+    }
+
+    fn ike_row(&mut self, f: &[String]) -> Result<(), String> {
+        if f.len() < 8 {
+            return Err(format!("ikev2_decryption_table record has {} fields, expected 8", f.len()));
+        }
+        self.ike.push(IkeSaRow {
+            spi_i: spi8(&f[0])?,
+            spi_r: spi8(&f[1])?,
+            sk_ei: hex_field(&f[2])?,
+            sk_er: hex_field(&f[3])?,
+            encr: f[4].clone(),
+            sk_ai: hex_field(&f[5])?,
+            sk_ar: hex_field(&f[6])?,
+            integ: f[7].clone(),
+        });
+        Ok(())
+    }
+}
+
+/// Formats one `esp_sa` record.
+pub fn esp_sa_line(
+    src: &str,
+    dst: &str,
+    spi: u32,
+    encr: &EncrDesc,
+    encr_key: &[u8],
+    integ: Option<&IntegDesc>,
+    integ_key: &[u8],
+) -> String {
+    let fam = if src.contains(':') { "IPv6" } else { "IPv4" };
+    let ik = if integ.is_some() { format!("0x{}", hex::encode(integ_key)) } else { String::new() };
+    format!(
+        "\"{fam}\",\"{src}\",\"{dst}\",\"0x{spi:08x}\",\"{}\",\"0x{}\",\"{}\",\"{ik}\"",
+        wireshark_encr_name(encr),
+        hex::encode(encr_key),
+        wireshark_integ_name(integ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_strongswan_rows() {
+        let text = "# This file is automatically generated, DO NOT MODIFY.\n\
+            \"IPv4\",\"198.18.0.2\",\"198.18.0.1\",\"0xc1a2b3c4\",\"AES-GCM with 16 octet ICV [RFC4106]\",\"0x000102030405060708090a0b0c0d0e0f10111213\",\"NULL\",\"\"\n\
+            \"IPv4\",\"198.18.0.1\",\"198.18.0.2\",\"0x00001234\",\"AES-CBC [RFC3602]\",\"0x000102030405060708090a0b0c0d0e0f000102030405060708090a0b0c0d0e0f\",\"HMAC-SHA-384-192 [RFC4868]\",\"0x000102030405060708090a0b0c0d0e0f000102030405060708090a0b0c0d0e0f000102030405060708090a0b0c0d0e0f\"\n\
+            0123456789abcdef,fedcba9876543210,00,11,\"AES-GCM-128 with 16 octet ICV [RFC5282]\",,,\"NONE [RFC4306]\"\n";
+        let mut k = KeyTables::default();
+        k.parse(text).unwrap();
+        assert_eq!(k.esp.len(), 2);
+        assert_eq!(k.esp[0].spi, 0xc1a2b3c4);
+        assert_eq!(k.esp[0].encr, &suites::AES_GCM_16_128);
+        assert!(k.esp[0].integ.is_none());
+        assert_eq!(k.esp[1].encr, &suites::AES_CBC_256);
+        assert_eq!(k.esp[1].integ, Some(&suites::HMAC_SHA384_192));
+        assert_eq!(k.ike.len(), 1);
+        assert_eq!(k.ike[0].spi_r, [0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10]);
+    }
+
+    #[test]
+    fn roundtrips_our_lines() {
+        let line = esp_sa_line("127.0.0.1", "127.0.0.2", 0x1000, &suites::AES_GCM_16_256, &[7; 36], None, &[]);
+        let mut k = KeyTables::default();
+        k.parse(&line).unwrap();
+        assert_eq!(k.esp[0].encr, &suites::AES_GCM_16_256);
+        assert_eq!(k.esp[0].encr_key, vec![7; 36]);
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let mut k = KeyTables::default();
+        let e = k.parse("\"IPv4\",\"a\",\"b\",\"0x1\",\"3DES\",\"0x00\",\"NULL\",\"\"").unwrap_err();
+        assert!(e.contains("unsupported encryption"), "{e}");
+        let e = k.parse("garbage").unwrap_err();
+        assert!(e.contains("line 1"), "{e}");
+    }
+}
