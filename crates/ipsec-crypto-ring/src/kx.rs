@@ -15,7 +15,7 @@
 //! ring's `rand::SecureRandom` trait is sealed: outside ring only
 //! `ring::rand::SystemRandom` implements it (plus deprecated, test-only fixed sources).
 //! So ring cannot draw an ephemeral private key from the caller's
-//! [`SecureRandom`](ipsec_crypto::SecureRandom), and these groups **ignore the `rng`
+//! [`SecureRandom`], and these groups **ignore the `rng`
 //! argument** of [`KxGroup::start`] and [`KxGroup::respond`]: the private key always
 //! comes from the operating system's CSPRNG through ring. Two consequences:
 //! - A seeded random source does not make exchanges with these groups reproducible.
