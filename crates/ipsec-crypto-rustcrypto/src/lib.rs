@@ -1,3 +1,131 @@
-//! Pure-Rust backend (work in progress).
-#![cfg_attr(not(any(feature = "std", test)), no_std)]
+//! Pure-Rust crypto backend for the IPsec workspace, built on the RustCrypto crates.
+//!
+//! It implements the [`ipsec_crypto`] provider traits; no RustCrypto type appears in
+//! its API, so the RustCrypto versions can change without breaking users.
+//!
+//! | transform | objects |
+//! |---|---|
+//! | ENCR_AES_GCM_16 (RFC 4106, RFC 5282) | [`AES_128_GCM`], [`AES_256_GCM`] |
+//! | ENCR_CHACHA20_POLY1305 (RFC 7634) | [`CHACHA20_POLY1305`] |
+//! | ENCR_NULL_AUTH_AES_GMAC (RFC 4543) | through the AES-GCM objects, see [`CryptoProvider::aead_for`] |
+//! | ENCR_AES_CBC (RFC 3602) | [`AES_128_CBC`], [`AES_256_CBC`] |
+//! | AUTH_HMAC_SHA1_96, AUTH_HMAC_SHA2_* (RFC 2404, RFC 4868) | [`HMAC_SHA1_96`], [`HMAC_SHA256_128`], [`HMAC_SHA384_192`], [`HMAC_SHA512_256`] |
+//! | PRF_HMAC_SHA1, PRF_HMAC_SHA2_* (RFC 2104, RFC 4868) | [`PRF_HMAC_SHA1`], [`PRF_HMAC_SHA256`], [`PRF_HMAC_SHA384`], [`PRF_HMAC_SHA512`] |
+//! | Curve25519 (RFC 8031) | [`X25519`] |
+//! | ECP-256, ECP-384 (RFC 5903) | [`ECP256`], [`ECP384`] |
+//! | MODP-2048, MODP-3072 (RFC 3526) | [`MODP2048`], [`MODP3072`] |
+//!
+//! [`PROVIDER`] lists all of them with the operating system's random source
+//! ([`OS_RANDOM`]); ENCR_NULL comes from [`ipsec_crypto::NULL_CIPHER`] automatically.
+//!
+//! # Features and `no_std`
+//!
+//! The crate is `no_std` and needs `alloc`. The `std` feature (on by default) adds
+//! [`OS_RANDOM`] and [`PROVIDER`]. Without it, build a provider with
+//! [`provider_with_random`] and your own [`SecureRandom`].
+//!
+//! # Side channels
+//!
+//! - AES: the `aes` crate uses AES-NI or ARMv8 instructions where the CPU has them,
+//!   and otherwise a bitsliced ("fixslice") software implementation without
+//!   secret-dependent table lookups. GHASH and Poly1305 likewise avoid secret-indexed
+//!   tables.
+//! - ICVs and tags are compared in constant time (`subtle`).
+//! - X25519 uses x25519-dalek's Montgomery ladder; P-256 and P-384 use the
+//!   constant-time field and scalar arithmetic of the `p256` and `p384` crates.
+//! - MODP groups use **crypto-bigint**'s `DynResidue::pow_bounded_exp`. It is
+//!   constant time because crypto-bigint works on fixed-size limb arrays with
+//!   Montgomery multiplication that has no data-dependent branches or final
+//!   conditional subtraction by branch, and its fixed-window exponentiation does the
+//!   same squarings and one multiplication for every 4-bit window and reads the
+//!   table with a constant-time select over all entries. Only the exponent's bit
+//!   bound (public, 512 bits) shows in the timing.
+//!
+//! # Key hygiene
+//!
+//! Key objects zeroize their keys on drop where the RustCrypto crate supports it:
+//! AES (key schedules), AES-GCM, ChaCha20-Poly1305, X25519, P-256 and P-384 secret
+//! scalars, and MODP exponents. hmac 0.12 cannot zeroize its keyed state.
+//!
+//! # Example
+//!
+//! ```
+//! use ipsec_crypto::EncrId;
+//! use ipsec_crypto_rustcrypto::PROVIDER;
+//!
+//! let aead = PROVIDER.aead(EncrId::ENCR_AES_GCM_16, 32).unwrap();
+//! let key = aead.new_key(&[7u8; 32]).unwrap();
+//! let mut data = *b"inner packet";
+//! let mut tag = [0u8; 16];
+//! key.seal_detached(&[1u8; 12], b"spi+seq", &mut data, &mut tag).unwrap();
+//! key.open_detached(&[1u8; 12], b"spi+seq", &mut data, &tag).unwrap();
+//! assert_eq!(&data, b"inner packet");
+//! ```
+#![no_std]
 #![forbid(unsafe_code)]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+mod aead;
+mod cbc;
+mod ecp;
+mod hmac;
+mod modp;
+#[cfg(feature = "std")]
+mod random;
+mod x25519;
+
+use ipsec_crypto::{
+    AeadAlgorithm, CipherAlgorithm, Compliance, CryptoProvider, IntegAlgorithm, KxGroup,
+    PrfAlgorithm, SecureRandom,
+};
+
+pub use crate::aead::{Aead, AES_128_GCM, AES_256_GCM, CHACHA20_POLY1305};
+pub use crate::cbc::{AesCbc, AES_128_CBC, AES_256_CBC};
+pub use crate::ecp::{EcpGroup, ECP256, ECP384};
+pub use crate::hmac::{
+    HmacInteg, HmacPrf, HMAC_SHA1_96, HMAC_SHA256_128, HMAC_SHA384_192, HMAC_SHA512_256,
+    PRF_HMAC_SHA1, PRF_HMAC_SHA256, PRF_HMAC_SHA384, PRF_HMAC_SHA512,
+};
+pub use crate::modp::{ModpGroup, MODP2048, MODP3072};
+#[cfg(feature = "std")]
+pub use crate::random::{OsRandom, OS_RANDOM};
+pub use crate::x25519::{X25519Group, X25519};
+
+/// What every algorithm object here returns from `backend()`.
+pub const BACKEND: &str = "rustcrypto";
+
+/// The AEADs, in order of preference.
+static AEADS: [&dyn AeadAlgorithm; 3] = [&AES_256_GCM, &AES_128_GCM, &CHACHA20_POLY1305];
+/// The block ciphers.
+static CIPHERS: [&dyn CipherAlgorithm; 2] = [&AES_256_CBC, &AES_128_CBC];
+/// The integrity algorithms.
+static INTEGS: [&dyn IntegAlgorithm; 4] =
+    [&HMAC_SHA256_128, &HMAC_SHA384_192, &HMAC_SHA512_256, &HMAC_SHA1_96];
+/// The PRFs.
+static PRFS: [&dyn PrfAlgorithm; 4] =
+    [&PRF_HMAC_SHA256, &PRF_HMAC_SHA384, &PRF_HMAC_SHA512, &PRF_HMAC_SHA1];
+/// The key exchange methods.
+static KX_GROUPS: [&dyn KxGroup; 5] = [&X25519, &ECP256, &ECP384, &MODP3072, &MODP2048];
+
+/// A provider with every algorithm of this backend and `rng` as its random source;
+/// for `no_std` users, who bring their own.
+pub const fn provider_with_random(rng: &'static dyn SecureRandom) -> CryptoProvider {
+    CryptoProvider {
+        name: BACKEND,
+        aeads: &AEADS,
+        ciphers: &CIPHERS,
+        integs: &INTEGS,
+        prfs: &PRFS,
+        kx_groups: &KX_GROUPS,
+        signature_verifiers: &[],
+        secure_random: rng,
+        compliance: Compliance::Unvalidated,
+    }
+}
+
+/// Every algorithm of this backend, with [`OS_RANDOM`].
+#[cfg(feature = "std")]
+pub static PROVIDER: CryptoProvider = provider_with_random(&OS_RANDOM);
