@@ -25,11 +25,17 @@ pub struct Aead {
 }
 
 /// AES-128-GCM with a 16-byte ICV (ENCR_AES_GCM_16, 16-byte key).
-pub static AES_128_GCM: Aead = Aead { kind: Kind::Aes128Gcm };
+pub static AES_128_GCM: Aead = Aead {
+    kind: Kind::Aes128Gcm,
+};
 /// AES-256-GCM with a 16-byte ICV (ENCR_AES_GCM_16, 32-byte key).
-pub static AES_256_GCM: Aead = Aead { kind: Kind::Aes256Gcm };
+pub static AES_256_GCM: Aead = Aead {
+    kind: Kind::Aes256Gcm,
+};
 /// ChaCha20-Poly1305 (ENCR_CHACHA20_POLY1305, 32-byte key).
-pub static CHACHA20_POLY1305: Aead = Aead { kind: Kind::ChaCha20Poly1305 };
+pub static CHACHA20_POLY1305: Aead = Aead {
+    kind: Kind::ChaCha20Poly1305,
+};
 
 /// Nonce length of every AEAD here.
 const NONCE_LEN: usize = 12;

@@ -42,15 +42,15 @@ pub static ECP384: EcpGroup = EcpGroup { curve: Curve::P384 };
 impl Curve {
     const fn id(self) -> KeId {
         match self {
-            Curve::P256 => KeId::ECP_256,
-            Curve::P384 => KeId::ECP_384,
+            Self::P256 => KeId::ECP_256,
+            Self::P384 => KeId::ECP_384,
         }
     }
 
     const fn field_len(self) -> usize {
         match self {
-            Curve::P256 => 32,
-            Curve::P384 => 48,
+            Self::P256 => 32,
+            Self::P384 => 48,
         }
     }
 }
@@ -101,7 +101,7 @@ where
                 let point = secret.public_key().to_encoded_point(false);
                 // Uncompressed SEC 1 encoding: 0x04 ‖ x ‖ y.
                 let public = point.as_bytes().get(1..).unwrap_or_default().to_vec();
-                return Ok(Box::new(Active { id, secret, public }));
+                return Ok(Box::new(Self { id, secret, public }));
             }
         }
         Err(CryptoError::Random)
@@ -130,8 +130,8 @@ where
         let mut sec1 = Vec::with_capacity(peer.len() + 1);
         sec1.push(0x04);
         sec1.extend_from_slice(peer);
-        let peer = PublicKey::<C>::from_sec1_bytes(&sec1)
-            .map_err(|_| CryptoError::InvalidPublicValue)?;
+        let peer =
+            PublicKey::<C>::from_sec1_bytes(&sec1).map_err(|_| CryptoError::InvalidPublicValue)?;
         let shared = ecdh::diffie_hellman(self.secret.to_nonzero_scalar(), peer.as_affine());
         Ok(SharedSecret::from_slice(shared.raw_secret_bytes()))
     }

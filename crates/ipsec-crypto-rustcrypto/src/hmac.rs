@@ -28,20 +28,20 @@ enum Hash {
 impl Hash {
     const fn output_len(self) -> usize {
         match self {
-            Hash::Sha1 => 20,
-            Hash::Sha256 => 32,
-            Hash::Sha384 => 48,
-            Hash::Sha512 => 64,
+            Self::Sha1 => 20,
+            Self::Sha256 => 32,
+            Self::Sha384 => 48,
+            Self::Sha512 => 64,
         }
     }
 
     /// A keyed HMAC that outputs its first `out_len` bytes.
     fn keyed(self, key: &[u8], out_len: usize) -> Result<Box<Keyed>, CryptoError> {
         Ok(Box::new(match self {
-            Hash::Sha1 => Keyed::Sha1(Key::new(key, out_len)?),
-            Hash::Sha256 => Keyed::Sha256(Key::new(key, out_len)?),
-            Hash::Sha384 => Keyed::Sha384(Key::new(key, out_len)?),
-            Hash::Sha512 => Keyed::Sha512(Key::new(key, out_len)?),
+            Self::Sha1 => Keyed::Sha1(Key::new(key, out_len)?),
+            Self::Sha256 => Keyed::Sha256(Key::new(key, out_len)?),
+            Self::Sha384 => Keyed::Sha384(Key::new(key, out_len)?),
+            Self::Sha512 => Keyed::Sha512(Key::new(key, out_len)?),
         }))
     }
 }
@@ -56,17 +56,29 @@ pub struct HmacInteg {
 }
 
 /// AUTH_HMAC_SHA1_96 (RFC 2404): 20-byte key, 12-byte ICV.
-pub static HMAC_SHA1_96: HmacInteg =
-    HmacInteg { id: IntegId::AUTH_HMAC_SHA1_96, hash: Hash::Sha1, icv_len: 12 };
+pub static HMAC_SHA1_96: HmacInteg = HmacInteg {
+    id: IntegId::AUTH_HMAC_SHA1_96,
+    hash: Hash::Sha1,
+    icv_len: 12,
+};
 /// AUTH_HMAC_SHA2_256_128 (RFC 4868): 32-byte key, 16-byte ICV.
-pub static HMAC_SHA256_128: HmacInteg =
-    HmacInteg { id: IntegId::AUTH_HMAC_SHA2_256_128, hash: Hash::Sha256, icv_len: 16 };
+pub static HMAC_SHA256_128: HmacInteg = HmacInteg {
+    id: IntegId::AUTH_HMAC_SHA2_256_128,
+    hash: Hash::Sha256,
+    icv_len: 16,
+};
 /// AUTH_HMAC_SHA2_384_192 (RFC 4868): 48-byte key, 24-byte ICV.
-pub static HMAC_SHA384_192: HmacInteg =
-    HmacInteg { id: IntegId::AUTH_HMAC_SHA2_384_192, hash: Hash::Sha384, icv_len: 24 };
+pub static HMAC_SHA384_192: HmacInteg = HmacInteg {
+    id: IntegId::AUTH_HMAC_SHA2_384_192,
+    hash: Hash::Sha384,
+    icv_len: 24,
+};
 /// AUTH_HMAC_SHA2_512_256 (RFC 4868): 64-byte key, 32-byte ICV.
-pub static HMAC_SHA512_256: HmacInteg =
-    HmacInteg { id: IntegId::AUTH_HMAC_SHA2_512_256, hash: Hash::Sha512, icv_len: 32 };
+pub static HMAC_SHA512_256: HmacInteg = HmacInteg {
+    id: IntegId::AUTH_HMAC_SHA2_512_256,
+    hash: Hash::Sha512,
+    icv_len: 32,
+};
 
 impl IntegAlgorithm for HmacInteg {
     fn id(&self) -> IntegId {
@@ -101,16 +113,25 @@ pub struct HmacPrf {
 }
 
 /// PRF_HMAC_SHA1 (RFC 2104): 20-byte output.
-pub static PRF_HMAC_SHA1: HmacPrf = HmacPrf { id: PrfId::PRF_HMAC_SHA1, hash: Hash::Sha1 };
+pub static PRF_HMAC_SHA1: HmacPrf = HmacPrf {
+    id: PrfId::PRF_HMAC_SHA1,
+    hash: Hash::Sha1,
+};
 /// PRF_HMAC_SHA2_256 (RFC 4868): 32-byte output.
-pub static PRF_HMAC_SHA256: HmacPrf =
-    HmacPrf { id: PrfId::PRF_HMAC_SHA2_256, hash: Hash::Sha256 };
+pub static PRF_HMAC_SHA256: HmacPrf = HmacPrf {
+    id: PrfId::PRF_HMAC_SHA2_256,
+    hash: Hash::Sha256,
+};
 /// PRF_HMAC_SHA2_384 (RFC 4868): 48-byte output.
-pub static PRF_HMAC_SHA384: HmacPrf =
-    HmacPrf { id: PrfId::PRF_HMAC_SHA2_384, hash: Hash::Sha384 };
+pub static PRF_HMAC_SHA384: HmacPrf = HmacPrf {
+    id: PrfId::PRF_HMAC_SHA2_384,
+    hash: Hash::Sha384,
+};
 /// PRF_HMAC_SHA2_512 (RFC 4868): 64-byte output.
-pub static PRF_HMAC_SHA512: HmacPrf =
-    HmacPrf { id: PrfId::PRF_HMAC_SHA2_512, hash: Hash::Sha512 };
+pub static PRF_HMAC_SHA512: HmacPrf = HmacPrf {
+    id: PrfId::PRF_HMAC_SHA2_512,
+    hash: Hash::Sha512,
+};
 
 impl PrfAlgorithm for HmacPrf {
     fn id(&self) -> PrfId {
@@ -144,7 +165,7 @@ impl<M: Mac + KeyInit + Clone> Key<M> {
         // HMAC accepts every key length; the error cannot happen.
         let mac = <M as KeyInit>::new_from_slice(key)
             .map_err(|_| CryptoError::length("key", M::OutputSize::USIZE, key.len()))?;
-        Ok(Key { mac, out_len })
+        Ok(Self { mac, out_len })
     }
 
     /// Writes the first `out.len()` bytes (exactly the truncated length) of the MAC of
@@ -167,7 +188,9 @@ impl<M: Mac + KeyInit + Clone> Key<M> {
     fn verify(&self, parts: &[&[u8]], icv: &[u8]) -> Result<(), CryptoError> {
         CryptoError::check_len("tag", self.out_len, icv.len())?;
         let mut full = self.full(parts);
-        let ok = full.get(..self.out_len).is_some_and(|t| bool::from(t.ct_eq(icv)));
+        let ok = full
+            .get(..self.out_len)
+            .is_some_and(|t| bool::from(t.ct_eq(icv)));
         full.as_mut_slice().zeroize();
         if ok {
             Ok(())
@@ -196,28 +219,28 @@ enum Keyed {
 impl Keyed {
     fn out_len(&self) -> usize {
         match self {
-            Keyed::Sha1(k) => k.out_len,
-            Keyed::Sha256(k) => k.out_len,
-            Keyed::Sha384(k) => k.out_len,
-            Keyed::Sha512(k) => k.out_len,
+            Self::Sha1(k) => k.out_len,
+            Self::Sha256(k) => k.out_len,
+            Self::Sha384(k) => k.out_len,
+            Self::Sha512(k) => k.out_len,
         }
     }
 
     fn compute(&self, parts: &[&[u8]], out: &mut [u8]) -> Result<(), CryptoError> {
         match self {
-            Keyed::Sha1(k) => k.compute(parts, out),
-            Keyed::Sha256(k) => k.compute(parts, out),
-            Keyed::Sha384(k) => k.compute(parts, out),
-            Keyed::Sha512(k) => k.compute(parts, out),
+            Self::Sha1(k) => k.compute(parts, out),
+            Self::Sha256(k) => k.compute(parts, out),
+            Self::Sha384(k) => k.compute(parts, out),
+            Self::Sha512(k) => k.compute(parts, out),
         }
     }
 
     fn verify(&self, parts: &[&[u8]], icv: &[u8]) -> Result<(), CryptoError> {
         match self {
-            Keyed::Sha1(k) => k.verify(parts, icv),
-            Keyed::Sha256(k) => k.verify(parts, icv),
-            Keyed::Sha384(k) => k.verify(parts, icv),
-            Keyed::Sha512(k) => k.verify(parts, icv),
+            Self::Sha1(k) => k.verify(parts, icv),
+            Self::Sha256(k) => k.verify(parts, icv),
+            Self::Sha384(k) => k.verify(parts, icv),
+            Self::Sha512(k) => k.verify(parts, icv),
         }
     }
 }
@@ -228,19 +251,19 @@ impl IntegKey for Keyed {
     }
 
     fn compute(&self, parts: &[&[u8]], icv: &mut [u8]) -> Result<(), CryptoError> {
-        Keyed::compute(self, parts, icv).map_err(|e| match e {
+        Self::compute(self, parts, icv).map_err(|e| match e {
             CryptoError::Length { expected, got, .. } => CryptoError::length("tag", expected, got),
             e => e,
         })
     }
 
     fn verify(&self, parts: &[&[u8]], icv: &[u8]) -> Result<(), CryptoError> {
-        Keyed::verify(self, parts, icv)
+        Self::verify(self, parts, icv)
     }
 }
 
 impl PrfKey for Keyed {
     fn compute(&self, parts: &[&[u8]], out: &mut [u8]) -> Result<(), CryptoError> {
-        Keyed::compute(self, parts, out)
+        Self::compute(self, parts, out)
     }
 }

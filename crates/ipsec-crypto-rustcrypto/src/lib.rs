@@ -102,11 +102,19 @@ static AEADS: [&dyn AeadAlgorithm; 3] = [&AES_256_GCM, &AES_128_GCM, &CHACHA20_P
 /// The block ciphers.
 static CIPHERS: [&dyn CipherAlgorithm; 2] = [&AES_256_CBC, &AES_128_CBC];
 /// The integrity algorithms.
-static INTEGS: [&dyn IntegAlgorithm; 4] =
-    [&HMAC_SHA256_128, &HMAC_SHA384_192, &HMAC_SHA512_256, &HMAC_SHA1_96];
+static INTEGS: [&dyn IntegAlgorithm; 4] = [
+    &HMAC_SHA256_128,
+    &HMAC_SHA384_192,
+    &HMAC_SHA512_256,
+    &HMAC_SHA1_96,
+];
 /// The PRFs.
-static PRFS: [&dyn PrfAlgorithm; 4] =
-    [&PRF_HMAC_SHA256, &PRF_HMAC_SHA384, &PRF_HMAC_SHA512, &PRF_HMAC_SHA1];
+static PRFS: [&dyn PrfAlgorithm; 4] = [
+    &PRF_HMAC_SHA256,
+    &PRF_HMAC_SHA384,
+    &PRF_HMAC_SHA512,
+    &PRF_HMAC_SHA1,
+];
 /// The key exchange methods.
 static KX_GROUPS: [&dyn KxGroup; 5] = [&X25519, &ECP256, &ECP384, &MODP3072, &MODP2048];
 
@@ -129,3 +137,105 @@ pub const fn provider_with_random(rng: &'static dyn SecureRandom) -> CryptoProvi
 /// Every algorithm of this backend, with [`OS_RANDOM`].
 #[cfg(feature = "std")]
 pub static PROVIDER: CryptoProvider = provider_with_random(&OS_RANDOM);
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use ipsec_crypto::suites;
+
+    use super::*;
+
+    #[test]
+    fn provider_runs_every_suite() {
+        for d in suites::ENCR {
+            assert!(PROVIDER.supports_encr(d), "{}", d.name);
+        }
+        for d in suites::INTEG {
+            assert_eq!(
+                PROVIDER.integ(d.id).map(|a| (a.key_len(), a.icv_len())),
+                Some((d.key_len, d.icv_len))
+            );
+        }
+        for d in suites::PRF {
+            assert_eq!(
+                PROVIDER.prf(d.id).map(|a| a.output_len()),
+                Some(d.output_len)
+            );
+        }
+        for d in suites::KE {
+            assert_eq!(
+                PROVIDER.kx(d.id).map(|g| g.public_len()),
+                Some(d.public_len),
+                "{}",
+                d.name
+            );
+        }
+    }
+
+    #[test]
+    fn every_object_names_this_backend() {
+        let p = &PROVIDER;
+        let names = p
+            .aeads
+            .iter()
+            .map(|a| a.backend())
+            .chain(p.ciphers.iter().map(|a| a.backend()))
+            .chain(p.integs.iter().map(|a| a.backend()))
+            .chain(p.prfs.iter().map(|a| a.backend()))
+            .chain(p.kx_groups.iter().map(|a| a.backend()));
+        for n in names {
+            assert_eq!(n, "rustcrypto");
+        }
+        assert_eq!(p.name, "rustcrypto");
+    }
+
+    #[test]
+    fn os_random_fills() {
+        let mut a = [0u8; 32];
+        let mut b = [0u8; 32];
+        OS_RANDOM.fill(&mut a).unwrap();
+        OS_RANDOM.fill(&mut b).unwrap();
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn ecp_redraws_out_of_range_scalars() {
+        #[derive(Debug)]
+        struct Seq(std::sync::Mutex<std::vec::Vec<u8>>);
+        impl SecureRandom for Seq {
+            fn fill(&self, dest: &mut [u8]) -> Result<(), ipsec_crypto::CryptoError> {
+                let mut v = self.0.lock().unwrap();
+                let rest = v.split_off(dest.len());
+                dest.copy_from_slice(&v);
+                *v = rest;
+                Ok(())
+            }
+        }
+        // First draw: all ones (above the group order); second: zero; third: one.
+        let mut bytes = std::vec![0xff; 32];
+        bytes.extend_from_slice(&[0; 32]);
+        bytes.extend_from_slice(&[0; 31]);
+        bytes.push(1);
+        let rng = Seq(std::sync::Mutex::new(bytes));
+        let kx = ECP256.start(&rng).unwrap();
+        // 1 * G is the generator (x of P-256's G).
+        assert_eq!(kx.public()[..4], [0x6b, 0x17, 0xd1, 0xf2]);
+        assert!(rng.0.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn broken_random_source_is_an_error() {
+        #[derive(Debug)]
+        struct Broken;
+        impl SecureRandom for Broken {
+            fn fill(&self, _: &mut [u8]) -> Result<(), ipsec_crypto::CryptoError> {
+                Err(ipsec_crypto::CryptoError::Random)
+            }
+        }
+        for g in PROVIDER.kx_groups {
+            assert_eq!(
+                g.start(&Broken).err(),
+                Some(ipsec_crypto::CryptoError::Random)
+            );
+        }
+    }
+}

@@ -73,9 +73,13 @@ pub struct ModpGroup {
 }
 
 /// 2048-bit MODP group (KeId::MODP_2048, group 14, RFC 3526 §3): 256-byte values.
-pub static MODP2048: ModpGroup = ModpGroup { prime: Prime::P2048 };
+pub static MODP2048: ModpGroup = ModpGroup {
+    prime: Prime::P2048,
+};
 /// 3072-bit MODP group (KeId::MODP_3072, group 15, RFC 3526 §4): 384-byte values.
-pub static MODP3072: ModpGroup = ModpGroup { prime: Prime::P3072 };
+pub static MODP3072: ModpGroup = ModpGroup {
+    prime: Prime::P3072,
+};
 
 impl KxGroup for ModpGroup {
     fn id(&self) -> KeId {
@@ -134,7 +138,12 @@ impl<const LIMBS: usize> Active<LIMBS> {
         let params = DynResidueParams::new(prime);
         let g = DynResidue::new(&Uint::from_u8(2), params);
         let public = to_be_bytes(&g.pow_bounded_exp(&*exponent, EXP_BITS).retrieve());
-        Active { id, prime, exponent, public }
+        Self {
+            id,
+            prime,
+            exponent,
+            public,
+        }
     }
 }
 

@@ -62,8 +62,9 @@ impl ActiveKx for Active {
     /// RFC 8031 §2: "MUST check whether the computed Diffie-Hellman shared secret is
     /// the all-zero value and abort if so" — a low-order peer value.
     fn complete(self: Box<Self>, peer: &[u8]) -> Result<SharedSecret, CryptoError> {
-        let peer: [u8; LEN] =
-            peer.try_into().map_err(|_| CryptoError::length("public key", LEN, peer.len()))?;
+        let peer: [u8; LEN] = peer
+            .try_into()
+            .map_err(|_| CryptoError::length("public key", LEN, peer.len()))?;
         let shared = self.secret.diffie_hellman(&PublicKey::from(peer));
         if !shared.was_contributory() {
             return Err(CryptoError::InvalidPublicValue);
