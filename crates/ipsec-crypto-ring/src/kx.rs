@@ -12,32 +12,52 @@
 //! come out as [`CryptoError::InvalidPublicValue`].
 //!
 //! # Randomness
-//! ring's `rand::SecureRandom` trait is sealed: outside ring only
-//! `ring::rand::SystemRandom` implements it (plus deprecated, test-only fixed sources).
-//! So ring cannot draw an ephemeral private key from the caller's
-//! [`SecureRandom`], and these groups **ignore the `rng`
-//! argument** of [`KxGroup::start`] and [`KxGroup::respond`]: the private key always
-//! comes from the operating system's CSPRNG through ring. Two consequences:
-//! - A seeded random source does not make exchanges with these groups reproducible.
-//!   Tests that need byte-for-byte reproducible handshakes use the RustCrypto groups
-//!   (`ipsec-crypto-rustcrypto`), which take the key from `rng`; a provider can use
-//!   them for key exchange and ring for everything else.
-//! - This is the one place where a library crate of the workspace reaches the OS
-//!   random source without going through `CryptoProvider::secure_random`. It is
-//!   confined to this backend; an embedder who must control every random byte picks
-//!   other groups.
+//! The private key comes from the caller's [`SecureRandom`], as the trait promises:
+//! [`KxGroup::start`] draws exactly the key's bytes from `rng` (32 for X25519, the
+//! scalar length for ECP: 32 for P-256, 48 for P-384), so a seeded source makes
+//! handshakes reproducible and the known-answer vectors of the conformance suite
+//! (RFC 7748, RFC 5903 §8) run against ring too.
+//!
+//! ring itself cannot take a key from us: its `rand::SecureRandom` trait is sealed, and
+//! `agreement::EphemeralPrivateKey::generate` is the only way to make an agreement key.
+//! The only implementors outside ring's own tests are `SystemRandom` and the fixed
+//! sources of ring's `test::rand` module, which ring keeps public but **deprecated**
+//! ("internal API that will be removed"). We hand the bytes drawn from `rng` to ring
+//! through `test::rand::FixedSliceRandom`, which does nothing but copy them. This is
+//! the one place the backend uses a deprecated ring API, on purpose:
+//! - the alternative, generating keys with `ring::rand::SystemRandom` and ignoring
+//!   `rng`, would break the provider contract ("the random source for nonces, SPIs,
+//!   IVs and private keys") silently, make IKE tests irreproducible with the default
+//!   provider, and put an OS randomness read into a library crate (style guide §0);
+//! - the use is confined to `generate_private_key` below. `Cargo.lock` pins ring, and
+//!   a ring release without the module fails to compile rather than misbehaving. The
+//!   fallback then is `SystemRandom` with the trade-off above, documented here.
+//!
+//! For ECP, ring rejects a candidate scalar that is zero or not below the group order
+//! (NSA Suite B guide, "key pair generation by testing candidates"). We then draw a
+//! fresh candidate from `rng`, as ring would from its own source, up to
+//! [`MAX_CANDIDATES`] times. For P-256 and P-384 a rejection has probability below
+//! 2^-32, so with a real random source this never loops.
+//!
+//! ring keeps the private key in its own type, which it does not zeroize; our copy of
+//! the drawn bytes is zeroized as soon as ring has it.
 
 use alloc::boxed::Box;
 use core::fmt;
 
 use ipsec_crypto::{ActiveKx, CryptoError, KeId, KxGroup, SecretBytes, SecureRandom, SharedSecret};
 use ring::agreement::{self, EphemeralPrivateKey, PublicKey, UnparsedPublicKey};
-use ring::rand::SystemRandom;
+use zeroize::Zeroizing;
 
 /// SEC1 tag of an uncompressed point.
 const SEC1_UNCOMPRESSED: u8 = 0x04;
 /// The largest SEC1 uncompressed point we handle (P-384: 1 + 2 × 48).
 const MAX_SEC1_LEN: usize = 1 + 96;
+/// The longest private key we draw (P-384's 48-byte scalar).
+const MAX_PRIVATE_LEN: usize = 48;
+/// How many candidate private keys [`KxGroup::start`] draws before it gives up with
+/// [`CryptoError::Random`] (ring's own limit).
+pub const MAX_CANDIDATES: usize = 100;
 
 /// How a group encodes its public value in the KE payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +78,7 @@ pub struct RingKx {
     name: &'static str,
     alg: &'static agreement::Algorithm,
     public_len: usize,
+    private_len: usize,
     encoding: Encoding,
 }
 
@@ -68,6 +89,7 @@ impl RingKx {
             name: "Curve25519",
             alg: &agreement::X25519,
             public_len: 32,
+            private_len: 32,
             encoding: Encoding::Raw,
         }
     }
@@ -83,6 +105,7 @@ impl RingKx {
             name,
             alg,
             public_len: 2 * coord_len,
+            private_len: coord_len,
             encoding: Encoding::EcpXy,
         }
     }
@@ -91,6 +114,36 @@ impl RingKx {
 impl fmt::Debug for RingKx {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} (ring)", self.name)
+    }
+}
+
+impl RingKx {
+    /// An ephemeral private key made from bytes of `rng`: see the
+    /// [module docs](self#randomness) for why this goes through ring's deprecated
+    /// fixed random source.
+    #[allow(deprecated)]
+    fn generate_private_key(
+        &self,
+        rng: &dyn SecureRandom,
+    ) -> Result<EphemeralPrivateKey, CryptoError> {
+        let mut seed = Zeroizing::new([0u8; MAX_PRIVATE_LEN]);
+        let candidate = seed.get_mut(..self.private_len).ok_or(CryptoError::length(
+            "private key",
+            MAX_PRIVATE_LEN,
+            self.private_len,
+        ))?;
+        for _ in 0..MAX_CANDIDATES {
+            rng.fill(candidate)?;
+            // `FixedSliceRandom` copies `bytes` into every buffer ring asks it to fill;
+            // ring asks for exactly `private_len` bytes per candidate (and tries the
+            // same candidate again on rejection, which fails again, so a rejected
+            // candidate costs a few scalar comparisons).
+            let fixed = ring::test::rand::FixedSliceRandom { bytes: candidate };
+            if let Ok(key) = EphemeralPrivateKey::generate(self.alg, &fixed) {
+                return Ok(key);
+            }
+        }
+        Err(CryptoError::Random)
     }
 }
 
@@ -104,10 +157,10 @@ impl KxGroup for RingKx {
     fn backend(&self) -> &'static str {
         crate::BACKEND
     }
-    /// Generates a key pair. `rng` is not used: see the [module docs](self).
-    fn start(&self, _rng: &dyn SecureRandom) -> Result<Box<dyn ActiveKx>, CryptoError> {
-        let private = EphemeralPrivateKey::generate(self.alg, &SystemRandom::new())
-            .map_err(|_| CryptoError::Random)?;
+    /// Generates a key pair from bytes drawn from `rng`; see the
+    /// [module docs](self#randomness).
+    fn start(&self, rng: &dyn SecureRandom) -> Result<Box<dyn ActiveKx>, CryptoError> {
+        let private = self.generate_private_key(rng)?;
         let public = private
             .compute_public_key()
             .map_err(|_| CryptoError::Random)?;

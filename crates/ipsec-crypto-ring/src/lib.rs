@@ -108,12 +108,12 @@ pub static PRF_HMAC_SHA512: RingPrf = RingPrf::new(
     ::ring::hmac::HMAC_SHA512,
 );
 
-/// Curve25519 (group 31, RFC 8031). The private key comes from the OS, not from the
-/// `rng` argument: see [`kx`].
+/// Curve25519 (group 31, RFC 8031): 32-byte public value and shared secret. The
+/// private key is 32 bytes drawn from the `rng` argument: see [`kx`].
 pub static X25519: RingKx = RingKx::x25519();
 
 /// NIST P-256 (group 19, RFC 5903): 64-byte `x ‖ y` public value, 32-byte shared
-/// secret. The private key comes from the OS, not from the `rng` argument: see [`kx`].
+/// secret. The private key is drawn from the `rng` argument: see [`kx`].
 pub static ECP256: RingKx = RingKx::ecp(
     KeId::ECP_256,
     "NIST P-256",
@@ -122,7 +122,7 @@ pub static ECP256: RingKx = RingKx::ecp(
 );
 
 /// NIST P-384 (group 20, RFC 5903): 96-byte `x ‖ y` public value, 48-byte shared
-/// secret. The private key comes from the OS, not from the `rng` argument: see [`kx`].
+/// secret. The private key is drawn from the `rng` argument: see [`kx`].
 pub static ECP384: RingKx = RingKx::ecp(
     KeId::ECP_384,
     "NIST P-384",

@@ -276,6 +276,85 @@ fn kx_rejects_bad_public_values() {
     assert_eq!(b.complete(&gr).err(), Some(CryptoError::InvalidPublicValue));
 }
 
+/// Hands out a fixed sequence of bytes, then fails; counts what it gave.
+#[derive(Debug)]
+struct Script {
+    bytes: Vec<u8>,
+    pos: std::sync::Mutex<usize>,
+}
+
+impl Script {
+    fn new(bytes: Vec<u8>) -> Self {
+        Script {
+            bytes,
+            pos: std::sync::Mutex::new(0),
+        }
+    }
+    fn used(&self) -> usize {
+        *self.pos.lock().unwrap()
+    }
+}
+
+impl SecureRandom for Script {
+    fn fill(&self, dest: &mut [u8]) -> Result<(), CryptoError> {
+        let mut pos = self.pos.lock().unwrap();
+        let src = self
+            .bytes
+            .get(*pos..*pos + dest.len())
+            .ok_or(CryptoError::Random)?;
+        dest.copy_from_slice(src);
+        *pos += dest.len();
+        Ok(())
+    }
+}
+
+#[test]
+fn kx_private_key_comes_from_rng() {
+    for (g, len) in [
+        (&ring_backend::X25519, 32),
+        (&ring_backend::ECP256, 32),
+        (&ring_backend::ECP384, 48),
+    ] {
+        // The same bytes give the same key pair; exactly the key's bytes are drawn.
+        let r1 = Script::new(vec![0x11; len]);
+        let r2 = Script::new(vec![0x11; len]);
+        let (a, b) = (g.start(&r1).unwrap(), g.start(&r2).unwrap());
+        assert_eq!(a.public(), b.public());
+        assert_eq!((r1.used(), r2.used()), (len, len));
+        // A failing source is a random error, not a key from elsewhere.
+        assert_eq!(
+            g.start(&Script::new(vec![0x11; len - 1])).err(),
+            Some(CryptoError::Random)
+        );
+        assert_eq!(
+            g.respond(&Script::new(vec![]), a.public()).err(),
+            Some(CryptoError::Random)
+        );
+    }
+}
+
+#[test]
+fn ecp_redraws_invalid_scalars() {
+    for (g, len) in [(&ring_backend::ECP256, 32), (&ring_backend::ECP384, 48)] {
+        // 0xff.. is above the group order and zero is not a valid scalar: both are
+        // skipped, and the third candidate is used.
+        let mut bytes = vec![0xff; len];
+        bytes.extend(vec![0; len]);
+        bytes.extend(vec![0x11; len]);
+        let r = Script::new(bytes);
+        let a = g.start(&r).unwrap();
+        assert_eq!(r.used(), 3 * len);
+        assert_eq!(
+            a.public(),
+            g.start(&Script::new(vec![0x11; len])).unwrap().public()
+        );
+        // Only invalid candidates: give up after MAX_CANDIDATES draws.
+        let r = Script::new(vec![0xff; len * (ring_backend::kx::MAX_CANDIDATES + 5)]);
+        assert_eq!(g.start(&r).err(), Some(CryptoError::Random));
+        assert_eq!(r.used(), len * ring_backend::kx::MAX_CANDIDATES);
+    }
+}
+
 #[test]
 fn system_random_fills() {
     let mut a = [0u8; 32];

@@ -1,5 +1,116 @@
-//! Facade (work in progress).
+//! IPsec for Rust: the facade over the `ipsec-*` crates.
+//!
+//! It re-exports each layer under a short name and picks the crypto backends, which
+//! no library crate below it does (docs/architecture.md, "Where the composed provider
+//! lives"):
+//!
+//! | module | crate | what |
+//! | --- | --- | --- |
+//! | [`core`] | `ipsec-core` | SPIs, sequence numbers and ESN, replay window, selectors, `ChildSaParams` |
+//! | [`crypto`] | `ipsec-crypto` | provider traits, suites, proposal strings, IKEv2 key schedule |
+//! | [`crypto_ring`] | `ipsec-crypto-ring` | the ring backend |
+//! | [`crypto_rustcrypto`] | `ipsec-crypto-rustcrypto` | the pure-Rust backend |
+//! | [`esp`] | `ipsec-esp` | the ESP codec |
+//!
+//! # Crypto providers
+//!
+//! [`DEFAULT_PROVIDER`] takes every transform from the fastest backend that has it:
+//!
+//! | transform | backend | why |
+//! | --- | --- | --- |
+//! | AES-GCM-16 (128, 256), ChaCha20-Poly1305, and so AES-GMAC | ring | assembly with AES-NI/CLMUL and AVX2; several times the RustCrypto speed (docs/performance.md) |
+//! | HMAC-SHA1-96, HMAC-SHA2-256-128/384-192/512-256 | ring | SHA extensions / assembly |
+//! | PRF-HMAC-SHA1/256/384/512 | ring | as above |
+//! | Curve25519, ECP-256, ECP-384 | ring | faster scalar multiplication |
+//! | AES-CBC (128, 256) | RustCrypto | ring has no CBC |
+//! | MODP-2048, MODP-3072 | RustCrypto | ring has no finite-field Diffie-Hellman |
+//! | random source | ring (`SYSTEM_RANDOM`, the OS CSPRNG) | |
+//! | ENCR_NULL | `ipsec-crypto` (`NULL_CIPHER`) | needs no backend |
+//!
+//! It is an ordinary `static` built with nothing but the public statics of the two
+//! backend crates. That is the point: a [`CryptoProvider`]
+//! is a plain struct of `&'static dyn` algorithm lists, so an embedder mixes backends
+//! the same way, for instance to put a hardware AEAD in front, or to keep the
+//! pure-Rust backend and take only the AEADs from ring:
+//!
+//! ```
+//! use ipsec::crypto::{CryptoProvider, EncrId, KeId};
+//! use ipsec::{crypto_ring as ring, crypto_rustcrypto as rc};
+//!
+//! static MINE: CryptoProvider = CryptoProvider {
+//!     name: "rustcrypto with ring AEADs",
+//!     aeads: &[&ring::AES_256_GCM, &ring::AES_128_GCM, &ring::CHACHA20_POLY1305],
+//!     ..rc::PROVIDER
+//! };
+//! assert_eq!(MINE.aead(EncrId::ENCR_AES_GCM_16, 16).unwrap().backend(), "ring");
+//! assert_eq!(MINE.kx(KeId::CURVE25519).unwrap().backend(), "rustcrypto");
+//! ```
+//!
+//! Every key exchange group of both backends takes its private key from the
+//! `rng` it is given (for ring, see `ipsec::crypto_ring::kx`), so a provider with a
+//! seeded `secure_random` gives reproducible handshakes whichever backends it mixes.
+//!
+//! Lookups take the first algorithm in a list that implements the transform, so the
+//! order within a list is the preference between backends. Algorithms of different
+//! backends interoperate byte for byte (the tests of this crate seal with one and open
+//! with the other), so the two ends of an SA may use different backends.
+//!
+//! [`rustcrypto_provider`] is the pure-Rust provider, for builds that must not
+//! contain ring's C and assembly, or as a reference.
 #![forbid(unsafe_code)]
+
 pub use ipsec_core as core;
 pub use ipsec_crypto as crypto;
+pub use ipsec_crypto_ring as crypto_ring;
+pub use ipsec_crypto_rustcrypto as crypto_rustcrypto;
 pub use ipsec_esp as esp;
+
+use ipsec_crypto::{Compliance, CryptoProvider};
+use ipsec_crypto_ring as ring_be;
+use ipsec_crypto_rustcrypto as rc_be;
+
+/// The default provider: ring for every transform ring has, RustCrypto for AES-CBC
+/// and the MODP groups, and the OS random source through ring. See the
+/// [crate docs](crate#crypto-providers) for the table and for how to compose your own.
+pub static DEFAULT_PROVIDER: CryptoProvider = CryptoProvider {
+    name: "ring+rustcrypto",
+    aeads: &[
+        &ring_be::AES_256_GCM,
+        &ring_be::AES_128_GCM,
+        &ring_be::CHACHA20_POLY1305,
+    ],
+    ciphers: &[&rc_be::AES_256_CBC, &rc_be::AES_128_CBC],
+    integs: &[
+        &ring_be::HMAC_SHA256_128,
+        &ring_be::HMAC_SHA384_192,
+        &ring_be::HMAC_SHA512_256,
+        &ring_be::HMAC_SHA1_96,
+    ],
+    prfs: &[
+        &ring_be::PRF_HMAC_SHA256,
+        &ring_be::PRF_HMAC_SHA384,
+        &ring_be::PRF_HMAC_SHA512,
+        &ring_be::PRF_HMAC_SHA1,
+    ],
+    kx_groups: &[
+        &ring_be::X25519,
+        &ring_be::ECP256,
+        &ring_be::ECP384,
+        &rc_be::MODP3072,
+        &rc_be::MODP2048,
+    ],
+    signature_verifiers: &[],
+    secure_random: &ring_be::SYSTEM_RANDOM,
+    compliance: Compliance::Unvalidated,
+};
+
+/// The pure-Rust provider: every transform from `ipsec-crypto-rustcrypto`, with the
+/// OS random source through `getrandom`.
+pub fn rustcrypto_provider() -> &'static CryptoProvider {
+    &rc_be::PROVIDER
+}
+
+/// The ring-only provider (no AES-CBC, no MODP groups).
+pub fn ring_provider() -> &'static CryptoProvider {
+    &ring_be::PROVIDER
+}
