@@ -31,7 +31,7 @@ impl RingAead {
         name: &'static str,
         alg: &'static raead::Algorithm,
     ) -> Self {
-        RingAead { id, name, alg }
+        Self { id, name, alg }
     }
 }
 

@@ -38,7 +38,7 @@ impl RingInteg {
         key_len: usize,
         icv_len: usize,
     ) -> Self {
-        RingInteg {
+        Self {
             id,
             name,
             alg,
@@ -119,7 +119,7 @@ pub struct RingPrf {
 
 impl RingPrf {
     pub(crate) const fn new(id: PrfId, name: &'static str, alg: hmac::Algorithm) -> Self {
-        RingPrf { id, name, alg }
+        Self { id, name, alg }
     }
 }
 

@@ -84,7 +84,7 @@ pub struct RingKx {
 
 impl RingKx {
     pub(crate) const fn x25519() -> Self {
-        RingKx {
+        Self {
             id: KeId::CURVE25519,
             name: "Curve25519",
             alg: &agreement::X25519,
@@ -100,7 +100,7 @@ impl RingKx {
         alg: &'static agreement::Algorithm,
         coord_len: usize,
     ) -> Self {
-        RingKx {
+        Self {
             id,
             name,
             alg,

@@ -14,7 +14,7 @@ pub struct SystemRandom(());
 
 impl SystemRandom {
     pub(crate) const fn new() -> Self {
-        SystemRandom(())
+        Self(())
     }
 }
 
