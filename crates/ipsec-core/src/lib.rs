@@ -17,6 +17,7 @@
 #![cfg_attr(not(any(feature = "std", test)), no_std)]
 #![forbid(unsafe_code)]
 
+pub mod buf;
 pub mod child;
 pub mod iana;
 pub mod ip;
@@ -28,6 +29,7 @@ pub mod seq;
 pub mod spi;
 pub mod time;
 
+pub use buf::{BufError, PacketBuf};
 pub use child::{ChildSaParams, KeyMaterial, UdpEncap, MAX_KEY_MATERIAL};
 pub use lifetime::{Lifetime, LifetimeLimits};
 pub use proto::{IpProto, Mode, SecurityProtocol};

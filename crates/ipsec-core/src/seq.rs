@@ -66,6 +66,7 @@ impl SeqCounter {
     }
 
     /// Takes the next sequence number.
+    #[allow(clippy::should_implement_trait)] // fallible: not an Iterator
     pub fn next(&mut self) -> Result<u64, SeqError> {
         if self.last >= self.limit() {
             return Err(SeqError);
