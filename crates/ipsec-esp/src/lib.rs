@@ -1,3 +1,24 @@
-//! ESP codec (work in progress).
-#![cfg_attr(not(any(feature = "std", test)), no_std)]
+#![doc = include_str!("../README.md")]
+#![no_std]
 #![forbid(unsafe_code)]
+#![warn(clippy::indexing_slicing)]
+#![cfg_attr(test, allow(clippy::indexing_slicing))]
+
+extern crate alloc;
+#[cfg(any(feature = "std", test))]
+extern crate std;
+
+mod buf;
+mod iphdr;
+mod sa;
+pub mod transport;
+pub mod tunnel;
+pub mod udp;
+pub mod wire;
+
+pub use buf::{BufError, PacketBuf};
+pub use sa::{
+    EspInbound, EspOutbound, OpenError, Opened, Overhead, SaError, SealError, MAX_ICV_LEN,
+    MAX_IV_LEN, MAX_SALT_LEN,
+};
+pub use wire::{ParseError, ParseErrorKind};

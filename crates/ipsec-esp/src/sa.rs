@@ -1,0 +1,1155 @@
+//! Per-SA ESP state and in-place seal/open ([RFC 4303 §3.3] and [§3.4]).
+//!
+//! [`EspOutbound`] holds one direction's keys and the sequence counter;
+//! [`EspInbound`] holds the keys and the anti-replay window. Both are built once per
+//! SA (the only allocation: the backend's key schedule) and then seal or open packets in
+//! the caller's [`PacketBuf`] without allocating.
+//!
+//! Nonce and AAD construction lives here, not in the backends:
+//!
+//! | transform | nonce | AAD | integrity input |
+//! |---|---|---|---|
+//! | AES-GCM ([RFC 4106]), ChaCha20-Poly1305 ([RFC 7634]) | salt ‖ IV | SPI ‖ seq, or SPI ‖ seq_hi ‖ seq_lo with ESN | – |
+//! | AES-GMAC ([RFC 4543]) | salt ‖ IV | SPI ‖ \[seq_hi ‖\] seq_lo ‖ IV ‖ payload ‖ padding ‖ trailer | – |
+//! | AES-CBC / NULL + HMAC | – | – | SPI ‖ seq_lo ‖ IV ‖ ciphertext \[‖ seq_hi\] ([RFC 4303 §2.2.1]) |
+//!
+//! The AEAD IV is the 64-bit sequence number in network byte order, which is unique per
+//! key as [RFC 4106 §3.1] requires. The CBC IV comes from the provider's
+//! [`SecureRandom`] ([RFC 3602 §2.1]: unpredictable).
+//!
+//! [RFC 4303 §3.3]: https://www.rfc-editor.org/rfc/rfc4303#section-3.3
+//! [§3.4]: https://www.rfc-editor.org/rfc/rfc4303#section-3.4
+//! [RFC 4303 §2.2.1]: https://www.rfc-editor.org/rfc/rfc4303#section-2.2.1
+//! [RFC 4106]: https://www.rfc-editor.org/rfc/rfc4106
+//! [RFC 4106 §3.1]: https://www.rfc-editor.org/rfc/rfc4106#section-3.1
+//! [RFC 4543]: https://www.rfc-editor.org/rfc/rfc4543
+//! [RFC 7634]: https://www.rfc-editor.org/rfc/rfc7634
+//! [RFC 3602 §2.1]: https://www.rfc-editor.org/rfc/rfc3602#section-2.1
+
+use alloc::boxed::Box;
+use core::fmt;
+
+use ipsec_core::seq::split;
+use ipsec_core::{
+    ChildSaParams, IpProto, KeyMaterial, ReplayError, ReplayWindow, SecurityProtocol, SeqCounter,
+    Spi,
+};
+use ipsec_crypto::suites::{self, EncrDesc, EncrKind, IntegDesc};
+use ipsec_crypto::{
+    AeadKey, CipherKey, CryptoError, CryptoProvider, IntegId, IntegKey, SecureRandom,
+};
+
+use crate::buf::PacketBuf;
+use crate::wire::{EspHeader, EspLayout, EspPacket, ParseError, Trailer, HEADER_LEN, TRAILER_LEN};
+
+/// The longest explicit IV of any supported transform.
+pub const MAX_IV_LEN: usize = 16;
+/// The longest ICV of any supported transform (HMAC-SHA2-512-256).
+pub const MAX_ICV_LEN: usize = 32;
+/// The longest salt of any supported transform.
+pub const MAX_SALT_LEN: usize = 4;
+const MAX_NONCE_LEN: usize = MAX_SALT_LEN + MAX_IV_LEN;
+
+/// Bytes a seal adds in front of and behind the payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Overhead {
+    /// ESP header and IV.
+    pub head: usize,
+    /// TFC padding, padding, pad length, next header and ICV.
+    pub tail: usize,
+}
+
+impl Overhead {
+    /// `head + tail`.
+    pub const fn total(&self) -> usize {
+        self.head.saturating_add(self.tail)
+    }
+}
+
+/// Why an SA could not be set up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SaError {
+    /// The provider has no implementation of this transform.
+    Unsupported(&'static str),
+    /// The transform ids in [`ChildSaParams`] name no known transform.
+    UnknownTransform,
+    /// The [`ChildSaParams`] are for AH, not ESP.
+    NotEsp,
+    /// An AEAD or GMAC transform was combined with an integrity transform
+    /// ([RFC 4303 §3.2](https://www.rfc-editor.org/rfc/rfc4303#section-3.2)).
+    IntegrityWithAead,
+    /// NULL encryption without integrity protects nothing (RFC 4303 §3.2, RFC 7296 §3.3).
+    NoProtection,
+    /// A key has the wrong length.
+    KeyLength {
+        /// "encr" or "integ".
+        what: &'static str,
+        /// The length the transform needs (for "encr": key and salt).
+        expected: usize,
+        /// The length given.
+        got: usize,
+    },
+    /// The replay window size is not 0 and not in 32..=4096.
+    ReplayWindow(ReplayError),
+    /// Anti-replay was asked for on an SA without integrity protection, which cannot
+    /// have it (RFC 4303 §3.4.3).
+    ReplayWithoutIntegrity,
+    /// The backend refused the key.
+    Crypto(CryptoError),
+}
+
+impl fmt::Display for SaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SaError::Unsupported(name) => {
+                write!(f, "transform {name} not supported by the provider")
+            }
+            SaError::UnknownTransform => f.write_str("unknown transform"),
+            SaError::NotEsp => f.write_str("not an ESP SA"),
+            SaError::IntegrityWithAead => {
+                f.write_str("combined-mode transform used with an integrity transform")
+            }
+            SaError::NoProtection => f.write_str("NULL encryption without integrity"),
+            SaError::KeyLength {
+                what,
+                expected,
+                got,
+            } => {
+                write!(f, "{what} key has {got} bytes, expected {expected}")
+            }
+            SaError::ReplayWindow(e) => write!(f, "replay window: {e}"),
+            SaError::ReplayWithoutIntegrity => f.write_str("anti-replay needs integrity"),
+            SaError::Crypto(e) => write!(f, "key setup failed: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for SaError {}
+
+/// Why [`EspOutbound::seal`] failed. The body is unchanged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SealError {
+    /// The sequence number would have to cycle: rekey the SA (RFC 4303 §3.3.3).
+    SequenceExhausted,
+    /// The buffer has too little room; `head` and `tail` are the bytes needed.
+    InsufficientRoom {
+        /// Headroom needed.
+        head: usize,
+        /// Tailroom needed.
+        tail: usize,
+    },
+    /// The backend failed (for example the random source), or an explicit IV had the
+    /// wrong length.
+    Crypto(CryptoError),
+}
+
+impl SealError {
+    /// A short `snake_case` name for counters and JSON.
+    pub const fn reason(&self) -> &'static str {
+        match self {
+            SealError::SequenceExhausted => "sequence_exhausted",
+            SealError::InsufficientRoom { .. } => "insufficient_room",
+            SealError::Crypto(_) => "crypto",
+        }
+    }
+}
+
+impl fmt::Display for SealError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SealError::SequenceExhausted => f.write_str("sequence number space exhausted"),
+            SealError::InsufficientRoom { head, tail } => {
+                write!(
+                    f,
+                    "buffer needs {head} bytes of headroom and {tail} of tailroom"
+                )
+            }
+            SealError::Crypto(e) => write!(f, "crypto: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for SealError {}
+
+/// Why [`EspInbound::open`] refused a packet. These are for counters and logs; the
+/// peer never learns them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenError {
+    /// Too short for the transform, ciphertext not whole blocks, or a different SPI.
+    Malformed(ParseError),
+    /// Refused by the anti-replay window (before or after verification).
+    Replay(ReplayError),
+    /// The ICV or AEAD tag did not verify.
+    Integrity,
+    /// Authentic, but the trailer is inconsistent or the padding is not 1, 2, 3, ...
+    Padding,
+    /// Authentic dummy packet (next header 59, RFC 4303 §2.6): drop it silently.
+    Dummy,
+}
+
+impl OpenError {
+    /// A short `snake_case` name for counters and JSON: `malformed`, `replay`,
+    /// `integrity`, `padding` or `dummy`.
+    pub const fn reason(&self) -> &'static str {
+        match self {
+            OpenError::Malformed(_) => "malformed",
+            OpenError::Replay(_) => "replay",
+            OpenError::Integrity => "integrity",
+            OpenError::Padding => "padding",
+            OpenError::Dummy => "dummy",
+        }
+    }
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpenError::Malformed(e) => write!(f, "malformed packet: {e}"),
+            OpenError::Replay(e) => write!(f, "replay check: {e}"),
+            OpenError::Integrity => f.write_str("integrity check failed"),
+            OpenError::Padding => f.write_str("bad padding"),
+            OpenError::Dummy => f.write_str("dummy packet"),
+        }
+    }
+}
+
+impl core::error::Error for OpenError {}
+
+/// What [`EspInbound::open`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Opened {
+    /// The SPI.
+    pub spi: Spi,
+    /// The full (ESN-inferred) sequence number.
+    pub seq: u64,
+    /// What the payload is (IPv4 or IPv6 in tunnel mode, the transport protocol in
+    /// transport mode).
+    pub next_header: IpProto,
+    /// The padding length.
+    pub pad_len: u8,
+}
+
+enum Engine {
+    /// AEAD (`gmac == false`) or GMAC (`gmac == true`).
+    Aead {
+        key: Box<dyn AeadKey>,
+        salt: [u8; MAX_SALT_LEN],
+        salt_len: usize,
+        gmac: bool,
+    },
+    /// CBC or NULL encryption, with or without integrity.
+    Block {
+        key: Box<dyn CipherKey>,
+        integ: Option<Box<dyn IntegKey>>,
+    },
+}
+
+/// The keyed transform of one direction.
+struct Transform {
+    engine: Engine,
+    encr: &'static EncrDesc,
+    integ: Option<&'static IntegDesc>,
+    esn: bool,
+    iv_len: usize,
+    icv_len: usize,
+    block_len: usize,
+    /// The ciphertext length is a multiple of this: the cipher block and 4 bytes.
+    align: usize,
+}
+
+fn lcm(a: usize, b: usize) -> usize {
+    let (mut x, mut y) = (a.max(1), b.max(1));
+    while y != 0 {
+        (x, y) = (y, x % y);
+    }
+    (a.max(1) / x).saturating_mul(b.max(1))
+}
+
+impl Transform {
+    fn new(
+        provider: &CryptoProvider,
+        encr: &'static EncrDesc,
+        integ: Option<&'static IntegDesc>,
+        keys: &KeyMaterial,
+        esn: bool,
+    ) -> Result<Self, SaError> {
+        let ek = keys.encr();
+        let engine = match encr.kind {
+            EncrKind::Aead | EncrKind::Gmac => {
+                if integ.is_some() {
+                    return Err(SaError::IntegrityWithAead);
+                }
+                if !keys.integ().is_empty() {
+                    return Err(SaError::KeyLength {
+                        what: "integ",
+                        expected: 0,
+                        got: keys.integ().len(),
+                    });
+                }
+                let alg = provider
+                    .aead_for(encr)
+                    .ok_or(SaError::Unsupported(encr.name))?;
+                if ek.len() != encr.keymat_len() {
+                    return Err(SaError::KeyLength {
+                        what: "encr",
+                        expected: encr.keymat_len(),
+                        got: ek.len(),
+                    });
+                }
+                let (key, salt_bytes) = ek.split_at(encr.key_len());
+                let salt_len = salt_bytes.len();
+                if salt_len > MAX_SALT_LEN
+                    || encr.iv_len > MAX_IV_LEN
+                    || alg.nonce_len() != salt_len.saturating_add(encr.iv_len)
+                    || alg.tag_len() != encr.icv_len
+                    // GMAC with ESN borrows 4 bytes of the ICV slot (see `gmac_esn`).
+                    || (encr.kind == EncrKind::Gmac && encr.icv_len < 4)
+                    || encr.icv_len > MAX_ICV_LEN
+                {
+                    return Err(SaError::Unsupported(encr.name));
+                }
+                let mut salt = [0u8; MAX_SALT_LEN];
+                if let Some(s) = salt.get_mut(..salt_len) {
+                    s.copy_from_slice(salt_bytes);
+                }
+                let key = alg.new_key(key).map_err(SaError::Crypto)?;
+                Engine::Aead {
+                    key,
+                    salt,
+                    salt_len,
+                    gmac: encr.kind == EncrKind::Gmac,
+                }
+            }
+            EncrKind::Cbc | EncrKind::Null => {
+                let alg = provider
+                    .cipher(encr.id, encr.key_len())
+                    .ok_or(SaError::Unsupported(encr.name))?;
+                if ek.len() != encr.keymat_len() {
+                    return Err(SaError::KeyLength {
+                        what: "encr",
+                        expected: encr.keymat_len(),
+                        got: ek.len(),
+                    });
+                }
+                if alg.iv_len() != encr.iv_len || alg.iv_len() > MAX_IV_LEN || alg.block_len() == 0
+                {
+                    return Err(SaError::Unsupported(encr.name));
+                }
+                let key = alg.new_key(ek).map_err(SaError::Crypto)?;
+                let integ = match integ {
+                    None if encr.kind == EncrKind::Null => return Err(SaError::NoProtection),
+                    None => {
+                        if !keys.integ().is_empty() {
+                            return Err(SaError::KeyLength {
+                                what: "integ",
+                                expected: 0,
+                                got: keys.integ().len(),
+                            });
+                        }
+                        None
+                    }
+                    Some(d) => {
+                        let ia = provider.integ(d.id).ok_or(SaError::Unsupported(d.name))?;
+                        if keys.integ().len() != d.key_len {
+                            return Err(SaError::KeyLength {
+                                what: "integ",
+                                expected: d.key_len,
+                                got: keys.integ().len(),
+                            });
+                        }
+                        if ia.icv_len() != d.icv_len || d.icv_len > MAX_ICV_LEN {
+                            return Err(SaError::Unsupported(d.name));
+                        }
+                        Some(ia.new_key(keys.integ()).map_err(SaError::Crypto)?)
+                    }
+                };
+                Engine::Block { key, integ }
+            }
+        };
+        let (icv_len, block_len) = match &engine {
+            Engine::Aead { .. } => (encr.icv_len, 1),
+            Engine::Block { integ, .. } => (
+                integ.as_ref().map_or(0, |i| i.icv_len()),
+                encr.block_len.max(1),
+            ),
+        };
+        Ok(Transform {
+            engine,
+            encr,
+            integ,
+            esn,
+            iv_len: encr.iv_len,
+            icv_len,
+            block_len,
+            align: lcm(block_len, 4),
+        })
+    }
+
+    fn has_integrity(&self) -> bool {
+        match &self.engine {
+            Engine::Aead { .. } => true,
+            Engine::Block { integ, .. } => integ.is_some(),
+        }
+    }
+
+    fn layout(&self) -> EspLayout {
+        EspLayout {
+            iv_len: self.iv_len,
+            icv_len: self.icv_len,
+            block_len: self.block_len,
+        }
+    }
+
+    fn pad_len(&self, payload_len: usize) -> usize {
+        let rem = payload_len.saturating_add(TRAILER_LEN) % self.align;
+        if rem == 0 {
+            0
+        } else {
+            self.align - rem
+        }
+    }
+
+    /// AAD for AEAD transforms: SPI ‖ seq_lo, or SPI ‖ seq_hi ‖ seq_lo with ESN
+    /// (RFC 4106 §5).
+    fn aad(&self, spi: Spi, seq: u64, out: &mut [u8; 12]) -> usize {
+        let (hi, lo) = split(seq);
+        let [a, b, c, d] = spi.to_be_bytes();
+        let [e, f, g, h] = hi.to_be_bytes();
+        let [i, j, k, l] = lo.to_be_bytes();
+        if self.esn {
+            *out = [a, b, c, d, e, f, g, h, i, j, k, l];
+            12
+        } else {
+            *out = [a, b, c, d, i, j, k, l, 0, 0, 0, 0];
+            8
+        }
+    }
+
+    fn nonce(salt: &[u8], iv: &[u8], out: &mut [u8; MAX_NONCE_LEN]) -> usize {
+        let n = salt.len().saturating_add(iv.len()).min(MAX_NONCE_LEN);
+        let (s, rest) = out.split_at_mut(salt.len().min(MAX_NONCE_LEN));
+        s.copy_from_slice(salt.get(..s.len()).unwrap_or(&[]));
+        if let Some(d) = rest.get_mut(..iv.len()) {
+            d.copy_from_slice(iv);
+        }
+        n
+    }
+
+    /// Protects `b[hdr..icv_end]` in place. On entry the header, IV and plaintext
+    /// (payload, padding, trailer) are in place from `hdr` to `ct_end`.
+    fn protect(
+        &self,
+        b: &mut [u8],
+        hdr: usize,
+        ct_end: usize,
+        seq: u64,
+    ) -> Result<(), CryptoError> {
+        let spi = read_spi(b, hdr);
+        let iv_start = hdr.saturating_add(HEADER_LEN);
+        let ct_start = iv_start.saturating_add(self.iv_len);
+        let icv_end = ct_end.saturating_add(self.icv_len);
+        let mut iv = [0u8; MAX_IV_LEN];
+        let iv = copy_out(b, iv_start, self.iv_len, &mut iv)?;
+        let (hi, _) = split(seq);
+        match &self.engine {
+            Engine::Aead {
+                key,
+                salt,
+                salt_len,
+                gmac: false,
+            } => {
+                let mut nonce = [0u8; MAX_NONCE_LEN];
+                let n = Self::nonce(salt.get(..*salt_len).unwrap_or(&[]), iv, &mut nonce);
+                let mut aad = [0u8; 12];
+                let a = self.aad(spi, seq, &mut aad);
+                let (left, right) = b.split_at_mut(ct_end);
+                let data = left.get_mut(ct_start..).ok_or(range_err())?;
+                let tag = right.get_mut(..self.icv_len).ok_or(range_err())?;
+                key.seal_detached(
+                    nonce.get(..n).unwrap_or(&[]),
+                    aad.get(..a).unwrap_or(&[]),
+                    data,
+                    tag,
+                )
+            }
+            Engine::Aead {
+                key,
+                salt,
+                salt_len,
+                gmac: true,
+            } => {
+                let mut nonce = [0u8; MAX_NONCE_LEN];
+                let n = Self::nonce(salt.get(..*salt_len).unwrap_or(&[]), iv, &mut nonce);
+                let nonce = nonce.get(..n).unwrap_or(&[]);
+                if self.esn {
+                    let mut tag = [0u8; MAX_ICV_LEN];
+                    let tag = tag.get_mut(..self.icv_len).ok_or(range_err())?;
+                    gmac_esn(b, hdr, ct_end, hi, |aad| {
+                        key.seal_detached(nonce, aad, &mut [], tag)
+                    })?;
+                    b.get_mut(ct_end..icv_end)
+                        .ok_or(range_err())?
+                        .copy_from_slice(tag);
+                    Ok(())
+                } else {
+                    // RFC 4543 §3.3: without ESN, the AAD is the packet from the SPI to
+                    // the Next Header field, contiguous in the buffer.
+                    let (left, right) = b.split_at_mut(ct_end);
+                    let aad = left.get(hdr..).ok_or(range_err())?;
+                    let tag = right.get_mut(..self.icv_len).ok_or(range_err())?;
+                    key.seal_detached(nonce, aad, &mut [], tag)
+                }
+            }
+            Engine::Block { key, integ } => {
+                key.encrypt(iv, b.get_mut(ct_start..ct_end).ok_or(range_err())?)?;
+                if let Some(integ) = integ {
+                    let hi_bytes = hi.to_be_bytes();
+                    let (left, right) = b.split_at_mut(ct_end);
+                    let covered = left.get(hdr..).ok_or(range_err())?;
+                    let icv = right.get_mut(..self.icv_len).ok_or(range_err())?;
+                    // RFC 4303 §2.2.1: with ESN the high bits follow the packet in the
+                    // ICV computation but are not sent.
+                    if self.esn {
+                        integ.compute(&[covered, &hi_bytes], icv)?;
+                    } else {
+                        integ.compute(&[covered], icv)?;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Verifies and decrypts `b[hdr..ct_end + icv_len]` in place.
+    fn unprotect(
+        &self,
+        b: &mut [u8],
+        hdr: usize,
+        ct_end: usize,
+        seq: u64,
+    ) -> Result<(), CryptoError> {
+        let spi = read_spi(b, hdr);
+        let iv_start = hdr.saturating_add(HEADER_LEN);
+        let ct_start = iv_start.saturating_add(self.iv_len);
+        let mut iv = [0u8; MAX_IV_LEN];
+        let iv = copy_out(b, iv_start, self.iv_len, &mut iv)?;
+        let (hi, _) = split(seq);
+        match &self.engine {
+            Engine::Aead {
+                key,
+                salt,
+                salt_len,
+                gmac: false,
+            } => {
+                let mut nonce = [0u8; MAX_NONCE_LEN];
+                let n = Self::nonce(salt.get(..*salt_len).unwrap_or(&[]), iv, &mut nonce);
+                let mut aad = [0u8; 12];
+                let a = self.aad(spi, seq, &mut aad);
+                let (left, right) = b.split_at_mut(ct_end);
+                let data = left.get_mut(ct_start..).ok_or(range_err())?;
+                let tag = right.get(..self.icv_len).ok_or(range_err())?;
+                key.open_detached(
+                    nonce.get(..n).unwrap_or(&[]),
+                    aad.get(..a).unwrap_or(&[]),
+                    data,
+                    tag,
+                )
+            }
+            Engine::Aead {
+                key,
+                salt,
+                salt_len,
+                gmac: true,
+            } => {
+                let mut nonce = [0u8; MAX_NONCE_LEN];
+                let n = Self::nonce(salt.get(..*salt_len).unwrap_or(&[]), iv, &mut nonce);
+                let nonce = nonce.get(..n).unwrap_or(&[]);
+                let mut tag = [0u8; MAX_ICV_LEN];
+                let tag = copy_out(b, ct_end, self.icv_len, &mut tag)?;
+                if self.esn {
+                    let r = gmac_esn(b, hdr, ct_end, hi, |aad| {
+                        key.open_detached(nonce, aad, &mut [], tag)
+                    });
+                    // Put the ICV back where the shift overwrote it.
+                    if let Some(slot) = b.get_mut(ct_end..ct_end.saturating_add(tag.len())) {
+                        slot.copy_from_slice(tag);
+                    }
+                    r
+                } else {
+                    let aad = b.get(hdr..ct_end).ok_or(range_err())?;
+                    key.open_detached(nonce, aad, &mut [], tag)
+                }
+            }
+            Engine::Block { key, integ } => {
+                if let Some(integ) = integ {
+                    let hi_bytes = hi.to_be_bytes();
+                    let (left, right) = b.split_at(ct_end);
+                    let covered = left.get(hdr..).ok_or(range_err())?;
+                    let icv = right.get(..self.icv_len).ok_or(range_err())?;
+                    if self.esn {
+                        integ.verify(&[covered, &hi_bytes], icv)?;
+                    } else {
+                        integ.verify(&[covered], icv)?;
+                    }
+                }
+                key.decrypt(iv, b.get_mut(ct_start..ct_end).ok_or(range_err())?)
+            }
+        }
+    }
+}
+
+fn range_err() -> CryptoError {
+    CryptoError::length("data", 0, 0)
+}
+
+fn read_spi(b: &[u8], at: usize) -> Spi {
+    b.get(at..)
+        .and_then(|s| EspPacket::parse(s).ok())
+        .map_or(Spi(0), |p| p.spi())
+}
+
+fn copy_out<'a>(
+    b: &[u8],
+    at: usize,
+    len: usize,
+    out: &'a mut [u8],
+) -> Result<&'a [u8], CryptoError> {
+    let src = b.get(at..at.saturating_add(len)).ok_or(range_err())?;
+    let dst = out.get_mut(..len).ok_or(range_err())?;
+    dst.copy_from_slice(src);
+    Ok(dst)
+}
+
+/// GMAC with ESN: the AAD is SPI ‖ seq_hi ‖ seq_lo ‖ IV ‖ plaintext (RFC 4543 §3.3), but
+/// seq_hi is not on the wire. Instead of copying the packet, shift everything after the
+/// SPI four bytes to the right into the ICV slot, write seq_hi into the gap, run `f` over
+/// the now contiguous AAD and shift back. The first four ICV bytes are clobbered; the
+/// caller restores or rewrites them.
+fn gmac_esn(
+    b: &mut [u8],
+    hdr: usize,
+    ct_end: usize,
+    seq_hi: u32,
+    f: impl FnOnce(&[u8]) -> Result<(), CryptoError>,
+) -> Result<(), CryptoError> {
+    let spi_end = hdr.saturating_add(4);
+    let shifted_end = ct_end.saturating_add(4);
+    if spi_end > ct_end || shifted_end > b.len() {
+        return Err(range_err());
+    }
+    b.copy_within(spi_end..ct_end, spi_end.saturating_add(4));
+    b.get_mut(spi_end..spi_end.saturating_add(4))
+        .ok_or(range_err())?
+        .copy_from_slice(&seq_hi.to_be_bytes());
+    let r = f(b.get(hdr..shifted_end).ok_or(range_err())?);
+    b.copy_within(spi_end.saturating_add(4)..shifted_end, spi_end);
+    r
+}
+
+impl fmt::Debug for Transform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transform")
+            .field("encr", &self.encr.name)
+            .field("integ", &self.integ.map(|i| i.name))
+            .field("esn", &self.esn)
+            .finish_non_exhaustive()
+    }
+}
+
+fn descs_from_params(
+    p: &ChildSaParams,
+) -> Result<(&'static EncrDesc, Option<&'static IntegDesc>), SaError> {
+    if p.protocol != SecurityProtocol::Esp {
+        return Err(SaError::NotEsp);
+    }
+    let id = p.encr.ok_or(SaError::UnknownTransform)?;
+    let encr = suites::encr(id, p.encr_key_bits).ok_or(SaError::UnknownTransform)?;
+    let integ = if p.integ == IntegId::NONE {
+        None
+    } else {
+        Some(suites::integ(p.integ).ok_or(SaError::UnknownTransform)?)
+    };
+    Ok((encr, integ))
+}
+
+/// The sending half of an ESP SA: keys, sequence counter and TFC setting.
+pub struct EspOutbound {
+    spi: Spi,
+    xf: Transform,
+    seq: SeqCounter,
+    rng: &'static dyn SecureRandom,
+    tfc_target: usize,
+    /// A one-shot explicit IV for known-answer tests ([`EspOutbound::set_next_iv`]).
+    next_iv: Option<[u8; MAX_IV_LEN]>,
+}
+
+impl fmt::Debug for EspOutbound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EspOutbound")
+            .field("spi", &self.spi)
+            .field("transform", &self.xf)
+            .field("seq", &self.seq)
+            .field("tfc_target", &self.tfc_target)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EspOutbound {
+    /// Sets up the sending side of an SA.
+    ///
+    /// `keys.encr()` is the encryption key followed by the salt for AEAD and GMAC
+    /// transforms; `keys.integ()` the integrity key (empty for AEAD). `integ` must be
+    /// `None` for AEAD and GMAC, and `Some` for NULL encryption. AES-CBC without
+    /// integrity (confidentiality only) is accepted, as RFC 4303 §3.2 allows, but RFC 8221
+    /// advises against it.
+    ///
+    /// # Errors
+    /// [`SaError`] when the provider lacks a transform, the combination is invalid or a
+    /// key has the wrong length.
+    pub fn new(
+        provider: &CryptoProvider,
+        spi: Spi,
+        encr: &'static EncrDesc,
+        integ: Option<&'static IntegDesc>,
+        keys: &KeyMaterial,
+        esn: bool,
+    ) -> Result<Self, SaError> {
+        let xf = Transform::new(provider, encr, integ, keys, esn)?;
+        Ok(EspOutbound {
+            spi,
+            xf,
+            seq: SeqCounter::new(esn),
+            rng: provider.secure_random,
+            tfc_target: 0,
+            next_iv: None,
+        })
+    }
+
+    /// Sets up the sending side from what IKE negotiated: `outbound_spi`,
+    /// `outbound_keys`, the transforms and ESN.
+    ///
+    /// # Errors
+    /// As [`EspOutbound::new`], plus [`SaError::NotEsp`] and
+    /// [`SaError::UnknownTransform`].
+    pub fn from_params(provider: &CryptoProvider, params: &ChildSaParams) -> Result<Self, SaError> {
+        let (encr, integ) = descs_from_params(params)?;
+        Self::new(
+            provider,
+            params.outbound_spi,
+            encr,
+            integ,
+            &params.outbound_keys,
+            params.esn,
+        )
+    }
+
+    /// The SPI written into every packet.
+    pub fn spi(&self) -> Spi {
+        self.spi
+    }
+
+    /// Whether extended sequence numbers are in use.
+    pub fn esn(&self) -> bool {
+        self.xf.esn
+    }
+
+    /// The encryption transform.
+    pub fn encr(&self) -> &'static EncrDesc {
+        self.xf.encr
+    }
+
+    /// The integrity transform, if any.
+    pub fn integ(&self) -> Option<&'static IntegDesc> {
+        self.xf.integ
+    }
+
+    /// IV, ICV and block lengths of this SA.
+    pub fn layout(&self) -> EspLayout {
+        self.xf.layout()
+    }
+
+    /// The sequence counter (for SA export and lifetime checks).
+    pub fn seq_counter(&self) -> SeqCounter {
+        self.seq
+    }
+
+    /// Makes the next packet carry sequence number `next` (for SA import and
+    /// known-answer tests). Reusing a number with the same key breaks AES-GCM and
+    /// ChaCha20-Poly1305 completely: never move a live SA backwards.
+    ///
+    /// # Errors
+    /// [`SealError::SequenceExhausted`] when `next` is 0 or beyond the counter's limit.
+    pub fn set_next_seq(&mut self, next: u64) -> Result<(), SealError> {
+        let limit = SeqCounter::new(self.xf.esn).limit();
+        if next == 0 || next > limit {
+            return Err(SealError::SequenceExhausted);
+        }
+        self.seq = SeqCounter::starting_after(next.saturating_sub(1), self.xf.esn);
+        Ok(())
+    }
+
+    /// Pads every payload shorter than `target` bytes with zeros up to `target` before
+    /// the ESP padding (traffic flow confidentiality, RFC 4303 §2.7); `None` switches it
+    /// off. Enable it only where the receiver can find the payload's end by itself:
+    /// tunnel mode, where the inner IP header carries the length.
+    pub fn set_tfc_padding(&mut self, target: Option<usize>) {
+        self.tfc_target = target.unwrap_or(0);
+    }
+
+    /// The TFC padding target, if set.
+    pub fn tfc_padding(&self) -> Option<usize> {
+        (self.tfc_target > 0).then_some(self.tfc_target)
+    }
+
+    /// The exact room [`EspOutbound::seal`] needs around a body of `body_len` bytes.
+    pub fn overhead(&self, body_len: usize) -> Overhead {
+        let tfc = self.tfc_target.saturating_sub(body_len);
+        let eff = body_len.saturating_add(tfc);
+        Overhead {
+            head: HEADER_LEN.saturating_add(self.xf.iv_len),
+            tail: tfc
+                .saturating_add(self.xf.pad_len(eff))
+                .saturating_add(TRAILER_LEN)
+                .saturating_add(self.xf.icv_len),
+        }
+    }
+
+    /// Seals the body in place into an ESP packet and returns its sequence number.
+    ///
+    /// In order: TFC padding, padding (1, 2, 3, ... to the cipher block and a 4-byte
+    /// boundary) and trailer go into the tailroom; the body and trailer are encrypted in
+    /// place, the ICV written behind them; SPI, sequence number and IV go into the
+    /// headroom; the body then covers the whole ESP packet.
+    ///
+    /// # Errors
+    /// [`SealError::InsufficientRoom`] (nothing changed, no sequence number used),
+    /// [`SealError::SequenceExhausted`], [`SealError::Crypto`].
+    pub fn seal<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        buf: &mut PacketBuf<B>,
+        next_header: IpProto,
+    ) -> Result<u64, SealError> {
+        self.seal_impl(buf, next_header)
+    }
+
+    /// Seals a dummy packet (next header 59, RFC 4303 §2.6) whose payload is
+    /// `payload_len` zero bytes starting at the body's start. The receiver
+    /// authenticates and discards it. Combine with TFC padding to hide its size.
+    ///
+    /// # Errors
+    /// As [`EspOutbound::seal`]; the room needed includes `payload_len`.
+    pub fn seal_dummy<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        buf: &mut PacketBuf<B>,
+        payload_len: usize,
+    ) -> Result<u64, SealError> {
+        let o = self.overhead(payload_len);
+        let r = buf.body_range();
+        let room_after_start = buf.buffer().len().saturating_sub(r.start);
+        if r.start < o.head || room_after_start < payload_len.saturating_add(o.tail) {
+            return Err(SealError::InsufficientRoom {
+                head: o.head,
+                tail: o.tail.saturating_add(payload_len),
+            });
+        }
+        buf.set_cursors(r.start, r.start.saturating_add(payload_len));
+        buf.body_mut().fill(0);
+        self.seal_impl(buf, IpProto::NO_NEXT_HEADER)
+    }
+
+    /// Makes the next seal (through any path: [`EspOutbound::seal`], tunnel or
+    /// transport mode) use the explicit IV `iv` instead of choosing one.
+    ///
+    /// **For known-answer tests only.** The IV must never repeat under one key (for
+    /// AES-GCM and ChaCha20-Poly1305 a repeat reveals the authentication key) and must be
+    /// unpredictable for AES-CBC; the normal path takes care of both.
+    ///
+    /// # Errors
+    /// [`SealError::Crypto`] when `iv` does not have the transform's IV length.
+    #[doc(hidden)]
+    pub fn set_next_iv(&mut self, iv: &[u8]) -> Result<(), SealError> {
+        let mut v = [0u8; MAX_IV_LEN];
+        match v.get_mut(..iv.len()) {
+            Some(d) if iv.len() == self.xf.iv_len => d.copy_from_slice(iv),
+            _ => {
+                return Err(SealError::Crypto(CryptoError::length(
+                    "iv",
+                    self.xf.iv_len,
+                    iv.len(),
+                )))
+            }
+        }
+        self.next_iv = Some(v);
+        Ok(())
+    }
+
+    /// Seals like [`EspOutbound::seal`] but with the explicit IV `iv`
+    /// (see [`EspOutbound::set_next_iv`]). **For known-answer tests only.**
+    ///
+    /// # Errors
+    /// As [`EspOutbound::seal`]; [`SealError::Crypto`] when `iv` has the wrong length.
+    #[doc(hidden)]
+    pub fn seal_with_iv<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        buf: &mut PacketBuf<B>,
+        next_header: IpProto,
+        iv: &[u8],
+    ) -> Result<u64, SealError> {
+        self.set_next_iv(iv)?;
+        let r = self.seal_impl(buf, next_header);
+        self.next_iv = None;
+        r
+    }
+
+    fn seal_impl<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        buf: &mut PacketBuf<B>,
+        next_header: IpProto,
+    ) -> Result<u64, SealError> {
+        let body_len = buf.body_len();
+        let o = self.overhead(body_len);
+        if buf.headroom() < o.head || buf.tailroom() < o.tail {
+            return Err(SealError::InsufficientRoom {
+                head: o.head,
+                tail: o.tail,
+            });
+        }
+        let seq = self.seq.next().map_err(|_| SealError::SequenceExhausted)?;
+        let xf = &self.xf;
+        let (b, start, end) = buf.raw_mut();
+        let tfc = self.tfc_target.saturating_sub(body_len);
+        let eff_end = end.saturating_add(tfc);
+        let pad = xf.pad_len(body_len.saturating_add(tfc));
+        let ct_end = eff_end.saturating_add(pad).saturating_add(TRAILER_LEN);
+        let icv_end = ct_end.saturating_add(xf.icv_len);
+        let hdr = start.saturating_sub(o.head);
+        let iv_start = hdr.saturating_add(HEADER_LEN);
+
+        let err = SealError::InsufficientRoom {
+            head: o.head,
+            tail: o.tail,
+        };
+        b.get_mut(end..eff_end).ok_or(err)?.fill(0);
+        // `pad` < align <= 16, so it fits the Pad Length byte.
+        let trailer = Trailer {
+            pad_len: u8::try_from(pad).map_err(|_| err)?,
+            next_header,
+        };
+        trailer
+            .emit(b.get_mut(eff_end..ct_end).ok_or(err)?)
+            .map_err(|_| err)?;
+        EspHeader::new(self.spi, seq)
+            .emit(b.get_mut(hdr..iv_start).ok_or(err)?)
+            .map_err(|_| err)?;
+        let iv_slot = b.get_mut(iv_start..start).ok_or(err)?;
+        match self.next_iv.take() {
+            Some(iv) => iv_slot.copy_from_slice(iv.get(..iv_slot.len()).unwrap_or(&[])),
+            None => match xf.engine {
+                // RFC 4106 §3.1: the IV must be unique per key; the 64-bit sequence
+                // number is, and costs nothing.
+                Engine::Aead { .. } => {
+                    if let Some(s) = iv_slot.get_mut(..8) {
+                        s.copy_from_slice(&seq.to_be_bytes());
+                    }
+                }
+                Engine::Block { .. } => {
+                    if !iv_slot.is_empty() {
+                        self.rng.fill(iv_slot).map_err(SealError::Crypto)?;
+                    }
+                }
+            },
+        }
+        xf.protect(b, hdr, ct_end, seq).map_err(SealError::Crypto)?;
+        buf.set_cursors(hdr, icv_end);
+        Ok(seq)
+    }
+}
+
+/// The receiving half of an ESP SA: keys and the anti-replay window.
+pub struct EspInbound {
+    spi: Spi,
+    xf: Transform,
+    window: ReplayWindow,
+}
+
+impl fmt::Debug for EspInbound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EspInbound")
+            .field("spi", &self.spi)
+            .field("transform", &self.xf)
+            .field("window", &self.window)
+            .finish()
+    }
+}
+
+impl EspInbound {
+    /// Sets up the receiving side of an SA. `replay_window` is the window size in
+    /// packets (32 to 4096), or 0 to switch anti-replay off. Keys and transforms as in
+    /// [`EspOutbound::new`].
+    ///
+    /// # Errors
+    /// As [`EspOutbound::new`], plus [`SaError::ReplayWindow`] for a bad window size and
+    /// [`SaError::ReplayWithoutIntegrity`] for anti-replay on a confidentiality-only SA.
+    pub fn new(
+        provider: &CryptoProvider,
+        spi: Spi,
+        encr: &'static EncrDesc,
+        integ: Option<&'static IntegDesc>,
+        keys: &KeyMaterial,
+        esn: bool,
+        replay_window: u32,
+    ) -> Result<Self, SaError> {
+        let xf = Transform::new(provider, encr, integ, keys, esn)?;
+        let window = if replay_window == 0 {
+            ReplayWindow::disabled()
+        } else {
+            if !xf.has_integrity() {
+                return Err(SaError::ReplayWithoutIntegrity);
+            }
+            ReplayWindow::new(replay_window).map_err(SaError::ReplayWindow)?
+        };
+        Ok(EspInbound { spi, xf, window })
+    }
+
+    /// Sets up the receiving side from what IKE negotiated: `inbound_spi`,
+    /// `inbound_keys`, the transforms, ESN and `replay_window`.
+    ///
+    /// # Errors
+    /// As [`EspInbound::new`], plus [`SaError::NotEsp`] and [`SaError::UnknownTransform`].
+    pub fn from_params(provider: &CryptoProvider, params: &ChildSaParams) -> Result<Self, SaError> {
+        let (encr, integ) = descs_from_params(params)?;
+        Self::new(
+            provider,
+            params.inbound_spi,
+            encr,
+            integ,
+            &params.inbound_keys,
+            params.esn,
+            params.replay_window,
+        )
+    }
+
+    /// The SPI this SA receives on.
+    pub fn spi(&self) -> Spi {
+        self.spi
+    }
+
+    /// Whether extended sequence numbers are in use.
+    pub fn esn(&self) -> bool {
+        self.xf.esn
+    }
+
+    /// The encryption transform.
+    pub fn encr(&self) -> &'static EncrDesc {
+        self.xf.encr
+    }
+
+    /// The integrity transform, if any.
+    pub fn integ(&self) -> Option<&'static IntegDesc> {
+        self.xf.integ
+    }
+
+    /// IV, ICV and block lengths of this SA.
+    pub fn layout(&self) -> EspLayout {
+        self.xf.layout()
+    }
+
+    /// The anti-replay window (for SA export).
+    pub fn replay_window(&self) -> &ReplayWindow {
+        &self.window
+    }
+
+    /// Replaces the anti-replay window (for SA import, e.g. from
+    /// [`ReplayWindow::restore`]).
+    pub fn set_replay_window(&mut self, window: ReplayWindow) {
+        self.window = window;
+    }
+
+    /// Verifies and decrypts the ESP packet in the body in place, and shrinks the body
+    /// to the inner payload.
+    ///
+    /// In order: parse → SPI check → anti-replay pre-check (with ESN high bits
+    /// inferred, RFC 4303 Appendix A) → verify and decrypt → **only then** mark the
+    /// window, so that forgeries never move it → padding check → shrink.
+    ///
+    /// # Errors
+    /// [`OpenError`]. On [`OpenError::Malformed`] and [`OpenError::Replay`] before
+    /// verification the buffer is untouched; after a failed verification the body's
+    /// bytes are unspecified. The body range only changes on success.
+    pub fn open<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        buf: &mut PacketBuf<B>,
+    ) -> Result<Opened, OpenError> {
+        let (spi, seq_lo) = {
+            let p = EspPacket::parse(buf.body()).map_err(OpenError::Malformed)?;
+            (p.spi(), p.seq())
+        };
+        if spi != self.spi {
+            return Err(OpenError::Malformed(ParseError::bad_value(0, "spi")));
+        }
+        let ct_len = self
+            .xf
+            .layout()
+            .ciphertext_len(buf.body_len())
+            .map_err(OpenError::Malformed)?;
+        let seq = self
+            .window
+            .infer(seq_lo, self.xf.esn)
+            .map_err(OpenError::Replay)?;
+        self.window.check(seq).map_err(OpenError::Replay)?;
+
+        let (b, start, _) = buf.raw_mut();
+        let ct_start = start
+            .saturating_add(HEADER_LEN)
+            .saturating_add(self.xf.iv_len);
+        let ct_end = ct_start.saturating_add(ct_len);
+        self.xf
+            .unprotect(b, start, ct_end, seq)
+            .map_err(|_| OpenError::Integrity)?;
+        // Authentic: only now may the window move (RFC 4303 §3.4.3).
+        self.window.mark(seq).map_err(OpenError::Replay)?;
+
+        let plaintext = b.get(ct_start..ct_end).ok_or(OpenError::Padding)?;
+        let (trailer, payload_len) = Trailer::parse(plaintext).map_err(|_| OpenError::Padding)?;
+        if !trailer.padding_is_default(plaintext) {
+            return Err(OpenError::Padding);
+        }
+        if trailer.next_header == IpProto::NO_NEXT_HEADER {
+            return Err(OpenError::Dummy);
+        }
+        buf.set_cursors(ct_start, ct_start.saturating_add(payload_len));
+        Ok(Opened {
+            spi,
+            seq,
+            next_header: trailer.next_header,
+            pad_len: trailer.pad_len,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lcm_and_padding() {
+        assert_eq!(lcm(1, 4), 4);
+        assert_eq!(lcm(16, 4), 16);
+        assert_eq!(lcm(8, 4), 8);
+        assert_eq!(lcm(6, 4), 12);
+    }
+
+    #[test]
+    fn reasons() {
+        assert_eq!(OpenError::Integrity.reason(), "integrity");
+        assert_eq!(OpenError::Replay(ReplayError::Duplicate).reason(), "replay");
+        assert_eq!(
+            OpenError::Malformed(ParseError::truncated(0, 8)).reason(),
+            "malformed"
+        );
+        assert_eq!(OpenError::Padding.reason(), "padding");
+        assert_eq!(OpenError::Dummy.reason(), "dummy");
+        assert_eq!(SealError::SequenceExhausted.reason(), "sequence_exhausted");
+    }
+}

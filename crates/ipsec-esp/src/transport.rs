@@ -1,0 +1,286 @@
+//! Transport mode ([RFC 4303 §3.1.1]): ESP goes between the IP header and the upper-layer
+//! protocol of the original packet.
+//!
+//! ```text
+//!             BEFORE APPLYING ESP                    AFTER APPLYING ESP
+//! IPv4   |orig IP hdr  |     |      |       |orig IP hdr |[UDP]| ESP |     |   ESP   | ESP|
+//!        |(any options)| TCP | Data |  ->   |(any opts)  |3948 | Hdr | TCP | Trailer | ICV|
+//!
+//! IPv6   | orig |ext hdrs|     |      |     | orig |hop-by-hop,dest*,|[UDP]|ESP|dest|TCP|Data|ESP    |ESP|
+//!        |IP hdr|if any  | TCP | Data | ->  |IP hdr|routing,fragment.|3948 |Hdr|opt*|   |    |Trailer|ICV|
+//!
+//!     * destination options may come before ESP (when a routing header follows) or
+//!       after it (for the final destination): see RFC 4303 §3.1.1.
+//! ```
+//!
+//! [`protect`] takes a whole IP packet in the body and moves its IP header (with the
+//! extension headers that stay in front of ESP) into the headroom, so that ESP can seal
+//! the rest in place; then it fixes the total/payload length, the protocol or next
+//! header, and the IPv4 header checksum. [`unprotect`] reverses this and rebuilds the
+//! original packet. Only whole datagrams are protected (RFC 4303 §3.3.4).
+//!
+//! With UDP encapsulation through a NAT, the upper-layer checksum of the rebuilt packet
+//! may refer to the peer's original addresses (RFC 3948 §3.1.2); fixing it with the
+//! NAT-OA addresses is the caller's job.
+//!
+//! [RFC 4303 §3.1.1]: https://www.rfc-editor.org/rfc/rfc4303#section-3.1.1
+
+use core::fmt;
+use core::net::{IpAddr, Ipv6Addr};
+
+use ipsec_core::ip::Ipv6Header;
+use ipsec_core::IpProto;
+use zerocopy::FromBytes;
+
+use crate::buf::PacketBuf;
+use crate::iphdr::{self, Split, SplitError, Walk};
+use crate::sa::{EspInbound, EspOutbound, OpenError, Opened, Overhead, SealError};
+use crate::udp::{self, UdpPorts, UDP_HEADER_LEN};
+use crate::wire::ParseError;
+
+/// Why a transport-mode operation failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// The IP (or UDP) header is malformed.
+    Malformed(ParseError),
+    /// The packet is a fragment; transport mode needs whole datagrams.
+    Fragment,
+    /// A received packet carries no ESP.
+    NotEsp,
+    /// The protected packet would not fit its length field.
+    TooLarge,
+    /// The buffer has too little room; the bytes needed.
+    InsufficientRoom {
+        /// Headroom needed.
+        head: usize,
+        /// Tailroom needed.
+        tail: usize,
+    },
+    /// Sealing failed (the packet is unchanged).
+    Seal(SealError),
+    /// Opening failed.
+    Open(OpenError),
+}
+
+impl TransportError {
+    /// A short `snake_case` name for counters and JSON (the ESP reason for
+    /// [`TransportError::Seal`] and [`TransportError::Open`]).
+    pub const fn reason(&self) -> &'static str {
+        match self {
+            TransportError::Malformed(_) => "malformed",
+            TransportError::Fragment => "fragment",
+            TransportError::NotEsp => "not_esp",
+            TransportError::TooLarge => "too_large",
+            TransportError::InsufficientRoom { .. } => "insufficient_room",
+            TransportError::Seal(e) => e.reason(),
+            TransportError::Open(e) => e.reason(),
+        }
+    }
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TransportError::Malformed(e) => write!(f, "malformed header: {e}"),
+            TransportError::Fragment => {
+                f.write_str("fragment; transport mode needs whole datagrams")
+            }
+            TransportError::NotEsp => f.write_str("packet does not carry ESP"),
+            TransportError::TooLarge => f.write_str("packet too large for its length field"),
+            TransportError::InsufficientRoom { head, tail } => {
+                write!(
+                    f,
+                    "buffer needs {head} bytes of headroom and {tail} of tailroom"
+                )
+            }
+            TransportError::Seal(e) => write!(f, "seal: {e}"),
+            TransportError::Open(e) => write!(f, "open: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for TransportError {}
+
+impl From<SplitError> for TransportError {
+    fn from(e: SplitError) -> Self {
+        match e {
+            SplitError::Parse(e) => TransportError::Malformed(e),
+            SplitError::Fragment => TransportError::Fragment,
+            SplitError::NotEsp => TransportError::NotEsp,
+        }
+    }
+}
+
+/// What [`unprotect`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unprotected {
+    /// The ESP result; `next_header` is now the packet's protocol again.
+    pub opened: Opened,
+    /// The UDP ports, when ESP was UDP-encapsulated.
+    pub udp: Option<UdpPorts>,
+}
+
+fn max_total(version: u8) -> usize {
+    if version == 4 {
+        usize::from(u16::MAX)
+    } else {
+        usize::from(u16::MAX) + Ipv6Header::LEN
+    }
+}
+
+/// The exact room [`protect`] needs for `packet`.
+///
+/// # Errors
+/// As [`protect`] for a malformed packet or a fragment.
+pub fn overhead(esp: &EspOutbound, packet: &[u8], udp: bool) -> Result<Overhead, TransportError> {
+    let s = iphdr::split(packet, Walk::Protect, false)?;
+    Ok(overhead_for(esp, &s, udp))
+}
+
+fn overhead_for(esp: &EspOutbound, s: &Split, udp: bool) -> Overhead {
+    let o = esp.overhead(s.total_len.saturating_sub(s.header_len));
+    Overhead {
+        head: o.head.saturating_add(if udp { UDP_HEADER_LEN } else { 0 }),
+        tail: o.tail,
+    }
+}
+
+/// Protects the IPv4 or IPv6 packet in the body in transport mode, optionally
+/// UDP-encapsulated, and returns the ESP sequence number. The body then holds the
+/// protected packet, starting with its (moved) IP header.
+///
+/// # Errors
+/// [`TransportError::Malformed`], [`TransportError::Fragment`],
+/// [`TransportError::TooLarge`], [`TransportError::InsufficientRoom`] and
+/// [`TransportError::Seal`]; the body is unchanged in every case.
+pub fn protect<B: AsRef<[u8]> + AsMut<[u8]>>(
+    esp: &mut EspOutbound,
+    buf: &mut PacketBuf<B>,
+    udp: Option<UdpPorts>,
+) -> Result<u64, TransportError> {
+    let s = iphdr::split(buf.body(), Walk::Protect, false)?;
+    let o = overhead_for(esp, &s, udp.is_some());
+    let orig = buf.body_range();
+    let start = orig.start;
+    let end = start.saturating_add(s.total_len);
+    let tailroom = buf.buffer().len().saturating_sub(end);
+    if start < o.head || tailroom < o.tail {
+        return Err(TransportError::InsufficientRoom {
+            head: o.head,
+            tail: o.tail,
+        });
+    }
+    let new_total = s.total_len.saturating_add(o.total());
+    if new_total > max_total(s.version) {
+        return Err(TransportError::TooLarge);
+    }
+    if esp.seq_counter().remaining() == 0 {
+        return Err(TransportError::Seal(SealError::SequenceExhausted));
+    }
+    let hl = s.header_len;
+    let new_start = start.saturating_sub(o.head);
+    {
+        let (b, _, _) = buf.raw_mut();
+        b.copy_within(start..start.saturating_add(hl), new_start);
+    }
+    buf.set_cursors(start.saturating_add(hl), end);
+    if let Err(e) = esp.seal(buf, s.proto) {
+        // Put the header back: the caller gets the packet as it was.
+        let (b, _, _) = buf.raw_mut();
+        b.copy_within(new_start..new_start.saturating_add(hl), start);
+        buf.set_cursors(orig.start, orig.end);
+        return Err(TransportError::Seal(e));
+    }
+    let seq = esp.seq_counter().last();
+    let esp_end = buf.body_range().end;
+    let proto = if let Some(ports) = udp {
+        let addrs = addresses(buf.buffer().get(new_start..).unwrap_or(&[]), s.version);
+        udp::encap(buf, ports, addrs).map_err(TransportError::Malformed)?;
+        IpProto::UDP
+    } else {
+        IpProto::ESP
+    };
+    buf.set_cursors(new_start, esp_end);
+    let total = buf.body_len();
+    let hdr = buf.body_mut().get_mut(..hl).unwrap_or(&mut []);
+    if s.version == 4 {
+        iphdr::fix_v4(hdr, total, proto).map_err(TransportError::Malformed)?;
+    } else {
+        iphdr::fix_v6(hdr, total, s.proto_offset, proto).map_err(TransportError::Malformed)?;
+    }
+    Ok(seq)
+}
+
+fn addresses(packet: &[u8], version: u8) -> Option<(IpAddr, IpAddr)> {
+    if version != 6 {
+        return None;
+    }
+    let (h, _) = Ipv6Header::ref_from_prefix(packet).ok()?;
+    Some((
+        IpAddr::V6(Ipv6Addr::from(h.src)),
+        IpAddr::V6(Ipv6Addr::from(h.dst)),
+    ))
+}
+
+/// Verifies and decrypts a transport-mode packet in the body and rebuilds the original
+/// packet: IP header (with the extension headers in front of ESP) followed by the
+/// decrypted payload, with length, protocol / next header and IPv4 checksum restored.
+///
+/// # Errors
+/// [`TransportError::Malformed`] (including a bad IPv4 header checksum),
+/// [`TransportError::Fragment`], [`TransportError::NotEsp`] and
+/// [`TransportError::Open`]. The body range is unchanged on error.
+pub fn unprotect<B: AsRef<[u8]> + AsMut<[u8]>>(
+    esp: &mut EspInbound,
+    buf: &mut PacketBuf<B>,
+) -> Result<Unprotected, TransportError> {
+    let s = iphdr::split(buf.body(), Walk::ToEsp, true)?;
+    let hl = s.header_len;
+    let orig = buf.body_range();
+    let start = orig.start;
+    let end = start.saturating_add(s.total_len);
+    let ip_payload = start.saturating_add(hl);
+    let (esp_start, esp_end, udp_ports) = if s.proto == IpProto::UDP {
+        let seg = buf.buffer().get(ip_payload..end).unwrap_or(&[]);
+        let (ports, payload) = udp::parse(seg).map_err(TransportError::Malformed)?;
+        if !matches!(udp::classify(payload), udp::Classified::Esp(_)) {
+            return Err(TransportError::NotEsp);
+        }
+        let esp_start = ip_payload.saturating_add(UDP_HEADER_LEN);
+        (
+            esp_start,
+            esp_start.saturating_add(payload.len()),
+            Some(ports),
+        )
+    } else {
+        (ip_payload, end, None)
+    };
+    buf.set_cursors(esp_start, esp_end);
+    let opened = match esp.open(buf) {
+        Ok(o) => o,
+        Err(e) => {
+            buf.set_cursors(orig.start, orig.end);
+            return Err(TransportError::Open(e));
+        }
+    };
+    let payload = buf.body_range();
+    let new_start = payload.start.saturating_sub(hl);
+    {
+        let (b, _, _) = buf.raw_mut();
+        b.copy_within(start..start.saturating_add(hl), new_start);
+    }
+    buf.set_cursors(new_start, payload.end);
+    let total = buf.body_len();
+    let hdr = buf.body_mut().get_mut(..hl).unwrap_or(&mut []);
+    if s.version == 4 {
+        iphdr::fix_v4(hdr, total, opened.next_header).map_err(TransportError::Malformed)?;
+    } else {
+        iphdr::fix_v6(hdr, total, s.proto_offset, opened.next_header)
+            .map_err(TransportError::Malformed)?;
+    }
+    Ok(Unprotected {
+        opened,
+        udp: udp_ports,
+    })
+}

@@ -1,0 +1,606 @@
+//! Tunnel mode ([RFC 4303 §3.1.2], [RFC 4301 §5.1.2]): a new outer IPv4 or IPv6 header
+//! in front of the ESP packet that carries the whole inner packet.
+//!
+//! ```text
+//! +-----------+-------+-----+---------+--------------------+---------+-----+
+//! | outer IP  | [UDP] | ESP | IV      | inner IP packet    | trailer | ICV |
+//! | header    | 3948  | hdr |         | (IPv4 or IPv6)     |         |     |
+//! +-----------+-------+-----+---------+--------------------+---------+-----+
+//!                           |<------ encrypted ------------------->|
+//! ```
+//!
+//! All four inner/outer combinations work. The outer header is built from the SA's
+//! endpoints and a [`TunnelConfig`]:
+//! - ECN follows [RFC 6040] normal mode: encapsulation copies the inner ECN field;
+//!   decapsulation combines outer and inner (CE on the outer marks the inner packet, CE
+//!   over a Not-ECT inner packet means drop);
+//! - DSCP is copied from the inner header or set;
+//! - DF of an IPv4 outer header is copied, set or cleared ([RFC 4301 §8.1]); an inner
+//!   IPv6 packet counts as DF set, since IPv6 routers never fragment;
+//! - TTL / hop limit is configured (64 by default);
+//! - an optional UDP header ([RFC 3948]) goes between outer IP header and ESP.
+//!
+//! On receive, [`decap`] validates the outer header (version, lengths, IPv4 checksum,
+//! no fragments) and returns the outer addresses; [`finish`] checks the decrypted inner
+//! packet, applies the ECN decapsulation rules and trims TFC padding.
+//!
+//! [RFC 4303 §3.1.2]: https://www.rfc-editor.org/rfc/rfc4303#section-3.1.2
+//! [RFC 4301 §5.1.2]: https://www.rfc-editor.org/rfc/rfc4301#section-5.1.2
+//! [RFC 4301 §8.1]: https://www.rfc-editor.org/rfc/rfc4301#section-8.1
+//! [RFC 6040]: https://www.rfc-editor.org/rfc/rfc6040
+//! [RFC 3948]: https://www.rfc-editor.org/rfc/rfc3948
+
+use core::fmt;
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use ipsec_core::ip::{ipv4_checksum, Ipv4Header, Ipv6Header};
+use ipsec_core::IpProto;
+use zerocopy::network_endian::{U16, U32};
+use zerocopy::{FromBytes, IntoBytes};
+
+use crate::buf::PacketBuf;
+use crate::iphdr::{self, SplitError, Walk};
+use crate::sa::{EspInbound, EspOutbound, OpenError, Opened, Overhead, SealError};
+use crate::udp::{self, UdpPorts, UDP_HEADER_LEN};
+use crate::wire::ParseError;
+
+/// The ECN codepoints (RFC 3168 §5).
+pub mod ecn {
+    /// Not ECN-capable transport.
+    pub const NOT_ECT: u8 = 0b00;
+    /// ECN-capable transport (1).
+    pub const ECT1: u8 = 0b01;
+    /// ECN-capable transport (0).
+    pub const ECT0: u8 = 0b10;
+    /// Congestion experienced.
+    pub const CE: u8 = 0b11;
+}
+
+/// How the outer DSCP is chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DscpPolicy {
+    /// Copied from the inner header.
+    #[default]
+    Copy,
+    /// Set to this value (6 bits).
+    Set(u8),
+}
+
+/// How the DF bit of an IPv4 outer header is chosen (RFC 4301 §8.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DfPolicy {
+    /// Copied from the inner IPv4 header; set for inner IPv6.
+    #[default]
+    Copy,
+    /// Always set.
+    Set,
+    /// Always clear.
+    Clear,
+}
+
+/// The outer header settings of a tunnel-mode SA.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TunnelConfig {
+    /// Our endpoint: the outer source address.
+    pub local: IpAddr,
+    /// The peer's endpoint: the outer destination address.
+    pub remote: IpAddr,
+    /// TTL (IPv4) or hop limit (IPv6) of the outer header.
+    pub ttl: u8,
+    /// DSCP of the outer header.
+    pub dscp: DscpPolicy,
+    /// DF of an IPv4 outer header.
+    pub df: DfPolicy,
+    /// Flow label of an IPv6 outer header (20 bits).
+    pub flow_label: u32,
+    /// UDP encapsulation (RFC 3948), when NAT traversal is in use.
+    pub udp: Option<UdpPorts>,
+}
+
+impl TunnelConfig {
+    /// Defaults: TTL 64, DSCP and DF copied, flow label 0, no UDP.
+    pub const fn new(local: IpAddr, remote: IpAddr) -> Self {
+        TunnelConfig {
+            local,
+            remote,
+            ttl: 64,
+            dscp: DscpPolicy::Copy,
+            df: DfPolicy::Copy,
+            flow_label: 0,
+            udp: None,
+        }
+    }
+}
+
+/// Why a tunnel operation failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TunnelError {
+    /// The outer or inner header is malformed.
+    Malformed(ParseError),
+    /// The outer packet is a fragment: reassemble first (RFC 4303 §3.4.1).
+    Fragment,
+    /// The outer packet does not carry ESP (or its UDP payload is not ESP).
+    NotEsp,
+    /// The decrypted payload is not an IPv4 or IPv6 packet matching its next header.
+    InnerProtocol(IpProto),
+    /// Local and remote endpoints are of different address families.
+    AddressFamily,
+    /// RFC 6040: the outer header says CE but the inner packet is not ECN-capable.
+    EcnDrop,
+    /// The outer packet would be longer than its length field can say.
+    TooLarge,
+    /// The buffer has too little room; the bytes needed.
+    InsufficientRoom {
+        /// Headroom needed.
+        head: usize,
+        /// Tailroom needed.
+        tail: usize,
+    },
+    /// Sealing failed.
+    Seal(SealError),
+    /// Opening failed.
+    Open(OpenError),
+}
+
+impl TunnelError {
+    /// A short `snake_case` name for counters and JSON (the ESP reason for
+    /// [`TunnelError::Seal`] and [`TunnelError::Open`]).
+    pub const fn reason(&self) -> &'static str {
+        match self {
+            TunnelError::Malformed(_) => "malformed",
+            TunnelError::Fragment => "fragment",
+            TunnelError::NotEsp => "not_esp",
+            TunnelError::InnerProtocol(_) => "inner_protocol",
+            TunnelError::AddressFamily => "address_family",
+            TunnelError::EcnDrop => "ecn_drop",
+            TunnelError::TooLarge => "too_large",
+            TunnelError::InsufficientRoom { .. } => "insufficient_room",
+            TunnelError::Seal(e) => e.reason(),
+            TunnelError::Open(e) => e.reason(),
+        }
+    }
+}
+
+impl fmt::Display for TunnelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TunnelError::Malformed(e) => write!(f, "malformed header: {e}"),
+            TunnelError::Fragment => f.write_str("outer packet is a fragment"),
+            TunnelError::NotEsp => f.write_str("outer packet does not carry ESP"),
+            TunnelError::InnerProtocol(p) => {
+                write!(f, "inner packet does not match next header {p}")
+            }
+            TunnelError::AddressFamily => {
+                f.write_str("tunnel endpoints of different address families")
+            }
+            TunnelError::EcnDrop => f.write_str("CE on the outer header of a not-ECT packet"),
+            TunnelError::TooLarge => f.write_str("packet too large for its length field"),
+            TunnelError::InsufficientRoom { head, tail } => {
+                write!(
+                    f,
+                    "buffer needs {head} bytes of headroom and {tail} of tailroom"
+                )
+            }
+            TunnelError::Seal(e) => write!(f, "seal: {e}"),
+            TunnelError::Open(e) => write!(f, "open: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for TunnelError {}
+
+impl From<SealError> for TunnelError {
+    fn from(e: SealError) -> Self {
+        TunnelError::Seal(e)
+    }
+}
+
+impl From<OpenError> for TunnelError {
+    fn from(e: OpenError) -> Self {
+        TunnelError::Open(e)
+    }
+}
+
+/// What the outer header needs to know about the inner packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InnerMeta {
+    /// [`IpProto::IPV4`] or [`IpProto::IPV6`]: the ESP next header.
+    pub next_header: IpProto,
+    /// The inner DSCP and ECN byte (IPv4 TOS, IPv6 traffic class).
+    pub tos: u8,
+    /// The inner DF bit (always true for IPv6).
+    pub df: bool,
+}
+
+impl InnerMeta {
+    /// Reads the inner packet's header.
+    ///
+    /// # Errors
+    /// [`TunnelError::Malformed`] when it is not a well-formed IPv4 or IPv6 header.
+    pub fn parse(inner: &[u8]) -> Result<Self, TunnelError> {
+        match iphdr::version(inner).map_err(TunnelError::Malformed)? {
+            4 => {
+                iphdr::check_v4(inner, false).map_err(TunnelError::Malformed)?;
+                let (h, _) = Ipv4Header::ref_from_prefix(inner).map_err(|_| {
+                    TunnelError::Malformed(ParseError::truncated(0, Ipv4Header::LEN))
+                })?;
+                Ok(InnerMeta {
+                    next_header: IpProto::IPV4,
+                    tos: h.tos,
+                    df: h.flags_frag.get() & Ipv4Header::DF != 0,
+                })
+            }
+            6 => {
+                let (h, _) = Ipv6Header::ref_from_prefix(inner).map_err(|_| {
+                    TunnelError::Malformed(ParseError::truncated(0, Ipv6Header::LEN))
+                })?;
+                Ok(InnerMeta {
+                    next_header: IpProto::IPV6,
+                    tos: h.traffic_class(),
+                    df: true,
+                })
+            }
+            _ => Err(TunnelError::Malformed(ParseError::bad_value(
+                0,
+                "ip version",
+            ))),
+        }
+    }
+}
+
+/// What the outer header of a received packet said.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OuterInfo {
+    /// Outer source address.
+    pub src: IpAddr,
+    /// Outer destination address.
+    pub dst: IpAddr,
+    /// The outer DSCP and ECN byte.
+    pub tos: u8,
+    /// The UDP ports, when the ESP packet was UDP-encapsulated.
+    pub udp: Option<UdpPorts>,
+}
+
+/// A tunnel-mode SA's outer header state: its configuration and the IPv4
+/// Identification counter.
+#[derive(Clone, Debug)]
+pub struct Tunnel {
+    cfg: TunnelConfig,
+    next_ident: u16,
+}
+
+impl Tunnel {
+    /// A tunnel between `cfg.local` and `cfg.remote`.
+    ///
+    /// # Errors
+    /// [`TunnelError::AddressFamily`] when the two addresses are of different families.
+    pub fn new(cfg: TunnelConfig) -> Result<Self, TunnelError> {
+        if cfg.local.is_ipv4() != cfg.remote.is_ipv4() {
+            return Err(TunnelError::AddressFamily);
+        }
+        Ok(Tunnel { cfg, next_ident: 0 })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &TunnelConfig {
+        &self.cfg
+    }
+
+    /// Sets the IPv4 Identification of the next outer header (it then counts up).
+    pub fn set_next_ident(&mut self, ident: u16) {
+        self.next_ident = ident;
+    }
+
+    /// Bytes of outer IP header and UDP header.
+    pub fn header_len(&self) -> usize {
+        let ip = if self.cfg.local.is_ipv4() {
+            Ipv4Header::LEN
+        } else {
+            Ipv6Header::LEN
+        };
+        ip + if self.cfg.udp.is_some() {
+            UDP_HEADER_LEN
+        } else {
+            0
+        }
+    }
+
+    /// The exact room [`Tunnel::seal`] needs around an inner packet of `inner_len` bytes.
+    pub fn overhead(&self, esp: &EspOutbound, inner_len: usize) -> Overhead {
+        let o = esp.overhead(inner_len);
+        Overhead {
+            head: o.head.saturating_add(self.header_len()),
+            tail: o.tail,
+        }
+    }
+
+    /// Seals the inner IP packet in the body with `esp` and puts the outer headers in
+    /// front. Returns the ESP sequence number.
+    ///
+    /// # Errors
+    /// [`TunnelError::Malformed`] for a body that is not an IP packet,
+    /// [`TunnelError::InsufficientRoom`] (checked before anything changes),
+    /// [`TunnelError::Seal`], [`TunnelError::TooLarge`].
+    pub fn seal<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        esp: &mut EspOutbound,
+        buf: &mut PacketBuf<B>,
+    ) -> Result<u64, TunnelError> {
+        let meta = InnerMeta::parse(buf.body())?;
+        let o = self.overhead(esp, buf.body_len());
+        if buf.headroom() < o.head || buf.tailroom() < o.tail {
+            return Err(TunnelError::InsufficientRoom {
+                head: o.head,
+                tail: o.tail,
+            });
+        }
+        if o.total().saturating_add(buf.body_len()) > self.max_packet_len() {
+            return Err(TunnelError::TooLarge);
+        }
+        let seq = esp.seal(buf, meta.next_header)?;
+        self.encap(buf, &meta)?;
+        Ok(seq)
+    }
+
+    /// The longest outer packet the length field can describe.
+    fn max_packet_len(&self) -> usize {
+        let max = usize::from(u16::MAX);
+        if self.cfg.local.is_ipv4() {
+            max
+        } else {
+            max + Ipv6Header::LEN
+        }
+    }
+
+    /// Puts the outer IP header (and UDP header) in front of the sealed ESP packet in the
+    /// body.
+    ///
+    /// # Errors
+    /// [`TunnelError::InsufficientRoom`] without enough headroom (nothing changes),
+    /// [`TunnelError::TooLarge`] when the length does not fit the length field.
+    pub fn encap<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        buf: &mut PacketBuf<B>,
+        inner: &InnerMeta,
+    ) -> Result<(), TunnelError> {
+        let head = self.header_len();
+        if buf.headroom() < head {
+            return Err(TunnelError::InsufficientRoom { head, tail: 0 });
+        }
+        let total = buf.body_len().saturating_add(head);
+        let ecn = inner.tos & 0b11; // RFC 6040 normal mode: copy, including CE.
+        let dscp = match self.cfg.dscp {
+            DscpPolicy::Copy => inner.tos & !0b11,
+            DscpPolicy::Set(d) => d << 2,
+        };
+        let tos = dscp | ecn;
+        let proto = if self.cfg.udp.is_some() {
+            IpProto::UDP
+        } else {
+            IpProto::ESP
+        };
+        if let Some(ports) = self.cfg.udp {
+            // Checked above: the headroom holds the UDP header too.
+            udp::encap(buf, ports, Some((self.cfg.local, self.cfg.remote)))
+                .map_err(|_| TunnelError::TooLarge)?;
+        }
+        match (self.cfg.local, self.cfg.remote) {
+            (IpAddr::V4(src), IpAddr::V4(dst)) => {
+                let total = u16::try_from(total).map_err(|_| TunnelError::TooLarge)?;
+                let df = match self.cfg.df {
+                    DfPolicy::Copy => inner.df,
+                    DfPolicy::Set => true,
+                    DfPolicy::Clear => false,
+                };
+                let mut h = Ipv4Header {
+                    version_ihl: 0x45,
+                    tos,
+                    total_len: U16::new(total),
+                    ident: U16::new(self.next_ident),
+                    flags_frag: U16::new(if df { Ipv4Header::DF } else { 0 }),
+                    ttl: self.cfg.ttl,
+                    protocol: proto.0,
+                    checksum: U16::ZERO,
+                    src: src.octets(),
+                    dst: dst.octets(),
+                };
+                h.checksum = U16::new(ipv4_checksum(h.as_bytes()));
+                self.next_ident = self.next_ident.wrapping_add(1);
+                let out = buf
+                    .push_front(Ipv4Header::LEN)
+                    .map_err(|_| TunnelError::InsufficientRoom { head, tail: 0 })?;
+                out.copy_from_slice(h.as_bytes());
+            }
+            (IpAddr::V6(src), IpAddr::V6(dst)) => {
+                let pl = u16::try_from(buf.body_len()).map_err(|_| TunnelError::TooLarge)?;
+                let h = Ipv6Header {
+                    ver_tc_flow: U32::new(
+                        (6 << 28) | (u32::from(tos) << 20) | (self.cfg.flow_label & 0xf_ffff),
+                    ),
+                    payload_len: U16::new(pl),
+                    next_header: proto.0,
+                    hop_limit: self.cfg.ttl,
+                    src: src.octets(),
+                    dst: dst.octets(),
+                };
+                let out = buf
+                    .push_front(Ipv6Header::LEN)
+                    .map_err(|_| TunnelError::InsufficientRoom { head, tail: 0 })?;
+                out.copy_from_slice(h.as_bytes());
+            }
+            _ => return Err(TunnelError::AddressFamily),
+        }
+        Ok(())
+    }
+}
+
+/// Validates and strips the outer IP header (and UDP header) of a received packet. The
+/// body then holds the ESP packet, trimmed to the outer length field.
+///
+/// # Errors
+/// [`TunnelError::Malformed`] (bad version, lengths, IPv4 checksum, extension headers),
+/// [`TunnelError::Fragment`], [`TunnelError::NotEsp`]. The body is unchanged on error.
+pub fn decap<B: AsRef<[u8]> + AsMut<[u8]>>(
+    buf: &mut PacketBuf<B>,
+) -> Result<OuterInfo, TunnelError> {
+    let (split, mut info) = {
+        let p = buf.body();
+        let split = iphdr::split(p, Walk::ToEsp, true).map_err(|e| match e {
+            SplitError::Parse(e) => TunnelError::Malformed(e),
+            SplitError::Fragment => TunnelError::Fragment,
+            SplitError::NotEsp => TunnelError::NotEsp,
+        })?;
+        let info = outer_info(p, split.version).map_err(TunnelError::Malformed)?;
+        (split, info)
+    };
+    if split.proto != IpProto::ESP && split.proto != IpProto::UDP {
+        return Err(TunnelError::NotEsp);
+    }
+    if split.proto == IpProto::UDP {
+        let ports = {
+            let seg = buf
+                .body()
+                .get(split.header_len..split.total_len)
+                .unwrap_or(&[]);
+            let (ports, payload) = udp::parse(seg).map_err(TunnelError::Malformed)?;
+            if !matches!(udp::classify(payload), udp::Classified::Esp(_)) {
+                return Err(TunnelError::NotEsp);
+            }
+            ports
+        };
+        info.udp = Some(ports);
+        buf.truncate(split.total_len);
+        buf.pull_front(split.header_len)
+            .map_err(|_| TunnelError::NotEsp)?;
+        udp::decap(buf).map_err(TunnelError::Malformed)?;
+    } else {
+        buf.truncate(split.total_len);
+        buf.pull_front(split.header_len)
+            .map_err(|_| TunnelError::NotEsp)?;
+    }
+    Ok(info)
+}
+
+fn outer_info(p: &[u8], version: u8) -> Result<OuterInfo, ParseError> {
+    if version == 4 {
+        let (h, _) = Ipv4Header::ref_from_prefix(p).map_err(|_| ParseError::truncated(0, 20))?;
+        Ok(OuterInfo {
+            src: IpAddr::V4(Ipv4Addr::from(h.src)),
+            dst: IpAddr::V4(Ipv4Addr::from(h.dst)),
+            tos: h.tos,
+            udp: None,
+        })
+    } else {
+        let (h, _) = Ipv6Header::ref_from_prefix(p).map_err(|_| ParseError::truncated(0, 40))?;
+        Ok(OuterInfo {
+            src: IpAddr::V6(Ipv6Addr::from(h.src)),
+            dst: IpAddr::V6(Ipv6Addr::from(h.dst)),
+            tos: h.traffic_class(),
+            udp: None,
+        })
+    }
+}
+
+/// The RFC 6040 decapsulation table (Figure 4): the ECN field of the forwarded inner
+/// packet, or `None` for drop.
+pub const fn decap_ecn(inner: u8, outer: u8) -> Option<u8> {
+    let (inner, outer) = (inner & 0b11, outer & 0b11);
+    match (inner, outer) {
+        (ecn::NOT_ECT, ecn::CE) => None,
+        (ecn::NOT_ECT, _) => Some(ecn::NOT_ECT),
+        (_, ecn::CE) => Some(ecn::CE),
+        (ecn::ECT0, ecn::ECT1) => Some(ecn::ECT1),
+        (i, _) => Some(i),
+    }
+}
+
+/// Finishes decapsulation after [`EspInbound::open`]: checks that the payload is an
+/// IPv4 or IPv6 packet as the next header says, trims TFC padding behind it, and applies
+/// the RFC 6040 ECN rules with the outer `tos` (fixing the IPv4 header checksum).
+///
+/// # Errors
+/// [`TunnelError::InnerProtocol`], [`TunnelError::Malformed`], [`TunnelError::EcnDrop`].
+pub fn finish<B: AsRef<[u8]> + AsMut<[u8]>>(
+    buf: &mut PacketBuf<B>,
+    next_header: IpProto,
+    outer_tos: u8,
+) -> Result<(), TunnelError> {
+    let version =
+        iphdr::version(buf.body()).map_err(|_| TunnelError::InnerProtocol(next_header))?;
+    match (next_header, version) {
+        (IpProto::IPV4, 4) => {
+            let (hl, total) = iphdr::check_v4(buf.body(), false).map_err(TunnelError::Malformed)?;
+            let inner_tos = buf.body().get(1).copied().unwrap_or(0);
+            let e = decap_ecn(inner_tos, outer_tos).ok_or(TunnelError::EcnDrop)?;
+            buf.truncate(total);
+            if e != inner_tos & 0b11 {
+                let hdr = buf.body_mut().get_mut(..hl).unwrap_or(&mut []);
+                if let Ok((h, _)) = Ipv4Header::mut_from_prefix(&mut *hdr) {
+                    h.tos = (h.tos & !0b11) | e;
+                    h.checksum = U16::ZERO;
+                }
+                let c = ipv4_checksum(hdr);
+                if let Ok((h, _)) = Ipv4Header::mut_from_prefix(hdr) {
+                    h.checksum = U16::new(c);
+                }
+            }
+            Ok(())
+        }
+        (IpProto::IPV6, 6) => {
+            let total = iphdr::check_v6(buf.body()).map_err(TunnelError::Malformed)?;
+            buf.truncate(total);
+            if let Ok((h, _)) = Ipv6Header::mut_from_prefix(buf.body_mut()) {
+                let tc = h.traffic_class();
+                let e = decap_ecn(tc, outer_tos).ok_or(TunnelError::EcnDrop)?;
+                let v = h.ver_tc_flow.get();
+                h.ver_tc_flow = U32::new((v & !(0b11 << 20)) | (u32::from(e) << 20));
+            }
+            Ok(())
+        }
+        _ => Err(TunnelError::InnerProtocol(next_header)),
+    }
+}
+
+/// Receives a tunnel-mode packet: [`decap`], [`EspInbound::open`], [`finish`]. The
+/// body then holds the inner packet.
+///
+/// # Errors
+/// As the three steps.
+pub fn open<B: AsRef<[u8]> + AsMut<[u8]>>(
+    esp: &mut EspInbound,
+    buf: &mut PacketBuf<B>,
+) -> Result<(Opened, OuterInfo), TunnelError> {
+    let outer = decap(buf)?;
+    let opened = esp.open(buf)?;
+    finish(buf, opened.next_header, outer.tos)?;
+    Ok((opened, outer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc6040_table() {
+        use ecn::*;
+        let rows = [
+            (NOT_ECT, [Some(NOT_ECT), Some(NOT_ECT), Some(NOT_ECT), None]),
+            (ECT0, [Some(ECT0), Some(ECT0), Some(ECT1), Some(CE)]),
+            (ECT1, [Some(ECT1), Some(ECT1), Some(ECT1), Some(CE)]),
+            (CE, [Some(CE), Some(CE), Some(CE), Some(CE)]),
+        ];
+        for (inner, outs) in rows {
+            for (outer, want) in [NOT_ECT, ECT0, ECT1, CE].into_iter().zip(outs) {
+                assert_eq!(decap_ecn(inner, outer), want, "inner {inner} outer {outer}");
+            }
+        }
+    }
+
+    #[test]
+    fn mixed_families_refused() {
+        let c = TunnelConfig::new("10.0.0.1".parse().unwrap(), "::1".parse().unwrap());
+        assert_eq!(Tunnel::new(c).unwrap_err(), TunnelError::AddressFamily);
+    }
+}

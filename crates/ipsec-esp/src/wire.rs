@@ -1,0 +1,485 @@
+//! The ESP packet format ([RFC 4303 §2]).
+//!
+//! ```text
+//!  0                   1                   2                   3
+//!  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+ ----
+//! |               Security Parameters Index (SPI)                 | ^Int.
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+ |Cov-
+//! |                      Sequence Number                          | |ered
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+ | ----
+//! |                    Payload Data* (variable)                   | |   ^
+//! ~                                                               ~ |   |
+//! |                                                               | |Conf.
+//! +               +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+ |Cov-
+//! |               |     Padding (0-255 bytes)                     | |ered*
+//! +-+-+-+-+-+-+-+-+               +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+ |   |
+//! |                               |  Pad Length   | Next Header   | v   v
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+ ------
+//! |         Integrity Check Value-ICV   (variable)                |
+//! ~                                                               ~
+//! |                                                               |
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//!
+//!     * The Payload Data starts with the explicit IV where the cipher has one
+//!       (RFC 4303 §2.3); the IV is not encrypted.
+//! ```
+//!
+//! This module only reads and writes bytes; it makes no cryptographic judgement.
+//! [`EspPacket`] is the view of a received packet, [`Trailer`] the parsed (decrypted)
+//! trailer. Emitting lives in [`EspHeader::emit`] and [`Trailer::emit`], apart from
+//! parsing.
+//!
+//! [RFC 4303 §2]: https://www.rfc-editor.org/rfc/rfc4303#section-2
+
+use core::fmt;
+
+use ipsec_core::{IpProto, Spi};
+use zerocopy::network_endian::U32;
+use zerocopy::{
+    FromBytes, Immutable, IntoBytes, KnownLayout, Ref, SplitByteSlice, SplitByteSliceMut, Unaligned,
+};
+
+/// Length of the ESP header (SPI and sequence number).
+pub const HEADER_LEN: usize = 8;
+/// Length of the ESP trailer after the padding (pad length and next header).
+pub const TRAILER_LEN: usize = 2;
+/// The longest padding an ESP packet can carry.
+pub const MAX_PAD_LEN: usize = 255;
+
+/// What was wrong with the bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ParseErrorKind {
+    /// The input ends before a structure does.
+    Truncated {
+        /// Bytes the structure needs from `offset`.
+        needed: usize,
+    },
+    /// A length field disagrees with the bytes present.
+    LengthField,
+    /// A reserved field is not zero.
+    ReservedNonZero,
+    /// A field holds a value this layer cannot accept.
+    BadValue(&'static str),
+    /// The ciphertext is not a whole number of cipher blocks.
+    BlockAlignment {
+        /// The block length it must be a multiple of.
+        block_len: usize,
+    },
+}
+
+/// A wire parse error: what, and at which byte offset of the input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParseError {
+    /// What was wrong.
+    pub kind: ParseErrorKind,
+    /// The byte offset in the parsed input where the problem is.
+    pub offset: usize,
+}
+
+impl ParseError {
+    /// A [`ParseErrorKind::Truncated`] error.
+    pub const fn truncated(offset: usize, needed: usize) -> Self {
+        ParseError {
+            kind: ParseErrorKind::Truncated { needed },
+            offset,
+        }
+    }
+
+    /// A [`ParseErrorKind::BadValue`] error.
+    pub const fn bad_value(offset: usize, what: &'static str) -> Self {
+        ParseError {
+            kind: ParseErrorKind::BadValue(what),
+            offset,
+        }
+    }
+
+    /// A [`ParseErrorKind::LengthField`] error.
+    pub const fn length_field(offset: usize) -> Self {
+        ParseError {
+            kind: ParseErrorKind::LengthField,
+            offset,
+        }
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            ParseErrorKind::Truncated { needed } => {
+                write!(
+                    f,
+                    "truncated: {needed} bytes needed at offset {}",
+                    self.offset
+                )
+            }
+            ParseErrorKind::LengthField => {
+                write!(
+                    f,
+                    "length field at offset {} disagrees with the data",
+                    self.offset
+                )
+            }
+            ParseErrorKind::ReservedNonZero => {
+                write!(f, "reserved field at offset {} is not zero", self.offset)
+            }
+            ParseErrorKind::BadValue(what) => write!(f, "bad {what} at offset {}", self.offset),
+            ParseErrorKind::BlockAlignment { block_len } => {
+                write!(
+                    f,
+                    "ciphertext at offset {} is not a multiple of {block_len} bytes",
+                    self.offset
+                )
+            }
+        }
+    }
+}
+
+impl core::error::Error for ParseError {}
+
+/// The fixed ESP header.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned,
+)]
+pub struct EspHeader {
+    /// Security parameters index.
+    pub spi: U32,
+    /// The low 32 bits of the sequence number.
+    pub seq: U32,
+}
+
+impl EspHeader {
+    /// A header for `spi` carrying the low 32 bits of `seq`.
+    pub fn new(spi: Spi, seq: u64) -> Self {
+        // RFC 4303 §2.2: only the low-order 32 bits are transmitted.
+        let (_, lo) = ipsec_core::seq::split(seq);
+        EspHeader {
+            spi: U32::new(spi.0),
+            seq: U32::new(lo),
+        }
+    }
+
+    /// Writes the header to the first [`HEADER_LEN`] bytes of `out`.
+    ///
+    /// # Errors
+    /// [`ParseErrorKind::Truncated`] when `out` is shorter than [`HEADER_LEN`].
+    pub fn emit(&self, out: &mut [u8]) -> Result<(), ParseError> {
+        self.write_to_prefix(out)
+            .map_err(|_| ParseError::truncated(0, HEADER_LEN))
+    }
+}
+
+/// A view of an ESP packet: the header and everything after it.
+///
+/// [`EspPacket::parse`] only checks that the header is present: where the IV ends and the
+/// ICV starts depends on the SA. [`EspPacket::split`] cuts the rest up for a given
+/// transform.
+pub struct EspPacket<B> {
+    header: Ref<B, EspHeader>,
+    payload: B,
+}
+
+impl<B: SplitByteSlice> fmt::Debug for EspPacket<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EspPacket")
+            .field("spi", &self.spi())
+            .field("seq", &self.seq())
+            .field("payload_len", &self.payload.len())
+            .finish()
+    }
+}
+
+/// The parts of an ESP packet's payload for one transform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EspParts<'a> {
+    /// The explicit IV (empty for NULL encryption).
+    pub iv: &'a [u8],
+    /// The ciphertext: encrypted payload, padding, pad length, next header.
+    pub ciphertext: &'a [u8],
+    /// The integrity check value.
+    pub icv: &'a [u8],
+}
+
+/// The lengths that depend on the transform, for [`EspPacket::split`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EspLayout {
+    /// Explicit IV length.
+    pub iv_len: usize,
+    /// ICV length.
+    pub icv_len: usize,
+    /// The block length the ciphertext must be a multiple of (1 if none).
+    pub block_len: usize,
+}
+
+impl EspLayout {
+    /// Checks the lengths of a packet of `len` bytes (header included) and returns the
+    /// ciphertext length.
+    ///
+    /// # Errors
+    /// [`ParseErrorKind::Truncated`] when it cannot hold header, IV, trailer and ICV;
+    /// [`ParseErrorKind::BlockAlignment`] when the ciphertext is not whole blocks.
+    pub fn ciphertext_len(&self, len: usize) -> Result<usize, ParseError> {
+        let min = HEADER_LEN
+            .saturating_add(self.iv_len)
+            .saturating_add(TRAILER_LEN)
+            .saturating_add(self.icv_len);
+        if len < min {
+            return Err(ParseError::truncated(0, min));
+        }
+        let ct = len
+            .saturating_sub(HEADER_LEN)
+            .saturating_sub(self.iv_len)
+            .saturating_sub(self.icv_len);
+        if self.block_len > 1 && ct % self.block_len != 0 {
+            return Err(ParseError {
+                kind: ParseErrorKind::BlockAlignment {
+                    block_len: self.block_len,
+                },
+                offset: HEADER_LEN.saturating_add(self.iv_len),
+            });
+        }
+        Ok(ct)
+    }
+}
+
+impl<B: SplitByteSlice> EspPacket<B> {
+    /// Parses the header of an ESP packet.
+    ///
+    /// # Errors
+    /// [`ParseErrorKind::Truncated`] when `bytes` is shorter than [`HEADER_LEN`].
+    pub fn parse(bytes: B) -> Result<Self, ParseError> {
+        let (header, payload) = Ref::<B, EspHeader>::from_prefix(bytes)
+            .map_err(|_| ParseError::truncated(0, HEADER_LEN))?;
+        Ok(EspPacket { header, payload })
+    }
+
+    /// The SPI.
+    pub fn spi(&self) -> Spi {
+        Spi(self.header.spi.get())
+    }
+
+    /// The low 32 bits of the sequence number.
+    pub fn seq(&self) -> u32 {
+        self.header.seq.get()
+    }
+
+    /// The header.
+    pub fn header(&self) -> &EspHeader {
+        &self.header
+    }
+
+    /// Everything after the header: IV, ciphertext and ICV.
+    pub fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+
+    /// Cuts the payload into IV, ciphertext and ICV for a transform.
+    ///
+    /// # Errors
+    /// As [`EspLayout::ciphertext_len`].
+    pub fn split(&self, layout: &EspLayout) -> Result<EspParts<'_>, ParseError> {
+        let total = self.payload.len().saturating_add(HEADER_LEN);
+        let ct_len = layout.ciphertext_len(total)?;
+        let (iv, rest) = self
+            .payload
+            .split_at_checked(layout.iv_len)
+            .ok_or(ParseError::truncated(HEADER_LEN, layout.iv_len))?;
+        let (ciphertext, icv) = rest
+            .split_at_checked(ct_len)
+            .ok_or(ParseError::truncated(HEADER_LEN, ct_len))?;
+        Ok(EspParts {
+            iv,
+            ciphertext,
+            icv,
+        })
+    }
+}
+
+impl<B: SplitByteSliceMut> EspPacket<B> {
+    /// Sets the SPI.
+    pub fn set_spi(&mut self, spi: Spi) {
+        self.header.spi = U32::new(spi.0);
+    }
+
+    /// Sets the low 32 bits of the sequence number.
+    pub fn set_seq(&mut self, seq: u32) {
+        self.header.seq = U32::new(seq);
+    }
+
+    /// Everything after the header, writable.
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        &mut self.payload
+    }
+}
+
+/// The decrypted ESP trailer: how much padding there is and what the payload is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trailer {
+    /// Padding length in bytes.
+    pub pad_len: u8,
+    /// The protocol of the payload ([`IpProto::NO_NEXT_HEADER`] for a dummy packet).
+    pub next_header: IpProto,
+}
+
+impl Trailer {
+    /// Parses the trailer at the end of `plaintext` (payload ‖ padding ‖ pad length ‖
+    /// next header) and returns it with the payload length.
+    ///
+    /// # Errors
+    /// [`ParseErrorKind::Truncated`] when `plaintext` is shorter than the two trailer
+    /// bytes; [`ParseErrorKind::LengthField`] when the pad length is longer than what
+    /// precedes the trailer.
+    pub fn parse(plaintext: &[u8]) -> Result<(Trailer, usize), ParseError> {
+        let body_len = plaintext
+            .len()
+            .checked_sub(TRAILER_LEN)
+            .ok_or(ParseError::truncated(0, TRAILER_LEN))?;
+        let [pad_len, next_header] = plaintext
+            .get(body_len..)
+            .and_then(|t| <[u8; 2]>::try_from(t).ok())
+            .ok_or(ParseError::truncated(0, TRAILER_LEN))?;
+        let payload_len = body_len
+            .checked_sub(usize::from(pad_len))
+            .ok_or(ParseError::length_field(body_len))?;
+        Ok((
+            Trailer {
+                pad_len,
+                next_header: IpProto(next_header),
+            },
+            payload_len,
+        ))
+    }
+
+    /// Checks that the `pad_len` bytes before the trailer are 1, 2, 3, ... (the default
+    /// padding of [RFC 4303 §2.4](https://www.rfc-editor.org/rfc/rfc4303#section-2.4)).
+    /// `plaintext` is the same slice given to [`Trailer::parse`].
+    pub fn padding_is_default(&self, plaintext: &[u8]) -> bool {
+        let end = plaintext.len().saturating_sub(TRAILER_LEN);
+        let Some(start) = end.checked_sub(usize::from(self.pad_len)) else {
+            return false;
+        };
+        plaintext
+            .get(start..end)
+            .is_some_and(|p| p.iter().zip(1u8..).all(|(&b, want)| b == want))
+    }
+
+    /// Writes `pad_len` bytes of default padding and the two trailer bytes to the
+    /// start of `out`.
+    ///
+    /// # Errors
+    /// [`ParseErrorKind::Truncated`] when `out` is too short.
+    pub fn emit(&self, out: &mut [u8]) -> Result<(), ParseError> {
+        let pad = usize::from(self.pad_len);
+        let need = pad.saturating_add(TRAILER_LEN);
+        let out = out.get_mut(..need).ok_or(ParseError::truncated(0, need))?;
+        let (padding, tail) = out.split_at_mut(pad);
+        for (b, v) in padding.iter_mut().zip(1u8..) {
+            *b = v;
+        }
+        if let [pl, nh] = tail {
+            *pl = self.pad_len;
+            *nh = self.next_header.0;
+        }
+        Ok(())
+    }
+
+    /// The bytes [`Trailer::emit`] writes.
+    pub const fn buffer_len(&self) -> usize {
+        self.pad_len as usize + TRAILER_LEN
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_header_and_split() {
+        let bytes = [0, 0, 1, 0, 0, 0, 0, 5, 9, 9, 1, 2, 3, 4, 0, 4, 7, 7];
+        let p = EspPacket::parse(&bytes[..]).unwrap();
+        assert_eq!(p.spi(), Spi(256));
+        assert_eq!(p.seq(), 5);
+        let parts = p
+            .split(&EspLayout {
+                iv_len: 2,
+                icv_len: 2,
+                block_len: 2,
+            })
+            .unwrap();
+        assert_eq!(parts.iv, &[9, 9]);
+        assert_eq!(parts.ciphertext, &[1, 2, 3, 4, 0, 4]);
+        assert_eq!(parts.icv, &[7, 7]);
+        assert_eq!(
+            p.split(
+                &EspLayout {
+                    iv_len: 2,
+                    icv_len: 2,
+                    block_len: 2
+                }
+                .with_block(4)
+            )
+            .unwrap_err()
+            .kind,
+            ParseErrorKind::BlockAlignment { block_len: 4 }
+        );
+        assert!(p
+            .split(&EspLayout {
+                iv_len: 8,
+                icv_len: 16,
+                block_len: 1
+            })
+            .is_err());
+    }
+
+    impl EspLayout {
+        fn with_block(mut self, b: usize) -> Self {
+            self.block_len = b;
+            self
+        }
+    }
+
+    #[test]
+    fn rejects_truncated_header() {
+        assert_eq!(
+            EspPacket::parse(&[0u8; 7][..]).unwrap_err(),
+            ParseError::truncated(0, 8)
+        );
+    }
+
+    #[test]
+    fn emit_header() {
+        let mut out = [0xaa; 8];
+        EspHeader::new(Spi(0x01020304), 0x1_0000_0005)
+            .emit(&mut out)
+            .unwrap();
+        assert_eq!(out, [1, 2, 3, 4, 0, 0, 0, 5]);
+        assert!(EspHeader::new(Spi(1), 1).emit(&mut out[..7]).is_err());
+    }
+
+    #[test]
+    fn roundtrip_trailer() {
+        let mut buf = [0u8; 9];
+        let t = Trailer {
+            pad_len: 3,
+            next_header: IpProto::TCP,
+        };
+        t.emit(&mut buf[4..]).unwrap();
+        assert_eq!(&buf[4..], &[1, 2, 3, 3, 6]);
+        let (p, len) = Trailer::parse(&buf).unwrap();
+        assert_eq!((p, len), (t, 4));
+        assert!(p.padding_is_default(&buf));
+        buf[5] = 9;
+        assert!(!p.padding_is_default(&buf));
+        assert_eq!(
+            Trailer::parse(&[1]).unwrap_err(),
+            ParseError::truncated(0, 2)
+        );
+        assert_eq!(
+            Trailer::parse(&[0, 2, 4]).unwrap_err(),
+            ParseError::length_field(1)
+        );
+        assert!(t.emit(&mut buf[..4]).is_err());
+    }
+}
