@@ -8,7 +8,6 @@ extern crate alloc;
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
-mod buf;
 mod iphdr;
 mod sa;
 pub mod transport;
@@ -16,7 +15,7 @@ pub mod tunnel;
 pub mod udp;
 pub mod wire;
 
-pub use buf::{BufError, PacketBuf};
+pub use ipsec_core::buf::{BufError, PacketBuf};
 pub use sa::{
     EspInbound, EspOutbound, OpenError, Opened, Overhead, SaError, SealError, MAX_ICV_LEN,
     MAX_IV_LEN, MAX_SALT_LEN,

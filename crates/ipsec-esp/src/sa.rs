@@ -39,8 +39,8 @@ use ipsec_crypto::{
     AeadKey, CipherKey, CryptoError, CryptoProvider, IntegId, IntegKey, SecureRandom,
 };
 
-use crate::buf::PacketBuf;
 use crate::wire::{EspHeader, EspLayout, EspPacket, ParseError, Trailer, HEADER_LEN, TRAILER_LEN};
+use ipsec_core::PacketBuf;
 
 /// The longest explicit IV of any supported transform.
 pub const MAX_IV_LEN: usize = 16;

@@ -32,11 +32,11 @@ use ipsec_core::ip::Ipv6Header;
 use ipsec_core::IpProto;
 use zerocopy::FromBytes;
 
-use crate::buf::PacketBuf;
 use crate::iphdr::{self, Split, SplitError, Walk};
 use crate::sa::{EspInbound, EspOutbound, OpenError, Opened, Overhead, SealError};
 use crate::udp::{self, UdpPorts, UDP_HEADER_LEN};
 use crate::wire::ParseError;
+use ipsec_core::PacketBuf;
 
 /// Why a transport-mode operation failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -38,11 +38,11 @@ use ipsec_core::IpProto;
 use zerocopy::network_endian::{U16, U32};
 use zerocopy::{FromBytes, IntoBytes};
 
-use crate::buf::PacketBuf;
 use crate::iphdr::{self, SplitError, Walk};
 use crate::sa::{EspInbound, EspOutbound, OpenError, Opened, Overhead, SealError};
 use crate::udp::{self, UdpPorts, UDP_HEADER_LEN};
 use crate::wire::ParseError;
+use ipsec_core::PacketBuf;
 
 /// The ECN codepoints (RFC 3168 §5).
 pub mod ecn {

@@ -30,8 +30,8 @@ use ipsec_core::IpProto;
 use zerocopy::network_endian::U16;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Ref, Unaligned};
 
-use crate::buf::PacketBuf;
 use crate::wire::{ParseError, HEADER_LEN};
+use ipsec_core::PacketBuf;
 
 /// The IKE/ESP NAT-traversal port (RFC 3948 §2).
 pub const NAT_T_PORT: u16 = 4500;
