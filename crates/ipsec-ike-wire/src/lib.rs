@@ -1,0 +1,50 @@
+#![doc = include_str!("../README.md")]
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+#![cfg_attr(test, allow(clippy::indexing_slicing, clippy::arithmetic_side_effects))]
+
+extern crate alloc;
+#[cfg(any(feature = "std", test))]
+extern crate std;
+
+mod field;
+
+pub mod auth;
+pub mod cert;
+pub mod cp;
+pub mod delete;
+pub mod eap;
+pub mod encrypted;
+pub mod error;
+pub mod header;
+pub mod id;
+pub mod ke;
+pub mod message;
+pub mod nonce;
+pub mod notify;
+pub mod payload;
+pub mod registry;
+pub mod sa;
+pub mod ts;
+
+pub use auth::AuthRepr;
+pub use cert::CertRepr;
+pub use cp::{CpAttr, CpRepr};
+pub use delete::DeleteRepr;
+pub use eap::EapRepr;
+pub use encrypted::{SkRepr, SkfRepr};
+pub use error::{error_response, ErrorResponse, ParseError, ParseErrorKind, Trust};
+pub use header::{Flags, IkeHeader, IkeHeaderRepr, IkePacket, HEADER_LEN};
+pub use id::IdRepr;
+pub use ke::KeRepr;
+pub use message::{is_canonical, parse_payloads, Message, Payload, UnknownPayload};
+pub use nonce::{NonceRepr, VendorIdRepr};
+pub use notify::NotifyRepr;
+pub use payload::{PayloadIter, RawPayload};
+pub use registry::{
+    AuthMethod, CertEncoding, CfgAttrType, CfgType, ExchangeType, IdType, NotifyType, PayloadType,
+    ProtocolId, TsType,
+};
+pub use sa::{AttrValue, ProposalRepr, SaRepr, TransformAttr, TransformRepr};
+pub use ts::{TsEntry, TsRepr};
