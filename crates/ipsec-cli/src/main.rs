@@ -6,7 +6,8 @@
 //! - `ipsec decode`: decrypt and print ESP from a pcap/pcapng capture with Wireshark
 //!   key tables.
 #![forbid(unsafe_code)]
-#![allow(clippy::print_stdout)]
+#![allow(clippy::print_stdout)] // a command-line tool prints
+#![allow(clippy::disallowed_methods)] // the CLI is the one crate that reads clocks
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,6 +19,7 @@ mod decode;
 mod demo;
 mod keyfile;
 mod info;
+mod packets;
 
 /// IPsec toolkit: suites, proposals, an ESP demo and a capture decoder.
 #[derive(Parser)]

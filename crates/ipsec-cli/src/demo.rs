@@ -1,0 +1,385 @@
+//! `ipsec demo`: a manually keyed ESP-in-UDP SA pair between two loopback sockets.
+//!
+//! Like `ip xfrm state add` with fixed keys: both sides get the same two SAs (A→B and
+//! B→A). A sends IP packets of mixed sizes through the tunnel, B opens each one, checks
+//! it, and answers through the reverse SA. Then, unless `--no-faults`, A injects a few
+//! bad datagrams (a replay, a forged ICV, an unknown SPI, a truncated packet) and a NAT
+//! keepalive, so the drop counters show each reason. Everything that crosses the wire
+//! can be written to a pcap, and the SAs to a Wireshark `esp_sa` key table.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::ErrorKind;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ipsec::core::{IpProto, KeyMaterial, Spi};
+use ipsec::crypto::proposal::{Proposal, ProposalKind};
+use ipsec::crypto::suites::{EncrDesc, IntegDesc};
+use ipsec::crypto::CryptoProvider;
+use ipsec::esp::udp::{classify, Classified};
+use ipsec::esp::{EspInbound, EspOutbound, PacketBuf};
+
+use crate::capture::PcapOut;
+use crate::keyfile::esp_sa_line;
+use crate::packets::{ipv4_header, ipv4_packet, reply_to, PROTO_UDP};
+use crate::{Backend, ModeArg};
+
+/// Options of `ipsec demo`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// The ESP suite as a proposal string (first algorithms are used), e.g.
+    /// aes128gcm16, aes256gcm16, chacha20poly1305, aes128-sha256, aes256-sha512, aes128gmac.
+    #[arg(long, default_value = "aes128gcm16")]
+    pub suite: String,
+    /// Tunnel or transport mode.
+    #[arg(long, value_enum, default_value = "tunnel")]
+    pub mode: ModeArg,
+    /// Packets A sends to B (each is answered).
+    #[arg(long, default_value_t = 300)]
+    pub count: usize,
+    /// Fixed inner packet size in bytes (default: a mix from 64 to 1400).
+    #[arg(long)]
+    pub size: Option<usize>,
+    /// Use 64-bit extended sequence numbers.
+    #[arg(long)]
+    pub esn: bool,
+    /// Anti-replay window in packets (32..4096; 0 switches it off).
+    #[arg(long, default_value_t = 64)]
+    pub replay_window: u32,
+    /// Write what crossed the wire to this pcap file.
+    #[arg(long)]
+    pub pcap: Option<PathBuf>,
+    /// Write the SAs to this file in Wireshark's esp_sa format.
+    #[arg(long)]
+    pub keys: Option<PathBuf>,
+    /// Crypto provider.
+    #[arg(long, value_enum, default_value = "composed")]
+    pub backend: Backend,
+    /// Do not inject the bad datagrams after the traffic.
+    #[arg(long)]
+    pub no_faults: bool,
+}
+
+impl Default for DemoArgs {
+    fn default() -> Self {
+        DemoArgs {
+            suite: "aes128gcm16".into(),
+            mode: ModeArg::Tunnel,
+            count: 300,
+            size: None,
+            esn: false,
+            replay_window: 64,
+            pcap: None,
+            keys: None,
+            backend: Backend::Composed,
+            no_faults: false,
+        }
+    }
+}
+
+/// Inner sizes of the default mix (IMIX-like, bounded by a 1500-byte path).
+const MIX: [usize; 8] = [64, 64, 64, 64, 576, 576, 1400, 1400];
+const HEADROOM: usize = 128;
+const BUF_LEN: usize = 16 * 1024;
+const TUNNEL_A: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 1);
+const TUNNEL_B: Ipv4Addr = Ipv4Addr::new(10, 2, 0, 1);
+
+#[derive(Default)]
+struct Stats {
+    sent: u64,
+    sent_inner_bytes: u64,
+    sent_wire_bytes: u64,
+    opened: u64,
+    opened_inner_bytes: u64,
+    keepalives: u64,
+    mismatched: u64,
+    drops: BTreeMap<&'static str, u64>,
+}
+
+struct Sa {
+    encr: &'static EncrDesc,
+    integ: Option<&'static IntegDesc>,
+    spi: Spi,
+    encr_key: Vec<u8>,
+    integ_key: Vec<u8>,
+}
+
+impl Sa {
+    fn new(p: &CryptoProvider, encr: &'static EncrDesc, integ: Option<&'static IntegDesc>) -> Result<Sa, String> {
+        let mut spi = [0u8; 4];
+        let mut ek = vec![0u8; encr.keymat_len()];
+        let mut ik = vec![0u8; integ.map_or(0, |i| i.key_len)];
+        loop {
+            p.secure_random.fill(&mut spi).map_err(|e| e.to_string())?;
+            if !Spi::from_be_bytes(spi).is_reserved() {
+                break;
+            }
+        }
+        p.secure_random.fill(&mut ek).map_err(|e| e.to_string())?;
+        p.secure_random.fill(&mut ik).map_err(|e| e.to_string())?;
+        Ok(Sa { encr, integ, spi: Spi::from_be_bytes(spi), encr_key: ek, integ_key: ik })
+    }
+
+    fn keys(&self) -> KeyMaterial {
+        // Lengths come from the suite tables and always fit.
+        KeyMaterial::new(&self.encr_key, &self.integ_key).unwrap_or_else(|_| unreachable!())
+    }
+}
+
+struct Peer {
+    name: &'static str,
+    sock: UdpSocket,
+    addr: SocketAddrV4,
+    out: EspOutbound,
+    inbound: BTreeMap<u32, EspInbound>,
+    stats: Stats,
+}
+
+struct Wire {
+    pcap: Option<PcapOut>,
+}
+
+impl Wire {
+    /// Records one UDP datagram as an IPv4 + UDP frame, as it crossed the loopback.
+    fn record(&mut self, src: SocketAddrV4, dst: SocketAddrV4, payload: &[u8]) -> Result<(), String> {
+        let Some(p) = self.pcap.as_mut() else { return Ok(()) };
+        let total = 20 + 8 + payload.len();
+        let mut f = Vec::with_capacity(total);
+        f.extend_from_slice(&ipv4_header(*src.ip(), *dst.ip(), PROTO_UDP, total, 0));
+        f.extend_from_slice(&src.port().to_be_bytes());
+        f.extend_from_slice(&dst.port().to_be_bytes());
+        f.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+        f.extend_from_slice(&[0, 0]); // RFC 3948 §2.1: checksum 0 over IPv4
+        f.extend_from_slice(payload);
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        p.write(now, &f)
+    }
+}
+
+fn bind_pair() -> Result<(UdpSocket, UdpSocket), String> {
+    // Port 4500 on two loopback addresses, as two NAT-T peers would use; any free
+    // port on 127.0.0.1 if 4500 is taken.
+    if let (Ok(a), Ok(b)) = (UdpSocket::bind("127.0.0.1:4500"), UdpSocket::bind("127.0.0.2:4500")) {
+        return Ok((a, b));
+    }
+    let a = UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
+    let b = UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
+    Ok((a, b))
+}
+
+fn v4(s: &UdpSocket) -> Result<SocketAddrV4, String> {
+    match s.local_addr().map_err(|e| e.to_string())? {
+        SocketAddr::V4(a) => Ok(a),
+        SocketAddr::V6(_) => Err("expected an IPv4 socket".into()),
+    }
+}
+
+/// Runs the demo.
+pub fn run(args: &DemoArgs) -> Result<(), String> {
+    let provider = args.backend.provider();
+    let prop = Proposal::parse(ProposalKind::Esp, &args.suite).map_err(|e| format!("--suite: {e}"))?;
+    let encr = *prop.encr.first().ok_or("--suite: no encryption algorithm")?;
+    let integ = prop.integ.first().copied();
+    if !provider.supports_encr(encr) {
+        return Err(format!("{} is not supported by the {} provider", encr.token, provider.name));
+    }
+    let transport = args.mode == ModeArg::Transport;
+    let (sa, sb) = bind_pair()?;
+    for s in [&sa, &sb] {
+        s.set_read_timeout(Some(Duration::from_secs(2))).map_err(|e| e.to_string())?;
+    }
+    let (addr_a, addr_b) = (v4(&sa)?, v4(&sb)?);
+    let ab = Sa::new(provider, encr, integ)?;
+    let ba = Sa::new(provider, encr, integ)?;
+    let esp_err = |e: ipsec::esp::SaError| format!("SA setup: {e}");
+    let mk_in = |s: &Sa| EspInbound::new(provider, s.spi, encr, integ, &s.keys(), args.esn, args.replay_window).map_err(esp_err);
+    let mk_out = |s: &Sa| EspOutbound::new(provider, s.spi, encr, integ, &s.keys(), args.esn).map_err(esp_err);
+    let mut a = Peer { name: "A", sock: sa, addr: addr_a, out: mk_out(&ab)?, inbound: BTreeMap::new(), stats: Stats::default() };
+    let mut b = Peer { name: "B", sock: sb, addr: addr_b, out: mk_out(&ba)?, inbound: BTreeMap::new(), stats: Stats::default() };
+    a.inbound.insert(ba.spi.0, mk_in(&ba)?);
+    b.inbound.insert(ab.spi.0, mk_in(&ab)?);
+    let mut wire = Wire { pcap: args.pcap.as_deref().map(PcapOut::create).transpose()? };
+
+    let backend = provider.encr_backend(encr).unwrap_or("?");
+    let mode = if transport { "transport" } else { "tunnel" };
+    println!("ipsec demo: manually keyed ESP-in-UDP (RFC 3948), {mode} mode, over loopback");
+    println!(
+        "  suite   {}{} [{backend}]   ESN {}   replay window {}",
+        encr.token,
+        integ.map(|i| format!("-{}", i.token)).unwrap_or_default(),
+        if args.esn { "on" } else { "off" },
+        if args.replay_window == 0 { "off".to_string() } else { args.replay_window.to_string() },
+    );
+    println!("  SA A->B spi {}  {addr_a} -> {addr_b}", ab.spi);
+    println!("  SA B->A spi {}  {addr_b} -> {addr_a}", ba.spi);
+    if transport {
+        println!("  traffic {} <-> {} (transport: the packets' own addresses), UDP and ICMP echo", addr_a.ip(), addr_b.ip());
+    } else {
+        println!("  traffic {TUNNEL_A} <-> {TUNNEL_B} inside the tunnel, UDP and ICMP echo");
+    }
+
+    let mut buf = vec![0u8; BUF_LEN];
+    let mut rbuf = vec![0u8; BUF_LEN];
+    let mut replayable: Option<Vec<u8>> = None;
+    let started = Instant::now();
+    for i in 0..args.count {
+        let size = args.size.unwrap_or(MIX[i % MIX.len()]);
+        let (src, dst) = if transport { (*addr_a.ip(), *addr_b.ip()) } else { (TUNNEL_A, TUNNEL_B) };
+        let pkt = ipv4_packet(src, dst, size, i as u16, i % 2 == 0);
+        let pdu = send(&mut a, &b.addr, &pkt, transport, &mut buf, &mut wire)?;
+        if i == args.count / 2 {
+            replayable = Some(pdu);
+        }
+        if let Some(got) = receive(&mut b, &mut rbuf)? {
+            check(&mut b.stats, &pkt, &got, transport);
+            let reply = reply_to(&pkt).ok_or("could not build a reply")?;
+            send(&mut b, &a.addr, &reply, transport, &mut buf, &mut wire)?;
+            if let Some(got) = receive(&mut a, &mut rbuf)? {
+                check(&mut a.stats, &reply, &got, transport);
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+
+    if !args.no_faults {
+        let mut inject = |what: &[u8]| -> Result<(), String> {
+            wire.record(a.addr, b.addr, what)?;
+            a.sock.send_to(what, b.addr).map_err(|e| format!("send: {e}"))?;
+            receive(&mut b, &mut rbuf).map(|_| ())
+        };
+        if let Some(r) = &replayable {
+            inject(r)?; // replay
+            let mut forged = r.clone();
+            if let Some(x) = forged.last_mut() {
+                *x ^= 0x01;
+            }
+            // A fresh sequence number so that the replay check passes and the ICV fails.
+            forged[4..8].copy_from_slice(&(u32::MAX - 1).to_be_bytes());
+            inject(&forged)?; // integrity
+            let mut unknown = r.clone();
+            unknown[..4].copy_from_slice(&0x0bad_0bad_u32.to_be_bytes());
+            inject(&unknown)?; // unknown SPI
+            inject(&r[..12])?; // truncated
+        }
+        inject(&[0xff])?; // NAT keepalive
+    }
+
+    report(&a, &b, elapsed, args.count, !args.no_faults);
+    if let Some(k) = &args.keys {
+        let mut text = String::from("# Wireshark esp_sa table written by `ipsec demo`\n");
+        for (s, from, to) in [(&ab, addr_a, addr_b), (&ba, addr_b, addr_a)] {
+            text.push_str(&esp_sa_line(&from.ip().to_string(), &to.ip().to_string(), s.spi.0, s.encr, &s.encr_key, s.integ, &s.integ_key));
+            text.push('\n');
+        }
+        fs::write(k, text).map_err(|e| format!("{}: {e}", k.display()))?;
+        println!("keys    {} (Wireshark: Protocols > ESP > ESP SAs, or copy it into your profile as esp_sa)", k.display());
+    }
+    if let Some(p) = &args.pcap {
+        println!("capture {} (UDP 4500 is decoded as ESP-in-UDP)", p.display());
+    }
+    let bad = a.stats.mismatched + b.stats.mismatched;
+    let expected = args.count as u64;
+    if bad > 0 || a.stats.opened != expected || b.stats.opened != expected {
+        return Err(format!("{bad} packets came out different from what went in, or were lost"));
+    }
+    Ok(())
+}
+
+/// Seals `pkt` (tunnel: the whole packet; transport: its payload after the 20-byte
+/// IPv4 header) and sends the ESP packet as a UDP datagram.
+fn send(from: &mut Peer, to: &SocketAddrV4, pkt: &[u8], transport: bool, buf: &mut [u8], wire: &mut Wire) -> Result<Vec<u8>, String> {
+    let (body, next) = if transport {
+        (pkt.get(20..).ok_or("short packet")?, IpProto(pkt[9]))
+    } else {
+        (pkt, IpProto::IPV4)
+    };
+    let end = HEADROOM + body.len();
+    buf.get_mut(HEADROOM..end).ok_or("packet too large")?.copy_from_slice(body);
+    let mut pb = PacketBuf::new(&mut *buf, HEADROOM, body.len()).map_err(|e| e.to_string())?;
+    from.out.seal(&mut pb, next).map_err(|e| format!("seal: {e}"))?;
+    let pdu = pb.body().to_vec();
+    wire.record(from.addr, *to, &pdu)?;
+    from.sock.send_to(&pdu, to).map_err(|e| format!("send: {e}"))?;
+    from.stats.sent += 1;
+    from.stats.sent_inner_bytes += pkt.len() as u64;
+    from.stats.sent_wire_bytes += (pdu.len() + 28) as u64;
+    Ok(pdu)
+}
+
+/// Receives one datagram and opens it. Returns the inner packet (tunnel) or payload
+/// (transport), or `None` when it was dropped or was a keepalive.
+fn receive(to: &mut Peer, rbuf: &mut [u8]) -> Result<Option<Vec<u8>>, String> {
+    let n = match to.sock.recv_from(rbuf) {
+        Ok((n, _)) => n,
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+            return Err(format!("{}: nothing received within 2 s", to.name))
+        }
+        Err(e) => return Err(format!("recv: {e}")),
+    };
+    let dgram = rbuf.get(..n).unwrap_or(&[]);
+    let spi = match classify(dgram) {
+        Classified::Keepalive => {
+            to.stats.keepalives += 1;
+            return Ok(None);
+        }
+        Classified::Esp(esp) => u32::from_be_bytes([esp[0], esp[1], esp[2], esp[3]]),
+        Classified::Ike(_) | Classified::Malformed => {
+            *to.stats.drops.entry("malformed").or_default() += 1;
+            return Ok(None);
+        }
+    };
+    let Some(sa) = to.inbound.get_mut(&spi) else {
+        *to.stats.drops.entry("unknown_spi").or_default() += 1;
+        return Ok(None);
+    };
+    let mut pb = PacketBuf::new(&mut *rbuf, 0, n).map_err(|e| e.to_string())?;
+    match sa.open(&mut pb) {
+        Ok(_) => {
+            to.stats.opened += 1;
+            to.stats.opened_inner_bytes += pb.body().len() as u64;
+            Ok(Some(pb.body().to_vec()))
+        }
+        Err(e) => {
+            *to.stats.drops.entry(e.reason()).or_default() += 1;
+            Ok(None)
+        }
+    }
+}
+
+fn check(stats: &mut Stats, sent: &[u8], got: &[u8], transport: bool) {
+    let want = if transport { sent.get(20..).unwrap_or(&[]) } else { sent };
+    if want != got {
+        stats.mismatched += 1;
+    }
+}
+
+fn report(a: &Peer, b: &Peer, elapsed: Duration, count: usize, faults: bool) {
+    println!();
+    println!("{:<8} {:>8} {:>12} {:>12} {:>8} {:>12}", "", "sent", "inner bytes", "wire bytes", "opened", "inner bytes");
+    for (dir, s, r) in [("A -> B", &a.stats, &b.stats), ("B -> A", &b.stats, &a.stats)] {
+        println!("{dir:<8} {:>8} {:>12} {:>12} {:>8} {:>12}", s.sent, s.sent_inner_bytes, s.sent_wire_bytes, r.opened, r.opened_inner_bytes);
+    }
+    for p in [a, b] {
+        let drops: Vec<String> = p.stats.drops.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        println!(
+            "drops at {}: {}{}{}",
+            p.name,
+            if drops.is_empty() { "none".to_string() } else { drops.join(", ") },
+            if p.stats.keepalives > 0 { format!("; NAT keepalives {}", p.stats.keepalives) } else { String::new() },
+            if p.stats.mismatched > 0 { format!("; {} CORRUPTED", p.stats.mismatched) } else { String::new() },
+        );
+    }
+    if faults {
+        println!("(injected by A after the traffic: 1 replay, 1 forged ICV, 1 unknown SPI, 1 truncated packet, 1 NAT keepalive)");
+    }
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let pkts = (2 * count) as f64;
+    println!(
+        "{} packets in {:.1} ms: {:.0} packets/s (seal + sendto + recvfrom + open, one thread, round trips)",
+        2 * count,
+        secs * 1e3,
+        pkts / secs
+    );
+}
