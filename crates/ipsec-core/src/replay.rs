@@ -163,6 +163,12 @@ impl ReplayWindow {
         w.top = top;
         if enabled && top > 0 {
             w.bitmap = [u64::MAX; BLOCKS];
+            // Numbers above `top` in its own block have not been received: `mark` only
+            // clears blocks it moves into, so they must start clear.
+            let (block, bit) = Self::slot(top);
+            if let Some(b) = w.bitmap.get_mut(block) {
+                *b = bit | (bit - 1);
+            }
         }
         Ok(w)
     }
@@ -195,6 +201,18 @@ mod tests {
         w.mark(10_000).unwrap();
         assert_eq!(w.check(100), Err(ReplayError::TooOld));
         assert_eq!(w.check(9_999), Ok(()));
+    }
+
+    #[test]
+    fn restore_accepts_numbers_above_top_in_any_order() {
+        let mut w = ReplayWindow::restore(64, true, 100).unwrap();
+        assert_eq!(w.check(100), Err(ReplayError::Duplicate));
+        assert_eq!(w.check(60), Err(ReplayError::Duplicate));
+        w.mark(120).unwrap();
+        w.mark(101).unwrap();
+        w.mark(127).unwrap();
+        w.mark(126).unwrap();
+        assert_eq!(w.check(101), Err(ReplayError::Duplicate));
     }
 
     #[test]
