@@ -24,6 +24,7 @@ pub mod message;
 pub mod nonce;
 pub mod notify;
 pub mod payload;
+pub mod protect;
 pub mod registry;
 pub mod sa;
 pub mod ts;
@@ -42,6 +43,7 @@ pub use message::{is_canonical, parse_payloads, Message, Payload, UnknownPayload
 pub use nonce::{NonceRepr, VendorIdRepr};
 pub use notify::NotifyRepr;
 pub use payload::{PayloadIter, RawPayload};
+pub use protect::{open, seal, seal_payloads, OpenError, Opened, SealError, SkCrypter, SkKeys};
 pub use registry::{
     AuthMethod, CertEncoding, CfgAttrType, CfgType, ExchangeType, IdType, NotifyType, PayloadType,
     ProtocolId, TsType,

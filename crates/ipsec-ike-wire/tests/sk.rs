@@ -1,0 +1,237 @@
+//! SK payload protection: the RFC 7634 Appendix B message, and seal/open round trips
+//! for AES-GCM and AES-CBC + HMAC in both directions.
+
+use ipsec_crypto::{CryptoError, SecureRandom};
+use ipsec_crypto_rustcrypto as rc;
+use ipsec_ike_wire::{
+    open, seal, seal_payloads, DeleteRepr, Message, NotifyRepr, NotifyType, OpenError, Payload,
+    PayloadType, SkCrypter, SkKeys,
+};
+use serde_json::Value;
+
+/// An IV source that hands out fixed bytes (the test vector's IV).
+#[derive(Debug)]
+struct FixedIv(Vec<u8>);
+
+impl SecureRandom for FixedIv {
+    fn fill(&self, dest: &mut [u8]) -> Result<(), CryptoError> {
+        for (d, s) in dest.iter_mut().zip(self.0.iter().cycle()) {
+            *d = *s;
+        }
+        Ok(())
+    }
+}
+
+fn vector() -> Value {
+    let v: Value = serde_json::from_str(include_str!("vectors/ikev2_sk.json")).unwrap();
+    v[0].clone()
+}
+
+fn h(v: &Value, k: &str) -> Vec<u8> {
+    hex::decode(v[k].as_str().unwrap()).unwrap()
+}
+
+#[test]
+fn rfc7634_appendix_b_opens_and_reseals_identically() {
+    let v = vector();
+    let message = h(&v, "message");
+    let mut keymat = h(&v, "encr_key");
+    keymat.extend(h(&v, "salt"));
+    let crypter = SkCrypter::aead(&rc::CHACHA20_POLY1305, &keymat).unwrap();
+
+    let mut buf = message.clone();
+    let opened = open(&crypter, &mut buf).unwrap();
+    assert_eq!(opened.first_inner, PayloadType::NOTIFY);
+    let plaintext = h(&v, "plaintext");
+    // plaintext = inner payloads ‖ pad length (0)
+    assert_eq!(opened.inner, &plaintext[..plaintext.len() - 1]);
+    let payloads = opened.parse_payloads().unwrap();
+    assert_eq!(
+        payloads,
+        vec![Payload::Notify(NotifyRepr::new(
+            NotifyType::SET_WINDOW_SIZE,
+            &[0, 0, 0, 10]
+        ))]
+    );
+    let header = opened.header;
+    let inner = opened.inner.to_vec();
+
+    let mut out = Vec::new();
+    seal(
+        &crypter,
+        &header,
+        PayloadType::NOTIFY,
+        &inner,
+        &FixedIv(h(&v, "iv")),
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(hex::encode(&out), hex::encode(&message));
+    assert_eq!(&out[28..32], &h(&v, "sk_header")[..]);
+    assert_eq!(&out[..32], &h(&v, "aad")[..]);
+
+    // The same through the payload reprs and the message repr.
+    let mut out2 = Vec::new();
+    seal_payloads(
+        &crypter,
+        &header,
+        &payloads,
+        &FixedIv(h(&v, "iv")),
+        &mut out2,
+    )
+    .unwrap();
+    assert_eq!(out2, message);
+    let m = Message::parse(&message).unwrap();
+    assert_eq!(m.sk().unwrap().first_inner, PayloadType::NOTIFY);
+}
+
+#[test]
+fn rfc7634_rejects_every_bit_flip_and_truncation() {
+    let v = vector();
+    let message = h(&v, "message");
+    let mut keymat = h(&v, "encr_key");
+    keymat.extend(h(&v, "salt"));
+    let crypter = SkCrypter::aead(&rc::CHACHA20_POLY1305, &keymat).unwrap();
+    for i in 0..message.len() {
+        for bit in 0..8 {
+            let mut m = message.clone();
+            m[i] ^= 1 << bit;
+            assert!(open(&crypter, &mut m).is_err(), "byte {i} bit {bit}");
+        }
+    }
+    for n in 0..message.len() {
+        let mut m = message[..n].to_vec();
+        assert!(open(&crypter, &mut m).is_err());
+    }
+}
+
+fn sample_inner() -> (Vec<u8>, PayloadType) {
+    let spis = [1u8, 2, 3, 4, 5, 6, 7, 8];
+    let payloads = vec![
+        Payload::Delete(DeleteRepr {
+            protocol: ipsec_ike_wire::ProtocolId::ESP,
+            spi_size: 4,
+            spis: &spis,
+        }),
+        Payload::Notify(NotifyRepr::new(NotifyType(40000), b"hello")),
+    ];
+    let mut chain = vec![0; payloads.iter().map(|p| p.buffer_len()).sum()];
+    ipsec_ike_wire::message::emit_payloads(&payloads, &mut chain);
+    (chain, PayloadType::DELETE)
+}
+
+fn header(initiator: bool) -> ipsec_ike_wire::IkeHeaderRepr {
+    ipsec_ike_wire::IkeHeaderRepr {
+        spi_i: ipsec_core::IkeSpi([1; 8]),
+        spi_r: ipsec_core::IkeSpi([2; 8]),
+        minor_version: 0,
+        exchange_type: ipsec_ike_wire::ExchangeType::INFORMATIONAL,
+        flags: ipsec_ike_wire::Flags::new(initiator, false),
+        message_id: 5,
+    }
+}
+
+fn roundtrip(keys: &SkKeys) {
+    let (chain, first) = sample_inner();
+    for initiator in [true, false] {
+        let hdr = header(initiator);
+        for len in [0, 1, 15, 16, 17, chain.len()] {
+            let inner = &chain[..len];
+            let mut out = Vec::new();
+            keys.seal(&hdr, first, inner, &rc::OS_RANDOM, &mut out)
+                .unwrap();
+            let parsed = Message::parse(&out).unwrap();
+            assert_eq!(parsed.header, hdr);
+            let mut buf = out.clone();
+            let opened = keys.open(&mut buf).unwrap();
+            assert_eq!(opened.inner, inner);
+            assert_eq!(opened.first_inner, first);
+            assert_eq!(opened.header, hdr);
+            // The other direction's keys must not open it.
+            let wrong = if initiator {
+                &keys.responder
+            } else {
+                &keys.initiator
+            };
+            let mut buf = out.clone();
+            assert_eq!(open(wrong, &mut buf).unwrap_err(), OpenError::Integrity);
+            // Every single-bit flip is caught.
+            for i in 0..out.len() {
+                let mut m = out.clone();
+                m[i] ^= 0x01;
+                assert!(keys.open(&mut m).is_err(), "byte {i}");
+            }
+        }
+        let mut buf = Vec::new();
+        keys.seal(&hdr, first, &chain, &rc::OS_RANDOM, &mut buf)
+            .unwrap();
+        let mut b2 = buf.clone();
+        let payloads = keys.open(&mut b2).unwrap().parse_payloads().unwrap();
+        assert_eq!(payloads.len(), 2);
+    }
+}
+
+#[test]
+fn roundtrip_aes_gcm_both_directions() {
+    for alg in [&rc::AES_128_GCM, &rc::AES_256_GCM] {
+        use ipsec_crypto::AeadAlgorithm;
+        let n = alg.key_len() + 4;
+        let keys = SkKeys::aead(alg, &vec![0x11; n], &vec![0x22; n]).unwrap();
+        roundtrip(&keys);
+        assert!(SkKeys::aead(alg, &vec![0; n - 1], &vec![0; n]).is_err());
+    }
+}
+
+#[test]
+fn roundtrip_chacha20_poly1305_both_directions() {
+    let keys = SkKeys::aead(&rc::CHACHA20_POLY1305, &[0x33; 36], &[0x44; 36]).unwrap();
+    roundtrip(&keys);
+}
+
+#[test]
+fn roundtrip_aes_cbc_hmac_both_directions() {
+    for (cipher, klen) in [(&rc::AES_128_CBC, 16), (&rc::AES_256_CBC, 32)] {
+        for integ in [
+            &rc::HMAC_SHA256_128,
+            &rc::HMAC_SHA512_256,
+            &rc::HMAC_SHA1_96,
+        ] {
+            use ipsec_crypto::IntegAlgorithm;
+            let ik = integ.key_len();
+            let keys = SkKeys::cipher_integ(
+                cipher,
+                integ,
+                &vec![1; klen],
+                &vec![2; ik],
+                &vec![3; klen],
+                &vec![4; ik],
+            )
+            .unwrap();
+            roundtrip(&keys);
+            // CBC output is a whole number of blocks after the 16-byte IV.
+            let mut out = Vec::new();
+            keys.seal(
+                &header(true),
+                PayloadType::NOTIFY,
+                &[0; 5],
+                &rc::OS_RANDOM,
+                &mut out,
+            )
+            .unwrap();
+            assert_eq!((out.len() - 32 - 16 - integ.icv_len()) % 16, 0);
+        }
+    }
+}
+
+#[test]
+fn open_rejects_messages_without_sk() {
+    let keys = SkKeys::aead(&rc::AES_128_GCM, &[0; 20], &[0; 20]).unwrap();
+    let v: Value = serde_json::from_str(include_str!("vectors/ikev2_messages.json")).unwrap();
+    let mut init = hex::decode(v[1]["message"].as_str().unwrap()).unwrap();
+    assert!(matches!(keys.open(&mut init), Err(OpenError::Malformed(_))));
+    // Real SK messages from captures whose keys we do not have: never Ok.
+    for m in v.as_array().unwrap() {
+        let mut b = hex::decode(m["message"].as_str().unwrap()).unwrap();
+        assert!(keys.open(&mut b).is_err());
+    }
+}
