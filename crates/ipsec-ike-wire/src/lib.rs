@@ -17,6 +17,7 @@ pub mod delete;
 pub mod eap;
 pub mod encrypted;
 pub mod error;
+pub mod frag;
 pub mod header;
 pub mod id;
 pub mod ke;
@@ -36,6 +37,10 @@ pub use delete::DeleteRepr;
 pub use eap::EapRepr;
 pub use encrypted::{SkRepr, SkfRepr};
 pub use error::{error_response, ErrorResponse, ParseError, ParseErrorKind, Trust};
+pub use frag::{
+    fragment, max_message_len, open_fragment, IpVersion, OpenedFragment, Reassembled, Reassembler,
+    ReassemblyError, ReassemblyLimits,
+};
 pub use header::{Flags, IkeHeader, IkeHeaderRepr, IkePacket, HEADER_LEN};
 pub use id::IdRepr;
 pub use ke::KeRepr;

@@ -91,7 +91,7 @@ impl From<ParseError> for OpenError {
 #[non_exhaustive]
 pub enum SealError {
     /// The protected data does not fit the 16-bit Payload Length of the SK payload
-    /// (fragment it instead, RFC 7383).
+    /// (fragment it instead, [`crate::frag`]).
     TooLong,
     /// The IV source or the cipher failed.
     Crypto(CryptoError),
