@@ -40,7 +40,10 @@ pub fn ip_from_link(link: DataLink, data: &[u8]) -> Result<&[u8], &'static str> 
         }
         DataLink::LINUX_SLL2 => {
             let et = u16_at(data, 0).ok_or("truncated linux cooked v2 header")?;
-            (et, data.get(20..).ok_or("truncated linux cooked v2 header")?)
+            (
+                et,
+                data.get(20..).ok_or("truncated linux cooked v2 header")?,
+            )
         }
         DataLink::NULL | DataLink::LOOP => {
             let fam = data.get(..4).ok_or("truncated loopback header")?;
@@ -70,7 +73,8 @@ fn u16_at(d: &[u8], off: usize) -> Option<u16> {
 pub fn read_frames(path: &Path) -> Result<Vec<Frame>, String> {
     let mut f = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut magic = [0u8; 4];
-    f.read_exact(&mut magic).map_err(|e| format!("{}: {e}", path.display()))?;
+    f.read_exact(&mut magic)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     let f = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let r = BufReader::new(f);
     let mut out = Vec::new();
@@ -88,14 +92,20 @@ pub fn read_frames(path: &Path) -> Result<Vec<Frame>, String> {
                         Some(l) => ip_from_link(l, &epb.data).map(<[u8]>::to_vec),
                         None => Err("packet on an undeclared interface"),
                     };
-                    out.push(Frame { time: epb.timestamp, ip });
+                    out.push(Frame {
+                        time: epb.timestamp,
+                        ip,
+                    });
                 }
                 Block::SimplePacket(spb) => {
                     let ip = match links.first() {
                         Some(l) => ip_from_link(*l, &spb.data).map(<[u8]>::to_vec),
                         None => Err("packet on an undeclared interface"),
                     };
-                    out.push(Frame { time: Duration::ZERO, ip });
+                    out.push(Frame {
+                        time: Duration::ZERO,
+                        ip,
+                    });
                 }
                 _ => {}
             }
@@ -105,7 +115,10 @@ pub fn read_frames(path: &Path) -> Result<Vec<Frame>, String> {
         let link = rd.header().datalink;
         while let Some(p) = rd.next_packet() {
             let p = p.map_err(|e| format!("{}: {e}", path.display()))?;
-            out.push(Frame { time: p.timestamp, ip: ip_from_link(link, &p.data).map(<[u8]>::to_vec) });
+            out.push(Frame {
+                time: p.timestamp,
+                ip: ip_from_link(link, &p.data).map(<[u8]>::to_vec),
+            });
         }
     }
     Ok(out)
@@ -120,7 +133,10 @@ impl PcapOut {
     /// Creates `path`.
     pub fn create(path: &Path) -> Result<Self, String> {
         let f = File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let header = PcapHeader { datalink: DataLink::RAW, ..Default::default() };
+        let header = PcapHeader {
+            datalink: DataLink::RAW,
+            ..Default::default()
+        };
         let w = PcapWriter::with_header(BufWriter::new(f), header).map_err(|e| e.to_string())?;
         Ok(PcapOut { w })
     }
@@ -128,7 +144,9 @@ impl PcapOut {
     /// Appends one IP packet captured at `time` (since the Unix epoch).
     pub fn write(&mut self, time: Duration, ip: &[u8]) -> Result<(), String> {
         let len = u32::try_from(ip.len()).map_err(|_| "packet too large".to_string())?;
-        self.w.write_packet(&PcapPacket::new(time, len, ip)).map_err(|e| e.to_string())?;
+        self.w
+            .write_packet(&PcapPacket::new(time, len, ip))
+            .map_err(|e| e.to_string())?;
         Ok(())
     }
 }

@@ -107,7 +107,11 @@ struct Sa {
 }
 
 impl Sa {
-    fn new(p: &CryptoProvider, encr: &'static EncrDesc, integ: Option<&'static IntegDesc>) -> Result<Sa, String> {
+    fn new(
+        p: &CryptoProvider,
+        encr: &'static EncrDesc,
+        integ: Option<&'static IntegDesc>,
+    ) -> Result<Sa, String> {
         let mut spi = [0u8; 4];
         let mut ek = vec![0u8; encr.keymat_len()];
         let mut ik = vec![0u8; integ.map_or(0, |i| i.key_len)];
@@ -119,7 +123,13 @@ impl Sa {
         }
         p.secure_random.fill(&mut ek).map_err(|e| e.to_string())?;
         p.secure_random.fill(&mut ik).map_err(|e| e.to_string())?;
-        Ok(Sa { encr, integ, spi: Spi::from_be_bytes(spi), encr_key: ek, integ_key: ik })
+        Ok(Sa {
+            encr,
+            integ,
+            spi: Spi::from_be_bytes(spi),
+            encr_key: ek,
+            integ_key: ik,
+        })
     }
 
     fn keys(&self) -> KeyMaterial {
@@ -143,8 +153,15 @@ struct Wire {
 
 impl Wire {
     /// Records one UDP datagram as an IPv4 + UDP frame, as it crossed the loopback.
-    fn record(&mut self, src: SocketAddrV4, dst: SocketAddrV4, payload: &[u8]) -> Result<(), String> {
-        let Some(p) = self.pcap.as_mut() else { return Ok(()) };
+    fn record(
+        &mut self,
+        src: SocketAddrV4,
+        dst: SocketAddrV4,
+        payload: &[u8],
+    ) -> Result<(), String> {
+        let Some(p) = self.pcap.as_mut() else {
+            return Ok(());
+        };
         let total = 20 + 8 + payload.len();
         let mut f = Vec::with_capacity(total);
         f.extend_from_slice(&ipv4_header(*src.ip(), *dst.ip(), PROTO_UDP, total, 0));
@@ -153,7 +170,9 @@ impl Wire {
         f.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
         f.extend_from_slice(&[0, 0]); // RFC 3948 §2.1: checksum 0 over IPv4
         f.extend_from_slice(payload);
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         p.write(now, &f)
     }
 }
@@ -161,7 +180,10 @@ impl Wire {
 fn bind_pair() -> Result<(UdpSocket, UdpSocket), String> {
     // Port 4500 on two loopback addresses, as two NAT-T peers would use; any free
     // port on 127.0.0.1 if 4500 is taken.
-    if let (Ok(a), Ok(b)) = (UdpSocket::bind("127.0.0.1:4500"), UdpSocket::bind("127.0.0.2:4500")) {
+    if let (Ok(a), Ok(b)) = (
+        UdpSocket::bind("127.0.0.1:4500"),
+        UdpSocket::bind("127.0.0.2:4500"),
+    ) {
         return Ok((a, b));
     }
     let a = UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
@@ -179,28 +201,65 @@ fn v4(s: &UdpSocket) -> Result<SocketAddrV4, String> {
 /// Runs the demo.
 pub fn run(args: &DemoArgs) -> Result<(), String> {
     let provider = args.backend.provider();
-    let prop = Proposal::parse(ProposalKind::Esp, &args.suite).map_err(|e| format!("--suite: {e}"))?;
-    let encr = *prop.encr.first().ok_or("--suite: no encryption algorithm")?;
+    let prop =
+        Proposal::parse(ProposalKind::Esp, &args.suite).map_err(|e| format!("--suite: {e}"))?;
+    let encr = *prop
+        .encr
+        .first()
+        .ok_or("--suite: no encryption algorithm")?;
     let integ = prop.integ.first().copied();
     if !provider.supports_encr(encr) {
-        return Err(format!("{} is not supported by the {} provider", encr.token, provider.name));
+        return Err(format!(
+            "{} is not supported by the {} provider",
+            encr.token, provider.name
+        ));
     }
     let transport = args.mode == ModeArg::Transport;
     let (sa, sb) = bind_pair()?;
     for s in [&sa, &sb] {
-        s.set_read_timeout(Some(Duration::from_secs(2))).map_err(|e| e.to_string())?;
+        s.set_read_timeout(Some(Duration::from_secs(2)))
+            .map_err(|e| e.to_string())?;
     }
     let (addr_a, addr_b) = (v4(&sa)?, v4(&sb)?);
     let ab = Sa::new(provider, encr, integ)?;
     let ba = Sa::new(provider, encr, integ)?;
     let esp_err = |e: ipsec::esp::SaError| format!("SA setup: {e}");
-    let mk_in = |s: &Sa| EspInbound::new(provider, s.spi, encr, integ, &s.keys(), args.esn, args.replay_window).map_err(esp_err);
-    let mk_out = |s: &Sa| EspOutbound::new(provider, s.spi, encr, integ, &s.keys(), args.esn).map_err(esp_err);
-    let mut a = Peer { name: "A", sock: sa, addr: addr_a, out: mk_out(&ab)?, inbound: BTreeMap::new(), stats: Stats::default() };
-    let mut b = Peer { name: "B", sock: sb, addr: addr_b, out: mk_out(&ba)?, inbound: BTreeMap::new(), stats: Stats::default() };
+    let mk_in = |s: &Sa| {
+        EspInbound::new(
+            provider,
+            s.spi,
+            encr,
+            integ,
+            &s.keys(),
+            args.esn,
+            args.replay_window,
+        )
+        .map_err(esp_err)
+    };
+    let mk_out = |s: &Sa| {
+        EspOutbound::new(provider, s.spi, encr, integ, &s.keys(), args.esn).map_err(esp_err)
+    };
+    let mut a = Peer {
+        name: "A",
+        sock: sa,
+        addr: addr_a,
+        out: mk_out(&ab)?,
+        inbound: BTreeMap::new(),
+        stats: Stats::default(),
+    };
+    let mut b = Peer {
+        name: "B",
+        sock: sb,
+        addr: addr_b,
+        out: mk_out(&ba)?,
+        inbound: BTreeMap::new(),
+        stats: Stats::default(),
+    };
     a.inbound.insert(ba.spi.0, mk_in(&ba)?);
     b.inbound.insert(ab.spi.0, mk_in(&ab)?);
-    let mut wire = Wire { pcap: args.pcap.as_deref().map(PcapOut::create).transpose()? };
+    let mut wire = Wire {
+        pcap: args.pcap.as_deref().map(PcapOut::create).transpose()?,
+    };
 
     let backend = provider.encr_backend(encr).unwrap_or("?");
     let mode = if transport { "transport" } else { "tunnel" };
@@ -210,12 +269,20 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
         encr.token,
         integ.map(|i| format!("-{}", i.token)).unwrap_or_default(),
         if args.esn { "on" } else { "off" },
-        if args.replay_window == 0 { "off".to_string() } else { args.replay_window.to_string() },
+        if args.replay_window == 0 {
+            "off".to_string()
+        } else {
+            args.replay_window.to_string()
+        },
     );
     println!("  SA A->B spi {}  {addr_a} -> {addr_b}", ab.spi);
     println!("  SA B->A spi {}  {addr_b} -> {addr_a}", ba.spi);
     if transport {
-        println!("  traffic {} <-> {} (transport: the packets' own addresses), UDP and ICMP echo", addr_a.ip(), addr_b.ip());
+        println!(
+            "  traffic {} <-> {} (transport: the packets' own addresses), UDP and ICMP echo",
+            addr_a.ip(),
+            addr_b.ip()
+        );
     } else {
         println!("  traffic {TUNNEL_A} <-> {TUNNEL_B} inside the tunnel, UDP and ICMP echo");
     }
@@ -226,7 +293,11 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
     let started = Instant::now();
     for i in 0..args.count {
         let size = args.size.unwrap_or(MIX[i % MIX.len()]);
-        let (src, dst) = if transport { (*addr_a.ip(), *addr_b.ip()) } else { (TUNNEL_A, TUNNEL_B) };
+        let (src, dst) = if transport {
+            (*addr_a.ip(), *addr_b.ip())
+        } else {
+            (TUNNEL_A, TUNNEL_B)
+        };
         let pkt = ipv4_packet(src, dst, size, i as u16, i % 2 == 0);
         let pdu = send(&mut a, &b.addr, &pkt, transport, &mut buf, &mut wire)?;
         if i == args.count / 2 {
@@ -246,7 +317,9 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
     if !args.no_faults {
         let mut inject = |what: &[u8]| -> Result<(), String> {
             wire.record(a.addr, b.addr, what)?;
-            a.sock.send_to(what, b.addr).map_err(|e| format!("send: {e}"))?;
+            a.sock
+                .send_to(what, b.addr)
+                .map_err(|e| format!("send: {e}"))?;
             receive(&mut b, &mut rbuf).map(|_| ())
         };
         if let Some(r) = &replayable {
@@ -255,8 +328,10 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
             if let Some(x) = forged.last_mut() {
                 *x ^= 0x01;
             }
-            // A fresh sequence number so that the replay check passes and the ICV fails.
-            forged[4..8].copy_from_slice(&(u32::MAX - 1).to_be_bytes());
+            // A sequence number ahead of the window, so that the replay check passes
+            // (also with ESN) and the ICV check is what fails.
+            let ahead = (args.count as u32).wrapping_add(1000);
+            forged[4..8].copy_from_slice(&ahead.to_be_bytes());
             inject(&forged)?; // integrity
             let mut unknown = r.clone();
             unknown[..4].copy_from_slice(&0x0bad_0bad_u32.to_be_bytes());
@@ -270,38 +345,64 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
     if let Some(k) = &args.keys {
         let mut text = String::from("# Wireshark esp_sa table written by `ipsec demo`\n");
         for (s, from, to) in [(&ab, addr_a, addr_b), (&ba, addr_b, addr_a)] {
-            text.push_str(&esp_sa_line(&from.ip().to_string(), &to.ip().to_string(), s.spi.0, s.encr, &s.encr_key, s.integ, &s.integ_key));
+            text.push_str(&esp_sa_line(
+                &from.ip().to_string(),
+                &to.ip().to_string(),
+                s.spi.0,
+                s.encr,
+                &s.encr_key,
+                s.integ,
+                &s.integ_key,
+            ));
             text.push('\n');
         }
         fs::write(k, text).map_err(|e| format!("{}: {e}", k.display()))?;
         println!("keys    {} (Wireshark: Protocols > ESP > ESP SAs, or copy it into your profile as esp_sa)", k.display());
     }
     if let Some(p) = &args.pcap {
-        println!("capture {} (UDP 4500 is decoded as ESP-in-UDP)", p.display());
+        println!(
+            "capture {} (UDP 4500 is decoded as ESP-in-UDP)",
+            p.display()
+        );
     }
     let bad = a.stats.mismatched + b.stats.mismatched;
     let expected = args.count as u64;
     if bad > 0 || a.stats.opened != expected || b.stats.opened != expected {
-        return Err(format!("{bad} packets came out different from what went in, or were lost"));
+        return Err(format!(
+            "{bad} packets came out different from what went in, or were lost"
+        ));
     }
     Ok(())
 }
 
 /// Seals `pkt` (tunnel: the whole packet; transport: its payload after the 20-byte
 /// IPv4 header) and sends the ESP packet as a UDP datagram.
-fn send(from: &mut Peer, to: &SocketAddrV4, pkt: &[u8], transport: bool, buf: &mut [u8], wire: &mut Wire) -> Result<Vec<u8>, String> {
+fn send(
+    from: &mut Peer,
+    to: &SocketAddrV4,
+    pkt: &[u8],
+    transport: bool,
+    buf: &mut [u8],
+    wire: &mut Wire,
+) -> Result<Vec<u8>, String> {
     let (body, next) = if transport {
         (pkt.get(20..).ok_or("short packet")?, IpProto(pkt[9]))
     } else {
         (pkt, IpProto::IPV4)
     };
     let end = HEADROOM + body.len();
-    buf.get_mut(HEADROOM..end).ok_or("packet too large")?.copy_from_slice(body);
+    buf.get_mut(HEADROOM..end)
+        .ok_or("packet too large")?
+        .copy_from_slice(body);
     let mut pb = PacketBuf::new(&mut *buf, HEADROOM, body.len()).map_err(|e| e.to_string())?;
-    from.out.seal(&mut pb, next).map_err(|e| format!("seal: {e}"))?;
+    from.out
+        .seal(&mut pb, next)
+        .map_err(|e| format!("seal: {e}"))?;
     let pdu = pb.body().to_vec();
     wire.record(from.addr, *to, &pdu)?;
-    from.sock.send_to(&pdu, to).map_err(|e| format!("send: {e}"))?;
+    from.sock
+        .send_to(&pdu, to)
+        .map_err(|e| format!("send: {e}"))?;
     from.stats.sent += 1;
     from.stats.sent_inner_bytes += pkt.len() as u64;
     from.stats.sent_wire_bytes += (pdu.len() + 28) as u64;
@@ -349,7 +450,11 @@ fn receive(to: &mut Peer, rbuf: &mut [u8]) -> Result<Option<Vec<u8>>, String> {
 }
 
 fn check(stats: &mut Stats, sent: &[u8], got: &[u8], transport: bool) {
-    let want = if transport { sent.get(20..).unwrap_or(&[]) } else { sent };
+    let want = if transport {
+        sent.get(20..).unwrap_or(&[])
+    } else {
+        sent
+    };
     if want != got {
         stats.mismatched += 1;
     }
@@ -357,18 +462,44 @@ fn check(stats: &mut Stats, sent: &[u8], got: &[u8], transport: bool) {
 
 fn report(a: &Peer, b: &Peer, elapsed: Duration, count: usize, faults: bool) {
     println!();
-    println!("{:<8} {:>8} {:>12} {:>12} {:>8} {:>12}", "", "sent", "inner bytes", "wire bytes", "opened", "inner bytes");
-    for (dir, s, r) in [("A -> B", &a.stats, &b.stats), ("B -> A", &b.stats, &a.stats)] {
-        println!("{dir:<8} {:>8} {:>12} {:>12} {:>8} {:>12}", s.sent, s.sent_inner_bytes, s.sent_wire_bytes, r.opened, r.opened_inner_bytes);
+    println!(
+        "{:<8} {:>8} {:>12} {:>12} {:>8} {:>12}",
+        "", "sent", "inner bytes", "wire bytes", "opened", "inner bytes"
+    );
+    for (dir, s, r) in [
+        ("A -> B", &a.stats, &b.stats),
+        ("B -> A", &b.stats, &a.stats),
+    ] {
+        println!(
+            "{dir:<8} {:>8} {:>12} {:>12} {:>8} {:>12}",
+            s.sent, s.sent_inner_bytes, s.sent_wire_bytes, r.opened, r.opened_inner_bytes
+        );
     }
     for p in [a, b] {
-        let drops: Vec<String> = p.stats.drops.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let drops: Vec<String> = p
+            .stats
+            .drops
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
         println!(
             "drops at {}: {}{}{}",
             p.name,
-            if drops.is_empty() { "none".to_string() } else { drops.join(", ") },
-            if p.stats.keepalives > 0 { format!("; NAT keepalives {}", p.stats.keepalives) } else { String::new() },
-            if p.stats.mismatched > 0 { format!("; {} CORRUPTED", p.stats.mismatched) } else { String::new() },
+            if drops.is_empty() {
+                "none".to_string()
+            } else {
+                drops.join(", ")
+            },
+            if p.stats.keepalives > 0 {
+                format!("; NAT keepalives {}", p.stats.keepalives)
+            } else {
+                String::new()
+            },
+            if p.stats.mismatched > 0 {
+                format!("; {} CORRUPTED", p.stats.mismatched)
+            } else {
+                String::new()
+            },
         );
     }
     if faults {

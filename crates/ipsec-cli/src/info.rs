@@ -8,7 +8,7 @@ use ipsec::crypto::{CryptoProvider, TransformType};
 pub fn suites(p: &CryptoProvider) {
     println!("provider: {}", p.name);
     println!();
-    println!("{:<6} {:<18} {:<28} {:>5} {:<32} {:<11} {}", "type", "token", "IANA transform", "id", "lengths (bytes)", "backend", "RFC");
+    println!("type   token              IANA transform                  id lengths (bytes)                  backend     RFC");
     for d in suites::ENCR {
         let kind = match d.kind {
             EncrKind::Aead => "AEAD",
@@ -16,33 +16,82 @@ pub fn suites(p: &CryptoProvider) {
             EncrKind::Cbc => "cipher",
             EncrKind::Null => "none",
         };
-        let lens = format!("key {} salt {} iv {} icv {} ({kind})", d.key_len(), d.salt_len, d.iv_len, d.icv_len);
-        row(TransformType::ENCR, d.token, &format!("{:?}", d.id), d.id.0, &lens, p.encr_backend(d), d.rfc);
+        let lens = format!(
+            "key {} salt {} iv {} icv {} ({kind})",
+            d.key_len(),
+            d.salt_len,
+            d.iv_len,
+            d.icv_len
+        );
+        row(
+            TransformType::ENCR,
+            d.token,
+            &format!("{:?}", d.id),
+            d.id.0,
+            &lens,
+            p.encr_backend(d),
+            d.rfc,
+        );
     }
     for d in suites::INTEG {
         let lens = format!("key {} icv {}", d.key_len, d.icv_len);
-        row(TransformType::INTEG, d.token, &format!("{:?}", d.id), d.id.0, &lens, p.integ(d.id).map(|a| a.backend()), d.rfc);
+        row(
+            TransformType::INTEG,
+            d.token,
+            &format!("{:?}", d.id),
+            d.id.0,
+            &lens,
+            p.integ(d.id).map(|a| a.backend()),
+            d.rfc,
+        );
     }
     for d in suites::PRF {
         let lens = format!("out {}", d.output_len);
-        row(TransformType::PRF, d.token, &format!("{:?}", d.id), d.id.0, &lens, p.prf(d.id).map(|a| a.backend()), d.rfc);
+        row(
+            TransformType::PRF,
+            d.token,
+            &format!("{:?}", d.id),
+            d.id.0,
+            &lens,
+            p.prf(d.id).map(|a| a.backend()),
+            d.rfc,
+        );
     }
     for d in suites::KE {
         let lens = format!("public {}", d.public_len);
-        row(TransformType::KE, d.token, &format!("{:?}", d.id), d.id.0, &lens, p.kx(d.id).map(|a| a.backend()), d.rfc);
+        row(
+            TransformType::KE,
+            d.token,
+            &format!("{:?}", d.id),
+            d.id.0,
+            &lens,
+            p.kx(d.id).map(|a| a.backend()),
+            d.rfc,
+        );
     }
     println!();
     println!("ESN: tokens esn / noesn (transform type 5, ids 1 / 0).");
 }
 
-fn row(t: TransformType, token: &str, name: &str, id: u16, lens: &str, backend: Option<&str>, rfc: &str) {
+fn row(
+    t: TransformType,
+    token: &str,
+    name: &str,
+    id: u16,
+    lens: &str,
+    backend: Option<&str>,
+    rfc: &str,
+) {
     let t = match t {
         TransformType::ENCR => "ENCR",
         TransformType::INTEG => "INTEG",
         TransformType::PRF => "PRF",
         _ => "KE",
     };
-    println!("{t:<6} {token:<18} {name:<28} {id:>5} {lens:<32} {:<11} {rfc}", backend.unwrap_or("-"));
+    println!(
+        "{t:<6} {token:<18} {name:<28} {id:>5} {lens:<32} {:<11} {rfc}",
+        backend.unwrap_or("-")
+    );
 }
 
 /// Parses and explains a proposal string.
@@ -59,21 +108,63 @@ pub fn proposal(s: &str, kind: Option<ProposalKind>, p: &CryptoProvider) -> Resu
     for (i, prop) in list.iter().enumerate() {
         println!("proposal #{} ({}): {prop}", i + 1, prop.kind);
         for d in &prop.encr {
-            let key = if d.key_len_attr { format!(", Key Length attribute {}", d.key_bits) } else { String::new() };
-            println!("  ENCR  {:<18} transform 1 id {:>3} {:?}{key}; {}; keymat {} bytes{}", d.token, d.id.0, d.id, d.name, d.keymat_len(), support(p.encr_backend(d)));
+            let key = if d.key_len_attr {
+                format!(", Key Length attribute {}", d.key_bits)
+            } else {
+                String::new()
+            };
+            println!(
+                "  ENCR  {:<18} transform 1 id {:>3} {:?}{key}; {}; keymat {} bytes{}",
+                d.token,
+                d.id.0,
+                d.id,
+                d.name,
+                d.keymat_len(),
+                support(p.encr_backend(d))
+            );
         }
         for d in &prop.integ {
-            println!("  INTEG {:<18} transform 3 id {:>3} {:?}; key {} bytes, ICV {} bytes{}", d.token, d.id.0, d.id, d.key_len, d.icv_len, support(p.integ(d.id).map(|a| a.backend())));
+            println!(
+                "  INTEG {:<18} transform 3 id {:>3} {:?}; key {} bytes, ICV {} bytes{}",
+                d.token,
+                d.id.0,
+                d.id,
+                d.key_len,
+                d.icv_len,
+                support(p.integ(d.id).map(|a| a.backend()))
+            );
         }
         for d in &prop.prf {
-            println!("  PRF   {:<18} transform 2 id {:>3} {:?}; output {} bytes{}", d.token, d.id.0, d.id, d.output_len, support(p.prf(d.id).map(|a| a.backend())));
+            println!(
+                "  PRF   {:<18} transform 2 id {:>3} {:?}; output {} bytes{}",
+                d.token,
+                d.id.0,
+                d.id,
+                d.output_len,
+                support(p.prf(d.id).map(|a| a.backend()))
+            );
         }
         for d in &prop.ke {
-            let what = if prop.kind == ProposalKind::Ike { "key exchange" } else { "PFS" };
-            println!("  KE    {:<18} transform 4 id {:>3} {:?}; {what}, KE data {} bytes{}", d.token, d.id.0, d.id, d.public_len, support(p.kx(d.id).map(|a| a.backend())));
+            let what = if prop.kind == ProposalKind::Ike {
+                "key exchange"
+            } else {
+                "PFS"
+            };
+            println!(
+                "  KE    {:<18} transform 4 id {:>3} {:?}; {what}, KE data {} bytes{}",
+                d.token,
+                d.id.0,
+                d.id,
+                d.public_len,
+                support(p.kx(d.id).map(|a| a.backend()))
+            );
         }
         for e in &prop.esn {
-            println!("  ESN   {:<18} transform 5 id {:>3}", if *e { "esn" } else { "noesn" }, u8::from(*e));
+            println!(
+                "  ESN   {:<18} transform 5 id {:>3}",
+                if *e { "esn" } else { "noesn" },
+                u8::from(*e)
+            );
         }
     }
     Ok(())

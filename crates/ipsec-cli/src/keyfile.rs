@@ -13,10 +13,6 @@ use ipsec::crypto::suites::{self, EncrDesc, EncrKind, IntegDesc};
 
 /// One ESP SA from an `esp_sa` table.
 pub struct EspSaRow {
-    /// "IPv4", "IPv6" or "Any".
-    pub family: String,
-    /// Source address ("*" for any).
-    pub src: String,
     /// Destination address ("*" for any).
     pub dst: String,
     /// The SPI.
@@ -32,6 +28,7 @@ pub struct EspSaRow {
 }
 
 /// One IKE SA from an `ikev2_decryption_table`.
+#[allow(dead_code)] // parsed and validated now; IKE decryption reads it (IKEv2 codec)
 pub struct IkeSaRow {
     /// Initiator SPI.
     pub spi_i: [u8; 8],
@@ -149,13 +146,17 @@ fn fields(line: &str) -> Result<Vec<String>, String> {
 
 fn hex_field(s: &str) -> Result<Vec<u8>, String> {
     let s = s.trim();
-    let s = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")).unwrap_or(s);
+    let s = s
+        .strip_prefix("0x")
+        .or_else(|| s.strip_prefix("0X"))
+        .unwrap_or(s);
     hex::decode(s).map_err(|e| format!("bad hex \"{s}\": {e}"))
 }
 
 fn spi8(s: &str) -> Result<[u8; 8], String> {
     let v = hex_field(s)?;
-    v.try_into().map_err(|_| format!("IKE SPI \"{s}\" is not 8 bytes"))
+    v.try_into()
+        .map_err(|_| format!("IKE SPI \"{s}\" is not 8 bytes"))
 }
 
 impl KeyTables {
@@ -172,7 +173,10 @@ impl KeyTables {
                 }
             }
             if !found {
-                return Err(format!("{}: no esp_sa or ikev2_decryption_table in it", path.display()));
+                return Err(format!(
+                    "{}: no esp_sa or ikev2_decryption_table in it",
+                    path.display()
+                ));
             }
             return Ok(());
         }
@@ -181,7 +185,8 @@ impl KeyTables {
 
     fn load_file(&mut self, path: &Path) -> Result<(), String> {
         let text = fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        self.parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+        self.parse(&text)
+            .map_err(|e| format!("{}: {e}", path.display()))
     }
 
     /// Parses the text of a key table of either kind.
@@ -207,7 +212,10 @@ impl KeyTables {
 
     fn esp_row(&mut self, f: &[String]) -> Result<(), String> {
         if f.len() < 8 {
-            return Err(format!("esp_sa record has {} fields, expected 8 or more", f.len()));
+            return Err(format!(
+                "esp_sa record has {} fields, expected 8 or more",
+                f.len()
+            ));
         }
         let spi_s = f[3].trim();
         let spi = u32::from_str_radix(spi_s.trim_start_matches("0x").trim_start_matches("0X"), 16)
@@ -218,12 +226,15 @@ impl KeyTables {
         let integ_key = hex_field(&f[7])?;
         if let Some(i) = integ {
             if integ_key.len() != i.key_len {
-                return Err(format!("{} needs a {}-byte key, got {}", i.name, i.key_len, integ_key.len()));
+                return Err(format!(
+                    "{} needs a {}-byte key, got {}",
+                    i.name,
+                    i.key_len,
+                    integ_key.len()
+                ));
             }
         }
         self.esp.push(EspSaRow {
-            family: f[0].clone(),
-            src: f[1].clone(),
             dst: f[2].clone(),
             spi,
             encr,
@@ -236,7 +247,10 @@ impl KeyTables {
 
     fn ike_row(&mut self, f: &[String]) -> Result<(), String> {
         if f.len() < 8 {
-            return Err(format!("ikev2_decryption_table record has {} fields, expected 8", f.len()));
+            return Err(format!(
+                "ikev2_decryption_table record has {} fields, expected 8",
+                f.len()
+            ));
         }
         self.ike.push(IkeSaRow {
             spi_i: spi8(&f[0])?,
@@ -263,7 +277,11 @@ pub fn esp_sa_line(
     integ_key: &[u8],
 ) -> String {
     let fam = if src.contains(':') { "IPv6" } else { "IPv4" };
-    let ik = if integ.is_some() { format!("0x{}", hex::encode(integ_key)) } else { String::new() };
+    let ik = if integ.is_some() {
+        format!("0x{}", hex::encode(integ_key))
+    } else {
+        String::new()
+    };
     format!(
         "\"{fam}\",\"{src}\",\"{dst}\",\"0x{spi:08x}\",\"{}\",\"0x{}\",\"{}\",\"{ik}\"",
         wireshark_encr_name(encr),
@@ -291,12 +309,23 @@ mod tests {
         assert_eq!(k.esp[1].encr, &suites::AES_CBC_256);
         assert_eq!(k.esp[1].integ, Some(&suites::HMAC_SHA384_192));
         assert_eq!(k.ike.len(), 1);
-        assert_eq!(k.ike[0].spi_r, [0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10]);
+        assert_eq!(
+            k.ike[0].spi_r,
+            [0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10]
+        );
     }
 
     #[test]
     fn roundtrips_our_lines() {
-        let line = esp_sa_line("127.0.0.1", "127.0.0.2", 0x1000, &suites::AES_GCM_16_256, &[7; 36], None, &[]);
+        let line = esp_sa_line(
+            "127.0.0.1",
+            "127.0.0.2",
+            0x1000,
+            &suites::AES_GCM_16_256,
+            &[7; 36],
+            None,
+            &[],
+        );
         let mut k = KeyTables::default();
         k.parse(&line).unwrap();
         assert_eq!(k.esp[0].encr, &suites::AES_GCM_16_256);
@@ -306,7 +335,9 @@ mod tests {
     #[test]
     fn errors_name_the_problem() {
         let mut k = KeyTables::default();
-        let e = k.parse("\"IPv4\",\"a\",\"b\",\"0x1\",\"3DES\",\"0x00\",\"NULL\",\"\"").unwrap_err();
+        let e = k
+            .parse("\"IPv4\",\"a\",\"b\",\"0x1\",\"3DES\",\"0x00\",\"NULL\",\"\"")
+            .unwrap_err();
         assert!(e.contains("unsupported encryption"), "{e}");
         let e = k.parse("garbage").unwrap_err();
         assert!(e.contains("line 1"), "{e}");

@@ -17,8 +17,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 mod capture;
 mod decode;
 mod demo;
-mod keyfile;
 mod info;
+mod keyfile;
 mod packets;
 
 /// IPsec toolkit: suites, proposals, an ESP demo and a capture decoder.
@@ -119,9 +119,12 @@ fn main() -> ExitCode {
             info::proposal(&proposal, kind, &ipsec::DEFAULT_PROVIDER)
         }
         Some(Cmd::Demo(args)) => demo::run(&args),
-        Some(Cmd::Decode { keys, json, backend, capture }) => {
-            decode::run(&keys, &capture, json, backend.provider())
-        }
+        Some(Cmd::Decode {
+            keys,
+            json,
+            backend,
+            capture,
+        }) => decode::run(&keys, &capture, json, backend.provider()),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,7 +10,13 @@ pub const PROTO_ICMP: u8 = 1;
 pub const PROTO_UDP: u8 = 17;
 
 /// An IPv4 header (20 bytes, no options) for a packet of `total_len` bytes.
-pub fn ipv4_header(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, total_len: usize, ident: u16) -> [u8; 20] {
+pub fn ipv4_header(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    proto: u8,
+    total_len: usize,
+    ident: u16,
+) -> [u8; 20] {
     let mut h = [0u8; 20];
     h[0] = 0x45;
     h[2..4].copy_from_slice(&(total_len as u16).to_be_bytes());
@@ -61,7 +67,10 @@ pub fn reply_to(req: &[u8]) -> Option<Vec<u8>> {
         return None;
     }
     let mut p = req.to_vec();
-    let (src, dst) = (Ipv4Addr::new(p[12], p[13], p[14], p[15]), Ipv4Addr::new(p[16], p[17], p[18], p[19]));
+    let (src, dst) = (
+        Ipv4Addr::new(p[12], p[13], p[14], p[15]),
+        Ipv4Addr::new(p[16], p[17], p[18], p[19]),
+    );
     let ident = u16::from_be_bytes([p[4], p[5]]);
     let h = ipv4_header(dst, src, p[9], p.len(), ident);
     p[..20].copy_from_slice(&h);
