@@ -329,7 +329,7 @@ pub fn is_canonical(message: &[u8]) -> bool {
         if !raw.reserved_clear() || (raw.payload_type.is_known() && raw.is_critical()) {
             return false;
         }
-        raw_payload_canonical(&raw)
+        raw_payload_canonical(&raw) && Payload::parse(&raw).is_ok()
     })
 }
 

@@ -174,3 +174,30 @@ fn vectors_payload_details() {
     };
     assert!(n.data.len() >= 16);
 }
+
+#[test]
+fn reserved_bits_are_ignored_and_cleared_on_reemit() {
+    let vs = vectors();
+    let bytes = hex::decode(vs[2]["message"].as_str().unwrap()).unwrap();
+    // Generic header reserved bits of the first payload (SA), and the critical bit on a
+    // known payload: both ignored on receipt (RFC 7296 §3.2), cleared when re-emitted.
+    for (at, bit) in [(29usize, 0x01u8), (29, 0x80)] {
+        let mut b = bytes.clone();
+        b[at] |= bit;
+        assert!(!is_canonical(&b));
+        let m = Message::parse(&b).unwrap();
+        assert_eq!(m, Message::parse(&bytes).unwrap());
+        assert_eq!(m.to_vec(), bytes);
+    }
+    // A message that frames correctly but has an invalid payload is not canonical.
+    let mut b = bytes.clone();
+    b[17] = 0x20;
+    assert!(is_canonical(&b));
+    let nonce_at = {
+        let m = Message::parse(&bytes).unwrap();
+        28 + m.payloads[0].buffer_len() + m.payloads[1].buffer_len()
+    };
+    let mut b = bytes.clone();
+    b[nonce_at + 3] = 8; // nonce payload length 8: 4 bytes of nonce
+    assert!(!is_canonical(&b));
+}
