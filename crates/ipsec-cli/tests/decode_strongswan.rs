@@ -10,11 +10,25 @@ use serde_json::Value;
 fn decode(suite: &str) -> Vec<Value> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/strongswan");
     let out = Command::new(env!("CARGO_BIN_EXE_ipsec"))
-        .args(["decode", "--json", "--keys", &format!("{dir}/{suite}.keys"), &format!("{dir}/{suite}.pcapng")])
+        .args([
+            "decode",
+            "--json",
+            "--keys",
+            &format!("{dir}/{suite}.keys"),
+            &format!("{dir}/{suite}.pcapng"),
+        ])
         .output()
         .expect("run ipsec decode");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 fn check(suite: &str) {
@@ -28,7 +42,11 @@ fn check(suite: &str) {
         assert!(summary.contains("ICMP echo"), "{summary}");
         assert!(summary.starts_with("198.19."), "{summary}");
     }
-    assert_eq!(frames.iter().filter(|f| f["proto"] == "ike").count(), 20, "{suite}");
+    assert_eq!(
+        frames.iter().filter(|f| f["proto"] == "ike").count(),
+        20,
+        "{suite}"
+    );
 }
 
 #[test]

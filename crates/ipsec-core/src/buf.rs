@@ -89,7 +89,10 @@ impl<B: AsRef<[u8]>> fmt::Debug for PacketBuf<B> {
         f.debug_struct("PacketBuf")
             .field("headroom", &self.start)
             .field("body_len", &self.end.saturating_sub(self.start))
-            .field("tailroom", &self.buf.as_ref().len().saturating_sub(self.end))
+            .field(
+                "tailroom",
+                &self.buf.as_ref().len().saturating_sub(self.end),
+            )
             .finish()
     }
 }
@@ -101,11 +104,20 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> PacketBuf<B> {
     /// [`BufError::OutOfBounds`] when the body does not fit into the buffer.
     pub fn new(buf: B, body_start: usize, body_len: usize) -> Result<Self, BufError> {
         let len = buf.as_ref().len();
-        let end = body_start.checked_add(body_len).ok_or(BufError::OutOfBounds { end: usize::MAX, len })?;
+        let end = body_start
+            .checked_add(body_len)
+            .ok_or(BufError::OutOfBounds {
+                end: usize::MAX,
+                len,
+            })?;
         if end > len {
             return Err(BufError::OutOfBounds { end, len });
         }
-        Ok(PacketBuf { buf, start: body_start, end })
+        Ok(PacketBuf {
+            buf,
+            start: body_start,
+            end,
+        })
     }
 
     /// The body.
@@ -161,7 +173,10 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> PacketBuf<B> {
     pub fn set_body_range(&mut self, range: Range<usize>) -> Result<(), BufError> {
         let len = self.buf.as_ref().len();
         if range.start > range.end || range.end > len {
-            return Err(BufError::OutOfBounds { end: range.end, len });
+            return Err(BufError::OutOfBounds {
+                end: range.end,
+                len,
+            });
         }
         self.start = range.start;
         self.end = range.end;
@@ -174,10 +189,10 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> PacketBuf<B> {
     /// # Errors
     /// [`BufError::Headroom`] when there are fewer than `n` bytes of headroom.
     pub fn push_front(&mut self, n: usize) -> Result<&mut [u8], BufError> {
-        let start = self
-            .start
-            .checked_sub(n)
-            .ok_or(BufError::Headroom { needed: n, available: self.start })?;
+        let start = self.start.checked_sub(n).ok_or(BufError::Headroom {
+            needed: n,
+            available: self.start,
+        })?;
         let old = self.start;
         self.start = start;
         Ok(self.buf.as_mut().get_mut(start..old).unwrap_or(&mut []))
@@ -191,7 +206,10 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> PacketBuf<B> {
     pub fn push_back(&mut self, n: usize) -> Result<&mut [u8], BufError> {
         let available = self.tailroom();
         if n > available {
-            return Err(BufError::Tailroom { needed: n, available });
+            return Err(BufError::Tailroom {
+                needed: n,
+                available,
+            });
         }
         let old = self.end;
         self.end = old.saturating_add(n);
@@ -205,7 +223,10 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> PacketBuf<B> {
     /// [`BufError::Body`] when the body is shorter than `n`.
     pub fn pull_front(&mut self, n: usize) -> Result<(), BufError> {
         if n > self.body_len() {
-            return Err(BufError::Body { needed: n, available: self.body_len() });
+            return Err(BufError::Body {
+                needed: n,
+                available: self.body_len(),
+            });
         }
         self.start = self.start.saturating_add(n);
         Ok(())
@@ -217,7 +238,10 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> PacketBuf<B> {
     /// [`BufError::Body`] when the body is shorter than `n`.
     pub fn pull_back(&mut self, n: usize) -> Result<(), BufError> {
         if n > self.body_len() {
-            return Err(BufError::Body { needed: n, available: self.body_len() });
+            return Err(BufError::Body {
+                needed: n,
+                available: self.body_len(),
+            });
         }
         self.end = self.end.saturating_sub(n);
         Ok(())
@@ -250,7 +274,11 @@ impl PacketBuf<bytes::BytesMut> {
     pub fn zeroed(headroom: usize, body_len: usize, tailroom: usize) -> Self {
         let len = headroom.saturating_add(body_len).saturating_add(tailroom);
         let end = headroom.saturating_add(body_len);
-        PacketBuf { buf: bytes::BytesMut::zeroed(len), start: headroom, end }
+        PacketBuf {
+            buf: bytes::BytesMut::zeroed(len),
+            start: headroom,
+            end,
+        }
     }
 
     /// The body as frozen [`bytes::Bytes`], without copying (for handing a sealed
@@ -272,7 +300,13 @@ mod tests {
         let mut storage = [0u8; 32];
         let mut b = PacketBuf::new(&mut storage[..], 8, 10).unwrap();
         assert_eq!((b.headroom(), b.body_len(), b.tailroom()), (8, 10, 14));
-        assert_eq!(b.push_front(9).unwrap_err(), BufError::Headroom { needed: 9, available: 8 });
+        assert_eq!(
+            b.push_front(9).unwrap_err(),
+            BufError::Headroom {
+                needed: 9,
+                available: 8
+            }
+        );
         b.push_front(8).unwrap().fill(1);
         b.push_back(14).unwrap().fill(2);
         assert_eq!(b.body_len(), 32);
