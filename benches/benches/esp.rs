@@ -1,2 +1,193 @@
-//! Placeholder.
-fn main() {}
+//! The ESP data path beside its baselines, in one run on the same bytes.
+//!
+//! Groups (one per suite; lines per backend and baseline):
+//! - `esp-roundtrip/<suite>`: one `EspOutbound::seal` and one `EspInbound::open` of the
+//!   same buffer, in place (ESN on, anti-replay window 1024), for the rustcrypto backend
+//!   (`esp-rustcrypto`) and for `ipsec::DEFAULT_PROVIDER` (`esp-default`, ring first);
+//!   beside them the raw AEAD `seal_detached` + `open_detached` of the same bytes with
+//!   the same backend (`raw-rustcrypto`, `raw-default`), and boringtun's
+//!   `Tunn::encapsulate` + `Tunn::decapsulate` between two in-process peers
+//!   (`boringtun`, WireGuard's ChaCha20-Poly1305 on ring).
+//! - `esp-seal/<suite>`: `seal` alone with the default provider.
+//!
+//! Payloads are IPv4 packets of 64, 512, 1400 and 8192 bytes (boringtun checks that
+//! what it decrypts is an IP packet). ESP here is the bare ESP packet, as boringtun's
+//! output is the bare WireGuard message: neither adds an outer IP or UDP header.
+//!
+//! Run: `cargo bench -p ipsec-benches --bench esp` (about four minutes on 2 cores).
+//! Results are summarised in docs/performance.md, "ESP data path".
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use boringtun::noise::{Tunn, TunnResult};
+use boringtun::x25519::{PublicKey, StaticSecret};
+use criterion::{BenchmarkId, Criterion, Throughput};
+use ipsec_core::{IpProto, KeyMaterial, Spi};
+use ipsec_crypto::suites::{self, EncrDesc};
+use ipsec_crypto::CryptoProvider;
+use ipsec_esp::{EspInbound, EspOutbound, PacketBuf};
+
+/// Payload sizes: a small packet, a medium one, a full-MTU payload and a jumbo one.
+const SIZES: [usize; 4] = [64, 512, 1400, 8192];
+/// Room around the body: more than any suite's overhead.
+const ROOM: usize = 64;
+
+fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_millis(1500))
+}
+
+/// An IPv4 packet of `len` bytes (header with a correct length, then filler).
+fn ipv4_packet(len: usize) -> Vec<u8> {
+    let mut p = vec![0u8; len];
+    p[0] = 0x45;
+    p[2..4].copy_from_slice(&u16::try_from(len).unwrap().to_be_bytes());
+    p[8] = 64;
+    p[9] = 17;
+    p[12..16].copy_from_slice(&[10, 0, 0, 1]);
+    p[16..20].copy_from_slice(&[10, 0, 0, 2]);
+    let c = ipsec_core::ip::ipv4_checksum(&p[..20]);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    for (i, b) in p[20..].iter_mut().enumerate() {
+        *b = i as u8;
+    }
+    p
+}
+
+fn sa(provider: &CryptoProvider, encr: &'static EncrDesc) -> (EspOutbound, EspInbound) {
+    let keys = KeyMaterial::new(&vec![0x42; encr.keymat_len()], &[]).unwrap();
+    let spi = Spi(0x1000_0001);
+    let out = EspOutbound::new(provider, spi, encr, None, &keys, true).unwrap();
+    let inb = EspInbound::new(provider, spi, encr, None, &keys, true, 1024).unwrap();
+    (out, inb)
+}
+
+/// Two boringtun peers with an established session, `a` sending to `b`.
+fn wireguard_pair() -> (Tunn, Tunn) {
+    let a_sk = StaticSecret::from([1u8; 32]);
+    let b_sk = StaticSecret::from([2u8; 32]);
+    let a_pk = PublicKey::from(&a_sk);
+    let b_pk = PublicKey::from(&b_sk);
+    let mut a = Tunn::new(a_sk, b_pk, None, None, 1, None);
+    let mut b = Tunn::new(b_sk, a_pk, None, None, 2, None);
+    let mut buf_a = vec![0u8; 2048];
+    let mut buf_b = vec![0u8; 2048];
+    let init = match a.format_handshake_initiation(&mut buf_a, false) {
+        TunnResult::WriteToNetwork(p) => p.to_vec(),
+        _ => panic!("no handshake initiation"),
+    };
+    let resp = match b.decapsulate(None, &init, &mut buf_b) {
+        TunnResult::WriteToNetwork(p) => p.to_vec(),
+        _ => panic!("no handshake response"),
+    };
+    // The initiator completes the handshake and sends a keepalive, which confirms
+    // the session to the responder.
+    if let TunnResult::WriteToNetwork(k) = a.decapsulate(None, &resp, &mut buf_a) {
+        let k = k.to_vec();
+        let _ = b.decapsulate(None, &k, &mut buf_b);
+    }
+    (a, b)
+}
+
+fn roundtrip(c: &mut Criterion) {
+    let rc: &'static CryptoProvider = &ipsec_crypto_rustcrypto::PROVIDER;
+    let def: &'static CryptoProvider = &ipsec::DEFAULT_PROVIDER;
+    let all: [(&str, &'static EncrDesc); 3] = [
+        ("aes-128-gcm", &suites::AES_GCM_16_128),
+        ("aes-256-gcm", &suites::AES_GCM_16_256),
+        ("chacha20-poly1305", &suites::CHACHA20_POLY1305),
+    ];
+    let (mut wg_a, mut wg_b) = wireguard_pair();
+    for (name, encr) in all {
+        let mut g = c.benchmark_group(format!("esp-roundtrip/{name}"));
+        for size in SIZES {
+            let packet = ipv4_packet(size);
+            g.throughput(Throughput::Bytes(size as u64));
+            for (label, provider) in [("rustcrypto", rc), ("default", def)] {
+                // ESP seal + open in place.
+                let (mut out, mut inb) = sa(provider, encr);
+                let mut storage = vec![0u8; ROOM + size + ROOM];
+                storage[ROOM..ROOM + size].copy_from_slice(&packet);
+                g.bench_function(BenchmarkId::new(format!("esp-{label}"), size), |b| {
+                    b.iter(|| {
+                        let mut buf = PacketBuf::new(&mut storage[..], ROOM, size).unwrap();
+                        out.seal(&mut buf, IpProto::IPV4).unwrap();
+                        let opened = inb.open(&mut buf).unwrap();
+                        black_box(opened);
+                    })
+                });
+                assert_eq!(&storage[ROOM..ROOM + size], &packet[..]);
+                // The raw AEAD on the same bytes, same backend.
+                let alg = provider.aead_for(encr).unwrap();
+                let key = alg.new_key(&vec![0x42; encr.key_len()]).unwrap();
+                let nonce = [7u8; 12];
+                let aad = [1u8; 12];
+                let mut data = packet.clone();
+                let mut tag = [0u8; 16];
+                g.bench_function(BenchmarkId::new(format!("raw-{label}"), size), |b| {
+                    b.iter(|| {
+                        key.seal_detached(&nonce, &aad, &mut data, &mut tag)
+                            .unwrap();
+                        key.open_detached(&nonce, &aad, &mut data, &tag).unwrap();
+                        black_box(&data);
+                    })
+                });
+            }
+            // boringtun: encapsulate at one peer, decapsulate at the other.
+            let mut wire = vec![0u8; size + 64];
+            let mut plain = vec![0u8; size + 64];
+            g.bench_function(BenchmarkId::new("boringtun", size), |b| {
+                b.iter(|| {
+                    let msg = match wg_a.encapsulate(&packet, &mut wire) {
+                        TunnResult::WriteToNetwork(m) => &*m,
+                        _ => panic!("encapsulate"),
+                    };
+                    match wg_b.decapsulate(None, msg, &mut plain) {
+                        TunnResult::WriteToTunnelV4(p, _) => {
+                            black_box(p);
+                        }
+                        other => panic!("decapsulate: {:?}", matches!(other, TunnResult::Err(_))),
+                    }
+                })
+            });
+        }
+        g.finish();
+    }
+}
+
+fn seal_only(c: &mut Criterion) {
+    let def: &'static CryptoProvider = &ipsec::DEFAULT_PROVIDER;
+    let all: [(&str, &'static EncrDesc); 3] = [
+        ("aes-128-gcm", &suites::AES_GCM_16_128),
+        ("aes-256-gcm", &suites::AES_GCM_16_256),
+        ("chacha20-poly1305", &suites::CHACHA20_POLY1305),
+    ];
+    for (name, encr) in all {
+        let mut g = c.benchmark_group(format!("esp-seal/{name}"));
+        for size in SIZES {
+            g.throughput(Throughput::Bytes(size as u64));
+            let (mut out, _) = sa(def, encr);
+            let mut storage = vec![0u8; ROOM + size + ROOM];
+            storage[ROOM..ROOM + size].copy_from_slice(&ipv4_packet(size));
+            g.bench_function(BenchmarkId::new("esp-default", size), |b| {
+                b.iter(|| {
+                    let mut buf = PacketBuf::new(&mut storage[..], ROOM, size).unwrap();
+                    black_box(out.seal(&mut buf, IpProto::IPV4).unwrap());
+                })
+            });
+        }
+        g.finish();
+    }
+}
+
+fn main() {
+    // Written out instead of `criterion_group!`/`criterion_main!`, whose generated
+    // function cannot carry docs.
+    let mut c = config().configure_from_args();
+    roundtrip(&mut c);
+    seal_only(&mut c);
+    c.final_summary();
+}
