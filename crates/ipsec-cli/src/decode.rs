@@ -14,7 +14,11 @@ use ipsec::esp::{tunnel, EspInbound};
 use serde_json::{json, Value};
 
 use crate::capture::read_frames;
-use crate::keyfile::{EspSaRow, KeyTables};
+use crate::keyfile::{EspSaRow, IkeSaRow, KeyTables};
+use ipsec::crypto::suites::{self, EncrDesc};
+use ipsec::crypto::EncrId;
+use ipsec::ike_wire::message::{emit_payloads, payloads_len};
+use ipsec::ike_wire::{Message, OpenError, PayloadType, SkKeys};
 
 /// Replay window used when decoding: the largest, since captures may reorder.
 const DECODE_WINDOW: u32 = 4096;
@@ -219,7 +223,7 @@ fn frame(n: usize, ip: &[u8], sas: &mut Sas<'_>) -> Value {
             let dport = u16::from_be_bytes([udp[2], udp[3]]);
             let payload = ip.get(o.header_len + 8..).unwrap_or(&[]);
             if sport == 500 || dport == 500 {
-                return ike(n, payload);
+                return ike(n, payload, sas);
             }
             if sport != 4500 && dport != 4500 {
                 // ESP-in-UDP on another port (a NAT's mapping, a test rig): recognised
@@ -238,7 +242,7 @@ fn frame(n: usize, ip: &[u8], sas: &mut Sas<'_>) -> Value {
                 Classified::Keepalive => {
                     return json!({"frame": n, "proto": "other", "status": "ok", "detail": "NAT keepalive"})
                 }
-                Classified::Ike(m) => return ike(n, m),
+                Classified::Ike(m) => return ike(n, m, sas),
                 Classified::Malformed => {
                     return json!({"frame": n, "proto": "esp", "status": "malformed"})
                 }
@@ -339,17 +343,139 @@ fn esp(n: usize, ip: &[u8], o: &Outer, at: usize, sas: &mut Sas<'_>) -> Value {
     }
 }
 
-fn ike(n: usize, msg: &[u8]) -> Value {
-    let mut v = json!({"frame": n, "proto": "ike", "status": "ok"});
-    if let (Some(h), Some(m)) = (msg.get(..28), v.as_object_mut()) {
-        m.insert("exchange".into(), json!(h[18]));
-        m.insert(
-            "message_id".into(),
-            json!(u32::from_be_bytes([h[20], h[21], h[22], h[23]])),
+/// The SK keys of one IKE SA from an `ikev2_decryption_table` row.
+fn ike_keys(row: &IkeSaRow, p: &CryptoProvider) -> Result<SkKeys, String> {
+    let e = row.encr.to_ascii_lowercase();
+    let bad = |what: &str| format!("{what} \"{}\" / \"{}\" not supported", row.encr, row.integ);
+    let aead = |d: &EncrDesc| -> Result<SkKeys, String> {
+        let alg = p.aead_for(d).ok_or_else(|| bad("encryption"))?;
+        SkKeys::aead(alg, &row.sk_ei, &row.sk_er).map_err(|e| e.to_string())
+    };
+    if e.starts_with("aes-gcm-") && e.contains("16 octet") {
+        let d = if row.sk_ei.len() == 36 {
+            &suites::AES_GCM_16_256
+        } else {
+            &suites::AES_GCM_16_128
+        };
+        return aead(d);
+    }
+    if e.contains("chacha20") {
+        return aead(&suites::CHACHA20_POLY1305);
+    }
+    if e.starts_with("aes-cbc-") {
+        let cipher = p
+            .cipher(EncrId::ENCR_AES_CBC, row.sk_ei.len())
+            .ok_or_else(|| bad("encryption"))?;
+        let i = row.integ.to_ascii_uppercase();
+        let d = if i.starts_with("HMAC_SHA2_256_128") {
+            &suites::HMAC_SHA256_128
+        } else if i.starts_with("HMAC_SHA2_384_192") {
+            &suites::HMAC_SHA384_192
+        } else if i.starts_with("HMAC_SHA2_512_256") {
+            &suites::HMAC_SHA512_256
+        } else if i.starts_with("HMAC_SHA1_96") {
+            &suites::HMAC_SHA1_96
+        } else {
+            return Err(bad("integrity"));
+        };
+        let integ = p.integ(d.id).ok_or_else(|| bad("integrity"))?;
+        return SkKeys::cipher_integ(
+            cipher, integ, &row.sk_ei, &row.sk_ai, &row.sk_er, &row.sk_ar,
+        )
+        .map_err(|e| e.to_string());
+    }
+    Err(bad("encryption"))
+}
+
+/// Decodes one IKE message: header, outer payload chain, and with keys the payloads
+/// inside SK. `reemit` says whether our codec writes the message back byte for byte.
+fn ike(n: usize, msg: &[u8], sas: &Sas<'_>) -> Value {
+    let mut v = json!({"frame": n, "proto": "ike"});
+    let put = |v: &mut Value, k: &str, x: Value| {
+        if let Some(m) = v.as_object_mut() {
+            m.insert(k.into(), x);
+        }
+    };
+    let m = match Message::parse(msg) {
+        Ok(m) => m,
+        Err(e) => {
+            put(&mut v, "status", json!("malformed"));
+            put(&mut v, "detail", json!(e.to_string()));
+            return v;
+        }
+    };
+    let h = &m.header;
+    put(&mut v, "exchange", json!(h.exchange_type.0));
+    put(&mut v, "message_id", json!(h.message_id));
+    put(&mut v, "response", json!(h.flags.is_response()));
+    put(&mut v, "initiator", json!(h.flags.is_initiator()));
+    put(&mut v, "spi_i", json!(h.spi_i.to_string()));
+    put(&mut v, "spi_r", json!(h.spi_r.to_string()));
+    put(
+        &mut v,
+        "payloads",
+        json!(m
+            .payloads
+            .iter()
+            .map(|p| p.payload_type().0)
+            .collect::<Vec<_>>()),
+    );
+    put(&mut v, "reemit", json!(m.to_vec() == msg));
+    if m.sk().is_none() {
+        let frag = m
+            .payloads
+            .iter()
+            .any(|p| p.payload_type() == PayloadType::SKF);
+        put(
+            &mut v,
+            "status",
+            json!(if frag { "fragment" } else { "ok" }),
         );
-        m.insert("response".into(), json!(h[19] & 0x20 != 0));
-    } else if let Some(m) = v.as_object_mut() {
-        m.insert("status".into(), json!("malformed"));
+        return v;
+    }
+    let Some(row) = sas
+        .keys
+        .ike
+        .iter()
+        .find(|r| r.spi_i == h.spi_i.0 && r.spi_r == h.spi_r.0)
+    else {
+        put(&mut v, "status", json!("no_keys"));
+        return v;
+    };
+    let keys = match ike_keys(row, sas.provider) {
+        Ok(k) => k,
+        Err(e) => {
+            put(&mut v, "status", json!("bad_key"));
+            put(&mut v, "detail", json!(e));
+            return v;
+        }
+    };
+    let mut copy = msg.to_vec();
+    match keys.open(&mut copy) {
+        Ok(opened) => {
+            let inner: Result<Vec<_>, _> = opened
+                .payloads()
+                .map(|r| r.map(|p| p.payload_type.0))
+                .collect();
+            match (inner, opened.parse_payloads()) {
+                (Ok(types), Ok(parsed)) => {
+                    let mut re = vec![0u8; payloads_len(&parsed)];
+                    emit_payloads(&parsed, &mut re);
+                    put(&mut v, "inner", json!(types));
+                    put(&mut v, "inner_reemit", json!(re == opened.inner));
+                    put(&mut v, "status", json!("ok"));
+                }
+                (_, Err(e)) | (Err(e), _) => {
+                    put(&mut v, "status", json!("malformed"));
+                    put(&mut v, "detail", json!(format!("inside SK: {e}")));
+                }
+            }
+        }
+        Err(OpenError::Integrity) => put(&mut v, "status", json!("integrity")),
+        Err(e) => {
+            put(&mut v, "status", json!("malformed"));
+            put(&mut v, "detail", json!(e.to_string()));
+        }
     }
     v
 }
@@ -409,20 +535,77 @@ fn text_line(v: &Value) -> String {
                 format!("{n:>6} ESP spi {spi} seq {seq:>6} DROP {status}{d}")
             }
         }
-        "ike" => format!(
-            "{n:>6} IKE exchange {} message id {} {}",
-            v["exchange"],
-            v["message_id"],
-            if v["response"].as_bool() == Some(true) {
-                "response"
+        "ike" => {
+            let names = |k: &str| -> String {
+                v[k].as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|t| payload_name(t.as_u64().unwrap_or(0)))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    })
+                    .unwrap_or_default()
+            };
+            let inner = if v["inner"].is_array() {
+                format!(" {{ {} }}", names("inner"))
             } else {
-                "request"
-            }
-        ),
+                String::new()
+            };
+            let status = if status == "ok" {
+                String::new()
+            } else {
+                format!(" [{status}]")
+            };
+            format!(
+                "{n:>6} IKE {} {} #{} {}{inner}{status}",
+                exchange_name(v["exchange"].as_u64().unwrap_or(0)),
+                if v["response"].as_bool() == Some(true) {
+                    "response"
+                } else {
+                    "request"
+                },
+                v["message_id"],
+                names("payloads"),
+            )
+        }
         _ => format!(
             "{n:>6} {} {status} {}",
             proto.to_uppercase(),
             v["detail"].as_str().unwrap_or("")
         ),
+    }
+}
+
+fn exchange_name(t: u64) -> String {
+    match t {
+        34 => "IKE_SA_INIT".into(),
+        35 => "IKE_AUTH".into(),
+        36 => "CREATE_CHILD_SA".into(),
+        37 => "INFORMATIONAL".into(),
+        43 => "IKE_INTERMEDIATE".into(),
+        _ => format!("exchange {t}"),
+    }
+}
+
+fn payload_name(t: u64) -> String {
+    match t {
+        33 => "SA".into(),
+        34 => "KE".into(),
+        35 => "IDi".into(),
+        36 => "IDr".into(),
+        37 => "CERT".into(),
+        38 => "CERTREQ".into(),
+        39 => "AUTH".into(),
+        40 => "Ni/Nr".into(),
+        41 => "N".into(),
+        42 => "D".into(),
+        43 => "V".into(),
+        44 => "TSi".into(),
+        45 => "TSr".into(),
+        46 => "SK".into(),
+        47 => "CP".into(),
+        48 => "EAP".into(),
+        53 => "SKF".into(),
+        _ => format!("#{t}"),
     }
 }
