@@ -45,7 +45,7 @@ fuzz_target!(|data: &[u8]| {
     } else {
         SkCrypter::cipher_integ(&rc::AES_128_CBC, &[1; 16], &rc::HMAC_SHA256_128, &[2; 32]).unwrap()
     };
-    let mtu = 60 + usize::from(ctl[1]) * 4;
+    let mtu = 100 + usize::from(ctl[1]) * 4;
     let len = usize::from(u16::from_be_bytes([ctl[2], ctl[3]])) % 8192;
     let inner: Vec<u8> = (0..len).map(|i| (i * 31) as u8).collect();
     let Ok(frags) = fragment(&crypter, &header(1), PayloadType::IDI, &inner, mtu, &Counter) else {

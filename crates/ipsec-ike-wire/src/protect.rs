@@ -80,6 +80,26 @@ impl fmt::Display for OpenError {
 
 impl core::error::Error for OpenError {}
 
+impl OpenError {
+    /// What a responder answers when opening `message` failed with this error, decided
+    /// by [`crate::error_response`]: a malformed or forged message is unauthenticated
+    /// (silence, RFC 7296 §2.21), an authentic message with a bad pad length is an
+    /// authenticated syntax error (`INVALID_SYNTAX` if it was a request).
+    pub fn error_response(&self, message: &[u8]) -> crate::ErrorResponse {
+        match self {
+            OpenError::Malformed(e) => {
+                crate::error_response(message, e, crate::Trust::Unauthenticated)
+            }
+            OpenError::Integrity => crate::ErrorResponse::Silent,
+            OpenError::Padding => crate::error_response(
+                message,
+                &ParseError::new(ParseErrorKind::BadValue("pad length"), message.len()),
+                crate::Trust::Authenticated,
+            ),
+        }
+    }
+}
+
 impl From<ParseError> for OpenError {
     fn from(e: ParseError) -> Self {
         OpenError::Malformed(e)

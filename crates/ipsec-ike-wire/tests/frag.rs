@@ -53,7 +53,11 @@ fn split_and_join(crypter: &SkCrypter, inner: &[u8], mtu: usize, order: &[usize]
         let m = Message::parse(f).unwrap();
         assert!(matches!(m.payloads.last(), Some(Payload::Skf(_))));
     }
-    let mut r = Reassembler::new(ReassemblyLimits::default());
+    let mut r = Reassembler::new(ReassemblyLimits::new(
+        u16::MAX,
+        1 << 20,
+        Duration::from_secs(30),
+    ));
     let mut done = None;
     for &i in order {
         let mut buf = frags[i % frags.len()].clone();

@@ -235,3 +235,75 @@ fn open_rejects_messages_without_sk() {
         assert!(keys.open(&mut b).is_err());
     }
 }
+
+#[test]
+fn open_errors_map_to_responses() {
+    use ipsec_ike_wire::ErrorResponse;
+    let keys = SkKeys::aead(&rc::AES_128_GCM, &[1; 20], &[2; 20]).unwrap();
+    let mut out = Vec::new();
+    keys.seal(
+        &header(true),
+        PayloadType::NOTIFY,
+        &[0; 8],
+        &rc::OS_RANDOM,
+        &mut out,
+    )
+    .unwrap();
+    // Forged: silence.
+    let mut forged = out.clone();
+    *forged.last_mut().unwrap() ^= 1;
+    let e = keys.open(&mut forged.clone()).unwrap_err();
+    assert_eq!(e, OpenError::Integrity);
+    assert_eq!(e.error_response(&forged), ErrorResponse::Silent);
+    // Malformed outside the protected data: silence.
+    let mut short = out[..40].to_vec();
+    short[24..28].copy_from_slice(&40u32.to_be_bytes());
+    let e = keys.open(&mut short.clone()).unwrap_err();
+    assert!(matches!(e, OpenError::Malformed(_)));
+    assert_eq!(e.error_response(&short), ErrorResponse::Silent);
+    // Authentic but with an impossible pad length: INVALID_SYNTAX to a request.
+    let e = OpenError::Padding;
+    assert_eq!(e.error_response(&out), ErrorResponse::InvalidSyntax);
+    let mut resp = out.clone();
+    resp[19] |= 0x20;
+    assert_eq!(e.error_response(&resp), ErrorResponse::Silent);
+}
+
+#[test]
+fn authentic_bad_pad_length_is_padding_error() {
+    // An authentic message whose pad length exceeds the decrypted data can only come
+    // from a peer holding the keys; build one by encrypting a block of 0xff ourselves.
+    let keys = SkKeys::cipher_integ(
+        &rc::AES_128_CBC,
+        &rc::HMAC_SHA256_128,
+        &[1; 16],
+        &[2; 32],
+        &[3; 16],
+        &[4; 32],
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    keys.seal(
+        &header(true),
+        PayloadType::NOTIFY,
+        &[0xff; 15],
+        &rc::OS_RANDOM,
+        &mut out,
+    )
+    .unwrap();
+    let mut b = out.clone();
+    assert_eq!(keys.open(&mut b).unwrap().inner, &[0xff; 15]);
+    use ipsec_crypto::{CipherAlgorithm, IntegAlgorithm};
+    let cipher = rc::AES_128_CBC.new_key(&[1; 16]).unwrap();
+    let integ = rc::HMAC_SHA256_128.new_key(&[2; 32]).unwrap();
+    let mut msg = out.clone();
+    let iv: Vec<u8> = msg[32..48].to_vec();
+    let mut block = [0xffu8; 16];
+    cipher.encrypt(&iv, &mut block).unwrap();
+    msg[48..64].copy_from_slice(&block);
+    let icv_at = msg.len() - 16;
+    let mut icv = [0u8; 16];
+    integ.compute(&[&msg[..icv_at]], &mut icv).unwrap();
+    msg[icv_at..].copy_from_slice(&icv);
+    assert_eq!(keys.open(&mut msg).unwrap_err(), OpenError::Padding);
+}
