@@ -59,7 +59,7 @@ pub(crate) enum SplitError {
 
 impl From<ParseError> for SplitError {
     fn from(e: ParseError) -> Self {
-        SplitError::Parse(e)
+        Self::Parse(e)
     }
 }
 
@@ -227,7 +227,8 @@ fn ext_len(packet: &[u8], off: usize) -> Result<usize, ParseError> {
         .get(off.saturating_add(1))
         .copied()
         .ok_or(ParseError::truncated(off, 2))?;
-    Ok((usize::from(l) + 1) * 8)
+    // At most (255 + 1) * 8 = 2048: no overflow.
+    Ok(usize::from(l).saturating_add(1).saturating_mul(8))
 }
 
 /// Sets the IPv4 total length and protocol and recomputes the header checksum.

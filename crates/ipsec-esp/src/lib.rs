@@ -1,8 +1,15 @@
 #![doc = include_str!("../README.md")]
 #![no_std]
 #![forbid(unsafe_code)]
-#![warn(clippy::indexing_slicing)]
-#![cfg_attr(test, allow(clippy::indexing_slicing))]
+// Codec crate: untrusted offsets are never indexed and offset arithmetic cannot
+// overflow (docs/style.md §10).
+#![warn(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation,
+    clippy::use_self
+)]
+#![cfg_attr(test, allow(clippy::indexing_slicing, clippy::arithmetic_side_effects))]
 
 extern crate alloc;
 #[cfg(any(feature = "std", test))]

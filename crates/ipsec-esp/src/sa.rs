@@ -102,25 +102,25 @@ pub enum SaError {
 impl fmt::Display for SaError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SaError::Unsupported(name) => {
+            Self::Unsupported(name) => {
                 write!(f, "transform {name} not supported by the provider")
             }
-            SaError::UnknownTransform => f.write_str("unknown transform"),
-            SaError::NotEsp => f.write_str("not an ESP SA"),
-            SaError::IntegrityWithAead => {
+            Self::UnknownTransform => f.write_str("unknown transform"),
+            Self::NotEsp => f.write_str("not an ESP SA"),
+            Self::IntegrityWithAead => {
                 f.write_str("combined-mode transform used with an integrity transform")
             }
-            SaError::NoProtection => f.write_str("NULL encryption without integrity"),
-            SaError::KeyLength {
+            Self::NoProtection => f.write_str("NULL encryption without integrity"),
+            Self::KeyLength {
                 what,
                 expected,
                 got,
             } => {
                 write!(f, "{what} key has {got} bytes, expected {expected}")
             }
-            SaError::ReplayWindow(e) => write!(f, "replay window: {e}"),
-            SaError::ReplayWithoutIntegrity => f.write_str("anti-replay needs integrity"),
-            SaError::Crypto(e) => write!(f, "key setup failed: {e}"),
+            Self::ReplayWindow(e) => write!(f, "replay window: {e}"),
+            Self::ReplayWithoutIntegrity => f.write_str("anti-replay needs integrity"),
+            Self::Crypto(e) => write!(f, "key setup failed: {e}"),
         }
     }
 }
@@ -148,9 +148,9 @@ impl SealError {
     /// A short `snake_case` name for counters and JSON.
     pub const fn reason(&self) -> &'static str {
         match self {
-            SealError::SequenceExhausted => "sequence_exhausted",
-            SealError::InsufficientRoom { .. } => "insufficient_room",
-            SealError::Crypto(_) => "crypto",
+            Self::SequenceExhausted => "sequence_exhausted",
+            Self::InsufficientRoom { .. } => "insufficient_room",
+            Self::Crypto(_) => "crypto",
         }
     }
 }
@@ -158,14 +158,14 @@ impl SealError {
 impl fmt::Display for SealError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SealError::SequenceExhausted => f.write_str("sequence number space exhausted"),
-            SealError::InsufficientRoom { head, tail } => {
+            Self::SequenceExhausted => f.write_str("sequence number space exhausted"),
+            Self::InsufficientRoom { head, tail } => {
                 write!(
                     f,
                     "buffer needs {head} bytes of headroom and {tail} of tailroom"
                 )
             }
-            SealError::Crypto(e) => write!(f, "crypto: {e}"),
+            Self::Crypto(e) => write!(f, "crypto: {e}"),
         }
     }
 }
@@ -193,11 +193,11 @@ impl OpenError {
     /// `integrity`, `padding` or `dummy`.
     pub const fn reason(&self) -> &'static str {
         match self {
-            OpenError::Malformed(_) => "malformed",
-            OpenError::Replay(_) => "replay",
-            OpenError::Integrity => "integrity",
-            OpenError::Padding => "padding",
-            OpenError::Dummy => "dummy",
+            Self::Malformed(_) => "malformed",
+            Self::Replay(_) => "replay",
+            Self::Integrity => "integrity",
+            Self::Padding => "padding",
+            Self::Dummy => "dummy",
         }
     }
 }
@@ -205,11 +205,11 @@ impl OpenError {
 impl fmt::Display for OpenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            OpenError::Malformed(e) => write!(f, "malformed packet: {e}"),
-            OpenError::Replay(e) => write!(f, "replay check: {e}"),
-            OpenError::Integrity => f.write_str("integrity check failed"),
-            OpenError::Padding => f.write_str("bad padding"),
-            OpenError::Dummy => f.write_str("dummy packet"),
+            Self::Malformed(e) => write!(f, "malformed packet: {e}"),
+            Self::Replay(e) => write!(f, "replay check: {e}"),
+            Self::Integrity => f.write_str("integrity check failed"),
+            Self::Padding => f.write_str("bad padding"),
+            Self::Dummy => f.write_str("dummy packet"),
         }
     }
 }
@@ -260,10 +260,17 @@ struct Transform {
 
 fn lcm(a: usize, b: usize) -> usize {
     let (mut x, mut y) = (a.max(1), b.max(1));
-    while y != 0 {
-        (x, y) = (y, x % y);
+    while let Some(r) = x.checked_rem(y) {
+        (x, y) = (y, r);
+        if y == 0 {
+            break;
+        }
     }
-    (a.max(1) / x).saturating_mul(b.max(1))
+    // x, the gcd, is at least 1 and divides a.max(1).
+    a.max(1)
+        .checked_div(x)
+        .unwrap_or(1)
+        .saturating_mul(b.max(1))
 }
 
 impl Transform {
@@ -374,7 +381,7 @@ impl Transform {
                 encr.block_len.max(1),
             ),
         };
-        Ok(Transform {
+        Ok(Self {
             engine,
             encr,
             integ,
@@ -402,11 +409,13 @@ impl Transform {
     }
 
     fn pad_len(&self, payload_len: usize) -> usize {
-        let rem = payload_len.saturating_add(TRAILER_LEN) % self.align;
-        if rem == 0 {
-            0
-        } else {
-            self.align - rem
+        // `align` is at least 4 (set in `Transform::new`).
+        match payload_len
+            .saturating_add(TRAILER_LEN)
+            .checked_rem(self.align)
+        {
+            Some(0) | None => 0,
+            Some(rem) => self.align.saturating_sub(rem),
         }
     }
 
@@ -716,7 +725,7 @@ impl EspOutbound {
         esn: bool,
     ) -> Result<Self, SaError> {
         let xf = Transform::new(provider, encr, integ, keys, esn)?;
-        Ok(EspOutbound {
+        Ok(Self {
             spi,
             xf,
             seq: SeqCounter::new(esn),
@@ -1009,7 +1018,7 @@ impl EspInbound {
             }
             ReplayWindow::new(replay_window).map_err(SaError::ReplayWindow)?
         };
-        Ok(EspInbound { spi, xf, window })
+        Ok(Self { spi, xf, window })
     }
 
     /// Sets up the receiving side from what IKE negotiated: `inbound_spi`,

@@ -68,13 +68,13 @@ impl TransportError {
     /// [`TransportError::Seal`] and [`TransportError::Open`]).
     pub const fn reason(&self) -> &'static str {
         match self {
-            TransportError::Malformed(_) => "malformed",
-            TransportError::Fragment => "fragment",
-            TransportError::NotEsp => "not_esp",
-            TransportError::TooLarge => "too_large",
-            TransportError::InsufficientRoom { .. } => "insufficient_room",
-            TransportError::Seal(e) => e.reason(),
-            TransportError::Open(e) => e.reason(),
+            Self::Malformed(_) => "malformed",
+            Self::Fragment => "fragment",
+            Self::NotEsp => "not_esp",
+            Self::TooLarge => "too_large",
+            Self::InsufficientRoom { .. } => "insufficient_room",
+            Self::Seal(e) => e.reason(),
+            Self::Open(e) => e.reason(),
         }
     }
 }
@@ -82,20 +82,18 @@ impl TransportError {
 impl fmt::Display for TransportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TransportError::Malformed(e) => write!(f, "malformed header: {e}"),
-            TransportError::Fragment => {
-                f.write_str("fragment; transport mode needs whole datagrams")
-            }
-            TransportError::NotEsp => f.write_str("packet does not carry ESP"),
-            TransportError::TooLarge => f.write_str("packet too large for its length field"),
-            TransportError::InsufficientRoom { head, tail } => {
+            Self::Malformed(e) => write!(f, "malformed header: {e}"),
+            Self::Fragment => f.write_str("fragment; transport mode needs whole datagrams"),
+            Self::NotEsp => f.write_str("packet does not carry ESP"),
+            Self::TooLarge => f.write_str("packet too large for its length field"),
+            Self::InsufficientRoom { head, tail } => {
                 write!(
                     f,
                     "buffer needs {head} bytes of headroom and {tail} of tailroom"
                 )
             }
-            TransportError::Seal(e) => write!(f, "seal: {e}"),
-            TransportError::Open(e) => write!(f, "open: {e}"),
+            Self::Seal(e) => write!(f, "seal: {e}"),
+            Self::Open(e) => write!(f, "open: {e}"),
         }
     }
 }
@@ -105,9 +103,9 @@ impl core::error::Error for TransportError {}
 impl From<SplitError> for TransportError {
     fn from(e: SplitError) -> Self {
         match e {
-            SplitError::Parse(e) => TransportError::Malformed(e),
-            SplitError::Fragment => TransportError::Fragment,
-            SplitError::NotEsp => TransportError::NotEsp,
+            SplitError::Parse(e) => Self::Malformed(e),
+            SplitError::Fragment => Self::Fragment,
+            SplitError::NotEsp => Self::NotEsp,
         }
     }
 }

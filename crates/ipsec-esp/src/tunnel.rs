@@ -101,7 +101,7 @@ pub struct TunnelConfig {
 impl TunnelConfig {
     /// Defaults: TTL 64, DSCP and DF copied, flow label 0, no UDP.
     pub const fn new(local: IpAddr, remote: IpAddr) -> Self {
-        TunnelConfig {
+        Self {
             local,
             remote,
             ttl: 64,
@@ -149,16 +149,16 @@ impl TunnelError {
     /// [`TunnelError::Seal`] and [`TunnelError::Open`]).
     pub const fn reason(&self) -> &'static str {
         match self {
-            TunnelError::Malformed(_) => "malformed",
-            TunnelError::Fragment => "fragment",
-            TunnelError::NotEsp => "not_esp",
-            TunnelError::InnerProtocol(_) => "inner_protocol",
-            TunnelError::AddressFamily => "address_family",
-            TunnelError::EcnDrop => "ecn_drop",
-            TunnelError::TooLarge => "too_large",
-            TunnelError::InsufficientRoom { .. } => "insufficient_room",
-            TunnelError::Seal(e) => e.reason(),
-            TunnelError::Open(e) => e.reason(),
+            Self::Malformed(_) => "malformed",
+            Self::Fragment => "fragment",
+            Self::NotEsp => "not_esp",
+            Self::InnerProtocol(_) => "inner_protocol",
+            Self::AddressFamily => "address_family",
+            Self::EcnDrop => "ecn_drop",
+            Self::TooLarge => "too_large",
+            Self::InsufficientRoom { .. } => "insufficient_room",
+            Self::Seal(e) => e.reason(),
+            Self::Open(e) => e.reason(),
         }
     }
 }
@@ -166,25 +166,23 @@ impl TunnelError {
 impl fmt::Display for TunnelError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TunnelError::Malformed(e) => write!(f, "malformed header: {e}"),
-            TunnelError::Fragment => f.write_str("outer packet is a fragment"),
-            TunnelError::NotEsp => f.write_str("outer packet does not carry ESP"),
-            TunnelError::InnerProtocol(p) => {
+            Self::Malformed(e) => write!(f, "malformed header: {e}"),
+            Self::Fragment => f.write_str("outer packet is a fragment"),
+            Self::NotEsp => f.write_str("outer packet does not carry ESP"),
+            Self::InnerProtocol(p) => {
                 write!(f, "inner packet does not match next header {p}")
             }
-            TunnelError::AddressFamily => {
-                f.write_str("tunnel endpoints of different address families")
-            }
-            TunnelError::EcnDrop => f.write_str("CE on the outer header of a not-ECT packet"),
-            TunnelError::TooLarge => f.write_str("packet too large for its length field"),
-            TunnelError::InsufficientRoom { head, tail } => {
+            Self::AddressFamily => f.write_str("tunnel endpoints of different address families"),
+            Self::EcnDrop => f.write_str("CE on the outer header of a not-ECT packet"),
+            Self::TooLarge => f.write_str("packet too large for its length field"),
+            Self::InsufficientRoom { head, tail } => {
                 write!(
                     f,
                     "buffer needs {head} bytes of headroom and {tail} of tailroom"
                 )
             }
-            TunnelError::Seal(e) => write!(f, "seal: {e}"),
-            TunnelError::Open(e) => write!(f, "open: {e}"),
+            Self::Seal(e) => write!(f, "seal: {e}"),
+            Self::Open(e) => write!(f, "open: {e}"),
         }
     }
 }
@@ -193,13 +191,13 @@ impl core::error::Error for TunnelError {}
 
 impl From<SealError> for TunnelError {
     fn from(e: SealError) -> Self {
-        TunnelError::Seal(e)
+        Self::Seal(e)
     }
 }
 
 impl From<OpenError> for TunnelError {
     fn from(e: OpenError) -> Self {
-        TunnelError::Open(e)
+        Self::Open(e)
     }
 }
 
@@ -226,7 +224,7 @@ impl InnerMeta {
                 let (h, _) = Ipv4Header::ref_from_prefix(inner).map_err(|_| {
                     TunnelError::Malformed(ParseError::truncated(0, Ipv4Header::LEN))
                 })?;
-                Ok(InnerMeta {
+                Ok(Self {
                     next_header: IpProto::IPV4,
                     tos: h.tos,
                     df: h.flags_frag.get() & Ipv4Header::DF != 0,
@@ -236,7 +234,7 @@ impl InnerMeta {
                 let (h, _) = Ipv6Header::ref_from_prefix(inner).map_err(|_| {
                     TunnelError::Malformed(ParseError::truncated(0, Ipv6Header::LEN))
                 })?;
-                Ok(InnerMeta {
+                Ok(Self {
                     next_header: IpProto::IPV6,
                     tos: h.traffic_class(),
                     df: true,
@@ -280,7 +278,7 @@ impl Tunnel {
         if cfg.local.is_ipv4() != cfg.remote.is_ipv4() {
             return Err(TunnelError::AddressFamily);
         }
-        Ok(Tunnel { cfg, next_ident: 0 })
+        Ok(Self { cfg, next_ident: 0 })
     }
 
     /// The configuration.
@@ -300,11 +298,11 @@ impl Tunnel {
         } else {
             Ipv6Header::LEN
         };
-        ip + if self.cfg.udp.is_some() {
+        ip.saturating_add(if self.cfg.udp.is_some() {
             UDP_HEADER_LEN
         } else {
             0
-        }
+        })
     }
 
     /// The exact room [`Tunnel::seal`] needs around an inner packet of `inner_len` bytes.

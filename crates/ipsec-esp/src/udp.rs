@@ -69,7 +69,7 @@ pub struct UdpPorts {
 
 impl UdpPorts {
     /// 4500 to 4500.
-    pub const NAT_T: UdpPorts = UdpPorts {
+    pub const NAT_T: Self = Self {
         src: NAT_T_PORT,
         dst: NAT_T_PORT,
     };

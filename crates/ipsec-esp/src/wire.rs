@@ -81,7 +81,7 @@ pub struct ParseError {
 impl ParseError {
     /// A [`ParseErrorKind::Truncated`] error.
     pub const fn truncated(offset: usize, needed: usize) -> Self {
-        ParseError {
+        Self {
             kind: ParseErrorKind::Truncated { needed },
             offset,
         }
@@ -89,7 +89,7 @@ impl ParseError {
 
     /// A [`ParseErrorKind::BadValue`] error.
     pub const fn bad_value(offset: usize, what: &'static str) -> Self {
-        ParseError {
+        Self {
             kind: ParseErrorKind::BadValue(what),
             offset,
         }
@@ -97,7 +97,7 @@ impl ParseError {
 
     /// A [`ParseErrorKind::LengthField`] error.
     pub const fn length_field(offset: usize) -> Self {
-        ParseError {
+        Self {
             kind: ParseErrorKind::LengthField,
             offset,
         }
@@ -155,7 +155,7 @@ impl EspHeader {
     pub fn new(spi: Spi, seq: u64) -> Self {
         // RFC 4303 §2.2: only the low-order 32 bits are transmitted.
         let (_, lo) = ipsec_core::seq::split(seq);
-        EspHeader {
+        Self {
             spi: U32::new(spi.0),
             seq: U32::new(lo),
         }
@@ -232,7 +232,7 @@ impl EspLayout {
             .saturating_sub(HEADER_LEN)
             .saturating_sub(self.iv_len)
             .saturating_sub(self.icv_len);
-        if self.block_len > 1 && ct % self.block_len != 0 {
+        if self.block_len > 1 && ct.checked_rem(self.block_len) != Some(0) {
             return Err(ParseError {
                 kind: ParseErrorKind::BlockAlignment {
                     block_len: self.block_len,
@@ -252,7 +252,7 @@ impl<B: SplitByteSlice> EspPacket<B> {
     pub fn parse(bytes: B) -> Result<Self, ParseError> {
         let (header, payload) = Ref::<B, EspHeader>::from_prefix(bytes)
             .map_err(|_| ParseError::truncated(0, HEADER_LEN))?;
-        Ok(EspPacket { header, payload })
+        Ok(Self { header, payload })
     }
 
     /// The SPI.
@@ -331,7 +331,7 @@ impl Trailer {
     /// [`ParseErrorKind::Truncated`] when `plaintext` is shorter than the two trailer
     /// bytes; [`ParseErrorKind::LengthField`] when the pad length is longer than what
     /// precedes the trailer.
-    pub fn parse(plaintext: &[u8]) -> Result<(Trailer, usize), ParseError> {
+    pub fn parse(plaintext: &[u8]) -> Result<(Self, usize), ParseError> {
         let body_len = plaintext
             .len()
             .checked_sub(TRAILER_LEN)
@@ -344,7 +344,7 @@ impl Trailer {
             .checked_sub(usize::from(pad_len))
             .ok_or(ParseError::length_field(body_len))?;
         Ok((
-            Trailer {
+            Self {
                 pad_len,
                 next_header: IpProto(next_header),
             },
@@ -387,7 +387,8 @@ impl Trailer {
 
     /// The bytes [`Trailer::emit`] writes.
     pub const fn buffer_len(&self) -> usize {
-        self.pad_len as usize + TRAILER_LEN
+        // At most 255 + 2.
+        (self.pad_len as usize).saturating_add(TRAILER_LEN)
     }
 }
 
