@@ -1,0 +1,34 @@
+#![doc = include_str!("../README.md")]
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cast_possible_truncation,
+    missing_debug_implementations,
+    unreachable_pub
+)]
+#![cfg_attr(
+    test,
+    allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)
+)]
+
+extern crate alloc;
+#[cfg(any(feature = "std", test))]
+extern crate std;
+
+pub mod integ;
+mod ip;
+pub mod mutable;
+mod sa;
+pub mod tunnel;
+pub mod wire;
+
+pub use ipsec_core::buf::{BufError, PacketBuf};
+pub use sa::{
+    AhInbound, AhOutbound, OpenError, Opened, Overhead, SaError, SealError, GMAC_ESN_SCRATCH,
+    GMAC_IV_LEN, GMAC_SALT_LEN, MAX_ICV_LEN,
+};
+pub use tunnel::{Tunnel, TunnelConfig};
+pub use wire::{Family, ParseError, ParseErrorKind};

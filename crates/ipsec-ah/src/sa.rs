@@ -1,0 +1,1121 @@
+//! Per-SA AH state and in-place seal/open ([RFC 4302 §3.3] and [§3.4]).
+//!
+//! [`AhOutbound`] holds one direction's key and the sequence counter; [`AhInbound`]
+//! holds the key and the anti-replay window. Both are built once per SA (the only
+//! allocation: the backend's key schedule) and then protect or verify packets in the
+//! caller's [`PacketBuf`] without allocating.
+//!
+//! The ICV input is the whole IP packet in its canonical form (see [`crate::mutable`]):
+//!
+//! | transform | ICV |
+//! |---|---|
+//! | HMAC-SHA1-96, HMAC-SHA2-256-128/384-192/512-256 ([RFC 2404], [RFC 4868]) | HMAC(packet \[‖ seq_hi\]), truncated |
+//! | AES-GMAC ([RFC 4543 §5]) | GCM tag, nonce salt ‖ IV, AAD packet \[‖ seq_hi\], empty plaintext |
+//!
+//! With ESN the high 32 bits of the sequence number follow the packet in the ICV input
+//! without being sent ([RFC 4302 §3.3.3.2.1]). The AES-GMAC IV is the 64-bit sequence
+//! number in network byte order: unique per key, as RFC 4543 §3.1 requires.
+//!
+//! [RFC 4302 §3.3]: https://www.rfc-editor.org/rfc/rfc4302#section-3.3
+//! [§3.4]: https://www.rfc-editor.org/rfc/rfc4302#section-3.4
+//! [RFC 4302 §3.3.3.2.1]: https://www.rfc-editor.org/rfc/rfc4302#section-3.3.3.2.1
+//! [RFC 2404]: https://www.rfc-editor.org/rfc/rfc2404
+//! [RFC 4868]: https://www.rfc-editor.org/rfc/rfc4868
+//! [RFC 4543 §5]: https://www.rfc-editor.org/rfc/rfc4543#section-5
+
+use alloc::boxed::Box;
+use core::fmt;
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use core::ops::Range;
+
+use ipsec_core::ip::{Ipv4Header, Ipv6Header};
+use ipsec_core::seq::split;
+use ipsec_core::{
+    ChildSaParams, IpProto, KeyMaterial, Mode, PacketBuf, ReplayError, ReplayWindow,
+    SecurityProtocol, SeqCounter, Spi,
+};
+use ipsec_crypto::suites::IntegDesc;
+use ipsec_crypto::{AeadKey, CryptoError, CryptoProvider, EncrId, IntegId, IntegKey};
+use zerocopy::FromBytes;
+
+use crate::integ;
+use crate::ip::{self, Located, Walk};
+use crate::mutable::{self, Plan, Undo};
+use crate::tunnel::{self, InnerMeta, Tunnel};
+use crate::wire::{AhLayout, AhPacket, AhRepr, Family, ParseError, HEADER_LEN};
+
+/// The longest ICV of any supported transform (HMAC-SHA2-512-256).
+pub const MAX_ICV_LEN: usize = 32;
+/// The AES-GMAC IV carried at the start of the ICV field (RFC 4543 §5).
+pub const GMAC_IV_LEN: usize = 8;
+/// The AES-GMAC salt that follows the key in the key material (RFC 4543 §7).
+pub const GMAC_SALT_LEN: usize = 4;
+/// Scratch bytes AES-GMAC with ESN borrows next to the packet while it runs: the AAD
+/// must be contiguous and the ESN high bits follow the packet.
+pub const GMAC_ESN_SCRATCH: usize = 4;
+
+/// Bytes a seal needs in front of and behind the packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Overhead {
+    /// AH (and, in tunnel mode, the outer IP header): the packet grows by this much.
+    pub head: usize,
+    /// Scratch behind the packet ([`GMAC_ESN_SCRATCH`] for AES-GMAC with ESN, else 0);
+    /// the packet does not grow into it, and `head + tail` in front works as well.
+    pub tail: usize,
+}
+
+impl Overhead {
+    /// `head + tail`.
+    pub const fn total(&self) -> usize {
+        self.head.saturating_add(self.tail)
+    }
+}
+
+/// Why an SA could not be set up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SaError {
+    /// The provider has no implementation of this transform.
+    Unsupported(&'static str),
+    /// The integrity id names no transform AH supports.
+    UnknownTransform,
+    /// The [`ChildSaParams`] are not for AH (ESP, or an encryption transform is set).
+    NotAh,
+    /// A key has the wrong length.
+    KeyLength {
+        /// "encr" (must be empty for AH) or "integ".
+        what: &'static str,
+        /// The length the transform needs (for GMAC: key and salt).
+        expected: usize,
+        /// The length given.
+        got: usize,
+    },
+    /// The replay window size is not 0 and not in 32..=4096.
+    ReplayWindow(ReplayError),
+    /// The backend refused the key.
+    Crypto(CryptoError),
+}
+
+impl fmt::Display for SaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SaError::Unsupported(name) => {
+                write!(f, "transform {name} not supported by the provider")
+            }
+            SaError::UnknownTransform => f.write_str("unknown integrity transform"),
+            SaError::NotAh => f.write_str("not an AH SA"),
+            SaError::KeyLength {
+                what,
+                expected,
+                got,
+            } => {
+                write!(f, "{what} key has {got} bytes, expected {expected}")
+            }
+            SaError::ReplayWindow(e) => write!(f, "replay window: {e}"),
+            SaError::Crypto(e) => write!(f, "key setup failed: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for SaError {}
+
+/// Why a seal failed. The body is unchanged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SealError {
+    /// The sequence number would have to cycle: rekey the SA (RFC 4302 §3.3.2).
+    SequenceExhausted,
+    /// The buffer has too little room; `head` and `tail` are the bytes needed.
+    InsufficientRoom {
+        /// Headroom needed.
+        head: usize,
+        /// Tailroom needed.
+        tail: usize,
+    },
+    /// The body is not a well-formed whole IP packet (bad header, an IPv4 or IPv6
+    /// fragment, malformed options or extension headers).
+    Malformed(ParseError),
+    /// The protected packet would not fit its length field.
+    TooLarge,
+    /// The backend failed.
+    Crypto(CryptoError),
+}
+
+impl SealError {
+    /// A short `snake_case` name for counters and JSON.
+    pub const fn reason(&self) -> &'static str {
+        match self {
+            SealError::SequenceExhausted => "sequence_exhausted",
+            SealError::InsufficientRoom { .. } => "insufficient_room",
+            SealError::Malformed(_) => "malformed",
+            SealError::TooLarge => "too_large",
+            SealError::Crypto(_) => "crypto",
+        }
+    }
+}
+
+impl fmt::Display for SealError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SealError::SequenceExhausted => f.write_str("sequence number space exhausted"),
+            SealError::InsufficientRoom { head, tail } => {
+                write!(
+                    f,
+                    "buffer needs {head} bytes of headroom and {tail} of tailroom"
+                )
+            }
+            SealError::Malformed(e) => write!(f, "malformed packet: {e}"),
+            SealError::TooLarge => f.write_str("packet too large for its length field"),
+            SealError::Crypto(e) => write!(f, "crypto: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for SealError {}
+
+/// Why a received packet was refused. These are for counters and logs; the peer never
+/// learns them. The body is unchanged in every case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// Not a well-formed IP packet carrying AH for this SA: bad header, fragment, no
+    /// AH, another SPI, an AH length that does not fit the transform, malformed
+    /// options; or, in tunnel mode after verification, an inner packet that does not
+    /// match its next header.
+    Malformed(ParseError),
+    /// Refused by the anti-replay window (before or after verification).
+    Replay(ReplayError),
+    /// The ICV did not verify.
+    Integrity,
+    /// AES-GMAC with ESN needs [`GMAC_ESN_SCRATCH`] bytes of head- or tailroom.
+    InsufficientRoom {
+        /// Headroom needed (if there is no tailroom).
+        head: usize,
+        /// Tailroom needed (if there is no headroom).
+        tail: usize,
+    },
+    /// Tunnel mode, authentic: RFC 6040 says drop (outer CE over a not-ECT inner packet).
+    EcnDrop,
+}
+
+impl OpenError {
+    /// A short `snake_case` name for counters and JSON: `malformed`, `replay`,
+    /// `integrity`, `insufficient_room` or `ecn_drop`.
+    pub const fn reason(&self) -> &'static str {
+        match self {
+            OpenError::Malformed(_) => "malformed",
+            OpenError::Replay(_) => "replay",
+            OpenError::Integrity => "integrity",
+            OpenError::InsufficientRoom { .. } => "insufficient_room",
+            OpenError::EcnDrop => "ecn_drop",
+        }
+    }
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpenError::Malformed(e) => write!(f, "malformed packet: {e}"),
+            OpenError::Replay(e) => write!(f, "replay check: {e}"),
+            OpenError::Integrity => f.write_str("integrity check failed"),
+            OpenError::InsufficientRoom { head, tail } => {
+                write!(f, "needs {head} bytes of headroom or {tail} of tailroom")
+            }
+            OpenError::EcnDrop => f.write_str("CE on the outer header of a not-ECT packet"),
+        }
+    }
+}
+
+impl core::error::Error for OpenError {}
+
+/// What [`AhInbound::open`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Opened {
+    /// The SPI.
+    pub spi: Spi,
+    /// The full (ESN-inferred) sequence number.
+    pub seq: u64,
+    /// What AH protected: the upper-layer protocol in transport mode (the body's IP
+    /// header says it again), [`IpProto::IPV4`] or [`IpProto::IPV6`] in tunnel mode.
+    pub next_header: IpProto,
+    /// Source address of the IP header that carried the AH (the outer one in tunnel
+    /// mode).
+    pub src: IpAddr,
+    /// Destination address of the IP header that carried the AH.
+    pub dst: IpAddr,
+    /// The AH length that was removed.
+    pub ah_len: usize,
+}
+
+enum Engine {
+    Hmac(Box<dyn IntegKey>),
+    Gmac {
+        key: Box<dyn AeadKey>,
+        salt: [u8; GMAC_SALT_LEN],
+    },
+}
+
+/// The keyed transform of one direction, with scratch space for the ICV input.
+struct Transform {
+    engine: Engine,
+    integ: &'static IntegDesc,
+    esn: bool,
+    layout: AhLayout,
+    undo: Undo,
+}
+
+enum Op<'a> {
+    Sign,
+    Verify(&'a [u8]),
+}
+
+fn range_err() -> CryptoError {
+    CryptoError::length("data", 0, 0)
+}
+
+impl Transform {
+    fn new(
+        provider: &CryptoProvider,
+        integ: &'static IntegDesc,
+        keys: &KeyMaterial,
+        esn: bool,
+    ) -> Result<Self, SaError> {
+        if !keys.encr().is_empty() {
+            return Err(SaError::KeyLength {
+                what: "encr",
+                expected: 0,
+                got: keys.encr().len(),
+            });
+        }
+        let k = keys.integ();
+        if k.len() != integ.key_len {
+            return Err(SaError::KeyLength {
+                what: "integ",
+                expected: integ.key_len,
+                got: k.len(),
+            });
+        }
+        if integ.icv_len > MAX_ICV_LEN || integ.icv_len == 0 {
+            return Err(SaError::Unsupported(integ.name));
+        }
+        let (engine, iv_len) = if integ::is_gmac(integ.id) {
+            let key_len = integ.key_len.saturating_sub(GMAC_SALT_LEN);
+            let alg = provider
+                .aead(EncrId::ENCR_AES_GCM_16, key_len)
+                .ok_or(SaError::Unsupported(integ.name))?;
+            if alg.nonce_len() != GMAC_SALT_LEN + GMAC_IV_LEN || alg.tag_len() != integ.icv_len {
+                return Err(SaError::Unsupported(integ.name));
+            }
+            let (key, salt_bytes) = k
+                .split_at_checked(key_len)
+                .ok_or(SaError::Unsupported(integ.name))?;
+            let mut salt = [0u8; GMAC_SALT_LEN];
+            if salt_bytes.len() != GMAC_SALT_LEN {
+                return Err(SaError::Unsupported(integ.name));
+            }
+            salt.copy_from_slice(salt_bytes);
+            let key = alg.new_key(key).map_err(SaError::Crypto)?;
+            (Engine::Gmac { key, salt }, GMAC_IV_LEN)
+        } else {
+            let alg = provider
+                .integ(integ.id)
+                .ok_or(SaError::Unsupported(integ.name))?;
+            if alg.icv_len() != integ.icv_len || alg.key_len() != integ.key_len {
+                return Err(SaError::Unsupported(integ.name));
+            }
+            (Engine::Hmac(alg.new_key(k).map_err(SaError::Crypto)?), 0)
+        };
+        Ok(Transform {
+            engine,
+            integ,
+            esn,
+            layout: AhLayout {
+                iv_len,
+                icv_len: integ.icv_len,
+            },
+            undo: Undo::new(),
+        })
+    }
+
+    fn scratch(&self) -> usize {
+        match self.engine {
+            Engine::Gmac { .. } if self.esn => GMAC_ESN_SCRATCH,
+            _ => 0,
+        }
+    }
+
+    /// True when the GMAC+ESN scratch fits around `b[start..end]`.
+    fn scratch_fits(&self, b_len: usize, start: usize, end: usize) -> bool {
+        let s = self.scratch();
+        s == 0 || b_len.saturating_sub(end) >= s || start >= s
+    }
+
+    /// Computes (`Op::Sign`, written into the ICV slot) or verifies the ICV of the
+    /// packet `b[packet]`, whose AH starts at `start + loc.hdr_len`. The packet is
+    /// put into its canonical form in place and restored before returning, success or
+    /// not.
+    fn mac(
+        &mut self,
+        b: &mut [u8],
+        packet: Range<usize>,
+        loc: &Located,
+        plan: &Plan,
+        seq: u64,
+        op: Op<'_>,
+    ) -> Result<(), CryptoError> {
+        let Range { start, end } = packet;
+        let iv_off = start.saturating_add(loc.hdr_len).saturating_add(HEADER_LEN);
+        let icv_off = iv_off.saturating_add(self.layout.iv_len);
+        let icv_end = icv_off.saturating_add(self.layout.icv_len);
+        if icv_end > end || end > b.len() {
+            return Err(range_err());
+        }
+        let (hi, _) = split(seq);
+        let hi = hi.to_be_bytes();
+        let mut out = [0u8; MAX_ICV_LEN];
+        let out = out.get_mut(..self.layout.icv_len).ok_or(range_err())?;
+        let pkt = b.get_mut(start..end).ok_or(range_err())?;
+        mutable::apply(pkt, loc, plan, &mut self.undo);
+        b.get_mut(icv_off..icv_end).ok_or(range_err())?.fill(0);
+        let r = match &self.engine {
+            Engine::Hmac(key) => {
+                let pkt = b.get(start..end).ok_or(range_err())?;
+                let parts: &[&[u8]] = if self.esn { &[pkt, &hi] } else { &[pkt] };
+                match op {
+                    Op::Sign => key.compute(parts, out),
+                    Op::Verify(icv) => key.verify(parts, icv),
+                }
+            }
+            Engine::Gmac { key, salt } => {
+                let mut nonce = [0u8; GMAC_SALT_LEN + GMAC_IV_LEN];
+                let (s, iv) = nonce.split_at_mut(GMAC_SALT_LEN);
+                s.copy_from_slice(salt);
+                iv.copy_from_slice(b.get(iv_off..icv_off).ok_or(range_err())?);
+                let mut run = |aad: &[u8]| match op {
+                    Op::Sign => key.seal_detached(&nonce, aad, &mut [], out),
+                    Op::Verify(icv) => key.open_detached(&nonce, aad, &mut [], icv),
+                };
+                if self.esn {
+                    with_trailer(b, start, end, hi, run)
+                } else {
+                    run(b.get(start..end).ok_or(range_err())?)
+                }
+            }
+        };
+        let pkt = b.get_mut(start..end).ok_or(range_err())?;
+        mutable::restore(pkt, loc, plan, &self.undo);
+        let slot = b.get_mut(icv_off..icv_end).ok_or(range_err())?;
+        match op {
+            Op::Sign => slot.copy_from_slice(out),
+            Op::Verify(icv) => slot.copy_from_slice(icv),
+        }
+        r
+    }
+}
+
+/// Runs `f` over `b[start..end] ‖ extra` as one slice, borrowing four bytes behind the
+/// packet (or, without tailroom, moving the packet four bytes to the front) and
+/// putting everything back afterwards.
+fn with_trailer(
+    b: &mut [u8],
+    start: usize,
+    end: usize,
+    extra: [u8; 4],
+    f: impl FnOnce(&[u8]) -> Result<(), CryptoError>,
+) -> Result<(), CryptoError> {
+    let after = end.saturating_add(4);
+    if after <= b.len() {
+        let mut saved = [0u8; 4];
+        let tail = b.get_mut(end..after).ok_or(range_err())?;
+        saved.copy_from_slice(tail);
+        tail.copy_from_slice(&extra);
+        let r = f(b.get(start..after).ok_or(range_err())?);
+        b.get_mut(end..after)
+            .ok_or(range_err())?
+            .copy_from_slice(&saved);
+        r
+    } else {
+        let front = start.checked_sub(4).ok_or(range_err())?;
+        let last = end.checked_sub(4).ok_or(range_err())?;
+        let mut saved = [0u8; 4];
+        saved.copy_from_slice(b.get(front..start).ok_or(range_err())?);
+        b.copy_within(start..end, front);
+        b.get_mut(last..end)
+            .ok_or(range_err())?
+            .copy_from_slice(&extra);
+        let r = f(b.get(front..end).ok_or(range_err())?);
+        b.copy_within(front..last, start);
+        b.get_mut(front..start)
+            .ok_or(range_err())?
+            .copy_from_slice(&saved);
+        r
+    }
+}
+
+impl fmt::Debug for Transform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transform")
+            .field("integ", &self.integ.name)
+            .field("esn", &self.esn)
+            .field("layout", &self.layout)
+            .finish_non_exhaustive()
+    }
+}
+
+fn integ_from_params(p: &ChildSaParams) -> Result<&'static IntegDesc, SaError> {
+    if p.protocol != SecurityProtocol::Ah || p.encr.is_some() {
+        return Err(SaError::NotAh);
+    }
+    if p.integ == IntegId::NONE {
+        return Err(SaError::UnknownTransform);
+    }
+    integ::by_id(p.integ).ok_or(SaError::UnknownTransform)
+}
+
+fn addresses(pkt: &[u8], family: Family) -> (IpAddr, IpAddr) {
+    match family {
+        Family::Ipv4 => match Ipv4Header::ref_from_prefix(pkt) {
+            Ok((h, _)) => (Ipv4Addr::from(h.src).into(), Ipv4Addr::from(h.dst).into()),
+            Err(_) => (Ipv4Addr::UNSPECIFIED.into(), Ipv4Addr::UNSPECIFIED.into()),
+        },
+        Family::Ipv6 => match Ipv6Header::ref_from_prefix(pkt) {
+            Ok((h, _)) => (Ipv6Addr::from(h.src).into(), Ipv6Addr::from(h.dst).into()),
+            Err(_) => (Ipv6Addr::UNSPECIFIED.into(), Ipv6Addr::UNSPECIFIED.into()),
+        },
+    }
+}
+
+fn outer_tos(pkt: &[u8], family: Family) -> u8 {
+    match family {
+        Family::Ipv4 => pkt.get(1).copied().unwrap_or(0),
+        Family::Ipv6 => Ipv6Header::ref_from_prefix(pkt).map_or(0, |(h, _)| h.traffic_class()),
+    }
+}
+
+/// The sending half of an AH SA: key and sequence counter.
+pub struct AhOutbound {
+    spi: Spi,
+    xf: Transform,
+    seq: SeqCounter,
+    /// A one-shot AES-GMAC IV for known-answer tests ([`AhOutbound::set_next_iv`]).
+    next_iv: Option<[u8; GMAC_IV_LEN]>,
+}
+
+impl fmt::Debug for AhOutbound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AhOutbound")
+            .field("spi", &self.spi)
+            .field("transform", &self.xf)
+            .field("seq", &self.seq)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AhOutbound {
+    /// Sets up the sending side of an SA.
+    ///
+    /// `integ` is one of [`integ::ALL`]; `keys.integ()` is its key (for AES-GMAC the
+    /// key followed by the 4-byte salt) and `keys.encr()` must be empty.
+    ///
+    /// # Errors
+    /// [`SaError`] when the provider lacks the transform or a key has the wrong length.
+    pub fn new(
+        provider: &CryptoProvider,
+        spi: Spi,
+        integ: &'static IntegDesc,
+        keys: &KeyMaterial,
+        esn: bool,
+    ) -> Result<Self, SaError> {
+        let xf = Transform::new(provider, integ, keys, esn)?;
+        Ok(AhOutbound {
+            spi,
+            xf,
+            seq: SeqCounter::new(esn),
+            next_iv: None,
+        })
+    }
+
+    /// Sets up the sending side from what IKE negotiated: `outbound_spi`,
+    /// `outbound_keys`, the integrity transform and ESN. The mode is the caller's
+    /// choice of [`AhOutbound::seal_transport`] or [`AhOutbound::seal_tunnel`].
+    ///
+    /// # Errors
+    /// As [`AhOutbound::new`], plus [`SaError::NotAh`] and [`SaError::UnknownTransform`].
+    pub fn from_params(provider: &CryptoProvider, params: &ChildSaParams) -> Result<Self, SaError> {
+        let integ = integ_from_params(params)?;
+        Self::new(
+            provider,
+            params.outbound_spi,
+            integ,
+            &params.outbound_keys,
+            params.esn,
+        )
+    }
+
+    /// The SPI written into every packet.
+    pub fn spi(&self) -> Spi {
+        self.spi
+    }
+
+    /// Whether extended sequence numbers are in use.
+    pub fn esn(&self) -> bool {
+        self.xf.esn
+    }
+
+    /// The integrity transform.
+    pub fn integ(&self) -> &'static IntegDesc {
+        self.xf.integ
+    }
+
+    /// IV and ICV lengths of this SA.
+    pub fn layout(&self) -> AhLayout {
+        self.xf.layout
+    }
+
+    /// The AH length for packets of `family` (RFC 4302 §2.6 padding included).
+    pub fn ah_len(&self, family: Family) -> usize {
+        self.xf.layout.ah_len(family)
+    }
+
+    /// The exact room [`AhOutbound::seal_transport`] needs for a packet of `family`.
+    pub fn overhead(&self, family: Family) -> Overhead {
+        Overhead {
+            head: self.ah_len(family),
+            tail: self.xf.scratch(),
+        }
+    }
+
+    /// The exact room [`AhOutbound::seal_tunnel`] needs with `tunnel`.
+    pub fn tunnel_overhead(&self, tunnel: &Tunnel) -> Overhead {
+        let o = self.overhead(tunnel.family());
+        Overhead {
+            head: o.head.saturating_add(tunnel.header_len()),
+            tail: o.tail,
+        }
+    }
+
+    /// The sequence counter (for SA export and lifetime checks).
+    pub fn seq_counter(&self) -> SeqCounter {
+        self.seq
+    }
+
+    /// Makes the next packet carry sequence number `next` (for SA import and
+    /// known-answer tests). Never move a live SA backwards: with AES-GMAC the IV is the
+    /// sequence number and must not repeat under one key.
+    ///
+    /// # Errors
+    /// [`SealError::SequenceExhausted`] when `next` is 0 or beyond the counter's limit.
+    pub fn set_next_seq(&mut self, next: u64) -> Result<(), SealError> {
+        let limit = SeqCounter::new(self.xf.esn).limit();
+        if next == 0 || next > limit {
+            return Err(SealError::SequenceExhausted);
+        }
+        self.seq = SeqCounter::starting_after(next.saturating_sub(1), self.xf.esn);
+        Ok(())
+    }
+
+    /// Makes the next seal use the AES-GMAC IV `iv` instead of the sequence number.
+    ///
+    /// **For known-answer tests only.** A repeated IV under one key reveals the GMAC
+    /// authentication key; the normal path cannot repeat one.
+    ///
+    /// # Errors
+    /// [`SealError::Crypto`] when the transform has no IV or `iv` has the wrong length.
+    #[doc(hidden)]
+    pub fn set_next_iv(&mut self, iv: &[u8]) -> Result<(), SealError> {
+        let v: [u8; GMAC_IV_LEN] = iv
+            .try_into()
+            .ok()
+            .filter(|_| self.xf.layout.iv_len == GMAC_IV_LEN)
+            .ok_or(SealError::Crypto(CryptoError::length(
+                "iv",
+                self.xf.layout.iv_len,
+                iv.len(),
+            )))?;
+        self.next_iv = Some(v);
+        Ok(())
+    }
+
+    fn room(&self, b_len: usize, start: usize, end: usize, o: Overhead) -> Result<(), SealError> {
+        let err = SealError::InsufficientRoom {
+            head: o.head,
+            tail: o.tail,
+        };
+        let new_start = start.checked_sub(o.head).ok_or(err)?;
+        if self.xf.scratch_fits(b_len, new_start, end) {
+            Ok(())
+        } else {
+            Err(err)
+        }
+    }
+
+    fn take_iv(&mut self, seq: u64) -> [u8; GMAC_IV_LEN] {
+        // RFC 4543 §3.1: unique per key; the 64-bit sequence number is, and costs nothing.
+        self.next_iv.take().unwrap_or(seq.to_be_bytes())
+    }
+
+    /// Protects the IPv4 or IPv6 packet in the body in transport mode and returns its
+    /// sequence number.
+    ///
+    /// AH goes after the IPv4 header (with options) or after the IPv6 header and the
+    /// extension headers that precede it (hop-by-hop, destination options followed by
+    /// a routing header, routing, an atomic fragment header; RFC 4302 §3.1.1 with the
+    /// RFC 8200 §4.1 order). The IP header moves into the headroom; length, protocol /
+    /// next header and IPv4 checksum are fixed. Bytes behind the IP length field are
+    /// dropped from the body.
+    ///
+    /// # Errors
+    /// [`SealError::Malformed`] (not a whole, well-formed packet),
+    /// [`SealError::InsufficientRoom`], [`SealError::TooLarge`],
+    /// [`SealError::SequenceExhausted`], [`SealError::Crypto`]. The body is unchanged
+    /// and no sequence number is used in every case but the last.
+    pub fn seal_transport<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        buf: &mut PacketBuf<B>,
+    ) -> Result<u64, SealError> {
+        let loc = ip::locate(buf.body(), Walk::Protect).map_err(SealError::Malformed)?;
+        let ah_len = self.ah_len(loc.family);
+        let o = self.overhead(loc.family);
+        let start = buf.body_range().start;
+        let end = start.saturating_add(loc.total_len);
+        self.room(buf.buffer().len(), start, end, o)?;
+        let new_total = loc.total_len.saturating_add(ah_len);
+        if new_total > ip::max_total(loc.family) {
+            return Err(SealError::TooLarge);
+        }
+        let (b, _, _) = buf.raw_mut();
+        let plan = {
+            let pkt = b
+                .get_mut(start..end)
+                .ok_or(SealError::Malformed(ParseError::truncated(0, 1)))?;
+            mutable::check(pkt, &loc).map_err(SealError::Malformed)?
+        };
+        let seq = self.seq.next().map_err(|_| SealError::SequenceExhausted)?;
+        let iv = self.take_iv(seq);
+        let hl = loc.hdr_len;
+        let new_start = start.saturating_sub(ah_len);
+        let ah_start = new_start.saturating_add(hl);
+        let err = SealError::InsufficientRoom {
+            head: o.head,
+            tail: o.tail,
+        };
+        b.copy_within(start..start.saturating_add(hl), new_start);
+        let built = (|| {
+            let ah = b
+                .get_mut(ah_start..ah_start.saturating_add(ah_len))
+                .ok_or(err)?;
+            AhRepr {
+                next_header: loc.proto,
+                spi: self.spi,
+                seq,
+                ah_len,
+            }
+            .emit(ah)
+            .map_err(SealError::Malformed)?;
+            if let Some(slot) =
+                ah.get_mut(HEADER_LEN..HEADER_LEN.saturating_add(self.xf.layout.iv_len))
+            {
+                slot.copy_from_slice(iv.get(..slot.len()).unwrap_or(&[]));
+            }
+            let hdr = b.get_mut(new_start..ah_start).ok_or(err)?;
+            ip::fix(hdr, loc.family, new_total, loc.proto_offset, IpProto::AH)
+                .map_err(SealError::Malformed)?;
+            let new_loc = Located {
+                total_len: new_total,
+                proto: IpProto::AH,
+                ..loc
+            };
+            self.xf
+                .mac(b, new_start..end, &new_loc, &plan, seq, Op::Sign)
+                .map_err(SealError::Crypto)
+        })();
+        if let Err(e) = built {
+            // Put the packet back as it was (its checksum recomputed).
+            b.copy_within(new_start..ah_start, start);
+            if let Some(hdr) = b.get_mut(start..start.saturating_add(hl)) {
+                let _ = ip::fix(hdr, loc.family, loc.total_len, loc.proto_offset, loc.proto);
+            }
+            return Err(e);
+        }
+        buf.set_cursors(new_start, end);
+        Ok(seq)
+    }
+
+    /// Protects the IPv4 or IPv6 packet in the body in tunnel mode: AH and a new outer
+    /// header from `tunnel` go in front of it. Returns the sequence number.
+    ///
+    /// # Errors
+    /// [`SealError::Malformed`] for a body that is not an IP packet,
+    /// [`SealError::InsufficientRoom`], [`SealError::TooLarge`],
+    /// [`SealError::SequenceExhausted`], [`SealError::Crypto`]; the body is unchanged.
+    pub fn seal_tunnel<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        tunnel: &mut Tunnel,
+        buf: &mut PacketBuf<B>,
+    ) -> Result<u64, SealError> {
+        let meta = InnerMeta::parse(buf.body()).map_err(SealError::Malformed)?;
+        let family = tunnel.family();
+        let ah_len = self.ah_len(family);
+        let outer_len = tunnel.header_len();
+        let o = self.tunnel_overhead(tunnel);
+        let r = buf.body_range();
+        self.room(buf.buffer().len(), r.start, r.end, o)?;
+        let total = buf.body_len().saturating_add(o.head);
+        if total > ip::max_total(family) {
+            return Err(SealError::TooLarge);
+        }
+        let seq = self.seq.next().map_err(|_| SealError::SequenceExhausted)?;
+        let iv = self.take_iv(seq);
+        let (b, start, end) = buf.raw_mut();
+        let new_start = start.saturating_sub(o.head);
+        let ah_start = new_start.saturating_add(outer_len);
+        let err = SealError::InsufficientRoom {
+            head: o.head,
+            tail: o.tail,
+        };
+        let ah = b.get_mut(ah_start..start).ok_or(err)?;
+        AhRepr {
+            next_header: meta.next_header,
+            spi: self.spi,
+            seq,
+            ah_len,
+        }
+        .emit(ah)
+        .map_err(SealError::Malformed)?;
+        if let Some(slot) = ah.get_mut(HEADER_LEN..HEADER_LEN.saturating_add(self.xf.layout.iv_len))
+        {
+            slot.copy_from_slice(iv.get(..slot.len()).unwrap_or(&[]));
+        }
+        let outer = b.get_mut(new_start..ah_start).ok_or(err)?;
+        tunnel
+            .write_outer(outer, total, &meta)
+            .map_err(SealError::Malformed)?;
+        let loc = Located {
+            family,
+            total_len: total,
+            hdr_len: outer_len,
+            proto: IpProto::AH,
+            proto_offset: if family == Family::Ipv4 { 9 } else { 6 },
+        };
+        // A fresh outer header has no options or extension headers: nothing to plan.
+        let plan = Plan::default();
+        self.xf
+            .mac(b, new_start..end, &loc, &plan, seq, Op::Sign)
+            .map_err(SealError::Crypto)?;
+        buf.set_cursors(new_start, end);
+        Ok(seq)
+    }
+}
+
+/// The receiving half of an AH SA: key and the anti-replay window.
+pub struct AhInbound {
+    spi: Spi,
+    xf: Transform,
+    window: ReplayWindow,
+}
+
+impl fmt::Debug for AhInbound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AhInbound")
+            .field("spi", &self.spi)
+            .field("transform", &self.xf)
+            .field("window", &self.window)
+            .finish()
+    }
+}
+
+/// What the checks before verification found.
+struct Parsed {
+    loc: Located,
+    plan: Plan,
+    seq: u64,
+    next_header: IpProto,
+    ah_len: usize,
+    icv: [u8; MAX_ICV_LEN],
+}
+
+impl AhInbound {
+    /// Sets up the receiving side of an SA. `replay_window` is the window size in
+    /// packets (32 to 4096), or 0 to switch anti-replay off. Keys and transforms as in
+    /// [`AhOutbound::new`].
+    ///
+    /// # Errors
+    /// As [`AhOutbound::new`], plus [`SaError::ReplayWindow`] for a bad window size.
+    pub fn new(
+        provider: &CryptoProvider,
+        spi: Spi,
+        integ: &'static IntegDesc,
+        keys: &KeyMaterial,
+        esn: bool,
+        replay_window: u32,
+    ) -> Result<Self, SaError> {
+        let xf = Transform::new(provider, integ, keys, esn)?;
+        let window = if replay_window == 0 {
+            ReplayWindow::disabled()
+        } else {
+            ReplayWindow::new(replay_window).map_err(SaError::ReplayWindow)?
+        };
+        Ok(AhInbound { spi, xf, window })
+    }
+
+    /// Sets up the receiving side from what IKE negotiated: `inbound_spi`,
+    /// `inbound_keys`, the integrity transform, ESN and `replay_window`. The mode is
+    /// `params.mode`, to be passed to [`AhInbound::open`].
+    ///
+    /// # Errors
+    /// As [`AhInbound::new`], plus [`SaError::NotAh`] and [`SaError::UnknownTransform`].
+    pub fn from_params(provider: &CryptoProvider, params: &ChildSaParams) -> Result<Self, SaError> {
+        let integ = integ_from_params(params)?;
+        Self::new(
+            provider,
+            params.inbound_spi,
+            integ,
+            &params.inbound_keys,
+            params.esn,
+            params.replay_window,
+        )
+    }
+
+    /// The SPI this SA receives on.
+    pub fn spi(&self) -> Spi {
+        self.spi
+    }
+
+    /// Whether extended sequence numbers are in use.
+    pub fn esn(&self) -> bool {
+        self.xf.esn
+    }
+
+    /// The integrity transform.
+    pub fn integ(&self) -> &'static IntegDesc {
+        self.xf.integ
+    }
+
+    /// IV and ICV lengths of this SA.
+    pub fn layout(&self) -> AhLayout {
+        self.xf.layout
+    }
+
+    /// The anti-replay window (for SA export).
+    pub fn replay_window(&self) -> &ReplayWindow {
+        &self.window
+    }
+
+    /// Replaces the anti-replay window (for SA import).
+    pub fn set_replay_window(&mut self, window: ReplayWindow) {
+        self.window = window;
+    }
+
+    /// Verifies the AH packet in the body and removes the AH, in `mode`:
+    /// [`AhInbound::open_transport`] or [`AhInbound::open_tunnel`].
+    ///
+    /// # Errors
+    /// As those two.
+    pub fn open<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        buf: &mut PacketBuf<B>,
+        mode: Mode,
+    ) -> Result<Opened, OpenError> {
+        match mode {
+            Mode::Transport => self.open_transport(buf),
+            Mode::Tunnel => self.open_tunnel(buf),
+        }
+    }
+
+    /// Verifies a transport-mode packet and rebuilds the original: the IP header (with
+    /// the extension headers in front of AH) followed by the payload, with length,
+    /// protocol / next header and IPv4 checksum restored.
+    ///
+    /// In order: parse (IP header, extension headers, AH, SPI, AH length for the
+    /// transform, options) → anti-replay pre-check with ESN inference → ICV check in
+    /// constant time → **only then** mark the window → remove the AH. The IPv4 header
+    /// checksum is not checked: it is mutable for AH and the network layer checks it.
+    ///
+    /// # Errors
+    /// [`OpenError::Malformed`], [`OpenError::Replay`], [`OpenError::Integrity`],
+    /// [`OpenError::InsufficientRoom`]. The body is unchanged on every error.
+    pub fn open_transport<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        buf: &mut PacketBuf<B>,
+    ) -> Result<Opened, OpenError> {
+        let (p, start) = self.verify(buf)?;
+        let (b, _, _) = buf.raw_mut();
+        let hl = p.loc.hdr_len;
+        let end = start.saturating_add(p.loc.total_len);
+        let payload = start.saturating_add(hl).saturating_add(p.ah_len);
+        let new_start = payload.saturating_sub(hl);
+        let (src, dst) = addresses(b.get(start..end).unwrap_or(&[]), p.loc.family);
+        b.copy_within(start..start.saturating_add(hl), new_start);
+        let hdr = b.get_mut(new_start..payload).unwrap_or(&mut []);
+        let new_total = p.loc.total_len.saturating_sub(p.ah_len);
+        ip::fix(
+            hdr,
+            p.loc.family,
+            new_total,
+            p.loc.proto_offset,
+            p.next_header,
+        )
+        .map_err(OpenError::Malformed)?;
+        buf.set_cursors(new_start, end);
+        Ok(Opened {
+            spi: self.spi,
+            seq: p.seq,
+            next_header: p.next_header,
+            src,
+            dst,
+            ah_len: p.ah_len,
+        })
+    }
+
+    /// Verifies a tunnel-mode packet and leaves the inner packet in the body.
+    ///
+    /// As [`AhInbound::open_transport`] up to the window update; then the next header
+    /// must be IPv4 or IPv6 and match a well-formed inner packet, which is trimmed to
+    /// its length field, and the outer ECN field is combined into it (RFC 6040).
+    ///
+    /// # Errors
+    /// [`OpenError::Malformed`], [`OpenError::Replay`], [`OpenError::Integrity`],
+    /// [`OpenError::InsufficientRoom`], [`OpenError::EcnDrop`]. The body is unchanged
+    /// on every error.
+    pub fn open_tunnel<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        buf: &mut PacketBuf<B>,
+    ) -> Result<Opened, OpenError> {
+        let (p, start) = self.verify(buf)?;
+        let (b, _, _) = buf.raw_mut();
+        let end = start.saturating_add(p.loc.total_len);
+        let inner_off = p.loc.hdr_len.saturating_add(p.ah_len);
+        let inner_start = start.saturating_add(inner_off);
+        let outer = b.get(start..end).unwrap_or(&[]);
+        let (src, dst) = addresses(outer, p.loc.family);
+        let tos = outer_tos(outer, p.loc.family);
+        let inner = b.get_mut(inner_start..end).unwrap_or(&mut []);
+        let bad = |e: ParseError| OpenError::Malformed(e.at(inner_off));
+        let (family, inner_len) = match (p.next_header, ip::family(inner).map_err(bad)?) {
+            (IpProto::IPV4, Family::Ipv4) => (Family::Ipv4, ip::check_v4(inner).map_err(bad)?.1),
+            (IpProto::IPV6, Family::Ipv6) => (Family::Ipv6, ip::check_v6(inner).map_err(bad)?),
+            _ => {
+                return Err(OpenError::Malformed(ParseError::bad_value(
+                    p.loc.hdr_len,
+                    "inner protocol",
+                )))
+            }
+        };
+        tunnel::apply_ecn(inner, family, tos).ok_or(OpenError::EcnDrop)?;
+        buf.set_cursors(inner_start, inner_start.saturating_add(inner_len));
+        Ok(Opened {
+            spi: self.spi,
+            seq: p.seq,
+            next_header: p.next_header,
+            src,
+            dst,
+            ah_len: p.ah_len,
+        })
+    }
+
+    /// Parse, replay pre-check, ICV check, window update. Returns what was found and
+    /// the body start.
+    fn verify<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        buf: &mut PacketBuf<B>,
+    ) -> Result<(Parsed, usize), OpenError> {
+        let r = buf.body_range();
+        let p = self.parse(buf)?;
+        self.window.check(p.seq).map_err(OpenError::Replay)?;
+        let end = r.start.saturating_add(p.loc.total_len);
+        let blen = buf.buffer().len();
+        if !self.xf.scratch_fits(blen, r.start, end) {
+            let s = self.xf.scratch();
+            return Err(OpenError::InsufficientRoom { head: s, tail: s });
+        }
+        let icv = p.icv.get(..self.xf.layout.icv_len).unwrap_or(&[]);
+        let (b, _, _) = buf.raw_mut();
+        self.xf
+            .mac(b, r.start..end, &p.loc, &p.plan, p.seq, Op::Verify(icv))
+            .map_err(|_| OpenError::Integrity)?;
+        // Authentic: only now may the window move (RFC 4302 §3.4.3).
+        self.window.mark(p.seq).map_err(OpenError::Replay)?;
+        Ok((p, r.start))
+    }
+
+    fn parse<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        buf: &mut PacketBuf<B>,
+    ) -> Result<Parsed, OpenError> {
+        let body = buf.body_mut();
+        let loc = ip::locate(body, Walk::ToAh).map_err(OpenError::Malformed)?;
+        let pkt = body.get_mut(..loc.total_len).unwrap_or(&mut []);
+        let at = |e: ParseError| OpenError::Malformed(e.at(loc.hdr_len));
+        let (spi, seq_lo, next_header, ah_len, icv) = {
+            let ah = AhPacket::parse(pkt.get(loc.hdr_len..).unwrap_or(&[])).map_err(at)?;
+            self.xf.layout.check(ah.ah_len(), loc.family).map_err(at)?;
+            let parts = self.xf.layout.split(&ah).map_err(at)?;
+            let mut icv = [0u8; MAX_ICV_LEN];
+            if let Some(d) = icv.get_mut(..parts.icv.len()) {
+                d.copy_from_slice(parts.icv);
+            }
+            (ah.spi(), ah.seq(), ah.next_header(), ah.ah_len(), icv)
+        };
+        if spi != self.spi {
+            return Err(at(ParseError::bad_value(4, "spi")));
+        }
+        let plan = mutable::check(pkt, &loc).map_err(OpenError::Malformed)?;
+        let seq = self
+            .window
+            .infer(seq_lo, self.xf.esn)
+            .map_err(OpenError::Replay)?;
+        Ok(Parsed {
+            loc,
+            plan,
+            seq,
+            next_header,
+            ah_len,
+            icv,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons() {
+        assert_eq!(OpenError::Integrity.reason(), "integrity");
+        assert_eq!(OpenError::Replay(ReplayError::Duplicate).reason(), "replay");
+        assert_eq!(
+            OpenError::Malformed(ParseError::truncated(0, 8)).reason(),
+            "malformed"
+        );
+        assert_eq!(OpenError::EcnDrop.reason(), "ecn_drop");
+        assert_eq!(
+            OpenError::InsufficientRoom { head: 4, tail: 4 }.reason(),
+            "insufficient_room"
+        );
+        assert_eq!(SealError::SequenceExhausted.reason(), "sequence_exhausted");
+        assert_eq!(SealError::TooLarge.reason(), "too_large");
+    }
+
+    #[test]
+    fn with_trailer_uses_tail_or_head_and_restores() {
+        let mut b = [1u8, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+        // Tailroom.
+        with_trailer(&mut b, 2, 5, [0xa, 0xb, 0xc, 0xd], |s| {
+            assert_eq!(s, &[3, 4, 5, 0xa, 0xb, 0xc, 0xd]);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(b, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+        // No tailroom: moved to the front.
+        with_trailer(&mut b, 4, 10, [0xa, 0xb, 0xc, 0xd], |s| {
+            assert_eq!(s, &[5, 6, 7, 8, 9, 10, 0xa, 0xb, 0xc, 0xd]);
+            Err(CryptoError::Authentication)
+        })
+        .unwrap_err();
+        assert_eq!(b, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+        // Neither.
+        assert!(with_trailer(&mut b, 3, 10, [0; 4], |_| Ok(())).is_err());
+        assert_eq!(b, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    }
+}

@@ -1,0 +1,357 @@
+//! Tunnel-mode framing ([RFC 4302 §3.1.2], [RFC 4301 §5.1.2]): a new outer IPv4 or
+//! IPv6 header in front of AH and the whole inner packet.
+//!
+//! ```text
+//! +-----------+----+--------------------+
+//! | outer IP  | AH | inner IP packet    |
+//! | header    |    | (IPv4 or IPv6)     |
+//! +-----------+----+--------------------+
+//! |<---- authenticated, except the ---->|
+//!       mutable outer header fields
+//! ```
+//!
+//! All four inner/outer combinations work. The outer header comes from a
+//! [`TunnelConfig`]:
+//! - ECN follows [RFC 6040] normal mode: encapsulation copies the inner ECN field;
+//!   decapsulation ([`decap_ecn`]) marks the inner packet CE when the outer header
+//!   says CE, and drops a CE-marked packet whose inner header is not ECN-capable.
+//!   The outer TOS / traffic class is mutable for AH (RFC 4302 §3.3.3.1), so routers
+//!   may mark it without breaking the ICV;
+//! - DSCP is copied from the inner header or set;
+//! - DF of an IPv4 outer header is copied, set or cleared ([RFC 4301 §8.1]); an inner
+//!   IPv6 packet counts as DF set, since IPv6 routers never fragment;
+//! - TTL / hop limit and the IPv6 flow label are configured;
+//! - the IPv4 Identification counts up from a settable start.
+//!
+//! [`AhOutbound::seal_tunnel`](crate::AhOutbound::seal_tunnel) uses it;
+//! [`AhInbound::open_tunnel`](crate::AhInbound::open_tunnel) strips the outer header.
+//!
+//! [RFC 4302 §3.1.2]: https://www.rfc-editor.org/rfc/rfc4302#section-3.1.2
+//! [RFC 4301 §5.1.2]: https://www.rfc-editor.org/rfc/rfc4301#section-5.1.2
+//! [RFC 4301 §8.1]: https://www.rfc-editor.org/rfc/rfc4301#section-8.1
+//! [RFC 6040]: https://www.rfc-editor.org/rfc/rfc6040
+
+use core::net::IpAddr;
+
+use ipsec_core::ip::{ipv4_checksum, Ipv4Header, Ipv6Header};
+use ipsec_core::IpProto;
+use zerocopy::network_endian::{U16, U32};
+use zerocopy::{FromBytes, IntoBytes};
+
+use crate::ip;
+use crate::wire::{Family, ParseError};
+
+/// The ECN codepoints (RFC 3168 §5).
+pub mod ecn {
+    /// Not ECN-capable transport.
+    pub const NOT_ECT: u8 = 0b00;
+    /// ECN-capable transport (1).
+    pub const ECT1: u8 = 0b01;
+    /// ECN-capable transport (0).
+    pub const ECT0: u8 = 0b10;
+    /// Congestion experienced.
+    pub const CE: u8 = 0b11;
+}
+
+/// How the outer DSCP is chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DscpPolicy {
+    /// Copied from the inner header.
+    #[default]
+    Copy,
+    /// Set to this value (6 bits).
+    Set(u8),
+}
+
+/// How the DF bit of an IPv4 outer header is chosen (RFC 4301 §8.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DfPolicy {
+    /// Copied from the inner IPv4 header; set for inner IPv6.
+    #[default]
+    Copy,
+    /// Always set.
+    Set,
+    /// Always clear.
+    Clear,
+}
+
+/// The outer header settings of a tunnel-mode SA.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TunnelConfig {
+    /// Our endpoint: the outer source address.
+    pub local: IpAddr,
+    /// The peer's endpoint: the outer destination address.
+    pub remote: IpAddr,
+    /// TTL (IPv4) or hop limit (IPv6) of the outer header.
+    pub ttl: u8,
+    /// DSCP of the outer header.
+    pub dscp: DscpPolicy,
+    /// DF of an IPv4 outer header.
+    pub df: DfPolicy,
+    /// Flow label of an IPv6 outer header (20 bits).
+    pub flow_label: u32,
+}
+
+impl TunnelConfig {
+    /// Defaults: TTL 64, DSCP and DF copied, flow label 0.
+    pub const fn new(local: IpAddr, remote: IpAddr) -> Self {
+        TunnelConfig {
+            local,
+            remote,
+            ttl: 64,
+            dscp: DscpPolicy::Copy,
+            df: DfPolicy::Copy,
+            flow_label: 0,
+        }
+    }
+}
+
+/// Local and remote endpoints are of different address families.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AddressFamilyMismatch;
+
+impl core::fmt::Display for AddressFamilyMismatch {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("tunnel endpoints of different address families")
+    }
+}
+
+impl core::error::Error for AddressFamilyMismatch {}
+
+/// A tunnel-mode SA's outer header state: its configuration and the IPv4
+/// Identification counter.
+#[derive(Clone, Debug)]
+pub struct Tunnel {
+    cfg: TunnelConfig,
+    next_ident: u16,
+}
+
+/// What the outer header needs to know about the inner packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct InnerMeta {
+    /// [`IpProto::IPV4`] or [`IpProto::IPV6`]: the AH next header.
+    pub(crate) next_header: IpProto,
+    /// The inner DSCP and ECN byte (IPv4 TOS, IPv6 traffic class).
+    pub(crate) tos: u8,
+    /// The inner DF bit (always true for IPv6).
+    pub(crate) df: bool,
+}
+
+impl InnerMeta {
+    /// Reads the inner packet's header (version and lengths checked).
+    pub(crate) fn parse(inner: &[u8]) -> Result<Self, ParseError> {
+        match ip::family(inner)? {
+            Family::Ipv4 => {
+                ip::check_v4(inner)?;
+                let (h, _) = Ipv4Header::ref_from_prefix(inner)
+                    .map_err(|_| ParseError::truncated(0, Ipv4Header::LEN))?;
+                Ok(InnerMeta {
+                    next_header: IpProto::IPV4,
+                    tos: h.tos,
+                    df: h.flags_frag.get() & Ipv4Header::DF != 0,
+                })
+            }
+            Family::Ipv6 => {
+                ip::check_v6(inner)?;
+                let (h, _) = Ipv6Header::ref_from_prefix(inner)
+                    .map_err(|_| ParseError::truncated(0, Ipv6Header::LEN))?;
+                Ok(InnerMeta {
+                    next_header: IpProto::IPV6,
+                    tos: h.traffic_class(),
+                    df: true,
+                })
+            }
+        }
+    }
+}
+
+impl Tunnel {
+    /// A tunnel between `cfg.local` and `cfg.remote`.
+    ///
+    /// # Errors
+    /// [`AddressFamilyMismatch`] when the two addresses are of different families.
+    pub fn new(cfg: TunnelConfig) -> Result<Self, AddressFamilyMismatch> {
+        if cfg.local.is_ipv4() != cfg.remote.is_ipv4() {
+            return Err(AddressFamilyMismatch);
+        }
+        Ok(Tunnel { cfg, next_ident: 0 })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &TunnelConfig {
+        &self.cfg
+    }
+
+    /// Sets the IPv4 Identification of the next outer header (it then counts up).
+    pub fn set_next_ident(&mut self, ident: u16) {
+        self.next_ident = ident;
+    }
+
+    /// The outer header's family.
+    pub fn family(&self) -> Family {
+        if self.cfg.local.is_ipv4() {
+            Family::Ipv4
+        } else {
+            Family::Ipv6
+        }
+    }
+
+    /// Bytes of outer IP header.
+    pub fn header_len(&self) -> usize {
+        match self.family() {
+            Family::Ipv4 => Ipv4Header::LEN,
+            Family::Ipv6 => Ipv6Header::LEN,
+        }
+    }
+
+    /// Writes the outer header for a packet of `total_len` bytes (outer header
+    /// included) with protocol AH into the first [`Tunnel::header_len`] bytes of `out`.
+    pub(crate) fn write_outer(
+        &mut self,
+        out: &mut [u8],
+        total_len: usize,
+        inner: &InnerMeta,
+    ) -> Result<(), ParseError> {
+        let ecn = inner.tos & 0b11; // RFC 6040 normal mode: copy, including CE.
+        let dscp = match self.cfg.dscp {
+            DscpPolicy::Copy => inner.tos & !0b11,
+            DscpPolicy::Set(d) => d << 2,
+        };
+        let tos = dscp | ecn;
+        match (self.cfg.local, self.cfg.remote) {
+            (IpAddr::V4(src), IpAddr::V4(dst)) => {
+                let total = u16::try_from(total_len).map_err(|_| ParseError::length_field(2))?;
+                let df = match self.cfg.df {
+                    DfPolicy::Copy => inner.df,
+                    DfPolicy::Set => true,
+                    DfPolicy::Clear => false,
+                };
+                let mut h = Ipv4Header {
+                    version_ihl: 0x45,
+                    tos,
+                    total_len: U16::new(total),
+                    ident: U16::new(self.next_ident),
+                    flags_frag: U16::new(if df { Ipv4Header::DF } else { 0 }),
+                    ttl: self.cfg.ttl,
+                    protocol: IpProto::AH.0,
+                    checksum: U16::ZERO,
+                    src: src.octets(),
+                    dst: dst.octets(),
+                };
+                h.checksum = U16::new(ipv4_checksum(h.as_bytes()));
+                h.write_to_prefix(out)
+                    .map_err(|_| ParseError::truncated(0, Ipv4Header::LEN))?;
+                self.next_ident = self.next_ident.wrapping_add(1);
+                Ok(())
+            }
+            (IpAddr::V6(src), IpAddr::V6(dst)) => {
+                let pl = total_len
+                    .checked_sub(Ipv6Header::LEN)
+                    .and_then(|p| u16::try_from(p).ok())
+                    .ok_or(ParseError::length_field(4))?;
+                let h = Ipv6Header {
+                    ver_tc_flow: U32::new(
+                        (6 << 28) | (u32::from(tos) << 20) | (self.cfg.flow_label & 0xf_ffff),
+                    ),
+                    payload_len: U16::new(pl),
+                    next_header: IpProto::AH.0,
+                    hop_limit: self.cfg.ttl,
+                    src: src.octets(),
+                    dst: dst.octets(),
+                };
+                h.write_to_prefix(out)
+                    .map_err(|_| ParseError::truncated(0, Ipv6Header::LEN))
+            }
+            _ => Err(ParseError::bad_value(0, "tunnel address family")),
+        }
+    }
+}
+
+/// The RFC 6040 decapsulation table (Figure 4): the ECN field of the forwarded inner
+/// packet, or `None` for drop.
+pub const fn decap_ecn(inner: u8, outer: u8) -> Option<u8> {
+    let (inner, outer) = (inner & 0b11, outer & 0b11);
+    match (inner, outer) {
+        (ecn::NOT_ECT, ecn::CE) => None,
+        (ecn::NOT_ECT, _) => Some(ecn::NOT_ECT),
+        (_, ecn::CE) => Some(ecn::CE),
+        (ecn::ECT0, ecn::ECT1) => Some(ecn::ECT1),
+        (i, _) => Some(i),
+    }
+}
+
+/// Applies [`decap_ecn`] to the inner packet at the start of `inner` (already checked),
+/// fixing the IPv4 header checksum when the ECN field changes. `None` means drop.
+pub(crate) fn apply_ecn(inner: &mut [u8], family: Family, outer_tos: u8) -> Option<()> {
+    match family {
+        Family::Ipv4 => {
+            let (h, _) = Ipv4Header::mut_from_prefix(&mut *inner).ok()?;
+            let e = decap_ecn(h.tos, outer_tos)?;
+            if e != h.tos & 0b11 {
+                h.tos = (h.tos & !0b11) | e;
+                let _ = ip::set_v4_checksum(inner);
+            }
+            Some(())
+        }
+        Family::Ipv6 => {
+            let (h, _) = Ipv6Header::mut_from_prefix(inner).ok()?;
+            let e = decap_ecn(h.traffic_class(), outer_tos)?;
+            let v = h.ver_tc_flow.get();
+            h.ver_tc_flow
+                .set((v & !(0b11 << 20)) | (u32::from(e) << 20));
+            Some(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc6040_table() {
+        use ecn::*;
+        let rows = [
+            (NOT_ECT, [Some(NOT_ECT), Some(NOT_ECT), Some(NOT_ECT), None]),
+            (ECT0, [Some(ECT0), Some(ECT0), Some(ECT1), Some(CE)]),
+            (ECT1, [Some(ECT1), Some(ECT1), Some(ECT1), Some(CE)]),
+            (CE, [Some(CE), Some(CE), Some(CE), Some(CE)]),
+        ];
+        for (inner, outs) in rows {
+            for (outer, want) in [NOT_ECT, ECT0, ECT1, CE].into_iter().zip(outs) {
+                assert_eq!(decap_ecn(inner, outer), want, "inner {inner} outer {outer}");
+            }
+        }
+    }
+
+    #[test]
+    fn mixed_families_refused() {
+        let c = TunnelConfig::new("10.0.0.1".parse().unwrap(), "::1".parse().unwrap());
+        assert_eq!(Tunnel::new(c).unwrap_err(), AddressFamilyMismatch);
+    }
+
+    #[test]
+    fn outer_ipv4_header() {
+        let mut c = TunnelConfig::new("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        c.df = DfPolicy::Copy;
+        let mut t = Tunnel::new(c).unwrap();
+        t.set_next_ident(7);
+        let mut out = [0u8; 20];
+        let meta = InnerMeta {
+            next_header: IpProto::IPV4,
+            tos: 0xb9,
+            df: true,
+        };
+        t.write_outer(&mut out, 100, &meta).unwrap();
+        assert_eq!(
+            &out[..12],
+            &[0x45, 0xb9, 0, 100, 0, 7, 0x40, 0, 64, 51, out[10], out[11]]
+        );
+        assert_eq!(ipv4_checksum(&out), 0);
+        t.write_outer(&mut out, 100, &meta).unwrap();
+        assert_eq!(out[5], 8);
+        assert!(t.write_outer(&mut out, 70_000, &meta).is_err());
+        assert!(t.write_outer(&mut out[..19], 100, &meta).is_err());
+    }
+}
