@@ -147,6 +147,16 @@ impl PrfAlgorithm for RingPrf {
             output_len: self.output_len(),
         }))
     }
+    /// The hash under the HMAC (`ring::digest`), for NAT detection (RFC 7296 §2.23).
+    fn hash(&self, parts: &[&[u8]], out: &mut [u8]) -> Result<(), CryptoError> {
+        CryptoError::check_len("output", self.output_len(), out.len())?;
+        let mut ctx = ring::digest::Context::new(self.alg.digest_algorithm());
+        for p in parts {
+            ctx.update(p);
+        }
+        out.copy_from_slice(ctx.finish().as_ref());
+        Ok(())
+    }
 }
 
 /// A keyed PRF.

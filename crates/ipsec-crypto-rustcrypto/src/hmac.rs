@@ -151,6 +151,26 @@ impl PrfAlgorithm for HmacPrf {
     fn new_key(&self, key: &[u8]) -> Result<Box<dyn PrfKey>, CryptoError> {
         Ok(self.hash.keyed(key, self.hash.output_len())?)
     }
+
+    /// The hash under the HMAC, for NAT detection (RFC 7296 §2.23).
+    fn hash(&self, parts: &[&[u8]], out: &mut [u8]) -> Result<(), CryptoError> {
+        use sha2::Digest;
+        fn run<D: Digest>(parts: &[&[u8]], out: &mut [u8]) {
+            let mut d = D::new();
+            for p in parts {
+                d.update(p);
+            }
+            out.copy_from_slice(&d.finalize());
+        }
+        CryptoError::check_len("output", self.hash.output_len(), out.len())?;
+        match self.hash {
+            Hash::Sha1 => run::<sha1::Sha1>(parts, out),
+            Hash::Sha256 => run::<sha2::Sha256>(parts, out),
+            Hash::Sha384 => run::<sha2::Sha384>(parts, out),
+            Hash::Sha512 => run::<sha2::Sha512>(parts, out),
+        }
+        Ok(())
+    }
 }
 
 /// A keyed HMAC for one hash.

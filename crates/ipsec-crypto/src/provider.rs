@@ -77,6 +77,21 @@ impl CryptoProvider {
         self.prfs.iter().copied().find(|a| a.id() == id)
     }
 
+    /// SHA-1 of the concatenation of `parts`, computed by the hash under this
+    /// provider's PRF_HMAC_SHA1 ([`PrfAlgorithm::hash`]). IKEv2 uses it only for the
+    /// NAT_DETECTION_*_IP notifications (RFC 7296 §2.23), where it hides addresses
+    /// rather than protecting anything.
+    ///
+    /// # Errors
+    /// [`crate::CryptoError::Unsupported`] when the provider has no PRF_HMAC_SHA1 or
+    /// its backend does not expose the hash.
+    pub fn sha1(&self, parts: &[&[u8]]) -> Result<[u8; 20], crate::CryptoError> {
+        let prf = self.prf(PrfId::PRF_HMAC_SHA1).ok_or(crate::CryptoError::Unsupported)?;
+        let mut out = [0u8; 20];
+        prf.hash(parts, &mut out)?;
+        Ok(out)
+    }
+
     /// The key exchange method `id`.
     pub fn kx(&self, id: KeId) -> Option<&'static dyn KxGroup> {
         self.kx_groups.iter().copied().find(|a| a.id() == id)

@@ -132,6 +132,19 @@ pub trait PrfAlgorithm: Send + Sync + fmt::Debug {
     fn backend(&self) -> &'static str;
     /// Prepares a key. HMAC takes keys of any length.
     fn new_key(&self, key: &[u8]) -> Result<Box<dyn PrfKey>, CryptoError>;
+
+    /// The plain (unkeyed) hash an HMAC-based PRF is built on, over the concatenation
+    /// of `parts`, into `out` (exactly [`PrfAlgorithm::output_len`] bytes). IKEv2 needs
+    /// it in one place: the SHA-1 of the NAT_DETECTION_*_IP notifications
+    /// (RFC 7296 §2.23), found through [`crate::CryptoProvider::sha1`].
+    ///
+    /// # Errors
+    /// [`CryptoError::Unsupported`] (the default) for PRFs not built on a hash, or
+    /// backends that do not offer it; a length error for a wrong `out`.
+    fn hash(&self, parts: &[&[u8]], out: &mut [u8]) -> Result<(), CryptoError> {
+        let _ = (parts, out);
+        Err(CryptoError::Unsupported)
+    }
 }
 
 /// A keyed PRF.

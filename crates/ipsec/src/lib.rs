@@ -11,6 +11,7 @@
 //! | [`crypto_ring`] | `ipsec-crypto-ring` | the ring backend |
 //! | [`crypto_rustcrypto`] | `ipsec-crypto-rustcrypto` | the pure-Rust backend |
 //! | [`esp`] | `ipsec-esp` | the ESP codec |
+//! | [`ike`] | `ipsec-ike` | the sans-I/O IKEv2 endpoint (RFC 7296) |
 //! | [`ike_wire`] | `ipsec-ike-wire` | the IKEv2 message codec, SK protection, fragmentation |
 //!
 //! # Crypto providers
@@ -65,6 +66,7 @@ pub use ipsec_crypto as crypto;
 pub use ipsec_crypto_ring as crypto_ring;
 pub use ipsec_crypto_rustcrypto as crypto_rustcrypto;
 pub use ipsec_esp as esp;
+pub use ipsec_ike as ike;
 pub use ipsec_ike_wire as ike_wire;
 
 use ipsec_crypto::{Compliance, CryptoProvider};

@@ -1,0 +1,400 @@
+//! What an [`IkeEndpoint`](crate::IkeEndpoint) negotiates: identities, the pre-shared
+//! key, proposals, traffic selectors, lifetimes and timers.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use core::str::FromStr;
+
+use ipsec_core::{Duration, Mode, TrafficSelector};
+use ipsec_crypto::{Proposal, ProposalError, ProposalKind};
+use ipsec_ike_wire::IdType;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+/// An IKE identity (RFC 7296 §3.5).
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+#[non_exhaustive]
+pub enum Identity {
+    /// ID_IPV4_ADDR.
+    Ipv4(Ipv4Addr),
+    /// ID_IPV6_ADDR.
+    Ipv6(Ipv6Addr),
+    /// ID_FQDN, a domain name without terminator.
+    Fqdn(String),
+    /// ID_RFC822_ADDR, an e-mail address.
+    Rfc822(String),
+    /// ID_KEY_ID, opaque bytes.
+    KeyId(Vec<u8>),
+}
+
+impl Identity {
+    /// The ID type on the wire.
+    pub fn id_type(&self) -> IdType {
+        match self {
+            Identity::Ipv4(_) => IdType::ID_IPV4_ADDR,
+            Identity::Ipv6(_) => IdType::ID_IPV6_ADDR,
+            Identity::Fqdn(_) => IdType::ID_FQDN,
+            Identity::Rfc822(_) => IdType::ID_RFC822_ADDR,
+            Identity::KeyId(_) => IdType::ID_KEY_ID,
+        }
+    }
+
+    /// The identification data on the wire.
+    pub fn data(&self) -> Vec<u8> {
+        match self {
+            Identity::Ipv4(a) => a.octets().to_vec(),
+            Identity::Ipv6(a) => a.octets().to_vec(),
+            Identity::Fqdn(s) | Identity::Rfc822(s) => s.as_bytes().to_vec(),
+            Identity::KeyId(k) => k.clone(),
+        }
+    }
+
+    /// The identity of an ID payload, if its type is one of ours.
+    pub fn from_wire(id_type: IdType, data: &[u8]) -> Option<Identity> {
+        Some(match id_type {
+            IdType::ID_IPV4_ADDR => Identity::Ipv4(Ipv4Addr::from(<[u8; 4]>::try_from(data).ok()?)),
+            IdType::ID_IPV6_ADDR => {
+                Identity::Ipv6(Ipv6Addr::from(<[u8; 16]>::try_from(data).ok()?))
+            }
+            IdType::ID_FQDN => Identity::Fqdn(String::from(core::str::from_utf8(data).ok()?)),
+            IdType::ID_RFC822_ADDR => {
+                Identity::Rfc822(String::from(core::str::from_utf8(data).ok()?))
+            }
+            IdType::ID_KEY_ID => Identity::KeyId(data.to_vec()),
+            _ => return None,
+        })
+    }
+}
+
+impl From<IpAddr> for Identity {
+    fn from(a: IpAddr) -> Self {
+        match a {
+            IpAddr::V4(a) => Identity::Ipv4(a),
+            IpAddr::V6(a) => Identity::Ipv6(a),
+        }
+    }
+}
+
+impl fmt::Display for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Identity::Ipv4(a) => write!(f, "{a}"),
+            Identity::Ipv6(a) => write!(f, "{a}"),
+            Identity::Fqdn(s) => write!(f, "@{s}"),
+            Identity::Rfc822(s) => f.write_str(s),
+            Identity::KeyId(k) => {
+                f.write_str("@#")?;
+                k.iter().try_for_each(|b| write!(f, "{b:02x}"))
+            }
+        }
+    }
+}
+
+/// An identity string that cannot be parsed (an empty one, or a bad `@#` key id).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdentityError;
+
+impl fmt::Display for IdentityError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("invalid identity (empty, or '@#' not followed by hex)")
+    }
+}
+
+impl core::error::Error for IdentityError {}
+
+impl FromStr for Identity {
+    type Err = IdentityError;
+
+    /// strongSwan's syntax: an IP address is `Ipv4`/`Ipv6`; `@#hex` is a key id;
+    /// `@name` is the FQDN `name`; `user@host` is RFC 822; anything else is an FQDN.
+    fn from_str(s: &str) -> Result<Self, IdentityError> {
+        if s.is_empty() {
+            return Err(IdentityError);
+        }
+        if let Ok(a) = s.parse::<IpAddr>() {
+            return Ok(a.into());
+        }
+        if let Some(hex) = s.strip_prefix("@#") {
+            if hex.is_empty() || hex.len() % 2 != 0 {
+                return Err(IdentityError);
+            }
+            let bytes = hex
+                .as_bytes()
+                .chunks(2)
+                .map(|c| {
+                    core::str::from_utf8(c)
+                        .ok()
+                        .and_then(|h| u8::from_str_radix(h, 16).ok())
+                })
+                .collect::<Option<Vec<u8>>>()
+                .ok_or(IdentityError)?;
+            return Ok(Identity::KeyId(bytes));
+        }
+        if let Some(name) = s.strip_prefix('@') {
+            if name.is_empty() {
+                return Err(IdentityError);
+            }
+            return Ok(Identity::Fqdn(String::from(name)));
+        }
+        if s.contains('@') {
+            return Ok(Identity::Rfc822(String::from(s)));
+        }
+        Ok(Identity::Fqdn(String::from(s)))
+    }
+}
+
+/// A pre-shared key: zeroized on drop, never printed.
+#[derive(Clone, Default, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
+pub struct Psk(Vec<u8>);
+
+impl Psk {
+    /// The key.
+    pub fn new(key: Vec<u8>) -> Self {
+        Psk(key)
+    }
+
+    /// The key bytes.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl From<Vec<u8>> for Psk {
+    fn from(v: Vec<u8>) -> Self {
+        Psk(v)
+    }
+}
+
+impl From<&[u8]> for Psk {
+    fn from(v: &[u8]) -> Self {
+        Psk(v.to_vec())
+    }
+}
+
+impl From<&str> for Psk {
+    fn from(v: &str) -> Self {
+        Psk(v.as_bytes().to_vec())
+    }
+}
+
+impl fmt::Debug for Psk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Psk([redacted; {}])", self.0.len())
+    }
+}
+
+/// Retransmission of requests (RFC 7296 §2.1): the first retransmission after
+/// `initial`, each further one after `multiplier` times the previous wait, and giving
+/// up (closing the IKE SA with [`CloseReason::Timeout`](crate::CloseReason::Timeout))
+/// when the wait after the `max_tries`-th transmission runs out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retransmit {
+    /// Wait after the first transmission.
+    pub initial: Duration,
+    /// Factor between successive waits (1 = constant).
+    pub multiplier: u32,
+    /// Longest single wait.
+    pub max_wait: Duration,
+    /// Transmissions in total before giving up (at least 1).
+    pub max_tries: u32,
+}
+
+impl Default for Retransmit {
+    /// 1 s, doubling up to 32 s, 6 transmissions: give up after 63 s.
+    fn default() -> Self {
+        Retransmit {
+            initial: Duration::from_secs(1),
+            multiplier: 2,
+            max_wait: Duration::from_secs(32),
+            max_tries: 6,
+        }
+    }
+}
+
+impl Retransmit {
+    /// The wait after transmission number `n` (0-based).
+    pub fn wait(&self, n: u32) -> Duration {
+        let mut d = self.initial;
+        for _ in 0..n {
+            d = d.saturating_mul(self.multiplier.max(1));
+            if d >= self.max_wait {
+                return self.max_wait;
+            }
+        }
+        d.min(self.max_wait)
+    }
+
+    /// The time from the first transmission to giving up.
+    pub fn total(&self) -> Duration {
+        (0..self.max_tries.max(1)).fold(Duration::ZERO, |t, n| t.saturating_add(self.wait(n)))
+    }
+}
+
+/// The configuration of an [`IkeEndpoint`](crate::IkeEndpoint), shared by all its SAs
+/// (hold it in an `Arc`; it is `Clone` for building variants).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Config {
+    /// Our identity, sent in IDi / IDr.
+    pub local_id: Identity,
+    /// The identity the peer must prove; `None` accepts any identity that knows the PSK.
+    pub remote_id: Option<Identity>,
+    /// The pre-shared key (RFC 7296 §2.15).
+    pub psk: Psk,
+    /// IKE SA proposals in order of preference (`ProposalKind::Ike`).
+    pub ike_proposals: Vec<Proposal>,
+    /// ESP proposals in order of preference (`ProposalKind::Esp`); key exchange
+    /// methods in them mean PFS in CREATE_CHILD_SA.
+    pub esp_proposals: Vec<Proposal>,
+    /// Our side's traffic selectors.
+    pub local_ts: Vec<TrafficSelector>,
+    /// The peer's side's traffic selectors.
+    pub remote_ts: Vec<TrafficSelector>,
+    /// Tunnel or transport mode (transport sends USE_TRANSPORT_MODE, RFC 7296 §1.3.1).
+    pub mode: Mode,
+    /// Rekey the IKE SA after this long (minus jitter); `None` = never on our own.
+    pub ike_rekey: Option<Duration>,
+    /// Rekey each Child SA after this long (minus jitter); `None` = never on our own.
+    pub child_rekey: Option<Duration>,
+    /// Rekey times are shortened by a random amount of up to this percentage, so both
+    /// ends rarely rekey at the same moment (RFC 7296 §2.8.1). At most 50.
+    pub rekey_jitter_percent: u8,
+    /// Retransmission of our requests.
+    pub retransmit: Retransmit,
+    /// Send a liveness check (empty INFORMATIONAL) when nothing authenticated came from
+    /// the peer for this long; `None` = only on [`check_liveness`](crate::IkeEndpoint::check_liveness).
+    pub dpd: Option<Duration>,
+    /// IKE fragmentation (RFC 7383): the IP MTU of the path. With `Some`, we announce
+    /// IKEV2_FRAGMENTATION_SUPPORTED and, when the peer does too, split protected
+    /// messages whose IP datagrams would exceed it.
+    pub fragment_mtu: Option<usize>,
+    /// Interval of NAT keepalives (RFC 3948 §2.3) while we are behind a NAT; see
+    /// [`Event::NatKeepaliveDue`](crate::Event::NatKeepaliveDue).
+    pub nat_keepalive: Duration,
+    /// Anti-replay window handed to the data plane in each `ChildSaParams`.
+    pub replay_window: u32,
+    /// Demand a COOKIE (RFC 7296 §2.6) once this many responder SAs are half open;
+    /// 0 demands it always.
+    pub half_open_cookie_threshold: usize,
+    /// How long a half-open responder SA waits for IKE_AUTH.
+    pub half_open_timeout: Duration,
+    /// How long a cookie secret is used before it is replaced (the previous one stays
+    /// valid for as long again).
+    pub cookie_secret_lifetime: Duration,
+}
+
+impl Config {
+    /// A configuration with the defaults below, identity `local_id` and key `psk`:
+    /// IKE `aes256gcm16-prfsha256-x25519` and `aes128gcm16-prfsha256-x25519`, ESP
+    /// `aes256gcm16` and `aes128gcm16`, selectors covering all IPv4 traffic, tunnel
+    /// mode, no automatic rekeying, [`Retransmit::default`], no DPD, no fragmentation,
+    /// 20 s NAT keepalives, a 1024-packet replay window, cookies above 64 half-open
+    /// SAs.
+    pub fn new(local_id: Identity, psk: impl Into<Psk>) -> Self {
+        Config {
+            local_id,
+            remote_id: None,
+            psk: psk.into(),
+            ike_proposals: Proposal::parse_list(
+                ProposalKind::Ike,
+                "aes256gcm16-prfsha256-x25519,aes128gcm16-prfsha256-x25519",
+            )
+            .unwrap_or_default(),
+            esp_proposals: Proposal::parse_list(ProposalKind::Esp, "aes256gcm16,aes128gcm16")
+                .unwrap_or_default(),
+            local_ts: alloc::vec![TrafficSelector::any_v4()],
+            remote_ts: alloc::vec![TrafficSelector::any_v4()],
+            mode: Mode::Tunnel,
+            ike_rekey: None,
+            child_rekey: None,
+            rekey_jitter_percent: 10,
+            retransmit: Retransmit::default(),
+            dpd: None,
+            fragment_mtu: None,
+            nat_keepalive: Duration::from_secs(20),
+            replay_window: 1024,
+            half_open_cookie_threshold: 64,
+            half_open_timeout: Duration::from_secs(30),
+            cookie_secret_lifetime: Duration::from_secs(300),
+        }
+    }
+
+    /// Replaces the IKE proposals with those of a strongSwan-style list
+    /// (`"aes128gcm16-prfsha256-x25519,aes256-sha384-ecp384"`).
+    ///
+    /// # Errors
+    /// The proposal parser's error.
+    pub fn with_ike_proposals(mut self, s: &str) -> Result<Self, ProposalError> {
+        self.ike_proposals = Proposal::parse_list(ProposalKind::Ike, s)?;
+        Ok(self)
+    }
+
+    /// Replaces the ESP proposals with those of a strongSwan-style list.
+    ///
+    /// # Errors
+    /// The proposal parser's error.
+    pub fn with_esp_proposals(mut self, s: &str) -> Result<Self, ProposalError> {
+        self.esp_proposals = Proposal::parse_list(ProposalKind::Esp, s)?;
+        Ok(self)
+    }
+}
+
+impl Default for Config {
+    /// [`Config::new`] with an empty FQDN identity and an empty key: set both.
+    fn default() -> Self {
+        Config::new(Identity::Fqdn(String::new()), Psk::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+
+    #[test]
+    fn identity_from_str() {
+        assert_eq!(
+            "10.0.0.1".parse::<Identity>().unwrap(),
+            Identity::Ipv4(Ipv4Addr::new(10, 0, 0, 1))
+        );
+        assert!(matches!(
+            "::1".parse::<Identity>().unwrap(),
+            Identity::Ipv6(_)
+        ));
+        assert_eq!(
+            "@vpn.example".parse::<Identity>().unwrap(),
+            Identity::Fqdn("vpn.example".into())
+        );
+        assert_eq!(
+            "vpn.example".parse::<Identity>().unwrap(),
+            Identity::Fqdn("vpn.example".into())
+        );
+        assert_eq!(
+            "a@b".parse::<Identity>().unwrap(),
+            Identity::Rfc822("a@b".into())
+        );
+        assert_eq!(
+            "@#0aff".parse::<Identity>().unwrap(),
+            Identity::KeyId(alloc::vec![10, 255])
+        );
+        assert!("".parse::<Identity>().is_err());
+        assert!("@#0".parse::<Identity>().is_err());
+        assert_eq!(Identity::Fqdn("x".into()).to_string(), "@x");
+    }
+
+    #[test]
+    fn psk_is_redacted() {
+        let p = Psk::from("hunter2");
+        assert!(!alloc::format!("{p:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn retransmit_schedule() {
+        let r = Retransmit::default();
+        assert_eq!(r.wait(0), Duration::from_secs(1));
+        assert_eq!(r.wait(3), Duration::from_secs(8));
+        assert_eq!(r.wait(10), Duration::from_secs(32));
+        assert_eq!(r.total(), Duration::from_secs(63));
+    }
+}

@@ -1,0 +1,667 @@
+//! [`IkeEndpoint`]: many IKE SAs behind one set of UDP sockets.
+
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::fmt;
+use core::net::{IpAddr, SocketAddr};
+
+use ipsec_core::{Duration, IkeSpi, Instant, Spi};
+use ipsec_crypto::{CryptoError, CryptoProvider, PrfId};
+use ipsec_ike_wire::{
+    error_response, ExchangeType, Flags, IkeHeaderRepr, IkePacket, NotifyType, ParseErrorKind,
+    Trust, HEADER_LEN,
+};
+
+use crate::config::Config;
+use crate::error::{ApiMisuse, Error};
+use crate::event::{ChildSaId, Event, SaHandle, Transmit};
+use crate::keys;
+use crate::msg::{self, InMsg, Out};
+use crate::sa::{IkeSa, NewResponder};
+
+/// The UDP port of IKE with NAT traversal (RFC 7296 §2.23, RFC 3948).
+pub const NAT_T_PORT: u16 = 4500;
+/// The four zero bytes that mark IKE on port 4500 (RFC 3948 §2.2).
+pub const NON_ESP_MARKER: [u8; 4] = [0; 4];
+
+/// The two ends of a datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Path {
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+}
+
+impl Path {
+    /// Whether IKE on this path carries the non-ESP marker.
+    pub(crate) fn encap(&self) -> bool {
+        self.local.port() == NAT_T_PORT || self.remote.port() == NAT_T_PORT
+    }
+}
+
+/// The secrets behind cookies (RFC 7296 §2.6), replaced every
+/// `Config::cookie_secret_lifetime`.
+struct CookieSecrets {
+    version: u32,
+    current: Vec<u8>,
+    previous: Option<Vec<u8>>,
+    created: Instant,
+}
+
+impl Drop for CookieSecrets {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.current.zeroize();
+        if let Some(p) = self.previous.as_mut() {
+            p.zeroize();
+        }
+    }
+}
+
+/// What every IKE SA of an endpoint shares: configuration, provider, output queues
+/// and the SPI tables.
+pub(crate) struct Shared {
+    pub config: Arc<Config>,
+    pub provider: &'static CryptoProvider,
+    pub transmits: VecDeque<Transmit>,
+    pub events: VecDeque<(SaHandle, Event)>,
+    /// Our IKE SPIs (of every session) to their IKE SA.
+    pub spis: BTreeMap<IkeSpi, SaHandle>,
+    /// Our inbound ESP SPIs in use.
+    pub child_spis: BTreeSet<u32>,
+    pub next_child: u64,
+}
+
+impl Shared {
+    /// Queues a datagram, with the non-ESP marker on port 4500.
+    pub(crate) fn send(&mut self, path: Path, message: &[u8]) {
+        let mut payload = Vec::with_capacity(message.len() + 4);
+        if path.encap() {
+            payload.extend_from_slice(&NON_ESP_MARKER);
+        }
+        payload.extend_from_slice(message);
+        self.transmits.push_back(Transmit {
+            local: path.local,
+            remote: path.remote,
+            payload,
+        });
+    }
+
+    /// Queues an event.
+    pub(crate) fn event(&mut self, h: SaHandle, e: Event) {
+        self.events.push_back((h, e));
+    }
+
+    /// A fresh, unused, non-zero IKE SPI, registered for `h`.
+    pub(crate) fn new_ike_spi(&mut self, h: SaHandle) -> Result<IkeSpi, Error> {
+        for _ in 0..16 {
+            let mut s = [0u8; 8];
+            self.provider.secure_random.fill(&mut s)?;
+            let spi = IkeSpi(s);
+            if !spi.is_zero() && !self.spis.contains_key(&spi) {
+                self.spis.insert(spi, h);
+                return Ok(spi);
+            }
+        }
+        Err(Error::Crypto(CryptoError::Random))
+    }
+
+    /// A fresh inbound ESP SPI (above the reserved range, not in use).
+    pub(crate) fn new_child_spi(&mut self) -> Result<Spi, Error> {
+        for _ in 0..16 {
+            let mut s = [0u8; 4];
+            self.provider.secure_random.fill(&mut s)?;
+            let v = u32::from_be_bytes(s);
+            if v >= 256 && !self.child_spis.contains(&v) {
+                self.child_spis.insert(v);
+                return Ok(Spi(v));
+            }
+        }
+        Err(Error::Crypto(CryptoError::Random))
+    }
+
+    /// A fresh Child SA id.
+    pub(crate) fn child_id(&mut self) -> ChildSaId {
+        self.next_child = self.next_child.wrapping_add(1);
+        ChildSaId(self.next_child)
+    }
+
+    /// `d` shortened by a random amount of up to `rekey_jitter_percent`.
+    pub(crate) fn jitter(&self, d: Duration) -> Duration {
+        let pct = u64::from(self.config.rekey_jitter_percent.min(50));
+        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let span = nanos / 100 * pct;
+        if span == 0 {
+            return d;
+        }
+        let r = keys::random_u64(self.provider).unwrap_or(0) % span.saturating_add(1);
+        Duration::from_nanos(nanos.saturating_sub(r))
+    }
+}
+
+/// A sans-I/O IKEv2 endpoint (RFC 7296): it owns any number of IKE SAs, routes each
+/// incoming datagram to its SA by IKE SPI, and answers statelessly where the RFC says
+/// so (COOKIE above a half-open threshold, §2.6; INVALID_KE_PAYLOAD, §1.3;
+/// INVALID_MAJOR_VERSION, §2.5; NO_PROPOSAL_CHOSEN).
+///
+/// # Driving contract
+///
+/// The endpoint never reads a clock, opens a socket or draws randomness of its own:
+/// time comes in as `now`, randomness from `provider.secure_random`.
+///
+/// - **Inputs**: [`handle_datagram`](Self::handle_datagram) for every UDP datagram
+///   received on the IKE ports (500 and 4500; on 4500 pass everything, the endpoint
+///   ignores ESP and keepalives), [`handle_timeout`](Self::handle_timeout) when the
+///   instant from [`poll_timeout`](Self::poll_timeout) is reached (calling it early is
+///   harmless).
+/// - **Commands**: [`connect`](Self::connect), [`create_child_sa`](Self::create_child_sa),
+///   [`rekey_child_sa`](Self::rekey_child_sa), [`delete_child_sa`](Self::delete_child_sa),
+///   [`rekey_ike_sa`](Self::rekey_ike_sa), [`check_liveness`](Self::check_liveness),
+///   [`close`](Self::close).
+/// - **Outputs**: after any input or command, first drain
+///   [`poll_transmit`](Self::poll_transmit) and send each datagram from `local` to
+///   `remote` (its payload is the exact UDP payload, with the non-ESP marker on port
+///   4500), then read [`poll_timeout`](Self::poll_timeout) and arm one timer for it,
+///   then drain [`poll_event`](Self::poll_event) and apply Child SA events to the data
+///   plane.
+/// - `now` must never go backwards.
+///
+/// `local` addresses must be the address the datagram really arrived at (not a
+/// wildcard): NAT detection hashes it. The endpoint sends from port 4500 once NAT
+/// traversal starts, so the caller needs sockets on both 500 and 4500.
+pub struct IkeEndpoint {
+    shared: Shared,
+    sas: BTreeMap<SaHandle, IkeSa>,
+    /// Responder SAs by (initiator address, initiator SPI), for retransmitted
+    /// IKE_SA_INIT requests.
+    by_init: BTreeMap<(SocketAddr, IkeSpi), SaHandle>,
+    next_handle: u64,
+    cookies: Option<CookieSecrets>,
+}
+
+impl fmt::Debug for IkeEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IkeEndpoint")
+            .field("local_id", &self.shared.config.local_id)
+            .field("sas", &self.sas.len())
+            .field("transmits", &self.shared.transmits.len())
+            .field("events", &self.shared.events.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl IkeEndpoint {
+    /// An endpoint with no SAs.
+    pub fn new(config: Arc<Config>, provider: &'static CryptoProvider) -> Self {
+        IkeEndpoint {
+            shared: Shared {
+                config,
+                provider,
+                transmits: VecDeque::new(),
+                events: VecDeque::new(),
+                spis: BTreeMap::new(),
+                child_spis: BTreeSet::new(),
+                next_child: 0,
+            },
+            sas: BTreeMap::new(),
+            by_init: BTreeMap::new(),
+            next_handle: 0,
+            cookies: None,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Arc<Config> {
+        &self.shared.config
+    }
+
+    fn new_handle(&mut self) -> SaHandle {
+        self.next_handle = self.next_handle.wrapping_add(1);
+        SaHandle(self.next_handle)
+    }
+
+    /// Starts an IKE SA as the initiator: queues the IKE_SA_INIT request from
+    /// `local` to `remote` (port 500, or 4500 to start with NAT traversal). The first
+    /// Child SA is negotiated in IKE_AUTH with the configured proposals and selectors.
+    ///
+    /// # Errors
+    /// [`ApiMisuse::NoUsableProposal`] when no IKE proposal can be run by the
+    /// provider, [`ApiMisuse::AddressFamily`] for mixed families, a crypto error
+    /// when the random source fails.
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Result<SaHandle, Error> {
+        if local.is_ipv4() != remote.is_ipv4() {
+            return Err(ApiMisuse::AddressFamily.into());
+        }
+        let h = self.new_handle();
+        let sa = IkeSa::connect(&mut self.shared, h, now, Path { local, remote })?;
+        self.sas.insert(h, sa);
+        Ok(h)
+    }
+
+    /// Creates another Child SA with the configured proposals and selectors
+    /// (CREATE_CHILD_SA, RFC 7296 §1.3.1). Its id comes back in
+    /// [`Event::ChildSaInstalled`] or [`Event::ChildSaFailed`].
+    ///
+    /// # Errors
+    /// [`ApiMisuse::UnknownSa`], [`ApiMisuse::NotEstablished`].
+    pub fn create_child_sa(&mut self, now: Instant, sa: SaHandle) -> Result<ChildSaId, Error> {
+        let shared = &mut self.shared;
+        let r = self
+            .sas
+            .get_mut(&sa)
+            .ok_or(Error::ApiMisuse(ApiMisuse::UnknownSa))?
+            .create_child(shared, now);
+        self.cleanup(now);
+        r
+    }
+
+    /// Rekeys a Child SA (CREATE_CHILD_SA with REKEY_SA, RFC 7296 §1.3.3); the result
+    /// is [`Event::ChildSaRekeyed`].
+    ///
+    /// # Errors
+    /// [`ApiMisuse::UnknownSa`], [`ApiMisuse::UnknownChildSa`], [`ApiMisuse::NotEstablished`].
+    pub fn rekey_child_sa(
+        &mut self,
+        now: Instant,
+        sa: SaHandle,
+        child: ChildSaId,
+    ) -> Result<(), Error> {
+        let shared = &mut self.shared;
+        let r = self
+            .sas
+            .get_mut(&sa)
+            .ok_or(Error::ApiMisuse(ApiMisuse::UnknownSa))?
+            .rekey_child(shared, now, child);
+        self.cleanup(now);
+        r
+    }
+
+    /// Deletes a Child SA (INFORMATIONAL with Delete, RFC 7296 §1.4.1); the result is
+    /// [`Event::ChildSaDeleted`].
+    ///
+    /// # Errors
+    /// [`ApiMisuse::UnknownSa`], [`ApiMisuse::UnknownChildSa`], [`ApiMisuse::NotEstablished`].
+    pub fn delete_child_sa(
+        &mut self,
+        now: Instant,
+        sa: SaHandle,
+        child: ChildSaId,
+    ) -> Result<(), Error> {
+        let shared = &mut self.shared;
+        let r = self
+            .sas
+            .get_mut(&sa)
+            .ok_or(Error::ApiMisuse(ApiMisuse::UnknownSa))?
+            .delete_child(shared, now, child);
+        self.cleanup(now);
+        r
+    }
+
+    /// Rekeys the IKE SA (RFC 7296 §2.18); the result is [`Event::IkeSaRekeyed`].
+    ///
+    /// # Errors
+    /// [`ApiMisuse::UnknownSa`], [`ApiMisuse::NotEstablished`].
+    pub fn rekey_ike_sa(&mut self, now: Instant, sa: SaHandle) -> Result<(), Error> {
+        let shared = &mut self.shared;
+        let r = self
+            .sas
+            .get_mut(&sa)
+            .ok_or(Error::ApiMisuse(ApiMisuse::UnknownSa))?
+            .rekey_ike(shared, now);
+        self.cleanup(now);
+        r
+    }
+
+    /// Sends an empty INFORMATIONAL request (RFC 7296 §1.4); the result is
+    /// [`Event::LivenessOk`], or [`Event::IkeSaClosed`] with
+    /// [`CloseReason::Timeout`](crate::CloseReason::Timeout) when the peer is gone.
+    ///
+    /// # Errors
+    /// [`ApiMisuse::UnknownSa`], [`ApiMisuse::NotEstablished`].
+    pub fn check_liveness(&mut self, now: Instant, sa: SaHandle) -> Result<(), Error> {
+        let shared = &mut self.shared;
+        let r = self
+            .sas
+            .get_mut(&sa)
+            .ok_or(Error::ApiMisuse(ApiMisuse::UnknownSa))?
+            .check_liveness(shared, now);
+        self.cleanup(now);
+        r
+    }
+
+    /// Closes the IKE SA: deletes it with the peer if established (the result is
+    /// [`Event::IkeSaClosed`] with `Deleted { by_peer: false }`), or abandons the
+    /// handshake.
+    ///
+    /// # Errors
+    /// [`ApiMisuse::UnknownSa`].
+    pub fn close(&mut self, now: Instant, sa: SaHandle) -> Result<(), Error> {
+        let shared = &mut self.shared;
+        self.sas
+            .get_mut(&sa)
+            .ok_or(Error::ApiMisuse(ApiMisuse::UnknownSa))?
+            .close(shared, now);
+        self.cleanup(now);
+        Ok(())
+    }
+
+    /// The handles of all IKE SAs.
+    pub fn sa_handles(&self) -> Vec<SaHandle> {
+        self.sas.keys().copied().collect()
+    }
+
+    /// Whether the IKE SA is established.
+    pub fn is_established(&self, sa: SaHandle) -> bool {
+        self.sas.get(&sa).is_some_and(IkeSa::is_established)
+    }
+
+    /// The Child SAs of an IKE SA that are installed.
+    pub fn child_sas(&self, sa: SaHandle) -> Vec<ChildSaId> {
+        self.sas.get(&sa).map(IkeSa::child_ids).unwrap_or_default()
+    }
+
+    /// Our and the peer's address of an IKE SA.
+    pub fn addresses(&self, sa: SaHandle) -> Option<(SocketAddr, SocketAddr)> {
+        self.sas.get(&sa).map(|s| (s.path.local, s.path.remote))
+    }
+
+    /// Processes one UDP datagram received at `local` from `remote`.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        payload: &[u8],
+    ) {
+        let path = Path { local, remote };
+        let bytes = if path.encap() {
+            match payload.split_first_chunk::<4>() {
+                Some((m, rest)) if *m == NON_ESP_MARKER => rest,
+                // ESP (non-zero SPI) or a NAT keepalive: the data plane's.
+                _ => return,
+            }
+        } else {
+            payload
+        };
+        let packet = match IkePacket::parse(bytes) {
+            Ok(p) => p,
+            Err(e) => {
+                if matches!(e.kind, ParseErrorKind::UnsupportedMajorVersion { .. }) {
+                    self.answer_major_version(path, bytes, &e);
+                }
+                return;
+            }
+        };
+        let h = IkeHeaderRepr::parse(&packet);
+        if h.exchange_type == ExchangeType::IKE_SA_INIT
+            && !h.flags.is_response()
+            && h.flags.is_initiator()
+            && h.spi_r.is_zero()
+        {
+            if h.message_id != 0 || h.spi_i.is_zero() {
+                return;
+            }
+            if let Some(handle) = self.by_init.get(&(remote, h.spi_i)).copied() {
+                if let Some(sa) = self.sas.get_mut(&handle) {
+                    sa.handle_datagram(&mut self.shared, now, path, bytes, &h);
+                }
+            } else {
+                self.new_responder(now, path, bytes, &h);
+            }
+            self.cleanup(now);
+            return;
+        }
+        let ours = if h.flags.is_initiator() {
+            h.spi_r
+        } else {
+            h.spi_i
+        };
+        if let Some(handle) = self.shared.spis.get(&ours).copied() {
+            if let Some(sa) = self.sas.get_mut(&handle) {
+                sa.handle_datagram(&mut self.shared, now, path, bytes, &h);
+            }
+            self.cleanup(now);
+        }
+        // Unknown SPI: RFC 7296 §2.21.4 allows INVALID_IKE_SPI, unprotected and rate
+        // limited; staying silent gives scanners nothing.
+    }
+
+    /// INVALID_MAJOR_VERSION (RFC 7296 §2.5) for requests of a higher major version.
+    fn answer_major_version(&mut self, path: Path, bytes: &[u8], e: &ipsec_ike_wire::ParseError) {
+        if error_response(bytes, e, Trust::Unauthenticated).notify_type()
+            != Some(NotifyType::INVALID_MAJOR_VERSION)
+        {
+            return;
+        }
+        let Some(hdr) = bytes.get(..HEADER_LEN) else {
+            return;
+        };
+        let spi = |r: core::ops::Range<usize>| -> IkeSpi {
+            IkeSpi(
+                hdr.get(r)
+                    .and_then(|s| <[u8; 8]>::try_from(s).ok())
+                    .unwrap_or([0; 8]),
+            )
+        };
+        let exchange = ExchangeType(hdr.get(18).copied().unwrap_or(0));
+        let flags = Flags(hdr.get(19).copied().unwrap_or(0));
+        let id = hdr
+            .get(20..24)
+            .and_then(|s| <[u8; 4]>::try_from(s).ok())
+            .map_or(0, u32::from_be_bytes);
+        let header = msg::header(
+            spi(0..8),
+            spi(8..16),
+            exchange,
+            !flags.is_initiator(),
+            true,
+            id,
+        );
+        let out = [Out::notify(NotifyType::INVALID_MAJOR_VERSION, &[])];
+        let reply = msg::plain(header, &out);
+        self.shared.send(path, &reply);
+    }
+
+    fn half_open(&self) -> usize {
+        self.sas.values().filter(|s| s.is_half_open()).count()
+    }
+
+    fn rotate_cookies(&mut self, now: Instant) -> Result<(), CryptoError> {
+        let life = self.shared.config.cookie_secret_lifetime;
+        let fresh = |p: &CryptoProvider| keys::random(p, 32);
+        match &mut self.cookies {
+            None => {
+                self.cookies = Some(CookieSecrets {
+                    version: 0,
+                    current: fresh(self.shared.provider)?,
+                    previous: None,
+                    created: now,
+                });
+            }
+            Some(c) if now >= c.created + life => {
+                let next = fresh(self.shared.provider)?;
+                let old = core::mem::replace(&mut c.current, next);
+                if let Some(mut p) = c.previous.replace(old) {
+                    use zeroize::Zeroize;
+                    p.zeroize();
+                }
+                c.version = c.version.wrapping_add(1);
+                c.created = now;
+            }
+            Some(_) => {}
+        }
+        Ok(())
+    }
+
+    /// `Cookie = <VersionIDofSecret> | Hash(Ni | IPi | SPIi | <secret>)` (RFC 7296
+    /// §2.6), with an HMAC keyed by the secret as the hash.
+    fn cookie(
+        &self,
+        version: u32,
+        secret: &[u8],
+        ni: &[u8],
+        ip: IpAddr,
+        spi_i: IkeSpi,
+    ) -> Option<Vec<u8>> {
+        let prf = self
+            .shared
+            .provider
+            .prf(PrfId::PRF_HMAC_SHA2_256)
+            .or_else(|| self.shared.provider.prfs.first().copied())?;
+        let ipb: Vec<u8> = match ip {
+            IpAddr::V4(a) => a.octets().to_vec(),
+            IpAddr::V6(a) => a.octets().to_vec(),
+        };
+        let mac = ipsec_crypto::kdf::prf(prf, secret, &[ni, &ipb, &spi_i.0]).ok()?;
+        let mut c = version.to_be_bytes().to_vec();
+        c.extend_from_slice(mac.expose().get(..16).unwrap_or(mac.expose()));
+        Some(c)
+    }
+
+    fn cookie_ok(&self, got: &[u8], ni: &[u8], ip: IpAddr, spi_i: IkeSpi) -> bool {
+        let Some(c) = &self.cookies else { return false };
+        let Some(v) = got
+            .get(..4)
+            .and_then(|s| <[u8; 4]>::try_from(s).ok())
+            .map(u32::from_be_bytes)
+        else {
+            return false;
+        };
+        let secret = if v == c.version {
+            Some(&c.current)
+        } else if v == c.version.wrapping_sub(1) {
+            c.previous.as_ref()
+        } else {
+            None
+        };
+        let Some(secret) = secret else { return false };
+        let Some(want) = self.cookie(v, secret, ni, ip, spi_i) else {
+            return false;
+        };
+        let a = ipsec_crypto::SecretBytes::from_slice(&want);
+        let b = ipsec_crypto::SecretBytes::from_slice(got);
+        a == b
+    }
+
+    fn stateless(&mut self, path: Path, h: &IkeHeaderRepr, n: NotifyType, data: &[u8]) {
+        let header = msg::header(
+            h.spi_i,
+            IkeSpi::ZERO,
+            ExchangeType::IKE_SA_INIT,
+            false,
+            true,
+            0,
+        );
+        let reply = msg::plain(header, &[Out::notify(n, data)]);
+        self.shared.send(path, &reply);
+    }
+
+    /// A new IKE_SA_INIT request: cookie check, then the SA's own checks.
+    fn new_responder(&mut self, now: Instant, path: Path, bytes: &[u8], h: &IkeHeaderRepr) {
+        let Ok(packet) = IkePacket::parse(bytes) else {
+            return;
+        };
+        let chain = bytes.get(HEADER_LEN..).unwrap_or(&[]);
+        let m = match InMsg::parse(packet.next_payload(), chain) {
+            Ok(m) => m,
+            Err(e) => {
+                let r = error_response(bytes, &e, Trust::Unauthenticated);
+                if let Some(n) = r.notify_type() {
+                    self.stateless(path, h, n, r.notify_data());
+                }
+                return;
+            }
+        };
+        let Some(ni) = m.nonce.clone() else {
+            self.stateless(path, h, NotifyType::INVALID_SYNTAX, &[]);
+            return;
+        };
+        if self.rotate_cookies(now).is_err() {
+            return;
+        }
+        let threshold = self.shared.config.half_open_cookie_threshold;
+        if self.half_open() >= threshold {
+            let ok = m
+                .notify(NotifyType::COOKIE)
+                .is_some_and(|c| self.cookie_ok(&c.data, &ni, path.remote.ip(), h.spi_i));
+            if !ok {
+                let Some(c) = &self.cookies else { return };
+                if let Some(cookie) = self.cookie(
+                    c.version,
+                    &c.current.clone(),
+                    &ni,
+                    path.remote.ip(),
+                    h.spi_i,
+                ) {
+                    self.stateless(path, h, NotifyType::COOKIE, &cookie);
+                }
+                return;
+            }
+        }
+        let handle = self.new_handle();
+        match IkeSa::respond_init(&mut self.shared, handle, now, path, bytes, h, m) {
+            NewResponder::Created(sa) => {
+                self.by_init.insert((path.remote, h.spi_i), handle);
+                self.sas.insert(handle, *sa);
+            }
+            NewResponder::Reject(n, data) => self.stateless(path, h, n, &data),
+            NewResponder::Drop => {}
+        }
+    }
+
+    /// Fires expired timers: retransmissions, rekeys, liveness checks, expiries.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let due: Vec<SaHandle> = self
+            .sas
+            .iter()
+            .filter(|(_, s)| s.poll_timeout().is_some_and(|t| t <= now))
+            .map(|(h, _)| *h)
+            .collect();
+        for h in due {
+            if let Some(sa) = self.sas.get_mut(&h) {
+                sa.handle_timeout(&mut self.shared, now);
+            }
+        }
+        self.cleanup(now);
+    }
+
+    /// Removes SAs that are gone, with their SPIs.
+    fn cleanup(&mut self, now: Instant) {
+        let gone: Vec<SaHandle> = self
+            .sas
+            .iter()
+            .filter(|(_, s)| s.is_gone(now))
+            .map(|(h, _)| *h)
+            .collect();
+        for h in gone {
+            if let Some(sa) = self.sas.remove(&h) {
+                sa.release(&mut self.shared);
+            }
+            self.by_init.retain(|_, v| *v != h);
+        }
+    }
+
+    /// The next datagram to send.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.shared.transmits.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must be called next (`None`: no
+    /// timer; wait for datagrams and commands).
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.sas.values().filter_map(IkeSa::poll_timeout).min()
+    }
+
+    /// The next event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<(SaHandle, Event)> {
+        self.shared.events.pop_front()
+    }
+}

@@ -1,0 +1,249 @@
+//! Errors, sorted by who is at fault (style guide §6), and why an IKE SA closed.
+
+use core::fmt;
+
+use ipsec_crypto::CryptoError;
+use ipsec_ike_wire::{NotifyType, ParseError};
+
+/// Something the peer did that the protocol forbids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PeerMisbehaved {
+    /// A payload the exchange needs is missing.
+    MissingPayload(&'static str),
+    /// The responder's proposal is not one we offered, or has several transforms of a type.
+    BadProposal,
+    /// The KE payload's group is not the negotiated one, or its data is unusable.
+    BadKeyExchange,
+    /// Traffic selectors outside those we proposed.
+    BadTrafficSelectors,
+    /// The peer's identity is not the configured one.
+    WrongIdentity,
+    /// A message that makes no sense in the current state.
+    UnexpectedMessage,
+    /// The responder chose a zero SPI, or an SPI in use.
+    BadSpi,
+}
+
+impl fmt::Display for PeerMisbehaved {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PeerMisbehaved::MissingPayload(p) => write!(f, "missing {p} payload"),
+            PeerMisbehaved::BadProposal => f.write_str("chosen proposal was not offered"),
+            PeerMisbehaved::BadKeyExchange => f.write_str("unusable key exchange payload"),
+            PeerMisbehaved::BadTrafficSelectors => {
+                f.write_str("traffic selectors outside those proposed")
+            }
+            PeerMisbehaved::WrongIdentity => f.write_str("peer identity does not match"),
+            PeerMisbehaved::UnexpectedMessage => f.write_str("unexpected message"),
+            PeerMisbehaved::BadSpi => f.write_str("invalid SPI"),
+        }
+    }
+}
+
+/// The peer and we cannot agree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PeerIncompatible {
+    /// No proposal in common.
+    NoProposalChosen,
+    /// No traffic selectors in common.
+    TsUnacceptable,
+    /// The peer wants a key exchange group we do not have.
+    UnsupportedGroup,
+}
+
+impl fmt::Display for PeerIncompatible {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PeerIncompatible::NoProposalChosen => "no proposal chosen",
+            PeerIncompatible::TsUnacceptable => "traffic selectors unacceptable",
+            PeerIncompatible::UnsupportedGroup => "unsupported key exchange group",
+        })
+    }
+}
+
+/// A command the caller should not have given now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ApiMisuse {
+    /// No IKE SA with this handle.
+    UnknownSa,
+    /// No Child SA with this id on that IKE SA.
+    UnknownChildSa,
+    /// The IKE SA is not established (yet, or any more).
+    NotEstablished,
+    /// The configuration has no usable proposal for this provider.
+    NoUsableProposal,
+    /// A local address of another family than the remote one.
+    AddressFamily,
+}
+
+impl fmt::Display for ApiMisuse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ApiMisuse::UnknownSa => "unknown IKE SA",
+            ApiMisuse::UnknownChildSa => "unknown Child SA",
+            ApiMisuse::NotEstablished => "IKE SA not established",
+            ApiMisuse::NoUsableProposal => "no proposal usable with this crypto provider",
+            ApiMisuse::AddressFamily => "local and remote addresses of different families",
+        })
+    }
+}
+
+/// Everything that can go wrong in IKE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// A message that does not parse.
+    InvalidMessage(ParseError),
+    /// The peer broke the protocol.
+    PeerMisbehaved(PeerMisbehaved),
+    /// The peer and we cannot agree.
+    PeerIncompatible(PeerIncompatible),
+    /// The peer's AUTH payload is wrong, or the peer said ours was.
+    AuthenticationFailed,
+    /// The peer answered with an error notification.
+    NotifyReceived(NotifyType),
+    /// Retransmissions were exhausted.
+    Timeout,
+    /// A crypto operation failed.
+    Crypto(CryptoError),
+    /// The caller gave a command that cannot be carried out.
+    ApiMisuse(ApiMisuse),
+}
+
+impl Error {
+    /// The error notification to send the peer for this error, if any: the one place
+    /// that maps our errors to RFC 7296 §3.10.1 types.
+    pub fn notify(&self) -> Option<NotifyType> {
+        match self {
+            Error::InvalidMessage(_) => Some(NotifyType::INVALID_SYNTAX),
+            Error::PeerMisbehaved(PeerMisbehaved::WrongIdentity) => {
+                Some(NotifyType::AUTHENTICATION_FAILED)
+            }
+            Error::PeerMisbehaved(PeerMisbehaved::BadKeyExchange) => {
+                Some(NotifyType::INVALID_SYNTAX)
+            }
+            Error::PeerMisbehaved(PeerMisbehaved::BadTrafficSelectors) => {
+                Some(NotifyType::TS_UNACCEPTABLE)
+            }
+            Error::PeerMisbehaved(_) => Some(NotifyType::INVALID_SYNTAX),
+            Error::PeerIncompatible(PeerIncompatible::NoProposalChosen)
+            | Error::PeerIncompatible(PeerIncompatible::UnsupportedGroup) => {
+                Some(NotifyType::NO_PROPOSAL_CHOSEN)
+            }
+            Error::PeerIncompatible(PeerIncompatible::TsUnacceptable) => {
+                Some(NotifyType::TS_UNACCEPTABLE)
+            }
+            Error::AuthenticationFailed => Some(NotifyType::AUTHENTICATION_FAILED),
+            Error::NotifyReceived(_) | Error::Timeout | Error::ApiMisuse(_) => None,
+            Error::Crypto(_) => Some(NotifyType::NO_PROPOSAL_CHOSEN),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidMessage(e) => write!(f, "invalid message: {e}"),
+            Error::PeerMisbehaved(e) => write!(f, "peer misbehaved: {e}"),
+            Error::PeerIncompatible(e) => write!(f, "peer incompatible: {e}"),
+            Error::AuthenticationFailed => f.write_str("authentication failed"),
+            Error::NotifyReceived(n) => write!(f, "peer sent {n}"),
+            Error::Timeout => f.write_str("peer did not answer"),
+            Error::Crypto(e) => write!(f, "crypto failure: {e}"),
+            Error::ApiMisuse(e) => write!(f, "api misuse: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for Error {}
+
+impl From<ParseError> for Error {
+    fn from(e: ParseError) -> Self {
+        Error::InvalidMessage(e)
+    }
+}
+
+impl From<CryptoError> for Error {
+    fn from(e: CryptoError) -> Self {
+        Error::Crypto(e)
+    }
+}
+
+impl From<PeerMisbehaved> for Error {
+    fn from(e: PeerMisbehaved) -> Self {
+        Error::PeerMisbehaved(e)
+    }
+}
+
+impl From<PeerIncompatible> for Error {
+    fn from(e: PeerIncompatible) -> Self {
+        Error::PeerIncompatible(e)
+    }
+}
+
+impl From<ApiMisuse> for Error {
+    fn from(e: ApiMisuse) -> Self {
+        Error::ApiMisuse(e)
+    }
+}
+
+/// Why an IKE SA ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// Deleted with an INFORMATIONAL Delete: by the peer (`by_peer`) or by us
+    /// ([`IkeEndpoint::close`](crate::IkeEndpoint::close)).
+    Deleted {
+        /// True when the peer sent the Delete.
+        by_peer: bool,
+    },
+    /// The peer stopped answering: retransmissions exhausted, or a half-open SA
+    /// timed out.
+    Timeout,
+    /// The peer's AUTH was wrong, or it rejected ours.
+    AuthenticationFailed,
+    /// No IKE proposal in common.
+    NoProposalChosen,
+    /// The peer answered with another error notification.
+    NotifyReceived(NotifyType),
+    /// A protocol error ended the SA.
+    Error(Error),
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloseReason::Deleted { by_peer: true } => f.write_str("deleted by peer"),
+            CloseReason::Deleted { by_peer: false } => f.write_str("deleted by us"),
+            CloseReason::Timeout => f.write_str("peer timed out"),
+            CloseReason::AuthenticationFailed => f.write_str("authentication failed"),
+            CloseReason::NoProposalChosen => f.write_str("no proposal chosen"),
+            CloseReason::NotifyReceived(n) => write!(f, "peer sent {n}"),
+            CloseReason::Error(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl CloseReason {
+    /// The reason for closing because of `e`.
+    pub fn from_error(e: Error) -> Self {
+        match e {
+            Error::AuthenticationFailed | Error::PeerMisbehaved(PeerMisbehaved::WrongIdentity) => {
+                CloseReason::AuthenticationFailed
+            }
+            Error::NotifyReceived(NotifyType::AUTHENTICATION_FAILED) => {
+                CloseReason::AuthenticationFailed
+            }
+            Error::NotifyReceived(NotifyType::NO_PROPOSAL_CHOSEN)
+            | Error::PeerIncompatible(PeerIncompatible::NoProposalChosen) => {
+                CloseReason::NoProposalChosen
+            }
+            Error::NotifyReceived(n) => CloseReason::NotifyReceived(n),
+            Error::Timeout => CloseReason::Timeout,
+            e => CloseReason::Error(e),
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! What an [`IkeEndpoint`](crate::IkeEndpoint) hands back: datagrams to send and
+//! events.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+use core::net::SocketAddr;
+
+use ipsec_core::{ChildSaParams, IkeSpi, Spi};
+
+use crate::error::{CloseReason, Error};
+
+/// Names one IKE SA of an endpoint for its whole life, across IKE SA rekeys (which
+/// change the SPIs but not the handle).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct SaHandle(pub u64);
+
+impl fmt::Display for SaHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ike#{}", self.0)
+    }
+}
+
+/// Names one Child SA (a pair of SAs, one per direction); unique within an endpoint.
+/// A rekeyed Child SA gets a new id.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct ChildSaId(pub u64);
+
+impl fmt::Display for ChildSaId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "child#{}", self.0)
+    }
+}
+
+/// One UDP datagram to send.
+///
+/// `payload` is exactly the UDP payload: when either port is 4500 it starts with the
+/// four zero bytes of the non-ESP marker (RFC 3948 §2.2).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Send from this address and port.
+    pub local: SocketAddr,
+    /// Send to this address and port.
+    pub remote: SocketAddr,
+    /// The UDP payload.
+    pub payload: Vec<u8>,
+}
+
+impl fmt::Debug for Transmit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transmit")
+            .field("local", &self.local)
+            .field("remote", &self.remote)
+            .field("len", &self.payload.len())
+            .finish()
+    }
+}
+
+/// What NAT detection (RFC 7296 §2.23) found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct NatState {
+    /// Our address as the peer sees it differs from ours: we are behind a NAT (and
+    /// send keepalives).
+    pub local_behind_nat: bool,
+    /// The peer's address as we see it differs from what it sent: it is behind a NAT.
+    pub remote_behind_nat: bool,
+}
+
+impl NatState {
+    /// True when either side is behind a NAT: IKE runs on port 4500 and ESP is
+    /// encapsulated in UDP.
+    pub fn any(&self) -> bool {
+        self.local_behind_nat || self.remote_behind_nat
+    }
+}
+
+/// Something that happened to an IKE SA or one of its Child SAs.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event {
+    /// IKE_SA_INIT and IKE_AUTH completed, the peer is authenticated.
+    IkeSaEstablished {
+        /// Our IKE SPI.
+        local_spi: IkeSpi,
+        /// The peer's IKE SPI.
+        remote_spi: IkeSpi,
+        /// The chosen IKE proposal as a canonical proposal string.
+        suite: String,
+        /// What NAT detection found.
+        nat: NatState,
+    },
+    /// A Child SA is ready: install both directions in the data plane.
+    ChildSaInstalled {
+        /// Its id.
+        id: ChildSaId,
+        /// Everything the data plane needs (keys zeroize on drop).
+        params: ChildSaParams,
+        /// The chosen ESP proposal as a canonical proposal string.
+        suite: String,
+    },
+    /// A Child SA could not be created (the IKE SA stays up).
+    ChildSaFailed {
+        /// The id that [`create_child_sa`](crate::IkeEndpoint::create_child_sa)
+        /// returned, or the one the first Child SA would have had.
+        id: ChildSaId,
+        /// Why.
+        error: Error,
+    },
+    /// `new` (installed just before) replaces `old`, which is deleted shortly after.
+    ChildSaRekeyed {
+        /// The rekeyed Child SA.
+        old: ChildSaId,
+        /// Its successor.
+        new: ChildSaId,
+    },
+    /// A Child SA is gone: remove both directions from the data plane.
+    ChildSaDeleted {
+        /// Its id.
+        id: ChildSaId,
+        /// The SPI it received with.
+        inbound_spi: Spi,
+        /// The SPI it sent with.
+        outbound_spi: Spi,
+    },
+    /// The IKE SA was rekeyed (RFC 7296 §2.18): same handle and Child SAs, new SPIs
+    /// and keys.
+    IkeSaRekeyed {
+        /// Our SPI of the old IKE SA.
+        old_local_spi: IkeSpi,
+        /// The peer's SPI of the old IKE SA.
+        old_remote_spi: IkeSpi,
+        /// Our SPI of the new IKE SA.
+        new_local_spi: IkeSpi,
+        /// The peer's SPI of the new IKE SA.
+        new_remote_spi: IkeSpi,
+    },
+    /// The peer answered a liveness check.
+    LivenessOk,
+    /// The peer's address or port changed (a NAT mapping changed, RFC 7296 §2.23):
+    /// IKE and the outbound ESP of every Child SA should go there now.
+    PeerAddressChanged {
+        /// The new address and port.
+        remote: SocketAddr,
+    },
+    /// We are behind a NAT and nothing was sent to the peer for
+    /// [`Config::nat_keepalive`](crate::Config::nat_keepalive): the data plane
+    /// should send a NAT keepalive (the single byte `0xff`, RFC 3948 §2.3) from
+    /// `local` to `remote` unless it sent ESP meanwhile. Comes every `nat_keepalive`
+    /// while the IKE SA is up and a NAT is detected on our side.
+    NatKeepaliveDue {
+        /// Our address (port 4500).
+        local: SocketAddr,
+        /// The peer's address.
+        remote: SocketAddr,
+    },
+    /// The IKE SA is gone (its Child SAs were reported deleted before).
+    IkeSaClosed {
+        /// Why.
+        reason: CloseReason,
+    },
+}

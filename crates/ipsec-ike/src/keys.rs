@@ -1,0 +1,194 @@
+//! Key material: the IKE SA keys (RFC 7296 §2.14, §2.18), PSK authentication (§2.15),
+//! Child SA keys (§2.17) and NAT detection hashes (§2.23).
+
+use alloc::vec::Vec;
+use core::net::{IpAddr, SocketAddr};
+
+use ipsec_core::{IkeSpi, KeyMaterial};
+use ipsec_crypto::kdf::{self, IkeKeyLengths};
+use ipsec_crypto::{CryptoError, CryptoProvider, PrfAlgorithm, SecretBytes};
+use ipsec_ike_wire::SkKeys;
+
+use crate::error::Error;
+use crate::proposal::Chosen;
+
+/// The keys of one IKE SA.
+pub(crate) struct IkeCrypto {
+    pub chosen: Chosen,
+    pub prf: &'static dyn PrfAlgorithm,
+    pub sk_d: SecretBytes,
+    pub sk_pi: SecretBytes,
+    pub sk_pr: SecretBytes,
+    pub sk: SkKeys,
+}
+
+impl core::fmt::Debug for IkeCrypto {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("IkeCrypto")
+            .field("chosen", &self.chosen)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IkeCrypto {
+    /// Derives the seven keys from SKEYSEED and builds the SK protection.
+    pub(crate) fn derive(
+        provider: &CryptoProvider,
+        chosen: Chosen,
+        skeyseed: &SecretBytes,
+        ni: &[u8],
+        nr: &[u8],
+        spi_i: IkeSpi,
+        spi_r: IkeSpi,
+    ) -> Result<IkeCrypto, Error> {
+        let prf_desc = chosen.prf.ok_or(CryptoError::Unsupported)?;
+        let prf = provider.prf(prf_desc.id).ok_or(CryptoError::Unsupported)?;
+        let lens = IkeKeyLengths {
+            prf_key: prf.key_len(),
+            integ_key: chosen.integ.map_or(0, |i| i.key_len),
+            encr_key: chosen.encr.keymat_len(),
+        };
+        let k = kdf::ike_keys(prf, skeyseed.expose(), ni, nr, &spi_i.0, &spi_r.0, lens)?;
+        let sk = if chosen.encr.is_combined() {
+            let aead = provider
+                .aead_for(chosen.encr)
+                .ok_or(CryptoError::Unsupported)?;
+            SkKeys::aead(aead, k.sk_ei.expose(), k.sk_er.expose())?
+        } else {
+            let cipher = provider
+                .cipher(chosen.encr.id, chosen.encr.key_len())
+                .ok_or(CryptoError::Unsupported)?;
+            let integ = chosen
+                .integ
+                .and_then(|i| provider.integ(i.id))
+                .ok_or(CryptoError::Unsupported)?;
+            SkKeys::cipher_integ(
+                cipher,
+                integ,
+                k.sk_ei.expose(),
+                k.sk_ai.expose(),
+                k.sk_er.expose(),
+                k.sk_ar.expose(),
+            )?
+        };
+        Ok(IkeCrypto {
+            chosen,
+            prf,
+            sk_d: k.sk_d,
+            sk_pi: k.sk_pi,
+            sk_pr: k.sk_pr,
+            sk,
+        })
+    }
+}
+
+/// `AUTH = prf(prf(Shared Secret, "Key Pad for IKEv2"), <SignedOctets>)` with
+/// `SignedOctets = RealMessage | NonceData | prf(SK_p, RestOfIDPayload)` (§2.15).
+pub(crate) fn psk_auth(
+    prf: &dyn PrfAlgorithm,
+    psk: &[u8],
+    real_message: &[u8],
+    peer_nonce: &[u8],
+    sk_p: &[u8],
+    id_body: &[u8],
+) -> Result<SecretBytes, CryptoError> {
+    let maced_id = kdf::prf(prf, sk_p, &[id_body])?;
+    let key = kdf::prf(prf, psk, &[b"Key Pad for IKEv2"])?;
+    kdf::prf(
+        prf,
+        key.expose(),
+        &[real_message, peer_nonce, maced_id.expose()],
+    )
+}
+
+/// The keys of one Child SA, per direction, cut from KEYMAT (§2.17).
+pub(crate) struct ChildKeys {
+    /// Initiator to responder.
+    pub i_to_r: KeyMaterial,
+    /// Responder to initiator.
+    pub r_to_i: KeyMaterial,
+}
+
+/// `KEYMAT = prf+(SK_d, [g^ir (new) |] Ni | Nr)`, split into both directions.
+pub(crate) fn child_keys(
+    prf: &dyn PrfAlgorithm,
+    sk_d: &[u8],
+    chosen: &Chosen,
+    g_ir: Option<&[u8]>,
+    ni: &[u8],
+    nr: &[u8],
+) -> Result<ChildKeys, Error> {
+    let encr_len = chosen.encr.keymat_len();
+    let integ_len = chosen.integ.map_or(0, |i| i.key_len);
+    let total = encr_len
+        .checked_add(integ_len)
+        .and_then(|n| n.checked_mul(2))
+        .ok_or(CryptoError::Unsupported)?;
+    let keymat = kdf::child_keymat(prf, sk_d, g_ir, ni, nr, total)?;
+    let (a, b) = kdf::split_child_keymat(&keymat, encr_len, integ_len)?;
+    let mk = |k: &kdf::ChildDirectionKeys| {
+        KeyMaterial::new(k.encr.expose(), k.integ.expose())
+            .map_err(|_| Error::Crypto(CryptoError::Unsupported))
+    };
+    Ok(ChildKeys {
+        i_to_r: mk(&a)?,
+        r_to_i: mk(&b)?,
+    })
+}
+
+/// `SHA-1(SPIi | SPIr | IP | Port)` (§2.23), or `None` if the provider has no SHA-1.
+pub(crate) fn nat_hash(
+    provider: &CryptoProvider,
+    spi_i: IkeSpi,
+    spi_r: IkeSpi,
+    addr: SocketAddr,
+) -> Option<[u8; 20]> {
+    let port = addr.port().to_be_bytes();
+    let r = match addr.ip() {
+        IpAddr::V4(a) => provider.sha1(&[&spi_i.0, &spi_r.0, &a.octets(), &port]),
+        IpAddr::V6(a) => provider.sha1(&[&spi_i.0, &spi_r.0, &a.octets(), &port]),
+    };
+    r.ok()
+}
+
+/// Random bytes.
+pub(crate) fn random(provider: &CryptoProvider, n: usize) -> Result<Vec<u8>, CryptoError> {
+    let mut v = alloc::vec![0u8; n];
+    provider.secure_random.fill(&mut v)?;
+    Ok(v)
+}
+
+/// A random u64.
+pub(crate) fn random_u64(provider: &CryptoProvider) -> Result<u64, CryptoError> {
+    let mut b = [0u8; 8];
+    provider.secure_random.fill(&mut b)?;
+    Ok(u64::from_be_bytes(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha1_known_answer_and_nat_hash() {
+        let p = &ipsec_crypto_rustcrypto::PROVIDER;
+        let h = p.sha1(&[b"a", b"bc"]).unwrap();
+        assert_eq!(h[..4], [0xa9, 0x99, 0x3e, 0x36]);
+        assert_eq!(h[16..], [0x9c, 0xd0, 0xd8, 0x9d]);
+        let a = nat_hash(
+            p,
+            IkeSpi([1; 8]),
+            IkeSpi::ZERO,
+            "192.0.2.1:500".parse().unwrap(),
+        )
+        .unwrap();
+        let b = nat_hash(
+            p,
+            IkeSpi([1; 8]),
+            IkeSpi::ZERO,
+            "192.0.2.1:4500".parse().unwrap(),
+        )
+        .unwrap();
+        assert_ne!(a, b);
+    }
+}

@@ -1,0 +1,26 @@
+#![doc = include_str!("../README.md")]
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+#[cfg(any(feature = "std", test))]
+extern crate std;
+
+mod config;
+mod endpoint;
+mod error;
+mod established;
+mod event;
+mod keys;
+mod msg;
+mod proposal;
+mod sa;
+mod session;
+
+pub use config::{Config, Identity, IdentityError, Psk, Retransmit};
+pub use endpoint::{IkeEndpoint, NAT_T_PORT, NON_ESP_MARKER};
+pub use error::{ApiMisuse, CloseReason, Error, PeerIncompatible, PeerMisbehaved};
+pub use event::{ChildSaId, Event, NatState, SaHandle, Transmit};
+pub use ipsec_core::{ChildSaParams, Duration, Instant, Mode, TrafficSelector};
+pub use ipsec_crypto::{CryptoProvider, KeId, Proposal, ProposalKind};
+pub use ipsec_ike_wire::NotifyType;

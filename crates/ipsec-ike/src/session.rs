@@ -1,0 +1,375 @@
+//! One keyed IKE SA on the wire: its SPIs and keys, the Message ID windows of both
+//! directions (RFC 7296 §2.1–§2.3, window size 1), retransmission of our request, the
+//! cached response for retransmitted requests, and fragmentation (RFC 7383).
+//!
+//! An [`IkeSa`](crate::sa::IkeSa) owns one current session and, around rekeys,
+//! retiring ones.
+
+use alloc::vec::Vec;
+
+use ipsec_core::{IkeSpi, Instant};
+use ipsec_ike_wire::frag::{self, IpVersion, Reassembler, ReassemblyLimits};
+use ipsec_ike_wire::{
+    error_response, ExchangeType, IkeHeaderRepr, NotifyType, PayloadType, Trust, HEADER_LEN,
+};
+
+use crate::endpoint::{Path, Shared};
+use crate::error::Error;
+use crate::keys::IkeCrypto;
+use crate::msg::{self, InMsg, Out};
+use crate::sa::Inflight;
+
+/// A request of ours waiting for its response.
+pub(crate) struct Request {
+    pub id: u32,
+    pub exchange: ExchangeType,
+    pub datagrams: Vec<Vec<u8>>,
+    pub sent: u32,
+    pub deadline: Instant,
+    pub kind: Inflight,
+}
+
+/// The last response we sent, for retransmitted requests.
+pub(crate) struct Cached {
+    pub id: u32,
+    pub datagrams: Vec<Vec<u8>>,
+}
+
+/// One keyed IKE SA.
+pub(crate) struct Session {
+    pub spi_i: IkeSpi,
+    pub spi_r: IkeSpi,
+    /// We are the original initiator of this IKE SA (sets the I flag, picks the keys).
+    pub initiator: bool,
+    pub crypto: IkeCrypto,
+    /// Both sides announced IKEV2_FRAGMENTATION_SUPPORTED and we have an MTU.
+    pub fragment_mtu: Option<usize>,
+    pub next_id: u32,
+    pub out: Option<Request>,
+    pub expect_id: u32,
+    pub cached: Option<Cached>,
+    pub req_reasm: Reassembler,
+    pub resp_reasm: Reassembler,
+}
+
+/// What a received datagram turned out to be.
+pub(crate) enum Received {
+    /// A new request, authenticated and parsed.
+    Request(IkeHeaderRepr, InMsg),
+    /// The response to our outstanding request.
+    Response(InMsg),
+    /// Nothing to act on (a retransmission answered from the cache, a fragment, a
+    /// forgery, an old message).
+    Nothing,
+}
+
+fn reassembler() -> Reassembler {
+    Reassembler::new(ReassemblyLimits::default())
+}
+
+impl Session {
+    /// A new session with message IDs starting at `next_id` / `expect_id`.
+    pub(crate) fn new(
+        spi_i: IkeSpi,
+        spi_r: IkeSpi,
+        initiator: bool,
+        crypto: IkeCrypto,
+        fragment_mtu: Option<usize>,
+    ) -> Self {
+        Session {
+            spi_i,
+            spi_r,
+            initiator,
+            crypto,
+            fragment_mtu,
+            next_id: 0,
+            out: None,
+            expect_id: 0,
+            cached: None,
+            req_reasm: reassembler(),
+            resp_reasm: reassembler(),
+        }
+    }
+
+    /// Our SPI.
+    pub(crate) fn local_spi(&self) -> IkeSpi {
+        if self.initiator {
+            self.spi_i
+        } else {
+            self.spi_r
+        }
+    }
+
+    /// The peer's SPI.
+    pub(crate) fn remote_spi(&self) -> IkeSpi {
+        if self.initiator {
+            self.spi_r
+        } else {
+            self.spi_i
+        }
+    }
+
+    /// Whether a request of ours is in flight.
+    pub(crate) fn busy(&self) -> bool {
+        self.out.is_some()
+    }
+
+    /// The earliest timer: retransmission or reassembly expiry.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        [
+            self.out.as_ref().map(|r| r.deadline),
+            self.req_reasm.poll_timeout(),
+            self.resp_reasm.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Protects a message, fragmenting it when needed.
+    fn seal(
+        &self,
+        cx: &Shared,
+        header: &IkeHeaderRepr,
+        out: &[Out],
+        path: Path,
+    ) -> Result<Vec<Vec<u8>>, Error> {
+        let (first, chain) = msg::chain(out);
+        let crypter = self.crypto.sk.for_header(header);
+        if let Some(mtu) = self.fragment_mtu {
+            let ip = if path.remote.is_ipv4() {
+                IpVersion::V4
+            } else {
+                IpVersion::V6
+            };
+            let max = frag::message_len_for(mtu, ip, path.encap());
+            let whole = HEADER_LEN + 4 + crypter.protected_len(chain.len());
+            if whole > max {
+                return frag::fragment(
+                    crypter,
+                    header,
+                    first,
+                    &chain,
+                    max,
+                    cx.provider.secure_random,
+                )
+                .map_err(|_| Error::Crypto(ipsec_crypto::CryptoError::Unsupported));
+            }
+        }
+        let mut v = Vec::new();
+        ipsec_ike_wire::seal(
+            crypter,
+            header,
+            first,
+            &chain,
+            cx.provider.secure_random,
+            &mut v,
+        )
+        .map_err(|e| match e {
+            ipsec_ike_wire::SealError::Crypto(c) => Error::Crypto(c),
+            _ => Error::Crypto(ipsec_crypto::CryptoError::Unsupported),
+        })?;
+        Ok(alloc::vec![v])
+    }
+
+    /// Sends a request and keeps it for retransmission.
+    pub(crate) fn request(
+        &mut self,
+        cx: &mut Shared,
+        now: Instant,
+        path: Path,
+        exchange: ExchangeType,
+        out: &[Out],
+        kind: Inflight,
+    ) -> Result<(), Error> {
+        let id = self.next_id;
+        let h = msg::header(self.spi_i, self.spi_r, exchange, self.initiator, false, id);
+        let datagrams = self.seal(cx, &h, out, path)?;
+        for d in &datagrams {
+            cx.send(path, d);
+        }
+        self.out = Some(Request {
+            id,
+            exchange,
+            datagrams,
+            sent: 1,
+            deadline: now + cx.config.retransmit.wait(0),
+            kind,
+        });
+        self.next_id = self.next_id.wrapping_add(1);
+        Ok(())
+    }
+
+    /// Sends the response to `req` and caches it.
+    pub(crate) fn respond(
+        &mut self,
+        cx: &mut Shared,
+        path: Path,
+        req: &IkeHeaderRepr,
+        out: &[Out],
+    ) {
+        let h = msg::header(
+            self.spi_i,
+            self.spi_r,
+            req.exchange_type,
+            self.initiator,
+            true,
+            req.message_id,
+        );
+        // A failure here (the random source) leaves the request unanswered; the peer
+        // retransmits.
+        let Ok(datagrams) = self.seal(cx, &h, out, path) else {
+            return;
+        };
+        for d in &datagrams {
+            cx.send(path, d);
+        }
+        self.cached = Some(Cached {
+            id: req.message_id,
+            datagrams,
+        });
+        self.expect_id = req.message_id.wrapping_add(1);
+    }
+
+    /// Retransmits our request if its timer expired.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] when the retransmissions are exhausted.
+    pub(crate) fn on_timeout(
+        &mut self,
+        cx: &mut Shared,
+        now: Instant,
+        path: Path,
+    ) -> Result<(), Error> {
+        self.req_reasm.expire(now);
+        self.resp_reasm.expire(now);
+        let Some(r) = self.out.as_mut() else {
+            return Ok(());
+        };
+        if now < r.deadline {
+            return Ok(());
+        }
+        let rt = cx.config.retransmit;
+        if r.sent >= rt.max_tries.max(1) {
+            return Err(Error::Timeout);
+        }
+        for d in &r.datagrams {
+            cx.send(path, d);
+        }
+        r.deadline = now + rt.wait(r.sent);
+        r.sent = r.sent.saturating_add(1);
+        Ok(())
+    }
+
+    /// Authenticates, reassembles and parses a datagram sent to this session.
+    /// Retransmitted requests are answered from the cache here.
+    pub(crate) fn receive(
+        &mut self,
+        cx: &mut Shared,
+        now: Instant,
+        path: Path,
+        bytes: &[u8],
+        h: &IkeHeaderRepr,
+    ) -> Received {
+        // The I flag names the original initiator: it must be the peer.
+        if h.flags.is_initiator() == self.initiator {
+            return Received::Nothing;
+        }
+        let response = h.flags.is_response();
+        let retransmitted;
+        if response {
+            match &self.out {
+                Some(r) if r.id == h.message_id && r.exchange == h.exchange_type => {}
+                _ => return Received::Nothing,
+            }
+            retransmitted = false;
+        } else if h.message_id == self.expect_id {
+            retransmitted = false;
+        } else if h.message_id.wrapping_add(1) == self.expect_id
+            && self.cached.as_ref().is_some_and(|c| c.id == h.message_id)
+        {
+            retransmitted = true;
+        } else {
+            return Received::Nothing;
+        }
+        let mut buf = bytes.to_vec();
+        let crypter = self.crypto.sk.for_header(h);
+        let is_fragment = bytes.get(16).copied() == Some(PayloadType::SKF.0);
+        let (first, inner): (PayloadType, Vec<u8>) = if is_fragment {
+            let Ok(f) = frag::open_fragment(crypter, &mut buf) else {
+                return Received::Nothing;
+            };
+            if retransmitted {
+                // RFC 7383 §2.6.1: answer a retransmitted fragmented request once,
+                // on its first fragment.
+                if f.fragment_number == 1 {
+                    self.resend_cached(cx, path);
+                }
+                return Received::Nothing;
+            }
+            if self.fragment_mtu.is_none() && cx.config.fragment_mtu.is_none() {
+                // We never announced support (RFC 7383 §2.3).
+                return Received::Nothing;
+            }
+            let reasm = if response {
+                &mut self.resp_reasm
+            } else {
+                &mut self.req_reasm
+            };
+            match reasm.insert(now, &f) {
+                Ok(Some(r)) => (r.first_inner, r.inner),
+                _ => return Received::Nothing,
+            }
+        } else {
+            let Ok(o) = ipsec_ike_wire::open(crypter, &mut buf) else {
+                return Received::Nothing;
+            };
+            if retransmitted {
+                self.resend_cached(cx, path);
+                return Received::Nothing;
+            }
+            (o.first_inner, o.inner.to_vec())
+        };
+        match InMsg::parse(first, &inner) {
+            Ok(m) if response => {
+                // Reassembly of this response is complete; drop leftovers.
+                self.resp_reasm.reset();
+                Received::Response(m)
+            }
+            Ok(m) => {
+                self.req_reasm.reset();
+                Received::Request(*h, m)
+            }
+            Err(e) => {
+                if !response {
+                    // Authenticated garbage: RFC 7296 §2.21.2 answers it.
+                    let answer = error_response(bytes, &e, Trust::Authenticated);
+                    if let Some(n) = answer.notify_type() {
+                        let out = [Out::notify(n, answer.notify_data())];
+                        self.respond(cx, path, h, &out);
+                    }
+                }
+                Received::Nothing
+            }
+        }
+    }
+
+    fn resend_cached(&self, cx: &mut Shared, path: Path) {
+        if let Some(c) = &self.cached {
+            for d in &c.datagrams {
+                cx.send(path, d);
+            }
+        }
+    }
+
+    /// Answers a request with a single error notification.
+    pub(crate) fn respond_error(
+        &mut self,
+        cx: &mut Shared,
+        path: Path,
+        req: &IkeHeaderRepr,
+        n: NotifyType,
+    ) {
+        self.respond(cx, path, req, &[Out::notify(n, &[])]);
+    }
+}
