@@ -377,3 +377,24 @@ fn provider_lists_ring_algorithms() {
     assert!(p.aead_for(&ipsec_crypto::suites::AES_GMAC_128).is_some());
     assert!(!p.supports_encr(&ipsec_crypto::suites::AES_CBC_128));
 }
+
+#[test]
+fn prf_hash_is_the_plain_digest() {
+    // FIPS 180-2 "abc" examples; the provider's SHA-1 is what NAT detection uses.
+    assert_eq!(
+        ring_backend::PROVIDER.sha1(&[b"a", b"bc"]).unwrap(),
+        *h("a9993e364706816aba3e25717850c26c9cd0d89d").as_slice()
+    );
+    let mut out = [0u8; 32];
+    ring_backend::PRF_HMAC_SHA256
+        .hash(&[b"abc"], &mut out)
+        .unwrap();
+    assert_eq!(
+        hex::encode(out),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    assert!(matches!(
+        ring_backend::PRF_HMAC_SHA256.hash(&[b"abc"], &mut out[1..]),
+        Err(CryptoError::Length { .. })
+    ));
+}
