@@ -99,9 +99,11 @@ pub(crate) fn check_v6(packet: &[u8]) -> Result<usize, ParseError> {
         return Err(ParseError::bad_value(0, "ip version"));
     }
     let pl = usize::from(h.payload_len.get());
-    if pl == 0 {
-        // A jumbogram (RFC 2675) or an empty packet: neither carries AH here.
-        return Err(ParseError::bad_value(4, "ipv6 payload length 0"));
+    if pl == 0 && h.next_header == HOPOPT {
+        // Possibly a jumbogram (RFC 2675: payload length 0 and a Jumbo Payload
+        // option), which is not supported. An empty packet with another next header
+        // (No Next Header, say) is a valid inner packet.
+        return Err(ParseError::bad_value(4, "ipv6 jumbogram"));
     }
     let total = pl.saturating_add(Ipv6Header::LEN);
     if total > packet.len() {
@@ -156,7 +158,7 @@ pub(crate) fn ext_len(packet: &[u8], off: usize, nh: u8) -> Result<usize, ParseE
         .get(off.saturating_add(1))
         .copied()
         .ok_or(ParseError::truncated(off, 2))?;
-    Ok((usize::from(l) + 1) * 8)
+    Ok(usize::from(l).saturating_add(1).saturating_mul(8))
 }
 
 fn walk_v6(packet: &[u8], walk: Walk) -> Result<(usize, IpProto, usize), ParseError> {
@@ -285,7 +287,7 @@ pub(crate) fn fix(
 pub(crate) const fn max_total(family: Family) -> usize {
     match family {
         Family::Ipv4 => u16::MAX as usize,
-        Family::Ipv6 => u16::MAX as usize + Ipv6Header::LEN,
+        Family::Ipv6 => (u16::MAX as usize).saturating_add(Ipv6Header::LEN),
     }
 }
 

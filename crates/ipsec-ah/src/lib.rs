@@ -1,8 +1,12 @@
 #![doc = include_str!("../README.md")]
 #![no_std]
 #![forbid(unsafe_code)]
+// Codec crate: untrusted offsets are never indexed and offset arithmetic cannot
+// overflow (docs/style.md §10).
 #![warn(
     clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::use_self,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::cast_possible_truncation,
@@ -11,7 +15,12 @@
 )]
 #![cfg_attr(
     test,
-    allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)
+    allow(
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects,
+        clippy::unwrap_used,
+        clippy::expect_used
+    )
 )]
 
 extern crate alloc;

@@ -20,17 +20,18 @@
 //!   destination. IPv6 zeroes traffic class, flow label, hop limit.
 //! ```
 //!
-//! The transformation is done **in place** and undone afterwards, because AES-GMAC
-//! takes its input as one contiguous AAD. [`check`] validates everything first, so
-//! that [`apply`] and [`restore`] cannot fail half way.
+//! The SAs do the transformation **in place** and undo it afterwards, because
+//! AES-GMAC takes its input as one contiguous AAD. Everything is validated before the
+//! first byte changes, so neither step can fail half way. [`icv_input`] does the same
+//! without the undo, for inspection and tests.
 //!
 //! [RFC 4302 §3.3.3.1]: https://www.rfc-editor.org/rfc/rfc4302#section-3.3.3.1
 
 use ipsec_core::ip::{Ipv4Header, Ipv6Header};
 use zerocopy::FromBytes;
 
-use crate::ip::{ext_len, Located, DSTOPTS, FRAGMENT, HOPOPT, ROUTING};
-use crate::wire::{Family, ParseError};
+use crate::ip::{self, ext_len, Located, Walk, DSTOPTS, FRAGMENT, HOPOPT, ROUTING};
+use crate::wire::{AhLayout, AhPacket, Family, ParseError, HEADER_LEN};
 
 /// The most option data of IPv6 options marked "may change en route" that one packet
 /// may carry in front of its AH. The data is saved while it is zeroed for the ICV;
@@ -111,7 +112,7 @@ pub(crate) struct Undo {
 
 impl Undo {
     pub(crate) const fn new() -> Self {
-        Undo {
+        Self {
             header: [0; 60],
             opts: [0; MAX_MUTABLE_OPTION_BYTES],
         }
@@ -212,6 +213,39 @@ fn v6_option_headers(
     Ok(())
 }
 
+/// Rewrites `packet`, a whole IPv4 or IPv6 packet carrying AH whose transform has
+/// `layout`, into the bytes its ICV is computed over: mutable fields and the ICV
+/// zeroed, predictable fields as at the receiver. The ESN high bits, which follow
+/// these bytes in the computation, are not included. Returns the packet length (the
+/// IP length field; bytes behind it are not touched).
+///
+/// # Errors
+/// [`ParseError`] when the packet is not well formed, is a fragment, carries no AH,
+/// or its AH is too short for `layout`. The packet is unchanged then.
+pub fn icv_input(packet: &mut [u8], layout: &AhLayout) -> Result<usize, ParseError> {
+    let loc = ip::locate(packet, Walk::ToAh)?;
+    let total = loc.total_len;
+    let pkt = packet
+        .get_mut(..total)
+        .ok_or(ParseError::truncated(0, total))?;
+    {
+        let ah = AhPacket::parse(pkt.get(loc.hdr_len..).unwrap_or(&[]))
+            .map_err(|e| e.at(loc.hdr_len))?;
+        layout.split(&ah).map_err(|e| e.at(loc.hdr_len))?;
+    }
+    let plan = check(pkt, &loc)?;
+    let mut undo = Undo::new();
+    apply(pkt, &loc, &plan, &mut undo);
+    let icv = loc
+        .hdr_len
+        .saturating_add(HEADER_LEN)
+        .saturating_add(layout.iv_len);
+    if let Some(s) = pkt.get_mut(icv..icv.saturating_add(layout.icv_len)) {
+        s.fill(0);
+    }
+    Ok(total)
+}
+
 /// Validates everything [`apply`] will touch in `pkt` (the packet from its IP header;
 /// `loc.hdr_len` is where AH is or goes) and plans the rewrites.
 pub(crate) fn check(pkt: &mut [u8], loc: &Located) -> Result<Plan, ParseError> {
@@ -237,7 +271,7 @@ pub(crate) fn check(pkt: &mut [u8], loc: &Located) -> Result<Plan, ParseError> {
                 seen_route = true;
                 // type, length, pointer, then 4-byte addresses (RFC 791).
                 let len = opt.len();
-                if len < 3 || (len - 3) % 4 != 0 {
+                if len < 3 || len.saturating_sub(3) % 4 != 0 {
                     return Err(ParseError::length_field(at.saturating_add(1)));
                 }
                 let ptr = usize::from(opt.get(2).copied().unwrap_or(0));
@@ -252,7 +286,7 @@ pub(crate) fn check(pkt: &mut [u8], loc: &Located) -> Result<Plan, ParseError> {
                 // the route is where the packet will arrive.
                 if ptr <= len && len >= 7 {
                     let mut a = [0u8; 4];
-                    a.copy_from_slice(opt.get(len - 4..).unwrap_or(&[0; 4]));
+                    a.copy_from_slice(opt.get(len.saturating_sub(4)..).unwrap_or(&[0; 4]));
                     *dst_final = Some(a);
                 }
                 Ok(())

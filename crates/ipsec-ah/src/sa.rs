@@ -99,20 +99,20 @@ pub enum SaError {
 impl fmt::Display for SaError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SaError::Unsupported(name) => {
+            Self::Unsupported(name) => {
                 write!(f, "transform {name} not supported by the provider")
             }
-            SaError::UnknownTransform => f.write_str("unknown integrity transform"),
-            SaError::NotAh => f.write_str("not an AH SA"),
-            SaError::KeyLength {
+            Self::UnknownTransform => f.write_str("unknown integrity transform"),
+            Self::NotAh => f.write_str("not an AH SA"),
+            Self::KeyLength {
                 what,
                 expected,
                 got,
             } => {
                 write!(f, "{what} key has {got} bytes, expected {expected}")
             }
-            SaError::ReplayWindow(e) => write!(f, "replay window: {e}"),
-            SaError::Crypto(e) => write!(f, "key setup failed: {e}"),
+            Self::ReplayWindow(e) => write!(f, "replay window: {e}"),
+            Self::Crypto(e) => write!(f, "key setup failed: {e}"),
         }
     }
 }
@@ -145,11 +145,11 @@ impl SealError {
     /// A short `snake_case` name for counters and JSON.
     pub const fn reason(&self) -> &'static str {
         match self {
-            SealError::SequenceExhausted => "sequence_exhausted",
-            SealError::InsufficientRoom { .. } => "insufficient_room",
-            SealError::Malformed(_) => "malformed",
-            SealError::TooLarge => "too_large",
-            SealError::Crypto(_) => "crypto",
+            Self::SequenceExhausted => "sequence_exhausted",
+            Self::InsufficientRoom { .. } => "insufficient_room",
+            Self::Malformed(_) => "malformed",
+            Self::TooLarge => "too_large",
+            Self::Crypto(_) => "crypto",
         }
     }
 }
@@ -157,16 +157,16 @@ impl SealError {
 impl fmt::Display for SealError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SealError::SequenceExhausted => f.write_str("sequence number space exhausted"),
-            SealError::InsufficientRoom { head, tail } => {
+            Self::SequenceExhausted => f.write_str("sequence number space exhausted"),
+            Self::InsufficientRoom { head, tail } => {
                 write!(
                     f,
                     "buffer needs {head} bytes of headroom and {tail} of tailroom"
                 )
             }
-            SealError::Malformed(e) => write!(f, "malformed packet: {e}"),
-            SealError::TooLarge => f.write_str("packet too large for its length field"),
-            SealError::Crypto(e) => write!(f, "crypto: {e}"),
+            Self::Malformed(e) => write!(f, "malformed packet: {e}"),
+            Self::TooLarge => f.write_str("packet too large for its length field"),
+            Self::Crypto(e) => write!(f, "crypto: {e}"),
         }
     }
 }
@@ -203,11 +203,11 @@ impl OpenError {
     /// `integrity`, `insufficient_room` or `ecn_drop`.
     pub const fn reason(&self) -> &'static str {
         match self {
-            OpenError::Malformed(_) => "malformed",
-            OpenError::Replay(_) => "replay",
-            OpenError::Integrity => "integrity",
-            OpenError::InsufficientRoom { .. } => "insufficient_room",
-            OpenError::EcnDrop => "ecn_drop",
+            Self::Malformed(_) => "malformed",
+            Self::Replay(_) => "replay",
+            Self::Integrity => "integrity",
+            Self::InsufficientRoom { .. } => "insufficient_room",
+            Self::EcnDrop => "ecn_drop",
         }
     }
 }
@@ -215,13 +215,13 @@ impl OpenError {
 impl fmt::Display for OpenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            OpenError::Malformed(e) => write!(f, "malformed packet: {e}"),
-            OpenError::Replay(e) => write!(f, "replay check: {e}"),
-            OpenError::Integrity => f.write_str("integrity check failed"),
-            OpenError::InsufficientRoom { head, tail } => {
+            Self::Malformed(e) => write!(f, "malformed packet: {e}"),
+            Self::Replay(e) => write!(f, "replay check: {e}"),
+            Self::Integrity => f.write_str("integrity check failed"),
+            Self::InsufficientRoom { head, tail } => {
                 write!(f, "needs {head} bytes of headroom or {tail} of tailroom")
             }
-            OpenError::EcnDrop => f.write_str("CE on the outer header of a not-ECT packet"),
+            Self::EcnDrop => f.write_str("CE on the outer header of a not-ECT packet"),
         }
     }
 }
@@ -326,7 +326,7 @@ impl Transform {
             }
             (Engine::Hmac(alg.new_key(k).map_err(SaError::Crypto)?), 0)
         };
-        Ok(Transform {
+        Ok(Self {
             engine,
             integ,
             esn,
@@ -528,7 +528,7 @@ impl AhOutbound {
         esn: bool,
     ) -> Result<Self, SaError> {
         let xf = Transform::new(provider, integ, keys, esn)?;
-        Ok(AhOutbound {
+        Ok(Self {
             spi,
             xf,
             seq: SeqCounter::new(esn),
@@ -856,7 +856,7 @@ impl AhInbound {
         } else {
             ReplayWindow::new(replay_window).map_err(SaError::ReplayWindow)?
         };
-        Ok(AhInbound { spi, xf, window })
+        Ok(Self { spi, xf, window })
     }
 
     /// Sets up the receiving side from what IKE negotiated: `inbound_spi`,

@@ -96,7 +96,7 @@ pub struct TunnelConfig {
 impl TunnelConfig {
     /// Defaults: TTL 64, DSCP and DF copied, flow label 0.
     pub const fn new(local: IpAddr, remote: IpAddr) -> Self {
-        TunnelConfig {
+        Self {
             local,
             remote,
             ttl: 64,
@@ -146,7 +146,7 @@ impl InnerMeta {
                 ip::check_v4(inner)?;
                 let (h, _) = Ipv4Header::ref_from_prefix(inner)
                     .map_err(|_| ParseError::truncated(0, Ipv4Header::LEN))?;
-                Ok(InnerMeta {
+                Ok(Self {
                     next_header: IpProto::IPV4,
                     tos: h.tos,
                     df: h.flags_frag.get() & Ipv4Header::DF != 0,
@@ -156,7 +156,7 @@ impl InnerMeta {
                 ip::check_v6(inner)?;
                 let (h, _) = Ipv6Header::ref_from_prefix(inner)
                     .map_err(|_| ParseError::truncated(0, Ipv6Header::LEN))?;
-                Ok(InnerMeta {
+                Ok(Self {
                     next_header: IpProto::IPV6,
                     tos: h.traffic_class(),
                     df: true,
@@ -175,7 +175,7 @@ impl Tunnel {
         if cfg.local.is_ipv4() != cfg.remote.is_ipv4() {
             return Err(AddressFamilyMismatch);
         }
-        Ok(Tunnel { cfg, next_ident: 0 })
+        Ok(Self { cfg, next_ident: 0 })
     }
 
     /// The configuration.

@@ -74,7 +74,7 @@ pub struct ParseError {
 impl ParseError {
     /// A [`ParseErrorKind::Truncated`] error.
     pub const fn truncated(offset: usize, needed: usize) -> Self {
-        ParseError {
+        Self {
             kind: ParseErrorKind::Truncated { needed },
             offset,
         }
@@ -82,7 +82,7 @@ impl ParseError {
 
     /// A [`ParseErrorKind::BadValue`] error.
     pub const fn bad_value(offset: usize, what: &'static str) -> Self {
-        ParseError {
+        Self {
             kind: ParseErrorKind::BadValue(what),
             offset,
         }
@@ -90,7 +90,7 @@ impl ParseError {
 
     /// A [`ParseErrorKind::LengthField`] error.
     pub const fn length_field(offset: usize) -> Self {
-        ParseError {
+        Self {
             kind: ParseErrorKind::LengthField,
             offset,
         }
@@ -98,7 +98,7 @@ impl ParseError {
 
     /// The same error with its offset moved by `base` (for errors found in a sub-slice).
     pub const fn at(self, base: usize) -> Self {
-        ParseError {
+        Self {
             kind: self.kind,
             offset: self.offset.saturating_add(base),
         }
@@ -150,7 +150,9 @@ pub struct AhHeader {
 impl AhHeader {
     /// The AH length in bytes that `payload_len` describes.
     pub const fn ah_len(&self) -> usize {
-        (self.payload_len as usize + 2) * 4
+        (self.payload_len as usize)
+            .saturating_add(2)
+            .saturating_mul(4)
     }
 }
 
@@ -196,7 +198,7 @@ impl<B: SplitByteSlice> AhPacket<B> {
         let (icv_field, payload) = rest
             .split_at(field_len)
             .map_err(|_| ParseError::truncated(0, ah_len))?;
-        Ok(AhPacket {
+        Ok(Self {
             header,
             icv_field,
             payload,
@@ -290,8 +292,8 @@ impl Family {
     /// The AH alignment in bytes: 4 or 8.
     pub const fn alignment(self) -> usize {
         match self {
-            Family::Ipv4 => 4,
-            Family::Ipv6 => 8,
+            Self::Ipv4 => 4,
+            Self::Ipv6 => 8,
         }
     }
 }
@@ -321,9 +323,11 @@ impl AhLayout {
     /// The AH length this transform produces for `family`: header, IV and ICV,
     /// padded to the family's alignment.
     pub const fn ah_len(&self, family: Family) -> usize {
-        let raw = HEADER_LEN + self.iv_len + self.icv_len;
+        let raw = HEADER_LEN
+            .saturating_add(self.iv_len)
+            .saturating_add(self.icv_len);
         let a = family.alignment();
-        raw.div_ceil(a) * a
+        raw.div_ceil(a).saturating_mul(a)
     }
 
     /// Checks the ICV field length of a received AH of `ah_len` bytes.
@@ -380,7 +384,7 @@ pub struct AhRepr {
 impl AhRepr {
     /// Reads the semantic content of a parsed header.
     pub fn parse<B: SplitByteSlice>(packet: &AhPacket<B>) -> Self {
-        AhRepr {
+        Self {
             next_header: packet.next_header(),
             spi: packet.spi(),
             seq: u64::from(packet.seq()),

@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests: vector records and SA construction.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod build;
+
 use std::net::IpAddr;
 
 use ipsec_ah::tunnel::{DfPolicy, DscpPolicy};
