@@ -20,6 +20,7 @@ mod demo;
 mod info;
 mod keyfile;
 mod packets;
+mod peer;
 
 /// IPsec toolkit: suites, proposals, an ESP demo and a capture decoder.
 #[derive(Parser)]
@@ -75,6 +76,12 @@ enum Cmd {
     },
     /// Run a manually keyed ESP-in-UDP tunnel between two loopback sockets.
     Demo(demo::DemoArgs),
+    /// Act as an IKEv2 initiator: negotiate an IKE SA and a Child SA, ping through it,
+    /// rekey when asked, delete, and exit 0 only if everything asked for worked.
+    Connect(peer::PeerArgs),
+    /// Act as an IKEv2 responder: accept an initiator, answer echo requests through the
+    /// tunnel, ping and rekey when asked; exit when the IKE SA is deleted.
+    Listen(peer::PeerArgs),
     /// Decrypt and print ESP frames of a pcap or pcapng capture.
     Decode {
         /// Wireshark key table (esp_sa / ikev2_decryption_table) or a directory of them.
@@ -119,6 +126,8 @@ fn main() -> ExitCode {
             info::proposal(&proposal, kind, &ipsec::DEFAULT_PROVIDER)
         }
         Some(Cmd::Demo(args)) => demo::run(&args),
+        Some(Cmd::Connect(args)) => peer::run(&args, true),
+        Some(Cmd::Listen(args)) => peer::run(&args, false),
         Some(Cmd::Decode {
             keys,
             json,

@@ -1,0 +1,633 @@
+//! `ipsec connect` and `ipsec listen`: a command-line IKEv2 peer for testing a VPN
+//! gateway. IKE comes from `ipsec-ike` (sans-I/O, driven here by two UDP sockets on
+//! ports 500 and 4500); the Child SAs it negotiates are installed in `ipsec-esp`, and
+//! ICMP echo requests and replies cross the tunnel as ESP in UDP (RFC 3948).
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::ErrorKind;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ipsec::core::time::StdClock;
+use ipsec::core::{IpProto, PacketBuf, TrafficSelector};
+use ipsec::esp::udp::{classify, Classified};
+use ipsec::esp::{EspInbound, EspOutbound};
+use ipsec::ike::{ChildSaId, CloseReason, Config, Event, Identity, IkeEndpoint, SaHandle};
+use serde_json::{json, Value};
+
+use crate::packets::{ipv4_packet, reply_to, PROTO_ICMP};
+use crate::Backend;
+
+/// Options shared by `ipsec connect` and `ipsec listen`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct PeerArgs {
+    /// The peer (IP address, optionally :port; IKE starts on port 500).
+    #[arg(long)]
+    pub remote: Option<String>,
+    /// Our address to bind (default: the one the route to --remote uses, else 0.0.0.0).
+    #[arg(long)]
+    pub local: Option<IpAddr>,
+    /// The pre-shared key.
+    #[arg(long)]
+    pub psk: String,
+    /// Our identity (IP address, FQDN, or user@fqdn); default: our address.
+    #[arg(long)]
+    pub id: Option<String>,
+    /// The identity the peer must prove (default: any that knows the PSK).
+    #[arg(long = "remote-id")]
+    pub remote_id: Option<String>,
+    /// IKE proposals (strongSwan syntax, comma-separated).
+    #[arg(long, default_value = "aes128gcm16-prfsha256-x25519")]
+    pub ike: String,
+    /// ESP proposals (strongSwan syntax, comma-separated).
+    #[arg(long, default_value = "aes128gcm16")]
+    pub esp: String,
+    /// Our traffic selector (CIDR); pings are sent from its first address.
+    #[arg(long = "local-ts")]
+    pub local_ts: Option<String>,
+    /// The peer's traffic selector (CIDR).
+    #[arg(long = "remote-ts")]
+    pub remote_ts: Option<String>,
+    /// Send ICMP echo requests to this address through the tunnel.
+    #[arg(long)]
+    pub ping: Option<Ipv4Addr>,
+    /// Echo requests per round (one round after the Child SA is up, one after each rekey).
+    #[arg(long, default_value_t = 3)]
+    pub count: u32,
+    /// Rekey the Child SA this many seconds after it is up.
+    #[arg(long = "rekey-child-after", value_name = "SECS")]
+    pub rekey_child_after: Option<f64>,
+    /// Rekey the IKE SA this many seconds after it is up.
+    #[arg(long = "rekey-ike-after", value_name = "SECS")]
+    pub rekey_ike_after: Option<f64>,
+    /// Stay up at least this many seconds after the IKE SA is up (following the peer's
+    /// rekeys), then delete and exit.
+    #[arg(long, value_name = "SECS")]
+    pub hold: Option<f64>,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 60.0, value_name = "SECS")]
+    pub timeout: f64,
+    /// One JSON event per line.
+    #[arg(long)]
+    pub json: bool,
+    /// Crypto provider.
+    #[arg(long, value_enum, default_value = "composed")]
+    pub backend: Backend,
+    /// IKE port (4500 is always used as well).
+    #[arg(long, default_value_t = 500)]
+    pub port: u16,
+}
+
+struct Child {
+    out: EspOutbound,
+    remote: SocketAddr,
+    inbound_spi: u32,
+}
+
+struct Out {
+    json: bool,
+}
+
+impl Out {
+    fn event(&self, v: Value, text: impl FnOnce() -> String) {
+        if self.json {
+            println!("{v}");
+        } else {
+            println!("{}", text());
+        }
+    }
+}
+
+fn parse_ts(s: &str) -> Result<TrafficSelector, String> {
+    let (a, l) = s
+        .split_once('/')
+        .unwrap_or((s, if s.contains(':') { "128" } else { "32" }));
+    let addr: IpAddr = a
+        .parse()
+        .map_err(|_| format!("bad address in selector \"{s}\""))?;
+    let len: u8 = l
+        .parse()
+        .map_err(|_| format!("bad prefix length in selector \"{s}\""))?;
+    TrafficSelector::from_prefix(addr, len).ok_or_else(|| format!("bad selector \"{s}\""))
+}
+
+fn parse_remote(s: &str, port: u16) -> Result<SocketAddr, String> {
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    let ip: IpAddr = s.parse().map_err(|_| format!("bad --remote \"{s}\""))?;
+    Ok(SocketAddr::new(ip, port))
+}
+
+/// The address the kernel would send from towards `remote`.
+fn route_source(remote: SocketAddr) -> Option<IpAddr> {
+    let bind = if remote.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    };
+    let s = UdpSocket::bind(bind).ok()?;
+    s.connect(remote).ok()?;
+    s.local_addr().ok().map(|a| a.ip())
+}
+
+/// What the run was asked to do, and what happened.
+#[derive(Default)]
+struct Progress {
+    established_at: Option<Instant>,
+    child: Option<ChildSaId>,
+    rounds_wanted: u32,
+    rounds_done: u32,
+    round_sent: u32,
+    round_replies: u32,
+    round_started: Option<Instant>,
+    last_sent: Option<Instant>,
+    sent_at: HashMap<u16, Instant>,
+    next_seq: u16,
+    child_rekey_asked: bool,
+    child_rekeyed: bool,
+    ike_rekey_asked: bool,
+    ike_rekeyed: bool,
+    closing: bool,
+    closed: Option<CloseReason>,
+    failures: Vec<String>,
+    echo_answered: u64,
+}
+
+/// Runs `ipsec connect` (`initiate = true`) or `ipsec listen`.
+pub fn run(args: &PeerArgs, initiate: bool) -> Result<(), String> {
+    let provider = args.backend.provider();
+    let out = Out { json: args.json };
+    let remote = match &args.remote {
+        Some(r) => Some(parse_remote(r, args.port)?),
+        None if initiate => return Err("connect needs --remote".into()),
+        None => None,
+    };
+    let local_ip = args
+        .local
+        .or_else(|| remote.and_then(route_source))
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let id: Identity = match &args.id {
+        Some(s) => s.parse().map_err(|_| format!("bad --id \"{s}\""))?,
+        None => match local_ip {
+            IpAddr::V4(a) => Identity::Ipv4(a),
+            IpAddr::V6(a) => Identity::Ipv6(a),
+        },
+    };
+    let mut cfg = Config::new(id, args.psk.as_bytes().to_vec())
+        .with_ike_proposals(&args.ike)
+        .map_err(|e| format!("--ike: {e}"))?
+        .with_esp_proposals(&args.esp)
+        .map_err(|e| format!("--esp: {e}"))?;
+    if let Some(r) = &args.remote_id {
+        cfg.remote_id = Some(r.parse().map_err(|_| format!("bad --remote-id \"{r}\""))?);
+    }
+    if let Some(t) = &args.local_ts {
+        cfg.local_ts = vec![parse_ts(t)?];
+    }
+    if let Some(t) = &args.remote_ts {
+        cfg.remote_ts = vec![parse_ts(t)?];
+    }
+    // Pings come from the first host address of our selector.
+    let ping_src = match cfg.local_ts.first().map(|t| (t.start_addr, t.end_addr)) {
+        Some((IpAddr::V4(a), IpAddr::V4(b))) if a != Ipv4Addr::UNSPECIFIED => {
+            if a < b {
+                Ipv4Addr::from(u32::from(a).saturating_add(1))
+            } else {
+                a
+            }
+        }
+        _ => match local_ip {
+            IpAddr::V4(a) => a,
+            IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
+        },
+    };
+    let local_sel: Vec<TrafficSelector> = cfg.local_ts.clone();
+    let mut ep = IkeEndpoint::new(Arc::new(cfg), provider);
+
+    let s500 = UdpSocket::bind(SocketAddr::new(local_ip, args.port))
+        .map_err(|e| format!("bind {local_ip}:{}: {e}", args.port))?;
+    let s4500 = UdpSocket::bind(SocketAddr::new(local_ip, 4500))
+        .map_err(|e| format!("bind {local_ip}:4500: {e}"))?;
+    for s in [&s500, &s4500] {
+        s.set_nonblocking(true).map_err(|e| e.to_string())?;
+    }
+    let l500 = s500.local_addr().map_err(|e| e.to_string())?;
+    let l4500 = s4500.local_addr().map_err(|e| e.to_string())?;
+
+    let start = Instant::now();
+    let clock = StdClock::new(start);
+    let mut p = Progress {
+        rounds_wanted: if args.ping.is_some() {
+            1 + u32::from(args.rekey_child_after.is_some())
+                + u32::from(args.rekey_ike_after.is_some())
+        } else {
+            0
+        },
+        ..Default::default()
+    };
+    let mut sa: Option<SaHandle> = None;
+    if let Some(r) = remote {
+        if initiate {
+            sa = Some(
+                ep.connect(clock.instant(start), l500, r)
+                    .map_err(|e| format!("connect: {e}"))?,
+            );
+            out.event(
+                json!({"event": "initiating", "remote": r.to_string(), "local": l500.to_string()}),
+                || format!("initiating IKE_SA to {r} from {l500}"),
+            );
+        }
+    }
+    if !initiate {
+        out.event(
+            json!({"event": "listening", "local": [l500.to_string(), l4500.to_string()]}),
+            || format!("listening on {l500} and {l4500}"),
+        );
+    }
+
+    let mut children: BTreeMap<ChildSaId, Child> = BTreeMap::new();
+    let mut inbound: HashMap<u32, EspInbound> = HashMap::new();
+    let mut current: Option<ChildSaId> = None;
+    let mut buf = vec![0u8; 65536];
+    let mut sbuf = vec![0u8; 4096];
+    let deadline = start + Duration::from_secs_f64(args.timeout);
+
+    loop {
+        let wall = Instant::now();
+        let now = clock.instant(wall);
+        if wall >= deadline {
+            p.failures
+                .push(format!("timed out after {} s", args.timeout));
+            break;
+        }
+        // 1. Input.
+        for (sock, local) in [(&s500, l500), (&s4500, l4500)] {
+            loop {
+                let (n, from) = match sock.recv_from(&mut buf) {
+                    Ok(x) => x,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) => return Err(format!("recv: {e}")),
+                };
+                let data = &buf[..n];
+                if local.port() == 4500 {
+                    match classify(data) {
+                        Classified::Ike(_) => ep.handle_datagram(now, local, from, data),
+                        Classified::Esp(_) => {
+                            let spi = u32::from_be_bytes([data[0], data[1], data[2], data[3]]);
+                            let reply =
+                                esp_in(&mut inbound, spi, &mut buf[..n], &local_sel, &mut p, &out);
+                            if let Some(reply) = reply {
+                                if let Some(c) = current.and_then(|c| children.get_mut(&c)) {
+                                    send_esp(&s4500, c, &reply, &mut sbuf)?;
+                                    p.echo_answered += 1;
+                                }
+                            }
+                        }
+                        Classified::Keepalive | Classified::Malformed => {}
+                    }
+                } else {
+                    ep.handle_datagram(now, local, from, data);
+                }
+            }
+        }
+        if ep.poll_timeout().is_some_and(|t| t <= now) {
+            ep.handle_timeout(now);
+        }
+        // 2. Output and events, as the driving contract says.
+        while let Some(t) = ep.poll_transmit() {
+            let sock = if t.local.port() == 4500 {
+                &s4500
+            } else {
+                &s500
+            };
+            if let Err(e) = sock.send_to(&t.payload, t.remote) {
+                p.failures.push(format!("send to {}: {e}", t.remote));
+            }
+        }
+        while let Some((h, ev)) = ep.poll_event() {
+            sa = Some(h);
+            match ev {
+                Event::IkeSaEstablished {
+                    local_spi,
+                    remote_spi,
+                    suite,
+                    nat,
+                } => {
+                    if p.established_at.is_none() {
+                        p.established_at = Some(wall);
+                    }
+                    out.event(
+                        json!({"event": "ike_established", "suite": suite, "local_spi": local_spi.to_string(),
+                               "remote_spi": remote_spi.to_string(), "local_behind_nat": nat.local_behind_nat,
+                               "remote_behind_nat": nat.remote_behind_nat}),
+                        || format!("IKE_SA established: {suite}, SPIs {local_spi}/{remote_spi}, NAT {nat:?}"),
+                    );
+                }
+                Event::ChildSaInstalled { id, params, suite } => {
+                    let Some(enc) = params.udp_encap else {
+                        p.failures.push("the Child SA has no UDP encapsulation; raw ESP needs a raw socket, which this tool does not use".into());
+                        continue;
+                    };
+                    let o = EspOutbound::from_params(provider, &params)
+                        .map_err(|e| format!("install: {e}"))?;
+                    let i = EspInbound::from_params(provider, &params)
+                        .map_err(|e| format!("install: {e}"))?;
+                    let remote = SocketAddr::new(params.remote_addr, enc.remote_port);
+                    out.event(
+                        json!({"event": "child_installed", "id": id.0, "suite": suite,
+                               "inbound_spi": params.inbound_spi.to_string(), "outbound_spi": params.outbound_spi.to_string(),
+                               "local_ts": format!("{:?}", params.local_ts.as_slice()), "remote_ts": format!("{:?}", params.remote_ts.as_slice())}),
+                        || format!("CHILD_SA {} installed: {suite}, SPIs in {} out {}", id.0, params.inbound_spi, params.outbound_spi),
+                    );
+                    inbound.insert(params.inbound_spi.0, i);
+                    children.insert(
+                        id,
+                        Child {
+                            out: o,
+                            remote,
+                            inbound_spi: params.inbound_spi.0,
+                        },
+                    );
+                    if current.is_none() {
+                        current = Some(id);
+                        p.child = Some(id);
+                    }
+                }
+                Event::ChildSaRekeyed { old, new } => {
+                    current = Some(new);
+                    p.child = Some(new);
+                    if p.child_rekey_asked && !p.child_rekeyed {
+                        p.child_rekeyed = true;
+                        p.round_started = None;
+                    }
+                    out.event(
+                        json!({"event": "child_rekeyed", "old": old.0, "new": new.0}),
+                        || format!("CHILD_SA {} rekeyed, now {}", old.0, new.0),
+                    );
+                }
+                Event::ChildSaDeleted {
+                    id,
+                    inbound_spi,
+                    outbound_spi,
+                } => {
+                    if let Some(c) = children.remove(&id) {
+                        inbound.remove(&c.inbound_spi);
+                    }
+                    if current == Some(id) {
+                        current = children.keys().next_back().copied();
+                    }
+                    out.event(
+                        json!({"event": "child_deleted", "id": id.0, "inbound_spi": inbound_spi.to_string(), "outbound_spi": outbound_spi.to_string()}),
+                        || format!("CHILD_SA {} deleted (SPIs {inbound_spi}/{outbound_spi})", id.0),
+                    );
+                }
+                Event::ChildSaFailed { id, error } => {
+                    p.failures.push(format!("CHILD_SA {}: {error}", id.0));
+                    out.event(
+                        json!({"event": "error", "what": "child_sa", "message": error.to_string(),
+                               "notify": error.notify().map(|n| format!("{n:?}"))}),
+                        || format!("CHILD_SA {} failed: {error}", id.0),
+                    );
+                }
+                Event::IkeSaRekeyed {
+                    new_local_spi,
+                    new_remote_spi,
+                    ..
+                } => {
+                    if p.ike_rekey_asked && !p.ike_rekeyed {
+                        p.ike_rekeyed = true;
+                        p.round_started = None;
+                    }
+                    out.event(
+                        json!({"event": "ike_rekeyed", "local_spi": new_local_spi.to_string(), "remote_spi": new_remote_spi.to_string()}),
+                        || format!("IKE_SA rekeyed, SPIs now {new_local_spi}/{new_remote_spi}"),
+                    );
+                }
+                Event::PeerAddressChanged { remote } => {
+                    for c in children.values_mut() {
+                        c.remote = remote;
+                    }
+                }
+                Event::NatKeepaliveDue { remote, .. } => {
+                    let _ = s4500.send_to(&[0xff], remote);
+                }
+                Event::IkeSaClosed { reason } => {
+                    out.event(
+                        json!({"event": "ike_closed", "reason": reason.to_string()}),
+                        || format!("IKE_SA closed: {reason}"),
+                    );
+                    p.closed = Some(reason);
+                }
+                Event::LivenessOk => {}
+                _ => {}
+            }
+        }
+        if p.closed.is_some() {
+            break;
+        }
+        // 3. What we were asked to do.
+        let Some(up) = p.established_at else {
+            std::thread::sleep(Duration::from_millis(1));
+            continue;
+        };
+        let h = sa.ok_or("no IKE SA")?;
+        let age = wall.duration_since(up).as_secs_f64();
+        if let Some(after) = args.rekey_child_after {
+            if !p.child_rekey_asked && age >= after && p.rounds_done >= 1.min(p.rounds_wanted) {
+                if let Some(c) = current {
+                    p.child_rekey_asked = true;
+                    ep.rekey_child_sa(now, h, c)
+                        .map_err(|e| format!("rekey child: {e}"))?;
+                    out.event(json!({"event": "rekey_child_started", "id": c.0}), || {
+                        format!("rekeying CHILD_SA {}", c.0)
+                    });
+                }
+            }
+        }
+        if let Some(after) = args.rekey_ike_after {
+            let child_done = args.rekey_child_after.is_none() || p.child_rekeyed;
+            if !p.ike_rekey_asked
+                && age >= after
+                && child_done
+                && p.rounds_done >= (1 + u32::from(p.child_rekeyed)).min(p.rounds_wanted)
+            {
+                p.ike_rekey_asked = true;
+                ep.rekey_ike_sa(now, h)
+                    .map_err(|e| format!("rekey IKE: {e}"))?;
+                out.event(json!({"event": "rekey_ike_started"}), || {
+                    "rekeying IKE_SA".to_string()
+                });
+            }
+        }
+        // Ping rounds: one after the Child SA is up, one after each rekey we asked for.
+        let round_due = p.rounds_done < p.rounds_wanted
+            && (p.rounds_done == 0
+                || (p.rounds_done == 1
+                    && (p.child_rekeyed || (args.rekey_child_after.is_none() && p.ike_rekeyed)))
+                || (p.rounds_done == 2 && p.ike_rekeyed));
+        if let (Some(dst), Some(c)) = (args.ping, current.and_then(|c| children.get_mut(&c))) {
+            if round_due {
+                let started = *p.round_started.get_or_insert(wall);
+                if p.round_sent < args.count
+                    && p.last_sent
+                        .is_none_or(|t| wall.duration_since(t) >= Duration::from_millis(200))
+                {
+                    let seq = p.next_seq;
+                    p.next_seq = p.next_seq.wrapping_add(1);
+                    let pkt = ipv4_packet(ping_src, dst, 84, seq, true);
+                    send_esp(&s4500, c, &pkt, &mut sbuf)?;
+                    p.sent_at.insert(seq, wall);
+                    p.round_sent += 1;
+                    p.last_sent = Some(wall);
+                }
+                if p.round_replies >= args.count {
+                    p.rounds_done += 1;
+                    p.round_sent = 0;
+                    p.round_replies = 0;
+                    p.round_started = None;
+                } else if wall.duration_since(started) > Duration::from_secs(5) {
+                    p.failures.push(format!(
+                        "ping round {}: {} of {} replies",
+                        p.rounds_done + 1,
+                        p.round_replies,
+                        args.count
+                    ));
+                    p.rounds_done += 1;
+                    p.round_sent = 0;
+                    p.round_replies = 0;
+                    p.round_started = None;
+                }
+            }
+        }
+        // Done? Then delete and wait for the IKE SA to close.
+        let pings_done = p.rounds_done >= p.rounds_wanted;
+        let rekeys_done = (args.rekey_child_after.is_none() || p.child_rekeyed)
+            && (args.rekey_ike_after.is_none() || p.ike_rekeyed);
+        let held = args.hold.is_none_or(|hold| age >= hold);
+        let wants_close = initiate || args.hold.is_some();
+        if wants_close && pings_done && rekeys_done && held && !p.closing {
+            p.closing = true;
+            if let Some(c) = current {
+                let _ = ep.delete_child_sa(now, h, c);
+            }
+            ep.close(now, h).map_err(|e| format!("close: {e}"))?;
+            out.event(json!({"event": "closing"}), || {
+                "deleting the CHILD_SA and the IKE_SA".to_string()
+            });
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+
+    // Verdict.
+    if p.established_at.is_none() {
+        p.failures.push("no IKE SA was established".into());
+    }
+    if p.child.is_none() {
+        p.failures.push("no CHILD_SA was installed".into());
+    }
+    if p.rounds_done < p.rounds_wanted {
+        p.failures.push(format!(
+            "{} of {} ping rounds done",
+            p.rounds_done, p.rounds_wanted
+        ));
+    }
+    if args.rekey_child_after.is_some() && !p.child_rekeyed {
+        p.failures
+            .push("the CHILD_SA rekey did not complete".into());
+    }
+    if args.rekey_ike_after.is_some() && !p.ike_rekeyed {
+        p.failures.push("the IKE_SA rekey did not complete".into());
+    }
+    match p.closed {
+        Some(CloseReason::Deleted { .. }) | None if p.failures.is_empty() && p.closed.is_some() => {
+        }
+        Some(CloseReason::Deleted { .. }) => {}
+        Some(r) => p.failures.push(format!("IKE_SA closed: {r}")),
+        None => {}
+    }
+    let ok = p.failures.is_empty();
+    out.event(json!({"event": "done", "ok": ok, "failures": p.failures, "echo_replies_sent": p.echo_answered}), || {
+        if ok {
+            "done: everything asked for worked".to_string()
+        } else {
+            format!("FAILED: {}", p.failures.join("; "))
+        }
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err("not everything asked for worked".into())
+    }
+}
+
+/// Seals an inner IPv4 packet in tunnel mode and sends it as ESP in UDP.
+fn send_esp(sock: &UdpSocket, c: &mut Child, pkt: &[u8], buf: &mut [u8]) -> Result<(), String> {
+    const HEAD: usize = 128;
+    buf.get_mut(HEAD..HEAD + pkt.len())
+        .ok_or("packet too large")?
+        .copy_from_slice(pkt);
+    let mut pb = PacketBuf::new(&mut *buf, HEAD, pkt.len()).map_err(|e| e.to_string())?;
+    c.out
+        .seal(&mut pb, IpProto::IPV4)
+        .map_err(|e| format!("seal: {e}"))?;
+    sock.send_to(pb.body(), c.remote)
+        .map_err(|e| format!("send: {e}"))?;
+    Ok(())
+}
+
+/// Opens an ESP packet; returns the reply to send when it was an echo request for one
+/// of our addresses. Echo replies complete our pings.
+fn esp_in(
+    inbound: &mut HashMap<u32, EspInbound>,
+    spi: u32,
+    data: &mut [u8],
+    ours: &[TrafficSelector],
+    p: &mut Progress,
+    out: &Out,
+) -> Option<Vec<u8>> {
+    let sa = inbound.get_mut(&spi)?;
+    let len = data.len();
+    let mut pb = PacketBuf::new(data, 0, len).ok()?;
+    if let Err(e) = sa.open(&mut pb) {
+        out.event(
+            json!({"event": "esp_drop", "spi": format!("0x{spi:08x}"), "reason": e.reason()}),
+            || format!("ESP from SPI 0x{spi:08x} dropped: {e}"),
+        );
+        return None;
+    }
+    let inner = pb.body();
+    if inner.len() < 28 || inner[0] >> 4 != 4 || inner[9] != PROTO_ICMP {
+        return None;
+    }
+    let hl = usize::from(inner[0] & 0x0f) * 4;
+    let icmp = inner.get(hl..)?;
+    let src = Ipv4Addr::new(inner[12], inner[13], inner[14], inner[15]);
+    let dst = Ipv4Addr::new(inner[16], inner[17], inner[18], inner[19]);
+    match icmp.first() {
+        Some(0) => {
+            let seq = u16::from_be_bytes([*icmp.get(6)?, *icmp.get(7)?]);
+            if let Some(t) = p.sent_at.remove(&seq) {
+                p.round_replies += 1;
+                let rtt = t.elapsed().as_secs_f64() * 1e3;
+                out.event(
+                    json!({"event": "ping", "seq": seq, "from": src.to_string(), "rtt_ms": rtt}),
+                    || format!("echo reply from {src} seq {seq}: {rtt:.2} ms"),
+                );
+            }
+            None
+        }
+        Some(8) if ours.iter().any(|t| t.contains_addr(IpAddr::V4(dst))) => {
+            out.event(
+                json!({"event": "echo_request", "from": src.to_string(), "to": dst.to_string()}),
+                || format!("echo request {src} -> {dst}, answering"),
+            );
+            if hl != 20 {
+                return None;
+            }
+            reply_to(inner)
+        }
+        _ => None,
+    }
+}
