@@ -230,6 +230,43 @@ pub struct Opened {
     pub pad_len: u8,
 }
 
+/// The anti-replay state that [`EspInbound::open_with`] consults: the receiver's
+/// window, wherever it lives.
+///
+/// [`EspInbound::open`] uses the SA's own [`ReplayWindow`]. A data plane that opens
+/// packets of one SA on several threads at once keeps the window itself, behind a
+/// lock that it takes only for [`ReplayGuard::check_seq`] and [`ReplayGuard::mark_seq`],
+/// never across the decryption in between (RFC 4303 §3.4.3: check before, mark after
+/// the integrity check).
+pub trait ReplayGuard {
+    /// Infers the full sequence number of a packet carrying `seq_lo` (with ESN,
+    /// RFC 4303 Appendix A) and checks it against the window, before any crypto.
+    ///
+    /// # Errors
+    /// The [`ReplayError`] that refuses the packet.
+    fn check_seq(&mut self, seq_lo: u32, esn: bool) -> Result<u64, ReplayError>;
+
+    /// Marks `seq` as received; called only after the packet proved authentic. It
+    /// checks again, since another packet with the same number may have been marked in
+    /// the meantime.
+    ///
+    /// # Errors
+    /// The [`ReplayError`] that refuses the packet.
+    fn mark_seq(&mut self, seq: u64) -> Result<(), ReplayError>;
+}
+
+impl ReplayGuard for ReplayWindow {
+    fn check_seq(&mut self, seq_lo: u32, esn: bool) -> Result<u64, ReplayError> {
+        let seq = self.infer(seq_lo, esn)?;
+        self.check(seq)?;
+        Ok(seq)
+    }
+
+    fn mark_seq(&mut self, seq: u64) -> Result<(), ReplayError> {
+        self.mark(seq)
+    }
+}
+
 enum Engine {
     /// AEAD (`gmac == false`) or GMAC (`gmac == true`).
     Aead {
@@ -911,10 +948,54 @@ impl EspOutbound {
         r
     }
 
+    /// Seals like [`EspOutbound::seal`], with the sequence number `seq` chosen by the
+    /// caller instead of taken from this SA's counter, through a shared reference.
+    ///
+    /// This is for data planes that seal packets of one SA on several threads at once:
+    /// they hand out sequence numbers themselves (an atomic counter) and call this
+    /// without a lock. **The caller guarantees that `seq` is never used twice** with
+    /// this SA's key: with AES-GCM and ChaCha20-Poly1305 the IV is the sequence number,
+    /// and a repeat reveals the authentication key. The SA's own counter is not touched.
+    ///
+    /// # Errors
+    /// [`SealError::SequenceExhausted`] when `seq` is 0 or beyond the limit (2^32 - 1
+    /// without ESN), [`SealError::InsufficientRoom`] (nothing changed),
+    /// [`SealError::Crypto`].
+    pub fn seal_at<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        buf: &mut PacketBuf<B>,
+        next_header: IpProto,
+        seq: u64,
+    ) -> Result<u64, SealError> {
+        if seq == 0 || seq > SeqCounter::new(self.xf.esn).limit() {
+            return Err(SealError::SequenceExhausted);
+        }
+        self.seal_core(buf, next_header, seq, None)
+    }
+
     fn seal_impl<B: AsRef<[u8]> + AsMut<[u8]>>(
         &mut self,
         buf: &mut PacketBuf<B>,
         next_header: IpProto,
+    ) -> Result<u64, SealError> {
+        let o = self.overhead(buf.body_len());
+        if buf.headroom() < o.head || buf.tailroom() < o.tail {
+            return Err(SealError::InsufficientRoom {
+                head: o.head,
+                tail: o.tail,
+            });
+        }
+        let seq = self.seq.next().map_err(|_| SealError::SequenceExhausted)?;
+        let iv = self.next_iv.take();
+        self.seal_core(buf, next_header, seq, iv)
+    }
+
+    fn seal_core<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        buf: &mut PacketBuf<B>,
+        next_header: IpProto,
+        seq: u64,
+        explicit_iv: Option<[u8; MAX_IV_LEN]>,
     ) -> Result<u64, SealError> {
         let body_len = buf.body_len();
         let o = self.overhead(body_len);
@@ -924,7 +1005,6 @@ impl EspOutbound {
                 tail: o.tail,
             });
         }
-        let seq = self.seq.next().map_err(|_| SealError::SequenceExhausted)?;
         let xf = &self.xf;
         let (b, start, end) = buf.raw_mut();
         let tfc = self.tfc_target.saturating_sub(body_len);
@@ -952,7 +1032,7 @@ impl EspOutbound {
             .emit(b.get_mut(hdr..iv_start).ok_or(err)?)
             .map_err(|_| err)?;
         let iv_slot = b.get_mut(iv_start..start).ok_or(err)?;
-        match self.next_iv.take() {
+        match explicit_iv {
             Some(iv) => iv_slot.copy_from_slice(iv.get(..iv_slot.len()).unwrap_or(&[])),
             None => match xf.engine {
                 // RFC 4106 §3.1: the IV must be unique per key; the 64-bit sequence
@@ -1090,51 +1170,71 @@ impl EspInbound {
         &mut self,
         buf: &mut PacketBuf<B>,
     ) -> Result<Opened, OpenError> {
-        let (spi, seq_lo) = {
-            let p = EspPacket::parse(buf.body()).map_err(OpenError::Malformed)?;
-            (p.spi(), p.seq())
-        };
-        if spi != self.spi {
-            return Err(OpenError::Malformed(ParseError::bad_value(0, "spi")));
-        }
-        let ct_len = self
-            .xf
-            .layout()
-            .ciphertext_len(buf.body_len())
-            .map_err(OpenError::Malformed)?;
-        let seq = self
-            .window
-            .infer(seq_lo, self.xf.esn)
-            .map_err(OpenError::Replay)?;
-        self.window.check(seq).map_err(OpenError::Replay)?;
-
-        let (b, start, _) = buf.raw_mut();
-        let ct_start = start
-            .saturating_add(HEADER_LEN)
-            .saturating_add(self.xf.iv_len);
-        let ct_end = ct_start.saturating_add(ct_len);
-        self.xf
-            .unprotect(b, start, ct_end, seq)
-            .map_err(|_| OpenError::Integrity)?;
-        // Authentic: only now may the window move (RFC 4303 §3.4.3).
-        self.window.mark(seq).map_err(OpenError::Replay)?;
-
-        let plaintext = b.get(ct_start..ct_end).ok_or(OpenError::Padding)?;
-        let (trailer, payload_len) = Trailer::parse(plaintext).map_err(|_| OpenError::Padding)?;
-        if !trailer.padding_is_default(plaintext) {
-            return Err(OpenError::Padding);
-        }
-        if trailer.next_header == IpProto::NO_NEXT_HEADER {
-            return Err(OpenError::Dummy);
-        }
-        buf.set_cursors(ct_start, ct_start.saturating_add(payload_len));
-        Ok(Opened {
-            spi,
-            seq,
-            next_header: trailer.next_header,
-            pad_len: trailer.pad_len,
-        })
+        let EspInbound { spi, xf, window } = self;
+        open_impl(*spi, xf, window, buf)
     }
+
+    /// Opens like [`EspInbound::open`], through a shared reference, with the
+    /// anti-replay window kept by the caller in `replay` (this SA's own window is
+    /// neither read nor changed). `replay` is asked before verification and marked only
+    /// after it, exactly as in [`EspInbound::open`]; between the two nothing of `replay`
+    /// is borrowed, so the caller may release a lock around it during the decryption.
+    ///
+    /// # Errors
+    /// As [`EspInbound::open`].
+    pub fn open_with<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
+        &self,
+        buf: &mut PacketBuf<B>,
+        replay: &mut R,
+    ) -> Result<Opened, OpenError> {
+        open_impl(self.spi, &self.xf, replay, buf)
+    }
+}
+
+fn open_impl<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
+    my_spi: Spi,
+    xf: &Transform,
+    replay: &mut R,
+    buf: &mut PacketBuf<B>,
+) -> Result<Opened, OpenError> {
+    let (spi, seq_lo) = {
+        let p = EspPacket::parse(buf.body()).map_err(OpenError::Malformed)?;
+        (p.spi(), p.seq())
+    };
+    if spi != my_spi {
+        return Err(OpenError::Malformed(ParseError::bad_value(0, "spi")));
+    }
+    let ct_len = xf
+        .layout()
+        .ciphertext_len(buf.body_len())
+        .map_err(OpenError::Malformed)?;
+    let seq = replay
+        .check_seq(seq_lo, xf.esn)
+        .map_err(OpenError::Replay)?;
+
+    let (b, start, _) = buf.raw_mut();
+    let ct_start = start.saturating_add(HEADER_LEN).saturating_add(xf.iv_len);
+    let ct_end = ct_start.saturating_add(ct_len);
+    xf.unprotect(b, start, ct_end, seq)
+        .map_err(|_| OpenError::Integrity)?;
+    // Authentic: only now may the window move (RFC 4303 §3.4.3).
+    replay.mark_seq(seq).map_err(OpenError::Replay)?;
+
+    let plaintext = b.get(ct_start..ct_end).ok_or(OpenError::Padding)?;
+    let (trailer, payload_len) = Trailer::parse(plaintext).map_err(|_| OpenError::Padding)?;
+    if !trailer.padding_is_default(plaintext) {
+        return Err(OpenError::Padding);
+    }
+    if trailer.next_header == IpProto::NO_NEXT_HEADER {
+        return Err(OpenError::Dummy);
+    }
+    buf.set_cursors(ct_start, ct_start.saturating_add(payload_len));
+    Ok(Opened {
+        spi,
+        seq,
+        next_header: trailer.next_header,
+        pad_len: trailer.pad_len,
+    })
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ use ipsec_core::IpProto;
 use zerocopy::FromBytes;
 
 use crate::iphdr::{self, Split, SplitError, Walk};
-use crate::sa::{EspInbound, EspOutbound, OpenError, Opened, Overhead, SealError};
+use crate::sa::{EspInbound, EspOutbound, OpenError, Opened, Overhead, ReplayGuard, SealError};
 use crate::udp::{self, UdpPorts, UDP_HEADER_LEN};
 use crate::wire::ParseError;
 use ipsec_core::PacketBuf;
@@ -159,6 +159,35 @@ pub fn protect<B: AsRef<[u8]> + AsMut<[u8]>>(
 ) -> Result<u64, TransportError> {
     let s = iphdr::split(buf.body(), Walk::Protect, false)?;
     let o = overhead_for(esp, &s, udp.is_some());
+    if esp.seq_counter().remaining() == 0 {
+        return Err(TransportError::Seal(SealError::SequenceExhausted));
+    }
+    protect_with(buf, udp, &s, o, |b, p| esp.seal(b, p))
+}
+
+/// Protects like [`protect`], with the sequence number `seq` chosen by the caller and
+/// the SA shared ([`EspOutbound::seal_at`]: the caller never uses a number twice).
+///
+/// # Errors
+/// As [`protect`]; [`SealError::SequenceExhausted`] when `seq` is 0 or past the limit.
+pub fn protect_at<B: AsRef<[u8]> + AsMut<[u8]>>(
+    esp: &EspOutbound,
+    buf: &mut PacketBuf<B>,
+    udp: Option<UdpPorts>,
+    seq: u64,
+) -> Result<u64, TransportError> {
+    let s = iphdr::split(buf.body(), Walk::Protect, false)?;
+    let o = overhead_for(esp, &s, udp.is_some());
+    protect_with(buf, udp, &s, o, |b, p| esp.seal_at(b, p, seq))
+}
+
+fn protect_with<B: AsRef<[u8]> + AsMut<[u8]>>(
+    buf: &mut PacketBuf<B>,
+    udp: Option<UdpPorts>,
+    s: &Split,
+    o: Overhead,
+    seal: impl FnOnce(&mut PacketBuf<B>, IpProto) -> Result<u64, SealError>,
+) -> Result<u64, TransportError> {
     let orig = buf.body_range();
     let start = orig.start;
     let end = start.saturating_add(s.total_len);
@@ -173,9 +202,6 @@ pub fn protect<B: AsRef<[u8]> + AsMut<[u8]>>(
     if new_total > max_total(s.version) {
         return Err(TransportError::TooLarge);
     }
-    if esp.seq_counter().remaining() == 0 {
-        return Err(TransportError::Seal(SealError::SequenceExhausted));
-    }
     let hl = s.header_len;
     let new_start = start.saturating_sub(o.head);
     {
@@ -183,14 +209,16 @@ pub fn protect<B: AsRef<[u8]> + AsMut<[u8]>>(
         b.copy_within(start..start.saturating_add(hl), new_start);
     }
     buf.set_cursors(start.saturating_add(hl), end);
-    if let Err(e) = esp.seal(buf, s.proto) {
-        // Put the header back: the caller gets the packet as it was.
-        let (b, _, _) = buf.raw_mut();
-        b.copy_within(new_start..new_start.saturating_add(hl), start);
-        buf.set_cursors(orig.start, orig.end);
-        return Err(TransportError::Seal(e));
-    }
-    let seq = esp.seq_counter().last();
+    let seq = match seal(buf, s.proto) {
+        Ok(seq) => seq,
+        Err(e) => {
+            // Put the header back: the caller gets the packet as it was.
+            let (b, _, _) = buf.raw_mut();
+            b.copy_within(new_start..new_start.saturating_add(hl), start);
+            buf.set_cursors(orig.start, orig.end);
+            return Err(TransportError::Seal(e));
+        }
+    };
     let esp_end = buf.body_range().end;
     let proto = if let Some(ports) = udp {
         let addrs = addresses(buf.buffer().get(new_start..).unwrap_or(&[]), s.version);
@@ -233,6 +261,26 @@ pub fn unprotect<B: AsRef<[u8]> + AsMut<[u8]>>(
     esp: &mut EspInbound,
     buf: &mut PacketBuf<B>,
 ) -> Result<Unprotected, TransportError> {
+    unprotect_impl(buf, |b| esp.open(b))
+}
+
+/// Unprotects like [`unprotect`] through a shared SA, with the anti-replay window kept
+/// by the caller ([`EspInbound::open_with`]).
+///
+/// # Errors
+/// As [`unprotect`].
+pub fn unprotect_with<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
+    esp: &EspInbound,
+    buf: &mut PacketBuf<B>,
+    replay: &mut R,
+) -> Result<Unprotected, TransportError> {
+    unprotect_impl(buf, |b| esp.open_with(b, replay))
+}
+
+fn unprotect_impl<B: AsRef<[u8]> + AsMut<[u8]>>(
+    buf: &mut PacketBuf<B>,
+    open: impl FnOnce(&mut PacketBuf<B>) -> Result<Opened, OpenError>,
+) -> Result<Unprotected, TransportError> {
     let s = iphdr::split(buf.body(), Walk::ToEsp, true)?;
     let hl = s.header_len;
     let orig = buf.body_range();
@@ -255,7 +303,7 @@ pub fn unprotect<B: AsRef<[u8]> + AsMut<[u8]>>(
         (ip_payload, end, None)
     };
     buf.set_cursors(esp_start, esp_end);
-    let opened = match esp.open(buf) {
+    let opened = match open(buf) {
         Ok(o) => o,
         Err(e) => {
             buf.set_cursors(orig.start, orig.end);

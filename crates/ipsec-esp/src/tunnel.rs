@@ -39,7 +39,7 @@ use zerocopy::network_endian::{U16, U32};
 use zerocopy::{FromBytes, IntoBytes};
 
 use crate::iphdr::{self, SplitError, Walk};
-use crate::sa::{EspInbound, EspOutbound, OpenError, Opened, Overhead, SealError};
+use crate::sa::{EspInbound, EspOutbound, OpenError, Opened, Overhead, ReplayGuard, SealError};
 use crate::udp::{self, UdpPorts, UDP_HEADER_LEN};
 use crate::wire::ParseError;
 use ipsec_core::PacketBuf;
@@ -342,6 +342,40 @@ impl Tunnel {
         Ok(seq)
     }
 
+    /// Seals like [`Tunnel::seal`] through shared references: `seq` is the ESP
+    /// sequence number chosen by the caller ([`EspOutbound::seal_at`]: never use one
+    /// twice) and `ident` the IPv4 Identification of the outer header (ignored for
+    /// IPv6); this tunnel's own Identification counter is not touched.
+    ///
+    /// # Errors
+    /// As [`Tunnel::seal`].
+    pub fn seal_at<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        esp: &EspOutbound,
+        buf: &mut PacketBuf<B>,
+        seq: u64,
+        ident: u16,
+    ) -> Result<u64, TunnelError> {
+        let meta = InnerMeta::parse(buf.body())?;
+        let o = self.overhead(esp, buf.body_len());
+        if buf.headroom() < o.head || buf.tailroom() < o.tail {
+            return Err(TunnelError::InsufficientRoom {
+                head: o.head,
+                tail: o.tail,
+            });
+        }
+        if o.total().saturating_add(buf.body_len()) > self.max_packet_len() {
+            return Err(TunnelError::TooLarge);
+        }
+        let seq = esp.seal_at(buf, meta.next_header, seq)?;
+        let mut outer = Tunnel {
+            cfg: self.cfg,
+            next_ident: ident,
+        };
+        outer.encap(buf, &meta)?;
+        Ok(seq)
+    }
+
     /// The longest outer packet the length field can describe.
     fn max_packet_len(&self) -> usize {
         let max = usize::from(u16::MAX);
@@ -559,6 +593,22 @@ pub fn finish<B: AsRef<[u8]> + AsMut<[u8]>>(
         }
         _ => Err(TunnelError::InnerProtocol(next_header)),
     }
+}
+
+/// Receives a tunnel-mode packet like [`open`], through a shared SA whose anti-replay
+/// window the caller keeps in `replay` ([`EspInbound::open_with`]).
+///
+/// # Errors
+/// As [`open`].
+pub fn open_with<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
+    esp: &EspInbound,
+    buf: &mut PacketBuf<B>,
+    replay: &mut R,
+) -> Result<(Opened, OuterInfo), TunnelError> {
+    let outer = decap(buf)?;
+    let opened = esp.open_with(buf, replay)?;
+    finish(buf, opened.next_header, outer.tos)?;
+    Ok((opened, outer))
 }
 
 /// Receives a tunnel-mode packet: [`decap`], [`EspInbound::open`], [`finish`]. The

@@ -1,0 +1,28 @@
+#![doc = include_str!("../README.md")]
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_debug_implementations, unreachable_pub)]
+
+extern crate alloc;
+// Locks (std::sync::Mutex) and arc-swap need std; everything else is core + alloc.
+extern crate std;
+
+pub mod classify;
+mod event;
+pub mod export;
+mod process;
+mod sa;
+mod sad;
+pub mod spd;
+mod stats;
+
+pub use classify::{ClassifyError, Direction, FlowKey, PortValue};
+pub use event::{Acquire, Event, ExpiryCause};
+pub use export::{ImportOptions, SaSnapshot, SnapshotKeys, SNAPSHOT_VERSION};
+pub use process::{Inbound, Outbound, MAX_HEADROOM, MAX_TAILROOM};
+pub use sa::{InboundLookup, SaId, SaInfo, SaOptions, SadError};
+pub use sad::{Sad, SadConfig};
+pub use spd::{
+    Action, AddrRange, PolicyId, PolicyRule, PortSel, SaTemplate, Selector, Spd, SpdError,
+};
+pub use stats::{DropCounts, DropReason, SaStats, DROP_REASONS};

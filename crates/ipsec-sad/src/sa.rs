@@ -1,0 +1,850 @@
+//! One SA pair as the SAD holds it: transforms, counters, lifetimes.
+
+use alloc::boxed::Box;
+use core::fmt;
+use core::net::IpAddr;
+use core::sync::atomic::{AtomicU16, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::{Mutex, PoisonError};
+
+use ipsec_core::iana::{EncrId, IntegId, KeId};
+use ipsec_core::Instant;
+use ipsec_core::{
+    ChildSaParams, IpProto, KeyMaterial, Lifetime, Mode, PacketBuf, ReplayError, ReplayWindow,
+    SecurityProtocol, SeqCounter, Spi, TrafficSelector, TsSet, UdpEncap,
+};
+use ipsec_crypto::suites::{self, EncrKind};
+use ipsec_crypto::CryptoProvider;
+use ipsec_esp::transport::{self, TransportError};
+use ipsec_esp::tunnel::{self, Tunnel, TunnelConfig, TunnelError};
+use ipsec_esp::udp::UdpPorts;
+use ipsec_esp::{EspInbound, EspOutbound, OpenError, ReplayGuard, SaError, SealError};
+
+use crate::classify::{Direction, FlowKey, PortValue};
+use crate::event::{Event, Events, ExpiryCause};
+use crate::spd::PolicyId;
+use crate::stats::{DirCounters, DropCounters, DropReason, SaStats};
+
+/// The SAD's handle of an installed SA pair, unique for the life of the SAD.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SaId(pub u64);
+
+/// How inbound packets find this SA (RFC 4301 §4.1): by SPI alone (unicast), or by SPI
+/// and destination (and source) address, which multicast SAs need since several
+/// senders may pick the same SPI. Lookup takes the longest match: SPI + destination +
+/// source, then SPI + destination, then SPI alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum InboundLookup {
+    /// SPI (and protocol) only.
+    Spi,
+    /// SPI and the outer destination address (our `local_addr`).
+    SpiDst,
+    /// SPI, outer destination and outer source address (`remote_addr`).
+    SpiDstSrc,
+}
+
+/// Options for installing an SA.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SaOptions {
+    /// The outbound SPD rule whose packets this SA protects; `None` for an inbound-only
+    /// use (the outbound half then seals only through an explicit binding).
+    pub policy: Option<PolicyId>,
+    /// How inbound packets find the SA; `None` picks [`InboundLookup::SpiDst`] for a
+    /// multicast `local_addr` and [`InboundLookup::Spi`] otherwise.
+    pub inbound_lookup: Option<InboundLookup>,
+    /// Keep a copy of the keys so that [`Sad::export_sa`](crate::Sad::export_sa) works
+    /// (256 bytes per SA; `false` makes the SA non-exportable).
+    pub exportable: bool,
+}
+
+impl Default for SaOptions {
+    fn default() -> Self {
+        SaOptions {
+            policy: None,
+            inbound_lookup: None,
+            exportable: true,
+        }
+    }
+}
+
+impl SaOptions {
+    /// Defaults: no policy, lookup by SPI (or SPI + destination for multicast),
+    /// exportable.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Binds the SA to the outbound rule `policy`.
+    pub fn policy(mut self, policy: PolicyId) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// Sets how inbound packets find the SA.
+    pub fn inbound_lookup(mut self, l: InboundLookup) -> Self {
+        self.inbound_lookup = Some(l);
+        self
+    }
+
+    /// Whether the SA can be exported.
+    pub fn exportable(mut self, e: bool) -> Self {
+        self.exportable = e;
+        self
+    }
+}
+
+/// What an installed SA is (no keys).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SaInfo {
+    /// The SAD's handle.
+    pub id: SaId,
+    /// ESP or AH.
+    pub protocol: SecurityProtocol,
+    /// Tunnel or transport.
+    pub mode: Mode,
+    /// The SPI the peer sends to us with.
+    pub inbound_spi: Spi,
+    /// The SPI we send with.
+    pub outbound_spi: Spi,
+    /// The encryption transform.
+    pub encr: Option<EncrId>,
+    /// Its key length in bits (0 for fixed-length transforms).
+    pub encr_key_bits: u16,
+    /// The integrity transform.
+    pub integ: IntegId,
+    /// The key exchange of the SA's keys.
+    pub ke: KeId,
+    /// Extended sequence numbers.
+    pub esn: bool,
+    /// Our outer address.
+    pub local_addr: IpAddr,
+    /// The peer's outer address.
+    pub remote_addr: IpAddr,
+    /// Selectors on our side.
+    pub local_ts: TsSet,
+    /// Selectors on the peer's side.
+    pub remote_ts: TsSet,
+    /// UDP encapsulation.
+    pub udp_encap: Option<UdpEncap>,
+    /// The lifetimes.
+    pub lifetime: Lifetime,
+    /// The replay window size (0: off).
+    pub replay_window: u32,
+    /// The outbound rule it is bound to.
+    pub policy: Option<PolicyId>,
+    /// How inbound packets find it.
+    pub inbound_lookup: InboundLookup,
+    /// When it was installed (moved back by the age of an imported SA).
+    pub installed: Instant,
+    /// The last outbound sequence number handed out.
+    pub last_seq: u64,
+}
+
+/// Why the SAD refused an operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SadError {
+    /// The ESP transforms could not be set up from the parameters.
+    Esp(SaError),
+    /// The SA's protocol is not available (AH: see the crate docs).
+    Unsupported(SecurityProtocol),
+    /// An SPI is 0..=255 (reserved, RFC 4303 §2.1).
+    ReservedSpi(Spi),
+    /// Another SA already receives on this SPI (with the same lookup addresses).
+    SpiInUse(Spi),
+    /// No SA with this id.
+    UnknownSa(SaId),
+    /// No outbound rule with this id.
+    UnknownPolicy(PolicyId),
+    /// Local and remote address are of different families.
+    AddressFamily,
+    /// The SA was installed with `exportable = false`.
+    NotExportable,
+    /// The snapshot has a version this code does not read.
+    SnapshotVersion(u32),
+    /// The snapshot is inconsistent (named field).
+    InvalidSnapshot(&'static str),
+    /// The random source failed.
+    Random,
+}
+
+impl fmt::Display for SadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SadError::Esp(e) => write!(f, "esp: {e}"),
+            SadError::Unsupported(p) => write!(f, "{p:?} SAs are not supported in this build"),
+            SadError::ReservedSpi(s) => write!(f, "reserved spi {s}"),
+            SadError::SpiInUse(s) => write!(f, "spi {s} already in use"),
+            SadError::UnknownSa(id) => write!(f, "no sa {}", id.0),
+            SadError::UnknownPolicy(p) => write!(f, "no outbound policy {}", p.0),
+            SadError::AddressFamily => {
+                f.write_str("local and remote address of different families")
+            }
+            SadError::NotExportable => f.write_str("sa installed as not exportable"),
+            SadError::SnapshotVersion(v) => write!(f, "unknown snapshot version {v}"),
+            SadError::InvalidSnapshot(w) => write!(f, "invalid snapshot field {w}"),
+            SadError::Random => f.write_str("random source failed"),
+        }
+    }
+}
+
+impl core::error::Error for SadError {}
+
+/// Limits as plain numbers (`u64::MAX` = none), precomputed for the data path.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub(crate) soft_bytes: u64,
+    pub(crate) soft_packets: u64,
+    pub(crate) hard_bytes: u64,
+    pub(crate) hard_packets: u64,
+    pub(crate) soft_at: u64,
+    pub(crate) hard_at: u64,
+}
+
+fn ns(d: core::time::Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl Limits {
+    fn new(l: &Lifetime, installed: u64) -> Self {
+        let at = |t: Option<core::time::Duration>| {
+            t.map_or(u64::MAX, |d| installed.saturating_add(ns(d)))
+        };
+        Limits {
+            soft_bytes: l.soft.bytes.unwrap_or(u64::MAX),
+            soft_packets: l.soft.packets.unwrap_or(u64::MAX),
+            hard_bytes: l.hard.bytes.unwrap_or(u64::MAX),
+            hard_packets: l.hard.packets.unwrap_or(u64::MAX),
+            soft_at: at(l.soft.time),
+            hard_at: at(l.hard.time),
+        }
+    }
+}
+
+/// Any valid size; a disabled window ignores it.
+const MIN_WINDOW: u32 = 32;
+const LIVE: u8 = 0;
+const DEAD: u8 = 1;
+const FIRED_SOFT: u8 = 1;
+const FIRED_HARD: u8 = 2;
+const FIRED_SEQ: u8 = 4;
+
+/// The secret copy kept for export.
+pub(crate) struct ExportKeys {
+    pub(crate) inbound: KeyMaterial,
+    pub(crate) outbound: KeyMaterial,
+}
+
+/// The ESP transforms of a pair. AH joins here as a second variant once `ipsec-ah`
+/// exposes shared-reference seal/open (see the crate docs).
+pub(crate) enum Xform {
+    Esp {
+        out: EspOutbound,
+        inb: EspInbound,
+        tunnel: Option<Tunnel>,
+    },
+}
+
+/// One installed SA pair.
+pub(crate) struct Sa {
+    pub(crate) id: SaId,
+    pub(crate) protocol: SecurityProtocol,
+    pub(crate) mode: Mode,
+    pub(crate) inbound_spi: Spi,
+    pub(crate) outbound_spi: Spi,
+    pub(crate) encr: Option<EncrId>,
+    pub(crate) encr_key_bits: u16,
+    pub(crate) integ: IntegId,
+    pub(crate) ke: KeId,
+    pub(crate) esn: bool,
+    pub(crate) local_addr: IpAddr,
+    pub(crate) remote_addr: IpAddr,
+    pub(crate) local_ts: Box<[TrafficSelector]>,
+    pub(crate) remote_ts: Box<[TrafficSelector]>,
+    pub(crate) udp_encap: Option<UdpEncap>,
+    pub(crate) lifetime: Lifetime,
+    pub(crate) replay_size: u32,
+    pub(crate) policy: Option<PolicyId>,
+    pub(crate) lookup: InboundLookup,
+    pub(crate) installed: u64,
+    pub(crate) limits: Limits,
+    xform: Xform,
+    /// The last sequence number handed out; `fetch_add` makes every number unique.
+    seq: AtomicU64,
+    seq_limit: u64,
+    seq_warn_at: u64,
+    ident: AtomicU16,
+    /// Held only to check and to mark, never across the crypto.
+    replay: Mutex<ReplayWindow>,
+    pub(crate) out: DirCounters,
+    pub(crate) inb: DirCounters,
+    pub(crate) drops: DropCounters,
+    state: AtomicU8,
+    fired: AtomicU8,
+    pub(crate) keys: Option<Box<ExportKeys>>,
+}
+
+impl fmt::Debug for Sa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sa")
+            .field("id", &self.id)
+            .field("inbound_spi", &self.inbound_spi)
+            .field("outbound_spi", &self.outbound_spi)
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where the SA's import state starts.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Resume {
+    pub(crate) last_seq: u64,
+    pub(crate) replay_top: u64,
+    pub(crate) out_packets: u64,
+    pub(crate) out_bytes: u64,
+    pub(crate) in_packets: u64,
+    pub(crate) in_bytes: u64,
+    pub(crate) age: u64,
+}
+
+/// The IANA multicast ranges.
+fn is_multicast(a: IpAddr) -> bool {
+    a.is_multicast()
+}
+
+fn ts_port_ok(ts: &TrafficSelector, v: PortValue) -> bool {
+    if ts.start_port == 0 && ts.end_port == u16::MAX {
+        return true;
+    }
+    match v {
+        // The OPAQUE encoding of RFC 7296 §3.13.1.
+        PortValue::Opaque => ts.start_port == u16::MAX && ts.end_port == 0,
+        PortValue::Port(p) => ts.start_port <= p && p <= ts.end_port,
+    }
+}
+
+/// Whether `addr`/`proto`/`port` is inside one of `set` (an empty set is "any").
+pub(crate) fn ts_match(
+    set: &[TrafficSelector],
+    addr: IpAddr,
+    proto: IpProto,
+    port: PortValue,
+) -> bool {
+    set.is_empty()
+        || set.iter().any(|t| {
+            t.contains_addr(addr)
+                && (t.protocol == IpProto::ANY || t.protocol == proto)
+                && ts_port_ok(t, port)
+        })
+}
+
+/// A [`ReplayGuard`] that locks the SA's window for each call and not in between.
+struct LockedWindow<'a>(&'a Mutex<ReplayWindow>);
+
+impl ReplayGuard for LockedWindow<'_> {
+    fn check_seq(&mut self, seq_lo: u32, esn: bool) -> Result<u64, ReplayError> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .check_seq(seq_lo, esn)
+    }
+
+    fn mark_seq(&mut self, seq: u64) -> Result<(), ReplayError> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .mark_seq(seq)
+    }
+}
+
+fn open_reason(e: OpenError) -> DropReason {
+    match e {
+        OpenError::Malformed(_) => DropReason::Malformed,
+        OpenError::Replay(_) => DropReason::Replay,
+        OpenError::Integrity => DropReason::Integrity,
+        OpenError::Padding => DropReason::Padding,
+        OpenError::Dummy => DropReason::Dummy,
+    }
+}
+
+fn seal_reason(e: SealError) -> DropReason {
+    match e {
+        SealError::SequenceExhausted => DropReason::SeqExhausted,
+        SealError::InsufficientRoom { .. } => DropReason::NoRoom,
+        _ => DropReason::Crypto,
+    }
+}
+
+fn tunnel_reason(e: TunnelError) -> DropReason {
+    match e {
+        TunnelError::Fragment => DropReason::Fragment,
+        TunnelError::EcnDrop => DropReason::Ecn,
+        TunnelError::TooLarge => DropReason::TooLarge,
+        TunnelError::InsufficientRoom { .. } => DropReason::NoRoom,
+        TunnelError::Seal(e) => seal_reason(e),
+        TunnelError::Open(e) => open_reason(e),
+        _ => DropReason::Malformed,
+    }
+}
+
+fn transport_reason(e: TransportError) -> DropReason {
+    match e {
+        TransportError::Fragment => DropReason::Fragment,
+        TransportError::TooLarge => DropReason::TooLarge,
+        TransportError::InsufficientRoom { .. } => DropReason::NoRoom,
+        TransportError::Seal(e) => seal_reason(e),
+        TransportError::Open(e) => open_reason(e),
+        _ => DropReason::Malformed,
+    }
+}
+
+/// What a successful open found.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OpenedInfo {
+    pub(crate) seq: u64,
+    pub(crate) next_header: IpProto,
+    pub(crate) udp: Option<UdpPorts>,
+}
+
+impl Sa {
+    /// Builds the pair from `p`. The expensive part (key schedules) happens here,
+    /// before the SAD's writer lock is taken.
+    pub(crate) fn new(
+        provider: &CryptoProvider,
+        id: SaId,
+        p: &ChildSaParams,
+        opts: &SaOptions,
+        now: Instant,
+        seq_warn_margin: u64,
+        resume: Resume,
+    ) -> Result<Self, SadError> {
+        if p.protocol != SecurityProtocol::Esp {
+            return Err(SadError::Unsupported(p.protocol));
+        }
+        for spi in [p.inbound_spi, p.outbound_spi] {
+            if spi.is_reserved() {
+                return Err(SadError::ReservedSpi(spi));
+            }
+        }
+        if p.local_addr.is_ipv4() != p.remote_addr.is_ipv4() {
+            return Err(SadError::AddressFamily);
+        }
+        let unknown = SadError::Esp(SaError::UnknownTransform);
+        let encr = p
+            .encr
+            .and_then(|id| suites::encr(id, p.encr_key_bits))
+            .ok_or(unknown)?;
+        let integ = if p.integ == IntegId::NONE {
+            None
+        } else {
+            Some(suites::integ(p.integ).ok_or(unknown)?)
+        };
+        let out = EspOutbound::new(
+            provider,
+            p.outbound_spi,
+            encr,
+            integ,
+            &p.outbound_keys,
+            p.esn,
+        )
+        .map_err(SadError::Esp)?;
+        // The SAD keeps the window (below), so the transform's own is switched off.
+        let inb = EspInbound::new(
+            provider,
+            p.inbound_spi,
+            encr,
+            integ,
+            &p.inbound_keys,
+            p.esn,
+            0,
+        )
+        .map_err(SadError::Esp)?;
+        let window = if p.replay_window == 0 {
+            // Off, but the top is still tracked for ESN inference.
+            ReplayWindow::restore(MIN_WINDOW, false, resume.replay_top)
+                .map_err(|e| SadError::Esp(SaError::ReplayWindow(e)))?
+        } else {
+            let combined = matches!(encr.kind, EncrKind::Aead | EncrKind::Gmac);
+            if integ.is_none() && !combined {
+                return Err(SadError::Esp(SaError::ReplayWithoutIntegrity));
+            }
+            ReplayWindow::restore(p.replay_window, true, resume.replay_top)
+                .map_err(|e| SadError::Esp(SaError::ReplayWindow(e)))?
+        };
+        let tunnel = match p.mode {
+            Mode::Tunnel => {
+                let mut cfg = TunnelConfig::new(p.local_addr, p.remote_addr);
+                cfg.udp = p.udp_encap.map(|u| UdpPorts {
+                    src: u.local_port,
+                    dst: u.remote_port,
+                });
+                Some(Tunnel::new(cfg).map_err(|_| SadError::AddressFamily)?)
+            }
+            Mode::Transport => None,
+        };
+        let seq_limit = if p.esn {
+            // Headroom so that fetch_adds racing past the limit can never wrap to 0.
+            u64::MAX - (1 << 32)
+        } else {
+            SeqCounter::new(false).limit()
+        };
+        let installed = now.0.saturating_sub(resume.age);
+        let lookup = opts
+            .inbound_lookup
+            .unwrap_or(if is_multicast(p.local_addr) {
+                InboundLookup::SpiDst
+            } else {
+                InboundLookup::Spi
+            });
+        let sa = Sa {
+            id,
+            protocol: p.protocol,
+            mode: p.mode,
+            inbound_spi: p.inbound_spi,
+            outbound_spi: p.outbound_spi,
+            encr: p.encr,
+            encr_key_bits: p.encr_key_bits,
+            integ: p.integ,
+            ke: p.ke,
+            esn: p.esn,
+            local_addr: p.local_addr,
+            remote_addr: p.remote_addr,
+            local_ts: p.local_ts.as_slice().into(),
+            remote_ts: p.remote_ts.as_slice().into(),
+            udp_encap: p.udp_encap,
+            lifetime: p.lifetime,
+            replay_size: p.replay_window,
+            policy: opts.policy,
+            lookup,
+            installed,
+            limits: Limits::new(&p.lifetime, installed),
+            xform: Xform::Esp { out, inb, tunnel },
+            seq: AtomicU64::new(resume.last_seq.min(seq_limit)),
+            seq_limit,
+            seq_warn_at: seq_limit.saturating_sub(seq_warn_margin),
+            ident: AtomicU16::new(0),
+            replay: Mutex::new(window),
+            out: DirCounters::default(),
+            inb: DirCounters::default(),
+            drops: DropCounters::default(),
+            state: AtomicU8::new(LIVE),
+            fired: AtomicU8::new(0),
+            keys: opts.exportable.then(|| {
+                Box::new(ExportKeys {
+                    inbound: p.inbound_keys.duplicate(),
+                    outbound: p.outbound_keys.duplicate(),
+                })
+            }),
+        };
+        sa.out.packets.store(resume.out_packets, Relaxed);
+        sa.out.bytes.store(resume.out_bytes, Relaxed);
+        sa.inb.packets.store(resume.in_packets, Relaxed);
+        sa.inb.bytes.store(resume.in_bytes, Relaxed);
+        Ok(sa)
+    }
+
+    pub(crate) fn with_id(mut self, id: SaId) -> Self {
+        self.id = id;
+        self
+    }
+
+    pub(crate) fn is_live(&self) -> bool {
+        self.state.load(Relaxed) == LIVE
+    }
+
+    /// Marks the SA dead; true for the caller that did it.
+    pub(crate) fn kill(&self) -> bool {
+        self.state.swap(DEAD, Relaxed) == LIVE
+    }
+
+    pub(crate) fn last_seq(&self) -> u64 {
+        self.seq.load(Relaxed).min(self.seq_limit)
+    }
+
+    pub(crate) fn replay_top(&self) -> u64 {
+        self.replay
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .top()
+    }
+
+    pub(crate) fn stats(&self) -> SaStats {
+        SaStats {
+            out_packets: self.out.packets.load(Relaxed),
+            out_bytes: self.out.bytes.load(Relaxed),
+            in_packets: self.inb.packets.load(Relaxed),
+            in_bytes: self.inb.bytes.load(Relaxed),
+            drops: self.drops.snapshot(),
+        }
+    }
+
+    pub(crate) fn info(&self) -> SaInfo {
+        let set = |s: &[TrafficSelector]| {
+            let mut t = TsSet::new();
+            for x in s {
+                let _ = t.push(*x);
+            }
+            t
+        };
+        SaInfo {
+            id: self.id,
+            protocol: self.protocol,
+            mode: self.mode,
+            inbound_spi: self.inbound_spi,
+            outbound_spi: self.outbound_spi,
+            encr: self.encr,
+            encr_key_bits: self.encr_key_bits,
+            integ: self.integ,
+            ke: self.ke,
+            esn: self.esn,
+            local_addr: self.local_addr,
+            remote_addr: self.remote_addr,
+            local_ts: set(&self.local_ts),
+            remote_ts: set(&self.remote_ts),
+            udp_encap: self.udp_encap,
+            lifetime: self.lifetime,
+            replay_window: self.replay_size,
+            policy: self.policy,
+            inbound_lookup: self.lookup,
+            installed: Instant(self.installed),
+            last_seq: self.last_seq(),
+        }
+    }
+
+    /// Whether the SA is the one for inbound packets from `src` to `dst` at this
+    /// lookup precision.
+    pub(crate) fn lookup_matches(&self, dst: IpAddr, src: IpAddr) -> u8 {
+        match self.lookup {
+            InboundLookup::Spi => 1,
+            InboundLookup::SpiDst => u8::from(self.local_addr == dst) * 2,
+            InboundLookup::SpiDstSrc => {
+                u8::from(self.local_addr == dst && self.remote_addr == src) * 3
+            }
+        }
+    }
+
+    /// Whether an outbound packet lies inside the SA's selectors.
+    pub(crate) fn covers_outbound(&self, k: &FlowKey) -> bool {
+        ts_match(&self.local_ts, k.local, k.protocol, k.local_port)
+            && ts_match(&self.remote_ts, k.remote, k.protocol, k.remote_port)
+    }
+
+    fn soft(&self, events: &Events, cause: ExpiryCause) {
+        if self.fired.fetch_or(FIRED_SOFT, Relaxed) & FIRED_SOFT == 0 {
+            events.push(Event::SoftExpired {
+                sa: self.id,
+                inbound_spi: self.inbound_spi,
+                outbound_spi: self.outbound_spi,
+                cause,
+            });
+        }
+    }
+
+    /// Ends the SA (data path or timer) and reports it once.
+    pub(crate) fn hard(&self, events: &Events, cause: ExpiryCause) {
+        self.kill();
+        if self.fired.fetch_or(FIRED_HARD, Relaxed) & FIRED_HARD == 0 {
+            events.push(Event::HardExpired {
+                sa: self.id,
+                inbound_spi: self.inbound_spi,
+                outbound_spi: self.outbound_spi,
+                cause,
+            });
+        }
+    }
+
+    /// Checks the time limits at `now`; false when the SA is (now) dead.
+    pub(crate) fn check_time(&self, now: Instant, events: &Events) -> bool {
+        if now.0 >= self.limits.hard_at {
+            self.hard(events, ExpiryCause::Time);
+            return false;
+        }
+        if now.0 >= self.limits.soft_at {
+            self.soft(events, ExpiryCause::Time);
+        }
+        self.is_live()
+    }
+
+    /// Counts a packet of `len` bytes in direction `dir` against the byte and packet
+    /// limits. `Err` when the hard limit was already reached before this packet (it
+    /// must not be processed); the packet that reaches the limit is the last one.
+    fn account(&self, dir: Direction, len: u64, events: &Events) -> Result<(), DropReason> {
+        let c = match dir {
+            Direction::Outbound => &self.out,
+            Direction::Inbound => &self.inb,
+        };
+        let l = &self.limits;
+        let p = c.packets.fetch_add(1, Relaxed).saturating_add(1);
+        let before = c.bytes.fetch_add(len, Relaxed);
+        let b = before.saturating_add(len);
+        if p > l.hard_packets || before >= l.hard_bytes {
+            c.packets.fetch_sub(1, Relaxed);
+            c.bytes.fetch_sub(len, Relaxed);
+            let cause = if p > l.hard_packets {
+                ExpiryCause::Packets(dir)
+            } else {
+                ExpiryCause::Bytes(dir)
+            };
+            self.hard(events, cause);
+            return Err(DropReason::Expired);
+        }
+        if p >= l.hard_packets {
+            self.hard(events, ExpiryCause::Packets(dir));
+        } else if b >= l.hard_bytes {
+            self.hard(events, ExpiryCause::Bytes(dir));
+        } else if p >= l.soft_packets {
+            self.soft(events, ExpiryCause::Packets(dir));
+        } else if b >= l.soft_bytes {
+            self.soft(events, ExpiryCause::Bytes(dir));
+        }
+        Ok(())
+    }
+
+    fn unaccount(&self, len: u64) {
+        self.out.packets.fetch_sub(1, Relaxed);
+        self.out.bytes.fetch_sub(len, Relaxed);
+    }
+
+    /// Takes the next outbound sequence number: unique under any contention, never
+    /// reused, an error once exhausted.
+    fn next_seq(&self, events: &Events) -> Result<u64, DropReason> {
+        if self.seq.load(Relaxed) >= self.seq_limit {
+            return Err(DropReason::SeqExhausted);
+        }
+        let seq = self.seq.fetch_add(1, Relaxed).saturating_add(1);
+        if seq > self.seq_limit {
+            return Err(DropReason::SeqExhausted);
+        }
+        if seq >= self.seq_warn_at && self.fired.fetch_or(FIRED_SEQ, Relaxed) & FIRED_SEQ == 0 {
+            events.push(Event::SeqNearExhaustion {
+                sa: self.id,
+                outbound_spi: self.outbound_spi,
+                remaining: self.seq_limit - seq,
+            });
+        }
+        Ok(seq)
+    }
+
+    /// Seals the packet in `buf` (an IP packet) for sending; the buffer then holds the
+    /// outer packet. Returns the sequence number.
+    pub(crate) fn seal<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        now: Instant,
+        buf: &mut PacketBuf<B>,
+        events: &Events,
+    ) -> Result<u64, DropReason> {
+        let r = self.seal_inner(now, buf, events);
+        if let Err(e) = r {
+            self.drops.add(e);
+        }
+        r
+    }
+
+    fn seal_inner<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        now: Instant,
+        buf: &mut PacketBuf<B>,
+        events: &Events,
+    ) -> Result<u64, DropReason> {
+        if !self.check_time(now, events) {
+            return Err(DropReason::Expired);
+        }
+        let len = buf.body_len() as u64;
+        self.account(Direction::Outbound, len, events)?;
+        let seq = match self.next_seq(events) {
+            Ok(s) => s,
+            Err(e) => {
+                self.unaccount(len);
+                return Err(e);
+            }
+        };
+        // A failure below burns `seq`: a gap is harmless, a reuse would not be.
+        let r = match &self.xform {
+            Xform::Esp {
+                out,
+                tunnel: Some(t),
+                ..
+            } => {
+                let ident = self.ident.fetch_add(1, Relaxed);
+                t.seal_at(out, buf, seq, ident).map_err(tunnel_reason)
+            }
+            Xform::Esp {
+                out, tunnel: None, ..
+            } => {
+                let udp = self.udp_encap.map(|u| UdpPorts {
+                    src: u.local_port,
+                    dst: u.remote_port,
+                });
+                transport::protect_at(out, buf, udp, seq).map_err(transport_reason)
+            }
+        };
+        if r.is_err() {
+            self.unaccount(len);
+        }
+        r
+    }
+
+    /// Opens the datagram in `buf` (outer IP header first); the buffer then holds the
+    /// inner packet. Replay window: checked and marked under its lock, the crypto in
+    /// between runs without it.
+    pub(crate) fn open<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        now: Instant,
+        buf: &mut PacketBuf<B>,
+        events: &Events,
+    ) -> Result<OpenedInfo, DropReason> {
+        let r = self.open_inner(now, buf, events);
+        if let Err(e) = r {
+            self.drops.add(e);
+        }
+        r
+    }
+
+    fn open_inner<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        now: Instant,
+        buf: &mut PacketBuf<B>,
+        events: &Events,
+    ) -> Result<OpenedInfo, DropReason> {
+        if !self.check_time(now, events) {
+            return Err(DropReason::Expired);
+        }
+        let mut guard = LockedWindow(&self.replay);
+        let info = match &self.xform {
+            Xform::Esp {
+                inb,
+                tunnel: Some(_),
+                ..
+            } => {
+                let (o, outer) = tunnel::open_with(inb, buf, &mut guard).map_err(tunnel_reason)?;
+                OpenedInfo {
+                    seq: o.seq,
+                    next_header: o.next_header,
+                    udp: outer.udp,
+                }
+            }
+            Xform::Esp {
+                inb, tunnel: None, ..
+            } => {
+                let u =
+                    transport::unprotect_with(inb, buf, &mut guard).map_err(transport_reason)?;
+                OpenedInfo {
+                    seq: u.opened.seq,
+                    next_header: u.opened.next_header,
+                    udp: u.udp,
+                }
+            }
+        };
+        self.account(Direction::Inbound, buf.body_len() as u64, events)?;
+        // RFC 4301 §5.2 step 4: the inner packet must match the SA's selectors.
+        let k =
+            FlowKey::parse(buf.body(), Direction::Inbound).map_err(|_| DropReason::Malformed)?;
+        if !(ts_match(&self.local_ts, k.local, k.protocol, k.local_port)
+            && ts_match(&self.remote_ts, k.remote, k.protocol, k.remote_port))
+        {
+            return Err(DropReason::PolicyMismatch);
+        }
+        Ok(info)
+    }
+}

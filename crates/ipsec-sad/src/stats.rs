@@ -1,0 +1,179 @@
+//! Per-SA statistics: packets, bytes and drops by reason, all atomics.
+
+use core::fmt;
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Why a packet was dropped. Counted per SA when the SA is known, otherwise in the
+/// SAD's global counters ([`Sad::drop_counts`](crate::Sad::drop_counts)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// An IP, UDP or ESP header (or the decrypted inner packet) is malformed.
+    Malformed,
+    /// An outer fragment: reassemble before IPsec processing (RFC 4303 §3.4.1).
+    Fragment,
+    /// No SA has this SPI.
+    UnknownSpi,
+    /// Refused by the anti-replay window.
+    Replay,
+    /// The ICV did not verify.
+    Integrity,
+    /// Authentic, but the ESP padding or trailer is invalid.
+    Padding,
+    /// An authentic dummy packet (RFC 4303 §2.6).
+    Dummy,
+    /// The decapsulated packet is outside the selectors of the SA it arrived on
+    /// (RFC 4301 §5.2 step 4).
+    PolicyMismatch,
+    /// A DISCARD rule matched, or no rule did.
+    PolicyDiscard,
+    /// A plaintext packet that policy says must arrive protected.
+    Unprotected,
+    /// The SA reached a hard lifetime or was removed.
+    Expired,
+    /// The outbound sequence numbers are used up.
+    SeqExhausted,
+    /// The buffer lacks headroom or tailroom for the encapsulation.
+    NoRoom,
+    /// The result would not fit an IP length field.
+    TooLarge,
+    /// RFC 6040: CE on the outer header of a not-ECT inner packet.
+    Ecn,
+    /// A NAT-keepalive (RFC 3948 §2.3): nothing to deliver.
+    NatKeepalive,
+    /// The SA's protocol is not available in this build (AH, see the crate docs).
+    Unsupported,
+    /// The crypto backend failed.
+    Crypto,
+}
+
+impl DropReason {
+    /// Every reason, in counter order.
+    pub const ALL: [DropReason; DROP_REASONS] = [
+        DropReason::Malformed,
+        DropReason::Fragment,
+        DropReason::UnknownSpi,
+        DropReason::Replay,
+        DropReason::Integrity,
+        DropReason::Padding,
+        DropReason::Dummy,
+        DropReason::PolicyMismatch,
+        DropReason::PolicyDiscard,
+        DropReason::Unprotected,
+        DropReason::Expired,
+        DropReason::SeqExhausted,
+        DropReason::NoRoom,
+        DropReason::TooLarge,
+        DropReason::Ecn,
+        DropReason::NatKeepalive,
+        DropReason::Unsupported,
+        DropReason::Crypto,
+    ];
+
+    /// A short `snake_case` name for counters and logs.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DropReason::Malformed => "malformed",
+            DropReason::Fragment => "fragment",
+            DropReason::UnknownSpi => "unknown_spi",
+            DropReason::Replay => "replay",
+            DropReason::Integrity => "integrity",
+            DropReason::Padding => "padding",
+            DropReason::Dummy => "dummy",
+            DropReason::PolicyMismatch => "policy_mismatch",
+            DropReason::PolicyDiscard => "policy_discard",
+            DropReason::Unprotected => "unprotected",
+            DropReason::Expired => "expired",
+            DropReason::SeqExhausted => "seq_exhausted",
+            DropReason::NoRoom => "no_room",
+            DropReason::TooLarge => "too_large",
+            DropReason::Ecn => "ecn",
+            DropReason::NatKeepalive => "nat_keepalive",
+            DropReason::Unsupported => "unsupported",
+            DropReason::Crypto => "crypto",
+        }
+    }
+
+    const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How many [`DropReason`]s there are.
+pub const DROP_REASONS: usize = 18;
+
+/// Drop counters, one per [`DropReason`].
+#[derive(Debug, Default)]
+pub(crate) struct DropCounters([AtomicU64; DROP_REASONS]);
+
+impl DropCounters {
+    pub(crate) fn add(&self, r: DropReason) {
+        if let Some(c) = self.0.get(r.index()) {
+            c.fetch_add(1, Relaxed);
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> DropCounts {
+        let mut out = [0u64; DROP_REASONS];
+        for (o, c) in out.iter_mut().zip(&self.0) {
+            *o = c.load(Relaxed);
+        }
+        DropCounts(out)
+    }
+}
+
+/// A copy of drop counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct DropCounts([u64; DROP_REASONS]);
+
+impl DropCounts {
+    /// The count for `r`.
+    pub fn get(&self, r: DropReason) -> u64 {
+        self.0.get(r.index()).copied().unwrap_or(0)
+    }
+
+    /// The sum over all reasons.
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
+    /// The non-zero counters.
+    pub fn iter(&self) -> impl Iterator<Item = (DropReason, u64)> + '_ {
+        DropReason::ALL
+            .iter()
+            .zip(&self.0)
+            .filter(|(_, n)| **n > 0)
+            .map(|(r, n)| (*r, *n))
+    }
+}
+
+/// Packet and byte counters of one direction, on a cache line of their own so that
+/// senders and receivers of one SA do not share a line.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+pub(crate) struct DirCounters {
+    pub(crate) packets: AtomicU64,
+    pub(crate) bytes: AtomicU64,
+}
+
+/// A copy of an SA's counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct SaStats {
+    /// Packets sealed.
+    pub out_packets: u64,
+    /// Payload bytes sealed (the packets before encapsulation).
+    pub out_bytes: u64,
+    /// Packets opened and delivered.
+    pub in_packets: u64,
+    /// Payload bytes delivered (the packets after decapsulation).
+    pub in_bytes: u64,
+    /// Drops on this SA, by reason.
+    pub drops: DropCounts,
+}
