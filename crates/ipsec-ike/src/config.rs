@@ -277,7 +277,9 @@ pub struct Config {
     /// Demand a COOKIE (RFC 7296 §2.6) once this many responder SAs are half open;
     /// 0 demands it always.
     pub half_open_cookie_threshold: usize,
-    /// How long a half-open responder SA waits for IKE_AUTH.
+    /// How long a half-open responder SA waits for IKE_AUTH. Keep it above the
+    /// peers' retransmission time ([`Retransmit::total`]), or a lossy path loses
+    /// handshakes whose IKE_AUTH needed many retransmissions.
     pub half_open_timeout: Duration,
     /// How long a cookie secret is used before it is replaced (the previous one stays
     /// valid for as long again).
@@ -290,7 +292,7 @@ impl Config {
     /// `aes256gcm16` and `aes128gcm16`, selectors covering all IPv4 traffic, tunnel
     /// mode, no automatic rekeying, [`Retransmit::default`], no DPD, no fragmentation,
     /// 20 s NAT keepalives, a 1024-packet replay window, cookies above 64 half-open
-    /// SAs.
+    /// SAs, which wait 64 s for IKE_AUTH.
     pub fn new(local_id: Identity, psk: impl Into<Psk>) -> Self {
         Config {
             local_id,
@@ -315,7 +317,7 @@ impl Config {
             nat_keepalive: Duration::from_secs(20),
             replay_window: 1024,
             half_open_cookie_threshold: 64,
-            half_open_timeout: Duration::from_secs(30),
+            half_open_timeout: Duration::from_secs(64),
             cookie_secret_lifetime: Duration::from_secs(300),
         }
     }

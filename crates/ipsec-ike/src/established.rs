@@ -208,7 +208,9 @@ impl IkeSa {
             return Flow::Continue;
         };
         let received = sess.receive(cx, now, path, bytes, h);
-        if dead {
+        if dead && matches!(received, Received::Request(..)) {
+            // A deleted IKE SA only answers retransmissions (from the cache) and
+            // finishes our own request on it.
             return Flow::Continue;
         }
         let flow = match received {
@@ -349,8 +351,17 @@ impl IkeSa {
             Which::Retiring(i) => {
                 if let Some(r) = e.retiring.get_mut(i) {
                     r.dead = true;
-                    r.session.out = None;
-                    r.until = r.until.min(now + cx.config.retransmit.total());
+                    r.until = r
+                        .until
+                        .min(now + cx.config.retransmit.total().saturating_mul(2));
+                    // A request of ours on it may or may not have been processed:
+                    // it keeps its retransmissions, which the peer answers from its
+                    // cache if it was; if it times out it is redone on the new IKE SA.
+                    if let Some(req) = r.session.out.as_ref() {
+                        for d in &req.datagrams {
+                            cx.send(self.path, d);
+                        }
+                    }
                 }
                 Flow::Continue
             }
@@ -624,7 +635,7 @@ impl IkeSa {
                 Flow::Continue
             }
             Inflight::RekeyIke(req) => {
-                self.ike_rekey_done(e, cx, now, *req, m);
+                self.ike_rekey_done(e, cx, now, w, *req, m);
                 Flow::Continue
             }
         }
@@ -690,7 +701,7 @@ impl IkeSa {
                 if c.state == ChildState::Rekeying {
                     c.state = ChildState::Installed;
                     // Try again a little later (TEMPORARY_FAILURE and the like).
-                    c.rekey_at = Some(now + cx.config.retransmit.initial.saturating_mul(2));
+                    c.rekey_at = Some(now + cx.config.retransmit.initial.saturating_mul(5));
                 }
             }
             if rekey.is_none() || n != NotifyType::TEMPORARY_FAILURE {
@@ -800,10 +811,10 @@ impl IkeSa {
         e: &mut Established,
         cx: &mut Shared,
         now: Instant,
+        w: Which,
         req: IkeRekeyReq,
         m: &InMsg,
     ) {
-        e.rekeying_ike = false;
         let release = |this: &mut Self, cx: &mut Shared, spi: IkeSpi| {
             cx.spis.remove(&spi);
             this.my_spis.retain(|s| *s != spi);
@@ -840,6 +851,36 @@ impl IkeSa {
                 e.current.fragment_mtu,
             ))
         })();
+        let linger = now + cx.config.retransmit.total().saturating_mul(2);
+        if w != Which::Current {
+            // The IKE SA we rekeyed was replaced meanwhile (the peer deleted it after
+            // its own, winning rekey, §2.25.2): what we created is redundant.
+            match result {
+                Ok(mut s) => {
+                    let del = [Out::Delete {
+                        protocol: ProtocolId::IKE,
+                        spi_size: 0,
+                        spis: Vec::new(),
+                    }];
+                    let _ = s.request(
+                        cx,
+                        now,
+                        self.path,
+                        ExchangeType::INFORMATIONAL,
+                        &del,
+                        Inflight::DeleteIke,
+                    );
+                    e.retiring.push(Retiring {
+                        session: s,
+                        until: linger,
+                        dead: false,
+                    });
+                }
+                Err(_) => release(self, cx, req.spi),
+            }
+            return;
+        }
+        e.rekeying_ike = false;
         let new = match result {
             Ok(s) => s,
             Err(n) => {
@@ -876,7 +917,6 @@ impl IkeSa {
         };
         let nr = m.nonce.clone().unwrap_or_default();
         let my_min = min_nonce(&req.nonce, &nr).to_vec();
-        let linger = now + cx.config.retransmit.total().saturating_mul(2);
         let old = match e.ike_collision.take() {
             Some((peer_new, their_min)) if nonce_lower(&my_min, &their_min) => {
                 // §2.8.2: ours is redundant: we delete it, the peer deletes the old one.
@@ -956,6 +996,45 @@ impl IkeSa {
             }
         }
         e.ike_rekey_at = cx.config.ike_rekey.map(|d| now + cx.jitter(d));
+    }
+
+    /// A request on an old IKE SA that will never be answered: redo it on the
+    /// current one.
+    fn abandon(&mut self, e: &mut Established, cx: &mut Shared, _now: Instant, req: Request) {
+        match req.kind {
+            Inflight::CreateChild(c) => {
+                cx.child_spis.remove(&c.spi.0);
+                if let Some(old) = c
+                    .rekey
+                    .and_then(|o| e.child_index(o))
+                    .and_then(|i| e.children.get_mut(i))
+                {
+                    if old.state == ChildState::Rekeying {
+                        old.state = ChildState::Installed;
+                    }
+                }
+                e.queue.push_front(Pending::CreateChild {
+                    id: c.id,
+                    rekey: c.rekey,
+                    group: None,
+                });
+            }
+            Inflight::RekeyIke(r) => {
+                cx.spis.remove(&r.spi);
+                self.my_spis.retain(|x| *x != r.spi);
+                e.rekeying_ike = false;
+            }
+            Inflight::DeleteChild(ids) => {
+                for id in ids {
+                    if let Some(c) = e.children.iter_mut().find(|c| c.id == id) {
+                        c.state = ChildState::Installed;
+                        e.queue.push_front(Pending::DeleteChild(id));
+                    }
+                }
+            }
+            Inflight::Liveness => e.queue.push_front(Pending::Liveness),
+            Inflight::Auth | Inflight::DeleteIke => {}
+        }
     }
 
     /// Starts the next queued exchange if the request window is free.
@@ -1187,18 +1266,24 @@ impl IkeSa {
             };
             return Flow::Close(reason);
         }
-        let mut drop_spis: Vec<IkeSpi> = Vec::new();
-        e.retiring.retain_mut(|r| {
+        let mut dropped: Vec<Retiring> = Vec::new();
+        let mut kept = Vec::new();
+        for mut r in e.retiring.drain(..) {
             let timed_out = r.session.on_timeout(cx, now, path).is_err();
-            let keep = !timed_out && now < r.until;
-            if !keep {
-                drop_spis.push(r.session.local_spi());
+            if !timed_out && (now < r.until || r.session.busy()) {
+                kept.push(r);
+            } else {
+                dropped.push(r);
             }
-            keep
-        });
-        for s in drop_spis {
+        }
+        e.retiring = kept;
+        for mut r in dropped {
+            let s = r.session.local_spi();
             cx.spis.remove(&s);
             self.my_spis.retain(|x| *x != s);
+            if let Some(req) = r.session.out.take() {
+                self.abandon(e, cx, now, req);
+            }
         }
         if let Some((s, _)) = e.ike_collision.as_mut() {
             let _ = s.on_timeout(cx, now, path);

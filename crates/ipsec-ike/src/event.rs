@@ -75,7 +75,11 @@ impl NatState {
 }
 
 /// Something that happened to an IKE SA or one of its Child SAs.
+///
+/// `ChildSaInstalled` is large (it carries the keys inline, without a heap
+/// allocation); events are rare, so the enum is not boxed.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 #[non_exhaustive]
 pub enum Event {
     /// IKE_SA_INIT and IKE_AUTH completed, the peer is authenticated.

@@ -355,8 +355,7 @@ pub(crate) fn accept_answer(
                 .any(|o| o.0 == x.ty && o.1 == x.id && o.2 == x.key_len)
         {
             // Accept "no integrity" with an AEAD and a NONE group even if not listed.
-            let benign = (x.ty == TransformType::INTEG && x.id == 0)
-                || (x.ty == TransformType::KE && x.id == 0);
+            let benign = x.id == 0 && (x.ty == TransformType::INTEG || x.ty == TransformType::KE);
             if !benign {
                 return None;
             }

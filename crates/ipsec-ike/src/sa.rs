@@ -351,6 +351,11 @@ pub(crate) fn build_child(
     ))
 }
 
+/// A Child SA created as the responder, its event and the payloads of the answer.
+pub(crate) type ChildAnswer = (ChildSa, Event, Vec<Out>);
+/// The error notification (with its data) refusing a Child SA.
+pub(crate) type ChildReject = (NotifyType, Vec<u8>);
+
 /// The SPI in a 4-byte proposal or notify SPI field.
 pub(crate) fn spi4(b: &[u8]) -> Option<Spi> {
     <[u8; 4]>::try_from(b).ok().map(Spi::from_be_bytes)
@@ -702,7 +707,7 @@ impl IkeSa {
             return;
         }
         let _ = path;
-        match self.finish_init(cx, now, bytes, h, s, &m) {
+        match self.finish_init(cx, now, bytes, h, *s, &m) {
             Ok(()) => {}
             Err(e) => {
                 // `finish_init` put nothing back: close from a bare state.
@@ -727,10 +732,9 @@ impl IkeSa {
         now: Instant,
         bytes: &[u8],
         h: &IkeHeaderRepr,
-        s: Box<ExpectSaInitResp>,
+        s: ExpectSaInitResp,
         m: &InMsg,
     ) -> Result<(), Error> {
-        let s = *s;
         let sa = m.sa.as_ref().ok_or(PeerMisbehaved::MissingPayload("SA"))?;
         let (_, chosen) = proposal::accept_answer(&s.offer, ProposalKind::Ike, sa, true)
             .ok_or(PeerMisbehaved::BadProposal)?;
@@ -916,6 +920,7 @@ impl IkeSa {
     }
 
     /// Checks the answer to a Child SA request of ours and builds the Child SA.
+    #[allow(clippy::too_many_arguments)]
     /// `init_nr` is the IKE_SA_INIT nonce for the first Child SA (IKE_AUTH has none).
     pub(crate) fn child_response(
         &self,
@@ -1234,7 +1239,7 @@ impl IkeSa {
         ke: Option<(KeId, &[u8])>,
         ni: &[u8],
         nr: &[u8],
-    ) -> Result<(ChildSa, Event, Vec<Out>), (NotifyType, Vec<u8>)> {
+    ) -> Result<ChildAnswer, ChildReject> {
         let e = |n: NotifyType| (n, Vec::new());
         let sa = m.sa.as_ref().ok_or(e(NotifyType::INVALID_SYNTAX))?;
         let mode = match ke {
