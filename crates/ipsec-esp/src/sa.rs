@@ -1170,7 +1170,7 @@ impl EspInbound {
         &mut self,
         buf: &mut PacketBuf<B>,
     ) -> Result<Opened, OpenError> {
-        let EspInbound { spi, xf, window } = self;
+        let Self { spi, xf, window } = self;
         open_impl(*spi, xf, window, buf)
     }
 

@@ -368,7 +368,7 @@ impl Tunnel {
             return Err(TunnelError::TooLarge);
         }
         let seq = esp.seal_at(buf, meta.next_header, seq)?;
-        let mut outer = Tunnel {
+        let mut outer = Self {
             cfg: self.cfg,
             next_ident: ident,
         };

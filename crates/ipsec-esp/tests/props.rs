@@ -506,3 +506,67 @@ fn from_params_builds_both_directions() {
     assert!(o.esn() && i.esn());
     assert_eq!(i.replay_window().size(), 128);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// The shared-reference paths (`seal_at`, `open_with` and their tunnel and transport
+    /// forms) give the same packets as the `&mut` paths and keep the caller's window.
+    #[test]
+    fn shared_reference_paths_match(
+        suite in 0usize..5, // the AEAD and GMAC suites: their IV is the sequence number
+        esn in any::<bool>(),
+        payload in proptest::collection::vec(any::<u8>(), 0..2000),
+        seq in 1u64..1 << 31,
+    ) {
+        let s = suites()[suite];
+        let (mut o, i) = pair(s, esn, 64, 23);
+        let ov = o.overhead(payload.len());
+        let mut shared = vec![0u8; ov.head];
+        shared.extend_from_slice(&payload);
+        shared.resize(ov.total() + payload.len(), 0);
+        let mut b = PacketBuf::new(&mut shared[..], ov.head, payload.len()).unwrap();
+        prop_assert_eq!(o.seal_at(&mut b, IpProto::TCP, seq).unwrap(), seq);
+        prop_assert_eq!(o.seq_counter().last(), 0, "seal_at must not touch the counter");
+        o.set_next_seq(seq).unwrap();
+        let (owned, _) = seal(&mut o, &payload, IpProto::TCP);
+        prop_assert_eq!(&shared, &owned);
+
+        let mut window = ReplayWindow::restore(64, true, seq - 1).unwrap();
+        let mut b = PacketBuf::new(&mut shared[..], 0, owned.len()).unwrap();
+        let opened = i.open_with(&mut b, &mut window).unwrap();
+        prop_assert_eq!(opened.seq, seq);
+        prop_assert_eq!(b.body(), &payload[..]);
+        prop_assert_eq!(window.top(), seq);
+        prop_assert_eq!(i.replay_window().top(), 0, "open_with must not touch the SA's window");
+        let mut again = owned.clone();
+        let mut b = PacketBuf::new(&mut again[..], 0, owned.len()).unwrap();
+        prop_assert!(matches!(i.open_with(&mut b, &mut window), Err(OpenError::Replay(_))));
+        let mut b = PacketBuf::new(&mut shared[..], 0, 0).unwrap();
+        prop_assert_eq!(o.seal_at(&mut b, IpProto::TCP, 0), Err(ipsec_esp::SealError::SequenceExhausted));
+
+        // Tunnel and transport forms.
+        let inner = ipv4_packet(&payload, 6, 0);
+        let t = Tunnel::new(TunnelConfig::new("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap())).unwrap();
+        let tov = t.overhead(&o, inner.len());
+        let mut v = vec![0u8; tov.head];
+        v.extend_from_slice(&inner);
+        v.resize(tov.total() + inner.len(), 0);
+        let mut b = PacketBuf::new(&mut v[..], tov.head, inner.len()).unwrap();
+        t.seal_at(&o, &mut b, seq + 1, 0x7777).unwrap();
+        prop_assert_eq!(&b.body()[4..6], &[0x77, 0x77]);
+        let (opened, _) = tunnel::open_with(&i, &mut b, &mut window).unwrap();
+        prop_assert_eq!(opened.seq, seq + 1);
+        prop_assert_eq!(b.body(), &inner[..]);
+
+        let tpo = transport::overhead(&o, &inner, true).unwrap();
+        let mut v = vec![0u8; tpo.head];
+        v.extend_from_slice(&inner);
+        v.resize(tpo.total() + inner.len(), 0);
+        let mut b = PacketBuf::new(&mut v[..], tpo.head, inner.len()).unwrap();
+        transport::protect_at(&o, &mut b, Some(UdpPorts::NAT_T), seq + 2).unwrap();
+        let u = transport::unprotect_with(&i, &mut b, &mut window).unwrap();
+        prop_assert_eq!(u.opened.seq, seq + 2);
+        prop_assert_eq!(b.body(), &inner[..]);
+    }
+}
