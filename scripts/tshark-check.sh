@@ -20,12 +20,14 @@ fail=0
 # Wireshark 4.0 cannot decrypt ChaCha20-Poly1305 or GMAC, so those are checked by
 # our own tests and `ipsec decode` only.
 for suite in aes128gcm16 aes256gcm16 aes128-sha256 aes256-sha512 aes128-sha1 aes256-sha384 null-sha256; do
-  for mode in tunnel transport; do
+  for mode in tunnel transport tunnel-manual; do
     pcap="$work/$suite-$mode.pcap"; keys="$work/$suite-$mode.esp_sa"
-    "$bin" demo --suite "$suite" --mode "$mode" --count "$count" --no-faults --pcap "$pcap" --keys "$keys" >"$work/out.txt"
+    # keys negotiated with IKEv2 (the default), or set by hand (--manual)
+    extra=(--mode "${mode%-manual}"); [ "$mode" = tunnel-manual ] && extra+=(--manual)
+    "$bin" demo --suite "$suite" "${extra[@]}" --count "$count" --no-faults --pcap "$pcap" --keys "$keys" >"$work/out.txt"
     opts=(-o esp.enable_encryption_decode:TRUE -o esp.enable_authentication_check:TRUE)
     while IFS= read -r l; do [[ -z "$l" || "$l" == \#* ]] && continue; opts+=(-o "uat:esp_sa:$l"); done <"$keys"
-    tshark -n -r "$pcap" "${opts[@]}" -T fields -E separator='|' \
+    tshark -n -r "$pcap" "${opts[@]}" -Y esp -T fields -E separator='|' \
         -e frame.number -e esp.spi -e esp.icv_good -e esp.protocol -e _ws.malformed -e _ws.expert.severity \
         >"$work/fields.txt" 2>/dev/null
     total=$(wc -l <"$work/fields.txt")
@@ -37,6 +39,8 @@ for suite in aes128gcm16 aes256gcm16 aes128-sha256 aes256-sha512 aes128-sha1 aes
         fail=1
     else
         echo "ok   $suite $mode: tshark decrypted and verified $good/$want ESP frames, none malformed"
+        malformed=$(tshark -n -r "$pcap" "${opts[@]}" -Y '_ws.malformed || _ws.expert.severity >= 8388608' 2>/dev/null | wc -l)
+        [ "$malformed" -eq 0 ] || { echo "FAIL $suite $mode: tshark reports $malformed malformed or erroneous frames" >&2; fail=1; }
     fi
   done
 done

@@ -236,6 +236,12 @@ fn frame(n: usize, ip: &[u8], sas: &mut Sas<'_>) -> Value {
                 {
                     return esp(n, ip, &o, o.header_len + 8, sas);
                 }
+                // IKE on another port: version 2.0 and a Length field equal to the
+                // datagram (after an optional non-ESP marker).
+                let m = payload.strip_prefix(&[0u8, 0, 0, 0][..]).unwrap_or(payload);
+                if looks_like_ike(m) {
+                    return ike(n, m, sas);
+                }
                 return json!({"frame": n, "proto": "other", "status": "ok", "detail": format!("UDP {sport} -> {dport}")});
             }
             match classify(payload) {
@@ -576,7 +582,7 @@ fn text_line(v: &Value) -> String {
     }
 }
 
-fn exchange_name(t: u64) -> String {
+pub(crate) fn exchange_name(t: u64) -> String {
     match t {
         34 => "IKE_SA_INIT".into(),
         35 => "IKE_AUTH".into(),
@@ -607,5 +613,15 @@ fn payload_name(t: u64) -> String {
         48 => "EAP".into(),
         53 => "SKF".into(),
         _ => format!("#{t}"),
+    }
+}
+
+/// An IKEv2 header: major version 2 and a Length field equal to the message length.
+fn looks_like_ike(m: &[u8]) -> bool {
+    match m.get(..28) {
+        Some(h) => {
+            h[17] >> 4 == 2 && u32::from_be_bytes([h[24], h[25], h[26], h[27]]) as usize == m.len()
+        }
+        None => false,
     }
 }

@@ -60,6 +60,13 @@ pub struct DemoArgs {
     /// Do not inject the bad datagrams after the traffic.
     #[arg(long)]
     pub no_faults: bool,
+    /// Key the SAs by hand (as `ip xfrm state add` would) instead of negotiating them
+    /// with IKEv2.
+    #[arg(long)]
+    pub manual: bool,
+    /// The IKE proposal for the IKEv2 handshake (strongSwan syntax).
+    #[arg(long, default_value = "aes128gcm16-prfsha256-x25519")]
+    pub ike: String,
 }
 
 impl Default for DemoArgs {
@@ -75,19 +82,21 @@ impl Default for DemoArgs {
             keys: None,
             backend: Backend::Composed,
             no_faults: false,
+            manual: false,
+            ike: "aes128gcm16-prfsha256-x25519".into(),
         }
     }
 }
 
 /// Inner sizes of the default mix (IMIX-like, bounded by a 1500-byte path).
-const MIX: [usize; 8] = [64, 64, 64, 64, 576, 576, 1400, 1400];
-const HEADROOM: usize = 128;
-const BUF_LEN: usize = 16 * 1024;
-const TUNNEL_A: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 1);
-const TUNNEL_B: Ipv4Addr = Ipv4Addr::new(10, 2, 0, 1);
+pub(crate) const MIX: [usize; 8] = [64, 64, 64, 64, 576, 576, 1400, 1400];
+pub(crate) const HEADROOM: usize = 128;
+pub(crate) const BUF_LEN: usize = 16 * 1024;
+pub(crate) const TUNNEL_A: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 1);
+pub(crate) const TUNNEL_B: Ipv4Addr = Ipv4Addr::new(10, 2, 0, 1);
 
 #[derive(Default)]
-struct Stats {
+pub(crate) struct Stats {
     sent: u64,
     sent_inner_bytes: u64,
     sent_wire_bytes: u64,
@@ -138,22 +147,22 @@ impl Sa {
     }
 }
 
-struct Peer {
-    name: &'static str,
-    sock: UdpSocket,
-    addr: SocketAddrV4,
-    out: EspOutbound,
-    inbound: BTreeMap<u32, EspInbound>,
-    stats: Stats,
+pub(crate) struct Peer {
+    pub(crate) name: &'static str,
+    pub(crate) sock: UdpSocket,
+    pub(crate) addr: SocketAddrV4,
+    pub(crate) out: Option<EspOutbound>,
+    pub(crate) inbound: BTreeMap<u32, EspInbound>,
+    pub(crate) stats: Stats,
 }
 
-struct Wire {
-    pcap: Option<PcapOut>,
+pub(crate) struct Wire {
+    pub(crate) pcap: Option<PcapOut>,
 }
 
 impl Wire {
     /// Records one UDP datagram as an IPv4 + UDP frame, as it crossed the loopback.
-    fn record(
+    pub(crate) fn record(
         &mut self,
         src: SocketAddrV4,
         dst: SocketAddrV4,
@@ -177,7 +186,7 @@ impl Wire {
     }
 }
 
-fn bind_pair() -> Result<(UdpSocket, UdpSocket), String> {
+pub(crate) fn bind_pair() -> Result<(UdpSocket, UdpSocket), String> {
     // Port 4500 on two loopback addresses, as two NAT-T peers would use; any free
     // port on 127.0.0.1 if 4500 is taken.
     if let (Ok(a), Ok(b)) = (
@@ -191,15 +200,24 @@ fn bind_pair() -> Result<(UdpSocket, UdpSocket), String> {
     Ok((a, b))
 }
 
-fn v4(s: &UdpSocket) -> Result<SocketAddrV4, String> {
+pub(crate) fn v4(s: &UdpSocket) -> Result<SocketAddrV4, String> {
     match s.local_addr().map_err(|e| e.to_string())? {
         SocketAddr::V4(a) => Ok(a),
         SocketAddr::V6(_) => Err("expected an IPv4 socket".into()),
     }
 }
 
-/// Runs the demo.
+/// Runs the demo: with IKEv2 (the default) or manually keyed.
 pub fn run(args: &DemoArgs) -> Result<(), String> {
+    if args.manual {
+        manual(args)
+    } else {
+        crate::ikedemo::run(args)
+    }
+}
+
+/// The manually keyed demo.
+fn manual(args: &DemoArgs) -> Result<(), String> {
     let provider = args.backend.provider();
     let prop =
         Proposal::parse(ProposalKind::Esp, &args.suite).map_err(|e| format!("--suite: {e}"))?;
@@ -243,7 +261,7 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
         name: "A",
         sock: sa,
         addr: addr_a,
-        out: mk_out(&ab)?,
+        out: Some(mk_out(&ab)?),
         inbound: BTreeMap::new(),
         stats: Stats::default(),
     };
@@ -251,7 +269,7 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
         name: "B",
         sock: sb,
         addr: addr_b,
-        out: mk_out(&ba)?,
+        out: Some(mk_out(&ba)?),
         inbound: BTreeMap::new(),
         stats: Stats::default(),
     };
@@ -287,77 +305,39 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
         println!("  traffic {TUNNEL_A} <-> {TUNNEL_B} inside the tunnel, UDP and ICMP echo");
     }
 
-    let mut buf = vec![0u8; BUF_LEN];
-    let mut rbuf = vec![0u8; BUF_LEN];
-    let mut replayable: Option<Vec<u8>> = None;
+    let mut bufs = Bufs::new();
     let started = Instant::now();
-    for i in 0..args.count {
-        let size = args.size.unwrap_or(MIX[i % MIX.len()]);
-        let (src, dst) = if transport {
-            (*addr_a.ip(), *addr_b.ip())
-        } else {
-            (TUNNEL_A, TUNNEL_B)
-        };
-        let pkt = ipv4_packet(src, dst, size, i as u16, i % 2 == 0);
-        let pdu = send(&mut a, &b.addr, &pkt, transport, &mut buf, &mut wire)?;
-        if i == args.count / 2 {
-            replayable = Some(pdu);
-        }
-        if let Some(got) = receive(&mut b, &mut rbuf)? {
-            check(&mut b.stats, &pkt, &got, transport);
-            let reply = reply_to(&pkt).ok_or("could not build a reply")?;
-            send(&mut b, &a.addr, &reply, transport, &mut buf, &mut wire)?;
-            if let Some(got) = receive(&mut a, &mut rbuf)? {
-                check(&mut a.stats, &reply, &got, transport);
-            }
-        }
-    }
+    let replayable = traffic(
+        &mut a, &mut b, 0, args.count, args.size, transport, &mut bufs, &mut wire,
+    )?;
     let elapsed = started.elapsed();
-
     if !args.no_faults {
-        let mut inject = |what: &[u8]| -> Result<(), String> {
-            wire.record(a.addr, b.addr, what)?;
-            a.sock
-                .send_to(what, b.addr)
-                .map_err(|e| format!("send: {e}"))?;
-            receive(&mut b, &mut rbuf).map(|_| ())
-        };
-        if let Some(r) = &replayable {
-            inject(r)?; // replay
-            let mut forged = r.clone();
-            if let Some(x) = forged.last_mut() {
-                *x ^= 0x01;
-            }
-            // A sequence number ahead of the window, so that the replay check passes
-            // (also with ESN) and the ICV check is what fails.
-            let ahead = (args.count as u32).wrapping_add(1000);
-            forged[4..8].copy_from_slice(&ahead.to_be_bytes());
-            inject(&forged)?; // integrity
-            let mut unknown = r.clone();
-            unknown[..4].copy_from_slice(&0x0bad_0bad_u32.to_be_bytes());
-            inject(&unknown)?; // unknown SPI
-            inject(&r[..12])?; // truncated
-        }
-        inject(&[0xff])?; // NAT keepalive
+        inject_faults(
+            &mut a,
+            &mut b,
+            replayable.as_deref(),
+            args.count,
+            &mut bufs,
+            &mut wire,
+        )?;
     }
-
     report(&a, &b, elapsed, args.count, !args.no_faults);
     if let Some(k) = &args.keys {
-        let mut text = String::from("# Wireshark esp_sa table written by `ipsec demo`\n");
-        for (s, from, to) in [(&ab, addr_a, addr_b), (&ba, addr_b, addr_a)] {
-            text.push_str(&esp_sa_line(
-                &from.ip().to_string(),
-                &to.ip().to_string(),
-                s.spi.0,
-                s.encr,
-                &s.encr_key,
-                s.integ,
-                &s.integ_key,
-            ));
-            text.push('\n');
-        }
-        fs::write(k, text).map_err(|e| format!("{}: {e}", k.display()))?;
-        println!("keys    {} (Wireshark: Protocols > ESP > ESP SAs, or copy it into your profile as esp_sa)", k.display());
+        let rows: Vec<String> = [(&ab, addr_a, addr_b), (&ba, addr_b, addr_a)]
+            .iter()
+            .map(|(s, from, to)| {
+                esp_sa_line(
+                    &from.ip().to_string(),
+                    &to.ip().to_string(),
+                    s.spi.0,
+                    s.encr,
+                    &s.encr_key,
+                    s.integ,
+                    &s.integ_key,
+                )
+            })
+            .collect();
+        write_keys(k, &rows)?;
     }
     if let Some(p) = &args.pcap {
         println!(
@@ -365,8 +345,13 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
             p.display()
         );
     }
+    verdict(&a, &b, args.count)
+}
+
+/// Every packet must have arrived intact in both directions.
+pub(crate) fn verdict(a: &Peer, b: &Peer, count: usize) -> Result<(), String> {
     let bad = a.stats.mismatched + b.stats.mismatched;
-    let expected = args.count as u64;
+    let expected = count as u64;
     if bad > 0 || a.stats.opened != expected || b.stats.opened != expected {
         return Err(format!(
             "{bad} packets came out different from what went in, or were lost"
@@ -375,9 +360,113 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// Reused packet buffers.
+pub(crate) struct Bufs {
+    buf: Vec<u8>,
+    rbuf: Vec<u8>,
+}
+
+impl Bufs {
+    pub(crate) fn new() -> Self {
+        Bufs {
+            buf: vec![0u8; BUF_LEN],
+            rbuf: vec![0u8; BUF_LEN],
+        }
+    }
+}
+
+/// Sends `n` packets A -> B (numbered from `first`), each answered B -> A, checking
+/// that every packet comes out as it went in. Returns one sealed datagram to replay.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn traffic(
+    a: &mut Peer,
+    b: &mut Peer,
+    first: usize,
+    n: usize,
+    size: Option<usize>,
+    transport: bool,
+    bufs: &mut Bufs,
+    wire: &mut Wire,
+) -> Result<Option<Vec<u8>>, String> {
+    let mut replayable = None;
+    for i in first..first + n {
+        let size = size.unwrap_or(MIX[i % MIX.len()]);
+        let (src, dst) = if transport {
+            (*a.addr.ip(), *b.addr.ip())
+        } else {
+            (TUNNEL_A, TUNNEL_B)
+        };
+        let pkt = ipv4_packet(src, dst, size, i as u16, i % 2 == 0);
+        let pdu = send(a, &b.addr, &pkt, transport, &mut bufs.buf, wire)?;
+        if i == first + n / 2 {
+            replayable = Some(pdu);
+        }
+        if let Some(got) = receive(b, &mut bufs.rbuf)? {
+            check(&mut b.stats, &pkt, &got, transport);
+            let reply = reply_to(&pkt).ok_or("could not build a reply")?;
+            send(b, &a.addr, &reply, transport, &mut bufs.buf, wire)?;
+            if let Some(got) = receive(a, &mut bufs.rbuf)? {
+                check(&mut a.stats, &reply, &got, transport);
+            }
+        }
+    }
+    Ok(replayable)
+}
+
+/// A sends B a replay, a forged ICV, an unknown SPI, a truncated packet and a NAT
+/// keepalive; B must drop each for its own reason.
+pub(crate) fn inject_faults(
+    a: &mut Peer,
+    b: &mut Peer,
+    replayable: Option<&[u8]>,
+    count: usize,
+    bufs: &mut Bufs,
+    wire: &mut Wire,
+) -> Result<(), String> {
+    let mut inject = |what: &[u8]| -> Result<(), String> {
+        wire.record(a.addr, b.addr, what)?;
+        a.sock
+            .send_to(what, b.addr)
+            .map_err(|e| format!("send: {e}"))?;
+        receive(b, &mut bufs.rbuf).map(|_| ())
+    };
+    if let Some(r) = replayable {
+        inject(r)?; // replay
+        let mut forged = r.to_vec();
+        if let Some(x) = forged.last_mut() {
+            *x ^= 0x01;
+        }
+        // A sequence number ahead of the window, so that the replay check passes
+        // (also with ESN) and the ICV check is what fails.
+        let ahead = (count as u32).wrapping_add(1000);
+        forged[4..8].copy_from_slice(&ahead.to_be_bytes());
+        inject(&forged)?; // integrity
+        let mut unknown = r.to_vec();
+        unknown[..4].copy_from_slice(&0x0bad_0bad_u32.to_be_bytes());
+        inject(&unknown)?; // unknown SPI
+        inject(&r[..12])?; // truncated
+    }
+    inject(&[0xff]) // NAT keepalive
+}
+
+/// Writes `esp_sa` rows.
+pub(crate) fn write_keys(path: &std::path::Path, rows: &[String]) -> Result<(), String> {
+    let mut text = String::from("# Wireshark esp_sa table written by `ipsec demo`\n");
+    for r in rows {
+        text.push_str(r);
+        text.push('\n');
+    }
+    fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    println!(
+        "keys    {} (Wireshark: Protocols > ESP > ESP SAs, or copy it into your profile as esp_sa)",
+        path.display()
+    );
+    Ok(())
+}
+
 /// Seals `pkt` (tunnel: the whole packet; transport: its payload after the 20-byte
 /// IPv4 header) and sends the ESP packet as a UDP datagram.
-fn send(
+pub(crate) fn send(
     from: &mut Peer,
     to: &SocketAddrV4,
     pkt: &[u8],
@@ -396,6 +485,8 @@ fn send(
         .copy_from_slice(body);
     let mut pb = PacketBuf::new(&mut *buf, HEADROOM, body.len()).map_err(|e| e.to_string())?;
     from.out
+        .as_mut()
+        .ok_or("no outbound SA installed")?
         .seal(&mut pb, next)
         .map_err(|e| format!("seal: {e}"))?;
     let pdu = pb.body().to_vec();
@@ -411,7 +502,7 @@ fn send(
 
 /// Receives one datagram and opens it. Returns the inner packet (tunnel) or payload
 /// (transport), or `None` when it was dropped or was a keepalive.
-fn receive(to: &mut Peer, rbuf: &mut [u8]) -> Result<Option<Vec<u8>>, String> {
+pub(crate) fn receive(to: &mut Peer, rbuf: &mut [u8]) -> Result<Option<Vec<u8>>, String> {
     let n = match to.sock.recv_from(rbuf) {
         Ok((n, _)) => n,
         Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
@@ -449,7 +540,7 @@ fn receive(to: &mut Peer, rbuf: &mut [u8]) -> Result<Option<Vec<u8>>, String> {
     }
 }
 
-fn check(stats: &mut Stats, sent: &[u8], got: &[u8], transport: bool) {
+pub(crate) fn check(stats: &mut Stats, sent: &[u8], got: &[u8], transport: bool) {
     let want = if transport {
         sent.get(20..).unwrap_or(&[])
     } else {
@@ -460,7 +551,7 @@ fn check(stats: &mut Stats, sent: &[u8], got: &[u8], transport: bool) {
     }
 }
 
-fn report(a: &Peer, b: &Peer, elapsed: Duration, count: usize, faults: bool) {
+pub(crate) fn report(a: &Peer, b: &Peer, elapsed: Duration, count: usize, faults: bool) {
     println!();
     println!(
         "{:<8} {:>8} {:>12} {:>12} {:>8} {:>12}",

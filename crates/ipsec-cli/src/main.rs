@@ -17,6 +17,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 mod capture;
 mod decode;
 mod demo;
+mod ikedemo;
 mod info;
 mod keyfile;
 mod packets;

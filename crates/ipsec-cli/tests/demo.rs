@@ -17,6 +17,7 @@ fn ipsec(args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// Runs the demo with its capture and key table, then decodes the capture.
 fn roundtrip(suite: &str, mode: &str, extra: &[&str]) {
     let dir = std::env::temp_dir().join(format!(
         "ipsec-demo-test-{}-{suite}-{mode}",
@@ -57,10 +58,16 @@ fn roundtrip(suite: &str, mode: &str, extra: &[&str]) {
         pcap.to_str().unwrap(),
     ]);
     assert!(ok, "{err}");
-    let frames: Vec<Value> = out
+    let all: Vec<Value> = out
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    // With IKEv2 (the default) the capture also holds the IKE exchanges: IKE_SA_INIT,
+    // IKE_AUTH, CREATE_CHILD_SA, the Delete of the old Child SA, the final Delete.
+    let ike = all.iter().filter(|f| f["proto"] == "ike").count();
+    let manual = extra.contains(&"--manual");
+    assert_eq!(ike, if manual { 0 } else { 10 }, "{out}");
+    let frames: Vec<Value> = all.into_iter().filter(|f| f["proto"] != "ike").collect();
     assert_eq!(frames.len(), 80 + 5);
     let good = frames
         .iter()
@@ -102,6 +109,11 @@ fn demo_gcm_tunnel() {
 #[test]
 fn demo_cbc_transport_esn() {
     roundtrip("aes256-sha384", "transport", &["--esn"]);
+}
+
+#[test]
+fn demo_manual_keys() {
+    roundtrip("aes128-sha256", "tunnel", &["--manual"]);
 }
 
 #[test]
