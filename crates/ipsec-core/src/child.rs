@@ -56,7 +56,11 @@ impl KeyMaterial {
         if let Some(i) = rest.get_mut(..integ.len()) {
             i.copy_from_slice(integ);
         }
-        Ok(KeyMaterial { bytes, encr_len: encr.len() as u8, integ_len: integ.len() as u8 })
+        Ok(KeyMaterial {
+            bytes,
+            encr_len: encr.len() as u8,
+            integ_len: integ.len() as u8,
+        })
     }
 
     /// The encryption key with its salt.
@@ -67,18 +71,28 @@ impl KeyMaterial {
     /// The integrity key.
     pub fn integ(&self) -> &[u8] {
         let s = usize::from(self.encr_len);
-        self.bytes.get(s..s + usize::from(self.integ_len)).unwrap_or(&[])
+        self.bytes
+            .get(s..s + usize::from(self.integ_len))
+            .unwrap_or(&[])
     }
 
     /// A copy; explicit, since copies of keys should be rare and visible.
     pub fn duplicate(&self) -> Self {
-        KeyMaterial { bytes: self.bytes, encr_len: self.encr_len, integ_len: self.integ_len }
+        KeyMaterial {
+            bytes: self.bytes,
+            encr_len: self.encr_len,
+            integ_len: self.integ_len,
+        }
     }
 }
 
 impl fmt::Debug for KeyMaterial {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "KeyMaterial {{ encr: [redacted; {}], integ: [redacted; {}] }}", self.encr_len, self.integ_len)
+        write!(
+            f,
+            "KeyMaterial {{ encr: [redacted; {}], integ: [redacted; {}] }}",
+            self.encr_len, self.integ_len
+        )
     }
 }
 
@@ -93,7 +107,10 @@ pub struct UdpEncap {
 
 impl UdpEncap {
     /// Port 4500 on both sides.
-    pub const DEFAULT: UdpEncap = UdpEncap { local_port: 4500, remote_port: 4500 };
+    pub const DEFAULT: UdpEncap = UdpEncap {
+        local_port: 4500,
+        remote_port: 4500,
+    };
 }
 
 /// Everything a data plane needs to install one Child SA pair (both directions).

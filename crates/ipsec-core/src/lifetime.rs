@@ -15,7 +15,11 @@ pub struct LifetimeLimits {
 
 impl LifetimeLimits {
     /// No limit at all.
-    pub const UNLIMITED: LifetimeLimits = LifetimeLimits { bytes: None, packets: None, time: None };
+    pub const UNLIMITED: LifetimeLimits = LifetimeLimits {
+        bytes: None,
+        packets: None,
+        time: None,
+    };
 
     /// Whether any limit is reached by the given use.
     pub fn reached(&self, bytes: u64, packets: u64, age: Duration) -> bool {
@@ -36,14 +40,24 @@ pub struct Lifetime {
 
 impl Lifetime {
     /// No limits.
-    pub const UNLIMITED: Lifetime =
-        Lifetime { soft: LifetimeLimits::UNLIMITED, hard: LifetimeLimits::UNLIMITED };
+    pub const UNLIMITED: Lifetime = Lifetime {
+        soft: LifetimeLimits::UNLIMITED,
+        hard: LifetimeLimits::UNLIMITED,
+    };
 
     /// Limits in time only.
     pub const fn time(soft: Duration, hard: Duration) -> Lifetime {
         Lifetime {
-            soft: LifetimeLimits { bytes: None, packets: None, time: Some(soft) },
-            hard: LifetimeLimits { bytes: None, packets: None, time: Some(hard) },
+            soft: LifetimeLimits {
+                bytes: None,
+                packets: None,
+                time: Some(soft),
+            },
+            hard: LifetimeLimits {
+                bytes: None,
+                packets: None,
+                time: Some(hard),
+            },
         }
     }
 }
@@ -54,7 +68,11 @@ mod tests {
 
     #[test]
     fn limits() {
-        let l = LifetimeLimits { bytes: Some(100), packets: None, time: Some(Duration::from_secs(5)) };
+        let l = LifetimeLimits {
+            bytes: Some(100),
+            packets: None,
+            time: Some(Duration::from_secs(5)),
+        };
         assert!(!l.reached(99, 1_000_000, Duration::from_secs(4)));
         assert!(l.reached(100, 0, Duration::ZERO));
         assert!(l.reached(0, 0, Duration::from_secs(5)));

@@ -70,13 +70,23 @@ impl ReplayWindow {
         if !(MIN_REPLAY_WINDOW..=MAX_REPLAY_WINDOW).contains(&size) {
             return Err(ReplayError::InvalidSize);
         }
-        Ok(ReplayWindow { bitmap: [0; BLOCKS], top: 0, size, enabled: true })
+        Ok(ReplayWindow {
+            bitmap: [0; BLOCKS],
+            top: 0,
+            size,
+            enabled: true,
+        })
     }
 
     /// A window with anti-replay switched off: every authentic packet is accepted, but
     /// the highest sequence number is still tracked so ESN high bits can be inferred.
     pub fn disabled() -> Self {
-        ReplayWindow { bitmap: [0; BLOCKS], top: 0, size: MAX_REPLAY_WINDOW, enabled: false }
+        ReplayWindow {
+            bitmap: [0; BLOCKS],
+            top: 0,
+            size: MAX_REPLAY_WINDOW,
+            enabled: false,
+        }
     }
 
     /// Whether replay checks are on.
@@ -98,7 +108,11 @@ impl ReplayWindow {
     /// (RFC 4303 Appendix A). Without ESN, pass `esn = false`: the high bits are 0.
     pub fn infer(&self, seq_lo: u32, esn: bool) -> Result<u64, ReplayError> {
         if !esn {
-            return if seq_lo == 0 { Err(ReplayError::Zero) } else { Ok(u64::from(seq_lo)) };
+            return if seq_lo == 0 {
+                Err(ReplayError::Zero)
+            } else {
+                Ok(u64::from(seq_lo))
+            };
         }
         infer_esn(self.top, self.size, seq_lo).ok_or(ReplayError::TooOld)
     }
@@ -159,7 +173,11 @@ impl ReplayWindow {
     /// older than the window is refused, and everything inside it counts as received
     /// (the conservative choice after moving an SA between nodes).
     pub fn restore(size: u32, enabled: bool, top: u64) -> Result<Self, ReplayError> {
-        let mut w = if enabled { Self::new(size)? } else { Self::disabled() };
+        let mut w = if enabled {
+            Self::new(size)?
+        } else {
+            Self::disabled()
+        };
         w.top = top;
         if enabled && top > 0 {
             w.bitmap = [u64::MAX; BLOCKS];
@@ -183,7 +201,10 @@ mod tests {
     #[test]
     fn rejects_bad_sizes() {
         assert_eq!(ReplayWindow::new(31).unwrap_err(), ReplayError::InvalidSize);
-        assert_eq!(ReplayWindow::new(4097).unwrap_err(), ReplayError::InvalidSize);
+        assert_eq!(
+            ReplayWindow::new(4097).unwrap_err(),
+            ReplayError::InvalidSize
+        );
         assert!(ReplayWindow::new(4096).is_ok());
     }
 

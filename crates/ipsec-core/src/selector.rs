@@ -68,7 +68,11 @@ impl TrafficSelector {
                 if len > 32 {
                     return None;
                 }
-                let mask = if len == 0 { 0 } else { u32::MAX << (32 - u32::from(len)) };
+                let mask = if len == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - u32::from(len))
+                };
                 let a = u32::from(a);
                 (
                     IpAddr::V4(Ipv4Addr::from(a & mask)),
@@ -79,7 +83,11 @@ impl TrafficSelector {
                 if len > 128 {
                     return None;
                 }
-                let mask = if len == 0 { 0 } else { u128::MAX << (128 - u32::from(len)) };
+                let mask = if len == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - u32::from(len))
+                };
                 let a = u128::from(a);
                 (
                     IpAddr::V6(Ipv6Addr::from(a & mask)),
@@ -105,7 +113,13 @@ impl TrafficSelector {
     }
 
     /// The same selector restricted to one ICMP(v6) type and code range.
-    pub const fn icmp(self, protocol: IpProto, icmp_type: u8, code_start: u8, code_end: u8) -> Self {
+    pub const fn icmp(
+        self,
+        protocol: IpProto,
+        icmp_type: u8,
+        code_start: u8,
+        code_end: u8,
+    ) -> Self {
         let t = (icmp_type as u16) << 8;
         self.with_ports(protocol, t | code_start as u16, t | code_end as u16)
     }
@@ -151,7 +165,12 @@ impl TrafficSelector {
 
     /// The intersection of two selectors, if it is not empty (RFC 7296 §2.9 narrowing).
     pub fn intersect(&self, other: &TrafficSelector) -> Option<TrafficSelector> {
-        let (start_addr, end_addr) = match (self.start_addr, self.end_addr, other.start_addr, other.end_addr) {
+        let (start_addr, end_addr) = match (
+            self.start_addr,
+            self.end_addr,
+            other.start_addr,
+            other.end_addr,
+        ) {
             (IpAddr::V4(a), IpAddr::V4(b), IpAddr::V4(c), IpAddr::V4(d)) => {
                 let s = a.max(c);
                 let e = b.min(d);
@@ -180,7 +199,13 @@ impl TrafficSelector {
         if start_port > end_port {
             return None;
         }
-        Some(TrafficSelector { start_addr, end_addr, protocol, start_port, end_port })
+        Some(TrafficSelector {
+            start_addr,
+            end_addr,
+            protocol,
+            start_port,
+            end_port,
+        })
     }
 }
 
@@ -197,7 +222,10 @@ pub struct TsSet {
 
 impl Default for TsSet {
     fn default() -> Self {
-        TsSet { items: [TrafficSelector::any_v4(); MAX_SELECTORS], len: 0 }
+        TsSet {
+            items: [TrafficSelector::any_v4(); MAX_SELECTORS],
+            len: 0,
+        }
     }
 }
 
@@ -243,7 +271,9 @@ impl TsSet {
 
     /// Whether any selector of the set matches.
     pub fn matches(&self, addr: IpAddr, protocol: IpProto, port: Option<u16>) -> bool {
-        self.as_slice().iter().any(|t| t.matches(addr, protocol, port))
+        self.as_slice()
+            .iter()
+            .any(|t| t.matches(addr, protocol, port))
     }
 }
 

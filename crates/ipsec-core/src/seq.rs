@@ -153,7 +153,10 @@ mod tests {
         // Top just after a wrap: window reaches back into the previous subspace.
         let top = (7u64 << 32) | 10;
         assert_eq!(infer_esn(top, 64, 5), Some((7 << 32) | 5));
-        assert_eq!(infer_esn(top, 64, u32::MAX - 2), Some((6 << 32) | (u32::MAX - 2) as u64));
+        assert_eq!(
+            infer_esn(top, 64, u32::MAX - 2),
+            Some((6 << 32) | (u32::MAX - 2) as u64)
+        );
         assert_eq!(infer_esn(top, 64, 100), Some((7 << 32) | 100));
         // At the very start there is no previous subspace.
         assert_eq!(infer_esn(3, 64, u32::MAX), None);

@@ -89,6 +89,9 @@ mod tests {
         assert_eq!(a + Duration::from_millis(500), Instant(5_500_000_000));
         assert_eq!(Instant::from_secs(1) - a, Duration::ZERO);
         assert_eq!(a - Instant::from_secs(1), Duration::from_secs(4));
-        assert_eq!(Instant(u64::MAX) + Duration::from_secs(1), Instant(u64::MAX));
+        assert_eq!(
+            Instant(u64::MAX) + Duration::from_secs(1),
+            Instant(u64::MAX)
+        );
     }
 }

@@ -33,7 +33,11 @@ pub enum CryptoError {
 impl CryptoError {
     /// Shorthand for a [`CryptoError::Length`] error.
     pub const fn length(what: &'static str, expected: usize, got: usize) -> Self {
-        CryptoError::Length { what, expected, got }
+        CryptoError::Length {
+            what,
+            expected,
+            got,
+        }
     }
 
     /// `Ok(())` when `got == expected`, a length error otherwise.
@@ -41,7 +45,11 @@ impl CryptoError {
         if expected == got {
             Ok(())
         } else {
-            Err(CryptoError::Length { what, expected, got })
+            Err(CryptoError::Length {
+                what,
+                expected,
+                got,
+            })
         }
     }
 }
@@ -49,7 +57,11 @@ impl CryptoError {
 impl fmt::Display for CryptoError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CryptoError::Length { what, expected, got } => {
+            CryptoError::Length {
+                what,
+                expected,
+                got,
+            } => {
                 write!(f, "{what} has length {got}, expected {expected}")
             }
             CryptoError::Authentication => f.write_str("authentication failed"),

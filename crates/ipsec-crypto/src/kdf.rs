@@ -16,7 +16,11 @@ use crate::secret::SecretBytes;
 use crate::traits::PrfAlgorithm;
 
 /// `prf(key, parts...)`.
-pub fn prf(alg: &dyn PrfAlgorithm, key: &[u8], parts: &[&[u8]]) -> Result<SecretBytes, CryptoError> {
+pub fn prf(
+    alg: &dyn PrfAlgorithm,
+    key: &[u8],
+    parts: &[&[u8]],
+) -> Result<SecretBytes, CryptoError> {
     let k = alg.new_key(key)?;
     let mut out = SecretBytes::zeroed(alg.output_len());
     k.compute(parts, out.expose_mut())?;
@@ -52,7 +56,8 @@ pub fn prf_plus(
         prev.expose_mut().copy_from_slice(chunk);
     }
     let mut v = SecretBytes::zeroed(len);
-    v.expose_mut().copy_from_slice(out.expose().get(..len).unwrap_or(&[]));
+    v.expose_mut()
+        .copy_from_slice(out.expose().get(..len).unwrap_or(&[]));
     Ok(v)
 }
 
@@ -120,7 +125,10 @@ pub struct IkeKeys {
 }
 
 /// Splits `len` consecutive pieces off `src`, in order.
-fn split_keys<const N: usize>(src: &SecretBytes, lens: [usize; N]) -> Result<[SecretBytes; N], CryptoError> {
+fn split_keys<const N: usize>(
+    src: &SecretBytes,
+    lens: [usize; N],
+) -> Result<[SecretBytes; N], CryptoError> {
     let mut at = 0;
     let mut err = None;
     let out = lens.map(|l| {
@@ -161,7 +169,15 @@ pub fn ike_keys(
             lens.prf_key,
         ],
     )?;
-    Ok(IkeKeys { sk_d, sk_ai, sk_ar, sk_ei, sk_er, sk_pi, sk_pr })
+    Ok(IkeKeys {
+        sk_d,
+        sk_ai,
+        sk_ar,
+        sk_ei,
+        sk_er,
+        sk_pi,
+        sk_pr,
+    })
 }
 
 /// Child SA KEYMAT (RFC 7296 §2.17): `prf+(SK_d, [g^ir (new) |] Ni | Nr)`.
@@ -197,5 +213,14 @@ pub fn split_child_keymat(
     integ_len: usize,
 ) -> Result<(ChildDirectionKeys, ChildDirectionKeys), CryptoError> {
     let [ei, ai, er, ar] = split_keys(keymat, [encr_len, integ_len, encr_len, integ_len])?;
-    Ok((ChildDirectionKeys { encr: ei, integ: ai }, ChildDirectionKeys { encr: er, integ: ar }))
+    Ok((
+        ChildDirectionKeys {
+            encr: ei,
+            integ: ai,
+        },
+        ChildDirectionKeys {
+            encr: er,
+            integ: ar,
+        },
+    ))
 }

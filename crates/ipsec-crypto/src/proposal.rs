@@ -146,12 +146,17 @@ impl Proposal {
         };
         for raw in s.split('-') {
             let token = raw.trim().to_ascii_lowercase();
-            let not_allowed = || ProposalError::NotAllowed { token: token.clone(), kind };
+            let not_allowed = || ProposalError::NotAllowed {
+                token: token.clone(),
+                kind,
+            };
             if token.is_empty() {
                 return Err(ProposalError::UnknownToken(raw.to_string()));
             }
             if let Some(d) = lookup(suites::ENCR, &token, |d| (d.token, d.aliases)) {
-                if kind == ProposalKind::Ah || (kind == ProposalKind::Ike && d.kind == suites::EncrKind::Gmac) {
+                if kind == ProposalKind::Ah
+                    || (kind == ProposalKind::Ike && d.kind == suites::EncrKind::Gmac)
+                {
                     return Err(not_allowed());
                 }
                 push_unique(&mut p.encr, d);
@@ -179,7 +184,9 @@ impl Proposal {
 
     /// Parses a comma-separated list of proposals.
     pub fn parse_list(kind: ProposalKind, s: &str) -> Result<Vec<Proposal>, ProposalError> {
-        s.split(',').map(|part| Proposal::parse(kind, part)).collect()
+        s.split(',')
+            .map(|part| Proposal::parse(kind, part))
+            .collect()
     }
 
     fn validate(&mut self) -> Result<(), ProposalError> {
@@ -315,7 +322,10 @@ mod tests {
             Proposal::parse(ProposalKind::Esp, "aes128gcm16-prfsha256").unwrap_err(),
             ProposalError::NotAllowed { .. }
         ));
-        assert_eq!(Proposal::parse(ProposalKind::Esp, " ").unwrap_err(), ProposalError::Empty);
+        assert_eq!(
+            Proposal::parse(ProposalKind::Esp, " ").unwrap_err(),
+            ProposalError::Empty
+        );
         assert!(Proposal::parse(ProposalKind::Esp, "aes128--sha1").is_err());
     }
 

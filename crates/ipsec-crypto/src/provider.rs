@@ -56,7 +56,10 @@ pub struct CryptoProvider {
 impl CryptoProvider {
     /// The AEAD for transform `id` with a key of `key_len` bytes.
     pub fn aead(&self, id: EncrId, key_len: usize) -> Option<&'static dyn AeadAlgorithm> {
-        self.aeads.iter().copied().find(|a| a.id() == id && a.key_len() == key_len)
+        self.aeads
+            .iter()
+            .copied()
+            .find(|a| a.id() == id && a.key_len() == key_len)
     }
 
     /// The block cipher for transform `id` with a key of `key_len` bytes.
@@ -64,7 +67,10 @@ impl CryptoProvider {
         if id == EncrId::ENCR_NULL && key_len == 0 {
             return Some(&crate::null::NULL_CIPHER);
         }
-        self.ciphers.iter().copied().find(|a| a.id() == id && a.key_len() == key_len)
+        self.ciphers
+            .iter()
+            .copied()
+            .find(|a| a.id() == id && a.key_len() == key_len)
     }
 
     /// The integrity algorithm for transform `id`.
@@ -86,7 +92,9 @@ impl CryptoProvider {
     /// [`crate::CryptoError::Unsupported`] when the provider has no PRF_HMAC_SHA1 or
     /// its backend does not expose the hash.
     pub fn sha1(&self, parts: &[&[u8]]) -> Result<[u8; 20], crate::CryptoError> {
-        let prf = self.prf(PrfId::PRF_HMAC_SHA1).ok_or(crate::CryptoError::Unsupported)?;
+        let prf = self
+            .prf(PrfId::PRF_HMAC_SHA1)
+            .ok_or(crate::CryptoError::Unsupported)?;
         let mut out = [0u8; 20];
         prf.hash(parts, &mut out)?;
         Ok(out)

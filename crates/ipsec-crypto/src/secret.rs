@@ -56,7 +56,9 @@ impl SecretBytes {
 
     /// A copy of `self[start..start + len]`, or `None` if out of range.
     pub fn slice(&self, start: usize, len: usize) -> Option<SecretBytes> {
-        self.0.get(start..start.checked_add(len)?).map(SecretBytes::from_slice)
+        self.0
+            .get(start..start.checked_add(len)?)
+            .map(SecretBytes::from_slice)
     }
 }
 

@@ -129,14 +129,126 @@ macro_rules! encr {
     };
 }
 
-encr!(AES_GCM_16_128, ENCR_AES_GCM_16, 128, true, 4, 8, 16, 1, Aead, "aes128gcm16", ["aes128gcm"], "AES-128-GCM-16", "RFC 4106, RFC 5282");
-encr!(AES_GCM_16_256, ENCR_AES_GCM_16, 256, true, 4, 8, 16, 1, Aead, "aes256gcm16", ["aes256gcm"], "AES-256-GCM-16", "RFC 4106, RFC 5282");
-encr!(CHACHA20_POLY1305, ENCR_CHACHA20_POLY1305, 256, false, 4, 8, 16, 1, Aead, "chacha20poly1305", [], "ChaCha20-Poly1305", "RFC 7634");
-encr!(AES_GMAC_128, ENCR_NULL_AUTH_AES_GMAC, 128, true, 4, 8, 16, 1, Gmac, "aes128gmac", [], "AES-128-GMAC (NULL encryption)", "RFC 4543");
-encr!(AES_GMAC_256, ENCR_NULL_AUTH_AES_GMAC, 256, true, 4, 8, 16, 1, Gmac, "aes256gmac", [], "AES-256-GMAC (NULL encryption)", "RFC 4543");
-encr!(AES_CBC_128, ENCR_AES_CBC, 128, true, 0, 16, 0, 16, Cbc, "aes128", [], "AES-128-CBC", "RFC 3602");
-encr!(AES_CBC_256, ENCR_AES_CBC, 256, true, 0, 16, 0, 16, Cbc, "aes256", [], "AES-256-CBC", "RFC 3602");
-encr!(NULL, ENCR_NULL, 0, false, 0, 0, 0, 1, Null, "null", [], "NULL", "RFC 2410");
+encr!(
+    AES_GCM_16_128,
+    ENCR_AES_GCM_16,
+    128,
+    true,
+    4,
+    8,
+    16,
+    1,
+    Aead,
+    "aes128gcm16",
+    ["aes128gcm"],
+    "AES-128-GCM-16",
+    "RFC 4106, RFC 5282"
+);
+encr!(
+    AES_GCM_16_256,
+    ENCR_AES_GCM_16,
+    256,
+    true,
+    4,
+    8,
+    16,
+    1,
+    Aead,
+    "aes256gcm16",
+    ["aes256gcm"],
+    "AES-256-GCM-16",
+    "RFC 4106, RFC 5282"
+);
+encr!(
+    CHACHA20_POLY1305,
+    ENCR_CHACHA20_POLY1305,
+    256,
+    false,
+    4,
+    8,
+    16,
+    1,
+    Aead,
+    "chacha20poly1305",
+    [],
+    "ChaCha20-Poly1305",
+    "RFC 7634"
+);
+encr!(
+    AES_GMAC_128,
+    ENCR_NULL_AUTH_AES_GMAC,
+    128,
+    true,
+    4,
+    8,
+    16,
+    1,
+    Gmac,
+    "aes128gmac",
+    [],
+    "AES-128-GMAC (NULL encryption)",
+    "RFC 4543"
+);
+encr!(
+    AES_GMAC_256,
+    ENCR_NULL_AUTH_AES_GMAC,
+    256,
+    true,
+    4,
+    8,
+    16,
+    1,
+    Gmac,
+    "aes256gmac",
+    [],
+    "AES-256-GMAC (NULL encryption)",
+    "RFC 4543"
+);
+encr!(
+    AES_CBC_128,
+    ENCR_AES_CBC,
+    128,
+    true,
+    0,
+    16,
+    0,
+    16,
+    Cbc,
+    "aes128",
+    [],
+    "AES-128-CBC",
+    "RFC 3602"
+);
+encr!(
+    AES_CBC_256,
+    ENCR_AES_CBC,
+    256,
+    true,
+    0,
+    16,
+    0,
+    16,
+    Cbc,
+    "aes256",
+    [],
+    "AES-256-CBC",
+    "RFC 3602"
+);
+encr!(
+    NULL,
+    ENCR_NULL,
+    0,
+    false,
+    0,
+    0,
+    0,
+    1,
+    Null,
+    "null",
+    [],
+    "NULL",
+    "RFC 2410"
+);
 
 /// Every encryption transform, in the order `ipsec suites` lists them.
 pub static ENCR: &[&EncrDesc] = &[
@@ -151,46 +263,148 @@ pub static ENCR: &[&EncrDesc] = &[
 ];
 
 /// PRF_HMAC_SHA1 (RFC 2104), token `prfsha1`.
-pub static PRF_SHA1: PrfDesc = PrfDesc { id: PrfId::PRF_HMAC_SHA1, output_len: 20, token: "prfsha1", name: "PRF-HMAC-SHA1", rfc: "RFC 2104" };
+pub static PRF_SHA1: PrfDesc = PrfDesc {
+    id: PrfId::PRF_HMAC_SHA1,
+    output_len: 20,
+    token: "prfsha1",
+    name: "PRF-HMAC-SHA1",
+    rfc: "RFC 2104",
+};
 /// PRF_HMAC_SHA2_256 (RFC 4868), token `prfsha256`.
-pub static PRF_SHA256: PrfDesc = PrfDesc { id: PrfId::PRF_HMAC_SHA2_256, output_len: 32, token: "prfsha256", name: "PRF-HMAC-SHA2-256", rfc: "RFC 4868" };
+pub static PRF_SHA256: PrfDesc = PrfDesc {
+    id: PrfId::PRF_HMAC_SHA2_256,
+    output_len: 32,
+    token: "prfsha256",
+    name: "PRF-HMAC-SHA2-256",
+    rfc: "RFC 4868",
+};
 /// PRF_HMAC_SHA2_384 (RFC 4868), token `prfsha384`.
-pub static PRF_SHA384: PrfDesc = PrfDesc { id: PrfId::PRF_HMAC_SHA2_384, output_len: 48, token: "prfsha384", name: "PRF-HMAC-SHA2-384", rfc: "RFC 4868" };
+pub static PRF_SHA384: PrfDesc = PrfDesc {
+    id: PrfId::PRF_HMAC_SHA2_384,
+    output_len: 48,
+    token: "prfsha384",
+    name: "PRF-HMAC-SHA2-384",
+    rfc: "RFC 4868",
+};
 /// PRF_HMAC_SHA2_512 (RFC 4868), token `prfsha512`.
-pub static PRF_SHA512: PrfDesc = PrfDesc { id: PrfId::PRF_HMAC_SHA2_512, output_len: 64, token: "prfsha512", name: "PRF-HMAC-SHA2-512", rfc: "RFC 4868" };
+pub static PRF_SHA512: PrfDesc = PrfDesc {
+    id: PrfId::PRF_HMAC_SHA2_512,
+    output_len: 64,
+    token: "prfsha512",
+    name: "PRF-HMAC-SHA2-512",
+    rfc: "RFC 4868",
+};
 
 /// Every PRF.
 pub static PRF: &[&PrfDesc] = &[&PRF_SHA256, &PRF_SHA384, &PRF_SHA512, &PRF_SHA1];
 
 /// AUTH_HMAC_SHA1_96 (RFC 2404), token `sha1`.
-pub static HMAC_SHA1_96: IntegDesc = IntegDesc { id: IntegId::AUTH_HMAC_SHA1_96, key_len: 20, icv_len: 12, prf: Some(&PRF_SHA1), token: "sha1", aliases: &["sha"], name: "HMAC-SHA1-96", rfc: "RFC 2404" };
+pub static HMAC_SHA1_96: IntegDesc = IntegDesc {
+    id: IntegId::AUTH_HMAC_SHA1_96,
+    key_len: 20,
+    icv_len: 12,
+    prf: Some(&PRF_SHA1),
+    token: "sha1",
+    aliases: &["sha"],
+    name: "HMAC-SHA1-96",
+    rfc: "RFC 2404",
+};
 /// AUTH_HMAC_SHA2_256_128 (RFC 4868), token `sha256`.
-pub static HMAC_SHA256_128: IntegDesc = IntegDesc { id: IntegId::AUTH_HMAC_SHA2_256_128, key_len: 32, icv_len: 16, prf: Some(&PRF_SHA256), token: "sha256", aliases: &["sha2_256"], name: "HMAC-SHA2-256-128", rfc: "RFC 4868" };
+pub static HMAC_SHA256_128: IntegDesc = IntegDesc {
+    id: IntegId::AUTH_HMAC_SHA2_256_128,
+    key_len: 32,
+    icv_len: 16,
+    prf: Some(&PRF_SHA256),
+    token: "sha256",
+    aliases: &["sha2_256"],
+    name: "HMAC-SHA2-256-128",
+    rfc: "RFC 4868",
+};
 /// AUTH_HMAC_SHA2_384_192 (RFC 4868), token `sha384`.
-pub static HMAC_SHA384_192: IntegDesc = IntegDesc { id: IntegId::AUTH_HMAC_SHA2_384_192, key_len: 48, icv_len: 24, prf: Some(&PRF_SHA384), token: "sha384", aliases: &["sha2_384"], name: "HMAC-SHA2-384-192", rfc: "RFC 4868" };
+pub static HMAC_SHA384_192: IntegDesc = IntegDesc {
+    id: IntegId::AUTH_HMAC_SHA2_384_192,
+    key_len: 48,
+    icv_len: 24,
+    prf: Some(&PRF_SHA384),
+    token: "sha384",
+    aliases: &["sha2_384"],
+    name: "HMAC-SHA2-384-192",
+    rfc: "RFC 4868",
+};
 /// AUTH_HMAC_SHA2_512_256 (RFC 4868), token `sha512`.
-pub static HMAC_SHA512_256: IntegDesc = IntegDesc { id: IntegId::AUTH_HMAC_SHA2_512_256, key_len: 64, icv_len: 32, prf: Some(&PRF_SHA512), token: "sha512", aliases: &["sha2_512"], name: "HMAC-SHA2-512-256", rfc: "RFC 4868" };
+pub static HMAC_SHA512_256: IntegDesc = IntegDesc {
+    id: IntegId::AUTH_HMAC_SHA2_512_256,
+    key_len: 64,
+    icv_len: 32,
+    prf: Some(&PRF_SHA512),
+    token: "sha512",
+    aliases: &["sha2_512"],
+    name: "HMAC-SHA2-512-256",
+    rfc: "RFC 4868",
+};
 
 /// Every integrity transform.
-pub static INTEG: &[&IntegDesc] = &[&HMAC_SHA256_128, &HMAC_SHA384_192, &HMAC_SHA512_256, &HMAC_SHA1_96];
+pub static INTEG: &[&IntegDesc] = &[
+    &HMAC_SHA256_128,
+    &HMAC_SHA384_192,
+    &HMAC_SHA512_256,
+    &HMAC_SHA1_96,
+];
 
 /// Curve25519 (RFC 8031), token `x25519`.
-pub static X25519: KeDesc = KeDesc { id: KeId::CURVE25519, public_len: 32, token: "x25519", aliases: &["curve25519"], name: "Curve25519", rfc: "RFC 8031" };
+pub static X25519: KeDesc = KeDesc {
+    id: KeId::CURVE25519,
+    public_len: 32,
+    token: "x25519",
+    aliases: &["curve25519"],
+    name: "Curve25519",
+    rfc: "RFC 8031",
+};
 /// 256-bit random ECP group (RFC 5903), token `ecp256`.
-pub static ECP256: KeDesc = KeDesc { id: KeId::ECP_256, public_len: 64, token: "ecp256", aliases: &[], name: "NIST P-256", rfc: "RFC 5903" };
+pub static ECP256: KeDesc = KeDesc {
+    id: KeId::ECP_256,
+    public_len: 64,
+    token: "ecp256",
+    aliases: &[],
+    name: "NIST P-256",
+    rfc: "RFC 5903",
+};
 /// 384-bit random ECP group (RFC 5903), token `ecp384`.
-pub static ECP384: KeDesc = KeDesc { id: KeId::ECP_384, public_len: 96, token: "ecp384", aliases: &[], name: "NIST P-384", rfc: "RFC 5903" };
+pub static ECP384: KeDesc = KeDesc {
+    id: KeId::ECP_384,
+    public_len: 96,
+    token: "ecp384",
+    aliases: &[],
+    name: "NIST P-384",
+    rfc: "RFC 5903",
+};
 /// 2048-bit MODP group (RFC 3526), token `modp2048`.
-pub static MODP2048: KeDesc = KeDesc { id: KeId::MODP_2048, public_len: 256, token: "modp2048", aliases: &[], name: "MODP-2048", rfc: "RFC 3526" };
+pub static MODP2048: KeDesc = KeDesc {
+    id: KeId::MODP_2048,
+    public_len: 256,
+    token: "modp2048",
+    aliases: &[],
+    name: "MODP-2048",
+    rfc: "RFC 3526",
+};
 /// 3072-bit MODP group (RFC 3526), token `modp3072`.
-pub static MODP3072: KeDesc = KeDesc { id: KeId::MODP_3072, public_len: 384, token: "modp3072", aliases: &[], name: "MODP-3072", rfc: "RFC 3526" };
+pub static MODP3072: KeDesc = KeDesc {
+    id: KeId::MODP_3072,
+    public_len: 384,
+    token: "modp3072",
+    aliases: &[],
+    name: "MODP-3072",
+    rfc: "RFC 3526",
+};
 
 /// Every key exchange method.
 pub static KE: &[&KeDesc] = &[&X25519, &ECP256, &ECP384, &MODP2048, &MODP3072];
 
 /// Finds an encryption transform by id and key length in bits.
 pub fn encr(id: EncrId, key_bits: u16) -> Option<&'static EncrDesc> {
-    ENCR.iter().copied().find(|d| d.id == id && (d.key_bits == key_bits || !d.key_len_attr))
+    ENCR.iter()
+        .copied()
+        .find(|d| d.id == id && (d.key_bits == key_bits || !d.key_len_attr))
 }
 
 /// Finds an integrity transform by id.
@@ -214,8 +428,16 @@ mod tests {
 
     #[test]
     fn lookups() {
-        assert_eq!(encr(EncrId::ENCR_AES_GCM_16, 256).unwrap().token, "aes256gcm16");
-        assert_eq!(encr(EncrId::ENCR_CHACHA20_POLY1305, 0).unwrap().keymat_len(), 36);
+        assert_eq!(
+            encr(EncrId::ENCR_AES_GCM_16, 256).unwrap().token,
+            "aes256gcm16"
+        );
+        assert_eq!(
+            encr(EncrId::ENCR_CHACHA20_POLY1305, 0)
+                .unwrap()
+                .keymat_len(),
+            36
+        );
         assert!(encr(EncrId::ENCR_AES_GCM_16, 192).is_none());
         assert_eq!(integ(IntegId::AUTH_HMAC_SHA2_384_192).unwrap().icv_len, 24);
         assert_eq!(prf(PrfId::PRF_HMAC_SHA2_512).unwrap().output_len, 64);

@@ -219,7 +219,12 @@ pub trait SignatureVerifier: Send + Sync + fmt::Debug {
     fn scheme(&self) -> SignatureScheme;
     /// Verifies `signature` over `message` with a public key in its usual encoding
     /// (SubjectPublicKeyInfo DER).
-    fn verify(&self, public_key: &[u8], message: &[u8], signature: &[u8]) -> Result<(), CryptoError>;
+    fn verify(
+        &self,
+        public_key: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), CryptoError>;
 }
 
 /// A private signing key.
