@@ -1,0 +1,170 @@
+//! SA export and import: the importer takes over the exporter's SA.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use ipsec_core::{Instant, Mode, PacketBuf};
+use ipsec_sad::{
+    DropReason, ImportOptions, Inbound, Outbound, PolicyId, SaOptions, Sad, SadError,
+    SNAPSHOT_VERSION,
+};
+
+const T: Instant = Instant(5_000_000_000);
+
+fn run(tx: &Sad, now: Instant, packet: &[u8]) -> (Outbound, Vec<u8>) {
+    let (mut s, len) = storage(packet);
+    let mut b = PacketBuf::new(&mut s[..], ipsec_sad::MAX_HEADROOM, len).unwrap();
+    let o = tx.process_outbound(now, &mut b);
+    (o, b.body().to_vec())
+}
+
+fn recv(rx: &Sad, now: Instant, wire: &[u8]) -> (Inbound, Vec<u8>) {
+    let (mut s, len) = storage(wire);
+    let mut b = PacketBuf::new(&mut s[..], ipsec_sad::MAX_HEADROOM, len).unwrap();
+    let i = rx.process_inbound(now, &mut b);
+    (i, b.body().to_vec())
+}
+
+#[test]
+fn importer_continues_the_sa_without_reusing_sequence_numbers() {
+    let pair = Pair::new(0xa000, 0xb000, 42);
+    // A is the peer; B exports its SA; C imports it.
+    let a = sad();
+    let b = sad();
+    a.set_outbound_spd(spd(true, Mode::Tunnel));
+    b.set_outbound_spd(spd(false, Mode::Tunnel));
+    a.add_sa(
+        Instant::ZERO,
+        &pair.params(true),
+        SaOptions::new().policy(PolicyId(1)),
+    )
+    .unwrap();
+    let ib = b
+        .add_sa(
+            Instant::ZERO,
+            &pair.params(false),
+            SaOptions::new().policy(PolicyId(1)),
+        )
+        .unwrap();
+    let to_b = udp4("10.0.1.5", "10.0.2.9", 1, 2, 30, 1);
+    let to_a = udp4("10.0.2.9", "10.0.1.5", 2, 1, 30, 2);
+    let mut old_wire = Vec::new();
+    for _ in 0..5 {
+        let (_, w) = run(&a, T, &to_b);
+        assert!(matches!(recv(&b, T, &w).0, Inbound::Deliver { .. }));
+        old_wire = w;
+    }
+    let mut exporter_last = 0;
+    for _ in 0..7 {
+        let (o, w) = run(&b, T, &to_a);
+        if let Outbound::Protect { seq, .. } = o {
+            exporter_last = seq;
+        }
+        assert!(matches!(recv(&a, T, &w).0, Inbound::Deliver { .. }));
+    }
+
+    let snap = b.export_sa(T, ib).unwrap();
+    assert_eq!(snap.version, SNAPSHOT_VERSION);
+    assert_eq!(
+        (snap.last_seq, snap.replay_top, snap.used.in_packets),
+        (7, 5, 5)
+    );
+    // Keys are never printed.
+    let dbg = format!("{snap:?}");
+    assert!(dbg.contains("redacted"), "{dbg}");
+    assert!(
+        !dbg.contains(&format!("{:?}", snap.inbound_keys.encr)),
+        "{dbg}"
+    );
+
+    let margin = 1000;
+    let c = sad();
+    c.set_outbound_spd(spd(false, Mode::Tunnel));
+    let later = Instant(T.0 + 1_000_000_000);
+    let ic = c
+        .import_sa(
+            later,
+            &snap,
+            ImportOptions::new()
+                .seq_margin(margin)
+                .sa(SaOptions::new().policy(PolicyId(1))),
+        )
+        .unwrap();
+    // The importer decrypts what the exporter's peer sends next ...
+    for want in 6..=8 {
+        let (_, w) = run(&a, later, &to_b);
+        let (i, got) = recv(&c, later, &w);
+        assert!(
+            matches!(i, Inbound::Deliver { seq, .. } if seq == want),
+            "{i:?}"
+        );
+        assert_eq!(got, to_b);
+    }
+    // ... refuses what the exporter had already received ...
+    assert_eq!(
+        recv(&c, later, &old_wire).0,
+        Inbound::Drop(DropReason::Replay)
+    );
+    // ... and sends on past the exporter's last number plus the margin.
+    let (o, w) = run(&c, later, &to_a);
+    let Outbound::Protect { seq: first, .. } = o else {
+        panic!("{o:?}")
+    };
+    assert!(first > exporter_last + margin, "{first}");
+    assert!(matches!(recv(&a, later, &w).0, Inbound::Deliver { seq, .. } if seq == first));
+    // Lifetime use carried over.
+    let s = c.sa_stats(ic).unwrap();
+    assert_eq!((s.in_packets, s.out_packets), (5 + 3, 7 + 1));
+    assert_eq!(c.sa_info(ic).unwrap().installed, Instant(later.0 - T.0));
+}
+
+#[test]
+fn export_refusals() {
+    let b = sad();
+    let p = Pair::new(0xa001, 0xb001, 43);
+    let id = b
+        .add_sa(T, &p.params(false), SaOptions::new().exportable(false))
+        .unwrap();
+    assert_eq!(b.export_sa(T, id), Err(SadError::NotExportable));
+    let id2 = b
+        .add_sa(
+            T,
+            &Pair::new(0xa002, 0xb002, 44).params(false),
+            SaOptions::new(),
+        )
+        .unwrap();
+    let mut snap = b.export_sa(T, id2).unwrap();
+    let c = sad();
+    snap.version = 99;
+    assert_eq!(
+        c.import_sa(T, &snap, ImportOptions::new()),
+        Err(SadError::SnapshotVersion(99))
+    );
+    snap.version = SNAPSHOT_VERSION;
+    snap.mode = "sideways".into();
+    assert_eq!(
+        c.import_sa(T, &snap, ImportOptions::new()),
+        Err(SadError::InvalidSnapshot("mode"))
+    );
+}
+
+#[cfg(feature = "serde")]
+#[test]
+fn snapshot_json_round_trip() {
+    let b = sad();
+    let id = b
+        .add_sa(
+            T,
+            &Pair::new(0xa003, 0xb003, 45).params(false),
+            SaOptions::new(),
+        )
+        .unwrap();
+    let snap = b.export_sa(T, id).unwrap();
+    let json = serde_json::to_string_pretty(&snap).unwrap();
+    assert!(json.contains("\"encr\": \""), "keys as hex strings: {json}");
+    let back: ipsec_sad::SaSnapshot = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, snap);
+    let c = sad();
+    c.import_sa(T, &back, ImportOptions::new()).unwrap();
+}

@@ -1,0 +1,88 @@
+//! The two calls allocate nothing per packet: a counting global allocator (its own test
+//! binary with a single test, since the counters are process-wide).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::alloc::System;
+
+use common::*;
+use ipsec_core::{Instant, Mode, PacketBuf};
+use ipsec_sad::{Inbound, Outbound, PolicyId, SaOptions, MAX_HEADROOM};
+use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+#[test]
+fn process_outbound_and_inbound_do_not_allocate() {
+    let mut setups = Vec::new();
+    for (mode, udp) in [
+        (Mode::Tunnel, false),
+        (Mode::Tunnel, true),
+        (Mode::Transport, true),
+    ] {
+        let mut p = Pair::new(
+            0x7100 + setups.len() as u32,
+            0x7200 + setups.len() as u32,
+            1,
+        );
+        p.mode = mode;
+        p.udp = udp;
+        if mode == Mode::Transport {
+            p.ts = None;
+        }
+        let a = sad();
+        let b = sad();
+        a.set_outbound_spd(spd(true, mode));
+        b.set_inbound_spd(spd(false, mode));
+        a.add_sa(
+            Instant::ZERO,
+            &p.params(true),
+            SaOptions::new().policy(PolicyId(1)),
+        )
+        .unwrap();
+        b.add_sa(Instant::ZERO, &p.params(false), SaOptions::new())
+            .unwrap();
+        let pkt = match mode {
+            Mode::Tunnel => udp4("10.0.1.5", "10.0.2.9", 1, 2, 1200, 3),
+            Mode::Transport => udp4(A, B, 5000, 6000, 1200, 3),
+        };
+        setups.push((a, b, pkt));
+    }
+    let mut storage = vec![0u8; 4096];
+    let ike = udp4(A, B, 500, 500, 40, 0);
+    let mut round = |a: &ipsec_sad::Sad, b: &ipsec_sad::Sad, pkt: &[u8], n: u64| {
+        storage[MAX_HEADROOM..MAX_HEADROOM + pkt.len()].copy_from_slice(pkt);
+        let mut buf = PacketBuf::new(&mut storage[..], MAX_HEADROOM, pkt.len()).unwrap();
+        assert!(matches!(
+            a.process_outbound(Instant(n), &mut buf),
+            Outbound::Protect { .. }
+        ));
+        let r = buf.body_range();
+        let mut buf = PacketBuf::new(&mut storage[..], r.start, r.len()).unwrap();
+        assert!(matches!(
+            b.process_inbound(Instant(n), &mut buf),
+            Inbound::Deliver { .. }
+        ));
+        // Plaintext through the inbound SPD (BYPASS for IKE).
+        storage[..ike.len()].copy_from_slice(&ike);
+        let mut buf = PacketBuf::new(&mut storage[..], 0, ike.len()).unwrap();
+        assert!(matches!(
+            b.process_inbound(Instant(n), &mut buf),
+            Inbound::Bypass(_)
+        ));
+    };
+    // Warm-up: arc-swap sets up its per-thread state on first use.
+    for (a, b, pkt) in &setups {
+        round(a, b, pkt, 1);
+    }
+    let region = Region::new(GLOBAL);
+    for n in 0..300u64 {
+        for (a, b, pkt) in &setups {
+            round(a, b, pkt, 2 + n);
+        }
+    }
+    let change = region.change();
+    assert_eq!(change.allocations + change.reallocations, 0, "{change:?}");
+}
