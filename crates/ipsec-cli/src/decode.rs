@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
+use ipsec::ah::AhInbound;
 use ipsec::core::{IpProto, KeyMaterial, PacketBuf, Spi};
 use ipsec::crypto::CryptoProvider;
 use ipsec::esp::transport::{self, TransportError};
@@ -98,12 +99,21 @@ struct DecodeSa {
     uses_esn: Option<bool>,
 }
 
+/// An AH SA from the key tables (an `esp_sa` row with NULL encryption), with and
+/// without ESN as for ESP.
+struct DecodeAhSa {
+    plain: AhInbound,
+    esn: AhInbound,
+    uses_esn: Option<bool>,
+}
+
 /// The inbound SAs built from the key tables, by SPI and destination (created on
 /// first use).
 struct Sas<'a> {
     keys: &'a KeyTables,
     provider: &'static CryptoProvider,
     esp: HashMap<(u32, IpAddr), Option<DecodeSa>>,
+    ah: HashMap<(u32, IpAddr), Option<DecodeAhSa>>,
 }
 
 impl Sas<'_> {
@@ -156,6 +166,43 @@ impl Sas<'_> {
             _ => Err("unknown_spi".into()),
         }
     }
+
+    /// The AH SA for an SPI: AH SAs are `esp_sa` rows with NULL encryption (Wireshark
+    /// has no AH key table), so one key file serves both.
+    fn ah(&mut self, spi: u32, dst: IpAddr) -> Result<&mut DecodeAhSa, String> {
+        if !self.ah.contains_key(&(spi, dst)) {
+            let dst_s = dst.to_string();
+            let rows = || {
+                self.keys.esp.iter().filter(|r| {
+                    r.spi == spi
+                        && r.encr.kind == ipsec::crypto::EncrKind::Null
+                        && r.integ.is_some()
+                })
+            };
+            let row = rows().find(|r| r.dst == dst_s).or_else(|| rows().next());
+            let sa = match row {
+                None => None,
+                Some(r) => {
+                    let integ = r.integ.ok_or("unknown_spi")?;
+                    let keys = KeyMaterial::new(&[], &r.integ_key).map_err(|e| e.to_string())?;
+                    let mk = |esn| {
+                        AhInbound::new(self.provider, Spi(spi), integ, &keys, esn, DECODE_WINDOW)
+                            .map_err(|e| format!("SA 0x{spi:08x}: {e}"))
+                    };
+                    Some(DecodeAhSa {
+                        plain: mk(false)?,
+                        esn: mk(true)?,
+                        uses_esn: None,
+                    })
+                }
+            };
+            self.ah.insert((spi, dst), sa);
+        }
+        match self.ah.get_mut(&(spi, dst)) {
+            Some(Some(sa)) => Ok(sa),
+            _ => Err("unknown_spi".into()),
+        }
+    }
 }
 
 /// Decodes a capture.
@@ -174,6 +221,7 @@ pub fn run(
         keys: &tables,
         provider,
         esp: HashMap::new(),
+        ah: HashMap::new(),
     };
     let mut counts: HashMap<String, u64> = HashMap::new();
     for (i, f) in frames.iter().enumerate() {
@@ -255,14 +303,90 @@ fn frame(n: usize, ip: &[u8], sas: &mut Sas<'_>) -> Value {
                 Classified::Esp(_) => o.header_len + 8,
             }
         }
-        IpProto::AH => {
-            return json!({"frame": n, "proto": "ah", "status": "unsupported", "detail": "AH decoding is not built yet"})
-        }
+        IpProto::AH => return ah(n, ip, &o, sas),
         p => {
             return json!({"frame": n, "proto": "other", "status": "ok", "detail": format!("{} -> {} {p}", o.src, o.dst)})
         }
     };
     esp(n, ip, &o, esp_at, sas)
+}
+
+/// Verifies an AH packet and shows what it protects (RFC 4302): the inner packet in
+/// tunnel mode, the original packet without the AH in transport mode.
+fn ah(n: usize, ip: &[u8], o: &Outer, sas: &mut Sas<'_>) -> Value {
+    let at = o.header_len;
+    let Some(h) = ip.get(at..at + 12) else {
+        return json!({"frame": n, "proto": "ah", "status": "malformed", "detail": "truncated AH"});
+    };
+    let next = IpProto(h[0]);
+    let spi = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
+    let seq = u32::from_be_bytes([h[8], h[9], h[10], h[11]]);
+    let mut v = json!({"frame": n, "proto": "ah", "spi": format!("0x{spi:08x}"), "seq": seq,
+                       "src": o.src.to_string(), "dst": o.dst.to_string()});
+    let mut put = |k: &str, x: Value| {
+        if let Some(m) = v.as_object_mut() {
+            m.insert(k.into(), x);
+        }
+    };
+    let sa = match sas.ah(spi, o.dst) {
+        Ok(sa) => sa,
+        Err(e) if e == "unknown_spi" => {
+            put("status", json!("unknown_spi"));
+            return v;
+        }
+        Err(e) => {
+            put("status", json!("bad_key"));
+            put("detail", json!(e));
+            return v;
+        }
+    };
+    // The next header is in the clear: it says which mode to verify in.
+    let tunnel = next == IpProto::IPV4 || next == IpProto::IPV6;
+    let order: &[bool] = match sa.uses_esn {
+        Some(true) => &[true],
+        Some(false) => &[false],
+        None => &[false, true],
+    };
+    let mut result = Err(ipsec::ah::OpenError::Integrity);
+    let mut copy = Vec::new();
+    let mut range = 0..0;
+    for &esn in order {
+        copy = ip.to_vec();
+        let len = copy.len();
+        let Ok(mut buf) = PacketBuf::new(&mut copy[..], 0, len) else {
+            break;
+        };
+        let inbound = if esn { &mut sa.esn } else { &mut sa.plain };
+        result = if tunnel {
+            inbound.open_tunnel(&mut buf)
+        } else {
+            inbound.open_transport(&mut buf)
+        };
+        range = buf.body_range();
+        match result {
+            Ok(_) => {
+                sa.uses_esn = Some(esn);
+                break;
+            }
+            Err(ipsec::ah::OpenError::Integrity) => continue,
+            Err(_) => break,
+        }
+    }
+    let esn = sa.uses_esn == Some(true);
+    match result {
+        Ok(opened) => {
+            let inner = copy.get(range).unwrap_or(&[]);
+            put("status", json!("ok"));
+            put("seq", json!(opened.seq));
+            put("next_header", json!(opened.next_header.0));
+            put("mode", json!(if tunnel { "tunnel" } else { "transport" }));
+            put("esn", json!(esn));
+            put("inner", json!(hex::encode(inner)));
+            put("summary", json!(summary(inner)));
+        }
+        Err(e) => put("status", json!(e.reason())),
+    }
+    v
 }
 
 fn esp(n: usize, ip: &[u8], o: &Outer, at: usize, sas: &mut Sas<'_>) -> Value {
@@ -539,6 +663,22 @@ fn text_line(v: &Value) -> String {
                     .map(|d| format!(" ({d})"))
                     .unwrap_or_default();
                 format!("{n:>6} ESP spi {spi} seq {seq:>6} DROP {status}{d}")
+            }
+        }
+        "ah" => {
+            let spi = v["spi"].as_str().unwrap_or("-");
+            let seq = v["seq"]
+                .as_u64()
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "-".into());
+            if status == "ok" {
+                format!(
+                    "{n:>6} AH  spi {spi} seq {seq:>6} ok {}: {}",
+                    v["mode"].as_str().unwrap_or(""),
+                    v["summary"].as_str().unwrap_or("")
+                )
+            } else {
+                format!("{n:>6} AH  spi {spi} seq {seq:>6} DROP {status}")
             }
         }
         "ike" => {

@@ -6,6 +6,7 @@
 //!
 //! | module | crate | what |
 //! | --- | --- | --- |
+//! | [`ah`] | `ipsec-ah` | the AH codec (RFC 4302) |
 //! | [`core`] | `ipsec-core` | SPIs, sequence numbers and ESN, replay window, selectors, `ChildSaParams` |
 //! | [`crypto`] | `ipsec-crypto` | provider traits, suites, proposal strings, IKEv2 key schedule |
 //! | [`crypto_ring`] | `ipsec-crypto-ring` | the ring backend |
@@ -61,6 +62,7 @@
 //! contain ring's C and assembly, or as a reference.
 #![forbid(unsafe_code)]
 
+pub use ipsec_ah as ah;
 pub use ipsec_core as core;
 pub use ipsec_crypto as crypto;
 pub use ipsec_crypto_ring as crypto_ring;
