@@ -5,7 +5,10 @@
 //! - [`Pair`]: two [`IkeEndpoint`]s over a simulated network with a virtual clock,
 //!   latency, loss, duplication, reordering, an optional NAT in front of side A, and
 //!   an `alter` hook that rewrites datagrams in flight.
+//! - [`fuzz`]: the drivers of the `ike_responder` / `ike_initiator` fuzz targets.
 #![forbid(unsafe_code)]
+
+pub mod fuzz;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
