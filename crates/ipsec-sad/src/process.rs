@@ -159,7 +159,8 @@ impl Sad {
     /// Inbound processing (RFC 4301 §5.2) of the IP datagram in `buf`: ESP (directly or
     /// in UDP on [`SadConfig::nat_t_port`](crate::SadConfig::nat_t_port)) is looked up
     /// by SPI, replay-checked, verified, decrypted, unframed and checked against the
-    /// SA's selectors; anything else goes through the inbound SPD. Allocates nothing.
+    /// SA's selectors (AH likewise); anything else goes through the inbound SPD.
+    /// Allocates nothing.
     pub fn process_inbound<B: AsRef<[u8]> + AsMut<[u8]>>(
         &self,
         now: Instant,
@@ -170,22 +171,23 @@ impl Sad {
             Err(_) => return self.drop_in(DropReason::Malformed),
         };
         let body = buf.body();
-        let esp_at = match ip.proto {
-            IpProto::ESP => Some(ip.l4),
+        // (protocol, offset of the SPI)
+        let found = match ip.proto {
+            IpProto::ESP => Some((SecurityProtocol::Esp, ip.l4)),
             IpProto::UDP if ip.dst_port == PortValue::Port(self.config.nat_t_port) => {
                 let payload = body.get(ip.l4.saturating_add(8)..ip.end).unwrap_or(&[]);
                 match udp::classify(payload) {
-                    Classified::Esp(_) => Some(ip.l4.saturating_add(8)),
+                    Classified::Esp(_) => Some((SecurityProtocol::Esp, ip.l4.saturating_add(8))),
                     Classified::Keepalive => return self.drop_in(DropReason::NatKeepalive),
                     Classified::Ike(_) => None,
                     Classified::Malformed => return self.drop_in(DropReason::Malformed),
                 }
             }
-            // AH SAs are not in this build yet: see the crate docs.
-            IpProto::AH => return self.drop_in(DropReason::Unsupported),
+            // AH: next header, length, reserved, then the SPI.
+            IpProto::AH => Some((SecurityProtocol::Ah, ip.l4.saturating_add(4))),
             _ => None,
         };
-        let Some(at) = esp_at else {
+        let Some((protocol, at)) = found else {
             return self.plaintext_in(buf);
         };
         if ip.fragment {
@@ -195,7 +197,7 @@ impl Sad {
             Some(&[a, b, c, d]) => Spi::from_be_bytes([a, b, c, d]),
             _ => return self.drop_in(DropReason::Malformed),
         };
-        let r = self.with_inbound(spi, SecurityProtocol::Esp, ip.dst, ip.src, |sa| {
+        let r = self.with_inbound(spi, protocol, ip.dst, ip.src, |sa| {
             if !sa.is_live() {
                 sa.drops.add(DropReason::Expired);
                 return Inbound::Drop(DropReason::Expired);

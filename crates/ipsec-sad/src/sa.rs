@@ -6,6 +6,7 @@ use core::net::IpAddr;
 use core::sync::atomic::{AtomicU16, AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::{Mutex, PoisonError};
 
+use ipsec_ah::{AhInbound, AhOutbound, Tunnel as AhTunnel, TunnelConfig as AhTunnelConfig};
 use ipsec_core::iana::{EncrId, IntegId, KeId};
 use ipsec_core::Instant;
 use ipsec_core::{
@@ -147,7 +148,9 @@ pub struct SaInfo {
 pub enum SadError {
     /// The ESP transforms could not be set up from the parameters.
     Esp(SaError),
-    /// The SA's protocol is not available (AH: see the crate docs).
+    /// The AH transforms could not be set up from the parameters.
+    Ah(ipsec_ah::SaError),
+    /// The SA needs something this build does not support.
     Unsupported(SecurityProtocol),
     /// An SPI is 0..=255 (reserved, RFC 4303 §2.1).
     ReservedSpi(Spi),
@@ -173,6 +176,7 @@ impl fmt::Display for SadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SadError::Esp(e) => write!(f, "esp: {e}"),
+            SadError::Ah(e) => write!(f, "ah: {e}"),
             SadError::Unsupported(p) => write!(f, "{p:?} SAs are not supported in this build"),
             SadError::ReservedSpi(s) => write!(f, "reserved spi {s}"),
             SadError::SpiInUse(s) => write!(f, "spi {s} already in use"),
@@ -236,13 +240,24 @@ pub(crate) struct ExportKeys {
     pub(crate) outbound: KeyMaterial,
 }
 
-/// The ESP transforms of a pair. AH joins here as a second variant once `ipsec-ah`
-/// exposes shared-reference seal/open (see the crate docs).
+/// The transforms of a pair.
+// ESP, the common case, stays inline: boxing it would add a pointer chase per packet.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Xform {
+    /// ESP: sealed and opened through shared references, no lock around the crypto.
     Esp {
         out: EspOutbound,
         inb: EspInbound,
         tunnel: Option<Tunnel>,
+    },
+    /// AH: `ipsec-ah` seals and opens through `&mut self`, so each direction sits
+    /// behind its own lock, held across the ICV computation (one AH SA runs on one core
+    /// at a time). Sequence numbers still come from the SA's atomic counter, and the
+    /// replay window is the transform's own (checked and marked inside `open`).
+    Ah {
+        out: Mutex<AhOutbound>,
+        inb: Mutex<AhInbound>,
+        tunnel: Option<AhTunnel>,
     },
 }
 
@@ -419,9 +434,6 @@ impl Sa {
         seq_warn_margin: u64,
         resume: Resume,
     ) -> Result<Self, SadError> {
-        if p.protocol != SecurityProtocol::Esp {
-            return Err(SadError::Unsupported(p.protocol));
-        }
         for spi in [p.inbound_spi, p.outbound_spi] {
             if spi.is_reserved() {
                 return Err(SadError::ReservedSpi(spi));
@@ -430,6 +442,76 @@ impl Sa {
         if p.local_addr.is_ipv4() != p.remote_addr.is_ipv4() {
             return Err(SadError::AddressFamily);
         }
+        let (xform, window) = match p.protocol {
+            SecurityProtocol::Esp => Self::esp(provider, p, resume)?,
+            SecurityProtocol::Ah => Self::ah(provider, p, resume)?,
+        };
+        let seq_limit = if p.esn {
+            // Headroom so that fetch_adds racing past the limit can never wrap to 0.
+            u64::MAX - (1 << 32)
+        } else {
+            SeqCounter::new(false).limit()
+        };
+        let installed = now.0.saturating_sub(resume.age);
+        let lookup = opts
+            .inbound_lookup
+            .unwrap_or(if is_multicast(p.local_addr) {
+                InboundLookup::SpiDst
+            } else {
+                InboundLookup::Spi
+            });
+        let sa = Sa {
+            id,
+            protocol: p.protocol,
+            mode: p.mode,
+            inbound_spi: p.inbound_spi,
+            outbound_spi: p.outbound_spi,
+            encr: p.encr,
+            encr_key_bits: p.encr_key_bits,
+            integ: p.integ,
+            ke: p.ke,
+            esn: p.esn,
+            local_addr: p.local_addr,
+            remote_addr: p.remote_addr,
+            local_ts: p.local_ts.as_slice().into(),
+            remote_ts: p.remote_ts.as_slice().into(),
+            udp_encap: p.udp_encap,
+            lifetime: p.lifetime,
+            replay_size: p.replay_window,
+            policy: opts.policy,
+            lookup,
+            installed,
+            limits: Limits::new(&p.lifetime, installed),
+            xform,
+            seq: AtomicU64::new(resume.last_seq.min(seq_limit)),
+            seq_limit,
+            seq_warn_at: seq_limit.saturating_sub(seq_warn_margin),
+            ident: AtomicU16::new(0),
+            replay: Mutex::new(window),
+            out: DirCounters::default(),
+            inb: DirCounters::default(),
+            drops: DropCounters::default(),
+            state: AtomicU8::new(LIVE),
+            fired: AtomicU8::new(0),
+            keys: opts.exportable.then(|| {
+                Box::new(ExportKeys {
+                    inbound: p.inbound_keys.duplicate(),
+                    outbound: p.outbound_keys.duplicate(),
+                })
+            }),
+        };
+        sa.out.packets.store(resume.out_packets, Relaxed);
+        sa.out.bytes.store(resume.out_bytes, Relaxed);
+        sa.inb.packets.store(resume.in_packets, Relaxed);
+        sa.inb.bytes.store(resume.in_bytes, Relaxed);
+        Ok(sa)
+    }
+
+    fn esp(
+        provider: &CryptoProvider,
+        p: &ChildSaParams,
+        resume: Resume,
+    ) -> Result<(Xform, ReplayWindow), SadError> {
         let unknown = SadError::Esp(SaError::UnknownTransform);
         let encr = p
             .encr
@@ -483,65 +565,39 @@ impl Sa {
             }
             Mode::Transport => None,
         };
-        let seq_limit = if p.esn {
-            // Headroom so that fetch_adds racing past the limit can never wrap to 0.
-            u64::MAX - (1 << 32)
-        } else {
-            SeqCounter::new(false).limit()
+        Ok((Xform::Esp { out, inb, tunnel }, window))
+    }
+
+    fn ah(
+        provider: &CryptoProvider,
+        p: &ChildSaParams,
+        resume: Resume,
+    ) -> Result<(Xform, ReplayWindow), SadError> {
+        let out = AhOutbound::from_params(provider, p).map_err(SadError::Ah)?;
+        let mut inb = AhInbound::from_params(provider, p).map_err(SadError::Ah)?;
+        if resume.replay_top > 0 {
+            let enabled = p.replay_window != 0;
+            let size = if enabled { p.replay_window } else { MIN_WINDOW };
+            let w = ReplayWindow::restore(size, enabled, resume.replay_top)
+                .map_err(|e| SadError::Ah(ipsec_ah::SaError::ReplayWindow(e)))?;
+            inb.set_replay_window(w);
+        }
+        let tunnel = match p.mode {
+            Mode::Tunnel => Some(
+                AhTunnel::new(AhTunnelConfig::new(p.local_addr, p.remote_addr))
+                    .map_err(|_| SadError::AddressFamily)?,
+            ),
+            Mode::Transport => None,
         };
-        let installed = now.0.saturating_sub(resume.age);
-        let lookup = opts
-            .inbound_lookup
-            .unwrap_or(if is_multicast(p.local_addr) {
-                InboundLookup::SpiDst
-            } else {
-                InboundLookup::Spi
-            });
-        let sa = Sa {
-            id,
-            protocol: p.protocol,
-            mode: p.mode,
-            inbound_spi: p.inbound_spi,
-            outbound_spi: p.outbound_spi,
-            encr: p.encr,
-            encr_key_bits: p.encr_key_bits,
-            integ: p.integ,
-            ke: p.ke,
-            esn: p.esn,
-            local_addr: p.local_addr,
-            remote_addr: p.remote_addr,
-            local_ts: p.local_ts.as_slice().into(),
-            remote_ts: p.remote_ts.as_slice().into(),
-            udp_encap: p.udp_encap,
-            lifetime: p.lifetime,
-            replay_size: p.replay_window,
-            policy: opts.policy,
-            lookup,
-            installed,
-            limits: Limits::new(&p.lifetime, installed),
-            xform: Xform::Esp { out, inb, tunnel },
-            seq: AtomicU64::new(resume.last_seq.min(seq_limit)),
-            seq_limit,
-            seq_warn_at: seq_limit.saturating_sub(seq_warn_margin),
-            ident: AtomicU16::new(0),
-            replay: Mutex::new(window),
-            out: DirCounters::default(),
-            inb: DirCounters::default(),
-            drops: DropCounters::default(),
-            state: AtomicU8::new(LIVE),
-            fired: AtomicU8::new(0),
-            keys: opts.exportable.then(|| {
-                Box::new(ExportKeys {
-                    inbound: p.inbound_keys.duplicate(),
-                    outbound: p.outbound_keys.duplicate(),
-                })
-            }),
-        };
-        sa.out.packets.store(resume.out_packets, Relaxed);
-        sa.out.bytes.store(resume.out_bytes, Relaxed);
-        sa.inb.packets.store(resume.in_packets, Relaxed);
-        sa.inb.bytes.store(resume.in_bytes, Relaxed);
-        Ok(sa)
+        // The SAD's own window is unused for AH.
+        Ok((
+            Xform::Ah {
+                out: Mutex::new(out),
+                inb: Mutex::new(inb),
+                tunnel,
+            },
+            ReplayWindow::disabled(),
+        ))
     }
 
     pub(crate) fn with_id(mut self, id: SaId) -> Self {
@@ -778,6 +834,21 @@ impl Sa {
                 });
                 transport::protect_at(out, buf, udp, seq).map_err(transport_reason)
             }
+            Xform::Ah { out, tunnel, .. } => {
+                let mut o = out.lock().unwrap_or_else(PoisonError::into_inner);
+                // The SA's atomic counter chose `seq`; the transform's own counter is
+                // set to it under the lock, so the two never disagree.
+                o.set_next_seq(seq)
+                    .map_err(ah_seal_reason)
+                    .and_then(|()| match tunnel {
+                        Some(t) => {
+                            let mut t = t.clone();
+                            t.set_next_ident(self.ident.fetch_add(1, Relaxed));
+                            o.seal_tunnel(&mut t, buf).map_err(ah_seal_reason)
+                        }
+                        None => o.seal_transport(buf).map_err(ah_seal_reason),
+                    })
+            }
         };
         if r.is_err() {
             self.unaccount(len);
@@ -835,6 +906,18 @@ impl Sa {
                     udp: u.udp,
                 }
             }
+            Xform::Ah { inb, .. } => {
+                let o = inb
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .open(buf, self.mode)
+                    .map_err(ah_open_reason)?;
+                OpenedInfo {
+                    seq: o.seq,
+                    next_header: o.next_header,
+                    udp: None,
+                }
+            }
         };
         self.account(Direction::Inbound, buf.body_len() as u64, events)?;
         // RFC 4301 §5.2 step 4: the inner packet must match the SA's selectors.
@@ -846,5 +929,25 @@ impl Sa {
             return Err(DropReason::PolicyMismatch);
         }
         Ok(info)
+    }
+}
+
+fn ah_seal_reason(e: ipsec_ah::SealError) -> DropReason {
+    match e {
+        ipsec_ah::SealError::SequenceExhausted => DropReason::SeqExhausted,
+        ipsec_ah::SealError::InsufficientRoom { .. } => DropReason::NoRoom,
+        ipsec_ah::SealError::Malformed(_) => DropReason::Malformed,
+        ipsec_ah::SealError::TooLarge => DropReason::TooLarge,
+        _ => DropReason::Crypto,
+    }
+}
+
+fn ah_open_reason(e: ipsec_ah::OpenError) -> DropReason {
+    match e {
+        ipsec_ah::OpenError::Replay(_) => DropReason::Replay,
+        ipsec_ah::OpenError::Integrity => DropReason::Integrity,
+        ipsec_ah::OpenError::InsufficientRoom { .. } => DropReason::NoRoom,
+        ipsec_ah::OpenError::EcnDrop => DropReason::Ecn,
+        _ => DropReason::Malformed,
     }
 }

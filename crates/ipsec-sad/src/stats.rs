@@ -41,7 +41,7 @@ pub enum DropReason {
     Ecn,
     /// A NAT-keepalive (RFC 3948 §2.3): nothing to deliver.
     NatKeepalive,
-    /// The SA's protocol is not available in this build (AH, see the crate docs).
+    /// The packet needs something this build does not do.
     Unsupported,
     /// The crypto backend failed.
     Crypto,

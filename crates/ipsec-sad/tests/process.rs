@@ -578,13 +578,83 @@ fn spi_conflicts_and_multicast_lookup() {
         b.lookup_inbound(Spi(0x3000), SecurityProtocol::Esp, ip("239.1.1.1"), ip(A)),
         Some(s3)
     );
-    // AH is refused until ipsec-ah grows shared-reference seal/open.
-    let mut ah = Pair::new(0x4000, 0x4001, 18).params(false);
-    ah.protocol = SecurityProtocol::Ah;
-    assert_eq!(
-        b.add_sa(T, &ah, SaOptions::new()),
-        Err(SadError::Unsupported(SecurityProtocol::Ah))
-    );
+}
+
+fn ah_pair(p: &Pair, at_a: bool) -> ipsec_core::ChildSaParams {
+    let mut q = p.params(at_a);
+    q.protocol = SecurityProtocol::Ah;
+    q.encr = None;
+    q.encr_key_bits = 0;
+    q.integ = ipsec_core::iana::IntegId::AUTH_HMAC_SHA2_256_128;
+    let key = |seed: u8| ipsec_core::KeyMaterial::new(&[], &[seed; 32]).unwrap();
+    let (kin, kout) = if at_a { (2, 1) } else { (1, 2) };
+    q.inbound_keys = key(kin);
+    q.outbound_keys = key(kout);
+    q
+}
+
+#[test]
+fn ah_tunnel_and_transport_round_trips() {
+    for mode in [Mode::Tunnel, Mode::Transport] {
+        let mut p = Pair::new(0x4000, 0x4001, 18);
+        p.mode = mode;
+        if mode == Mode::Transport {
+            p.ts = None;
+        }
+        let (a, b) = (sad(), sad());
+        let mut rules = spd(true, mode).rules().to_vec();
+        if let Action::Protect(t) = &mut rules[1].action {
+            t.protocol = SecurityProtocol::Ah;
+        }
+        a.set_outbound_spd(Spd::new(rules).unwrap());
+        let ia = a
+            .add_sa(T, &ah_pair(&p, true), SaOptions::new().policy(PolicyId(1)))
+            .unwrap();
+        let ib = b.add_sa(T, &ah_pair(&p, false), SaOptions::new()).unwrap();
+        let pkt = match mode {
+            Mode::Tunnel => udp4("10.0.1.5", "10.0.2.9", 1, 2, 40, 4),
+            Mode::Transport => udp4(A, B, 1, 2, 40, 4),
+        };
+        for n in 1..=3u64 {
+            let (o, i, got) = send(&a, &b, T, &pkt);
+            assert!(
+                matches!(o, Outbound::Protect { seq, spi: Spi(0x4000), .. } if seq == n),
+                "{mode:?} {o:?}"
+            );
+            assert!(
+                matches!(i, Some(Inbound::Deliver { sa, seq, .. }) if sa == ib && seq == n),
+                "{mode:?} {i:?}"
+            );
+            assert_eq!(got, pkt);
+        }
+        // Replays and forgeries are refused by the transform's own window and ICV check.
+        let (_, wire) = seal(&a, T, &pkt);
+        assert!(matches!(deliver(&b, T, &wire).0, Inbound::Deliver { .. }));
+        assert_eq!(deliver(&b, T, &wire).0, Inbound::Drop(DropReason::Replay));
+        let (_, mut forged) = seal(&a, T, &pkt);
+        let last = forged.len() - 1;
+        forged[last] ^= 0x80;
+        assert_eq!(
+            deliver(&b, T, &forged).0,
+            Inbound::Drop(DropReason::Integrity)
+        );
+        // Export and import carry the AH state too.
+        let snap = a.export_sa(T, ia).unwrap();
+        assert_eq!((snap.protocol.as_str(), snap.last_seq), ("ah", 5));
+        let c = sad();
+        c.set_outbound_spd(a.outbound_spd());
+        c.import_sa(
+            T,
+            &snap,
+            ImportOptions::new()
+                .seq_margin(10)
+                .sa(SaOptions::new().policy(PolicyId(1))),
+        )
+        .unwrap();
+        let (o, i, _) = send(&c, &b, T, &pkt);
+        assert!(matches!(o, Outbound::Protect { seq: 16, .. }), "{o:?}");
+        assert!(matches!(i, Some(Inbound::Deliver { seq: 16, .. })), "{i:?}");
+    }
 }
 
 #[test]

@@ -14,6 +14,7 @@
 //! | [`esp`] | `ipsec-esp` | the ESP codec |
 //! | [`ike`] | `ipsec-ike` | the sans-I/O IKEv2 endpoint (RFC 7296) |
 //! | [`ike_wire`] | `ipsec-ike-wire` | the IKEv2 message codec, SK protection, fragmentation |
+//! | [`sad`] | `ipsec-sad` | SA and policy databases, the RFC 4301 processing model |
 //!
 //! # Crypto providers
 //!
@@ -70,6 +71,7 @@ pub use ipsec_crypto_rustcrypto as crypto_rustcrypto;
 pub use ipsec_esp as esp;
 pub use ipsec_ike as ike;
 pub use ipsec_ike_wire as ike_wire;
+pub use ipsec_sad as sad;
 
 use ipsec_crypto::{Compliance, CryptoProvider};
 use ipsec_crypto_ring as ring_be;
