@@ -131,7 +131,8 @@ impl Hasher for SpiHashState {
 #[derive(Clone, Debug)]
 pub(crate) enum SpiEntry {
     One(Arc<Sa>),
-    Many(Arc<[Arc<Sa>]>),
+    // A thin pointer keeps the entry at 16 bytes and a table slot at 32.
+    Many(Arc<Vec<Arc<Sa>>>),
 }
 
 impl SpiEntry {
@@ -157,7 +158,87 @@ impl SpiEntry {
     }
 }
 
+/// The writers' editable form of one shard.
 pub(crate) type SpiMap = HashMap<u64, SpiEntry, SpiHasher>;
+
+/// One slot of a [`SpiTable`]: key, a shortcut to the SA id, and the entry, in 32
+/// aligned bytes (two slots per cache line).
+#[derive(Clone, Debug, Default)]
+#[repr(align(32))]
+struct TableSlot {
+    /// `spi_key`, never 0; 0 marks an empty slot.
+    key: u64,
+    /// The SA id + 1 when the entry is one SA looked up by SPI alone (then a lookup
+    /// that only wants the id need not touch the SA); 0 otherwise.
+    fast: u64,
+    entry: Option<SpiEntry>,
+}
+
+/// The published, immutable form of one shard: open addressing with linear probing at
+/// a load factor of at most 1/2, so that a lookup usually reads one cache line (a
+/// general-purpose map keeps control bytes and entries in separate lines). Writers
+/// never change a table: they edit a [`SpiMap`] and build a new one.
+#[derive(Debug)]
+pub(crate) struct SpiTable {
+    slots: Box<[TableSlot]>,
+    mask: usize,
+    hasher: SpiHasher,
+}
+
+impl SpiTable {
+    fn build(map: &SpiMap, hasher: SpiHasher) -> Self {
+        let cap = map.len().saturating_mul(2).next_power_of_two().max(2);
+        let mut slots = alloc::vec![TableSlot::default(); cap].into_boxed_slice();
+        let mask = cap - 1;
+        for (k, e) in map {
+            let fast = match e {
+                SpiEntry::One(sa) if sa.lookup == InboundLookup::Spi => sa.id.0.saturating_add(1),
+                _ => 0,
+            };
+            let mut i = (hasher.hash(*k) as usize) & mask;
+            // Terminates: at most half the slots are used.
+            while slots.get(i).is_some_and(|s| s.key != 0) {
+                i = (i + 1) & mask;
+            }
+            if let Some(s) = slots.get_mut(i) {
+                *s = TableSlot {
+                    key: *k,
+                    fast,
+                    entry: Some(e.clone()),
+                };
+            }
+        }
+        SpiTable {
+            slots,
+            mask,
+            hasher,
+        }
+    }
+
+    fn get(&self, key: u64) -> Option<&TableSlot> {
+        let mut i = (self.hasher.hash(key) as usize) & self.mask;
+        loop {
+            let s = self.slots.get(i)?;
+            if s.key == key {
+                return Some(s);
+            }
+            if s.key == 0 {
+                return None;
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    fn to_map(&self) -> SpiMap {
+        let mut m = SpiMap::with_capacity_and_hasher(self.slots.len() / 2, self.hasher);
+        for s in self.slots.iter() {
+            if let (k, Some(e)) = (s.key, &s.entry) {
+                m.insert(k, e.clone());
+            }
+        }
+        m
+    }
+}
 
 pub(crate) fn spi_key(spi: Spi, proto: SecurityProtocol) -> u64 {
     (u64::from(proto.ike_protocol_id()) << 32) | u64::from(spi.0)
@@ -207,7 +288,7 @@ pub struct Sad {
     pub(crate) config: SadConfig,
     hasher: SpiHasher,
     shard_mask: u64,
-    shards: Box<[ArcSwap<SpiMap>]>,
+    shards: Box<[ArcSwap<SpiTable>]>,
     pub(crate) outbound: ArcSwap<OutboundPolicy>,
     pub(crate) inbound_spd: ArcSwap<Spd>,
     pub(crate) events: Events,
@@ -249,7 +330,7 @@ impl Sad {
         let hasher = SpiHasher { k0, k1 };
         let n = config.shards.clamp(1, 1 << 20).next_power_of_two();
         let shards = (0..n)
-            .map(|_| ArcSwap::from_pointee(SpiMap::with_hasher(hasher)))
+            .map(|_| ArcSwap::from_pointee(SpiTable::build(&SpiMap::with_hasher(hasher), hasher)))
             .collect();
         Ok(Sad {
             provider: *provider,
@@ -269,7 +350,7 @@ impl Sad {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn shard(&self, key: u64) -> Option<&ArcSwap<SpiMap>> {
+    fn shard(&self, key: u64) -> Option<&ArcSwap<SpiTable>> {
         // The index uses bits 32.. of the hash; the map inside the shard uses the low
         // bits and the top 7, so the two never share bits.
         let i = (self.hasher.hash(key) >> 32) & self.shard_mask;
@@ -287,8 +368,8 @@ impl Sad {
         f: impl FnOnce(&Sa) -> R,
     ) -> Option<R> {
         let key = spi_key(spi, protocol);
-        let map = self.shard(key)?.load();
-        let sa = map.get(&key)?.pick(dst, src)?;
+        let table = self.shard(key)?.load();
+        let sa = table.get(key)?.entry.as_ref()?.pick(dst, src)?;
         Some(f(sa))
     }
 
@@ -301,7 +382,13 @@ impl Sad {
         dst: IpAddr,
         src: IpAddr,
     ) -> Option<SaId> {
-        self.with_inbound(spi, protocol, dst, src, |sa| sa.id)
+        let key = spi_key(spi, protocol);
+        let table = self.shard(key)?.load();
+        let slot = table.get(key)?;
+        if slot.fast != 0 {
+            return Some(SaId(slot.fast - 1));
+        }
+        slot.entry.as_ref()?.pick(dst, src).map(|sa| sa.id)
     }
 
     /// Number of installed SA pairs.
@@ -397,10 +484,9 @@ impl Sad {
                 continue;
             };
             let map = pending.entry(idx).or_insert_with(|| {
-                self.shards.get(idx).map_or_else(
-                    || SpiMap::with_hasher(self.hasher),
-                    |s| (**s.load()).clone(),
-                )
+                self.shards
+                    .get(idx)
+                    .map_or_else(|| SpiMap::with_hasher(self.hasher), |s| s.load().to_map())
             });
             match insert_entry(map, key, sa.clone()) {
                 Ok(()) => {
@@ -421,7 +507,7 @@ impl Sad {
         }
         for (idx, map) in pending {
             if let Some(s) = self.shards.get(idx) {
-                s.store(Arc::new(map));
+                s.store(Arc::new(SpiTable::build(&map, self.hasher)));
             }
         }
         out
@@ -434,12 +520,12 @@ impl Sad {
     fn install_locked(&self, w: &mut Writer, sa: Arc<Sa>) -> Result<(), SadError> {
         let key = spi_key(sa.inbound_spi, sa.protocol);
         let shard = self.shard(key).ok_or(SadError::SpiInUse(sa.inbound_spi))?;
-        let mut map = (**shard.load()).clone();
+        let mut map = shard.load().to_map();
         insert_entry(&mut map, key, sa.clone())?;
         if let Some(p) = sa.policy {
             self.bind_locked(w, p, &sa)?;
         }
-        shard.store(Arc::new(map));
+        shard.store(Arc::new(SpiTable::build(&map, self.hasher)));
         add_timers(w, &sa);
         w.by_id.insert(sa.id, sa);
         Ok(())
@@ -526,9 +612,9 @@ impl Sad {
         sa.kill();
         let key = spi_key(sa.inbound_spi, sa.protocol);
         if let Some(shard) = self.shard(key) {
-            let mut map = (**shard.load()).clone();
+            let mut map = shard.load().to_map();
             remove_entry(&mut map, key, id);
-            shard.store(Arc::new(map));
+            shard.store(Arc::new(SpiTable::build(&map, self.hasher)));
         }
         if let Some(p) = sa.policy {
             if w.bindings.get(&p) == Some(&id) {
@@ -693,7 +779,7 @@ fn insert_entry(map: &mut SpiMap, key: u64, sa: Arc<Sa>) -> Result<(), SadError>
             }
             let mut list: Vec<Arc<Sa>> = e.iter().cloned().collect();
             list.push(sa);
-            map.insert(key, SpiEntry::Many(list.into()));
+            map.insert(key, SpiEntry::Many(Arc::new(list)));
             Ok(())
         }
     }
@@ -712,7 +798,7 @@ fn remove_entry(map: &mut SpiMap, key: u64, id: SaId) {
             }
         }
         _ => {
-            map.insert(key, SpiEntry::Many(rest.into()));
+            map.insert(key, SpiEntry::Many(Arc::new(rest)));
         }
     }
 }
