@@ -28,13 +28,26 @@ pub struct SeededRandom {
 
 impl SeededRandom {
     /// A source whose output depends only on `seed`.
-    pub fn new(seed: u64) -> Self {
+    pub const fn new(seed: u64) -> Self {
         let mut key = [0u8; 32];
-        key[..8].copy_from_slice(&seed.to_be_bytes());
-        key[8..16].copy_from_slice(b"ipsectst");
+        let s = seed.to_be_bytes();
+        let tag = *b"ipsectst";
+        let mut i = 0;
+        while i < 8 {
+            key[i] = s[i];
+            key[8 + i] = tag[i];
+            i += 1;
+        }
         SeededRandom {
             key,
             counter: Mutex::new(0),
+        }
+    }
+
+    /// Starts the output over (for `static` sources reused across runs).
+    pub fn reset(&self) {
+        if let Ok(mut c) = self.counter.lock() {
+            *c = 0;
         }
     }
 }
