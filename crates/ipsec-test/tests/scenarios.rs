@@ -915,3 +915,26 @@ fn many_initiators_one_responder() {
     assert_eq!(p.b.ep.sa_handles().len(), 5);
     let _: Config = config("@x");
 }
+
+#[test]
+fn invalid_major_version_is_answered() {
+    let mut p = pair(39);
+    let _ = p.a.ep.connect(p.now, p.a.addr(), p.b.addr()).unwrap();
+    let req = p.a.ep.poll_transmit().unwrap();
+    let mut v3 = req.payload.clone();
+    v3[17] = 0x30;
+    p.b.ep.handle_datagram(p.now, req.remote, req.local, &v3);
+    let t = p.b.ep.poll_transmit().expect("answered");
+    let m = ipsec_ike_wire::Message::parse(&t.payload).unwrap();
+    assert_eq!(t.payload[17], 0x20, "our version in the header");
+    assert!(m.header.flags.is_response());
+    assert!(matches!(&m.payloads[..], [ipsec_ike_wire::Payload::Notify(n)] if n.notify_type == NotifyType::INVALID_MAJOR_VERSION));
+    assert!(p.b.ep.sa_handles().is_empty());
+    // A lower major version, or a response, gets nothing.
+    let mut v1 = req.payload.clone();
+    v1[17] = 0x10;
+    p.b.ep.handle_datagram(p.now, req.remote, req.local, &v1);
+    v3[19] |= 0x20;
+    p.b.ep.handle_datagram(p.now, req.remote, req.local, &v3);
+    assert!(p.b.ep.poll_transmit().is_none());
+}
