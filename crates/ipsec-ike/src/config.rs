@@ -274,6 +274,10 @@ pub struct Config {
     pub nat_keepalive: Duration,
     /// Anti-replay window handed to the data plane in each `ChildSaParams`.
     pub replay_window: u32,
+    /// Most Child SAs one IKE SA may have; further CREATE_CHILD_SA requests for new
+    /// ones are refused with NO_ADDITIONAL_SAS (rekeys are always allowed), so an
+    /// authenticated but hostile peer cannot exhaust memory or SPIs.
+    pub max_child_sas: usize,
     /// Demand a COOKIE (RFC 7296 §2.6) once this many responder SAs are half open;
     /// 0 demands it always.
     pub half_open_cookie_threshold: usize,
@@ -292,7 +296,7 @@ impl Config {
     /// `aes256gcm16` and `aes128gcm16`, selectors covering all IPv4 traffic, tunnel
     /// mode, no automatic rekeying, [`Retransmit::default`], no DPD, no fragmentation,
     /// 20 s NAT keepalives, a 1024-packet replay window, cookies above 64 half-open
-    /// SAs, which wait 64 s for IKE_AUTH.
+    /// SAs, which wait 64 s for IKE_AUTH, and at most 256 Child SAs per IKE SA.
     pub fn new(local_id: Identity, psk: impl Into<Psk>) -> Self {
         Config {
             local_id,
@@ -316,6 +320,7 @@ impl Config {
             fragment_mtu: None,
             nat_keepalive: Duration::from_secs(20),
             replay_window: 1024,
+            max_child_sas: 256,
             half_open_cookie_threshold: 64,
             half_open_timeout: Duration::from_secs(64),
             cookie_secret_lifetime: Duration::from_secs(300),

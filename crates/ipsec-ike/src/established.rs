@@ -455,6 +455,10 @@ impl IkeSa {
             }
             None => None,
         };
+        if rekey.is_none() && e.children.len() >= cx.config.max_child_sas {
+            reject(e, cx, NotifyType::NO_ADDITIONAL_SAS, &[]);
+            return;
+        }
         let Ok(nr) = keys::random(cx.provider, NONCE_LEN) else {
             return;
         };

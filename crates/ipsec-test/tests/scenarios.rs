@@ -928,7 +928,9 @@ fn invalid_major_version_is_answered() {
     let m = ipsec_ike_wire::Message::parse(&t.payload).unwrap();
     assert_eq!(t.payload[17], 0x20, "our version in the header");
     assert!(m.header.flags.is_response());
-    assert!(matches!(&m.payloads[..], [ipsec_ike_wire::Payload::Notify(n)] if n.notify_type == NotifyType::INVALID_MAJOR_VERSION));
+    assert!(
+        matches!(&m.payloads[..], [ipsec_ike_wire::Payload::Notify(n)] if n.notify_type == NotifyType::INVALID_MAJOR_VERSION)
+    );
     assert!(p.b.ep.sa_handles().is_empty());
     // A lower major version, or a response, gets nothing.
     let mut v1 = req.payload.clone();
@@ -937,4 +939,33 @@ fn invalid_major_version_is_answered() {
     v3[19] |= 0x20;
     p.b.ep.handle_datagram(p.now, req.remote, req.local, &v3);
     assert!(p.b.ep.poll_transmit().is_none());
+}
+
+#[test]
+fn child_sa_limit() {
+    let mut b = config("@b.test");
+    b.max_child_sas = 3;
+    let mut p = Pair::new(config("@a.test"), b, 40);
+    let h = up(&mut p);
+    for _ in 0..4 {
+        p.a.ep.create_child_sa(p.now, h).unwrap();
+    }
+    p.drive();
+    check_children(&p, 3);
+    assert_eq!(
+        p.a.count(|e| matches!(
+            e,
+            Event::ChildSaFailed {
+                error: Error::NotifyReceived(NotifyType::NO_ADDITIONAL_SAS),
+                ..
+            }
+        )),
+        2
+    );
+    // Rekeys still work at the limit.
+    p.a.ep
+        .rekey_child_sa(p.now, h, p.a.ep.child_sas(h)[0])
+        .unwrap();
+    p.drive();
+    check_children(&p, 3);
 }
