@@ -216,7 +216,8 @@ impl Retransmit {
     /// The wait after transmission number `n` (0-based).
     pub fn wait(&self, n: u32) -> Duration {
         let mut d = self.initial;
-        for _ in 0..n {
+        // 64 doublings exceed any Duration; more iterations change nothing.
+        for _ in 0..n.min(64) {
             d = d.saturating_mul(self.multiplier.max(1));
             if d >= self.max_wait {
                 return self.max_wait;
@@ -227,7 +228,9 @@ impl Retransmit {
 
     /// The time from the first transmission to giving up.
     pub fn total(&self) -> Duration {
-        (0..self.max_tries.max(1)).fold(Duration::ZERO, |t, n| t.saturating_add(self.wait(n)))
+        let tries = self.max_tries.max(1);
+        let head = (0..tries.min(64)).fold(Duration::ZERO, |t, n| t.saturating_add(self.wait(n)));
+        head.saturating_add(self.wait(64).saturating_mul(tries.saturating_sub(64)))
     }
 }
 
@@ -403,5 +406,10 @@ mod tests {
         assert_eq!(r.wait(3), Duration::from_secs(8));
         assert_eq!(r.wait(10), Duration::from_secs(32));
         assert_eq!(r.total(), Duration::from_secs(63));
+        let big = Retransmit {
+            max_tries: u32::MAX,
+            ..r
+        };
+        assert!(big.total() > Duration::from_secs(1 << 30));
     }
 }
