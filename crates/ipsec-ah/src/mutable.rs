@@ -101,21 +101,33 @@ pub(crate) struct Plan {
     final_dst_v4: Option<[u8; 4]>,
     /// IPv6: a type 0 or type 2 routing header with segments left.
     route: Option<Route>,
+    /// IPv6: bytes of option data marked "may change" in front of AH.
+    opt_bytes: usize,
 }
 
 /// Scratch space for undoing [`apply`]: the IP header as it was and the zeroed
-/// IPv6 option data. Kept in the SA so packets do not pay for initialising it.
-pub(crate) struct Undo {
+/// IPv6 option data.
+pub(crate) struct Undo<'a> {
     header: [u8; 60],
-    opts: [u8; MAX_MUTABLE_OPTION_BYTES],
+    opts: &'a mut [u8],
 }
 
-impl Undo {
-    pub(crate) const fn new() -> Self {
-        Self {
+/// Runs `f` with scratch space for [`apply`] and [`restore`] on the stack: a copy of
+/// the (at most 60-byte) header always, room for option data only for packets that
+/// carry mutable IPv6 options, so the common packet does not pay for clearing it.
+pub(crate) fn with_undo<R>(plan: &Plan, f: impl FnOnce(&mut Undo<'_>) -> R) -> R {
+    if plan.opt_bytes == 0 {
+        f(&mut Undo {
             header: [0; 60],
-            opts: [0; MAX_MUTABLE_OPTION_BYTES],
-        }
+            opts: &mut [],
+        })
+    } else {
+        let mut opts = [0u8; MAX_MUTABLE_OPTION_BYTES];
+        let opts = opts.get_mut(..plan.opt_bytes).unwrap_or(&mut []);
+        f(&mut Undo {
+            header: [0; 60],
+            opts,
+        })
     }
 }
 
@@ -234,8 +246,7 @@ pub fn icv_input(packet: &mut [u8], layout: &AhLayout) -> Result<usize, ParseErr
         layout.split(&ah).map_err(|e| e.at(loc.hdr_len))?;
     }
     let plan = check(pkt, &loc)?;
-    let mut undo = Undo::new();
-    apply(pkt, &loc, &plan, &mut undo);
+    with_undo(&plan, |undo| apply(pkt, &loc, &plan, undo));
     let icv = loc
         .hdr_len
         .saturating_add(HEADER_LEN)
@@ -301,6 +312,7 @@ pub(crate) fn check(pkt: &mut [u8], loc: &Located) -> Result<Plan, ParseError> {
                     }
                 })
             })?;
+            plan.opt_bytes = opt_bytes;
             if opt_bytes > MAX_MUTABLE_OPTION_BYTES {
                 return Err(ParseError::bad_value(
                     Ipv6Header::LEN,
@@ -355,7 +367,7 @@ fn find_route(pkt: &[u8], hdr_len: usize) -> Result<Option<Route>, ParseError> {
 
 /// Puts the IP header into its ICV form in place, saving what it changes into `undo`.
 /// `plan` comes from [`check`] on the same bytes.
-pub(crate) fn apply(pkt: &mut [u8], loc: &Located, plan: &Plan, undo: &mut Undo) {
+pub(crate) fn apply(pkt: &mut [u8], loc: &Located, plan: &Plan, undo: &mut Undo<'_>) {
     match loc.family {
         Family::Ipv4 => {
             let hl = loc.hdr_len.min(60);
@@ -394,7 +406,7 @@ pub(crate) fn apply(pkt: &mut [u8], loc: &Located, plan: &Plan, undo: &mut Undo)
                 h.hop_limit = 0;
             }
             let mut used = 0usize;
-            let opts = &mut undo.opts;
+            let opts = &mut *undo.opts;
             let _ = v6_option_headers(pkt, loc.hdr_len, |off, hdr| {
                 v6_options(hdr, off, |t, data| {
                     if ipv6_option_is_mutable(t) {
@@ -415,7 +427,7 @@ pub(crate) fn apply(pkt: &mut [u8], loc: &Located, plan: &Plan, undo: &mut Undo)
 }
 
 /// Undoes [`apply`].
-pub(crate) fn restore(pkt: &mut [u8], loc: &Located, plan: &Plan, undo: &Undo) {
+pub(crate) fn restore(pkt: &mut [u8], loc: &Located, plan: &Plan, undo: &Undo<'_>) {
     match loc.family {
         Family::Ipv4 => {
             let hl = loc.hdr_len.min(60);
@@ -428,7 +440,7 @@ pub(crate) fn restore(pkt: &mut [u8], loc: &Located, plan: &Plan, undo: &Undo) {
                 rotate(pkt, r, false);
             }
             let mut used = 0usize;
-            let opts = &undo.opts;
+            let opts = &*undo.opts;
             let _ = v6_option_headers(pkt, loc.hdr_len, |off, hdr| {
                 v6_options(hdr, off, |t, data| {
                     if ipv6_option_is_mutable(t) {
@@ -512,10 +524,12 @@ mod tests {
         let before = pkt.to_vec();
         let plan = check(pkt, &loc).unwrap();
         assert_eq!(pkt, &before[..], "check must not write");
-        let mut undo = Undo::new();
-        apply(pkt, &loc, &plan, &mut undo);
-        let canon = pkt.to_vec();
-        restore(pkt, &loc, &plan, &undo);
+        let canon = with_undo(&plan, |undo| {
+            apply(pkt, &loc, &plan, undo);
+            let canon = pkt.to_vec();
+            restore(pkt, &loc, &plan, undo);
+            canon
+        });
         assert_eq!(pkt, &before[..], "restore must undo apply");
         canon
     }

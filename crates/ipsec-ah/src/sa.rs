@@ -40,7 +40,7 @@ use zerocopy::FromBytes;
 
 use crate::integ;
 use crate::ip::{self, Located, Walk};
-use crate::mutable::{self, Plan, Undo};
+use crate::mutable::{self, Plan};
 use crate::tunnel::{self, InnerMeta, Tunnel};
 use crate::wire::{AhLayout, AhPacket, AhRepr, Family, ParseError, HEADER_LEN};
 
@@ -262,7 +262,6 @@ struct Transform {
     integ: &'static IntegDesc,
     esn: bool,
     layout: AhLayout,
-    undo: Undo,
 }
 
 enum Op<'a> {
@@ -334,7 +333,6 @@ impl Transform {
                 iv_len,
                 icv_len: integ.icv_len,
             },
-            undo: Undo::new(),
         })
     }
 
@@ -356,7 +354,7 @@ impl Transform {
     /// put into its canonical form in place and restored before returning, success or
     /// not.
     fn mac(
-        &mut self,
+        &self,
         b: &mut [u8],
         packet: Range<usize>,
         loc: &Located,
@@ -375,10 +373,43 @@ impl Transform {
         let hi = hi.to_be_bytes();
         let mut out = [0u8; MAX_ICV_LEN];
         let out = out.get_mut(..self.layout.icv_len).ok_or(range_err())?;
-        let pkt = b.get_mut(start..end).ok_or(range_err())?;
-        mutable::apply(pkt, loc, plan, &mut self.undo);
+        if b.get(start..end).is_none() {
+            return Err(range_err());
+        }
+        mutable::with_undo(plan, |undo| {
+            if let Some(pkt) = b.get_mut(start..end) {
+                mutable::apply(pkt, loc, plan, undo);
+            }
+            let r = self.run(b, start, end, iv_off, icv_off, icv_end, hi, out, &op);
+            if let Some(pkt) = b.get_mut(start..end) {
+                mutable::restore(pkt, loc, plan, undo);
+            }
+            if let Some(slot) = b.get_mut(icv_off..icv_end) {
+                match op {
+                    Op::Sign => slot.copy_from_slice(out),
+                    Op::Verify(icv) => slot.copy_from_slice(icv),
+                }
+            }
+            r
+        })
+    }
+
+    /// The MAC itself, over the canonical packet `b[start..end]` (ICV slot zeroed here).
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &self,
+        b: &mut [u8],
+        start: usize,
+        end: usize,
+        iv_off: usize,
+        icv_off: usize,
+        icv_end: usize,
+        hi: [u8; 4],
+        out: &mut [u8],
+        op: &Op<'_>,
+    ) -> Result<(), CryptoError> {
         b.get_mut(icv_off..icv_end).ok_or(range_err())?.fill(0);
-        let r = match &self.engine {
+        match &self.engine {
             Engine::Hmac(key) => {
                 let pkt = b.get(start..end).ok_or(range_err())?;
                 let parts: &[&[u8]] = if self.esn { &[pkt, &hi] } else { &[pkt] };
@@ -402,15 +433,7 @@ impl Transform {
                     run(b.get(start..end).ok_or(range_err())?)
                 }
             }
-        };
-        let pkt = b.get_mut(start..end).ok_or(range_err())?;
-        mutable::restore(pkt, loc, plan, &self.undo);
-        let slot = b.get_mut(icv_off..icv_end).ok_or(range_err())?;
-        match op {
-            Op::Sign => slot.copy_from_slice(out),
-            Op::Verify(icv) => slot.copy_from_slice(icv),
         }
-        r
     }
 }
 
@@ -655,6 +678,15 @@ impl AhOutbound {
         self.next_iv.take().unwrap_or(seq.to_be_bytes())
     }
 
+    /// A caller-chosen sequence number must be one the counter could hand out.
+    fn check_seq(&self, seq: u64) -> Result<(), SealError> {
+        if seq == 0 || seq > SeqCounter::new(self.xf.esn).limit() {
+            Err(SealError::SequenceExhausted)
+        } else {
+            Ok(())
+        }
+    }
+
     /// Protects the IPv4 or IPv6 packet in the body in transport mode and returns its
     /// sequence number.
     ///
@@ -674,25 +706,81 @@ impl AhOutbound {
         &mut self,
         buf: &mut PacketBuf<B>,
     ) -> Result<u64, SealError> {
+        let t = self.plan_transport(buf)?;
+        let seq = self.seq.next().map_err(|_| SealError::SequenceExhausted)?;
+        let iv = self.take_iv(seq);
+        self.finish_transport(buf, &t, seq, iv)?;
+        Ok(seq)
+    }
+
+    /// Protects like [`AhOutbound::seal_transport`], with the sequence number `seq`
+    /// chosen by the caller instead of taken from this SA's counter, through a shared
+    /// reference.
+    ///
+    /// This is for data planes that protect packets of one SA on several threads at
+    /// once: they hand out sequence numbers themselves (an atomic counter) and call
+    /// this without a lock. **The caller guarantees that `seq` is never used twice**
+    /// with this SA's key: it is the receiver's replay protection, and with AES-GMAC
+    /// it is the IV, whose repetition reveals the authentication key. The SA's own
+    /// counter is not touched.
+    ///
+    /// # Errors
+    /// As [`AhOutbound::seal_transport`]; [`SealError::SequenceExhausted`] when `seq`
+    /// is 0 or beyond the limit (2^32 - 1 without ESN). The body is unchanged on every
+    /// error but [`SealError::Crypto`].
+    pub fn seal_transport_at<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        buf: &mut PacketBuf<B>,
+        seq: u64,
+    ) -> Result<(), SealError> {
+        self.check_seq(seq)?;
+        let t = self.plan_transport(buf)?;
+        self.finish_transport(buf, &t, seq, seq.to_be_bytes())
+    }
+
+    /// Everything a transport-mode seal checks before it changes a byte.
+    fn plan_transport<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        buf: &mut PacketBuf<B>,
+    ) -> Result<TransportPlan, SealError> {
         let loc = ip::locate(buf.body(), Walk::Protect).map_err(SealError::Malformed)?;
-        let ah_len = self.ah_len(loc.family);
         let o = self.overhead(loc.family);
         let start = buf.body_range().start;
         let end = start.saturating_add(loc.total_len);
         self.room(buf.buffer().len(), start, end, o)?;
-        let new_total = loc.total_len.saturating_add(ah_len);
-        if new_total > ip::max_total(loc.family) {
+        if loc.total_len.saturating_add(o.head) > ip::max_total(loc.family) {
             return Err(SealError::TooLarge);
         }
         let (b, _, _) = buf.raw_mut();
-        let plan = {
-            let pkt = b
-                .get_mut(start..end)
-                .ok_or(SealError::Malformed(ParseError::truncated(0, 1)))?;
-            mutable::check(pkt, &loc).map_err(SealError::Malformed)?
-        };
-        let seq = self.seq.next().map_err(|_| SealError::SequenceExhausted)?;
-        let iv = self.take_iv(seq);
+        let pkt = b
+            .get_mut(start..end)
+            .ok_or(SealError::Malformed(ParseError::truncated(0, 1)))?;
+        let plan = mutable::check(pkt, &loc).map_err(SealError::Malformed)?;
+        Ok(TransportPlan {
+            loc,
+            plan,
+            o,
+            start,
+            end,
+        })
+    }
+
+    fn finish_transport<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        buf: &mut PacketBuf<B>,
+        t: &TransportPlan,
+        seq: u64,
+        iv: [u8; GMAC_IV_LEN],
+    ) -> Result<(), SealError> {
+        let TransportPlan {
+            loc,
+            plan,
+            o,
+            start,
+            end,
+        } = *t;
+        let ah_len = o.head;
+        let new_total = loc.total_len.saturating_add(ah_len);
         let hl = loc.hdr_len;
         let new_start = start.saturating_sub(ah_len);
         let ah_start = new_start.saturating_add(hl);
@@ -700,24 +788,13 @@ impl AhOutbound {
             head: o.head,
             tail: o.tail,
         };
+        let (b, _, _) = buf.raw_mut();
         b.copy_within(start..start.saturating_add(hl), new_start);
         let built = (|| {
             let ah = b
                 .get_mut(ah_start..ah_start.saturating_add(ah_len))
                 .ok_or(err)?;
-            AhRepr {
-                next_header: loc.proto,
-                spi: self.spi,
-                seq,
-                ah_len,
-            }
-            .emit(ah)
-            .map_err(SealError::Malformed)?;
-            if let Some(slot) =
-                ah.get_mut(HEADER_LEN..HEADER_LEN.saturating_add(self.xf.layout.iv_len))
-            {
-                slot.copy_from_slice(iv.get(..slot.len()).unwrap_or(&[]));
-            }
+            self.emit_ah(ah, loc.proto, seq, ah_len, iv)?;
             let hdr = b.get_mut(new_start..ah_start).ok_or(err)?;
             ip::fix(hdr, loc.family, new_total, loc.proto_offset, IpProto::AH)
                 .map_err(SealError::Malformed)?;
@@ -739,7 +816,31 @@ impl AhOutbound {
             return Err(e);
         }
         buf.set_cursors(new_start, end);
-        Ok(seq)
+        Ok(())
+    }
+
+    /// Writes the AH header (ICV field zeroed, the IV in front for AES-GMAC).
+    fn emit_ah(
+        &self,
+        ah: &mut [u8],
+        next_header: IpProto,
+        seq: u64,
+        ah_len: usize,
+        iv: [u8; GMAC_IV_LEN],
+    ) -> Result<(), SealError> {
+        AhRepr {
+            next_header,
+            spi: self.spi,
+            seq,
+            ah_len,
+        }
+        .emit(ah)
+        .map_err(SealError::Malformed)?;
+        let iv_len = self.xf.layout.iv_len;
+        if let Some(slot) = ah.get_mut(HEADER_LEN..HEADER_LEN.saturating_add(iv_len)) {
+            slot.copy_from_slice(iv.get(..slot.len()).unwrap_or(&[]));
+        }
+        Ok(())
     }
 
     /// Protects the IPv4 or IPv6 packet in the body in tunnel mode: AH and a new outer
@@ -754,19 +855,64 @@ impl AhOutbound {
         tunnel: &mut Tunnel,
         buf: &mut PacketBuf<B>,
     ) -> Result<u64, SealError> {
+        let (meta, o) = self.plan_tunnel(tunnel, buf)?;
+        let seq = self.seq.next().map_err(|_| SealError::SequenceExhausted)?;
+        let iv = self.take_iv(seq);
+        let ident = tunnel.take_ident();
+        self.finish_tunnel(tunnel, ident, buf, &meta, o, seq, iv)?;
+        Ok(seq)
+    }
+
+    /// Protects like [`AhOutbound::seal_tunnel`], with the caller's sequence number
+    /// `seq`, through shared references (see [`AhOutbound::seal_transport_at`] for what
+    /// the caller guarantees). An IPv4 outer header's Identification is the low 16
+    /// bits of `seq`, unique among the last 65536 packets of the SA (RFC 6864).
+    ///
+    /// # Errors
+    /// As [`AhOutbound::seal_tunnel`]; [`SealError::SequenceExhausted`] for a `seq`
+    /// the SA could not send.
+    pub fn seal_tunnel_at<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        tunnel: &Tunnel,
+        buf: &mut PacketBuf<B>,
+        seq: u64,
+    ) -> Result<(), SealError> {
+        self.check_seq(seq)?;
+        let (meta, o) = self.plan_tunnel(tunnel, buf)?;
+        let ident = u16::try_from(seq & 0xffff).unwrap_or(0);
+        self.finish_tunnel(tunnel, ident, buf, &meta, o, seq, seq.to_be_bytes())
+    }
+
+    fn plan_tunnel<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        tunnel: &Tunnel,
+        buf: &PacketBuf<B>,
+    ) -> Result<(InnerMeta, Overhead), SealError> {
         let meta = InnerMeta::parse(buf.body()).map_err(SealError::Malformed)?;
-        let family = tunnel.family();
-        let ah_len = self.ah_len(family);
-        let outer_len = tunnel.header_len();
         let o = self.tunnel_overhead(tunnel);
         let r = buf.body_range();
         self.room(buf.buffer().len(), r.start, r.end, o)?;
-        let total = buf.body_len().saturating_add(o.head);
-        if total > ip::max_total(family) {
+        if buf.body_len().saturating_add(o.head) > ip::max_total(tunnel.family()) {
             return Err(SealError::TooLarge);
         }
-        let seq = self.seq.next().map_err(|_| SealError::SequenceExhausted)?;
-        let iv = self.take_iv(seq);
+        Ok((meta, o))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn finish_tunnel<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        tunnel: &Tunnel,
+        ident: u16,
+        buf: &mut PacketBuf<B>,
+        meta: &InnerMeta,
+        o: Overhead,
+        seq: u64,
+        iv: [u8; GMAC_IV_LEN],
+    ) -> Result<(), SealError> {
+        let family = tunnel.family();
+        let outer_len = tunnel.header_len();
+        let ah_len = o.head.saturating_sub(outer_len);
+        let total = buf.body_len().saturating_add(o.head);
         let (b, start, end) = buf.raw_mut();
         let new_start = start.saturating_sub(o.head);
         let ah_start = new_start.saturating_add(outer_len);
@@ -775,21 +921,10 @@ impl AhOutbound {
             tail: o.tail,
         };
         let ah = b.get_mut(ah_start..start).ok_or(err)?;
-        AhRepr {
-            next_header: meta.next_header,
-            spi: self.spi,
-            seq,
-            ah_len,
-        }
-        .emit(ah)
-        .map_err(SealError::Malformed)?;
-        if let Some(slot) = ah.get_mut(HEADER_LEN..HEADER_LEN.saturating_add(self.xf.layout.iv_len))
-        {
-            slot.copy_from_slice(iv.get(..slot.len()).unwrap_or(&[]));
-        }
+        self.emit_ah(ah, meta.next_header, seq, ah_len, iv)?;
         let outer = b.get_mut(new_start..ah_start).ok_or(err)?;
         tunnel
-            .write_outer(outer, total, &meta)
+            .write_outer(outer, total, meta, ident)
             .map_err(SealError::Malformed)?;
         let loc = Located {
             family,
@@ -804,8 +939,18 @@ impl AhOutbound {
             .mac(b, new_start..end, &loc, &plan, seq, Op::Sign)
             .map_err(SealError::Crypto)?;
         buf.set_cursors(new_start, end);
-        Ok(seq)
+        Ok(())
     }
+}
+
+/// What [`AhOutbound`] checked before a transport-mode seal.
+#[derive(Clone, Copy)]
+struct TransportPlan {
+    loc: Located,
+    plan: Plan,
+    o: Overhead,
+    start: usize,
+    end: usize,
 }
 
 /// The receiving half of an AH SA: key and the anti-replay window.
@@ -939,33 +1084,26 @@ impl AhInbound {
         &mut self,
         buf: &mut PacketBuf<B>,
     ) -> Result<Opened, OpenError> {
-        let (p, start) = self.verify(buf)?;
-        let (b, _, _) = buf.raw_mut();
-        let hl = p.loc.hdr_len;
-        let end = start.saturating_add(p.loc.total_len);
-        let payload = start.saturating_add(hl).saturating_add(p.ah_len);
-        let new_start = payload.saturating_sub(hl);
-        let (src, dst) = addresses(b.get(start..end).unwrap_or(&[]), p.loc.family);
-        b.copy_within(start..start.saturating_add(hl), new_start);
-        let hdr = b.get_mut(new_start..payload).unwrap_or(&mut []);
-        let new_total = p.loc.total_len.saturating_sub(p.ah_len);
-        ip::fix(
-            hdr,
-            p.loc.family,
-            new_total,
-            p.loc.proto_offset,
-            p.next_header,
-        )
-        .map_err(OpenError::Malformed)?;
-        buf.set_cursors(new_start, end);
-        Ok(Opened {
-            spi: self.spi,
-            seq: p.seq,
-            next_header: p.next_header,
-            src,
-            dst,
-            ah_len: p.ah_len,
-        })
+        let Self { spi, xf, window } = self;
+        let (p, start) = verify(xf, *spi, window, buf)?;
+        unframe_transport(*spi, buf, &p, start)
+    }
+
+    /// Opens like [`AhInbound::open_transport`], through a shared reference, with the
+    /// anti-replay window kept by the caller in `replay` (this SA's own window is
+    /// neither read nor changed). `replay` is asked before verification and marked only
+    /// after it, exactly as in [`AhInbound::open_transport`]; between the two nothing of
+    /// `replay` is borrowed, so the caller may release a lock around it meanwhile.
+    ///
+    /// # Errors
+    /// As [`AhInbound::open_transport`].
+    pub fn open_transport_with<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
+        &self,
+        buf: &mut PacketBuf<B>,
+        replay: &mut R,
+    ) -> Result<Opened, OpenError> {
+        let (p, start) = verify(&self.xf, self.spi, replay, buf)?;
+        unframe_transport(self.spi, buf, &p, start)
     }
 
     /// Verifies a tunnel-mode packet and leaves the inner packet in the body.
@@ -982,98 +1120,198 @@ impl AhInbound {
         &mut self,
         buf: &mut PacketBuf<B>,
     ) -> Result<Opened, OpenError> {
-        let (p, start) = self.verify(buf)?;
-        let (b, _, _) = buf.raw_mut();
-        let end = start.saturating_add(p.loc.total_len);
-        let inner_off = p.loc.hdr_len.saturating_add(p.ah_len);
-        let inner_start = start.saturating_add(inner_off);
-        let outer = b.get(start..end).unwrap_or(&[]);
-        let (src, dst) = addresses(outer, p.loc.family);
-        let tos = outer_tos(outer, p.loc.family);
-        let inner = b.get_mut(inner_start..end).unwrap_or(&mut []);
-        let bad = |e: ParseError| OpenError::Malformed(e.at(inner_off));
-        let (family, inner_len) = match (p.next_header, ip::family(inner).map_err(bad)?) {
-            (IpProto::IPV4, Family::Ipv4) => (Family::Ipv4, ip::check_v4(inner).map_err(bad)?.1),
-            (IpProto::IPV6, Family::Ipv6) => (Family::Ipv6, ip::check_v6(inner).map_err(bad)?),
-            _ => {
-                return Err(OpenError::Malformed(ParseError::bad_value(
-                    p.loc.hdr_len,
-                    "inner protocol",
-                )))
-            }
-        };
-        tunnel::apply_ecn(inner, family, tos).ok_or(OpenError::EcnDrop)?;
-        buf.set_cursors(inner_start, inner_start.saturating_add(inner_len));
-        Ok(Opened {
-            spi: self.spi,
-            seq: p.seq,
-            next_header: p.next_header,
-            src,
-            dst,
-            ah_len: p.ah_len,
-        })
+        let Self { spi, xf, window } = self;
+        let (p, start) = verify(xf, *spi, window, buf)?;
+        unframe_tunnel(*spi, buf, &p, start)
     }
 
-    /// Parse, replay pre-check, ICV check, window update. Returns what was found and
-    /// the body start.
-    fn verify<B: AsRef<[u8]> + AsMut<[u8]>>(
-        &mut self,
-        buf: &mut PacketBuf<B>,
-    ) -> Result<(Parsed, usize), OpenError> {
-        let r = buf.body_range();
-        let p = self.parse(buf)?;
-        self.window.check(p.seq).map_err(OpenError::Replay)?;
-        let end = r.start.saturating_add(p.loc.total_len);
-        let blen = buf.buffer().len();
-        if !self.xf.scratch_fits(blen, r.start, end) {
-            let s = self.xf.scratch();
-            return Err(OpenError::InsufficientRoom { head: s, tail: s });
-        }
-        let icv = p.icv.get(..self.xf.layout.icv_len).unwrap_or(&[]);
-        let (b, _, _) = buf.raw_mut();
-        self.xf
-            .mac(b, r.start..end, &p.loc, &p.plan, p.seq, Op::Verify(icv))
-            .map_err(|_| OpenError::Integrity)?;
-        // Authentic: only now may the window move (RFC 4302 §3.4.3).
-        self.window.mark(p.seq).map_err(OpenError::Replay)?;
-        Ok((p, r.start))
-    }
-
-    fn parse<B: AsRef<[u8]> + AsMut<[u8]>>(
+    /// Opens like [`AhInbound::open_tunnel`], through a shared reference, with the
+    /// anti-replay window kept by the caller (see [`AhInbound::open_transport_with`]).
+    ///
+    /// # Errors
+    /// As [`AhInbound::open_tunnel`].
+    pub fn open_tunnel_with<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
         &self,
         buf: &mut PacketBuf<B>,
-    ) -> Result<Parsed, OpenError> {
-        let body = buf.body_mut();
-        let loc = ip::locate(body, Walk::ToAh).map_err(OpenError::Malformed)?;
-        let pkt = body.get_mut(..loc.total_len).unwrap_or(&mut []);
-        let at = |e: ParseError| OpenError::Malformed(e.at(loc.hdr_len));
-        let (spi, seq_lo, next_header, ah_len, icv) = {
-            let ah = AhPacket::parse(pkt.get(loc.hdr_len..).unwrap_or(&[])).map_err(at)?;
-            self.xf.layout.check(ah.ah_len(), loc.family).map_err(at)?;
-            let parts = self.xf.layout.split(&ah).map_err(at)?;
-            let mut icv = [0u8; MAX_ICV_LEN];
-            if let Some(d) = icv.get_mut(..parts.icv.len()) {
-                d.copy_from_slice(parts.icv);
-            }
-            (ah.spi(), ah.seq(), ah.next_header(), ah.ah_len(), icv)
-        };
-        if spi != self.spi {
-            return Err(at(ParseError::bad_value(4, "spi")));
+        replay: &mut R,
+    ) -> Result<Opened, OpenError> {
+        let (p, start) = verify(&self.xf, self.spi, replay, buf)?;
+        unframe_tunnel(self.spi, buf, &p, start)
+    }
+}
+
+/// The anti-replay window as [`AhInbound::open_transport_with`] and
+/// [`AhInbound::open_tunnel_with`] use it.
+///
+/// [`AhInbound::open_transport`] uses the SA's own [`ReplayWindow`]. A data plane that
+/// opens packets of one SA on several threads at once keeps the window itself, behind
+/// a lock that it takes only for [`ReplayGuard::check_seq`] and
+/// [`ReplayGuard::mark_seq`], never across the ICV check in between (RFC 4302 §3.4.3:
+/// check before, mark after the integrity check).
+pub trait ReplayGuard {
+    /// Infers the full sequence number of a packet carrying `seq_lo` (with ESN,
+    /// RFC 4303 Appendix A) and checks it against the window, before any crypto.
+    ///
+    /// # Errors
+    /// The [`ReplayError`] that refuses the packet.
+    fn check_seq(&mut self, seq_lo: u32, esn: bool) -> Result<u64, ReplayError>;
+
+    /// Marks `seq` as received; called only after the packet proved authentic. It
+    /// checks again, since another packet with the same number may have been marked in
+    /// the meantime.
+    ///
+    /// # Errors
+    /// The [`ReplayError`] that refuses the packet.
+    fn mark_seq(&mut self, seq: u64) -> Result<(), ReplayError>;
+}
+
+impl ReplayGuard for ReplayWindow {
+    fn check_seq(&mut self, seq_lo: u32, esn: bool) -> Result<u64, ReplayError> {
+        let seq = self.infer(seq_lo, esn)?;
+        self.check(seq)?;
+        Ok(seq)
+    }
+
+    fn mark_seq(&mut self, seq: u64) -> Result<(), ReplayError> {
+        self.mark(seq)
+    }
+}
+
+/// Removes the AH of a verified transport-mode packet and fixes the IP header.
+fn unframe_transport<B: AsRef<[u8]> + AsMut<[u8]>>(
+    spi: Spi,
+    buf: &mut PacketBuf<B>,
+    p: &Parsed,
+    start: usize,
+) -> Result<Opened, OpenError> {
+    let (b, _, _) = buf.raw_mut();
+    let hl = p.loc.hdr_len;
+    let end = start.saturating_add(p.loc.total_len);
+    let payload = start.saturating_add(hl).saturating_add(p.ah_len);
+    let new_start = payload.saturating_sub(hl);
+    let (src, dst) = addresses(b.get(start..end).unwrap_or(&[]), p.loc.family);
+    b.copy_within(start..start.saturating_add(hl), new_start);
+    let hdr = b.get_mut(new_start..payload).unwrap_or(&mut []);
+    let new_total = p.loc.total_len.saturating_sub(p.ah_len);
+    ip::fix(
+        hdr,
+        p.loc.family,
+        new_total,
+        p.loc.proto_offset,
+        p.next_header,
+    )
+    .map_err(OpenError::Malformed)?;
+    buf.set_cursors(new_start, end);
+    Ok(Opened {
+        spi,
+        seq: p.seq,
+        next_header: p.next_header,
+        src,
+        dst,
+        ah_len: p.ah_len,
+    })
+}
+
+/// Strips the outer header and AH of a verified tunnel-mode packet.
+fn unframe_tunnel<B: AsRef<[u8]> + AsMut<[u8]>>(
+    spi: Spi,
+    buf: &mut PacketBuf<B>,
+    p: &Parsed,
+    start: usize,
+) -> Result<Opened, OpenError> {
+    let (b, _, _) = buf.raw_mut();
+    let end = start.saturating_add(p.loc.total_len);
+    let inner_off = p.loc.hdr_len.saturating_add(p.ah_len);
+    let inner_start = start.saturating_add(inner_off);
+    let outer = b.get(start..end).unwrap_or(&[]);
+    let (src, dst) = addresses(outer, p.loc.family);
+    let tos = outer_tos(outer, p.loc.family);
+    let inner = b.get_mut(inner_start..end).unwrap_or(&mut []);
+    let bad = |e: ParseError| OpenError::Malformed(e.at(inner_off));
+    let (family, inner_len) = match (p.next_header, ip::family(inner).map_err(bad)?) {
+        (IpProto::IPV4, Family::Ipv4) => (Family::Ipv4, ip::check_v4(inner).map_err(bad)?.1),
+        (IpProto::IPV6, Family::Ipv6) => (Family::Ipv6, ip::check_v6(inner).map_err(bad)?),
+        _ => {
+            return Err(OpenError::Malformed(ParseError::bad_value(
+                p.loc.hdr_len,
+                "inner protocol",
+            )))
         }
-        let plan = mutable::check(pkt, &loc).map_err(OpenError::Malformed)?;
-        let seq = self
-            .window
-            .infer(seq_lo, self.xf.esn)
-            .map_err(OpenError::Replay)?;
-        Ok(Parsed {
+    };
+    tunnel::apply_ecn(inner, family, tos).ok_or(OpenError::EcnDrop)?;
+    buf.set_cursors(inner_start, inner_start.saturating_add(inner_len));
+    Ok(Opened {
+        spi,
+        seq: p.seq,
+        next_header: p.next_header,
+        src,
+        dst,
+        ah_len: p.ah_len,
+    })
+}
+
+/// Parse, replay pre-check, ICV check, window update. Returns what was found and the
+/// body start.
+fn verify<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
+    xf: &Transform,
+    spi: Spi,
+    replay: &mut R,
+    buf: &mut PacketBuf<B>,
+) -> Result<(Parsed, usize), OpenError> {
+    let r = buf.body_range();
+    let (mut p, seq_lo) = parse(xf, spi, buf)?;
+    p.seq = replay
+        .check_seq(seq_lo, xf.esn)
+        .map_err(OpenError::Replay)?;
+    let end = r.start.saturating_add(p.loc.total_len);
+    if !xf.scratch_fits(buf.buffer().len(), r.start, end) {
+        let s = xf.scratch();
+        return Err(OpenError::InsufficientRoom { head: s, tail: s });
+    }
+    let icv = p.icv.get(..xf.layout.icv_len).unwrap_or(&[]);
+    let (b, _, _) = buf.raw_mut();
+    xf.mac(b, r.start..end, &p.loc, &p.plan, p.seq, Op::Verify(icv))
+        .map_err(|_| OpenError::Integrity)?;
+    // Authentic: only now may the window move (RFC 4302 §3.4.3).
+    replay.mark_seq(p.seq).map_err(OpenError::Replay)?;
+    Ok((p, r.start))
+}
+
+/// The checks before any crypto; returns what was found and the low sequence bits.
+fn parse<B: AsRef<[u8]> + AsMut<[u8]>>(
+    xf: &Transform,
+    spi: Spi,
+    buf: &mut PacketBuf<B>,
+) -> Result<(Parsed, u32), OpenError> {
+    let body = buf.body_mut();
+    let loc = ip::locate(body, Walk::ToAh).map_err(OpenError::Malformed)?;
+    let pkt = body.get_mut(..loc.total_len).unwrap_or(&mut []);
+    let at = |e: ParseError| OpenError::Malformed(e.at(loc.hdr_len));
+    let (got_spi, seq_lo, next_header, ah_len, icv) = {
+        let ah = AhPacket::parse(pkt.get(loc.hdr_len..).unwrap_or(&[])).map_err(at)?;
+        xf.layout.check(ah.ah_len(), loc.family).map_err(at)?;
+        let parts = xf.layout.split(&ah).map_err(at)?;
+        let mut icv = [0u8; MAX_ICV_LEN];
+        if let Some(d) = icv.get_mut(..parts.icv.len()) {
+            d.copy_from_slice(parts.icv);
+        }
+        (ah.spi(), ah.seq(), ah.next_header(), ah.ah_len(), icv)
+    };
+    if got_spi != spi {
+        return Err(at(ParseError::bad_value(4, "spi")));
+    }
+    let plan = mutable::check(pkt, &loc).map_err(OpenError::Malformed)?;
+    Ok((
+        Parsed {
             loc,
             plan,
-            seq,
+            seq: 0,
             next_header,
             ah_len,
             icv,
-        })
-    }
+        },
+        seq_lo,
+    ))
 }
 
 #[cfg(test)]

@@ -205,13 +205,22 @@ impl Tunnel {
         }
     }
 
+    /// The IPv4 Identification for the next packet; the counter moves on.
+    pub(crate) fn take_ident(&mut self) -> u16 {
+        let i = self.next_ident;
+        self.next_ident = i.wrapping_add(1);
+        i
+    }
+
     /// Writes the outer header for a packet of `total_len` bytes (outer header
-    /// included) with protocol AH into the first [`Tunnel::header_len`] bytes of `out`.
+    /// included) with protocol AH into the first [`Tunnel::header_len`] bytes of `out`;
+    /// `ident` is the IPv4 Identification.
     pub(crate) fn write_outer(
-        &mut self,
+        &self,
         out: &mut [u8],
         total_len: usize,
         inner: &InnerMeta,
+        ident: u16,
     ) -> Result<(), ParseError> {
         let ecn = inner.tos & 0b11; // RFC 6040 normal mode: copy, including CE.
         let dscp = match self.cfg.dscp {
@@ -231,7 +240,7 @@ impl Tunnel {
                     version_ihl: 0x45,
                     tos,
                     total_len: U16::new(total),
-                    ident: U16::new(self.next_ident),
+                    ident: U16::new(ident),
                     flags_frag: U16::new(if df { Ipv4Header::DF } else { 0 }),
                     ttl: self.cfg.ttl,
                     protocol: IpProto::AH.0,
@@ -241,9 +250,7 @@ impl Tunnel {
                 };
                 h.checksum = U16::new(ipv4_checksum(h.as_bytes()));
                 h.write_to_prefix(out)
-                    .map_err(|_| ParseError::truncated(0, Ipv4Header::LEN))?;
-                self.next_ident = self.next_ident.wrapping_add(1);
-                Ok(())
+                    .map_err(|_| ParseError::truncated(0, Ipv4Header::LEN))
             }
             (IpAddr::V6(src), IpAddr::V6(dst)) => {
                 let pl = total_len
@@ -343,15 +350,17 @@ mod tests {
             tos: 0xb9,
             df: true,
         };
-        t.write_outer(&mut out, 100, &meta).unwrap();
+        let i = t.take_ident();
+        t.write_outer(&mut out, 100, &meta, i).unwrap();
         assert_eq!(
             &out[..12],
             &[0x45, 0xb9, 0, 100, 0, 7, 0x40, 0, 64, 51, out[10], out[11]]
         );
         assert_eq!(ipv4_checksum(&out), 0);
-        t.write_outer(&mut out, 100, &meta).unwrap();
+        let i = t.take_ident();
+        t.write_outer(&mut out, 100, &meta, i).unwrap();
         assert_eq!(out[5], 8);
-        assert!(t.write_outer(&mut out, 70_000, &meta).is_err());
-        assert!(t.write_outer(&mut out[..19], 100, &meta).is_err());
+        assert!(t.write_outer(&mut out, 70_000, &meta, 0).is_err());
+        assert!(t.write_outer(&mut out[..19], 100, &meta, 0).is_err());
     }
 }

@@ -300,6 +300,59 @@ proptest! {
         prop_assert_eq!(hex::encode(b.body()), hex::encode(&inner.bytes));
     }
 
+    /// The shared-reference paths (caller's sequence number, caller's window) give the
+    /// same bytes and the same verdicts as the `&mut self` paths.
+    #[test]
+    fn shared_paths_match(
+        pkt in any_packet(),
+        t in 0usize..6,
+        esn: bool,
+        seq in 1u64..1 << 40,
+        tunnel: bool,
+        flip in any::<prop::sample::Index>(),
+    ) {
+        let d = transforms()[t];
+        let seq = if esn { seq } else { seq & 0xffff_ffff | 1 };
+        let (mut out, mut inb) = pair(d, esn, 64);
+        let window = ReplayWindow::restore(64, true, seq - 1).unwrap();
+        inb.set_replay_window(window.clone());
+        let mut guard = window;
+        out.set_next_seq(seq).unwrap();
+        let mut c = TunnelConfig::new("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        c.ttl = 9;
+        let mut tun = Tunnel::new(c).unwrap();
+        tun.set_next_ident((seq & 0xffff) as u16);
+        let mut s1 = buffer(&pkt.bytes);
+        let mut b1 = PacketBuf::new(&mut s1[..], ROOM, pkt.bytes.len()).unwrap();
+        let mut s2 = buffer(&pkt.bytes);
+        let mut b2 = PacketBuf::new(&mut s2[..], ROOM, pkt.bytes.len()).unwrap();
+        if tunnel {
+            prop_assert_eq!(out.seal_tunnel(&mut tun, &mut b1).unwrap(), seq);
+            out.seal_tunnel_at(&tun, &mut b2, seq).unwrap();
+        } else {
+            prop_assert_eq!(out.seal_transport(&mut b1).unwrap(), seq);
+            out.seal_transport_at(&mut b2, seq).unwrap();
+        }
+        prop_assert_eq!(b1.body(), b2.body());
+        let mut sealed = b1.body().to_vec();
+        if flip.index(4) == 0 {
+            let i = flip.index(sealed.len());
+            sealed[i] ^= 0x40;
+        }
+        let mut s1 = buffer(&sealed);
+        let mut b1 = PacketBuf::new(&mut s1[..], ROOM, sealed.len()).unwrap();
+        let mut s2 = buffer(&sealed);
+        let mut b2 = PacketBuf::new(&mut s2[..], ROOM, sealed.len()).unwrap();
+        let (r1, r2) = if tunnel {
+            (inb.open_tunnel(&mut b1), inb.open_tunnel_with(&mut b2, &mut guard))
+        } else {
+            (inb.open_transport(&mut b1), inb.open_transport_with(&mut b2, &mut guard))
+        };
+        prop_assert_eq!(r1, r2);
+        prop_assert_eq!(b1.body(), b2.body());
+        prop_assert_eq!(inb.replay_window().top(), guard.top());
+    }
+
     #[test]
     fn open_never_panics_and_never_accepts_garbage(bytes in prop::collection::vec(any::<u8>(), 0..200), t in 0usize..6, head in 0usize..8) {
         let d = transforms()[t];

@@ -258,6 +258,31 @@ fn sequence_numbers_replay_and_window_order() {
     assert_eq!(b.body(), &p[..]);
     assert!(out.set_next_seq(0).is_err());
     assert!(out.set_next_seq(1 << 32).is_err());
+    // The shared path checks the caller's sequence number the same way.
+    let mut s = buffer(&p);
+    let mut b = PacketBuf::new(&mut s[..], ROOM, p.len()).unwrap();
+    assert_eq!(
+        out.seal_transport_at(&mut b, 0).unwrap_err(),
+        SealError::SequenceExhausted
+    );
+    assert_eq!(
+        out.seal_transport_at(&mut b, 1 << 32).unwrap_err(),
+        SealError::SequenceExhausted
+    );
+    assert_eq!(b.body(), &p[..]);
+    out.seal_transport_at(&mut b, 7).unwrap();
+    let mut w = ReplayWindow::new(32).unwrap();
+    let got = b.body().to_vec();
+    let mut s = buffer(&got);
+    let mut b = PacketBuf::new(&mut s[..], ROOM, got.len()).unwrap();
+    assert_eq!(inb.open_transport_with(&mut b, &mut w).unwrap().seq, 7);
+    assert_eq!(w.top(), 7);
+    let mut s = buffer(&got);
+    let mut b = PacketBuf::new(&mut s[..], ROOM, got.len()).unwrap();
+    assert_eq!(
+        inb.open_transport_with(&mut b, &mut w).unwrap_err(),
+        OpenError::Replay(ReplayError::Duplicate)
+    );
 }
 
 #[test]
