@@ -112,23 +112,28 @@ pub(crate) struct Undo<'a> {
     opts: &'a mut [u8],
 }
 
-/// Runs `f` with scratch space for [`apply`] and [`restore`] on the stack: a copy of
-/// the (at most 60-byte) header always, room for option data only for packets that
-/// carry mutable IPv6 options, so the common packet does not pay for clearing it.
-pub(crate) fn with_undo<R>(plan: &Plan, f: impl FnOnce(&mut Undo<'_>) -> R) -> R {
-    if plan.opt_bytes == 0 {
-        f(&mut Undo {
-            header: [0; 60],
-            opts: &mut [],
-        })
-    } else {
-        let mut opts = [0u8; MAX_MUTABLE_OPTION_BYTES];
-        let opts = opts.get_mut(..plan.opt_bytes).unwrap_or(&mut []);
-        f(&mut Undo {
+impl<'a> Undo<'a> {
+    /// Scratch with `opts` as room for the option data ([`Plan::opt_bytes`] bytes).
+    pub(crate) fn new(opts: &'a mut [u8]) -> Self {
+        Undo {
             header: [0; 60],
             opts,
-        })
+        }
     }
+}
+
+impl Plan {
+    /// Bytes of mutable IPv6 option data [`apply`] will save.
+    pub(crate) const fn opt_bytes(&self) -> usize {
+        self.opt_bytes
+    }
+}
+
+/// Runs `f` with scratch space for [`apply`] and [`restore`] on the stack.
+fn with_undo<R>(plan: &Plan, f: impl FnOnce(&mut Undo<'_>) -> R) -> R {
+    let mut opts = [0u8; MAX_MUTABLE_OPTION_BYTES];
+    let opts = opts.get_mut(..plan.opt_bytes).unwrap_or(&mut []);
+    f(&mut Undo::new(opts))
 }
 
 /// Walks IPv4 options (`area` = the bytes after the fixed header) and calls `f` with

@@ -376,26 +376,35 @@ impl Transform {
         if b.get(start..end).is_none() {
             return Err(range_err());
         }
-        mutable::with_undo(plan, |undo| {
-            if let Some(pkt) = b.get_mut(start..end) {
-                mutable::apply(pkt, loc, plan, undo);
+        // Scratch for undoing the canonical form: the header copy always, room for
+        // option data only when the packet has mutable IPv6 options.
+        let mut big;
+        let opts: &mut [u8] = if plan.opt_bytes() == 0 {
+            &mut []
+        } else {
+            big = [0u8; mutable::MAX_MUTABLE_OPTION_BYTES];
+            big.get_mut(..plan.opt_bytes()).unwrap_or(&mut [])
+        };
+        let mut undo = mutable::Undo::new(opts);
+        if let Some(pkt) = b.get_mut(start..end) {
+            mutable::apply(pkt, loc, plan, &mut undo);
+        }
+        let r = self.run(b, start, end, iv_off, icv_off, icv_end, hi, out, &op);
+        if let Some(pkt) = b.get_mut(start..end) {
+            mutable::restore(pkt, loc, plan, &undo);
+        }
+        if let Some(slot) = b.get_mut(icv_off..icv_end) {
+            match op {
+                Op::Sign => slot.copy_from_slice(out),
+                Op::Verify(icv) => slot.copy_from_slice(icv),
             }
-            let r = self.run(b, start, end, iv_off, icv_off, icv_end, hi, out, &op);
-            if let Some(pkt) = b.get_mut(start..end) {
-                mutable::restore(pkt, loc, plan, undo);
-            }
-            if let Some(slot) = b.get_mut(icv_off..icv_end) {
-                match op {
-                    Op::Sign => slot.copy_from_slice(out),
-                    Op::Verify(icv) => slot.copy_from_slice(icv),
-                }
-            }
-            r
-        })
+        }
+        r
     }
 
     /// The MAC itself, over the canonical packet `b[start..end]` (ICV slot zeroed here).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     fn run(
         &self,
         b: &mut [u8],
