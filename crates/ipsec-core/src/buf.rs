@@ -73,7 +73,7 @@ impl core::error::Error for BufError {}
 ///
 /// The buffer's length is fixed for the life of the `PacketBuf`: for a `Vec<u8>` it is
 /// `len()`, not the capacity. Size it once from
-/// [`EspOutbound::overhead`](crate::EspOutbound::overhead) and reuse it.
+/// `ipsec_esp::EspOutbound::overhead` and reuse it.
 ///
 /// Invariant: `start <= end <= buf.as_ref().len()`. Every method keeps it, so the
 /// accessors cannot fail.

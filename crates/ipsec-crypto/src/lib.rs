@@ -15,8 +15,8 @@
 //! - [`SecretBytes`]: key material that is zeroized on drop and never printed;
 //! - [`NULL_CIPHER`]: ENCR_NULL (RFC 2410), which needs no backend.
 //!
-//! With the `testkit` feature, [`testkit`] is the known-answer conformance suite that
-//! every backend runs through [`conformance_tests!`].
+//! With the `testkit` feature, the `testkit` module is the known-answer conformance suite
+//! that every backend runs through the `conformance_tests!` macro.
 #![cfg_attr(not(any(feature = "std", test)), no_std)]
 #![forbid(unsafe_code)]
 
