@@ -94,7 +94,11 @@ fn ke_prf(p: &'static CryptoProvider, group: KeId, prf_id: PrfId) {
     let i = kx.start(rng).unwrap();
     let (r_pub, r_secret) = kx.respond(rng, i.public()).unwrap();
     let i_secret = i.complete(&r_pub).unwrap();
-    let lens = IkeKeyLengths { prf_key: prf.key_len(), integ_key: 0, encr_key: 20 };
+    let lens = IkeKeyLengths {
+        prf_key: prf.key_len(),
+        integ_key: 0,
+        encr_key: 20,
+    };
     for secret in [&i_secret, &r_secret] {
         let skeyseed = kdf::skeyseed(prf, &ni, &nr, secret.expose()).unwrap();
         let k = kdf::ike_keys(prf, skeyseed.expose(), &ni, &nr, &spi_i, &spi_r, lens).unwrap();
@@ -111,15 +115,31 @@ fn ke_prf(p: &'static CryptoProvider, group: KeId, prf_id: PrfId) {
 fn bench(c: &mut Criterion) {
     let p: &'static CryptoProvider = &ipsec::DEFAULT_PROVIDER;
     let suites = [
-        ("aes128gcm16-prfsha256-x25519", KeId::CURVE25519, PrfId::PRF_HMAC_SHA2_256),
-        ("aes256gcm16-prfsha384-ecp384", KeId::ECP_384, PrfId::PRF_HMAC_SHA2_384),
-        ("aes128gcm16-prfsha256-ecp256", KeId::ECP_256, PrfId::PRF_HMAC_SHA2_256),
+        (
+            "aes128gcm16-prfsha256-x25519",
+            KeId::CURVE25519,
+            PrfId::PRF_HMAC_SHA2_256,
+        ),
+        (
+            "aes256gcm16-prfsha384-ecp384",
+            KeId::ECP_384,
+            PrfId::PRF_HMAC_SHA2_384,
+        ),
+        (
+            "aes128gcm16-prfsha256-ecp256",
+            KeId::ECP_256,
+            PrfId::PRF_HMAC_SHA2_256,
+        ),
     ];
     let mut g = c.benchmark_group("ike");
     for (suite, group, prf) in suites {
         assert!(Proposal::parse(ProposalKind::Ike, suite).is_ok());
         let (a, b) = configs(suite);
-        assert_eq!(handshake(p, &a, &b), 4, "IKE_SA_INIT and IKE_AUTH, no retries");
+        assert_eq!(
+            handshake(p, &a, &b),
+            4,
+            "IKE_SA_INIT and IKE_AUTH, no retries"
+        );
         g.bench_with_input(BenchmarkId::new("handshake", suite), &(), |bch, _| {
             bch.iter(|| black_box(handshake(p, &a, &b)));
         });
@@ -136,12 +156,27 @@ fn bench(c: &mut Criterion) {
 #[allow(clippy::print_stdout)]
 fn alternating() {
     let p: &'static CryptoProvider = &ipsec::DEFAULT_PROVIDER;
-    let rounds: usize = std::env::var("HANDSHAKE_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(400);
+    let rounds: usize = std::env::var("HANDSHAKE_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(400);
     println!("alternating runs ({rounds} each), single-threaded:");
     for (suite, group, prf) in [
-        ("aes128gcm16-prfsha256-x25519", KeId::CURVE25519, PrfId::PRF_HMAC_SHA2_256),
-        ("aes256gcm16-prfsha384-ecp384", KeId::ECP_384, PrfId::PRF_HMAC_SHA2_384),
-        ("aes128gcm16-prfsha256-ecp256", KeId::ECP_256, PrfId::PRF_HMAC_SHA2_256),
+        (
+            "aes128gcm16-prfsha256-x25519",
+            KeId::CURVE25519,
+            PrfId::PRF_HMAC_SHA2_256,
+        ),
+        (
+            "aes256gcm16-prfsha384-ecp384",
+            KeId::ECP_384,
+            PrfId::PRF_HMAC_SHA2_384,
+        ),
+        (
+            "aes128gcm16-prfsha256-ecp256",
+            KeId::ECP_256,
+            PrfId::PRF_HMAC_SHA2_256,
+        ),
     ] {
         let (a, b) = configs(suite);
         let mut hs = Vec::with_capacity(rounds);
