@@ -2,8 +2,10 @@
 //!
 //! Groups:
 //! - `sad-lookup`: inbound SPI lookup (`Sad::lookup_inbound`) among 1 000 000 installed
-//!   ESP SAs, cycling through 65 536 random installed SPIs (`random`, mostly cache
-//!   misses) and one SPI over and over (`hot`).
+//!   ESP SAs: cycling through 65 536 random installed SPIs (`random`: the active SAs of
+//!   a busy gateway, about 2 MB of table lines), through all million in hash-unrelated
+//!   order (`uniform`: a 64 MB working set, every lookup a cache miss), and one SPI
+//!   over and over (`hot`).
 //! - `spd-lookup`: 10 000 rules (site-to-site /24 prefixes, one in ten port-specific,
 //!   a trailing catch-all); the decision-tree index (`indexed`) beside a first-match
 //!   scan of the same rules (`linear`), on the same 4 096 random packets.
@@ -26,8 +28,8 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput};
 use ipsec_core::iana::{EncrId, IntegId, KeId};
 use ipsec_core::{
-    ChildSaParams, Instant, IpProto, KeyMaterial, Lifetime, Mode, PacketBuf, SecurityProtocol,
-    Spi, TsSet,
+    ChildSaParams, Instant, IpProto, KeyMaterial, Lifetime, Mode, PacketBuf, SecurityProtocol, Spi,
+    TsSet,
 };
 use ipsec_esp::tunnel::{self, Tunnel, TunnelConfig};
 use ipsec_esp::{EspInbound, EspOutbound};
@@ -98,8 +100,10 @@ fn spis(n: usize, rng: &mut Rng) -> Vec<u32> {
 
 fn fill(sad: &Sad, spis: &[u32]) {
     for chunk in spis.chunks(50_000) {
-        let ps: Vec<ChildSaParams> =
-            chunk.iter().map(|&s| params(s, s ^ 1, "192.0.2.2", "192.0.2.1")).collect();
+        let ps: Vec<ChildSaParams> = chunk
+            .iter()
+            .map(|&s| params(s, s ^ 1, "192.0.2.2", "192.0.2.1"))
+            .collect();
         let r = sad.add_sas(Instant::ZERO, ps.iter().map(|p| (p, SaOptions::new())));
         assert!(r.iter().all(Result::is_ok));
     }
@@ -128,7 +132,9 @@ fn bench_lookup(c: &mut Criterion) {
     let all = spis(1_000_000, &mut rng);
     let sad = Sad::new(provider, SadConfig::default()).unwrap();
     fill(&sad, &all);
-    let probe: Vec<Spi> = (0..65_536).map(|_| Spi(all[(rng.next() % all.len() as u64) as usize])).collect();
+    let probe: Vec<Spi> = (0..65_536)
+        .map(|_| Spi(all[(rng.next() % all.len() as u64) as usize]))
+        .collect();
     let (dst, src) = (ip("192.0.2.2"), ip("192.0.2.1"));
     let mut g = c.benchmark_group("sad-lookup");
     let mut i = 0usize;
@@ -136,6 +142,18 @@ fn bench_lookup(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 1) & 0xffff;
             black_box(sad.lookup_inbound(probe[i], SecurityProtocol::Esp, dst, src))
+        })
+    });
+    // Every installed SPI once per million lookups: a 64 MB working set, no cache help.
+    let every: Vec<Spi> = all.iter().map(|&s| Spi(s)).collect();
+    let mut j = 0usize;
+    g.bench_function("uniform", |b| {
+        b.iter(|| {
+            j += 1;
+            if j == every.len() {
+                j = 0;
+            }
+            black_box(sad.lookup_inbound(every[j], SecurityProtocol::Esp, dst, src))
         })
     });
     let one = probe[7];
@@ -165,10 +183,22 @@ fn bench_spd(c: &mut Criterion) {
         .map(|_| {
             let r = rng.next();
             let net = (r % 10_500) as u32; // ~5 % miss every rule but the catch-all
-            let remote = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + (net << 8) + (r >> 32) as u32 % 256));
+            let remote = IpAddr::V4(Ipv4Addr::from(
+                0x0a00_0000 + (net << 8) + (r >> 32) as u32 % 256,
+            ));
             let local = IpAddr::V4(Ipv4Addr::from(0xac10_0000 + (r >> 40) as u32 % 4096));
-            let proto = if r & 1 == 0 { IpProto::TCP } else { IpProto::UDP };
-            FlowKey::new(local, remote, proto, PortValue::Port(40_000), PortValue::Port(443))
+            let proto = if r & 1 == 0 {
+                IpProto::TCP
+            } else {
+                IpProto::UDP
+            };
+            FlowKey::new(
+                local,
+                remote,
+                proto,
+                PortValue::Port(40_000),
+                PortValue::Port(443),
+            )
         })
         .collect();
     for k in &keys {
@@ -220,8 +250,14 @@ fn bench_two_call(c: &mut Criterion) {
     a.set_outbound_spd(Spd::new(vec![rule]).unwrap());
     let mut pa = params(0x2000, 0x1000, a_ip, b_ip);
     pa.outbound_keys = KeyMaterial::new(&[0x11; 20], &[]).unwrap();
-    a.add_sa(Instant::ZERO, &pa, SaOptions::new().policy(PolicyId(1))).unwrap();
-    b.add_sa(Instant::ZERO, &params(0x1000, 0x2000, b_ip, a_ip), SaOptions::new()).unwrap();
+    a.add_sa(Instant::ZERO, &pa, SaOptions::new().policy(PolicyId(1)))
+        .unwrap();
+    b.add_sa(
+        Instant::ZERO,
+        &params(0x1000, 0x2000, b_ip, a_ip),
+        SaOptions::new(),
+    )
+    .unwrap();
     // Bare ESP with the same keys.
     let keys = KeyMaterial::new(&[0x33; 20], &[]).unwrap();
     let suite = &ipsec_crypto::suites::AES_GCM_16_128;
