@@ -251,18 +251,16 @@ pub(crate) enum Xform {
         inb: EspInbound,
         tunnel: Option<Tunnel>,
     },
-    /// AH: `ipsec-ah` seals and opens through `&mut self`, so each direction sits
-    /// behind its own lock, held across the ICV computation (one AH SA runs on one core
-    /// at a time). Sequence numbers still come from the SA's atomic counter, and the
-    /// replay window is the transform's own (checked and marked inside `open`). Boxed:
-    /// the AH transforms are three times the size of ESP's.
+    /// AH, through `ipsec-ah`'s shared-reference entry points (`seal_*_at`,
+    /// `open_*_with`) like ESP: no lock around the ICV computation. Boxed: the AH
+    /// transforms are larger than ESP's and rare.
     Ah(Box<AhState>),
 }
 
 /// The AH transforms of a pair.
 pub(crate) struct AhState {
-    out: Mutex<AhOutbound>,
-    inb: Mutex<AhInbound>,
+    out: AhOutbound,
+    inb: AhInbound,
     tunnel: Option<AhTunnel>,
 }
 
@@ -375,6 +373,16 @@ impl ReplayGuard for LockedWindow<'_> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .mark_seq(seq)
+    }
+}
+
+impl ipsec_ah::ReplayGuard for LockedWindow<'_> {
+    fn check_seq(&mut self, seq_lo: u32, esn: bool) -> Result<u64, ReplayError> {
+        ReplayGuard::check_seq(self, seq_lo, esn)
+    }
+
+    fn mark_seq(&mut self, seq: u64) -> Result<(), ReplayError> {
+        ReplayGuard::mark_seq(self, seq)
     }
 }
 
@@ -578,15 +586,20 @@ impl Sa {
         p: &ChildSaParams,
         resume: Resume,
     ) -> Result<(Xform, ReplayWindow), SadError> {
-        let out = AhOutbound::from_params(provider, p).map_err(SadError::Ah)?;
-        let mut inb = AhInbound::from_params(provider, p).map_err(SadError::Ah)?;
-        if resume.replay_top > 0 {
-            let enabled = p.replay_window != 0;
-            let size = if enabled { p.replay_window } else { MIN_WINDOW };
-            let w = ReplayWindow::restore(size, enabled, resume.replay_top)
-                .map_err(|e| SadError::Ah(ipsec_ah::SaError::ReplayWindow(e)))?;
-            inb.set_replay_window(w);
+        if p.encr.is_some() {
+            return Err(SadError::Ah(ipsec_ah::SaError::NotAh));
         }
+        let integ = ipsec_ah::integ::by_id(p.integ)
+            .ok_or(SadError::Ah(ipsec_ah::SaError::UnknownTransform))?;
+        let out = AhOutbound::new(provider, p.outbound_spi, integ, &p.outbound_keys, p.esn)
+            .map_err(SadError::Ah)?;
+        // The SAD keeps the window (below), so the transform's own is switched off.
+        let inb = AhInbound::new(provider, p.inbound_spi, integ, &p.inbound_keys, p.esn, 0)
+            .map_err(SadError::Ah)?;
+        let enabled = p.replay_window != 0;
+        let size = if enabled { p.replay_window } else { MIN_WINDOW };
+        let window = ReplayWindow::restore(size, enabled, resume.replay_top)
+            .map_err(|e| SadError::Ah(ipsec_ah::SaError::ReplayWindow(e)))?;
         let tunnel = match p.mode {
             Mode::Tunnel => Some(
                 AhTunnel::new(AhTunnelConfig::new(p.local_addr, p.remote_addr))
@@ -594,15 +607,7 @@ impl Sa {
             ),
             Mode::Transport => None,
         };
-        // The SAD's own window is unused for AH.
-        Ok((
-            Xform::Ah(Box::new(AhState {
-                out: Mutex::new(out),
-                inb: Mutex::new(inb),
-                tunnel,
-            })),
-            ReplayWindow::disabled(),
-        ))
+        Ok((Xform::Ah(Box::new(AhState { out, inb, tunnel })), window))
     }
 
     pub(crate) fn with_id(mut self, id: SaId) -> Self {
@@ -839,21 +844,13 @@ impl Sa {
                 });
                 transport::protect_at(out, buf, udp, seq).map_err(transport_reason)
             }
-            Xform::Ah(ah) => {
-                let mut o = ah.out.lock().unwrap_or_else(PoisonError::into_inner);
-                // The SA's atomic counter chose `seq`; the transform's own counter is
-                // set to it under the lock, so the two never disagree.
-                o.set_next_seq(seq)
-                    .map_err(ah_seal_reason)
-                    .and_then(|()| match &ah.tunnel {
-                        Some(t) => {
-                            let mut t = t.clone();
-                            t.set_next_ident(self.ident.fetch_add(1, Relaxed));
-                            o.seal_tunnel(&mut t, buf).map_err(ah_seal_reason)
-                        }
-                        None => o.seal_transport(buf).map_err(ah_seal_reason),
-                    })
+            Xform::Ah(ah) => match &ah.tunnel {
+                // AH derives the outer IPv4 Identification from `seq` itself.
+                Some(t) => ah.out.seal_tunnel_at(t, buf, seq),
+                None => ah.out.seal_transport_at(buf, seq),
             }
+            .map(|()| seq)
+            .map_err(ah_seal_reason),
         };
         if r.is_err() {
             self.unaccount(len);
@@ -912,12 +909,11 @@ impl Sa {
                 }
             }
             Xform::Ah(ah) => {
-                let o = ah
-                    .inb
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .open(buf, self.mode)
-                    .map_err(ah_open_reason)?;
+                let o = match self.mode {
+                    Mode::Tunnel => ah.inb.open_tunnel_with(buf, &mut guard),
+                    Mode::Transport => ah.inb.open_transport_with(buf, &mut guard),
+                }
+                .map_err(ah_open_reason)?;
                 OpenedInfo {
                     seq: o.seq,
                     next_header: o.next_header,
