@@ -9,10 +9,22 @@ use ipsec_ah::wire::{AhLayout, AhPacket, AhRepr, Family, HEADER_LEN};
 use libfuzzer_sys::fuzz_target;
 
 const LAYOUTS: [AhLayout; 4] = [
-    AhLayout { iv_len: 0, icv_len: 12 },
-    AhLayout { iv_len: 0, icv_len: 16 },
-    AhLayout { iv_len: 0, icv_len: 32 },
-    AhLayout { iv_len: 8, icv_len: 16 },
+    AhLayout {
+        iv_len: 0,
+        icv_len: 12,
+    },
+    AhLayout {
+        iv_len: 0,
+        icv_len: 16,
+    },
+    AhLayout {
+        iv_len: 0,
+        icv_len: 32,
+    },
+    AhLayout {
+        iv_len: 8,
+        icv_len: 16,
+    },
 ];
 
 fuzz_target!(|data: &[u8]| {
@@ -30,7 +42,10 @@ fuzz_target!(|data: &[u8]| {
         assert!(out[HEADER_LEN..].iter().all(|&b| b == 0));
         for l in LAYOUTS {
             if let Ok(parts) = l.split(&p) {
-                assert_eq!(parts.iv.len() + parts.icv.len() + parts.padding.len(), n - HEADER_LEN);
+                assert_eq!(
+                    parts.iv.len() + parts.icv.len() + parts.padding.len(),
+                    n - HEADER_LEN
+                );
             }
             for f in [Family::Ipv4, Family::Ipv6] {
                 if l.check(n, f).is_ok() {
@@ -41,13 +56,19 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     // The ICV input over whole IP packets.
-    let Some((&sel, packet)) = data.split_first() else { return };
+    let Some((&sel, packet)) = data.split_first() else {
+        return;
+    };
     let layout = LAYOUTS[usize::from(sel) % LAYOUTS.len()];
     let mut once = packet.to_vec();
     match icv_input(&mut once, &layout) {
         Ok(len) => {
             assert!(len <= packet.len());
-            assert_eq!(once[len..], packet[len..], "bytes behind the IP length touched");
+            assert_eq!(
+                once[len..],
+                packet[len..],
+                "bytes behind the IP length touched"
+            );
             let mut twice = once.clone();
             assert_eq!(icv_input(&mut twice, &layout), Ok(len));
             assert_eq!(once, twice, "canonical form not idempotent");

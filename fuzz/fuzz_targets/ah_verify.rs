@@ -22,7 +22,11 @@ const SPI: Spi = Spi(0x0000_1234);
 const ROOM: usize = 64;
 
 fn transforms() -> [&'static IntegDesc; 3] {
-    [&suites::HMAC_SHA1_96, &suites::HMAC_SHA256_128, &integ::AES_128_GMAC]
+    [
+        &suites::HMAC_SHA1_96,
+        &suites::HMAC_SHA256_128,
+        &integ::AES_128_GMAC,
+    ]
 }
 
 fn keys(d: &IntegDesc) -> KeyMaterial {
@@ -39,13 +43,17 @@ fn independent_icv_ok(d: &'static IntegDesc, esn: bool, packet: &[u8]) -> bool {
         iv_len: if integ::is_gmac(d.id) { 8 } else { 0 },
         icv_len: d.icv_len,
     };
-    let Ok(len) = icv_input(&mut canon, &layout) else { return false };
+    let Ok(len) = icv_input(&mut canon, &layout) else {
+        return false;
+    };
     canon.truncate(len);
     let ah_off = ah_offset(packet);
     let Some(ah) = packet.get(ah_off..).and_then(|b| AhPacket::parse(b).ok()) else {
         return false;
     };
-    let Ok(parts) = layout.split(&ah) else { return false };
+    let Ok(parts) = layout.split(&ah) else {
+        return false;
+    };
     let mut input = canon.clone();
     if esn {
         input.extend_from_slice(&0u32.to_be_bytes());
@@ -56,7 +64,8 @@ fn independent_icv_ok(d: &'static IntegDesc, esn: bool, packet: &[u8]) -> bool {
         let key = alg.new_key(&k.integ()[..16]).unwrap();
         let mut nonce = k.integ()[16..20].to_vec();
         nonce.extend_from_slice(parts.iv);
-        key.open_detached(&nonce, &input, &mut [], parts.icv).is_ok()
+        key.open_detached(&nonce, &input, &mut [], parts.icv)
+            .is_ok()
     } else {
         let key = p.integ(d.id).unwrap().new_key(k.integ()).unwrap();
         key.verify(&[&input], parts.icv).is_ok()
@@ -71,7 +80,11 @@ fn ah_offset(p: &[u8]) -> usize {
     }
     let (mut nh, mut off) = (p[6], 40);
     while nh != 51 {
-        let len = if nh == 44 { 8 } else { (usize::from(p[off + 1]) + 1) * 8 };
+        let len = if nh == 44 {
+            8
+        } else {
+            (usize::from(p[off + 1]) + 1) * 8
+        };
         nh = p[off];
         off += len;
     }
@@ -79,7 +92,9 @@ fn ah_offset(p: &[u8]) -> usize {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&sel, rest)) = data.split_first() else { return };
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
     let d = transforms()[usize::from(sel & 3) % 3];
     let esn = sel & 4 != 0;
     let tunnel = sel & 8 != 0;
@@ -116,7 +131,11 @@ fuzz_target!(|data: &[u8]| {
     let mut s = vec![0u8; ROOM + input.len() + ROOM];
     s[ROOM..ROOM + input.len()].copy_from_slice(&input);
     let mut b = PacketBuf::new(&mut s[..], ROOM, input.len()).unwrap();
-    let r = if tunnel { inb.open_tunnel(&mut b) } else { inb.open_transport(&mut b) };
+    let r = if tunnel {
+        inb.open_tunnel(&mut b)
+    } else {
+        inb.open_transport(&mut b)
+    };
     let opened = match r {
         Err(_) => {
             assert_eq!(b.body(), &input[..], "body changed on error");
@@ -124,7 +143,10 @@ fuzz_target!(|data: &[u8]| {
         }
         Ok(o) => o,
     };
-    assert!(independent_icv_ok(d, esn, &input), "open accepted a packet the second path rejects");
+    assert!(
+        independent_icv_ok(d, esn, &input),
+        "open accepted a packet the second path rejects"
+    );
     if tunnel {
         return;
     }
@@ -144,5 +166,9 @@ fuzz_target!(|data: &[u8]| {
     if want[0] >> 4 == 4 && want.len() >= 12 {
         want[10..12].copy_from_slice(&again[10..12]);
     }
-    assert_eq!(again, &want[..], "open accepted a packet that is not what seal makes");
+    assert_eq!(
+        again,
+        &want[..],
+        "open accepted a packet that is not what seal makes"
+    );
 });
