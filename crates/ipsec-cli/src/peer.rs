@@ -469,8 +469,18 @@ pub fn run(args: &PeerArgs, initiate: bool) -> Result<(), String> {
                 || (p.rounds_done == 2 && p.ike_rekeyed));
         if let (Some(dst), Some(c)) = (args.ping, current.and_then(|c| children.get_mut(&c))) {
             if round_due {
+                // A responder's first packets can beat the peer's installation of the
+                // SA (it installs when our IKE_AUTH response arrives): start 300 ms in,
+                // and keep sending (up to 3x the count) until `count` replies came.
                 let started = *p.round_started.get_or_insert(wall);
-                if p.round_sent < args.count
+                let settle = if p.rounds_done == 0 && !initiate {
+                    Duration::from_millis(300)
+                } else {
+                    Duration::ZERO
+                };
+                if p.round_sent < args.count.saturating_mul(3)
+                    && p.round_replies < args.count
+                    && wall.duration_since(started) >= settle
                     && p.last_sent
                         .is_none_or(|t| wall.duration_since(t) >= Duration::from_millis(200))
                 {
