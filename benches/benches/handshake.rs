@@ -18,6 +18,8 @@
 //! Run: `cargo bench -p ipsec-benches --bench handshake`. Results in
 //! docs/performance.md, "IKEv2 handshake".
 
+#![allow(clippy::disallowed_methods)] // a bench measures wall-clock time
+
 use std::hint::black_box;
 use std::net::SocketAddr;
 use std::sync::Arc;
