@@ -1149,42 +1149,7 @@ impl AhInbound {
     }
 }
 
-/// The anti-replay window as [`AhInbound::open_transport_with`] and
-/// [`AhInbound::open_tunnel_with`] use it.
-///
-/// [`AhInbound::open_transport`] uses the SA's own [`ReplayWindow`]. A data plane that
-/// opens packets of one SA on several threads at once keeps the window itself, behind
-/// a lock that it takes only for [`ReplayGuard::check_seq`] and
-/// [`ReplayGuard::mark_seq`], never across the ICV check in between (RFC 4302 §3.4.3:
-/// check before, mark after the integrity check).
-pub trait ReplayGuard {
-    /// Infers the full sequence number of a packet carrying `seq_lo` (with ESN,
-    /// RFC 4303 Appendix A) and checks it against the window, before any crypto.
-    ///
-    /// # Errors
-    /// The [`ReplayError`] that refuses the packet.
-    fn check_seq(&mut self, seq_lo: u32, esn: bool) -> Result<u64, ReplayError>;
-
-    /// Marks `seq` as received; called only after the packet proved authentic. It
-    /// checks again, since another packet with the same number may have been marked in
-    /// the meantime.
-    ///
-    /// # Errors
-    /// The [`ReplayError`] that refuses the packet.
-    fn mark_seq(&mut self, seq: u64) -> Result<(), ReplayError>;
-}
-
-impl ReplayGuard for ReplayWindow {
-    fn check_seq(&mut self, seq_lo: u32, esn: bool) -> Result<u64, ReplayError> {
-        let seq = self.infer(seq_lo, esn)?;
-        self.check(seq)?;
-        Ok(seq)
-    }
-
-    fn mark_seq(&mut self, seq: u64) -> Result<(), ReplayError> {
-        self.mark(seq)
-    }
-}
+pub use ipsec_core::ReplayGuard;
 
 /// Removes the AH of a verified transport-mode packet and fixes the IP header.
 fn unframe_transport<B: AsRef<[u8]> + AsMut<[u8]>>(

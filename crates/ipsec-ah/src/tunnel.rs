@@ -41,39 +41,7 @@ use zerocopy::{FromBytes, IntoBytes};
 use crate::ip;
 use crate::wire::{Family, ParseError};
 
-/// The ECN codepoints (RFC 3168 §5).
-pub mod ecn {
-    /// Not ECN-capable transport.
-    pub const NOT_ECT: u8 = 0b00;
-    /// ECN-capable transport (1).
-    pub const ECT1: u8 = 0b01;
-    /// ECN-capable transport (0).
-    pub const ECT0: u8 = 0b10;
-    /// Congestion experienced.
-    pub const CE: u8 = 0b11;
-}
-
-/// How the outer DSCP is chosen.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum DscpPolicy {
-    /// Copied from the inner header.
-    #[default]
-    Copy,
-    /// Set to this value (6 bits).
-    Set(u8),
-}
-
-/// How the DF bit of an IPv4 outer header is chosen (RFC 4301 §8.1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum DfPolicy {
-    /// Copied from the inner IPv4 header; set for inner IPv6.
-    #[default]
-    Copy,
-    /// Always set.
-    Set,
-    /// Always clear.
-    Clear,
-}
+pub use ipsec_core::tunnel::{decap_ecn, ecn, DfPolicy, DscpPolicy};
 
 /// The outer header settings of a tunnel-mode SA.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -272,19 +240,6 @@ impl Tunnel {
             }
             _ => Err(ParseError::bad_value(0, "tunnel address family")),
         }
-    }
-}
-
-/// The RFC 6040 decapsulation table (Figure 4): the ECN field of the forwarded inner
-/// packet, or `None` for drop.
-pub const fn decap_ecn(inner: u8, outer: u8) -> Option<u8> {
-    let (inner, outer) = (inner & 0b11, outer & 0b11);
-    match (inner, outer) {
-        (ecn::NOT_ECT, ecn::CE) => None,
-        (ecn::NOT_ECT, _) => Some(ecn::NOT_ECT),
-        (_, ecn::CE) => Some(ecn::CE),
-        (ecn::ECT0, ecn::ECT1) => Some(ecn::ECT1),
-        (i, _) => Some(i),
     }
 }
 

@@ -14,6 +14,7 @@
 //! - [`iana`]: the IKEv2 transform registries as open newtypes.
 //! - [`ChildSaParams`]: what an IKE implementation hands to a data plane.
 //! - [`ip`]: the minimal IPv4/IPv6 header views the codecs need.
+//! - [`tunnel`]: the outer-header policies and RFC 6040 ECN rules ESP and AH share.
 #![cfg_attr(not(any(feature = "std", test)), no_std)]
 #![forbid(unsafe_code)]
 
@@ -28,12 +29,13 @@ pub mod selector;
 pub mod seq;
 pub mod spi;
 pub mod time;
+pub mod tunnel;
 
 pub use buf::{BufError, PacketBuf};
 pub use child::{ChildSaParams, KeyMaterial, UdpEncap, MAX_KEY_MATERIAL};
 pub use lifetime::{Lifetime, LifetimeLimits};
 pub use proto::{IpProto, Mode, SecurityProtocol};
-pub use replay::{ReplayError, ReplayWindow, MAX_REPLAY_WINDOW};
+pub use replay::{ReplayError, ReplayGuard, ReplayWindow, MAX_REPLAY_WINDOW};
 pub use selector::{TrafficSelector, TsSet, MAX_SELECTORS};
 pub use seq::{SeqCounter, SeqError};
 pub use spi::{IkeSpi, Spi};

@@ -192,6 +192,43 @@ impl ReplayWindow {
     }
 }
 
+/// The anti-replay window as the ESP and AH codecs use it on their shared-reference
+/// paths (`open_with`, `open_*_with`).
+///
+/// Their `&mut self` `open` methods use the SA's own [`ReplayWindow`]. A data plane that
+/// opens packets of one SA on several threads at once keeps the window itself, behind a
+/// lock that it takes only for [`ReplayGuard::check_seq`] and [`ReplayGuard::mark_seq`],
+/// never across the integrity check in between (RFC 4303 §3.4.3, RFC 4302 §3.4.3:
+/// check before, mark after).
+pub trait ReplayGuard {
+    /// Infers the full sequence number of a packet carrying `seq_lo` (with ESN,
+    /// RFC 4303 Appendix A) and checks it against the window, before any crypto.
+    ///
+    /// # Errors
+    /// The [`ReplayError`] that refuses the packet.
+    fn check_seq(&mut self, seq_lo: u32, esn: bool) -> Result<u64, ReplayError>;
+
+    /// Marks `seq` as received; called only after the packet proved authentic. It
+    /// checks again, since another packet with the same number may have been marked in
+    /// the meantime.
+    ///
+    /// # Errors
+    /// The [`ReplayError`] that refuses the packet.
+    fn mark_seq(&mut self, seq: u64) -> Result<(), ReplayError>;
+}
+
+impl ReplayGuard for ReplayWindow {
+    fn check_seq(&mut self, seq_lo: u32, esn: bool) -> Result<u64, ReplayError> {
+        let seq = self.infer(seq_lo, esn)?;
+        self.check(seq)?;
+        Ok(seq)
+    }
+
+    fn mark_seq(&mut self, seq: u64) -> Result<(), ReplayError> {
+        self.mark(seq)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

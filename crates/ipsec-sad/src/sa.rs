@@ -376,16 +376,6 @@ impl ReplayGuard for LockedWindow<'_> {
     }
 }
 
-impl ipsec_ah::ReplayGuard for LockedWindow<'_> {
-    fn check_seq(&mut self, seq_lo: u32, esn: bool) -> Result<u64, ReplayError> {
-        ReplayGuard::check_seq(self, seq_lo, esn)
-    }
-
-    fn mark_seq(&mut self, seq: u64) -> Result<(), ReplayError> {
-        ReplayGuard::mark_seq(self, seq)
-    }
-}
-
 fn open_reason(e: OpenError) -> DropReason {
     match e {
         OpenError::Malformed(_) => DropReason::Malformed,
