@@ -166,8 +166,14 @@ impl EspHeader {
     /// # Errors
     /// [`ParseErrorKind::Truncated`] when `out` is shorter than [`HEADER_LEN`].
     pub fn emit(&self, out: &mut [u8]) -> Result<(), ParseError> {
-        self.write_to_prefix(out)
-            .map_err(|_| ParseError::truncated(0, HEADER_LEN))
+        // One 8-byte store rather than two 4-byte ones: the AEAD backend may read the
+        // header right after (as AAD), and a wide load of bytes written by two narrow
+        // stores stalls the CPU's store-to-load forwarding.
+        let v = (u64::from(self.spi.get()) << 32) | u64::from(self.seq.get());
+        out.get_mut(..HEADER_LEN)
+            .ok_or(ParseError::truncated(0, HEADER_LEN))?
+            .copy_from_slice(&v.to_be_bytes());
+        Ok(())
     }
 }
 

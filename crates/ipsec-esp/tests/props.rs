@@ -417,6 +417,47 @@ fn padding_is_monotonic_and_aligned() {
 }
 
 #[test]
+fn wider_padding_alignment_round_trips_and_is_exact() {
+    use ipsec_esp::SaError;
+    for s in suites() {
+        let min = s.0.block_len.max(4);
+        for align in [16usize, 32, 64, 256] {
+            for len in [0usize, 1, 13, 14, 15, 62, 64, 65, 300] {
+                let (mut o, mut i) = pair(s, true, 64, 9);
+                assert_eq!(o.padding_alignment(), min);
+                o.set_padding_alignment(Some(align)).unwrap();
+                assert_eq!(o.padding_alignment(), align);
+                // `seal` asserts that `overhead` was exact.
+                let (pdu, _) = seal(&mut o, &vec![0x5a; len], IpProto::UDP);
+                let icv = s.1.map_or(s.0.icv_len, |d| d.icv_len);
+                let ct = pdu.len() - 8 - s.0.iv_len - icv;
+                assert_eq!(ct % align, 0, "{} align {align} len {len}", s.0.name);
+                assert!(ct < len + 2 + align, "no more padding than needed");
+                let (inner, opened) = open(&mut i, &pdu).unwrap();
+                assert_eq!(inner, vec![0x5a; len]);
+                assert_eq!(usize::from(opened.pad_len), ct - len - 2);
+            }
+        }
+        let (mut o, _) = pair(s, false, 0, 9);
+        for bad in [0usize, 3, 12, 512] {
+            assert_eq!(
+                o.set_padding_alignment(Some(bad)),
+                Err(SaError::PaddingAlignment(bad))
+            );
+        }
+        if min > 4 {
+            assert_eq!(
+                o.set_padding_alignment(Some(4)),
+                Err(SaError::PaddingAlignment(4))
+            );
+        }
+        o.set_padding_alignment(Some(16)).unwrap();
+        o.set_padding_alignment(None).unwrap();
+        assert_eq!(o.padding_alignment(), min);
+    }
+}
+
+#[test]
 fn confidentiality_only_cbc_and_setup_errors() {
     use ipsec_esp::SaError;
     let k = KeyMaterial::new(&[1; 16], &[]).unwrap();

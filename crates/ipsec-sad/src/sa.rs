@@ -56,6 +56,12 @@ pub struct SaOptions {
     /// Keep a copy of the keys so that [`Sad::export_sa`](crate::Sad::export_sa) works
     /// (256 bytes per SA; `false` makes the SA non-exportable).
     pub exportable: bool,
+    /// ESP only: pad outbound ciphertext to a multiple of this many bytes (4, 8 or 16,
+    /// and at least the cipher's block) instead of the least the cipher needs (see
+    /// `EspOutbound::set_padding_alignment`: with ring's AES-GCM, 16 saves about 17 %
+    /// at 64-byte packets for up to 12 bytes more on the wire). At most 16, so that
+    /// [`MAX_TAILROOM`](crate::MAX_TAILROOM) still holds. `None`: the least.
+    pub padding_alignment: Option<usize>,
 }
 
 impl Default for SaOptions {
@@ -64,6 +70,7 @@ impl Default for SaOptions {
             policy: None,
             inbound_lookup: None,
             exportable: true,
+            padding_alignment: None,
         }
     }
 }
@@ -90,6 +97,14 @@ impl SaOptions {
     /// Whether the SA can be exported.
     pub fn exportable(mut self, e: bool) -> Self {
         self.exportable = e;
+        self
+    }
+
+    /// Pads outbound ESP ciphertext to a multiple of `align` bytes (4, 8 or 16, at
+    /// least the cipher's alignment); see
+    /// [`SaOptions::padding_alignment`](field@SaOptions::padding_alignment).
+    pub fn padding_alignment(mut self, align: usize) -> Self {
+        self.padding_alignment = Some(align);
         self
     }
 }
@@ -446,7 +461,7 @@ impl Sa {
             return Err(SadError::AddressFamily);
         }
         let (xform, window) = match p.protocol {
-            SecurityProtocol::Esp => Self::esp(provider, p, resume)?,
+            SecurityProtocol::Esp => Self::esp(provider, p, resume, opts.padding_alignment)?,
             SecurityProtocol::Ah => Self::ah(provider, p, resume)?,
         };
         let seq_limit = if p.esn {
@@ -514,6 +529,7 @@ impl Sa {
         provider: &CryptoProvider,
         p: &ChildSaParams,
         resume: Resume,
+        padding_alignment: Option<usize>,
     ) -> Result<(Xform, ReplayWindow), SadError> {
         let unknown = SadError::Esp(SaError::UnknownTransform);
         let encr = p
@@ -525,7 +541,7 @@ impl Sa {
         } else {
             Some(suites::integ(p.integ).ok_or(unknown)?)
         };
-        let out = EspOutbound::new(
+        let mut out = EspOutbound::new(
             provider,
             p.outbound_spi,
             encr,
@@ -534,6 +550,14 @@ impl Sa {
             p.esn,
         )
         .map_err(SadError::Esp)?;
+        // More than 16 would break the MAX_TAILROOM promise.
+        if padding_alignment.is_some_and(|a| a > 16) {
+            return Err(SadError::Esp(SaError::PaddingAlignment(
+                padding_alignment.unwrap_or(0),
+            )));
+        }
+        out.set_padding_alignment(padding_alignment)
+            .map_err(SadError::Esp)?;
         // The SAD keeps the window (below), so the transform's own is switched off.
         let inb = EspInbound::new(
             provider,

@@ -722,3 +722,55 @@ fn batch_install_and_ipv6_tunnel() {
     );
     assert_eq!(got, pkt);
 }
+
+#[test]
+fn padding_alignment_option_pads_outbound_esp_and_still_delivers() {
+    let pair = Pair::new(0x1000, 0x2000, 1);
+    let a = sad();
+    let b = sad();
+    a.set_outbound_spd(spd(true, pair.mode));
+    b.set_outbound_spd(spd(false, pair.mode));
+    // A bad alignment is refused when the SA is added.
+    assert!(matches!(
+        a.add_sa(
+            Instant::ZERO,
+            &pair.params(true),
+            SaOptions::new().policy(PolicyId(1)).padding_alignment(24),
+        ),
+        Err(SadError::Esp(ipsec_esp::SaError::PaddingAlignment(24)))
+    ));
+    // So is one that would need more than MAX_TAILROOM.
+    assert!(matches!(
+        a.add_sa(
+            Instant::ZERO,
+            &pair.params(true),
+            SaOptions::new().policy(PolicyId(1)).padding_alignment(32),
+        ),
+        Err(SadError::Esp(ipsec_esp::SaError::PaddingAlignment(32)))
+    ));
+    a.add_sa(
+        Instant::ZERO,
+        &pair.params(true),
+        SaOptions::new().policy(PolicyId(1)).padding_alignment(16),
+    )
+    .unwrap();
+    b.add_sa(
+        Instant::ZERO,
+        &pair.params(false),
+        SaOptions::new().policy(PolicyId(1)),
+    )
+    .unwrap();
+    for payload_len in [0usize, 1, 30, 100, 700] {
+        let p = udp4("10.0.1.5", "10.0.2.9", 1234, 80, payload_len, 3);
+        let (o, wire) = seal(&a, T, &p);
+        assert!(matches!(o, Outbound::Protect { .. }), "{o:?}");
+        // Tunnel mode, IPv4 outer header (20 bytes), ESP header 8, IV 8, ICV 16: the
+        // ciphertext (inner packet, padding, trailer) is a multiple of 16.
+        let ct = wire.len() - 20 - 8 - 8 - 16;
+        assert_eq!(ct % 16, 0, "payload {payload_len}: ciphertext {ct}");
+        assert!(ct < p.len() + 2 + 16);
+        let (i, got) = deliver(&b, T, &wire);
+        assert!(matches!(i, Inbound::Deliver { .. }), "{i:?}");
+        assert_eq!(got, p);
+    }
+}
