@@ -5,11 +5,13 @@
 //!   ESP SAs: cycling through 65 536 random installed SPIs (`random`: the active SAs of
 //!   a busy gateway, about 2 MB of table lines), through all million in hash-unrelated
 //!   order (`uniform`: a 64 MB working set, every lookup a cache miss), and one SPI
-//!   over and over (`hot`).
+//!   over and over (`hot`); each also through a `SadReader` (`reader-*`), and
+//!   `reader-uniform-chained`, in which every lookup waits for the one before (latency).
 //! - `spd-lookup`: 10 000 rules (site-to-site /24 prefixes, one in ten port-specific,
 //!   a trailing catch-all); the decision-tree index (`indexed`) beside a first-match
 //!   scan of the same rules (`linear`), on the same 4 096 random packets.
 //! - `two-call/<size>`: `process_outbound` on node A and `process_inbound` on node B
+//!   (`sad`; `sad-reader` opens through a `SadReader`)
 //!   (tunnel mode, AES-GCM-128, ESN, default provider) beside the bare ESP path
 //!   (`Tunnel::seal` + `tunnel::open`) on the same bytes.
 //!
@@ -160,6 +162,46 @@ fn bench_lookup(c: &mut Criterion) {
     g.bench_function("hot", |b| {
         b.iter(|| black_box(sad.lookup_inbound(black_box(one), SecurityProtocol::Esp, dst, src)))
     });
+    // The same three patterns through a `SadReader`: no memory barrier per lookup, so
+    // the cache misses of consecutive lookups overlap.
+    let mut reader = sad.reader();
+    let mut i = 0usize;
+    g.bench_function("reader-random", |b| {
+        b.iter(|| {
+            i = (i + 1) & 0xffff;
+            black_box(reader.lookup_inbound(probe[i], SecurityProtocol::Esp, dst, src))
+        })
+    });
+    let mut j = 0usize;
+    g.bench_function("reader-uniform", |b| {
+        b.iter(|| {
+            j += 1;
+            if j == every.len() {
+                j = 0;
+            }
+            black_box(reader.lookup_inbound(every[j], SecurityProtocol::Esp, dst, src))
+        })
+    });
+    g.bench_function("reader-hot", |b| {
+        b.iter(|| black_box(reader.lookup_inbound(black_box(one), SecurityProtocol::Esp, dst, src)))
+    });
+    // Latency: each lookup's SPI depends on the previous lookup's result (through a
+    // zero the compiler cannot see), so no two lookups overlap. A cache-missing lookup
+    // then costs a full DRAM access plus the page walk.
+    let zero = black_box(0u64);
+    let mut j = 0usize;
+    let mut last = 0u64;
+    g.bench_function("reader-uniform-chained", |b| {
+        b.iter(|| {
+            j += 1 + (last & zero) as usize;
+            if j >= every.len() {
+                j = 0;
+            }
+            let r = reader.lookup_inbound(every[j], SecurityProtocol::Esp, dst, src);
+            last = r.map_or(0, |id| id.0);
+            r
+        })
+    });
     g.finish();
 }
 
@@ -280,6 +322,20 @@ fn bench_two_call(c: &mut Criterion) {
                 let r = buf.body_range();
                 let mut buf = PacketBuf::new(&mut storage[..], r.start, r.len()).unwrap();
                 let i = b.process_inbound(Instant(n), &mut buf);
+                black_box((o, i))
+            })
+        });
+        let mut rb = b.reader();
+        g.bench_with_input(BenchmarkId::new("sad-reader", size), &pkt, |bch, pkt| {
+            let mut n = 1u64 << 40;
+            bch.iter(|| {
+                n += 1;
+                storage[MAX_HEADROOM..MAX_HEADROOM + pkt.len()].copy_from_slice(pkt);
+                let mut buf = PacketBuf::new(&mut storage[..], MAX_HEADROOM, pkt.len()).unwrap();
+                let o = a.process_outbound(Instant(n), &mut buf);
+                let r = buf.body_range();
+                let mut buf = PacketBuf::new(&mut storage[..], r.start, r.len()).unwrap();
+                let i = rb.process_inbound(Instant(n), &mut buf);
                 black_box((o, i))
             })
         });

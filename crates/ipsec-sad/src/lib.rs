@@ -21,7 +21,7 @@ pub use event::{Acquire, Event, ExpiryCause};
 pub use export::{ImportOptions, SaSnapshot, SnapshotKeys, SNAPSHOT_VERSION};
 pub use process::{Inbound, Outbound, MAX_HEADROOM, MAX_TAILROOM};
 pub use sa::{InboundLookup, SaId, SaInfo, SaOptions, SadError};
-pub use sad::{Sad, SadConfig};
+pub use sad::{Sad, SadConfig, SadReader};
 pub use spd::{
     Action, AddrRange, PolicyId, PolicyRule, PortSel, SaTemplate, Selector, Spd, SpdError,
 };

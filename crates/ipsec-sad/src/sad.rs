@@ -11,6 +11,7 @@ use core::time::Duration;
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use arc_swap::cache::Cache;
 use arc_swap::{ArcSwap, ArcSwapOption};
 use ipsec_core::{ChildSaParams, Instant, SecurityProtocol, Spi};
 use ipsec_crypto::CryptoProvider;
@@ -351,30 +352,22 @@ impl Sad {
     }
 
     fn shard(&self, key: u64) -> Option<&ArcSwap<SpiTable>> {
-        // The index uses bits 32.. of the hash; the map inside the shard uses the low
-        // bits and the top 7, so the two never share bits.
-        let i = (self.hasher.hash(key) >> 32) & self.shard_mask;
-        self.shards.get(usize::try_from(i).ok()?)
+        self.shards.get(self.shard_of(key)?)
     }
 
-    /// Runs `f` on the SA that receives (`spi`, `protocol`) packets from `src` to
-    /// `dst`, without taking any lock.
-    pub(crate) fn with_inbound<R>(
-        &self,
-        spi: Spi,
-        protocol: SecurityProtocol,
-        dst: IpAddr,
-        src: IpAddr,
-        f: impl FnOnce(&Sa) -> R,
-    ) -> Option<R> {
-        let key = spi_key(spi, protocol);
-        let table = self.shard(key)?.load();
-        let sa = table.get(key)?.entry.as_ref()?.pick(dst, src)?;
-        Some(f(sa))
+    /// The index shard that holds `key`.
+    pub(crate) fn shard_of(&self, key: u64) -> Option<usize> {
+        // The index uses bits 32.. of the hash; the map inside the shard uses the low
+        // bits and the top 7, so the two never share bits.
+        usize::try_from((self.hasher.hash(key) >> 32) & self.shard_mask).ok()
     }
 
     /// The SA that receives `protocol` packets with `spi` from `src` to `dst`
     /// (RFC 4301 §4.1 longest match), if any.
+    ///
+    /// Each call loads the current index shard through [`arc_swap`], which costs a
+    /// full memory barrier; a thread that looks up many packets should use a
+    /// [`SadReader`] ([`Sad::reader`]), which does not.
     pub fn lookup_inbound(
         &self,
         spi: Spi,
@@ -382,13 +375,18 @@ impl Sad {
         dst: IpAddr,
         src: IpAddr,
     ) -> Option<SaId> {
-        let key = spi_key(spi, protocol);
-        let table = self.shard(key)?.load();
-        let slot = table.get(key)?;
-        if slot.fast != 0 {
-            return Some(SaId(slot.fast - 1));
+        lookup_in(&mut &*self, spi, protocol, dst, src)
+    }
+
+    /// A reader for one data-plane thread: the same lookups and inbound processing as
+    /// the `Sad`'s own methods, without the memory barrier each of those pays to load
+    /// the current index. See [`SadReader`].
+    pub fn reader(&self) -> SadReader<'_> {
+        SadReader {
+            sad: self,
+            shards: self.shards.iter().map(Cache::new).collect(),
+            inbound_spd: Cache::new(&self.inbound_spd),
         }
-        slot.entry.as_ref()?.pick(dst, src).map(|sa| sa.id)
     }
 
     /// Number of installed SA pairs.
@@ -514,7 +512,7 @@ impl Sad {
     }
 
     fn shard_index(&self, key: u64) -> Option<usize> {
-        usize::try_from((self.hasher.hash(key) >> 32) & self.shard_mask).ok()
+        self.shard_of(key)
     }
 
     fn install_locked(&self, w: &mut Writer, sa: Arc<Sa>) -> Result<(), SadError> {
@@ -800,5 +798,140 @@ fn remove_entry(map: &mut SpiMap, key: u64, id: SaId) {
         _ => {
             map.insert(key, SpiEntry::Many(Arc::new(rest)));
         }
+    }
+}
+
+/// Where packet processing finds the current index shards and the inbound SPD: the
+/// [`Sad`] itself (a fresh load per call) or a [`SadReader`] (cached, revalidated).
+pub(crate) trait Tables<'s> {
+    /// The SAD.
+    fn sad(&self) -> &'s Sad;
+    /// Runs `f` on the current table of the shard that holds `key`.
+    fn with_table<R>(&mut self, key: u64, f: impl FnOnce(&SpiTable) -> R) -> Option<R>;
+    /// Runs `f` on the current inbound SPD.
+    fn with_inbound_spd<R>(&mut self, f: impl FnOnce(&Spd) -> R) -> R;
+}
+
+impl<'s> Tables<'s> for &'s Sad {
+    fn sad(&self) -> &'s Sad {
+        self
+    }
+
+    fn with_table<R>(&mut self, key: u64, f: impl FnOnce(&SpiTable) -> R) -> Option<R> {
+        Some(f(&self.shard(key)?.load()))
+    }
+
+    fn with_inbound_spd<R>(&mut self, f: impl FnOnce(&Spd) -> R) -> R {
+        f(&self.inbound_spd.load())
+    }
+}
+
+/// Runs `f` on the SA that receives (`spi`, `protocol`) packets from `src` to `dst`,
+/// without taking any lock.
+pub(crate) fn with_inbound<'s, T: Tables<'s>, R>(
+    tables: &mut T,
+    spi: Spi,
+    protocol: SecurityProtocol,
+    dst: IpAddr,
+    src: IpAddr,
+    f: impl FnOnce(&Sa) -> R,
+) -> Option<R> {
+    let key = spi_key(spi, protocol);
+    tables
+        .with_table(key, |t| {
+            let sa = t.get(key)?.entry.as_ref()?.pick(dst, src)?;
+            Some(f(sa))
+        })
+        .flatten()
+}
+
+fn lookup_in<'s, T: Tables<'s>>(
+    tables: &mut T,
+    spi: Spi,
+    protocol: SecurityProtocol,
+    dst: IpAddr,
+    src: IpAddr,
+) -> Option<SaId> {
+    let key = spi_key(spi, protocol);
+    tables
+        .with_table(key, |t| {
+            let slot = t.get(key)?;
+            if slot.fast != 0 {
+                return Some(SaId(slot.fast - 1));
+            }
+            slot.entry.as_ref()?.pick(dst, src).map(|sa| sa.id)
+        })
+        .flatten()
+}
+
+/// One data-plane thread's view of a [`Sad`], from [`Sad::reader`].
+///
+/// [`Sad::lookup_inbound`] and [`Sad::process_inbound`] load the current index shard
+/// through [`arc_swap`] on every call, and that load is a full memory barrier: it
+/// keeps the CPU from overlapping the cache misses of consecutive lookups, which is
+/// what bounds lookups in a large SAD. A reader instead keeps, per shard, the table it
+/// saw last and only checks (a plain load and a compare) that it is still the current
+/// one, reloading it when a writer has replaced it. Lookups through a reader see every
+/// change as soon as the `Sad`'s own methods do; packet counters, sequence numbers and
+/// replay windows are the same shared ones.
+///
+/// Keep one reader per thread (its methods take `&mut self`) and reuse it for many
+/// packets. It costs 16 bytes per shard. What it gives up: a table that a writer has
+/// replaced stays in memory until the reader next touches that shard, so a removed
+/// SA's memory (its keys zeroized on drop) may be freed late; [`SadReader::refresh`]
+/// lets go of every replaced table at once (call it when the thread idles).
+pub struct SadReader<'a> {
+    sad: &'a Sad,
+    shards: Box<[Cache<&'a ArcSwap<SpiTable>, Arc<SpiTable>>]>,
+    inbound_spd: Cache<&'a ArcSwap<Spd>, Arc<Spd>>,
+}
+
+impl core::fmt::Debug for SadReader<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SadReader")
+            .field("shards", &self.shards.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> SadReader<'a> {
+    /// The SAD this reader reads.
+    pub fn sad(&self) -> &'a Sad {
+        self.sad
+    }
+
+    /// As [`Sad::lookup_inbound`].
+    pub fn lookup_inbound(
+        &mut self,
+        spi: Spi,
+        protocol: SecurityProtocol,
+        dst: IpAddr,
+        src: IpAddr,
+    ) -> Option<SaId> {
+        lookup_in(self, spi, protocol, dst, src)
+    }
+
+    /// Lets go of every table that a writer has replaced since this reader last
+    /// looked at its shard.
+    pub fn refresh(&mut self) {
+        for c in self.shards.iter_mut() {
+            c.load();
+        }
+        self.inbound_spd.load();
+    }
+}
+
+impl<'s> Tables<'s> for SadReader<'s> {
+    fn sad(&self) -> &'s Sad {
+        self.sad
+    }
+
+    fn with_table<R>(&mut self, key: u64, f: impl FnOnce(&SpiTable) -> R) -> Option<R> {
+        let i = self.sad.shard_of(key)?;
+        Some(f(self.shards.get_mut(i)?.load()))
+    }
+
+    fn with_inbound_spd<R>(&mut self, f: impl FnOnce(&Spd) -> R) -> R {
+        f(self.inbound_spd.load())
     }
 }

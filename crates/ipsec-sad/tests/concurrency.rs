@@ -1,6 +1,7 @@
 //! Several threads seal and open real ESP packets while another thread rekeys,
 //! removes and adds SAs: no packet that should pass is lost, and no sequence number
-//! is used twice.
+//! is used twice. Half the receiving workers use a `SadReader`, whose cached index
+//! tables must follow every change.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -84,6 +85,9 @@ fn packets_flow_while_sas_are_rekeyed_added_and_removed() {
                 let mut used: Vec<(u32, u64)> = Vec::with_capacity(PACKETS);
                 let mut lost = Vec::new();
                 let mut storage = vec![0u8; 2048];
+                // Half the workers open through a `SadReader` (cached index tables),
+                // half through the `Sad` itself.
+                let mut reader = b.reader();
                 for n in 0..PACKETS {
                     let t = ((w + n) as u32) % TUNNELS;
                     let src = format!("10.{t}.1.{}", 1 + w);
@@ -99,7 +103,12 @@ fn packets_flow_while_sas_are_rekeyed_added_and_removed() {
                             let r = buf.body_range();
                             let mut inb =
                                 PacketBuf::new(&mut storage[..], r.start, r.len()).unwrap();
-                            match b.process_inbound(now, &mut inb) {
+                            let got = if w % 2 == 0 {
+                                reader.process_inbound(now, &mut inb)
+                            } else {
+                                b.process_inbound(now, &mut inb)
+                            };
+                            match got {
                                 Inbound::Deliver { seq: s, .. }
                                     if s == seq && inb.body() == &pkt[..] => {}
                                 other => lost.push(format!("in {spi:?}/{seq}: {other:?}")),

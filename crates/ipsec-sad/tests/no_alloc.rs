@@ -117,4 +117,34 @@ fn process_outbound_and_inbound_do_not_allocate() {
     }
     let change = region.change();
     assert_eq!(change.allocations + change.reallocations, 0, "{change:?}");
+
+    // The same through `SadReader`s (made, as in a data plane, before the loop).
+    let mut readers: Vec<_> = setups.iter().map(|(_, b, _)| b.reader()).collect();
+    let mut storage = vec![0u8; 4096];
+    let region = Region::new(GLOBAL);
+    for n in 0..300u64 {
+        for ((a, _, pkt), rb) in setups.iter().zip(readers.iter_mut()) {
+            storage[MAX_HEADROOM..MAX_HEADROOM + pkt.len()].copy_from_slice(pkt);
+            let mut buf = PacketBuf::new(&mut storage[..], MAX_HEADROOM, pkt.len()).unwrap();
+            let now = Instant(1_000 + n);
+            assert!(matches!(
+                a.process_outbound(now, &mut buf),
+                Outbound::Protect { .. }
+            ));
+            let r = buf.body_range();
+            let mut buf = PacketBuf::new(&mut storage[..], r.start, r.len()).unwrap();
+            assert!(matches!(
+                rb.process_inbound(now, &mut buf),
+                Inbound::Deliver { .. }
+            ));
+            storage[..ike.len()].copy_from_slice(&ike);
+            let mut buf = PacketBuf::new(&mut storage[..], 0, ike.len()).unwrap();
+            assert!(matches!(
+                rb.process_inbound(now, &mut buf),
+                Inbound::Bypass(_)
+            ));
+        }
+    }
+    let change = region.change();
+    assert_eq!(change.allocations + change.reallocations, 0, "{change:?}");
 }

@@ -774,3 +774,73 @@ fn padding_alignment_option_pads_outbound_esp_and_still_delivers() {
         assert_eq!(got, p);
     }
 }
+
+#[test]
+fn a_reader_follows_adds_rekeys_and_removals() {
+    let (a, b, _, ib) = nodes(Pair::new(0x1000, 0x2000, 1));
+    // Readers made before any of the changes below.
+    let mut ra = a.reader();
+    let mut rb = b.reader();
+    let (dst, src) = (ip(B), ip(A));
+    assert_eq!(
+        rb.lookup_inbound(Spi(0x1000), SecurityProtocol::Esp, dst, src),
+        Some(ib)
+    );
+    let p = udp4("10.0.1.5", "10.0.2.9", 1234, 80, 100, 1);
+    let (o, wire) = seal(&a, T, &p);
+    assert!(matches!(o, Outbound::Protect { .. }));
+    let (mut s, len) = storage(&wire);
+    let mut buf = PacketBuf::new(&mut s[..], ipsec_sad::MAX_HEADROOM, len).unwrap();
+    assert!(matches!(
+        rb.process_inbound(T, &mut buf),
+        Inbound::Deliver { .. }
+    ));
+    assert_eq!(buf.body(), &p[..]);
+    // The same packet again: the reader shares the SA's replay window with the SAD.
+    let (i, _) = deliver(&b, T, &wire);
+    assert_eq!(i, Inbound::Drop(DropReason::Replay));
+
+    // Rekey B's SA to new SPIs: the reader must see the new SPI and, once the old SA
+    // is removed, no longer find the old one.
+    let fresh = Pair::new(0x3000, 0x4000, 2);
+    let nb = b
+        .rekey_sa(
+            T,
+            ib,
+            &fresh.params(false),
+            SaOptions::new().policy(PolicyId(1)),
+        )
+        .unwrap();
+    assert_eq!(
+        rb.lookup_inbound(Spi(0x3000), SecurityProtocol::Esp, dst, src),
+        Some(nb)
+    );
+    b.remove_sa(ib).unwrap();
+    assert_eq!(
+        rb.lookup_inbound(Spi(0x1000), SecurityProtocol::Esp, dst, src),
+        None
+    );
+    assert_eq!(
+        b.lookup_inbound(Spi(0x1000), SecurityProtocol::Esp, dst, src),
+        None
+    );
+    // An unknown SPI through the reader is counted like through the SAD.
+    let before = b.drop_counts().get(DropReason::UnknownSpi);
+    let mut s2 = storage(&wire).0;
+    let mut buf = PacketBuf::new(&mut s2[..], ipsec_sad::MAX_HEADROOM, wire.len()).unwrap();
+    assert_eq!(
+        rb.process_inbound(T, &mut buf),
+        Inbound::Drop(DropReason::UnknownSpi)
+    );
+    assert_eq!(b.drop_counts().get(DropReason::UnknownSpi), before + 1);
+    // The inbound SPD through a reader: plaintext that should have been protected.
+    let (i, _) = {
+        let mut s3 = storage(&p).0;
+        let mut buf = PacketBuf::new(&mut s3[..], ipsec_sad::MAX_HEADROOM, p.len()).unwrap();
+        (ra.process_inbound(T, &mut buf), ())
+    };
+    let (j, _) = deliver(&a, T, &p);
+    assert_eq!(i, j);
+    ra.refresh();
+    rb.refresh();
+}
