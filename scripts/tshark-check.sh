@@ -53,8 +53,8 @@ for suite in aes128gcm16 aes256gcm16 aes128-sha256 aes256-sha512 aes128-sha1 aes
       # IKE_AUTH x2, CREATE_CHILD_SA x2, Delete of the old Child SA x2, final Delete x2.
       iwant=8
       igood=$(awk -F'|' '$3 != "" && $4 == "" && $6 == "" && $7 == ""' "$work/ike.txt" | wc -l)
-      ids=$(awk -F'|' '$2 == 35 {print $5}' "$work/ike.txt" | sort | tr '\n' ' ')
-      if [ "$ikesas" -ne 1 ] || [ "$itotal" -ne "$iwant" ] || [ "$igood" -ne "$iwant" ] || [ "$ids" != "a.demo.test b.demo.test " ]; then
+      ids=$(awk -F'|' '$2 == 35 {print $5}' "$work/ike.txt" | sort | paste -sd' ')
+      if [ "$ikesas" -ne 1 ] || [ "$itotal" -ne "$iwant" ] || [ "$igood" -ne "$iwant" ] || [ "$ids" != "a.demo.test b.demo.test" ]; then
           echo "FAIL $suite $mode: tshark decrypted $igood of $itotal protected IKE messages (want $iwant) with $ikesas IKE SA(s) from ikev2_decryption_table, IKE_AUTH identities '$ids'" >&2
           head -10 "$work/ike.txt" >&2
           fail=1
