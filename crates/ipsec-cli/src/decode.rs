@@ -225,6 +225,10 @@ pub fn run(
     };
     let mut counts: HashMap<String, u64> = HashMap::new();
     for (i, f) in frames.iter().enumerate() {
+        if crate::out::closed() {
+            // Nobody reads the rest (`| head`).
+            return Ok(());
+        }
         let n = i + 1;
         let mut v = match &f.ip {
             Err(why) => json!({"frame": n, "proto": "other", "status": "not_ip", "detail": why}),
@@ -240,16 +244,16 @@ pub fn run(
         );
         *counts.entry(key).or_default() += 1;
         if json {
-            println!("{v}");
+            outln!("{v}");
         } else {
-            println!("{}", text_line(&v));
+            outln!("{}", text_line(&v));
         }
     }
     if !json {
         let mut c: Vec<_> = counts.into_iter().collect();
         c.sort();
         let summary: Vec<String> = c.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-        println!("{} frames; {}", frames.len(), summary.join(", "));
+        outln!("{} frames; {}", frames.len(), summary.join(", "));
     }
     Ok(())
 }

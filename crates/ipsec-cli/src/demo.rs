@@ -51,9 +51,16 @@ pub struct DemoArgs {
     /// Write what crossed the wire to this pcap file.
     #[arg(long)]
     pub pcap: Option<PathBuf>,
-    /// Write the SAs to this file in Wireshark's esp_sa format.
-    #[arg(long)]
+    /// Write the keys for Wireshark. A directory (an existing one, or a path ending in
+    /// '/') gets `esp_sa` and `ikev2_decryption_table`, the files strongSwan's
+    /// save-keys plugin writes; any other path gets the ESP SAs in `esp_sa` format
+    /// (the IKE SAs then go to --ike-keys).
+    #[arg(long, value_name = "PATH")]
     pub keys: Option<PathBuf>,
+    /// Write the IKE SAs to this file in Wireshark's `ikev2_decryption_table`
+    /// format (not with --manual, which has no IKE).
+    #[arg(long, value_name = "FILE")]
+    pub ike_keys: Option<PathBuf>,
     /// Crypto provider.
     #[arg(long, value_enum, default_value = "composed")]
     pub backend: Backend,
@@ -80,6 +87,7 @@ impl Default for DemoArgs {
             replay_window: 64,
             pcap: None,
             keys: None,
+            ike_keys: None,
             backend: Backend::Composed,
             no_faults: false,
             manual: false,
@@ -207,17 +215,53 @@ pub(crate) fn v4(s: &UdpSocket) -> Result<SocketAddrV4, String> {
     }
 }
 
+/// Where `--keys` and `--ike-keys` write the key tables.
+#[derive(Debug, Default)]
+pub(crate) struct KeyFiles {
+    /// The `esp_sa` table.
+    pub esp: Option<PathBuf>,
+    /// The `ikev2_decryption_table`.
+    pub ike: Option<PathBuf>,
+}
+
+impl KeyFiles {
+    /// Resolves the options; creates the `--keys` directory when it names one.
+    fn new(args: &DemoArgs) -> Result<Self, String> {
+        if args.manual && args.ike_keys.is_some() {
+            return Err("--ike-keys: --manual negotiates no IKE SA".into());
+        }
+        let mut k = KeyFiles {
+            esp: None,
+            ike: args.ike_keys.clone(),
+        };
+        if let Some(p) = &args.keys {
+            let s = p.as_os_str().to_string_lossy();
+            if p.is_dir() || s.ends_with('/') || s.ends_with(std::path::MAIN_SEPARATOR) {
+                fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()))?;
+                k.esp = Some(p.join("esp_sa"));
+                if !args.manual && k.ike.is_none() {
+                    k.ike = Some(p.join("ikev2_decryption_table"));
+                }
+            } else {
+                k.esp = Some(p.clone());
+            }
+        }
+        Ok(k)
+    }
+}
+
 /// Runs the demo: with IKEv2 (the default) or manually keyed.
 pub fn run(args: &DemoArgs) -> Result<(), String> {
+    let keys = KeyFiles::new(args)?;
     if args.manual {
-        manual(args)
+        manual(args, &keys)
     } else {
-        crate::ikedemo::run(args)
+        crate::ikedemo::run(args, &keys)
     }
 }
 
 /// The manually keyed demo.
-fn manual(args: &DemoArgs) -> Result<(), String> {
+fn manual(args: &DemoArgs, keys: &KeyFiles) -> Result<(), String> {
     let provider = args.backend.provider();
     let prop =
         Proposal::parse(ProposalKind::Esp, &args.suite).map_err(|e| format!("--suite: {e}"))?;
@@ -281,8 +325,8 @@ fn manual(args: &DemoArgs) -> Result<(), String> {
 
     let backend = provider.encr_backend(encr).unwrap_or("?");
     let mode = if transport { "transport" } else { "tunnel" };
-    println!("ipsec demo: manually keyed ESP-in-UDP (RFC 3948), {mode} mode, over loopback");
-    println!(
+    outln!("ipsec demo: manually keyed ESP-in-UDP (RFC 3948), {mode} mode, over loopback");
+    outln!(
         "  suite   {}{} [{backend}]   ESN {}   replay window {}",
         encr.token,
         integ.map(|i| format!("-{}", i.token)).unwrap_or_default(),
@@ -293,16 +337,16 @@ fn manual(args: &DemoArgs) -> Result<(), String> {
             args.replay_window.to_string()
         },
     );
-    println!("  SA A->B spi {}  {addr_a} -> {addr_b}", ab.spi);
-    println!("  SA B->A spi {}  {addr_b} -> {addr_a}", ba.spi);
+    outln!("  SA A->B spi {}  {addr_a} -> {addr_b}", ab.spi);
+    outln!("  SA B->A spi {}  {addr_b} -> {addr_a}", ba.spi);
     if transport {
-        println!(
+        outln!(
             "  traffic {} <-> {} (transport: the packets' own addresses), UDP and ICMP echo",
             addr_a.ip(),
             addr_b.ip()
         );
     } else {
-        println!("  traffic {TUNNEL_A} <-> {TUNNEL_B} inside the tunnel, UDP and ICMP echo");
+        outln!("  traffic {TUNNEL_A} <-> {TUNNEL_B} inside the tunnel, UDP and ICMP echo");
     }
 
     let mut bufs = Bufs::new();
@@ -322,7 +366,7 @@ fn manual(args: &DemoArgs) -> Result<(), String> {
         )?;
     }
     report(&a, &b, elapsed, args.count, !args.no_faults);
-    if let Some(k) = &args.keys {
+    if let Some(k) = &keys.esp {
         let rows: Vec<String> = [(&ab, addr_a, addr_b), (&ba, addr_b, addr_a)]
             .iter()
             .map(|(s, from, to)| {
@@ -340,7 +384,7 @@ fn manual(args: &DemoArgs) -> Result<(), String> {
         write_keys(k, &rows)?;
     }
     if let Some(p) = &args.pcap {
-        println!(
+        outln!(
             "capture {} (UDP 4500 is decoded as ESP-in-UDP)",
             p.display()
         );
@@ -451,17 +495,27 @@ pub(crate) fn inject_faults(
 
 /// Writes `esp_sa` rows.
 pub(crate) fn write_keys(path: &std::path::Path, rows: &[String]) -> Result<(), String> {
-    let mut text = String::from("# Wireshark esp_sa table written by `ipsec demo`\n");
-    for r in rows {
-        text.push_str(r);
-        text.push('\n');
-    }
-    fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
-    println!(
+    write_table(path, "esp_sa", rows)?;
+    outln!(
         "keys    {} (Wireshark: Protocols > ESP > ESP SAs, or copy it into your profile as esp_sa)",
         path.display()
     );
     Ok(())
+}
+
+/// Writes `ikev2_decryption_table` rows.
+pub(crate) fn write_ike_keys(path: &std::path::Path, rows: &[String]) -> Result<(), String> {
+    write_table(path, "ikev2_decryption_table", rows)
+}
+
+/// Writes a UAT file: a comment naming the table, then one record per line.
+fn write_table(path: &std::path::Path, table: &str, rows: &[String]) -> Result<(), String> {
+    let mut text = format!("# Wireshark {table}, written by `ipsec demo`\n");
+    for r in rows {
+        text.push_str(r);
+        text.push('\n');
+    }
+    fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Seals `pkt` (tunnel: the whole packet; transport: its payload after the 20-byte
@@ -552,18 +606,27 @@ pub(crate) fn check(stats: &mut Stats, sent: &[u8], got: &[u8], transport: bool)
 }
 
 pub(crate) fn report(a: &Peer, b: &Peer, elapsed: Duration, count: usize, faults: bool) {
-    println!();
-    println!(
+    outln!();
+    outln!(
         "{:<8} {:>8} {:>12} {:>12} {:>8} {:>12}",
-        "", "sent", "inner bytes", "wire bytes", "opened", "inner bytes"
+        "",
+        "sent",
+        "inner bytes",
+        "wire bytes",
+        "opened",
+        "inner bytes"
     );
     for (dir, s, r) in [
         ("A -> B", &a.stats, &b.stats),
         ("B -> A", &b.stats, &a.stats),
     ] {
-        println!(
+        outln!(
             "{dir:<8} {:>8} {:>12} {:>12} {:>8} {:>12}",
-            s.sent, s.sent_inner_bytes, s.sent_wire_bytes, r.opened, r.opened_inner_bytes
+            s.sent,
+            s.sent_inner_bytes,
+            s.sent_wire_bytes,
+            r.opened,
+            r.opened_inner_bytes
         );
     }
     for p in [a, b] {
@@ -573,7 +636,7 @@ pub(crate) fn report(a: &Peer, b: &Peer, elapsed: Duration, count: usize, faults
             .iter()
             .map(|(k, v)| format!("{k} {v}"))
             .collect();
-        println!(
+        outln!(
             "drops at {}: {}{}{}",
             p.name,
             if drops.is_empty() {
@@ -594,11 +657,11 @@ pub(crate) fn report(a: &Peer, b: &Peer, elapsed: Duration, count: usize, faults
         );
     }
     if faults {
-        println!("(injected by A after the traffic: 1 replay, 1 forged ICV, 1 unknown SPI, 1 truncated packet, 1 NAT keepalive)");
+        outln!("(injected by A after the traffic: 1 replay, 1 forged ICV, 1 unknown SPI, 1 truncated packet, 1 NAT keepalive)");
     }
     let secs = elapsed.as_secs_f64().max(1e-9);
     let pkts = (2 * count) as f64;
-    println!(
+    outln!(
         "{} packets in {:.1} ms: {:.0} packets/s (seal + sendto + recvfrom + open, one thread, round trips)",
         2 * count,
         secs * 1e3,

@@ -3,26 +3,28 @@
 //! keys, then the Child SA is rekeyed, traffic continues on the new SA, and the IKE SA
 //! is deleted. Every IKE message and event is printed as it happens.
 
-use std::collections::BTreeMap;
-use std::io::ErrorKind;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::OpenOptions;
+use std::io::{ErrorKind, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ipsec::core::time::StdClock;
-use ipsec::core::{ChildSaParams, TrafficSelector};
+use ipsec::core::{ChildSaParams, IkeSpi, TrafficSelector};
 use ipsec::crypto::suites;
 use ipsec::crypto::IntegId;
 use ipsec::esp::{EspInbound, EspOutbound};
-use ipsec::ike::{ChildSaId, Config, Event, IkeEndpoint, SaHandle};
+use ipsec::ike::{ChildSaId, Config, Event, IkeEndpoint, IkeSaKeys, SaHandle};
 
 use crate::capture::PcapOut;
 use crate::decode::exchange_name;
 use crate::demo::{
-    bind_pair, inject_faults, report, traffic, v4, verdict, write_keys, Bufs, DemoArgs, Peer,
-    Stats, Wire, TUNNEL_A, TUNNEL_B,
+    bind_pair, inject_faults, report, traffic, v4, verdict, write_ike_keys, write_keys, Bufs,
+    DemoArgs, KeyFiles, Peer, Stats, Wire, TUNNEL_A, TUNNEL_B,
 };
-use crate::keyfile::esp_sa_line;
+use crate::keyfile::{esp_sa_line, ikev2_line};
 use crate::ModeArg;
 
 /// One IKE endpoint of the demo and what its events told us.
@@ -40,6 +42,40 @@ struct IkeSide {
     deleted: Vec<u32>,
     /// Child SAs installed since the data plane last looked.
     fresh: Vec<ChildSaId>,
+}
+
+/// The `ikev2_decryption_table` being written: like strongSwan's save-keys, one
+/// record is appended as soon as an IKE SA's keys are derived, so the table is there
+/// even when IKE_AUTH fails (when a decrypted IKE_AUTH helps most).
+struct IkeKeyLog {
+    path: PathBuf,
+    /// SPIi and SPIr of the IKE SAs written (both ends export each one).
+    written: BTreeSet<(IkeSpi, IkeSpi)>,
+}
+
+impl IkeKeyLog {
+    /// Starts the table at `path` (replacing an old one).
+    fn create(path: &Path) -> Result<Self, String> {
+        write_ike_keys(path, &[])?;
+        Ok(IkeKeyLog {
+            path: path.to_path_buf(),
+            written: BTreeSet::new(),
+        })
+    }
+
+    /// Appends the record of `keys` unless that IKE SA is in the table already.
+    fn add(&mut self, keys: &IkeSaKeys) -> Result<(), String> {
+        if !self.written.insert((keys.spi_i, keys.spi_r)) {
+            return Ok(());
+        }
+        let line = ikev2_line(keys)?;
+        let err = |e: std::io::Error| format!("{}: {e}", self.path.display());
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .map_err(err)?;
+        writeln!(f, "{line}").map_err(err)
+    }
 }
 
 fn bind_ike_pair() -> Result<(UdpSocket, UdpSocket), String> {
@@ -82,6 +118,7 @@ fn drive(
     b: &mut IkeSide,
     clock: &StdClock,
     wire: &mut Wire,
+    keylog: &mut Option<IkeKeyLog>,
     what: &str,
     done: impl Fn(&IkeSide, &IkeSide) -> bool,
 ) -> Result<(), String> {
@@ -108,7 +145,7 @@ fn drive(
         let name_of = |x: SocketAddr| names.iter().find(|(s, _)| *s == x).map_or("?", |(_, n)| *n);
         for side in [&mut *a, &mut *b] {
             while let Some(t) = side.ep.poll_transmit() {
-                println!(
+                outln!(
                     "  {} -> {}  {}, {} bytes",
                     side.name,
                     name_of(t.remote),
@@ -124,7 +161,7 @@ fn drive(
             }
             while let Some((h, ev)) = side.ep.poll_event() {
                 side.handle = Some(h);
-                on_event(side, ev)?;
+                on_event(side, ev, keylog)?;
             }
         }
         std::thread::sleep(Duration::from_micros(200));
@@ -132,7 +169,7 @@ fn drive(
     Ok(())
 }
 
-fn on_event(side: &mut IkeSide, ev: Event) -> Result<(), String> {
+fn on_event(side: &mut IkeSide, ev: Event, keylog: &mut Option<IkeKeyLog>) -> Result<(), String> {
     let n = side.name;
     match ev {
         Event::IkeSaEstablished {
@@ -141,10 +178,20 @@ fn on_event(side: &mut IkeSide, ev: Event) -> Result<(), String> {
             suite,
             ..
         } => {
-            println!("  {n}: IKE_SA established ({suite}), SPIs {local_spi} / {remote_spi}");
+            outln!("  {n}: IKE_SA established ({suite}), SPIs {local_spi} / {remote_spi}");
+        }
+        Event::IkeSaKeysDerived { keys } => {
+            outln!(
+                "  {n}: IKE_SA keys exported, SPIs {} / {}",
+                keys.spi_i,
+                keys.spi_r
+            );
+            if let Some(log) = keylog.as_mut() {
+                log.add(&keys)?;
+            }
         }
         Event::ChildSaInstalled { id, params, suite } => {
-            println!(
+            outln!(
                 "  {n}: CHILD_SA {} installed ({suite}{}), SPIs in {} out {}",
                 id.0,
                 if params.esn { ", ESN" } else { "" },
@@ -158,7 +205,7 @@ fn on_event(side: &mut IkeSide, ev: Event) -> Result<(), String> {
             }
         }
         Event::ChildSaRekeyed { old, new } => {
-            println!("  {n}: CHILD_SA {} rekeyed, now {}", old.0, new.0);
+            outln!("  {n}: CHILD_SA {} rekeyed, now {}", old.0, new.0);
             side.current = Some(new);
             side.rekeyed = true;
         }
@@ -167,7 +214,7 @@ fn on_event(side: &mut IkeSide, ev: Event) -> Result<(), String> {
             inbound_spi,
             outbound_spi,
         } => {
-            println!(
+            outln!(
                 "  {n}: CHILD_SA {} deleted (SPIs {inbound_spi} / {outbound_spi})",
                 id.0
             );
@@ -177,7 +224,7 @@ fn on_event(side: &mut IkeSide, ev: Event) -> Result<(), String> {
             return Err(format!("{n}: CHILD_SA {} failed: {error}", id.0))
         }
         Event::IkeSaClosed { reason } => {
-            println!("  {n}: IKE_SA closed ({reason})");
+            outln!("  {n}: IKE_SA closed ({reason})");
             side.closed = true;
         }
         Event::IkeSaRekeyed {
@@ -185,7 +232,7 @@ fn on_event(side: &mut IkeSide, ev: Event) -> Result<(), String> {
             new_remote_spi,
             ..
         } => {
-            println!("  {n}: IKE_SA rekeyed, SPIs {new_local_spi} / {new_remote_spi}");
+            outln!("  {n}: IKE_SA rekeyed, SPIs {new_local_spi} / {new_remote_spi}");
         }
         _ => {}
     }
@@ -236,8 +283,8 @@ fn install(
     Ok(rows)
 }
 
-/// Runs the IKEv2 demo.
-pub fn run(args: &DemoArgs) -> Result<(), String> {
+/// Runs the IKEv2 demo, writing the key tables `keys` names.
+pub(crate) fn run(args: &DemoArgs, keys: &KeyFiles) -> Result<(), String> {
     let provider = args.backend.provider();
     let transport = args.mode == ModeArg::Transport;
     let (da, db) = bind_pair()?;
@@ -293,6 +340,8 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
             ipsec::core::Mode::Tunnel
         };
         c.replay_window = args.replay_window;
+        // Debugging aid, as strongSwan's save-keys: only when asked to write them.
+        c.export_ike_keys = keys.ike.is_some();
         Ok(Arc::new(c))
     };
     let side = |name, ep, sock, addr| IkeSide {
@@ -323,6 +372,7 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
     let mut wire = Wire {
         pcap: args.pcap.as_deref().map(PcapOut::create).transpose()?,
     };
+    let mut keylog = keys.ike.as_deref().map(IkeKeyLog::create).transpose()?;
     let mk_peer = |name, sock, addr| Peer {
         name,
         sock,
@@ -335,24 +385,28 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
     let mut pb = mk_peer("B", db, addr_b);
 
     let mode = if transport { "transport" } else { "tunnel" };
-    println!("ipsec demo: IKEv2 (PSK) and ESP-in-UDP (RFC 3948), {mode} mode, over loopback");
-    println!(
+    outln!("ipsec demo: IKEv2 (PSK) and ESP-in-UDP (RFC 3948), {mode} mode, over loopback");
+    outln!(
         "  IKE {} <-> {}, proposal {}; ESP {} <-> {}, proposal {esp}",
-        ike_a, ike_b, args.ike, addr_a, addr_b
+        ike_a,
+        ike_b,
+        args.ike,
+        addr_a,
+        addr_b
     );
     if transport {
-        println!(
+        outln!(
             "  traffic {} <-> {} (transport: the packets' own addresses), UDP and ICMP echo",
             addr_a.ip(),
             addr_b.ip()
         );
     } else {
-        println!("  traffic {TUNNEL_A} <-> {TUNNEL_B} inside the tunnel, UDP and ICMP echo");
+        outln!("  traffic {TUNNEL_A} <-> {TUNNEL_B} inside the tunnel, UDP and ICMP echo");
     }
     let start = Instant::now();
     let clock = StdClock::new(start);
 
-    println!("\n1. IKE_SA_INIT and IKE_AUTH (A initiates)");
+    outln!("\n1. IKE_SA_INIT and IKE_AUTH (A initiates)");
     let t0 = Instant::now();
     a.handle = Some(
         a.ep.connect(clock.instant(t0), ike_a, ike_b)
@@ -363,15 +417,16 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
         &mut b,
         &clock,
         &mut wire,
+        &mut keylog,
         "the handshake",
         |a, b| a.current.is_some() && b.current.is_some(),
     )?;
-    println!("  handshake in {:.1} ms", t0.elapsed().as_secs_f64() * 1e3);
+    outln!("  handshake in {:.1} ms", t0.elapsed().as_secs_f64() * 1e3);
     let mut rows = install(&mut a, &mut pa, provider)?;
     rows.extend(install(&mut b, &mut pb, provider)?);
 
     let first = args.count / 2;
-    println!("\n2. ESP traffic on the first CHILD_SA: {first} packets each way");
+    outln!("\n2. ESP traffic on the first CHILD_SA: {first} packets each way");
     let mut bufs = Bufs::new();
     let t1 = Instant::now();
     traffic(
@@ -379,22 +434,30 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
     )?;
     let mut elapsed = t1.elapsed();
 
-    println!("\n3. CHILD_SA rekey (CREATE_CHILD_SA, A initiates), then the old SA is deleted");
+    outln!("\n3. CHILD_SA rekey (CREATE_CHILD_SA, A initiates), then the old SA is deleted");
     let h = a.handle.ok_or("no IKE SA")?;
     let c = a.current.ok_or("no CHILD_SA")?;
     a.ep.rekey_child_sa(clock.instant(Instant::now()), h, c)
         .map_err(|e| format!("rekey: {e}"))?;
-    drive(&mut a, &mut b, &clock, &mut wire, "the rekey", |a, b| {
-        a.rekeyed
-            && b.rekeyed
-            && a.children.len() == 2
-            && !a.deleted.is_empty()
-            && !b.deleted.is_empty()
-    })?;
+    drive(
+        &mut a,
+        &mut b,
+        &clock,
+        &mut wire,
+        &mut keylog,
+        "the rekey",
+        |a, b| {
+            a.rekeyed
+                && b.rekeyed
+                && a.children.len() == 2
+                && !a.deleted.is_empty()
+                && !b.deleted.is_empty()
+        },
+    )?;
     rows.extend(install(&mut a, &mut pa, provider)?);
     rows.extend(install(&mut b, &mut pb, provider)?);
 
-    println!(
+    outln!(
         "\n4. ESP traffic on the new CHILD_SA: {} packets each way",
         args.count - first
     );
@@ -421,19 +484,32 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
         )?;
     }
 
-    println!("\n5. Delete (INFORMATIONAL, A initiates)");
+    outln!("\n5. Delete (INFORMATIONAL, A initiates)");
     a.ep.close(clock.instant(Instant::now()), h)
         .map_err(|e| format!("close: {e}"))?;
-    drive(&mut a, &mut b, &clock, &mut wire, "the delete", |a, b| {
-        a.closed && b.closed
-    })?;
+    drive(
+        &mut a,
+        &mut b,
+        &clock,
+        &mut wire,
+        &mut keylog,
+        "the delete",
+        |a, b| a.closed && b.closed,
+    )?;
 
     report(&pa, &pb, elapsed, args.count, !args.no_faults);
-    if let Some(k) = &args.keys {
+    if let Some(k) = &keys.esp {
         write_keys(k, &rows)?;
     }
+    if let Some(log) = &keylog {
+        outln!(
+            "keys    {} (IKE SAs: {}; Wireshark: Protocols > ISAKMP > IKEv2 Decryption Table, or copy it into your profile as ikev2_decryption_table)",
+            log.path.display(),
+            log.written.len()
+        );
+    }
     if let Some(p) = &args.pcap {
-        println!(
+        outln!(
             "capture {} (UDP 500 is IKE, UDP 4500 ESP-in-UDP)",
             p.display()
         );

@@ -6,9 +6,9 @@ use ipsec::crypto::{CryptoProvider, TransformType};
 
 /// Prints every transform with its IANA id, token, lengths and backend.
 pub fn suites(p: &CryptoProvider) {
-    println!("provider: {}", p.name);
-    println!();
-    println!("type   token              IANA transform                  id lengths (bytes)                  backend     RFC");
+    outln!("provider: {}", p.name);
+    outln!();
+    outln!("type   token              IANA transform                  id lengths (bytes)                  backend     RFC");
     for d in suites::ENCR {
         let kind = match d.kind {
             EncrKind::Aead => "AEAD",
@@ -69,8 +69,8 @@ pub fn suites(p: &CryptoProvider) {
             d.rfc,
         );
     }
-    println!();
-    println!("ESN: tokens esn / noesn (transform type 5, ids 1 / 0).");
+    outln!();
+    outln!("ESN: tokens esn / noesn (transform type 5, ids 1 / 0).");
 }
 
 fn row(
@@ -88,7 +88,7 @@ fn row(
         TransformType::PRF => "PRF",
         _ => "KE",
     };
-    println!(
+    outln!(
         "{t:<6} {token:<18} {name:<28} {id:>5} {lens:<32} {:<11} {rfc}",
         backend.unwrap_or("-")
     );
@@ -106,14 +106,14 @@ pub fn proposal(s: &str, kind: Option<ProposalKind>, p: &CryptoProvider) -> Resu
         },
     };
     for (i, prop) in list.iter().enumerate() {
-        println!("proposal #{} ({}): {prop}", i + 1, prop.kind);
+        outln!("proposal #{} ({}): {prop}", i + 1, prop.kind);
         for d in &prop.encr {
             let key = if d.key_len_attr {
                 format!(", Key Length attribute {}", d.key_bits)
             } else {
                 String::new()
             };
-            println!(
+            outln!(
                 "  ENCR  {:<18} transform 1 id {:>3} {:?}{key}; {}; keymat {} bytes{}",
                 d.token,
                 d.id.0,
@@ -124,7 +124,7 @@ pub fn proposal(s: &str, kind: Option<ProposalKind>, p: &CryptoProvider) -> Resu
             );
         }
         for d in &prop.integ {
-            println!(
+            outln!(
                 "  INTEG {:<18} transform 3 id {:>3} {:?}; key {} bytes, ICV {} bytes{}",
                 d.token,
                 d.id.0,
@@ -135,7 +135,7 @@ pub fn proposal(s: &str, kind: Option<ProposalKind>, p: &CryptoProvider) -> Resu
             );
         }
         for d in &prop.prf {
-            println!(
+            outln!(
                 "  PRF   {:<18} transform 2 id {:>3} {:?}; output {} bytes{}",
                 d.token,
                 d.id.0,
@@ -150,7 +150,7 @@ pub fn proposal(s: &str, kind: Option<ProposalKind>, p: &CryptoProvider) -> Resu
             } else {
                 "PFS"
             };
-            println!(
+            outln!(
                 "  KE    {:<18} transform 4 id {:>3} {:?}; {what}, KE data {} bytes{}",
                 d.token,
                 d.id.0,
@@ -160,7 +160,7 @@ pub fn proposal(s: &str, kind: Option<ProposalKind>, p: &CryptoProvider) -> Resu
             );
         }
         for e in &prop.esn {
-            println!(
+            outln!(
                 "  ESN   {:<18} transform 5 id {:>3}",
                 if *e { "esn" } else { "noesn" },
                 u8::from(*e)

@@ -10,6 +10,7 @@ use std::fs;
 use std::path::Path;
 
 use ipsec::crypto::suites::{self, EncrDesc, EncrKind, IntegDesc};
+use ipsec::ike::IkeSaKeys;
 
 /// One ESP SA from an `esp_sa` table.
 pub struct EspSaRow {
@@ -28,7 +29,6 @@ pub struct EspSaRow {
 }
 
 /// One IKE SA from an `ikev2_decryption_table`.
-#[allow(dead_code)] // parsed and validated now; IKE decryption reads it (IKEv2 codec)
 pub struct IkeSaRow {
     /// Initiator SPI.
     pub spi_i: [u8; 8],
@@ -290,6 +290,62 @@ pub fn esp_sa_line(
     )
 }
 
+/// Wireshark's (and strongSwan save-keys') name of an IKEv2 encryption transform in
+/// `ikev2_decryption_table`, if Wireshark has one.
+pub fn wireshark_ike_encr_name(d: &EncrDesc) -> Option<&'static str> {
+    use ipsec::crypto::EncrId;
+    Some(match (d.id, d.key_bits) {
+        (EncrId::ENCR_AES_CBC, 128) => "AES-CBC-128 [RFC3602]",
+        (EncrId::ENCR_AES_CBC, 192) => "AES-CBC-192 [RFC3602]",
+        (EncrId::ENCR_AES_CBC, 256) => "AES-CBC-256 [RFC3602]",
+        (EncrId::ENCR_AES_GCM_16, 128) => "AES-GCM-128 with 16 octet ICV [RFC5282]",
+        (EncrId::ENCR_AES_GCM_16, 192) => "AES-GCM-192 with 16 octet ICV [RFC5282]",
+        (EncrId::ENCR_AES_GCM_16, 256) => "AES-GCM-256 with 16 octet ICV [RFC5282]",
+        // Not in Wireshark 4.0's list; newer releases and our decoder read this name.
+        (EncrId::ENCR_CHACHA20_POLY1305, _) => "ChaCha20-Poly1305 [RFC7634]",
+        _ => return None,
+    })
+}
+
+/// Wireshark's name of an IKEv2 integrity transform (`None` = AEAD, "NONE").
+pub fn wireshark_ike_integ_name(d: Option<&IntegDesc>) -> Option<&'static str> {
+    use ipsec::crypto::IntegId;
+    let Some(d) = d else {
+        return Some("NONE [RFC4306]");
+    };
+    Some(match d.id {
+        IntegId::AUTH_HMAC_SHA1_96 => "HMAC_SHA1_96 [RFC2404]",
+        IntegId::AUTH_HMAC_SHA2_256_128 => "HMAC_SHA2_256_128 [RFC4868]",
+        IntegId::AUTH_HMAC_SHA2_384_192 => "HMAC_SHA2_384_192 [RFC4868]",
+        IntegId::AUTH_HMAC_SHA2_512_256 => "HMAC_SHA2_512_256 [RFC4868]",
+        _ => return None,
+    })
+}
+
+/// Formats one `ikev2_decryption_table` record exactly as strongSwan's save-keys
+/// plugin does (`%.16x,%.16x,%+B,%+B,"%s",%+B,%+B,"%s"`): SPIi, SPIr, SK_ei, SK_er,
+/// encryption, SK_ai, SK_ar, integrity; hex without `0x`, AEAD keys with their salt,
+/// empty integrity keys for AEAD. Errors name a transform Wireshark has no name for.
+pub fn ikev2_line(k: &IkeSaKeys) -> Result<String, String> {
+    let encr = wireshark_ike_encr_name(k.encr)
+        .ok_or_else(|| format!("no Wireshark name for IKE encryption {}", k.encr.token))?;
+    let integ = wireshark_ike_integ_name(k.integ).ok_or_else(|| {
+        format!(
+            "no Wireshark name for IKE integrity {}",
+            k.integ.map_or("?", |i| i.token)
+        )
+    })?;
+    Ok(format!(
+        "{},{},{},{},\"{encr}\",{},{},\"{integ}\"",
+        hex::encode(k.spi_i.0),
+        hex::encode(k.spi_r.0),
+        hex::encode(k.sk_ei.expose()),
+        hex::encode(k.sk_er.expose()),
+        hex::encode(k.sk_ai.expose()),
+        hex::encode(k.sk_ar.expose()),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,6 +386,37 @@ mod tests {
         k.parse(&line).unwrap();
         assert_eq!(k.esp[0].encr, &suites::AES_GCM_16_256);
         assert_eq!(k.esp[0].encr_key, vec![7; 36]);
+    }
+
+    #[test]
+    fn ike_names_are_the_ones_strongswan_writes() {
+        let encr = [
+            &suites::AES_GCM_16_128,
+            &suites::AES_CBC_256,
+            &suites::CHACHA20_POLY1305,
+        ];
+        let integ = [None, Some(&suites::HMAC_SHA384_192)];
+        for (set, (e, i)) in ["gcm", "cbc", "chacha"]
+            .into_iter()
+            .zip([(0, 0), (1, 1), (2, 0)])
+        {
+            let path = format!(
+                "{}/../../testdata/strongswan/{set}.keys/ikev2_decryption_table",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            let mut k = KeyTables::default();
+            k.parse(&std::fs::read_to_string(path).unwrap()).unwrap();
+            assert!(!k.ike.is_empty());
+            for row in &k.ike {
+                assert_eq!(Some(row.encr.as_str()), wireshark_ike_encr_name(encr[e]));
+                assert_eq!(Some(row.integ.as_str()), wireshark_ike_integ_name(integ[i]));
+            }
+        }
+        assert_eq!(
+            wireshark_ike_integ_name(Some(&suites::HMAC_SHA1_96)),
+            Some("HMAC_SHA1_96 [RFC2404]")
+        );
+        assert_eq!(wireshark_ike_encr_name(&suites::AES_GMAC_128), None);
     }
 
     #[test]

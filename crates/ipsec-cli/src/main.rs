@@ -2,17 +2,26 @@
 //!
 //! - `ipsec suites`: what is supported, by IANA id and proposal token;
 //! - `ipsec proposal STRING`: parse and explain a proposal string;
-//! - `ipsec demo`: a manually keyed ESP-in-UDP tunnel between two loopback sockets;
-//! - `ipsec decode`: decrypt and print ESP from a pcap/pcapng capture with Wireshark
-//!   key tables.
+//! - `ipsec demo`: an IKEv2-negotiated (or manually keyed) ESP-in-UDP tunnel between
+//!   two loopback sockets, optionally writing a capture and Wireshark key tables;
+//! - `ipsec decode`: decrypt and print ESP and IKEv2 from a pcap/pcapng capture with
+//!   Wireshark key tables;
+//! - `ipsec connect` / `ipsec listen`: an IKEv2 initiator / responder for testing.
+//!
+//! When stdout is closed early (`| head`), output stops quietly and the exit status is
+//! the command's own (0 on success); see module `out`.
 #![forbid(unsafe_code)]
-#![allow(clippy::print_stdout)] // a command-line tool prints
+// Output goes through `outln!` (module `out`), which does not panic on a closed
+// stdout; clippy's `print_stdout` keeps `println!` out.
 #![allow(clippy::disallowed_methods)] // the CLI is the one crate that reads clocks
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+#[macro_use]
+mod out;
 
 mod capture;
 mod decode;
@@ -75,7 +84,8 @@ enum Cmd {
         #[arg(long, value_enum)]
         kind: Option<KindArg>,
     },
-    /// Run a manually keyed ESP-in-UDP tunnel between two loopback sockets.
+    /// Run an IKEv2-negotiated (or, with --manual, manually keyed) ESP-in-UDP tunnel
+    /// between two loopback sockets; --pcap and --keys make it decryptable in Wireshark.
     Demo(demo::DemoArgs),
     /// Act as an IKEv2 initiator: negotiate an IKE SA and a Child SA, ping through it,
     /// rekey when asked, delete, and exit 0 only if everything asked for worked.
@@ -136,7 +146,8 @@ fn main() -> ExitCode {
             capture,
         }) => decode::run(&keys, &capture, json, backend.provider()),
     };
-    match r {
+    // A reader that went away (`ipsec decode ... | head -1`) is not a failure.
+    match r.and_then(|()| out::finish()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ipsec: {e}");

@@ -92,9 +92,9 @@ struct Out {
 impl Out {
     fn event(&self, v: Value, text: impl FnOnce() -> String) {
         if self.json {
-            println!("{v}");
+            outln!("{v}");
         } else {
-            println!("{}", text());
+            outln!("{}", text());
         }
     }
 }

@@ -150,3 +150,174 @@ fn suites_and_proposal() {
     assert!(!ok);
     assert!(err.contains("x25518"), "{err}");
 }
+
+/// A fresh scratch directory for one test.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("ipsec-demo-{name}-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Decodes `pcap` with `keys` and checks that the IKE SA's messages decrypt: the two
+/// IKE_SA_INIT messages are plain, and every later one (IKE_AUTH, CREATE_CHILD_SA,
+/// the Deletes) opens and parses inside SK.
+fn assert_ike_decrypted(pcap: &std::path::Path, keys: &[&std::path::Path]) {
+    let mut args = vec!["decode", "--json"];
+    for k in keys {
+        args.extend(["--keys", k.to_str().unwrap()]);
+    }
+    args.push(pcap.to_str().unwrap());
+    let (ok, out, err) = ipsec(&args);
+    assert!(ok, "{err}");
+    let all: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ike: Vec<&Value> = all.iter().filter(|f| f["proto"] == "ike").collect();
+    assert_eq!(ike.len(), 10, "{out}");
+    let (init, protected): (Vec<&Value>, Vec<&Value>) =
+        ike.iter().partition(|f| f["exchange"] == 34);
+    assert_eq!(init.len(), 2);
+    assert!(init.iter().all(|f| f["status"] == "ok"), "{out}");
+    assert_eq!(protected.len(), 8);
+    for f in &protected {
+        assert_eq!(f["status"], "ok", "not decrypted: {f}");
+        assert!(f["inner"].is_array(), "no inner payloads: {f}");
+        assert_eq!(f["inner_reemit"], true, "{f}");
+    }
+    // IKE_AUTH carries IDi/IDr (35/36) and AUTH (39) inside SK.
+    let auth: Vec<&&Value> = protected.iter().filter(|f| f["exchange"] == 35).collect();
+    assert_eq!(auth.len(), 2);
+    for f in auth {
+        let inner = f["inner"].as_array().unwrap();
+        assert!(inner.contains(&Value::from(39)), "{f}");
+    }
+    // And the ESP traffic still decrypts with the same key set.
+    let esp_ok = all
+        .iter()
+        .filter(|f| f["proto"] == "esp" && f["status"] == "ok")
+        .count();
+    assert_eq!(esp_ok, 40, "{out}");
+}
+
+/// The record layout of strongSwan's save-keys: `SPIi,SPIr,SK_ei,SK_er,"encr",SK_ai,SK_ar,"integ"`.
+fn assert_save_keys_layout(table: &str, encr: &str, integ: &str, with_integ_keys: bool) {
+    let rows: Vec<&str> = table.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(rows.len(), 1, "{table}");
+    let f: Vec<&str> = rows[0].split(',').collect();
+    assert_eq!(f.len(), 8, "{table}");
+    let hex = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_hexdigit());
+    assert!(
+        f[0].len() == 16 && hex(f[0]) && f[1].len() == 16 && hex(f[1]),
+        "{table}"
+    );
+    assert!(hex(f[2]) && hex(f[3]), "{table}");
+    assert_eq!(f[4], format!("\"{encr}\""));
+    assert_eq!(hex(f[5]) && hex(f[6]), with_integ_keys, "{table}");
+    if !with_integ_keys {
+        assert_eq!((f[5], f[6]), ("", ""));
+    }
+    assert_eq!(f[7], format!("\"{integ}\""));
+}
+
+#[test]
+fn demo_key_directory_decrypts_ike() {
+    let dir = scratch("keydir");
+    let pcap = dir.join("demo.pcap");
+    // Not there yet: the trailing '/' says it is a directory.
+    let keys = dir.join("keys");
+    let keys_arg = format!("{}/", keys.display());
+    let (ok, out, err) = ipsec(&[
+        "demo",
+        "--count",
+        "20",
+        "--pcap",
+        pcap.to_str().unwrap(),
+        "--keys",
+        &keys_arg,
+    ]);
+    assert!(ok, "demo failed: {out}\n{err}");
+    assert!(out.contains("IKE_SA keys exported"), "{out}");
+    let table = std::fs::read_to_string(keys.join("ikev2_decryption_table")).unwrap();
+    assert_save_keys_layout(
+        &table,
+        "AES-GCM-128 with 16 octet ICV [RFC5282]",
+        "NONE [RFC4306]",
+        false,
+    );
+    assert!(keys.join("esp_sa").is_file());
+    // `ipsec decode --keys DIR` reads both tables, as from strongSwan's save-keys.
+    assert_ike_decrypted(&pcap, &[&keys]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn demo_ike_keys_file_cbc() {
+    let dir = scratch("ikekeys");
+    let pcap = dir.join("demo.pcap");
+    let esp = dir.join("esp.keys");
+    let ike = dir.join("ike.keys");
+    let (ok, out, err) = ipsec(&[
+        "demo",
+        "--count",
+        "20",
+        "--ike",
+        "aes256-sha384-ecp384",
+        "--suite",
+        "aes128-sha256",
+        "--pcap",
+        pcap.to_str().unwrap(),
+        "--keys",
+        esp.to_str().unwrap(),
+        "--ike-keys",
+        ike.to_str().unwrap(),
+    ]);
+    assert!(ok, "demo failed: {out}\n{err}");
+    let table = std::fs::read_to_string(&ike).unwrap();
+    assert_save_keys_layout(
+        &table,
+        "AES-CBC-256 [RFC3602]",
+        "HMAC_SHA2_384_192 [RFC4868]",
+        true,
+    );
+    // The ESP file holds only ESP SAs; without the IKE table IKE stays encrypted.
+    let (ok, out, _) = ipsec(&[
+        "decode",
+        "--json",
+        "--keys",
+        esp.to_str().unwrap(),
+        pcap.to_str().unwrap(),
+    ]);
+    assert!(ok);
+    assert_eq!(out.matches("\"no_keys\"").count(), 8, "{out}");
+    assert_ike_decrypted(&pcap, &[&esp, &ike]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn demo_manual_key_directory_and_ike_keys() {
+    let dir = scratch("manualkeys");
+    // An existing directory, named without a trailing '/'.
+    let (ok, out, err) = ipsec(&[
+        "demo",
+        "--manual",
+        "--count",
+        "10",
+        "--keys",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}\n{err}");
+    assert!(dir.join("esp_sa").is_file());
+    // No IKE SA, so no IKE table.
+    assert!(!dir.join("ikev2_decryption_table").exists());
+    let (ok, _, err) = ipsec(&[
+        "demo",
+        "--manual",
+        "--ike-keys",
+        dir.join("ike").to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(err.contains("--ike-keys"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}

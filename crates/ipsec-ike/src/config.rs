@@ -291,6 +291,13 @@ pub struct Config {
     /// How long a cookie secret is used before it is replaced (the previous one stays
     /// valid for as long again).
     pub cookie_secret_lifetime: Duration,
+    /// Hand out the keys of every IKE SA in an [`Event::IkeSaKeysDerived`]
+    /// (`false` by default), so a debugging tool can decrypt captured IKE messages,
+    /// as strongSwan's save-keys plugin does. The keys let anyone holding a capture
+    /// read and forge this IKE SA's messages: switch it on for debugging only.
+    ///
+    /// [`Event::IkeSaKeysDerived`]: crate::Event::IkeSaKeysDerived
+    pub export_ike_keys: bool,
 }
 
 impl Config {
@@ -299,7 +306,8 @@ impl Config {
     /// `aes256gcm16` and `aes128gcm16`, selectors covering all IPv4 traffic, tunnel
     /// mode, no automatic rekeying, [`Retransmit::default`], no DPD, no fragmentation,
     /// 20 s NAT keepalives, a 1024-packet replay window, cookies above 64 half-open
-    /// SAs, which wait 64 s for IKE_AUTH, and at most 256 Child SAs per IKE SA.
+    /// SAs, which wait 64 s for IKE_AUTH, at most 256 Child SAs per IKE SA, and no
+    /// export of IKE SA keys.
     pub fn new(local_id: Identity, psk: impl Into<Psk>) -> Self {
         Config {
             local_id,
@@ -327,6 +335,7 @@ impl Config {
             half_open_cookie_threshold: 64,
             half_open_timeout: Duration::from_secs(64),
             cookie_secret_lifetime: Duration::from_secs(300),
+            export_ike_keys: false,
         }
     }
 

@@ -16,7 +16,7 @@ use ipsec_ike_wire::{
 use crate::config::Config;
 use crate::error::{ApiMisuse, Error};
 use crate::event::{ChildSaId, Event, SaHandle, Transmit};
-use crate::keys;
+use crate::keys::{self, IkeCrypto};
 use crate::msg::{self, InMsg, Out};
 use crate::sa::{IkeSa, NewResponder};
 
@@ -90,6 +90,14 @@ impl Shared {
     /// Queues an event.
     pub(crate) fn event(&mut self, h: SaHandle, e: Event) {
         self.events.push_back((h, e));
+    }
+
+    /// Queues [`Event::IkeSaKeysDerived`] for `h` if `crypto` holds keys for export
+    /// (`Config::export_ike_keys`).
+    pub(crate) fn export_keys(&mut self, h: SaHandle, crypto: &mut IkeCrypto) {
+        if let Some(keys) = crypto.exported.take() {
+            self.event(h, Event::IkeSaKeysDerived { keys });
+        }
     }
 
     /// A fresh, unused, non-zero IKE SPI, registered for `h`.

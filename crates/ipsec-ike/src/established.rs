@@ -569,11 +569,12 @@ impl IkeSa {
         let old = &e.current.crypto;
         let crypto = kdf::rekey_skeyseed(old.prf, old.sk_d.expose(), g_ir.expose(), ni, &nr)
             .map_err(Error::from)
-            .and_then(|sk| IkeCrypto::derive(cx.provider, chosen, &sk, ni, &nr, peer_spi, our_spi));
-        let Ok(crypto) = crypto else {
+            .and_then(|sk| IkeCrypto::derive(cx, chosen, &sk, ni, &nr, peer_spi, our_spi));
+        let Ok(mut crypto) = crypto else {
             reject(e, cx, NotifyType::NO_PROPOSAL_CHOSEN, &[]);
             return;
         };
+        cx.export_keys(self.handle, &mut crypto);
         let answer = [
             Out::Sa(alloc::vec![chosen.answer(
                 ProposalKind::Ike,
@@ -844,9 +845,8 @@ impl IkeSa {
             let old = &e.current.crypto;
             let sk = kdf::rekey_skeyseed(old.prf, old.sk_d.expose(), g_ir.expose(), &req.nonce, nr)
                 .map_err(|_| None)?;
-            let crypto =
-                IkeCrypto::derive(cx.provider, chosen, &sk, &req.nonce, nr, req.spi, peer_spi)
-                    .map_err(|_| None)?;
+            let crypto = IkeCrypto::derive(cx, chosen, &sk, &req.nonce, nr, req.spi, peer_spi)
+                .map_err(|_| None)?;
             Ok(Session::new(
                 req.spi,
                 peer_spi,
@@ -855,6 +855,10 @@ impl IkeSa {
                 e.current.fragment_mtu,
             ))
         })();
+        let mut result = result;
+        if let Ok(s) = result.as_mut() {
+            cx.export_keys(self.handle, &mut s.crypto);
+        }
         let linger = now + cx.config.retransmit.total().saturating_mul(2);
         if w != Which::Current {
             // The IKE SA we rekeyed was replaced meanwhile (the peer deleted it after

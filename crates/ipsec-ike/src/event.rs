@@ -7,6 +7,7 @@ use core::fmt;
 use core::net::SocketAddr;
 
 use ipsec_core::{ChildSaParams, IkeSpi, Spi};
+use ipsec_crypto::{EncrDesc, IntegDesc, PrfDesc, SecretBytes};
 
 use crate::error::{CloseReason, Error};
 
@@ -74,6 +75,49 @@ impl NatState {
     }
 }
 
+/// The keys that protect the messages of one IKE SA (RFC 7296 §2.14), handed out
+/// for debugging by [`Event::IkeSaKeysDerived`] when
+/// [`Config::export_ike_keys`](crate::Config::export_ike_keys) is set: what
+/// Wireshark's `ikev2_decryption_table` (and strongSwan's save-keys plugin) needs to
+/// decrypt and verify captured IKE messages.
+///
+/// The keys zeroize on drop, the struct is not `Clone`, and `Debug` prints the SPIs
+/// and transforms but never a key.
+#[non_exhaustive]
+pub struct IkeSaKeys {
+    /// The original initiator's SPI (SPIi) of this IKE SA.
+    pub spi_i: IkeSpi,
+    /// The original responder's SPI (SPIr) of this IKE SA.
+    pub spi_r: IkeSpi,
+    /// The encryption transform (IANA id in `encr.id`, key size in `encr.key_bits`).
+    pub encr: &'static EncrDesc,
+    /// The integrity transform; `None` with a combined-mode (AEAD) cipher.
+    pub integ: Option<&'static IntegDesc>,
+    /// The PRF.
+    pub prf: &'static PrfDesc,
+    /// SK_ei: encryption key, initiator to responder (with the salt after the key
+    /// for AEAD ciphers, RFC 5282 §7.1 and RFC 7634 §3).
+    pub sk_ei: SecretBytes,
+    /// SK_er: encryption key, responder to initiator (with the salt, as `sk_ei`).
+    pub sk_er: SecretBytes,
+    /// SK_ai: integrity key, initiator to responder (empty with an AEAD cipher).
+    pub sk_ai: SecretBytes,
+    /// SK_ar: integrity key, responder to initiator (empty with an AEAD cipher).
+    pub sk_ar: SecretBytes,
+}
+
+impl fmt::Debug for IkeSaKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IkeSaKeys")
+            .field("spi_i", &self.spi_i)
+            .field("spi_r", &self.spi_r)
+            .field("encr", &self.encr.token)
+            .field("integ", &self.integ.map(|i| i.token))
+            .field("prf", &self.prf.token)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Something that happened to an IKE SA or one of its Child SAs.
 ///
 /// `ChildSaInstalled` is large (it carries the keys inline, without a heap
@@ -92,6 +136,19 @@ pub enum Event {
         suite: String,
         /// What NAT detection found.
         nat: NatState,
+    },
+    /// The keys of an IKE SA were derived, for debugging tools (decrypting captured
+    /// IKE messages); only with
+    /// [`Config::export_ike_keys`](crate::Config::export_ike_keys) set.
+    ///
+    /// Comes as soon as the keys exist, like strongSwan's `ike_derived_keys` hook:
+    /// after IKE_SA_INIT (before [`Event::IkeSaEstablished`], and also when IKE_AUTH
+    /// then fails, which is when a decrypted IKE_AUTH helps most) and for every new
+    /// IKE SA of a CREATE_CHILD_SA rekey (before [`Event::IkeSaRekeyed`]; after
+    /// simultaneous rekeys also for the redundant IKE SA that is deleted at once).
+    IkeSaKeysDerived {
+        /// The SPIs, transforms and SK_e/SK_a keys (zeroize on drop).
+        keys: IkeSaKeys,
     },
     /// A Child SA is ready: install both directions in the data plane.
     ChildSaInstalled {

@@ -9,7 +9,9 @@ use ipsec_crypto::kdf::{self, IkeKeyLengths};
 use ipsec_crypto::{CryptoError, CryptoProvider, PrfAlgorithm, SecretBytes};
 use ipsec_ike_wire::SkKeys;
 
+use crate::endpoint::Shared;
 use crate::error::Error;
+use crate::event::IkeSaKeys;
 use crate::proposal::Chosen;
 
 /// The keys of one IKE SA.
@@ -20,6 +22,10 @@ pub(crate) struct IkeCrypto {
     pub sk_pi: SecretBytes,
     pub sk_pr: SecretBytes,
     pub sk: SkKeys,
+    /// The SK_e/SK_a keys for [`Event::IkeSaKeysDerived`](crate::Event::IkeSaKeysDerived)
+    /// until [`Shared::export_keys`] takes them; `None` unless
+    /// `Config::export_ike_keys` is set.
+    pub exported: Option<IkeSaKeys>,
 }
 
 impl core::fmt::Debug for IkeCrypto {
@@ -31,9 +37,10 @@ impl core::fmt::Debug for IkeCrypto {
 }
 
 impl IkeCrypto {
-    /// Derives the seven keys from SKEYSEED and builds the SK protection.
+    /// Derives the seven keys from SKEYSEED and builds the SK protection; keeps
+    /// SK_e and SK_a for export when the configuration asks for it.
     pub(crate) fn derive(
-        provider: &CryptoProvider,
+        cx: &Shared,
         chosen: Chosen,
         skeyseed: &SecretBytes,
         ni: &[u8],
@@ -41,6 +48,7 @@ impl IkeCrypto {
         spi_i: IkeSpi,
         spi_r: IkeSpi,
     ) -> Result<IkeCrypto, Error> {
+        let provider: &CryptoProvider = cx.provider;
         let prf_desc = chosen.prf.ok_or(CryptoError::Unsupported)?;
         let prf = provider.prf(prf_desc.id).ok_or(CryptoError::Unsupported)?;
         let lens = IkeKeyLengths {
@@ -71,6 +79,17 @@ impl IkeCrypto {
                 k.sk_ar.expose(),
             )?
         };
+        let exported = cx.config.export_ike_keys.then(|| IkeSaKeys {
+            spi_i,
+            spi_r,
+            encr: chosen.encr,
+            integ: chosen.integ,
+            prf: prf_desc,
+            sk_ei: k.sk_ei,
+            sk_er: k.sk_er,
+            sk_ai: k.sk_ai,
+            sk_ar: k.sk_ar,
+        });
         Ok(IkeCrypto {
             chosen,
             prf,
@@ -78,6 +97,7 @@ impl IkeCrypto {
             sk_pi: k.sk_pi,
             sk_pr: k.sk_pr,
             sk,
+            exported,
         })
     }
 }

@@ -20,7 +20,7 @@ mod session;
 pub use config::{Config, Identity, IdentityError, Psk, Retransmit};
 pub use endpoint::{IkeEndpoint, NAT_T_PORT, NON_ESP_MARKER};
 pub use error::{ApiMisuse, CloseReason, Error, PeerIncompatible, PeerMisbehaved};
-pub use event::{ChildSaId, Event, NatState, SaHandle, Transmit};
+pub use event::{ChildSaId, Event, IkeSaKeys, NatState, SaHandle, Transmit};
 pub use ipsec_core::{ChildSaParams, Duration, Instant, Mode, TrafficSelector};
 pub use ipsec_crypto::{CryptoProvider, KeId, Proposal, ProposalKind};
 pub use ipsec_ike_wire::NotifyType;

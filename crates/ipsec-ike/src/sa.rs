@@ -756,15 +756,8 @@ impl IkeSa {
             .ok_or(CryptoError::Unsupported)?;
         let skeyseed = kdf::skeyseed(prf, &s.nonce, &nr, g_ir.expose())?;
         let spi_r = h.spi_r;
-        let crypto = IkeCrypto::derive(
-            cx.provider,
-            chosen,
-            &skeyseed,
-            &s.nonce,
-            &nr,
-            s.spi_i,
-            spi_r,
-        )?;
+        let mut crypto = IkeCrypto::derive(cx, chosen, &skeyseed, &s.nonce, &nr, s.spi_i, spi_r)?;
+        cx.export_keys(self.handle, &mut crypto);
         self.nat = detect_nat(cx, m, s.spi_i, spi_r, self.path);
         let frag = cx
             .config
@@ -1046,14 +1039,13 @@ impl IkeSa {
         let Ok(spi_r) = cx.new_ike_spi(handle) else {
             return NewResponder::Drop;
         };
-        let crypto =
-            match IkeCrypto::derive(cx.provider, chosen, &skeyseed, ni, &nr, h.spi_i, spi_r) {
-                Ok(c) => c,
-                Err(_) => {
-                    cx.spis.remove(&spi_r);
-                    return NewResponder::Drop;
-                }
-            };
+        let mut crypto = match IkeCrypto::derive(cx, chosen, &skeyseed, ni, &nr, h.spi_i, spi_r) {
+            Ok(c) => c,
+            Err(_) => {
+                cx.spis.remove(&spi_r);
+                return NewResponder::Drop;
+            }
+        };
         // The request's NAT-D hashes use a zero responder SPI.
         let nat = detect_nat(cx, &m, h.spi_i, IkeSpi::ZERO, path);
         let peer_frag = m.has(NotifyType::IKEV2_FRAGMENTATION_SUPPORTED);
@@ -1074,6 +1066,7 @@ impl IkeSa {
         }
         let response = msg::plain(header, &out);
         cx.send(path, &response);
+        cx.export_keys(handle, &mut crypto);
         let mut session = Session::new(h.spi_i, spi_r, false, crypto, frag);
         session.cached = Some(Cached {
             id: 0,

@@ -373,7 +373,8 @@ pub fn lsrr_travel(p: &mut [u8]) {
                         let next: [u8; 4] = p[i + ptr - 1..i + ptr + 3].try_into().unwrap();
                         p[i + ptr - 1..i + ptr + 3].copy_from_slice(&[203, 0, 113, ptr as u8]);
                         p[16..20].copy_from_slice(&next);
-                        p[8] -= 1;
+                        // TTL is mutable (zeroed for the ICV); the generator may have set 0.
+                        p[8] = p[8].saturating_sub(1);
                         p[i + 2] += 4;
                     }
                 }
