@@ -533,18 +533,25 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::vec::Vec;
+    use zerocopy::network_endian::{U16, U32};
+    use zerocopy::IntoBytes;
 
     const ESP_TARGETS: Stop = Stop::At(&[IpProto::ESP, IpProto::UDP]);
     const AH_TARGET: Stop = Stop::At(&[IpProto::AH]);
 
+    /// An IPv6 packet: the fixed header (next header `nh`), `ext`, and `payload` bytes.
     fn v6(nh: u8, ext: &[u8], payload: usize) -> Vec<u8> {
-        let mut p = std::vec![0u8; 40];
-        p[0] = 0x60;
-        let pl = u16::try_from(ext.len() + payload).unwrap();
-        p[4..6].copy_from_slice(&pl.to_be_bytes());
-        p[6] = nh;
+        let header = Ipv6Header {
+            ver_tc_flow: U32::new(6 << 28),
+            payload_len: U16::new(u16::try_from(ext.len() + payload).unwrap()),
+            next_header: nh,
+            hop_limit: 64,
+            src: [0x20; 16],
+            dst: [0x30; 16],
+        };
+        let mut p = header.as_bytes().to_vec();
         p.extend_from_slice(ext);
-        p.resize(40 + ext.len() + payload, 0xab);
+        p.extend(core::iter::repeat_n(0xab, payload));
         p
     }
 
