@@ -1,38 +1,64 @@
 //! Finding where AH goes (or is) in an IPv4 or IPv6 packet, and fixing the IP header
-//! around it.
+//! around it: crate-internal glue to [`ipsec_core::ip::walk`], the IPv4/IPv6 header
+//! walker AH shares with ESP, with AH's checks and stopping points, and the mapping of
+//! the walker's errors into AH's [`ParseError`] (in one place: [`parse_error`]).
 //!
-//! ```text
-//! IPv6 extension headers in front of AH (RFC 4302 §3.1.1, RFC 8200 §4.1):
-//! +-------------+-----------+---------+-----------+----------+----+-----------+-----+
-//! | IPv6 header | hop-by-hop| dest    | routing   | fragment | AH | dest opt* | TCP |
-//! |             |           | options*|           | (atomic) |    |           |     |
-//! +-------------+-----------+---------+-----------+----------+----+-----------+-----+
-//!     * destination options for the hops of a routing header stay in front of AH;
-//!       those for the final destination follow it (RFC 8200 §4.1 order). A received
-//!       packet may carry destination options on either side (RFC 4302 §3.1.1
-//!       allows both), so the receiver walks over any of them to find AH.
-//!
-//! Extension header (hop-by-hop, routing, destination options):
-//! +---------------+---------------+-------------------------------+
-//! |  Next Header  |  Hdr Ext Len  |  (Hdr Ext Len + 1) * 8 bytes  |
-//! +---------------+---------------+-------------------------------+
-//! Fragment header: 8 bytes; bytes 2..4 hold the offset (13 bits) and the M flag.
-//! ```
+//! What AH asks of the walker (RFC 4302 §3.1.1, RFC 8200 §4.1): when protecting, the
+//! hop-by-hop, routing and (atomic) fragment headers and the destination options for
+//! the hops of a routing header stay in front of AH, those for the final destination
+//! follow it. A received packet may carry destination options on either side (RFC 4302
+//! §3.1.1 allows both), so the receiver walks over any of them to find AH. Unlike ESP,
+//! AH refuses a second routing header (the ICV input rewrites the one routing header as
+//! the receiver sees it) and accepts an empty IPv6 payload that cannot be a jumbogram
+//! (an inner packet with No Next Header). The IPv4 checksum is a mutable field and is
+//! never verified.
 //!
 //! AH protects whole datagrams only: IPv4 fragments and non-atomic IPv6 fragments are
 //! refused on both sides (RFC 4302 §3.3.4 and §3.4.1).
 
-use ipsec_core::ip::{ipv4_checksum, Ipv4Header, Ipv6Header};
+use ipsec_core::ip::walk::{self, Checks, IpVersion, Stop, WalkError, WalkErrorKind};
 use ipsec_core::IpProto;
-use zerocopy::FromBytes;
 
 use crate::wire::{Family, ParseError};
 
-pub(crate) const HOPOPT: u8 = 0;
-pub(crate) const ROUTING: u8 = 43;
-pub(crate) const FRAGMENT: u8 = 44;
-pub(crate) const DSTOPTS: u8 = 60;
-pub(crate) const AH: u8 = 51;
+pub(crate) const HOPOPT: u8 = IpProto::HOPOPT.0;
+pub(crate) const ROUTING: u8 = IpProto::IPV6_ROUTE.0;
+pub(crate) const FRAGMENT: u8 = IpProto::IPV6_FRAG.0;
+pub(crate) const DSTOPTS: u8 = IpProto::IPV6_OPTS.0;
+#[cfg(test)]
+pub(crate) const AH: u8 = IpProto::AH.0;
+
+/// AH's checks (see the module documentation).
+const CHECKS: Checks = Checks::new()
+    .with_v6_empty_payload(true)
+    .with_single_routing_header(true);
+
+/// The walker's error as AH's [`ParseError`], same kind and offset.
+fn parse_error(e: WalkError) -> ParseError {
+    match e.kind {
+        WalkErrorKind::Truncated { needed } => ParseError::truncated(e.offset, needed),
+        WalkErrorKind::LengthField => ParseError::length_field(e.offset),
+        WalkErrorKind::BadValue(what) => ParseError::bad_value(e.offset, what),
+        WalkErrorKind::Fragment(IpVersion::V4) => ParseError::bad_value(e.offset, "ipv4 fragment"),
+        WalkErrorKind::Fragment(IpVersion::V6) => ParseError::bad_value(e.offset, "ipv6 fragment"),
+        WalkErrorKind::NotFound => ParseError::bad_value(e.offset, "next header is not ah"),
+        _ => ParseError::bad_value(e.offset, "ip header"),
+    }
+}
+
+const fn version_of(family: Family) -> IpVersion {
+    match family {
+        Family::Ipv4 => IpVersion::V4,
+        Family::Ipv6 => IpVersion::V6,
+    }
+}
+
+const fn family_of(version: IpVersion) -> Family {
+    match version {
+        IpVersion::V4 => Family::Ipv4,
+        IpVersion::V6 => Family::Ipv6,
+    }
+}
 
 /// Where AH goes or is in a packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,212 +87,50 @@ pub(crate) enum Walk {
 
 /// The family from the version nibble.
 pub(crate) fn family(packet: &[u8]) -> Result<Family, ParseError> {
-    match packet.first().map(|b| b >> 4) {
-        Some(4) => Ok(Family::Ipv4),
-        Some(6) => Ok(Family::Ipv6),
-        Some(_) => Err(ParseError::bad_value(0, "ip version")),
-        None => Err(ParseError::truncated(0, 1)),
-    }
+    walk::version(packet).map(family_of).map_err(parse_error)
 }
 
 /// Checks an IPv4 header (version, IHL, lengths; not the checksum, which is mutable)
 /// and returns header and total length.
 pub(crate) fn check_v4(packet: &[u8]) -> Result<(usize, usize), ParseError> {
-    let (h, _) = Ipv4Header::ref_from_prefix(packet)
-        .map_err(|_| ParseError::truncated(0, Ipv4Header::LEN))?;
-    if h.version_ihl >> 4 != 4 {
-        return Err(ParseError::bad_value(0, "ip version"));
-    }
-    let hl = h.header_len();
-    if hl < Ipv4Header::LEN {
-        return Err(ParseError::bad_value(0, "ihl"));
-    }
-    if hl > packet.len() {
-        return Err(ParseError::truncated(0, hl));
-    }
-    let total = usize::from(h.total_len.get());
-    if total < hl || total > packet.len() {
-        return Err(ParseError::length_field(2));
-    }
-    Ok((hl, total))
+    walk::check_v4(packet, CHECKS).map_err(parse_error)
 }
 
 /// Checks the fixed IPv6 header and returns the packet length (40 + payload length).
 pub(crate) fn check_v6(packet: &[u8]) -> Result<usize, ParseError> {
-    let (h, _) = Ipv6Header::ref_from_prefix(packet)
-        .map_err(|_| ParseError::truncated(0, Ipv6Header::LEN))?;
-    if h.ver_tc_flow.get() >> 28 != 6 {
-        return Err(ParseError::bad_value(0, "ip version"));
-    }
-    let pl = usize::from(h.payload_len.get());
-    if pl == 0 && h.next_header == HOPOPT {
-        // Possibly a jumbogram (RFC 2675: payload length 0 and a Jumbo Payload
-        // option), which is not supported. An empty packet with another next header
-        // (No Next Header, say) is a valid inner packet.
-        return Err(ParseError::bad_value(4, "ipv6 jumbogram"));
-    }
-    let total = pl.saturating_add(Ipv6Header::LEN);
-    if total > packet.len() {
-        return Err(ParseError::length_field(4));
-    }
-    Ok(total)
+    walk::check_v6(packet, CHECKS).map_err(parse_error)
 }
 
 /// Finds where AH goes (`Walk::Protect`) or is (`Walk::ToAh`).
 pub(crate) fn locate(packet: &[u8], walk: Walk) -> Result<Located, ParseError> {
-    match family(packet)? {
-        Family::Ipv4 => {
-            let (hl, total) = check_v4(packet)?;
-            let (h, _) = Ipv4Header::ref_from_prefix(packet)
-                .map_err(|_| ParseError::truncated(0, Ipv4Header::LEN))?;
-            if h.flags_frag.get() & (Ipv4Header::MF | 0x1fff) != 0 {
-                return Err(ParseError::bad_value(6, "ipv4 fragment"));
-            }
-            if walk == Walk::ToAh && h.protocol != AH {
-                return Err(ParseError::bad_value(9, "protocol is not ah"));
-            }
-            Ok(Located {
-                family: Family::Ipv4,
-                total_len: total,
-                hdr_len: hl,
-                proto: IpProto(h.protocol),
-                proto_offset: 9,
-            })
-        }
-        Family::Ipv6 => {
-            let total = check_v6(packet)?;
-            let packet = packet.get(..total).unwrap_or(&[]);
-            let (hdr_len, proto, proto_offset) = walk_v6(packet, walk)?;
-            Ok(Located {
-                family: Family::Ipv6,
-                total_len: total,
-                hdr_len,
-                proto,
-                proto_offset,
-            })
-        }
+    let stop = match walk {
+        Walk::Protect => Stop::Protect,
+        Walk::ToAh => Stop::At(&[IpProto::AH]),
+    };
+    let l = walk::locate(packet, stop, CHECKS).map_err(parse_error)?;
+    // The walker leaves the IPv4 protocol field to the caller (an IPv6 chain it has
+    // already followed to AH).
+    if walk == Walk::ToAh && l.proto != IpProto::AH {
+        return Err(ParseError::bad_value(l.proto_offset, "protocol is not ah"));
     }
+    Ok(Located {
+        family: family_of(l.version),
+        total_len: l.total_len,
+        hdr_len: l.header_len,
+        proto: l.proto,
+        proto_offset: l.proto_offset,
+    })
 }
 
 /// The length of the extension header at `off` with next header value `nh`, for the
 /// four kinds AH steps over.
 pub(crate) fn ext_len(packet: &[u8], off: usize, nh: u8) -> Result<usize, ParseError> {
-    if nh == FRAGMENT {
-        return Ok(8);
-    }
-    let l = packet
-        .get(off.saturating_add(1))
-        .copied()
-        .ok_or(ParseError::truncated(off, 2))?;
-    Ok(usize::from(l).saturating_add(1).saturating_mul(8))
-}
-
-fn walk_v6(packet: &[u8], walk: Walk) -> Result<(usize, IpProto, usize), ParseError> {
-    let mut off = Ipv6Header::LEN;
-    let mut nh_off = 6;
-    let mut nh = packet.get(6).copied().ok_or(ParseError::truncated(6, 1))?;
-    let mut first = true;
-    let mut seen_routing = false;
-    loop {
-        match nh {
-            HOPOPT if !first => {
-                return Err(ParseError::bad_value(nh_off, "hop-by-hop header not first"));
-            }
-            HOPOPT => {}
-            ROUTING if seen_routing => {
-                return Err(ParseError::bad_value(nh_off, "second routing header"));
-            }
-            ROUTING => seen_routing = true,
-            DSTOPTS => {
-                let next = packet
-                    .get(off)
-                    .copied()
-                    .ok_or(ParseError::truncated(off, 2))?;
-                // Destination options for the final destination follow AH; those for
-                // the hops of a routing header stay in front.
-                if walk == Walk::Protect && next != ROUTING {
-                    return Ok((off, IpProto(nh), nh_off));
-                }
-            }
-            FRAGMENT => {
-                let fo = packet
-                    .get(off.saturating_add(2)..off.saturating_add(4))
-                    .ok_or(ParseError::truncated(off, 8))?;
-                // Offset and M flag both zero: an atomic fragment, a whole datagram.
-                if let [a, b] = fo {
-                    if u16::from_be_bytes([*a, *b]) & 0xfff9 != 0 {
-                        return Err(ParseError::bad_value(off, "ipv6 fragment"));
-                    }
-                }
-            }
-            AH if walk == Walk::ToAh => return Ok((off, IpProto(nh), nh_off)),
-            _ if walk == Walk::Protect => return Ok((off, IpProto(nh), nh_off)),
-            _ => return Err(ParseError::bad_value(nh_off, "next header is not ah")),
-        }
-        let len = ext_len(packet, off, nh)?;
-        let end = off.saturating_add(len);
-        if end > packet.len() {
-            return Err(ParseError::truncated(off, len));
-        }
-        nh = packet
-            .get(off)
-            .copied()
-            .ok_or(ParseError::truncated(off, 1))?;
-        nh_off = off;
-        off = end;
-        first = false;
-    }
-}
-
-/// Sets the IPv4 total length and protocol and recomputes the header checksum.
-pub(crate) fn fix_v4(
-    header: &mut [u8],
-    total_len: usize,
-    proto: IpProto,
-) -> Result<(), ParseError> {
-    let total = u16::try_from(total_len).map_err(|_| ParseError::length_field(2))?;
-    {
-        let (h, _) = Ipv4Header::mut_from_prefix(&mut *header)
-            .map_err(|_| ParseError::truncated(0, Ipv4Header::LEN))?;
-        h.total_len.set(total);
-        h.protocol = proto.0;
-    }
-    set_v4_checksum(header)
+    walk::ext_len(packet, off, nh).map_err(parse_error)
 }
 
 /// Recomputes the IPv4 header checksum.
 pub(crate) fn set_v4_checksum(header: &mut [u8]) -> Result<(), ParseError> {
-    let hl = {
-        let (h, _) = Ipv4Header::mut_from_prefix(&mut *header)
-            .map_err(|_| ParseError::truncated(0, Ipv4Header::LEN))?;
-        h.checksum.set(0);
-        h.header_len()
-    };
-    let c = ipv4_checksum(header.get(..hl).ok_or(ParseError::truncated(0, hl))?);
-    let (h, _) = Ipv4Header::mut_from_prefix(header)
-        .map_err(|_| ParseError::truncated(0, Ipv4Header::LEN))?;
-    h.checksum.set(c);
-    Ok(())
-}
-
-/// Sets the IPv6 payload length and the next header byte at `proto_offset`.
-pub(crate) fn fix_v6(
-    header: &mut [u8],
-    total_len: usize,
-    proto_offset: usize,
-    proto: IpProto,
-) -> Result<(), ParseError> {
-    let pl = total_len
-        .checked_sub(Ipv6Header::LEN)
-        .and_then(|p| u16::try_from(p).ok())
-        .ok_or(ParseError::length_field(4))?;
-    let (h, _) = Ipv6Header::mut_from_prefix(&mut *header)
-        .map_err(|_| ParseError::truncated(0, Ipv6Header::LEN))?;
-    h.payload_len.set(pl);
-    *header
-        .get_mut(proto_offset)
-        .ok_or(ParseError::truncated(proto_offset, 1))? = proto.0;
-    Ok(())
+    walk::set_v4_checksum(header).map_err(parse_error)
 }
 
 /// Sets length and protocol fields for `family`.
@@ -277,18 +141,12 @@ pub(crate) fn fix(
     proto_offset: usize,
     proto: IpProto,
 ) -> Result<(), ParseError> {
-    match family {
-        Family::Ipv4 => fix_v4(header, total_len, proto),
-        Family::Ipv6 => fix_v6(header, total_len, proto_offset, proto),
-    }
+    walk::fix(header, version_of(family), total_len, proto_offset, proto).map_err(parse_error)
 }
 
 /// The longest packet the length field of `family` can describe.
 pub(crate) const fn max_total(family: Family) -> usize {
-    match family {
-        Family::Ipv4 => u16::MAX as usize,
-        Family::Ipv6 => (u16::MAX as usize).saturating_add(Ipv6Header::LEN),
-    }
+    version_of(family).max_total_len()
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! The minimal IPv4 and IPv6 header views the codecs need.
+//! The minimal IPv4 and IPv6 header views the codecs need, and ([`walk`]) the one
+//! walker ESP and AH use to find where their header goes or is.
 //!
 //! ```text
 //! IPv4 (RFC 791 §3.1)                       IPv6 (RFC 8200 §3)
@@ -15,6 +16,8 @@
 
 use zerocopy::network_endian::{U16, U32};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+
+pub mod walk;
 
 /// The fixed 20-byte part of an IPv4 header.
 #[repr(C)]

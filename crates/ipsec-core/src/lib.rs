@@ -13,7 +13,8 @@
 //! - [`Lifetime`], [`Instant`]: SA lifetimes with time supplied by the caller.
 //! - [`iana`]: the IKEv2 transform registries as open newtypes.
 //! - [`ChildSaParams`]: what an IKE implementation hands to a data plane.
-//! - [`ip`]: the minimal IPv4/IPv6 header views the codecs need.
+//! - [`ip`]: the minimal IPv4/IPv6 header views the codecs need, and [`ip::walk`], the
+//!   IPv4/IPv6 header and extension-header walker ESP and AH share.
 //! - [`tunnel`]: the outer-header policies and RFC 6040 ECN rules ESP and AH share.
 #![cfg_attr(not(any(feature = "std", test)), no_std)]
 #![forbid(unsafe_code)]

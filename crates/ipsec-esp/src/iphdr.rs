@@ -1,49 +1,40 @@
-//! Crate-internal IPv4/IPv6 header checks shared by [`tunnel`](crate::tunnel) and
-//! [`transport`](crate::transport).
+//! Crate-internal glue to [`ipsec_core::ip::walk`], the IPv4/IPv6 header walker ESP
+//! shares with AH: the checks and stopping points ESP uses, and the mapping of the
+//! walker's errors into ESP's (in one place: [`parse_error`], `From<WalkError> for
+//! SplitError`).
 //!
-//! ```text
-//! IPv6 extension headers in front of ESP (RFC 4303 §3.1.1, RFC 8200 §4.1):
-//! +-------------+-----------+---------+-----------+----------+-----+-----------+
-//! | IPv6 header | hop-by-hop| dest    | routing   | fragment | ESP | dest opt* |
-//! |             |           | options*|           |          |     | upper ... |
-//! +-------------+-----------+---------+-----------+----------+-----+-----------+
-//!     * destination options before a routing header stay in front of ESP; the
-//!       last destination options header (for the final destination) is protected.
-//!
-//! Extension header (hop-by-hop, routing, destination options):
-//! +---------------+---------------+-------------------------------+
-//! |  Next Header  |  Hdr Ext Len  |  (Hdr Ext Len + 1) * 8 bytes  |
-//! +---------------+---------------+-------------------------------+
-//! Fragment header: 8 bytes; bytes 2..4 hold the offset (13 bits) and the M flag.
-//! ```
+//! What ESP asks of the walker (RFC 4303 §3.1.1, RFC 8200 §4.1): when protecting, the
+//! hop-by-hop, routing and fragment headers and the destination options for the hops of
+//! a routing header stay in front of ESP, and the last destination options header (for
+//! the final destination) is protected; a received packet is walked to its ESP or
+//! UDP-encapsulated ESP header. IPv4 fragments and non-atomic IPv6 fragments are
+//! refused (RFC 4303 §3.3.4, §3.4.1). Unlike AH, ESP refuses every IPv6 payload
+//! length of 0 and accepts several routing headers; the IPv4 header checksum is
+//! verified on received outer headers only.
 
-use ipsec_core::ip::{ipv4_checksum, Ipv4Header, Ipv6Header};
+use ipsec_core::ip::walk::{self, Checks, IpVersion, Stop, WalkError, WalkErrorKind};
 use ipsec_core::IpProto;
-use zerocopy::FromBytes;
 
 use crate::wire::ParseError;
 
-/// IPv6 next header value for the routing header.
-const ROUTING: u8 = 43;
-const FRAGMENT: u8 = 44;
-const DSTOPTS: u8 = 60;
-const HOPOPT: u8 = 0;
-
 /// Where the IP header (with the extension headers in front of ESP) ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Split {
-    /// The IP version, 4 or 6.
-    pub(crate) version: u8,
-    /// Bytes of IP header (IPv4 with options; IPv6 with the extension headers kept in
-    /// front of ESP).
-    pub(crate) header_len: usize,
-    /// The packet length from the header's length field.
-    pub(crate) total_len: usize,
-    /// The protocol at the split point.
-    pub(crate) proto: IpProto,
-    /// Offset of the byte that holds `proto` (IPv4 protocol field, IPv6 next header
-    /// field of the fixed header or of the last kept extension header).
-    pub(crate) proto_offset: usize,
+pub(crate) use ipsec_core::ip::walk::Located as Split;
+
+#[cfg(test)]
+const HOPOPT: u8 = IpProto::HOPOPT.0;
+#[cfg(test)]
+const ROUTING: u8 = IpProto::IPV6_ROUTE.0;
+#[cfg(test)]
+const FRAGMENT: u8 = IpProto::IPV6_FRAG.0;
+#[cfg(test)]
+const DSTOPTS: u8 = IpProto::IPV6_OPTS.0;
+
+/// What a received packet is walked to: ESP, or UDP carrying ESP (RFC 3948).
+const ESP_OR_UDP: Stop = Stop::At(&[IpProto::ESP, IpProto::UDP]);
+
+/// ESP's checks: the IPv4 checksum only when asked (received outer headers).
+const fn checks(verify_checksum: bool) -> Checks {
+    Checks::new().with_v4_checksum(verify_checksum)
 }
 
 /// Why [`split`] failed.
@@ -57,9 +48,25 @@ pub(crate) enum SplitError {
     NotEsp,
 }
 
-impl From<ParseError> for SplitError {
-    fn from(e: ParseError) -> Self {
-        Self::Parse(e)
+impl From<WalkError> for SplitError {
+    fn from(e: WalkError) -> Self {
+        match e.kind {
+            WalkErrorKind::Fragment(_) => Self::Fragment,
+            WalkErrorKind::NotFound => Self::NotEsp,
+            _ => Self::Parse(parse_error(e)),
+        }
+    }
+}
+
+/// The walker's error as ESP's [`ParseError`], same kind and offset.
+fn parse_error(e: WalkError) -> ParseError {
+    match e.kind {
+        WalkErrorKind::Truncated { needed } => ParseError::truncated(e.offset, needed),
+        WalkErrorKind::LengthField => ParseError::length_field(e.offset),
+        WalkErrorKind::BadValue(what) => ParseError::bad_value(e.offset, what),
+        WalkErrorKind::Fragment(_) => ParseError::bad_value(e.offset, "fragment"),
+        WalkErrorKind::NotFound => ParseError::bad_value(e.offset, "next header is not esp"),
+        _ => ParseError::bad_value(e.offset, "ip header"),
     }
 }
 
@@ -72,205 +79,44 @@ pub(crate) enum Walk {
     ToEsp,
 }
 
-/// The IP version from the first nibble.
-pub(crate) fn version(packet: &[u8]) -> Result<u8, ParseError> {
-    packet
-        .first()
-        .map(|b| b >> 4)
-        .ok_or(ParseError::truncated(0, 1))
+/// The IP version from the first nibble (4 or 6, else an error).
+pub(crate) fn version(packet: &[u8]) -> Result<IpVersion, ParseError> {
+    walk::version(packet).map_err(parse_error)
 }
 
 /// Checks an IPv4 header: version, IHL, lengths, and (with `verify_checksum`) the
 /// header checksum. Returns header and total length.
 pub(crate) fn check_v4(packet: &[u8], verify_checksum: bool) -> Result<(usize, usize), ParseError> {
-    let (h, _) = Ipv4Header::ref_from_prefix(packet)
-        .map_err(|_| ParseError::truncated(0, Ipv4Header::LEN))?;
-    if h.version_ihl >> 4 != 4 {
-        return Err(ParseError::bad_value(0, "ip version"));
-    }
-    let hl = h.header_len();
-    if hl < Ipv4Header::LEN {
-        return Err(ParseError::bad_value(0, "ihl"));
-    }
-    let total = usize::from(h.total_len.get());
-    if hl > packet.len() {
-        return Err(ParseError::truncated(0, hl));
-    }
-    if total < hl || total > packet.len() {
-        return Err(ParseError::length_field(2));
-    }
-    if verify_checksum && ipv4_checksum(packet.get(..hl).unwrap_or(&[])) != 0 {
-        return Err(ParseError::bad_value(10, "ipv4 header checksum"));
-    }
-    Ok((hl, total))
-}
-
-/// True if the IPv4 header describes a fragment (MF set or a non-zero offset).
-pub(crate) fn v4_is_fragment(packet: &[u8]) -> bool {
-    Ipv4Header::ref_from_prefix(packet)
-        .map(|(h, _)| h.flags_frag.get() & (Ipv4Header::MF | 0x1fff) != 0)
-        .unwrap_or(false)
+    walk::check_v4(packet, checks(verify_checksum)).map_err(parse_error)
 }
 
 /// Checks the fixed IPv6 header and returns the total length (40 + payload length).
 pub(crate) fn check_v6(packet: &[u8]) -> Result<usize, ParseError> {
-    let (h, _) = Ipv6Header::ref_from_prefix(packet)
-        .map_err(|_| ParseError::truncated(0, Ipv6Header::LEN))?;
-    if h.ver_tc_flow.get() >> 28 != 6 {
-        return Err(ParseError::bad_value(0, "ip version"));
-    }
-    let pl = usize::from(h.payload_len.get());
-    if pl == 0 {
-        // A jumbogram (RFC 2675) or an empty packet: neither carries ESP here.
-        return Err(ParseError::bad_value(4, "ipv6 payload length 0"));
-    }
-    let total = pl.saturating_add(Ipv6Header::LEN);
-    if total > packet.len() {
-        return Err(ParseError::length_field(4));
-    }
-    Ok(total)
+    walk::check_v6(packet, checks(false)).map_err(parse_error)
 }
 
 /// Finds where ESP goes (or is) in an IPv4 or IPv6 packet.
 ///
 /// IPv4 fragments and non-atomic IPv6 fragments are refused: ESP works on whole
-/// datagrams (RFC 4303 §3.3.4, §3.4.1).
+/// datagrams (RFC 4303 §3.3.4, §3.4.1). For IPv4, [`Walk::ToEsp`] does not look at the
+/// protocol field: the caller does.
 pub(crate) fn split(packet: &[u8], walk: Walk, verify_checksum: bool) -> Result<Split, SplitError> {
-    match version(packet)? {
-        4 => {
-            let (hl, total) = check_v4(packet, verify_checksum)?;
-            if v4_is_fragment(packet) {
-                return Err(SplitError::Fragment);
-            }
-            let proto = IpProto(packet.get(9).copied().unwrap_or(0));
-            Ok(Split {
-                version: 4,
-                header_len: hl,
-                total_len: total,
-                proto,
-                proto_offset: 9,
-            })
-        }
-        6 => {
-            let total = check_v6(packet)?;
-            let packet = packet.get(..total).unwrap_or(&[]);
-            walk_v6(packet, walk).map(|(header_len, proto, proto_offset)| Split {
-                version: 6,
-                header_len,
-                total_len: total,
-                proto,
-                proto_offset,
-            })
-        }
-        _ => Err(ParseError::bad_value(0, "ip version").into()),
-    }
-}
-
-fn walk_v6(packet: &[u8], walk: Walk) -> Result<(usize, IpProto, usize), SplitError> {
-    let mut off = Ipv6Header::LEN;
-    let mut nh_off = 6;
-    let mut nh = packet.get(6).copied().ok_or(ParseError::truncated(6, 1))?;
-    let mut first = true;
-    loop {
-        let len = match nh {
-            HOPOPT if first => ext_len(packet, off)?,
-            HOPOPT => {
-                return Err(ParseError::bad_value(nh_off, "hop-by-hop header not first").into())
-            }
-            ROUTING => ext_len(packet, off)?,
-            DSTOPTS => {
-                // Destination options for the final destination belong to the
-                // protected payload; those for the hops of a routing header stay in front.
-                let next = packet
-                    .get(off)
-                    .copied()
-                    .ok_or(ParseError::truncated(off, 2))?;
-                if walk == Walk::Protect && next != ROUTING {
-                    return Ok((off, IpProto(nh), nh_off));
-                }
-                ext_len(packet, off)?
-            }
-            FRAGMENT => {
-                let fo = packet
-                    .get(off.saturating_add(2)..off.saturating_add(4))
-                    .ok_or(ParseError::truncated(off, 8))?;
-                // Offset and M flag both zero: an atomic fragment, a whole datagram.
-                if let [a, b] = fo {
-                    if u16::from_be_bytes([*a, *b]) & 0xfff9 != 0 {
-                        return Err(SplitError::Fragment);
-                    }
-                }
-                8
-            }
-            _ if walk == Walk::Protect => return Ok((off, IpProto(nh), nh_off)),
-            _ if nh == IpProto::ESP.0 || nh == IpProto::UDP.0 => {
-                return Ok((off, IpProto(nh), nh_off))
-            }
-            _ => return Err(SplitError::NotEsp),
-        };
-        let end = off.saturating_add(len);
-        if end > packet.len() {
-            return Err(ParseError::truncated(off, len).into());
-        }
-        nh = packet
-            .get(off)
-            .copied()
-            .ok_or(ParseError::truncated(off, 1))?;
-        nh_off = off;
-        off = end;
-        first = false;
-    }
-}
-
-fn ext_len(packet: &[u8], off: usize) -> Result<usize, ParseError> {
-    let l = packet
-        .get(off.saturating_add(1))
-        .copied()
-        .ok_or(ParseError::truncated(off, 2))?;
-    // At most (255 + 1) * 8 = 2048: no overflow.
-    Ok(usize::from(l).saturating_add(1).saturating_mul(8))
-}
-
-/// Sets the IPv4 total length and protocol and recomputes the header checksum.
-pub(crate) fn fix_v4(
-    header: &mut [u8],
-    total_len: usize,
-    proto: IpProto,
-) -> Result<(), ParseError> {
-    let total = u16::try_from(total_len).map_err(|_| ParseError::length_field(2))?;
-    let hl = {
-        let (h, _) = Ipv4Header::mut_from_prefix(&mut *header)
-            .map_err(|_| ParseError::truncated(0, Ipv4Header::LEN))?;
-        h.total_len.set(total);
-        h.protocol = proto.0;
-        h.checksum.set(0);
-        h.header_len()
+    let stop = match walk {
+        Walk::Protect => Stop::Protect,
+        Walk::ToEsp => ESP_OR_UDP,
     };
-    let c = ipv4_checksum(header.get(..hl).ok_or(ParseError::truncated(0, hl))?);
-    let (h, _) = Ipv4Header::mut_from_prefix(header)
-        .map_err(|_| ParseError::truncated(0, Ipv4Header::LEN))?;
-    h.checksum.set(c);
-    Ok(())
+    Ok(walk::locate(packet, stop, checks(verify_checksum))?)
 }
 
-/// Sets the IPv6 payload length and the next header byte at `proto_offset`.
-pub(crate) fn fix_v6(
+/// Sets the length field and the protocol / next header byte of `split`'s header
+/// (`header`, moved or not) to `total_len` and `proto`, and for IPv4 the checksum.
+pub(crate) fn fix(
     header: &mut [u8],
+    split: &Split,
     total_len: usize,
-    proto_offset: usize,
     proto: IpProto,
 ) -> Result<(), ParseError> {
-    let pl = total_len
-        .checked_sub(Ipv6Header::LEN)
-        .and_then(|p| u16::try_from(p).ok())
-        .ok_or(ParseError::length_field(4))?;
-    let (h, _) = Ipv6Header::mut_from_prefix(&mut *header)
-        .map_err(|_| ParseError::truncated(0, Ipv6Header::LEN))?;
-    h.payload_len.set(pl);
-    *header
-        .get_mut(proto_offset)
-        .ok_or(ParseError::truncated(proto_offset, 1))? = proto.0;
-    Ok(())
+    walk::fix(header, split.version, total_len, split.proto_offset, proto).map_err(parse_error)
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@
 use core::fmt;
 use core::net::{IpAddr, Ipv6Addr};
 
+use ipsec_core::ip::walk::IpVersion;
 use ipsec_core::ip::Ipv6Header;
 use ipsec_core::IpProto;
 use zerocopy::FromBytes;
@@ -119,14 +120,6 @@ pub struct Unprotected {
     pub udp: Option<UdpPorts>,
 }
 
-fn max_total(version: u8) -> usize {
-    if version == 4 {
-        usize::from(u16::MAX)
-    } else {
-        usize::from(u16::MAX) + Ipv6Header::LEN
-    }
-}
-
 /// The exact room [`protect`] needs for `packet`.
 ///
 /// # Errors
@@ -199,7 +192,7 @@ fn protect_with<B: AsRef<[u8]> + AsMut<[u8]>>(
         });
     }
     let new_total = s.total_len.saturating_add(o.total());
-    if new_total > max_total(s.version) {
+    if new_total > s.version.max_total_len() {
         return Err(TransportError::TooLarge);
     }
     let hl = s.header_len;
@@ -230,16 +223,12 @@ fn protect_with<B: AsRef<[u8]> + AsMut<[u8]>>(
     buf.set_cursors(new_start, esp_end);
     let total = buf.body_len();
     let hdr = buf.body_mut().get_mut(..hl).unwrap_or(&mut []);
-    if s.version == 4 {
-        iphdr::fix_v4(hdr, total, proto).map_err(TransportError::Malformed)?;
-    } else {
-        iphdr::fix_v6(hdr, total, s.proto_offset, proto).map_err(TransportError::Malformed)?;
-    }
+    iphdr::fix(hdr, s, total, proto).map_err(TransportError::Malformed)?;
     Ok(seq)
 }
 
-fn addresses(packet: &[u8], version: u8) -> Option<(IpAddr, IpAddr)> {
-    if version != 6 {
+fn addresses(packet: &[u8], version: IpVersion) -> Option<(IpAddr, IpAddr)> {
+    if version != IpVersion::V6 {
         return None;
     }
     let (h, _) = Ipv6Header::ref_from_prefix(packet).ok()?;
@@ -319,12 +308,7 @@ fn unprotect_impl<B: AsRef<[u8]> + AsMut<[u8]>>(
     buf.set_cursors(new_start, payload.end);
     let total = buf.body_len();
     let hdr = buf.body_mut().get_mut(..hl).unwrap_or(&mut []);
-    if s.version == 4 {
-        iphdr::fix_v4(hdr, total, opened.next_header).map_err(TransportError::Malformed)?;
-    } else {
-        iphdr::fix_v6(hdr, total, s.proto_offset, opened.next_header)
-            .map_err(TransportError::Malformed)?;
-    }
+    iphdr::fix(hdr, &s, total, opened.next_header).map_err(TransportError::Malformed)?;
     Ok(Unprotected {
         opened,
         udp: udp_ports,

@@ -33,6 +33,7 @@
 use core::fmt;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use ipsec_core::ip::walk::IpVersion;
 use ipsec_core::ip::{ipv4_checksum, Ipv4Header, Ipv6Header};
 use ipsec_core::IpProto;
 use zerocopy::network_endian::{U16, U32};
@@ -187,7 +188,7 @@ impl InnerMeta {
     /// [`TunnelError::Malformed`] when it is not a well-formed IPv4 or IPv6 header.
     pub fn parse(inner: &[u8]) -> Result<Self, TunnelError> {
         match iphdr::version(inner).map_err(TunnelError::Malformed)? {
-            4 => {
+            IpVersion::V4 => {
                 iphdr::check_v4(inner, false).map_err(TunnelError::Malformed)?;
                 let (h, _) = Ipv4Header::ref_from_prefix(inner).map_err(|_| {
                     TunnelError::Malformed(ParseError::truncated(0, Ipv4Header::LEN))
@@ -198,7 +199,7 @@ impl InnerMeta {
                     df: h.flags_frag.get() & Ipv4Header::DF != 0,
                 })
             }
-            6 => {
+            IpVersion::V6 => {
                 let (h, _) = Ipv6Header::ref_from_prefix(inner).map_err(|_| {
                     TunnelError::Malformed(ParseError::truncated(0, Ipv6Header::LEN))
                 })?;
@@ -208,10 +209,6 @@ impl InnerMeta {
                     df: true,
                 })
             }
-            _ => Err(TunnelError::Malformed(ParseError::bad_value(
-                0,
-                "ip version",
-            ))),
         }
     }
 }
@@ -483,8 +480,8 @@ pub fn decap<B: AsRef<[u8]> + AsMut<[u8]>>(
     Ok(info)
 }
 
-fn outer_info(p: &[u8], version: u8) -> Result<OuterInfo, ParseError> {
-    if version == 4 {
+fn outer_info(p: &[u8], version: IpVersion) -> Result<OuterInfo, ParseError> {
+    if version == IpVersion::V4 {
         let (h, _) = Ipv4Header::ref_from_prefix(p).map_err(|_| ParseError::truncated(0, 20))?;
         Ok(OuterInfo {
             src: IpAddr::V4(Ipv4Addr::from(h.src)),
@@ -517,7 +514,7 @@ pub fn finish<B: AsRef<[u8]> + AsMut<[u8]>>(
     let version =
         iphdr::version(buf.body()).map_err(|_| TunnelError::InnerProtocol(next_header))?;
     match (next_header, version) {
-        (IpProto::IPV4, 4) => {
+        (IpProto::IPV4, IpVersion::V4) => {
             let (hl, total) = iphdr::check_v4(buf.body(), false).map_err(TunnelError::Malformed)?;
             let inner_tos = buf.body().get(1).copied().unwrap_or(0);
             let e = decap_ecn(inner_tos, outer_tos).ok_or(TunnelError::EcnDrop)?;
@@ -535,7 +532,7 @@ pub fn finish<B: AsRef<[u8]> + AsMut<[u8]>>(
             }
             Ok(())
         }
-        (IpProto::IPV6, 6) => {
+        (IpProto::IPV6, IpVersion::V6) => {
             let total = iphdr::check_v6(buf.body()).map_err(TunnelError::Malformed)?;
             buf.truncate(total);
             if let Ok((h, _)) = Ipv6Header::mut_from_prefix(buf.body_mut()) {
