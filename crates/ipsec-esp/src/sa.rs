@@ -1091,19 +1091,53 @@ impl EspOutbound {
 }
 
 /// The receiving half of an ESP SA: keys and the anti-replay window.
-pub struct EspInbound {
+///
+/// `W` is where the window lives: [`ReplayWindow`] (the default) inside the SA, or
+/// [`ExternalReplay`] when the caller keeps it (a SAD that opens one SA on several
+/// threads, through [`EspInbound::open_with`]); the latter saves the window's 530
+/// bytes per SA.
+pub struct EspInbound<W = ReplayWindow> {
     spi: Spi,
     xf: Transform,
-    window: ReplayWindow,
+    window: W,
 }
 
-impl fmt::Debug for EspInbound {
+/// The window type of an [`EspInbound`] that keeps no anti-replay window of its own:
+/// the caller passes one to every [`EspInbound::open_with`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExternalReplay;
+
+impl<W: fmt::Debug> fmt::Debug for EspInbound<W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EspInbound")
             .field("spi", &self.spi)
             .field("transform", &self.xf)
             .field("window", &self.window)
             .finish()
+    }
+}
+
+impl EspInbound<ExternalReplay> {
+    /// Sets up the receiving side of an SA whose anti-replay window the caller keeps
+    /// (see [`ExternalReplay`]); it opens only through [`EspInbound::open_with`]. Keys
+    /// and transforms as in [`EspOutbound::new`].
+    ///
+    /// # Errors
+    /// As [`EspOutbound::new`].
+    pub fn with_external_replay(
+        provider: &CryptoProvider,
+        spi: Spi,
+        encr: &'static EncrDesc,
+        integ: Option<&'static IntegDesc>,
+        keys: &KeyMaterial,
+        esn: bool,
+    ) -> Result<Self, SaError> {
+        let xf = Transform::new(provider, encr, integ, keys, esn)?;
+        Ok(Self {
+            spi,
+            xf,
+            window: ExternalReplay,
+        })
     }
 }
 
@@ -1154,31 +1188,6 @@ impl EspInbound {
         )
     }
 
-    /// The SPI this SA receives on.
-    pub fn spi(&self) -> Spi {
-        self.spi
-    }
-
-    /// Whether extended sequence numbers are in use.
-    pub fn esn(&self) -> bool {
-        self.xf.esn
-    }
-
-    /// The encryption transform.
-    pub fn encr(&self) -> &'static EncrDesc {
-        self.xf.encr
-    }
-
-    /// The integrity transform, if any.
-    pub fn integ(&self) -> Option<&'static IntegDesc> {
-        self.xf.integ
-    }
-
-    /// IV, ICV and block lengths of this SA.
-    pub fn layout(&self) -> EspLayout {
-        self.xf.layout()
-    }
-
     /// The anti-replay window (for SA export).
     pub fn replay_window(&self) -> &ReplayWindow {
         &self.window
@@ -1207,6 +1216,33 @@ impl EspInbound {
     ) -> Result<Opened, OpenError> {
         let Self { spi, xf, window } = self;
         open_impl(*spi, xf, window, buf)
+    }
+}
+
+impl<W> EspInbound<W> {
+    /// The SPI this SA receives on.
+    pub fn spi(&self) -> Spi {
+        self.spi
+    }
+
+    /// Whether extended sequence numbers are in use.
+    pub fn esn(&self) -> bool {
+        self.xf.esn
+    }
+
+    /// The encryption transform.
+    pub fn encr(&self) -> &'static EncrDesc {
+        self.xf.encr
+    }
+
+    /// The integrity transform, if any.
+    pub fn integ(&self) -> Option<&'static IntegDesc> {
+        self.xf.integ
+    }
+
+    /// IV, ICV and block lengths of this SA.
+    pub fn layout(&self) -> EspLayout {
+        self.xf.layout()
     }
 
     /// Opens like [`EspInbound::open`], through a shared reference, with the

@@ -258,8 +258,8 @@ pub fn unprotect<B: AsRef<[u8]> + AsMut<[u8]>>(
 ///
 /// # Errors
 /// As [`unprotect`].
-pub fn unprotect_with<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
-    esp: &EspInbound,
+pub fn unprotect_with<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized, W>(
+    esp: &EspInbound<W>,
     buf: &mut PacketBuf<B>,
     replay: &mut R,
 ) -> Result<Unprotected, TransportError> {

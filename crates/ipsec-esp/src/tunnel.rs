@@ -552,8 +552,8 @@ pub fn finish<B: AsRef<[u8]> + AsMut<[u8]>>(
 ///
 /// # Errors
 /// As [`open`].
-pub fn open_with<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
-    esp: &EspInbound,
+pub fn open_with<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized, W>(
+    esp: &EspInbound<W>,
     buf: &mut PacketBuf<B>,
     replay: &mut R,
 ) -> Result<(Opened, OuterInfo), TunnelError> {

@@ -611,3 +611,37 @@ proptest! {
         prop_assert_eq!(b.body(), &inner[..]);
     }
 }
+
+#[test]
+fn an_inbound_sa_without_its_own_window_opens_with_the_callers() {
+    use ipsec_esp::ExternalReplay;
+    // The point of the type: no window inside (the window is an 8-byte-aligned array
+    // of 65 words plus its state).
+    assert!(
+        core::mem::size_of::<EspInbound<ExternalReplay>>() + 520
+            <= core::mem::size_of::<EspInbound>()
+    );
+    for s in suites() {
+        let k = keys(s, 31);
+        let mut o = EspOutbound::new(provider(), SPI, s.0, s.1, &k, true).unwrap();
+        let i = EspInbound::with_external_replay(provider(), SPI, s.0, s.1, &k, true).unwrap();
+        assert_eq!((i.spi(), i.esn(), i.encr().name), (SPI, true, s.0.name));
+        assert!(!format!("{i:?}").is_empty());
+        let mut window = ReplayWindow::new(64).unwrap();
+        for n in 1..=3u64 {
+            let payload = vec![n as u8; 40 + n as usize];
+            let (pdu, seq) = seal(&mut o, &payload, IpProto::UDP);
+            let mut v = pdu.clone();
+            let mut b = PacketBuf::new(&mut v[..], 0, pdu.len()).unwrap();
+            let opened = i.open_with(&mut b, &mut window).unwrap();
+            assert_eq!((opened.seq, b.body()), (seq, &payload[..]));
+            let mut v = pdu.clone();
+            let mut b = PacketBuf::new(&mut v[..], 0, pdu.len()).unwrap();
+            assert!(matches!(
+                i.open_with(&mut b, &mut window),
+                Err(OpenError::Replay(_))
+            ));
+        }
+        assert_eq!(window.top(), 3);
+    }
+}

@@ -18,7 +18,9 @@ use ipsec_crypto::CryptoProvider;
 use ipsec_esp::transport::{self, TransportError};
 use ipsec_esp::tunnel::{self, Tunnel, TunnelConfig, TunnelError};
 use ipsec_esp::udp::UdpPorts;
-use ipsec_esp::{EspInbound, EspOutbound, OpenError, ReplayGuard, SaError, SealError};
+use ipsec_esp::{
+    EspInbound, EspOutbound, ExternalReplay, OpenError, ReplayGuard, SaError, SealError,
+};
 
 use crate::classify::{Direction, FlowKey, PortValue};
 use crate::event::{Event, Events, ExpiryCause};
@@ -263,7 +265,7 @@ pub(crate) enum Xform {
     /// ESP: sealed and opened through shared references, no lock around the crypto.
     Esp {
         out: EspOutbound,
-        inb: EspInbound,
+        inb: EspInbound<ExternalReplay>,
         tunnel: Option<Tunnel>,
     },
     /// AH, through `ipsec-ah`'s shared-reference entry points (`seal_*_at`,
@@ -558,15 +560,14 @@ impl Sa {
         }
         out.set_padding_alignment(padding_alignment)
             .map_err(SadError::Esp)?;
-        // The SAD keeps the window (below), so the transform's own is switched off.
-        let inb = EspInbound::new(
+        // The SAD keeps the window (below), so the transform has none of its own.
+        let inb = EspInbound::with_external_replay(
             provider,
             p.inbound_spi,
             encr,
             integ,
             &p.inbound_keys,
             p.esn,
-            0,
         )
         .map_err(SadError::Esp)?;
         let window = if p.replay_window == 0 {
