@@ -3,7 +3,7 @@
 
 use ipsec_core::{Duration, IkeSpi, Instant};
 use ipsec_crypto_rustcrypto as rc;
-use ipsec_ike_wire::frag::{message_len_for, ReassemblyError};
+use ipsec_ike_wire::frag::{message_len_for, FragmentError, ReassemblyError};
 use ipsec_ike_wire::{
     fragment, max_message_len, open_fragment, ExchangeType, Flags, IkeHeaderRepr, IpVersion,
     Message, Payload, PayloadType, Reassembler, ReassemblyLimits, SkCrypter, SkKeys,
@@ -285,7 +285,21 @@ proptest! {
     ) {
         let crypter = if use_cbc { cbc() } else { gcm() };
         let inner: Vec<u8> = (0..len).map(|i| (i as u64 ^ seed) as u8).collect();
-        let frags = fragment(&crypter, &header(), PayloadType::IDI, &inner, mtu, &rc::OS_RANDOM).unwrap();
+        // The smallest message that carries a byte of content: IKE header (28), SKF
+        // header (8), then for AES-CBC an IV and one block (16 + 16) and the
+        // HMAC-SHA-256-128 ICV (16); for AES-GCM the IV (8), the byte and the pad
+        // length byte (2), and the ICV (16). Below it, and only there, MtuTooSmall.
+        let least = if use_cbc { 28 + 8 + 16 + 16 + 16 } else { 28 + 8 + 8 + 2 + 16 };
+        let frags = match fragment(&crypter, &header(), PayloadType::IDI, &inner, mtu, &rc::OS_RANDOM) {
+            Err(FragmentError::MtuTooSmall) => {
+                prop_assert!(mtu < least, "MtuTooSmall at {mtu}");
+                return Ok(());
+            }
+            r => {
+                prop_assert!(mtu >= least, "fragmented at {mtu}");
+                r.unwrap()
+            }
+        };
         let n = frags.len();
         // Fisher-Yates with a small LCG, then sprinkle duplicates before the end.
         let mut order: Vec<usize> = (0..n).collect();
