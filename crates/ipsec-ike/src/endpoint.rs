@@ -10,7 +10,7 @@ use ipsec_core::{Duration, IkeSpi, Instant, Spi};
 use ipsec_crypto::{CryptoError, CryptoProvider, PrfId};
 use ipsec_ike_wire::{
     error_response, ExchangeType, Flags, IkeHeaderRepr, IkePacket, NotifyType, ParseErrorKind,
-    Trust, HEADER_LEN,
+    PayloadType, Trust, HEADER_LEN,
 };
 
 use crate::config::Config;
@@ -185,6 +185,9 @@ pub struct IkeEndpoint {
     by_init: BTreeMap<(SocketAddr, IkeSpi), SaHandle>,
     next_handle: u64,
     cookies: Option<CookieSecrets>,
+    /// INVALID_IKE_SPI answers: the start of the current one-second window and how
+    /// many were sent in it.
+    invalid_spi_window: (Instant, u32),
 }
 
 impl fmt::Debug for IkeEndpoint {
@@ -215,6 +218,7 @@ impl IkeEndpoint {
             by_init: BTreeMap::new(),
             next_handle: 0,
             cookies: None,
+            invalid_spi_window: (Instant(0), 0),
         }
     }
 
@@ -434,9 +438,50 @@ impl IkeEndpoint {
                 sa.handle_datagram(&mut self.shared, now, path, bytes, &h);
             }
             self.cleanup(now);
+            return;
         }
-        // Unknown SPI: RFC 7296 §2.21.4 allows INVALID_IKE_SPI, unprotected and rate
-        // limited; staying silent gives scanners nothing.
+        self.answer_unknown_spi(now, path, &h, packet.next_payload());
+    }
+
+    /// A message for an IKE SA we do not know (RFC 7296 §2.21.4): a protected
+    /// request gets an unprotected INVALID_IKE_SPI with its SPIs, exchange type and
+    /// Message ID, within `Config::invalid_ike_spi_per_second`; a response, or
+    /// anything unprotected, gets nothing ("MUST NOT respond" to responses).
+    fn answer_unknown_spi(
+        &mut self,
+        now: Instant,
+        path: Path,
+        h: &IkeHeaderRepr,
+        first: PayloadType,
+    ) {
+        let limit = self.shared.config.invalid_ike_spi_per_second;
+        if limit == 0
+            || h.flags.is_response()
+            || (first != PayloadType::SK && first != PayloadType::SKF)
+            || h.spi_i.is_zero()
+            || h.spi_r.is_zero()
+        {
+            return;
+        }
+        let (start, sent) = &mut self.invalid_spi_window;
+        if now >= *start + Duration::from_secs(1) {
+            *start = now;
+            *sent = 0;
+        }
+        if *sent >= limit {
+            return;
+        }
+        *sent = sent.saturating_add(1);
+        let header = msg::header(
+            h.spi_i,
+            h.spi_r,
+            h.exchange_type,
+            !h.flags.is_initiator(),
+            true,
+            h.message_id,
+        );
+        let reply = msg::plain(header, &[Out::notify(NotifyType::INVALID_IKE_SPI, &[])]);
+        self.shared.send(path, &reply);
     }
 
     /// INVALID_MAJOR_VERSION (RFC 7296 §2.5) for requests of a higher major version.
