@@ -180,6 +180,11 @@ impl Shared {
 pub struct IkeEndpoint {
     shared: Shared,
     sas: BTreeMap<SaHandle, IkeSa>,
+    /// Every SA's next timer, ordered by deadline, so `poll_timeout` reads the first
+    /// entry and `handle_timeout` visits only the SAs that are due.
+    timers: BTreeSet<(Instant, SaHandle)>,
+    /// The deadline each SA has in `timers`.
+    deadlines: BTreeMap<SaHandle, Instant>,
     /// Responder SAs by (initiator address, initiator SPI), for retransmitted
     /// IKE_SA_INIT requests.
     by_init: BTreeMap<(SocketAddr, IkeSpi), SaHandle>,
@@ -215,6 +220,8 @@ impl IkeEndpoint {
                 next_child: 0,
             },
             sas: BTreeMap::new(),
+            timers: BTreeSet::new(),
+            deadlines: BTreeMap::new(),
             by_init: BTreeMap::new(),
             next_handle: 0,
             cookies: None,
@@ -252,6 +259,7 @@ impl IkeEndpoint {
         let h = self.new_handle();
         let sa = IkeSa::connect(&mut self.shared, h, now, Path { local, remote })?;
         self.sas.insert(h, sa);
+        self.touched(now, h);
         Ok(h)
     }
 
@@ -268,7 +276,7 @@ impl IkeEndpoint {
             .get_mut(&sa)
             .ok_or(Error::ApiMisuse(ApiMisuse::UnknownSa))?
             .create_child(shared, now);
-        self.cleanup(now);
+        self.touched(now, sa);
         r
     }
 
@@ -289,7 +297,7 @@ impl IkeEndpoint {
             .get_mut(&sa)
             .ok_or(Error::ApiMisuse(ApiMisuse::UnknownSa))?
             .rekey_child(shared, now, child);
-        self.cleanup(now);
+        self.touched(now, sa);
         r
     }
 
@@ -310,7 +318,7 @@ impl IkeEndpoint {
             .get_mut(&sa)
             .ok_or(Error::ApiMisuse(ApiMisuse::UnknownSa))?
             .delete_child(shared, now, child);
-        self.cleanup(now);
+        self.touched(now, sa);
         r
     }
 
@@ -325,7 +333,7 @@ impl IkeEndpoint {
             .get_mut(&sa)
             .ok_or(Error::ApiMisuse(ApiMisuse::UnknownSa))?
             .rekey_ike(shared, now);
-        self.cleanup(now);
+        self.touched(now, sa);
         r
     }
 
@@ -342,7 +350,7 @@ impl IkeEndpoint {
             .get_mut(&sa)
             .ok_or(Error::ApiMisuse(ApiMisuse::UnknownSa))?
             .check_liveness(shared, now);
-        self.cleanup(now);
+        self.touched(now, sa);
         r
     }
 
@@ -358,7 +366,7 @@ impl IkeEndpoint {
             .get_mut(&sa)
             .ok_or(Error::ApiMisuse(ApiMisuse::UnknownSa))?
             .close(shared, now);
-        self.cleanup(now);
+        self.touched(now, sa);
         Ok(())
     }
 
@@ -422,10 +430,10 @@ impl IkeEndpoint {
                 if let Some(sa) = self.sas.get_mut(&handle) {
                     sa.handle_datagram(&mut self.shared, now, path, bytes, &h);
                 }
+                self.touched(now, handle);
             } else {
                 self.new_responder(now, path, bytes, &h);
             }
-            self.cleanup(now);
             return;
         }
         let ours = if h.flags.is_initiator() {
@@ -437,7 +445,7 @@ impl IkeEndpoint {
             if let Some(sa) = self.sas.get_mut(&handle) {
                 sa.handle_datagram(&mut self.shared, now, path, bytes, &h);
             }
-            self.cleanup(now);
+            self.touched(now, handle);
             return;
         }
         self.answer_unknown_spi(now, path, &h, packet.next_payload());
@@ -661,6 +669,7 @@ impl IkeEndpoint {
             NewResponder::Created(sa) => {
                 self.by_init.insert((path.remote, h.spi_i), handle);
                 self.sas.insert(handle, *sa);
+                self.touched(now, handle);
             }
             NewResponder::Reject(n, data) => self.stateless(path, h, n, &data),
             NewResponder::Drop => {}
@@ -668,34 +677,47 @@ impl IkeEndpoint {
     }
 
     /// Fires expired timers: retransmissions, rekeys, liveness checks, expiries.
+    /// Visits only the SAs whose timer is due.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let due: Vec<SaHandle> = self
-            .sas
-            .iter()
-            .filter(|(_, s)| s.poll_timeout().is_some_and(|t| t <= now))
-            .map(|(h, _)| *h)
-            .collect();
+        // Everything due now, taken out first: an SA whose handling leaves a timer
+        // that is due again is visited on the next call, not in a loop here.
+        let mut due = Vec::new();
+        while let Some(&(t, h)) = self.timers.first() {
+            if t > now {
+                break;
+            }
+            self.timers.pop_first();
+            self.deadlines.remove(&h);
+            due.push(h);
+        }
         for h in due {
             if let Some(sa) = self.sas.get_mut(&h) {
                 sa.handle_timeout(&mut self.shared, now);
             }
+            self.touched(now, h);
         }
-        self.cleanup(now);
     }
 
-    /// Removes SAs that are gone, with their SPIs.
-    fn cleanup(&mut self, now: Instant) {
-        let gone: Vec<SaHandle> = self
-            .sas
-            .iter()
-            .filter(|(_, s)| s.is_gone(now))
-            .map(|(h, _)| *h)
-            .collect();
-        for h in gone {
+    /// After `h` handled an input, command or timer: forgets it if it is gone (with
+    /// its SPIs), or files its next timer. Only `h` can have changed: other SAs
+    /// change only through their own inputs and timers.
+    fn touched(&mut self, now: Instant, h: SaHandle) {
+        if let Some(old) = self.deadlines.remove(&h) {
+            self.timers.remove(&(old, h));
+        }
+        let Some(sa) = self.sas.get(&h) else {
+            return;
+        };
+        if sa.is_gone(now) {
             if let Some(sa) = self.sas.remove(&h) {
                 sa.release(&mut self.shared);
             }
             self.by_init.retain(|_, v| *v != h);
+            return;
+        }
+        if let Some(t) = sa.poll_timeout() {
+            self.timers.insert((t, h));
+            self.deadlines.insert(h, t);
         }
     }
 
@@ -709,7 +731,13 @@ impl IkeEndpoint {
     /// timer; wait for datagrams and commands).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.sas.values().filter_map(IkeSa::poll_timeout).min()
+        let next = self.timers.first().map(|(t, _)| *t);
+        debug_assert_eq!(
+            next,
+            self.sas.values().filter_map(IkeSa::poll_timeout).min(),
+            "timer index out of date"
+        );
+        next
     }
 
     /// The next event.
