@@ -298,6 +298,14 @@ pub struct Config {
     ///
     /// [`Event::IkeSaKeysDerived`]: crate::Event::IkeSaKeysDerived
     pub export_ike_keys: bool,
+    /// Answer protected requests (an SK or SKF payload first) for IKE SAs we do not
+    /// know with an unprotected INVALID_IKE_SPI notification (RFC 7296 §2.21.4), so a
+    /// peer whose IKE SA we lost (we restarted) learns of it; at most this many
+    /// answers per second, counted over the whole endpoint; 0 answers nothing.
+    /// Responses and unprotected messages are never answered. The answer is smaller
+    /// than the request, so it cannot amplify a spoofed flood, and the limit caps
+    /// what such a flood can make us send.
+    pub invalid_ike_spi_per_second: u32,
 }
 
 impl Config {
@@ -306,8 +314,8 @@ impl Config {
     /// `aes256gcm16` and `aes128gcm16`, selectors covering all IPv4 traffic, tunnel
     /// mode, no automatic rekeying, [`Retransmit::default`], no DPD, no fragmentation,
     /// 20 s NAT keepalives, a 1024-packet replay window, cookies above 64 half-open
-    /// SAs, which wait 64 s for IKE_AUTH, at most 256 Child SAs per IKE SA, and no
-    /// export of IKE SA keys.
+    /// SAs, which wait 64 s for IKE_AUTH, at most 256 Child SAs per IKE SA, no
+    /// export of IKE SA keys, and at most 10 INVALID_IKE_SPI answers per second.
     pub fn new(local_id: Identity, psk: impl Into<Psk>) -> Self {
         Config {
             local_id,
@@ -336,6 +344,7 @@ impl Config {
             half_open_timeout: Duration::from_secs(64),
             cookie_secret_lifetime: Duration::from_secs(300),
             export_ike_keys: false,
+            invalid_ike_spi_per_second: 10,
         }
     }
 

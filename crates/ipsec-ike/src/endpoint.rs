@@ -10,7 +10,7 @@ use ipsec_core::{Duration, IkeSpi, Instant, Spi};
 use ipsec_crypto::{CryptoError, CryptoProvider, PrfId};
 use ipsec_ike_wire::{
     error_response, ExchangeType, Flags, IkeHeaderRepr, IkePacket, NotifyType, ParseErrorKind,
-    Trust, HEADER_LEN,
+    PayloadType, Trust, HEADER_LEN,
 };
 
 use crate::config::Config;
@@ -180,11 +180,19 @@ impl Shared {
 pub struct IkeEndpoint {
     shared: Shared,
     sas: BTreeMap<SaHandle, IkeSa>,
+    /// Every SA's next timer, ordered by deadline, so `poll_timeout` reads the first
+    /// entry and `handle_timeout` visits only the SAs that are due.
+    timers: BTreeSet<(Instant, SaHandle)>,
+    /// The deadline each SA has in `timers`.
+    deadlines: BTreeMap<SaHandle, Instant>,
     /// Responder SAs by (initiator address, initiator SPI), for retransmitted
     /// IKE_SA_INIT requests.
     by_init: BTreeMap<(SocketAddr, IkeSpi), SaHandle>,
     next_handle: u64,
     cookies: Option<CookieSecrets>,
+    /// INVALID_IKE_SPI answers: the start of the current one-second window and how
+    /// many were sent in it.
+    invalid_spi_window: (Instant, u32),
 }
 
 impl fmt::Debug for IkeEndpoint {
@@ -212,9 +220,12 @@ impl IkeEndpoint {
                 next_child: 0,
             },
             sas: BTreeMap::new(),
+            timers: BTreeSet::new(),
+            deadlines: BTreeMap::new(),
             by_init: BTreeMap::new(),
             next_handle: 0,
             cookies: None,
+            invalid_spi_window: (Instant(0), 0),
         }
     }
 
@@ -248,6 +259,7 @@ impl IkeEndpoint {
         let h = self.new_handle();
         let sa = IkeSa::connect(&mut self.shared, h, now, Path { local, remote })?;
         self.sas.insert(h, sa);
+        self.touched(now, h);
         Ok(h)
     }
 
@@ -264,7 +276,7 @@ impl IkeEndpoint {
             .get_mut(&sa)
             .ok_or(Error::ApiMisuse(ApiMisuse::UnknownSa))?
             .create_child(shared, now);
-        self.cleanup(now);
+        self.touched(now, sa);
         r
     }
 
@@ -285,7 +297,7 @@ impl IkeEndpoint {
             .get_mut(&sa)
             .ok_or(Error::ApiMisuse(ApiMisuse::UnknownSa))?
             .rekey_child(shared, now, child);
-        self.cleanup(now);
+        self.touched(now, sa);
         r
     }
 
@@ -306,7 +318,7 @@ impl IkeEndpoint {
             .get_mut(&sa)
             .ok_or(Error::ApiMisuse(ApiMisuse::UnknownSa))?
             .delete_child(shared, now, child);
-        self.cleanup(now);
+        self.touched(now, sa);
         r
     }
 
@@ -321,7 +333,7 @@ impl IkeEndpoint {
             .get_mut(&sa)
             .ok_or(Error::ApiMisuse(ApiMisuse::UnknownSa))?
             .rekey_ike(shared, now);
-        self.cleanup(now);
+        self.touched(now, sa);
         r
     }
 
@@ -338,7 +350,7 @@ impl IkeEndpoint {
             .get_mut(&sa)
             .ok_or(Error::ApiMisuse(ApiMisuse::UnknownSa))?
             .check_liveness(shared, now);
-        self.cleanup(now);
+        self.touched(now, sa);
         r
     }
 
@@ -354,7 +366,7 @@ impl IkeEndpoint {
             .get_mut(&sa)
             .ok_or(Error::ApiMisuse(ApiMisuse::UnknownSa))?
             .close(shared, now);
-        self.cleanup(now);
+        self.touched(now, sa);
         Ok(())
     }
 
@@ -418,10 +430,10 @@ impl IkeEndpoint {
                 if let Some(sa) = self.sas.get_mut(&handle) {
                     sa.handle_datagram(&mut self.shared, now, path, bytes, &h);
                 }
+                self.touched(now, handle);
             } else {
                 self.new_responder(now, path, bytes, &h);
             }
-            self.cleanup(now);
             return;
         }
         let ours = if h.flags.is_initiator() {
@@ -433,10 +445,51 @@ impl IkeEndpoint {
             if let Some(sa) = self.sas.get_mut(&handle) {
                 sa.handle_datagram(&mut self.shared, now, path, bytes, &h);
             }
-            self.cleanup(now);
+            self.touched(now, handle);
+            return;
         }
-        // Unknown SPI: RFC 7296 §2.21.4 allows INVALID_IKE_SPI, unprotected and rate
-        // limited; staying silent gives scanners nothing.
+        self.answer_unknown_spi(now, path, &h, packet.next_payload());
+    }
+
+    /// A message for an IKE SA we do not know (RFC 7296 §2.21.4): a protected
+    /// request gets an unprotected INVALID_IKE_SPI with its SPIs, exchange type and
+    /// Message ID, within `Config::invalid_ike_spi_per_second`; a response, or
+    /// anything unprotected, gets nothing ("MUST NOT respond" to responses).
+    fn answer_unknown_spi(
+        &mut self,
+        now: Instant,
+        path: Path,
+        h: &IkeHeaderRepr,
+        first: PayloadType,
+    ) {
+        let limit = self.shared.config.invalid_ike_spi_per_second;
+        if limit == 0
+            || h.flags.is_response()
+            || (first != PayloadType::SK && first != PayloadType::SKF)
+            || h.spi_i.is_zero()
+            || h.spi_r.is_zero()
+        {
+            return;
+        }
+        let (start, sent) = &mut self.invalid_spi_window;
+        if now >= *start + Duration::from_secs(1) {
+            *start = now;
+            *sent = 0;
+        }
+        if *sent >= limit {
+            return;
+        }
+        *sent = sent.saturating_add(1);
+        let header = msg::header(
+            h.spi_i,
+            h.spi_r,
+            h.exchange_type,
+            !h.flags.is_initiator(),
+            true,
+            h.message_id,
+        );
+        let reply = msg::plain(header, &[Out::notify(NotifyType::INVALID_IKE_SPI, &[])]);
+        self.shared.send(path, &reply);
     }
 
     /// INVALID_MAJOR_VERSION (RFC 7296 §2.5) for requests of a higher major version.
@@ -616,6 +669,7 @@ impl IkeEndpoint {
             NewResponder::Created(sa) => {
                 self.by_init.insert((path.remote, h.spi_i), handle);
                 self.sas.insert(handle, *sa);
+                self.touched(now, handle);
             }
             NewResponder::Reject(n, data) => self.stateless(path, h, n, &data),
             NewResponder::Drop => {}
@@ -623,34 +677,47 @@ impl IkeEndpoint {
     }
 
     /// Fires expired timers: retransmissions, rekeys, liveness checks, expiries.
+    /// Visits only the SAs whose timer is due.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let due: Vec<SaHandle> = self
-            .sas
-            .iter()
-            .filter(|(_, s)| s.poll_timeout().is_some_and(|t| t <= now))
-            .map(|(h, _)| *h)
-            .collect();
+        // Everything due now, taken out first: an SA whose handling leaves a timer
+        // that is due again is visited on the next call, not in a loop here.
+        let mut due = Vec::new();
+        while let Some(&(t, h)) = self.timers.first() {
+            if t > now {
+                break;
+            }
+            self.timers.pop_first();
+            self.deadlines.remove(&h);
+            due.push(h);
+        }
         for h in due {
             if let Some(sa) = self.sas.get_mut(&h) {
                 sa.handle_timeout(&mut self.shared, now);
             }
+            self.touched(now, h);
         }
-        self.cleanup(now);
     }
 
-    /// Removes SAs that are gone, with their SPIs.
-    fn cleanup(&mut self, now: Instant) {
-        let gone: Vec<SaHandle> = self
-            .sas
-            .iter()
-            .filter(|(_, s)| s.is_gone(now))
-            .map(|(h, _)| *h)
-            .collect();
-        for h in gone {
+    /// After `h` handled an input, command or timer: forgets it if it is gone (with
+    /// its SPIs), or files its next timer. Only `h` can have changed: other SAs
+    /// change only through their own inputs and timers.
+    fn touched(&mut self, now: Instant, h: SaHandle) {
+        if let Some(old) = self.deadlines.remove(&h) {
+            self.timers.remove(&(old, h));
+        }
+        let Some(sa) = self.sas.get(&h) else {
+            return;
+        };
+        if sa.is_gone(now) {
             if let Some(sa) = self.sas.remove(&h) {
                 sa.release(&mut self.shared);
             }
             self.by_init.retain(|_, v| *v != h);
+            return;
+        }
+        if let Some(t) = sa.poll_timeout() {
+            self.timers.insert((t, h));
+            self.deadlines.insert(h, t);
         }
     }
 
@@ -664,7 +731,13 @@ impl IkeEndpoint {
     /// timer; wait for datagrams and commands).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.sas.values().filter_map(IkeSa::poll_timeout).min()
+        let next = self.timers.first().map(|(t, _)| *t);
+        debug_assert_eq!(
+            next,
+            self.sas.values().filter_map(IkeSa::poll_timeout).min(),
+            "timer index out of date"
+        );
+        next
     }
 
     /// The next event.

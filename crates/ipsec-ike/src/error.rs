@@ -206,6 +206,11 @@ pub enum CloseReason {
     /// The peer's AUTH was wrong, or it rejected ours.
     AuthenticationFailed,
     /// No IKE proposal in common.
+    ///
+    /// In answer to our IKE_SA_INIT this (like [`CloseReason::NotifyReceived`]) comes
+    /// only when the retransmissions run out: the notification is unauthenticated and
+    /// may be forged, so the handshake keeps waiting for a valid response until then
+    /// (RFC 7296 §2.21.2).
     NoProposalChosen,
     /// The peer answered with another error notification.
     NotifyReceived(NotifyType),

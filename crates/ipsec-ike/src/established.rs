@@ -229,6 +229,15 @@ impl IkeSa {
                 }
             }
             Received::Nothing => Flow::Continue,
+            Received::InvalidSpiHint => {
+                // RFC 7296 §2.21.4: no state change, but a reason to check liveness.
+                // A request in flight already is such a check: its retransmissions
+                // time out if the peer really lost the IKE SA.
+                if w == Which::Current && !e.current.busy() && !e.deleting {
+                    e.push_unique(Pending::Liveness);
+                }
+                Flow::Continue
+            }
         };
         if let Flow::Close(_) = flow {
             return flow;

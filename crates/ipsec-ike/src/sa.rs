@@ -71,6 +71,10 @@ pub(crate) struct ExpectSaInitResp {
     deadline: Instant,
     restarts: u8,
     child_id: ChildSaId,
+    /// The latest unauthenticated error answer (an error notification, or a response
+    /// we cannot use), reported as the close reason if no valid response comes before
+    /// the retransmissions run out (RFC 7296 §2.21.1, §2.21.2).
+    unauth_error: Option<CloseReason>,
 }
 
 /// Initiator: IKE_AUTH sent, waiting for its response.
@@ -395,6 +399,7 @@ impl IkeSa {
             deadline: now,
             restarts: 0,
             child_id: cx.child_id(),
+            unauth_error: None,
         };
         let mut sa = IkeSa {
             handle,
@@ -598,8 +603,11 @@ impl IkeSa {
             State::InitSent(mut s) => {
                 if now >= s.deadline {
                     if s.sent >= cx.config.retransmit.max_tries.max(1) {
+                        // An unauthenticated error we kept waiting past says more
+                        // than "timeout" (RFC 7296 §2.21.2).
+                        let reason = s.unauth_error.unwrap_or(CloseReason::Timeout);
                         self.state = State::InitSent(s);
-                        self.close_with(cx, now, Some(CloseReason::Timeout));
+                        self.close_with(cx, now, Some(reason));
                         return;
                     }
                     cx.send(self.path, &s.request);
@@ -683,22 +691,20 @@ impl IkeSa {
                         s.restarts += 1;
                         s.kx = kx;
                         Self::send_init(cx, now, self.path, &mut s);
-                        self.state = State::InitSent(s);
                     }
-                    _ => {
-                        self.state = State::InitSent(s);
-                        self.close_with(cx, now, Some(CloseReason::NoProposalChosen));
-                    }
+                    // A group we cannot use (or one retry too many): unauthenticated,
+                    // so only remembered (RFC 7296 §2.21.2).
+                    _ => s.unauth_error = Some(CloseReason::NoProposalChosen),
                 }
+                self.state = State::InitSent(s);
                 return;
             }
             if let Some(n) = m.error_notify() {
+                // RFC 7296 §2.21.2: an unprotected error may be forged; keep waiting
+                // for a valid response until the retransmissions run out, and report
+                // the error then.
+                s.unauth_error = Some(CloseReason::from_error(Error::NotifyReceived(n)));
                 self.state = State::InitSent(s);
-                self.close_with(
-                    cx,
-                    now,
-                    Some(CloseReason::from_error(Error::NotifyReceived(n))),
-                );
                 return;
             }
         }
@@ -707,6 +713,12 @@ impl IkeSa {
             return;
         }
         let _ = path;
+        if let Err(e) = Self::check_init_response(&s, &m) {
+            // Equally unauthenticated: a forged answer must not end the handshake.
+            s.unauth_error = Some(CloseReason::from_error(e));
+            self.state = State::InitSent(s);
+            return;
+        }
         match self.finish_init(cx, now, bytes, h, *s, &m) {
             Ok(()) => {}
             Err(e) => {
@@ -724,6 +736,25 @@ impl IkeSa {
                 }));
             }
         }
+    }
+
+    /// The checks of an IKE_SA_INIT response that need no key exchange, so a response
+    /// failing them leaves the handshake waiting for a better one.
+    fn check_init_response(s: &ExpectSaInitResp, m: &InMsg) -> Result<(), Error> {
+        let sa = m.sa.as_ref().ok_or(PeerMisbehaved::MissingPayload("SA"))?;
+        let (_, chosen) = proposal::accept_answer(&s.offer, ProposalKind::Ike, sa, true)
+            .ok_or(PeerMisbehaved::BadProposal)?;
+        let (group, _) = m.ke.as_ref().ok_or(PeerMisbehaved::MissingPayload("KE"))?;
+        if chosen.ke.map(|k| k.id) != Some(*group) || *group != s.kx.group() {
+            return Err(PeerMisbehaved::BadKeyExchange.into());
+        }
+        if m.nonce.is_none() {
+            return Err(PeerMisbehaved::MissingPayload("Nonce").into());
+        }
+        if chosen.prf.is_none() {
+            return Err(PeerMisbehaved::BadProposal.into());
+        }
+        Ok(())
     }
 
     fn finish_init(

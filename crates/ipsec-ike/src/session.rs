@@ -61,6 +61,10 @@ pub(crate) enum Received {
     /// Nothing to act on (a retransmission answered from the cache, a fragment, a
     /// forgery, an old message).
     Nothing,
+    /// An unprotected response with INVALID_IKE_SPI (RFC 7296 §2.21.4): perhaps the
+    /// peer lost this IKE SA, perhaps a forgery. A hint only: it "MUST NOT change the
+    /// state of any existing SAs".
+    InvalidSpiHint,
 }
 
 fn reassembler() -> Reassembler {
@@ -276,6 +280,9 @@ impl Session {
             return Received::Nothing;
         }
         let response = h.flags.is_response();
+        if response && Self::is_invalid_spi_notify(bytes) {
+            return Received::InvalidSpiHint;
+        }
         let retransmitted;
         if response {
             match &self.out {
@@ -352,6 +359,16 @@ impl Session {
                 Received::Nothing
             }
         }
+    }
+
+    /// Whether `bytes` is an unprotected message carrying INVALID_IKE_SPI.
+    fn is_invalid_spi_notify(bytes: &[u8]) -> bool {
+        let first = PayloadType(bytes.get(16).copied().unwrap_or(0));
+        if first == PayloadType::SK || first == PayloadType::SKF {
+            return false;
+        }
+        InMsg::parse(first, bytes.get(HEADER_LEN..).unwrap_or(&[]))
+            .is_ok_and(|m| m.has(NotifyType::INVALID_IKE_SPI))
     }
 
     fn resend_cached(&self, cx: &mut Shared, path: Path) {

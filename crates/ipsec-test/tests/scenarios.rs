@@ -969,3 +969,63 @@ fn child_sa_limit() {
     p.drive();
     check_children(&p, 3);
 }
+
+#[test]
+fn many_sas_keep_their_own_timers() {
+    // 120 IKE SAs on one endpoint pair, started 100 ms apart so every timer differs;
+    // the endpoint's timer index must hand each SA its own retransmissions, liveness
+    // checks and expiry (debug builds also check the index against a full scan on
+    // every `poll_timeout`).
+    const N: usize = 120;
+    let mut a = config("@a.test");
+    a.dpd = Some(Duration::from_secs(30));
+    let mut p = Pair::new(a, config("@b.test"), 60);
+    let start = p.now;
+    let mut handles = Vec::new();
+    for _ in 0..N {
+        handles.push(p.connect());
+        p.drive_for(Duration::from_millis(100));
+    }
+    p.drive_for(Duration::from_secs(1));
+    assert!(handles.iter().all(|h| p.a.ep.is_established(*h)));
+    assert_eq!(
+        p.b.count(|e| matches!(e, Event::IkeSaEstablished { .. })),
+        N
+    );
+    // A call before anything is due does nothing.
+    let due = p.a.ep.poll_timeout().expect("dpd timers");
+    assert!(due > p.now);
+    p.a.ep.handle_timeout(p.now);
+    assert!(p.a.ep.poll_transmit().is_none());
+    // Every liveness check is answered while the link is up.
+    p.drive_for(Duration::from_secs(31));
+    assert!(p.a.count(|e| matches!(e, Event::LivenessOk)) >= N);
+    // Close every other SA; the rest lose the link and time out one by one.
+    for h in handles.iter().step_by(2) {
+        p.a.ep.close(p.now, *h).unwrap();
+    }
+    p.drive_for(Duration::from_secs(1));
+    assert_eq!(
+        p.a.count(|e| matches!(
+            e,
+            Event::IkeSaClosed {
+                reason: CloseReason::Deleted { by_peer: false }
+            }
+        )),
+        N / 2
+    );
+    p.set_cut(true);
+    p.drive();
+    assert_eq!(
+        p.a.count(|e| matches!(
+            e,
+            Event::IkeSaClosed {
+                reason: CloseReason::Timeout
+            }
+        )),
+        N / 2
+    );
+    assert!(p.a.ep.sa_handles().is_empty(), "all forgotten");
+    assert!(p.a.ep.poll_timeout().is_none());
+    assert!(p.now > start + Duration::from_secs(30 + 63));
+}
