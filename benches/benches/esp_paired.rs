@@ -10,6 +10,7 @@
 //!
 //! Run: `cargo bench -p ipsec-benches --bench esp_paired` (about 40 seconds).
 #![allow(clippy::disallowed_methods)] // Instant::now: this is a benchmark.
+#![allow(clippy::print_stdout)] // Printing the measurement is its purpose.
 
 use std::hint::black_box;
 use std::time::Instant;
