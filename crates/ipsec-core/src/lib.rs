@@ -36,7 +36,9 @@ pub use buf::{BufError, PacketBuf};
 pub use child::{ChildSaParams, KeyMaterial, UdpEncap, MAX_KEY_MATERIAL};
 pub use lifetime::{Lifetime, LifetimeLimits};
 pub use proto::{IpProto, Mode, SecurityProtocol};
-pub use replay::{ReplayError, ReplayGuard, ReplayWindow, MAX_REPLAY_WINDOW};
+pub use replay::{
+    ReplayError, ReplayGuard, ReplayWindow, ResyncCounter, ResyncPolicy, MAX_REPLAY_WINDOW,
+};
 pub use selector::{TrafficSelector, TsSet, MAX_SELECTORS};
 pub use seq::{SeqCounter, SeqError};
 pub use spi::{IkeSpi, Spi};

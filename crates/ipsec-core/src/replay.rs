@@ -229,6 +229,157 @@ impl ReplayGuard for ReplayWindow {
     }
 }
 
+/// When and how hard a receiver tries to re-synchronize the high half of an extended
+/// sequence number after a long loss ([RFC 4303 Appendix A3], [RFC 4302 Appendix B3]).
+///
+/// If 2^32 or more consecutive packets of an ESN SA are lost, the receiver infers the
+/// wrong high half for every later packet, and every later packet fails authentication.
+/// The receiver counts consecutive authentication failures per SA (a valid packet
+/// resets the count, see [`ResyncCounter`]); when the count reaches
+/// [`trigger`](Self::trigger), one failing packet is authenticated again with the
+/// high halves Seqh + 1, Seqh + 2, ..., Seqh + [`max_tries`](Self::max_tries). Only a
+/// packet that truly authenticates moves the window, exactly as a normally accepted
+/// packet does.
+///
+/// Anyone can send packets that fail authentication, so both numbers are bounded:
+/// `max_tries` is at most [`ResyncPolicy::MAX_TRIES`], and `trigger` is at least
+/// `max_tries`. Since the count restarts after every attempt, forged packets cost the
+/// receiver at most `max_tries / trigger` (at most one) extra verification each on
+/// average, whatever their rate.
+///
+/// [RFC 4303 Appendix A3]: https://www.rfc-editor.org/rfc/rfc4303#appendix-A.3
+/// [RFC 4302 Appendix B3]: https://www.rfc-editor.org/rfc/rfc4302#appendix-B.3
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ResyncPolicy {
+    trigger: u32,
+    max_tries: u32,
+}
+
+impl ResyncPolicy {
+    /// The largest number of high halves one attempt tries.
+    pub const MAX_TRIES: u32 = 64;
+
+    /// The default: re-synchronize after 64 consecutive failures, trying up to 8 high
+    /// halves.
+    ///
+    /// Once the high halves disagree, *every* packet fails, so 64 consecutive failures
+    /// come within a fraction of a second on any SA busy enough to have lost 2^32
+    /// packets, while genuine traffic interleaved with corrupted or forged packets
+    /// keeps resetting the count. Each extra high half stands for another 2^32 lost
+    /// packets (over an hour at a million packets per second), so 8 covers any outage
+    /// an SA survives in practice without being rekeyed, and keeps the cost of forged
+    /// packets at one eighth of a verification each.
+    pub const DEFAULT: ResyncPolicy = ResyncPolicy {
+        trigger: 64,
+        max_tries: 8,
+    };
+
+    /// No re-synchronization: packets keep failing until the SA is rekeyed.
+    pub const DISABLED: ResyncPolicy = ResyncPolicy {
+        trigger: 0,
+        max_tries: 0,
+    };
+
+    /// A policy that re-synchronizes after `trigger` consecutive authentication
+    /// failures, trying up to `max_tries` high halves. `max_tries` is capped at
+    /// [`ResyncPolicy::MAX_TRIES`] and `trigger` raised to at least `max_tries`; a
+    /// `trigger` or `max_tries` of 0 gives [`ResyncPolicy::DISABLED`].
+    pub const fn new(trigger: u32, max_tries: u32) -> Self {
+        if trigger == 0 || max_tries == 0 {
+            return Self::DISABLED;
+        }
+        let max_tries = if max_tries > Self::MAX_TRIES {
+            Self::MAX_TRIES
+        } else {
+            max_tries
+        };
+        let trigger = if trigger < max_tries {
+            max_tries
+        } else {
+            trigger
+        };
+        ResyncPolicy { trigger, max_tries }
+    }
+
+    /// How many consecutive authentication failures start an attempt (0: never).
+    pub const fn trigger(&self) -> u32 {
+        self.trigger
+    }
+
+    /// How many high halves one attempt tries after the inferred one (0: none).
+    pub const fn max_tries(&self) -> u32 {
+        self.max_tries
+    }
+
+    /// Whether re-synchronization is on.
+    pub const fn enabled(&self) -> bool {
+        self.trigger != 0
+    }
+}
+
+impl Default for ResyncPolicy {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// The per-SA count of consecutive packets that failed authentication
+/// ([RFC 4303 Appendix A3.1]), kept beside the SA's [`ReplayWindow`].
+///
+/// A receiver calls [`ResyncCounter::armed`] before opening a packet: when it says
+/// yes, the receiver keeps a copy of the packet, since a failed verification leaves
+/// the buffer's bytes unspecified. After opening, it calls [`ResyncCounter::reset`] for
+/// a valid packet and [`ResyncCounter::failed`] for one that failed authentication;
+/// when `failed` says so, the receiver re-synchronizes with the copy (for ESP,
+/// `ipsec_esp::EspInbound::open_resync_with`). The count restarts after every attempt,
+/// successful or not, so attempts are at least [`ResyncPolicy::trigger`] failures
+/// apart.
+///
+/// [RFC 4303 Appendix A3.1]: https://www.rfc-editor.org/rfc/rfc4303#appendix-A.3.1
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ResyncCounter {
+    failures: u32,
+}
+
+impl ResyncCounter {
+    /// A count of zero.
+    pub const fn new() -> Self {
+        ResyncCounter { failures: 0 }
+    }
+
+    /// Consecutive failures so far.
+    pub const fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// Whether the next failure starts an attempt under `policy`: keep a copy of the
+    /// next packet before opening it.
+    pub const fn armed(&self, policy: &ResyncPolicy) -> bool {
+        policy.enabled() && self.failures.saturating_add(1) >= policy.trigger
+    }
+
+    /// A valid packet arrived: the count restarts.
+    pub fn reset(&mut self) {
+        self.failures = 0;
+    }
+
+    /// A packet failed authentication. Returns `true` when this failure reaches the
+    /// trigger: attempt a re-synchronization with it now. The count then restarts, so
+    /// the next attempt needs another `trigger` failures.
+    pub fn failed(&mut self, policy: &ResyncPolicy) -> bool {
+        if !policy.enabled() {
+            return false;
+        }
+        self.failures = self.failures.saturating_add(1);
+        if self.failures >= policy.trigger {
+            self.failures = 0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,6 +448,45 @@ mod tests {
         assert_eq!(late, u64::from(u32::MAX - 20));
         w.mark(late).unwrap();
         assert_eq!(w.check(late), Err(ReplayError::Duplicate));
+    }
+
+    #[test]
+    fn resync_policy_bounds() {
+        assert_eq!(ResyncPolicy::default(), ResyncPolicy::DEFAULT);
+        assert!(ResyncPolicy::DEFAULT.enabled());
+        assert!(!ResyncPolicy::DISABLED.enabled());
+        assert_eq!(ResyncPolicy::new(0, 5), ResyncPolicy::DISABLED);
+        assert_eq!(ResyncPolicy::new(5, 0), ResyncPolicy::DISABLED);
+        let p = ResyncPolicy::new(1, 1000);
+        assert_eq!(p.max_tries(), ResyncPolicy::MAX_TRIES);
+        assert_eq!(p.trigger(), ResyncPolicy::MAX_TRIES);
+        let p = ResyncPolicy::new(3, 2);
+        assert_eq!((p.trigger(), p.max_tries()), (3, 2));
+    }
+
+    #[test]
+    fn resync_counter_triggers_once_per_trigger_failures() {
+        let p = ResyncPolicy::new(4, 2);
+        let mut c = ResyncCounter::new();
+        let mut fired = 0;
+        for i in 1..=12u32 {
+            assert_eq!(c.armed(&p), i % 4 == 0, "{i}");
+            if c.failed(&p) {
+                fired += 1;
+                assert_eq!(i % 4, 0);
+            }
+        }
+        assert_eq!(fired, 3);
+        c.failed(&p);
+        c.failed(&p);
+        c.reset();
+        assert_eq!(c.failures(), 0);
+        assert!(!c.armed(&p));
+        let mut off = ResyncCounter::new();
+        for _ in 0..100 {
+            assert!(!off.armed(&ResyncPolicy::DISABLED));
+            assert!(!off.failed(&ResyncPolicy::DISABLED));
+        }
     }
 
     /// The model: a set of received numbers and the top.

@@ -240,7 +240,7 @@ pub struct Opened {
     pub pad_len: u8,
 }
 
-pub use ipsec_core::ReplayGuard;
+pub use ipsec_core::{ReplayGuard, ResyncCounter, ResyncPolicy};
 
 enum Engine {
     /// AEAD (`gmac == false`) or GMAC (`gmac == true`).
@@ -1217,6 +1217,20 @@ impl EspInbound {
         let Self { spi, xf, window } = self;
         open_impl(*spi, xf, window, buf)
     }
+
+    /// [`EspInbound::open_resync_with`] with this SA's own window.
+    ///
+    /// # Errors
+    /// As [`EspInbound::open_resync_with`].
+    pub fn open_resync<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        buf: &mut PacketBuf<B>,
+        scratch: &mut [u8],
+        max_tries: u32,
+    ) -> Result<Opened, OpenError> {
+        let Self { spi, xf, window } = self;
+        open_resync_impl(*spi, xf, window, buf, scratch, max_tries)
+    }
 }
 
 impl<W> EspInbound<W> {
@@ -1260,14 +1274,49 @@ impl<W> EspInbound<W> {
     ) -> Result<Opened, OpenError> {
         open_impl(self.spi, &self.xf, replay, buf)
     }
+
+    /// Re-synchronizes the ESN high half with one packet ([RFC 4303 Appendix A3.2]),
+    /// with the anti-replay window kept by the caller in `replay` (as in
+    /// [`EspInbound::open_with`]).
+    ///
+    /// Call it when the SA's [`ResyncCounter`] says so, with a packet that failed
+    /// [`EspInbound::open_with`]: `buf` must hold that packet as it arrived (a copy taken
+    /// before opening, since a failed verification leaves the bytes unspecified). The
+    /// packet is authenticated again with the high halves Seqh + 1, Seqh + 2, ...,
+    /// Seqh + `max_tries` (at most [`ResyncPolicy::MAX_TRIES`]), where Seqh is the one
+    /// `replay` infers; the inferred one itself is not tried again. `scratch` (at least
+    /// as long as the packet) holds a copy to restore the packet from between tries.
+    ///
+    /// Only a packet that authenticates changes `replay`: it is marked exactly as
+    /// [`EspInbound::open_with`] marks an accepted packet, which moves the window's top
+    /// to its full sequence number. Without ESN nothing is tried.
+    ///
+    /// # Errors
+    /// As [`EspInbound::open_with`]: [`OpenError::Integrity`] when no high half
+    /// authenticates the packet (or the SA has no ESN), and then the body is the packet
+    /// as it was; [`OpenError::Malformed`] also for a `scratch` shorter than the
+    /// packet.
+    ///
+    /// [RFC 4303 Appendix A3.2]: https://www.rfc-editor.org/rfc/rfc4303#appendix-A.3.2
+    pub fn open_resync_with<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
+        &self,
+        buf: &mut PacketBuf<B>,
+        replay: &mut R,
+        scratch: &mut [u8],
+        max_tries: u32,
+    ) -> Result<Opened, OpenError> {
+        open_resync_impl(self.spi, &self.xf, replay, buf, scratch, max_tries)
+    }
 }
 
-fn open_impl<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
+#[inline]
+/// Parses the ESP packet in the body and checks its SPI: its low sequence number and
+/// ciphertext length.
+fn parse_for_open<B: AsRef<[u8]> + AsMut<[u8]>>(
     my_spi: Spi,
     xf: &Transform,
-    replay: &mut R,
-    buf: &mut PacketBuf<B>,
-) -> Result<Opened, OpenError> {
+    buf: &PacketBuf<B>,
+) -> Result<(u32, usize), OpenError> {
     let (spi, seq_lo) = {
         let p = EspPacket::parse(buf.body()).map_err(OpenError::Malformed)?;
         (p.spi(), p.seq())
@@ -1279,6 +1328,16 @@ fn open_impl<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
         .layout()
         .ciphertext_len(buf.body_len())
         .map_err(OpenError::Malformed)?;
+    Ok((seq_lo, ct_len))
+}
+
+fn open_impl<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
+    my_spi: Spi,
+    xf: &Transform,
+    replay: &mut R,
+    buf: &mut PacketBuf<B>,
+) -> Result<Opened, OpenError> {
+    let (seq_lo, ct_len) = parse_for_open(my_spi, xf, buf)?;
     let seq = replay
         .check_seq(seq_lo, xf.esn)
         .map_err(OpenError::Replay)?;
@@ -1286,12 +1345,77 @@ fn open_impl<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
     let (b, start, _) = buf.raw_mut();
     let ct_start = start.saturating_add(HEADER_LEN).saturating_add(xf.iv_len);
     let ct_end = ct_start.saturating_add(ct_len);
-    xf.unprotect(b, spi, start, ct_end, seq)
+    xf.unprotect(b, my_spi, start, ct_end, seq)
         .map_err(|_| OpenError::Integrity)?;
     // Authentic: only now may the window move (RFC 4303 §3.4.3).
     replay.mark_seq(seq).map_err(OpenError::Replay)?;
+    finish_open(my_spi, buf, ct_start, ct_end, seq)
+}
 
-    let plaintext = b.get(ct_start..ct_end).ok_or(OpenError::Padding)?;
+/// RFC 4303 Appendix A3.2: authenticates the untouched packet in `buf` with the high
+/// halves inferred + 1 ..= inferred + `max_tries`, restoring the packet from `scratch`
+/// after each failed try.
+fn open_resync_impl<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
+    my_spi: Spi,
+    xf: &Transform,
+    replay: &mut R,
+    buf: &mut PacketBuf<B>,
+    scratch: &mut [u8],
+    max_tries: u32,
+) -> Result<Opened, OpenError> {
+    let (seq_lo, ct_len) = parse_for_open(my_spi, xf, buf)?;
+    let inferred = replay
+        .check_seq(seq_lo, xf.esn)
+        .map_err(OpenError::Replay)?;
+    if !xf.esn {
+        // Without ESN there is no high half to get wrong.
+        return Err(OpenError::Integrity);
+    }
+    let len = buf.body_len();
+    let Some(backup) = scratch.get_mut(..len) else {
+        return Err(OpenError::Malformed(ParseError::bad_value(0, "scratch")));
+    };
+    backup.copy_from_slice(buf.body());
+    let (b, start, end) = buf.raw_mut();
+    let ct_start = start.saturating_add(HEADER_LEN).saturating_add(xf.iv_len);
+    let ct_end = ct_start.saturating_add(ct_len);
+    let base = split(inferred).0;
+    let mut found = None;
+    for k in 1..=max_tries.min(ResyncPolicy::MAX_TRIES) {
+        let Some(hi) = base.checked_add(k) else {
+            break;
+        };
+        let seq = (u64::from(hi) << 32) | u64::from(seq_lo);
+        if xf.unprotect(b, my_spi, start, ct_end, seq).is_ok() {
+            found = Some(seq);
+            break;
+        }
+        // A failed verification may have left anything in the packet.
+        if let Some(body) = b.get_mut(start..end) {
+            body.copy_from_slice(backup);
+        }
+    }
+    let seq = found.ok_or(OpenError::Integrity)?;
+    // Authentic with this high half: mark it exactly as a normally accepted packet.
+    // Every candidate lies above the window's top, so the window moves forward.
+    replay.mark_seq(seq).map_err(OpenError::Replay)?;
+    finish_open(my_spi, buf, ct_start, ct_end, seq)
+}
+
+#[inline]
+/// The checks after authentication: trailer, padding, dummy; then the body shrinks to
+/// the payload.
+fn finish_open<B: AsRef<[u8]> + AsMut<[u8]>>(
+    spi: Spi,
+    buf: &mut PacketBuf<B>,
+    ct_start: usize,
+    ct_end: usize,
+    seq: u64,
+) -> Result<Opened, OpenError> {
+    let plaintext = buf
+        .buffer()
+        .get(ct_start..ct_end)
+        .ok_or(OpenError::Padding)?;
     let (trailer, payload_len) = Trailer::parse(plaintext).map_err(|_| OpenError::Padding)?;
     if !trailer.padding_is_default(plaintext) {
         return Err(OpenError::Padding);

@@ -266,6 +266,23 @@ pub fn unprotect_with<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized, W>(
     unprotect_impl(buf, |b| esp.open_with(b, replay))
 }
 
+/// Unprotects like [`unprotect_with`], re-synchronizing the ESN high half
+/// ([`EspInbound::open_resync_with`], RFC 4303 Appendix A3.2): `buf` holds the packet
+/// as it arrived, `scratch` at least as many bytes as it.
+///
+/// # Errors
+/// As [`unprotect`]; [`TransportError::Open`] with
+/// [`OpenError::Integrity`] when no high half authenticates the packet.
+pub fn unprotect_resync_with<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized, W>(
+    esp: &EspInbound<W>,
+    buf: &mut PacketBuf<B>,
+    replay: &mut R,
+    scratch: &mut [u8],
+    max_tries: u32,
+) -> Result<Unprotected, TransportError> {
+    unprotect_impl(buf, |b| esp.open_resync_with(b, replay, scratch, max_tries))
+}
+
 fn unprotect_impl<B: AsRef<[u8]> + AsMut<[u8]>>(
     buf: &mut PacketBuf<B>,
     open: impl FnOnce(&mut PacketBuf<B>) -> Result<Opened, OpenError>,

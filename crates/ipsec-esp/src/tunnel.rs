@@ -563,6 +563,26 @@ pub fn open_with<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized, W>(
     Ok((opened, outer))
 }
 
+/// Receives a tunnel-mode packet like [`open_with`], re-synchronizing the ESN high half
+/// ([`EspInbound::open_resync_with`], RFC 4303 Appendix A3.2): `buf` holds the
+/// datagram as it arrived, `scratch` at least as many bytes as it.
+///
+/// # Errors
+/// As [`open`]; [`TunnelError::Open`] with [`OpenError::Integrity`](crate::OpenError::Integrity)
+/// when no high half authenticates the packet.
+pub fn open_resync_with<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized, W>(
+    esp: &EspInbound<W>,
+    buf: &mut PacketBuf<B>,
+    replay: &mut R,
+    scratch: &mut [u8],
+    max_tries: u32,
+) -> Result<(Opened, OuterInfo), TunnelError> {
+    let outer = decap(buf)?;
+    let opened = esp.open_resync_with(buf, replay, scratch, max_tries)?;
+    finish(buf, opened.next_header, outer.tos)?;
+    Ok((opened, outer))
+}
+
 /// Receives a tunnel-mode packet: [`decap`], [`EspInbound::open`], [`finish`]. The
 /// body then holds the inner packet.
 ///
