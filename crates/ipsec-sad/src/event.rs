@@ -70,6 +70,18 @@ pub enum Event {
         /// Sequence numbers left when the event fired.
         remaining: u64,
     },
+    /// An ESP SA with ESN lost more than 2^32 consecutive packets and re-synchronized
+    /// the high half of its sequence numbers (RFC 4303 Appendix A3): a packet
+    /// authenticated with a larger high half than inferred, was delivered, and moved
+    /// the anti-replay window up to `seq`.
+    EsnResynced {
+        /// The SA.
+        sa: SaId,
+        /// Its inbound SPI.
+        inbound_spi: Spi,
+        /// The full sequence number of the packet that re-synchronized it.
+        seq: u64,
+    },
     /// A PROTECT rule has no SA (reported at most once per rule per
     /// [`SadConfig::acquire_retry`](crate::SadConfig::acquire_retry)).
     Acquire(Acquire),

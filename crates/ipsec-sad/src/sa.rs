@@ -1,9 +1,10 @@
 //! One SA pair as the SAD holds it: transforms, counters, lifetimes.
 
 use alloc::boxed::Box;
+use alloc::vec::Vec;
 use core::fmt;
 use core::net::IpAddr;
-use core::sync::atomic::{AtomicU16, AtomicU64, AtomicU8, Ordering::Relaxed};
+use core::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::{Mutex, PoisonError};
 
 use ipsec_ah::{AhInbound, AhOutbound, Tunnel as AhTunnel, TunnelConfig as AhTunnelConfig};
@@ -11,7 +12,7 @@ use ipsec_core::iana::{EncrId, IntegId, KeId};
 use ipsec_core::Instant;
 use ipsec_core::{
     ChildSaParams, IpProto, KeyMaterial, Lifetime, Mode, PacketBuf, ReplayError, ReplayWindow,
-    SecurityProtocol, SeqCounter, Spi, TrafficSelector, TsSet, UdpEncap,
+    ResyncPolicy, SecurityProtocol, SeqCounter, Spi, TrafficSelector, TsSet, UdpEncap,
 };
 use ipsec_crypto::suites::{self, EncrKind};
 use ipsec_crypto::CryptoProvider;
@@ -64,6 +65,12 @@ pub struct SaOptions {
     /// at 64-byte packets for up to 12 bytes more on the wire). At most 16, so that
     /// [`MAX_TAILROOM`](crate::MAX_TAILROOM) still holds. `None`: the least.
     pub padding_alignment: Option<usize>,
+    /// ESP with ESN only: when and how hard to re-synchronize the high half of the
+    /// sequence number after more than 2^32 lost packets (RFC 4303 Appendix A3).
+    /// Default [`ResyncPolicy::DEFAULT`] (after 64 consecutive authentication failures,
+    /// up to 8 high halves); [`ResyncPolicy::DISABLED`] switches it off. A successful
+    /// re-synchronization delivers the packet and queues [`Event::EsnResynced`].
+    pub esn_resync: ResyncPolicy,
 }
 
 impl Default for SaOptions {
@@ -73,6 +80,7 @@ impl Default for SaOptions {
             inbound_lookup: None,
             exportable: true,
             padding_alignment: None,
+            esn_resync: ResyncPolicy::DEFAULT,
         }
     }
 }
@@ -93,6 +101,13 @@ impl SaOptions {
     /// Sets how inbound packets find the SA.
     pub fn inbound_lookup(mut self, l: InboundLookup) -> Self {
         self.inbound_lookup = Some(l);
+        self
+    }
+
+    /// Sets the ESN re-synchronization policy (see
+    /// [`SaOptions::esn_resync`](field@SaOptions::esn_resync)).
+    pub fn esn_resync(mut self, policy: ResyncPolicy) -> Self {
+        self.esn_resync = policy;
         self
     }
 
@@ -312,6 +327,15 @@ pub(crate) struct Sa {
     ident: AtomicU16,
     /// Held only to check and to mark, never across the crypto.
     replay: Mutex<ReplayWindow>,
+    /// Consecutive packets that failed authentication (RFC 4303 Appendix A3.1), next
+    /// to the window whose lock every packet takes anyway.
+    auth_failures: AtomicU32,
+    /// ESN re-synchronization; `DISABLED` unless ESP with ESN.
+    resync: ResyncPolicy,
+    /// The copy of the packet a re-synchronization works on. Empty (no allocation)
+    /// except while an attempt is armed; only `try_lock`ed, so one attempt per SA runs
+    /// at a time and no packet ever waits for it.
+    resync_scratch: Mutex<Vec<u8>>,
     pub(crate) out: DirCounters,
     pub(crate) inb: DirCounters,
     pub(crate) drops: DropCounters,
@@ -508,6 +532,13 @@ impl Sa {
             seq_warn_at: seq_limit.saturating_sub(seq_warn_margin),
             ident: AtomicU16::new(0),
             replay: Mutex::new(window),
+            auth_failures: AtomicU32::new(0),
+            resync: if p.esn && p.protocol == SecurityProtocol::Esp {
+                opts.esn_resync
+            } else {
+                ResyncPolicy::DISABLED
+            },
+            resync_scratch: Mutex::new(Vec::new()),
             out: DirCounters::default(),
             inb: DirCounters::default(),
             drops: DropCounters::default(),
@@ -898,8 +929,30 @@ impl Sa {
         if !self.check_time(now, events) {
             return Err(DropReason::Expired);
         }
+        let info = if self.resync.enabled() {
+            self.decap_counted(buf, events)?
+        } else {
+            self.decap(buf)?
+        };
+        self.account(Direction::Inbound, buf.body_len() as u64, events)?;
+        // RFC 4301 §5.2 step 4: the inner packet must match the SA's selectors.
+        let k =
+            FlowKey::parse(buf.body(), Direction::Inbound).map_err(|_| DropReason::Malformed)?;
+        if !(ts_match(&self.local_ts, k.local, k.protocol, k.local_port)
+            && ts_match(&self.remote_ts, k.remote, k.protocol, k.remote_port))
+        {
+            return Err(DropReason::PolicyMismatch);
+        }
+        Ok(info)
+    }
+
+    /// Verifies, decrypts and unframes (no lifetime or policy checks).
+    fn decap<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        buf: &mut PacketBuf<B>,
+    ) -> Result<OpenedInfo, DropReason> {
         let mut guard = LockedWindow(&self.replay);
-        let info = match &self.xform {
+        Ok(match &self.xform {
             Xform::Esp {
                 inb,
                 tunnel: Some(_),
@@ -935,17 +988,125 @@ impl Sa {
                     udp: None,
                 }
             }
-        };
-        self.account(Direction::Inbound, buf.body_len() as u64, events)?;
-        // RFC 4301 §5.2 step 4: the inner packet must match the SA's selectors.
-        let k =
-            FlowKey::parse(buf.body(), Direction::Inbound).map_err(|_| DropReason::Malformed)?;
-        if !(ts_match(&self.local_ts, k.local, k.protocol, k.local_port)
-            && ts_match(&self.remote_ts, k.remote, k.protocol, k.remote_port))
-        {
-            return Err(DropReason::PolicyMismatch);
+        })
+    }
+
+    /// [`Sa::decap`] for an ESN SA with re-synchronization (RFC 4303 Appendix A3):
+    /// counts consecutive authentication failures, keeps a copy of each packet once
+    /// the next failure would reach the trigger, and then retries that packet with the
+    /// next high halves. The normal path adds one relaxed load (and a store only when
+    /// the count was not zero).
+    fn decap_counted<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        buf: &mut PacketBuf<B>,
+        events: &Events,
+    ) -> Result<OpenedInfo, DropReason> {
+        let failures = self.auth_failures.load(Relaxed);
+        if failures.saturating_add(1) < self.resync.trigger() {
+            let r = self.decap(buf);
+            self.count(&r, failures);
+            return r;
         }
-        Ok(info)
+        // Armed: if this packet fails too, it is the one to retry, and after a failed
+        // verification its bytes are gone. Another thread holding the copy means an
+        // attempt is already under way: open normally.
+        let Ok(mut scratch) = self.resync_scratch.try_lock() else {
+            let r = self.decap(buf);
+            self.count(&r, failures);
+            return r;
+        };
+        let range = buf.body_range();
+        scratch.clear();
+        scratch.extend_from_slice(buf.body());
+        let r = match self.decap(buf) {
+            Err(DropReason::Integrity) => {
+                let n = self.auth_failures.fetch_add(1, Relaxed).saturating_add(1);
+                if n >= self.resync.trigger() {
+                    let r = self.resync_with(buf, range, &mut scratch);
+                    // Attempts are at least `trigger` failures apart, whatever happened.
+                    self.auth_failures.store(0, Relaxed);
+                    if let Ok(o) = &r {
+                        events.push(Event::EsnResynced {
+                            sa: self.id,
+                            inbound_spi: self.inbound_spi,
+                            seq: o.seq,
+                        });
+                    }
+                    r
+                } else {
+                    Err(DropReason::Integrity)
+                }
+            }
+            r => {
+                self.count(&r, failures);
+                r
+            }
+        };
+        // The copy is an exceptional thing: give its memory back.
+        *scratch = Vec::new();
+        r
+    }
+
+    /// Keeps the failure count: authentic packets reset it, failed verifications add
+    /// one, anything refused before verification leaves it.
+    fn count(&self, r: &Result<OpenedInfo, DropReason>, seen: u32) {
+        match r {
+            Ok(_) | Err(DropReason::Padding | DropReason::Dummy) => {
+                if seen != 0 {
+                    self.auth_failures.store(0, Relaxed);
+                }
+            }
+            Err(DropReason::Integrity) => {
+                self.auth_failures.fetch_add(1, Relaxed);
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Puts the packet back as it arrived (from `scratch`) and retries it with the
+    /// high halves after the inferred one (RFC 4303 Appendix A3.2).
+    fn resync_with<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        buf: &mut PacketBuf<B>,
+        range: core::ops::Range<usize>,
+        scratch: &mut [u8],
+    ) -> Result<OpenedInfo, DropReason> {
+        buf.set_cursors(range.start, range.end);
+        let body = buf.body_mut();
+        if body.len() != scratch.len() {
+            return Err(DropReason::Integrity);
+        }
+        body.copy_from_slice(scratch);
+        let tries = self.resync.max_tries();
+        let mut guard = LockedWindow(&self.replay);
+        match &self.xform {
+            Xform::Esp {
+                inb,
+                tunnel: Some(_),
+                ..
+            } => {
+                let (o, outer) = tunnel::open_resync_with(inb, buf, &mut guard, scratch, tries)
+                    .map_err(tunnel_reason)?;
+                Ok(OpenedInfo {
+                    seq: o.seq,
+                    next_header: o.next_header,
+                    udp: outer.udp,
+                })
+            }
+            Xform::Esp {
+                inb, tunnel: None, ..
+            } => {
+                let u = transport::unprotect_resync_with(inb, buf, &mut guard, scratch, tries)
+                    .map_err(transport_reason)?;
+                Ok(OpenedInfo {
+                    seq: u.opened.seq,
+                    next_header: u.opened.next_header,
+                    udp: u.udp,
+                })
+            }
+            // AH SAs never enable re-synchronization (see `Sa::new`).
+            Xform::Ah(_) => Err(DropReason::Integrity),
+        }
     }
 }
 
