@@ -568,8 +568,8 @@ pub fn open_with<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized, W>(
 /// datagram as it arrived, `scratch` at least as many bytes as it.
 ///
 /// # Errors
-/// As [`open`]; [`TunnelError::Open`] with [`OpenError::Integrity`](crate::OpenError::Integrity)
-/// when no high half authenticates the packet.
+/// As [`open`]; [`TunnelError::Open`] with `OpenError::Integrity` when no high half
+/// authenticates the packet.
 pub fn open_resync_with<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized, W>(
     esp: &EspInbound<W>,
     buf: &mut PacketBuf<B>,
