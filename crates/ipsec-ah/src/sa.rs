@@ -1147,9 +1147,78 @@ impl AhInbound {
         let (p, start) = verify(&self.xf, self.spi, replay, buf)?;
         unframe_tunnel(self.spi, buf, &p, start)
     }
+
+    /// [`AhInbound::open_transport_resync_with`] or
+    /// [`AhInbound::open_tunnel_resync_with`] (by `mode`) with this SA's own window.
+    ///
+    /// # Errors
+    /// As those two.
+    pub fn open_resync<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        buf: &mut PacketBuf<B>,
+        mode: Mode,
+        max_tries: u32,
+    ) -> Result<Opened, OpenError> {
+        let Self { spi, xf, window } = self;
+        let (p, start) = verify_resync(xf, *spi, window, buf, max_tries)?;
+        match mode {
+            Mode::Transport => unframe_transport(*spi, buf, &p, start),
+            Mode::Tunnel => unframe_tunnel(*spi, buf, &p, start),
+        }
+    }
+
+    /// Re-synchronizes the ESN high half with one transport-mode packet
+    /// ([RFC 4302 Appendix B3]), with the anti-replay window kept by the caller in
+    /// `replay` (as in [`AhInbound::open_transport_with`]).
+    ///
+    /// Call it when the SA's [`ResyncCounter`] says so, with the packet that just failed
+    /// [`AhInbound::open_transport_with`] with [`OpenError::Integrity`]. A failed AH
+    /// verification leaves the body as it was (the mutable fields zeroed for the ICV
+    /// input are put back, success or not), so unlike ESP no copy of the packet is
+    /// needed: pass the same buffer again. The ICV is checked again with the high
+    /// halves Seqh + 1, Seqh + 2, ..., Seqh + `max_tries` (at most
+    /// [`ResyncPolicy::MAX_TRIES`]), where Seqh is the one `replay` infers; the inferred
+    /// one itself is not tried again.
+    ///
+    /// Only a packet that verifies changes `replay`: it is marked exactly as
+    /// [`AhInbound::open_transport_with`] marks an accepted packet, which moves the
+    /// window's top to its full sequence number, and the AH is removed as there.
+    /// Without ESN nothing is tried.
+    ///
+    /// # Errors
+    /// As [`AhInbound::open_transport`]: [`OpenError::Integrity`] when no high half
+    /// verifies the packet (or the SA has no ESN). The body is unchanged on every error.
+    ///
+    /// [RFC 4302 Appendix B3]: https://www.rfc-editor.org/rfc/rfc4302#appendix-B.3
+    pub fn open_transport_resync_with<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
+        &self,
+        buf: &mut PacketBuf<B>,
+        replay: &mut R,
+        max_tries: u32,
+    ) -> Result<Opened, OpenError> {
+        let (p, start) = verify_resync(&self.xf, self.spi, replay, buf, max_tries)?;
+        unframe_transport(self.spi, buf, &p, start)
+    }
+
+    /// Re-synchronizes the ESN high half with one tunnel-mode packet, as
+    /// [`AhInbound::open_transport_resync_with`] does in transport mode; a packet that
+    /// verifies is then unframed as in [`AhInbound::open_tunnel_with`].
+    ///
+    /// # Errors
+    /// As [`AhInbound::open_tunnel`]: [`OpenError::Integrity`] when no high half
+    /// verifies the packet (or the SA has no ESN). The body is unchanged on every error.
+    pub fn open_tunnel_resync_with<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
+        &self,
+        buf: &mut PacketBuf<B>,
+        replay: &mut R,
+        max_tries: u32,
+    ) -> Result<Opened, OpenError> {
+        let (p, start) = verify_resync(&self.xf, self.spi, replay, buf, max_tries)?;
+        unframe_tunnel(self.spi, buf, &p, start)
+    }
 }
 
-pub use ipsec_core::ReplayGuard;
+pub use ipsec_core::{ReplayGuard, ResyncCounter, ResyncPolicy};
 
 /// Removes the AH of a verified transport-mode packet and fixes the IP header.
 fn unframe_transport<B: AsRef<[u8]> + AsMut<[u8]>>(
@@ -1247,6 +1316,55 @@ fn verify<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
     xf.mac(b, r.start..end, &p.loc, &p.plan, p.seq, Op::Verify(icv))
         .map_err(|_| OpenError::Integrity)?;
     // Authentic: only now may the window move (RFC 4302 §3.4.3).
+    replay.mark_seq(p.seq).map_err(OpenError::Replay)?;
+    Ok((p, r.start))
+}
+
+/// RFC 4302 Appendix B3: parse and replay pre-check as in [`verify`], then the ICV with
+/// the high halves inferred + 1 ..= inferred + `max_tries`; the window is marked only
+/// for the one that verifies.
+fn verify_resync<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
+    xf: &Transform,
+    spi: Spi,
+    replay: &mut R,
+    buf: &mut PacketBuf<B>,
+    max_tries: u32,
+) -> Result<(Parsed, usize), OpenError> {
+    let r = buf.body_range();
+    let (mut p, seq_lo) = parse(xf, spi, buf)?;
+    let inferred = replay
+        .check_seq(seq_lo, xf.esn)
+        .map_err(OpenError::Replay)?;
+    if !xf.esn {
+        // Without ESN there is no high half to get wrong.
+        return Err(OpenError::Integrity);
+    }
+    let end = r.start.saturating_add(p.loc.total_len);
+    if !xf.scratch_fits(buf.buffer().len(), r.start, end) {
+        let s = xf.scratch();
+        return Err(OpenError::InsufficientRoom { head: s, tail: s });
+    }
+    let icv = p.icv.get(..xf.layout.icv_len).unwrap_or(&[]);
+    let (b, _, _) = buf.raw_mut();
+    let base = split(inferred).0;
+    let mut found = None;
+    for k in 1..=max_tries.min(ResyncPolicy::MAX_TRIES) {
+        let Some(hi) = base.checked_add(k) else {
+            break;
+        };
+        let seq = (u64::from(hi) << 32) | u64::from(seq_lo);
+        // `mac` puts the packet back whatever the outcome: nothing to undo per try.
+        if xf
+            .mac(b, r.start..end, &p.loc, &p.plan, seq, Op::Verify(icv))
+            .is_ok()
+        {
+            found = Some(seq);
+            break;
+        }
+    }
+    p.seq = found.ok_or(OpenError::Integrity)?;
+    // Authentic with this high half: mark it exactly as a normally accepted packet.
+    // Every candidate lies above the window's top, so the window moves forward.
     replay.mark_seq(p.seq).map_err(OpenError::Replay)?;
     Ok((p, r.start))
 }

@@ -95,6 +95,24 @@ fn seal_and_open_do_not_allocate() -> usize {
                     }
                 }
             }
+            if esn {
+                // ESN re-synchronization (RFC 4302 App. B3): two high halves ahead, the
+                // normal open fails and the same buffer is retried.
+                for (k, p) in [&v4, &v6].into_iter().enumerate() {
+                    storage[256..256 + p.len()].copy_from_slice(p);
+                    let mut b = PacketBuf::new(&mut storage[..], 256, p.len()).unwrap();
+                    shared_seq += 1;
+                    let seq = ((2 + 2 * k as u64) << 32) | shared_seq;
+                    o.seal_transport_at(&mut b, seq).unwrap();
+                    let r = b.body_range();
+                    let mut b = PacketBuf::new(&mut storage[..], r.start, r.len()).unwrap();
+                    assert!(i.open_transport_with(&mut b, &mut w).is_err());
+                    assert_eq!(
+                        i.open_transport_resync_with(&mut b, &mut w, 2).unwrap().seq,
+                        seq
+                    );
+                }
+            }
             let change = region.change();
             let used = change.allocations + change.reallocations;
             assert_eq!(

@@ -331,9 +331,11 @@ impl Default for ResyncPolicy {
 /// the buffer's bytes unspecified. After opening, it calls [`ResyncCounter::reset`] for
 /// a valid packet and [`ResyncCounter::failed`] for one that failed authentication;
 /// when `failed` says so, the receiver re-synchronizes with the copy (for ESP,
-/// `ipsec_esp::EspInbound::open_resync_with`). The count restarts after every attempt,
-/// successful or not, so attempts are at least [`ResyncPolicy::trigger`] failures
-/// apart.
+/// `ipsec_esp::EspInbound::open_resync_with`; AH needs no copy, since a failed AH
+/// verification leaves the packet as it was: `ipsec_ah::AhInbound::open_resync` and
+/// the `open_*_resync_with` variants retry the same buffer). The count restarts after
+/// every attempt, successful or not, so attempts are at least
+/// [`ResyncPolicy::trigger`] failures apart.
 ///
 /// [RFC 4303 Appendix A3.1]: https://www.rfc-editor.org/rfc/rfc4303#appendix-A.3.1
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -70,8 +70,9 @@ pub enum Event {
         /// Sequence numbers left when the event fired.
         remaining: u64,
     },
-    /// An ESP SA with ESN lost more than 2^32 consecutive packets and re-synchronized
-    /// the high half of its sequence numbers (RFC 4303 Appendix A3): a packet
+    /// An ESP or AH SA with ESN lost more than 2^32 consecutive packets and
+    /// re-synchronized the high half of its sequence numbers (RFC 4303 Appendix A3,
+    /// RFC 4302 Appendix B3): a packet
     /// authenticated with a larger high half than inferred, was delivered, and moved
     /// the anti-replay window up to `seq`.
     EsnResynced {

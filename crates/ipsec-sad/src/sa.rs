@@ -65,8 +65,9 @@ pub struct SaOptions {
     /// at 64-byte packets for up to 12 bytes more on the wire). At most 16, so that
     /// [`MAX_TAILROOM`](crate::MAX_TAILROOM) still holds. `None`: the least.
     pub padding_alignment: Option<usize>,
-    /// ESP with ESN only: when and how hard to re-synchronize the high half of the
-    /// sequence number after more than 2^32 lost packets (RFC 4303 Appendix A3).
+    /// SAs with ESN only (ESP and AH): when and how hard to re-synchronize the high half
+    /// of the sequence number after more than 2^32 lost packets (RFC 4303 Appendix A3,
+    /// RFC 4302 Appendix B3).
     /// Default [`ResyncPolicy::DEFAULT`] (after 64 consecutive authentication failures,
     /// up to 8 high halves); [`ResyncPolicy::DISABLED`] switches it off. A successful
     /// re-synchronization delivers the packet and queues [`Event::EsnResynced`].
@@ -327,14 +328,15 @@ pub(crate) struct Sa {
     ident: AtomicU16,
     /// Held only to check and to mark, never across the crypto.
     replay: Mutex<ReplayWindow>,
-    /// Consecutive packets that failed authentication (RFC 4303 Appendix A3.1), next
-    /// to the window whose lock every packet takes anyway.
+    /// Consecutive packets that failed authentication (RFC 4303 Appendix A3.1,
+    /// RFC 4302 Appendix B3.1), next to the window whose lock every packet takes anyway.
     auth_failures: AtomicU32,
-    /// ESN re-synchronization; `DISABLED` unless ESP with ESN.
+    /// ESN re-synchronization; `DISABLED` unless the SA has ESN.
     resync: ResyncPolicy,
-    /// The copy of the packet a re-synchronization works on. Empty (no allocation)
-    /// except while an attempt is armed; only `try_lock`ed, so one attempt per SA runs
-    /// at a time and no packet ever waits for it.
+    /// The copy of the packet an ESP re-synchronization works on. Empty (no
+    /// allocation) except while an attempt is armed, and always empty for AH, whose
+    /// failed verification leaves the packet intact; only `try_lock`ed, so one attempt
+    /// per SA (ESP or AH) runs at a time and no packet ever waits for it.
     resync_scratch: Mutex<Vec<u8>>,
     pub(crate) out: DirCounters,
     pub(crate) inb: DirCounters,
@@ -533,7 +535,7 @@ impl Sa {
             ident: AtomicU16::new(0),
             replay: Mutex::new(window),
             auth_failures: AtomicU32::new(0),
-            resync: if p.esn && p.protocol == SecurityProtocol::Esp {
+            resync: if p.esn {
                 opts.esn_resync
             } else {
                 ResyncPolicy::DISABLED
@@ -991,11 +993,12 @@ impl Sa {
         })
     }
 
-    /// [`Sa::decap`] for an ESN SA with re-synchronization (RFC 4303 Appendix A3):
-    /// counts consecutive authentication failures, keeps a copy of each packet once
-    /// the next failure would reach the trigger, and then retries that packet with the
-    /// next high halves. The normal path adds one relaxed load (and a store only when
-    /// the count was not zero).
+    /// [`Sa::decap`] for an ESN SA with re-synchronization (RFC 4303 Appendix A3,
+    /// RFC 4302 Appendix B3): counts consecutive authentication failures, for ESP keeps
+    /// a copy of each packet once the next failure would reach the trigger (AH needs
+    /// none: a failed verification leaves the packet as it was), and then retries that
+    /// packet with the next high halves. The normal path adds one relaxed load (and a
+    /// store only when the count was not zero).
     fn decap_counted<B: AsRef<[u8]> + AsMut<[u8]>>(
         &self,
         buf: &mut PacketBuf<B>,
@@ -1008,16 +1011,19 @@ impl Sa {
             return r;
         }
         // Armed: if this packet fails too, it is the one to retry, and after a failed
-        // verification its bytes are gone. Another thread holding the copy means an
-        // attempt is already under way: open normally.
+        // ESP verification its bytes are gone. Another thread holding the scratch means
+        // an attempt is already under way: open normally.
         let Ok(mut scratch) = self.resync_scratch.try_lock() else {
             let r = self.decap(buf);
             self.count(&r, failures);
             return r;
         };
         let range = buf.body_range();
-        scratch.clear();
-        scratch.extend_from_slice(buf.body());
+        let copy = matches!(self.xform, Xform::Esp { .. });
+        if copy {
+            scratch.clear();
+            scratch.extend_from_slice(buf.body());
+        }
         let r = match self.decap(buf) {
             Err(DropReason::Integrity) => {
                 let n = self.auth_failures.fetch_add(1, Relaxed).saturating_add(1);
@@ -1043,7 +1049,9 @@ impl Sa {
             }
         };
         // The copy is an exceptional thing: give its memory back.
-        *scratch = Vec::new();
+        if copy {
+            *scratch = Vec::new();
+        }
         r
     }
 
@@ -1063,8 +1071,9 @@ impl Sa {
         }
     }
 
-    /// Puts the packet back as it arrived (from `scratch`) and retries it with the
-    /// high halves after the inferred one (RFC 4303 Appendix A3.2).
+    /// Puts the packet back as it arrived (from `scratch` for ESP; AH left it intact)
+    /// and retries it with the high halves after the inferred one (RFC 4303
+    /// Appendix A3.2, RFC 4302 Appendix B3.2).
     fn resync_with<B: AsRef<[u8]> + AsMut<[u8]>>(
         &self,
         buf: &mut PacketBuf<B>,
@@ -1072,12 +1081,26 @@ impl Sa {
         scratch: &mut [u8],
     ) -> Result<OpenedInfo, DropReason> {
         buf.set_cursors(range.start, range.end);
+        let tries = self.resync.max_tries();
+        if let Xform::Ah(ah) = &self.xform {
+            // A failed AH verification put every byte back: retry the packet in place.
+            let mut guard = LockedWindow(&self.replay);
+            let o = match self.mode {
+                Mode::Tunnel => ah.inb.open_tunnel_resync_with(buf, &mut guard, tries),
+                Mode::Transport => ah.inb.open_transport_resync_with(buf, &mut guard, tries),
+            }
+            .map_err(ah_open_reason)?;
+            return Ok(OpenedInfo {
+                seq: o.seq,
+                next_header: o.next_header,
+                udp: None,
+            });
+        }
         let body = buf.body_mut();
         if body.len() != scratch.len() {
             return Err(DropReason::Integrity);
         }
         body.copy_from_slice(scratch);
-        let tries = self.resync.max_tries();
         let mut guard = LockedWindow(&self.replay);
         match &self.xform {
             Xform::Esp {
@@ -1104,7 +1127,7 @@ impl Sa {
                     udp: u.udp,
                 })
             }
-            // AH SAs never enable re-synchronization (see `Sa::new`).
+            // Handled above.
             Xform::Ah(_) => Err(DropReason::Integrity),
         }
     }
