@@ -35,7 +35,7 @@ use ipsec_core::{
     SecurityProtocol, SeqCounter, Spi,
 };
 use ipsec_crypto::suites::IntegDesc;
-use ipsec_crypto::{AeadKey, CryptoError, CryptoProvider, EncrId, IntegId, IntegKey};
+use ipsec_crypto::{AeadKey, CryptoError, CryptoProvider, IntegId, IntegKey};
 use zerocopy::FromBytes;
 
 use crate::integ;
@@ -301,7 +301,7 @@ impl Transform {
         let (engine, iv_len) = if integ::is_gmac(integ.id) {
             let key_len = integ.key_len.saturating_sub(GMAC_SALT_LEN);
             let alg = provider
-                .aead(EncrId::ENCR_AES_GCM_16, key_len)
+                .gmac(key_len)
                 .ok_or(SaError::Unsupported(integ.name))?;
             if alg.nonce_len() != GMAC_SALT_LEN + GMAC_IV_LEN || alg.tag_len() != integ.icv_len {
                 return Err(SaError::Unsupported(integ.name));

@@ -17,24 +17,44 @@ enum Kind {
 }
 
 /// An AEAD algorithm of this backend. The instances are [`AES_128_GCM`],
-/// [`AES_256_GCM`] and [`CHACHA20_POLY1305`]; all take a 12-byte nonce and produce a
-/// 16-byte tag.
+/// [`AES_256_GCM`], [`CHACHA20_POLY1305`], and AES-GCM registered for GMAC
+/// ([`AES_128_GMAC`], [`AES_256_GMAC`]); all take a 12-byte nonce and produce a 16-byte
+/// tag.
 #[derive(Debug)]
 pub struct Aead {
     kind: Kind,
+    /// The transform id it is registered under.
+    id: EncrId,
 }
 
 /// AES-128-GCM with a 16-byte ICV (ENCR_AES_GCM_16, 16-byte key).
 pub static AES_128_GCM: Aead = Aead {
     kind: Kind::Aes128Gcm,
+    id: EncrId::ENCR_AES_GCM_16,
 };
 /// AES-256-GCM with a 16-byte ICV (ENCR_AES_GCM_16, 32-byte key).
 pub static AES_256_GCM: Aead = Aead {
     kind: Kind::Aes256Gcm,
+    id: EncrId::ENCR_AES_GCM_16,
 };
 /// ChaCha20-Poly1305 (ENCR_CHACHA20_POLY1305, 32-byte key).
 pub static CHACHA20_POLY1305: Aead = Aead {
     kind: Kind::ChaCha20Poly1305,
+    id: EncrId::ENCR_CHACHA20_POLY1305,
+};
+/// AES-128-GCM registered as ENCR_NULL_AUTH_AES_GMAC (RFC 4543), 16-byte key: the
+/// same algorithm as [`AES_128_GCM`], for a provider that wants GMAC (all input is
+/// AAD) run by this backend and AES-GCM by another
+/// (see `CryptoProvider::aead_for`).
+pub static AES_128_GMAC: Aead = Aead {
+    kind: Kind::Aes128Gcm,
+    id: EncrId::ENCR_NULL_AUTH_AES_GMAC,
+};
+/// AES-256-GCM registered as ENCR_NULL_AUTH_AES_GMAC, 32-byte key; see
+/// [`AES_128_GMAC`].
+pub static AES_256_GMAC: Aead = Aead {
+    kind: Kind::Aes256Gcm,
+    id: EncrId::ENCR_NULL_AUTH_AES_GMAC,
 };
 
 /// Nonce length of every AEAD here.
@@ -44,10 +64,7 @@ const TAG_LEN: usize = 16;
 
 impl AeadAlgorithm for Aead {
     fn id(&self) -> EncrId {
-        match self.kind {
-            Kind::Aes128Gcm | Kind::Aes256Gcm => EncrId::ENCR_AES_GCM_16,
-            Kind::ChaCha20Poly1305 => EncrId::ENCR_CHACHA20_POLY1305,
-        }
+        self.id
     }
 
     fn key_len(&self) -> usize {

@@ -82,7 +82,9 @@ use ipsec_crypto::{
     PrfAlgorithm, SecureRandom,
 };
 
-pub use crate::aead::{Aead, AES_128_GCM, AES_256_GCM, CHACHA20_POLY1305};
+pub use crate::aead::{
+    Aead, AES_128_GCM, AES_128_GMAC, AES_256_GCM, AES_256_GMAC, CHACHA20_POLY1305,
+};
 pub use crate::cbc::{AesCbc, AES_128_CBC, AES_256_CBC};
 pub use crate::ecp::{EcpGroup, ECP256, ECP384};
 pub use crate::hmac::{

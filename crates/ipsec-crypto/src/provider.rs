@@ -105,12 +105,27 @@ impl CryptoProvider {
         self.kx_groups.iter().copied().find(|a| a.id() == id)
     }
 
+    /// The AES-GCM algorithm that runs AES-GMAC (RFC 4543; ESP's
+    /// ENCR_NULL_AUTH_AES_GMAC and AH's AUTH_AES_*_GMAC) with a key of `key_len` bytes:
+    /// one registered under ENCR_NULL_AUTH_AES_GMAC if the provider has it, else its
+    /// ENCR_AES_GCM_16 one. GMAC puts all input in the AAD, where backends' speeds
+    /// differ from their combined encrypt-and-hash AES-GCM, hence the separate slot.
+    pub fn gmac(&self, key_len: usize) -> Option<&'static dyn AeadAlgorithm> {
+        self.aead(EncrId::ENCR_NULL_AUTH_AES_GMAC, key_len)
+            .or_else(|| self.aead(EncrId::ENCR_AES_GCM_16, key_len))
+    }
+
     /// The AEAD that runs an AEAD or GMAC transform: GMAC (RFC 4543) is AES-GCM with
-    /// all input in the AAD, so it uses the AES-GCM-16 algorithm of the same key size.
+    /// all input in the AAD, so it uses an AES-GCM algorithm of the same key size: one
+    /// registered under ENCR_NULL_AUTH_AES_GMAC if the provider has it, else its
+    /// ENCR_AES_GCM_16 one.
     pub fn aead_for(&self, d: &EncrDesc) -> Option<&'static dyn AeadAlgorithm> {
         match d.kind {
             EncrKind::Aead => self.aead(d.id, d.key_len()),
-            EncrKind::Gmac => self.aead(EncrId::ENCR_AES_GCM_16, d.key_len()),
+            // GMAC is AES-GCM with all input as AAD. An AEAD registered under the GMAC
+            // id comes first, so that a provider can run GMAC on another backend than
+            // GCM (their speeds differ: docs/performance.md, AH); else AES-GCM.
+            EncrKind::Gmac => self.gmac(d.key_len()),
             EncrKind::Cbc | EncrKind::Null => None,
         }
     }
