@@ -19,6 +19,9 @@
 use std::hint::black_box;
 use std::time::Duration;
 
+mod common;
+
+use common::ipv4_packet;
 use criterion::{BenchmarkId, Criterion, Throughput};
 use ipsec_ah::{integ, AhInbound, AhOutbound, PacketBuf};
 use ipsec_core::{KeyMaterial, Spi};
@@ -33,23 +36,6 @@ fn config() -> Criterion {
         .sample_size(20)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_millis(1500))
-}
-
-/// An IPv4 packet of `len` bytes (header with a correct length, then filler).
-fn ipv4_packet(len: usize) -> Vec<u8> {
-    let mut p = vec![0u8; len];
-    p[0] = 0x45;
-    p[2..4].copy_from_slice(&u16::try_from(len).unwrap().to_be_bytes());
-    p[8] = 64;
-    p[9] = 17;
-    p[12..16].copy_from_slice(&[10, 0, 0, 1]);
-    p[16..20].copy_from_slice(&[10, 0, 0, 2]);
-    let c = ipsec_core::ip::ipv4_checksum(&p[..20]);
-    p[10..12].copy_from_slice(&c.to_be_bytes());
-    for (i, b) in p[20..].iter_mut().enumerate() {
-        *b = i as u8;
-    }
-    p
 }
 
 fn verify(c: &mut Criterion) {

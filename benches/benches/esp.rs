@@ -22,8 +22,10 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use boringtun::noise::{Tunn, TunnResult};
-use boringtun::x25519::{PublicKey, StaticSecret};
+mod common;
+
+use boringtun::noise::TunnResult;
+use common::{ipv4_packet, wireguard_pair};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use ipsec_core::{IpProto, KeyMaterial, Spi};
 use ipsec_crypto::suites::{self, EncrDesc};
@@ -42,56 +44,12 @@ fn config() -> Criterion {
         .measurement_time(Duration::from_millis(1500))
 }
 
-/// An IPv4 packet of `len` bytes (header with a correct length, then filler).
-fn ipv4_packet(len: usize) -> Vec<u8> {
-    let mut p = vec![0u8; len];
-    p[0] = 0x45;
-    p[2..4].copy_from_slice(&u16::try_from(len).unwrap().to_be_bytes());
-    p[8] = 64;
-    p[9] = 17;
-    p[12..16].copy_from_slice(&[10, 0, 0, 1]);
-    p[16..20].copy_from_slice(&[10, 0, 0, 2]);
-    let c = ipsec_core::ip::ipv4_checksum(&p[..20]);
-    p[10..12].copy_from_slice(&c.to_be_bytes());
-    for (i, b) in p[20..].iter_mut().enumerate() {
-        *b = i as u8;
-    }
-    p
-}
-
 fn sa(provider: &CryptoProvider, encr: &'static EncrDesc) -> (EspOutbound, EspInbound) {
     let keys = KeyMaterial::new(&vec![0x42; encr.keymat_len()], &[]).unwrap();
     let spi = Spi(0x1000_0001);
     let out = EspOutbound::new(provider, spi, encr, None, &keys, true).unwrap();
     let inb = EspInbound::new(provider, spi, encr, None, &keys, true, 1024).unwrap();
     (out, inb)
-}
-
-/// Two boringtun peers with an established session, `a` sending to `b`.
-fn wireguard_pair() -> (Tunn, Tunn) {
-    let a_sk = StaticSecret::from([1u8; 32]);
-    let b_sk = StaticSecret::from([2u8; 32]);
-    let a_pk = PublicKey::from(&a_sk);
-    let b_pk = PublicKey::from(&b_sk);
-    let mut a = Tunn::new(a_sk, b_pk, None, None, 1, None);
-    let mut b = Tunn::new(b_sk, a_pk, None, None, 2, None);
-    let mut buf_a = vec![0u8; 2048];
-    let mut buf_b = vec![0u8; 2048];
-    let init = match a.format_handshake_initiation(&mut buf_a, false) {
-        TunnResult::WriteToNetwork(p) => p.to_vec(),
-        _ => panic!("no handshake initiation"),
-    };
-    let resp = match b.decapsulate(None, &init, &mut buf_b) {
-        TunnResult::WriteToNetwork(p) => p.to_vec(),
-        _ => panic!("no handshake response"),
-    };
-    // The initiator completes the handshake and sends a keepalive, which confirms
-    // the session to the responder.
-    if let TunnResult::WriteToNetwork(k) = a.decapsulate(None, &resp, &mut buf_a) {
-        let k = k.to_vec();
-        let _ = b.decapsulate(None, &k, &mut buf_b);
-    }
-    (a, b)
 }
 
 /// One `esp-*` line: seal and open `packet` in place with `out` and `inb`.
