@@ -2,6 +2,9 @@
 //! succeed on an authentic packet. Authentic means: sealing the opened payload again
 //! with the same SA, sequence number and IV gives exactly the input.
 //!
+//! A packet that fails authentication is also given to the ESN re-synchronization path
+//! (`open_resync`), which must refuse it too and leave it unchanged.
+//!
 //! Input: a selector byte (suite, ESN, mode) and then either a packet to open, or
 //! (mode bit 0x40) a payload that is sealed and then changed by XOR-ing one byte at a
 //! chosen position before opening: only the unchanged packet may open.
@@ -83,6 +86,20 @@ fuzz_target!(|data: &[u8]| {
         Err(OpenError::Dummy) | Err(OpenError::Padding) => {
             // Authenticated, so the fuzzer found a valid ICV: impossible without the key.
             panic!("authenticated a forged packet: {r:?}");
+        }
+        Err(OpenError::Integrity) => {
+            // ESN re-synchronization (RFC 4303 App. A3) retries the ICV with later high
+            // halves: it must not authenticate a forged packet either, and it must leave
+            // a packet it refuses as it was.
+            let mut v = packet.to_vec();
+            let mut scratch = vec![0u8; packet.len()];
+            let mut b = PacketBuf::new(&mut v[..], 0, packet.len()).unwrap();
+            let r = inb.open_resync(&mut b, &mut scratch, 8);
+            assert!(r.is_err(), "re-sync authenticated a forged packet: {r:?}");
+            if matches!(r, Err(OpenError::Integrity)) {
+                assert_eq!(b.body(), packet, "a refused re-sync changed the packet");
+            }
+            return;
         }
         Err(_) => return,
     };
