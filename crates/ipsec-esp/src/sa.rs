@@ -39,7 +39,7 @@ use ipsec_crypto::{
     AeadKey, CipherKey, CryptoError, CryptoProvider, IntegId, IntegKey, SecureRandom,
 };
 
-use crate::wire::{EspLayout, EspPacket, ParseError, Trailer, HEADER_LEN, TRAILER_LEN};
+use crate::wire::{EspHeader, EspLayout, EspPacket, ParseError, Trailer, HEADER_LEN, TRAILER_LEN};
 use ipsec_core::PacketBuf;
 
 /// The longest explicit IV of any supported transform.
@@ -49,7 +49,7 @@ pub const MAX_ICV_LEN: usize = 32;
 /// The longest salt of any supported transform.
 pub const MAX_SALT_LEN: usize = 4;
 /// Salt, explicit IV and nonce lengths of the combined-mode transforms.
-const AEAD_SALT_LEN: usize = 4;
+const AEAD_SALT_LEN: usize = MAX_SALT_LEN;
 const AEAD_IV_LEN: usize = 8;
 const AEAD_NONCE_LEN: usize = AEAD_SALT_LEN + AEAD_IV_LEN;
 
@@ -1059,12 +1059,7 @@ impl EspOutbound {
         trailer
             .emit(b.get_mut(eff_end..ct_end).ok_or(err)?)
             .map_err(|_| err)?;
-        // SPI and the low 32 bits of the sequence number (RFC 4303 §2.2), as one
-        // 8-byte store: the AEAD reads these bytes back at once (see `Transform::nonce`).
-        let header = (u64::from(self.spi.0) << 32) | u64::from(split(seq).1);
-        b.get_mut(hdr..iv_start)
-            .ok_or(err)?
-            .copy_from_slice(&header.to_be_bytes());
+        EspHeader::write(self.spi, seq, b.get_mut(hdr..iv_start).ok_or(err)?).map_err(|_| err)?;
         let iv_slot = b.get_mut(iv_start..start).ok_or(err)?;
         match explicit_iv {
             Some(iv) => iv_slot.copy_from_slice(iv.get(..iv_slot.len()).unwrap_or(&[])),

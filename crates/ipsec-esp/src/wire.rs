@@ -166,10 +166,21 @@ impl EspHeader {
     /// # Errors
     /// [`ParseErrorKind::Truncated`] when `out` is shorter than [`HEADER_LEN`].
     pub fn emit(&self, out: &mut [u8]) -> Result<(), ParseError> {
-        // One 8-byte store rather than two 4-byte ones: the AEAD backend may read the
-        // header right after (as AAD), and a wide load of bytes written by two narrow
-        // stores stalls the CPU's store-to-load forwarding.
-        let v = (u64::from(self.spi.get()) << 32) | u64::from(self.seq.get());
+        Self::write(Spi(self.spi.get()), u64::from(self.seq.get()), out)
+    }
+
+    /// Writes the header for `spi` and the low 32 bits of `seq` (RFC 4303 §2.2) to the
+    /// first [`HEADER_LEN`] bytes of `out`, without building an [`EspHeader`] first.
+    ///
+    /// It is one 8-byte store: the AEAD reads these bytes back right after as AAD, and
+    /// a wide load of bytes written by two narrower stores just before defeats the
+    /// CPU's store-to-load forwarding (a stall of a dozen cycles or more per packet).
+    ///
+    /// # Errors
+    /// [`ParseErrorKind::Truncated`] when `out` is shorter than [`HEADER_LEN`].
+    pub fn write(spi: Spi, seq: u64, out: &mut [u8]) -> Result<(), ParseError> {
+        let (_, lo) = ipsec_core::seq::split(seq);
+        let v = (u64::from(spi.0) << 32) | u64::from(lo);
         out.get_mut(..HEADER_LEN)
             .ok_or(ParseError::truncated(0, HEADER_LEN))?
             .copy_from_slice(&v.to_be_bytes());
@@ -463,6 +474,11 @@ mod tests {
             .unwrap();
         assert_eq!(out, [1, 2, 3, 4, 0, 0, 0, 5]);
         assert!(EspHeader::new(Spi(1), 1).emit(&mut out[..7]).is_err());
+        // `write` (the seal path's) gives the same bytes, and writes nothing else.
+        let mut w = [0xaa; 10];
+        EspHeader::write(Spi(0x0102_0304), 0x1_0000_0005, &mut w[..9]).unwrap();
+        assert_eq!(w, [1, 2, 3, 4, 0, 0, 0, 5, 0xaa, 0xaa]);
+        assert!(EspHeader::write(Spi(1), 1, &mut w[..7]).is_err());
     }
 
     #[test]

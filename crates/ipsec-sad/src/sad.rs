@@ -477,7 +477,7 @@ impl Sad {
             let id = SaId(w.next_id);
             let sa = Arc::new(probe.with_id(id));
             let key = spi_key(sa.inbound_spi, sa.protocol);
-            let Some(idx) = self.shard_index(key) else {
+            let Some(idx) = self.shard_of(key) else {
                 out.push(Err(SadError::SpiInUse(sa.inbound_spi)));
                 continue;
             };
@@ -509,10 +509,6 @@ impl Sad {
             }
         }
         out
-    }
-
-    fn shard_index(&self, key: u64) -> Option<usize> {
-        self.shard_of(key)
     }
 
     fn install_locked(&self, w: &mut Writer, sa: Arc<Sa>) -> Result<(), SadError> {
