@@ -1,4 +1,5 @@
-//! `open_transport` / `open_tunnel` against fixed SAs: never panics, leaves the body
+//! `open_transport` / `open_tunnel` against fixed SAs (and, after an ICV failure, the
+//! ESN re-sync path `open_resync`): never panics, leaves the body
 //! unchanged on every error, and never succeeds unless the packet is authentic.
 //!
 //! Authentic is checked two ways. (1) A second path computes the ICV from
@@ -12,8 +13,8 @@
 
 use ipsec_ah::mutable::icv_input;
 use ipsec_ah::wire::AhPacket;
-use ipsec_ah::{integ, AhInbound, AhOutbound, PacketBuf, Tunnel, TunnelConfig};
-use ipsec_core::{KeyMaterial, Spi};
+use ipsec_ah::{integ, AhInbound, AhOutbound, OpenError, PacketBuf, Tunnel, TunnelConfig};
+use ipsec_core::{KeyMaterial, Mode, Spi};
 use ipsec_crypto::suites::{self, IntegDesc};
 use ipsec_crypto::EncrId;
 use libfuzzer_sys::fuzz_target;
@@ -137,8 +138,20 @@ fuzz_target!(|data: &[u8]| {
         inb.open_transport(&mut b)
     };
     let opened = match r {
-        Err(_) => {
+        Err(e) => {
             assert_eq!(b.body(), &input[..], "body changed on error");
+            if matches!(e, OpenError::Integrity) {
+                // ESN re-synchronization (RFC 4302 App. B3) retries the ICV with later
+                // high halves: it must refuse what `open` refused, body unchanged.
+                let mode = if tunnel {
+                    Mode::Tunnel
+                } else {
+                    Mode::Transport
+                };
+                let r = inb.open_resync(&mut b, mode, 8);
+                assert!(r.is_err(), "re-sync authenticated a forged packet: {r:?}");
+                assert_eq!(b.body(), &input[..], "re-sync changed the body on error");
+            }
             return;
         }
         Ok(o) => o,
