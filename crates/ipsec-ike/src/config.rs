@@ -10,6 +10,7 @@ use core::str::FromStr;
 use ipsec_core::{Duration, Mode, TrafficSelector};
 use ipsec_crypto::{Proposal, ProposalError, ProposalKind};
 use ipsec_ike_wire::IdType;
+use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// An IKE identity (RFC 7296 §3.5).
@@ -144,9 +145,18 @@ impl FromStr for Identity {
     }
 }
 
-/// A pre-shared key: zeroized on drop, never printed.
-#[derive(Clone, Default, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
+/// A pre-shared key: zeroized on drop, never printed, compared in constant time.
+#[derive(Clone, Default, Zeroize, ZeroizeOnDrop)]
 pub struct Psk(Vec<u8>);
+
+impl PartialEq for Psk {
+    /// Constant time in the contents (only the lengths may differ visibly).
+    fn eq(&self, other: &Self) -> bool {
+        self.0.len() == other.0.len() && bool::from(self.0.ct_eq(&other.0))
+    }
+}
+
+impl Eq for Psk {}
 
 impl Psk {
     /// The key.
@@ -291,6 +301,37 @@ pub struct Config {
     /// How long a cookie secret is used before it is replaced (the previous one stays
     /// valid for as long again).
     pub cookie_secret_lifetime: Duration,
+    /// Most responder SAs that may be half open at once. A new IKE_SA_INIT that passed
+    /// the cookie (and puzzle) checks when this many are half open displaces the
+    /// oldest half-open SA: a flood of initiators that never send IKE_AUTH then
+    /// cannot hold more state than this, and cannot lock out a legitimate initiator,
+    /// whose IKE_AUTH follows within a round trip. 0 refuses every new responder SA.
+    pub max_half_open: usize,
+    /// Most responder SAs one source address may hold half open; IKE_SA_INIT requests
+    /// above it are dropped (and counted in [`EndpointStats`](crate::EndpointStats)).
+    /// It is checked after the cookie, so the address is not spoofed.
+    pub max_half_open_per_source: usize,
+    /// Largest IKE_SA_INIT request a responder keeps: the whole request must be kept
+    /// until IKE_AUTH, whose AUTH payload signs it (RFC 7296 §2.15), so larger
+    /// requests are dropped unanswered. RFC 7296 §2 asks implementations to accept
+    /// 3000-byte messages.
+    pub max_init_request_len: usize,
+    /// Client puzzles (RFC 8019): `Some` demands a puzzle solution with the cookie
+    /// once this many responder SAs are half open (it is only asked for while cookies
+    /// are, so set `half_open_cookie_threshold` at or below it). `None` never asks.
+    pub puzzle_threshold: Option<usize>,
+    /// The puzzle's difficulty (RFC 8019 §7.1.1.1): how many trailing zero bits each
+    /// of the initiator's four results must have (RFC 8019 excludes 1..=8; 0 lets the
+    /// initiator choose). Each step doubles the initiator's work; the responder's
+    /// check is four PRF calls whatever the difficulty. Solutions with more bits rank
+    /// higher when half-open SAs must be displaced.
+    pub puzzle_difficulty: u8,
+    /// As initiator: the hardest puzzle (in zero bits) we solve when a responder asks
+    /// (RFC 8019 §9 asks initiators to cap it); harder ones are answered with the
+    /// cookie only. Solving takes about `4 * 2^bits` PRF calls inside
+    /// [`handle_datagram`](crate::IkeEndpoint::handle_datagram): 16 bits is a few
+    /// tenths of a second.
+    pub max_puzzle_difficulty: u8,
     /// Hand out the keys of every IKE SA in an [`Event::IkeSaKeysDerived`]
     /// (`false` by default), so a debugging tool can decrypt captured IKE messages,
     /// as strongSwan's save-keys plugin does. The keys let anyone holding a capture
@@ -314,8 +355,10 @@ impl Config {
     /// `aes256gcm16` and `aes128gcm16`, selectors covering all IPv4 traffic, tunnel
     /// mode, no automatic rekeying, [`Retransmit::default`], no DPD, no fragmentation,
     /// 20 s NAT keepalives, a 1024-packet replay window, cookies above 64 half-open
-    /// SAs, which wait 64 s for IKE_AUTH, at most 256 Child SAs per IKE SA, no
-    /// export of IKE SA keys, and at most 10 INVALID_IKE_SPI answers per second.
+    /// SAs, which wait 64 s for IKE_AUTH, at most 4096 half-open SAs (32 per source
+    /// address) of IKE_SA_INIT requests up to 4096 bytes, no client puzzles, at most
+    /// 256 Child SAs per IKE SA, no export of IKE SA keys, and at most 10
+    /// INVALID_IKE_SPI answers per second.
     pub fn new(local_id: Identity, psk: impl Into<Psk>) -> Self {
         Config {
             local_id,
@@ -343,6 +386,12 @@ impl Config {
             half_open_cookie_threshold: 64,
             half_open_timeout: Duration::from_secs(64),
             cookie_secret_lifetime: Duration::from_secs(300),
+            max_half_open: 4096,
+            max_half_open_per_source: 32,
+            max_init_request_len: 4096,
+            puzzle_threshold: None,
+            puzzle_difficulty: 10,
+            max_puzzle_difficulty: 16,
             export_ike_keys: false,
             invalid_ike_spi_per_second: 10,
         }
@@ -409,6 +458,14 @@ mod tests {
         assert!("".parse::<Identity>().is_err());
         assert!("@#0".parse::<Identity>().is_err());
         assert_eq!(Identity::Fqdn("x".into()).to_string(), "@x");
+    }
+
+    #[test]
+    fn psk_compares_by_value() {
+        assert_eq!(Psk::from("hunter2"), Psk::from(&b"hunter2"[..]));
+        assert_ne!(Psk::from("hunter2"), Psk::from("hunter3"));
+        assert_ne!(Psk::from("hunter2"), Psk::from("hunter"));
+        assert_eq!(Psk::default(), Psk::from(""));
     }
 
     #[test]

@@ -4,20 +4,22 @@ use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
-use core::net::{IpAddr, SocketAddr};
+use core::net::SocketAddr;
 
 use ipsec_core::{Duration, IkeSpi, Instant, Spi};
-use ipsec_crypto::{CryptoError, CryptoProvider, PrfId};
+use ipsec_crypto::{CryptoError, CryptoProvider};
 use ipsec_ike_wire::{
     error_response, ExchangeType, Flags, IkeHeaderRepr, IkePacket, NotifyType, ParseErrorKind,
     PayloadType, Trust, HEADER_LEN,
 };
 
+use crate::admission::{Admission, EndpointStats};
 use crate::config::Config;
 use crate::error::{ApiMisuse, Error};
 use crate::event::{ChildSaId, Event, SaHandle, Transmit};
 use crate::keys::{self, IkeCrypto};
 use crate::msg::{self, InMsg, Out};
+use crate::puzzle;
 use crate::sa::{IkeSa, NewResponder};
 
 /// The UDP port of IKE with NAT traversal (RFC 7296 §2.23, RFC 3948).
@@ -36,25 +38,6 @@ impl Path {
     /// Whether IKE on this path carries the non-ESP marker.
     pub(crate) fn encap(&self) -> bool {
         self.local.port() == NAT_T_PORT || self.remote.port() == NAT_T_PORT
-    }
-}
-
-/// The secrets behind cookies (RFC 7296 §2.6), replaced every
-/// `Config::cookie_secret_lifetime`.
-struct CookieSecrets {
-    version: u32,
-    current: Vec<u8>,
-    previous: Option<Vec<u8>>,
-    created: Instant,
-}
-
-impl Drop for CookieSecrets {
-    fn drop(&mut self) {
-        use zeroize::Zeroize;
-        self.current.zeroize();
-        if let Some(p) = self.previous.as_mut() {
-            p.zeroize();
-        }
     }
 }
 
@@ -188,8 +171,11 @@ pub struct IkeEndpoint {
     /// Responder SAs by (initiator address, initiator SPI), for retransmitted
     /// IKE_SA_INIT requests.
     by_init: BTreeMap<(SocketAddr, IkeSpi), SaHandle>,
+    /// The `by_init` key of each responder SA, so removal is one lookup.
+    init_keys: BTreeMap<SaHandle, (SocketAddr, IkeSpi)>,
     next_handle: u64,
-    cookies: Option<CookieSecrets>,
+    /// Cookies, half-open accounting and counters.
+    admission: Admission,
     /// INVALID_IKE_SPI answers: the start of the current one-second window and how
     /// many were sent in it.
     invalid_spi_window: (Instant, u32),
@@ -223,8 +209,9 @@ impl IkeEndpoint {
             timers: BTreeSet::new(),
             deadlines: BTreeMap::new(),
             by_init: BTreeMap::new(),
+            init_keys: BTreeMap::new(),
             next_handle: 0,
-            cookies: None,
+            admission: Admission::default(),
             invalid_spi_window: (Instant(0), 0),
         }
     }
@@ -528,87 +515,6 @@ impl IkeEndpoint {
         self.shared.send(path, &reply);
     }
 
-    fn half_open(&self) -> usize {
-        self.sas.values().filter(|s| s.is_half_open()).count()
-    }
-
-    fn rotate_cookies(&mut self, now: Instant) -> Result<(), CryptoError> {
-        let life = self.shared.config.cookie_secret_lifetime;
-        let fresh = |p: &CryptoProvider| keys::random(p, 32);
-        match &mut self.cookies {
-            None => {
-                self.cookies = Some(CookieSecrets {
-                    version: 0,
-                    current: fresh(self.shared.provider)?,
-                    previous: None,
-                    created: now,
-                });
-            }
-            Some(c) if now >= c.created + life => {
-                let next = fresh(self.shared.provider)?;
-                let old = core::mem::replace(&mut c.current, next);
-                if let Some(mut p) = c.previous.replace(old) {
-                    use zeroize::Zeroize;
-                    p.zeroize();
-                }
-                c.version = c.version.wrapping_add(1);
-                c.created = now;
-            }
-            Some(_) => {}
-        }
-        Ok(())
-    }
-
-    /// `Cookie = <VersionIDofSecret> | Hash(Ni | IPi | SPIi | <secret>)` (RFC 7296
-    /// §2.6), with an HMAC keyed by the secret as the hash.
-    fn cookie(
-        &self,
-        version: u32,
-        secret: &[u8],
-        ni: &[u8],
-        ip: IpAddr,
-        spi_i: IkeSpi,
-    ) -> Option<Vec<u8>> {
-        let prf = self
-            .shared
-            .provider
-            .prf(PrfId::PRF_HMAC_SHA2_256)
-            .or_else(|| self.shared.provider.prfs.first().copied())?;
-        let ipb: Vec<u8> = match ip {
-            IpAddr::V4(a) => a.octets().to_vec(),
-            IpAddr::V6(a) => a.octets().to_vec(),
-        };
-        let mac = ipsec_crypto::kdf::prf(prf, secret, &[ni, &ipb, &spi_i.0]).ok()?;
-        let mut c = version.to_be_bytes().to_vec();
-        c.extend_from_slice(mac.expose().get(..16).unwrap_or(mac.expose()));
-        Some(c)
-    }
-
-    fn cookie_ok(&self, got: &[u8], ni: &[u8], ip: IpAddr, spi_i: IkeSpi) -> bool {
-        let Some(c) = &self.cookies else { return false };
-        let Some(v) = got
-            .get(..4)
-            .and_then(|s| <[u8; 4]>::try_from(s).ok())
-            .map(u32::from_be_bytes)
-        else {
-            return false;
-        };
-        let secret = if v == c.version {
-            Some(&c.current)
-        } else if v == c.version.wrapping_sub(1) {
-            c.previous.as_ref()
-        } else {
-            None
-        };
-        let Some(secret) = secret else { return false };
-        let Some(want) = self.cookie(v, secret, ni, ip, spi_i) else {
-            return false;
-        };
-        let a = ipsec_crypto::SecretBytes::from_slice(&want);
-        let b = ipsec_crypto::SecretBytes::from_slice(got);
-        a == b
-    }
-
     fn stateless(&mut self, path: Path, h: &IkeHeaderRepr, n: NotifyType, data: &[u8]) {
         let header = msg::header(
             h.spi_i,
@@ -622,8 +528,15 @@ impl IkeEndpoint {
         self.shared.send(path, &reply);
     }
 
-    /// A new IKE_SA_INIT request: cookie check, then the SA's own checks.
+    /// A new IKE_SA_INIT request: size bound, cookie (and puzzle) checks, the
+    /// half-open caps, then the SA's own checks.
     fn new_responder(&mut self, now: Instant, path: Path, bytes: &[u8], h: &IkeHeaderRepr) {
+        let config = Arc::clone(&self.shared.config);
+        if bytes.len() > config.max_init_request_len {
+            // Kept whole until IKE_AUTH, so its size is our memory.
+            self.admission.stats.init_too_large += 1;
+            return;
+        }
         let Ok(packet) = IkePacket::parse(bytes) else {
             return;
         };
@@ -642,38 +555,90 @@ impl IkeEndpoint {
             self.stateless(path, h, NotifyType::INVALID_SYNTAX, &[]);
             return;
         };
-        if self.rotate_cookies(now).is_err() {
+        let provider = self.shared.provider;
+        if self
+            .admission
+            .rotate_cookies(provider, now, config.cookie_secret_lifetime)
+            .is_err()
+        {
             return;
         }
-        let threshold = self.shared.config.half_open_cookie_threshold;
-        if self.half_open() >= threshold {
-            let ok = m
-                .notify(NotifyType::COOKIE)
-                .is_some_and(|c| self.cookie_ok(&c.data, &ni, path.remote.ip(), h.spi_i));
-            if !ok {
-                let Some(c) = &self.cookies else { return };
-                if let Some(cookie) = self.cookie(
-                    c.version,
-                    &c.current.clone(),
-                    &ni,
-                    path.remote.ip(),
-                    h.spi_i,
-                ) {
+        let ip = path.remote.ip();
+        let half_open = self.admission.half_open();
+        let mut verified = false;
+        let mut rank = 0;
+        if half_open >= config.half_open_cookie_threshold {
+            let cookie = m.notify(NotifyType::COOKIE).map(|c| c.data.clone());
+            let cookie = cookie.filter(|c| self.admission.cookie_ok(provider, c, &ni, ip, h.spi_i));
+            let puzzle = config.puzzle_threshold.is_some_and(|t| half_open >= t);
+            let Some(cookie) = cookie else {
+                let Some(cookie) = self.admission.make_cookie(provider, &ni, ip, h.spi_i) else {
+                    return;
+                };
+                self.admission.stats.cookies_sent += 1;
+                if puzzle {
+                    self.admission.stats.puzzles_sent += 1;
+                    let reply =
+                        puzzle::challenge(h, &m, &cookie, provider, config.puzzle_difficulty);
+                    self.shared.send(path, &reply);
+                } else {
                     self.stateless(path, h, NotifyType::COOKIE, &cookie);
                 }
                 return;
+            };
+            verified = true;
+            rank = 1;
+            // A solution where no puzzle is asked for is ignored (RFC 8019 §7.1.4); one
+            // short of the difficulty ranks as a bare cookie.
+            if puzzle && m.ps.is_some() {
+                match puzzle::solved_bits(provider, &m, &cookie) {
+                    Some(bits) if bits >= u32::from(config.puzzle_difficulty) => {
+                        rank = 1 + bits;
+                    }
+                    _ => self.admission.stats.puzzles_failed += 1,
+                }
             }
+        }
+        if verified && self.admission.from_source(ip) >= config.max_half_open_per_source {
+            self.admission.stats.refused_per_source += 1;
+            return;
+        }
+        while self.admission.half_open() >= config.max_half_open {
+            let Some(victim) = self.admission.victim(rank) else {
+                self.admission.stats.refused_full += 1;
+                return;
+            };
+            self.admission.stats.half_open_evicted += 1;
+            self.forget(victim);
         }
         let handle = self.new_handle();
         match IkeSa::respond_init(&mut self.shared, handle, now, path, bytes, h, m) {
             NewResponder::Created(sa) => {
                 self.by_init.insert((path.remote, h.spi_i), handle);
+                self.init_keys.insert(handle, (path.remote, h.spi_i));
+                self.admission.admit(handle, verified.then_some(ip), rank);
                 self.sas.insert(handle, *sa);
                 self.touched(now, handle);
             }
             NewResponder::Reject(n, data) => self.stateless(path, h, n, &data),
             NewResponder::Drop => {}
         }
+    }
+
+    /// Removes an SA at once, with its SPIs, timer and indexes.
+    fn forget(&mut self, h: SaHandle) {
+        if let Some(old) = self.deadlines.remove(&h) {
+            self.timers.remove(&(old, h));
+        }
+        if let Some(sa) = self.sas.remove(&h) {
+            sa.release(&mut self.shared);
+        }
+        if let Some(key) = self.init_keys.remove(&h) {
+            if self.by_init.get(&key) == Some(&h) {
+                self.by_init.remove(&key);
+            }
+        }
+        self.admission.settle(h);
     }
 
     /// Fires expired timers: retransmissions, rekeys, liveness checks, expiries.
@@ -706,14 +671,15 @@ impl IkeEndpoint {
             self.timers.remove(&(old, h));
         }
         let Some(sa) = self.sas.get(&h) else {
+            self.forget(h);
             return;
         };
         if sa.is_gone(now) {
-            if let Some(sa) = self.sas.remove(&h) {
-                sa.release(&mut self.shared);
-            }
-            self.by_init.retain(|_, v| *v != h);
+            self.forget(h);
             return;
+        }
+        if !sa.is_half_open() {
+            self.admission.settle(h);
         }
         if let Some(t) = sa.poll_timeout() {
             self.timers.insert((t, h));
@@ -732,12 +698,26 @@ impl IkeEndpoint {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let next = self.timers.first().map(|(t, _)| *t);
-        debug_assert_eq!(
-            next,
-            self.sas.values().filter_map(IkeSa::poll_timeout).min(),
+        // Debug builds cross-check the index against a full scan while it is cheap.
+        debug_assert!(
+            self.sas.len() > 256 || next == self.sas.values().filter_map(IkeSa::poll_timeout).min(),
             "timer index out of date"
         );
         next
+    }
+
+    /// What the endpoint holds now and the admission counters so far. O(1).
+    #[must_use]
+    pub fn stats(&self) -> EndpointStats {
+        EndpointStats {
+            ike_sas: self.sas.len(),
+            ike_spis: self.shared.spis.len(),
+            child_spis: self.shared.child_spis.len(),
+            timers: self.timers.len(),
+            queued_transmits: self.shared.transmits.len(),
+            queued_events: self.shared.events.len(),
+            ..self.admission.stats
+        }
     }
 
     /// The next event.

@@ -6,6 +6,7 @@ extern crate alloc;
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+mod admission;
 mod config;
 mod endpoint;
 mod error;
@@ -14,9 +15,11 @@ mod event;
 mod keys;
 mod msg;
 mod proposal;
+mod puzzle;
 mod sa;
 mod session;
 
+pub use admission::EndpointStats;
 pub use config::{Config, Identity, IdentityError, Psk, Retransmit};
 pub use endpoint::{IkeEndpoint, NAT_T_PORT, NON_ESP_MARKER};
 pub use error::{ApiMisuse, CloseReason, Error, PeerIncompatible, PeerMisbehaved};

@@ -12,7 +12,7 @@ use ipsec_core::{IkeSpi, TrafficSelector};
 use ipsec_ike_wire::{
     AttrValue, AuthMethod, AuthRepr, DeleteRepr, IdRepr, IdType, IkeHeaderRepr, KeRepr, NonceRepr,
     NotifyRepr, NotifyType, ParseError, Payload, PayloadIter, PayloadType, ProposalRepr,
-    ProtocolId, SaRepr, TransformAttr, TransformRepr, TsRepr,
+    ProtocolId, SaRepr, TransformAttr, TransformRepr, TsRepr, UnknownPayload,
 };
 
 use crate::KeId;
@@ -66,6 +66,8 @@ pub(crate) struct InMsg {
     pub tsi: Option<Vec<TrafficSelector>>,
     pub tsr: Option<Vec<TrafficSelector>>,
     pub deletes: Vec<InDelete>,
+    /// The body of a Puzzle Solution payload (RFC 8019 §8.2).
+    pub ps: Option<Vec<u8>>,
 }
 
 impl InMsg {
@@ -104,6 +106,9 @@ impl InMsg {
                     protocol: d.protocol,
                     spis: d.iter_spis().map(<[u8]>::to_vec).collect(),
                 }),
+                Payload::Unknown(u) if u.payload_type == PayloadType::PS && m.ps.is_none() => {
+                    m.ps = Some(u.body.to_vec());
+                }
                 _ => {}
             }
         }
@@ -178,6 +183,8 @@ pub(crate) enum Out {
         spi_size: u8,
         spis: Vec<u8>,
     },
+    /// A payload this crate does not model (a Puzzle Solution), as type and body.
+    Raw(PayloadType, Vec<u8>),
 }
 
 impl Out {
@@ -241,6 +248,11 @@ impl Out {
                 protocol: *protocol,
                 spi_size: *spi_size,
                 spis,
+            }),
+            Out::Raw(ty, body) => Payload::Unknown(UnknownPayload {
+                payload_type: *ty,
+                critical: false,
+                body,
             }),
         }
     }

@@ -11,7 +11,9 @@ use ipsec_core::{
     TrafficSelector, TsSet, UdpEncap, MAX_SELECTORS,
 };
 use ipsec_crypto::{kdf, ActiveKx, CryptoError, KeId, ProposalKind};
-use ipsec_ike_wire::{AuthMethod, ExchangeType, IkeHeaderRepr, IkePacket, NotifyType, HEADER_LEN};
+use ipsec_ike_wire::{
+    AuthMethod, ExchangeType, IkeHeaderRepr, IkePacket, NotifyType, PayloadType, HEADER_LEN,
+};
 
 use crate::config::Identity;
 use crate::endpoint::{Path, Shared, NAT_T_PORT};
@@ -21,6 +23,7 @@ use crate::event::{ChildSaId, Event, NatState, SaHandle};
 use crate::keys::{self, IkeCrypto};
 use crate::msg::{self, InMsg, InNotify, Out, OutProposal};
 use crate::proposal::{self, Chosen, KeMode};
+use crate::puzzle;
 use crate::session::{Cached, Received, Session};
 
 /// Length of our nonces: at least half the key size of every PRF we offer
@@ -66,6 +69,8 @@ pub(crate) struct ExpectSaInitResp {
     kx: Box<dyn ActiveKx>,
     nonce: Vec<u8>,
     cookie: Option<Vec<u8>>,
+    /// Our solution of the responder's puzzle (RFC 8019), sent after the cookie.
+    puzzle_solution: Option<Vec<u8>>,
     request: Vec<u8>,
     sent: u32,
     deadline: Instant,
@@ -365,6 +370,13 @@ pub(crate) fn spi4(b: &[u8]) -> Option<Spi> {
     <[u8; 4]>::try_from(b).ok().map(Spi::from_be_bytes)
 }
 
+/// The peer's SPI for a Child SA: four bytes and not reserved (0..=255, RFC 4303
+/// §2.1, RFC 4302 §2.4). A zero SPI sent as ESP-in-UDP would even read as the non-ESP
+/// marker (RFC 3948 §2.2).
+pub(crate) fn peer_child_spi(b: &[u8]) -> Option<Spi> {
+    spi4(b).filter(|s| !s.is_reserved())
+}
+
 impl IkeSa {
     /// Starts an initiator.
     pub(crate) fn connect(
@@ -394,6 +406,7 @@ impl IkeSa {
             kx,
             nonce,
             cookie: None,
+            puzzle_solution: None,
             request: Vec::new(),
             sent: 0,
             deadline: now,
@@ -426,6 +439,9 @@ impl IkeSa {
         let mut out = Vec::new();
         if let Some(c) = &s.cookie {
             out.push(Out::notify(NotifyType::COOKIE, c));
+        }
+        if let Some(ps) = &s.puzzle_solution {
+            out.push(Out::Raw(PayloadType::PS, ps.clone()));
         }
         out.push(Out::Sa(s.offer.clone()));
         out.push(Out::Ke(s.kx.group(), s.kx.public().to_vec()));
@@ -669,6 +685,21 @@ impl IkeSa {
                 if s.restarts < 4 && !c.data.is_empty() && c.data.len() <= 64 {
                     s.restarts += 1;
                     s.cookie = Some(c.data.clone());
+                    // A puzzle with it (RFC 8019 §7.1.2): solve it if we can and it is
+                    // not harder than we accept; otherwise retry with the cookie only,
+                    // as an initiator without puzzle support would.
+                    s.puzzle_solution = m
+                        .notify(NotifyType::PUZZLE)
+                        .and_then(|p| puzzle::parse(&p.data))
+                        .and_then(|(prf, difficulty)| {
+                            puzzle::solve(
+                                cx.provider,
+                                prf,
+                                difficulty,
+                                cx.config.max_puzzle_difficulty,
+                                &c.data,
+                            )
+                        });
                     Self::send_init(cx, now, self.path, &mut s);
                 }
                 self.state = State::InitSent(s);
@@ -966,7 +997,7 @@ impl IkeSa {
         let (peer_spi, chosen) =
             proposal::accept_answer(&req.offer, ProposalKind::Esp, sa, with_ke)
                 .ok_or(PeerMisbehaved::BadProposal)?;
-        let peer_spi = spi4(&peer_spi).ok_or(PeerMisbehaved::BadSpi)?;
+        let peer_spi = peer_child_spi(&peer_spi).ok_or(PeerMisbehaved::BadSpi)?;
         let nr: &[u8] = match init_nr {
             Some(n) => n,
             None => m
@@ -1280,7 +1311,7 @@ impl IkeSa {
             mode,
         )
         .ok_or(e(NotifyType::NO_PROPOSAL_CHOSEN))?;
-        let peer_spi = spi4(&peer_spi).ok_or(e(NotifyType::INVALID_SYNTAX))?;
+        let peer_spi = peer_child_spi(&peer_spi).ok_or(e(NotifyType::INVALID_SYNTAX))?;
         let (tsi, tsr) = match (&m.tsi, &m.tsr) {
             (Some(i), Some(r)) => (
                 narrow(i, &cx.config.remote_ts),
