@@ -19,15 +19,25 @@
 //! | `replay_top` | the highest sequence number received; the window bitmap is summarised by this top alone: on import everything at or below it counts as received, which never accepts a replay and may drop a few late reordered packets |
 //! | `used` | bytes and packets per direction and the SA's age in ns, so lifetimes carry over |
 //!
-//! # Sequence numbers after import
+//! # Sequence numbers after import: the nonce hazard
 //!
-//! The exporter may go on sending after the snapshot was taken. The importer therefore
-//! starts its outbound counter at `last_seq + seq_margin + 1`
-//! ([`ImportOptions::seq_margin`]), so that, as long as the exporter sends fewer than
-//! `seq_margin` packets after the snapshot, no sequence number (and so no AES-GCM or
-//! ChaCha20-Poly1305 nonce) is used twice. Choose the margin from the exporter's packet
-//! rate times the replication delay, with ample headroom: the 2^32 (or 2^64) space is
-//! large.
+//! **A snapshot holds the SA's keys. Two nodes that send on the same SA with the
+//! same sequence numbers send the same (SPI, sequence number, IV) under one key.**
+//! With AES-GCM, AES-GMAC and ChaCha20-Poly1305 the IV is the sequence number, so
+//! that is a nonce reused: it reveals the XOR of the two plaintexts and, for GCM,
+//! the authentication key, with which anyone can forge packets. Importing one
+//! snapshot on two live nodes, or importing while the exporter keeps sending, does
+//! exactly that unless their sequence numbers are disjoint.
+//!
+//! So an import must state the range of outbound sequence numbers the importing node
+//! owns exclusively ([`SeqRange`], the argument of [`ImportOptions::new`]): the SA
+//! sends from `first` and stops at `last` (outbound packets are then dropped with
+//! `DropReason::SeqExhausted` and `Event::SeqNearExhaustion` warns before, so IKE can
+//! rekey). A range at or below the snapshot's `last_seq` is refused
+//! ([`SadError::SeqRangeUsed`]). Giving every node its own range, and the exporter a
+//! range that ends before them, is the caller's part; [`SeqRange::after`] is the
+//! range for *moving* an SA: everything from `last_seq + margin + 1` on, safe when
+//! the exporter stops sending on the SA before it has sent `margin` more packets.
 //!
 //! Keys are never printed: [`SnapshotKeys`] redacts them in `Debug` and zeroizes them on
 //! drop.
@@ -186,36 +196,54 @@ pub struct SaSnapshot {
     pub used: SnapshotUsage,
 }
 
-/// Options for [`Sad::import_sa`].
+/// Outbound sequence numbers `first..=last` that one node owns exclusively for an SA
+/// (see the module docs: two nodes sending the same numbers reuse AEAD nonces).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ImportOptions {
-    /// How far the outbound counter jumps past the snapshot's `last_seq`.
-    /// Default 2^24 (16 M packets).
-    pub seq_margin: u64,
-    /// How the imported SA is installed (policy binding, lookup, exportability).
-    pub sa: SaOptions,
+pub struct SeqRange {
+    /// The first sequence number this node sends (at least 1).
+    pub first: u64,
+    /// The last sequence number this node may send.
+    pub last: u64,
 }
 
-impl Default for ImportOptions {
-    fn default() -> Self {
-        ImportOptions {
-            seq_margin: 1 << 24,
-            sa: SaOptions::default(),
+impl SeqRange {
+    /// `first..=last`.
+    pub const fn new(first: u64, last: u64) -> Self {
+        SeqRange { first, last }
+    }
+
+    /// The range for moving an SA to this node: from `snap.last_seq + margin + 1` to
+    /// the end of the sequence space. Safe only when the exporting node stops sending
+    /// on the SA (deletes it) before it has sent `margin` packets after the snapshot:
+    /// choose the margin from its packet rate times the hand-over delay, with ample
+    /// headroom. Two nodes must never both import with this.
+    pub fn after(snap: &SaSnapshot, margin: u64) -> Self {
+        SeqRange {
+            first: snap.last_seq.saturating_add(margin).saturating_add(1),
+            last: u64::MAX,
         }
     }
 }
 
-impl ImportOptions {
-    /// The defaults.
-    pub fn new() -> Self {
-        Self::default()
-    }
+/// Options for [`Sad::import_sa`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ImportOptions {
+    /// The outbound sequence numbers the importing node owns exclusively.
+    pub owned: SeqRange,
+    /// How the imported SA is installed (policy binding, lookup, exportability).
+    pub sa: SaOptions,
+}
 
-    /// Sets the sequence margin.
-    pub fn seq_margin(mut self, m: u64) -> Self {
-        self.seq_margin = m;
-        self
+impl ImportOptions {
+    /// Options for an import that sends only with the sequence numbers of `owned`.
+    /// There is no default: which numbers a node owns is the one thing an import
+    /// cannot guess.
+    pub fn new(owned: SeqRange) -> Self {
+        ImportOptions {
+            owned,
+            sa: SaOptions::default(),
+        }
     }
 
     /// Sets the SA options.
@@ -369,13 +397,15 @@ impl Sad {
         })
     }
 
-    /// Installs the SA of a snapshot at `now`. Its outbound counter continues at
-    /// `last_seq + opts.seq_margin + 1`; its replay window starts at `replay_top` with
-    /// everything at or below counted as received; its lifetimes continue from `used`.
+    /// Installs the SA of a snapshot at `now`. It sends with the sequence numbers of
+    /// `opts.owned` only (see the module docs for why that range must be this node's
+    /// alone); its replay window starts at `replay_top` with everything at or below
+    /// counted as received; its lifetimes continue from `used`.
     ///
     /// # Errors
-    /// [`SadError::SnapshotVersion`], [`SadError::InvalidSnapshot`], and as
-    /// [`Sad::add_sa`].
+    /// [`SadError::SeqRangeUsed`] when the range does not start above the snapshot's
+    /// `last_seq`, [`SadError::SeqRangeInvalid`], [`SadError::SnapshotVersion`],
+    /// [`SadError::InvalidSnapshot`], and as [`Sad::add_sa`].
     pub fn import_sa(
         &self,
         now: Instant,
@@ -383,8 +413,24 @@ impl Sad {
         opts: ImportOptions,
     ) -> Result<SaId, SadError> {
         let params = snap.to_params()?;
+        let SeqRange { first, last } = opts.owned;
+        let space = if snap.esn {
+            u64::MAX
+        } else {
+            u64::from(u32::MAX)
+        };
+        if first == 0 || first > last || first > space {
+            return Err(SadError::SeqRangeInvalid { first, last });
+        }
+        if first <= snap.last_seq {
+            return Err(SadError::SeqRangeUsed {
+                first,
+                last_seq: snap.last_seq,
+            });
+        }
         let resume = Resume {
-            last_seq: snap.last_seq.saturating_add(opts.seq_margin),
+            last_seq: first - 1,
+            seq_ceiling: Some(last.min(space)),
             replay_top: snap.replay_top,
             out_packets: snap.used.out_packets,
             out_bytes: snap.used.out_bytes,

@@ -18,7 +18,7 @@ mod stats;
 
 pub use classify::{ClassifyError, Direction, FlowKey, PortValue};
 pub use event::{Acquire, Event, ExpiryCause};
-pub use export::{ImportOptions, SaSnapshot, SnapshotKeys, SNAPSHOT_VERSION};
+pub use export::{ImportOptions, SaSnapshot, SeqRange, SnapshotKeys, SNAPSHOT_VERSION};
 pub use process::{Inbound, Outbound, MAX_HEADROOM, MAX_TAILROOM};
 pub use sa::{InboundLookup, SaId, SaInfo, SaOptions, SadError};
 pub use sad::{Sad, SadConfig, SadReader};

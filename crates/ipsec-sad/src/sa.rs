@@ -201,6 +201,22 @@ pub enum SadError {
     SnapshotVersion(u32),
     /// The snapshot is inconsistent (named field).
     InvalidSnapshot(&'static str),
+    /// An import's sequence range is empty, starts at 0 or ends beyond the SA's
+    /// sequence space (2^32 - 1 without ESN).
+    SeqRangeInvalid {
+        /// The range's first number.
+        first: u64,
+        /// The range's last number.
+        last: u64,
+    },
+    /// An import's sequence range starts at or below the snapshot's `last_seq`: those
+    /// numbers (and so their AEAD nonces) may already have been sent under this key.
+    SeqRangeUsed {
+        /// The range's first number.
+        first: u64,
+        /// The last number the exporter had handed out.
+        last_seq: u64,
+    },
     /// The random source failed.
     Random,
 }
@@ -221,6 +237,13 @@ impl fmt::Display for SadError {
             SadError::NotExportable => f.write_str("sa installed as not exportable"),
             SadError::SnapshotVersion(v) => write!(f, "unknown snapshot version {v}"),
             SadError::InvalidSnapshot(w) => write!(f, "invalid snapshot field {w}"),
+            SadError::SeqRangeInvalid { first, last } => {
+                write!(f, "invalid sequence range {first}..={last}")
+            }
+            SadError::SeqRangeUsed { first, last_seq } => write!(
+                f,
+                "sequence range starting at {first} overlaps numbers already used (up to {last_seq})"
+            ),
             SadError::Random => f.write_str("random source failed"),
         }
     }
@@ -361,6 +384,8 @@ impl fmt::Debug for Sa {
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Resume {
     pub(crate) last_seq: u64,
+    /// The last outbound sequence number this node may use (an imported range's end).
+    pub(crate) seq_ceiling: Option<u64>,
     pub(crate) replay_top: u64,
     pub(crate) out_packets: u64,
     pub(crate) out_bytes: u64,
@@ -498,6 +523,7 @@ impl Sa {
         } else {
             SeqCounter::new(false).limit()
         };
+        let seq_limit = resume.seq_ceiling.map_or(seq_limit, |c| c.min(seq_limit));
         let installed = now.0.saturating_sub(resume.age);
         let lookup = opts
             .inbound_lookup

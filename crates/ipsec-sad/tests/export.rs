@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use ipsec_core::{Instant, Mode, PacketBuf};
 use ipsec_sad::{
-    DropReason, ImportOptions, Inbound, Outbound, PolicyId, SaOptions, Sad, SadError,
+    DropReason, ImportOptions, Inbound, Outbound, PolicyId, SaOptions, Sad, SadError, SeqRange,
     SNAPSHOT_VERSION,
 };
 
@@ -86,8 +86,7 @@ fn importer_continues_the_sa_without_reusing_sequence_numbers() {
         .import_sa(
             later,
             &snap,
-            ImportOptions::new()
-                .seq_margin(margin)
+            ImportOptions::new(SeqRange::after(&snap, margin))
                 .sa(SaOptions::new().policy(PolicyId(1))),
         )
         .unwrap();
@@ -138,13 +137,13 @@ fn export_refusals() {
     let c = sad();
     snap.version = 99;
     assert_eq!(
-        c.import_sa(T, &snap, ImportOptions::new()),
+        c.import_sa(T, &snap, ImportOptions::new(SeqRange::after(&snap, 0))),
         Err(SadError::SnapshotVersion(99))
     );
     snap.version = SNAPSHOT_VERSION;
     snap.mode = "sideways".into();
     assert_eq!(
-        c.import_sa(T, &snap, ImportOptions::new()),
+        c.import_sa(T, &snap, ImportOptions::new(SeqRange::after(&snap, 0))),
         Err(SadError::InvalidSnapshot("mode"))
     );
 }
@@ -166,5 +165,91 @@ fn snapshot_json_round_trip() {
     let back: ipsec_sad::SaSnapshot = serde_json::from_str(&json).unwrap();
     assert_eq!(back, snap);
     let c = sad();
-    c.import_sa(T, &back, ImportOptions::new()).unwrap();
+    c.import_sa(
+        T,
+        &back,
+        ImportOptions::new(SeqRange::after(&back, 1 << 24)),
+    )
+    .unwrap();
+}
+
+/// The double-import hazard: one snapshot on two live nodes. Each import has to name
+/// the sequence numbers it owns; with disjoint ranges the two nodes never send the
+/// same (SPI, sequence number) — and so never the same AEAD nonce — under the key,
+/// each stops at the end of its range, and a range the exporter may already have
+/// used is refused.
+#[test]
+fn two_imports_of_one_snapshot_never_share_a_nonce() {
+    let pair = Pair::new(0xa100, 0xb100, 44);
+    let b = sad();
+    b.set_outbound_spd(spd(false, Mode::Tunnel));
+    let ib = b
+        .add_sa(
+            Instant::ZERO,
+            &pair.params(false),
+            SaOptions::new().policy(PolicyId(1)),
+        )
+        .unwrap();
+    let to_a = udp4("10.0.2.9", "10.0.1.5", 2, 1, 30, 2);
+    for _ in 0..3 {
+        assert!(matches!(run(&b, T, &to_a).0, Outbound::Protect { .. }));
+    }
+    let snap = b.export_sa(T, ib).unwrap();
+    assert_eq!(snap.last_seq, 3);
+
+    // Numbers the exporter may have sent are refused, and so are empty ranges.
+    let opts = |first, last| {
+        ImportOptions::new(SeqRange::new(first, last)).sa(SaOptions::new().policy(PolicyId(1)))
+    };
+    assert_eq!(
+        sad().import_sa(T, &snap, opts(3, 100)),
+        Err(SadError::SeqRangeUsed {
+            first: 3,
+            last_seq: 3
+        })
+    );
+    assert_eq!(
+        sad().import_sa(T, &snap, opts(50, 40)),
+        Err(SadError::SeqRangeInvalid {
+            first: 50,
+            last: 40
+        })
+    );
+    let mut no_esn = snap.clone();
+    no_esn.esn = false;
+    assert_eq!(
+        sad().import_sa(T, &no_esn, opts(1 << 33, 1 << 34)),
+        Err(SadError::SeqRangeInvalid {
+            first: 1 << 33,
+            last: 1 << 34
+        }),
+        "beyond the 32-bit space of an SA without ESN"
+    );
+
+    // Two nodes, disjoint blocks of 10.
+    let nodes: Vec<Sad> = [(100, 109), (110, 119)]
+        .into_iter()
+        .map(|(first, last)| {
+            let n = sad();
+            n.set_outbound_spd(spd(false, Mode::Tunnel));
+            n.import_sa(T, &snap, opts(first, last)).unwrap();
+            n
+        })
+        .collect();
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, n) in nodes.iter().enumerate() {
+        let mut sent = 0;
+        for _ in 0..15 {
+            match run(n, T, &to_a).0 {
+                Outbound::Protect { seq, .. } => {
+                    assert!(seen.insert(seq), "sequence number {seq} sent twice");
+                    sent += 1;
+                }
+                Outbound::Drop(DropReason::SeqExhausted) => {}
+                o => panic!("{o:?}"),
+            }
+        }
+        assert_eq!(sent, 10, "node {i} sends exactly its block");
+    }
+    assert_eq!(seen, (100..120).collect());
 }

@@ -10,7 +10,8 @@ use ipsec_core::{
 };
 use ipsec_sad::{
     Action, AddrRange, DropReason, Event, ExpiryCause, ImportOptions, Inbound, InboundLookup,
-    Outbound, PolicyId, PolicyRule, PortSel, SaOptions, Sad, SadConfig, SadError, Selector, Spd,
+    Outbound, PolicyId, PolicyRule, PortSel, SaOptions, Sad, SadConfig, SadError, Selector,
+    SeqRange, Spd,
 };
 
 const T: Instant = Instant(1_000_000_000);
@@ -440,9 +441,7 @@ fn sequence_numbers_warn_and_stop_without_wrapping() {
     a2.import_sa(
         T,
         &snap,
-        ImportOptions::new()
-            .seq_margin(0)
-            .sa(SaOptions::new().policy(PolicyId(1))),
+        ImportOptions::new(SeqRange::after(&snap, 0)).sa(SaOptions::new().policy(PolicyId(1))),
     )
     .unwrap();
     let pkt = udp4("10.0.1.5", "10.0.2.9", 1, 2, 10, 0);
@@ -646,9 +645,7 @@ fn ah_tunnel_and_transport_round_trips() {
         c.import_sa(
             T,
             &snap,
-            ImportOptions::new()
-                .seq_margin(10)
-                .sa(SaOptions::new().policy(PolicyId(1))),
+            ImportOptions::new(SeqRange::after(&snap, 10)).sa(SaOptions::new().policy(PolicyId(1))),
         )
         .unwrap();
         let (o, i, _) = send(&c, &b, T, &pkt);

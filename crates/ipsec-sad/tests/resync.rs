@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use ipsec_core::{Instant, Mode, PacketBuf, ResyncPolicy};
 use ipsec_sad::{
-    DropReason, Event, ImportOptions, Inbound, Outbound, PolicyId, SaId, SaOptions, Sad,
+    DropReason, Event, ImportOptions, Inbound, Outbound, PolicyId, SaId, SaOptions, Sad, SeqRange,
 };
 
 const T: Instant = Instant(1_000_000_000);
@@ -41,9 +41,7 @@ fn jumped(a: &Sad, ia: SaId, mode: Mode, last_seq: u64) -> Sad {
     a2.import_sa(
         T,
         &snap,
-        ImportOptions::new()
-            .seq_margin(0)
-            .sa(SaOptions::new().policy(PolicyId(1))),
+        ImportOptions::new(SeqRange::after(&snap, 0)).sa(SaOptions::new().policy(PolicyId(1))),
     )
     .unwrap();
     a2
