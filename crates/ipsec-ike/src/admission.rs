@@ -108,7 +108,7 @@ impl Admission {
     }
 
     /// How many cookie-verified half-open SAs `ip` holds.
-    pub(crate) fn from_source(&self, ip: IpAddr) -> usize {
+    pub(crate) fn held_by(&self, ip: IpAddr) -> usize {
         self.per_source.get(&ip).copied().unwrap_or(0)
     }
 
@@ -274,7 +274,7 @@ mod tests {
         // A repeated admission of the same SA counts once.
         a.admit(SaHandle(3), Some(ip(2)), 5);
         assert_eq!(a.half_open(), 4);
-        assert_eq!(a.from_source(ip(1)), 2);
+        assert_eq!(a.held_by(ip(1)), 2);
         // The lowest rank goes first, whatever its age.
         assert_eq!(a.victim(0), Some(SaHandle(4)));
         a.settle(SaHandle(4));
@@ -286,7 +286,7 @@ mod tests {
         assert_eq!(a.victim(1), Some(SaHandle(1)));
         a.settle(SaHandle(1));
         a.settle(SaHandle(1));
-        assert_eq!(a.from_source(ip(1)), 1);
+        assert_eq!(a.held_by(ip(1)), 1);
         assert_eq!(a.victim(7), Some(SaHandle(2)));
         a.settle(SaHandle(2));
         assert_eq!(a.victim(4), None);

@@ -599,7 +599,7 @@ impl IkeEndpoint {
                 }
             }
         }
-        if verified && self.admission.from_source(ip) >= config.max_half_open_per_source {
+        if verified && self.admission.held_by(ip) >= config.max_half_open_per_source {
             self.admission.stats.refused_per_source += 1;
             return;
         }
