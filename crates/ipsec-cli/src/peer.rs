@@ -143,9 +143,9 @@ impl Out {
     /// (all of them with `all`).
     fn summaries(&self, p: &mut Progress, all: bool) {
         let now = Instant::now();
-        for (what, log) in [
-            ("esp_drop", &mut p.esp_drops),
-            ("ike_failed", &mut p.ike_failures),
+        for (what, label, log) in [
+            ("esp_drop", "dropped packets", &mut p.esp_drops),
+            ("ike_failed", "failed IKE_SAs", &mut p.ike_failures),
         ] {
             for s in log.summaries(now, all) {
                 self.event(
@@ -153,7 +153,7 @@ impl Out {
                            "not_shown": s.hidden, "total": s.total}),
                     || {
                         format!(
-                            "{what} ({}): {} more not shown, {} in total",
+                            "{label} ({}): {} more not shown, {} in total",
                             s.reason, s.hidden, s.total
                         )
                     },
