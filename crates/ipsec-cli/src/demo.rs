@@ -237,7 +237,7 @@ impl KeyFiles {
         if let Some(p) = &args.keys {
             let s = p.as_os_str().to_string_lossy();
             if p.is_dir() || s.ends_with('/') || s.ends_with(std::path::MAIN_SEPARATOR) {
-                fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()))?;
+                private_dir(p).map_err(|e| format!("{}: {e}", p.display()))?;
                 k.esp = Some(p.join("esp_sa"));
                 if !args.manual && k.ike.is_none() {
                     k.ike = Some(p.join("ikev2_decryption_table"));
@@ -509,13 +509,49 @@ pub(crate) fn write_ike_keys(path: &std::path::Path, rows: &[String]) -> Result<
 }
 
 /// Writes a UAT file: a comment naming the table, then one record per line.
+///
+/// The tables hold session keys, so on Unix the file is readable by its owner only
+/// (mode 0600), also when it existed before with a wider mode.
 fn write_table(path: &std::path::Path, table: &str, rows: &[String]) -> Result<(), String> {
+    use std::io::Write;
     let mut text = format!("# Wireshark {table}, written by `ipsec demo`\n");
     for r in rows {
         text.push_str(r);
         text.push('\n');
     }
-    fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+    let err = |e: std::io::Error| format!("{}: {e}", path.display());
+    let mut f = private_file(path).map_err(err)?;
+    f.write_all(text.as_bytes()).map_err(err)
+}
+
+/// Opens `path` for writing, truncated; on Unix created with mode 0600, and an
+/// existing file is narrowed to 0600 before anything is written to it.
+fn private_file(path: &std::path::Path) -> std::io::Result<fs::File> {
+    let mut o = fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        o.mode(0o600);
+        let f = o.open(path)?;
+        f.set_permissions(fs::Permissions::from_mode(0o600))?;
+        Ok(f)
+    }
+    #[cfg(not(unix))]
+    o.open(path)
+}
+
+/// Creates the `--keys` directory (and its parents); on Unix a new directory is
+/// accessible to its owner only (mode 0700).
+fn private_dir(path: &std::path::Path) -> std::io::Result<()> {
+    let mut b = fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(path)
 }
 
 /// Seals `pkt` (tunnel: the whole packet; transport: its payload after the 20-byte

@@ -90,8 +90,9 @@ enum Cmd {
     /// Act as an IKEv2 initiator: negotiate an IKE SA and a Child SA, ping through it,
     /// rekey when asked, delete, and exit 0 only if everything asked for worked.
     Connect(peer::PeerArgs),
-    /// Act as an IKEv2 responder: accept an initiator, answer echo requests through the
-    /// tunnel, ping and rekey when asked; exit when the IKE SA is deleted.
+    /// Act as an IKEv2 responder: serve the first initiator that authenticates (failed
+    /// handshakes are counted, not fatal), answer echo requests through the tunnel, ping
+    /// and rekey when asked; exit when its IKE SA is deleted.
     Listen(peer::PeerArgs),
     /// Decrypt and print ESP frames of a pcap or pcapng capture.
     Decode {

@@ -2,10 +2,18 @@
 //! gateway. IKE comes from `ipsec-ike` (sans-I/O, driven here by two UDP sockets on
 //! ports 500 and 4500); the Child SAs it negotiates are installed in `ipsec-esp`, and
 //! ICMP echo requests and replies cross the tunnel as ESP in UDP (RFC 3948).
+//!
+//! Nothing a peer sends ends the process by itself: `listen` serves the first
+//! initiator that authenticates, and handshakes that fail before that (a wrong PSK, an
+//! identity not accepted, no common proposal, a half-open SA that times out) are
+//! printed, counted and survived. Dropped packets (ESP that fails to open, an echo
+//! reply that cannot be sent) are counted by reason and printed through a rate limit
+//! (module `drops`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,6 +27,14 @@ use serde_json::{json, Value};
 use crate::packets::{ipv4_packet, reply_to, PROTO_ICMP};
 use crate::Backend;
 
+mod drops;
+
+use drops::RateLog;
+
+/// The environment variable that holds the pre-shared key when neither `--psk` nor
+/// `--psk-file` is given.
+pub const PSK_ENV: &str = "IPSEC_PSK";
+
 /// Options shared by `ipsec connect` and `ipsec listen`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct PeerArgs {
@@ -28,9 +44,14 @@ pub struct PeerArgs {
     /// Our address to bind (default: the one the route to --remote uses, else 0.0.0.0).
     #[arg(long)]
     pub local: Option<IpAddr>,
-    /// The pre-shared key.
-    #[arg(long)]
-    pub psk: String,
+    /// The pre-shared key on the command line, where other local users can read it
+    /// (ps, /proc/PID/cmdline): prefer --psk-file or the IPSEC_PSK environment variable.
+    #[arg(long, value_name = "SECRET", conflicts_with = "psk_file")]
+    pub psk: Option<String>,
+    /// Read the pre-shared key from FILE (its bytes, without one trailing "\n" or
+    /// "\r\n"). Without --psk and --psk-file, the key comes from IPSEC_PSK.
+    #[arg(long = "psk-file", value_name = "FILE")]
+    pub psk_file: Option<PathBuf>,
     /// Our identity (IP address, FQDN, or user@fqdn); default: our address.
     #[arg(long)]
     pub id: Option<String>,
@@ -55,6 +76,9 @@ pub struct PeerArgs {
     /// Echo requests per round (one round after the Child SA is up, one after each rekey).
     #[arg(long, default_value_t = 3)]
     pub count: u32,
+    /// Size of each echo request in bytes (the inner IPv4 packet, 28 to 65000).
+    #[arg(long, default_value_t = 84, value_parser = clap::value_parser!(u16).range(28..=65000))]
+    pub size: u16,
     /// Rekey the Child SA this many seconds after it is up.
     #[arg(long = "rekey-child-after", value_name = "SECS")]
     pub rekey_child_after: Option<f64>,
@@ -81,6 +105,7 @@ pub struct PeerArgs {
 
 struct Child {
     out: EspOutbound,
+    outbound_spi: u32,
     remote: SocketAddr,
     inbound_spi: u32,
 }
@@ -97,6 +122,96 @@ impl Out {
             outln!("{}", text());
         }
     }
+
+    /// Counts a dropped packet; prints it unless the rate limit says otherwise.
+    fn esp_drop(
+        &self,
+        p: &mut Progress,
+        spi: Option<u32>,
+        reason: &str,
+        text: impl FnOnce() -> String,
+    ) {
+        if p.esp_drops.count(reason, Instant::now()) {
+            self.event(
+                json!({"event": "esp_drop", "spi": spi.map(|s| format!("0x{s:08x}")), "reason": reason}),
+                text,
+            );
+        }
+    }
+
+    /// Prints the summaries of the lines the rate limits held back that are due
+    /// (all of them with `all`).
+    fn summaries(&self, p: &mut Progress, all: bool) {
+        let now = Instant::now();
+        for (what, label, log) in [
+            ("esp_drop", "dropped packets", &mut p.esp_drops),
+            ("ike_failed", "failed IKE_SAs", &mut p.ike_failures),
+        ] {
+            for s in log.summaries(now, all) {
+                self.event(
+                    json!({"event": "suppressed", "what": what, "reason": s.reason,
+                           "not_shown": s.hidden, "total": s.total}),
+                    || {
+                        format!(
+                            "{label} ({}): {} more not shown, {} in total",
+                            s.reason, s.hidden, s.total
+                        )
+                    },
+                );
+            }
+        }
+    }
+}
+
+/// The pre-shared key: `--psk`, else the contents of `--psk-file`, else `IPSEC_PSK`.
+fn read_psk(args: &PeerArgs) -> Result<Vec<u8>, String> {
+    let psk = if let Some(s) = &args.psk {
+        s.as_bytes().to_vec()
+    } else if let Some(path) = &args.psk_file {
+        let mut b =
+            std::fs::read(path).map_err(|e| format!("--psk-file {}: {e}", path.display()))?;
+        warn_if_shared(path);
+        strip_newline(&mut b);
+        b
+    } else if let Some(v) = std::env::var_os(PSK_ENV) {
+        v.into_encoded_bytes()
+    } else {
+        return Err(format!(
+            "no pre-shared key: give --psk-file FILE, set {PSK_ENV}, or give --psk SECRET"
+        ));
+    };
+    if psk.is_empty() {
+        return Err("the pre-shared key is empty".into());
+    }
+    Ok(psk)
+}
+
+/// Removes one trailing newline ("\n" or "\r\n"), as an editor or `echo` leaves it.
+fn strip_newline(b: &mut Vec<u8>) {
+    if b.ends_with(b"\r\n") {
+        b.truncate(b.len() - 2);
+    } else if b.ends_with(b"\n") {
+        b.truncate(b.len() - 1);
+    }
+}
+
+/// Warns (on stderr) when other users may read the key file.
+fn warn_if_shared(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(m) = std::fs::metadata(path) {
+            let mode = m.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                eprintln!(
+                    "ipsec: warning: {} is accessible to other users (mode {mode:03o}); chmod 600 it",
+                    path.display()
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 fn parse_ts(s: &str) -> Result<TrafficSelector, String> {
@@ -153,6 +268,10 @@ struct Progress {
     closed: Option<CloseReason>,
     failures: Vec<String>,
     echo_answered: u64,
+    /// Dropped packets by reason.
+    esp_drops: RateLog,
+    /// IKE SAs that failed before they were established, by reason.
+    ike_failures: RateLog,
 }
 
 /// Runs `ipsec connect` (`initiate = true`) or `ipsec listen`.
@@ -175,7 +294,7 @@ pub fn run(args: &PeerArgs, initiate: bool) -> Result<(), String> {
             IpAddr::V6(a) => Identity::Ipv6(a),
         },
     };
-    let mut cfg = Config::new(id, args.psk.as_bytes().to_vec())
+    let mut cfg = Config::new(id, read_psk(args)?)
         .with_ike_proposals(&args.ike)
         .map_err(|e| format!("--ike: {e}"))?
         .with_esp_proposals(&args.esp)
@@ -227,7 +346,10 @@ pub fn run(args: &PeerArgs, initiate: bool) -> Result<(), String> {
         },
         ..Default::default()
     };
+    // The IKE SA this run serves: ours when connecting; when listening, the first one
+    // that is established (its peer authenticated).
     let mut sa: Option<SaHandle> = None;
+    let mut established: HashSet<SaHandle> = HashSet::new();
     if let Some(r) = remote {
         if initiate {
             sa = Some(
@@ -250,8 +372,10 @@ pub fn run(args: &PeerArgs, initiate: bool) -> Result<(), String> {
     let mut children: BTreeMap<ChildSaId, Child> = BTreeMap::new();
     let mut inbound: HashMap<u32, EspInbound> = HashMap::new();
     let mut current: Option<ChildSaId> = None;
+    // Both hold the largest UDP datagram, so that any echo request that arrived can be
+    // answered (a reply that still does not fit is dropped and counted).
     let mut buf = vec![0u8; 65536];
-    let mut sbuf = vec![0u8; 4096];
+    let mut sbuf = vec![0u8; 65536 + 512];
     let deadline = start + Duration::from_secs_f64(args.timeout);
 
     loop {
@@ -268,6 +392,17 @@ pub fn run(args: &PeerArgs, initiate: bool) -> Result<(), String> {
                 let (n, from) = match sock.recv_from(&mut buf) {
                     Ok(x) => x,
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    // An ICMP error for something we sent earlier: nothing to read.
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            ErrorKind::ConnectionRefused
+                                | ErrorKind::ConnectionReset
+                                | ErrorKind::Interrupted
+                        ) =>
+                    {
+                        continue
+                    }
                     Err(e) => return Err(format!("recv: {e}")),
                 };
                 let data = &buf[..n];
@@ -280,12 +415,29 @@ pub fn run(args: &PeerArgs, initiate: bool) -> Result<(), String> {
                                 esp_in(&mut inbound, spi, &mut buf[..n], &local_sel, &mut p, &out);
                             if let Some(reply) = reply {
                                 if let Some(c) = current.and_then(|c| children.get_mut(&c)) {
-                                    send_esp(&s4500, c, &reply, &mut sbuf)?;
-                                    p.echo_answered += 1;
+                                    match send_esp(&s4500, c, &reply, &mut sbuf) {
+                                        Ok(()) => p.echo_answered += 1,
+                                        Err((reason, e)) => out.esp_drop(
+                                            &mut p,
+                                            Some(c.outbound_spi),
+                                            reason,
+                                            || {
+                                                format!(
+                                                    "echo reply ({} bytes) not sent: {e}",
+                                                    reply.len()
+                                                )
+                                            },
+                                        ),
+                                    }
                                 }
                             }
                         }
-                        Classified::Keepalive | Classified::Malformed => {}
+                        Classified::Malformed => {
+                            out.esp_drop(&mut p, None, "malformed", || {
+                                format!("{n}-byte datagram from {from} on port 4500 dropped: neither IKE nor ESP")
+                            });
+                        }
+                        Classified::Keepalive => {}
                     }
                 } else {
                     ep.handle_datagram(now, local, from, data);
@@ -307,7 +459,6 @@ pub fn run(args: &PeerArgs, initiate: bool) -> Result<(), String> {
             }
         }
         while let Some((h, ev)) = ep.poll_event() {
-            sa = Some(h);
             match ev {
                 Event::IkeSaEstablished {
                     local_spi,
@@ -315,7 +466,11 @@ pub fn run(args: &PeerArgs, initiate: bool) -> Result<(), String> {
                     suite,
                     nat,
                 } => {
-                    if p.established_at.is_none() {
+                    established.insert(h);
+                    if sa.is_none() {
+                        sa = Some(h);
+                    }
+                    if sa == Some(h) && p.established_at.is_none() {
                         p.established_at = Some(wall);
                     }
                     out.event(
@@ -346,6 +501,7 @@ pub fn run(args: &PeerArgs, initiate: bool) -> Result<(), String> {
                         id,
                         Child {
                             out: o,
+                            outbound_spi: params.outbound_spi.0,
                             remote,
                             inbound_spi: params.inbound_spi.0,
                         },
@@ -413,17 +569,36 @@ pub fn run(args: &PeerArgs, initiate: bool) -> Result<(), String> {
                 Event::NatKeepaliveDue { remote, .. } => {
                     let _ = s4500.send_to(&[0xff], remote);
                 }
-                Event::IkeSaClosed { reason } => {
+                Event::IkeSaClosed { reason } if sa == Some(h) => {
                     out.event(
                         json!({"event": "ike_closed", "reason": reason.to_string()}),
                         || format!("IKE_SA closed: {reason}"),
                     );
                     p.closed = Some(reason);
                 }
+                // Another initiator's IKE SA, established after the one we serve.
+                Event::IkeSaClosed { reason } if established.remove(&h) => {
+                    out.event(
+                        json!({"event": "ike_closed", "reason": reason.to_string(), "served": false}),
+                        || format!("another IKE_SA closed: {reason}"),
+                    );
+                }
+                // A handshake that failed before its peer was authenticated: anyone can
+                // cause that, so it is counted and the responder keeps listening.
+                Event::IkeSaClosed { reason } => {
+                    let reason = reason.to_string();
+                    if p.ike_failures.count(&reason, wall) {
+                        out.event(
+                            json!({"event": "ike_failed", "reason": reason}),
+                            || format!("an IKE_SA failed before it was established: {reason}; still listening"),
+                        );
+                    }
+                }
                 Event::LivenessOk => {}
                 _ => {}
             }
         }
+        out.summaries(&mut p, false);
         if p.closed.is_some() {
             break;
         }
@@ -486,8 +661,13 @@ pub fn run(args: &PeerArgs, initiate: bool) -> Result<(), String> {
                 {
                     let seq = p.next_seq;
                     p.next_seq = p.next_seq.wrapping_add(1);
-                    let pkt = ipv4_packet(ping_src, dst, 84, seq, true);
-                    send_esp(&s4500, c, &pkt, &mut sbuf)?;
+                    let pkt = ipv4_packet(ping_src, dst, args.size.into(), seq, true);
+                    if let Err((reason, e)) = send_esp(&s4500, c, &pkt, &mut sbuf) {
+                        let spi = c.outbound_spi;
+                        out.esp_drop(&mut p, Some(spi), reason, || {
+                            format!("echo request ({} bytes) not sent: {e}", pkt.len())
+                        });
+                    }
                     p.sent_at.insert(seq, wall);
                     p.round_sent += 1;
                     p.last_sent = Some(wall);
@@ -558,12 +738,24 @@ pub fn run(args: &PeerArgs, initiate: bool) -> Result<(), String> {
         None => {}
     }
     let ok = p.failures.is_empty();
-    out.event(json!({"event": "done", "ok": ok, "failures": p.failures, "echo_replies_sent": p.echo_answered}), || {
-        if ok {
-            "done: everything asked for worked".to_string()
-        } else {
-            format!("FAILED: {}", p.failures.join("; "))
+    out.summaries(&mut p, true);
+    let esp_drops = p.esp_drops.totals();
+    let ike_failed = p.ike_failures.totals();
+    out.event(json!({"event": "done", "ok": ok, "failures": p.failures, "echo_replies_sent": p.echo_answered,
+                     "esp_drops": esp_drops, "ike_failed": ike_failed}), || {
+        let mut s = String::new();
+        for (what, m) in [("dropped packets", &esp_drops), ("failed IKE_SAs", &ike_failed)] {
+            if !m.is_empty() {
+                let by: Vec<String> = m.iter().map(|(r, n)| format!("{r} {n}")).collect();
+                s.push_str(&format!("{what}: {}\n", by.join(", ")));
+            }
         }
+        if ok {
+            s.push_str("done: everything asked for worked");
+        } else {
+            s.push_str(&format!("FAILED: {}", p.failures.join("; ")));
+        }
+        s
     });
     if ok {
         Ok(())
@@ -572,18 +764,36 @@ pub fn run(args: &PeerArgs, initiate: bool) -> Result<(), String> {
     }
 }
 
-/// Seals an inner IPv4 packet in tunnel mode and sends it as ESP in UDP.
-fn send_esp(sock: &UdpSocket, c: &mut Child, pkt: &[u8], buf: &mut [u8]) -> Result<(), String> {
+/// Seals an inner IPv4 packet in tunnel mode and sends it as ESP in UDP. A failure is
+/// a drop reason and a message: the caller counts it, the run goes on.
+fn send_esp(
+    sock: &UdpSocket,
+    c: &mut Child,
+    pkt: &[u8],
+    buf: &mut [u8],
+) -> Result<(), (&'static str, String)> {
     const HEAD: usize = 128;
     buf.get_mut(HEAD..HEAD + pkt.len())
-        .ok_or("packet too large")?
+        .ok_or(("too_large", "larger than the send buffer".to_string()))?
         .copy_from_slice(pkt);
-    let mut pb = PacketBuf::new(&mut *buf, HEAD, pkt.len()).map_err(|e| e.to_string())?;
+    let mut pb =
+        PacketBuf::new(&mut *buf, HEAD, pkt.len()).map_err(|e| ("too_large", e.to_string()))?;
     c.out
         .seal(&mut pb, IpProto::IPV4)
-        .map_err(|e| format!("seal: {e}"))?;
+        .map_err(|e| ("seal_failed", format!("seal: {e}")))?;
+    // What one UDP datagram holds over IPv4 (65535 - 20 - 8) and over IPv6.
+    let max = if c.remote.is_ipv4() { 65_507 } else { 65_527 };
+    if pb.body().len() > max {
+        return Err((
+            "too_large",
+            format!(
+                "{} bytes of ESP do not fit in a UDP datagram",
+                pb.body().len()
+            ),
+        ));
+    }
     sock.send_to(pb.body(), c.remote)
-        .map_err(|e| format!("send: {e}"))?;
+        .map_err(|e| ("send_failed", format!("send: {e}")))?;
     Ok(())
 }
 
@@ -597,14 +807,18 @@ fn esp_in(
     p: &mut Progress,
     out: &Out,
 ) -> Option<Vec<u8>> {
-    let sa = inbound.get_mut(&spi)?;
+    let Some(sa) = inbound.get_mut(&spi) else {
+        out.esp_drop(p, Some(spi), "unknown_spi", || {
+            format!("ESP from SPI 0x{spi:08x} dropped: unknown SPI")
+        });
+        return None;
+    };
     let len = data.len();
     let mut pb = PacketBuf::new(data, 0, len).ok()?;
     if let Err(e) = sa.open(&mut pb) {
-        out.event(
-            json!({"event": "esp_drop", "spi": format!("0x{spi:08x}"), "reason": e.reason()}),
-            || format!("ESP from SPI 0x{spi:08x} dropped: {e}"),
-        );
+        out.esp_drop(p, Some(spi), e.reason(), || {
+            format!("ESP from SPI 0x{spi:08x} dropped: {e}")
+        });
         return None;
     }
     let inner = pb.body();
@@ -639,5 +853,26 @@ fn esp_in(
             reply_to(inner)
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_newline;
+
+    #[test]
+    fn one_trailing_newline_is_removed() {
+        for (file, key) in [
+            (&b"secret\n"[..], &b"secret"[..]),
+            (b"secret\r\n", b"secret"),
+            (b"secret", b"secret"),
+            (b"secret\n\n", b"secret\n"),
+            (b"sec ret \n", b"sec ret "),
+            (b"\n", b""),
+        ] {
+            let mut b = file.to_vec();
+            strip_newline(&mut b);
+            assert_eq!(b, key);
+        }
     }
 }
