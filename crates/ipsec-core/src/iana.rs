@@ -5,38 +5,62 @@
 //! associated constants rather than enums: every value on the wire is representable and
 //! `Debug` prints the name where one is known, the number otherwise.
 
-use core::fmt;
-
+/// Defines an open IANA registry as a newtype with associated constants (RFC-named
+/// values), a `name()` lookup, a `Debug`/`Display` that prints the name or
+/// `Type(number)`, `Default` (0) and `From` the integer. Registries with
+/// private-use ranges grow over time, so every wire value must stay representable:
+/// newtypes, not enums (docs/style.md §2). Used here and in `ipsec-ike-wire`.
+///
+/// ```
+/// ipsec_core::registry! {
+///     /// A registry.
+///     Color(u8) {
+///         /// Red.
+///         RED = 1,
+///     }
+/// }
+/// assert_eq!(format!("{:?} {:?}", Color::RED, Color(9)), "RED Color(9)");
+/// assert_eq!(Color::from(1).name(), Some("RED"));
+/// ```
+#[macro_export]
 macro_rules! registry {
     ($(#[$m:meta])* $name:ident($int:ty) { $($(#[$cm:meta])* $c:ident = $v:expr,)* }) => {
         $(#[$m])*
-        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
         pub struct $name(pub $int);
 
         impl $name {
             $($(#[$cm])* pub const $c: $name = $name($v);)*
 
             /// The registry name of this value, if known.
-            pub const fn name(self) -> Option<&'static str> {
+            pub const fn name(self) -> ::core::option::Option<&'static str> {
                 match self.0 {
-                    $($v => Some(stringify!($c)),)*
-                    _ => None,
+                    $($v => ::core::option::Option::Some(stringify!($c)),)*
+                    _ => ::core::option::Option::None,
                 }
             }
         }
 
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::core::fmt::Debug for $name {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                 match self.name() {
-                    Some(n) => f.write_str(n),
-                    None => write!(f, "{}({})", stringify!($name), self.0),
+                    ::core::option::Option::Some(n) => f.write_str(n),
+                    ::core::option::Option::None => {
+                        ::core::write!(f, "{}({})", stringify!($name), self.0)
+                    }
                 }
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                fmt::Debug::fmt(self, f)
+        impl ::core::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                ::core::fmt::Debug::fmt(self, f)
+            }
+        }
+
+        impl ::core::convert::From<$int> for $name {
+            fn from(v: $int) -> Self {
+                $name(v)
             }
         }
     };

@@ -27,6 +27,7 @@ pub mod notify;
 pub mod payload;
 pub mod protect;
 pub mod registry;
+pub mod response;
 pub mod sa;
 pub mod ts;
 
@@ -36,7 +37,7 @@ pub use cp::{CpAttr, CpRepr};
 pub use delete::DeleteRepr;
 pub use eap::EapRepr;
 pub use encrypted::{SkRepr, SkfRepr};
-pub use error::{error_response, ErrorResponse, ParseError, ParseErrorKind, Trust};
+pub use error::{ParseError, ParseErrorKind};
 pub use frag::{
     fragment, max_message_len, open_fragment, IpVersion, OpenedFragment, Reassembled, Reassembler,
     ReassemblyError, ReassemblyLimits,
@@ -53,5 +54,6 @@ pub use registry::{
     AuthMethod, CertEncoding, CfgAttrType, CfgType, ExchangeType, IdType, NotifyType, PayloadType,
     ProtocolId, TsType,
 };
+pub use response::{error_response, ErrorResponse, Trust};
 pub use sa::{AttrValue, ProposalRepr, SaRepr, TransformAttr, TransformRepr};
 pub use ts::{TsEntry, TsRepr};

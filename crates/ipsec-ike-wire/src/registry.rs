@@ -3,7 +3,7 @@
 //!
 //! The transform registries (transform types and ids) live in [`ipsec_core::iana`].
 
-use crate::field::registry;
+use ipsec_core::registry;
 
 registry! {
     /// IKEv2 Payload Types (RFC 7296 §3.2, RFC 7383 §2.5).

@@ -6,7 +6,7 @@ use std::sync::{Mutex, PoisonError};
 use ipsec_core::Spi;
 
 use crate::classify::{Direction, FlowKey};
-use crate::sa::SaId;
+use crate::id::SaId;
 use crate::spd::{PolicyId, SaTemplate};
 
 /// Which limit of an SA was reached.

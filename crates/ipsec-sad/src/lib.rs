@@ -10,6 +10,7 @@ extern crate std;
 pub mod classify;
 mod event;
 pub mod export;
+mod id;
 mod process;
 mod sa;
 mod sad;

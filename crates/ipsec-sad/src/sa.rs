@@ -25,12 +25,9 @@ use ipsec_esp::{
 
 use crate::classify::{Direction, FlowKey, PortValue};
 use crate::event::{Event, Events, ExpiryCause};
+pub use crate::id::SaId;
 use crate::spd::PolicyId;
 use crate::stats::{DirCounters, DropCounters, DropReason, SaStats};
-
-/// The SAD's handle of an installed SA pair, unique for the life of the SAD.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SaId(pub u64);
 
 /// How inbound packets find this SA (RFC 4301 §4.1): by SPI alone (unicast), or by SPI
 /// and destination (and source) address, which multicast SAs need since several
