@@ -521,6 +521,15 @@ impl IkeSa {
         let (session, children) = match state {
             State::Established(e) => {
                 let e = *e;
+                // Child SAs we asked for and got no answer to: their inbound SPIs
+                // were reserved when the request went out.
+                let sessions =
+                    core::iter::once(&e.current).chain(e.retiring.iter().map(|r| &r.session));
+                for s in sessions {
+                    if let Some(Inflight::CreateChild(req)) = s.out.as_ref().map(|r| &r.kind) {
+                        cx.child_spis.remove(&req.spi.0);
+                    }
+                }
                 (Some(e.current), e.children)
             }
             State::AuthSent(s) => {
