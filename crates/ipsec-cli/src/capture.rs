@@ -71,18 +71,28 @@ fn u16_at(d: &[u8], off: usize) -> Option<u16> {
 
 /// Reads every frame of a pcap or pcapng file (told apart by their magic numbers).
 pub fn read_frames(path: &Path) -> Result<Vec<Frame>, String> {
-    let mut f = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut magic = [0u8; 4];
-    f.read_exact(&mut magic)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
     let f = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let r = BufReader::new(f);
+    read_frames_from(BufReader::new(f)).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Reads every frame of a pcap or pcapng stream (told apart by their magic numbers),
+/// such as a file's contents in memory.
+///
+/// # Errors
+/// A message when the stream is shorter than a magic number, or the capture format
+/// is broken (a frame with a link layer we do not understand is not an error: its
+/// [`Frame::ip`] says why).
+pub fn read_frames_from<R: Read>(mut r: R) -> Result<Vec<Frame>, String> {
+    let mut magic = [0u8; 4];
+    r.read_exact(&mut magic).map_err(|e| e.to_string())?;
+    // Put the magic number back in front for the format's own reader.
+    let r = std::io::Cursor::new(magic).chain(r);
     let mut out = Vec::new();
     if magic == [0x0a, 0x0d, 0x0d, 0x0a] {
-        let mut rd = PcapNgReader::new(r).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut rd = PcapNgReader::new(r).map_err(|e| e.to_string())?;
         let mut links: Vec<DataLink> = Vec::new();
         while let Some(block) = rd.next_block() {
-            let block = block.map_err(|e| format!("{}: {e}", path.display()))?;
+            let block = block.map_err(|e| e.to_string())?;
             match block {
                 Block::SectionHeader(_) => links.clear(),
                 Block::InterfaceDescription(idb) => links.push(idb.linktype),
@@ -111,10 +121,10 @@ pub fn read_frames(path: &Path) -> Result<Vec<Frame>, String> {
             }
         }
     } else {
-        let mut rd = PcapReader::new(r).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut rd = PcapReader::new(r).map_err(|e| e.to_string())?;
         let link = rd.header().datalink;
         while let Some(p) = rd.next_packet() {
-            let p = p.map_err(|e| format!("{}: {e}", path.display()))?;
+            let p = p.map_err(|e| e.to_string())?;
             out.push(Frame {
                 time: p.timestamp,
                 ip: ip_from_link(link, &p.data).map(<[u8]>::to_vec),

@@ -19,16 +19,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use ipsec_cli::{capture, keyfile};
 
 #[macro_use]
 mod out;
 
-mod capture;
 mod decode;
 mod demo;
 mod ikedemo;
 mod info;
-mod keyfile;
 mod packets;
 mod peer;
 

@@ -1,5 +1,6 @@
 //! Fuzz drivers for the IKE state machines, shared by the cargo-fuzz targets
-//! (`fuzz/fuzz_targets/ike_responder.rs`, `ike_initiator.rs`) and the unit tests.
+//! (`fuzz/fuzz_targets/ike_responder.rs`, `ike_initiator.rs` and their `_nocrypto`
+//! variants) and the unit tests.
 //!
 //! The input is decoded as a list of operations on a real initiator–responder pair
 //! with seeded providers: deliver, drop, duplicate or mutate the datagrams the two
@@ -7,6 +8,14 @@
 //! give commands. So the fuzzer reaches every state (half-open, established, rekeying,
 //! deleting) and attacks each with hostile datagrams. The property is that nothing
 //! panics; the endpoints' own bounds keep memory in check.
+//!
+//! [`Crypto::Real`] runs the pure-Rust provider: a mutated SK payload fails its
+//! integrity check. [`Crypto::Fuzzing`] runs the insecure [`provider`], which accepts
+//! every ICV and does not encrypt, so mutated IKE_AUTH, CREATE_CHILD_SA and
+//! INFORMATIONAL contents reach the decoding, authentication and state logic behind the
+//! check (see [`provider`] for what else it changes).
+
+pub mod provider;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -24,6 +33,18 @@ static RNG_A: SeededRandom = SeededRandom::new(1);
 static RNG_B: SeededRandom = SeededRandom::new(2);
 static PROVIDER_A: CryptoProvider = ipsec_crypto_rustcrypto::provider_with_random(&RNG_A);
 static PROVIDER_B: CryptoProvider = ipsec_crypto_rustcrypto::provider_with_random(&RNG_B);
+static FUZZING_A: CryptoProvider = provider::provider_with_random(&RNG_A);
+static FUZZING_B: CryptoProvider = provider::provider_with_random(&RNG_B);
+
+/// Which crypto the two endpoints run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Crypto {
+    /// The pure-Rust provider with seeded random sources.
+    Real,
+    /// The insecure [`provider`]: every ICV verifies, nothing is encrypted, so mutated
+    /// SK payloads reach the code behind the integrity check.
+    Fuzzing,
+}
 
 /// Which endpoint the raw and mutated datagrams go to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,15 +90,25 @@ fn endpoint(id: &str, provider: &'static CryptoProvider, small: bool) -> IkeEndp
     IkeEndpoint::new(Arc::new(c), provider)
 }
 
-/// Runs one fuzz input. Never panics unless the endpoints do. Returns whether the
-/// initiator's IKE SA was established at some point (for coverage checks).
+/// Runs one fuzz input with real crypto ([`Crypto::Real`]). Never panics unless the
+/// endpoints do. Returns whether the initiator's IKE SA was established at some point
+/// (for coverage checks).
 pub fn run(target: Target, data: &[u8]) -> bool {
+    run_with(target, Crypto::Real, data)
+}
+
+/// As [`run`], with the given crypto.
+pub fn run_with(target: Target, crypto: Crypto, data: &[u8]) -> bool {
     let mut input = Input { data };
     let flags = input.u8().unwrap_or(0);
     RNG_A.reset();
     RNG_B.reset();
-    let mut a = endpoint("@a.fuzz", &PROVIDER_A, flags & 1 != 0);
-    let mut b = endpoint("@b.fuzz", &PROVIDER_B, flags & 1 != 0);
+    let (pa, pb) = match crypto {
+        Crypto::Real => (&PROVIDER_A, &PROVIDER_B),
+        Crypto::Fuzzing => (&FUZZING_A, &FUZZING_B),
+    };
+    let mut a = endpoint("@a.fuzz", pa, flags & 1 != 0);
+    let mut b = endpoint("@b.fuzz", pb, flags & 1 != 0);
     let a_addr: SocketAddr = "192.0.2.1:500".parse().expect("addr");
     let b_addr: SocketAddr = "192.0.2.2:500".parse().expect("addr");
     let mut now = Instant::from_secs(1);
@@ -208,4 +239,49 @@ pub fn run(target: Target, data: &[u8]) -> bool {
         established |= h.is_some_and(|h| a.is_established(h));
     }
     established
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The input: IKE_SA_INIT request to B, response to A; then A's IKE_AUTH request
+    /// with the byte at `at` (modulo its length) XOR-ed with 1 delivered to B, the
+    /// original dropped, and B's answer delivered to A.
+    fn mutated_ike_auth(at: u16) -> Vec<u8> {
+        let [hi, lo] = at.to_be_bytes();
+        vec![0, 1, 0, 3, hi, lo, 1, 0, 2, 0]
+    }
+
+    #[test]
+    fn unmutated_handshake_establishes_with_both_providers() {
+        // The same schedule without the mutation (kind 2 appends 8 bytes to a copy,
+        // which B refuses; the original is then delivered).
+        let input = [0, 1, 0, 1, 0];
+        assert!(run_with(Target::Responder, Crypto::Real, &input));
+        assert!(run_with(Target::Responder, Crypto::Fuzzing, &input));
+    }
+
+    #[test]
+    fn only_the_fuzzing_provider_gets_a_mutated_sk_payload_past_authentication() {
+        let n = 400;
+        let real = (0..n)
+            .filter(|&i| run_with(Target::Responder, Crypto::Real, &mutated_ike_auth(i)))
+            .count();
+        let fuzzing = (0..n)
+            .filter(|&i| run_with(Target::Responder, Crypto::Fuzzing, &mutated_ike_auth(i)))
+            .count();
+        // Real crypto: every flipped bit of the IKE_AUTH request fails its ICV (or the
+        // header checks), so the IKE SA never comes up. The fuzzing provider: flips in
+        // the tag, the IV, and plaintext the responder does not insist on (e.g. reserved
+        // bits, padding) are accepted, B authenticates A and A establishes.
+        eprintln!(
+            "mutated IKE_AUTH accepted: real crypto {real}, fuzzing provider {fuzzing} of {n}"
+        );
+        assert_eq!(real, 0);
+        assert!(
+            fuzzing > 24,
+            "only {fuzzing} of {n} mutations were accepted"
+        );
+    }
 }
