@@ -10,17 +10,15 @@ use ipsec_core::{IkeSpi, Instant, Mode};
 use ipsec_crypto::{kdf, KeId, ProposalKind};
 use ipsec_ike_wire::{ExchangeType, IkeHeaderRepr, NotifyType, ProtocolId};
 
-use crate::endpoint::{Path, Shared};
 use crate::error::{CloseReason, Error, PeerMisbehaved};
 use crate::event::{ChildSaId, Event, NatState};
+use crate::inflight::{ChildReq, IkeRekeyReq, Inflight};
 use crate::keys::{self, IkeCrypto};
 use crate::msg::{InMsg, Out};
 use crate::proposal::{self, KeMode};
-use crate::sa::{
-    min_nonce, nonce_lower, spi4, ChildReq, ChildSa, ChildState, Flow, IkeRekeyReq, IkeSa,
-    Inflight, NONCE_LEN,
-};
+use crate::sa::{min_nonce, nonce_lower, spi4, ChildSa, ChildState, Flow, IkeSa, NONCE_LEN};
 use crate::session::{Received, Request, Session};
+use crate::shared::{Path, Shared};
 
 /// Work waiting for the request window.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -583,7 +581,7 @@ impl IkeSa {
             reject(e, cx, NotifyType::NO_PROPOSAL_CHOSEN, &[]);
             return;
         };
-        cx.export_keys(self.handle, &mut crypto);
+        crypto.export_keys(cx, self.handle);
         let answer = [
             Out::Sa(alloc::vec![chosen.answer(
                 ProposalKind::Ike,
@@ -866,7 +864,7 @@ impl IkeSa {
         })();
         let mut result = result;
         if let Ok(s) = result.as_mut() {
-            cx.export_keys(self.handle, &mut s.crypto);
+            s.crypto.export_keys(cx, self.handle);
         }
         let linger = now + cx.config.retransmit.total().saturating_mul(2);
         if w != Which::Current {

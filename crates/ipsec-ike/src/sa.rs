@@ -16,51 +16,20 @@ use ipsec_ike_wire::{
 };
 
 use crate::config::Identity;
-use crate::endpoint::{Path, Shared, NAT_T_PORT};
 use crate::error::{ApiMisuse, CloseReason, Error, PeerIncompatible, PeerMisbehaved};
 use crate::established::{Established, Pending};
 use crate::event::{ChildSaId, Event, NatState, SaHandle};
+use crate::inflight::{ChildReq, Inflight};
 use crate::keys::{self, IkeCrypto};
 use crate::msg::{self, InMsg, InNotify, Out, OutProposal};
 use crate::proposal::{self, Chosen, KeMode};
 use crate::puzzle;
 use crate::session::{Cached, Received, Session};
+use crate::shared::{Path, Shared, NAT_T_PORT};
 
 /// Length of our nonces: at least half the key size of every PRF we offer
 /// (RFC 7296 §2.10), and 128 bits.
 pub(crate) const NONCE_LEN: usize = 32;
-
-/// What a request of ours is about.
-pub(crate) enum Inflight {
-    Auth,
-    CreateChild(Box<ChildReq>),
-    RekeyIke(Box<IkeRekeyReq>),
-    DeleteChild(Vec<ChildSaId>),
-    DeleteIke,
-    Liveness,
-}
-
-/// A Child SA we asked for.
-pub(crate) struct ChildReq {
-    pub id: ChildSaId,
-    pub rekey: Option<ChildSaId>,
-    pub spi: Spi,
-    pub nonce: Vec<u8>,
-    pub kx: Option<Box<dyn ActiveKx>>,
-    pub offer: Vec<OutProposal>,
-    pub tsi: Vec<TrafficSelector>,
-    pub tsr: Vec<TrafficSelector>,
-    pub transport: bool,
-}
-
-/// An IKE SA rekey we asked for.
-pub(crate) struct IkeRekeyReq {
-    pub spi: IkeSpi,
-    pub nonce: Vec<u8>,
-    pub kx_group: KeId,
-    pub kx: Box<dyn ActiveKx>,
-    pub offer: Vec<OutProposal>,
-}
 
 /// Initiator: IKE_SA_INIT sent, waiting for its response.
 pub(crate) struct ExpectSaInitResp {
@@ -819,7 +788,7 @@ impl IkeSa {
         let skeyseed = kdf::skeyseed(prf, &s.nonce, &nr, g_ir.expose())?;
         let spi_r = h.spi_r;
         let mut crypto = IkeCrypto::derive(cx, chosen, &skeyseed, &s.nonce, &nr, s.spi_i, spi_r)?;
-        cx.export_keys(self.handle, &mut crypto);
+        crypto.export_keys(cx, self.handle);
         self.nat = detect_nat(cx, m, s.spi_i, spi_r, self.path);
         let frag = cx
             .config
@@ -1128,7 +1097,7 @@ impl IkeSa {
         }
         let response = msg::plain(header, &out);
         cx.send(path, &response);
-        cx.export_keys(handle, &mut crypto);
+        crypto.export_keys(cx, handle);
         let mut session = Session::new(h.spi_i, spi_r, false, crypto, frag);
         session.cached = Some(Cached {
             id: 0,
