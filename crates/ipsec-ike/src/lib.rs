@@ -10,7 +10,6 @@ mod admission;
 mod config;
 mod endpoint;
 mod error;
-mod established;
 mod event;
 mod inflight;
 mod keys;

@@ -1,0 +1,398 @@
+//! CREATE_CHILD_SA for Child SAs (RFC 7296 §1.3.1, §1.3.3), both roles: new Child
+//! SAs, rekeys with REKEY_SA, PFS and INVALID_KE_PAYLOAD retries, and simultaneous
+//! rekeys (§2.8.1, decided in [`collision`](super::collision)).
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+
+use ipsec_core::{Instant, Mode};
+use ipsec_crypto::{KeId, ProposalKind};
+use ipsec_ike_wire::{ExchangeType, IkeHeaderRepr, NotifyType, ProtocolId};
+
+use crate::error::{ApiMisuse, Error, PeerMisbehaved};
+use crate::event::{ChildSaId, Event};
+use crate::inflight::{ChildReq, Inflight};
+use crate::keys::{self, IkeCrypto};
+use crate::msg::{InMsg, Out};
+use crate::proposal;
+use crate::sa::child_sa::{spi4, ChildState};
+use crate::sa::collision::{min_nonce, nonce_lower};
+use crate::sa::established::{Established, Pending, Which};
+use crate::sa::{IkeSa, NONCE_LEN};
+use crate::shared::{Path, Shared};
+
+impl IkeSa {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn start_child(
+        &mut self,
+        e: &mut Established,
+        cx: &mut Shared,
+        now: Instant,
+        id: ChildSaId,
+        rekey: Option<ChildSaId>,
+        group: Option<KeId>,
+    ) -> Result<(), Error> {
+        let (tsi, tsr, transport, rekey_spi) = match rekey {
+            Some(old) => {
+                let Some(c) = e.children.iter_mut().find(|c| c.id == old) else {
+                    return Ok(());
+                };
+                if !matches!(c.state, ChildState::Installed | ChildState::Rekeying) {
+                    return Ok(());
+                }
+                c.state = ChildState::Rekeying;
+                c.rekey_at = None;
+                (
+                    c.local_ts.clone(),
+                    c.remote_ts.clone(),
+                    c.transport,
+                    Some(c.inbound_spi),
+                )
+            }
+            None => (
+                cx.config.local_ts.clone(),
+                cx.config.remote_ts.clone(),
+                cx.config.mode == Mode::Transport,
+                None,
+            ),
+        };
+        let spi = cx.new_child_spi()?;
+        let offer = proposal::offer(
+            &cx.config.esp_proposals,
+            ProposalKind::Esp,
+            cx.provider,
+            &spi.to_be_bytes(),
+            true,
+        );
+        let pfs = group.or_else(|| proposal::first_group(&offer));
+        let kx = match pfs {
+            Some(g) => Some(
+                cx.provider
+                    .kx(g)
+                    .ok_or(ApiMisuse::NoUsableProposal)?
+                    .start(cx.provider.secure_random)?,
+            ),
+            None => None,
+        };
+        let nonce = keys::random(cx.provider, NONCE_LEN)?;
+        let mut out = Vec::new();
+        if let Some(old) = rekey_spi {
+            out.push(Out::Notify {
+                protocol: ProtocolId::ESP,
+                spi: old.to_be_bytes().to_vec(),
+                ty: NotifyType::REKEY_SA,
+                data: Vec::new(),
+            });
+        }
+        if transport {
+            out.push(Out::notify(NotifyType::USE_TRANSPORT_MODE, &[]));
+        }
+        out.push(Out::Sa(offer.clone()));
+        out.push(Out::Nonce(nonce.clone()));
+        if let Some(k) = &kx {
+            out.push(Out::Ke(k.group(), k.public().to_vec()));
+        }
+        out.push(Out::TsI(tsi.clone()));
+        out.push(Out::TsR(tsr.clone()));
+        let req = ChildReq {
+            id,
+            rekey,
+            spi,
+            nonce,
+            kx,
+            offer,
+            tsi,
+            tsr,
+            transport,
+        };
+        let r = e.current.request(
+            cx,
+            now,
+            self.path,
+            ExchangeType::CREATE_CHILD_SA,
+            &out,
+            Inflight::CreateChild(Box::new(req)),
+        );
+        if r.is_err() {
+            cx.child_spis.remove(&spi.0);
+        }
+        r
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn create_child_sa_request(
+        &mut self,
+        e: &mut Established,
+        cx: &mut Shared,
+        now: Instant,
+        path: Path,
+        w: Which,
+        h: &IkeHeaderRepr,
+        m: &InMsg,
+    ) {
+        let reject = |e: &mut Established, cx: &mut Shared, n: NotifyType, data: &[u8]| {
+            if let Some(s) = e.session(w) {
+                s.respond(cx, path, h, &[Out::notify(n, data)]);
+            }
+        };
+        if e.deleting {
+            reject(e, cx, NotifyType::TEMPORARY_FAILURE, &[]);
+            return;
+        }
+        let Some(sa) = &m.sa else {
+            reject(e, cx, NotifyType::INVALID_SYNTAX, &[]);
+            return;
+        };
+        let Some(ni) = m.nonce.clone() else {
+            reject(e, cx, NotifyType::INVALID_SYNTAX, &[]);
+            return;
+        };
+        if sa.iter().any(|p| p.protocol == ProtocolId::IKE) {
+            self.ike_rekey_request(e, cx, now, path, w, h, m, &ni);
+            return;
+        }
+        // A Child SA, new or a rekey.
+        let rekey = match m.notify(NotifyType::REKEY_SA) {
+            Some(n) => {
+                let Some(spi) = spi4(&n.spi) else {
+                    reject(e, cx, NotifyType::INVALID_SYNTAX, &[]);
+                    return;
+                };
+                match e.children.iter().position(|c| c.outbound_spi == spi) {
+                    None => {
+                        if let Some(s) = e.session(w) {
+                            let out = [Out::Notify {
+                                protocol: n.protocol,
+                                spi: n.spi.clone(),
+                                ty: NotifyType::CHILD_SA_NOT_FOUND,
+                                data: Vec::new(),
+                            }];
+                            s.respond(cx, path, h, &out);
+                        }
+                        return;
+                    }
+                    Some(i) => {
+                        let st = e.children.get(i).map(|c| c.state);
+                        if matches!(st, Some(ChildState::Deleting) | Some(ChildState::Rekeyed)) {
+                            // §2.25.1: being closed.
+                            reject(e, cx, NotifyType::TEMPORARY_FAILURE, &[]);
+                            return;
+                        }
+                        Some(i)
+                    }
+                }
+            }
+            None => None,
+        };
+        if rekey.is_none() && e.children.len() >= cx.config.max_child_sas {
+            reject(e, cx, NotifyType::NO_ADDITIONAL_SAS, &[]);
+            return;
+        }
+        let Ok(nr) = keys::random(cx.provider, NONCE_LEN) else {
+            return;
+        };
+        let id = cx.child_id();
+        let ke = m.ke.as_ref().map(|(g, d)| (*g, d.as_slice()));
+        let result = {
+            let Some(sess) = e.session(w) else { return };
+            let crypto: &IkeCrypto = &sess.crypto;
+            // Rekeys keep the old SA's selectors where ours would not narrow them.
+            self.child_request_as_responder(cx, now, crypto, m, id, ke, &ni, &nr)
+        };
+        match result {
+            Ok((child, ev, answer)) => {
+                if let Some(s) = e.session(w) {
+                    s.respond(cx, path, h, &answer);
+                }
+                cx.event(self.handle, ev);
+                let new_id = child.id;
+                e.children.push(child);
+                if let Some(old) = rekey.and_then(|i| e.children.get_mut(i)) {
+                    if old.state == ChildState::Rekeying {
+                        // §2.8.1: both rekey at once; decide when ours completes.
+                        old.peer_rekey = Some((new_id, min_nonce(&ni, &nr).to_vec()));
+                    } else {
+                        old.state = ChildState::Rekeyed;
+                        old.rekey_at = None;
+                        // The peer deletes it; if it does not, we do.
+                        old.expire_at = Some(now + cx.config.retransmit.total());
+                        let old_id = old.id;
+                        cx.event(
+                            self.handle,
+                            Event::ChildSaRekeyed {
+                                old: old_id,
+                                new: new_id,
+                            },
+                        );
+                    }
+                }
+            }
+            Err((n, data)) => reject(e, cx, n, &data),
+        }
+    }
+
+    pub(crate) fn child_done(
+        &mut self,
+        e: &mut Established,
+        cx: &mut Shared,
+        now: Instant,
+        w: Which,
+        req: ChildReq,
+        m: &InMsg,
+    ) {
+        let id = req.id;
+        let rekey = req.rekey;
+        let spi = req.spi;
+        let group = req.kx.as_ref().map(|k| k.group());
+        if let Some(n) = m.error_notify().filter(|_| m.sa.is_none()) {
+            cx.child_spis.remove(&spi.0);
+            let old = rekey.and_then(|o| e.child_index(o));
+            match n {
+                NotifyType::INVALID_KE_PAYLOAD => {
+                    let g = m
+                        .notify(n)
+                        .and_then(|x| x.data.get(..2))
+                        .and_then(|b| <[u8; 2]>::try_from(b).ok())
+                        .map(|b| KeId(u16::from_be_bytes(b)));
+                    if let Some(g) =
+                        g.filter(|g| Some(*g) != group && proposal::offer_has_group(&req.offer, *g))
+                    {
+                        e.queue.push_front(Pending::CreateChild {
+                            id,
+                            rekey,
+                            group: Some(g),
+                        });
+                        return;
+                    }
+                }
+                NotifyType::CHILD_SA_NOT_FOUND => {
+                    if let Some(i) = old {
+                        self.remove_child(e, cx, i);
+                    }
+                    return;
+                }
+                _ => {}
+            }
+            if let Some(c) = old.and_then(|i| e.children.get_mut(i)) {
+                if let Some((peer_new, _)) = c.peer_rekey.take() {
+                    // Our rekey failed but the peer's went through.
+                    c.state = ChildState::Rekeyed;
+                    c.expire_at = Some(now + cx.config.retransmit.total());
+                    let old_id = c.id;
+                    cx.event(
+                        self.handle,
+                        Event::ChildSaRekeyed {
+                            old: old_id,
+                            new: peer_new,
+                        },
+                    );
+                    return;
+                }
+                if c.state == ChildState::Rekeying {
+                    c.state = ChildState::Installed;
+                    // Try again a little later (TEMPORARY_FAILURE and the like).
+                    c.rekey_at = Some(now + cx.config.retransmit.initial.saturating_mul(5));
+                }
+            }
+            if rekey.is_none() || n != NotifyType::TEMPORARY_FAILURE {
+                cx.event(
+                    self.handle,
+                    Event::ChildSaFailed {
+                        id,
+                        error: Error::NotifyReceived(n),
+                    },
+                );
+            }
+            return;
+        }
+        let my_nonce = req.nonce.clone();
+        let built = match e.session(w) {
+            Some(s) => self.child_response(cx, now, &s.crypto, req, &my_nonce, None, m),
+            None => Err(PeerMisbehaved::UnexpectedMessage.into()),
+        };
+        let (child, ev) = match built {
+            Ok(x) => x,
+            Err(err) => {
+                cx.child_spis.remove(&spi.0);
+                if let Some(c) = rekey
+                    .and_then(|o| e.child_index(o))
+                    .and_then(|i| e.children.get_mut(i))
+                {
+                    if let Some((peer_new, _)) = c.peer_rekey.take() {
+                        c.state = ChildState::Rekeyed;
+                        c.expire_at = Some(now + cx.config.retransmit.total());
+                        let old_id = c.id;
+                        cx.event(
+                            self.handle,
+                            Event::ChildSaRekeyed {
+                                old: old_id,
+                                new: peer_new,
+                            },
+                        );
+                    } else if c.state == ChildState::Rekeying {
+                        c.state = ChildState::Installed;
+                        c.rekey_at = Some(now + cx.config.retransmit.initial.saturating_mul(2));
+                    }
+                }
+                cx.event(self.handle, Event::ChildSaFailed { id, error: err });
+                return;
+            }
+        };
+        cx.event(self.handle, ev);
+        e.children.push(child);
+        let Some(old_id) = rekey else { return };
+        let Some(old) = e.child_index(old_id).and_then(|i| e.children.get_mut(i)) else {
+            return;
+        };
+        let nr = m.nonce.clone().unwrap_or_default();
+        let peer = old.peer_rekey.take();
+        old.rekey_at = None;
+        old.state = ChildState::Rekeyed;
+        match peer {
+            Some((peer_new, their_min)) if nonce_lower(min_nonce(&my_nonce, &nr), &their_min) => {
+                // §2.8.1: ours holds the lowest nonce, so it is redundant and we delete
+                // it; the peer, whose SA survives, deletes the old one.
+                old.expire_at = Some(now + cx.config.retransmit.total());
+                cx.event(
+                    self.handle,
+                    Event::ChildSaRekeyed {
+                        old: old_id,
+                        new: peer_new,
+                    },
+                );
+                if let Some(c) = e.children.iter_mut().find(|c| c.id == id) {
+                    c.state = ChildState::Rekeyed;
+                    c.rekey_at = None;
+                    c.expire_at = None;
+                }
+                e.push_unique(Pending::DeleteChild(id));
+            }
+            Some((peer_new, _)) => {
+                cx.event(
+                    self.handle,
+                    Event::ChildSaRekeyed {
+                        old: old_id,
+                        new: id,
+                    },
+                );
+                e.push_unique(Pending::DeleteChild(old_id));
+                // The peer deletes its redundant one; if it does not, we do.
+                if let Some(c) = e.children.iter_mut().find(|c| c.id == peer_new) {
+                    c.state = ChildState::Rekeyed;
+                    c.rekey_at = None;
+                    c.expire_at = Some(now + cx.config.retransmit.total());
+                }
+            }
+            None => {
+                cx.event(
+                    self.handle,
+                    Event::ChildSaRekeyed {
+                        old: old_id,
+                        new: id,
+                    },
+                );
+                e.push_unique(Pending::DeleteChild(old_id));
+            }
+        }
+    }
+}
