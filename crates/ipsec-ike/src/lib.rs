@@ -19,6 +19,7 @@ mod puzzle;
 mod sa;
 mod session;
 mod shared;
+mod stateless;
 
 pub use admission::EndpointStats;
 pub use config::{Config, Identity, IdentityError, Psk, Retransmit};

@@ -14,6 +14,7 @@ use crate::event::{ChildSaId, Event};
 use crate::inflight::ChildReq;
 use crate::keys;
 use crate::msg::{InMsg, Out};
+use crate::sa::child_sa::{ChildRequest, ChildResponse};
 use crate::sa::established::Established;
 use crate::sa::{Closed, IkeSa, State};
 use crate::session::Session;
@@ -119,7 +120,17 @@ impl IkeSa {
         let mut e = Established::new(cx, now, session, self.nat);
         let id = child.id;
         let spi = child.spi;
-        match self.child_response(cx, now, &e.current.crypto, child, &ni, Some(&nr), m) {
+        match self.child_response(
+            cx,
+            now,
+            ChildResponse {
+                crypto: &e.current.crypto,
+                req: child,
+                ni: &ni,
+                init_nr: Some(&nr),
+                m,
+            },
+        ) {
             Ok((c, ev)) => {
                 cx.event(self.handle, ev);
                 e.children.push(c);
@@ -213,12 +224,14 @@ impl IkeSa {
             Some(self.child_request_as_responder(
                 cx,
                 now,
-                &session.crypto,
-                m,
-                child_id,
-                None,
-                &ni,
-                &nr,
+                ChildRequest {
+                    crypto: &session.crypto,
+                    m,
+                    id: child_id,
+                    ke: None,
+                    ni: &ni,
+                    nr: &nr,
+                },
             ))
         } else {
             None

@@ -7,31 +7,29 @@ use alloc::vec::Vec;
 
 use ipsec_core::{Instant, Mode};
 use ipsec_crypto::{KeId, ProposalKind};
-use ipsec_ike_wire::{ExchangeType, IkeHeaderRepr, NotifyType, ProtocolId};
+use ipsec_ike_wire::{ExchangeType, NotifyType, ProtocolId};
 
 use crate::error::{ApiMisuse, Error, PeerMisbehaved};
-use crate::event::{ChildSaId, Event};
+use crate::event::Event;
 use crate::inflight::{ChildReq, Inflight};
 use crate::keys::{self, IkeCrypto};
 use crate::msg::{InMsg, Out};
 use crate::proposal;
-use crate::sa::child_sa::{spi4, ChildState};
+use crate::sa::child_sa::{spi4, ChildRequest, ChildResponse, ChildState};
 use crate::sa::collision::{min_nonce, nonce_lower};
-use crate::sa::established::{Established, Pending, Which};
+use crate::sa::established::{ChildPlan, Established, Incoming, Pending, Which};
 use crate::sa::{IkeSa, NONCE_LEN};
-use crate::shared::{Path, Shared};
+use crate::shared::Shared;
 
 impl IkeSa {
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn start_child(
         &mut self,
         e: &mut Established,
         cx: &mut Shared,
         now: Instant,
-        id: ChildSaId,
-        rekey: Option<ChildSaId>,
-        group: Option<KeId>,
+        plan: ChildPlan,
     ) -> Result<(), Error> {
+        let ChildPlan { id, rekey, group } = plan;
         let (tsi, tsr, transport, rekey_spi) = match rekey {
             Some(old) => {
                 let Some(c) = e.children.iter_mut().find(|c| c.id == old) else {
@@ -119,17 +117,13 @@ impl IkeSa {
         r
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn create_child_sa_request(
         &mut self,
         e: &mut Established,
         cx: &mut Shared,
-        now: Instant,
-        path: Path,
-        w: Which,
-        h: &IkeHeaderRepr,
-        m: &InMsg,
+        r: &Incoming<'_>,
     ) {
+        let Incoming { now, path, w, h, m } = *r;
         let reject = |e: &mut Established, cx: &mut Shared, n: NotifyType, data: &[u8]| {
             if let Some(s) = e.session(w) {
                 s.respond(cx, path, h, &[Out::notify(n, data)]);
@@ -148,7 +142,7 @@ impl IkeSa {
             return;
         };
         if sa.iter().any(|p| p.protocol == ProtocolId::IKE) {
-            self.ike_rekey_request(e, cx, now, path, w, h, m, &ni);
+            self.ike_rekey_request(e, cx, r, &ni);
             return;
         }
         // A Child SA, new or a rekey.
@@ -197,7 +191,15 @@ impl IkeSa {
             let Some(sess) = e.session(w) else { return };
             let crypto: &IkeCrypto = &sess.crypto;
             // Rekeys keep the old SA's selectors where ours would not narrow them.
-            self.child_request_as_responder(cx, now, crypto, m, id, ke, &ni, &nr)
+            let req = ChildRequest {
+                crypto,
+                m,
+                id,
+                ke,
+                ni: &ni,
+                nr: &nr,
+            };
+            self.child_request_as_responder(cx, now, req)
         };
         match result {
             Ok((child, ev, answer)) => {
@@ -307,7 +309,16 @@ impl IkeSa {
         }
         let my_nonce = req.nonce.clone();
         let built = match e.session(w) {
-            Some(s) => self.child_response(cx, now, &s.crypto, req, &my_nonce, None, m),
+            Some(s) => {
+                let resp = ChildResponse {
+                    crypto: &s.crypto,
+                    req,
+                    ni: &my_nonce,
+                    init_nr: None,
+                    m,
+                };
+                self.child_response(cx, now, resp)
+            }
             None => Err(PeerMisbehaved::UnexpectedMessage.into()),
         };
         let (child, ev) = match built {

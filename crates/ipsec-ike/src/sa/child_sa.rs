@@ -202,6 +202,37 @@ pub(crate) fn within(got: &[TrafficSelector], proposed: &[TrafficSelector]) -> b
             .all(|g| proposed.iter().any(|p| p.intersect(g) == Some(*g)))
 }
 
+/// A Child SA request of the peer, as [`IkeSa::child_request_as_responder`] takes it.
+pub(crate) struct ChildRequest<'a> {
+    /// The keys of the IKE SA the request came on.
+    pub crypto: &'a IkeCrypto,
+    /// The request.
+    pub m: &'a InMsg,
+    /// The id the Child SA gets.
+    pub id: ChildSaId,
+    /// The request's KE payload (CREATE_CHILD_SA; `None` in IKE_AUTH).
+    pub ke: Option<(KeId, &'a [u8])>,
+    /// The initiator's nonce (of IKE_SA_INIT for the first Child SA).
+    pub ni: &'a [u8],
+    /// Our nonce.
+    pub nr: &'a [u8],
+}
+
+/// The answer to a Child SA request of ours, as [`IkeSa::child_response`] takes it.
+pub(crate) struct ChildResponse<'a> {
+    /// The keys of the IKE SA the request went on.
+    pub crypto: &'a IkeCrypto,
+    /// Our request.
+    pub req: ChildReq,
+    /// Our nonce.
+    pub ni: &'a [u8],
+    /// The IKE_SA_INIT nonce of the responder for the first Child SA (IKE_AUTH has
+    /// none); `None`: the response's nonce.
+    pub init_nr: Option<&'a [u8]>,
+    /// The response.
+    pub m: &'a InMsg,
+}
+
 /// A Child SA created as the responder, its event and the payloads of the answer.
 pub(crate) type ChildAnswer = (ChildSa, Event, Vec<Out>);
 
@@ -225,18 +256,20 @@ impl IkeSa {
     /// IKE_SA_INIT nonces given; CREATE_CHILD_SA: the exchange's nonces and KE).
     /// Returns the Child SA, its event, and the payloads of the answer; or the error
     /// notification to send.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn child_request_as_responder(
         &self,
         cx: &mut Shared,
         now: Instant,
-        crypto: &IkeCrypto,
-        m: &InMsg,
-        id: ChildSaId,
-        ke: Option<(KeId, &[u8])>,
-        ni: &[u8],
-        nr: &[u8],
+        req: ChildRequest<'_>,
     ) -> Result<ChildAnswer, ChildReject> {
+        let ChildRequest {
+            crypto,
+            m,
+            id,
+            ke,
+            ni,
+            nr,
+        } = req;
         let e = |n: NotifyType| (n, Vec::new());
         let sa = m.sa.as_ref().ok_or(e(NotifyType::INVALID_SYNTAX))?;
         let mode = match ke {
@@ -337,18 +370,19 @@ impl IkeSa {
     }
 
     /// Checks the answer to a Child SA request of ours and builds the Child SA.
-    #[allow(clippy::too_many_arguments)]
-    /// `init_nr` is the IKE_SA_INIT nonce for the first Child SA (IKE_AUTH has none).
     pub(crate) fn child_response(
         &self,
         cx: &Shared,
         now: Instant,
-        crypto: &IkeCrypto,
-        req: ChildReq,
-        ni: &[u8],
-        init_nr: Option<&[u8]>,
-        m: &InMsg,
+        resp: ChildResponse<'_>,
     ) -> Result<(ChildSa, Event), Error> {
+        let ChildResponse {
+            crypto,
+            req,
+            ni,
+            init_nr,
+            m,
+        } = resp;
         let Some(sa) = &m.sa else {
             return Err(match m.error_notify() {
                 Some(n) => Error::NotifyReceived(n),

@@ -35,6 +35,17 @@ pub(crate) enum Pending {
     Liveness,
 }
 
+/// A Child SA request to send ([`Pending::CreateChild`] when its turn comes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ChildPlan {
+    /// The id of the new Child SA.
+    pub id: ChildSaId,
+    /// The Child SA it replaces (a rekey).
+    pub rekey: Option<ChildSaId>,
+    /// The PFS group to use (after INVALID_KE_PAYLOAD); `None`: the first offered.
+    pub group: Option<KeId>,
+}
+
 /// An old (or redundant) IKE SA on its way out.
 pub(crate) struct Retiring {
     pub session: Session,
@@ -50,6 +61,22 @@ pub(crate) enum Which {
     Current,
     Retiring(usize),
     Collision,
+}
+
+/// A request of the peer on one of the sessions of the established SA, as the
+/// handlers of the exchanges take it.
+#[derive(Clone, Copy)]
+pub(crate) struct Incoming<'a> {
+    /// When it arrived.
+    pub now: Instant,
+    /// Where it came from (and where the answer goes).
+    pub path: Path,
+    /// The session it came on.
+    pub w: Which,
+    /// Its header.
+    pub h: &'a IkeHeaderRepr,
+    /// It, authenticated and parsed.
+    pub m: &'a InMsg,
 }
 
 /// The established IKE SA.
@@ -214,7 +241,14 @@ impl IkeSa {
             Received::Request(rh, m) => {
                 e.last_heard = now;
                 self.follow_peer(cx, path);
-                self.est_request(e, cx, now, path, w, &rh, &m)
+                let r = Incoming {
+                    now,
+                    path,
+                    w,
+                    h: &rh,
+                    m: &m,
+                };
+                self.est_request(e, cx, &r)
             }
             Received::Response(m) => {
                 e.last_heard = now;
@@ -260,21 +294,23 @@ impl IkeSa {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn est_request(
         &mut self,
         e: &mut Established,
         cx: &mut Shared,
-        now: Instant,
-        path: Path,
-        w: Which,
-        h: &IkeHeaderRepr,
-        m: &InMsg,
+        r: &Incoming<'_>,
     ) -> Flow {
+        let Incoming {
+            now: _,
+            path,
+            w,
+            h,
+            m: _,
+        } = *r;
         match h.exchange_type {
-            ExchangeType::INFORMATIONAL => self.informational(e, cx, now, path, w, h, m),
+            ExchangeType::INFORMATIONAL => self.informational(e, cx, r),
             ExchangeType::CREATE_CHILD_SA => {
-                self.create_child_sa_request(e, cx, now, path, w, h, m);
+                self.create_child_sa_request(e, cx, r);
                 Flow::Continue
             }
             _ => {
@@ -432,7 +468,7 @@ impl IkeSa {
                 }
                 Pending::RekeyIke { group } => self.start_ike_rekey(e, cx, now, group),
                 Pending::CreateChild { id, rekey, group } => {
-                    self.start_child(e, cx, now, id, rekey, group)
+                    self.start_child(e, cx, now, ChildPlan { id, rekey, group })
                 }
             };
             if r.is_err() {

@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 
 use ipsec_core::{IkeSpi, Instant};
 use ipsec_crypto::{kdf, KeId, ProposalKind};
-use ipsec_ike_wire::{ExchangeType, IkeHeaderRepr, NotifyType, ProtocolId};
+use ipsec_ike_wire::{ExchangeType, NotifyType, ProtocolId};
 
 use crate::error::{ApiMisuse, Error};
 use crate::event::Event;
@@ -17,10 +17,10 @@ use crate::keys::{self, IkeCrypto};
 use crate::msg::{InMsg, Out};
 use crate::proposal::{self, KeMode};
 use crate::sa::collision::{min_nonce, nonce_lower};
-use crate::sa::established::{Established, Pending, Retiring, Which};
+use crate::sa::established::{Established, Incoming, Pending, Retiring, Which};
 use crate::sa::{IkeSa, NONCE_LEN};
 use crate::session::Session;
-use crate::shared::{Path, Shared};
+use crate::shared::Shared;
 
 impl IkeSa {
     pub(crate) fn start_ike_rekey(
@@ -73,18 +73,14 @@ impl IkeSa {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn ike_rekey_request(
         &mut self,
         e: &mut Established,
         cx: &mut Shared,
-        now: Instant,
-        path: Path,
-        w: Which,
-        h: &IkeHeaderRepr,
-        m: &InMsg,
+        r: &Incoming<'_>,
         ni: &[u8],
     ) {
+        let Incoming { now, path, w, h, m } = *r;
         let reject = |e: &mut Established, cx: &mut Shared, n: NotifyType, data: &[u8]| {
             if let Some(s) = e.session(w) {
                 s.respond(cx, path, h, &[Out::notify(n, data)]);

@@ -5,28 +5,23 @@
 
 use alloc::vec::Vec;
 
-use ipsec_core::Instant;
-use ipsec_ike_wire::{IkeHeaderRepr, ProtocolId};
+use ipsec_ike_wire::ProtocolId;
 
 use crate::error::CloseReason;
-use crate::msg::{InMsg, Out};
+use crate::msg::Out;
 use crate::sa::child_sa::{spi4, ChildState};
-use crate::sa::established::{Established, Retiring, Which};
+use crate::sa::established::{Established, Incoming, Retiring, Which};
 use crate::sa::{Flow, IkeSa};
-use crate::shared::{Path, Shared};
+use crate::shared::Shared;
 
 impl IkeSa {
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn informational(
         &mut self,
         e: &mut Established,
         cx: &mut Shared,
-        now: Instant,
-        path: Path,
-        w: Which,
-        h: &IkeHeaderRepr,
-        m: &InMsg,
+        r: &Incoming<'_>,
     ) -> Flow {
+        let Incoming { now, path, w, h, m } = *r;
         let mut out = Vec::new();
         let mut delete_ike = false;
         for d in &m.deletes {
