@@ -16,7 +16,7 @@ use crate::keys::{self, IkeCrypto};
 use crate::msg::{InMsg, Out};
 use crate::proposal;
 use crate::sa::child_sa::{spi4, ChildRequest, ChildResponse, ChildState};
-use crate::sa::collision::{min_nonce, nonce_lower};
+use crate::sa::collision::{self, min_nonce, Redundant};
 use crate::sa::established::{ChildPlan, Established, Incoming, Pending, Which};
 use crate::sa::{IkeSa, NONCE_LEN};
 use crate::shared::Shared;
@@ -129,8 +129,8 @@ impl IkeSa {
                 s.respond(cx, path, h, &[Out::notify(n, data)]);
             }
         };
-        if e.deleting {
-            reject(e, cx, NotifyType::TEMPORARY_FAILURE, &[]);
+        if let Some(n) = collision::refuse_while_deleting(e.deleting) {
+            reject(e, cx, n, &[]);
             return;
         }
         let Some(sa) = &m.sa else {
@@ -152,8 +152,11 @@ impl IkeSa {
                     reject(e, cx, NotifyType::INVALID_SYNTAX, &[]);
                     return;
                 };
-                match e.children.iter().position(|c| c.outbound_spi == spi) {
-                    None => {
+                let i = e.children.iter().position(|c| c.outbound_spi == spi);
+                match collision::refuse_child_rekey(
+                    i.and_then(|i| e.children.get(i)).map(|c| c.state),
+                ) {
+                    Some(NotifyType::CHILD_SA_NOT_FOUND) => {
                         if let Some(s) = e.session(w) {
                             let out = [Out::Notify {
                                 protocol: n.protocol,
@@ -165,15 +168,12 @@ impl IkeSa {
                         }
                         return;
                     }
-                    Some(i) => {
-                        let st = e.children.get(i).map(|c| c.state);
-                        if matches!(st, Some(ChildState::Deleting) | Some(ChildState::Rekeyed)) {
-                            // §2.25.1: being closed.
-                            reject(e, cx, NotifyType::TEMPORARY_FAILURE, &[]);
-                            return;
-                        }
-                        Some(i)
+                    Some(refusal) => {
+                        // §2.25.1: being closed.
+                        reject(e, cx, refusal, &[]);
+                        return;
                     }
+                    None => i,
                 }
             }
             None => None,
@@ -296,7 +296,7 @@ impl IkeSa {
                     c.rekey_at = Some(now + cx.config.retransmit.initial.saturating_mul(5));
                 }
             }
-            if rekey.is_none() || n != NotifyType::TEMPORARY_FAILURE {
+            if collision::report_child_failure(rekey.is_some(), n) {
                 cx.event(
                     self.handle,
                     Event::ChildSaFailed {
@@ -360,7 +360,9 @@ impl IkeSa {
         old.rekey_at = None;
         old.state = ChildState::Rekeyed;
         match peer {
-            Some((peer_new, their_min)) if nonce_lower(min_nonce(&my_nonce, &nr), &their_min) => {
+            Some((peer_new, their_min))
+                if collision::redundant(&my_nonce, &nr, &their_min) == Redundant::Ours =>
+            {
                 // §2.8.1: ours holds the lowest nonce, so it is redundant and we delete
                 // it; the peer, whose SA survives, deletes the old one.
                 old.expire_at = Some(now + cx.config.retransmit.total());

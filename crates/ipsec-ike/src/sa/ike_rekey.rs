@@ -16,7 +16,7 @@ use crate::inflight::{IkeRekeyReq, Inflight};
 use crate::keys::{self, IkeCrypto};
 use crate::msg::{InMsg, Out};
 use crate::proposal::{self, KeMode};
-use crate::sa::collision::{min_nonce, nonce_lower};
+use crate::sa::collision::{self, min_nonce, Redundant};
 use crate::sa::established::{Established, Incoming, Pending, Retiring, Which};
 use crate::sa::{IkeSa, NONCE_LEN};
 use crate::session::Session;
@@ -86,8 +86,9 @@ impl IkeSa {
                 s.respond(cx, path, h, &[Out::notify(n, data)]);
             }
         };
-        if w != Which::Current || e.ike_collision.is_some() {
-            reject(e, cx, NotifyType::TEMPORARY_FAILURE, &[]);
+        if let Some(n) = collision::refuse_ike_rekey(w == Which::Current, e.ike_collision.is_some())
+        {
+            reject(e, cx, n, &[]);
             return;
         }
         let (Some(sa), Some((group, ke))) = (&m.sa, &m.ke) else {
@@ -281,9 +282,10 @@ impl IkeSa {
             }
         };
         let nr = m.nonce.clone().unwrap_or_default();
-        let my_min = min_nonce(&req.nonce, &nr).to_vec();
         let old = match e.ike_collision.take() {
-            Some((peer_new, their_min)) if nonce_lower(&my_min, &their_min) => {
+            Some((peer_new, their_min))
+                if collision::redundant(&req.nonce, &nr, &their_min) == Redundant::Ours =>
+            {
                 // §2.8.2: ours is redundant: we delete it, the peer deletes the old one.
                 let old = core::mem::replace(&mut e.current, peer_new);
                 let mut mine = new;
