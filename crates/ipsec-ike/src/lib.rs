@@ -20,6 +20,7 @@ mod sa;
 mod session;
 mod shared;
 mod stateless;
+mod timers;
 
 pub use admission::EndpointStats;
 pub use config::{Config, Identity, IdentityError, Psk, Retransmit};

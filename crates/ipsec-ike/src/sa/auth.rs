@@ -19,6 +19,7 @@ use crate::sa::established::Established;
 use crate::sa::{Closed, IkeSa, State};
 use crate::session::Session;
 use crate::shared::{Path, Shared};
+use crate::timers::{Timer, Timers};
 
 /// Initiator: IKE_AUTH sent, waiting for its response.
 pub(crate) struct ExpectAuthResp {
@@ -36,7 +37,8 @@ pub(crate) struct ExpectAuthReq {
     pub(crate) init_response: Vec<u8>,
     pub(crate) ni: Vec<u8>,
     pub(crate) nr: Vec<u8>,
-    pub(crate) deadline: Instant,
+    /// [`Timer::HalfOpen`].
+    pub(crate) timers: Timers,
     pub(crate) child_id: ChildSaId,
 }
 
@@ -91,7 +93,7 @@ impl IkeSa {
             cx.child_spis.remove(&s.child.spi.0);
             self.state = State::Closed(Box::new(Closed {
                 session: Some(s.session),
-                until: now,
+                timers: Timers::new().with(Timer::Linger, now),
             }));
             cx.event(
                 self.handle,

@@ -20,6 +20,7 @@ use crate::sa::collision::{self, min_nonce, Redundant};
 use crate::sa::established::{ChildPlan, Established, Incoming, Pending, Which};
 use crate::sa::{IkeSa, NONCE_LEN};
 use crate::shared::Shared;
+use crate::timers::Timer;
 
 impl IkeSa {
     pub(crate) fn start_child(
@@ -39,7 +40,7 @@ impl IkeSa {
                     return Ok(());
                 }
                 c.state = ChildState::Rekeying;
-                c.rekey_at = None;
+                c.timers.stop(Timer::Rekey);
                 (
                     c.local_ts.clone(),
                     c.remote_ts.clone(),
@@ -214,18 +215,9 @@ impl IkeSa {
                         // §2.8.1: both rekey at once; decide when ours completes.
                         old.peer_rekey = Some((new_id, min_nonce(&ni, &nr).to_vec()));
                     } else {
-                        old.state = ChildState::Rekeyed;
-                        old.rekey_at = None;
                         // The peer deletes it; if it does not, we do.
-                        old.expire_at = Some(now + cx.config.retransmit.total());
                         let old_id = old.id;
-                        cx.event(
-                            self.handle,
-                            Event::ChildSaRekeyed {
-                                old: old_id,
-                                new: new_id,
-                            },
-                        );
+                        e.retire_child(cx, self.handle, now, old_id, Some(new_id));
                     }
                 }
             }
@@ -278,22 +270,17 @@ impl IkeSa {
             if let Some(c) = old.and_then(|i| e.children.get_mut(i)) {
                 if let Some((peer_new, _)) = c.peer_rekey.take() {
                     // Our rekey failed but the peer's went through.
-                    c.state = ChildState::Rekeyed;
-                    c.expire_at = Some(now + cx.config.retransmit.total());
                     let old_id = c.id;
-                    cx.event(
-                        self.handle,
-                        Event::ChildSaRekeyed {
-                            old: old_id,
-                            new: peer_new,
-                        },
-                    );
+                    e.retire_child(cx, self.handle, now, old_id, Some(peer_new));
                     return;
                 }
                 if c.state == ChildState::Rekeying {
                     c.state = ChildState::Installed;
                     // Try again a little later (TEMPORARY_FAILURE and the like).
-                    c.rekey_at = Some(now + cx.config.retransmit.initial.saturating_mul(5));
+                    c.timers.set(
+                        Timer::Rekey,
+                        now + cx.config.retransmit.initial.saturating_mul(5),
+                    );
                 }
             }
             if collision::report_child_failure(rekey.is_some(), n) {
@@ -330,19 +317,14 @@ impl IkeSa {
                     .and_then(|i| e.children.get_mut(i))
                 {
                     if let Some((peer_new, _)) = c.peer_rekey.take() {
-                        c.state = ChildState::Rekeyed;
-                        c.expire_at = Some(now + cx.config.retransmit.total());
                         let old_id = c.id;
-                        cx.event(
-                            self.handle,
-                            Event::ChildSaRekeyed {
-                                old: old_id,
-                                new: peer_new,
-                            },
-                        );
+                        e.retire_child(cx, self.handle, now, old_id, Some(peer_new));
                     } else if c.state == ChildState::Rekeying {
                         c.state = ChildState::Installed;
-                        c.rekey_at = Some(now + cx.config.retransmit.initial.saturating_mul(2));
+                        c.timers.set(
+                            Timer::Rekey,
+                            now + cx.config.retransmit.initial.saturating_mul(2),
+                        );
                     }
                 }
                 cx.event(self.handle, Event::ChildSaFailed { id, error: err });
@@ -357,7 +339,7 @@ impl IkeSa {
         };
         let nr = m.nonce.clone().unwrap_or_default();
         let peer = old.peer_rekey.take();
-        old.rekey_at = None;
+        old.timers.stop(Timer::Rekey);
         old.state = ChildState::Rekeyed;
         match peer {
             Some((peer_new, their_min))
@@ -365,18 +347,11 @@ impl IkeSa {
             {
                 // §2.8.1: ours holds the lowest nonce, so it is redundant and we delete
                 // it; the peer, whose SA survives, deletes the old one.
-                old.expire_at = Some(now + cx.config.retransmit.total());
-                cx.event(
-                    self.handle,
-                    Event::ChildSaRekeyed {
-                        old: old_id,
-                        new: peer_new,
-                    },
-                );
+                e.retire_child(cx, self.handle, now, old_id, Some(peer_new));
                 if let Some(c) = e.children.iter_mut().find(|c| c.id == id) {
                     c.state = ChildState::Rekeyed;
-                    c.rekey_at = None;
-                    c.expire_at = None;
+                    c.timers.stop(Timer::Rekey);
+                    c.timers.stop(Timer::Expire);
                 }
                 e.push_unique(Pending::DeleteChild(id));
             }
@@ -390,11 +365,7 @@ impl IkeSa {
                 );
                 e.push_unique(Pending::DeleteChild(old_id));
                 // The peer deletes its redundant one; if it does not, we do.
-                if let Some(c) = e.children.iter_mut().find(|c| c.id == peer_new) {
-                    c.state = ChildState::Rekeyed;
-                    c.rekey_at = None;
-                    c.expire_at = Some(now + cx.config.retransmit.total());
-                }
+                e.retire_child(cx, self.handle, now, peer_new, None);
             }
             None => {
                 cx.event(

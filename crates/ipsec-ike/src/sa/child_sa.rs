@@ -20,6 +20,7 @@ use crate::msg::{InMsg, Out};
 use crate::proposal::{self, Chosen, KeMode};
 use crate::sa::IkeSa;
 use crate::shared::{Path, Shared};
+use crate::timers::{Timer, Timers};
 
 /// A Child SA as the IKE side tracks it.
 pub(crate) struct ChildSa {
@@ -30,8 +31,8 @@ pub(crate) struct ChildSa {
     pub remote_ts: Vec<TrafficSelector>,
     pub transport: bool,
     pub state: ChildState,
-    pub rekey_at: Option<Instant>,
-    pub expire_at: Option<Instant>,
+    /// Rekey and hard expiry.
+    pub timers: Timers,
     /// The peer rekeyed this SA while our own rekey of it was in flight: the Child SA
     /// it created and the lowest nonce of its exchange (RFC 7296 §2.8.1).
     pub peer_rekey: Option<(ChildSaId, Vec<u8>)>,
@@ -152,8 +153,9 @@ pub(crate) fn build_child(
         remote_ts,
         transport: i.transport,
         state: ChildState::Installed,
-        rekey_at,
-        expire_at,
+        timers: Timers::new()
+            .with(Timer::Rekey, rekey_at)
+            .with(Timer::Expire, expire_at),
         peer_rekey: None,
     };
     let suite = i.chosen.suite(ProposalKind::Esp);

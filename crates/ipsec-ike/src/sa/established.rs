@@ -11,13 +11,14 @@ use ipsec_crypto::KeId;
 use ipsec_ike_wire::{ExchangeType, IkeHeaderRepr, NotifyType, ProtocolId};
 
 use crate::error::CloseReason;
-use crate::event::{ChildSaId, Event, NatState};
+use crate::event::{ChildSaId, Event, NatState, SaHandle};
 use crate::inflight::Inflight;
 use crate::msg::{InMsg, Out};
 use crate::sa::child_sa::{ChildSa, ChildState};
 use crate::sa::{Flow, IkeSa};
 use crate::session::{Received, Request, Session};
 use crate::shared::{Path, Shared};
+use crate::timers::{earliest, Timer, Timers};
 
 /// Work waiting for the request window.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,10 +50,32 @@ pub(crate) struct ChildPlan {
 /// An old (or redundant) IKE SA on its way out.
 pub(crate) struct Retiring {
     pub session: Session,
-    /// Forget it then, deleted or not.
-    pub until: Instant,
+    /// [`Timer::Linger`]: forget it then, deleted or not.
+    pub timers: Timers,
     /// The peer deleted it; it only answers retransmissions now.
     pub dead: bool,
+}
+
+impl Retiring {
+    /// An IKE SA on its way out, forgotten at `until` ([`Timer::Linger`]); `dead`: the
+    /// peer has deleted it already.
+    pub(crate) fn new(session: Session, until: Instant, dead: bool) -> Self {
+        Retiring {
+            session,
+            timers: Timers::new().with(Timer::Linger, until),
+            dead,
+        }
+    }
+}
+
+/// [`Event::IkeSaRekeyed`] from the `old` IKE SA to the `new` one.
+pub(crate) fn ike_rekeyed(old: &Session, new: &Session) -> Event {
+    Event::IkeSaRekeyed {
+        old_local_spi: old.local_spi(),
+        old_remote_spi: old.remote_spi(),
+        new_local_spi: new.local_spi(),
+        new_remote_spi: new.remote_spi(),
+    }
 }
 
 /// Which session a message belongs to.
@@ -85,9 +108,9 @@ pub(crate) struct Established {
     pub retiring: Vec<Retiring>,
     pub children: Vec<ChildSa>,
     pub queue: VecDeque<Pending>,
-    pub ike_rekey_at: Option<Instant>,
     pub last_heard: Instant,
-    pub keepalive_at: Option<Instant>,
+    /// IKE SA rekey and NAT keepalive.
+    pub timers: Timers,
     /// The peer rekeyed the IKE SA while our own rekey was in flight: its new IKE SA
     /// and the lowest nonce of its exchange (RFC 7296 §2.8.2).
     pub ike_collision: Option<(Session, Vec<u8>)>,
@@ -104,9 +127,16 @@ impl Established {
             retiring: Vec::new(),
             children: Vec::new(),
             queue: VecDeque::new(),
-            ike_rekey_at: cx.config.ike_rekey.map(|d| now + cx.jitter(d)),
             last_heard: now,
-            keepalive_at: nat.local_behind_nat.then(|| now + cx.config.nat_keepalive),
+            timers: Timers::new()
+                .with(
+                    Timer::Rekey,
+                    cx.config.ike_rekey.map(|d| now + cx.jitter(d)),
+                )
+                .with(
+                    Timer::Keepalive,
+                    nat.local_behind_nat.then(|| now + cx.config.nat_keepalive),
+                ),
             ike_collision: None,
             rekeying_ike: false,
             deleting: false,
@@ -129,28 +159,18 @@ impl Established {
     }
 
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        let mut t: Option<Instant> = None;
-        let mut add = |x: Option<Instant>| {
-            if let Some(x) = x {
-                t = Some(t.map_or(x, |t| t.min(x)));
-            }
-        };
-        add(self.current.poll_timeout());
-        for r in &self.retiring {
-            add(r.session.poll_timeout());
-            add(Some(r.until));
-        }
-        if let Some((s, _)) = &self.ike_collision {
-            add(s.poll_timeout());
-        }
-        add(self.ike_rekey_at);
-        add(self.keepalive_at);
-        for c in &self.children {
-            add(c.rekey_at);
-            add(c.expire_at);
-        }
-        add(self.dpd_at());
-        t
+        let sessions = [Some(&self.current)]
+            .into_iter()
+            .chain(self.retiring.iter().map(|r| Some(&r.session)))
+            .chain([self.ike_collision.as_ref().map(|(s, _)| s)])
+            .flatten();
+        earliest(
+            sessions
+                .map(Session::poll_timeout)
+                .chain(self.retiring.iter().map(|r| r.timers.next()))
+                .chain(self.children.iter().map(|c| c.timers.next()))
+                .chain([self.timers.next(), self.dpd_at()]),
+        )
     }
 
     pub(crate) fn session(&mut self, w: Which) -> Option<&mut Session> {
@@ -184,6 +204,51 @@ impl Established {
 
     pub(crate) fn child_index(&self, id: ChildSaId) -> Option<usize> {
         self.children.iter().position(|c| c.id == id)
+    }
+
+    /// Retires the Child SA `old` after a rekey (RFC 7296 §2.8): marks it rekeyed,
+    /// lets it expire after the retransmission time (the peer deletes it; if it does
+    /// not, we do) and reports `successor`, if given, as its replacement
+    /// ([`Event::ChildSaRekeyed`]).
+    pub(crate) fn retire_child(
+        &mut self,
+        cx: &mut Shared,
+        h: SaHandle,
+        now: Instant,
+        old: ChildSaId,
+        successor: Option<ChildSaId>,
+    ) {
+        let Some(c) = self.children.iter_mut().find(|c| c.id == old) else {
+            return;
+        };
+        c.state = ChildState::Rekeyed;
+        c.timers.stop(Timer::Rekey);
+        c.timers
+            .set(Timer::Expire, now + cx.config.retransmit.total());
+        if let Some(new) = successor {
+            cx.event(h, Event::ChildSaRekeyed { old, new });
+        }
+    }
+
+    /// Makes `new` the current IKE SA after a rekey (RFC 7296 §2.18): reports it
+    /// ([`Event::IkeSaRekeyed`]), keeps the old one answering retransmissions until
+    /// `until` (`dead`: the peer has deleted it already) and schedules the next rekey.
+    pub(crate) fn adopt_ike(
+        &mut self,
+        cx: &mut Shared,
+        h: SaHandle,
+        now: Instant,
+        new: Session,
+        until: Instant,
+        dead: bool,
+    ) {
+        let old = core::mem::replace(&mut self.current, new);
+        cx.event(h, ike_rekeyed(&old, &self.current));
+        self.retiring.push(Retiring::new(old, until, dead));
+        self.timers.set(
+            Timer::Rekey,
+            cx.config.ike_rekey.map(|d| now + cx.jitter(d)),
+        );
     }
 
     pub(crate) fn push_unique(&mut self, p: Pending) {
@@ -342,7 +407,8 @@ impl IkeSa {
                 Which::Retiring(i) => {
                     if let Some(r) = e.retiring.get_mut(i) {
                         r.dead = true;
-                        r.until = r.until.min(now + cx.config.retransmit.total());
+                        r.timers
+                            .sooner(Timer::Linger, now + cx.config.retransmit.total());
                     }
                     Flow::Continue
                 }
@@ -450,8 +516,8 @@ impl IkeSa {
                         continue;
                     }
                     c.state = ChildState::Deleting;
-                    c.rekey_at = None;
-                    c.expire_at = None;
+                    c.timers.stop(Timer::Rekey);
+                    c.timers.stop(Timer::Expire);
                     let out = [Out::Delete {
                         protocol: ProtocolId::ESP,
                         spi_size: 4,
@@ -498,7 +564,7 @@ impl IkeSa {
         let mut kept = Vec::new();
         for mut r in e.retiring.drain(..) {
             let timed_out = r.session.on_timeout(cx, now, path).is_err();
-            if !timed_out && (now < r.until || r.session.busy()) {
+            if !timed_out && (!r.timers.due(Timer::Linger, now) || r.session.busy()) {
                 kept.push(r);
             } else {
                 dropped.push(r);
@@ -516,25 +582,17 @@ impl IkeSa {
         if let Some((s, _)) = e.ike_collision.as_mut() {
             let _ = s.on_timeout(cx, now, path);
         }
-        if e.ike_rekey_at.is_some_and(|t| now >= t) {
-            e.ike_rekey_at = None;
-            if !e.rekeying_ike && !e.deleting {
-                e.push_unique(Pending::RekeyIke { group: None });
-            }
+        // Taken when due, whether or not a rekey is queued now.
+        if e.timers.take_due(Timer::Rekey, now) && !e.rekeying_ike && !e.deleting {
+            e.push_unique(Pending::RekeyIke { group: None });
         }
         let mut todo = Vec::new();
         for c in &mut e.children {
-            if c.rekey_at.is_some_and(|t| now >= t) {
-                c.rekey_at = None;
-                if c.state == ChildState::Installed {
-                    todo.push((c.id, true));
-                }
+            if c.timers.take_due(Timer::Rekey, now) && c.state == ChildState::Installed {
+                todo.push((c.id, true));
             }
-            if c.expire_at.is_some_and(|t| now >= t) {
-                c.expire_at = None;
-                if c.state != ChildState::Deleting {
-                    todo.push((c.id, false));
-                }
+            if c.timers.take_due(Timer::Expire, now) && c.state != ChildState::Deleting {
+                todo.push((c.id, false));
             }
         }
         for (id, rekey) in todo {
@@ -554,8 +612,7 @@ impl IkeSa {
                 e.push_unique(Pending::DeleteChild(id));
             }
         }
-        if let Some(t) = e.keepalive_at.filter(|t| now >= *t) {
-            let _ = t;
+        if e.timers.due(Timer::Keepalive, now) {
             cx.event(
                 self.handle,
                 Event::NatKeepaliveDue {
@@ -563,7 +620,8 @@ impl IkeSa {
                     remote: self.path.remote,
                 },
             );
-            e.keepalive_at = Some(now + cx.config.nat_keepalive);
+            e.timers
+                .set(Timer::Keepalive, now + cx.config.nat_keepalive);
         }
         if e.dpd_at().is_some_and(|t| now >= t) {
             e.push_unique(Pending::Liveness);

@@ -11,16 +11,16 @@ use ipsec_crypto::{kdf, KeId, ProposalKind};
 use ipsec_ike_wire::{ExchangeType, NotifyType, ProtocolId};
 
 use crate::error::{ApiMisuse, Error};
-use crate::event::Event;
 use crate::inflight::{IkeRekeyReq, Inflight};
 use crate::keys::{self, IkeCrypto};
 use crate::msg::{InMsg, Out};
 use crate::proposal::{self, KeMode};
 use crate::sa::collision::{self, min_nonce, Redundant};
-use crate::sa::established::{Established, Incoming, Pending, Retiring, Which};
+use crate::sa::established::{ike_rekeyed, Established, Incoming, Pending, Retiring, Which};
 use crate::sa::{IkeSa, NONCE_LEN};
 use crate::session::Session;
 use crate::shared::Shared;
+use crate::timers::Timer;
 
 impl IkeSa {
     pub(crate) fn start_ike_rekey(
@@ -69,7 +69,7 @@ impl IkeSa {
             Inflight::RekeyIke(Box::new(req)),
         )?;
         e.rekeying_ike = true;
-        e.ike_rekey_at = None;
+        e.timers.stop(Timer::Rekey);
         Ok(())
     }
 
@@ -157,15 +157,9 @@ impl IkeSa {
         if e.rekeying_ike {
             e.ike_collision = Some((new, min_nonce(ni, &nr).to_vec()));
         } else {
-            let old = core::mem::replace(&mut e.current, new);
-            self.emit_ike_rekeyed(cx, &old, &e.current);
             // The peer deletes the old IKE SA; keep it until then.
-            e.retiring.push(Retiring {
-                session: old,
-                until: now + cx.config.retransmit.total().saturating_mul(2),
-                dead: false,
-            });
-            e.ike_rekey_at = cx.config.ike_rekey.map(|d| now + cx.jitter(d));
+            let until = now + cx.config.retransmit.total().saturating_mul(2);
+            e.adopt_ike(cx, self.handle, now, new, until, false);
         }
     }
 
@@ -236,11 +230,7 @@ impl IkeSa {
                         &del,
                         Inflight::DeleteIke,
                     );
-                    e.retiring.push(Retiring {
-                        session: s,
-                        until: linger,
-                        dead: false,
-                    });
+                    e.retiring.push(Retiring::new(s, linger, false));
                 }
                 Err(_) => release(self, cx, req.spi),
             }
@@ -253,14 +243,8 @@ impl IkeSa {
                 release(self, cx, req.spi);
                 if let Some((peer_new, _)) = e.ike_collision.take() {
                     // Ours failed, the peer's succeeded: adopt it.
-                    let old = core::mem::replace(&mut e.current, peer_new);
-                    self.emit_ike_rekeyed(cx, &old, &e.current);
-                    e.retiring.push(Retiring {
-                        session: old,
-                        until: now + cx.config.retransmit.total().saturating_mul(2),
-                        dead: false,
-                    });
-                    e.ike_rekey_at = cx.config.ike_rekey.map(|d| now + cx.jitter(d));
+                    let until = now + cx.config.retransmit.total().saturating_mul(2);
+                    e.adopt_ike(cx, self.handle, now, peer_new, until, false);
                     return;
                 }
                 let retry_group = n
@@ -275,7 +259,8 @@ impl IkeSa {
                     Some(g) => e.queue.push_front(Pending::RekeyIke { group: Some(g) }),
                     None => {
                         // Try again later.
-                        e.ike_rekey_at = Some(now + cx.config.retransmit.total());
+                        e.timers
+                            .set(Timer::Rekey, now + cx.config.retransmit.total());
                     }
                 }
                 return;
@@ -301,31 +286,19 @@ impl IkeSa {
                     }],
                     Inflight::DeleteIke,
                 );
-                e.retiring.push(Retiring {
-                    session: mine,
-                    until: linger,
-                    dead: false,
-                });
-                e.retiring.push(Retiring {
-                    session: old,
-                    until: linger,
-                    dead: false,
-                });
+                e.retiring.push(Retiring::new(mine, linger, false));
+                e.retiring.push(Retiring::new(old, linger, false));
                 None
             }
             Some((peer_new, _)) => {
                 // The peer's is redundant: it deletes it; we delete the old one.
-                e.retiring.push(Retiring {
-                    session: peer_new,
-                    until: linger,
-                    dead: false,
-                });
+                e.retiring.push(Retiring::new(peer_new, linger, false));
                 Some(core::mem::replace(&mut e.current, new))
             }
             None => Some(core::mem::replace(&mut e.current, new)),
         };
         if let Some(mut old) = old {
-            self.emit_ike_rekeyed(cx, &old, &e.current);
+            cx.event(self.handle, ike_rekeyed(&old, &e.current));
             old.out = None;
             let _ = old.request(
                 cx,
@@ -339,41 +312,14 @@ impl IkeSa {
                 }],
                 Inflight::DeleteIke,
             );
-            e.retiring.push(Retiring {
-                session: old,
-                until: linger,
-                dead: false,
-            });
+            e.retiring.push(Retiring::new(old, linger, false));
         } else if let Some(r) = e.retiring.last() {
-            let _ = r;
-            let old_spis = e
-                .retiring
-                .last()
-                .map(|r| (r.session.local_spi(), r.session.remote_spi()));
-            if let Some((l, r)) = old_spis {
-                cx.event(
-                    self.handle,
-                    Event::IkeSaRekeyed {
-                        old_local_spi: l,
-                        old_remote_spi: r,
-                        new_local_spi: e.current.local_spi(),
-                        new_remote_spi: e.current.remote_spi(),
-                    },
-                );
-            }
+            // Ours was redundant: the peer's is current now, the old one retiring.
+            cx.event(self.handle, ike_rekeyed(&r.session, &e.current));
         }
-        e.ike_rekey_at = cx.config.ike_rekey.map(|d| now + cx.jitter(d));
-    }
-
-    pub(crate) fn emit_ike_rekeyed(&self, cx: &mut Shared, old: &Session, new: &Session) {
-        cx.event(
-            self.handle,
-            Event::IkeSaRekeyed {
-                old_local_spi: old.local_spi(),
-                old_remote_spi: old.remote_spi(),
-                new_local_spi: new.local_spi(),
-                new_remote_spi: new.remote_spi(),
-            },
+        e.timers.set(
+            Timer::Rekey,
+            cx.config.ike_rekey.map(|d| now + cx.jitter(d)),
         );
     }
 }

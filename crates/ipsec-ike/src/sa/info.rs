@@ -13,6 +13,7 @@ use crate::sa::child_sa::{spi4, ChildState};
 use crate::sa::established::{Established, Incoming, Retiring, Which};
 use crate::sa::{Flow, IkeSa};
 use crate::shared::Shared;
+use crate::timers::Timer;
 
 impl IkeSa {
     pub(crate) fn informational(
@@ -66,14 +67,8 @@ impl IkeSa {
                     // §2.25.2: the peer closes the SA we were rekeying; its own rekey
                     // already gave us the successor.
                     e.rekeying_ike = false;
-                    let old = core::mem::replace(&mut e.current, new);
-                    self.emit_ike_rekeyed(cx, &old, &e.current);
-                    e.retiring.push(Retiring {
-                        session: old,
-                        until: now + cx.config.retransmit.total(),
-                        dead: true,
-                    });
-                    e.ike_rekey_at = cx.config.ike_rekey.map(|d| now + cx.jitter(d));
+                    let until = now + cx.config.retransmit.total();
+                    e.adopt_ike(cx, self.handle, now, new, until, true);
                     Flow::Continue
                 } else {
                     Flow::Close(CloseReason::Deleted { by_peer: true })
@@ -82,9 +77,8 @@ impl IkeSa {
             Which::Retiring(i) => {
                 if let Some(r) = e.retiring.get_mut(i) {
                     r.dead = true;
-                    r.until = r
-                        .until
-                        .min(now + cx.config.retransmit.total().saturating_mul(2));
+                    let linger = now + cx.config.retransmit.total().saturating_mul(2);
+                    r.timers.sooner(Timer::Linger, linger);
                     // A request of ours on it may or may not have been processed:
                     // it keeps its retransmissions, which the peer answers from its
                     // cache if it was; if it times out it is redone on the new IKE SA.
@@ -98,11 +92,8 @@ impl IkeSa {
             }
             Which::Collision => {
                 if let Some((s, _)) = e.ike_collision.take() {
-                    e.retiring.push(Retiring {
-                        session: s,
-                        until: now + cx.config.retransmit.total(),
-                        dead: true,
-                    });
+                    e.retiring
+                        .push(Retiring::new(s, now + cx.config.retransmit.total(), true));
                 }
                 Flow::Continue
             }

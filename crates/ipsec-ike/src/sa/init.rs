@@ -23,6 +23,7 @@ use crate::sa::auth::{id_body, ExpectAuthReq, ExpectAuthResp};
 use crate::sa::{Closed, IkeSa, NewResponder, State, NONCE_LEN};
 use crate::session::{Cached, Session};
 use crate::shared::{Path, Shared, NAT_T_PORT};
+use crate::timers::{Timer, Timers};
 
 /// Initiator: IKE_SA_INIT sent, waiting for its response.
 pub(crate) struct ExpectSaInitResp {
@@ -35,7 +36,8 @@ pub(crate) struct ExpectSaInitResp {
     pub(crate) puzzle_solution: Option<Vec<u8>>,
     pub(crate) request: Vec<u8>,
     pub(crate) sent: u32,
-    pub(crate) deadline: Instant,
+    /// [`Timer::Retransmit`].
+    pub(crate) timers: Timers,
     pub(crate) restarts: u8,
     pub(crate) child_id: ChildSaId,
     /// The latest unauthenticated error answer (an error notification, or a response
@@ -108,7 +110,7 @@ impl IkeSa {
             puzzle_solution: None,
             request: Vec::new(),
             sent: 0,
-            deadline: now,
+            timers: Timers::new().with(Timer::Retransmit, now),
             restarts: 0,
             child_id: cx.child_id(),
             unauth_error: None,
@@ -152,7 +154,8 @@ impl IkeSa {
         s.request = msg::plain(h, &out);
         cx.send(path, &s.request);
         s.sent = 1;
-        s.deadline = now + cx.config.retransmit.wait(0);
+        s.timers
+            .set(Timer::Retransmit, now + cx.config.retransmit.wait(0));
     }
 
     pub(crate) fn init_sent(
@@ -259,7 +262,7 @@ impl IkeSa {
                 );
                 self.state = State::Closed(Box::new(Closed {
                     session: None,
-                    until: now,
+                    timers: Timers::new().with(Timer::Linger, now),
                 }));
             }
         }
@@ -478,7 +481,7 @@ impl IkeSa {
             init_response: response,
             ni: ni.clone(),
             nr,
-            deadline: now + cx.config.half_open_timeout,
+            timers: Timers::new().with(Timer::HalfOpen, now + cx.config.half_open_timeout),
             child_id: cx.child_id(),
         };
         NewResponder::Created(Box::new(IkeSa {

@@ -31,6 +31,7 @@ use crate::sa::established::{Established, Pending};
 use crate::sa::init::ExpectSaInitResp;
 use crate::session::{Received, Session};
 use crate::shared::{Path, Shared};
+use crate::timers::{Timer, Timers};
 
 /// Length of our nonces: at least half the key size of every PRF we offer
 /// (RFC 7296 §2.10), and 128 bits.
@@ -39,7 +40,8 @@ pub(crate) const NONCE_LEN: usize = 32;
 /// Gone, but still answering retransmitted requests from the cache for a while.
 pub(crate) struct Closed {
     session: Option<Session>,
-    until: Instant,
+    /// [`Timer::Linger`]: forgotten then.
+    timers: Timers,
 }
 
 pub(crate) enum State {
@@ -89,7 +91,7 @@ impl IkeSa {
     /// Whether the endpoint can forget this SA.
     pub(crate) fn is_gone(&self, now: Instant) -> bool {
         match &self.state {
-            State::Closed(c) => now >= c.until,
+            State::Closed(c) => c.timers.due(Timer::Linger, now),
             State::Gone => true,
             _ => false,
         }
@@ -120,11 +122,11 @@ impl IkeSa {
     /// The earliest timer.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         match &self.state {
-            State::InitSent(s) => Some(s.deadline),
+            State::InitSent(s) => s.timers.next(),
             State::AuthSent(s) => s.session.poll_timeout(),
-            State::InitReplied(s) => Some(s.deadline),
+            State::InitReplied(s) => s.timers.next(),
             State::Established(e) => e.poll_timeout(),
-            State::Closed(c) => Some(c.until),
+            State::Closed(c) => c.timers.next(),
             State::Gone => None,
         }
     }
@@ -175,7 +177,7 @@ impl IkeSa {
         };
         self.state = State::Closed(Box::new(Closed {
             session,
-            until: linger,
+            timers: Timers::new().with(Timer::Linger, linger),
         }));
     }
 
@@ -237,7 +239,7 @@ impl IkeSa {
         let state = mem::replace(&mut self.state, State::Gone);
         match state {
             State::InitSent(mut s) => {
-                if now >= s.deadline {
+                if s.timers.due(Timer::Retransmit, now) {
                     if s.sent >= cx.config.retransmit.max_tries.max(1) {
                         // An unauthenticated error we kept waiting past says more
                         // than "timeout" (RFC 7296 §2.21.2).
@@ -247,7 +249,8 @@ impl IkeSa {
                         return;
                     }
                     cx.send(self.path, &s.request);
-                    s.deadline = now + cx.config.retransmit.wait(s.sent);
+                    s.timers
+                        .set(Timer::Retransmit, now + cx.config.retransmit.wait(s.sent));
                     s.sent = s.sent.saturating_add(1);
                 }
                 self.state = State::InitSent(s);
