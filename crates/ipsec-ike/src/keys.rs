@@ -22,7 +22,7 @@ pub(crate) struct IkeCrypto {
     pub sk_pi: SecretBytes,
     pub sk_pr: SecretBytes,
     pub sk: SkKeys,
-    /// The SK_e/SK_a keys for [`Event::IkeSaKeysDerived`](crate::Event::IkeSaKeysDerived)
+    /// The SK_e/SK_a keys for [`Event::IkeSaKeysDerived`]
     /// until [`IkeCrypto::export_keys`] takes them; `None` unless
     /// `Config::export_ike_keys` is set.
     pub exported: Option<IkeSaKeys>,

@@ -1,6 +1,6 @@
 //! CREATE_CHILD_SA for Child SAs (RFC 7296 §1.3.1, §1.3.3), both roles: new Child
 //! SAs, rekeys with REKEY_SA, PFS and INVALID_KE_PAYLOAD retries, and simultaneous
-//! rekeys (§2.8.1, decided in [`collision`](super::collision)).
+//! rekeys (§2.8.1, decided in [`collision`]).
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;

@@ -1,7 +1,7 @@
 //! CREATE_CHILD_SA for the IKE SA (RFC 7296 §1.3.2, §2.18), both roles: new SPIs,
 //! nonces and key exchange, `SKEYSEED` from the old SK_d, the move of the Child SAs,
 //! the deletion of the old IKE SA, and simultaneous rekeys (§2.8.2, decided in
-//! [`collision`](super::collision)).
+//! [`collision`]).
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
