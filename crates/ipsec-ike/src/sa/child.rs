@@ -125,21 +125,16 @@ impl IkeSa {
         r: &Incoming<'_>,
     ) {
         let Incoming { now, path, w, h, m } = *r;
-        let reject = |e: &mut Established, cx: &mut Shared, n: NotifyType, data: &[u8]| {
-            if let Some(s) = e.session(w) {
-                s.respond(cx, path, h, &[Out::notify(n, data)]);
-            }
-        };
         if let Some(n) = collision::refuse_while_deleting(e.deleting) {
-            reject(e, cx, n, &[]);
+            e.refuse(cx, r, n, &[]);
             return;
         }
         let Some(sa) = &m.sa else {
-            reject(e, cx, NotifyType::INVALID_SYNTAX, &[]);
+            e.refuse(cx, r, NotifyType::INVALID_SYNTAX, &[]);
             return;
         };
         let Some(ni) = m.nonce.clone() else {
-            reject(e, cx, NotifyType::INVALID_SYNTAX, &[]);
+            e.refuse(cx, r, NotifyType::INVALID_SYNTAX, &[]);
             return;
         };
         if sa.iter().any(|p| p.protocol == ProtocolId::IKE) {
@@ -150,7 +145,7 @@ impl IkeSa {
         let rekey = match m.notify(NotifyType::REKEY_SA) {
             Some(n) => {
                 let Some(spi) = spi4(&n.spi) else {
-                    reject(e, cx, NotifyType::INVALID_SYNTAX, &[]);
+                    e.refuse(cx, r, NotifyType::INVALID_SYNTAX, &[]);
                     return;
                 };
                 let i = e.children.iter().position(|c| c.outbound_spi == spi);
@@ -171,7 +166,7 @@ impl IkeSa {
                     }
                     Some(refusal) => {
                         // §2.25.1: being closed.
-                        reject(e, cx, refusal, &[]);
+                        e.refuse(cx, r, refusal, &[]);
                         return;
                     }
                     None => i,
@@ -180,7 +175,7 @@ impl IkeSa {
             None => None,
         };
         if rekey.is_none() && e.children.len() >= cx.config.max_child_sas {
-            reject(e, cx, NotifyType::NO_ADDITIONAL_SAS, &[]);
+            e.refuse(cx, r, NotifyType::NO_ADDITIONAL_SAS, &[]);
             return;
         }
         let Ok(nr) = keys::random(cx.provider, NONCE_LEN) else {
@@ -204,9 +199,7 @@ impl IkeSa {
         };
         match result {
             Ok((child, ev, answer)) => {
-                if let Some(s) = e.session(w) {
-                    s.respond(cx, path, h, &answer);
-                }
+                e.answer(cx, r, &answer);
                 cx.event(self.handle, ev);
                 let new_id = child.id;
                 e.children.push(child);
@@ -221,7 +214,7 @@ impl IkeSa {
                     }
                 }
             }
-            Err((n, data)) => reject(e, cx, n, &data),
+            Err((n, data)) => e.refuse(cx, r, n, &data),
         }
     }
 

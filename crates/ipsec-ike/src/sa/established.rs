@@ -251,6 +251,18 @@ impl Established {
         );
     }
 
+    /// Answers the peer's request `r` with `out`, on the session it came on.
+    pub(crate) fn answer(&mut self, cx: &mut Shared, r: &Incoming<'_>, out: &[Out]) {
+        if let Some(s) = self.session(r.w) {
+            s.respond(cx, r.path, r.h, out);
+        }
+    }
+
+    /// Answers the peer's request `r` with the error notification `n` alone.
+    pub(crate) fn refuse(&mut self, cx: &mut Shared, r: &Incoming<'_>, n: NotifyType, data: &[u8]) {
+        self.answer(cx, r, &[Out::notify(n, data)]);
+    }
+
     pub(crate) fn push_unique(&mut self, p: Pending) {
         if !self.queue.contains(&p) {
             self.queue.push_back(p);

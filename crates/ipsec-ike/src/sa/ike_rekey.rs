@@ -81,18 +81,13 @@ impl IkeSa {
         ni: &[u8],
     ) {
         let Incoming { now, path, w, h, m } = *r;
-        let reject = |e: &mut Established, cx: &mut Shared, n: NotifyType, data: &[u8]| {
-            if let Some(s) = e.session(w) {
-                s.respond(cx, path, h, &[Out::notify(n, data)]);
-            }
-        };
         if let Some(n) = collision::refuse_ike_rekey(w == Which::Current, e.ike_collision.is_some())
         {
-            reject(e, cx, n, &[]);
+            e.refuse(cx, r, n, &[]);
             return;
         }
         let (Some(sa), Some((group, ke))) = (&m.sa, &m.ke) else {
-            reject(e, cx, NotifyType::INVALID_SYNTAX, &[]);
+            e.refuse(cx, r, NotifyType::INVALID_SYNTAX, &[]);
             return;
         };
         let Some((num, peer_spi, chosen)) = proposal::choose(
@@ -102,14 +97,14 @@ impl IkeSa {
             cx.provider,
             KeMode::Required { hint: Some(*group) },
         ) else {
-            reject(e, cx, NotifyType::NO_PROPOSAL_CHOSEN, &[]);
+            e.refuse(cx, r, NotifyType::NO_PROPOSAL_CHOSEN, &[]);
             return;
         };
         let Some(want) = chosen.ke.map(|k| k.id) else {
             return;
         };
         if want != *group {
-            reject(e, cx, NotifyType::INVALID_KE_PAYLOAD, &want.0.to_be_bytes());
+            e.refuse(cx, r, NotifyType::INVALID_KE_PAYLOAD, &want.0.to_be_bytes());
             return;
         }
         let Some(peer_spi) = <[u8; 8]>::try_from(peer_spi.as_slice())
@@ -117,14 +112,14 @@ impl IkeSa {
             .map(IkeSpi)
             .filter(|s| !s.is_zero())
         else {
-            reject(e, cx, NotifyType::INVALID_SYNTAX, &[]);
+            e.refuse(cx, r, NotifyType::INVALID_SYNTAX, &[]);
             return;
         };
         let Some(kx) = cx.provider.kx(*group) else {
             return;
         };
         let Ok((public, g_ir)) = kx.respond(cx.provider.secure_random, ke) else {
-            reject(e, cx, NotifyType::INVALID_SYNTAX, &[]);
+            e.refuse(cx, r, NotifyType::INVALID_SYNTAX, &[]);
             return;
         };
         let Ok(nr) = keys::random(cx.provider, NONCE_LEN) else {
@@ -139,7 +134,7 @@ impl IkeSa {
             .map_err(Error::from)
             .and_then(|sk| IkeCrypto::derive(cx, chosen, &sk, ni, &nr, peer_spi, our_spi));
         let Ok(mut crypto) = crypto else {
-            reject(e, cx, NotifyType::NO_PROPOSAL_CHOSEN, &[]);
+            e.refuse(cx, r, NotifyType::NO_PROPOSAL_CHOSEN, &[]);
             return;
         };
         crypto.export_keys(cx, self.handle);

@@ -22,7 +22,7 @@ impl IkeSa {
         cx: &mut Shared,
         r: &Incoming<'_>,
     ) -> Flow {
-        let Incoming { now, path, w, h, m } = *r;
+        let Incoming { now, w, m, .. } = *r;
         let mut out = Vec::new();
         let mut delete_ike = false;
         for d in &m.deletes {
@@ -55,9 +55,7 @@ impl IkeSa {
                 });
             }
         }
-        if let Some(s) = e.session(w) {
-            s.respond(cx, path, h, &out);
-        }
+        e.answer(cx, r, &out);
         if !delete_ike {
             return Flow::Continue;
         }
