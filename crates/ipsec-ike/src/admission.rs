@@ -3,8 +3,8 @@
 //! counters ([`EndpointStats`]).
 //!
 //! Every operation here is O(log n) in the number of half-open SAs: the endpoint
-//! calls [`Admission::update`] after each SA it touched, so the counts never need a
-//! scan.
+//! calls [`Admission::settle`] for each SA it touched that is no longer half-open, so
+//! the counts never need a scan.
 
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;

@@ -6,129 +6,22 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::net::SocketAddr;
 
-use ipsec_core::{Duration, IkeSpi, Instant, Spi};
-use ipsec_crypto::{CryptoError, CryptoProvider};
+use ipsec_core::{IkeSpi, Instant};
+use ipsec_crypto::CryptoProvider;
 use ipsec_ike_wire::{
-    error_response, ExchangeType, Flags, IkeHeaderRepr, IkePacket, NotifyType, ParseErrorKind,
-    PayloadType, Trust, HEADER_LEN,
+    error_response, ExchangeType, IkeHeaderRepr, IkePacket, NotifyType, ParseErrorKind, Trust,
+    HEADER_LEN,
 };
 
 use crate::admission::{Admission, EndpointStats};
 use crate::config::Config;
 use crate::error::{ApiMisuse, Error};
 use crate::event::{ChildSaId, Event, SaHandle, Transmit};
-use crate::keys::{self, IkeCrypto};
-use crate::msg::{self, InMsg, Out};
+use crate::msg::InMsg;
 use crate::puzzle;
 use crate::sa::{IkeSa, NewResponder};
-
-/// The UDP port of IKE with NAT traversal (RFC 7296 §2.23, RFC 3948).
-pub const NAT_T_PORT: u16 = 4500;
-/// The four zero bytes that mark IKE on port 4500 (RFC 3948 §2.2).
-pub const NON_ESP_MARKER: [u8; 4] = [0; 4];
-
-/// The two ends of a datagram.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct Path {
-    pub local: SocketAddr,
-    pub remote: SocketAddr,
-}
-
-impl Path {
-    /// Whether IKE on this path carries the non-ESP marker.
-    pub(crate) fn encap(&self) -> bool {
-        self.local.port() == NAT_T_PORT || self.remote.port() == NAT_T_PORT
-    }
-}
-
-/// What every IKE SA of an endpoint shares: configuration, provider, output queues
-/// and the SPI tables.
-pub(crate) struct Shared {
-    pub config: Arc<Config>,
-    pub provider: &'static CryptoProvider,
-    pub transmits: VecDeque<Transmit>,
-    pub events: VecDeque<(SaHandle, Event)>,
-    /// Our IKE SPIs (of every session) to their IKE SA.
-    pub spis: BTreeMap<IkeSpi, SaHandle>,
-    /// Our inbound ESP SPIs in use.
-    pub child_spis: BTreeSet<u32>,
-    pub next_child: u64,
-}
-
-impl Shared {
-    /// Queues a datagram, with the non-ESP marker on port 4500.
-    pub(crate) fn send(&mut self, path: Path, message: &[u8]) {
-        let mut payload = Vec::with_capacity(message.len() + 4);
-        if path.encap() {
-            payload.extend_from_slice(&NON_ESP_MARKER);
-        }
-        payload.extend_from_slice(message);
-        self.transmits.push_back(Transmit {
-            local: path.local,
-            remote: path.remote,
-            payload,
-        });
-    }
-
-    /// Queues an event.
-    pub(crate) fn event(&mut self, h: SaHandle, e: Event) {
-        self.events.push_back((h, e));
-    }
-
-    /// Queues [`Event::IkeSaKeysDerived`] for `h` if `crypto` holds keys for export
-    /// (`Config::export_ike_keys`).
-    pub(crate) fn export_keys(&mut self, h: SaHandle, crypto: &mut IkeCrypto) {
-        if let Some(keys) = crypto.exported.take() {
-            self.event(h, Event::IkeSaKeysDerived { keys });
-        }
-    }
-
-    /// A fresh, unused, non-zero IKE SPI, registered for `h`.
-    pub(crate) fn new_ike_spi(&mut self, h: SaHandle) -> Result<IkeSpi, Error> {
-        for _ in 0..16 {
-            let mut s = [0u8; 8];
-            self.provider.secure_random.fill(&mut s)?;
-            let spi = IkeSpi(s);
-            if !spi.is_zero() && !self.spis.contains_key(&spi) {
-                self.spis.insert(spi, h);
-                return Ok(spi);
-            }
-        }
-        Err(Error::Crypto(CryptoError::Random))
-    }
-
-    /// A fresh inbound ESP SPI (above the reserved range, not in use).
-    pub(crate) fn new_child_spi(&mut self) -> Result<Spi, Error> {
-        for _ in 0..16 {
-            let mut s = [0u8; 4];
-            self.provider.secure_random.fill(&mut s)?;
-            let v = u32::from_be_bytes(s);
-            if v >= 256 && !self.child_spis.contains(&v) {
-                self.child_spis.insert(v);
-                return Ok(Spi(v));
-            }
-        }
-        Err(Error::Crypto(CryptoError::Random))
-    }
-
-    /// A fresh Child SA id.
-    pub(crate) fn child_id(&mut self) -> ChildSaId {
-        self.next_child = self.next_child.wrapping_add(1);
-        ChildSaId(self.next_child)
-    }
-
-    /// `d` shortened by a random amount of up to `rekey_jitter_percent`.
-    pub(crate) fn jitter(&self, d: Duration) -> Duration {
-        let pct = u64::from(self.config.rekey_jitter_percent.min(50));
-        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        let span = nanos / 100 * pct;
-        if span == 0 {
-            return d;
-        }
-        let r = keys::random_u64(self.provider).unwrap_or(0) % span.saturating_add(1);
-        Duration::from_nanos(nanos.saturating_sub(r))
-    }
-}
+use crate::shared::{Path, Shared, NON_ESP_MARKER};
+use crate::stateless::{self, Stateless};
 
 /// A sans-I/O IKEv2 endpoint (RFC 7296): it owns any number of IKE SAs, routes each
 /// incoming datagram to its SA by IKE SPI, and answers statelessly where the RFC says
@@ -176,9 +69,8 @@ pub struct IkeEndpoint {
     next_handle: u64,
     /// Cookies, half-open accounting and counters.
     admission: Admission,
-    /// INVALID_IKE_SPI answers: the start of the current one-second window and how
-    /// many were sent in it.
-    invalid_spi_window: (Instant, u32),
+    /// The state of the stateless answers (the INVALID_IKE_SPI rate limit).
+    stateless: Stateless,
 }
 
 impl fmt::Debug for IkeEndpoint {
@@ -212,7 +104,7 @@ impl IkeEndpoint {
             init_keys: BTreeMap::new(),
             next_handle: 0,
             admission: Admission::default(),
-            invalid_spi_window: (Instant(0), 0),
+            stateless: Stateless::new(),
         }
     }
 
@@ -399,7 +291,7 @@ impl IkeEndpoint {
             Ok(p) => p,
             Err(e) => {
                 if matches!(e.kind, ParseErrorKind::UnsupportedMajorVersion { .. }) {
-                    self.answer_major_version(path, bytes, &e);
+                    stateless::major_version(&mut self.shared, path, bytes, &e);
                 }
                 return;
             }
@@ -435,97 +327,8 @@ impl IkeEndpoint {
             self.touched(now, handle);
             return;
         }
-        self.answer_unknown_spi(now, path, &h, packet.next_payload());
-    }
-
-    /// A message for an IKE SA we do not know (RFC 7296 §2.21.4): a protected
-    /// request gets an unprotected INVALID_IKE_SPI with its SPIs, exchange type and
-    /// Message ID, within `Config::invalid_ike_spi_per_second`; a response, or
-    /// anything unprotected, gets nothing ("MUST NOT respond" to responses).
-    fn answer_unknown_spi(
-        &mut self,
-        now: Instant,
-        path: Path,
-        h: &IkeHeaderRepr,
-        first: PayloadType,
-    ) {
-        let limit = self.shared.config.invalid_ike_spi_per_second;
-        if limit == 0
-            || h.flags.is_response()
-            || (first != PayloadType::SK && first != PayloadType::SKF)
-            || h.spi_i.is_zero()
-            || h.spi_r.is_zero()
-        {
-            return;
-        }
-        let (start, sent) = &mut self.invalid_spi_window;
-        if now >= *start + Duration::from_secs(1) {
-            *start = now;
-            *sent = 0;
-        }
-        if *sent >= limit {
-            return;
-        }
-        *sent = sent.saturating_add(1);
-        let header = msg::header(
-            h.spi_i,
-            h.spi_r,
-            h.exchange_type,
-            !h.flags.is_initiator(),
-            true,
-            h.message_id,
-        );
-        let reply = msg::plain(header, &[Out::notify(NotifyType::INVALID_IKE_SPI, &[])]);
-        self.shared.send(path, &reply);
-    }
-
-    /// INVALID_MAJOR_VERSION (RFC 7296 §2.5) for requests of a higher major version.
-    fn answer_major_version(&mut self, path: Path, bytes: &[u8], e: &ipsec_ike_wire::ParseError) {
-        if error_response(bytes, e, Trust::Unauthenticated).notify_type()
-            != Some(NotifyType::INVALID_MAJOR_VERSION)
-        {
-            return;
-        }
-        let Some(hdr) = bytes.get(..HEADER_LEN) else {
-            return;
-        };
-        let spi = |r: core::ops::Range<usize>| -> IkeSpi {
-            IkeSpi(
-                hdr.get(r)
-                    .and_then(|s| <[u8; 8]>::try_from(s).ok())
-                    .unwrap_or([0; 8]),
-            )
-        };
-        let exchange = ExchangeType(hdr.get(18).copied().unwrap_or(0));
-        let flags = Flags(hdr.get(19).copied().unwrap_or(0));
-        let id = hdr
-            .get(20..24)
-            .and_then(|s| <[u8; 4]>::try_from(s).ok())
-            .map_or(0, u32::from_be_bytes);
-        let header = msg::header(
-            spi(0..8),
-            spi(8..16),
-            exchange,
-            !flags.is_initiator(),
-            true,
-            id,
-        );
-        let out = [Out::notify(NotifyType::INVALID_MAJOR_VERSION, &[])];
-        let reply = msg::plain(header, &out);
-        self.shared.send(path, &reply);
-    }
-
-    fn stateless(&mut self, path: Path, h: &IkeHeaderRepr, n: NotifyType, data: &[u8]) {
-        let header = msg::header(
-            h.spi_i,
-            IkeSpi::ZERO,
-            ExchangeType::IKE_SA_INIT,
-            false,
-            true,
-            0,
-        );
-        let reply = msg::plain(header, &[Out::notify(n, data)]);
-        self.shared.send(path, &reply);
+        self.stateless
+            .unknown_spi(&mut self.shared, now, path, &h, packet.next_payload());
     }
 
     /// A new IKE_SA_INIT request: size bound, cookie (and puzzle) checks, the
@@ -546,13 +349,13 @@ impl IkeEndpoint {
             Err(e) => {
                 let r = error_response(bytes, &e, Trust::Unauthenticated);
                 if let Some(n) = r.notify_type() {
-                    self.stateless(path, h, n, r.notify_data());
+                    stateless::init_notify(&mut self.shared, path, h, n, r.notify_data());
                 }
                 return;
             }
         };
         let Some(ni) = m.nonce.clone() else {
-            self.stateless(path, h, NotifyType::INVALID_SYNTAX, &[]);
+            stateless::init_notify(&mut self.shared, path, h, NotifyType::INVALID_SYNTAX, &[]);
             return;
         };
         let provider = self.shared.provider;
@@ -578,11 +381,10 @@ impl IkeEndpoint {
                 self.admission.stats.cookies_sent += 1;
                 if puzzle {
                     self.admission.stats.puzzles_sent += 1;
-                    let reply =
-                        puzzle::challenge(h, &m, &cookie, provider, config.puzzle_difficulty);
-                    self.shared.send(path, &reply);
+                    let difficulty = config.puzzle_difficulty;
+                    stateless::puzzle(&mut self.shared, path, h, &m, &cookie, difficulty);
                 } else {
-                    self.stateless(path, h, NotifyType::COOKIE, &cookie);
+                    stateless::cookie(&mut self.shared, path, h, &cookie);
                 }
                 return;
             };
@@ -620,7 +422,9 @@ impl IkeEndpoint {
                 self.sas.insert(handle, *sa);
                 self.touched(now, handle);
             }
-            NewResponder::Reject(n, data) => self.stateless(path, h, n, &data),
+            NewResponder::Reject(n, data) => {
+                stateless::init_notify(&mut self.shared, path, h, n, &data)
+            }
             NewResponder::Drop => {}
         }
     }

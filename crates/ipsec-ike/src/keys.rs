@@ -9,10 +9,10 @@ use ipsec_crypto::kdf::{self, IkeKeyLengths};
 use ipsec_crypto::{CryptoError, CryptoProvider, PrfAlgorithm, SecretBytes};
 use ipsec_ike_wire::SkKeys;
 
-use crate::endpoint::Shared;
 use crate::error::Error;
-use crate::event::IkeSaKeys;
+use crate::event::{Event, IkeSaKeys, SaHandle};
 use crate::proposal::Chosen;
+use crate::shared::Shared;
 
 /// The keys of one IKE SA.
 pub(crate) struct IkeCrypto {
@@ -22,8 +22,8 @@ pub(crate) struct IkeCrypto {
     pub sk_pi: SecretBytes,
     pub sk_pr: SecretBytes,
     pub sk: SkKeys,
-    /// The SK_e/SK_a keys for [`Event::IkeSaKeysDerived`](crate::Event::IkeSaKeysDerived)
-    /// until [`Shared::export_keys`] takes them; `None` unless
+    /// The SK_e/SK_a keys for [`Event::IkeSaKeysDerived`]
+    /// until [`IkeCrypto::export_keys`] takes them; `None` unless
     /// `Config::export_ike_keys` is set.
     pub exported: Option<IkeSaKeys>,
 }
@@ -37,6 +37,14 @@ impl core::fmt::Debug for IkeCrypto {
 }
 
 impl IkeCrypto {
+    /// Queues [`Event::IkeSaKeysDerived`] for `h` if these keys are kept for export
+    /// (`Config::export_ike_keys`).
+    pub(crate) fn export_keys(&mut self, cx: &mut Shared, h: SaHandle) {
+        if let Some(keys) = self.exported.take() {
+            cx.event(h, Event::IkeSaKeysDerived { keys });
+        }
+    }
+
     /// Derives the seven keys from SKEYSEED and builds the SK protection; keeps
     /// SK_e and SK_a for export when the configuration asks for it.
     pub(crate) fn derive(
@@ -176,13 +184,6 @@ pub(crate) fn random(provider: &CryptoProvider, n: usize) -> Result<Vec<u8>, Cry
     let mut v = alloc::vec![0u8; n];
     provider.secure_random.fill(&mut v)?;
     Ok(v)
-}
-
-/// A random u64.
-pub(crate) fn random_u64(provider: &CryptoProvider) -> Result<u64, CryptoError> {
-    let mut b = [0u8; 8];
-    provider.secure_random.fill(&mut b)?;
-    Ok(u64::from_be_bytes(b))
 }
 
 #[cfg(test)]

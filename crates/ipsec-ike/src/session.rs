@@ -13,11 +13,11 @@ use ipsec_ike_wire::{
     error_response, ExchangeType, IkeHeaderRepr, NotifyType, PayloadType, Trust, HEADER_LEN,
 };
 
-use crate::endpoint::{Path, Shared};
 use crate::error::Error;
+use crate::inflight::Inflight;
 use crate::keys::IkeCrypto;
 use crate::msg::{self, InMsg, Out};
-use crate::sa::Inflight;
+use crate::shared::{Path, Shared};
 
 /// A request of ours waiting for its response.
 pub(crate) struct Request {

@@ -1,0 +1,273 @@
+//! IKE_AUTH (RFC 7296 §1.2, §2.15), both roles: PSK authentication, the identities and
+//! the first Child SA; its success makes the SA [`Established`].
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+
+use ipsec_core::Instant;
+use ipsec_crypto::ProposalKind;
+use ipsec_ike_wire::{AuthMethod, IkeHeaderRepr, NotifyType};
+
+use crate::config::Identity;
+use crate::error::{CloseReason, Error, PeerMisbehaved};
+use crate::event::{ChildSaId, Event};
+use crate::inflight::ChildReq;
+use crate::keys;
+use crate::msg::{InMsg, Out};
+use crate::sa::child_sa::{ChildRequest, ChildResponse};
+use crate::sa::established::Established;
+use crate::sa::{Closed, IkeSa, State};
+use crate::session::Session;
+use crate::shared::{Path, Shared};
+use crate::timers::{Timer, Timers};
+
+/// Initiator: IKE_AUTH sent, waiting for its response.
+pub(crate) struct ExpectAuthResp {
+    pub(crate) session: Session,
+    pub(crate) init_response: Vec<u8>,
+    pub(crate) ni: Vec<u8>,
+    pub(crate) nr: Vec<u8>,
+    pub(crate) child: ChildReq,
+}
+
+/// Responder: IKE_SA_INIT answered, waiting for IKE_AUTH.
+pub(crate) struct ExpectAuthReq {
+    pub(crate) session: Session,
+    pub(crate) init_request: Vec<u8>,
+    pub(crate) init_response: Vec<u8>,
+    pub(crate) ni: Vec<u8>,
+    pub(crate) nr: Vec<u8>,
+    /// [`Timer::HalfOpen`].
+    pub(crate) timers: Timers,
+    pub(crate) child_id: ChildSaId,
+}
+
+pub(crate) fn id_body(id: &Identity) -> Vec<u8> {
+    let mut b = alloc::vec![id.id_type().0, 0, 0, 0];
+    b.extend_from_slice(&id.data());
+    b
+}
+
+impl IkeSa {
+    pub(crate) fn auth_response(
+        &mut self,
+        cx: &mut Shared,
+        now: Instant,
+        s: Box<ExpectAuthResp>,
+        m: &InMsg,
+    ) {
+        let s = *s;
+        let checked = (|| -> Result<(), Error> {
+            let Some((method, data)) = &m.auth else {
+                return Err(match m.error_notify() {
+                    Some(n) => Error::NotifyReceived(n),
+                    None => PeerMisbehaved::MissingPayload("AUTH").into(),
+                });
+            };
+            let (idt, idd, body) = m
+                .idr
+                .as_ref()
+                .ok_or(PeerMisbehaved::MissingPayload("IDr"))?;
+            if let Some(want) = &cx.config.remote_id {
+                if Identity::from_wire(*idt, idd).as_ref() != Some(want) {
+                    return Err(Error::AuthenticationFailed);
+                }
+            }
+            if *method != AuthMethod::SHARED_KEY_MIC {
+                return Err(Error::AuthenticationFailed);
+            }
+            let want = keys::psk_auth(
+                s.session.crypto.prf,
+                cx.config.psk.expose(),
+                &s.init_response,
+                &s.ni,
+                s.session.crypto.sk_pr.expose(),
+                body,
+            )?;
+            if want != ipsec_crypto::SecretBytes::from_slice(data) {
+                return Err(Error::AuthenticationFailed);
+            }
+            Ok(())
+        })();
+        if let Err(e) = checked {
+            cx.child_spis.remove(&s.child.spi.0);
+            self.state = State::Closed(Box::new(Closed {
+                session: Some(s.session),
+                timers: Timers::new().with(Timer::Linger, now),
+            }));
+            cx.event(
+                self.handle,
+                Event::IkeSaClosed {
+                    reason: CloseReason::from_error(e),
+                },
+            );
+            return;
+        }
+        let ExpectAuthResp {
+            session,
+            ni,
+            nr,
+            child,
+            ..
+        } = s;
+        cx.event(
+            self.handle,
+            Event::IkeSaEstablished {
+                local_spi: session.local_spi(),
+                remote_spi: session.remote_spi(),
+                suite: session.crypto.chosen.suite(ProposalKind::Ike),
+                nat: self.nat,
+            },
+        );
+        let mut e = Established::new(cx, now, session, self.nat);
+        let id = child.id;
+        let spi = child.spi;
+        match self.child_response(
+            cx,
+            now,
+            ChildResponse {
+                crypto: &e.current.crypto,
+                req: child,
+                ni: &ni,
+                init_nr: Some(&nr),
+                m,
+            },
+        ) {
+            Ok((c, ev)) => {
+                cx.event(self.handle, ev);
+                e.children.push(c);
+            }
+            Err(err) => {
+                cx.child_spis.remove(&spi.0);
+                cx.event(self.handle, Event::ChildSaFailed { id, error: err });
+            }
+        }
+        self.state = State::Established(Box::new(e));
+    }
+
+    pub(crate) fn auth_request(
+        &mut self,
+        cx: &mut Shared,
+        now: Instant,
+        path: Path,
+        mut s: Box<ExpectAuthReq>,
+        h: &IkeHeaderRepr,
+        m: &InMsg,
+    ) {
+        let verified = (|| -> Result<Vec<u8>, Error> {
+            let (idt, idd, body) = m
+                .idi
+                .as_ref()
+                .ok_or(PeerMisbehaved::MissingPayload("IDi"))?;
+            let (method, data) = m
+                .auth
+                .as_ref()
+                .ok_or(PeerMisbehaved::MissingPayload("AUTH"))?;
+            if *method != AuthMethod::SHARED_KEY_MIC {
+                return Err(Error::AuthenticationFailed);
+            }
+            if let Some(want) = &cx.config.remote_id {
+                if Identity::from_wire(*idt, idd).as_ref() != Some(want) {
+                    return Err(Error::AuthenticationFailed);
+                }
+            }
+            let want = keys::psk_auth(
+                s.session.crypto.prf,
+                cx.config.psk.expose(),
+                &s.init_request,
+                &s.nr,
+                s.session.crypto.sk_pi.expose(),
+                body,
+            )?;
+            if want != ipsec_crypto::SecretBytes::from_slice(data) {
+                return Err(Error::AuthenticationFailed);
+            }
+            let idr = id_body(&cx.config.local_id);
+            let mine = keys::psk_auth(
+                s.session.crypto.prf,
+                cx.config.psk.expose(),
+                &s.init_response,
+                &s.ni,
+                s.session.crypto.sk_pr.expose(),
+                &idr,
+            )?;
+            Ok(mine.expose().to_vec())
+        })();
+        let auth = match verified {
+            Ok(a) => a,
+            Err(e) => {
+                // RFC 7296 §2.21.2: the answer is AUTHENTICATION_FAILED and the SA ends.
+                let n = match e {
+                    Error::PeerMisbehaved(PeerMisbehaved::MissingPayload(_)) => {
+                        NotifyType::INVALID_SYNTAX
+                    }
+                    _ => NotifyType::AUTHENTICATION_FAILED,
+                };
+                s.session.respond_error(cx, path, h, n);
+                self.state = State::InitReplied(s);
+                self.close_with(cx, now, Some(CloseReason::AuthenticationFailed));
+                return;
+            }
+        };
+        // The initiator may have moved to port 4500: answer and keep using its path.
+        self.path = path;
+        let mut out = alloc::vec![
+            Out::IdR(cx.config.local_id.id_type(), cx.config.local_id.data()),
+            Out::Auth(AuthMethod::SHARED_KEY_MIC, auth),
+        ];
+        let ExpectAuthReq {
+            mut session,
+            ni,
+            nr,
+            child_id,
+            ..
+        } = *s;
+        let child = if m.sa.is_some() {
+            Some(self.child_request_as_responder(
+                cx,
+                now,
+                ChildRequest {
+                    crypto: &session.crypto,
+                    m,
+                    id: child_id,
+                    ke: None,
+                    ni: &ni,
+                    nr: &nr,
+                },
+            ))
+        } else {
+            None
+        };
+        match &child {
+            Some(Ok((_, _, answer))) => out.extend(answer.iter().cloned()),
+            Some(Err((n, d))) => out.push(Out::notify(*n, d)),
+            None => {}
+        }
+        session.respond(cx, path, h, &out);
+        cx.event(
+            self.handle,
+            Event::IkeSaEstablished {
+                local_spi: session.local_spi(),
+                remote_spi: session.remote_spi(),
+                suite: session.crypto.chosen.suite(ProposalKind::Ike),
+                nat: self.nat,
+            },
+        );
+        let mut e = Established::new(cx, now, session, self.nat);
+        match child {
+            Some(Ok((c, ev, _))) => {
+                cx.event(self.handle, ev);
+                e.children.push(c);
+            }
+            Some(Err((n, _))) => cx.event(
+                self.handle,
+                Event::ChildSaFailed {
+                    id: child_id,
+                    error: Error::NotifyReceived(n),
+                },
+            ),
+            None => {}
+        }
+        self.state = State::Established(Box::new(e));
+    }
+}

@@ -1,0 +1,123 @@
+//! What every state of every IKE SA shares: the datagram [`Path`], and [`Shared`], the
+//! endpoint's context (configuration, provider, output queues, SPI tables, jitter).
+//!
+//! The leaf of the crate's module tree (as quinn-proto's `shared.rs`): the endpoint,
+//! the SA states, the sessions and the key schedule all build on it, and it imports
+//! none of them.
+
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+
+use ipsec_core::{Duration, IkeSpi, Spi};
+use ipsec_crypto::{CryptoError, CryptoProvider};
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::event::{ChildSaId, Event, SaHandle, Transmit};
+
+/// The UDP port of IKE with NAT traversal (RFC 7296 §2.23, RFC 3948).
+pub const NAT_T_PORT: u16 = 4500;
+/// The four zero bytes that mark IKE on port 4500 (RFC 3948 §2.2).
+pub const NON_ESP_MARKER: [u8; 4] = [0; 4];
+
+/// The two ends of a datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Path {
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+}
+
+impl Path {
+    /// Whether IKE on this path carries the non-ESP marker.
+    pub(crate) fn encap(&self) -> bool {
+        self.local.port() == NAT_T_PORT || self.remote.port() == NAT_T_PORT
+    }
+}
+
+/// What every IKE SA of an endpoint shares: configuration, provider, output queues
+/// and the SPI tables.
+pub(crate) struct Shared {
+    pub config: Arc<Config>,
+    pub provider: &'static CryptoProvider,
+    pub transmits: VecDeque<Transmit>,
+    pub events: VecDeque<(SaHandle, Event)>,
+    /// Our IKE SPIs (of every session) to their IKE SA.
+    pub spis: BTreeMap<IkeSpi, SaHandle>,
+    /// Our inbound ESP SPIs in use.
+    pub child_spis: BTreeSet<u32>,
+    pub next_child: u64,
+}
+
+impl Shared {
+    /// Queues a datagram, with the non-ESP marker on port 4500.
+    pub(crate) fn send(&mut self, path: Path, message: &[u8]) {
+        let mut payload = Vec::with_capacity(message.len() + 4);
+        if path.encap() {
+            payload.extend_from_slice(&NON_ESP_MARKER);
+        }
+        payload.extend_from_slice(message);
+        self.transmits.push_back(Transmit {
+            local: path.local,
+            remote: path.remote,
+            payload,
+        });
+    }
+
+    /// Queues an event.
+    pub(crate) fn event(&mut self, h: SaHandle, e: Event) {
+        self.events.push_back((h, e));
+    }
+
+    /// A fresh, unused, non-zero IKE SPI, registered for `h`.
+    pub(crate) fn new_ike_spi(&mut self, h: SaHandle) -> Result<IkeSpi, Error> {
+        for _ in 0..16 {
+            let mut s = [0u8; 8];
+            self.provider.secure_random.fill(&mut s)?;
+            let spi = IkeSpi(s);
+            if !spi.is_zero() && !self.spis.contains_key(&spi) {
+                self.spis.insert(spi, h);
+                return Ok(spi);
+            }
+        }
+        Err(Error::Crypto(CryptoError::Random))
+    }
+
+    /// A fresh inbound ESP SPI (above the reserved range, not in use).
+    pub(crate) fn new_child_spi(&mut self) -> Result<Spi, Error> {
+        for _ in 0..16 {
+            let mut s = [0u8; 4];
+            self.provider.secure_random.fill(&mut s)?;
+            let v = u32::from_be_bytes(s);
+            if v >= 256 && !self.child_spis.contains(&v) {
+                self.child_spis.insert(v);
+                return Ok(Spi(v));
+            }
+        }
+        Err(Error::Crypto(CryptoError::Random))
+    }
+
+    /// A fresh Child SA id.
+    pub(crate) fn child_id(&mut self) -> ChildSaId {
+        self.next_child = self.next_child.wrapping_add(1);
+        ChildSaId(self.next_child)
+    }
+
+    /// `d` shortened by a random amount of up to `rekey_jitter_percent`.
+    pub(crate) fn jitter(&self, d: Duration) -> Duration {
+        let pct = u64::from(self.config.rekey_jitter_percent.min(50));
+        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let span = nanos / 100 * pct;
+        if span == 0 {
+            return d;
+        }
+        let mut b = [0u8; 8];
+        let random = match self.provider.secure_random.fill(&mut b) {
+            Ok(()) => u64::from_be_bytes(b),
+            Err(_) => 0,
+        };
+        let r = random % span.saturating_add(1);
+        Duration::from_nanos(nanos.saturating_sub(r))
+    }
+}
