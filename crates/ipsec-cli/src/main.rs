@@ -31,6 +31,7 @@ mod info;
 mod keyfile;
 mod packets;
 mod peer;
+mod tunnel;
 
 /// IPsec toolkit: suites, proposals, an ESP demo and a capture decoder.
 #[derive(Parser)]
