@@ -943,6 +943,12 @@ mod tests {
                 prop_assert!(l.proto_offset < l.header_len);
                 prop_assert_eq!(data.get(l.proto_offset).copied(), Some(l.proto.0));
                 prop_assert_eq!(version(&data), Ok(l.version));
+                // Taking the length from the input finds the same headers.
+                let whole = locate(&data, stop, checks.with_length_from_input(true));
+                prop_assert_eq!(
+                    whole.map(|w| (w.header_len, w.proto, w.proto_offset, w.total_len)),
+                    Ok((l.header_len, l.proto, l.proto_offset, data.len()))
+                );
             }
             let mut m = data.clone();
             let _ = fix_v4(&mut m, data.len(), IpProto::ESP);
