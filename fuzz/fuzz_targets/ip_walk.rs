@@ -43,6 +43,18 @@ fuzz_target!(|data: &[u8]| {
     // Looser checks accept the same packet with the same answer.
     let loose = Checks::new().with_v6_empty_payload(true);
     assert_eq!(walk::locate(packet, stop, loose), Ok(l));
+    // Taking the length from the input (as a capture decoder does) finds the same
+    // headers; only the length is the input's.
+    let whole = walk::locate(packet, stop, checks.with_length_from_input(true)).unwrap();
+    assert_eq!(
+        (
+            whole.header_len,
+            whole.proto,
+            whole.proto_offset,
+            whole.total_len
+        ),
+        (l.header_len, l.proto, l.proto_offset, packet.len())
+    );
     // Protecting puts the IPsec header no later than where a received one is found.
     if stop != Stop::Protect {
         if let Ok(p) = walk::locate(packet, Stop::Protect, checks) {

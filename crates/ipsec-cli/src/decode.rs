@@ -1,12 +1,15 @@
 //! `ipsec decode`: decrypt and print the IPsec frames of a pcap or pcapng capture,
 //! with keys from Wireshark key tables.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use ipsec::ah::AhInbound;
+use ipsec::core::ip::walk::{self, Checks, IpVersion, Stop, WalkError, WalkErrorKind};
+use ipsec::core::ip::Ipv4Header;
 use ipsec::core::{IpProto, KeyMaterial, PacketBuf, Spi};
 use ipsec::crypto::CryptoProvider;
 use ipsec::esp::transport::{self, TransportError};
@@ -19,7 +22,7 @@ use crate::keyfile::{EspSaRow, IkeSaRow, KeyTables};
 use ipsec::crypto::suites::{self, EncrDesc};
 use ipsec::crypto::EncrId;
 use ipsec::ike_wire::message::{emit_payloads, payloads_len};
-use ipsec::ike_wire::{Message, OpenError, PayloadType, SkKeys};
+use ipsec::ike_wire::{ExchangeType, Message, OpenError, PayloadType, SkKeys};
 
 /// Replay window used when decoding: the largest, since captures may reorder.
 const DECODE_WINDOW: u32 = 4096;
@@ -33,60 +36,75 @@ struct Outer {
     proto: IpProto,
 }
 
-/// Parses the outer IPv4/IPv6 header, stepping over IPv6 extension headers.
-fn outer(ip: &[u8]) -> Result<Outer, &'static str> {
-    match ip.first().map(|b| b >> 4) {
-        Some(4) => {
-            let h = ip.get(..20).ok_or("truncated IPv4 header")?;
-            let hl = usize::from(h[0] & 0x0f) * 4;
-            if hl < 20 || ip.len() < hl {
-                return Err("bad IPv4 header length");
-            }
-            let frag = u16::from_be_bytes([h[6], h[7]]);
-            if frag & 0x3fff != 0 {
-                return Err("IPv4 fragment");
-            }
-            Ok(Outer {
-                src: IpAddr::V4(Ipv4Addr::new(h[12], h[13], h[14], h[15])),
-                dst: IpAddr::V4(Ipv4Addr::new(h[16], h[17], h[18], h[19])),
-                header_len: hl,
-                proto: IpProto(h[9]),
-            })
+/// Every protocol number but the IPv6 extension headers the walker steps over
+/// (hop-by-hop, routing, fragment, destination options): as the targets of
+/// [`Stop::At`], the walk ends at the first upper-layer header, whatever it is.
+const UPPER_LAYER: [IpProto; 252] = upper_layer();
+
+const fn upper_layer() -> [IpProto; 252] {
+    let mut all = [IpProto(0); 252];
+    let (mut n, mut i) = (0u8, 0usize);
+    loop {
+        if !IpProto(n).is_ipv6_extension() && i < all.len() {
+            all[i] = IpProto(n);
+            i += 1;
         }
-        Some(6) => {
-            let h = ip.get(..40).ok_or("truncated IPv6 header")?;
-            let mut a = [0u8; 16];
-            a.copy_from_slice(&h[8..24]);
-            let mut b = [0u8; 16];
-            b.copy_from_slice(&h[24..40]);
-            let mut next = IpProto(h[6]);
-            let mut off = 40;
-            // At most a handful of extension headers; each one moves `off` forward.
-            for _ in 0..16 {
-                if next == IpProto::IPV6_FRAG {
-                    return Err("IPv6 fragment");
-                }
-                if !next.is_ipv6_extension() {
-                    break;
-                }
-                let e = ip
-                    .get(off..off + 2)
-                    .ok_or("truncated IPv6 extension header")?;
-                next = IpProto(e[0]);
-                off += (usize::from(e[1]) + 1) * 8;
-            }
-            if off > ip.len() {
-                return Err("truncated IPv6 extension header");
-            }
-            Ok(Outer {
-                src: IpAddr::V6(Ipv6Addr::from(a)),
-                dst: IpAddr::V6(Ipv6Addr::from(b)),
-                header_len: off,
-                proto: next,
-            })
+        if n == u8::MAX {
+            return all;
         }
-        _ => Err("not an IP packet"),
+        n += 1;
     }
+}
+
+/// Parses the outer IPv4/IPv6 header with the walker ESP and AH use, stepping over
+/// IPv6 extension headers. The length fields are not checked: a capture's snap length
+/// may have cut the frame, and what is there is still worth showing.
+fn outer(ip: &[u8]) -> Result<Outer, Cow<'static, str>> {
+    let checks = Checks::new().with_length_from_input(true);
+    let version = walk::version(ip).map_err(|_| "not an IP packet")?;
+    let l =
+        walk::locate(ip, Stop::At(&UPPER_LAYER), checks).map_err(|e| outer_error(version, e))?;
+    let addr = |at: usize, len: usize| ip.get(at..at + len).unwrap_or_default();
+    let (src, dst) = match l.version {
+        IpVersion::V4 => (
+            <[u8; 4]>::try_from(addr(12, 4)).map(IpAddr::from),
+            <[u8; 4]>::try_from(addr(16, 4)).map(IpAddr::from),
+        ),
+        IpVersion::V6 => (
+            <[u8; 16]>::try_from(addr(8, 16)).map(IpAddr::from),
+            <[u8; 16]>::try_from(addr(24, 16)).map(IpAddr::from),
+        ),
+    };
+    match (src, dst) {
+        (Ok(src), Ok(dst)) => Ok(Outer {
+            src,
+            dst,
+            header_len: l.header_len,
+            proto: l.proto,
+        }),
+        _ => Err("not an IP packet".into()),
+    }
+}
+
+/// The walker's error in the words `ipsec decode` has always used for it; the
+/// walker's own description for what it checks beyond them (the order of IPv6
+/// extension headers).
+fn outer_error(version: IpVersion, e: WalkError) -> Cow<'static, str> {
+    let msg = match (version, e.kind, e.offset) {
+        (_, WalkErrorKind::Fragment(IpVersion::V4), _) => "IPv4 fragment",
+        (_, WalkErrorKind::Fragment(IpVersion::V6), _) => "IPv6 fragment",
+        (IpVersion::V4, WalkErrorKind::Truncated { needed }, 0) if needed == Ipv4Header::LEN => {
+            "truncated IPv4 header"
+        }
+        // IHL below 5, or a header longer than the packet.
+        (IpVersion::V4, WalkErrorKind::BadValue("ihl") | WalkErrorKind::Truncated { .. }, 0) => {
+            "bad IPv4 header length"
+        }
+        (IpVersion::V6, WalkErrorKind::Truncated { .. }, 0) => "truncated IPv6 header",
+        (IpVersion::V6, WalkErrorKind::Truncated { .. }, _) => "truncated IPv6 extension header",
+        _ => return e.to_string().into(),
+    };
+    msg.into()
 }
 
 /// One SA from the key tables. Wireshark's `esp_sa` rows do not say whether the SA
@@ -726,38 +744,32 @@ fn text_line(v: &Value) -> String {
     }
 }
 
+/// An exchange type by its registry name ([`ExchangeType::name`]), or its number.
 pub(crate) fn exchange_name(t: u64) -> String {
-    match t {
-        34 => "IKE_SA_INIT".into(),
-        35 => "IKE_AUTH".into(),
-        36 => "CREATE_CHILD_SA".into(),
-        37 => "INFORMATIONAL".into(),
-        43 => "IKE_INTERMEDIATE".into(),
-        _ => format!("exchange {t}"),
-    }
+    u8::try_from(t)
+        .ok()
+        .and_then(|t| ExchangeType(t).name())
+        .map_or_else(|| format!("exchange {t}"), str::to_string)
 }
 
+/// A payload type in RFC 7296's notation where that differs from its registry name
+/// ([`PayloadType::name`]: `IDI`, `NONCE`, `NOTIFY`, ...), the registry name otherwise,
+/// or its number.
 fn payload_name(t: u64) -> String {
-    match t {
-        33 => "SA".into(),
-        34 => "KE".into(),
-        35 => "IDi".into(),
-        36 => "IDr".into(),
-        37 => "CERT".into(),
-        38 => "CERTREQ".into(),
-        39 => "AUTH".into(),
-        40 => "Ni/Nr".into(),
-        41 => "N".into(),
-        42 => "D".into(),
-        43 => "V".into(),
-        44 => "TSi".into(),
-        45 => "TSr".into(),
-        46 => "SK".into(),
-        47 => "CP".into(),
-        48 => "EAP".into(),
-        53 => "SKF".into(),
-        _ => format!("#{t}"),
-    }
+    let name = u8::try_from(t).ok().map(PayloadType).and_then(|p| {
+        Some(match p {
+            PayloadType::IDI => "IDi",
+            PayloadType::IDR => "IDr",
+            PayloadType::NONCE => "Ni/Nr",
+            PayloadType::NOTIFY => "N",
+            PayloadType::DELETE => "D",
+            PayloadType::VENDOR_ID => "V",
+            PayloadType::TSI => "TSi",
+            PayloadType::TSR => "TSr",
+            _ => p.name()?,
+        })
+    });
+    name.map_or_else(|| format!("#{t}"), str::to_string)
 }
 
 /// An IKEv2 header: major version 2 and a Length field equal to the message length.

@@ -20,11 +20,11 @@ use ipsec::ike::{ChildSaId, Config, Event, IkeEndpoint, IkeSaKeys, SaHandle};
 
 use crate::capture::PcapOut;
 use crate::decode::exchange_name;
-use crate::demo::{
+use crate::keyfile::{esp_sa_line, ikev2_line};
+use crate::tunnel::{
     bind_pair, inject_faults, report, traffic, v4, verdict, write_ike_keys, write_keys, Bufs,
     DemoArgs, KeyFiles, Peer, Stats, Wire, TUNNEL_A, TUNNEL_B,
 };
-use crate::keyfile::{esp_sa_line, ikev2_line};
 use crate::ModeArg;
 
 /// One IKE endpoint of the demo and what its events told us.
@@ -429,9 +429,7 @@ pub(crate) fn run(args: &DemoArgs, keys: &KeyFiles) -> Result<(), String> {
     outln!("\n2. ESP traffic on the first CHILD_SA: {first} packets each way");
     let mut bufs = Bufs::new();
     let t1 = Instant::now();
-    traffic(
-        &mut pa, &mut pb, 0, first, args.size, transport, &mut bufs, &mut wire,
-    )?;
+    traffic(&mut pa, &mut pb, 0, first, args, &mut bufs, &mut wire)?;
     let mut elapsed = t1.elapsed();
 
     outln!("\n3. CHILD_SA rekey (CREATE_CHILD_SA, A initiates), then the old SA is deleted");
@@ -467,8 +465,7 @@ pub(crate) fn run(args: &DemoArgs, keys: &KeyFiles) -> Result<(), String> {
         &mut pb,
         first,
         args.count - first,
-        args.size,
-        transport,
+        args,
         &mut bufs,
         &mut wire,
     )?;

@@ -30,6 +30,7 @@ mod ikedemo;
 mod info;
 mod packets;
 mod peer;
+mod tunnel;
 
 /// IPsec toolkit: suites, proposals, an ESP demo and a capture decoder.
 #[derive(Parser)]

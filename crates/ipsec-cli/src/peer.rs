@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use ipsec::core::time::StdClock;
 use ipsec::core::{IpProto, PacketBuf, TrafficSelector};
+use ipsec::crypto::CryptoProvider;
 use ipsec::esp::udp::{classify, Classified};
 use ipsec::esp::{EspInbound, EspOutbound};
 use ipsec::ike::{ChildSaId, CloseReason, Config, Event, Identity, IkeEndpoint, SaHandle};
@@ -274,19 +275,604 @@ struct Progress {
     ike_failures: RateLog,
 }
 
-/// Runs `ipsec connect` (`initiate = true`) or `ipsec listen`.
+/// Runs `ipsec connect` (`initiate = true`) or `ipsec listen`: sets up, then turns the
+/// loop until the served IKE SA is closed or the time is up, and sums up.
 pub fn run(args: &PeerArgs, initiate: bool) -> Result<(), String> {
-    let provider = args.backend.provider();
-    let out = Out { json: args.json };
-    let remote = match &args.remote {
-        Some(r) => Some(parse_remote(r, args.port)?),
-        None if initiate => return Err("connect needs --remote".into()),
-        None => None,
-    };
-    let local_ip = args
-        .local
-        .or_else(|| remote.and_then(route_source))
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let mut r = Run::setup(args, initiate)?;
+    let deadline = r.start + Duration::from_secs_f64(args.timeout);
+    loop {
+        let wall = Instant::now();
+        let now = r.clock.instant(wall);
+        if wall >= deadline {
+            r.p.failures
+                .push(format!("timed out after {} s", args.timeout));
+            break;
+        }
+        // 1. Input.
+        r.receive(now)?;
+        // 2. Output and events, as the driving contract says.
+        r.ike_output(now, wall)?;
+        r.out.summaries(&mut r.p, false);
+        if r.p.closed.is_some() {
+            break;
+        }
+        // 3. What we were asked to do.
+        r.tasks(now, wall)?;
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    r.finish()
+}
+
+/// The state the steps of a run share: the endpoint, its sockets, the data plane
+/// (Child SAs by id, inbound SAs by SPI) and the progress.
+struct Run<'a> {
+    args: &'a PeerArgs,
+    initiate: bool,
+    provider: &'static CryptoProvider,
+    out: Out,
+    ep: IkeEndpoint,
+    start: Instant,
+    clock: StdClock,
+    s500: UdpSocket,
+    s4500: UdpSocket,
+    l500: SocketAddr,
+    l4500: SocketAddr,
+    /// Our traffic selectors: echo requests to them are answered.
+    local_sel: Vec<TrafficSelector>,
+    /// Where our echo requests come from.
+    ping_src: Ipv4Addr,
+    /// The IKE SA this run serves: ours when connecting; when listening, the first one
+    /// that is established (its peer authenticated).
+    sa: Option<SaHandle>,
+    established: HashSet<SaHandle>,
+    children: BTreeMap<ChildSaId, Child>,
+    inbound: HashMap<u32, EspInbound>,
+    current: Option<ChildSaId>,
+    /// Both hold the largest UDP datagram, so that any echo request that arrived can be
+    /// answered (a reply that still does not fit is dropped and counted).
+    buf: Vec<u8>,
+    sbuf: Vec<u8>,
+    p: Progress,
+}
+
+impl<'a> Run<'a> {
+    /// Reads the options, binds the sockets, and starts the IKE SA when connecting.
+    fn setup(args: &'a PeerArgs, initiate: bool) -> Result<Self, String> {
+        let provider = args.backend.provider();
+        let out = Out { json: args.json };
+        let remote = match &args.remote {
+            Some(r) => Some(parse_remote(r, args.port)?),
+            None if initiate => return Err("connect needs --remote".into()),
+            None => None,
+        };
+        let local_ip = args
+            .local
+            .or_else(|| remote.and_then(route_source))
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let cfg = config(args, local_ip)?;
+        let ping_src = ping_source(&cfg, local_ip);
+        let local_sel: Vec<TrafficSelector> = cfg.local_ts.clone();
+        let mut ep = IkeEndpoint::new(Arc::new(cfg), provider);
+
+        let s500 = UdpSocket::bind(SocketAddr::new(local_ip, args.port))
+            .map_err(|e| format!("bind {local_ip}:{}: {e}", args.port))?;
+        let s4500 = UdpSocket::bind(SocketAddr::new(local_ip, 4500))
+            .map_err(|e| format!("bind {local_ip}:4500: {e}"))?;
+        for s in [&s500, &s4500] {
+            s.set_nonblocking(true).map_err(|e| e.to_string())?;
+        }
+        let l500 = s500.local_addr().map_err(|e| e.to_string())?;
+        let l4500 = s4500.local_addr().map_err(|e| e.to_string())?;
+
+        let start = Instant::now();
+        let clock = StdClock::new(start);
+        let p = Progress {
+            rounds_wanted: if args.ping.is_some() {
+                1 + u32::from(args.rekey_child_after.is_some())
+                    + u32::from(args.rekey_ike_after.is_some())
+            } else {
+                0
+            },
+            ..Default::default()
+        };
+        let mut sa: Option<SaHandle> = None;
+        if let Some(r) = remote {
+            if initiate {
+                sa = Some(
+                    ep.connect(clock.instant(start), l500, r)
+                        .map_err(|e| format!("connect: {e}"))?,
+                );
+                out.event(
+                    json!({"event": "initiating", "remote": r.to_string(), "local": l500.to_string()}),
+                    || format!("initiating IKE_SA to {r} from {l500}"),
+                );
+            }
+        }
+        if !initiate {
+            out.event(
+                json!({"event": "listening", "local": [l500.to_string(), l4500.to_string()]}),
+                || format!("listening on {l500} and {l4500}"),
+            );
+        }
+        Ok(Run {
+            args,
+            initiate,
+            provider,
+            out,
+            ep,
+            start,
+            clock,
+            s500,
+            s4500,
+            l500,
+            l4500,
+            local_sel,
+            ping_src,
+            sa,
+            established: HashSet::new(),
+            children: BTreeMap::new(),
+            inbound: HashMap::new(),
+            current: None,
+            buf: vec![0u8; 65536],
+            sbuf: vec![0u8; 65536 + 512],
+            p,
+        })
+    }
+
+    /// Reads both sockets until they are empty: IKE goes to the endpoint, ESP to the
+    /// data plane.
+    fn receive(&mut self, now: ipsec::core::Instant) -> Result<(), String> {
+        for ike_port in [true, false] {
+            loop {
+                let (sock, local) = if ike_port {
+                    (&self.s500, self.l500)
+                } else {
+                    (&self.s4500, self.l4500)
+                };
+                let (n, from) = match sock.recv_from(&mut self.buf) {
+                    Ok(x) => x,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    // An ICMP error for something we sent earlier: nothing to read.
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            ErrorKind::ConnectionRefused
+                                | ErrorKind::ConnectionReset
+                                | ErrorKind::Interrupted
+                        ) =>
+                    {
+                        continue
+                    }
+                    Err(e) => return Err(format!("recv: {e}")),
+                };
+                if local.port() == 4500 {
+                    self.on_4500(now, local, from, n);
+                } else {
+                    self.ep.handle_datagram(now, local, from, &self.buf[..n]);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The data plane: a datagram of `n` bytes in `buf` that arrived on port 4500 is
+    /// IKE, ESP (opened, and an echo request to us answered), a keepalive, or a drop.
+    fn on_4500(
+        &mut self,
+        now: ipsec::core::Instant,
+        local: SocketAddr,
+        from: SocketAddr,
+        n: usize,
+    ) {
+        let data = &self.buf[..n];
+        match classify(data) {
+            Classified::Ike(_) => self.ep.handle_datagram(now, local, from, data),
+            Classified::Esp(_) => {
+                let spi = u32::from_be_bytes([data[0], data[1], data[2], data[3]]);
+                let reply = esp_in(
+                    &mut self.inbound,
+                    spi,
+                    &mut self.buf[..n],
+                    &self.local_sel,
+                    &mut self.p,
+                    &self.out,
+                );
+                if let Some(reply) = reply {
+                    if let Some(c) = self.current.and_then(|c| self.children.get_mut(&c)) {
+                        match send_esp(&self.s4500, c, &reply, &mut self.sbuf) {
+                            Ok(()) => self.p.echo_answered += 1,
+                            Err((reason, e)) => {
+                                self.out
+                                    .esp_drop(&mut self.p, Some(c.outbound_spi), reason, || {
+                                        format!("echo reply ({} bytes) not sent: {e}", reply.len())
+                                    })
+                            }
+                        }
+                    }
+                }
+            }
+            Classified::Malformed => {
+                self.out.esp_drop(&mut self.p, None, "malformed", || {
+                    format!(
+                        "{n}-byte datagram from {from} on port 4500 dropped: neither IKE nor ESP"
+                    )
+                });
+            }
+            Classified::Keepalive => {}
+        }
+    }
+
+    /// The endpoint's timers, then what it has to send and its events.
+    fn ike_output(&mut self, now: ipsec::core::Instant, wall: Instant) -> Result<(), String> {
+        if self.ep.poll_timeout().is_some_and(|t| t <= now) {
+            self.ep.handle_timeout(now);
+        }
+        while let Some(t) = self.ep.poll_transmit() {
+            let sock = if t.local.port() == 4500 {
+                &self.s4500
+            } else {
+                &self.s500
+            };
+            if let Err(e) = sock.send_to(&t.payload, t.remote) {
+                self.p.failures.push(format!("send to {}: {e}", t.remote));
+            }
+        }
+        while let Some((h, ev)) = self.ep.poll_event() {
+            self.on_event(h, ev, wall)?;
+        }
+        Ok(())
+    }
+
+    /// One event of the endpoint: the handshake's outcome, Child SAs installed into
+    /// and removed from the data plane, rekeys, closes.
+    fn on_event(&mut self, h: SaHandle, ev: Event, wall: Instant) -> Result<(), String> {
+        let (out, p) = (&self.out, &mut self.p);
+        match ev {
+            Event::IkeSaEstablished {
+                local_spi,
+                remote_spi,
+                suite,
+                nat,
+            } => {
+                self.established.insert(h);
+                if self.sa.is_none() {
+                    self.sa = Some(h);
+                }
+                if self.sa == Some(h) && p.established_at.is_none() {
+                    p.established_at = Some(wall);
+                }
+                out.event(
+                    json!({"event": "ike_established", "suite": suite, "local_spi": local_spi.to_string(),
+                           "remote_spi": remote_spi.to_string(), "local_behind_nat": nat.local_behind_nat,
+                           "remote_behind_nat": nat.remote_behind_nat}),
+                    || format!("IKE_SA established: {suite}, SPIs {local_spi}/{remote_spi}, NAT {nat:?}"),
+                );
+            }
+            Event::ChildSaInstalled { id, params, suite } => {
+                let Some(enc) = params.udp_encap else {
+                    p.failures.push("the Child SA has no UDP encapsulation; raw ESP needs a raw socket, which this tool does not use".into());
+                    return Ok(());
+                };
+                let o = EspOutbound::from_params(self.provider, &params)
+                    .map_err(|e| format!("install: {e}"))?;
+                let i = EspInbound::from_params(self.provider, &params)
+                    .map_err(|e| format!("install: {e}"))?;
+                let remote = SocketAddr::new(params.remote_addr, enc.remote_port);
+                out.event(
+                    json!({"event": "child_installed", "id": id.0, "suite": suite,
+                           "inbound_spi": params.inbound_spi.to_string(), "outbound_spi": params.outbound_spi.to_string(),
+                           "local_ts": format!("{:?}", params.local_ts.as_slice()), "remote_ts": format!("{:?}", params.remote_ts.as_slice())}),
+                    || format!("CHILD_SA {} installed: {suite}, SPIs in {} out {}", id.0, params.inbound_spi, params.outbound_spi),
+                );
+                self.inbound.insert(params.inbound_spi.0, i);
+                self.children.insert(
+                    id,
+                    Child {
+                        out: o,
+                        outbound_spi: params.outbound_spi.0,
+                        remote,
+                        inbound_spi: params.inbound_spi.0,
+                    },
+                );
+                if self.current.is_none() {
+                    self.current = Some(id);
+                    p.child = Some(id);
+                }
+            }
+            Event::ChildSaRekeyed { old, new } => {
+                self.current = Some(new);
+                p.child = Some(new);
+                if p.child_rekey_asked && !p.child_rekeyed {
+                    p.child_rekeyed = true;
+                    p.round_started = None;
+                }
+                out.event(
+                    json!({"event": "child_rekeyed", "old": old.0, "new": new.0}),
+                    || format!("CHILD_SA {} rekeyed, now {}", old.0, new.0),
+                );
+            }
+            Event::ChildSaDeleted {
+                id,
+                inbound_spi,
+                outbound_spi,
+            } => {
+                if let Some(c) = self.children.remove(&id) {
+                    self.inbound.remove(&c.inbound_spi);
+                }
+                if self.current == Some(id) {
+                    self.current = self.children.keys().next_back().copied();
+                }
+                out.event(
+                    json!({"event": "child_deleted", "id": id.0, "inbound_spi": inbound_spi.to_string(), "outbound_spi": outbound_spi.to_string()}),
+                    || format!("CHILD_SA {} deleted (SPIs {inbound_spi}/{outbound_spi})", id.0),
+                );
+            }
+            Event::ChildSaFailed { id, error } => {
+                p.failures.push(format!("CHILD_SA {}: {error}", id.0));
+                out.event(
+                    json!({"event": "error", "what": "child_sa", "message": error.to_string(),
+                           "notify": error.notify().map(|n| format!("{n:?}"))}),
+                    || format!("CHILD_SA {} failed: {error}", id.0),
+                );
+            }
+            Event::IkeSaRekeyed {
+                new_local_spi,
+                new_remote_spi,
+                ..
+            } => {
+                if p.ike_rekey_asked && !p.ike_rekeyed {
+                    p.ike_rekeyed = true;
+                    p.round_started = None;
+                }
+                out.event(
+                    json!({"event": "ike_rekeyed", "local_spi": new_local_spi.to_string(), "remote_spi": new_remote_spi.to_string()}),
+                    || format!("IKE_SA rekeyed, SPIs now {new_local_spi}/{new_remote_spi}"),
+                );
+            }
+            Event::PeerAddressChanged { remote } => {
+                for c in self.children.values_mut() {
+                    c.remote = remote;
+                }
+            }
+            Event::NatKeepaliveDue { remote, .. } => {
+                let _ = self.s4500.send_to(&[0xff], remote);
+            }
+            Event::IkeSaClosed { reason } if self.sa == Some(h) => {
+                out.event(
+                    json!({"event": "ike_closed", "reason": reason.to_string()}),
+                    || format!("IKE_SA closed: {reason}"),
+                );
+                p.closed = Some(reason);
+            }
+            // Another initiator's IKE SA, established after the one we serve.
+            Event::IkeSaClosed { reason } if self.established.remove(&h) => {
+                out.event(
+                    json!({"event": "ike_closed", "reason": reason.to_string(), "served": false}),
+                    || format!("another IKE_SA closed: {reason}"),
+                );
+            }
+            // A handshake that failed before its peer was authenticated: anyone can
+            // cause that, so it is counted and the responder keeps listening.
+            Event::IkeSaClosed { reason } => {
+                let reason = reason.to_string();
+                if p.ike_failures.count(&reason, wall) {
+                    out.event(json!({"event": "ike_failed", "reason": reason}), || {
+                        format!(
+                            "an IKE_SA failed before it was established: {reason}; still listening"
+                        )
+                    });
+                }
+            }
+            Event::LivenessOk => {}
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// What we were asked to do once the served IKE SA is up: rekeys, ping rounds, and
+    /// the delete when everything is done.
+    fn tasks(&mut self, now: ipsec::core::Instant, wall: Instant) -> Result<(), String> {
+        let Some(up) = self.p.established_at else {
+            return Ok(());
+        };
+        let h = self.sa.ok_or("no IKE SA")?;
+        let age = wall.duration_since(up).as_secs_f64();
+        self.rekey(now, h, age)?;
+        self.ping(wall);
+        self.close_when_done(now, h, age)
+    }
+
+    /// Starts the Child SA and IKE SA rekeys when they are due (`age`: seconds since
+    /// the IKE SA is up).
+    fn rekey(&mut self, now: ipsec::core::Instant, h: SaHandle, age: f64) -> Result<(), String> {
+        let (args, p) = (self.args, &mut self.p);
+        if let Some(after) = args.rekey_child_after {
+            if !p.child_rekey_asked && age >= after && p.rounds_done >= 1.min(p.rounds_wanted) {
+                if let Some(c) = self.current {
+                    p.child_rekey_asked = true;
+                    self.ep
+                        .rekey_child_sa(now, h, c)
+                        .map_err(|e| format!("rekey child: {e}"))?;
+                    self.out
+                        .event(json!({"event": "rekey_child_started", "id": c.0}), || {
+                            format!("rekeying CHILD_SA {}", c.0)
+                        });
+                }
+            }
+        }
+        if let Some(after) = args.rekey_ike_after {
+            let child_done = args.rekey_child_after.is_none() || p.child_rekeyed;
+            if !p.ike_rekey_asked
+                && age >= after
+                && child_done
+                && p.rounds_done >= (1 + u32::from(p.child_rekeyed)).min(p.rounds_wanted)
+            {
+                p.ike_rekey_asked = true;
+                self.ep
+                    .rekey_ike_sa(now, h)
+                    .map_err(|e| format!("rekey IKE: {e}"))?;
+                self.out.event(json!({"event": "rekey_ike_started"}), || {
+                    "rekeying IKE_SA".to_string()
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Ping rounds: one after the Child SA is up, one after each rekey we asked for.
+    fn ping(&mut self, wall: Instant) {
+        let (args, p) = (self.args, &mut self.p);
+        let round_due = p.rounds_done < p.rounds_wanted
+            && (p.rounds_done == 0
+                || (p.rounds_done == 1
+                    && (p.child_rekeyed || (args.rekey_child_after.is_none() && p.ike_rekeyed)))
+                || (p.rounds_done == 2 && p.ike_rekeyed));
+        let (Some(dst), Some(c)) = (
+            args.ping,
+            self.current.and_then(|c| self.children.get_mut(&c)),
+        ) else {
+            return;
+        };
+        if !round_due {
+            return;
+        }
+        // A responder's first packets can beat the peer's installation of the SA (it
+        // installs when our IKE_AUTH response arrives): start 300 ms in, and keep
+        // sending (up to 3x the count) until `count` replies came.
+        let started = *p.round_started.get_or_insert(wall);
+        let settle = if p.rounds_done == 0 && !self.initiate {
+            Duration::from_millis(300)
+        } else {
+            Duration::ZERO
+        };
+        if p.round_sent < args.count.saturating_mul(3)
+            && p.round_replies < args.count
+            && wall.duration_since(started) >= settle
+            && p.last_sent
+                .is_none_or(|t| wall.duration_since(t) >= Duration::from_millis(200))
+        {
+            let seq = p.next_seq;
+            p.next_seq = p.next_seq.wrapping_add(1);
+            let pkt = ipv4_packet(self.ping_src, dst, args.size.into(), seq, true);
+            if let Err((reason, e)) = send_esp(&self.s4500, c, &pkt, &mut self.sbuf) {
+                let spi = c.outbound_spi;
+                self.out.esp_drop(p, Some(spi), reason, || {
+                    format!("echo request ({} bytes) not sent: {e}", pkt.len())
+                });
+            }
+            p.sent_at.insert(seq, wall);
+            p.round_sent += 1;
+            p.last_sent = Some(wall);
+        }
+        if p.round_replies >= args.count {
+            p.rounds_done += 1;
+            p.round_sent = 0;
+            p.round_replies = 0;
+            p.round_started = None;
+        } else if wall.duration_since(started) > Duration::from_secs(5) {
+            p.failures.push(format!(
+                "ping round {}: {} of {} replies",
+                p.rounds_done + 1,
+                p.round_replies,
+                args.count
+            ));
+            p.rounds_done += 1;
+            p.round_sent = 0;
+            p.round_replies = 0;
+            p.round_started = None;
+        }
+    }
+
+    /// Done? Then deletes the Child SA and the IKE SA (the loop then waits for the
+    /// IKE SA to close).
+    fn close_when_done(
+        &mut self,
+        now: ipsec::core::Instant,
+        h: SaHandle,
+        age: f64,
+    ) -> Result<(), String> {
+        let (args, p) = (self.args, &mut self.p);
+        let pings_done = p.rounds_done >= p.rounds_wanted;
+        let rekeys_done = (args.rekey_child_after.is_none() || p.child_rekeyed)
+            && (args.rekey_ike_after.is_none() || p.ike_rekeyed);
+        let held = args.hold.is_none_or(|hold| age >= hold);
+        let wants_close = self.initiate || args.hold.is_some();
+        if wants_close && pings_done && rekeys_done && held && !p.closing {
+            p.closing = true;
+            if let Some(c) = self.current {
+                let _ = self.ep.delete_child_sa(now, h, c);
+            }
+            self.ep.close(now, h).map_err(|e| format!("close: {e}"))?;
+            self.out.event(json!({"event": "closing"}), || {
+                "deleting the CHILD_SA and the IKE_SA".to_string()
+            });
+        }
+        Ok(())
+    }
+
+    /// The verdict: the held-back drop lines, then the `done` line with the failures
+    /// and totals. `Ok` only if everything asked for worked.
+    fn finish(self) -> Result<(), String> {
+        let Run {
+            args, out, mut p, ..
+        } = self;
+        if p.established_at.is_none() {
+            p.failures.push("no IKE SA was established".into());
+        }
+        if p.child.is_none() {
+            p.failures.push("no CHILD_SA was installed".into());
+        }
+        if p.rounds_done < p.rounds_wanted {
+            p.failures.push(format!(
+                "{} of {} ping rounds done",
+                p.rounds_done, p.rounds_wanted
+            ));
+        }
+        if args.rekey_child_after.is_some() && !p.child_rekeyed {
+            p.failures
+                .push("the CHILD_SA rekey did not complete".into());
+        }
+        if args.rekey_ike_after.is_some() && !p.ike_rekeyed {
+            p.failures.push("the IKE_SA rekey did not complete".into());
+        }
+        match p.closed {
+            Some(CloseReason::Deleted { .. }) | None
+                if p.failures.is_empty() && p.closed.is_some() => {}
+            Some(CloseReason::Deleted { .. }) => {}
+            Some(r) => p.failures.push(format!("IKE_SA closed: {r}")),
+            None => {}
+        }
+        let ok = p.failures.is_empty();
+        out.summaries(&mut p, true);
+        let esp_drops = p.esp_drops.totals();
+        let ike_failed = p.ike_failures.totals();
+        out.event(json!({"event": "done", "ok": ok, "failures": p.failures, "echo_replies_sent": p.echo_answered,
+                         "esp_drops": esp_drops, "ike_failed": ike_failed}), || {
+            let mut s = String::new();
+            for (what, m) in [("dropped packets", &esp_drops), ("failed IKE_SAs", &ike_failed)] {
+                if !m.is_empty() {
+                    let by: Vec<String> = m.iter().map(|(r, n)| format!("{r} {n}")).collect();
+                    s.push_str(&format!("{what}: {}\n", by.join(", ")));
+                }
+            }
+            if ok {
+                s.push_str("done: everything asked for worked");
+            } else {
+                s.push_str(&format!("FAILED: {}", p.failures.join("; ")));
+            }
+            s
+        });
+        if ok {
+            Ok(())
+        } else {
+            Err("not everything asked for worked".into())
+        }
+    }
+}
+
+/// The IKE configuration from the options: identity (default: our address), PSK,
+/// proposals, remote identity and traffic selectors.
+fn config(args: &PeerArgs, local_ip: IpAddr) -> Result<Config, String> {
     let id: Identity = match &args.id {
         Some(s) => s.parse().map_err(|_| format!("bad --id \"{s}\""))?,
         None => match local_ip {
@@ -308,8 +894,12 @@ pub fn run(args: &PeerArgs, initiate: bool) -> Result<(), String> {
     if let Some(t) = &args.remote_ts {
         cfg.remote_ts = vec![parse_ts(t)?];
     }
-    // Pings come from the first host address of our selector.
-    let ping_src = match cfg.local_ts.first().map(|t| (t.start_addr, t.end_addr)) {
+    Ok(cfg)
+}
+
+/// Pings come from the first host address of our selector (or our address).
+fn ping_source(cfg: &Config, local_ip: IpAddr) -> Ipv4Addr {
+    match cfg.local_ts.first().map(|t| (t.start_addr, t.end_addr)) {
         Some((IpAddr::V4(a), IpAddr::V4(b))) if a != Ipv4Addr::UNSPECIFIED => {
             if a < b {
                 Ipv4Addr::from(u32::from(a).saturating_add(1))
@@ -321,446 +911,6 @@ pub fn run(args: &PeerArgs, initiate: bool) -> Result<(), String> {
             IpAddr::V4(a) => a,
             IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
         },
-    };
-    let local_sel: Vec<TrafficSelector> = cfg.local_ts.clone();
-    let mut ep = IkeEndpoint::new(Arc::new(cfg), provider);
-
-    let s500 = UdpSocket::bind(SocketAddr::new(local_ip, args.port))
-        .map_err(|e| format!("bind {local_ip}:{}: {e}", args.port))?;
-    let s4500 = UdpSocket::bind(SocketAddr::new(local_ip, 4500))
-        .map_err(|e| format!("bind {local_ip}:4500: {e}"))?;
-    for s in [&s500, &s4500] {
-        s.set_nonblocking(true).map_err(|e| e.to_string())?;
-    }
-    let l500 = s500.local_addr().map_err(|e| e.to_string())?;
-    let l4500 = s4500.local_addr().map_err(|e| e.to_string())?;
-
-    let start = Instant::now();
-    let clock = StdClock::new(start);
-    let mut p = Progress {
-        rounds_wanted: if args.ping.is_some() {
-            1 + u32::from(args.rekey_child_after.is_some())
-                + u32::from(args.rekey_ike_after.is_some())
-        } else {
-            0
-        },
-        ..Default::default()
-    };
-    // The IKE SA this run serves: ours when connecting; when listening, the first one
-    // that is established (its peer authenticated).
-    let mut sa: Option<SaHandle> = None;
-    let mut established: HashSet<SaHandle> = HashSet::new();
-    if let Some(r) = remote {
-        if initiate {
-            sa = Some(
-                ep.connect(clock.instant(start), l500, r)
-                    .map_err(|e| format!("connect: {e}"))?,
-            );
-            out.event(
-                json!({"event": "initiating", "remote": r.to_string(), "local": l500.to_string()}),
-                || format!("initiating IKE_SA to {r} from {l500}"),
-            );
-        }
-    }
-    if !initiate {
-        out.event(
-            json!({"event": "listening", "local": [l500.to_string(), l4500.to_string()]}),
-            || format!("listening on {l500} and {l4500}"),
-        );
-    }
-
-    let mut children: BTreeMap<ChildSaId, Child> = BTreeMap::new();
-    let mut inbound: HashMap<u32, EspInbound> = HashMap::new();
-    let mut current: Option<ChildSaId> = None;
-    // Both hold the largest UDP datagram, so that any echo request that arrived can be
-    // answered (a reply that still does not fit is dropped and counted).
-    let mut buf = vec![0u8; 65536];
-    let mut sbuf = vec![0u8; 65536 + 512];
-    let deadline = start + Duration::from_secs_f64(args.timeout);
-
-    loop {
-        let wall = Instant::now();
-        let now = clock.instant(wall);
-        if wall >= deadline {
-            p.failures
-                .push(format!("timed out after {} s", args.timeout));
-            break;
-        }
-        // 1. Input.
-        for (sock, local) in [(&s500, l500), (&s4500, l4500)] {
-            loop {
-                let (n, from) = match sock.recv_from(&mut buf) {
-                    Ok(x) => x,
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                    // An ICMP error for something we sent earlier: nothing to read.
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            ErrorKind::ConnectionRefused
-                                | ErrorKind::ConnectionReset
-                                | ErrorKind::Interrupted
-                        ) =>
-                    {
-                        continue
-                    }
-                    Err(e) => return Err(format!("recv: {e}")),
-                };
-                let data = &buf[..n];
-                if local.port() == 4500 {
-                    match classify(data) {
-                        Classified::Ike(_) => ep.handle_datagram(now, local, from, data),
-                        Classified::Esp(_) => {
-                            let spi = u32::from_be_bytes([data[0], data[1], data[2], data[3]]);
-                            let reply =
-                                esp_in(&mut inbound, spi, &mut buf[..n], &local_sel, &mut p, &out);
-                            if let Some(reply) = reply {
-                                if let Some(c) = current.and_then(|c| children.get_mut(&c)) {
-                                    match send_esp(&s4500, c, &reply, &mut sbuf) {
-                                        Ok(()) => p.echo_answered += 1,
-                                        Err((reason, e)) => out.esp_drop(
-                                            &mut p,
-                                            Some(c.outbound_spi),
-                                            reason,
-                                            || {
-                                                format!(
-                                                    "echo reply ({} bytes) not sent: {e}",
-                                                    reply.len()
-                                                )
-                                            },
-                                        ),
-                                    }
-                                }
-                            }
-                        }
-                        Classified::Malformed => {
-                            out.esp_drop(&mut p, None, "malformed", || {
-                                format!("{n}-byte datagram from {from} on port 4500 dropped: neither IKE nor ESP")
-                            });
-                        }
-                        Classified::Keepalive => {}
-                    }
-                } else {
-                    ep.handle_datagram(now, local, from, data);
-                }
-            }
-        }
-        if ep.poll_timeout().is_some_and(|t| t <= now) {
-            ep.handle_timeout(now);
-        }
-        // 2. Output and events, as the driving contract says.
-        while let Some(t) = ep.poll_transmit() {
-            let sock = if t.local.port() == 4500 {
-                &s4500
-            } else {
-                &s500
-            };
-            if let Err(e) = sock.send_to(&t.payload, t.remote) {
-                p.failures.push(format!("send to {}: {e}", t.remote));
-            }
-        }
-        while let Some((h, ev)) = ep.poll_event() {
-            match ev {
-                Event::IkeSaEstablished {
-                    local_spi,
-                    remote_spi,
-                    suite,
-                    nat,
-                } => {
-                    established.insert(h);
-                    if sa.is_none() {
-                        sa = Some(h);
-                    }
-                    if sa == Some(h) && p.established_at.is_none() {
-                        p.established_at = Some(wall);
-                    }
-                    out.event(
-                        json!({"event": "ike_established", "suite": suite, "local_spi": local_spi.to_string(),
-                               "remote_spi": remote_spi.to_string(), "local_behind_nat": nat.local_behind_nat,
-                               "remote_behind_nat": nat.remote_behind_nat}),
-                        || format!("IKE_SA established: {suite}, SPIs {local_spi}/{remote_spi}, NAT {nat:?}"),
-                    );
-                }
-                Event::ChildSaInstalled { id, params, suite } => {
-                    let Some(enc) = params.udp_encap else {
-                        p.failures.push("the Child SA has no UDP encapsulation; raw ESP needs a raw socket, which this tool does not use".into());
-                        continue;
-                    };
-                    let o = EspOutbound::from_params(provider, &params)
-                        .map_err(|e| format!("install: {e}"))?;
-                    let i = EspInbound::from_params(provider, &params)
-                        .map_err(|e| format!("install: {e}"))?;
-                    let remote = SocketAddr::new(params.remote_addr, enc.remote_port);
-                    out.event(
-                        json!({"event": "child_installed", "id": id.0, "suite": suite,
-                               "inbound_spi": params.inbound_spi.to_string(), "outbound_spi": params.outbound_spi.to_string(),
-                               "local_ts": format!("{:?}", params.local_ts.as_slice()), "remote_ts": format!("{:?}", params.remote_ts.as_slice())}),
-                        || format!("CHILD_SA {} installed: {suite}, SPIs in {} out {}", id.0, params.inbound_spi, params.outbound_spi),
-                    );
-                    inbound.insert(params.inbound_spi.0, i);
-                    children.insert(
-                        id,
-                        Child {
-                            out: o,
-                            outbound_spi: params.outbound_spi.0,
-                            remote,
-                            inbound_spi: params.inbound_spi.0,
-                        },
-                    );
-                    if current.is_none() {
-                        current = Some(id);
-                        p.child = Some(id);
-                    }
-                }
-                Event::ChildSaRekeyed { old, new } => {
-                    current = Some(new);
-                    p.child = Some(new);
-                    if p.child_rekey_asked && !p.child_rekeyed {
-                        p.child_rekeyed = true;
-                        p.round_started = None;
-                    }
-                    out.event(
-                        json!({"event": "child_rekeyed", "old": old.0, "new": new.0}),
-                        || format!("CHILD_SA {} rekeyed, now {}", old.0, new.0),
-                    );
-                }
-                Event::ChildSaDeleted {
-                    id,
-                    inbound_spi,
-                    outbound_spi,
-                } => {
-                    if let Some(c) = children.remove(&id) {
-                        inbound.remove(&c.inbound_spi);
-                    }
-                    if current == Some(id) {
-                        current = children.keys().next_back().copied();
-                    }
-                    out.event(
-                        json!({"event": "child_deleted", "id": id.0, "inbound_spi": inbound_spi.to_string(), "outbound_spi": outbound_spi.to_string()}),
-                        || format!("CHILD_SA {} deleted (SPIs {inbound_spi}/{outbound_spi})", id.0),
-                    );
-                }
-                Event::ChildSaFailed { id, error } => {
-                    p.failures.push(format!("CHILD_SA {}: {error}", id.0));
-                    out.event(
-                        json!({"event": "error", "what": "child_sa", "message": error.to_string(),
-                               "notify": error.notify().map(|n| format!("{n:?}"))}),
-                        || format!("CHILD_SA {} failed: {error}", id.0),
-                    );
-                }
-                Event::IkeSaRekeyed {
-                    new_local_spi,
-                    new_remote_spi,
-                    ..
-                } => {
-                    if p.ike_rekey_asked && !p.ike_rekeyed {
-                        p.ike_rekeyed = true;
-                        p.round_started = None;
-                    }
-                    out.event(
-                        json!({"event": "ike_rekeyed", "local_spi": new_local_spi.to_string(), "remote_spi": new_remote_spi.to_string()}),
-                        || format!("IKE_SA rekeyed, SPIs now {new_local_spi}/{new_remote_spi}"),
-                    );
-                }
-                Event::PeerAddressChanged { remote } => {
-                    for c in children.values_mut() {
-                        c.remote = remote;
-                    }
-                }
-                Event::NatKeepaliveDue { remote, .. } => {
-                    let _ = s4500.send_to(&[0xff], remote);
-                }
-                Event::IkeSaClosed { reason } if sa == Some(h) => {
-                    out.event(
-                        json!({"event": "ike_closed", "reason": reason.to_string()}),
-                        || format!("IKE_SA closed: {reason}"),
-                    );
-                    p.closed = Some(reason);
-                }
-                // Another initiator's IKE SA, established after the one we serve.
-                Event::IkeSaClosed { reason } if established.remove(&h) => {
-                    out.event(
-                        json!({"event": "ike_closed", "reason": reason.to_string(), "served": false}),
-                        || format!("another IKE_SA closed: {reason}"),
-                    );
-                }
-                // A handshake that failed before its peer was authenticated: anyone can
-                // cause that, so it is counted and the responder keeps listening.
-                Event::IkeSaClosed { reason } => {
-                    let reason = reason.to_string();
-                    if p.ike_failures.count(&reason, wall) {
-                        out.event(
-                            json!({"event": "ike_failed", "reason": reason}),
-                            || format!("an IKE_SA failed before it was established: {reason}; still listening"),
-                        );
-                    }
-                }
-                Event::LivenessOk => {}
-                _ => {}
-            }
-        }
-        out.summaries(&mut p, false);
-        if p.closed.is_some() {
-            break;
-        }
-        // 3. What we were asked to do.
-        let Some(up) = p.established_at else {
-            std::thread::sleep(Duration::from_millis(1));
-            continue;
-        };
-        let h = sa.ok_or("no IKE SA")?;
-        let age = wall.duration_since(up).as_secs_f64();
-        if let Some(after) = args.rekey_child_after {
-            if !p.child_rekey_asked && age >= after && p.rounds_done >= 1.min(p.rounds_wanted) {
-                if let Some(c) = current {
-                    p.child_rekey_asked = true;
-                    ep.rekey_child_sa(now, h, c)
-                        .map_err(|e| format!("rekey child: {e}"))?;
-                    out.event(json!({"event": "rekey_child_started", "id": c.0}), || {
-                        format!("rekeying CHILD_SA {}", c.0)
-                    });
-                }
-            }
-        }
-        if let Some(after) = args.rekey_ike_after {
-            let child_done = args.rekey_child_after.is_none() || p.child_rekeyed;
-            if !p.ike_rekey_asked
-                && age >= after
-                && child_done
-                && p.rounds_done >= (1 + u32::from(p.child_rekeyed)).min(p.rounds_wanted)
-            {
-                p.ike_rekey_asked = true;
-                ep.rekey_ike_sa(now, h)
-                    .map_err(|e| format!("rekey IKE: {e}"))?;
-                out.event(json!({"event": "rekey_ike_started"}), || {
-                    "rekeying IKE_SA".to_string()
-                });
-            }
-        }
-        // Ping rounds: one after the Child SA is up, one after each rekey we asked for.
-        let round_due = p.rounds_done < p.rounds_wanted
-            && (p.rounds_done == 0
-                || (p.rounds_done == 1
-                    && (p.child_rekeyed || (args.rekey_child_after.is_none() && p.ike_rekeyed)))
-                || (p.rounds_done == 2 && p.ike_rekeyed));
-        if let (Some(dst), Some(c)) = (args.ping, current.and_then(|c| children.get_mut(&c))) {
-            if round_due {
-                // A responder's first packets can beat the peer's installation of the
-                // SA (it installs when our IKE_AUTH response arrives): start 300 ms in,
-                // and keep sending (up to 3x the count) until `count` replies came.
-                let started = *p.round_started.get_or_insert(wall);
-                let settle = if p.rounds_done == 0 && !initiate {
-                    Duration::from_millis(300)
-                } else {
-                    Duration::ZERO
-                };
-                if p.round_sent < args.count.saturating_mul(3)
-                    && p.round_replies < args.count
-                    && wall.duration_since(started) >= settle
-                    && p.last_sent
-                        .is_none_or(|t| wall.duration_since(t) >= Duration::from_millis(200))
-                {
-                    let seq = p.next_seq;
-                    p.next_seq = p.next_seq.wrapping_add(1);
-                    let pkt = ipv4_packet(ping_src, dst, args.size.into(), seq, true);
-                    if let Err((reason, e)) = send_esp(&s4500, c, &pkt, &mut sbuf) {
-                        let spi = c.outbound_spi;
-                        out.esp_drop(&mut p, Some(spi), reason, || {
-                            format!("echo request ({} bytes) not sent: {e}", pkt.len())
-                        });
-                    }
-                    p.sent_at.insert(seq, wall);
-                    p.round_sent += 1;
-                    p.last_sent = Some(wall);
-                }
-                if p.round_replies >= args.count {
-                    p.rounds_done += 1;
-                    p.round_sent = 0;
-                    p.round_replies = 0;
-                    p.round_started = None;
-                } else if wall.duration_since(started) > Duration::from_secs(5) {
-                    p.failures.push(format!(
-                        "ping round {}: {} of {} replies",
-                        p.rounds_done + 1,
-                        p.round_replies,
-                        args.count
-                    ));
-                    p.rounds_done += 1;
-                    p.round_sent = 0;
-                    p.round_replies = 0;
-                    p.round_started = None;
-                }
-            }
-        }
-        // Done? Then delete and wait for the IKE SA to close.
-        let pings_done = p.rounds_done >= p.rounds_wanted;
-        let rekeys_done = (args.rekey_child_after.is_none() || p.child_rekeyed)
-            && (args.rekey_ike_after.is_none() || p.ike_rekeyed);
-        let held = args.hold.is_none_or(|hold| age >= hold);
-        let wants_close = initiate || args.hold.is_some();
-        if wants_close && pings_done && rekeys_done && held && !p.closing {
-            p.closing = true;
-            if let Some(c) = current {
-                let _ = ep.delete_child_sa(now, h, c);
-            }
-            ep.close(now, h).map_err(|e| format!("close: {e}"))?;
-            out.event(json!({"event": "closing"}), || {
-                "deleting the CHILD_SA and the IKE_SA".to_string()
-            });
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-
-    // Verdict.
-    if p.established_at.is_none() {
-        p.failures.push("no IKE SA was established".into());
-    }
-    if p.child.is_none() {
-        p.failures.push("no CHILD_SA was installed".into());
-    }
-    if p.rounds_done < p.rounds_wanted {
-        p.failures.push(format!(
-            "{} of {} ping rounds done",
-            p.rounds_done, p.rounds_wanted
-        ));
-    }
-    if args.rekey_child_after.is_some() && !p.child_rekeyed {
-        p.failures
-            .push("the CHILD_SA rekey did not complete".into());
-    }
-    if args.rekey_ike_after.is_some() && !p.ike_rekeyed {
-        p.failures.push("the IKE_SA rekey did not complete".into());
-    }
-    match p.closed {
-        Some(CloseReason::Deleted { .. }) | None if p.failures.is_empty() && p.closed.is_some() => {
-        }
-        Some(CloseReason::Deleted { .. }) => {}
-        Some(r) => p.failures.push(format!("IKE_SA closed: {r}")),
-        None => {}
-    }
-    let ok = p.failures.is_empty();
-    out.summaries(&mut p, true);
-    let esp_drops = p.esp_drops.totals();
-    let ike_failed = p.ike_failures.totals();
-    out.event(json!({"event": "done", "ok": ok, "failures": p.failures, "echo_replies_sent": p.echo_answered,
-                     "esp_drops": esp_drops, "ike_failed": ike_failed}), || {
-        let mut s = String::new();
-        for (what, m) in [("dropped packets", &esp_drops), ("failed IKE_SAs", &ike_failed)] {
-            if !m.is_empty() {
-                let by: Vec<String> = m.iter().map(|(r, n)| format!("{r} {n}")).collect();
-                s.push_str(&format!("{what}: {}\n", by.join(", ")));
-            }
-        }
-        if ok {
-            s.push_str("done: everything asked for worked");
-        } else {
-            s.push_str(&format!("FAILED: {}", p.failures.join("; ")));
-        }
-        s
-    });
-    if ok {
-        Ok(())
-    } else {
-        Err("not everything asked for worked".into())
     }
 }
 

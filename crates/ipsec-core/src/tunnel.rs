@@ -54,14 +54,21 @@ mod tests {
 
     #[test]
     fn rfc6040_decapsulation_table() {
-        // Figure 4 of RFC 6040: rows inner, columns outer.
-        assert_eq!(decap_ecn(ecn::NOT_ECT, ecn::NOT_ECT), Some(ecn::NOT_ECT));
-        assert_eq!(decap_ecn(ecn::NOT_ECT, ecn::ECT0), Some(ecn::NOT_ECT));
-        assert_eq!(decap_ecn(ecn::NOT_ECT, ecn::CE), None);
-        assert_eq!(decap_ecn(ecn::ECT0, ecn::ECT1), Some(ecn::ECT1));
-        assert_eq!(decap_ecn(ecn::ECT1, ecn::ECT0), Some(ecn::ECT1));
-        assert_eq!(decap_ecn(ecn::ECT0, ecn::CE), Some(ecn::CE));
-        assert_eq!(decap_ecn(ecn::CE, ecn::NOT_ECT), Some(ecn::CE));
-        assert_eq!(decap_ecn(0xfc | ecn::ECT0, ecn::NOT_ECT), Some(ecn::ECT0));
+        use ecn::*;
+        // Figure 4 of RFC 6040, every cell: rows inner, columns outer (None: drop).
+        let outers = [NOT_ECT, ECT0, ECT1, CE];
+        let rows = [
+            (NOT_ECT, [Some(NOT_ECT), Some(NOT_ECT), Some(NOT_ECT), None]),
+            (ECT0, [Some(ECT0), Some(ECT0), Some(ECT1), Some(CE)]),
+            (ECT1, [Some(ECT1), Some(ECT1), Some(ECT1), Some(CE)]),
+            (CE, [Some(CE), Some(CE), Some(CE), Some(CE)]),
+        ];
+        for (inner, want) in rows {
+            for (outer, want) in outers.into_iter().zip(want) {
+                assert_eq!(decap_ecn(inner, outer), want, "inner {inner} outer {outer}");
+                // Only the two ECN bits count: the DSCP bits of either TOS byte do not.
+                assert_eq!(decap_ecn(0xfc | inner, 0xa8 | outer), want);
+            }
+        }
     }
 }

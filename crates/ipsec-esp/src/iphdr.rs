@@ -166,24 +166,19 @@ mod tests {
         assert_eq!(split(&p, Walk::ToEsp, false).unwrap().header_len, 64);
     }
 
+    /// Which packets the walker refuses is tested next to it (`ipsec_core::ip::walk`);
+    /// here, how ESP names its errors.
     #[test]
-    fn refuses_fragments_and_bad_headers() {
+    fn maps_walk_errors() {
         let p = v6(FRAGMENT, &[6, 0, 0, 9, 0, 0, 0, 1], 8);
         assert_eq!(
             split(&p, Walk::Protect, false).unwrap_err(),
             SplitError::Fragment
         );
-        let p = v6(FRAGMENT, &[6, 0, 0, 0, 0, 0, 0, 1], 8);
-        assert_eq!(split(&p, Walk::Protect, false).unwrap().header_len, 48);
-        let p = v6(
-            ROUTING,
-            &[HOPOPT, 0, 0, 0, 0, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0],
-            0,
-        );
-        assert!(split(&p, Walk::Protect, false).is_err());
         let p = v6(ROUTING, &[6, 9], 0);
-        assert!(split(&p, Walk::Protect, false).is_err());
-        assert!(split(&[0x45, 0, 0, 10], Walk::Protect, false).is_err());
-        assert!(split(&[], Walk::Protect, false).is_err());
+        assert!(matches!(
+            split(&p, Walk::Protect, false),
+            Err(SplitError::Parse(_))
+        ));
     }
 }

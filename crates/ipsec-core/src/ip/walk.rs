@@ -172,6 +172,12 @@ pub struct Checks {
     pub v6_empty_payload: bool,
     /// Refuse a second routing header in the IPv6 chain.
     pub single_routing_header: bool,
+    /// Take the packet length from the input, not from the IPv4 total length or IPv6
+    /// payload length field, which are then not checked: for decoders of captures,
+    /// whose packets may be cut short by a snap length or carry a length of 0 from
+    /// segmentation offload. Off: a length field that disagrees with the input is
+    /// [`WalkErrorKind::LengthField`].
+    pub length_from_input: bool,
 }
 
 impl Checks {
@@ -181,6 +187,7 @@ impl Checks {
             v4_checksum: false,
             v6_empty_payload: false,
             single_routing_header: false,
+            length_from_input: false,
         }
     }
 
@@ -202,6 +209,13 @@ impl Checks {
     #[must_use]
     pub const fn with_single_routing_header(mut self, on: bool) -> Self {
         self.single_routing_header = on;
+        self
+    }
+
+    /// Sets [`Checks::length_from_input`].
+    #[must_use]
+    pub const fn with_length_from_input(mut self, on: bool) -> Self {
+        self.length_from_input = on;
         self
     }
 }
@@ -232,7 +246,8 @@ pub struct Located {
     /// Bytes of IP header: IPv4 with options, or IPv6 with the extension headers in
     /// front of the stopping point.
     pub header_len: usize,
-    /// The packet length from the header's length field (at most the input length).
+    /// The packet length from the header's length field (at most the input length),
+    /// or the input length with [`Checks::length_from_input`].
     pub total_len: usize,
     /// The protocol at the stopping point.
     pub proto: IpProto,
@@ -256,7 +271,8 @@ pub fn version(packet: &[u8]) -> Result<IpVersion, WalkError> {
 }
 
 /// Checks an IPv4 header: version, IHL, lengths, and with [`Checks::v4_checksum`] the
-/// header checksum. Returns header length and total length.
+/// header checksum. Returns header length and total length (the input length with
+/// [`Checks::length_from_input`]).
 ///
 /// # Errors
 /// [`WalkErrorKind::Truncated`], [`WalkErrorKind::LengthField`] (total length shorter
@@ -275,7 +291,11 @@ pub fn check_v4(packet: &[u8], checks: Checks) -> Result<(usize, usize), WalkErr
     if hl > packet.len() {
         return Err(WalkError::truncated(0, hl));
     }
-    let total = usize::from(h.total_len.get());
+    let total = if checks.length_from_input {
+        packet.len()
+    } else {
+        usize::from(h.total_len.get())
+    };
     if total < hl || total > packet.len() {
         return Err(WalkError::length_field(2));
     }
@@ -285,7 +305,8 @@ pub fn check_v4(packet: &[u8], checks: Checks) -> Result<(usize, usize), WalkErr
     Ok((hl, total))
 }
 
-/// Checks the fixed IPv6 header and returns the packet length (40 + payload length).
+/// Checks the fixed IPv6 header and returns the packet length (40 + payload length, or
+/// the input length with [`Checks::length_from_input`]).
 ///
 /// # Errors
 /// [`WalkErrorKind::Truncated`], [`WalkErrorKind::BadValue`] (version, a payload
@@ -296,6 +317,9 @@ pub fn check_v6(packet: &[u8], checks: Checks) -> Result<usize, WalkError> {
         .map_err(|_| WalkError::truncated(0, Ipv6Header::LEN))?;
     if h.ver_tc_flow.get() >> 28 != 6 {
         return Err(WalkError::bad_value(0, "ip version"));
+    }
+    if checks.length_from_input {
+        return Ok(packet.len());
     }
     let pl = usize::from(h.payload_len.get());
     if pl == 0 {
@@ -727,6 +751,42 @@ mod tests {
     }
 
     #[test]
+    fn length_from_input_ignores_length_fields() {
+        let from_input = Checks::new().with_length_from_input(true);
+        // IPv4: cut short (total length 48, 30 bytes there), and a total length of 0.
+        let p = v4(IpProto::ESP.0, 0, 28);
+        assert_eq!(
+            kind(locate(&p[..30], ESP_TARGETS, Checks::new())),
+            WalkErrorKind::LengthField
+        );
+        let l = locate(&p[..30], ESP_TARGETS, from_input).unwrap();
+        assert_eq!((l.header_len, l.total_len, l.proto), (20, 30, IpProto::ESP));
+        let mut q = p.clone();
+        q[2..4].copy_from_slice(&[0, 0]);
+        assert_eq!(check_v4(&q, from_input), Ok((20, 48)));
+        // The header itself must still be there.
+        assert_eq!(
+            check_v4(&p[..19], from_input).unwrap_err().kind,
+            WalkErrorKind::Truncated { needed: 20 }
+        );
+        // IPv6: payload lengths of 0 (also with hop-by-hop) and past the input.
+        let p = v6(DSTOPTS, &[IpProto::ESP.0, 0, 1, 4, 0, 0, 0, 0], 16);
+        for pl in [0u16, 1, 500] {
+            let mut q = p.clone();
+            q[4..6].copy_from_slice(&pl.to_be_bytes());
+            assert!(locate(&q, ESP_TARGETS, Checks::new()).is_err(), "{pl}");
+            let l = locate(&q, ESP_TARGETS, from_input).unwrap();
+            assert_eq!((l.header_len, l.total_len), (48, 64), "{pl}");
+        }
+        assert_eq!(check_v6(&v6(HOPOPT, &[], 0), from_input), Ok(40));
+        // A chain cut short is still an error.
+        assert_eq!(
+            kind(locate(&p[..44], ESP_TARGETS, from_input)),
+            WalkErrorKind::Truncated { needed: 8 }
+        );
+    }
+
+    #[test]
     fn rejects_bad_chains() {
         // Hop-by-hop after routing.
         let p = v6(
@@ -832,11 +892,12 @@ mod tests {
     }
 
     fn checks() -> impl Strategy<Value = Checks> {
-        (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(a, b, c)| {
+        (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(a, b, c, d)| {
             Checks::new()
                 .with_v4_checksum(a)
                 .with_v6_empty_payload(b)
                 .with_single_routing_header(c)
+                .with_length_from_input(d)
         })
     }
 
@@ -882,6 +943,12 @@ mod tests {
                 prop_assert!(l.proto_offset < l.header_len);
                 prop_assert_eq!(data.get(l.proto_offset).copied(), Some(l.proto.0));
                 prop_assert_eq!(version(&data), Ok(l.version));
+                // Taking the length from the input finds the same headers.
+                let whole = locate(&data, stop, checks.with_length_from_input(true));
+                prop_assert_eq!(
+                    whole.map(|w| (w.header_len, w.proto, w.proto_offset, w.total_len)),
+                    Ok((l.header_len, l.proto, l.proto_offset, data.len()))
+                );
             }
             let mut m = data.clone();
             let _ = fix_v4(&mut m, data.len(), IpProto::ESP);
