@@ -29,6 +29,7 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use core::ops::Range;
 
 use ipsec_core::ip::{Ipv4Header, Ipv6Header};
+use ipsec_core::inbound::{self, Attempt, Refused, SeqFacts, Verifier};
 use ipsec_core::seq::split;
 use ipsec_core::{
     ChildSaParams, IpProto, KeyMaterial, Mode, PacketBuf, ReplayError, ReplayWindow,
@@ -1094,7 +1095,7 @@ impl AhInbound {
         buf: &mut PacketBuf<B>,
     ) -> Result<Opened, OpenError> {
         let Self { spi, xf, window } = self;
-        let (p, start) = verify(xf, *spi, window, buf)?;
+        let (p, start) = verify(xf, *spi, window, buf, Attempt::Normal)?;
         unframe_transport(*spi, buf, &p, start)
     }
 
@@ -1111,7 +1112,7 @@ impl AhInbound {
         buf: &mut PacketBuf<B>,
         replay: &mut R,
     ) -> Result<Opened, OpenError> {
-        let (p, start) = verify(&self.xf, self.spi, replay, buf)?;
+        let (p, start) = verify(&self.xf, self.spi, replay, buf, Attempt::Normal)?;
         unframe_transport(self.spi, buf, &p, start)
     }
 
@@ -1130,7 +1131,7 @@ impl AhInbound {
         buf: &mut PacketBuf<B>,
     ) -> Result<Opened, OpenError> {
         let Self { spi, xf, window } = self;
-        let (p, start) = verify(xf, *spi, window, buf)?;
+        let (p, start) = verify(xf, *spi, window, buf, Attempt::Normal)?;
         unframe_tunnel(*spi, buf, &p, start)
     }
 
@@ -1144,7 +1145,7 @@ impl AhInbound {
         buf: &mut PacketBuf<B>,
         replay: &mut R,
     ) -> Result<Opened, OpenError> {
-        let (p, start) = verify(&self.xf, self.spi, replay, buf)?;
+        let (p, start) = verify(&self.xf, self.spi, replay, buf, Attempt::Normal)?;
         unframe_tunnel(self.spi, buf, &p, start)
     }
 
@@ -1160,7 +1161,7 @@ impl AhInbound {
         max_tries: u32,
     ) -> Result<Opened, OpenError> {
         let Self { spi, xf, window } = self;
-        let (p, start) = verify_resync(xf, *spi, window, buf, max_tries)?;
+        let (p, start) = verify(xf, *spi, window, buf, Attempt::Resync { max_tries })?;
         match mode {
             Mode::Transport => unframe_transport(*spi, buf, &p, start),
             Mode::Tunnel => unframe_tunnel(*spi, buf, &p, start),
@@ -1196,7 +1197,7 @@ impl AhInbound {
         replay: &mut R,
         max_tries: u32,
     ) -> Result<Opened, OpenError> {
-        let (p, start) = verify_resync(&self.xf, self.spi, replay, buf, max_tries)?;
+        let (p, start) = verify(&self.xf, self.spi, replay, buf, Attempt::Resync { max_tries })?;
         unframe_transport(self.spi, buf, &p, start)
     }
 
@@ -1213,7 +1214,7 @@ impl AhInbound {
         replay: &mut R,
         max_tries: u32,
     ) -> Result<Opened, OpenError> {
-        let (p, start) = verify_resync(&self.xf, self.spi, replay, buf, max_tries)?;
+        let (p, start) = verify(&self.xf, self.spi, replay, buf, Attempt::Resync { max_tries })?;
         unframe_tunnel(self.spi, buf, &p, start)
     }
 }
@@ -1293,79 +1294,71 @@ fn unframe_tunnel<B: AsRef<[u8]> + AsMut<[u8]>>(
     })
 }
 
-/// Parse, replay pre-check, ICV check, window update. Returns what was found and the
-/// body start.
+/// AH's part of the shared inbound core ([`ipsec_core::inbound`]): the constant-time
+/// ICV check of the packet at `b[packet]`. The check puts the packet back whatever the
+/// outcome (the mutable fields and the AES-GMAC ESN scratch), so there is nothing to
+/// restore between re-synchronization tries.
+struct AhVerifier<'a> {
+    xf: &'a Transform,
+    b: &'a mut [u8],
+    packet: Range<usize>,
+    p: &'a Parsed,
+}
+
+impl Verifier for AhVerifier<'_> {
+    type Error = OpenError;
+
+    #[inline]
+    fn prepare(&mut self, _: Attempt) -> Result<(), OpenError> {
+        let Range { start, end } = self.packet;
+        if !self.xf.scratch_fits(self.b.len(), start, end) {
+            let s = self.xf.scratch();
+            return Err(OpenError::InsufficientRoom { head: s, tail: s });
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn verify(&mut self, seq: u64) -> bool {
+        let icv = self.p.icv.get(..self.xf.layout.icv_len).unwrap_or(&[]);
+        self.xf
+            .mac(
+                self.b,
+                self.packet.clone(),
+                &self.p.loc,
+                &self.p.plan,
+                seq,
+                Op::Verify(icv),
+            )
+            .is_ok()
+    }
+}
+
+/// Parse → the shared inbound core (pre-check, ICV check, mark; or the
+/// re-synchronization loop). Returns what was found and the body start.
 fn verify<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
     xf: &Transform,
     spi: Spi,
     replay: &mut R,
     buf: &mut PacketBuf<B>,
+    attempt: Attempt,
 ) -> Result<(Parsed, usize), OpenError> {
     let r = buf.body_range();
-    let (mut p, seq_lo) = parse(xf, spi, buf)?;
-    p.seq = replay
-        .check_seq(seq_lo, xf.esn)
-        .map_err(OpenError::Replay)?;
+    let (mut p, low) = parse(xf, spi, buf)?;
     let end = r.start.saturating_add(p.loc.total_len);
-    if !xf.scratch_fits(buf.buffer().len(), r.start, end) {
-        let s = xf.scratch();
-        return Err(OpenError::InsufficientRoom { head: s, tail: s });
-    }
-    let icv = p.icv.get(..xf.layout.icv_len).unwrap_or(&[]);
     let (b, _, _) = buf.raw_mut();
-    xf.mac(b, r.start..end, &p.loc, &p.plan, p.seq, Op::Verify(icv))
-        .map_err(|_| OpenError::Integrity)?;
-    // Authentic: only now may the window move (RFC 4302 §3.4.3).
-    replay.mark_seq(p.seq).map_err(OpenError::Replay)?;
-    Ok((p, r.start))
-}
-
-/// RFC 4302 Appendix B3: parse and replay pre-check as in [`verify`], then the ICV with
-/// the high halves inferred + 1 ..= inferred + `max_tries`; the window is marked only
-/// for the one that verifies.
-fn verify_resync<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
-    xf: &Transform,
-    spi: Spi,
-    replay: &mut R,
-    buf: &mut PacketBuf<B>,
-    max_tries: u32,
-) -> Result<(Parsed, usize), OpenError> {
-    let r = buf.body_range();
-    let (mut p, seq_lo) = parse(xf, spi, buf)?;
-    let inferred = replay
-        .check_seq(seq_lo, xf.esn)
-        .map_err(OpenError::Replay)?;
-    if !xf.esn {
-        // Without ESN there is no high half to get wrong.
-        return Err(OpenError::Integrity);
-    }
-    let end = r.start.saturating_add(p.loc.total_len);
-    if !xf.scratch_fits(buf.buffer().len(), r.start, end) {
-        let s = xf.scratch();
-        return Err(OpenError::InsufficientRoom { head: s, tail: s });
-    }
-    let icv = p.icv.get(..xf.layout.icv_len).unwrap_or(&[]);
-    let (b, _, _) = buf.raw_mut();
-    let base = split(inferred).0;
-    let mut found = None;
-    for k in 1..=max_tries.min(ResyncPolicy::MAX_TRIES) {
-        let Some(hi) = base.checked_add(k) else {
-            break;
-        };
-        let seq = (u64::from(hi) << 32) | u64::from(seq_lo);
-        // `mac` puts the packet back whatever the outcome: nothing to undo per try.
-        if xf
-            .mac(b, r.start..end, &p.loc, &p.plan, seq, Op::Verify(icv))
-            .is_ok()
-        {
-            found = Some(seq);
-            break;
-        }
-    }
-    p.seq = found.ok_or(OpenError::Integrity)?;
-    // Authentic with this high half: mark it exactly as a normally accepted packet.
-    // Every candidate lies above the window's top, so the window moves forward.
-    replay.mark_seq(p.seq).map_err(OpenError::Replay)?;
+    let mut v = AhVerifier {
+        xf,
+        b,
+        packet: r.start..end,
+        p: &p,
+    };
+    let facts = SeqFacts { low, esn: xf.esn };
+    p.seq = inbound::open(replay, facts, attempt, &mut v).map_err(|e| match e {
+        Refused::Replay(e) => OpenError::Replay(e),
+        Refused::Protocol(e) => e,
+        _ => OpenError::Integrity,
+    })?;
     Ok((p, r.start))
 }
 

@@ -8,6 +8,8 @@
 //! - [`seq`]: 64-bit sequence counters with extended sequence numbers (RFC 4303 §2.2.1,
 //!   Appendix A).
 //! - [`ReplayWindow`]: the anti-replay window as an RFC 6479 bitmap ring.
+//! - [`inbound`]: the inbound core ESP and AH share (replay pre-check, constant-time
+//!   verification, window update, ESN re-synchronization), with its security ordering.
 //! - [`IpProto`], [`SecurityProtocol`], [`Mode`]: protocol numbers and modes.
 //! - [`TrafficSelector`], [`TsSet`]: RFC 4301 / RFC 7296 §3.13 selectors.
 //! - [`Lifetime`], [`Instant`]: SA lifetimes with time supplied by the caller.
@@ -22,6 +24,7 @@
 pub mod buf;
 pub mod child;
 pub mod iana;
+pub mod inbound;
 pub mod ip;
 pub mod lifetime;
 pub mod proto;

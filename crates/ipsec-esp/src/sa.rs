@@ -29,6 +29,7 @@
 use alloc::boxed::Box;
 use core::fmt;
 
+use ipsec_core::inbound::{self, Attempt, Refused, SeqFacts, Verifier};
 use ipsec_core::seq::split;
 use ipsec_core::{
     ChildSaParams, IpProto, KeyMaterial, ReplayError, ReplayWindow, SecurityProtocol, SeqCounter,
@@ -1210,7 +1211,7 @@ impl EspInbound {
         buf: &mut PacketBuf<B>,
     ) -> Result<Opened, OpenError> {
         let Self { spi, xf, window } = self;
-        open_impl(*spi, xf, window, buf)
+        open_impl(*spi, xf, window, buf, Attempt::Normal, None)
     }
 
     /// [`EspInbound::open_resync_with`] with this SA's own window.
@@ -1224,7 +1225,14 @@ impl EspInbound {
         max_tries: u32,
     ) -> Result<Opened, OpenError> {
         let Self { spi, xf, window } = self;
-        open_resync_impl(*spi, xf, window, buf, scratch, max_tries)
+        open_impl(
+            *spi,
+            xf,
+            window,
+            buf,
+            Attempt::Resync { max_tries },
+            Some(scratch),
+        )
     }
 }
 
@@ -1267,7 +1275,7 @@ impl<W> EspInbound<W> {
         buf: &mut PacketBuf<B>,
         replay: &mut R,
     ) -> Result<Opened, OpenError> {
-        open_impl(self.spi, &self.xf, replay, buf)
+        open_impl(self.spi, &self.xf, replay, buf, Attempt::Normal, None)
     }
 
     /// Re-synchronizes the ESN high half with one packet ([RFC 4303 Appendix A3.2]),
@@ -1300,7 +1308,14 @@ impl<W> EspInbound<W> {
         scratch: &mut [u8],
         max_tries: u32,
     ) -> Result<Opened, OpenError> {
-        open_resync_impl(self.spi, &self.xf, replay, buf, scratch, max_tries)
+        open_impl(
+            self.spi,
+            &self.xf,
+            replay,
+            buf,
+            Attempt::Resync { max_tries },
+            Some(scratch),
+        )
     }
 }
 
@@ -1326,74 +1341,81 @@ fn parse_for_open<B: AsRef<[u8]> + AsMut<[u8]>>(
     Ok((seq_lo, ct_len))
 }
 
+/// ESP's part of the shared inbound core ([`ipsec_core::inbound`]): the AEAD open or
+/// ICV check and decryption of the packet at `b[start..end]`, and for a
+/// re-synchronization the copy in `scratch` it is restored from between tries.
+struct EspVerifier<'a> {
+    xf: &'a Transform,
+    spi: Spi,
+    b: &'a mut [u8],
+    start: usize,
+    end: usize,
+    ct_end: usize,
+    scratch: Option<&'a mut [u8]>,
+}
+
+impl Verifier for EspVerifier<'_> {
+    type Error = OpenError;
+
+    #[inline]
+    fn prepare(&mut self, attempt: Attempt) -> Result<(), OpenError> {
+        if let Attempt::Resync { .. } = attempt {
+            let len = self.end.saturating_sub(self.start);
+            let backup = self.scratch.as_deref_mut().and_then(|s| s.get_mut(..len));
+            let (Some(backup), Some(body)) = (backup, self.b.get(self.start..self.end)) else {
+                return Err(OpenError::Malformed(ParseError::bad_value(0, "scratch")));
+            };
+            backup.copy_from_slice(body);
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn verify(&mut self, seq: u64) -> bool {
+        self.xf
+            .unprotect(self.b, self.spi, self.start, self.ct_end, seq)
+            .is_ok()
+    }
+
+    fn restore(&mut self) {
+        let len = self.end.saturating_sub(self.start);
+        let backup = self.scratch.as_deref().and_then(|s| s.get(..len));
+        if let (Some(backup), Some(body)) = (backup, self.b.get_mut(self.start..self.end)) {
+            body.copy_from_slice(backup);
+        }
+    }
+}
+
+/// Parse → SPI check → the shared inbound core (pre-check, verify and decrypt, mark;
+/// or the re-synchronization loop with `scratch`) → trailer checks.
+#[inline]
 fn open_impl<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
     my_spi: Spi,
     xf: &Transform,
     replay: &mut R,
     buf: &mut PacketBuf<B>,
+    attempt: Attempt,
+    scratch: Option<&mut [u8]>,
 ) -> Result<Opened, OpenError> {
-    let (seq_lo, ct_len) = parse_for_open(my_spi, xf, buf)?;
-    let seq = replay
-        .check_seq(seq_lo, xf.esn)
-        .map_err(OpenError::Replay)?;
-
-    let (b, start, _) = buf.raw_mut();
-    let ct_start = start.saturating_add(HEADER_LEN).saturating_add(xf.iv_len);
-    let ct_end = ct_start.saturating_add(ct_len);
-    xf.unprotect(b, my_spi, start, ct_end, seq)
-        .map_err(|_| OpenError::Integrity)?;
-    // Authentic: only now may the window move (RFC 4303 §3.4.3).
-    replay.mark_seq(seq).map_err(OpenError::Replay)?;
-    finish_open(my_spi, buf, ct_start, ct_end, seq)
-}
-
-/// RFC 4303 Appendix A3.2: authenticates the untouched packet in `buf` with the high
-/// halves inferred + 1 ..= inferred + `max_tries`, restoring the packet from `scratch`
-/// after each failed try.
-fn open_resync_impl<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
-    my_spi: Spi,
-    xf: &Transform,
-    replay: &mut R,
-    buf: &mut PacketBuf<B>,
-    scratch: &mut [u8],
-    max_tries: u32,
-) -> Result<Opened, OpenError> {
-    let (seq_lo, ct_len) = parse_for_open(my_spi, xf, buf)?;
-    let inferred = replay
-        .check_seq(seq_lo, xf.esn)
-        .map_err(OpenError::Replay)?;
-    if !xf.esn {
-        // Without ESN there is no high half to get wrong.
-        return Err(OpenError::Integrity);
-    }
-    let len = buf.body_len();
-    let Some(backup) = scratch.get_mut(..len) else {
-        return Err(OpenError::Malformed(ParseError::bad_value(0, "scratch")));
-    };
-    backup.copy_from_slice(buf.body());
+    let (low, ct_len) = parse_for_open(my_spi, xf, buf)?;
     let (b, start, end) = buf.raw_mut();
     let ct_start = start.saturating_add(HEADER_LEN).saturating_add(xf.iv_len);
     let ct_end = ct_start.saturating_add(ct_len);
-    let base = split(inferred).0;
-    let mut found = None;
-    for k in 1..=max_tries.min(ResyncPolicy::MAX_TRIES) {
-        let Some(hi) = base.checked_add(k) else {
-            break;
-        };
-        let seq = (u64::from(hi) << 32) | u64::from(seq_lo);
-        if xf.unprotect(b, my_spi, start, ct_end, seq).is_ok() {
-            found = Some(seq);
-            break;
-        }
-        // A failed verification may have left anything in the packet.
-        if let Some(body) = b.get_mut(start..end) {
-            body.copy_from_slice(backup);
-        }
-    }
-    let seq = found.ok_or(OpenError::Integrity)?;
-    // Authentic with this high half: mark it exactly as a normally accepted packet.
-    // Every candidate lies above the window's top, so the window moves forward.
-    replay.mark_seq(seq).map_err(OpenError::Replay)?;
+    let mut v = EspVerifier {
+        xf,
+        spi: my_spi,
+        b,
+        start,
+        end,
+        ct_end,
+        scratch,
+    };
+    let facts = SeqFacts { low, esn: xf.esn };
+    let seq = inbound::open(replay, facts, attempt, &mut v).map_err(|e| match e {
+        Refused::Replay(e) => OpenError::Replay(e),
+        Refused::Protocol(e) => e,
+        _ => OpenError::Integrity,
+    })?;
     finish_open(my_spi, buf, ct_start, ct_end, seq)
 }
 
