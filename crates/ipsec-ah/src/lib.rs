@@ -40,4 +40,4 @@ pub use sa::{
     SaError, SealError, GMAC_ESN_SCRATCH, GMAC_IV_LEN, GMAC_SALT_LEN, MAX_ICV_LEN,
 };
 pub use tunnel::{Tunnel, TunnelConfig};
-pub use wire::{Family, ParseError, ParseErrorKind};
+pub use wire::{EmitError, Family, ParseError, ParseErrorKind};

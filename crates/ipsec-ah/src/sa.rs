@@ -28,8 +28,8 @@ use core::fmt;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use core::ops::Range;
 
-use ipsec_core::ip::{Ipv4Header, Ipv6Header};
 use ipsec_core::inbound::{self, Attempt, Refused, SeqFacts, Verifier};
+use ipsec_core::ip::{Ipv4Header, Ipv6Header};
 use ipsec_core::seq::split;
 use ipsec_core::{
     ChildSaParams, IpProto, KeyMaterial, Mode, PacketBuf, ReplayError, ReplayWindow,
@@ -43,7 +43,7 @@ use crate::integ;
 use crate::ip::{self, Located, Walk};
 use crate::mutable::{self, Plan};
 use crate::tunnel::{self, InnerMeta, Tunnel};
-use crate::wire::{AhLayout, AhPacket, AhRepr, Family, ParseError, HEADER_LEN};
+use crate::wire::{AhLayout, AhPacket, AhRepr, EmitError, Family, ParseError, HEADER_LEN};
 
 /// The longest ICV of any supported transform (HMAC-SHA2-512-256).
 pub const MAX_ICV_LEN: usize = 32;
@@ -845,7 +845,14 @@ impl AhOutbound {
             ah_len,
         }
         .emit(ah)
-        .map_err(SealError::Malformed)?;
+        // `ah` was cut to `ah_len`, a length of this transform: neither can happen.
+        .map_err(|e| match e {
+            EmitError::BufferTooSmall { need, .. } => SealError::InsufficientRoom {
+                head: need,
+                tail: 0,
+            },
+            _ => SealError::TooLarge,
+        })?;
         let iv_len = self.xf.layout.iv_len;
         if let Some(slot) = ah.get_mut(HEADER_LEN..HEADER_LEN.saturating_add(iv_len)) {
             slot.copy_from_slice(iv.get(..slot.len()).unwrap_or(&[]));
@@ -1197,7 +1204,13 @@ impl AhInbound {
         replay: &mut R,
         max_tries: u32,
     ) -> Result<Opened, OpenError> {
-        let (p, start) = verify(&self.xf, self.spi, replay, buf, Attempt::Resync { max_tries })?;
+        let (p, start) = verify(
+            &self.xf,
+            self.spi,
+            replay,
+            buf,
+            Attempt::Resync { max_tries },
+        )?;
         unframe_transport(self.spi, buf, &p, start)
     }
 
@@ -1214,7 +1227,13 @@ impl AhInbound {
         replay: &mut R,
         max_tries: u32,
     ) -> Result<Opened, OpenError> {
-        let (p, start) = verify(&self.xf, self.spi, replay, buf, Attempt::Resync { max_tries })?;
+        let (p, start) = verify(
+            &self.xf,
+            self.spi,
+            replay,
+            buf,
+            Attempt::Resync { max_tries },
+        )?;
         unframe_tunnel(self.spi, buf, &p, start)
     }
 }

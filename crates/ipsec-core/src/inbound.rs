@@ -264,7 +264,10 @@ mod tests {
     fn check_verify_mark() {
         let mut w = ReplayWindow::new(64).unwrap();
         let mut v = Fake::new(5);
-        assert_eq!(open(&mut w, facts(5, false), Attempt::Normal, &mut v), Ok(5));
+        assert_eq!(
+            open(&mut w, facts(5, false), Attempt::Normal, &mut v),
+            Ok(5)
+        );
         assert_eq!(w.top(), 5);
         // A replay is refused before verification.
         let mut v = Fake::new(5);
@@ -300,7 +303,12 @@ mod tests {
         let good = (6u64 << 32) | 20;
         let mut v = Fake::new(good);
         assert_eq!(
-            open(&mut w, facts(20, true), Attempt::Resync { max_tries: 8 }, &mut v),
+            open(
+                &mut w,
+                facts(20, true),
+                Attempt::Resync { max_tries: 8 },
+                &mut v
+            ),
             Ok(good)
         );
         assert_eq!(v.tried, [4 << 32 | 20, 5 << 32 | 20, good]);
@@ -309,7 +317,12 @@ mod tests {
         // Not found: every candidate restored, window unchanged.
         let mut v = Fake::new(0);
         assert_eq!(
-            open(&mut w, facts(30, true), Attempt::Resync { max_tries: 1000 }, &mut v),
+            open(
+                &mut w,
+                facts(30, true),
+                Attempt::Resync { max_tries: 1000 },
+                &mut v
+            ),
             Err(Refused::Unauthentic)
         );
         assert_eq!(v.tried.len(), ResyncPolicy::MAX_TRIES as usize);
@@ -318,7 +331,12 @@ mod tests {
         // Without ESN: nothing tried.
         let mut v = Fake::new(0);
         assert_eq!(
-            open(&mut ReplayWindow::new(64).unwrap(), facts(300, false), Attempt::Resync { max_tries: 8 }, &mut v),
+            open(
+                &mut ReplayWindow::new(64).unwrap(),
+                facts(300, false),
+                Attempt::Resync { max_tries: 8 },
+                &mut v
+            ),
             Err(Refused::Unauthentic)
         );
         assert!(v.tried.is_empty());
@@ -326,7 +344,12 @@ mod tests {
         // The pre-check still runs first.
         let mut v = Fake::new(good);
         assert_eq!(
-            open(&mut w, facts(20, true), Attempt::Resync { max_tries: 8 }, &mut v),
+            open(
+                &mut w,
+                facts(20, true),
+                Attempt::Resync { max_tries: 8 },
+                &mut v
+            ),
             Err(Refused::Replay(ReplayError::Duplicate))
         );
         assert!(v.tried.is_empty());
@@ -338,7 +361,12 @@ mod tests {
         let top = (u64::from(u32::MAX - 1) << 32) | 10;
         w.mark(top).unwrap();
         let mut v = Fake::new(0);
-        let r = open(&mut w, facts(20, true), Attempt::Resync { max_tries: 8 }, &mut v);
+        let r = open(
+            &mut w,
+            facts(20, true),
+            Attempt::Resync { max_tries: 8 },
+            &mut v,
+        );
         assert_eq!(r, Err(Refused::Unauthentic));
         assert_eq!(v.tried, [u64::from(u32::MAX) << 32 | 20]);
     }

@@ -18,6 +18,7 @@
 //! - [`ip`]: the minimal IPv4/IPv6 header views the codecs need, and [`ip::walk`], the
 //!   IPv4/IPv6 header and extension-header walker ESP and AH share.
 //! - [`tunnel`]: the outer-header policies and RFC 6040 ECN rules ESP and AH share.
+//! - [`wire`]: the [`ParseError`] and [`EmitError`] of the ESP and AH codecs.
 #![cfg_attr(not(any(feature = "std", test)), no_std)]
 #![forbid(unsafe_code)]
 
@@ -34,6 +35,7 @@ pub mod seq;
 pub mod spi;
 pub mod time;
 pub mod tunnel;
+pub mod wire;
 
 pub use buf::{BufError, PacketBuf};
 pub use child::{ChildSaParams, KeyMaterial, UdpEncap, MAX_KEY_MATERIAL};
@@ -46,3 +48,4 @@ pub use selector::{TrafficSelector, TsSet, MAX_SELECTORS};
 pub use seq::{SeqCounter, SeqError};
 pub use spi::{IkeSpi, Spi};
 pub use time::{Duration, Instant};
+pub use wire::{EmitError, ParseError, ParseErrorKind};

@@ -27,4 +27,4 @@ pub use sa::{
     EspInbound, EspOutbound, ExternalReplay, OpenError, Opened, Overhead, ReplayGuard,
     ResyncCounter, ResyncPolicy, SaError, SealError, MAX_ICV_LEN, MAX_IV_LEN, MAX_SALT_LEN,
 };
-pub use wire::{ParseError, ParseErrorKind};
+pub use wire::{EmitError, ParseError, ParseErrorKind};

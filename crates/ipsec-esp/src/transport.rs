@@ -36,7 +36,7 @@ use zerocopy::FromBytes;
 use crate::iphdr::{self, Split, SplitError, Walk};
 use crate::sa::{EspInbound, EspOutbound, OpenError, Opened, Overhead, ReplayGuard, SealError};
 use crate::udp::{self, UdpPorts, UDP_HEADER_LEN};
-use crate::wire::ParseError;
+use crate::wire::{EmitError, ParseError};
 use ipsec_core::PacketBuf;
 
 /// Why a transport-mode operation failed.
@@ -215,7 +215,14 @@ fn protect_with<B: AsRef<[u8]> + AsMut<[u8]>>(
     let esp_end = buf.body_range().end;
     let proto = if let Some(ports) = udp {
         let addrs = addresses(buf.buffer().get(new_start..).unwrap_or(&[]), s.version);
-        udp::encap(buf, ports, addrs).map_err(TransportError::Malformed)?;
+        // The room and the length were checked above, so this cannot fail.
+        udp::encap(buf, ports, addrs).map_err(|e| match e {
+            EmitError::BufferTooSmall { .. } => TransportError::InsufficientRoom {
+                head: o.head,
+                tail: o.tail,
+            },
+            _ => TransportError::TooLarge,
+        })?;
         IpProto::UDP
     } else {
         IpProto::ESP
