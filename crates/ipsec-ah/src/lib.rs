@@ -36,8 +36,8 @@ pub mod wire;
 
 pub use ipsec_core::buf::{BufError, PacketBuf};
 pub use sa::{
-    AhInbound, AhOutbound, OpenError, Opened, Overhead, ReplayGuard, ResyncCounter, ResyncPolicy,
-    SaError, SealError, GMAC_ESN_SCRATCH, GMAC_IV_LEN, GMAC_SALT_LEN, MAX_ICV_LEN,
+    AhInbound, AhOutbound, OpenError, OpenOptions, Opened, Overhead, ReplayGuard, ResyncCounter,
+    ResyncPolicy, SaError, SealError, GMAC_ESN_SCRATCH, GMAC_IV_LEN, GMAC_SALT_LEN, MAX_ICV_LEN,
 };
 pub use tunnel::{Tunnel, TunnelConfig};
 pub use wire::{EmitError, Family, ParseError, ParseErrorKind};

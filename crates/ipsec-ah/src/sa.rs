@@ -32,8 +32,8 @@ use ipsec_core::inbound::{self, Attempt, Refused, SeqFacts, Verifier};
 use ipsec_core::ip::{Ipv4Header, Ipv6Header};
 use ipsec_core::seq::split;
 use ipsec_core::{
-    ChildSaParams, IpProto, KeyMaterial, Mode, PacketBuf, ReplayError, ReplayWindow,
-    SecurityProtocol, SeqCounter, Spi,
+    ChildSaParams, IpProto, KeyMaterial, PacketBuf, ReplayError, ReplayWindow, SecurityProtocol,
+    SeqCounter, Spi,
 };
 use ipsec_crypto::suites::IntegDesc;
 use ipsec_crypto::{AeadKey, CryptoError, CryptoProvider, IntegId, IntegKey};
@@ -229,7 +229,7 @@ impl fmt::Display for OpenError {
 
 impl core::error::Error for OpenError {}
 
-/// What [`AhInbound::open`] found.
+/// What [`AhInbound::open_transport`] and [`AhInbound::open_tunnel`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Opened {
@@ -1023,7 +1023,8 @@ impl AhInbound {
 
     /// Sets up the receiving side from what IKE negotiated: `inbound_spi`,
     /// `inbound_keys`, the integrity transform, ESN and `replay_window`. The mode is
-    /// `params.mode`, to be passed to [`AhInbound::open`].
+    /// `params.mode`: open with [`AhInbound::open_transport`] or [`AhInbound::open_tunnel`]
+    /// accordingly.
     ///
     /// # Errors
     /// As [`AhInbound::new`], plus [`SaError::NotAh`] and [`SaError::UnknownTransform`].
@@ -1069,30 +1070,18 @@ impl AhInbound {
         self.window = window;
     }
 
-    /// Verifies the AH packet in the body and removes the AH, in `mode`:
-    /// [`AhInbound::open_transport`] or [`AhInbound::open_tunnel`].
-    ///
-    /// # Errors
-    /// As those two.
-    pub fn open<B: AsRef<[u8]> + AsMut<[u8]>>(
-        &mut self,
-        buf: &mut PacketBuf<B>,
-        mode: Mode,
-    ) -> Result<Opened, OpenError> {
-        match mode {
-            Mode::Transport => self.open_transport(buf),
-            Mode::Tunnel => self.open_tunnel(buf),
-        }
-    }
-
-    /// Verifies a transport-mode packet and rebuilds the original: the IP header (with
-    /// the extension headers in front of AH) followed by the payload, with length,
-    /// protocol / next header and IPv4 checksum restored.
+    /// Verifies a transport-mode packet with this SA's own anti-replay window and
+    /// rebuilds the original: the IP header (with the extension headers in front of AH)
+    /// followed by the payload, with length, protocol / next header and IPv4 checksum
+    /// restored.
     ///
     /// In order: parse (IP header, extension headers, AH, SPI, AH length for the
     /// transform, options) → anti-replay pre-check with ESN inference → ICV check in
-    /// constant time → **only then** mark the window → remove the AH. The IPv4 header
-    /// checksum is not checked: it is mutable for AH and the network layer checks it.
+    /// constant time → **only then** mark the window → remove the AH. The sequence
+    /// between parse and removal is the shared inbound core, [`ipsec_core::inbound`],
+    /// which documents the ordering; with [`OpenOptions::resync`] the packet is a
+    /// re-synchronization attempt (see there). The IPv4 header checksum is not checked:
+    /// it is mutable for AH and the network layer checks it.
     ///
     /// # Errors
     /// [`OpenError::Malformed`], [`OpenError::Replay`], [`OpenError::Integrity`],
@@ -1100,9 +1089,10 @@ impl AhInbound {
     pub fn open_transport<B: AsRef<[u8]> + AsMut<[u8]>>(
         &mut self,
         buf: &mut PacketBuf<B>,
+        opts: OpenOptions,
     ) -> Result<Opened, OpenError> {
         let Self { spi, xf, window } = self;
-        let (p, start) = verify(xf, *spi, window, buf, Attempt::Normal)?;
+        let (p, start) = verify(xf, *spi, window, buf, opts.attempt())?;
         unframe_transport(*spi, buf, &p, start)
     }
 
@@ -1118,12 +1108,14 @@ impl AhInbound {
         &self,
         buf: &mut PacketBuf<B>,
         replay: &mut R,
+        opts: OpenOptions,
     ) -> Result<Opened, OpenError> {
-        let (p, start) = verify(&self.xf, self.spi, replay, buf, Attempt::Normal)?;
+        let (p, start) = verify(&self.xf, self.spi, replay, buf, opts.attempt())?;
         unframe_transport(self.spi, buf, &p, start)
     }
 
-    /// Verifies a tunnel-mode packet and leaves the inner packet in the body.
+    /// Verifies a tunnel-mode packet with this SA's own anti-replay window and leaves
+    /// the inner packet in the body.
     ///
     /// As [`AhInbound::open_transport`] up to the window update; then the next header
     /// must be IPv4 or IPv6 and match a well-formed inner packet, which is trimmed to
@@ -1136,9 +1128,10 @@ impl AhInbound {
     pub fn open_tunnel<B: AsRef<[u8]> + AsMut<[u8]>>(
         &mut self,
         buf: &mut PacketBuf<B>,
+        opts: OpenOptions,
     ) -> Result<Opened, OpenError> {
         let Self { spi, xf, window } = self;
-        let (p, start) = verify(xf, *spi, window, buf, Attempt::Normal)?;
+        let (p, start) = verify(xf, *spi, window, buf, opts.attempt())?;
         unframe_tunnel(*spi, buf, &p, start)
     }
 
@@ -1151,90 +1144,61 @@ impl AhInbound {
         &self,
         buf: &mut PacketBuf<B>,
         replay: &mut R,
+        opts: OpenOptions,
     ) -> Result<Opened, OpenError> {
-        let (p, start) = verify(&self.xf, self.spi, replay, buf, Attempt::Normal)?;
+        let (p, start) = verify(&self.xf, self.spi, replay, buf, opts.attempt())?;
         unframe_tunnel(self.spi, buf, &p, start)
     }
+}
 
-    /// [`AhInbound::open_transport_resync_with`] or
-    /// [`AhInbound::open_tunnel_resync_with`] (by `mode`) with this SA's own window.
+/// How an AH packet is opened: normally ([`OpenOptions::new`], the default), or as an
+/// ESN re-synchronization attempt ([`OpenOptions::resync`]). Every `open` entry point
+/// of [`AhInbound`] takes one; the anti-replay window is chosen by the entry point
+/// (`open_*` use the SA's own, `open_*_with` the caller's [`ReplayGuard`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpenOptions {
+    resync: Option<u32>,
+}
+
+impl OpenOptions {
+    /// A normal open.
+    pub const fn new() -> Self {
+        Self { resync: None }
+    }
+
+    /// Re-synchronize the ESN high half with this packet ([RFC 4302 Appendix B3]).
     ///
-    /// # Errors
-    /// As those two.
-    pub fn open_resync<B: AsRef<[u8]> + AsMut<[u8]>>(
-        &mut self,
-        buf: &mut PacketBuf<B>,
-        mode: Mode,
-        max_tries: u32,
-    ) -> Result<Opened, OpenError> {
-        let Self { spi, xf, window } = self;
-        let (p, start) = verify(xf, *spi, window, buf, Attempt::Resync { max_tries })?;
-        match mode {
-            Mode::Transport => unframe_transport(*spi, buf, &p, start),
-            Mode::Tunnel => unframe_tunnel(*spi, buf, &p, start),
+    /// Use it when the SA's [`ResyncCounter`] says so, with the packet that just
+    /// failed a normal open with [`OpenError::Integrity`]. A failed AH verification
+    /// leaves the body as it was (the mutable fields zeroed for the ICV input are put
+    /// back, success or not), so unlike ESP no copy of the packet is needed: pass the
+    /// same buffer again. The ICV is checked again with the high halves Seqh + 1,
+    /// Seqh + 2, ..., Seqh + `max_tries` (at most [`ResyncPolicy::MAX_TRIES`]), where
+    /// Seqh is the one the window infers; the inferred one itself is not tried again.
+    ///
+    /// Only a packet that verifies changes the window: it is marked exactly as an
+    /// accepted packet, which moves the window's top to its full sequence number, and
+    /// the AH is removed as there. Without ESN nothing is tried. When no high half
+    /// verifies the packet (or the SA has no ESN) the open fails with
+    /// [`OpenError::Integrity`].
+    ///
+    /// [RFC 4302 Appendix B3]: https://www.rfc-editor.org/rfc/rfc4302#appendix-B.3
+    pub const fn resync(max_tries: u32) -> Self {
+        Self {
+            resync: Some(max_tries),
         }
     }
 
-    /// Re-synchronizes the ESN high half with one transport-mode packet
-    /// ([RFC 4302 Appendix B3]), with the anti-replay window kept by the caller in
-    /// `replay` (as in [`AhInbound::open_transport_with`]).
-    ///
-    /// Call it when the SA's [`ResyncCounter`] says so, with the packet that just failed
-    /// [`AhInbound::open_transport_with`] with [`OpenError::Integrity`]. A failed AH
-    /// verification leaves the body as it was (the mutable fields zeroed for the ICV
-    /// input are put back, success or not), so unlike ESP no copy of the packet is
-    /// needed: pass the same buffer again. The ICV is checked again with the high
-    /// halves Seqh + 1, Seqh + 2, ..., Seqh + `max_tries` (at most
-    /// [`ResyncPolicy::MAX_TRIES`]), where Seqh is the one `replay` infers; the inferred
-    /// one itself is not tried again.
-    ///
-    /// Only a packet that verifies changes `replay`: it is marked exactly as
-    /// [`AhInbound::open_transport_with`] marks an accepted packet, which moves the
-    /// window's top to its full sequence number, and the AH is removed as there.
-    /// Without ESN nothing is tried.
-    ///
-    /// # Errors
-    /// As [`AhInbound::open_transport`]: [`OpenError::Integrity`] when no high half
-    /// verifies the packet (or the SA has no ESN). The body is unchanged on every error.
-    ///
-    /// [RFC 4302 Appendix B3]: https://www.rfc-editor.org/rfc/rfc4302#appendix-B.3
-    pub fn open_transport_resync_with<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
-        &self,
-        buf: &mut PacketBuf<B>,
-        replay: &mut R,
-        max_tries: u32,
-    ) -> Result<Opened, OpenError> {
-        let (p, start) = verify(
-            &self.xf,
-            self.spi,
-            replay,
-            buf,
-            Attempt::Resync { max_tries },
-        )?;
-        unframe_transport(self.spi, buf, &p, start)
+    /// Whether this is a re-synchronization attempt.
+    pub const fn is_resync(&self) -> bool {
+        self.resync.is_some()
     }
 
-    /// Re-synchronizes the ESN high half with one tunnel-mode packet, as
-    /// [`AhInbound::open_transport_resync_with`] does in transport mode; a packet that
-    /// verifies is then unframed as in [`AhInbound::open_tunnel_with`].
-    ///
-    /// # Errors
-    /// As [`AhInbound::open_tunnel`]: [`OpenError::Integrity`] when no high half
-    /// verifies the packet (or the SA has no ESN). The body is unchanged on every error.
-    pub fn open_tunnel_resync_with<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
-        &self,
-        buf: &mut PacketBuf<B>,
-        replay: &mut R,
-        max_tries: u32,
-    ) -> Result<Opened, OpenError> {
-        let (p, start) = verify(
-            &self.xf,
-            self.spi,
-            replay,
-            buf,
-            Attempt::Resync { max_tries },
-        )?;
-        unframe_tunnel(self.spi, buf, &p, start)
+    const fn attempt(self) -> Attempt {
+        match self.resync {
+            None => Attempt::Normal,
+            Some(max_tries) => Attempt::Resync { max_tries },
+        }
     }
 }
 

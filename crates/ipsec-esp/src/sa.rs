@@ -1195,44 +1195,76 @@ impl EspInbound {
         self.window = window;
     }
 
-    /// Verifies and decrypts the ESP packet in the body in place, and shrinks the body
-    /// to the inner payload.
+    /// Verifies and decrypts the ESP packet in the body in place with this SA's own
+    /// anti-replay window, and shrinks the body to the inner payload (bare ESP: no IP
+    /// header; see [`EspInbound::open_tunnel`] and [`EspInbound::open_transport`] for
+    /// the framed packets).
     ///
     /// In order: parse → SPI check → anti-replay pre-check (with ESN high bits
     /// inferred, RFC 4303 Appendix A) → verify and decrypt → **only then** mark the
-    /// window, so that forgeries never move it → padding check → shrink.
+    /// window, so that forgeries never move it → padding check → shrink. The sequence
+    /// between parse and padding check is the shared inbound core,
+    /// [`ipsec_core::inbound`], which documents the ordering; with
+    /// [`OpenOptions::resync`] the packet is a re-synchronization attempt (see there).
     ///
     /// # Errors
     /// [`OpenError`]. On [`OpenError::Malformed`] and [`OpenError::Replay`] before
     /// verification the buffer is untouched; after a failed verification the body's
-    /// bytes are unspecified. The body range only changes on success.
+    /// bytes are unspecified (after a failed re-synchronization: the packet as it was).
+    /// The body range only changes on success.
     pub fn open<B: AsRef<[u8]> + AsMut<[u8]>>(
         &mut self,
         buf: &mut PacketBuf<B>,
+        opts: OpenOptions<'_>,
     ) -> Result<Opened, OpenError> {
         let Self { spi, xf, window } = self;
-        open_impl(*spi, xf, window, buf, Attempt::Normal, None)
+        open_opts(*spi, xf, window, buf, opts)
+    }
+}
+
+/// How an ESP packet is opened: normally ([`OpenOptions::new`], the default), or as an
+/// ESN re-synchronization attempt ([`OpenOptions::resync`]). Every `open` entry point
+/// of [`EspInbound`] takes one; the anti-replay window is chosen by the entry point
+/// (`open*` use the SA's own, `open*_with` the caller's [`ReplayGuard`]).
+#[derive(Debug, Default)]
+pub struct OpenOptions<'s> {
+    resync: Option<(&'s mut [u8], u32)>,
+}
+
+impl<'s> OpenOptions<'s> {
+    /// A normal open.
+    pub const fn new() -> Self {
+        Self { resync: None }
     }
 
-    /// [`EspInbound::open_resync_with`] with this SA's own window.
+    /// Re-synchronize the ESN high half with this packet ([RFC 4303 Appendix A3.2]).
     ///
-    /// # Errors
-    /// As [`EspInbound::open_resync_with`].
-    pub fn open_resync<B: AsRef<[u8]> + AsMut<[u8]>>(
-        &mut self,
-        buf: &mut PacketBuf<B>,
-        scratch: &mut [u8],
-        max_tries: u32,
-    ) -> Result<Opened, OpenError> {
-        let Self { spi, xf, window } = self;
-        open_impl(
-            *spi,
-            xf,
-            window,
-            buf,
-            Attempt::Resync { max_tries },
-            Some(scratch),
-        )
+    /// Use it when the SA's [`ResyncCounter`] says so, with a packet that failed a
+    /// normal open with [`OpenError::Integrity`]: the buffer must hold that packet as
+    /// it arrived (a copy taken before opening, since a failed verification leaves the
+    /// bytes unspecified). The packet is authenticated again with the high halves
+    /// Seqh + 1, Seqh + 2, ..., Seqh + `max_tries` (at most
+    /// [`ResyncPolicy::MAX_TRIES`]), where Seqh is the one the window infers; the
+    /// inferred one itself is not tried again. `scratch` (at least as long as the ESP
+    /// packet) holds a copy to restore the packet from between tries.
+    ///
+    /// Only a packet that authenticates changes the window: it is marked exactly as an
+    /// accepted packet, which moves the window's top to its full sequence number.
+    /// Without ESN nothing is tried ([`OpenError::Integrity`]). When no high half
+    /// authenticates the packet the open fails with [`OpenError::Integrity`] and the
+    /// body is the packet as it was; a `scratch` shorter than the packet is
+    /// [`OpenError::Malformed`].
+    ///
+    /// [RFC 4303 Appendix A3.2]: https://www.rfc-editor.org/rfc/rfc4303#appendix-A.3.2
+    pub fn resync(scratch: &'s mut [u8], max_tries: u32) -> Self {
+        Self {
+            resync: Some((scratch, max_tries)),
+        }
+    }
+
+    /// Whether this is a re-synchronization attempt.
+    pub const fn is_resync(&self) -> bool {
+        self.resync.is_some()
     }
 }
 
@@ -1274,49 +1306,46 @@ impl<W> EspInbound<W> {
         &self,
         buf: &mut PacketBuf<B>,
         replay: &mut R,
+        opts: OpenOptions<'_>,
     ) -> Result<Opened, OpenError> {
-        open_impl(self.spi, &self.xf, replay, buf, Attempt::Normal, None)
+        open_opts(self.spi, &self.xf, replay, buf, opts)
     }
+}
 
-    /// Re-synchronizes the ESN high half with one packet ([RFC 4303 Appendix A3.2]),
-    /// with the anti-replay window kept by the caller in `replay` (as in
-    /// [`EspInbound::open_with`]).
-    ///
-    /// Call it when the SA's [`ResyncCounter`] says so, with a packet that failed
-    /// [`EspInbound::open_with`]: `buf` must hold that packet as it arrived (a copy taken
-    /// before opening, since a failed verification leaves the bytes unspecified). The
-    /// packet is authenticated again with the high halves Seqh + 1, Seqh + 2, ...,
-    /// Seqh + `max_tries` (at most [`ResyncPolicy::MAX_TRIES`]), where Seqh is the one
-    /// `replay` infers; the inferred one itself is not tried again. `scratch` (at least
-    /// as long as the packet) holds a copy to restore the packet from between tries.
-    ///
-    /// Only a packet that authenticates changes `replay`: it is marked exactly as
-    /// [`EspInbound::open_with`] marks an accepted packet, which moves the window's top
-    /// to its full sequence number. Without ESN nothing is tried.
-    ///
-    /// # Errors
-    /// As [`EspInbound::open_with`]: [`OpenError::Integrity`] when no high half
-    /// authenticates the packet (or the SA has no ESN), and then the body is the packet
-    /// as it was; [`OpenError::Malformed`] also for a `scratch` shorter than the
-    /// packet.
-    ///
-    /// [RFC 4303 Appendix A3.2]: https://www.rfc-editor.org/rfc/rfc4303#appendix-A.3.2
-    pub fn open_resync_with<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
-        &self,
-        buf: &mut PacketBuf<B>,
-        replay: &mut R,
-        scratch: &mut [u8],
-        max_tries: u32,
-    ) -> Result<Opened, OpenError> {
-        open_impl(
-            self.spi,
-            &self.xf,
-            replay,
-            buf,
-            Attempt::Resync { max_tries },
-            Some(scratch),
-        )
+/// The normal path inline, the re-synchronization attempt out of line: a normal open
+/// compiles to what it was before options existed.
+#[inline]
+fn open_opts<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
+    my_spi: Spi,
+    xf: &Transform,
+    replay: &mut R,
+    buf: &mut PacketBuf<B>,
+    opts: OpenOptions<'_>,
+) -> Result<Opened, OpenError> {
+    match opts.resync {
+        None => open_impl(my_spi, xf, replay, buf, Attempt::Normal, None),
+        Some((scratch, max_tries)) => open_resync(my_spi, xf, replay, buf, scratch, max_tries),
     }
+}
+
+#[cold]
+#[inline(never)]
+fn open_resync<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
+    my_spi: Spi,
+    xf: &Transform,
+    replay: &mut R,
+    buf: &mut PacketBuf<B>,
+    scratch: &mut [u8],
+    max_tries: u32,
+) -> Result<Opened, OpenError> {
+    open_impl(
+        my_spi,
+        xf,
+        replay,
+        buf,
+        Attempt::Resync { max_tries },
+        Some(scratch),
+    )
 }
 
 #[inline]

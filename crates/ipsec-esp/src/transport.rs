@@ -16,7 +16,8 @@
 //! [`protect`] takes a whole IP packet in the body and moves its IP header (with the
 //! extension headers that stay in front of ESP) into the headroom, so that ESP can seal
 //! the rest in place; then it fixes the total/payload length, the protocol or next
-//! header, and the IPv4 header checksum. [`unprotect`] reverses this and rebuilds the
+//! header, and the IPv4 header checksum. [`EspInbound::open_transport`] reverses this
+//! and rebuilds the
 //! original packet. Only whole datagrams are protected (RFC 4303 §3.3.4).
 //!
 //! With UDP encapsulation through a NAT, the upper-layer checksum of the rebuilt packet
@@ -34,7 +35,9 @@ use ipsec_core::IpProto;
 use zerocopy::FromBytes;
 
 use crate::iphdr::{self, Split, SplitError, Walk};
-use crate::sa::{EspInbound, EspOutbound, OpenError, Opened, Overhead, ReplayGuard, SealError};
+use crate::sa::{
+    EspInbound, EspOutbound, OpenError, OpenOptions, Opened, Overhead, ReplayGuard, SealError,
+};
 use crate::udp::{self, UdpPorts, UDP_HEADER_LEN};
 use crate::wire::{EmitError, ParseError};
 use ipsec_core::PacketBuf;
@@ -111,7 +114,7 @@ impl From<SplitError> for TransportError {
     }
 }
 
-/// What [`unprotect`] found.
+/// What [`EspInbound::open_transport`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Unprotected {
     /// The ESP result; `next_header` is now the packet's protocol again.
@@ -245,49 +248,44 @@ fn addresses(packet: &[u8], version: IpVersion) -> Option<(IpAddr, IpAddr)> {
     ))
 }
 
-/// Verifies and decrypts a transport-mode packet in the body and rebuilds the original
-/// packet: IP header (with the extension headers in front of ESP) followed by the
-/// decrypted payload, with length, protocol / next header and IPv4 checksum restored.
-///
-/// # Errors
-/// [`TransportError::Malformed`] (including a bad IPv4 header checksum),
-/// [`TransportError::Fragment`], [`TransportError::NotEsp`] and
-/// [`TransportError::Open`]. The body range is unchanged on error.
-pub fn unprotect<B: AsRef<[u8]> + AsMut<[u8]>>(
-    esp: &mut EspInbound,
-    buf: &mut PacketBuf<B>,
-) -> Result<Unprotected, TransportError> {
-    unprotect_impl(buf, |b| esp.open(b))
+impl EspInbound {
+    /// Verifies and decrypts a transport-mode packet in the body with this SA's own
+    /// anti-replay window ([`EspInbound::open`]) and rebuilds the original packet: IP
+    /// header (with the extension headers in front of ESP) followed by the decrypted
+    /// payload, with length, protocol / next header and IPv4 checksum restored.
+    ///
+    /// With [`OpenOptions::resync`] the buffer holds the packet as it arrived and the
+    /// scratch at least as many bytes as its ESP packet.
+    ///
+    /// # Errors
+    /// [`TransportError::Malformed`] (including a bad IPv4 header checksum),
+    /// [`TransportError::Fragment`], [`TransportError::NotEsp`] and
+    /// [`TransportError::Open`] (with [`OpenError::Integrity`] when the packet, or,
+    /// re-synchronizing, every high half, does not authenticate). The body range is
+    /// unchanged on error.
+    pub fn open_transport<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        buf: &mut PacketBuf<B>,
+        opts: OpenOptions<'_>,
+    ) -> Result<Unprotected, TransportError> {
+        unprotect_impl(buf, |b| self.open(b, opts))
+    }
 }
 
-/// Unprotects like [`unprotect`] through a shared SA, with the anti-replay window kept
-/// by the caller ([`EspInbound::open_with`]).
-///
-/// # Errors
-/// As [`unprotect`].
-pub fn unprotect_with<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized, W>(
-    esp: &EspInbound<W>,
-    buf: &mut PacketBuf<B>,
-    replay: &mut R,
-) -> Result<Unprotected, TransportError> {
-    unprotect_impl(buf, |b| esp.open_with(b, replay))
-}
-
-/// Unprotects like [`unprotect_with`], re-synchronizing the ESN high half
-/// ([`EspInbound::open_resync_with`], RFC 4303 Appendix A3.2): `buf` holds the packet
-/// as it arrived, `scratch` at least as many bytes as it.
-///
-/// # Errors
-/// As [`unprotect`]; [`TransportError::Open`] with
-/// [`OpenError::Integrity`] when no high half authenticates the packet.
-pub fn unprotect_resync_with<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized, W>(
-    esp: &EspInbound<W>,
-    buf: &mut PacketBuf<B>,
-    replay: &mut R,
-    scratch: &mut [u8],
-    max_tries: u32,
-) -> Result<Unprotected, TransportError> {
-    unprotect_impl(buf, |b| esp.open_resync_with(b, replay, scratch, max_tries))
+impl<W> EspInbound<W> {
+    /// Opens like [`EspInbound::open_transport`] through a shared SA, with the
+    /// anti-replay window kept by the caller ([`EspInbound::open_with`]).
+    ///
+    /// # Errors
+    /// As [`EspInbound::open_transport`].
+    pub fn open_transport_with<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
+        &self,
+        buf: &mut PacketBuf<B>,
+        replay: &mut R,
+        opts: OpenOptions<'_>,
+    ) -> Result<Unprotected, TransportError> {
+        unprotect_impl(buf, |b| self.open_with(b, replay, opts))
+    }
 }
 
 fn unprotect_impl<B: AsRef<[u8]> + AsMut<[u8]>>(

@@ -40,7 +40,9 @@ use zerocopy::network_endian::{U16, U32};
 use zerocopy::{FromBytes, IntoBytes};
 
 use crate::iphdr::{self, SplitError, Walk};
-use crate::sa::{EspInbound, EspOutbound, OpenError, Opened, Overhead, ReplayGuard, SealError};
+use crate::sa::{
+    EspInbound, EspOutbound, OpenError, OpenOptions, Opened, Overhead, ReplayGuard, SealError,
+};
 use crate::udp::{self, UdpPorts, UDP_HEADER_LEN};
 use crate::wire::ParseError;
 use ipsec_core::PacketBuf;
@@ -500,7 +502,8 @@ fn outer_info(p: &[u8], version: IpVersion) -> Result<OuterInfo, ParseError> {
     }
 }
 
-/// Finishes decapsulation after [`EspInbound::open`]: checks that the payload is an
+/// Finishes decapsulation after [`EspInbound::open`] (the last step of
+/// [`EspInbound::open_tunnel`]): checks that the payload is an
 /// IPv4 or IPv6 packet as the next header says, trims TFC padding behind it, and applies
 /// the RFC 6040 ECN rules with the outer `tos` (fixing the IPv4 header checksum).
 ///
@@ -547,55 +550,46 @@ pub fn finish<B: AsRef<[u8]> + AsMut<[u8]>>(
     }
 }
 
-/// Receives a tunnel-mode packet like [`open`], through a shared SA whose anti-replay
-/// window the caller keeps in `replay` ([`EspInbound::open_with`]).
-///
-/// # Errors
-/// As [`open`].
-pub fn open_with<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized, W>(
-    esp: &EspInbound<W>,
-    buf: &mut PacketBuf<B>,
-    replay: &mut R,
-) -> Result<(Opened, OuterInfo), TunnelError> {
-    let outer = decap(buf)?;
-    let opened = esp.open_with(buf, replay)?;
-    finish(buf, opened.next_header, outer.tos)?;
-    Ok((opened, outer))
+impl EspInbound {
+    /// Receives a tunnel-mode packet with this SA's own anti-replay window: [`decap`],
+    /// [`EspInbound::open`], [`finish`]. The body then holds the inner packet.
+    ///
+    /// With [`OpenOptions::resync`] the buffer holds the datagram as it arrived and the
+    /// scratch at least as many bytes as its ESP packet.
+    ///
+    /// # Errors
+    /// As the three steps; [`TunnelError::Open`] with [`OpenError::Integrity`] when the
+    /// packet (or, re-synchronizing, every high half) does not authenticate.
+    pub fn open_tunnel<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        buf: &mut PacketBuf<B>,
+        opts: OpenOptions<'_>,
+    ) -> Result<(Opened, OuterInfo), TunnelError> {
+        let outer = decap(buf)?;
+        let opened = self.open(buf, opts)?;
+        finish(buf, opened.next_header, outer.tos)?;
+        Ok((opened, outer))
+    }
 }
 
-/// Receives a tunnel-mode packet like [`open_with`], re-synchronizing the ESN high half
-/// ([`EspInbound::open_resync_with`], RFC 4303 Appendix A3.2): `buf` holds the
-/// datagram as it arrived, `scratch` at least as many bytes as it.
-///
-/// # Errors
-/// As [`open`]; [`TunnelError::Open`] with `OpenError::Integrity` when no high half
-/// authenticates the packet.
-pub fn open_resync_with<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized, W>(
-    esp: &EspInbound<W>,
-    buf: &mut PacketBuf<B>,
-    replay: &mut R,
-    scratch: &mut [u8],
-    max_tries: u32,
-) -> Result<(Opened, OuterInfo), TunnelError> {
-    let outer = decap(buf)?;
-    let opened = esp.open_resync_with(buf, replay, scratch, max_tries)?;
-    finish(buf, opened.next_header, outer.tos)?;
-    Ok((opened, outer))
-}
-
-/// Receives a tunnel-mode packet: [`decap`], [`EspInbound::open`], [`finish`]. The
-/// body then holds the inner packet.
-///
-/// # Errors
-/// As the three steps.
-pub fn open<B: AsRef<[u8]> + AsMut<[u8]>>(
-    esp: &mut EspInbound,
-    buf: &mut PacketBuf<B>,
-) -> Result<(Opened, OuterInfo), TunnelError> {
-    let outer = decap(buf)?;
-    let opened = esp.open(buf)?;
-    finish(buf, opened.next_header, outer.tos)?;
-    Ok((opened, outer))
+impl<W> EspInbound<W> {
+    /// Receives a tunnel-mode packet like [`EspInbound::open_tunnel`], through a shared
+    /// SA whose anti-replay window the caller keeps in `replay`
+    /// ([`EspInbound::open_with`]).
+    ///
+    /// # Errors
+    /// As [`EspInbound::open_tunnel`].
+    pub fn open_tunnel_with<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
+        &self,
+        buf: &mut PacketBuf<B>,
+        replay: &mut R,
+        opts: OpenOptions<'_>,
+    ) -> Result<(Opened, OuterInfo), TunnelError> {
+        let outer = decap(buf)?;
+        let opened = self.open_with(buf, replay, opts)?;
+        finish(buf, opened.next_header, outer.tos)?;
+        Ok((opened, outer))
+    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use ipsec_core::{KeyMaterial, ReplayWindow, Spi};
 use ipsec_crypto::suites;
 use ipsec_esp::tunnel::{self, InnerMeta};
 use ipsec_esp::wire::{EspLayout, EspPacket, Trailer};
+use ipsec_esp::OpenOptions;
 use ipsec_esp::{transport, udp, EspInbound, PacketBuf};
 use proptest::prelude::*;
 
@@ -77,13 +78,13 @@ proptest! {
             v.extend_from_slice(&data);
             v.resize(head + data.len() + tail, 0);
             let mut b = PacketBuf::new(&mut v[..], head, data.len()).unwrap();
-            let r = inb.open(&mut b);
+            let r = inb.open(&mut b, OpenOptions::new());
             prop_assert!(b.body_range().end <= head + data.len());
             let _ = r.map_err(|e| e.reason());
             let mut b = PacketBuf::new(&mut v[..], head, data.len()).unwrap();
-            let _ = tunnel::open(&mut inb, &mut b);
+            let _ = inb.open_tunnel(&mut b, OpenOptions::new());
             let mut b = PacketBuf::new(&mut v[..], head, data.len()).unwrap();
-            let _ = transport::unprotect(&mut inb, &mut b);
+            let _ = inb.open_transport(&mut b, OpenOptions::new());
         }
     }
 

@@ -17,7 +17,7 @@ use ipsec_core::{
 use ipsec_crypto::suites::{self, EncrKind};
 use ipsec_crypto::CryptoProvider;
 use ipsec_esp::transport::{self, TransportError};
-use ipsec_esp::tunnel::{self, Tunnel, TunnelConfig, TunnelError};
+use ipsec_esp::tunnel::{Tunnel, TunnelConfig, TunnelError};
 use ipsec_esp::udp::UdpPorts;
 use ipsec_esp::{
     EspInbound, EspOutbound, ExternalReplay, OpenError, ReplayGuard, SaError, SealError,
@@ -983,7 +983,9 @@ impl Sa {
                 tunnel: Some(_),
                 ..
             } => {
-                let (o, outer) = tunnel::open_with(inb, buf, &mut guard).map_err(tunnel_reason)?;
+                let (o, outer) = inb
+                    .open_tunnel_with(buf, &mut guard, ipsec_esp::OpenOptions::new())
+                    .map_err(tunnel_reason)?;
                 OpenedInfo {
                     seq: o.seq,
                     next_header: o.next_header,
@@ -993,8 +995,9 @@ impl Sa {
             Xform::Esp {
                 inb, tunnel: None, ..
             } => {
-                let u =
-                    transport::unprotect_with(inb, buf, &mut guard).map_err(transport_reason)?;
+                let u = inb
+                    .open_transport_with(buf, &mut guard, ipsec_esp::OpenOptions::new())
+                    .map_err(transport_reason)?;
                 OpenedInfo {
                     seq: u.opened.seq,
                     next_header: u.opened.next_header,
@@ -1003,8 +1006,14 @@ impl Sa {
             }
             Xform::Ah(ah) => {
                 let o = match self.mode {
-                    Mode::Tunnel => ah.inb.open_tunnel_with(buf, &mut guard),
-                    Mode::Transport => ah.inb.open_transport_with(buf, &mut guard),
+                    Mode::Tunnel => {
+                        ah.inb
+                            .open_tunnel_with(buf, &mut guard, ipsec_ah::OpenOptions::new())
+                    }
+                    Mode::Transport => {
+                        ah.inb
+                            .open_transport_with(buf, &mut guard, ipsec_ah::OpenOptions::new())
+                    }
                 }
                 .map_err(ah_open_reason)?;
                 OpenedInfo {
@@ -1109,8 +1118,15 @@ impl Sa {
             // A failed AH verification put every byte back: retry the packet in place.
             let mut guard = LockedWindow(&self.replay);
             let o = match self.mode {
-                Mode::Tunnel => ah.inb.open_tunnel_resync_with(buf, &mut guard, tries),
-                Mode::Transport => ah.inb.open_transport_resync_with(buf, &mut guard, tries),
+                Mode::Tunnel => {
+                    ah.inb
+                        .open_tunnel_with(buf, &mut guard, ipsec_ah::OpenOptions::resync(tries))
+                }
+                Mode::Transport => ah.inb.open_transport_with(
+                    buf,
+                    &mut guard,
+                    ipsec_ah::OpenOptions::resync(tries),
+                ),
             }
             .map_err(ah_open_reason)?;
             return Ok(OpenedInfo {
@@ -1131,7 +1147,12 @@ impl Sa {
                 tunnel: Some(_),
                 ..
             } => {
-                let (o, outer) = tunnel::open_resync_with(inb, buf, &mut guard, scratch, tries)
+                let (o, outer) = inb
+                    .open_tunnel_with(
+                        buf,
+                        &mut guard,
+                        ipsec_esp::OpenOptions::resync(scratch, tries),
+                    )
                     .map_err(tunnel_reason)?;
                 Ok(OpenedInfo {
                     seq: o.seq,
@@ -1142,7 +1163,12 @@ impl Sa {
             Xform::Esp {
                 inb, tunnel: None, ..
             } => {
-                let u = transport::unprotect_resync_with(inb, buf, &mut guard, scratch, tries)
+                let u = inb
+                    .open_transport_with(
+                        buf,
+                        &mut guard,
+                        ipsec_esp::OpenOptions::resync(scratch, tries),
+                    )
                     .map_err(transport_reason)?;
                 Ok(OpenedInfo {
                     seq: u.opened.seq,
