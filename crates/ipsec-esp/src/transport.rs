@@ -13,7 +13,7 @@
 //!       after it (for the final destination): see RFC 4303 §3.1.1.
 //! ```
 //!
-//! [`protect`] takes a whole IP packet in the body and moves its IP header (with the
+//! [`EspOutbound::seal_transport`] takes a whole IP packet in the body and moves its IP header (with the
 //! extension headers that stay in front of ESP) into the headroom, so that ESP can seal
 //! the rest in place; then it fixes the total/payload length, the protocol or next
 //! header, and the IPv4 header checksum. [`EspInbound::open_transport`] reverses this
@@ -123,10 +123,10 @@ pub struct Unprotected {
     pub udp: Option<UdpPorts>,
 }
 
-/// The exact room [`protect`] needs for `packet`.
+/// The exact room [`EspOutbound::seal_transport`] needs for `packet`.
 ///
 /// # Errors
-/// As [`protect`] for a malformed packet or a fragment.
+/// As [`EspOutbound::seal_transport`] for a malformed packet or a fragment.
 pub fn overhead(esp: &EspOutbound, packet: &[u8], udp: bool) -> Result<Overhead, TransportError> {
     let s = iphdr::split(packet, Walk::Protect, false)?;
     Ok(overhead_for(esp, &s, udp))
@@ -140,41 +140,45 @@ fn overhead_for(esp: &EspOutbound, s: &Split, udp: bool) -> Overhead {
     }
 }
 
-/// Protects the IPv4 or IPv6 packet in the body in transport mode, optionally
-/// UDP-encapsulated, and returns the ESP sequence number. The body then holds the
-/// protected packet, starting with its (moved) IP header.
-///
-/// # Errors
-/// [`TransportError::Malformed`], [`TransportError::Fragment`],
-/// [`TransportError::TooLarge`], [`TransportError::InsufficientRoom`] and
-/// [`TransportError::Seal`]; the body is unchanged in every case.
-pub fn protect<B: AsRef<[u8]> + AsMut<[u8]>>(
-    esp: &mut EspOutbound,
-    buf: &mut PacketBuf<B>,
-    udp: Option<UdpPorts>,
-) -> Result<u64, TransportError> {
-    let s = iphdr::split(buf.body(), Walk::Protect, false)?;
-    let o = overhead_for(esp, &s, udp.is_some());
-    if esp.seq_counter().remaining() == 0 {
-        return Err(TransportError::Seal(SealError::SequenceExhausted));
+impl EspOutbound {
+    /// Protects the IPv4 or IPv6 packet in the body in transport mode, optionally
+    /// UDP-encapsulated, and returns the ESP sequence number. The body then holds the
+    /// protected packet, starting with its (moved) IP header.
+    ///
+    /// # Errors
+    /// [`TransportError::Malformed`], [`TransportError::Fragment`],
+    /// [`TransportError::TooLarge`], [`TransportError::InsufficientRoom`] and
+    /// [`TransportError::Seal`]; the body is unchanged in every case.
+    pub fn seal_transport<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        buf: &mut PacketBuf<B>,
+        udp: Option<UdpPorts>,
+    ) -> Result<u64, TransportError> {
+        let s = iphdr::split(buf.body(), Walk::Protect, false)?;
+        let o = overhead_for(self, &s, udp.is_some());
+        if self.seq_counter().remaining() == 0 {
+            return Err(TransportError::Seal(SealError::SequenceExhausted));
+        }
+        protect_with(buf, udp, &s, o, |b, p| self.seal(b, p))
     }
-    protect_with(buf, udp, &s, o, |b, p| esp.seal(b, p))
-}
 
-/// Protects like [`protect`], with the sequence number `seq` chosen by the caller and
-/// the SA shared ([`EspOutbound::seal_at`]: the caller never uses a number twice).
-///
-/// # Errors
-/// As [`protect`]; [`SealError::SequenceExhausted`] when `seq` is 0 or past the limit.
-pub fn protect_at<B: AsRef<[u8]> + AsMut<[u8]>>(
-    esp: &EspOutbound,
-    buf: &mut PacketBuf<B>,
-    udp: Option<UdpPorts>,
-    seq: u64,
-) -> Result<u64, TransportError> {
-    let s = iphdr::split(buf.body(), Walk::Protect, false)?;
-    let o = overhead_for(esp, &s, udp.is_some());
-    protect_with(buf, udp, &s, o, |b, p| esp.seal_at(b, p, seq))
+    /// Protects like [`EspOutbound::seal_transport`], with the sequence number `seq`
+    /// chosen by the caller and the SA shared ([`EspOutbound::seal_at`]: the caller never
+    /// uses a number twice).
+    ///
+    /// # Errors
+    /// As [`EspOutbound::seal_transport`]; [`SealError::SequenceExhausted`] when `seq` is
+    /// 0 or past the limit.
+    pub fn seal_transport_at<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        buf: &mut PacketBuf<B>,
+        udp: Option<UdpPorts>,
+        seq: u64,
+    ) -> Result<u64, TransportError> {
+        let s = iphdr::split(buf.body(), Walk::Protect, false)?;
+        let o = overhead_for(self, &s, udp.is_some());
+        protect_with(buf, udp, &s, o, |b, p| self.seal_at(b, p, seq))
+    }
 }
 
 fn protect_with<B: AsRef<[u8]> + AsMut<[u8]>>(

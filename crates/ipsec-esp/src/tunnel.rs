@@ -272,7 +272,7 @@ impl Tunnel {
         })
     }
 
-    /// The exact room [`Tunnel::seal`] needs around an inner packet of `inner_len` bytes.
+    /// The exact room [`EspOutbound::seal_tunnel`] needs around an inner packet of `inner_len` bytes.
     pub fn overhead(&self, esp: &EspOutbound, inner_len: usize) -> Overhead {
         let o = esp.overhead(inner_len);
         Overhead {
@@ -281,48 +281,12 @@ impl Tunnel {
         }
     }
 
-    /// Seals the inner IP packet in the body with `esp` and puts the outer headers in
-    /// front. Returns the ESP sequence number.
-    ///
-    /// # Errors
-    /// [`TunnelError::Malformed`] for a body that is not an IP packet,
-    /// [`TunnelError::InsufficientRoom`] (checked before anything changes),
-    /// [`TunnelError::Seal`], [`TunnelError::TooLarge`].
-    pub fn seal<B: AsRef<[u8]> + AsMut<[u8]>>(
-        &mut self,
-        esp: &mut EspOutbound,
-        buf: &mut PacketBuf<B>,
-    ) -> Result<u64, TunnelError> {
-        let meta = InnerMeta::parse(buf.body())?;
-        let o = self.overhead(esp, buf.body_len());
-        if buf.headroom() < o.head || buf.tailroom() < o.tail {
-            return Err(TunnelError::InsufficientRoom {
-                head: o.head,
-                tail: o.tail,
-            });
-        }
-        if o.total().saturating_add(buf.body_len()) > self.max_packet_len() {
-            return Err(TunnelError::TooLarge);
-        }
-        let seq = esp.seal(buf, meta.next_header)?;
-        self.encap(buf, &meta)?;
-        Ok(seq)
-    }
-
-    /// Seals like [`Tunnel::seal`] through shared references: `seq` is the ESP
-    /// sequence number chosen by the caller ([`EspOutbound::seal_at`]: never use one
-    /// twice) and `ident` the IPv4 Identification of the outer header (ignored for
-    /// IPv6); this tunnel's own Identification counter is not touched.
-    ///
-    /// # Errors
-    /// As [`Tunnel::seal`].
-    pub fn seal_at<B: AsRef<[u8]> + AsMut<[u8]>>(
+    /// The checks before a seal: the inner packet's header, room, length.
+    fn check_seal<B: AsRef<[u8]> + AsMut<[u8]>>(
         &self,
         esp: &EspOutbound,
-        buf: &mut PacketBuf<B>,
-        seq: u64,
-        ident: u16,
-    ) -> Result<u64, TunnelError> {
+        buf: &PacketBuf<B>,
+    ) -> Result<InnerMeta, TunnelError> {
         let meta = InnerMeta::parse(buf.body())?;
         let o = self.overhead(esp, buf.body_len());
         if buf.headroom() < o.head || buf.tailroom() < o.tail {
@@ -334,13 +298,7 @@ impl Tunnel {
         if o.total().saturating_add(buf.body_len()) > self.max_packet_len() {
             return Err(TunnelError::TooLarge);
         }
-        let seq = esp.seal_at(buf, meta.next_header, seq)?;
-        let mut outer = Self {
-            cfg: self.cfg,
-            next_ident: ident,
-        };
-        outer.encap(buf, &meta)?;
-        Ok(seq)
+        Ok(meta)
     }
 
     /// The longest outer packet the length field can describe.
@@ -432,6 +390,50 @@ impl Tunnel {
             _ => return Err(TunnelError::AddressFamily),
         }
         Ok(())
+    }
+}
+
+impl EspOutbound {
+    /// Seals the inner IP packet in the body in tunnel mode and puts the outer headers
+    /// of `tunnel` in front. Returns the ESP sequence number.
+    ///
+    /// # Errors
+    /// [`TunnelError::Malformed`] for a body that is not an IP packet,
+    /// [`TunnelError::InsufficientRoom`] (checked before anything changes),
+    /// [`TunnelError::Seal`], [`TunnelError::TooLarge`].
+    pub fn seal_tunnel<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        tunnel: &mut Tunnel,
+        buf: &mut PacketBuf<B>,
+    ) -> Result<u64, TunnelError> {
+        let meta = tunnel.check_seal(self, buf)?;
+        let seq = self.seal(buf, meta.next_header)?;
+        tunnel.encap(buf, &meta)?;
+        Ok(seq)
+    }
+
+    /// Seals like [`EspOutbound::seal_tunnel`] through shared references: `seq` is the
+    /// ESP sequence number chosen by the caller ([`EspOutbound::seal_at`]: never use one
+    /// twice) and `ident` the IPv4 Identification of the outer header (ignored for
+    /// IPv6); the tunnel's own Identification counter is not touched.
+    ///
+    /// # Errors
+    /// As [`EspOutbound::seal_tunnel`].
+    pub fn seal_tunnel_at<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        tunnel: &Tunnel,
+        buf: &mut PacketBuf<B>,
+        seq: u64,
+        ident: u16,
+    ) -> Result<u64, TunnelError> {
+        let meta = tunnel.check_seal(self, buf)?;
+        let seq = self.seal_at(buf, meta.next_header, seq)?;
+        let mut outer = Tunnel {
+            cfg: tunnel.cfg,
+            next_ident: ident,
+        };
+        outer.encap(buf, &meta)?;
+        Ok(seq)
     }
 }
 

@@ -10,7 +10,7 @@ use ipsec_crypto::suites;
 use ipsec_esp::tunnel::{Tunnel, TunnelConfig};
 use ipsec_esp::udp::UdpPorts;
 use ipsec_esp::OpenOptions;
-use ipsec_esp::{transport, EspInbound, EspOutbound, PacketBuf};
+use ipsec_esp::{EspInbound, EspOutbound, PacketBuf};
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 
 #[global_allocator]
@@ -67,14 +67,14 @@ fn seal_and_open_do_not_allocate() -> usize {
                 // Tunnel mode.
                 storage[128..128 + inner.len()].copy_from_slice(&inner);
                 let mut b = PacketBuf::new(&mut storage[..], 128, inner.len()).unwrap();
-                t.seal(&mut o, &mut b).unwrap();
+                o.seal_tunnel(&mut t, &mut b).unwrap();
                 let r = b.body_range();
                 let mut b = PacketBuf::new(&mut storage[..], r.start, r.len()).unwrap();
                 i.open_tunnel(&mut b, OpenOptions::new()).unwrap();
                 // Transport mode over UDP.
                 storage[128..128 + inner.len()].copy_from_slice(&inner);
                 let mut b = PacketBuf::new(&mut storage[..], 128, inner.len()).unwrap();
-                transport::protect(&mut o, &mut b, Some(UdpPorts::NAT_T)).unwrap();
+                o.seal_transport(&mut b, Some(UdpPorts::NAT_T)).unwrap();
                 let r = b.body_range();
                 let mut b = PacketBuf::new(&mut storage[..], r.start, r.len()).unwrap();
                 i.open_transport(&mut b, OpenOptions::new()).unwrap();

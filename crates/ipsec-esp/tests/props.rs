@@ -181,7 +181,7 @@ proptest! {
         v.extend_from_slice(&inner);
         v.resize(ov.total() + inner.len(), 0);
         let mut b = PacketBuf::new(&mut v[..], ov.head, inner.len()).unwrap();
-        let res = t.seal(&mut o, &mut b);
+        let res = o.seal_tunnel(&mut t, &mut b);
         if !outer_v6 && ov.total() + inner.len() > 65535 {
             prop_assert_eq!(res, Err(tunnel::TunnelError::TooLarge));
             return Ok(());
@@ -214,7 +214,7 @@ proptest! {
         v.extend_from_slice(&pkt);
         v.resize(ov.total() + pkt.len(), 0);
         let mut b = PacketBuf::new(&mut v[..], ov.head, pkt.len()).unwrap();
-        let res = transport::protect(&mut o, &mut b, udp.then_some(UdpPorts::NAT_T));
+        let res = o.seal_transport(&mut b, udp.then_some(UdpPorts::NAT_T));
         if !v6 && ov.total() + pkt.len() > 65535 {
             prop_assert_eq!(res, Err(transport::TransportError::TooLarge));
             prop_assert_eq!(b.body(), &pkt[..]);
@@ -595,7 +595,7 @@ proptest! {
         v.extend_from_slice(&inner);
         v.resize(tov.total() + inner.len(), 0);
         let mut b = PacketBuf::new(&mut v[..], tov.head, inner.len()).unwrap();
-        t.seal_at(&o, &mut b, seq + 1, 0x7777).unwrap();
+        o.seal_tunnel_at(&t, &mut b, seq + 1, 0x7777).unwrap();
         prop_assert_eq!(&b.body()[4..6], &[0x77, 0x77]);
         let (opened, _) = i.open_tunnel_with(&mut b, &mut window, OpenOptions::new()).unwrap();
         prop_assert_eq!(opened.seq, seq + 1);
@@ -606,7 +606,7 @@ proptest! {
         v.extend_from_slice(&inner);
         v.resize(tpo.total() + inner.len(), 0);
         let mut b = PacketBuf::new(&mut v[..], tpo.head, inner.len()).unwrap();
-        transport::protect_at(&o, &mut b, Some(UdpPorts::NAT_T), seq + 2).unwrap();
+        o.seal_transport_at(&mut b, Some(UdpPorts::NAT_T), seq + 2).unwrap();
         let u = i.open_transport_with(&mut b, &mut window, OpenOptions::new()).unwrap();
         prop_assert_eq!(u.opened.seq, seq + 2);
         prop_assert_eq!(b.body(), &inner[..]);

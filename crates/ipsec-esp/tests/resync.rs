@@ -266,7 +266,7 @@ fn tunnel_resync_with_an_external_window() {
         v.extend_from_slice(&inner);
         v.resize(v.len() + 64, 0);
         let mut b = PacketBuf::new(&mut v[..], 64, inner.len()).unwrap();
-        t.seal(o, &mut b).unwrap();
+        o.seal_tunnel(&mut t, &mut b).unwrap();
         b.body().to_vec()
     };
     let pkt = send(&mut o);

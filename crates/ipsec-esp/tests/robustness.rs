@@ -11,7 +11,7 @@ use ipsec_crypto::suites;
 use ipsec_esp::tunnel::{self, InnerMeta};
 use ipsec_esp::wire::{EspLayout, EspPacket, Trailer};
 use ipsec_esp::OpenOptions;
-use ipsec_esp::{transport, udp, EspInbound, PacketBuf};
+use ipsec_esp::{udp, EspInbound, PacketBuf};
 use proptest::prelude::*;
 
 fn inbounds(spi: Spi, esn: bool) -> Vec<EspInbound> {
@@ -121,7 +121,7 @@ proptest! {
         v.extend_from_slice(&data);
         v.resize(v.len() + 64, 0);
         let mut b = PacketBuf::new(&mut v[..], 64, len).unwrap();
-        if transport::protect(&mut o, &mut b, None).is_err() {
+        if o.seal_transport(&mut b, None).is_err() {
             prop_assert_eq!(b.body(), &data[..]);
         }
         let mut v = vec![0u8; 128];
@@ -129,6 +129,6 @@ proptest! {
         v.resize(v.len() + 64, 0);
         let mut b = PacketBuf::new(&mut v[..], 128, len).unwrap();
         let mut t = tunnel::Tunnel::new(tunnel::TunnelConfig::new("::1".parse().unwrap(), "::2".parse().unwrap())).unwrap();
-        let _ = t.seal(&mut o, &mut b);
+        let _ = o.seal_tunnel(&mut t, &mut b);
     }
 }

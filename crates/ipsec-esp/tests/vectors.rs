@@ -255,7 +255,7 @@ fn transport_packets_both_ways() {
         let mut storage = framed(original, ROOM, ROOM);
         let mut buf = PacketBuf::new(&mut storage[..], ROOM, original.len()).unwrap();
         let udp = u.udp;
-        transport::protect(&mut out, &mut buf, udp).unwrap();
+        out.seal_transport(&mut buf, udp).unwrap();
         let mut want = packet.clone();
         if v.udp_encap && packet[0] >> 4 == 6 {
             // ODP sends ESP-in-UDP over IPv6 with a zero UDP checksum (RFC 6936 style);

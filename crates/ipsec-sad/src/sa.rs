@@ -16,7 +16,7 @@ use ipsec_core::{
 };
 use ipsec_crypto::suites::{self, EncrKind};
 use ipsec_crypto::CryptoProvider;
-use ipsec_esp::transport::{self, TransportError};
+use ipsec_esp::transport::TransportError;
 use ipsec_esp::tunnel::{Tunnel, TunnelConfig, TunnelError};
 use ipsec_esp::udp::UdpPorts;
 use ipsec_esp::{
@@ -904,7 +904,8 @@ impl Sa {
                 ..
             } => {
                 let ident = self.ident.fetch_add(1, Relaxed);
-                t.seal_at(out, buf, seq, ident).map_err(tunnel_reason)
+                out.seal_tunnel_at(t, buf, seq, ident)
+                    .map_err(tunnel_reason)
             }
             Xform::Esp {
                 out, tunnel: None, ..
@@ -913,7 +914,8 @@ impl Sa {
                     src: u.local_port,
                     dst: u.remote_port,
                 });
-                transport::protect_at(out, buf, udp, seq).map_err(transport_reason)
+                out.seal_transport_at(buf, udp, seq)
+                    .map_err(transport_reason)
             }
             Xform::Ah(ah) => match &ah.tunnel {
                 // AH derives the outer IPv4 Identification from `seq` itself.
