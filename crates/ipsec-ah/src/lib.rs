@@ -31,6 +31,7 @@ pub mod integ;
 mod ip;
 pub mod mutable;
 mod sa;
+mod transport;
 pub mod tunnel;
 pub mod wire;
 

@@ -42,7 +42,7 @@ use zerocopy::FromBytes;
 use crate::integ;
 use crate::ip::{self, Located, Walk};
 use crate::mutable::{self, Plan};
-use crate::tunnel::{self, InnerMeta, Tunnel};
+use crate::tunnel::Tunnel;
 use crate::wire::{AhLayout, AhPacket, AhRepr, EmitError, Family, ParseError, HEADER_LEN};
 
 /// The longest ICV of any supported transform (HMAC-SHA2-512-256).
@@ -258,14 +258,14 @@ enum Engine {
 }
 
 /// The keyed transform of one direction, with scratch space for the ICV input.
-struct Transform {
+pub(crate) struct Transform {
     engine: Engine,
-    integ: &'static IntegDesc,
-    esn: bool,
-    layout: AhLayout,
+    pub(crate) integ: &'static IntegDesc,
+    pub(crate) esn: bool,
+    pub(crate) layout: AhLayout,
 }
 
-enum Op<'a> {
+pub(crate) enum Op<'a> {
     Sign,
     Verify(&'a [u8]),
 }
@@ -354,7 +354,7 @@ impl Transform {
     /// packet `b[packet]`, whose AH starts at `start + loc.hdr_len`. The packet is
     /// put into its canonical form in place and restored before returning, success or
     /// not.
-    fn mac(
+    pub(crate) fn mac(
         &self,
         b: &mut [u8],
         packet: Range<usize>,
@@ -506,7 +506,7 @@ fn integ_from_params(p: &ChildSaParams) -> Result<&'static IntegDesc, SaError> {
     integ::by_id(p.integ).ok_or(SaError::UnknownTransform)
 }
 
-fn addresses(pkt: &[u8], family: Family) -> (IpAddr, IpAddr) {
+pub(crate) fn addresses(pkt: &[u8], family: Family) -> (IpAddr, IpAddr) {
     match family {
         Family::Ipv4 => match Ipv4Header::ref_from_prefix(pkt) {
             Ok((h, _)) => (Ipv4Addr::from(h.src).into(), Ipv4Addr::from(h.dst).into()),
@@ -519,7 +519,7 @@ fn addresses(pkt: &[u8], family: Family) -> (IpAddr, IpAddr) {
     }
 }
 
-fn outer_tos(pkt: &[u8], family: Family) -> u8 {
+pub(crate) fn outer_tos(pkt: &[u8], family: Family) -> u8 {
     match family {
         Family::Ipv4 => pkt.get(1).copied().unwrap_or(0),
         Family::Ipv6 => Ipv6Header::ref_from_prefix(pkt).map_or(0, |(h, _)| h.traffic_class()),
@@ -528,11 +528,11 @@ fn outer_tos(pkt: &[u8], family: Family) -> u8 {
 
 /// The sending half of an AH SA: key and sequence counter.
 pub struct AhOutbound {
-    spi: Spi,
-    xf: Transform,
-    seq: SeqCounter,
+    pub(crate) spi: Spi,
+    pub(crate) xf: Transform,
+    pub(crate) seq: SeqCounter,
     /// A one-shot AES-GMAC IV for known-answer tests ([`AhOutbound::set_next_iv`]).
-    next_iv: Option<[u8; GMAC_IV_LEN]>,
+    pub(crate) next_iv: Option<[u8; GMAC_IV_LEN]>,
 }
 
 impl fmt::Debug for AhOutbound {
@@ -670,7 +670,13 @@ impl AhOutbound {
         Ok(())
     }
 
-    fn room(&self, b_len: usize, start: usize, end: usize, o: Overhead) -> Result<(), SealError> {
+    pub(crate) fn room(
+        &self,
+        b_len: usize,
+        start: usize,
+        end: usize,
+        o: Overhead,
+    ) -> Result<(), SealError> {
         let err = SealError::InsufficientRoom {
             head: o.head,
             tail: o.tail,
@@ -683,13 +689,13 @@ impl AhOutbound {
         }
     }
 
-    fn take_iv(&mut self, seq: u64) -> [u8; GMAC_IV_LEN] {
+    pub(crate) fn take_iv(&mut self, seq: u64) -> [u8; GMAC_IV_LEN] {
         // RFC 4543 §3.1: unique per key; the 64-bit sequence number is, and costs nothing.
         self.next_iv.take().unwrap_or(seq.to_be_bytes())
     }
 
     /// A caller-chosen sequence number must be one the counter could hand out.
-    fn check_seq(&self, seq: u64) -> Result<(), SealError> {
+    pub(crate) fn check_seq(&self, seq: u64) -> Result<(), SealError> {
         if seq == 0 || seq > SeqCounter::new(self.xf.esn).limit() {
             Err(SealError::SequenceExhausted)
         } else {
@@ -697,140 +703,8 @@ impl AhOutbound {
         }
     }
 
-    /// Protects the IPv4 or IPv6 packet in the body in transport mode and returns its
-    /// sequence number.
-    ///
-    /// AH goes after the IPv4 header (with options) or after the IPv6 header and the
-    /// extension headers that precede it (hop-by-hop, destination options followed by
-    /// a routing header, routing, an atomic fragment header; RFC 4302 §3.1.1 with the
-    /// RFC 8200 §4.1 order). The IP header moves into the headroom; length, protocol /
-    /// next header and IPv4 checksum are fixed. Bytes behind the IP length field are
-    /// dropped from the body.
-    ///
-    /// # Errors
-    /// [`SealError::Malformed`] (not a whole, well-formed packet),
-    /// [`SealError::InsufficientRoom`], [`SealError::TooLarge`],
-    /// [`SealError::SequenceExhausted`], [`SealError::Crypto`]. The body is unchanged
-    /// and no sequence number is used in every case but the last.
-    pub fn seal_transport<B: AsRef<[u8]> + AsMut<[u8]>>(
-        &mut self,
-        buf: &mut PacketBuf<B>,
-    ) -> Result<u64, SealError> {
-        let t = self.plan_transport(buf)?;
-        let seq = self.seq.next().map_err(|_| SealError::SequenceExhausted)?;
-        let iv = self.take_iv(seq);
-        self.finish_transport(buf, &t, seq, iv)?;
-        Ok(seq)
-    }
-
-    /// Protects like [`AhOutbound::seal_transport`], with the sequence number `seq`
-    /// chosen by the caller instead of taken from this SA's counter, through a shared
-    /// reference.
-    ///
-    /// This is for data planes that protect packets of one SA on several threads at
-    /// once: they hand out sequence numbers themselves (an atomic counter) and call
-    /// this without a lock. **The caller guarantees that `seq` is never used twice**
-    /// with this SA's key: it is the receiver's replay protection, and with AES-GMAC
-    /// it is the IV, whose repetition reveals the authentication key. The SA's own
-    /// counter is not touched.
-    ///
-    /// # Errors
-    /// As [`AhOutbound::seal_transport`]; [`SealError::SequenceExhausted`] when `seq`
-    /// is 0 or beyond the limit (2^32 - 1 without ESN). The body is unchanged on every
-    /// error but [`SealError::Crypto`].
-    pub fn seal_transport_at<B: AsRef<[u8]> + AsMut<[u8]>>(
-        &self,
-        buf: &mut PacketBuf<B>,
-        seq: u64,
-    ) -> Result<(), SealError> {
-        self.check_seq(seq)?;
-        let t = self.plan_transport(buf)?;
-        self.finish_transport(buf, &t, seq, seq.to_be_bytes())
-    }
-
-    /// Everything a transport-mode seal checks before it changes a byte.
-    fn plan_transport<B: AsRef<[u8]> + AsMut<[u8]>>(
-        &self,
-        buf: &mut PacketBuf<B>,
-    ) -> Result<TransportPlan, SealError> {
-        let loc = ip::locate(buf.body(), Walk::Protect).map_err(SealError::Malformed)?;
-        let o = self.overhead(loc.family);
-        let start = buf.body_range().start;
-        let end = start.saturating_add(loc.total_len);
-        self.room(buf.buffer().len(), start, end, o)?;
-        if loc.total_len.saturating_add(o.head) > ip::max_total(loc.family) {
-            return Err(SealError::TooLarge);
-        }
-        let (b, _, _) = buf.raw_mut();
-        let pkt = b
-            .get_mut(start..end)
-            .ok_or(SealError::Malformed(ParseError::truncated(0, 1)))?;
-        let plan = mutable::check(pkt, &loc).map_err(SealError::Malformed)?;
-        Ok(TransportPlan {
-            loc,
-            plan,
-            o,
-            start,
-            end,
-        })
-    }
-
-    fn finish_transport<B: AsRef<[u8]> + AsMut<[u8]>>(
-        &self,
-        buf: &mut PacketBuf<B>,
-        t: &TransportPlan,
-        seq: u64,
-        iv: [u8; GMAC_IV_LEN],
-    ) -> Result<(), SealError> {
-        let TransportPlan {
-            loc,
-            plan,
-            o,
-            start,
-            end,
-        } = *t;
-        let ah_len = o.head;
-        let new_total = loc.total_len.saturating_add(ah_len);
-        let hl = loc.hdr_len;
-        let new_start = start.saturating_sub(ah_len);
-        let ah_start = new_start.saturating_add(hl);
-        let err = SealError::InsufficientRoom {
-            head: o.head,
-            tail: o.tail,
-        };
-        let (b, _, _) = buf.raw_mut();
-        b.copy_within(start..start.saturating_add(hl), new_start);
-        let built = (|| {
-            let ah = b
-                .get_mut(ah_start..ah_start.saturating_add(ah_len))
-                .ok_or(err)?;
-            self.emit_ah(ah, loc.proto, seq, ah_len, iv)?;
-            let hdr = b.get_mut(new_start..ah_start).ok_or(err)?;
-            ip::fix(hdr, loc.family, new_total, loc.proto_offset, IpProto::AH)
-                .map_err(SealError::Malformed)?;
-            let new_loc = Located {
-                total_len: new_total,
-                proto: IpProto::AH,
-                ..loc
-            };
-            self.xf
-                .mac(b, new_start..end, &new_loc, &plan, seq, Op::Sign)
-                .map_err(SealError::Crypto)
-        })();
-        if let Err(e) = built {
-            // Put the packet back as it was (its checksum recomputed).
-            b.copy_within(new_start..ah_start, start);
-            if let Some(hdr) = b.get_mut(start..start.saturating_add(hl)) {
-                let _ = ip::fix(hdr, loc.family, loc.total_len, loc.proto_offset, loc.proto);
-            }
-            return Err(e);
-        }
-        buf.set_cursors(new_start, end);
-        Ok(())
-    }
-
     /// Writes the AH header (ICV field zeroed, the IV in front for AES-GMAC).
-    fn emit_ah(
+    pub(crate) fn emit_ah(
         &self,
         ah: &mut [u8],
         next_header: IpProto,
@@ -859,122 +733,13 @@ impl AhOutbound {
         }
         Ok(())
     }
-
-    /// Protects the IPv4 or IPv6 packet in the body in tunnel mode: AH and a new outer
-    /// header from `tunnel` go in front of it. Returns the sequence number.
-    ///
-    /// # Errors
-    /// [`SealError::Malformed`] for a body that is not an IP packet,
-    /// [`SealError::InsufficientRoom`], [`SealError::TooLarge`],
-    /// [`SealError::SequenceExhausted`], [`SealError::Crypto`]; the body is unchanged.
-    pub fn seal_tunnel<B: AsRef<[u8]> + AsMut<[u8]>>(
-        &mut self,
-        tunnel: &mut Tunnel,
-        buf: &mut PacketBuf<B>,
-    ) -> Result<u64, SealError> {
-        let (meta, o) = self.plan_tunnel(tunnel, buf)?;
-        let seq = self.seq.next().map_err(|_| SealError::SequenceExhausted)?;
-        let iv = self.take_iv(seq);
-        let ident = tunnel.take_ident();
-        self.finish_tunnel(tunnel, ident, buf, &meta, o, seq, iv)?;
-        Ok(seq)
-    }
-
-    /// Protects like [`AhOutbound::seal_tunnel`], with the caller's sequence number
-    /// `seq`, through shared references (see [`AhOutbound::seal_transport_at`] for what
-    /// the caller guarantees). An IPv4 outer header's Identification is the low 16
-    /// bits of `seq`, unique among the last 65536 packets of the SA (RFC 6864).
-    ///
-    /// # Errors
-    /// As [`AhOutbound::seal_tunnel`]; [`SealError::SequenceExhausted`] for a `seq`
-    /// the SA could not send.
-    pub fn seal_tunnel_at<B: AsRef<[u8]> + AsMut<[u8]>>(
-        &self,
-        tunnel: &Tunnel,
-        buf: &mut PacketBuf<B>,
-        seq: u64,
-    ) -> Result<(), SealError> {
-        self.check_seq(seq)?;
-        let (meta, o) = self.plan_tunnel(tunnel, buf)?;
-        let ident = u16::try_from(seq & 0xffff).unwrap_or(0);
-        self.finish_tunnel(tunnel, ident, buf, &meta, o, seq, seq.to_be_bytes())
-    }
-
-    fn plan_tunnel<B: AsRef<[u8]> + AsMut<[u8]>>(
-        &self,
-        tunnel: &Tunnel,
-        buf: &PacketBuf<B>,
-    ) -> Result<(InnerMeta, Overhead), SealError> {
-        let meta = InnerMeta::parse(buf.body()).map_err(SealError::Malformed)?;
-        let o = self.tunnel_overhead(tunnel);
-        let r = buf.body_range();
-        self.room(buf.buffer().len(), r.start, r.end, o)?;
-        if buf.body_len().saturating_add(o.head) > ip::max_total(tunnel.family()) {
-            return Err(SealError::TooLarge);
-        }
-        Ok((meta, o))
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn finish_tunnel<B: AsRef<[u8]> + AsMut<[u8]>>(
-        &self,
-        tunnel: &Tunnel,
-        ident: u16,
-        buf: &mut PacketBuf<B>,
-        meta: &InnerMeta,
-        o: Overhead,
-        seq: u64,
-        iv: [u8; GMAC_IV_LEN],
-    ) -> Result<(), SealError> {
-        let family = tunnel.family();
-        let outer_len = tunnel.header_len();
-        let ah_len = o.head.saturating_sub(outer_len);
-        let total = buf.body_len().saturating_add(o.head);
-        let (b, start, end) = buf.raw_mut();
-        let new_start = start.saturating_sub(o.head);
-        let ah_start = new_start.saturating_add(outer_len);
-        let err = SealError::InsufficientRoom {
-            head: o.head,
-            tail: o.tail,
-        };
-        let ah = b.get_mut(ah_start..start).ok_or(err)?;
-        self.emit_ah(ah, meta.next_header, seq, ah_len, iv)?;
-        let outer = b.get_mut(new_start..ah_start).ok_or(err)?;
-        tunnel
-            .write_outer(outer, total, meta, ident)
-            .map_err(SealError::Malformed)?;
-        let loc = Located {
-            family,
-            total_len: total,
-            hdr_len: outer_len,
-            proto: IpProto::AH,
-            proto_offset: if family == Family::Ipv4 { 9 } else { 6 },
-        };
-        // A fresh outer header has no options or extension headers: nothing to plan.
-        let plan = Plan::default();
-        self.xf
-            .mac(b, new_start..end, &loc, &plan, seq, Op::Sign)
-            .map_err(SealError::Crypto)?;
-        buf.set_cursors(new_start, end);
-        Ok(())
-    }
-}
-
-/// What [`AhOutbound`] checked before a transport-mode seal.
-#[derive(Clone, Copy)]
-struct TransportPlan {
-    loc: Located,
-    plan: Plan,
-    o: Overhead,
-    start: usize,
-    end: usize,
 }
 
 /// The receiving half of an AH SA: key and the anti-replay window.
 pub struct AhInbound {
-    spi: Spi,
-    xf: Transform,
-    window: ReplayWindow,
+    pub(crate) spi: Spi,
+    pub(crate) xf: Transform,
+    pub(crate) window: ReplayWindow,
 }
 
 impl fmt::Debug for AhInbound {
@@ -988,13 +753,13 @@ impl fmt::Debug for AhInbound {
 }
 
 /// What the checks before verification found.
-struct Parsed {
-    loc: Located,
-    plan: Plan,
-    seq: u64,
-    next_header: IpProto,
-    ah_len: usize,
-    icv: [u8; MAX_ICV_LEN],
+pub(crate) struct Parsed {
+    pub(crate) loc: Located,
+    pub(crate) plan: Plan,
+    pub(crate) seq: u64,
+    pub(crate) next_header: IpProto,
+    pub(crate) ah_len: usize,
+    pub(crate) icv: [u8; MAX_ICV_LEN],
 }
 
 impl AhInbound {
@@ -1069,86 +834,6 @@ impl AhInbound {
     pub fn set_replay_window(&mut self, window: ReplayWindow) {
         self.window = window;
     }
-
-    /// Verifies a transport-mode packet with this SA's own anti-replay window and
-    /// rebuilds the original: the IP header (with the extension headers in front of AH)
-    /// followed by the payload, with length, protocol / next header and IPv4 checksum
-    /// restored.
-    ///
-    /// In order: parse (IP header, extension headers, AH, SPI, AH length for the
-    /// transform, options) → anti-replay pre-check with ESN inference → ICV check in
-    /// constant time → **only then** mark the window → remove the AH. The sequence
-    /// between parse and removal is the shared inbound core, [`ipsec_core::inbound`],
-    /// which documents the ordering; with [`OpenOptions::resync`] the packet is a
-    /// re-synchronization attempt (see there). The IPv4 header checksum is not checked:
-    /// it is mutable for AH and the network layer checks it.
-    ///
-    /// # Errors
-    /// [`OpenError::Malformed`], [`OpenError::Replay`], [`OpenError::Integrity`],
-    /// [`OpenError::InsufficientRoom`]. The body is unchanged on every error.
-    pub fn open_transport<B: AsRef<[u8]> + AsMut<[u8]>>(
-        &mut self,
-        buf: &mut PacketBuf<B>,
-        opts: OpenOptions,
-    ) -> Result<Opened, OpenError> {
-        let Self { spi, xf, window } = self;
-        let (p, start) = verify(xf, *spi, window, buf, opts.attempt())?;
-        unframe_transport(*spi, buf, &p, start)
-    }
-
-    /// Opens like [`AhInbound::open_transport`], through a shared reference, with the
-    /// anti-replay window kept by the caller in `replay` (this SA's own window is
-    /// neither read nor changed). `replay` is asked before verification and marked only
-    /// after it, exactly as in [`AhInbound::open_transport`]; between the two nothing of
-    /// `replay` is borrowed, so the caller may release a lock around it meanwhile.
-    ///
-    /// # Errors
-    /// As [`AhInbound::open_transport`].
-    pub fn open_transport_with<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
-        &self,
-        buf: &mut PacketBuf<B>,
-        replay: &mut R,
-        opts: OpenOptions,
-    ) -> Result<Opened, OpenError> {
-        let (p, start) = verify(&self.xf, self.spi, replay, buf, opts.attempt())?;
-        unframe_transport(self.spi, buf, &p, start)
-    }
-
-    /// Verifies a tunnel-mode packet with this SA's own anti-replay window and leaves
-    /// the inner packet in the body.
-    ///
-    /// As [`AhInbound::open_transport`] up to the window update; then the next header
-    /// must be IPv4 or IPv6 and match a well-formed inner packet, which is trimmed to
-    /// its length field, and the outer ECN field is combined into it (RFC 6040).
-    ///
-    /// # Errors
-    /// [`OpenError::Malformed`], [`OpenError::Replay`], [`OpenError::Integrity`],
-    /// [`OpenError::InsufficientRoom`], [`OpenError::EcnDrop`]. The body is unchanged
-    /// on every error.
-    pub fn open_tunnel<B: AsRef<[u8]> + AsMut<[u8]>>(
-        &mut self,
-        buf: &mut PacketBuf<B>,
-        opts: OpenOptions,
-    ) -> Result<Opened, OpenError> {
-        let Self { spi, xf, window } = self;
-        let (p, start) = verify(xf, *spi, window, buf, opts.attempt())?;
-        unframe_tunnel(*spi, buf, &p, start)
-    }
-
-    /// Opens like [`AhInbound::open_tunnel`], through a shared reference, with the
-    /// anti-replay window kept by the caller (see [`AhInbound::open_transport_with`]).
-    ///
-    /// # Errors
-    /// As [`AhInbound::open_tunnel`].
-    pub fn open_tunnel_with<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
-        &self,
-        buf: &mut PacketBuf<B>,
-        replay: &mut R,
-        opts: OpenOptions,
-    ) -> Result<Opened, OpenError> {
-        let (p, start) = verify(&self.xf, self.spi, replay, buf, opts.attempt())?;
-        unframe_tunnel(self.spi, buf, &p, start)
-    }
 }
 
 /// How an AH packet is opened: normally ([`OpenOptions::new`], the default), or as an
@@ -1194,7 +879,7 @@ impl OpenOptions {
         self.resync.is_some()
     }
 
-    const fn attempt(self) -> Attempt {
+    pub(crate) const fn attempt(self) -> Attempt {
         match self.resync {
             None => Attempt::Normal,
             Some(max_tries) => Attempt::Resync { max_tries },
@@ -1203,79 +888,6 @@ impl OpenOptions {
 }
 
 pub use ipsec_core::{ReplayGuard, ResyncCounter, ResyncPolicy};
-
-/// Removes the AH of a verified transport-mode packet and fixes the IP header.
-fn unframe_transport<B: AsRef<[u8]> + AsMut<[u8]>>(
-    spi: Spi,
-    buf: &mut PacketBuf<B>,
-    p: &Parsed,
-    start: usize,
-) -> Result<Opened, OpenError> {
-    let (b, _, _) = buf.raw_mut();
-    let hl = p.loc.hdr_len;
-    let end = start.saturating_add(p.loc.total_len);
-    let payload = start.saturating_add(hl).saturating_add(p.ah_len);
-    let new_start = payload.saturating_sub(hl);
-    let (src, dst) = addresses(b.get(start..end).unwrap_or(&[]), p.loc.family);
-    b.copy_within(start..start.saturating_add(hl), new_start);
-    let hdr = b.get_mut(new_start..payload).unwrap_or(&mut []);
-    let new_total = p.loc.total_len.saturating_sub(p.ah_len);
-    ip::fix(
-        hdr,
-        p.loc.family,
-        new_total,
-        p.loc.proto_offset,
-        p.next_header,
-    )
-    .map_err(OpenError::Malformed)?;
-    buf.set_cursors(new_start, end);
-    Ok(Opened {
-        spi,
-        seq: p.seq,
-        next_header: p.next_header,
-        src,
-        dst,
-        ah_len: p.ah_len,
-    })
-}
-
-/// Strips the outer header and AH of a verified tunnel-mode packet.
-fn unframe_tunnel<B: AsRef<[u8]> + AsMut<[u8]>>(
-    spi: Spi,
-    buf: &mut PacketBuf<B>,
-    p: &Parsed,
-    start: usize,
-) -> Result<Opened, OpenError> {
-    let (b, _, _) = buf.raw_mut();
-    let end = start.saturating_add(p.loc.total_len);
-    let inner_off = p.loc.hdr_len.saturating_add(p.ah_len);
-    let inner_start = start.saturating_add(inner_off);
-    let outer = b.get(start..end).unwrap_or(&[]);
-    let (src, dst) = addresses(outer, p.loc.family);
-    let tos = outer_tos(outer, p.loc.family);
-    let inner = b.get_mut(inner_start..end).unwrap_or(&mut []);
-    let bad = |e: ParseError| OpenError::Malformed(e.at(inner_off));
-    let (family, inner_len) = match (p.next_header, ip::family(inner).map_err(bad)?) {
-        (IpProto::IPV4, Family::Ipv4) => (Family::Ipv4, ip::check_v4(inner).map_err(bad)?.1),
-        (IpProto::IPV6, Family::Ipv6) => (Family::Ipv6, ip::check_v6(inner).map_err(bad)?),
-        _ => {
-            return Err(OpenError::Malformed(ParseError::bad_value(
-                p.loc.hdr_len,
-                "inner protocol",
-            )))
-        }
-    };
-    tunnel::apply_ecn(inner, family, tos).ok_or(OpenError::EcnDrop)?;
-    buf.set_cursors(inner_start, inner_start.saturating_add(inner_len));
-    Ok(Opened {
-        spi,
-        seq: p.seq,
-        next_header: p.next_header,
-        src,
-        dst,
-        ah_len: p.ah_len,
-    })
-}
 
 /// AH's part of the shared inbound core ([`ipsec_core::inbound`]): the constant-time
 /// ICV check of the packet at `b[packet]`. The check puts the packet back whatever the
@@ -1319,7 +931,7 @@ impl Verifier for AhVerifier<'_> {
 
 /// Parse → the shared inbound core (pre-check, ICV check, mark; or the
 /// re-synchronization loop). Returns what was found and the body start.
-fn verify<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
+pub(crate) fn verify<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
     xf: &Transform,
     spi: Spi,
     replay: &mut R,

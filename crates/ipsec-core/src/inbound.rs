@@ -6,7 +6,7 @@
 //! hands the rest to [`open`] with:
 //! - the sequence-number facts of the packet ([`SeqFacts`]: the low half from the
 //!   header, whether the SA uses extended sequence numbers);
-//! - the anti-replay window as a [`ReplayGuard`] (the SA's own [`ReplayWindow`], or one
+//! - the anti-replay window as a [`ReplayGuard`] (the SA's own [`ReplayWindow`](crate::ReplayWindow), or one
 //!   the caller keeps behind a lock);
 //! - a [`Verifier`]: the protocol's constant-time ICV check (AH) or AEAD open / ICV
 //!   check and decryption (ESP) with a given full sequence number;

@@ -15,7 +15,7 @@ extern crate alloc;
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
-mod iphdr;
+mod ip;
 mod sa;
 pub mod transport;
 pub mod tunnel;

@@ -34,7 +34,7 @@ use ipsec_core::ip::Ipv6Header;
 use ipsec_core::IpProto;
 use zerocopy::FromBytes;
 
-use crate::iphdr::{self, Split, SplitError, Walk};
+use crate::ip::{self, LocateError, Located, Walk};
 use crate::sa::{
     EspInbound, EspOutbound, OpenError, OpenOptions, Opened, Overhead, ReplayGuard, SealError,
 };
@@ -104,12 +104,12 @@ impl fmt::Display for TransportError {
 
 impl core::error::Error for TransportError {}
 
-impl From<SplitError> for TransportError {
-    fn from(e: SplitError) -> Self {
+impl From<LocateError> for TransportError {
+    fn from(e: LocateError) -> Self {
         match e {
-            SplitError::Parse(e) => Self::Malformed(e),
-            SplitError::Fragment => Self::Fragment,
-            SplitError::NotEsp => Self::NotEsp,
+            LocateError::Parse(e) => Self::Malformed(e),
+            LocateError::Fragment => Self::Fragment,
+            LocateError::NotEsp => Self::NotEsp,
         }
     }
 }
@@ -128,11 +128,11 @@ pub struct Unprotected {
 /// # Errors
 /// As [`EspOutbound::seal_transport`] for a malformed packet or a fragment.
 pub fn overhead(esp: &EspOutbound, packet: &[u8], udp: bool) -> Result<Overhead, TransportError> {
-    let s = iphdr::split(packet, Walk::Protect, false)?;
+    let s = ip::locate(packet, Walk::Protect, false)?;
     Ok(overhead_for(esp, &s, udp))
 }
 
-fn overhead_for(esp: &EspOutbound, s: &Split, udp: bool) -> Overhead {
+fn overhead_for(esp: &EspOutbound, s: &Located, udp: bool) -> Overhead {
     let o = esp.overhead(s.total_len.saturating_sub(s.header_len));
     Overhead {
         head: o.head.saturating_add(if udp { UDP_HEADER_LEN } else { 0 }),
@@ -154,7 +154,7 @@ impl EspOutbound {
         buf: &mut PacketBuf<B>,
         udp: Option<UdpPorts>,
     ) -> Result<u64, TransportError> {
-        let s = iphdr::split(buf.body(), Walk::Protect, false)?;
+        let s = ip::locate(buf.body(), Walk::Protect, false)?;
         let o = overhead_for(self, &s, udp.is_some());
         if self.seq_counter().remaining() == 0 {
             return Err(TransportError::Seal(SealError::SequenceExhausted));
@@ -175,7 +175,7 @@ impl EspOutbound {
         udp: Option<UdpPorts>,
         seq: u64,
     ) -> Result<u64, TransportError> {
-        let s = iphdr::split(buf.body(), Walk::Protect, false)?;
+        let s = ip::locate(buf.body(), Walk::Protect, false)?;
         let o = overhead_for(self, &s, udp.is_some());
         protect_with(buf, udp, &s, o, |b, p| self.seal_at(b, p, seq))
     }
@@ -184,7 +184,7 @@ impl EspOutbound {
 fn protect_with<B: AsRef<[u8]> + AsMut<[u8]>>(
     buf: &mut PacketBuf<B>,
     udp: Option<UdpPorts>,
-    s: &Split,
+    s: &Located,
     o: Overhead,
     seal: impl FnOnce(&mut PacketBuf<B>, IpProto) -> Result<u64, SealError>,
 ) -> Result<u64, TransportError> {
@@ -237,7 +237,7 @@ fn protect_with<B: AsRef<[u8]> + AsMut<[u8]>>(
     buf.set_cursors(new_start, esp_end);
     let total = buf.body_len();
     let hdr = buf.body_mut().get_mut(..hl).unwrap_or(&mut []);
-    iphdr::fix(hdr, s, total, proto).map_err(TransportError::Malformed)?;
+    ip::fix(hdr, s, total, proto).map_err(TransportError::Malformed)?;
     Ok(seq)
 }
 
@@ -296,7 +296,7 @@ fn unprotect_impl<B: AsRef<[u8]> + AsMut<[u8]>>(
     buf: &mut PacketBuf<B>,
     open: impl FnOnce(&mut PacketBuf<B>) -> Result<Opened, OpenError>,
 ) -> Result<Unprotected, TransportError> {
-    let s = iphdr::split(buf.body(), Walk::ToEsp, true)?;
+    let s = ip::locate(buf.body(), Walk::ToEsp, true)?;
     let hl = s.header_len;
     let orig = buf.body_range();
     let start = orig.start;
@@ -334,7 +334,7 @@ fn unprotect_impl<B: AsRef<[u8]> + AsMut<[u8]>>(
     buf.set_cursors(new_start, payload.end);
     let total = buf.body_len();
     let hdr = buf.body_mut().get_mut(..hl).unwrap_or(&mut []);
-    iphdr::fix(hdr, &s, total, opened.next_header).map_err(TransportError::Malformed)?;
+    ip::fix(hdr, &s, total, opened.next_header).map_err(TransportError::Malformed)?;
     Ok(Unprotected {
         opened,
         udp: udp_ports,

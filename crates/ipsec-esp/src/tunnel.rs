@@ -39,7 +39,7 @@ use ipsec_core::IpProto;
 use zerocopy::network_endian::{U16, U32};
 use zerocopy::{FromBytes, IntoBytes};
 
-use crate::iphdr::{self, SplitError, Walk};
+use crate::ip::{self, LocateError, Walk};
 use crate::sa::{
     EspInbound, EspOutbound, OpenError, OpenOptions, Opened, Overhead, ReplayGuard, SealError,
 };
@@ -189,9 +189,9 @@ impl InnerMeta {
     /// # Errors
     /// [`TunnelError::Malformed`] when it is not a well-formed IPv4 or IPv6 header.
     pub fn parse(inner: &[u8]) -> Result<Self, TunnelError> {
-        match iphdr::version(inner).map_err(TunnelError::Malformed)? {
+        match ip::version(inner).map_err(TunnelError::Malformed)? {
             IpVersion::V4 => {
-                iphdr::check_v4(inner, false).map_err(TunnelError::Malformed)?;
+                ip::check_v4(inner, false).map_err(TunnelError::Malformed)?;
                 let (h, _) = Ipv4Header::ref_from_prefix(inner).map_err(|_| {
                     TunnelError::Malformed(ParseError::truncated(0, Ipv4Header::LEN))
                 })?;
@@ -448,10 +448,10 @@ pub fn decap<B: AsRef<[u8]> + AsMut<[u8]>>(
 ) -> Result<OuterInfo, TunnelError> {
     let (split, mut info) = {
         let p = buf.body();
-        let split = iphdr::split(p, Walk::ToEsp, true).map_err(|e| match e {
-            SplitError::Parse(e) => TunnelError::Malformed(e),
-            SplitError::Fragment => TunnelError::Fragment,
-            SplitError::NotEsp => TunnelError::NotEsp,
+        let split = ip::locate(p, Walk::ToEsp, true).map_err(|e| match e {
+            LocateError::Parse(e) => TunnelError::Malformed(e),
+            LocateError::Fragment => TunnelError::Fragment,
+            LocateError::NotEsp => TunnelError::NotEsp,
         })?;
         let info = outer_info(p, split.version).map_err(TunnelError::Malformed)?;
         (split, info)
@@ -516,11 +516,10 @@ pub fn finish<B: AsRef<[u8]> + AsMut<[u8]>>(
     next_header: IpProto,
     outer_tos: u8,
 ) -> Result<(), TunnelError> {
-    let version =
-        iphdr::version(buf.body()).map_err(|_| TunnelError::InnerProtocol(next_header))?;
+    let version = ip::version(buf.body()).map_err(|_| TunnelError::InnerProtocol(next_header))?;
     match (next_header, version) {
         (IpProto::IPV4, IpVersion::V4) => {
-            let (hl, total) = iphdr::check_v4(buf.body(), false).map_err(TunnelError::Malformed)?;
+            let (hl, total) = ip::check_v4(buf.body(), false).map_err(TunnelError::Malformed)?;
             let inner_tos = buf.body().get(1).copied().unwrap_or(0);
             let e = decap_ecn(inner_tos, outer_tos).ok_or(TunnelError::EcnDrop)?;
             buf.truncate(total);
@@ -538,7 +537,7 @@ pub fn finish<B: AsRef<[u8]> + AsMut<[u8]>>(
             Ok(())
         }
         (IpProto::IPV6, IpVersion::V6) => {
-            let total = iphdr::check_v6(buf.body()).map_err(TunnelError::Malformed)?;
+            let total = ip::check_v6(buf.body()).map_err(TunnelError::Malformed)?;
             buf.truncate(total);
             if let Ok((h, _)) = Ipv6Header::mut_from_prefix(buf.body_mut()) {
                 let tc = h.traffic_class();
