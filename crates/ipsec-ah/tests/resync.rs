@@ -98,13 +98,23 @@ impl Sender {
     }
 }
 
+/// [`AhInbound::open_transport`] or [`AhInbound::open_tunnel`], by `mode`.
+fn open_in<B: AsRef<[u8]> + AsMut<[u8]>>(
+    i: &mut AhInbound,
+    b: &mut PacketBuf<B>,
+    mode: Mode,
+    opts: OpenOptions,
+) -> Result<Opened, OpenError> {
+    match mode {
+        Mode::Transport => i.open_transport(b, opts),
+        Mode::Tunnel => i.open_tunnel(b, opts),
+    }
+}
+
 fn open(i: &mut AhInbound, pkt: &[u8], mode: Mode) -> Result<(Vec<u8>, Opened), OpenError> {
     let mut s = buffer(pkt);
     let mut b = PacketBuf::new(&mut s[..], ROOM, pkt.len()).unwrap();
-    let o = match mode {
-        Mode::Transport => i.open_transport(&mut b, OpenOptions::new()),
-        Mode::Tunnel => i.open_tunnel(&mut b, OpenOptions::new()),
-    }?;
+    let o = open_in(i, &mut b, mode, OpenOptions::new())?;
     Ok((b.body().to_vec(), o))
 }
 
@@ -117,10 +127,7 @@ fn resync(
 ) -> Result<(Vec<u8>, Opened), OpenError> {
     let mut s = buffer(pkt);
     let mut b = PacketBuf::new(&mut s[..], ROOM, pkt.len()).unwrap();
-    match match mode {
-        Mode::Transport => i.open_transport(&mut b, OpenOptions::resync(tries)),
-        Mode::Tunnel => i.open_tunnel(&mut b, OpenOptions::resync(tries)),
-    } {
+    match open_in(i, &mut b, mode, OpenOptions::resync(tries)) {
         Ok(o) => Ok((b.body().to_vec(), o)),
         Err(e) => {
             assert_eq!(b.body(), pkt, "a failed resync leaves the packet as it was");
@@ -140,10 +147,7 @@ fn receive(
 ) -> (Result<(Vec<u8>, Opened), OpenError>, bool) {
     let mut s = buffer(pkt);
     let mut b = PacketBuf::new(&mut s[..], ROOM, pkt.len()).unwrap();
-    match match mode {
-        Mode::Transport => i.open_transport(&mut b, OpenOptions::new()),
-        Mode::Tunnel => i.open_tunnel(&mut b, OpenOptions::new()),
-    } {
+    match open_in(i, &mut b, mode, OpenOptions::new()) {
         Ok(o) => {
             c.reset();
             (Ok((b.body().to_vec(), o)), false)
@@ -153,11 +157,8 @@ fn receive(
             if !c.failed(p) {
                 return (Err(OpenError::Integrity), false);
             }
-            let r = match mode {
-                Mode::Transport => i.open_transport(&mut b, OpenOptions::resync(p.max_tries())),
-                Mode::Tunnel => i.open_tunnel(&mut b, OpenOptions::resync(p.max_tries())),
-            }
-            .map(|o| (b.body().to_vec(), o));
+            let r = open_in(i, &mut b, mode, OpenOptions::resync(p.max_tries()))
+                .map(|o| (b.body().to_vec(), o));
             (r, true)
         }
         Err(e) => (Err(e), false),
