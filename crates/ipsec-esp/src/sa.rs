@@ -1226,9 +1226,21 @@ impl EspInbound {
 /// ESN re-synchronization attempt ([`OpenOptions::resync`]). Every `open` entry point
 /// of [`EspInbound`] takes one; the anti-replay window is chosen by the entry point
 /// (`open*` use the SA's own, `open*_with` the caller's [`ReplayGuard`]).
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct OpenOptions<'s> {
     resync: Option<(&'s mut [u8], u32)>,
+}
+
+impl fmt::Debug for OpenOptions<'_> {
+    // The scratch's length, not its bytes (a copy of a packet).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("OpenOptions");
+        if let Some((scratch, max_tries)) = &self.resync {
+            d.field("resync_scratch_len", &scratch.len())
+                .field("resync_max_tries", max_tries);
+        }
+        d.finish()
+    }
 }
 
 impl<'s> OpenOptions<'s> {
