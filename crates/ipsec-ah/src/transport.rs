@@ -56,7 +56,7 @@ impl AhOutbound {
 
     /// Protects like [`AhOutbound::seal_transport`], with the sequence number `seq`
     /// chosen by the caller instead of taken from this SA's counter, through a shared
-    /// reference.
+    /// reference. Returns `seq` (as ESP's `seal_*_at` do).
     ///
     /// This is for data planes that protect packets of one SA on several threads at
     /// once: they hand out sequence numbers themselves (an atomic counter) and call
@@ -73,10 +73,11 @@ impl AhOutbound {
         &self,
         buf: &mut PacketBuf<B>,
         seq: u64,
-    ) -> Result<(), SealError> {
+    ) -> Result<u64, SealError> {
         self.check_seq(seq)?;
         let t = self.plan_transport(buf)?;
-        self.finish_transport(buf, &t, seq, seq.to_be_bytes())
+        self.finish_transport(buf, &t, seq, seq.to_be_bytes())?;
+        Ok(seq)
     }
 
     /// Everything a transport-mode seal checks before it changes a byte.

@@ -276,6 +276,7 @@ impl AhOutbound {
     /// `seq`, through shared references (see [`AhOutbound::seal_transport_at`] for what
     /// the caller guarantees). An IPv4 outer header's Identification is the low 16
     /// bits of `seq`, unique among the last 65536 packets of the SA (RFC 6864).
+    /// Returns `seq` (as ESP's `seal_*_at` do).
     ///
     /// # Errors
     /// As [`AhOutbound::seal_tunnel`]; [`SealError::SequenceExhausted`] for a `seq`
@@ -285,11 +286,12 @@ impl AhOutbound {
         tunnel: &Tunnel,
         buf: &mut PacketBuf<B>,
         seq: u64,
-    ) -> Result<(), SealError> {
+    ) -> Result<u64, SealError> {
         self.check_seq(seq)?;
         let (meta, o) = self.plan_tunnel(tunnel, buf)?;
         let ident = u16::try_from(seq & 0xffff).unwrap_or(0);
-        self.finish_tunnel(tunnel, ident, buf, &meta, o, seq, seq.to_be_bytes())
+        self.finish_tunnel(tunnel, ident, buf, &meta, o, seq, seq.to_be_bytes())?;
+        Ok(seq)
     }
 
     fn plan_tunnel<B: AsRef<[u8]> + AsMut<[u8]>>(

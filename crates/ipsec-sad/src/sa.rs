@@ -922,7 +922,6 @@ impl Sa {
                 Some(t) => ah.out.seal_tunnel_at(t, buf, seq),
                 None => ah.out.seal_transport_at(buf, seq),
             }
-            .map(|()| seq)
             .map_err(ah_seal_reason),
         };
         if r.is_err() {
