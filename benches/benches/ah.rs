@@ -23,6 +23,7 @@ mod common;
 
 use common::ipv4_packet;
 use criterion::{BenchmarkId, Criterion, Throughput};
+use ipsec_ah::OpenOptions;
 use ipsec_ah::{integ, AhInbound, AhOutbound, PacketBuf};
 use ipsec_core::{KeyMaterial, Spi};
 use ipsec_crypto::suites::{self, IntegDesc};
@@ -66,7 +67,7 @@ fn verify(c: &mut Criterion) {
                     b.iter(|| {
                         work[ROOM..ROOM + sealed.len()].copy_from_slice(&sealed);
                         let mut buf = PacketBuf::new(&mut work[..], ROOM, sealed.len()).unwrap();
-                        black_box(inb.open_transport(&mut buf).unwrap());
+                        black_box(inb.open_transport(&mut buf, OpenOptions::new()).unwrap());
                     })
                 });
                 // The raw MAC over the same bytes (the sealed packet, ICV included for

@@ -30,6 +30,7 @@ use criterion::{BenchmarkId, Criterion, Throughput};
 use ipsec_core::{IpProto, KeyMaterial, Spi};
 use ipsec_crypto::suites::{self, EncrDesc};
 use ipsec_crypto::CryptoProvider;
+use ipsec_esp::OpenOptions;
 use ipsec_esp::{EspInbound, EspOutbound, PacketBuf};
 
 /// Payload sizes: a small packet, a medium one, a full-MTU payload and a jumbo one.
@@ -67,7 +68,7 @@ fn esp_line(
         b.iter(|| {
             let mut buf = PacketBuf::new(&mut storage[..], ROOM, size).unwrap();
             out.seal(&mut buf, IpProto::IPV4).unwrap();
-            let opened = inb.open(&mut buf).unwrap();
+            let opened = inb.open(&mut buf, OpenOptions::new()).unwrap();
             black_box(opened);
         })
     });

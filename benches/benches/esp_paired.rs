@@ -21,6 +21,7 @@ use boringtun::noise::TunnResult;
 use common::{ipv4_packet, wireguard_pair};
 use ipsec_core::{IpProto, KeyMaterial, Spi};
 use ipsec_crypto::suites::{self, EncrDesc};
+use ipsec_esp::OpenOptions;
 use ipsec_esp::{EspInbound, EspOutbound, PacketBuf};
 
 const ROUNDS: usize = 60;
@@ -74,7 +75,7 @@ fn main() {
                 time_batch(&mut esp, || {
                     let mut buf = PacketBuf::new(&mut storage[..], 64, size).unwrap();
                     out.seal(&mut buf, IpProto::IPV4).unwrap();
-                    black_box(inb.open(&mut buf).unwrap());
+                    black_box(inb.open(&mut buf, OpenOptions::new()).unwrap());
                 });
                 time_batch(&mut raw, || {
                     key.seal_detached(&[7; 12], &[1; 12], &mut data, &mut tag)

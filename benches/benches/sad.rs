@@ -13,7 +13,7 @@
 //! - `two-call/<size>`: `process_outbound` on node A and `process_inbound` on node B
 //!   (`sad`; `sad-reader` opens through a `SadReader`)
 //!   (tunnel mode, AES-GCM-128, ESN, default provider) beside the bare ESP path
-//!   (`Tunnel::seal` + `tunnel::open`) on the same bytes.
+//!   (`EspOutbound::seal_tunnel` + `EspInbound::open_tunnel`) on the same bytes.
 //!
 //! Before the groups it prints the heap bytes per installed SA, measured with a counting
 //! allocator over 100 000 SAs.
@@ -33,7 +33,8 @@ use ipsec_core::{
     ChildSaParams, Instant, IpProto, KeyMaterial, Lifetime, Mode, PacketBuf, SecurityProtocol, Spi,
     TsSet,
 };
-use ipsec_esp::tunnel::{self, Tunnel, TunnelConfig};
+use ipsec_esp::tunnel::{Tunnel, TunnelConfig};
+use ipsec_esp::OpenOptions;
 use ipsec_esp::{EspInbound, EspOutbound};
 use ipsec_sad::{
     Action, AddrRange, FlowKey, PolicyId, PolicyRule, PortSel, PortValue, SaOptions, SaTemplate,
@@ -339,10 +340,10 @@ fn bench_two_call(c: &mut Criterion) {
             bch.iter(|| {
                 storage[MAX_HEADROOM..MAX_HEADROOM + pkt.len()].copy_from_slice(pkt);
                 let mut buf = PacketBuf::new(&mut storage[..], MAX_HEADROOM, pkt.len()).unwrap();
-                let s = tun.seal(&mut out, &mut buf).unwrap();
+                let s = out.seal_tunnel(&mut tun, &mut buf).unwrap();
                 let r = buf.body_range();
                 let mut buf = PacketBuf::new(&mut storage[..], r.start, r.len()).unwrap();
-                let o = tunnel::open(&mut inb, &mut buf).unwrap();
+                let o = inb.open_tunnel(&mut buf, OpenOptions::new()).unwrap();
                 black_box((s, o))
             })
         });

@@ -1,5 +1,5 @@
 //! `open_transport` / `open_tunnel` against fixed SAs (and, after an ICV failure, the
-//! ESN re-sync path `open_resync`): never panics, leaves the body
+//! ESN re-sync path, `OpenOptions::resync`): never panics, leaves the body
 //! unchanged on every error, and never succeeds unless the packet is authentic.
 //!
 //! Authentic is checked two ways. (1) A second path computes the ICV from
@@ -12,6 +12,7 @@
 #![no_main]
 
 use ipsec_ah::mutable::icv_input;
+use ipsec_ah::OpenOptions;
 use ipsec_ah::wire::AhPacket;
 use ipsec_ah::{integ, AhInbound, AhOutbound, OpenError, PacketBuf, Tunnel, TunnelConfig};
 use ipsec_core::{KeyMaterial, Mode, Spi};
@@ -133,9 +134,9 @@ fuzz_target!(|data: &[u8]| {
     s[ROOM..ROOM + input.len()].copy_from_slice(&input);
     let mut b = PacketBuf::new(&mut s[..], ROOM, input.len()).unwrap();
     let r = if tunnel {
-        inb.open_tunnel(&mut b)
+        inb.open_tunnel(&mut b, OpenOptions::new())
     } else {
-        inb.open_transport(&mut b)
+        inb.open_transport(&mut b, OpenOptions::new())
     };
     let opened = match r {
         Err(e) => {
@@ -148,7 +149,7 @@ fuzz_target!(|data: &[u8]| {
                 } else {
                     Mode::Transport
                 };
-                let r = inb.open_resync(&mut b, mode, 8);
+                let r = match mode { Mode::Transport => inb.open_transport(&mut b, OpenOptions::resync(8)), Mode::Tunnel => inb.open_tunnel(&mut b, OpenOptions::resync(8)) };
                 assert!(r.is_err(), "re-sync authenticated a forged packet: {r:?}");
                 assert_eq!(b.body(), &input[..], "re-sync changed the body on error");
             }

@@ -3,7 +3,7 @@
 //! with the same SA, sequence number and IV gives exactly the input.
 //!
 //! A packet that fails authentication is also given to the ESN re-synchronization path
-//! (`open_resync`), which must refuse it too and leave it unchanged.
+//! (`open` with `OpenOptions::resync`), which must refuse it too and leave it unchanged.
 //!
 //! Input: a selector byte (suite, ESN, mode) and then either a packet to open, or
 //! (mode bit 0x40) a payload that is sealed and then changed by XOR-ing one byte at a
@@ -15,6 +15,7 @@ use std::sync::OnceLock;
 use ipsec_core::{IpProto, KeyMaterial, Spi};
 use ipsec_crypto::suites::{self, EncrDesc, IntegDesc};
 use ipsec_esp::{EspInbound, EspOutbound, OpenError, PacketBuf};
+use ipsec_esp::OpenOptions;
 use libfuzzer_sys::fuzz_target;
 
 const SPI: Spi = Spi(0x0000_1234);
@@ -66,7 +67,7 @@ fuzz_target!(|data: &[u8]| {
         let pos = usize::from(u16::from_be_bytes([m[0], m[1]])) % len;
         w[pos] ^= m[2];
         let mut b = PacketBuf::new(&mut w[..], 0, len).unwrap();
-        match inb.open(&mut b) {
+        match inb.open(&mut b, OpenOptions::new()) {
             Ok(_) => {
                 assert_eq!(m[2], 0, "a changed packet opened");
                 assert_eq!(b.body(), payload);
@@ -80,7 +81,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let mut v = packet.to_vec();
     let mut b = PacketBuf::new(&mut v[..], 0, packet.len()).unwrap();
-    let r = inb.open(&mut b);
+    let r = inb.open(&mut b, OpenOptions::new());
     let opened = match r {
         Ok(o) => o,
         Err(OpenError::Dummy) | Err(OpenError::Padding) => {
@@ -94,7 +95,7 @@ fuzz_target!(|data: &[u8]| {
             let mut v = packet.to_vec();
             let mut scratch = vec![0u8; packet.len()];
             let mut b = PacketBuf::new(&mut v[..], 0, packet.len()).unwrap();
-            let r = inb.open_resync(&mut b, &mut scratch, 8);
+            let r = inb.open(&mut b, OpenOptions::resync(&mut scratch, 8));
             assert!(r.is_err(), "re-sync authenticated a forged packet: {r:?}");
             if matches!(r, Err(OpenError::Integrity)) {
                 assert_eq!(b.body(), packet, "a refused re-sync changed the packet");

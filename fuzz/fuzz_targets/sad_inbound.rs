@@ -300,7 +300,7 @@ fn esp_opens(s: &SaSpec, packet: &[u8]) -> bool {
             let mut v = packet[off..end].to_vec();
             let len = v.len();
             let mut b = PacketBuf::new(&mut v[..], 0, len).unwrap();
-            if inb.open(&mut b).is_ok() {
+            if inb.open(&mut b, ipsec_esp::OpenOptions::new()).is_ok() {
                 return true;
             }
         }
@@ -323,8 +323,8 @@ fn ah_opens(s: &SaSpec, packet: &[u8]) -> bool {
     v[64..].copy_from_slice(packet);
     let mut b = AhBuf::new(&mut v[..], 64, packet.len()).unwrap();
     match s.mode {
-        Mode::Transport => inb.open_transport(&mut b).is_ok(),
-        Mode::Tunnel => inb.open_tunnel(&mut b).is_ok(),
+        Mode::Transport => inb.open_transport(&mut b, ipsec_ah::OpenOptions::new()).is_ok(),
+        Mode::Tunnel => inb.open_tunnel(&mut b, ipsec_ah::OpenOptions::new()).is_ok(),
     }
 }
 

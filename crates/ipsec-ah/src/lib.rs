@@ -31,13 +31,14 @@ pub mod integ;
 mod ip;
 pub mod mutable;
 mod sa;
+mod transport;
 pub mod tunnel;
 pub mod wire;
 
 pub use ipsec_core::buf::{BufError, PacketBuf};
 pub use sa::{
-    AhInbound, AhOutbound, OpenError, Opened, Overhead, ReplayGuard, ResyncCounter, ResyncPolicy,
-    SaError, SealError, GMAC_ESN_SCRATCH, GMAC_IV_LEN, GMAC_SALT_LEN, MAX_ICV_LEN,
+    AhInbound, AhOutbound, OpenError, OpenOptions, Opened, Overhead, ReplayGuard, ResyncCounter,
+    ResyncPolicy, SaError, SealError, GMAC_ESN_SCRATCH, GMAC_IV_LEN, GMAC_SALT_LEN, MAX_ICV_LEN,
 };
 pub use tunnel::{Tunnel, TunnelConfig};
-pub use wire::{Family, ParseError, ParseErrorKind};
+pub use wire::{EmitError, Family, ParseError, ParseErrorKind};

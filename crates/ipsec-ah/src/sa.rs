@@ -28,11 +28,12 @@ use core::fmt;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use core::ops::Range;
 
+use ipsec_core::inbound::{self, Attempt, Refused, SeqFacts, Verifier};
 use ipsec_core::ip::{Ipv4Header, Ipv6Header};
 use ipsec_core::seq::split;
 use ipsec_core::{
-    ChildSaParams, IpProto, KeyMaterial, Mode, PacketBuf, ReplayError, ReplayWindow,
-    SecurityProtocol, SeqCounter, Spi,
+    ChildSaParams, IpProto, KeyMaterial, PacketBuf, ReplayError, ReplayWindow, SecurityProtocol,
+    SeqCounter, Spi,
 };
 use ipsec_crypto::suites::IntegDesc;
 use ipsec_crypto::{AeadKey, CryptoError, CryptoProvider, IntegId, IntegKey};
@@ -41,8 +42,8 @@ use zerocopy::FromBytes;
 use crate::integ;
 use crate::ip::{self, Located, Walk};
 use crate::mutable::{self, Plan};
-use crate::tunnel::{self, InnerMeta, Tunnel};
-use crate::wire::{AhLayout, AhPacket, AhRepr, Family, ParseError, HEADER_LEN};
+use crate::tunnel::Tunnel;
+use crate::wire::{AhLayout, AhPacket, AhRepr, EmitError, Family, ParseError, HEADER_LEN};
 
 /// The longest ICV of any supported transform (HMAC-SHA2-512-256).
 pub const MAX_ICV_LEN: usize = 32;
@@ -228,7 +229,7 @@ impl fmt::Display for OpenError {
 
 impl core::error::Error for OpenError {}
 
-/// What [`AhInbound::open`] found.
+/// What [`AhInbound::open_transport`] and [`AhInbound::open_tunnel`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Opened {
@@ -257,14 +258,14 @@ enum Engine {
 }
 
 /// The keyed transform of one direction, with scratch space for the ICV input.
-struct Transform {
+pub(crate) struct Transform {
     engine: Engine,
-    integ: &'static IntegDesc,
-    esn: bool,
-    layout: AhLayout,
+    pub(crate) integ: &'static IntegDesc,
+    pub(crate) esn: bool,
+    pub(crate) layout: AhLayout,
 }
 
-enum Op<'a> {
+pub(crate) enum Op<'a> {
     Sign,
     Verify(&'a [u8]),
 }
@@ -353,7 +354,7 @@ impl Transform {
     /// packet `b[packet]`, whose AH starts at `start + loc.hdr_len`. The packet is
     /// put into its canonical form in place and restored before returning, success or
     /// not.
-    fn mac(
+    pub(crate) fn mac(
         &self,
         b: &mut [u8],
         packet: Range<usize>,
@@ -505,7 +506,7 @@ fn integ_from_params(p: &ChildSaParams) -> Result<&'static IntegDesc, SaError> {
     integ::by_id(p.integ).ok_or(SaError::UnknownTransform)
 }
 
-fn addresses(pkt: &[u8], family: Family) -> (IpAddr, IpAddr) {
+pub(crate) fn addresses(pkt: &[u8], family: Family) -> (IpAddr, IpAddr) {
     match family {
         Family::Ipv4 => match Ipv4Header::ref_from_prefix(pkt) {
             Ok((h, _)) => (Ipv4Addr::from(h.src).into(), Ipv4Addr::from(h.dst).into()),
@@ -518,7 +519,7 @@ fn addresses(pkt: &[u8], family: Family) -> (IpAddr, IpAddr) {
     }
 }
 
-fn outer_tos(pkt: &[u8], family: Family) -> u8 {
+pub(crate) fn outer_tos(pkt: &[u8], family: Family) -> u8 {
     match family {
         Family::Ipv4 => pkt.get(1).copied().unwrap_or(0),
         Family::Ipv6 => Ipv6Header::ref_from_prefix(pkt).map_or(0, |(h, _)| h.traffic_class()),
@@ -527,11 +528,11 @@ fn outer_tos(pkt: &[u8], family: Family) -> u8 {
 
 /// The sending half of an AH SA: key and sequence counter.
 pub struct AhOutbound {
-    spi: Spi,
-    xf: Transform,
-    seq: SeqCounter,
+    pub(crate) spi: Spi,
+    pub(crate) xf: Transform,
+    pub(crate) seq: SeqCounter,
     /// A one-shot AES-GMAC IV for known-answer tests ([`AhOutbound::set_next_iv`]).
-    next_iv: Option<[u8; GMAC_IV_LEN]>,
+    pub(crate) next_iv: Option<[u8; GMAC_IV_LEN]>,
 }
 
 impl fmt::Debug for AhOutbound {
@@ -669,7 +670,13 @@ impl AhOutbound {
         Ok(())
     }
 
-    fn room(&self, b_len: usize, start: usize, end: usize, o: Overhead) -> Result<(), SealError> {
+    pub(crate) fn room(
+        &self,
+        b_len: usize,
+        start: usize,
+        end: usize,
+        o: Overhead,
+    ) -> Result<(), SealError> {
         let err = SealError::InsufficientRoom {
             head: o.head,
             tail: o.tail,
@@ -682,13 +689,13 @@ impl AhOutbound {
         }
     }
 
-    fn take_iv(&mut self, seq: u64) -> [u8; GMAC_IV_LEN] {
+    pub(crate) fn take_iv(&mut self, seq: u64) -> [u8; GMAC_IV_LEN] {
         // RFC 4543 §3.1: unique per key; the 64-bit sequence number is, and costs nothing.
         self.next_iv.take().unwrap_or(seq.to_be_bytes())
     }
 
     /// A caller-chosen sequence number must be one the counter could hand out.
-    fn check_seq(&self, seq: u64) -> Result<(), SealError> {
+    pub(crate) fn check_seq(&self, seq: u64) -> Result<(), SealError> {
         if seq == 0 || seq > SeqCounter::new(self.xf.esn).limit() {
             Err(SealError::SequenceExhausted)
         } else {
@@ -696,140 +703,8 @@ impl AhOutbound {
         }
     }
 
-    /// Protects the IPv4 or IPv6 packet in the body in transport mode and returns its
-    /// sequence number.
-    ///
-    /// AH goes after the IPv4 header (with options) or after the IPv6 header and the
-    /// extension headers that precede it (hop-by-hop, destination options followed by
-    /// a routing header, routing, an atomic fragment header; RFC 4302 §3.1.1 with the
-    /// RFC 8200 §4.1 order). The IP header moves into the headroom; length, protocol /
-    /// next header and IPv4 checksum are fixed. Bytes behind the IP length field are
-    /// dropped from the body.
-    ///
-    /// # Errors
-    /// [`SealError::Malformed`] (not a whole, well-formed packet),
-    /// [`SealError::InsufficientRoom`], [`SealError::TooLarge`],
-    /// [`SealError::SequenceExhausted`], [`SealError::Crypto`]. The body is unchanged
-    /// and no sequence number is used in every case but the last.
-    pub fn seal_transport<B: AsRef<[u8]> + AsMut<[u8]>>(
-        &mut self,
-        buf: &mut PacketBuf<B>,
-    ) -> Result<u64, SealError> {
-        let t = self.plan_transport(buf)?;
-        let seq = self.seq.next().map_err(|_| SealError::SequenceExhausted)?;
-        let iv = self.take_iv(seq);
-        self.finish_transport(buf, &t, seq, iv)?;
-        Ok(seq)
-    }
-
-    /// Protects like [`AhOutbound::seal_transport`], with the sequence number `seq`
-    /// chosen by the caller instead of taken from this SA's counter, through a shared
-    /// reference.
-    ///
-    /// This is for data planes that protect packets of one SA on several threads at
-    /// once: they hand out sequence numbers themselves (an atomic counter) and call
-    /// this without a lock. **The caller guarantees that `seq` is never used twice**
-    /// with this SA's key: it is the receiver's replay protection, and with AES-GMAC
-    /// it is the IV, whose repetition reveals the authentication key. The SA's own
-    /// counter is not touched.
-    ///
-    /// # Errors
-    /// As [`AhOutbound::seal_transport`]; [`SealError::SequenceExhausted`] when `seq`
-    /// is 0 or beyond the limit (2^32 - 1 without ESN). The body is unchanged on every
-    /// error but [`SealError::Crypto`].
-    pub fn seal_transport_at<B: AsRef<[u8]> + AsMut<[u8]>>(
-        &self,
-        buf: &mut PacketBuf<B>,
-        seq: u64,
-    ) -> Result<(), SealError> {
-        self.check_seq(seq)?;
-        let t = self.plan_transport(buf)?;
-        self.finish_transport(buf, &t, seq, seq.to_be_bytes())
-    }
-
-    /// Everything a transport-mode seal checks before it changes a byte.
-    fn plan_transport<B: AsRef<[u8]> + AsMut<[u8]>>(
-        &self,
-        buf: &mut PacketBuf<B>,
-    ) -> Result<TransportPlan, SealError> {
-        let loc = ip::locate(buf.body(), Walk::Protect).map_err(SealError::Malformed)?;
-        let o = self.overhead(loc.family);
-        let start = buf.body_range().start;
-        let end = start.saturating_add(loc.total_len);
-        self.room(buf.buffer().len(), start, end, o)?;
-        if loc.total_len.saturating_add(o.head) > ip::max_total(loc.family) {
-            return Err(SealError::TooLarge);
-        }
-        let (b, _, _) = buf.raw_mut();
-        let pkt = b
-            .get_mut(start..end)
-            .ok_or(SealError::Malformed(ParseError::truncated(0, 1)))?;
-        let plan = mutable::check(pkt, &loc).map_err(SealError::Malformed)?;
-        Ok(TransportPlan {
-            loc,
-            plan,
-            o,
-            start,
-            end,
-        })
-    }
-
-    fn finish_transport<B: AsRef<[u8]> + AsMut<[u8]>>(
-        &self,
-        buf: &mut PacketBuf<B>,
-        t: &TransportPlan,
-        seq: u64,
-        iv: [u8; GMAC_IV_LEN],
-    ) -> Result<(), SealError> {
-        let TransportPlan {
-            loc,
-            plan,
-            o,
-            start,
-            end,
-        } = *t;
-        let ah_len = o.head;
-        let new_total = loc.total_len.saturating_add(ah_len);
-        let hl = loc.hdr_len;
-        let new_start = start.saturating_sub(ah_len);
-        let ah_start = new_start.saturating_add(hl);
-        let err = SealError::InsufficientRoom {
-            head: o.head,
-            tail: o.tail,
-        };
-        let (b, _, _) = buf.raw_mut();
-        b.copy_within(start..start.saturating_add(hl), new_start);
-        let built = (|| {
-            let ah = b
-                .get_mut(ah_start..ah_start.saturating_add(ah_len))
-                .ok_or(err)?;
-            self.emit_ah(ah, loc.proto, seq, ah_len, iv)?;
-            let hdr = b.get_mut(new_start..ah_start).ok_or(err)?;
-            ip::fix(hdr, loc.family, new_total, loc.proto_offset, IpProto::AH)
-                .map_err(SealError::Malformed)?;
-            let new_loc = Located {
-                total_len: new_total,
-                proto: IpProto::AH,
-                ..loc
-            };
-            self.xf
-                .mac(b, new_start..end, &new_loc, &plan, seq, Op::Sign)
-                .map_err(SealError::Crypto)
-        })();
-        if let Err(e) = built {
-            // Put the packet back as it was (its checksum recomputed).
-            b.copy_within(new_start..ah_start, start);
-            if let Some(hdr) = b.get_mut(start..start.saturating_add(hl)) {
-                let _ = ip::fix(hdr, loc.family, loc.total_len, loc.proto_offset, loc.proto);
-            }
-            return Err(e);
-        }
-        buf.set_cursors(new_start, end);
-        Ok(())
-    }
-
     /// Writes the AH header (ICV field zeroed, the IV in front for AES-GMAC).
-    fn emit_ah(
+    pub(crate) fn emit_ah(
         &self,
         ah: &mut [u8],
         next_header: IpProto,
@@ -844,129 +719,27 @@ impl AhOutbound {
             ah_len,
         }
         .emit(ah)
-        .map_err(SealError::Malformed)?;
+        // `ah` was cut to `ah_len`, a length of this transform: neither can happen.
+        .map_err(|e| match e {
+            EmitError::BufferTooSmall { need, .. } => SealError::InsufficientRoom {
+                head: need,
+                tail: 0,
+            },
+            _ => SealError::TooLarge,
+        })?;
         let iv_len = self.xf.layout.iv_len;
         if let Some(slot) = ah.get_mut(HEADER_LEN..HEADER_LEN.saturating_add(iv_len)) {
             slot.copy_from_slice(iv.get(..slot.len()).unwrap_or(&[]));
         }
         Ok(())
     }
-
-    /// Protects the IPv4 or IPv6 packet in the body in tunnel mode: AH and a new outer
-    /// header from `tunnel` go in front of it. Returns the sequence number.
-    ///
-    /// # Errors
-    /// [`SealError::Malformed`] for a body that is not an IP packet,
-    /// [`SealError::InsufficientRoom`], [`SealError::TooLarge`],
-    /// [`SealError::SequenceExhausted`], [`SealError::Crypto`]; the body is unchanged.
-    pub fn seal_tunnel<B: AsRef<[u8]> + AsMut<[u8]>>(
-        &mut self,
-        tunnel: &mut Tunnel,
-        buf: &mut PacketBuf<B>,
-    ) -> Result<u64, SealError> {
-        let (meta, o) = self.plan_tunnel(tunnel, buf)?;
-        let seq = self.seq.next().map_err(|_| SealError::SequenceExhausted)?;
-        let iv = self.take_iv(seq);
-        let ident = tunnel.take_ident();
-        self.finish_tunnel(tunnel, ident, buf, &meta, o, seq, iv)?;
-        Ok(seq)
-    }
-
-    /// Protects like [`AhOutbound::seal_tunnel`], with the caller's sequence number
-    /// `seq`, through shared references (see [`AhOutbound::seal_transport_at`] for what
-    /// the caller guarantees). An IPv4 outer header's Identification is the low 16
-    /// bits of `seq`, unique among the last 65536 packets of the SA (RFC 6864).
-    ///
-    /// # Errors
-    /// As [`AhOutbound::seal_tunnel`]; [`SealError::SequenceExhausted`] for a `seq`
-    /// the SA could not send.
-    pub fn seal_tunnel_at<B: AsRef<[u8]> + AsMut<[u8]>>(
-        &self,
-        tunnel: &Tunnel,
-        buf: &mut PacketBuf<B>,
-        seq: u64,
-    ) -> Result<(), SealError> {
-        self.check_seq(seq)?;
-        let (meta, o) = self.plan_tunnel(tunnel, buf)?;
-        let ident = u16::try_from(seq & 0xffff).unwrap_or(0);
-        self.finish_tunnel(tunnel, ident, buf, &meta, o, seq, seq.to_be_bytes())
-    }
-
-    fn plan_tunnel<B: AsRef<[u8]> + AsMut<[u8]>>(
-        &self,
-        tunnel: &Tunnel,
-        buf: &PacketBuf<B>,
-    ) -> Result<(InnerMeta, Overhead), SealError> {
-        let meta = InnerMeta::parse(buf.body()).map_err(SealError::Malformed)?;
-        let o = self.tunnel_overhead(tunnel);
-        let r = buf.body_range();
-        self.room(buf.buffer().len(), r.start, r.end, o)?;
-        if buf.body_len().saturating_add(o.head) > ip::max_total(tunnel.family()) {
-            return Err(SealError::TooLarge);
-        }
-        Ok((meta, o))
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn finish_tunnel<B: AsRef<[u8]> + AsMut<[u8]>>(
-        &self,
-        tunnel: &Tunnel,
-        ident: u16,
-        buf: &mut PacketBuf<B>,
-        meta: &InnerMeta,
-        o: Overhead,
-        seq: u64,
-        iv: [u8; GMAC_IV_LEN],
-    ) -> Result<(), SealError> {
-        let family = tunnel.family();
-        let outer_len = tunnel.header_len();
-        let ah_len = o.head.saturating_sub(outer_len);
-        let total = buf.body_len().saturating_add(o.head);
-        let (b, start, end) = buf.raw_mut();
-        let new_start = start.saturating_sub(o.head);
-        let ah_start = new_start.saturating_add(outer_len);
-        let err = SealError::InsufficientRoom {
-            head: o.head,
-            tail: o.tail,
-        };
-        let ah = b.get_mut(ah_start..start).ok_or(err)?;
-        self.emit_ah(ah, meta.next_header, seq, ah_len, iv)?;
-        let outer = b.get_mut(new_start..ah_start).ok_or(err)?;
-        tunnel
-            .write_outer(outer, total, meta, ident)
-            .map_err(SealError::Malformed)?;
-        let loc = Located {
-            family,
-            total_len: total,
-            hdr_len: outer_len,
-            proto: IpProto::AH,
-            proto_offset: if family == Family::Ipv4 { 9 } else { 6 },
-        };
-        // A fresh outer header has no options or extension headers: nothing to plan.
-        let plan = Plan::default();
-        self.xf
-            .mac(b, new_start..end, &loc, &plan, seq, Op::Sign)
-            .map_err(SealError::Crypto)?;
-        buf.set_cursors(new_start, end);
-        Ok(())
-    }
-}
-
-/// What [`AhOutbound`] checked before a transport-mode seal.
-#[derive(Clone, Copy)]
-struct TransportPlan {
-    loc: Located,
-    plan: Plan,
-    o: Overhead,
-    start: usize,
-    end: usize,
 }
 
 /// The receiving half of an AH SA: key and the anti-replay window.
 pub struct AhInbound {
-    spi: Spi,
-    xf: Transform,
-    window: ReplayWindow,
+    pub(crate) spi: Spi,
+    pub(crate) xf: Transform,
+    pub(crate) window: ReplayWindow,
 }
 
 impl fmt::Debug for AhInbound {
@@ -980,13 +753,13 @@ impl fmt::Debug for AhInbound {
 }
 
 /// What the checks before verification found.
-struct Parsed {
-    loc: Located,
-    plan: Plan,
-    seq: u64,
-    next_header: IpProto,
-    ah_len: usize,
-    icv: [u8; MAX_ICV_LEN],
+pub(crate) struct Parsed {
+    pub(crate) loc: Located,
+    pub(crate) plan: Plan,
+    pub(crate) seq: u64,
+    pub(crate) next_header: IpProto,
+    pub(crate) ah_len: usize,
+    pub(crate) icv: [u8; MAX_ICV_LEN],
 }
 
 impl AhInbound {
@@ -1015,7 +788,8 @@ impl AhInbound {
 
     /// Sets up the receiving side from what IKE negotiated: `inbound_spi`,
     /// `inbound_keys`, the integrity transform, ESN and `replay_window`. The mode is
-    /// `params.mode`, to be passed to [`AhInbound::open`].
+    /// `params.mode`: open with [`AhInbound::open_transport`] or [`AhInbound::open_tunnel`]
+    /// accordingly.
     ///
     /// # Errors
     /// As [`AhInbound::new`], plus [`SaError::NotAh`] and [`SaError::UnknownTransform`].
@@ -1060,312 +834,126 @@ impl AhInbound {
     pub fn set_replay_window(&mut self, window: ReplayWindow) {
         self.window = window;
     }
+}
 
-    /// Verifies the AH packet in the body and removes the AH, in `mode`:
-    /// [`AhInbound::open_transport`] or [`AhInbound::open_tunnel`].
-    ///
-    /// # Errors
-    /// As those two.
-    pub fn open<B: AsRef<[u8]> + AsMut<[u8]>>(
-        &mut self,
-        buf: &mut PacketBuf<B>,
-        mode: Mode,
-    ) -> Result<Opened, OpenError> {
-        match mode {
-            Mode::Transport => self.open_transport(buf),
-            Mode::Tunnel => self.open_tunnel(buf),
-        }
+/// How an AH packet is opened: normally ([`OpenOptions::new`], the default), or as an
+/// ESN re-synchronization attempt ([`OpenOptions::resync`]). Every `open` entry point
+/// of [`AhInbound`] takes one; the anti-replay window is chosen by the entry point
+/// (`open_*` use the SA's own, `open_*_with` the caller's [`ReplayGuard`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpenOptions {
+    resync: Option<u32>,
+}
+
+impl OpenOptions {
+    /// A normal open.
+    pub const fn new() -> Self {
+        Self { resync: None }
     }
 
-    /// Verifies a transport-mode packet and rebuilds the original: the IP header (with
-    /// the extension headers in front of AH) followed by the payload, with length,
-    /// protocol / next header and IPv4 checksum restored.
+    /// Re-synchronize the ESN high half with this packet ([RFC 4302 Appendix B3]).
     ///
-    /// In order: parse (IP header, extension headers, AH, SPI, AH length for the
-    /// transform, options) → anti-replay pre-check with ESN inference → ICV check in
-    /// constant time → **only then** mark the window → remove the AH. The IPv4 header
-    /// checksum is not checked: it is mutable for AH and the network layer checks it.
+    /// Use it when the SA's [`ResyncCounter`] says so, with the packet that just
+    /// failed a normal open with [`OpenError::Integrity`]. A failed AH verification
+    /// leaves the body as it was (the mutable fields zeroed for the ICV input are put
+    /// back, success or not), so unlike ESP no copy of the packet is needed: pass the
+    /// same buffer again. The ICV is checked again with the high halves Seqh + 1,
+    /// Seqh + 2, ..., Seqh + `max_tries` (at most [`ResyncPolicy::MAX_TRIES`]), where
+    /// Seqh is the one the window infers; the inferred one itself is not tried again.
     ///
-    /// # Errors
-    /// [`OpenError::Malformed`], [`OpenError::Replay`], [`OpenError::Integrity`],
-    /// [`OpenError::InsufficientRoom`]. The body is unchanged on every error.
-    pub fn open_transport<B: AsRef<[u8]> + AsMut<[u8]>>(
-        &mut self,
-        buf: &mut PacketBuf<B>,
-    ) -> Result<Opened, OpenError> {
-        let Self { spi, xf, window } = self;
-        let (p, start) = verify(xf, *spi, window, buf)?;
-        unframe_transport(*spi, buf, &p, start)
-    }
-
-    /// Opens like [`AhInbound::open_transport`], through a shared reference, with the
-    /// anti-replay window kept by the caller in `replay` (this SA's own window is
-    /// neither read nor changed). `replay` is asked before verification and marked only
-    /// after it, exactly as in [`AhInbound::open_transport`]; between the two nothing of
-    /// `replay` is borrowed, so the caller may release a lock around it meanwhile.
-    ///
-    /// # Errors
-    /// As [`AhInbound::open_transport`].
-    pub fn open_transport_with<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
-        &self,
-        buf: &mut PacketBuf<B>,
-        replay: &mut R,
-    ) -> Result<Opened, OpenError> {
-        let (p, start) = verify(&self.xf, self.spi, replay, buf)?;
-        unframe_transport(self.spi, buf, &p, start)
-    }
-
-    /// Verifies a tunnel-mode packet and leaves the inner packet in the body.
-    ///
-    /// As [`AhInbound::open_transport`] up to the window update; then the next header
-    /// must be IPv4 or IPv6 and match a well-formed inner packet, which is trimmed to
-    /// its length field, and the outer ECN field is combined into it (RFC 6040).
-    ///
-    /// # Errors
-    /// [`OpenError::Malformed`], [`OpenError::Replay`], [`OpenError::Integrity`],
-    /// [`OpenError::InsufficientRoom`], [`OpenError::EcnDrop`]. The body is unchanged
-    /// on every error.
-    pub fn open_tunnel<B: AsRef<[u8]> + AsMut<[u8]>>(
-        &mut self,
-        buf: &mut PacketBuf<B>,
-    ) -> Result<Opened, OpenError> {
-        let Self { spi, xf, window } = self;
-        let (p, start) = verify(xf, *spi, window, buf)?;
-        unframe_tunnel(*spi, buf, &p, start)
-    }
-
-    /// Opens like [`AhInbound::open_tunnel`], through a shared reference, with the
-    /// anti-replay window kept by the caller (see [`AhInbound::open_transport_with`]).
-    ///
-    /// # Errors
-    /// As [`AhInbound::open_tunnel`].
-    pub fn open_tunnel_with<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
-        &self,
-        buf: &mut PacketBuf<B>,
-        replay: &mut R,
-    ) -> Result<Opened, OpenError> {
-        let (p, start) = verify(&self.xf, self.spi, replay, buf)?;
-        unframe_tunnel(self.spi, buf, &p, start)
-    }
-
-    /// [`AhInbound::open_transport_resync_with`] or
-    /// [`AhInbound::open_tunnel_resync_with`] (by `mode`) with this SA's own window.
-    ///
-    /// # Errors
-    /// As those two.
-    pub fn open_resync<B: AsRef<[u8]> + AsMut<[u8]>>(
-        &mut self,
-        buf: &mut PacketBuf<B>,
-        mode: Mode,
-        max_tries: u32,
-    ) -> Result<Opened, OpenError> {
-        let Self { spi, xf, window } = self;
-        let (p, start) = verify_resync(xf, *spi, window, buf, max_tries)?;
-        match mode {
-            Mode::Transport => unframe_transport(*spi, buf, &p, start),
-            Mode::Tunnel => unframe_tunnel(*spi, buf, &p, start),
-        }
-    }
-
-    /// Re-synchronizes the ESN high half with one transport-mode packet
-    /// ([RFC 4302 Appendix B3]), with the anti-replay window kept by the caller in
-    /// `replay` (as in [`AhInbound::open_transport_with`]).
-    ///
-    /// Call it when the SA's [`ResyncCounter`] says so, with the packet that just failed
-    /// [`AhInbound::open_transport_with`] with [`OpenError::Integrity`]. A failed AH
-    /// verification leaves the body as it was (the mutable fields zeroed for the ICV
-    /// input are put back, success or not), so unlike ESP no copy of the packet is
-    /// needed: pass the same buffer again. The ICV is checked again with the high
-    /// halves Seqh + 1, Seqh + 2, ..., Seqh + `max_tries` (at most
-    /// [`ResyncPolicy::MAX_TRIES`]), where Seqh is the one `replay` infers; the inferred
-    /// one itself is not tried again.
-    ///
-    /// Only a packet that verifies changes `replay`: it is marked exactly as
-    /// [`AhInbound::open_transport_with`] marks an accepted packet, which moves the
-    /// window's top to its full sequence number, and the AH is removed as there.
-    /// Without ESN nothing is tried.
-    ///
-    /// # Errors
-    /// As [`AhInbound::open_transport`]: [`OpenError::Integrity`] when no high half
-    /// verifies the packet (or the SA has no ESN). The body is unchanged on every error.
+    /// Only a packet that verifies changes the window: it is marked exactly as an
+    /// accepted packet, which moves the window's top to its full sequence number, and
+    /// the AH is removed as there. Without ESN nothing is tried. When no high half
+    /// verifies the packet (or the SA has no ESN) the open fails with
+    /// [`OpenError::Integrity`].
     ///
     /// [RFC 4302 Appendix B3]: https://www.rfc-editor.org/rfc/rfc4302#appendix-B.3
-    pub fn open_transport_resync_with<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
-        &self,
-        buf: &mut PacketBuf<B>,
-        replay: &mut R,
-        max_tries: u32,
-    ) -> Result<Opened, OpenError> {
-        let (p, start) = verify_resync(&self.xf, self.spi, replay, buf, max_tries)?;
-        unframe_transport(self.spi, buf, &p, start)
+    pub const fn resync(max_tries: u32) -> Self {
+        Self {
+            resync: Some(max_tries),
+        }
     }
 
-    /// Re-synchronizes the ESN high half with one tunnel-mode packet, as
-    /// [`AhInbound::open_transport_resync_with`] does in transport mode; a packet that
-    /// verifies is then unframed as in [`AhInbound::open_tunnel_with`].
-    ///
-    /// # Errors
-    /// As [`AhInbound::open_tunnel`]: [`OpenError::Integrity`] when no high half
-    /// verifies the packet (or the SA has no ESN). The body is unchanged on every error.
-    pub fn open_tunnel_resync_with<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
-        &self,
-        buf: &mut PacketBuf<B>,
-        replay: &mut R,
-        max_tries: u32,
-    ) -> Result<Opened, OpenError> {
-        let (p, start) = verify_resync(&self.xf, self.spi, replay, buf, max_tries)?;
-        unframe_tunnel(self.spi, buf, &p, start)
+    /// Whether this is a re-synchronization attempt.
+    pub const fn is_resync(&self) -> bool {
+        self.resync.is_some()
+    }
+
+    pub(crate) const fn attempt(self) -> Attempt {
+        match self.resync {
+            None => Attempt::Normal,
+            Some(max_tries) => Attempt::Resync { max_tries },
+        }
     }
 }
 
 pub use ipsec_core::{ReplayGuard, ResyncCounter, ResyncPolicy};
 
-/// Removes the AH of a verified transport-mode packet and fixes the IP header.
-fn unframe_transport<B: AsRef<[u8]> + AsMut<[u8]>>(
-    spi: Spi,
-    buf: &mut PacketBuf<B>,
-    p: &Parsed,
-    start: usize,
-) -> Result<Opened, OpenError> {
-    let (b, _, _) = buf.raw_mut();
-    let hl = p.loc.hdr_len;
-    let end = start.saturating_add(p.loc.total_len);
-    let payload = start.saturating_add(hl).saturating_add(p.ah_len);
-    let new_start = payload.saturating_sub(hl);
-    let (src, dst) = addresses(b.get(start..end).unwrap_or(&[]), p.loc.family);
-    b.copy_within(start..start.saturating_add(hl), new_start);
-    let hdr = b.get_mut(new_start..payload).unwrap_or(&mut []);
-    let new_total = p.loc.total_len.saturating_sub(p.ah_len);
-    ip::fix(
-        hdr,
-        p.loc.family,
-        new_total,
-        p.loc.proto_offset,
-        p.next_header,
-    )
-    .map_err(OpenError::Malformed)?;
-    buf.set_cursors(new_start, end);
-    Ok(Opened {
-        spi,
-        seq: p.seq,
-        next_header: p.next_header,
-        src,
-        dst,
-        ah_len: p.ah_len,
-    })
+/// AH's part of the shared inbound core ([`ipsec_core::inbound`]): the constant-time
+/// ICV check of the packet at `b[packet]`. The check puts the packet back whatever the
+/// outcome (the mutable fields and the AES-GMAC ESN scratch), so there is nothing to
+/// restore between re-synchronization tries.
+struct AhVerifier<'a> {
+    xf: &'a Transform,
+    b: &'a mut [u8],
+    packet: Range<usize>,
+    p: &'a Parsed,
 }
 
-/// Strips the outer header and AH of a verified tunnel-mode packet.
-fn unframe_tunnel<B: AsRef<[u8]> + AsMut<[u8]>>(
-    spi: Spi,
-    buf: &mut PacketBuf<B>,
-    p: &Parsed,
-    start: usize,
-) -> Result<Opened, OpenError> {
-    let (b, _, _) = buf.raw_mut();
-    let end = start.saturating_add(p.loc.total_len);
-    let inner_off = p.loc.hdr_len.saturating_add(p.ah_len);
-    let inner_start = start.saturating_add(inner_off);
-    let outer = b.get(start..end).unwrap_or(&[]);
-    let (src, dst) = addresses(outer, p.loc.family);
-    let tos = outer_tos(outer, p.loc.family);
-    let inner = b.get_mut(inner_start..end).unwrap_or(&mut []);
-    let bad = |e: ParseError| OpenError::Malformed(e.at(inner_off));
-    let (family, inner_len) = match (p.next_header, ip::family(inner).map_err(bad)?) {
-        (IpProto::IPV4, Family::Ipv4) => (Family::Ipv4, ip::check_v4(inner).map_err(bad)?.1),
-        (IpProto::IPV6, Family::Ipv6) => (Family::Ipv6, ip::check_v6(inner).map_err(bad)?),
-        _ => {
-            return Err(OpenError::Malformed(ParseError::bad_value(
-                p.loc.hdr_len,
-                "inner protocol",
-            )))
+impl Verifier for AhVerifier<'_> {
+    type Error = OpenError;
+
+    #[inline]
+    fn prepare(&mut self, _: Attempt) -> Result<(), OpenError> {
+        let Range { start, end } = self.packet;
+        if !self.xf.scratch_fits(self.b.len(), start, end) {
+            let s = self.xf.scratch();
+            return Err(OpenError::InsufficientRoom { head: s, tail: s });
         }
-    };
-    tunnel::apply_ecn(inner, family, tos).ok_or(OpenError::EcnDrop)?;
-    buf.set_cursors(inner_start, inner_start.saturating_add(inner_len));
-    Ok(Opened {
-        spi,
-        seq: p.seq,
-        next_header: p.next_header,
-        src,
-        dst,
-        ah_len: p.ah_len,
-    })
-}
+        Ok(())
+    }
 
-/// Parse, replay pre-check, ICV check, window update. Returns what was found and the
-/// body start.
-fn verify<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
-    xf: &Transform,
-    spi: Spi,
-    replay: &mut R,
-    buf: &mut PacketBuf<B>,
-) -> Result<(Parsed, usize), OpenError> {
-    let r = buf.body_range();
-    let (mut p, seq_lo) = parse(xf, spi, buf)?;
-    p.seq = replay
-        .check_seq(seq_lo, xf.esn)
-        .map_err(OpenError::Replay)?;
-    let end = r.start.saturating_add(p.loc.total_len);
-    if !xf.scratch_fits(buf.buffer().len(), r.start, end) {
-        let s = xf.scratch();
-        return Err(OpenError::InsufficientRoom { head: s, tail: s });
-    }
-    let icv = p.icv.get(..xf.layout.icv_len).unwrap_or(&[]);
-    let (b, _, _) = buf.raw_mut();
-    xf.mac(b, r.start..end, &p.loc, &p.plan, p.seq, Op::Verify(icv))
-        .map_err(|_| OpenError::Integrity)?;
-    // Authentic: only now may the window move (RFC 4302 §3.4.3).
-    replay.mark_seq(p.seq).map_err(OpenError::Replay)?;
-    Ok((p, r.start))
-}
-
-/// RFC 4302 Appendix B3: parse and replay pre-check as in [`verify`], then the ICV with
-/// the high halves inferred + 1 ..= inferred + `max_tries`; the window is marked only
-/// for the one that verifies.
-fn verify_resync<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
-    xf: &Transform,
-    spi: Spi,
-    replay: &mut R,
-    buf: &mut PacketBuf<B>,
-    max_tries: u32,
-) -> Result<(Parsed, usize), OpenError> {
-    let r = buf.body_range();
-    let (mut p, seq_lo) = parse(xf, spi, buf)?;
-    let inferred = replay
-        .check_seq(seq_lo, xf.esn)
-        .map_err(OpenError::Replay)?;
-    if !xf.esn {
-        // Without ESN there is no high half to get wrong.
-        return Err(OpenError::Integrity);
-    }
-    let end = r.start.saturating_add(p.loc.total_len);
-    if !xf.scratch_fits(buf.buffer().len(), r.start, end) {
-        let s = xf.scratch();
-        return Err(OpenError::InsufficientRoom { head: s, tail: s });
-    }
-    let icv = p.icv.get(..xf.layout.icv_len).unwrap_or(&[]);
-    let (b, _, _) = buf.raw_mut();
-    let base = split(inferred).0;
-    let mut found = None;
-    for k in 1..=max_tries.min(ResyncPolicy::MAX_TRIES) {
-        let Some(hi) = base.checked_add(k) else {
-            break;
-        };
-        let seq = (u64::from(hi) << 32) | u64::from(seq_lo);
-        // `mac` puts the packet back whatever the outcome: nothing to undo per try.
-        if xf
-            .mac(b, r.start..end, &p.loc, &p.plan, seq, Op::Verify(icv))
+    #[inline]
+    fn verify(&mut self, seq: u64) -> bool {
+        let icv = self.p.icv.get(..self.xf.layout.icv_len).unwrap_or(&[]);
+        self.xf
+            .mac(
+                self.b,
+                self.packet.clone(),
+                &self.p.loc,
+                &self.p.plan,
+                seq,
+                Op::Verify(icv),
+            )
             .is_ok()
-        {
-            found = Some(seq);
-            break;
-        }
     }
-    p.seq = found.ok_or(OpenError::Integrity)?;
-    // Authentic with this high half: mark it exactly as a normally accepted packet.
-    // Every candidate lies above the window's top, so the window moves forward.
-    replay.mark_seq(p.seq).map_err(OpenError::Replay)?;
+}
+
+/// Parse → the shared inbound core (pre-check, ICV check, mark; or the
+/// re-synchronization loop). Returns what was found and the body start.
+pub(crate) fn verify<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
+    xf: &Transform,
+    spi: Spi,
+    replay: &mut R,
+    buf: &mut PacketBuf<B>,
+    attempt: Attempt,
+) -> Result<(Parsed, usize), OpenError> {
+    let r = buf.body_range();
+    let (mut p, low) = parse(xf, spi, buf)?;
+    let end = r.start.saturating_add(p.loc.total_len);
+    let (b, _, _) = buf.raw_mut();
+    let mut v = AhVerifier {
+        xf,
+        b,
+        packet: r.start..end,
+        p: &p,
+    };
+    let facts = SeqFacts { low, esn: xf.esn };
+    p.seq = inbound::open(replay, facts, attempt, &mut v).map_err(|e| match e {
+        Refused::Replay(e) => OpenError::Replay(e),
+        Refused::Protocol(e) => e,
+        _ => OpenError::Integrity,
+    })?;
     Ok((p, r.start))
 }
 

@@ -38,8 +38,16 @@ use ipsec_core::IpProto;
 use zerocopy::network_endian::{U16, U32};
 use zerocopy::{FromBytes, IntoBytes};
 
-use crate::ip;
+use ipsec_core::{PacketBuf, Spi};
+
+use crate::ip::{self, Located};
+use crate::mutable::Plan;
+use crate::sa::{
+    addresses, outer_tos, verify, AhInbound, AhOutbound, Op, OpenError, OpenOptions, Opened,
+    Overhead, Parsed, ReplayGuard, SealError,
+};
 use crate::wire::{Family, ParseError};
+use crate::GMAC_IV_LEN;
 
 pub use ipsec_core::tunnel::{decap_ecn, ecn, DfPolicy, DscpPolicy};
 
@@ -241,6 +249,185 @@ impl Tunnel {
             _ => Err(ParseError::bad_value(0, "tunnel address family")),
         }
     }
+}
+
+impl AhOutbound {
+    /// Protects the IPv4 or IPv6 packet in the body in tunnel mode: AH and a new outer
+    /// header from `tunnel` go in front of it. Returns the sequence number.
+    ///
+    /// # Errors
+    /// [`SealError::Malformed`] for a body that is not an IP packet,
+    /// [`SealError::InsufficientRoom`], [`SealError::TooLarge`],
+    /// [`SealError::SequenceExhausted`], [`SealError::Crypto`]; the body is unchanged.
+    pub fn seal_tunnel<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        tunnel: &mut Tunnel,
+        buf: &mut PacketBuf<B>,
+    ) -> Result<u64, SealError> {
+        let (meta, o) = self.plan_tunnel(tunnel, buf)?;
+        let seq = self.seq.next().map_err(|_| SealError::SequenceExhausted)?;
+        let iv = self.take_iv(seq);
+        let ident = tunnel.take_ident();
+        self.finish_tunnel(tunnel, ident, buf, &meta, o, seq, iv)?;
+        Ok(seq)
+    }
+
+    /// Protects like [`AhOutbound::seal_tunnel`], with the caller's sequence number
+    /// `seq`, through shared references (see [`AhOutbound::seal_transport_at`] for what
+    /// the caller guarantees). An IPv4 outer header's Identification is the low 16
+    /// bits of `seq`, unique among the last 65536 packets of the SA (RFC 6864).
+    /// Returns `seq` (as ESP's `seal_*_at` do).
+    ///
+    /// # Errors
+    /// As [`AhOutbound::seal_tunnel`]; [`SealError::SequenceExhausted`] for a `seq`
+    /// the SA could not send.
+    pub fn seal_tunnel_at<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        tunnel: &Tunnel,
+        buf: &mut PacketBuf<B>,
+        seq: u64,
+    ) -> Result<u64, SealError> {
+        self.check_seq(seq)?;
+        let (meta, o) = self.plan_tunnel(tunnel, buf)?;
+        let ident = u16::try_from(seq & 0xffff).unwrap_or(0);
+        self.finish_tunnel(tunnel, ident, buf, &meta, o, seq, seq.to_be_bytes())?;
+        Ok(seq)
+    }
+
+    fn plan_tunnel<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        tunnel: &Tunnel,
+        buf: &PacketBuf<B>,
+    ) -> Result<(InnerMeta, Overhead), SealError> {
+        let meta = InnerMeta::parse(buf.body()).map_err(SealError::Malformed)?;
+        let o = self.tunnel_overhead(tunnel);
+        let r = buf.body_range();
+        self.room(buf.buffer().len(), r.start, r.end, o)?;
+        if buf.body_len().saturating_add(o.head) > ip::max_total(tunnel.family()) {
+            return Err(SealError::TooLarge);
+        }
+        Ok((meta, o))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn finish_tunnel<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        tunnel: &Tunnel,
+        ident: u16,
+        buf: &mut PacketBuf<B>,
+        meta: &InnerMeta,
+        o: Overhead,
+        seq: u64,
+        iv: [u8; GMAC_IV_LEN],
+    ) -> Result<(), SealError> {
+        let family = tunnel.family();
+        let outer_len = tunnel.header_len();
+        let ah_len = o.head.saturating_sub(outer_len);
+        let total = buf.body_len().saturating_add(o.head);
+        let (b, start, end) = buf.raw_mut();
+        let new_start = start.saturating_sub(o.head);
+        let ah_start = new_start.saturating_add(outer_len);
+        let err = SealError::InsufficientRoom {
+            head: o.head,
+            tail: o.tail,
+        };
+        let ah = b.get_mut(ah_start..start).ok_or(err)?;
+        self.emit_ah(ah, meta.next_header, seq, ah_len, iv)?;
+        let outer = b.get_mut(new_start..ah_start).ok_or(err)?;
+        tunnel
+            .write_outer(outer, total, meta, ident)
+            .map_err(SealError::Malformed)?;
+        let loc = Located {
+            family,
+            total_len: total,
+            hdr_len: outer_len,
+            proto: IpProto::AH,
+            proto_offset: if family == Family::Ipv4 { 9 } else { 6 },
+        };
+        // A fresh outer header has no options or extension headers: nothing to plan.
+        let plan = Plan::default();
+        self.xf
+            .mac(b, new_start..end, &loc, &plan, seq, Op::Sign)
+            .map_err(SealError::Crypto)?;
+        buf.set_cursors(new_start, end);
+        Ok(())
+    }
+}
+
+impl AhInbound {
+    /// Verifies a tunnel-mode packet with this SA's own anti-replay window and leaves
+    /// the inner packet in the body.
+    ///
+    /// As [`AhInbound::open_transport`] up to the window update; then the next header
+    /// must be IPv4 or IPv6 and match a well-formed inner packet, which is trimmed to
+    /// its length field, and the outer ECN field is combined into it (RFC 6040).
+    ///
+    /// # Errors
+    /// [`OpenError::Malformed`], [`OpenError::Replay`], [`OpenError::Integrity`],
+    /// [`OpenError::InsufficientRoom`], [`OpenError::EcnDrop`]. The body is unchanged
+    /// on every error.
+    pub fn open_tunnel<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        buf: &mut PacketBuf<B>,
+        opts: OpenOptions,
+    ) -> Result<Opened, OpenError> {
+        let Self { spi, xf, window } = self;
+        let (p, start) = verify(xf, *spi, window, buf, opts.attempt())?;
+        unframe_tunnel(*spi, buf, &p, start)
+    }
+
+    /// Opens like [`AhInbound::open_tunnel`], through a shared reference, with the
+    /// anti-replay window kept by the caller (see [`AhInbound::open_transport_with`]).
+    ///
+    /// # Errors
+    /// As [`AhInbound::open_tunnel`].
+    pub fn open_tunnel_with<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
+        &self,
+        buf: &mut PacketBuf<B>,
+        replay: &mut R,
+        opts: OpenOptions,
+    ) -> Result<Opened, OpenError> {
+        let (p, start) = verify(&self.xf, self.spi, replay, buf, opts.attempt())?;
+        unframe_tunnel(self.spi, buf, &p, start)
+    }
+}
+
+/// Strips the outer header and AH of a verified tunnel-mode packet.
+fn unframe_tunnel<B: AsRef<[u8]> + AsMut<[u8]>>(
+    spi: Spi,
+    buf: &mut PacketBuf<B>,
+    p: &Parsed,
+    start: usize,
+) -> Result<Opened, OpenError> {
+    let (b, _, _) = buf.raw_mut();
+    let end = start.saturating_add(p.loc.total_len);
+    let inner_off = p.loc.hdr_len.saturating_add(p.ah_len);
+    let inner_start = start.saturating_add(inner_off);
+    let outer = b.get(start..end).unwrap_or(&[]);
+    let (src, dst) = addresses(outer, p.loc.family);
+    let tos = outer_tos(outer, p.loc.family);
+    let inner = b.get_mut(inner_start..end).unwrap_or(&mut []);
+    let bad = |e: ParseError| OpenError::Malformed(e.at(inner_off));
+    let (family, inner_len) = match (p.next_header, ip::family(inner).map_err(bad)?) {
+        (IpProto::IPV4, Family::Ipv4) => (Family::Ipv4, ip::check_v4(inner).map_err(bad)?.1),
+        (IpProto::IPV6, Family::Ipv6) => (Family::Ipv6, ip::check_v6(inner).map_err(bad)?),
+        _ => {
+            return Err(OpenError::Malformed(ParseError::bad_value(
+                p.loc.hdr_len,
+                "inner protocol",
+            )))
+        }
+    };
+    apply_ecn(inner, family, tos).ok_or(OpenError::EcnDrop)?;
+    buf.set_cursors(inner_start, inner_start.saturating_add(inner_len));
+    Ok(Opened {
+        spi,
+        seq: p.seq,
+        next_header: p.next_header,
+        src,
+        dst,
+        ah_len: p.ah_len,
+    })
 }
 
 /// Applies [`decap_ecn`] to the inner packet at the start of `inner` (already checked),

@@ -47,87 +47,7 @@ pub const HEADER_LEN: usize = 12;
 /// The longest AH the 8-bit Payload Length field can describe: (255 + 2) * 4.
 pub const MAX_AH_LEN: usize = (255 + 2) * 4;
 
-/// What was wrong with the bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ParseErrorKind {
-    /// The input ends before a structure does.
-    Truncated {
-        /// Bytes the structure needs from `offset`.
-        needed: usize,
-    },
-    /// A length field disagrees with the bytes present or with what the SA expects.
-    LengthField,
-    /// A field holds a value this layer cannot accept.
-    BadValue(&'static str),
-}
-
-/// A wire parse error: what, and at which byte offset of the input.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ParseError {
-    /// What was wrong.
-    pub kind: ParseErrorKind,
-    /// The byte offset in the parsed input where the problem is.
-    pub offset: usize,
-}
-
-impl ParseError {
-    /// A [`ParseErrorKind::Truncated`] error.
-    pub const fn truncated(offset: usize, needed: usize) -> Self {
-        Self {
-            kind: ParseErrorKind::Truncated { needed },
-            offset,
-        }
-    }
-
-    /// A [`ParseErrorKind::BadValue`] error.
-    pub const fn bad_value(offset: usize, what: &'static str) -> Self {
-        Self {
-            kind: ParseErrorKind::BadValue(what),
-            offset,
-        }
-    }
-
-    /// A [`ParseErrorKind::LengthField`] error.
-    pub const fn length_field(offset: usize) -> Self {
-        Self {
-            kind: ParseErrorKind::LengthField,
-            offset,
-        }
-    }
-
-    /// The same error with its offset moved by `base` (for errors found in a sub-slice).
-    pub const fn at(self, base: usize) -> Self {
-        Self {
-            kind: self.kind,
-            offset: self.offset.saturating_add(base),
-        }
-    }
-}
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.kind {
-            ParseErrorKind::Truncated { needed } => {
-                write!(
-                    f,
-                    "truncated: {needed} bytes needed at offset {}",
-                    self.offset
-                )
-            }
-            ParseErrorKind::LengthField => {
-                write!(
-                    f,
-                    "length field at offset {} disagrees with the data",
-                    self.offset
-                )
-            }
-            ParseErrorKind::BadValue(what) => write!(f, "bad {what} at offset {}", self.offset),
-        }
-    }
-}
-
-impl core::error::Error for ParseError {}
+pub use ipsec_core::wire::{EmitError, ParseError, ParseErrorKind};
 
 /// The fixed part of the AH header.
 #[repr(C)]
@@ -401,18 +321,22 @@ impl AhRepr {
     /// [`AhRepr::buffer_len`] bytes of `out` (which may hold stale bytes).
     ///
     /// # Errors
-    /// [`ParseErrorKind::Truncated`] when `out` is too short;
-    /// [`ParseErrorKind::LengthField`] when `ah_len` is not a multiple of 4 in
-    /// [`HEADER_LEN`]`..=`[`MAX_AH_LEN`].
-    pub fn emit(&self, out: &mut [u8]) -> Result<(), ParseError> {
+    /// [`EmitError::LengthOutOfRange`] when `ah_len` is not a multiple of 4 in
+    /// [`HEADER_LEN`]`..=`[`MAX_AH_LEN`]; [`EmitError::BufferTooSmall`] when `out` is
+    /// too short.
+    pub fn emit(&self, out: &mut [u8]) -> Result<(), EmitError> {
+        let bad_len = EmitError::LengthOutOfRange {
+            what: "ah length",
+            len: self.ah_len,
+        };
         if self.ah_len % 4 != 0 || !(HEADER_LEN..=MAX_AH_LEN).contains(&self.ah_len) {
-            return Err(ParseError::length_field(1));
+            return Err(bad_len);
         }
-        let payload_len = u8::try_from((self.ah_len / 4).saturating_sub(2))
-            .map_err(|_| ParseError::length_field(1))?;
+        let payload_len = u8::try_from((self.ah_len / 4).saturating_sub(2)).map_err(|_| bad_len)?;
+        let have = out.len();
         let out = out
             .get_mut(..self.ah_len)
-            .ok_or(ParseError::truncated(0, self.ah_len))?;
+            .ok_or(EmitError::buffer_too_small(self.ah_len, have))?;
         let (seq_hi_dropped, seq_lo) = ipsec_core::seq::split(self.seq);
         let _ = seq_hi_dropped; // RFC 4302 §2.5.1: the high half is never sent.
         let h = AhHeader {
@@ -424,7 +348,7 @@ impl AhRepr {
         };
         let (head, field) = out.split_at_mut(HEADER_LEN);
         h.write_to(head)
-            .map_err(|_| ParseError::truncated(0, HEADER_LEN))?;
+            .map_err(|_| EmitError::buffer_too_small(HEADER_LEN, have))?;
         field.fill(0);
         Ok(())
     }

@@ -8,6 +8,7 @@ mod common;
 use common::build::{self, addr6, Built, Ext6, Opt4, Opt6};
 use common::{buffer, provider, ROOM};
 use ipsec_ah::tunnel::ecn;
+use ipsec_ah::OpenOptions;
 use ipsec_ah::{integ, AhInbound, AhOutbound, OpenError, PacketBuf, Tunnel, TunnelConfig};
 use ipsec_core::{KeyMaterial, Spi};
 use ipsec_crypto::suites::{self, IntegDesc};
@@ -39,9 +40,9 @@ fn open(inb: &mut AhInbound, p: &[u8], tunnel: bool) -> Result<Vec<u8>, OpenErro
     let mut s = buffer(p);
     let mut b = PacketBuf::new(&mut s[..], ROOM, p.len()).unwrap();
     let r = if tunnel {
-        inb.open_tunnel(&mut b)
+        inb.open_tunnel(&mut b, OpenOptions::new())
     } else {
-        inb.open_transport(&mut b)
+        inb.open_transport(&mut b, OpenOptions::new())
     };
     r.map(|_| b.body().to_vec())
 }

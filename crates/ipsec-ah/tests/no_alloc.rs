@@ -8,6 +8,7 @@ mod common;
 use std::alloc::System;
 
 use common::build::{self, addr6, Ext6, Opt4, Opt6};
+use ipsec_ah::OpenOptions;
 use ipsec_ah::{integ, AhInbound, AhOutbound, PacketBuf, Tunnel, TunnelConfig};
 use ipsec_core::{KeyMaterial, Spi};
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
@@ -75,7 +76,7 @@ fn seal_and_open_do_not_allocate() -> usize {
                     o.seal_transport(&mut b).unwrap();
                     let r = b.body_range();
                     let mut b = PacketBuf::new(&mut storage[..], r.start, r.len()).unwrap();
-                    i.open_transport(&mut b).unwrap();
+                    i.open_transport(&mut b, OpenOptions::new()).unwrap();
                     // The shared-reference paths.
                     storage[256..256 + p.len()].copy_from_slice(p);
                     let mut b = PacketBuf::new(&mut storage[..], 256, p.len()).unwrap();
@@ -84,14 +85,15 @@ fn seal_and_open_do_not_allocate() -> usize {
                     o.seal_transport_at(&mut b, seq).unwrap();
                     let r = b.body_range();
                     let mut b = PacketBuf::new(&mut storage[..], r.start, r.len()).unwrap();
-                    i.open_transport_with(&mut b, &mut w).unwrap();
+                    i.open_transport_with(&mut b, &mut w, OpenOptions::new())
+                        .unwrap();
                     // Tunnel mode.
                     storage[256..256 + p.len()].copy_from_slice(p);
                     let mut b = PacketBuf::new(&mut storage[..], 256, p.len() - n).unwrap();
                     if o.seal_tunnel(&mut t, &mut b).is_ok() {
                         let r = b.body_range();
                         let mut b = PacketBuf::new(&mut storage[..], r.start, r.len()).unwrap();
-                        let _ = i.open_tunnel(&mut b);
+                        let _ = i.open_tunnel(&mut b, OpenOptions::new());
                     }
                 }
             }
@@ -106,9 +108,13 @@ fn seal_and_open_do_not_allocate() -> usize {
                     o.seal_transport_at(&mut b, seq).unwrap();
                     let r = b.body_range();
                     let mut b = PacketBuf::new(&mut storage[..], r.start, r.len()).unwrap();
-                    assert!(i.open_transport_with(&mut b, &mut w).is_err());
+                    assert!(i
+                        .open_transport_with(&mut b, &mut w, OpenOptions::new())
+                        .is_err());
                     assert_eq!(
-                        i.open_transport_resync_with(&mut b, &mut w, 2).unwrap().seq,
+                        i.open_transport_with(&mut b, &mut w, OpenOptions::resync(2))
+                            .unwrap()
+                            .seq,
                         seq
                     );
                 }

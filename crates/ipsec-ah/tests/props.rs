@@ -17,6 +17,7 @@ mod common;
 
 use common::build::{self, addr6, Built, Ext6, Opt4, Opt6};
 use common::{buffer, provider, ROOM};
+use ipsec_ah::OpenOptions;
 use ipsec_ah::{integ, AhInbound, AhOutbound, PacketBuf, Tunnel, TunnelConfig};
 use ipsec_core::{KeyMaterial, ReplayWindow, Spi};
 use ipsec_crypto::suites::{self, IntegDesc};
@@ -60,7 +61,8 @@ fn seal_transport(out: &mut AhOutbound, p: &[u8]) -> Vec<u8> {
 fn open_transport(inb: &mut AhInbound, p: &[u8]) -> Result<Vec<u8>, ipsec_ah::OpenError> {
     let mut s = buffer(p);
     let mut b = PacketBuf::new(&mut s[..], ROOM, p.len()).unwrap();
-    inb.open_transport(&mut b).map(|_| b.body().to_vec())
+    inb.open_transport(&mut b, OpenOptions::new())
+        .map(|_| b.body().to_vec())
 }
 
 fn opt4() -> impl Strategy<Value = Opt4> {
@@ -295,7 +297,7 @@ proptest! {
         }
         let mut s = buffer(&sealed);
         let mut b = PacketBuf::new(&mut s[..], ROOM, sealed.len()).unwrap();
-        let opened = inb.open_tunnel(&mut b).unwrap();
+        let opened = inb.open_tunnel(&mut b, OpenOptions::new()).unwrap();
         prop_assert_eq!(opened.seq, 1);
         prop_assert_eq!(hex::encode(b.body()), hex::encode(&inner.bytes));
     }
@@ -344,9 +346,9 @@ proptest! {
         let mut s2 = buffer(&sealed);
         let mut b2 = PacketBuf::new(&mut s2[..], ROOM, sealed.len()).unwrap();
         let (r1, r2) = if tunnel {
-            (inb.open_tunnel(&mut b1), inb.open_tunnel_with(&mut b2, &mut guard))
+            (inb.open_tunnel(&mut b1, OpenOptions::new()), inb.open_tunnel_with(&mut b2, &mut guard, OpenOptions::new()))
         } else {
-            (inb.open_transport(&mut b1), inb.open_transport_with(&mut b2, &mut guard))
+            (inb.open_transport(&mut b1, OpenOptions::new()), inb.open_transport_with(&mut b2, &mut guard, OpenOptions::new()))
         };
         prop_assert_eq!(r1, r2);
         prop_assert_eq!(b1.body(), b2.body());
@@ -361,10 +363,10 @@ proptest! {
         s.extend_from_slice(&bytes);
         let len = bytes.len();
         let mut b = PacketBuf::new(&mut s[..], head, len).unwrap();
-        prop_assert!(inb.open_transport(&mut b).is_err());
+        prop_assert!(inb.open_transport(&mut b, OpenOptions::new()).is_err());
         prop_assert_eq!(b.body(), &bytes[..]);
         let mut b = PacketBuf::new(&mut s[..], head, len).unwrap();
-        prop_assert!(inb.open_tunnel(&mut b).is_err());
+        prop_assert!(inb.open_tunnel(&mut b, OpenOptions::new()).is_err());
         prop_assert_eq!(b.body(), &bytes[..]);
     }
 }

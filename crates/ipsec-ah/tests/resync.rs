@@ -10,6 +10,7 @@ mod common;
 
 use common::build;
 use common::{buffer, provider, ROOM};
+use ipsec_ah::OpenOptions;
 use ipsec_ah::{
     integ, AhInbound, AhOutbound, OpenError, Opened, PacketBuf, ResyncCounter, ResyncPolicy,
     Tunnel, TunnelConfig,
@@ -97,10 +98,23 @@ impl Sender {
     }
 }
 
+/// [`AhInbound::open_transport`] or [`AhInbound::open_tunnel`], by `mode`.
+fn open_in<B: AsRef<[u8]> + AsMut<[u8]>>(
+    i: &mut AhInbound,
+    b: &mut PacketBuf<B>,
+    mode: Mode,
+    opts: OpenOptions,
+) -> Result<Opened, OpenError> {
+    match mode {
+        Mode::Transport => i.open_transport(b, opts),
+        Mode::Tunnel => i.open_tunnel(b, opts),
+    }
+}
+
 fn open(i: &mut AhInbound, pkt: &[u8], mode: Mode) -> Result<(Vec<u8>, Opened), OpenError> {
     let mut s = buffer(pkt);
     let mut b = PacketBuf::new(&mut s[..], ROOM, pkt.len()).unwrap();
-    let o = i.open(&mut b, mode)?;
+    let o = open_in(i, &mut b, mode, OpenOptions::new())?;
     Ok((b.body().to_vec(), o))
 }
 
@@ -113,7 +127,7 @@ fn resync(
 ) -> Result<(Vec<u8>, Opened), OpenError> {
     let mut s = buffer(pkt);
     let mut b = PacketBuf::new(&mut s[..], ROOM, pkt.len()).unwrap();
-    match i.open_resync(&mut b, mode, tries) {
+    match open_in(i, &mut b, mode, OpenOptions::resync(tries)) {
         Ok(o) => Ok((b.body().to_vec(), o)),
         Err(e) => {
             assert_eq!(b.body(), pkt, "a failed resync leaves the packet as it was");
@@ -133,7 +147,7 @@ fn receive(
 ) -> (Result<(Vec<u8>, Opened), OpenError>, bool) {
     let mut s = buffer(pkt);
     let mut b = PacketBuf::new(&mut s[..], ROOM, pkt.len()).unwrap();
-    match i.open(&mut b, mode) {
+    match open_in(i, &mut b, mode, OpenOptions::new()) {
         Ok(o) => {
             c.reset();
             (Ok((b.body().to_vec(), o)), false)
@@ -143,8 +157,7 @@ fn receive(
             if !c.failed(p) {
                 return (Err(OpenError::Integrity), false);
             }
-            let r = i
-                .open_resync(&mut b, mode, p.max_tries())
+            let r = open_in(i, &mut b, mode, OpenOptions::resync(p.max_tries()))
                 .map(|o| (b.body().to_vec(), o));
             (r, true)
         }
@@ -382,16 +395,25 @@ fn gmac_resync_with_headroom_only() {
         let mut s = vec![0u8; 8];
         s.extend_from_slice(&pkt);
         let mut b = PacketBuf::new(&mut s[..], 8, pkt.len()).unwrap();
-        assert_eq!(i.open_transport(&mut b).unwrap_err(), OpenError::Integrity);
+        assert_eq!(
+            i.open_transport(&mut b, OpenOptions::new()).unwrap_err(),
+            OpenError::Integrity
+        );
         assert_eq!(b.body(), &pkt[..]);
         assert_eq!(
-            i.open_resync(&mut b, Mode::Transport, 2).unwrap_err(),
+            i.open_transport(&mut b, OpenOptions::resync(2))
+                .unwrap_err(),
             OpenError::Integrity
         );
         assert_eq!(b.body(), &pkt[..]);
         assert_eq!(&s[..8], &[0; 8], "headroom put back");
         let mut b = PacketBuf::new(&mut s[..], 8, pkt.len()).unwrap();
-        assert_eq!(i.open_resync(&mut b, Mode::Transport, 3).unwrap().seq, seq);
+        assert_eq!(
+            i.open_transport(&mut b, OpenOptions::resync(3))
+                .unwrap()
+                .seq,
+            seq
+        );
         assert_eq!(b.body(), &tx.plain(b"y")[..]);
         // Neither head- nor tailroom: refused before any try.
         tx.out.set_next_seq((4 << 32) | 100).unwrap();
@@ -399,7 +421,7 @@ fn gmac_resync_with_headroom_only() {
         let mut s = pkt.clone();
         let mut b = PacketBuf::new(&mut s[..], 0, pkt.len()).unwrap();
         assert!(matches!(
-            i.open_resync(&mut b, Mode::Transport, 3),
+            i.open_transport(&mut b, OpenOptions::resync(3)),
             Err(OpenError::InsufficientRoom { .. })
         ));
         assert_eq!(b.body(), &pkt[..]);
@@ -428,8 +450,8 @@ fn shared_reference_entry_points_with_an_external_window() {
         );
         // The same buffer, untouched by the failure, re-synchronizes.
         let opened = match mode {
-            Mode::Transport => i.open_transport_resync_with(&mut b, &mut window, 2),
-            Mode::Tunnel => i.open_tunnel_resync_with(&mut b, &mut window, 2),
+            Mode::Transport => i.open_transport_with(&mut b, &mut window, OpenOptions::resync(2)),
+            Mode::Tunnel => i.open_tunnel_with(&mut b, &mut window, OpenOptions::resync(2)),
         }
         .unwrap();
         assert_eq!(opened.seq, seq, "{ctx}");
@@ -447,7 +469,7 @@ fn with(
     mode: Mode,
 ) -> Result<Opened, OpenError> {
     match mode {
-        Mode::Transport => i.open_transport_with(b, w),
-        Mode::Tunnel => i.open_tunnel_with(b, w),
+        Mode::Transport => i.open_transport_with(b, w, OpenOptions::new()),
+        Mode::Tunnel => i.open_tunnel_with(b, w, OpenOptions::new()),
     }
 }

@@ -7,6 +7,7 @@ mod common;
 use common::build::{self, Ext6, Opt6};
 use common::{buffer, provider, ROOM};
 use ipsec_ah::wire::AhLayout;
+use ipsec_ah::OpenOptions;
 use ipsec_ah::{
     integ, mutable, AhInbound, AhOutbound, Family, OpenError, PacketBuf, SaError, SealError,
     Tunnel, TunnelConfig,
@@ -49,7 +50,8 @@ fn seal(out: &mut AhOutbound, p: &[u8]) -> Vec<u8> {
 fn open(inb: &mut AhInbound, p: &[u8]) -> Result<Vec<u8>, OpenError> {
     let mut s = buffer(p);
     let mut b = PacketBuf::new(&mut s[..], ROOM, p.len()).unwrap();
-    inb.open_transport(&mut b).map(|_| b.body().to_vec())
+    inb.open_transport(&mut b, OpenOptions::new())
+        .map(|_| b.body().to_vec())
 }
 
 #[test]
@@ -83,17 +85,20 @@ fn overhead_is_exact_and_short_room_is_an_error() {
                 let mut b2 = PacketBuf::new(&mut tight[..], 0, before.len()).unwrap();
                 if o.tail > 0 {
                     assert_eq!(
-                        inb.open_transport(&mut b2).unwrap_err(),
+                        inb.open_transport(&mut b2, OpenOptions::new()).unwrap_err(),
                         OpenError::InsufficientRoom { head: 4, tail: 4 }
                     );
                     assert_eq!(b2.body(), &before[..]);
                     let mut s3 = vec![0u8; 4];
                     s3.extend_from_slice(&before);
                     let mut b3 = PacketBuf::new(&mut s3[..], 4, before.len()).unwrap();
-                    assert_eq!(inb.open_transport(&mut b3).unwrap().seq, 1);
+                    assert_eq!(
+                        inb.open_transport(&mut b3, OpenOptions::new()).unwrap().seq,
+                        1
+                    );
                     assert_eq!(b3.body(), &p[..]);
                 } else {
-                    inb.open_transport(&mut b2).unwrap();
+                    inb.open_transport(&mut b2, OpenOptions::new()).unwrap();
                     assert_eq!(b2.body(), &p[..]);
                 }
                 // One byte short in front: an error, nothing changed, no sequence
@@ -155,7 +160,7 @@ fn tunnel_overhead_and_room() {
             out.seal_tunnel(&mut t, &mut b).unwrap();
             assert_eq!(b.body_range(), 0..s.len());
             let mut b = PacketBuf::new(&mut s[..], 0, o.head + inner.len()).unwrap();
-            let opened = inb.open_tunnel(&mut b).unwrap();
+            let opened = inb.open_tunnel(&mut b, OpenOptions::new()).unwrap();
             assert_eq!(opened.next_header, IpProto::IPV6);
             assert_eq!(opened.src, l.parse::<std::net::IpAddr>().unwrap());
             assert_eq!(b.body(), &inner[..]);
@@ -192,7 +197,7 @@ fn tunnel_open_checks_the_inner_packet() {
     let sealed = b.body().to_vec();
     let mut s = buffer(&sealed);
     let mut b = PacketBuf::new(&mut s[..], ROOM, sealed.len()).unwrap();
-    inb.open_tunnel(&mut b).unwrap();
+    inb.open_tunnel(&mut b, OpenOptions::new()).unwrap();
     assert_eq!(b.body(), &inner[..n]);
     // Opening a tunnel packet as transport gives the inner packet behind the header.
     let (mut out, mut inb) = pair(d, false, 64);
@@ -209,7 +214,7 @@ fn tunnel_open_checks_the_inner_packet() {
     let mut s = buffer(&sealed);
     let mut b = PacketBuf::new(&mut s[..], ROOM, sealed.len()).unwrap();
     assert!(matches!(
-        inb.open(&mut b, Mode::Tunnel),
+        inb.open_tunnel(&mut b, OpenOptions::new()),
         Err(OpenError::Malformed(_))
     ));
     assert_eq!(b.body(), &sealed[..]);
@@ -275,12 +280,18 @@ fn sequence_numbers_replay_and_window_order() {
     let got = b.body().to_vec();
     let mut s = buffer(&got);
     let mut b = PacketBuf::new(&mut s[..], ROOM, got.len()).unwrap();
-    assert_eq!(inb.open_transport_with(&mut b, &mut w).unwrap().seq, 7);
+    assert_eq!(
+        inb.open_transport_with(&mut b, &mut w, OpenOptions::new())
+            .unwrap()
+            .seq,
+        7
+    );
     assert_eq!(w.top(), 7);
     let mut s = buffer(&got);
     let mut b = PacketBuf::new(&mut s[..], ROOM, got.len()).unwrap();
     assert_eq!(
-        inb.open_transport_with(&mut b, &mut w).unwrap_err(),
+        inb.open_transport_with(&mut b, &mut w, OpenOptions::new())
+            .unwrap_err(),
         OpenError::Replay(ReplayError::Duplicate)
     );
 }
@@ -299,7 +310,7 @@ fn esn_across_the_32_bit_boundary() {
             let mut s = buffer(&pkts[i]);
             let mut b = PacketBuf::new(&mut s[..], ROOM, pkts[i].len()).unwrap();
             assert_eq!(
-                inb.open_transport(&mut b).unwrap().seq,
+                inb.open_transport(&mut b, OpenOptions::new()).unwrap().seq,
                 start + i as u64,
                 "{}",
                 d.name

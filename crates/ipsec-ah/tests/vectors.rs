@@ -49,6 +49,7 @@ mod common;
 
 use common::{load, open, seal, Vector};
 use ipsec_ah::OpenError;
+use ipsec_ah::OpenOptions;
 
 const ODP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/ah.json");
 const SCAPY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/scapy_ah.json");
@@ -97,11 +98,11 @@ fn odp_vectors_refuse_replays_and_other_spis() {
     let mut i = v.inbound();
     let mut s = common::buffer(&v.ah_packet);
     let mut b = ipsec_ah::PacketBuf::new(&mut s[..], common::ROOM, v.ah_packet.len()).unwrap();
-    i.open_transport(&mut b).unwrap();
+    i.open_transport(&mut b, OpenOptions::new()).unwrap();
     let mut s = common::buffer(&v.ah_packet);
     let mut b = ipsec_ah::PacketBuf::new(&mut s[..], common::ROOM, v.ah_packet.len()).unwrap();
     assert!(matches!(
-        i.open_transport(&mut b),
+        i.open_transport(&mut b, OpenOptions::new()),
         Err(OpenError::Replay(_))
     ));
     let mut other = v.ah_packet.clone();

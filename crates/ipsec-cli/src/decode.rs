@@ -12,7 +12,7 @@ use ipsec::core::ip::walk::{self, Checks, IpVersion, Stop, WalkError, WalkErrorK
 use ipsec::core::ip::Ipv4Header;
 use ipsec::core::{IpProto, KeyMaterial, PacketBuf, Spi};
 use ipsec::crypto::CryptoProvider;
-use ipsec::esp::transport::{self, TransportError};
+use ipsec::esp::transport::TransportError;
 use ipsec::esp::udp::{classify, Classified};
 use ipsec::esp::{tunnel, EspInbound};
 use serde_json::{json, Value};
@@ -380,9 +380,9 @@ fn ah(n: usize, ip: &[u8], o: &Outer, sas: &mut Sas<'_>) -> Value {
         };
         let inbound = if esn { &mut sa.esn } else { &mut sa.plain };
         result = if tunnel {
-            inbound.open_tunnel(&mut buf)
+            inbound.open_tunnel(&mut buf, ipsec::ah::OpenOptions::new())
         } else {
-            inbound.open_transport(&mut buf)
+            inbound.open_transport(&mut buf, ipsec::ah::OpenOptions::new())
         };
         range = buf.body_range();
         match result {
@@ -446,7 +446,9 @@ fn esp(n: usize, ip: &[u8], o: &Outer, at: usize, sas: &mut Sas<'_>) -> Value {
             return with(base, json!({"status": "malformed"}));
         };
         let inbound = if esn { &mut sa.esn } else { &mut sa.plain };
-        last = transport::unprotect(inbound, &mut buf).map(|u| (u, buf.body_range()));
+        last = inbound
+            .open_transport(&mut buf, ipsec::esp::OpenOptions::new())
+            .map(|u| (u, buf.body_range()));
         match &last {
             Ok(_) => {
                 sa.uses_esn = Some(esn);

@@ -965,7 +965,7 @@ fn esp_in(
     };
     let len = data.len();
     let mut pb = PacketBuf::new(data, 0, len).ok()?;
-    if let Err(e) = sa.open(&mut pb) {
+    if let Err(e) = sa.open(&mut pb, ipsec::esp::OpenOptions::new()) {
         out.esp_drop(p, Some(spi), e.reason(), || {
             format!("ESP from SPI 0x{spi:08x} dropped: {e}")
         });

@@ -427,7 +427,7 @@ pub(crate) fn receive(to: &mut Peer, rbuf: &mut [u8]) -> Result<Option<Vec<u8>>,
         return Ok(None);
     };
     let mut pb = PacketBuf::new(&mut *rbuf, 0, n).map_err(|e| e.to_string())?;
-    match sa.open(&mut pb) {
+    match sa.open(&mut pb, ipsec::esp::OpenOptions::new()) {
         Ok(_) => {
             to.stats.opened += 1;
             to.stats.opened_inner_bytes += pb.body().len() as u64;

@@ -8,6 +8,8 @@
 //! - [`seq`]: 64-bit sequence counters with extended sequence numbers (RFC 4303 §2.2.1,
 //!   Appendix A).
 //! - [`ReplayWindow`]: the anti-replay window as an RFC 6479 bitmap ring.
+//! - [`inbound`]: the inbound core ESP and AH share (replay pre-check, constant-time
+//!   verification, window update, ESN re-synchronization), with its security ordering.
 //! - [`IpProto`], [`SecurityProtocol`], [`Mode`]: protocol numbers and modes.
 //! - [`TrafficSelector`], [`TsSet`]: RFC 4301 / RFC 7296 §3.13 selectors.
 //! - [`Lifetime`], [`Instant`]: SA lifetimes with time supplied by the caller.
@@ -16,12 +18,14 @@
 //! - [`ip`]: the minimal IPv4/IPv6 header views the codecs need, and [`ip::walk`], the
 //!   IPv4/IPv6 header and extension-header walker ESP and AH share.
 //! - [`tunnel`]: the outer-header policies and RFC 6040 ECN rules ESP and AH share.
+//! - [`wire`]: the [`ParseError`] and [`EmitError`] of the ESP and AH codecs.
 #![cfg_attr(not(any(feature = "std", test)), no_std)]
 #![forbid(unsafe_code)]
 
 pub mod buf;
 pub mod child;
 pub mod iana;
+pub mod inbound;
 pub mod ip;
 pub mod lifetime;
 pub mod proto;
@@ -31,6 +35,7 @@ pub mod seq;
 pub mod spi;
 pub mod time;
 pub mod tunnel;
+pub mod wire;
 
 pub use buf::{BufError, PacketBuf};
 pub use child::{ChildSaParams, KeyMaterial, UdpEncap, MAX_KEY_MATERIAL};
@@ -43,3 +48,4 @@ pub use selector::{TrafficSelector, TsSet, MAX_SELECTORS};
 pub use seq::{SeqCounter, SeqError};
 pub use spi::{IkeSpi, Spi};
 pub use time::{Duration, Instant};
+pub use wire::{EmitError, ParseError, ParseErrorKind};

@@ -193,9 +193,9 @@ impl ReplayWindow {
 }
 
 /// The anti-replay window as the ESP and AH codecs use it on their shared-reference
-/// paths (`open_with`, `open_*_with`).
+/// paths (`open_with`, `open_*_with`), through the inbound core ([`crate::inbound`]).
 ///
-/// Their `&mut self` `open` methods use the SA's own [`ReplayWindow`]. A data plane that
+/// Their `&mut self` `open*` methods use the SA's own [`ReplayWindow`]. A data plane that
 /// opens packets of one SA on several threads at once keeps the window itself, behind a
 /// lock that it takes only for [`ReplayGuard::check_seq`] and [`ReplayGuard::mark_seq`],
 /// never across the integrity check in between (RFC 4303 §3.4.3, RFC 4302 §3.4.3:
@@ -330,10 +330,12 @@ impl Default for ResyncPolicy {
 /// yes, the receiver keeps a copy of the packet, since a failed verification leaves
 /// the buffer's bytes unspecified. After opening, it calls [`ResyncCounter::reset`] for
 /// a valid packet and [`ResyncCounter::failed`] for one that failed authentication;
-/// when `failed` says so, the receiver re-synchronizes with the copy (for ESP,
-/// `ipsec_esp::EspInbound::open_resync_with`; AH needs no copy, since a failed AH
-/// verification leaves the packet as it was: `ipsec_ah::AhInbound::open_resync` and
-/// the `open_*_resync_with` variants retry the same buffer). The count restarts after
+/// when `failed` says so, the receiver re-synchronizes with the copy: any `open` entry
+/// point of ESP or AH with the `OpenOptions::resync` option, which runs the loop of
+/// [`crate::inbound`] (`ipsec_esp::OpenOptions::resync(scratch, max_tries)`; AH needs
+/// no copy, since a failed AH verification leaves the packet as it was:
+/// `ipsec_ah::OpenOptions::resync(max_tries)` retries the same buffer). The count
+/// restarts after
 /// every attempt, successful or not, so attempts are at least
 /// [`ResyncPolicy::trigger`] failures apart.
 ///

@@ -15,7 +15,7 @@ extern crate alloc;
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
-mod iphdr;
+mod ip;
 mod sa;
 pub mod transport;
 pub mod tunnel;
@@ -24,7 +24,7 @@ pub mod wire;
 
 pub use ipsec_core::buf::{BufError, PacketBuf};
 pub use sa::{
-    EspInbound, EspOutbound, ExternalReplay, OpenError, Opened, Overhead, ReplayGuard,
+    EspInbound, EspOutbound, ExternalReplay, OpenError, OpenOptions, Opened, Overhead, ReplayGuard,
     ResyncCounter, ResyncPolicy, SaError, SealError, MAX_ICV_LEN, MAX_IV_LEN, MAX_SALT_LEN,
 };
-pub use wire::{ParseError, ParseErrorKind};
+pub use wire::{EmitError, ParseError, ParseErrorKind};

@@ -29,6 +29,7 @@
 use alloc::boxed::Box;
 use core::fmt;
 
+use ipsec_core::inbound::{self, Attempt, Refused, SeqFacts, Verifier};
 use ipsec_core::seq::split;
 use ipsec_core::{
     ChildSaParams, IpProto, KeyMaterial, ReplayError, ReplayWindow, SecurityProtocol, SeqCounter,
@@ -1194,37 +1195,88 @@ impl EspInbound {
         self.window = window;
     }
 
-    /// Verifies and decrypts the ESP packet in the body in place, and shrinks the body
-    /// to the inner payload.
+    /// Verifies and decrypts the ESP packet in the body in place with this SA's own
+    /// anti-replay window, and shrinks the body to the inner payload (bare ESP: no IP
+    /// header; see [`EspInbound::open_tunnel`] and [`EspInbound::open_transport`] for
+    /// the framed packets).
     ///
     /// In order: parse → SPI check → anti-replay pre-check (with ESN high bits
     /// inferred, RFC 4303 Appendix A) → verify and decrypt → **only then** mark the
-    /// window, so that forgeries never move it → padding check → shrink.
+    /// window, so that forgeries never move it → padding check → shrink. The sequence
+    /// between parse and padding check is the shared inbound core,
+    /// [`ipsec_core::inbound`], which documents the ordering; with
+    /// [`OpenOptions::resync`] the packet is a re-synchronization attempt (see there).
     ///
     /// # Errors
     /// [`OpenError`]. On [`OpenError::Malformed`] and [`OpenError::Replay`] before
     /// verification the buffer is untouched; after a failed verification the body's
-    /// bytes are unspecified. The body range only changes on success.
+    /// bytes are unspecified (after a failed re-synchronization: the packet as it was).
+    /// The body range only changes on success.
     pub fn open<B: AsRef<[u8]> + AsMut<[u8]>>(
         &mut self,
         buf: &mut PacketBuf<B>,
+        opts: OpenOptions<'_>,
     ) -> Result<Opened, OpenError> {
         let Self { spi, xf, window } = self;
-        open_impl(*spi, xf, window, buf)
+        open_opts(*spi, xf, window, buf, opts)
+    }
+}
+
+/// How an ESP packet is opened: normally ([`OpenOptions::new`], the default), or as an
+/// ESN re-synchronization attempt ([`OpenOptions::resync`]). Every `open` entry point
+/// of [`EspInbound`] takes one; the anti-replay window is chosen by the entry point
+/// (`open*` use the SA's own, `open*_with` the caller's [`ReplayGuard`]).
+#[derive(Default)]
+pub struct OpenOptions<'s> {
+    resync: Option<(&'s mut [u8], u32)>,
+}
+
+impl fmt::Debug for OpenOptions<'_> {
+    // The scratch's length, not its bytes (a copy of a packet).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("OpenOptions");
+        if let Some((scratch, max_tries)) = &self.resync {
+            d.field("resync_scratch_len", &scratch.len())
+                .field("resync_max_tries", max_tries);
+        }
+        d.finish()
+    }
+}
+
+impl<'s> OpenOptions<'s> {
+    /// A normal open.
+    pub const fn new() -> Self {
+        Self { resync: None }
     }
 
-    /// [`EspInbound::open_resync_with`] with this SA's own window.
+    /// Re-synchronize the ESN high half with this packet ([RFC 4303 Appendix A3.2]).
     ///
-    /// # Errors
-    /// As [`EspInbound::open_resync_with`].
-    pub fn open_resync<B: AsRef<[u8]> + AsMut<[u8]>>(
-        &mut self,
-        buf: &mut PacketBuf<B>,
-        scratch: &mut [u8],
-        max_tries: u32,
-    ) -> Result<Opened, OpenError> {
-        let Self { spi, xf, window } = self;
-        open_resync_impl(*spi, xf, window, buf, scratch, max_tries)
+    /// Use it when the SA's [`ResyncCounter`] says so, with a packet that failed a
+    /// normal open with [`OpenError::Integrity`]: the buffer must hold that packet as
+    /// it arrived (a copy taken before opening, since a failed verification leaves the
+    /// bytes unspecified). The packet is authenticated again with the high halves
+    /// Seqh + 1, Seqh + 2, ..., Seqh + `max_tries` (at most
+    /// [`ResyncPolicy::MAX_TRIES`]), where Seqh is the one the window infers; the
+    /// inferred one itself is not tried again. `scratch` (at least as long as the ESP
+    /// packet) holds a copy to restore the packet from between tries.
+    ///
+    /// Only a packet that authenticates changes the window: it is marked exactly as an
+    /// accepted packet, which moves the window's top to its full sequence number.
+    /// Without ESN nothing is tried ([`OpenError::Integrity`]). When no high half
+    /// authenticates the packet the open fails with [`OpenError::Integrity`] and the
+    /// body is the packet as it was; a `scratch` shorter than the packet is
+    /// [`OpenError::Malformed`].
+    ///
+    /// [RFC 4303 Appendix A3.2]: https://www.rfc-editor.org/rfc/rfc4303#appendix-A.3.2
+    pub fn resync(scratch: &'s mut [u8], max_tries: u32) -> Self {
+        Self {
+            resync: Some((scratch, max_tries)),
+        }
+    }
+
+    /// Whether this is a re-synchronization attempt.
+    pub const fn is_resync(&self) -> bool {
+        self.resync.is_some()
     }
 }
 
@@ -1266,42 +1318,46 @@ impl<W> EspInbound<W> {
         &self,
         buf: &mut PacketBuf<B>,
         replay: &mut R,
+        opts: OpenOptions<'_>,
     ) -> Result<Opened, OpenError> {
-        open_impl(self.spi, &self.xf, replay, buf)
+        open_opts(self.spi, &self.xf, replay, buf, opts)
     }
+}
 
-    /// Re-synchronizes the ESN high half with one packet ([RFC 4303 Appendix A3.2]),
-    /// with the anti-replay window kept by the caller in `replay` (as in
-    /// [`EspInbound::open_with`]).
-    ///
-    /// Call it when the SA's [`ResyncCounter`] says so, with a packet that failed
-    /// [`EspInbound::open_with`]: `buf` must hold that packet as it arrived (a copy taken
-    /// before opening, since a failed verification leaves the bytes unspecified). The
-    /// packet is authenticated again with the high halves Seqh + 1, Seqh + 2, ...,
-    /// Seqh + `max_tries` (at most [`ResyncPolicy::MAX_TRIES`]), where Seqh is the one
-    /// `replay` infers; the inferred one itself is not tried again. `scratch` (at least
-    /// as long as the packet) holds a copy to restore the packet from between tries.
-    ///
-    /// Only a packet that authenticates changes `replay`: it is marked exactly as
-    /// [`EspInbound::open_with`] marks an accepted packet, which moves the window's top
-    /// to its full sequence number. Without ESN nothing is tried.
-    ///
-    /// # Errors
-    /// As [`EspInbound::open_with`]: [`OpenError::Integrity`] when no high half
-    /// authenticates the packet (or the SA has no ESN), and then the body is the packet
-    /// as it was; [`OpenError::Malformed`] also for a `scratch` shorter than the
-    /// packet.
-    ///
-    /// [RFC 4303 Appendix A3.2]: https://www.rfc-editor.org/rfc/rfc4303#appendix-A.3.2
-    pub fn open_resync_with<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
-        &self,
-        buf: &mut PacketBuf<B>,
-        replay: &mut R,
-        scratch: &mut [u8],
-        max_tries: u32,
-    ) -> Result<Opened, OpenError> {
-        open_resync_impl(self.spi, &self.xf, replay, buf, scratch, max_tries)
+/// The normal path inline, the re-synchronization attempt out of line: a normal open
+/// compiles to what it was before options existed.
+#[inline]
+fn open_opts<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
+    my_spi: Spi,
+    xf: &Transform,
+    replay: &mut R,
+    buf: &mut PacketBuf<B>,
+    opts: OpenOptions<'_>,
+) -> Result<Opened, OpenError> {
+    match opts.resync {
+        None => open_impl(my_spi, xf, replay, buf, Attempt::Normal, None),
+        Some((scratch, max_tries)) => open_resync(my_spi, xf, replay, buf, scratch, max_tries),
     }
+}
+
+#[cold]
+#[inline(never)]
+fn open_resync<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
+    my_spi: Spi,
+    xf: &Transform,
+    replay: &mut R,
+    buf: &mut PacketBuf<B>,
+    scratch: &mut [u8],
+    max_tries: u32,
+) -> Result<Opened, OpenError> {
+    open_impl(
+        my_spi,
+        xf,
+        replay,
+        buf,
+        Attempt::Resync { max_tries },
+        Some(scratch),
+    )
 }
 
 #[inline]
@@ -1326,74 +1382,81 @@ fn parse_for_open<B: AsRef<[u8]> + AsMut<[u8]>>(
     Ok((seq_lo, ct_len))
 }
 
+/// ESP's part of the shared inbound core ([`ipsec_core::inbound`]): the AEAD open or
+/// ICV check and decryption of the packet at `b[start..end]`, and for a
+/// re-synchronization the copy in `scratch` it is restored from between tries.
+struct EspVerifier<'a> {
+    xf: &'a Transform,
+    spi: Spi,
+    b: &'a mut [u8],
+    start: usize,
+    end: usize,
+    ct_end: usize,
+    scratch: Option<&'a mut [u8]>,
+}
+
+impl Verifier for EspVerifier<'_> {
+    type Error = OpenError;
+
+    #[inline]
+    fn prepare(&mut self, attempt: Attempt) -> Result<(), OpenError> {
+        if let Attempt::Resync { .. } = attempt {
+            let len = self.end.saturating_sub(self.start);
+            let backup = self.scratch.as_deref_mut().and_then(|s| s.get_mut(..len));
+            let (Some(backup), Some(body)) = (backup, self.b.get(self.start..self.end)) else {
+                return Err(OpenError::Malformed(ParseError::bad_value(0, "scratch")));
+            };
+            backup.copy_from_slice(body);
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn verify(&mut self, seq: u64) -> bool {
+        self.xf
+            .unprotect(self.b, self.spi, self.start, self.ct_end, seq)
+            .is_ok()
+    }
+
+    fn restore(&mut self) {
+        let len = self.end.saturating_sub(self.start);
+        let backup = self.scratch.as_deref().and_then(|s| s.get(..len));
+        if let (Some(backup), Some(body)) = (backup, self.b.get_mut(self.start..self.end)) {
+            body.copy_from_slice(backup);
+        }
+    }
+}
+
+/// Parse → SPI check → the shared inbound core (pre-check, verify and decrypt, mark;
+/// or the re-synchronization loop with `scratch`) → trailer checks.
+#[inline]
 fn open_impl<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
     my_spi: Spi,
     xf: &Transform,
     replay: &mut R,
     buf: &mut PacketBuf<B>,
+    attempt: Attempt,
+    scratch: Option<&mut [u8]>,
 ) -> Result<Opened, OpenError> {
-    let (seq_lo, ct_len) = parse_for_open(my_spi, xf, buf)?;
-    let seq = replay
-        .check_seq(seq_lo, xf.esn)
-        .map_err(OpenError::Replay)?;
-
-    let (b, start, _) = buf.raw_mut();
-    let ct_start = start.saturating_add(HEADER_LEN).saturating_add(xf.iv_len);
-    let ct_end = ct_start.saturating_add(ct_len);
-    xf.unprotect(b, my_spi, start, ct_end, seq)
-        .map_err(|_| OpenError::Integrity)?;
-    // Authentic: only now may the window move (RFC 4303 §3.4.3).
-    replay.mark_seq(seq).map_err(OpenError::Replay)?;
-    finish_open(my_spi, buf, ct_start, ct_end, seq)
-}
-
-/// RFC 4303 Appendix A3.2: authenticates the untouched packet in `buf` with the high
-/// halves inferred + 1 ..= inferred + `max_tries`, restoring the packet from `scratch`
-/// after each failed try.
-fn open_resync_impl<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
-    my_spi: Spi,
-    xf: &Transform,
-    replay: &mut R,
-    buf: &mut PacketBuf<B>,
-    scratch: &mut [u8],
-    max_tries: u32,
-) -> Result<Opened, OpenError> {
-    let (seq_lo, ct_len) = parse_for_open(my_spi, xf, buf)?;
-    let inferred = replay
-        .check_seq(seq_lo, xf.esn)
-        .map_err(OpenError::Replay)?;
-    if !xf.esn {
-        // Without ESN there is no high half to get wrong.
-        return Err(OpenError::Integrity);
-    }
-    let len = buf.body_len();
-    let Some(backup) = scratch.get_mut(..len) else {
-        return Err(OpenError::Malformed(ParseError::bad_value(0, "scratch")));
-    };
-    backup.copy_from_slice(buf.body());
+    let (low, ct_len) = parse_for_open(my_spi, xf, buf)?;
     let (b, start, end) = buf.raw_mut();
     let ct_start = start.saturating_add(HEADER_LEN).saturating_add(xf.iv_len);
     let ct_end = ct_start.saturating_add(ct_len);
-    let base = split(inferred).0;
-    let mut found = None;
-    for k in 1..=max_tries.min(ResyncPolicy::MAX_TRIES) {
-        let Some(hi) = base.checked_add(k) else {
-            break;
-        };
-        let seq = (u64::from(hi) << 32) | u64::from(seq_lo);
-        if xf.unprotect(b, my_spi, start, ct_end, seq).is_ok() {
-            found = Some(seq);
-            break;
-        }
-        // A failed verification may have left anything in the packet.
-        if let Some(body) = b.get_mut(start..end) {
-            body.copy_from_slice(backup);
-        }
-    }
-    let seq = found.ok_or(OpenError::Integrity)?;
-    // Authentic with this high half: mark it exactly as a normally accepted packet.
-    // Every candidate lies above the window's top, so the window moves forward.
-    replay.mark_seq(seq).map_err(OpenError::Replay)?;
+    let mut v = EspVerifier {
+        xf,
+        spi: my_spi,
+        b,
+        start,
+        end,
+        ct_end,
+        scratch,
+    };
+    let facts = SeqFacts { low, esn: xf.esn };
+    let seq = inbound::open(replay, facts, attempt, &mut v).map_err(|e| match e {
+        Refused::Replay(e) => OpenError::Replay(e),
+        Refused::Protocol(e) => e,
+        _ => OpenError::Integrity,
+    })?;
     finish_open(my_spi, buf, ct_start, ct_end, seq)
 }
 

@@ -13,10 +13,11 @@
 //!       after it (for the final destination): see RFC 4303 §3.1.1.
 //! ```
 //!
-//! [`protect`] takes a whole IP packet in the body and moves its IP header (with the
+//! [`EspOutbound::seal_transport`] takes a whole IP packet in the body and moves its IP header (with the
 //! extension headers that stay in front of ESP) into the headroom, so that ESP can seal
 //! the rest in place; then it fixes the total/payload length, the protocol or next
-//! header, and the IPv4 header checksum. [`unprotect`] reverses this and rebuilds the
+//! header, and the IPv4 header checksum. [`EspInbound::open_transport`] reverses this
+//! and rebuilds the
 //! original packet. Only whole datagrams are protected (RFC 4303 §3.3.4).
 //!
 //! With UDP encapsulation through a NAT, the upper-layer checksum of the rebuilt packet
@@ -33,10 +34,12 @@ use ipsec_core::ip::Ipv6Header;
 use ipsec_core::IpProto;
 use zerocopy::FromBytes;
 
-use crate::iphdr::{self, Split, SplitError, Walk};
-use crate::sa::{EspInbound, EspOutbound, OpenError, Opened, Overhead, ReplayGuard, SealError};
+use crate::ip::{self, LocateError, Located, Walk};
+use crate::sa::{
+    EspInbound, EspOutbound, OpenError, OpenOptions, Opened, Overhead, ReplayGuard, SealError,
+};
 use crate::udp::{self, UdpPorts, UDP_HEADER_LEN};
-use crate::wire::ParseError;
+use crate::wire::{EmitError, ParseError};
 use ipsec_core::PacketBuf;
 
 /// Why a transport-mode operation failed.
@@ -101,17 +104,17 @@ impl fmt::Display for TransportError {
 
 impl core::error::Error for TransportError {}
 
-impl From<SplitError> for TransportError {
-    fn from(e: SplitError) -> Self {
+impl From<LocateError> for TransportError {
+    fn from(e: LocateError) -> Self {
         match e {
-            SplitError::Parse(e) => Self::Malformed(e),
-            SplitError::Fragment => Self::Fragment,
-            SplitError::NotEsp => Self::NotEsp,
+            LocateError::Parse(e) => Self::Malformed(e),
+            LocateError::Fragment => Self::Fragment,
+            LocateError::NotEsp => Self::NotEsp,
         }
     }
 }
 
-/// What [`unprotect`] found.
+/// What [`EspInbound::open_transport`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Unprotected {
     /// The ESP result; `next_header` is now the packet's protocol again.
@@ -120,16 +123,16 @@ pub struct Unprotected {
     pub udp: Option<UdpPorts>,
 }
 
-/// The exact room [`protect`] needs for `packet`.
+/// The exact room [`EspOutbound::seal_transport`] needs for `packet`.
 ///
 /// # Errors
-/// As [`protect`] for a malformed packet or a fragment.
+/// As [`EspOutbound::seal_transport`] for a malformed packet or a fragment.
 pub fn overhead(esp: &EspOutbound, packet: &[u8], udp: bool) -> Result<Overhead, TransportError> {
-    let s = iphdr::split(packet, Walk::Protect, false)?;
+    let s = ip::locate(packet, Walk::Protect, false)?;
     Ok(overhead_for(esp, &s, udp))
 }
 
-fn overhead_for(esp: &EspOutbound, s: &Split, udp: bool) -> Overhead {
+fn overhead_for(esp: &EspOutbound, s: &Located, udp: bool) -> Overhead {
     let o = esp.overhead(s.total_len.saturating_sub(s.header_len));
     Overhead {
         head: o.head.saturating_add(if udp { UDP_HEADER_LEN } else { 0 }),
@@ -137,47 +140,51 @@ fn overhead_for(esp: &EspOutbound, s: &Split, udp: bool) -> Overhead {
     }
 }
 
-/// Protects the IPv4 or IPv6 packet in the body in transport mode, optionally
-/// UDP-encapsulated, and returns the ESP sequence number. The body then holds the
-/// protected packet, starting with its (moved) IP header.
-///
-/// # Errors
-/// [`TransportError::Malformed`], [`TransportError::Fragment`],
-/// [`TransportError::TooLarge`], [`TransportError::InsufficientRoom`] and
-/// [`TransportError::Seal`]; the body is unchanged in every case.
-pub fn protect<B: AsRef<[u8]> + AsMut<[u8]>>(
-    esp: &mut EspOutbound,
-    buf: &mut PacketBuf<B>,
-    udp: Option<UdpPorts>,
-) -> Result<u64, TransportError> {
-    let s = iphdr::split(buf.body(), Walk::Protect, false)?;
-    let o = overhead_for(esp, &s, udp.is_some());
-    if esp.seq_counter().remaining() == 0 {
-        return Err(TransportError::Seal(SealError::SequenceExhausted));
+impl EspOutbound {
+    /// Protects the IPv4 or IPv6 packet in the body in transport mode, optionally
+    /// UDP-encapsulated, and returns the ESP sequence number. The body then holds the
+    /// protected packet, starting with its (moved) IP header.
+    ///
+    /// # Errors
+    /// [`TransportError::Malformed`], [`TransportError::Fragment`],
+    /// [`TransportError::TooLarge`], [`TransportError::InsufficientRoom`] and
+    /// [`TransportError::Seal`]; the body is unchanged in every case.
+    pub fn seal_transport<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        buf: &mut PacketBuf<B>,
+        udp: Option<UdpPorts>,
+    ) -> Result<u64, TransportError> {
+        let s = ip::locate(buf.body(), Walk::Protect, false)?;
+        let o = overhead_for(self, &s, udp.is_some());
+        if self.seq_counter().remaining() == 0 {
+            return Err(TransportError::Seal(SealError::SequenceExhausted));
+        }
+        protect_with(buf, udp, &s, o, |b, p| self.seal(b, p))
     }
-    protect_with(buf, udp, &s, o, |b, p| esp.seal(b, p))
-}
 
-/// Protects like [`protect`], with the sequence number `seq` chosen by the caller and
-/// the SA shared ([`EspOutbound::seal_at`]: the caller never uses a number twice).
-///
-/// # Errors
-/// As [`protect`]; [`SealError::SequenceExhausted`] when `seq` is 0 or past the limit.
-pub fn protect_at<B: AsRef<[u8]> + AsMut<[u8]>>(
-    esp: &EspOutbound,
-    buf: &mut PacketBuf<B>,
-    udp: Option<UdpPorts>,
-    seq: u64,
-) -> Result<u64, TransportError> {
-    let s = iphdr::split(buf.body(), Walk::Protect, false)?;
-    let o = overhead_for(esp, &s, udp.is_some());
-    protect_with(buf, udp, &s, o, |b, p| esp.seal_at(b, p, seq))
+    /// Protects like [`EspOutbound::seal_transport`], with the sequence number `seq`
+    /// chosen by the caller and the SA shared ([`EspOutbound::seal_at`]: the caller never
+    /// uses a number twice).
+    ///
+    /// # Errors
+    /// As [`EspOutbound::seal_transport`]; [`SealError::SequenceExhausted`] when `seq` is
+    /// 0 or past the limit.
+    pub fn seal_transport_at<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        buf: &mut PacketBuf<B>,
+        udp: Option<UdpPorts>,
+        seq: u64,
+    ) -> Result<u64, TransportError> {
+        let s = ip::locate(buf.body(), Walk::Protect, false)?;
+        let o = overhead_for(self, &s, udp.is_some());
+        protect_with(buf, udp, &s, o, |b, p| self.seal_at(b, p, seq))
+    }
 }
 
 fn protect_with<B: AsRef<[u8]> + AsMut<[u8]>>(
     buf: &mut PacketBuf<B>,
     udp: Option<UdpPorts>,
-    s: &Split,
+    s: &Located,
     o: Overhead,
     seal: impl FnOnce(&mut PacketBuf<B>, IpProto) -> Result<u64, SealError>,
 ) -> Result<u64, TransportError> {
@@ -215,7 +222,14 @@ fn protect_with<B: AsRef<[u8]> + AsMut<[u8]>>(
     let esp_end = buf.body_range().end;
     let proto = if let Some(ports) = udp {
         let addrs = addresses(buf.buffer().get(new_start..).unwrap_or(&[]), s.version);
-        udp::encap(buf, ports, addrs).map_err(TransportError::Malformed)?;
+        // The room and the length were checked above, so this cannot fail.
+        udp::encap(buf, ports, addrs).map_err(|e| match e {
+            EmitError::BufferTooSmall { .. } => TransportError::InsufficientRoom {
+                head: o.head,
+                tail: o.tail,
+            },
+            _ => TransportError::TooLarge,
+        })?;
         IpProto::UDP
     } else {
         IpProto::ESP
@@ -223,7 +237,7 @@ fn protect_with<B: AsRef<[u8]> + AsMut<[u8]>>(
     buf.set_cursors(new_start, esp_end);
     let total = buf.body_len();
     let hdr = buf.body_mut().get_mut(..hl).unwrap_or(&mut []);
-    iphdr::fix(hdr, s, total, proto).map_err(TransportError::Malformed)?;
+    ip::fix(hdr, s, total, proto).map_err(TransportError::Malformed)?;
     Ok(seq)
 }
 
@@ -238,56 +252,51 @@ fn addresses(packet: &[u8], version: IpVersion) -> Option<(IpAddr, IpAddr)> {
     ))
 }
 
-/// Verifies and decrypts a transport-mode packet in the body and rebuilds the original
-/// packet: IP header (with the extension headers in front of ESP) followed by the
-/// decrypted payload, with length, protocol / next header and IPv4 checksum restored.
-///
-/// # Errors
-/// [`TransportError::Malformed`] (including a bad IPv4 header checksum),
-/// [`TransportError::Fragment`], [`TransportError::NotEsp`] and
-/// [`TransportError::Open`]. The body range is unchanged on error.
-pub fn unprotect<B: AsRef<[u8]> + AsMut<[u8]>>(
-    esp: &mut EspInbound,
-    buf: &mut PacketBuf<B>,
-) -> Result<Unprotected, TransportError> {
-    unprotect_impl(buf, |b| esp.open(b))
+impl EspInbound {
+    /// Verifies and decrypts a transport-mode packet in the body with this SA's own
+    /// anti-replay window ([`EspInbound::open`]) and rebuilds the original packet: IP
+    /// header (with the extension headers in front of ESP) followed by the decrypted
+    /// payload, with length, protocol / next header and IPv4 checksum restored.
+    ///
+    /// With [`OpenOptions::resync`] the buffer holds the packet as it arrived and the
+    /// scratch at least as many bytes as its ESP packet.
+    ///
+    /// # Errors
+    /// [`TransportError::Malformed`] (including a bad IPv4 header checksum),
+    /// [`TransportError::Fragment`], [`TransportError::NotEsp`] and
+    /// [`TransportError::Open`] (with [`OpenError::Integrity`] when the packet, or,
+    /// re-synchronizing, every high half, does not authenticate). The body range is
+    /// unchanged on error.
+    pub fn open_transport<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        buf: &mut PacketBuf<B>,
+        opts: OpenOptions<'_>,
+    ) -> Result<Unprotected, TransportError> {
+        unprotect_impl(buf, |b| self.open(b, opts))
+    }
 }
 
-/// Unprotects like [`unprotect`] through a shared SA, with the anti-replay window kept
-/// by the caller ([`EspInbound::open_with`]).
-///
-/// # Errors
-/// As [`unprotect`].
-pub fn unprotect_with<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized, W>(
-    esp: &EspInbound<W>,
-    buf: &mut PacketBuf<B>,
-    replay: &mut R,
-) -> Result<Unprotected, TransportError> {
-    unprotect_impl(buf, |b| esp.open_with(b, replay))
-}
-
-/// Unprotects like [`unprotect_with`], re-synchronizing the ESN high half
-/// ([`EspInbound::open_resync_with`], RFC 4303 Appendix A3.2): `buf` holds the packet
-/// as it arrived, `scratch` at least as many bytes as it.
-///
-/// # Errors
-/// As [`unprotect`]; [`TransportError::Open`] with
-/// [`OpenError::Integrity`] when no high half authenticates the packet.
-pub fn unprotect_resync_with<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized, W>(
-    esp: &EspInbound<W>,
-    buf: &mut PacketBuf<B>,
-    replay: &mut R,
-    scratch: &mut [u8],
-    max_tries: u32,
-) -> Result<Unprotected, TransportError> {
-    unprotect_impl(buf, |b| esp.open_resync_with(b, replay, scratch, max_tries))
+impl<W> EspInbound<W> {
+    /// Opens like [`EspInbound::open_transport`] through a shared SA, with the
+    /// anti-replay window kept by the caller ([`EspInbound::open_with`]).
+    ///
+    /// # Errors
+    /// As [`EspInbound::open_transport`].
+    pub fn open_transport_with<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
+        &self,
+        buf: &mut PacketBuf<B>,
+        replay: &mut R,
+        opts: OpenOptions<'_>,
+    ) -> Result<Unprotected, TransportError> {
+        unprotect_impl(buf, |b| self.open_with(b, replay, opts))
+    }
 }
 
 fn unprotect_impl<B: AsRef<[u8]> + AsMut<[u8]>>(
     buf: &mut PacketBuf<B>,
     open: impl FnOnce(&mut PacketBuf<B>) -> Result<Opened, OpenError>,
 ) -> Result<Unprotected, TransportError> {
-    let s = iphdr::split(buf.body(), Walk::ToEsp, true)?;
+    let s = ip::locate(buf.body(), Walk::ToEsp, true)?;
     let hl = s.header_len;
     let orig = buf.body_range();
     let start = orig.start;
@@ -325,7 +334,7 @@ fn unprotect_impl<B: AsRef<[u8]> + AsMut<[u8]>>(
     buf.set_cursors(new_start, payload.end);
     let total = buf.body_len();
     let hdr = buf.body_mut().get_mut(..hl).unwrap_or(&mut []);
-    iphdr::fix(hdr, &s, total, opened.next_header).map_err(TransportError::Malformed)?;
+    ip::fix(hdr, &s, total, opened.next_header).map_err(TransportError::Malformed)?;
     Ok(Unprotected {
         opened,
         udp: udp_ports,

@@ -39,8 +39,10 @@ use ipsec_core::IpProto;
 use zerocopy::network_endian::{U16, U32};
 use zerocopy::{FromBytes, IntoBytes};
 
-use crate::iphdr::{self, SplitError, Walk};
-use crate::sa::{EspInbound, EspOutbound, OpenError, Opened, Overhead, ReplayGuard, SealError};
+use crate::ip::{self, LocateError, Walk};
+use crate::sa::{
+    EspInbound, EspOutbound, OpenError, OpenOptions, Opened, Overhead, ReplayGuard, SealError,
+};
 use crate::udp::{self, UdpPorts, UDP_HEADER_LEN};
 use crate::wire::ParseError;
 use ipsec_core::PacketBuf;
@@ -187,9 +189,9 @@ impl InnerMeta {
     /// # Errors
     /// [`TunnelError::Malformed`] when it is not a well-formed IPv4 or IPv6 header.
     pub fn parse(inner: &[u8]) -> Result<Self, TunnelError> {
-        match iphdr::version(inner).map_err(TunnelError::Malformed)? {
+        match ip::version(inner).map_err(TunnelError::Malformed)? {
             IpVersion::V4 => {
-                iphdr::check_v4(inner, false).map_err(TunnelError::Malformed)?;
+                ip::check_v4(inner, false).map_err(TunnelError::Malformed)?;
                 let (h, _) = Ipv4Header::ref_from_prefix(inner).map_err(|_| {
                     TunnelError::Malformed(ParseError::truncated(0, Ipv4Header::LEN))
                 })?;
@@ -270,7 +272,7 @@ impl Tunnel {
         })
     }
 
-    /// The exact room [`Tunnel::seal`] needs around an inner packet of `inner_len` bytes.
+    /// The exact room [`EspOutbound::seal_tunnel`] needs around an inner packet of `inner_len` bytes.
     pub fn overhead(&self, esp: &EspOutbound, inner_len: usize) -> Overhead {
         let o = esp.overhead(inner_len);
         Overhead {
@@ -279,48 +281,12 @@ impl Tunnel {
         }
     }
 
-    /// Seals the inner IP packet in the body with `esp` and puts the outer headers in
-    /// front. Returns the ESP sequence number.
-    ///
-    /// # Errors
-    /// [`TunnelError::Malformed`] for a body that is not an IP packet,
-    /// [`TunnelError::InsufficientRoom`] (checked before anything changes),
-    /// [`TunnelError::Seal`], [`TunnelError::TooLarge`].
-    pub fn seal<B: AsRef<[u8]> + AsMut<[u8]>>(
-        &mut self,
-        esp: &mut EspOutbound,
-        buf: &mut PacketBuf<B>,
-    ) -> Result<u64, TunnelError> {
-        let meta = InnerMeta::parse(buf.body())?;
-        let o = self.overhead(esp, buf.body_len());
-        if buf.headroom() < o.head || buf.tailroom() < o.tail {
-            return Err(TunnelError::InsufficientRoom {
-                head: o.head,
-                tail: o.tail,
-            });
-        }
-        if o.total().saturating_add(buf.body_len()) > self.max_packet_len() {
-            return Err(TunnelError::TooLarge);
-        }
-        let seq = esp.seal(buf, meta.next_header)?;
-        self.encap(buf, &meta)?;
-        Ok(seq)
-    }
-
-    /// Seals like [`Tunnel::seal`] through shared references: `seq` is the ESP
-    /// sequence number chosen by the caller ([`EspOutbound::seal_at`]: never use one
-    /// twice) and `ident` the IPv4 Identification of the outer header (ignored for
-    /// IPv6); this tunnel's own Identification counter is not touched.
-    ///
-    /// # Errors
-    /// As [`Tunnel::seal`].
-    pub fn seal_at<B: AsRef<[u8]> + AsMut<[u8]>>(
+    /// The checks before a seal: the inner packet's header, room, length.
+    fn check_seal<B: AsRef<[u8]> + AsMut<[u8]>>(
         &self,
         esp: &EspOutbound,
-        buf: &mut PacketBuf<B>,
-        seq: u64,
-        ident: u16,
-    ) -> Result<u64, TunnelError> {
+        buf: &PacketBuf<B>,
+    ) -> Result<InnerMeta, TunnelError> {
         let meta = InnerMeta::parse(buf.body())?;
         let o = self.overhead(esp, buf.body_len());
         if buf.headroom() < o.head || buf.tailroom() < o.tail {
@@ -332,13 +298,7 @@ impl Tunnel {
         if o.total().saturating_add(buf.body_len()) > self.max_packet_len() {
             return Err(TunnelError::TooLarge);
         }
-        let seq = esp.seal_at(buf, meta.next_header, seq)?;
-        let mut outer = Self {
-            cfg: self.cfg,
-            next_ident: ident,
-        };
-        outer.encap(buf, &meta)?;
-        Ok(seq)
+        Ok(meta)
     }
 
     /// The longest outer packet the length field can describe.
@@ -433,6 +393,50 @@ impl Tunnel {
     }
 }
 
+impl EspOutbound {
+    /// Seals the inner IP packet in the body in tunnel mode and puts the outer headers
+    /// of `tunnel` in front. Returns the ESP sequence number.
+    ///
+    /// # Errors
+    /// [`TunnelError::Malformed`] for a body that is not an IP packet,
+    /// [`TunnelError::InsufficientRoom`] (checked before anything changes),
+    /// [`TunnelError::Seal`], [`TunnelError::TooLarge`].
+    pub fn seal_tunnel<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        tunnel: &mut Tunnel,
+        buf: &mut PacketBuf<B>,
+    ) -> Result<u64, TunnelError> {
+        let meta = tunnel.check_seal(self, buf)?;
+        let seq = self.seal(buf, meta.next_header)?;
+        tunnel.encap(buf, &meta)?;
+        Ok(seq)
+    }
+
+    /// Seals like [`EspOutbound::seal_tunnel`] through shared references: `seq` is the
+    /// ESP sequence number chosen by the caller ([`EspOutbound::seal_at`]: never use one
+    /// twice) and `ident` the IPv4 Identification of the outer header (ignored for
+    /// IPv6); the tunnel's own Identification counter is not touched.
+    ///
+    /// # Errors
+    /// As [`EspOutbound::seal_tunnel`].
+    pub fn seal_tunnel_at<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        tunnel: &Tunnel,
+        buf: &mut PacketBuf<B>,
+        seq: u64,
+        ident: u16,
+    ) -> Result<u64, TunnelError> {
+        let meta = tunnel.check_seal(self, buf)?;
+        let seq = self.seal_at(buf, meta.next_header, seq)?;
+        let mut outer = Tunnel {
+            cfg: tunnel.cfg,
+            next_ident: ident,
+        };
+        outer.encap(buf, &meta)?;
+        Ok(seq)
+    }
+}
+
 /// Validates and strips the outer IP header (and UDP header) of a received packet. The
 /// body then holds the ESP packet, trimmed to the outer length field.
 ///
@@ -444,10 +448,10 @@ pub fn decap<B: AsRef<[u8]> + AsMut<[u8]>>(
 ) -> Result<OuterInfo, TunnelError> {
     let (split, mut info) = {
         let p = buf.body();
-        let split = iphdr::split(p, Walk::ToEsp, true).map_err(|e| match e {
-            SplitError::Parse(e) => TunnelError::Malformed(e),
-            SplitError::Fragment => TunnelError::Fragment,
-            SplitError::NotEsp => TunnelError::NotEsp,
+        let split = ip::locate(p, Walk::ToEsp, true).map_err(|e| match e {
+            LocateError::Parse(e) => TunnelError::Malformed(e),
+            LocateError::Fragment => TunnelError::Fragment,
+            LocateError::NotEsp => TunnelError::NotEsp,
         })?;
         let info = outer_info(p, split.version).map_err(TunnelError::Malformed)?;
         (split, info)
@@ -500,7 +504,8 @@ fn outer_info(p: &[u8], version: IpVersion) -> Result<OuterInfo, ParseError> {
     }
 }
 
-/// Finishes decapsulation after [`EspInbound::open`]: checks that the payload is an
+/// Finishes decapsulation after [`EspInbound::open`] (the last step of
+/// [`EspInbound::open_tunnel`]): checks that the payload is an
 /// IPv4 or IPv6 packet as the next header says, trims TFC padding behind it, and applies
 /// the RFC 6040 ECN rules with the outer `tos` (fixing the IPv4 header checksum).
 ///
@@ -511,11 +516,10 @@ pub fn finish<B: AsRef<[u8]> + AsMut<[u8]>>(
     next_header: IpProto,
     outer_tos: u8,
 ) -> Result<(), TunnelError> {
-    let version =
-        iphdr::version(buf.body()).map_err(|_| TunnelError::InnerProtocol(next_header))?;
+    let version = ip::version(buf.body()).map_err(|_| TunnelError::InnerProtocol(next_header))?;
     match (next_header, version) {
         (IpProto::IPV4, IpVersion::V4) => {
-            let (hl, total) = iphdr::check_v4(buf.body(), false).map_err(TunnelError::Malformed)?;
+            let (hl, total) = ip::check_v4(buf.body(), false).map_err(TunnelError::Malformed)?;
             let inner_tos = buf.body().get(1).copied().unwrap_or(0);
             let e = decap_ecn(inner_tos, outer_tos).ok_or(TunnelError::EcnDrop)?;
             buf.truncate(total);
@@ -533,7 +537,7 @@ pub fn finish<B: AsRef<[u8]> + AsMut<[u8]>>(
             Ok(())
         }
         (IpProto::IPV6, IpVersion::V6) => {
-            let total = iphdr::check_v6(buf.body()).map_err(TunnelError::Malformed)?;
+            let total = ip::check_v6(buf.body()).map_err(TunnelError::Malformed)?;
             buf.truncate(total);
             if let Ok((h, _)) = Ipv6Header::mut_from_prefix(buf.body_mut()) {
                 let tc = h.traffic_class();
@@ -547,55 +551,46 @@ pub fn finish<B: AsRef<[u8]> + AsMut<[u8]>>(
     }
 }
 
-/// Receives a tunnel-mode packet like [`open`], through a shared SA whose anti-replay
-/// window the caller keeps in `replay` ([`EspInbound::open_with`]).
-///
-/// # Errors
-/// As [`open`].
-pub fn open_with<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized, W>(
-    esp: &EspInbound<W>,
-    buf: &mut PacketBuf<B>,
-    replay: &mut R,
-) -> Result<(Opened, OuterInfo), TunnelError> {
-    let outer = decap(buf)?;
-    let opened = esp.open_with(buf, replay)?;
-    finish(buf, opened.next_header, outer.tos)?;
-    Ok((opened, outer))
+impl EspInbound {
+    /// Receives a tunnel-mode packet with this SA's own anti-replay window: [`decap`],
+    /// [`EspInbound::open`], [`finish`]. The body then holds the inner packet.
+    ///
+    /// With [`OpenOptions::resync`] the buffer holds the datagram as it arrived and the
+    /// scratch at least as many bytes as its ESP packet.
+    ///
+    /// # Errors
+    /// As the three steps; [`TunnelError::Open`] with [`OpenError::Integrity`] when the
+    /// packet (or, re-synchronizing, every high half) does not authenticate.
+    pub fn open_tunnel<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        buf: &mut PacketBuf<B>,
+        opts: OpenOptions<'_>,
+    ) -> Result<(Opened, OuterInfo), TunnelError> {
+        let outer = decap(buf)?;
+        let opened = self.open(buf, opts)?;
+        finish(buf, opened.next_header, outer.tos)?;
+        Ok((opened, outer))
+    }
 }
 
-/// Receives a tunnel-mode packet like [`open_with`], re-synchronizing the ESN high half
-/// ([`EspInbound::open_resync_with`], RFC 4303 Appendix A3.2): `buf` holds the
-/// datagram as it arrived, `scratch` at least as many bytes as it.
-///
-/// # Errors
-/// As [`open`]; [`TunnelError::Open`] with `OpenError::Integrity` when no high half
-/// authenticates the packet.
-pub fn open_resync_with<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized, W>(
-    esp: &EspInbound<W>,
-    buf: &mut PacketBuf<B>,
-    replay: &mut R,
-    scratch: &mut [u8],
-    max_tries: u32,
-) -> Result<(Opened, OuterInfo), TunnelError> {
-    let outer = decap(buf)?;
-    let opened = esp.open_resync_with(buf, replay, scratch, max_tries)?;
-    finish(buf, opened.next_header, outer.tos)?;
-    Ok((opened, outer))
-}
-
-/// Receives a tunnel-mode packet: [`decap`], [`EspInbound::open`], [`finish`]. The
-/// body then holds the inner packet.
-///
-/// # Errors
-/// As the three steps.
-pub fn open<B: AsRef<[u8]> + AsMut<[u8]>>(
-    esp: &mut EspInbound,
-    buf: &mut PacketBuf<B>,
-) -> Result<(Opened, OuterInfo), TunnelError> {
-    let outer = decap(buf)?;
-    let opened = esp.open(buf)?;
-    finish(buf, opened.next_header, outer.tos)?;
-    Ok((opened, outer))
+impl<W> EspInbound<W> {
+    /// Receives a tunnel-mode packet like [`EspInbound::open_tunnel`], through a shared
+    /// SA whose anti-replay window the caller keeps in `replay`
+    /// ([`EspInbound::open_with`]).
+    ///
+    /// # Errors
+    /// As [`EspInbound::open_tunnel`].
+    pub fn open_tunnel_with<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
+        &self,
+        buf: &mut PacketBuf<B>,
+        replay: &mut R,
+        opts: OpenOptions<'_>,
+    ) -> Result<(Opened, OuterInfo), TunnelError> {
+        let outer = decap(buf)?;
+        let opened = self.open_with(buf, replay, opts)?;
+        finish(buf, opened.next_header, outer.tos)?;
+        Ok((opened, outer))
+    }
 }
 
 #[cfg(test)]

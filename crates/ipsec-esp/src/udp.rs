@@ -30,7 +30,7 @@ use ipsec_core::IpProto;
 use zerocopy::network_endian::U16;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Ref, Unaligned};
 
-use crate::wire::{ParseError, HEADER_LEN};
+use crate::wire::{EmitError, ParseError, HEADER_LEN};
 use ipsec_core::PacketBuf;
 
 /// The IKE/ESP NAT-traversal port (RFC 3948 §2).
@@ -143,42 +143,48 @@ pub fn checksum_v4(src: &[u8; 4], dst: &[u8; 4], segment: &[u8]) -> u16 {
 /// a zero checksum.
 ///
 /// # Errors
-/// [`ParseError`] (truncated) when `out` is shorter than 8 bytes or the payload is
-/// longer than a UDP datagram can be.
-pub fn emit_header(out: &mut [u8], ports: UdpPorts, payload_len: usize) -> Result<(), ParseError> {
+/// [`EmitError::LengthOutOfRange`] when the payload is longer than a UDP datagram can
+/// be; [`EmitError::BufferTooSmall`] when `out` is shorter than 8 bytes.
+pub fn emit_header(out: &mut [u8], ports: UdpPorts, payload_len: usize) -> Result<(), EmitError> {
     let len = payload_len
         .checked_add(UDP_HEADER_LEN)
         .and_then(|l| u16::try_from(l).ok())
-        .ok_or(ParseError::length_field(4))?;
+        .ok_or(EmitError::LengthOutOfRange {
+            what: "udp payload",
+            len: payload_len,
+        })?;
     let h = UdpHeader {
         src_port: U16::new(ports.src),
         dst_port: U16::new(ports.dst),
         len: U16::new(len),
         checksum: U16::ZERO,
     };
+    let have = out.len();
     h.write_to_prefix(out)
-        .map_err(|_| ParseError::truncated(0, UDP_HEADER_LEN))
+        .map_err(|_| EmitError::buffer_too_small(UDP_HEADER_LEN, have))
 }
 
 /// Puts a UDP header in front of the ESP packet in the body. With `addrs` given as an
 /// IPv6 pair the checksum is computed; otherwise it stays 0 (RFC 3948 §2.1).
 ///
 /// # Errors
-/// [`ParseError`] when there are fewer than 8 bytes of headroom or the datagram would
-/// exceed 65535 bytes. The body is unchanged then.
+/// [`EmitError::BufferTooSmall`] when there are fewer than 8 bytes of headroom,
+/// [`EmitError::LengthOutOfRange`] when the datagram would exceed 65535 bytes. The
+/// body is unchanged then.
 pub fn encap<B: AsRef<[u8]> + AsMut<[u8]>>(
     buf: &mut PacketBuf<B>,
     ports: UdpPorts,
     addrs: Option<(IpAddr, IpAddr)>,
-) -> Result<(), ParseError> {
+) -> Result<(), EmitError> {
     let payload_len = buf.body_len();
-    if buf.headroom() < UDP_HEADER_LEN {
-        return Err(ParseError::truncated(0, UDP_HEADER_LEN));
+    let headroom = buf.headroom();
+    if headroom < UDP_HEADER_LEN {
+        return Err(EmitError::buffer_too_small(UDP_HEADER_LEN, headroom));
     }
     let mut hdr = [0u8; UDP_HEADER_LEN];
     emit_header(&mut hdr, ports, payload_len)?;
     buf.push_front(UDP_HEADER_LEN)
-        .map_err(|_| ParseError::truncated(0, UDP_HEADER_LEN))?
+        .map_err(|_| EmitError::buffer_too_small(UDP_HEADER_LEN, headroom))?
         .copy_from_slice(&hdr);
     if let Some((IpAddr::V6(s), IpAddr::V6(d))) = addrs {
         let c = checksum_v6(&s.octets(), &d.octets(), buf.body());

@@ -47,96 +47,7 @@ pub const TRAILER_LEN: usize = 2;
 /// The longest padding an ESP packet can carry.
 pub const MAX_PAD_LEN: usize = 255;
 
-/// What was wrong with the bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ParseErrorKind {
-    /// The input ends before a structure does.
-    Truncated {
-        /// Bytes the structure needs from `offset`.
-        needed: usize,
-    },
-    /// A length field disagrees with the bytes present.
-    LengthField,
-    /// A reserved field is not zero.
-    ReservedNonZero,
-    /// A field holds a value this layer cannot accept.
-    BadValue(&'static str),
-    /// The ciphertext is not a whole number of cipher blocks.
-    BlockAlignment {
-        /// The block length it must be a multiple of.
-        block_len: usize,
-    },
-}
-
-/// A wire parse error: what, and at which byte offset of the input.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ParseError {
-    /// What was wrong.
-    pub kind: ParseErrorKind,
-    /// The byte offset in the parsed input where the problem is.
-    pub offset: usize,
-}
-
-impl ParseError {
-    /// A [`ParseErrorKind::Truncated`] error.
-    pub const fn truncated(offset: usize, needed: usize) -> Self {
-        Self {
-            kind: ParseErrorKind::Truncated { needed },
-            offset,
-        }
-    }
-
-    /// A [`ParseErrorKind::BadValue`] error.
-    pub const fn bad_value(offset: usize, what: &'static str) -> Self {
-        Self {
-            kind: ParseErrorKind::BadValue(what),
-            offset,
-        }
-    }
-
-    /// A [`ParseErrorKind::LengthField`] error.
-    pub const fn length_field(offset: usize) -> Self {
-        Self {
-            kind: ParseErrorKind::LengthField,
-            offset,
-        }
-    }
-}
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.kind {
-            ParseErrorKind::Truncated { needed } => {
-                write!(
-                    f,
-                    "truncated: {needed} bytes needed at offset {}",
-                    self.offset
-                )
-            }
-            ParseErrorKind::LengthField => {
-                write!(
-                    f,
-                    "length field at offset {} disagrees with the data",
-                    self.offset
-                )
-            }
-            ParseErrorKind::ReservedNonZero => {
-                write!(f, "reserved field at offset {} is not zero", self.offset)
-            }
-            ParseErrorKind::BadValue(what) => write!(f, "bad {what} at offset {}", self.offset),
-            ParseErrorKind::BlockAlignment { block_len } => {
-                write!(
-                    f,
-                    "ciphertext at offset {} is not a multiple of {block_len} bytes",
-                    self.offset
-                )
-            }
-        }
-    }
-}
-
-impl core::error::Error for ParseError {}
+pub use ipsec_core::wire::{EmitError, ParseError, ParseErrorKind};
 
 /// The fixed ESP header.
 #[repr(C)]
@@ -164,8 +75,8 @@ impl EspHeader {
     /// Writes the header to the first [`HEADER_LEN`] bytes of `out`.
     ///
     /// # Errors
-    /// [`ParseErrorKind::Truncated`] when `out` is shorter than [`HEADER_LEN`].
-    pub fn emit(&self, out: &mut [u8]) -> Result<(), ParseError> {
+    /// [`EmitError::BufferTooSmall`] when `out` is shorter than [`HEADER_LEN`].
+    pub fn emit(&self, out: &mut [u8]) -> Result<(), EmitError> {
         Self::write(Spi(self.spi.get()), u64::from(self.seq.get()), out)
     }
 
@@ -177,12 +88,13 @@ impl EspHeader {
     /// CPU's store-to-load forwarding (a stall of a dozen cycles or more per packet).
     ///
     /// # Errors
-    /// [`ParseErrorKind::Truncated`] when `out` is shorter than [`HEADER_LEN`].
-    pub fn write(spi: Spi, seq: u64, out: &mut [u8]) -> Result<(), ParseError> {
+    /// [`EmitError::BufferTooSmall`] when `out` is shorter than [`HEADER_LEN`].
+    pub fn write(spi: Spi, seq: u64, out: &mut [u8]) -> Result<(), EmitError> {
         let (_, lo) = ipsec_core::seq::split(seq);
         let v = (u64::from(spi.0) << 32) | u64::from(lo);
+        let have = out.len();
         out.get_mut(..HEADER_LEN)
-            .ok_or(ParseError::truncated(0, HEADER_LEN))?
+            .ok_or(EmitError::buffer_too_small(HEADER_LEN, have))?
             .copy_from_slice(&v.to_be_bytes());
         Ok(())
     }
@@ -386,11 +298,14 @@ impl Trailer {
     /// start of `out`.
     ///
     /// # Errors
-    /// [`ParseErrorKind::Truncated`] when `out` is too short.
-    pub fn emit(&self, out: &mut [u8]) -> Result<(), ParseError> {
+    /// [`EmitError::BufferTooSmall`] when `out` is too short.
+    pub fn emit(&self, out: &mut [u8]) -> Result<(), EmitError> {
         let pad = usize::from(self.pad_len);
         let need = pad.saturating_add(TRAILER_LEN);
-        let out = out.get_mut(..need).ok_or(ParseError::truncated(0, need))?;
+        let have = out.len();
+        let out = out
+            .get_mut(..need)
+            .ok_or(EmitError::buffer_too_small(need, have))?;
         let (padding, tail) = out.split_at_mut(pad);
         for (b, v) in padding.iter_mut().zip(1u8..) {
             *b = v;

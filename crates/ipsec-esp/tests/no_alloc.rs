@@ -7,9 +7,10 @@ use std::alloc::System;
 
 use ipsec_core::{IpProto, KeyMaterial, Spi};
 use ipsec_crypto::suites;
-use ipsec_esp::tunnel::{self, Tunnel, TunnelConfig};
+use ipsec_esp::tunnel::{Tunnel, TunnelConfig};
 use ipsec_esp::udp::UdpPorts;
-use ipsec_esp::{transport, EspInbound, EspOutbound, PacketBuf};
+use ipsec_esp::OpenOptions;
+use ipsec_esp::{EspInbound, EspOutbound, PacketBuf};
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 
 #[global_allocator]
@@ -62,21 +63,21 @@ fn seal_and_open_do_not_allocate() -> usize {
                 let r = b.body_range();
                 copy[..r.len()].copy_from_slice(&storage[r.clone()]);
                 let mut b = PacketBuf::new(&mut copy[..], 0, r.len()).unwrap();
-                i.open(&mut b).unwrap();
+                i.open(&mut b, OpenOptions::new()).unwrap();
                 // Tunnel mode.
                 storage[128..128 + inner.len()].copy_from_slice(&inner);
                 let mut b = PacketBuf::new(&mut storage[..], 128, inner.len()).unwrap();
-                t.seal(&mut o, &mut b).unwrap();
+                o.seal_tunnel(&mut t, &mut b).unwrap();
                 let r = b.body_range();
                 let mut b = PacketBuf::new(&mut storage[..], r.start, r.len()).unwrap();
-                tunnel::open(&mut i, &mut b).unwrap();
+                i.open_tunnel(&mut b, OpenOptions::new()).unwrap();
                 // Transport mode over UDP.
                 storage[128..128 + inner.len()].copy_from_slice(&inner);
                 let mut b = PacketBuf::new(&mut storage[..], 128, inner.len()).unwrap();
-                transport::protect(&mut o, &mut b, Some(UdpPorts::NAT_T)).unwrap();
+                o.seal_transport(&mut b, Some(UdpPorts::NAT_T)).unwrap();
                 let r = b.body_range();
                 let mut b = PacketBuf::new(&mut storage[..], r.start, r.len()).unwrap();
-                transport::unprotect(&mut i, &mut b).unwrap();
+                i.open_transport(&mut b, OpenOptions::new()).unwrap();
             }
             let change = region.change();
             let used = change.allocations + change.reallocations;

@@ -19,6 +19,7 @@ use ipsec_crypto::suites::{self, EncrDesc, IntegDesc};
 use ipsec_esp::transport;
 use ipsec_esp::tunnel::{self, Tunnel, TunnelConfig};
 use ipsec_esp::udp::UdpPorts;
+use ipsec_esp::OpenOptions;
 use ipsec_esp::{EspInbound, EspOutbound, OpenError, PacketBuf};
 use proptest::prelude::*;
 
@@ -73,7 +74,7 @@ fn seal(o: &mut EspOutbound, payload: &[u8], nh: IpProto) -> (Vec<u8>, u64) {
 fn open(i: &mut EspInbound, pdu: &[u8]) -> Result<(Vec<u8>, ipsec_esp::Opened), OpenError> {
     let mut v = pdu.to_vec();
     let mut b = PacketBuf::new(&mut v[..], 0, pdu.len()).unwrap();
-    let o = i.open(&mut b)?;
+    let o = i.open(&mut b, OpenOptions::new())?;
     Ok((b.body().to_vec(), o))
 }
 
@@ -180,7 +181,7 @@ proptest! {
         v.extend_from_slice(&inner);
         v.resize(ov.total() + inner.len(), 0);
         let mut b = PacketBuf::new(&mut v[..], ov.head, inner.len()).unwrap();
-        let res = t.seal(&mut o, &mut b);
+        let res = o.seal_tunnel(&mut t, &mut b);
         if !outer_v6 && ov.total() + inner.len() > 65535 {
             prop_assert_eq!(res, Err(tunnel::TunnelError::TooLarge));
             return Ok(());
@@ -188,7 +189,7 @@ proptest! {
         res.unwrap();
         prop_assert_eq!(b.body_range(), 0..v.len());
         let mut b = PacketBuf::new(&mut v[..], 0, ov.total() + inner.len()).unwrap();
-        let (opened, outer) = tunnel::open(&mut i, &mut b).unwrap();
+        let (opened, outer) = i.open_tunnel(&mut b, OpenOptions::new()).unwrap();
         prop_assert_eq!(outer.src, l);
         prop_assert_eq!(outer.udp.is_some(), udp);
         prop_assert_eq!(opened.next_header, if inner_v6 { IpProto::IPV6 } else { IpProto::IPV4 });
@@ -213,7 +214,7 @@ proptest! {
         v.extend_from_slice(&pkt);
         v.resize(ov.total() + pkt.len(), 0);
         let mut b = PacketBuf::new(&mut v[..], ov.head, pkt.len()).unwrap();
-        let res = transport::protect(&mut o, &mut b, udp.then_some(UdpPorts::NAT_T));
+        let res = o.seal_transport(&mut b, udp.then_some(UdpPorts::NAT_T));
         if !v6 && ov.total() + pkt.len() > 65535 {
             prop_assert_eq!(res, Err(transport::TransportError::TooLarge));
             prop_assert_eq!(b.body(), &pkt[..]);
@@ -222,7 +223,7 @@ proptest! {
         res.unwrap();
         prop_assert_eq!(b.body_range(), 0..v.len());
         let mut b = PacketBuf::new(&mut v[..], 0, ov.total() + pkt.len()).unwrap();
-        let u = transport::unprotect(&mut i, &mut b).unwrap();
+        let u = i.open_transport(&mut b, OpenOptions::new()).unwrap();
         prop_assert_eq!(u.opened.next_header, IpProto::TCP);
         prop_assert_eq!(u.udp.is_some(), udp);
         prop_assert_eq!(b.body(), &pkt[..]);
@@ -575,14 +576,14 @@ proptest! {
 
         let mut window = ReplayWindow::restore(64, true, seq - 1).unwrap();
         let mut b = PacketBuf::new(&mut shared[..], 0, owned.len()).unwrap();
-        let opened = i.open_with(&mut b, &mut window).unwrap();
+        let opened = i.open_with(&mut b, &mut window, OpenOptions::new()).unwrap();
         prop_assert_eq!(opened.seq, seq);
         prop_assert_eq!(b.body(), &payload[..]);
         prop_assert_eq!(window.top(), seq);
         prop_assert_eq!(i.replay_window().top(), 0, "open_with must not touch the SA's window");
         let mut again = owned.clone();
         let mut b = PacketBuf::new(&mut again[..], 0, owned.len()).unwrap();
-        prop_assert!(matches!(i.open_with(&mut b, &mut window), Err(OpenError::Replay(_))));
+        prop_assert!(matches!(i.open_with(&mut b, &mut window, OpenOptions::new()), Err(OpenError::Replay(_))));
         let mut b = PacketBuf::new(&mut shared[..], 0, 0).unwrap();
         prop_assert_eq!(o.seal_at(&mut b, IpProto::TCP, 0), Err(ipsec_esp::SealError::SequenceExhausted));
 
@@ -594,9 +595,9 @@ proptest! {
         v.extend_from_slice(&inner);
         v.resize(tov.total() + inner.len(), 0);
         let mut b = PacketBuf::new(&mut v[..], tov.head, inner.len()).unwrap();
-        t.seal_at(&o, &mut b, seq + 1, 0x7777).unwrap();
+        o.seal_tunnel_at(&t, &mut b, seq + 1, 0x7777).unwrap();
         prop_assert_eq!(&b.body()[4..6], &[0x77, 0x77]);
-        let (opened, _) = tunnel::open_with(&i, &mut b, &mut window).unwrap();
+        let (opened, _) = i.open_tunnel_with(&mut b, &mut window, OpenOptions::new()).unwrap();
         prop_assert_eq!(opened.seq, seq + 1);
         prop_assert_eq!(b.body(), &inner[..]);
 
@@ -605,8 +606,8 @@ proptest! {
         v.extend_from_slice(&inner);
         v.resize(tpo.total() + inner.len(), 0);
         let mut b = PacketBuf::new(&mut v[..], tpo.head, inner.len()).unwrap();
-        transport::protect_at(&o, &mut b, Some(UdpPorts::NAT_T), seq + 2).unwrap();
-        let u = transport::unprotect_with(&i, &mut b, &mut window).unwrap();
+        o.seal_transport_at(&mut b, Some(UdpPorts::NAT_T), seq + 2).unwrap();
+        let u = i.open_transport_with(&mut b, &mut window, OpenOptions::new()).unwrap();
         prop_assert_eq!(u.opened.seq, seq + 2);
         prop_assert_eq!(b.body(), &inner[..]);
     }
@@ -633,12 +634,14 @@ fn an_inbound_sa_without_its_own_window_opens_with_the_callers() {
             let (pdu, seq) = seal(&mut o, &payload, IpProto::UDP);
             let mut v = pdu.clone();
             let mut b = PacketBuf::new(&mut v[..], 0, pdu.len()).unwrap();
-            let opened = i.open_with(&mut b, &mut window).unwrap();
+            let opened = i
+                .open_with(&mut b, &mut window, OpenOptions::new())
+                .unwrap();
             assert_eq!((opened.seq, b.body()), (seq, &payload[..]));
             let mut v = pdu.clone();
             let mut b = PacketBuf::new(&mut v[..], 0, pdu.len()).unwrap();
             assert!(matches!(
-                i.open_with(&mut b, &mut window),
+                i.open_with(&mut b, &mut window, OpenOptions::new()),
                 Err(OpenError::Replay(_))
             ));
         }

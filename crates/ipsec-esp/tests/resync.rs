@@ -8,7 +8,8 @@ mod common;
 use common::provider;
 use ipsec_core::{IpProto, KeyMaterial, ReplayError, ReplayWindow, Spi};
 use ipsec_crypto::suites::{self, EncrDesc, IntegDesc};
-use ipsec_esp::tunnel::{self, Tunnel, TunnelConfig};
+use ipsec_esp::tunnel::{Tunnel, TunnelConfig};
+use ipsec_esp::OpenOptions;
 use ipsec_esp::{
     EspInbound, EspOutbound, OpenError, Opened, PacketBuf, ResyncCounter, ResyncPolicy,
 };
@@ -57,7 +58,7 @@ fn seal(o: &mut EspOutbound, payload: &[u8]) -> (Vec<u8>, u64) {
 fn open(i: &mut EspInbound, pdu: &[u8]) -> Result<(Vec<u8>, Opened), OpenError> {
     let mut v = pdu.to_vec();
     let mut b = PacketBuf::new(&mut v[..], 0, pdu.len()).unwrap();
-    let o = i.open(&mut b)?;
+    let o = i.open(&mut b, OpenOptions::new())?;
     Ok((b.body().to_vec(), o))
 }
 
@@ -66,7 +67,7 @@ fn resync(i: &mut EspInbound, pdu: &[u8], tries: u32) -> Result<(Vec<u8>, Opened
     let mut v = pdu.to_vec();
     let mut scratch = vec![0u8; pdu.len()];
     let mut b = PacketBuf::new(&mut v[..], 0, pdu.len()).unwrap();
-    match i.open_resync(&mut b, &mut scratch, tries) {
+    match i.open(&mut b, OpenOptions::resync(&mut scratch, tries)) {
         Ok(o) => Ok((b.body().to_vec(), o)),
         Err(e) => {
             assert_eq!(b.body(), pdu, "a failed resync leaves the packet as it was");
@@ -215,7 +216,7 @@ fn scratch_must_hold_the_packet() {
     let mut scratch = vec![0u8; len - 1];
     let mut b = PacketBuf::new(&mut pdu[..], 0, len).unwrap();
     assert!(matches!(
-        i.open_resync(&mut b, &mut scratch, 2),
+        i.open(&mut b, OpenOptions::resync(&mut scratch, 2)),
         Err(OpenError::Malformed(_))
     ));
     assert_eq!(i.replay_window().top(), 0);
@@ -265,22 +266,27 @@ fn tunnel_resync_with_an_external_window() {
         v.extend_from_slice(&inner);
         v.resize(v.len() + 64, 0);
         let mut b = PacketBuf::new(&mut v[..], 64, inner.len()).unwrap();
-        t.seal(o, &mut b).unwrap();
+        o.seal_tunnel(&mut t, &mut b).unwrap();
         b.body().to_vec()
     };
     let pkt = send(&mut o);
     let mut v = pkt.clone();
     let mut b = PacketBuf::new(&mut v[..], 0, pkt.len()).unwrap();
-    tunnel::open_with(&i, &mut b, &mut window).unwrap();
+    i.open_tunnel_with(&mut b, &mut window, OpenOptions::new())
+        .unwrap();
     o.set_next_seq((2 << 32) | 3).unwrap();
     let pkt = send(&mut o);
     let mut v = pkt.clone();
     let mut b = PacketBuf::new(&mut v[..], 0, pkt.len()).unwrap();
-    assert!(tunnel::open_with(&i, &mut b, &mut window).is_err());
+    assert!(i
+        .open_tunnel_with(&mut b, &mut window, OpenOptions::new())
+        .is_err());
     let mut v = pkt.clone();
     let mut scratch = vec![0u8; pkt.len()];
     let mut b = PacketBuf::new(&mut v[..], 0, pkt.len()).unwrap();
-    let (opened, _) = tunnel::open_resync_with(&i, &mut b, &mut window, &mut scratch, 2).unwrap();
+    let (opened, _) = i
+        .open_tunnel_with(&mut b, &mut window, OpenOptions::resync(&mut scratch, 2))
+        .unwrap();
     assert_eq!(opened.seq, (2 << 32) | 3);
     assert_eq!(b.body(), &inner[..]);
     assert_eq!(window.top(), (2 << 32) | 3);

@@ -10,7 +10,8 @@ use ipsec_core::{KeyMaterial, ReplayWindow, Spi};
 use ipsec_crypto::suites;
 use ipsec_esp::tunnel::{self, InnerMeta};
 use ipsec_esp::wire::{EspLayout, EspPacket, Trailer};
-use ipsec_esp::{transport, udp, EspInbound, PacketBuf};
+use ipsec_esp::OpenOptions;
+use ipsec_esp::{udp, EspInbound, PacketBuf};
 use proptest::prelude::*;
 
 fn inbounds(spi: Spi, esn: bool) -> Vec<EspInbound> {
@@ -77,13 +78,13 @@ proptest! {
             v.extend_from_slice(&data);
             v.resize(head + data.len() + tail, 0);
             let mut b = PacketBuf::new(&mut v[..], head, data.len()).unwrap();
-            let r = inb.open(&mut b);
+            let r = inb.open(&mut b, OpenOptions::new());
             prop_assert!(b.body_range().end <= head + data.len());
             let _ = r.map_err(|e| e.reason());
             let mut b = PacketBuf::new(&mut v[..], head, data.len()).unwrap();
-            let _ = tunnel::open(&mut inb, &mut b);
+            let _ = inb.open_tunnel(&mut b, OpenOptions::new());
             let mut b = PacketBuf::new(&mut v[..], head, data.len()).unwrap();
-            let _ = transport::unprotect(&mut inb, &mut b);
+            let _ = inb.open_transport(&mut b, OpenOptions::new());
         }
     }
 
@@ -120,7 +121,7 @@ proptest! {
         v.extend_from_slice(&data);
         v.resize(v.len() + 64, 0);
         let mut b = PacketBuf::new(&mut v[..], 64, len).unwrap();
-        if transport::protect(&mut o, &mut b, None).is_err() {
+        if o.seal_transport(&mut b, None).is_err() {
             prop_assert_eq!(b.body(), &data[..]);
         }
         let mut v = vec![0u8; 128];
@@ -128,6 +129,6 @@ proptest! {
         v.resize(v.len() + 64, 0);
         let mut b = PacketBuf::new(&mut v[..], 128, len).unwrap();
         let mut t = tunnel::Tunnel::new(tunnel::TunnelConfig::new("::1".parse().unwrap(), "::2".parse().unwrap())).unwrap();
-        let _ = t.seal(&mut o, &mut b);
+        let _ = o.seal_tunnel(&mut t, &mut b);
     }
 }

@@ -10,8 +10,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use common::{framed, vectors, Vector};
 use ipsec_core::IpProto;
-use ipsec_esp::tunnel::{self, DfPolicy, DscpPolicy, InnerMeta, Tunnel, TunnelConfig, TunnelError};
+use ipsec_esp::tunnel::{DfPolicy, DscpPolicy, InnerMeta, Tunnel, TunnelConfig, TunnelError};
 use ipsec_esp::udp::UdpPorts;
+use ipsec_esp::OpenOptions;
 use ipsec_esp::{transport, OpenError, PacketBuf};
 
 const ROOM: usize = 128;
@@ -88,7 +89,7 @@ fn open_gives_plaintext() {
         let mut inb = v.inbound();
         let mut storage = framed(&v.esp_pdu, 16, 16);
         let mut buf = PacketBuf::new(&mut storage[..], 16, v.esp_pdu.len()).unwrap();
-        let r = inb.open(&mut buf);
+        let r = inb.open(&mut buf, OpenOptions::new());
         if v.reject {
             assert_eq!(r, Err(OpenError::Integrity), "{}", v.name);
         } else if v.next_header == 59 {
@@ -109,7 +110,10 @@ fn open_gives_plaintext() {
             let mut b2 = PacketBuf::new(&mut again[..], 0, v.esp_pdu.len()).unwrap();
             if inb.replay_window().enabled() {
                 assert!(
-                    matches!(inb.open(&mut b2), Err(OpenError::Replay(_))),
+                    matches!(
+                        inb.open(&mut b2, OpenOptions::new()),
+                        Err(OpenError::Replay(_))
+                    ),
                     "{}",
                     v.name
                 );
@@ -188,7 +192,7 @@ fn tunnel_packets_both_ways() {
         let mut inb = v.inbound();
         let mut storage = framed(packet, 0, 0);
         let mut buf = PacketBuf::new(&mut storage[..], 0, packet.len()).unwrap();
-        let r = tunnel::open(&mut inb, &mut buf);
+        let r = inb.open_tunnel(&mut buf, OpenOptions::new());
         if !v.verified {
             // ODP's copy of draft case 12: wrong outer IPv4 checksum.
             assert!(
@@ -234,7 +238,7 @@ fn transport_packets_both_ways() {
         let mut inb = v.inbound();
         let mut storage = framed(packet, 0, 0);
         let mut buf = PacketBuf::new(&mut storage[..], 0, packet.len()).unwrap();
-        let r = transport::unprotect(&mut inb, &mut buf);
+        let r = inb.open_transport(&mut buf, OpenOptions::new());
         if v.reject {
             assert_eq!(
                 r.unwrap_err(),
@@ -251,7 +255,7 @@ fn transport_packets_both_ways() {
         let mut storage = framed(original, ROOM, ROOM);
         let mut buf = PacketBuf::new(&mut storage[..], ROOM, original.len()).unwrap();
         let udp = u.udp;
-        transport::protect(&mut out, &mut buf, udp).unwrap();
+        out.seal_transport(&mut buf, udp).unwrap();
         let mut want = packet.clone();
         if v.udp_encap && packet[0] >> 4 == 6 {
             // ODP sends ESP-in-UDP over IPv6 with a zero UDP checksum (RFC 6936 style);
@@ -283,7 +287,10 @@ fn negative_vector_fails() {
         let mut storage = v.esp_pdu.clone();
         let len = storage.len();
         let mut buf = PacketBuf::new(&mut storage[..], 0, len).unwrap();
-        assert_eq!(inb.open(&mut buf), Err(OpenError::Integrity));
+        assert_eq!(
+            inb.open(&mut buf, OpenOptions::new()),
+            Err(OpenError::Integrity)
+        );
         // The window did not move: the authentic packet with this number still opens.
         assert_eq!(inb.replay_window().top(), v.seq64() - 1);
     }

@@ -16,8 +16,8 @@ use ipsec_core::{
 };
 use ipsec_crypto::suites::{self, EncrKind};
 use ipsec_crypto::CryptoProvider;
-use ipsec_esp::transport::{self, TransportError};
-use ipsec_esp::tunnel::{self, Tunnel, TunnelConfig, TunnelError};
+use ipsec_esp::transport::TransportError;
+use ipsec_esp::tunnel::{Tunnel, TunnelConfig, TunnelError};
 use ipsec_esp::udp::UdpPorts;
 use ipsec_esp::{
     EspInbound, EspOutbound, ExternalReplay, OpenError, ReplayGuard, SaError, SealError,
@@ -904,7 +904,8 @@ impl Sa {
                 ..
             } => {
                 let ident = self.ident.fetch_add(1, Relaxed);
-                t.seal_at(out, buf, seq, ident).map_err(tunnel_reason)
+                out.seal_tunnel_at(t, buf, seq, ident)
+                    .map_err(tunnel_reason)
             }
             Xform::Esp {
                 out, tunnel: None, ..
@@ -913,14 +914,14 @@ impl Sa {
                     src: u.local_port,
                     dst: u.remote_port,
                 });
-                transport::protect_at(out, buf, udp, seq).map_err(transport_reason)
+                out.seal_transport_at(buf, udp, seq)
+                    .map_err(transport_reason)
             }
             Xform::Ah(ah) => match &ah.tunnel {
                 // AH derives the outer IPv4 Identification from `seq` itself.
                 Some(t) => ah.out.seal_tunnel_at(t, buf, seq),
                 None => ah.out.seal_transport_at(buf, seq),
             }
-            .map(|()| seq)
             .map_err(ah_seal_reason),
         };
         if r.is_err() {
@@ -976,6 +977,17 @@ impl Sa {
         &self,
         buf: &mut PacketBuf<B>,
     ) -> Result<OpenedInfo, DropReason> {
+        self.decap_with(buf, None)
+    }
+
+    /// [`Sa::decap`], or with `resync` (ESP's scratch copy and the high halves to try)
+    /// an ESN re-synchronization attempt: one entry point per mode, the attempt an
+    /// option (`ipsec_esp::OpenOptions`, `ipsec_ah::OpenOptions`).
+    fn decap_with<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        buf: &mut PacketBuf<B>,
+        resync: Option<(&mut [u8], u32)>,
+    ) -> Result<OpenedInfo, DropReason> {
         let mut guard = LockedWindow(&self.replay);
         Ok(match &self.xform {
             Xform::Esp {
@@ -983,7 +995,9 @@ impl Sa {
                 tunnel: Some(_),
                 ..
             } => {
-                let (o, outer) = tunnel::open_with(inb, buf, &mut guard).map_err(tunnel_reason)?;
+                let (o, outer) = inb
+                    .open_tunnel_with(buf, &mut guard, esp_options(resync))
+                    .map_err(tunnel_reason)?;
                 OpenedInfo {
                     seq: o.seq,
                     next_header: o.next_header,
@@ -993,8 +1007,9 @@ impl Sa {
             Xform::Esp {
                 inb, tunnel: None, ..
             } => {
-                let u =
-                    transport::unprotect_with(inb, buf, &mut guard).map_err(transport_reason)?;
+                let u = inb
+                    .open_transport_with(buf, &mut guard, esp_options(resync))
+                    .map_err(transport_reason)?;
                 OpenedInfo {
                     seq: u.opened.seq,
                     next_header: u.opened.next_header,
@@ -1002,9 +1017,13 @@ impl Sa {
                 }
             }
             Xform::Ah(ah) => {
+                let opts = match resync {
+                    None => ipsec_ah::OpenOptions::new(),
+                    Some((_, tries)) => ipsec_ah::OpenOptions::resync(tries),
+                };
                 let o = match self.mode {
-                    Mode::Tunnel => ah.inb.open_tunnel_with(buf, &mut guard),
-                    Mode::Transport => ah.inb.open_transport_with(buf, &mut guard),
+                    Mode::Tunnel => ah.inb.open_tunnel_with(buf, &mut guard, opts),
+                    Mode::Transport => ah.inb.open_transport_with(buf, &mut guard, opts),
                 }
                 .map_err(ah_open_reason)?;
                 OpenedInfo {
@@ -1104,55 +1123,24 @@ impl Sa {
         scratch: &mut [u8],
     ) -> Result<OpenedInfo, DropReason> {
         buf.set_cursors(range.start, range.end);
-        let tries = self.resync.max_tries();
-        if let Xform::Ah(ah) = &self.xform {
-            // A failed AH verification put every byte back: retry the packet in place.
-            let mut guard = LockedWindow(&self.replay);
-            let o = match self.mode {
-                Mode::Tunnel => ah.inb.open_tunnel_resync_with(buf, &mut guard, tries),
-                Mode::Transport => ah.inb.open_transport_resync_with(buf, &mut guard, tries),
+        if matches!(self.xform, Xform::Esp { .. }) {
+            let body = buf.body_mut();
+            if body.len() != scratch.len() {
+                return Err(DropReason::Integrity);
             }
-            .map_err(ah_open_reason)?;
-            return Ok(OpenedInfo {
-                seq: o.seq,
-                next_header: o.next_header,
-                udp: None,
-            });
+            body.copy_from_slice(scratch);
         }
-        let body = buf.body_mut();
-        if body.len() != scratch.len() {
-            return Err(DropReason::Integrity);
-        }
-        body.copy_from_slice(scratch);
-        let mut guard = LockedWindow(&self.replay);
-        match &self.xform {
-            Xform::Esp {
-                inb,
-                tunnel: Some(_),
-                ..
-            } => {
-                let (o, outer) = tunnel::open_resync_with(inb, buf, &mut guard, scratch, tries)
-                    .map_err(tunnel_reason)?;
-                Ok(OpenedInfo {
-                    seq: o.seq,
-                    next_header: o.next_header,
-                    udp: outer.udp,
-                })
-            }
-            Xform::Esp {
-                inb, tunnel: None, ..
-            } => {
-                let u = transport::unprotect_resync_with(inb, buf, &mut guard, scratch, tries)
-                    .map_err(transport_reason)?;
-                Ok(OpenedInfo {
-                    seq: u.opened.seq,
-                    next_header: u.opened.next_header,
-                    udp: u.udp,
-                })
-            }
-            // Handled above.
-            Xform::Ah(_) => Err(DropReason::Integrity),
-        }
+        // A failed AH verification put every byte back: AH retries the packet in place
+        // and never looks at `scratch`.
+        self.decap_with(buf, Some((scratch, self.resync.max_tries())))
+    }
+}
+
+/// The ESP options for [`Sa::decap_with`]'s `resync`.
+fn esp_options(resync: Option<(&mut [u8], u32)>) -> ipsec_esp::OpenOptions<'_> {
+    match resync {
+        None => ipsec_esp::OpenOptions::new(),
+        Some((scratch, tries)) => ipsec_esp::OpenOptions::resync(scratch, tries),
     }
 }
 

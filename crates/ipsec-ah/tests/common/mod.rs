@@ -6,6 +6,7 @@ pub mod build;
 use std::net::IpAddr;
 
 use ipsec_ah::tunnel::{DfPolicy, DscpPolicy};
+use ipsec_ah::OpenOptions;
 use ipsec_ah::{integ, AhInbound, AhOutbound, PacketBuf, Tunnel, TunnelConfig};
 use ipsec_core::{KeyMaterial, ReplayWindow, Spi};
 use ipsec_crypto::suites::{self, IntegDesc};
@@ -206,9 +207,9 @@ pub fn open(v: &Vector, packet: &[u8]) -> Result<Vec<u8>, ipsec_ah::OpenError> {
     let mut b = PacketBuf::new(&mut storage[..], ROOM, packet.len()).unwrap();
     let before = b.body().to_vec();
     let r = if v.mode == "tunnel" {
-        i.open_tunnel(&mut b)
+        i.open_tunnel(&mut b, OpenOptions::new())
     } else {
-        i.open_transport(&mut b)
+        i.open_transport(&mut b, OpenOptions::new())
     };
     match r {
         Ok(o) => {

@@ -1,7 +1,7 @@
 //! Crate-internal glue to [`ipsec_core::ip::walk`], the IPv4/IPv6 header walker ESP
 //! shares with AH: the checks and stopping points ESP uses, and the mapping of the
 //! walker's errors into ESP's (in one place: [`parse_error`], `From<WalkError> for
-//! SplitError`).
+//! LocateError`).
 //!
 //! What ESP asks of the walker (RFC 4303 §3.1.1, RFC 8200 §4.1): when protecting, the
 //! hop-by-hop, routing and fragment headers and the destination options for the hops of
@@ -18,7 +18,7 @@ use ipsec_core::IpProto;
 use crate::wire::ParseError;
 
 /// Where the IP header (with the extension headers in front of ESP) ends.
-pub(crate) use ipsec_core::ip::walk::Located as Split;
+pub(crate) use ipsec_core::ip::walk::Located;
 
 #[cfg(test)]
 const HOPOPT: u8 = IpProto::HOPOPT.0;
@@ -37,9 +37,9 @@ const fn checks(verify_checksum: bool) -> Checks {
     Checks::new().with_v4_checksum(verify_checksum)
 }
 
-/// Why [`split`] failed.
+/// Why [`locate`] failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SplitError {
+pub(crate) enum LocateError {
     /// Malformed header.
     Parse(ParseError),
     /// A fragment (not a whole datagram).
@@ -48,7 +48,7 @@ pub(crate) enum SplitError {
     NotEsp,
 }
 
-impl From<WalkError> for SplitError {
+impl From<WalkError> for LocateError {
     fn from(e: WalkError) -> Self {
         match e.kind {
             WalkErrorKind::Fragment(_) => Self::Fragment,
@@ -100,7 +100,11 @@ pub(crate) fn check_v6(packet: &[u8]) -> Result<usize, ParseError> {
 /// IPv4 fragments and non-atomic IPv6 fragments are refused: ESP works on whole
 /// datagrams (RFC 4303 §3.3.4, §3.4.1). For IPv4, [`Walk::ToEsp`] does not look at the
 /// protocol field: the caller does.
-pub(crate) fn split(packet: &[u8], walk: Walk, verify_checksum: bool) -> Result<Split, SplitError> {
+pub(crate) fn locate(
+    packet: &[u8],
+    walk: Walk,
+    verify_checksum: bool,
+) -> Result<Located, LocateError> {
     let stop = match walk {
         Walk::Protect => Stop::Protect,
         Walk::ToEsp => ESP_OR_UDP,
@@ -112,7 +116,7 @@ pub(crate) fn split(packet: &[u8], walk: Walk, verify_checksum: bool) -> Result<
 /// (`header`, moved or not) to `total_len` and `proto`, and for IPv4 the checksum.
 pub(crate) fn fix(
     header: &mut [u8],
-    split: &Split,
+    split: &Located,
     total_len: usize,
     proto: IpProto,
 ) -> Result<(), ParseError> {
@@ -144,26 +148,26 @@ mod tests {
         ext.extend_from_slice(&[DSTOPTS, 0, 0, 0, 0, 0, 0, 0]);
         ext.extend_from_slice(&[6, 0, 1, 4, 0, 0, 0, 0]);
         let p = v6(HOPOPT, &ext, 20);
-        let s = split(&p, Walk::Protect, false).unwrap();
+        let s = locate(&p, Walk::Protect, false).unwrap();
         assert_eq!(
             (s.header_len, s.proto, s.proto_offset),
             (64, IpProto(DSTOPTS), 56)
         );
         let p = v6(HOPOPT, &ext[..24], 0);
         assert!(matches!(
-            split(&p, Walk::ToEsp, false),
-            Err(SplitError::Parse(_))
+            locate(&p, Walk::ToEsp, false),
+            Err(LocateError::Parse(_))
         ));
         let mut to_tcp = ext[..24].to_vec();
         to_tcp[16] = 6;
         let p = v6(HOPOPT, &to_tcp, 8);
         assert_eq!(
-            split(&p, Walk::ToEsp, false).unwrap_err(),
-            SplitError::NotEsp
+            locate(&p, Walk::ToEsp, false).unwrap_err(),
+            LocateError::NotEsp
         );
         to_tcp[16] = 50;
         let p = v6(HOPOPT, &to_tcp, 8);
-        assert_eq!(split(&p, Walk::ToEsp, false).unwrap().header_len, 64);
+        assert_eq!(locate(&p, Walk::ToEsp, false).unwrap().header_len, 64);
     }
 
     /// Which packets the walker refuses is tested next to it (`ipsec_core::ip::walk`);
@@ -172,13 +176,13 @@ mod tests {
     fn maps_walk_errors() {
         let p = v6(FRAGMENT, &[6, 0, 0, 9, 0, 0, 0, 1], 8);
         assert_eq!(
-            split(&p, Walk::Protect, false).unwrap_err(),
-            SplitError::Fragment
+            locate(&p, Walk::Protect, false).unwrap_err(),
+            LocateError::Fragment
         );
         let p = v6(ROUTING, &[6, 9], 0);
         assert!(matches!(
-            split(&p, Walk::Protect, false),
-            Err(SplitError::Parse(_))
+            locate(&p, Walk::Protect, false),
+            Err(LocateError::Parse(_))
         ));
     }
 }
