@@ -265,6 +265,19 @@ pub(crate) struct Transform {
     pub(crate) layout: AhLayout,
 }
 
+/// Where the ICV computation reads and writes in a packet buffer.
+#[derive(Clone)]
+struct IcvAt {
+    /// The canonical packet the ICV covers.
+    packet: Range<usize>,
+    /// Offset of the (GMAC) IV.
+    iv_off: usize,
+    /// The ICV field.
+    icv: Range<usize>,
+    /// The high half of the ESN (appended to the ICV input when ESN is on).
+    hi: [u8; 4],
+}
+
 pub(crate) enum Op<'a> {
     Sign,
     Verify(&'a [u8]),
@@ -390,7 +403,13 @@ impl Transform {
         if let Some(pkt) = b.get_mut(start..end) {
             mutable::apply(pkt, loc, plan, &mut undo);
         }
-        let r = self.run(b, start, end, iv_off, icv_off, icv_end, hi, out, &op);
+        let at = IcvAt {
+            packet: start..end,
+            iv_off,
+            icv: icv_off..icv_end,
+            hi,
+        };
+        let r = self.run(b, &at, out, &op);
         if let Some(pkt) = b.get_mut(start..end) {
             mutable::restore(pkt, loc, plan, &undo);
         }
@@ -403,21 +422,24 @@ impl Transform {
         r
     }
 
-    /// The MAC itself, over the canonical packet `b[start..end]` (ICV slot zeroed here).
-    #[allow(clippy::too_many_arguments)]
+    /// The MAC itself, over the canonical packet `b[at.packet]` (ICV slot zeroed here).
     #[inline]
     fn run(
         &self,
         b: &mut [u8],
-        start: usize,
-        end: usize,
-        iv_off: usize,
-        icv_off: usize,
-        icv_end: usize,
-        hi: [u8; 4],
+        at: &IcvAt,
         out: &mut [u8],
         op: &Op<'_>,
     ) -> Result<(), CryptoError> {
+        let IcvAt {
+            packet: Range { start, end },
+            iv_off,
+            icv: Range {
+                start: icv_off,
+                end: icv_end,
+            },
+            hi,
+        } = *at;
         b.get_mut(icv_off..icv_end).ok_or(range_err())?.fill(0);
         match &self.engine {
             Engine::Hmac(key) => {

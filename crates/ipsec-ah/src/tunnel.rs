@@ -251,6 +251,15 @@ impl Tunnel {
     }
 }
 
+/// What identifies one sealed tunnel-mode packet: its sequence number, the GMAC IV,
+/// and the outer IPv4 header's Identification.
+#[derive(Clone, Copy)]
+struct Stamp {
+    seq: u64,
+    iv: [u8; GMAC_IV_LEN],
+    ident: u16,
+}
+
 impl AhOutbound {
     /// Protects the IPv4 or IPv6 packet in the body in tunnel mode: AH and a new outer
     /// header from `tunnel` go in front of it. Returns the sequence number.
@@ -268,7 +277,7 @@ impl AhOutbound {
         let seq = self.seq.next().map_err(|_| SealError::SequenceExhausted)?;
         let iv = self.take_iv(seq);
         let ident = tunnel.take_ident();
-        self.finish_tunnel(tunnel, ident, buf, &meta, o, seq, iv)?;
+        self.finish_tunnel(tunnel, buf, &meta, o, Stamp { seq, iv, ident })?;
         Ok(seq)
     }
 
@@ -290,7 +299,12 @@ impl AhOutbound {
         self.check_seq(seq)?;
         let (meta, o) = self.plan_tunnel(tunnel, buf)?;
         let ident = u16::try_from(seq & 0xffff).unwrap_or(0);
-        self.finish_tunnel(tunnel, ident, buf, &meta, o, seq, seq.to_be_bytes())?;
+        let stamp = Stamp {
+            seq,
+            iv: seq.to_be_bytes(),
+            ident,
+        };
+        self.finish_tunnel(tunnel, buf, &meta, o, stamp)?;
         Ok(seq)
     }
 
@@ -309,17 +323,15 @@ impl AhOutbound {
         Ok((meta, o))
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn finish_tunnel<B: AsRef<[u8]> + AsMut<[u8]>>(
         &self,
         tunnel: &Tunnel,
-        ident: u16,
         buf: &mut PacketBuf<B>,
         meta: &InnerMeta,
         o: Overhead,
-        seq: u64,
-        iv: [u8; GMAC_IV_LEN],
+        stamp: Stamp,
     ) -> Result<(), SealError> {
+        let Stamp { seq, iv, ident } = stamp;
         let family = tunnel.family();
         let outer_len = tunnel.header_len();
         let ah_len = o.head.saturating_sub(outer_len);
