@@ -15,10 +15,9 @@ use alloc::vec::Vec;
 
 use ipsec_core::iana::TransformType;
 use ipsec_crypto::{kdf, CryptoProvider, PrfAlgorithm, PrfId};
-use ipsec_ike_wire::{ExchangeType, IkeHeaderRepr, NotifyType};
+use ipsec_ike_wire::NotifyType;
 
-use crate::msg::{self, InMsg, Out};
-use ipsec_core::IkeSpi;
+use crate::msg::{InMsg, Out};
 
 /// How many keys a solution carries (RFC 8019 §7.1.3).
 pub(crate) const KEYS: usize = 4;
@@ -58,29 +57,20 @@ pub(crate) fn choose_prf(
         .find_map(|t| provider.prf(PrfId(t.id)).map(|a| (PrfId(t.id), a)))
 }
 
-/// The responder's stateless answer: `HDR, N(COOKIE), N(PUZZLE)` (RFC 8019 §7.1.1),
-/// or a plain COOKIE answer when no PRF of the request can be used.
+/// The payloads of the responder's stateless answer: `N(COOKIE), N(PUZZLE)` (RFC 8019
+/// §7.1.1), or the COOKIE alone when no PRF of the request can be used.
 pub(crate) fn challenge(
-    h: &IkeHeaderRepr,
     m: &InMsg,
     cookie: &[u8],
     provider: &CryptoProvider,
     difficulty: u8,
-) -> Vec<u8> {
-    let header = msg::header(
-        h.spi_i,
-        IkeSpi::ZERO,
-        ExchangeType::IKE_SA_INIT,
-        false,
-        true,
-        0,
-    );
+) -> Vec<Out> {
     let mut out = alloc::vec![Out::notify(NotifyType::COOKIE, cookie)];
     if let Some((id, _)) = choose_prf(provider, m) {
         let [a, b] = id.0.to_be_bytes();
         out.push(Out::notify(NotifyType::PUZZLE, &[a, b, difficulty]));
     }
-    msg::plain(header, &out)
+    out
 }
 
 /// The smallest number of trailing zero bits among the four results of a Puzzle

@@ -109,6 +109,20 @@ pub(crate) fn major_version(cx: &mut Shared, path: Path, bytes: &[u8], e: &Parse
     cx.send(path, &reply);
 }
 
+/// An unprotected IKE_SA_INIT response with `out` only (no SA is kept for it).
+fn init_reply(cx: &mut Shared, path: Path, h: &IkeHeaderRepr, out: &[Out]) {
+    let header = msg::header(
+        h.spi_i,
+        IkeSpi::ZERO,
+        ExchangeType::IKE_SA_INIT,
+        false,
+        true,
+        0,
+    );
+    let reply = msg::plain(header, out);
+    cx.send(path, &reply);
+}
+
 /// An IKE_SA_INIT response carrying only the notification `n` (COOKIE,
 /// INVALID_KE_PAYLOAD, NO_PROPOSAL_CHOSEN, INVALID_SYNTAX, ...).
 pub(crate) fn init_notify(
@@ -118,16 +132,7 @@ pub(crate) fn init_notify(
     n: NotifyType,
     data: &[u8],
 ) {
-    let header = msg::header(
-        h.spi_i,
-        IkeSpi::ZERO,
-        ExchangeType::IKE_SA_INIT,
-        false,
-        true,
-        0,
-    );
-    let reply = msg::plain(header, &[Out::notify(n, data)]);
-    cx.send(path, &reply);
+    init_reply(cx, path, h, &[Out::notify(n, data)]);
 }
 
 /// A COOKIE answer to an IKE_SA_INIT request (RFC 7296 §2.6).
@@ -145,6 +150,6 @@ pub(crate) fn puzzle(
     difficulty: u8,
 ) {
     let provider: &CryptoProvider = cx.provider;
-    let reply = puzzle::challenge(h, m, cookie, provider, difficulty);
-    cx.send(path, &reply);
+    let out = puzzle::challenge(m, cookie, provider, difficulty);
+    init_reply(cx, path, h, &out);
 }

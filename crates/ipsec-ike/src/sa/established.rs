@@ -274,15 +274,7 @@ impl IkeSa {
     pub(crate) fn remove_child(&self, e: &mut Established, cx: &mut Shared, idx: usize) {
         if idx < e.children.len() {
             let c = e.children.remove(idx);
-            cx.child_spis.remove(&c.inbound_spi.0);
-            cx.event(
-                self.handle,
-                Event::ChildSaDeleted {
-                    id: c.id,
-                    inbound_spi: c.inbound_spi,
-                    outbound_spi: c.outbound_spi,
-                },
-            );
+            self.child_gone(cx, &c);
         }
     }
 

@@ -27,7 +27,7 @@ use crate::error::{ApiMisuse, CloseReason, Error};
 use crate::event::{ChildSaId, Event, NatState, SaHandle};
 use crate::inflight::Inflight;
 use crate::sa::auth::{ExpectAuthReq, ExpectAuthResp};
-use crate::sa::child_sa::ChildState;
+use crate::sa::child_sa::{ChildSa, ChildState};
 use crate::sa::established::{Established, Pending};
 use crate::sa::init::ExpectSaInitResp;
 use crate::session::{Received, Session};
@@ -79,6 +79,19 @@ pub(crate) struct IkeSa {
 }
 
 impl IkeSa {
+    /// A Child SA is gone: its inbound SPI is free again and the data plane is told.
+    pub(crate) fn child_gone(&self, cx: &mut Shared, c: &ChildSa) {
+        cx.child_spis.remove(&c.inbound_spi.0);
+        cx.event(
+            self.handle,
+            Event::ChildSaDeleted {
+                id: c.id,
+                inbound_spi: c.inbound_spi,
+                outbound_spi: c.outbound_spi,
+            },
+        );
+    }
+
     /// Whether this is a responder SA waiting for IKE_AUTH.
     pub(crate) fn is_half_open(&self) -> bool {
         matches!(self.state, State::InitReplied(_))
@@ -166,16 +179,8 @@ impl IkeSa {
             }
             State::InitSent(_) | State::Gone => (None, Vec::new()),
         };
-        for c in children {
-            cx.child_spis.remove(&c.inbound_spi.0);
-            cx.event(
-                self.handle,
-                Event::ChildSaDeleted {
-                    id: c.id,
-                    inbound_spi: c.inbound_spi,
-                    outbound_spi: c.outbound_spi,
-                },
-            );
+        for c in &children {
+            self.child_gone(cx, c);
         }
         if let Some(reason) = reason {
             cx.event(self.handle, Event::IkeSaClosed { reason });
