@@ -42,7 +42,6 @@ use zerocopy::FromBytes;
 use crate::integ;
 use crate::ip::{self, Located, Walk};
 use crate::mutable::{self, Plan};
-use crate::tunnel::Tunnel;
 use crate::wire::{AhLayout, AhPacket, AhRepr, EmitError, Family, ParseError, HEADER_LEN};
 
 /// The longest ICV of any supported transform (HMAC-SHA2-512-256).
@@ -638,15 +637,6 @@ impl AhOutbound {
         Overhead {
             head: self.ah_len(family),
             tail: self.xf.scratch(),
-        }
-    }
-
-    /// The exact room [`AhOutbound::seal_tunnel`] needs with `tunnel`.
-    pub fn tunnel_overhead(&self, tunnel: &Tunnel) -> Overhead {
-        let o = self.overhead(tunnel.family());
-        Overhead {
-            head: o.head.saturating_add(tunnel.header_len()),
-            tail: o.tail,
         }
     }
 

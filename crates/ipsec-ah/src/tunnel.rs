@@ -261,6 +261,15 @@ struct Stamp {
 }
 
 impl AhOutbound {
+    /// The exact room [`AhOutbound::seal_tunnel`] needs with `tunnel`.
+    pub fn tunnel_overhead(&self, tunnel: &Tunnel) -> Overhead {
+        let o = self.overhead(tunnel.family());
+        Overhead {
+            head: o.head.saturating_add(tunnel.header_len()),
+            tail: o.tail,
+        }
+    }
+
     /// Protects the IPv4 or IPv6 packet in the body in tunnel mode: AH and a new outer
     /// header from `tunnel` go in front of it. Returns the sequence number.
     ///
