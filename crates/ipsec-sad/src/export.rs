@@ -35,7 +35,8 @@
 //! `DropReason::SeqExhausted` and `Event::SeqNearExhaustion` warns before, so IKE can
 //! rekey). A range at or below the snapshot's `last_seq` is refused
 //! ([`SadError::SeqRangeUsed`]). Giving every node its own range, and the exporter a
-//! range that ends before them, is the caller's part; [`SeqRange::after`] is the
+//! range that ends before them, is the caller's part ([`Sad::limit_outbound_seq`]
+//! bounds a live SA, such as the exporter's own); [`SeqRange::after`] is the
 //! range for *moving* an SA: everything from `last_seq + margin + 1` on, safe when
 //! the exporter stops sending on the SA before it has sent `margin` more packets.
 //!
@@ -395,6 +396,24 @@ impl Sad {
                 age_ns: now.0.saturating_sub(sa.installed),
             },
         })
+    }
+
+    /// Lowers the last outbound sequence number SA `id` may send to `last` (it never
+    /// raises it) and returns the first number the SA will never send: hand numbers
+    /// from there on to other nodes ([`SeqRange`] of their imports). That is
+    /// `max(last, numbers already handed out) + 1`: a number a sender took before the
+    /// call may still go out, so the boundary accounts for it. Once the SA reaches its
+    /// limit, outbound packets are dropped with `DropReason::SeqExhausted`.
+    ///
+    /// This is how a node that exported an SA keeps sending on it without sharing a
+    /// nonce with the importer: limit here first, then export and give the importer
+    /// a range starting at the returned number.
+    ///
+    /// # Errors
+    /// [`SadError::UnknownSa`].
+    pub fn limit_outbound_seq(&self, id: SaId, last: u64) -> Result<u64, SadError> {
+        let sa = self.sa_arc(id).ok_or(SadError::UnknownSa(id))?;
+        Ok(sa.limit_seq(last))
     }
 
     /// Installs the SA of a snapshot at `now`. It sends with the sequence numbers of

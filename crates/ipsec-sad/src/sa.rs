@@ -4,7 +4,8 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::fmt;
 use core::net::IpAddr;
-use core::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
+use core::sync::atomic::Ordering::{Relaxed, SeqCst};
+use core::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8};
 use std::sync::{Mutex, PoisonError};
 
 use ipsec_ah::{AhInbound, AhOutbound, Tunnel as AhTunnel, TunnelConfig as AhTunnelConfig};
@@ -343,8 +344,11 @@ pub(crate) struct Sa {
     xform: Xform,
     /// The last sequence number handed out; `fetch_add` makes every number unique.
     seq: AtomicU64,
-    seq_limit: u64,
-    seq_warn_at: u64,
+    /// The last sequence number this SA may send; only ever lowered
+    /// ([`Sa::limit_seq`]).
+    seq_limit: AtomicU64,
+    seq_warn_at: AtomicU64,
+    seq_warn_margin: u64,
     ident: AtomicU16,
     /// Held only to check and to mark, never across the crypto.
     replay: Mutex<ReplayWindow>,
@@ -553,8 +557,9 @@ impl Sa {
             limits: Limits::new(&p.lifetime, installed),
             xform,
             seq: AtomicU64::new(resume.last_seq.min(seq_limit)),
-            seq_limit,
-            seq_warn_at: seq_limit.saturating_sub(seq_warn_margin),
+            seq_limit: AtomicU64::new(seq_limit),
+            seq_warn_at: AtomicU64::new(seq_limit.saturating_sub(seq_warn_margin)),
+            seq_warn_margin,
             ident: AtomicU16::new(0),
             replay: Mutex::new(window),
             auth_failures: AtomicU32::new(0),
@@ -696,7 +701,20 @@ impl Sa {
     }
 
     pub(crate) fn last_seq(&self) -> u64 {
-        self.seq.load(Relaxed).min(self.seq_limit)
+        self.seq.load(Relaxed).min(self.seq_limit.load(Relaxed))
+    }
+
+    /// Lowers the last sequence number this SA may send to `last` (never raises it)
+    /// and returns the first number it will never send: `max(limit, counter) + 1`. A
+    /// sender that took its number before the limit moved may still send it; one that
+    /// takes a number after the counter is read here sees the new limit (both sides
+    /// are sequentially consistent), so every number from the returned one on is free.
+    pub(crate) fn limit_seq(&self, last: u64) -> u64 {
+        let limit = self.seq_limit.fetch_min(last, SeqCst).min(last);
+        self.seq_warn_at
+            .fetch_min(limit.saturating_sub(self.seq_warn_margin), SeqCst);
+        let counter = self.seq.load(SeqCst);
+        limit.max(counter).saturating_add(1)
     }
 
     pub(crate) fn replay_top(&self) -> u64 {
@@ -846,18 +864,23 @@ impl Sa {
     /// Takes the next outbound sequence number: unique under any contention, never
     /// reused, an error once exhausted.
     fn next_seq(&self, events: &Events) -> Result<u64, DropReason> {
-        if self.seq.load(Relaxed) >= self.seq_limit {
+        // Sequentially consistent so that `limit_seq` can tell which numbers are
+        // still free (a plain load and a locked add on x86, as before).
+        if self.seq.load(SeqCst) >= self.seq_limit.load(SeqCst) {
             return Err(DropReason::SeqExhausted);
         }
-        let seq = self.seq.fetch_add(1, Relaxed).saturating_add(1);
-        if seq > self.seq_limit {
+        let seq = self.seq.fetch_add(1, SeqCst).saturating_add(1);
+        let limit = self.seq_limit.load(SeqCst);
+        if seq > limit {
             return Err(DropReason::SeqExhausted);
         }
-        if seq >= self.seq_warn_at && self.fired.fetch_or(FIRED_SEQ, Relaxed) & FIRED_SEQ == 0 {
+        if seq >= self.seq_warn_at.load(Relaxed)
+            && self.fired.fetch_or(FIRED_SEQ, Relaxed) & FIRED_SEQ == 0
+        {
             events.push(Event::SeqNearExhaustion {
                 sa: self.id,
                 outbound_spi: self.outbound_spi,
-                remaining: self.seq_limit - seq,
+                remaining: limit - seq,
             });
         }
         Ok(seq)

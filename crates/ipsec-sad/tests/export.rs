@@ -253,3 +253,70 @@ fn two_imports_of_one_snapshot_never_share_a_nonce() {
     }
     assert_eq!(seen, (100..120).collect());
 }
+
+/// The exporter keeps sending after the export: it first limits its own SA, and the
+/// importer takes the numbers from the returned boundary on. The two never send the
+/// same sequence number, and the boundary accounts for numbers already handed out.
+#[test]
+fn exporter_limits_itself_and_keeps_sending_beside_the_importer() {
+    let pair = Pair::new(0xa200, 0xb200, 45);
+    let b = sad();
+    b.set_outbound_spd(spd(false, Mode::Tunnel));
+    let ib = b
+        .add_sa(
+            Instant::ZERO,
+            &pair.params(false),
+            SaOptions::new().policy(PolicyId(1)),
+        )
+        .unwrap();
+    let to_a = udp4("10.0.2.9", "10.0.1.5", 2, 1, 30, 2);
+    let seq_of = |n: &Sad| match run(n, T, &to_a).0 {
+        Outbound::Protect { seq, .. } => Some(seq),
+        Outbound::Drop(DropReason::SeqExhausted) => None,
+        o => panic!("{o:?}"),
+    };
+    for want in 1..=4 {
+        assert_eq!(seq_of(&b), Some(want));
+    }
+    // Below what was handed out: the boundary is past the counter, not the limit.
+    assert_eq!(b.limit_outbound_seq(ib, 2), Ok(5));
+    assert_eq!(seq_of(&b), None, "the SA is at its limit");
+    // Limits only go down.
+    assert_eq!(b.limit_outbound_seq(ib, 100), Ok(5));
+    assert_eq!(seq_of(&b), None);
+    assert_eq!(
+        b.limit_outbound_seq(ipsec_sad::SaId(999), 1),
+        Err(SadError::UnknownSa(ipsec_sad::SaId(999)))
+    );
+
+    // A second SA: limit ahead of the counter, export, import from the boundary.
+    let pair = Pair::new(0xa300, 0xb300, 46);
+    let b = sad();
+    b.set_outbound_spd(spd(false, Mode::Tunnel));
+    let ib = b
+        .add_sa(
+            Instant::ZERO,
+            &pair.params(false),
+            SaOptions::new().policy(PolicyId(1)),
+        )
+        .unwrap();
+    assert_eq!(seq_of(&b), Some(1));
+    let free = b.limit_outbound_seq(ib, 10).unwrap();
+    assert_eq!(free, 11);
+    let snap = b.export_sa(T, ib).unwrap();
+    let c = sad();
+    c.set_outbound_spd(spd(false, Mode::Tunnel));
+    c.import_sa(
+        T,
+        &snap,
+        ImportOptions::new(SeqRange::new(free, free + 9)).sa(SaOptions::new().policy(PolicyId(1))),
+    )
+    .unwrap();
+    let mut seen = std::collections::BTreeSet::from([1]);
+    for node in [&b, &c] {
+        while let Some(seq) = seq_of(node) {
+            assert!(seen.insert(seq), "sequence number {seq} sent twice");
+        }
+    }
+    assert_eq!(seen, (1..=20).collect());
+}
