@@ -27,6 +27,16 @@ pub enum Identity {
     Rfc822(String),
     /// ID_KEY_ID, opaque bytes.
     KeyId(Vec<u8>),
+    /// An ID payload of another type (ID_DER_ASN1_DN, ID_DER_ASN1_GN, ...) or a
+    /// malformed one of the types above, as it was on the wire. Only received: it is
+    /// how [`Event::IkeSaEstablished`](crate::Event::IkeSaEstablished) reports a peer
+    /// identity this crate does not interpret.
+    Other {
+        /// The ID type.
+        id_type: IdType,
+        /// The identification data.
+        data: Vec<u8>,
+    },
 }
 
 impl Identity {
@@ -38,6 +48,7 @@ impl Identity {
             Identity::Fqdn(_) => IdType::ID_FQDN,
             Identity::Rfc822(_) => IdType::ID_RFC822_ADDR,
             Identity::KeyId(_) => IdType::ID_KEY_ID,
+            Identity::Other { id_type, .. } => *id_type,
         }
     }
 
@@ -47,8 +58,17 @@ impl Identity {
             Identity::Ipv4(a) => a.octets().to_vec(),
             Identity::Ipv6(a) => a.octets().to_vec(),
             Identity::Fqdn(s) | Identity::Rfc822(s) => s.as_bytes().to_vec(),
-            Identity::KeyId(k) => k.clone(),
+            Identity::KeyId(k) | Identity::Other { data: k, .. } => k.clone(),
         }
+    }
+
+    /// The identity of an authenticated ID payload: as [`Identity::from_wire`], and
+    /// [`Identity::Other`] for what that does not interpret.
+    pub fn from_wire_or_other(id_type: IdType, data: &[u8]) -> Identity {
+        Identity::from_wire(id_type, data).unwrap_or_else(|| Identity::Other {
+            id_type,
+            data: data.to_vec(),
+        })
     }
 
     /// The identity of an ID payload, if its type is one of ours.
@@ -87,6 +107,10 @@ impl fmt::Display for Identity {
             Identity::KeyId(k) => {
                 f.write_str("@#")?;
                 k.iter().try_for_each(|b| write!(f, "{b:02x}"))
+            }
+            Identity::Other { id_type, data } => {
+                write!(f, "{id_type:?}:#")?;
+                data.iter().try_for_each(|b| write!(f, "{b:02x}"))
             }
         }
     }

@@ -136,6 +136,9 @@ pub enum Event {
         suite: String,
         /// What NAT detection found.
         nat: NatState,
+        /// The peer's identity, as its ID payload (IDi or IDr) carried it and its AUTH
+        /// payload proved it: the authenticated identity a gateway binds policy to.
+        peer_id: crate::Identity,
     },
     /// The keys of an IKE SA were derived, for debugging tools (decrypting captured
     /// IKE messages); only with

@@ -104,3 +104,44 @@ fn wrong_psk_fails_authentication() {
     );
     assert!(p.a.installed().is_empty() && p.b.installed().is_empty());
 }
+
+/// Each side reports the identity the peer authenticated with (what a gateway binds
+/// per-peer policy to).
+#[test]
+fn established_carries_the_authenticated_peer_identity() {
+    let mut p = Pair::new(config("@a.test"), config("alice@b.test"), 3);
+    let h = p.connect();
+    p.drive();
+    assert!(p.a.ep.is_established(h));
+    let peer = |events: &[(ipsec_ike::SaHandle, Event)]| {
+        events.iter().find_map(|(_, e)| match e {
+            Event::IkeSaEstablished { peer_id, .. } => Some(peer_id.clone()),
+            _ => None,
+        })
+    };
+    assert_eq!(peer(&p.a.events), Some("alice@b.test".parse().unwrap()));
+    assert_eq!(peer(&p.b.events), Some("@a.test".parse().unwrap()));
+}
+
+#[test]
+fn identities_of_other_types_are_kept_as_they_were_on_the_wire() {
+    use ipsec_ike::Identity;
+    use ipsec_ike_wire::IdType;
+    let dn = Identity::from_wire_or_other(IdType::ID_DER_ASN1_DN, &[0x30, 0x00]);
+    assert_eq!(
+        dn,
+        Identity::Other {
+            id_type: IdType::ID_DER_ASN1_DN,
+            data: vec![0x30, 0x00]
+        }
+    );
+    assert_eq!(dn.id_type(), IdType::ID_DER_ASN1_DN);
+    assert_eq!(dn.data(), vec![0x30, 0x00]);
+    // A malformed address keeps its bytes too.
+    let bad = Identity::from_wire_or_other(IdType::ID_IPV4_ADDR, &[10, 0, 0]);
+    assert!(matches!(bad, Identity::Other { .. }));
+    assert_eq!(
+        Identity::from_wire_or_other(IdType::ID_FQDN, b"gw.test"),
+        "@gw.test".parse().unwrap()
+    );
+}

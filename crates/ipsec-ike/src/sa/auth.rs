@@ -57,7 +57,7 @@ impl IkeSa {
         m: &InMsg,
     ) {
         let s = *s;
-        let checked = (|| -> Result<(), Error> {
+        let checked = (|| -> Result<Identity, Error> {
             let Some((method, data)) = &m.auth else {
                 return Err(match m.error_notify() {
                     Some(n) => Error::NotifyReceived(n),
@@ -87,22 +87,25 @@ impl IkeSa {
             if want != ipsec_crypto::SecretBytes::from_slice(data) {
                 return Err(Error::AuthenticationFailed);
             }
-            Ok(())
+            Ok(Identity::from_wire_or_other(*idt, idd))
         })();
-        if let Err(e) = checked {
-            cx.child_spis.remove(&s.child.spi.0);
-            self.state = State::Closed(Box::new(Closed {
-                session: Some(s.session),
-                timers: Timers::new().with(Timer::Linger, now),
-            }));
-            cx.event(
-                self.handle,
-                Event::IkeSaClosed {
-                    reason: CloseReason::from_error(e),
-                },
-            );
-            return;
-        }
+        let peer_id = match checked {
+            Ok(id) => id,
+            Err(e) => {
+                cx.child_spis.remove(&s.child.spi.0);
+                self.state = State::Closed(Box::new(Closed {
+                    session: Some(s.session),
+                    timers: Timers::new().with(Timer::Linger, now),
+                }));
+                cx.event(
+                    self.handle,
+                    Event::IkeSaClosed {
+                        reason: CloseReason::from_error(e),
+                    },
+                );
+                return;
+            }
+        };
         let ExpectAuthResp {
             session,
             ni,
@@ -117,6 +120,7 @@ impl IkeSa {
                 remote_spi: session.remote_spi(),
                 suite: session.crypto.chosen.suite(ProposalKind::Ike),
                 nat: self.nat,
+                peer_id,
             },
         );
         let mut e = Established::new(cx, now, session, self.nat);
@@ -154,7 +158,7 @@ impl IkeSa {
         h: &IkeHeaderRepr,
         m: &InMsg,
     ) {
-        let verified = (|| -> Result<Vec<u8>, Error> {
+        let verified = (|| -> Result<(Vec<u8>, Identity), Error> {
             let (idt, idd, body) = m
                 .idi
                 .as_ref()
@@ -191,9 +195,12 @@ impl IkeSa {
                 s.session.crypto.sk_pr.expose(),
                 &idr,
             )?;
-            Ok(mine.expose().to_vec())
+            Ok((
+                mine.expose().to_vec(),
+                Identity::from_wire_or_other(*idt, idd),
+            ))
         })();
-        let auth = match verified {
+        let (auth, peer_id) = match verified {
             Ok(a) => a,
             Err(e) => {
                 // RFC 7296 §2.21.2: the answer is AUTHENTICATION_FAILED and the SA ends.
@@ -251,6 +258,7 @@ impl IkeSa {
                 remote_spi: session.remote_spi(),
                 suite: session.crypto.chosen.suite(ProposalKind::Ike),
                 nat: self.nat,
+                peer_id,
             },
         );
         let mut e = Established::new(cx, now, session, self.nat);
