@@ -359,13 +359,15 @@ pub(crate) fn run(args: &DemoArgs, keys: &KeyFiles) -> Result<(), String> {
     };
     let mut a = side(
         "A",
-        IkeEndpoint::new(config("a.demo.test", "b.demo.test", ts_a, ts_b)?, provider),
+        IkeEndpoint::with_config(config("a.demo.test", "b.demo.test", ts_a, ts_b)?, provider)
+            .map_err(|e| e.to_string())?,
         ia,
         ike_a,
     );
     let mut b = side(
         "B",
-        IkeEndpoint::new(config("b.demo.test", "a.demo.test", ts_b, ts_a)?, provider),
+        IkeEndpoint::with_config(config("b.demo.test", "a.demo.test", ts_b, ts_a)?, provider)
+            .map_err(|e| e.to_string())?,
         ib,
         ike_b,
     );

@@ -352,7 +352,8 @@ impl<'a> Run<'a> {
         let cfg = config(args, local_ip)?;
         let ping_src = ping_source(&cfg, local_ip);
         let local_sel: Vec<TrafficSelector> = cfg.local_ts.clone();
-        let mut ep = IkeEndpoint::new(Arc::new(cfg), provider);
+        let mut ep =
+            IkeEndpoint::with_config(Arc::new(cfg), provider).map_err(|e| e.to_string())?;
 
         let s500 = UdpSocket::bind(SocketAddr::new(local_ip, args.port))
             .map_err(|e| format!("bind {local_ip}:{}: {e}", args.port))?;

@@ -441,6 +441,93 @@ impl Config {
     }
 }
 
+/// A [`Config`] field whose value cannot work, from [`Config::validate`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConfigError {
+    /// The field, as it is named in [`Config`] (`"psk"`, `"retransmit.max_tries"`).
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub problem: &'static str,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "config field {}: {}", self.field, self.problem)
+    }
+}
+
+impl core::error::Error for ConfigError {}
+
+impl Config {
+    /// Checks the fields whose values cannot work, naming the first bad one: an empty
+    /// PSK (which anyone could prove), no IKE or ESP proposal, no traffic selectors, a
+    /// replay window other than 0 (off) or 32..=4096 (RFC 6479 windows as the data
+    /// plane builds them), a rekey jitter above 50 %, no transmission at all, a zero
+    /// or shrinking retransmission wait, and caps that would refuse every responder
+    /// SA. [`IkeEndpoint::with_config`](crate::IkeEndpoint::with_config) runs it.
+    ///
+    /// # Errors
+    /// The first [`ConfigError`].
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |field, problem| Err(ConfigError { field, problem });
+        if self.psk.expose().is_empty() {
+            return bad("psk", "empty: any peer could prove it");
+        }
+        if !self
+            .ike_proposals
+            .iter()
+            .any(|p| p.kind == ProposalKind::Ike)
+        {
+            return bad("ike_proposals", "no IKE proposal");
+        }
+        if !self
+            .esp_proposals
+            .iter()
+            .any(|p| p.kind == ProposalKind::Esp)
+        {
+            return bad("esp_proposals", "no ESP proposal");
+        }
+        if self.local_ts.is_empty() {
+            return bad("local_ts", "no traffic selector");
+        }
+        if self.remote_ts.is_empty() {
+            return bad("remote_ts", "no traffic selector");
+        }
+        if self.replay_window != 0 && !(32..=4096).contains(&self.replay_window) {
+            return bad("replay_window", "must be 0 (off) or 32..=4096");
+        }
+        if self.rekey_jitter_percent > 50 {
+            return bad("rekey_jitter_percent", "must be at most 50");
+        }
+        if self.retransmit.max_tries == 0 {
+            return bad("retransmit.max_tries", "must be at least 1");
+        }
+        if self.retransmit.initial == Duration::ZERO {
+            return bad("retransmit.initial", "must be above zero");
+        }
+        if self.retransmit.multiplier == 0 {
+            return bad("retransmit.multiplier", "must be at least 1");
+        }
+        if self.retransmit.max_wait < self.retransmit.initial {
+            return bad("retransmit.max_wait", "must be at least retransmit.initial");
+        }
+        if self.max_half_open_per_source == 0 {
+            return bad(
+                "max_half_open_per_source",
+                "0 would refuse every initiator that answers a cookie",
+            );
+        }
+        if self.max_init_request_len < 1280 {
+            return bad(
+                "max_init_request_len",
+                "below 1280 bytes (RFC 7296 §2: messages up to 1280 bytes MUST be accepted)",
+            );
+        }
+        Ok(())
+    }
+}
+
 impl Default for Config {
     /// [`Config::new`] with an empty FQDN identity and an empty key: set both.
     fn default() -> Self {
@@ -482,6 +569,43 @@ mod tests {
         assert!("".parse::<Identity>().is_err());
         assert!("@#0".parse::<Identity>().is_err());
         assert_eq!(Identity::Fqdn("x".into()).to_string(), "@x");
+    }
+
+    #[test]
+    fn validate_names_the_bad_field() {
+        let good = Config::new(Identity::Fqdn("gw".into()), "secret");
+        assert_eq!(good.validate(), Ok(()));
+        let field = |c: Config| c.validate().unwrap_err().field;
+        assert_eq!(field(Config::default()), "psk");
+        let mut c = good.clone();
+        c.replay_window = 16;
+        assert_eq!(field(c), "replay_window");
+        let mut c = good.clone();
+        c.replay_window = 0;
+        assert_eq!(c.validate(), Ok(()), "0 switches anti-replay off");
+        let mut c = good.clone();
+        c.rekey_jitter_percent = 51;
+        assert_eq!(field(c), "rekey_jitter_percent");
+        let mut c = good.clone();
+        c.retransmit.max_tries = 0;
+        assert_eq!(field(c), "retransmit.max_tries");
+        let mut c = good.clone();
+        c.retransmit.multiplier = 0;
+        assert_eq!(field(c), "retransmit.multiplier");
+        let mut c = good.clone();
+        c.esp_proposals.clear();
+        assert_eq!(field(c), "esp_proposals");
+        let mut c = good.clone();
+        c.local_ts.clear();
+        assert_eq!(field(c), "local_ts");
+        let mut c = good.clone();
+        c.max_half_open_per_source = 0;
+        assert_eq!(field(c), "max_half_open_per_source");
+        let mut c = good;
+        c.max_init_request_len = 1000;
+        let e = c.validate().unwrap_err();
+        assert_eq!(e.field, "max_init_request_len");
+        assert!(alloc::format!("{e}").contains("max_init_request_len"));
     }
 
     #[test]

@@ -85,7 +85,8 @@ impl fmt::Debug for IkeEndpoint {
 }
 
 impl IkeEndpoint {
-    /// An endpoint with no SAs.
+    /// An endpoint with no SAs. The configuration is taken as it is; prefer
+    /// [`IkeEndpoint::with_config`], which checks it first.
     pub fn new(config: Arc<Config>, provider: &'static CryptoProvider) -> Self {
         IkeEndpoint {
             shared: Shared {
@@ -106,6 +107,19 @@ impl IkeEndpoint {
             admission: Admission::default(),
             stateless: Stateless::new(),
         }
+    }
+
+    /// An endpoint with no SAs, after checking `config` ([`Config::validate`]).
+    ///
+    /// # Errors
+    /// The [`ConfigError`](crate::ConfigError) naming the first field that cannot
+    /// work.
+    pub fn with_config(
+        config: Arc<Config>,
+        provider: &'static CryptoProvider,
+    ) -> Result<Self, crate::ConfigError> {
+        config.validate()?;
+        Ok(Self::new(config, provider))
     }
 
     /// The configuration.
