@@ -309,6 +309,12 @@ pub struct Config {
     /// Interval of NAT keepalives (RFC 3948 §2.3) while we are behind a NAT; see
     /// [`Event::NatKeepaliveDue`](crate::Event::NatKeepaliveDue).
     pub nat_keepalive: Duration,
+    /// Force UDP encapsulation of ESP (RFC 3948) even without a NAT on the path, for
+    /// networks that pass UDP but not raw ESP: our NAT_DETECTION_SOURCE_IP hash is
+    /// made not to match, so the peer sees us behind a NAT, and we act so (IKE moves
+    /// to port 4500, Child SAs get `udp_encap`, keepalives are due). Needs a peer that
+    /// does NAT detection (every RFC 7296 peer). `false` by default.
+    pub force_udp_encap: bool,
     /// Anti-replay window handed to the data plane in each `ChildSaParams`.
     pub replay_window: u32,
     /// Most Child SAs one IKE SA may have; further CREATE_CHILD_SA requests for new
@@ -405,6 +411,7 @@ impl Config {
             dpd: None,
             fragment_mtu: None,
             nat_keepalive: Duration::from_secs(20),
+            force_udp_encap: false,
             replay_window: 1024,
             max_child_sas: 256,
             half_open_cookie_threshold: 64,

@@ -1029,3 +1029,49 @@ fn many_sas_keep_their_own_timers() {
     assert!(p.a.ep.poll_timeout().is_none());
     assert!(p.now > start + Duration::from_secs(30 + 63));
 }
+
+/// `force_udp_encap` without any NAT on the path: the forcing side fakes its
+/// NAT_DETECTION_SOURCE_IP hash, so the peer sees it behind a NAT; both move to port
+/// 4500 and both Child SAs are UDP-encapsulated. Without it, the same pair uses raw ESP.
+#[test]
+fn forced_udp_encapsulation_without_a_nat() {
+    for (force_a, force_b) in [(true, false), (false, true)] {
+        let mut a = config("@a.test");
+        a.force_udp_encap = force_a;
+        let mut b = config("@b.test");
+        b.force_udp_encap = force_b;
+        let mut p = Pair::new(a, b, 61);
+        p.idle_horizon = Duration::from_secs(5);
+        up(&mut p);
+        let nat =
+            |s: &ipsec_test::Side| match s.find(|e| matches!(e, Event::IkeSaEstablished { .. })) {
+                Some(Event::IkeSaEstablished { nat, .. }) => *nat,
+                _ => unreachable!(),
+            };
+        let (na, nb) = (nat(&p.a), nat(&p.b));
+        assert_eq!(
+            (na.local_behind_nat, nb.remote_behind_nat),
+            (force_a, force_a)
+        );
+        assert_eq!(
+            (nb.local_behind_nat, na.remote_behind_nat),
+            (force_b, force_b)
+        );
+        assert!(p.sent.iter().any(|(_, _, t)| t.local.port() == 4500));
+        check_children(&p, 1);
+        for side in [&p.a, &p.b] {
+            let c = side.installed()[0].1;
+            assert_eq!(
+                c.udp_encap.map(|u| (u.local_port, u.remote_port)),
+                Some((4500, 4500)),
+                "force_a {force_a}, force_b {force_b}"
+            );
+        }
+    }
+    let mut p = Pair::new(config("@a.test"), config("@b.test"), 62);
+    up(&mut p);
+    assert!(
+        p.a.installed()[0].1.udp_encap.is_none(),
+        "no NAT, not forced: raw ESP"
+    );
+}

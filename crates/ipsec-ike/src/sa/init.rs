@@ -47,8 +47,19 @@ pub(crate) struct ExpectSaInitResp {
 }
 
 fn nat_notifies(cx: &Shared, spi_i: IkeSpi, spi_r: IkeSpi, path: Path) -> Vec<Out> {
+    let mut source = keys::nat_hash(cx.provider, spi_i, spi_r, path.local);
+    if cx.config.force_udp_encap {
+        // A source hash that matches no address: the peer sees us behind a NAT and
+        // encapsulates (RFC 7296 §2.23 lets an implementation pretend so; strongSwan's
+        // `encap = yes` does the same).
+        if let Some(h) = source.as_mut() {
+            if cx.provider.secure_random.fill(h).is_err() {
+                h.iter_mut().for_each(|b| *b = !*b);
+            }
+        }
+    }
     match (
-        keys::nat_hash(cx.provider, spi_i, spi_r, path.local),
+        source,
         keys::nat_hash(cx.provider, spi_i, spi_r, path.remote),
     ) {
         (Some(src), Some(dst)) => alloc::vec![
@@ -74,7 +85,10 @@ fn detect_nat(cx: &Shared, m: &InMsg, spi_i: IkeSpi, spi_r: IkeSpi, path: Path) 
     };
     NatState {
         remote_behind_nat: !src.is_empty() && !src.iter().any(|n| n.data == peer),
-        local_behind_nat: !dst.is_empty() && !dst.iter().any(|n| n.data == me),
+        // With `force_udp_encap` we act as the side behind a NAT, as our faked hash
+        // made the peer believe: float to 4500, encapsulate, keep the mapping alive.
+        local_behind_nat: (!dst.is_empty() && !dst.iter().any(|n| n.data == me))
+            || (cx.config.force_udp_encap && !dst.is_empty()),
     }
 }
 
