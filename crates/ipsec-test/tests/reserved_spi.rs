@@ -236,6 +236,26 @@ fn initiator_refuses_a_reserved_spi_in_ike_auth() {
     assert_eq!(installed_outbound(&p.a), [Spi(0x1234_5678)]);
 }
 
+/// The responder had installed its half of the Child SA the initiator then refused:
+/// the initiator deletes it (RFC 7296 §2.9), so nothing is left on either side.
+#[test]
+fn initiator_deletes_the_half_it_refused() {
+    let mut p = responder_answers_in_ike_auth(0);
+    p.drive();
+    let installed_b = p.b.count(|e| matches!(e, Event::ChildSaInstalled { .. }));
+    assert_eq!(installed_b, 1, "B had set up its half");
+    assert!(p.b.installed().is_empty());
+    let deleted_b = p.b.count(|e| matches!(e, Event::ChildSaDeleted { .. }));
+    assert_eq!(deleted_b, 1, "B's half is deleted: {:?}", p.b.events);
+    assert_eq!(p.b.ep.stats().child_spis, 0);
+    let hb = p.b.ep.sa_handles()[0];
+    assert!(p.b.ep.child_sas(hb).is_empty());
+    assert!(
+        p.a.ep.is_established(p.a.ep.sa_handles()[0]),
+        "the IKE SA stays"
+    );
+}
+
 /// The initiator proposes `spi` for a new Child SA in CREATE_CHILD_SA.
 fn initiator_proposes_in_create_child_sa(spi: u32) -> Pair {
     let mut p = Pair::new(exporting("@a.test"), exporting("@b.test"), 83);

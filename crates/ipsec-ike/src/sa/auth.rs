@@ -15,7 +15,7 @@ use crate::inflight::ChildReq;
 use crate::keys;
 use crate::msg::{InMsg, Out};
 use crate::sa::child_sa::{ChildRequest, ChildResponse};
-use crate::sa::established::Established;
+use crate::sa::established::{Established, Pending};
 use crate::sa::{Closed, IkeSa, State};
 use crate::session::Session;
 use crate::shared::{Path, Shared};
@@ -126,6 +126,7 @@ impl IkeSa {
         let mut e = Established::new(cx, now, session, self.nat);
         let id = child.id;
         let spi = child.spi;
+        let answered = m.sa.is_some();
         match self.child_response(
             cx,
             now,
@@ -144,6 +145,11 @@ impl IkeSa {
             Err(err) => {
                 cx.child_spis.remove(&spi.0);
                 cx.event(self.handle, Event::ChildSaFailed { id, error: err });
+                if answered {
+                    // The responder set up its half; delete it (RFC 7296 §2.9).
+                    e.queue.push_back(Pending::DeleteRefused(spi));
+                    self.kick(&mut e, cx, now);
+                }
             }
         }
         self.state = State::Established(Box::new(e));

@@ -288,6 +288,7 @@ impl IkeSa {
             return;
         }
         let my_nonce = req.nonce.clone();
+        let answered = m.sa.is_some();
         let built = match e.session(w) {
             Some(s) => {
                 let resp = ChildResponse {
@@ -321,6 +322,11 @@ impl IkeSa {
                     }
                 }
                 cx.event(self.handle, Event::ChildSaFailed { id, error: err });
+                if answered {
+                    // The peer set up its half of what we now refuse: delete it
+                    // (RFC 7296 §2.9); queued, sent when the window is free.
+                    e.push_unique(Pending::DeleteRefused(spi));
+                }
                 return;
             }
         };

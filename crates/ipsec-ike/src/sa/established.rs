@@ -6,7 +6,7 @@
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
-use ipsec_core::{IkeSpi, Instant};
+use ipsec_core::{IkeSpi, Instant, Spi};
 use ipsec_crypto::KeId;
 use ipsec_ike_wire::{ExchangeType, IkeHeaderRepr, NotifyType, ProtocolId};
 
@@ -32,6 +32,10 @@ pub(crate) enum Pending {
         group: Option<KeId>,
     },
     DeleteChild(ChildSaId),
+    /// Delete the peer's half of a Child SA we refused after the peer had set it up
+    /// (its answer to our request was unusable, e.g. a reserved SPI or selectors we
+    /// did not ask for; RFC 7296 §2.9): our inbound SPI of that request names it.
+    DeleteRefused(Spi),
     DeleteIke,
     Liveness,
 }
@@ -534,6 +538,21 @@ impl IkeSa {
                         ExchangeType::INFORMATIONAL,
                         &out,
                         Inflight::DeleteChild(alloc::vec![id]),
+                    )
+                }
+                Pending::DeleteRefused(spi) => {
+                    let out = [Out::Delete {
+                        protocol: ProtocolId::ESP,
+                        spi_size: 4,
+                        spis: spi.to_be_bytes().to_vec(),
+                    }];
+                    e.current.request(
+                        cx,
+                        now,
+                        self.path,
+                        ExchangeType::INFORMATIONAL,
+                        &out,
+                        Inflight::DeleteChild(Vec::new()),
                     )
                 }
                 Pending::RekeyIke { group } => self.start_ike_rekey(e, cx, now, group),
