@@ -368,3 +368,25 @@ fn ipv6_and_ipv4_mapped_socket_addresses() {
         UdpInbound::Drop(DropReason::Malformed)
     );
 }
+
+#[test]
+fn a_rule_without_an_sa_acquires_and_a_reader_opens_the_same() {
+    let a = sad();
+    a.set_outbound_spd(spd(true, Mode::Tunnel));
+    let (pkt, _) = packets(Mode::Tunnel, 1);
+    let (o, body) = seal_udp(&a, &pkt);
+    assert!(
+        matches!(o, UdpOutbound::Acquire(acq) if acq.policy == PolicyId(1)),
+        "{o:?}"
+    );
+    assert_eq!(body, pkt);
+
+    let (a, b) = nodes(udp_pair(0x3700, 12, Mode::Tunnel), None);
+    let mut rb = b.reader();
+    let (_, payload) = seal_udp(&a, &pkt);
+    let (mut s, len) = storage(&payload);
+    let mut buf = PacketBuf::new(&mut s[..], MAX_HEADROOM, len).unwrap();
+    let i = rb.process_inbound_udp(T, sock(B, 4500), sock(A, 4500), &mut buf);
+    assert!(matches!(i, UdpInbound::Deliver { seq: 1, .. }), "{i:?}");
+    assert_eq!(buf.body(), &pkt[..]);
+}
