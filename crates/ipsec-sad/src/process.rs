@@ -7,7 +7,7 @@ use ipsec_esp::udp::{self, Classified, UdpPorts};
 
 use crate::classify::{parse_ip, Direction, FlowKey, PortValue};
 use crate::event::{Acquire, Event};
-use crate::sa::SaId;
+use crate::sa::{Sa, SaId, Shape};
 use crate::sad::{with_inbound, Sad, SadReader, Tables};
 use crate::spd::{Action, PolicyId};
 use crate::stats::DropReason;
@@ -43,6 +43,16 @@ pub enum Outbound {
     /// negotiate one. An [`Event::Acquire`] is queued too (rate-limited).
     Acquire(Acquire),
     /// Not sent, for this reason.
+    Drop(DropReason),
+}
+
+/// Why [`Sad::outbound_with`] did not hand the packet to an SA: the non-PROTECT
+/// verdicts of [`Outbound`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum NotSealed {
+    Bypass(PolicyId),
+    Discard(Option<PolicyId>),
+    Acquire(Acquire),
     Drop(DropReason),
 }
 
@@ -83,23 +93,50 @@ impl Sad {
         now: Instant,
         buf: &mut PacketBuf<B>,
     ) -> Outbound {
+        let sealed = self.outbound_with(now, buf, |sa, policy, buf| {
+            let seq = sa.seal(now, buf, &self.events, Shape::Datagram)?;
+            Ok(Outbound::Protect {
+                sa: sa.id,
+                spi: sa.outbound_spi,
+                seq,
+                policy,
+            })
+        });
+        match sealed {
+            Ok(o) => o,
+            Err(NotSealed::Bypass(p)) => Outbound::Bypass(p),
+            Err(NotSealed::Discard(p)) => Outbound::Discard(p),
+            Err(NotSealed::Acquire(a)) => Outbound::Acquire(a),
+            Err(NotSealed::Drop(r)) => Outbound::Drop(r),
+        }
+    }
+
+    /// The outbound pipeline up to the SA: SPD lookup, BYPASS, DISCARD, the rule's SA
+    /// (live, in time, covering the packet), then `protect` with that SA and the rule;
+    /// an SA that `protect` finds expired triggers an ACQUIRE like a missing one.
+    pub(crate) fn outbound_with<B: AsRef<[u8]> + AsMut<[u8]>, R>(
+        &self,
+        now: Instant,
+        buf: &mut PacketBuf<B>,
+        protect: impl FnOnce(&Sa, PolicyId, &mut PacketBuf<B>) -> Result<R, DropReason>,
+    ) -> Result<R, NotSealed> {
         let key = match FlowKey::parse(buf.body(), Direction::Outbound) {
             Ok(k) => k,
-            Err(_) => return self.drop_out(DropReason::Malformed),
+            Err(_) => return Err(self.drop_out(DropReason::Malformed)),
         };
         let pol = self.outbound.load();
         let Some(pos) = pol.spd.lookup(&key) else {
             self.drops.add(DropReason::PolicyDiscard);
-            return Outbound::Discard(None);
+            return Err(NotSealed::Discard(None));
         };
         let (Some(rule), Some(slot)) = (pol.spd.rules().get(pos), pol.slots.get(pos)) else {
-            return self.drop_out(DropReason::PolicyDiscard);
+            return Err(self.drop_out(DropReason::PolicyDiscard));
         };
         let template = match rule.action {
-            Action::Bypass => return Outbound::Bypass(rule.id),
+            Action::Bypass => return Err(NotSealed::Bypass(rule.id)),
             Action::Discard => {
                 self.drops.add(DropReason::PolicyDiscard);
-                return Outbound::Discard(Some(rule.id));
+                return Err(NotSealed::Discard(Some(rule.id)));
             }
             Action::Protect(t) => t,
         };
@@ -108,24 +145,21 @@ impl Sad {
             Some(sa)
                 if sa.is_live() && sa.check_time(now, &self.events) && sa.covers_outbound(&key) =>
             {
-                match sa.seal(now, buf, &self.events) {
-                    Ok(seq) => Outbound::Protect {
-                        sa: sa.id,
-                        spi: sa.outbound_spi,
-                        seq,
-                        policy: rule.id,
-                    },
-                    Err(DropReason::Expired) => self.acquire(now, slot, rule.id, template, key),
-                    Err(e) => Outbound::Drop(e),
+                match protect(sa, rule.id, buf) {
+                    Ok(r) => Ok(r),
+                    Err(DropReason::Expired) => {
+                        Err(self.acquire(now, slot, rule.id, template, key))
+                    }
+                    Err(e) => Err(NotSealed::Drop(e)),
                 }
             }
-            _ => self.acquire(now, slot, rule.id, template, key),
+            _ => Err(self.acquire(now, slot, rule.id, template, key)),
         }
     }
 
-    fn drop_out(&self, r: DropReason) -> Outbound {
+    fn drop_out(&self, r: DropReason) -> NotSealed {
         self.drops.add(r);
-        Outbound::Drop(r)
+        NotSealed::Drop(r)
     }
 
     fn acquire(
@@ -135,7 +169,7 @@ impl Sad {
         policy: PolicyId,
         template: crate::spd::SaTemplate,
         flow: FlowKey,
-    ) -> Outbound {
+    ) -> NotSealed {
         let a = Acquire {
             policy,
             template,
@@ -153,7 +187,7 @@ impl Sad {
         {
             self.events.push(Event::Acquire(a));
         }
-        Outbound::Acquire(a)
+        NotSealed::Acquire(a)
     }
 
     /// Inbound processing (RFC 4301 §5.2) of the IP datagram in `buf`: ESP (directly or
@@ -170,7 +204,7 @@ impl Sad {
         inbound(&mut &*self, now, buf)
     }
 
-    fn drop_in(&self, r: DropReason) -> Inbound {
+    pub(crate) fn drop_in(&self, r: DropReason) -> Inbound {
         self.drops.add(r);
         Inbound::Drop(r)
     }

@@ -486,6 +486,25 @@ fn transport_reason(e: TransportError) -> DropReason {
     }
 }
 
+/// What a seal leaves in the buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// The datagram to send: outer IP header (the packet's own in transport mode), UDP
+    /// header when the SA encapsulates, ESP or AH.
+    Datagram,
+    /// The ESP packet alone, from the SPI on: the payload of an ESP-in-UDP datagram
+    /// (RFC 3948 §2.1) for a UDP socket to send. ESP SAs only.
+    UdpPayload,
+}
+
+/// Drops `n` bytes from the front of the body (a header just written).
+fn strip_front<B: AsRef<[u8]> + AsMut<[u8]>>(
+    buf: &mut PacketBuf<B>,
+    n: usize,
+) -> Result<(), DropReason> {
+    buf.pull_front(n).map_err(|_| DropReason::Malformed)
+}
+
 /// What a successful open found.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct OpenedInfo {
@@ -887,14 +906,15 @@ impl Sa {
     }
 
     /// Seals the packet in `buf` (an IP packet) for sending; the buffer then holds the
-    /// outer packet. Returns the sequence number.
+    /// outer packet in the given `shape`. Returns the sequence number.
     pub(crate) fn seal<B: AsRef<[u8]> + AsMut<[u8]>>(
         &self,
         now: Instant,
         buf: &mut PacketBuf<B>,
         events: &Events,
+        shape: Shape,
     ) -> Result<u64, DropReason> {
-        let r = self.seal_inner(now, buf, events);
+        let r = self.seal_inner(now, buf, events, shape);
         if let Err(e) = r {
             self.drops.add(e);
         }
@@ -906,6 +926,7 @@ impl Sa {
         now: Instant,
         buf: &mut PacketBuf<B>,
         events: &Events,
+        shape: Shape,
     ) -> Result<u64, DropReason> {
         if !self.check_time(now, events) {
             return Err(DropReason::Expired);
@@ -920,19 +941,63 @@ impl Sa {
             }
         };
         // A failure below burns `seq`: a gap is harmless, a reuse would not be.
-        let r = match &self.xform {
-            Xform::Esp {
-                out,
-                tunnel: Some(t),
-                ..
-            } => {
+        let r = match (&self.xform, shape) {
+            (
+                Xform::Esp {
+                    out,
+                    tunnel: Some(t),
+                    ..
+                },
+                Shape::Datagram,
+            ) => {
                 let ident = self.ident.fetch_add(1, Relaxed);
                 out.seal_tunnel_at(t, buf, seq, ident)
                     .map_err(tunnel_reason)
             }
-            Xform::Esp {
-                out, tunnel: None, ..
-            } => {
+            // The ESP packet alone (RFC 3948 §2.1 without the IP and UDP headers): seal
+            // as a tunnel without UDP, then drop the outer IP header again.
+            (
+                Xform::Esp {
+                    out,
+                    tunnel: Some(t),
+                    ..
+                },
+                Shape::UdpPayload,
+            ) => {
+                let mut cfg = *t.config();
+                cfg.udp = None;
+                match Tunnel::new(cfg) {
+                    Ok(raw) => out
+                        .seal_tunnel_at(&raw, buf, seq, 0)
+                        .map_err(tunnel_reason)
+                        .and_then(|s| strip_front(buf, raw.header_len()).map(|()| s)),
+                    Err(_) => Err(DropReason::Malformed),
+                }
+            }
+            // Transport mode: the packet's own IP header goes in front of ESP and is
+            // dropped again; the payload then starts at the SPI.
+            (
+                Xform::Esp {
+                    out, tunnel: None, ..
+                },
+                Shape::UdpPayload,
+            ) => out
+                .seal_transport_at(buf, None, seq)
+                .map_err(transport_reason)
+                .and_then(|s| {
+                    let l4 = crate::classify::parse_ip(buf.body())
+                        .map_err(|_| DropReason::Malformed)?
+                        .l4;
+                    strip_front(buf, l4).map(|()| s)
+                }),
+            // `Sad::process_outbound_udp` sends AH SAs to raw IP before sealing.
+            (Xform::Ah(_), Shape::UdpPayload) => Err(DropReason::Unsupported),
+            (
+                Xform::Esp {
+                    out, tunnel: None, ..
+                },
+                Shape::Datagram,
+            ) => {
                 let udp = self.udp_encap.map(|u| UdpPorts {
                     src: u.local_port,
                     dst: u.remote_port,
@@ -940,7 +1005,7 @@ impl Sa {
                 out.seal_transport_at(buf, udp, seq)
                     .map_err(transport_reason)
             }
-            Xform::Ah(ah) => match &ah.tunnel {
+            (Xform::Ah(ah), Shape::Datagram) => match &ah.tunnel {
                 // AH derives the outer IPv4 Identification from `seq` itself.
                 Some(t) => ah.out.seal_tunnel_at(t, buf, seq),
                 None => ah.out.seal_transport_at(buf, seq),

@@ -45,6 +45,13 @@ pub enum DropReason {
     Unsupported,
     /// The crypto backend failed.
     Crypto,
+    /// An ESP-in-UDP payload ([`Sad::process_inbound_udp`](crate::Sad::process_inbound_udp))
+    /// for an SA negotiated without UDP encapsulation (RFC 3948 §2: only SAs that
+    /// agreed on it are UDP-encapsulated).
+    NotUdpEncap,
+    /// An ESP-in-UDP payload from another address or port than the SA's peer, on an SA
+    /// whose inbound lookup takes the source address ([`InboundLookup::SpiDstSrc`](crate::InboundLookup::SpiDstSrc)).
+    PeerMismatch,
 }
 
 impl DropReason {
@@ -68,6 +75,8 @@ impl DropReason {
         DropReason::NatKeepalive,
         DropReason::Unsupported,
         DropReason::Crypto,
+        DropReason::NotUdpEncap,
+        DropReason::PeerMismatch,
     ];
 
     /// A short `snake_case` name for counters and logs.
@@ -91,6 +100,8 @@ impl DropReason {
             DropReason::NatKeepalive => "nat_keepalive",
             DropReason::Unsupported => "unsupported",
             DropReason::Crypto => "crypto",
+            DropReason::NotUdpEncap => "not_udp_encap",
+            DropReason::PeerMismatch => "peer_mismatch",
         }
     }
 
@@ -106,7 +117,7 @@ impl fmt::Display for DropReason {
 }
 
 /// How many [`DropReason`]s there are.
-pub const DROP_REASONS: usize = 18;
+pub const DROP_REASONS: usize = 20;
 
 /// Drop counters, one per [`DropReason`].
 #[derive(Debug, Default)]
