@@ -419,17 +419,23 @@ impl IkeEndpoint {
             self.admission.stats.refused_per_source += 1;
             return;
         }
-        while self.admission.half_open() >= config.max_half_open {
-            let Some(victim) = self.admission.victim(rank) else {
-                self.admission.stats.refused_full += 1;
-                return;
-            };
-            self.admission.stats.half_open_evicted += 1;
-            self.forget(victim);
+        let full = self.admission.half_open() >= config.max_half_open;
+        if full && self.admission.victim(rank).is_none() {
+            self.admission.stats.refused_full += 1;
+            return;
         }
         let handle = self.new_handle();
         match IkeSa::respond_init(&mut self.shared, handle, now, path, bytes, h, m) {
             NewResponder::Created(sa) => {
+                // Displace only for a request that really made an SA, so a refused
+                // one (no proposal, bad KE) cannot push out others for free.
+                while self.admission.half_open() >= config.max_half_open {
+                    let Some(victim) = self.admission.victim(rank) else {
+                        break;
+                    };
+                    self.admission.stats.half_open_evicted += 1;
+                    self.forget(victim);
+                }
                 self.by_init.insert((path.remote, h.spi_i), handle);
                 self.init_keys.insert(handle, (path.remote, h.spi_i));
                 self.admission.admit(handle, verified.then_some(ip), rank);

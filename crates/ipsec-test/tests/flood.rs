@@ -319,3 +319,37 @@ fn at_the_cap_a_cookie_only_request_does_not_displace_puzzle_solvers() {
         (2, 1, 0)
     );
 }
+
+#[test]
+fn at_the_cap_a_refused_request_displaces_nobody() {
+    let mut cfg = config("@gw.test");
+    cfg.half_open_cookie_threshold = 0;
+    cfg.max_half_open = 2;
+    let mut r = IkeEndpoint::new(Arc::new(cfg), seeded_provider(6));
+    let template = template();
+    for n in 1..=2u32 {
+        assert!(attack(
+            &mut r,
+            Instant::ZERO,
+            &template,
+            source(n),
+            u64::from(n)
+        ));
+    }
+    // A request with a valid cookie whose proposal the responder cannot take.
+    let other = {
+        let c = config("@x.test")
+            .with_ike_proposals("aes128-sha256-modp2048")
+            .unwrap();
+        let mut ep = IkeEndpoint::new(Arc::new(c), seeded_provider(98));
+        ep.connect(Instant::ZERO, source(0), RESPONDER).unwrap();
+        ep.poll_transmit().unwrap().payload
+    };
+    attack(&mut r, Instant::ZERO, &other, source(3), 3);
+    let st = r.stats();
+    assert_eq!((st.half_open, st.half_open_evicted), (2, 0), "{st:?}");
+    // A usable one still displaces the oldest.
+    assert!(attack(&mut r, Instant::ZERO, &template, source(4), 4));
+    let st = r.stats();
+    assert_eq!((st.half_open, st.half_open_evicted), (2, 1), "{st:?}");
+}
