@@ -5,8 +5,8 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use ipsec_core::Instant;
-use ipsec_crypto::ProposalKind;
-use ipsec_ike_wire::{AuthMethod, IkeHeaderRepr, NotifyType};
+use ipsec_crypto::{PrfAlgorithm, ProposalKind, SecretBytes};
+use ipsec_ike_wire::{AuthMethod, IdType, IkeHeaderRepr, NotifyType};
 
 use crate::config::Identity;
 use crate::error::{CloseReason, Error, PeerMisbehaved};
@@ -42,6 +42,47 @@ pub(crate) struct ExpectAuthReq {
     pub(crate) child_id: ChildSaId,
 }
 
+/// What the peer's AUTH value signs besides its ID payload (RFC 7296 §2.15): the
+/// first message it sent, our nonce, and its SK_p.
+struct PeerOctets<'a> {
+    message: &'a [u8],
+    nonce: &'a [u8],
+    sk_p: &'a [u8],
+}
+
+/// The peer's ID and AUTH payloads checked, the same for both roles (RFC 7296 §2.15):
+/// the identity is the configured `remote_id` if there is one, the method is the
+/// shared key MIC, and the value is `prf(prf(PSK, "Key Pad for IKEv2"),
+/// <the peer's signed octets>)`, compared in constant time. Returns the identity.
+fn check_peer_auth(
+    cx: &Shared,
+    prf: &dyn PrfAlgorithm,
+    (id_type, id_data, id_body): &(IdType, Vec<u8>, Vec<u8>),
+    (method, value): (AuthMethod, &[u8]),
+    signed: PeerOctets<'_>,
+) -> Result<Identity, Error> {
+    if let Some(want) = &cx.config.remote_id {
+        if Identity::from_wire(*id_type, id_data).as_ref() != Some(want) {
+            return Err(Error::AuthenticationFailed);
+        }
+    }
+    if method != AuthMethod::SHARED_KEY_MIC {
+        return Err(Error::AuthenticationFailed);
+    }
+    let want = keys::psk_auth(
+        prf,
+        cx.config.psk.expose(),
+        signed.message,
+        signed.nonce,
+        signed.sk_p,
+        id_body,
+    )?;
+    if want != SecretBytes::from_slice(value) {
+        return Err(Error::AuthenticationFailed);
+    }
+    Ok(Identity::from_wire_or_other(*id_type, id_data))
+}
+
 pub(crate) fn id_body(id: &Identity) -> Vec<u8> {
     let mut b = alloc::vec![id.id_type().0, 0, 0, 0];
     b.extend_from_slice(&id.data());
@@ -64,30 +105,21 @@ impl IkeSa {
                     None => PeerMisbehaved::MissingPayload("AUTH").into(),
                 });
             };
-            let (idt, idd, body) = m
+            let id = m
                 .idr
                 .as_ref()
                 .ok_or(PeerMisbehaved::MissingPayload("IDr"))?;
-            if let Some(want) = &cx.config.remote_id {
-                if Identity::from_wire(*idt, idd).as_ref() != Some(want) {
-                    return Err(Error::AuthenticationFailed);
-                }
-            }
-            if *method != AuthMethod::SHARED_KEY_MIC {
-                return Err(Error::AuthenticationFailed);
-            }
-            let want = keys::psk_auth(
+            check_peer_auth(
+                cx,
                 s.session.crypto.prf,
-                cx.config.psk.expose(),
-                &s.init_response,
-                &s.ni,
-                s.session.crypto.sk_pr.expose(),
-                body,
-            )?;
-            if want != ipsec_crypto::SecretBytes::from_slice(data) {
-                return Err(Error::AuthenticationFailed);
-            }
-            Ok(Identity::from_wire_or_other(*idt, idd))
+                id,
+                (*method, data),
+                PeerOctets {
+                    message: &s.init_response,
+                    nonce: &s.ni,
+                    sk_p: s.session.crypto.sk_pr.expose(),
+                },
+            )
         })();
         let peer_id = match checked {
             Ok(id) => id,
@@ -165,7 +197,7 @@ impl IkeSa {
         m: &InMsg,
     ) {
         let verified = (|| -> Result<(Vec<u8>, Identity), Error> {
-            let (idt, idd, body) = m
+            let id = m
                 .idi
                 .as_ref()
                 .ok_or(PeerMisbehaved::MissingPayload("IDi"))?;
@@ -173,25 +205,17 @@ impl IkeSa {
                 .auth
                 .as_ref()
                 .ok_or(PeerMisbehaved::MissingPayload("AUTH"))?;
-            if *method != AuthMethod::SHARED_KEY_MIC {
-                return Err(Error::AuthenticationFailed);
-            }
-            if let Some(want) = &cx.config.remote_id {
-                if Identity::from_wire(*idt, idd).as_ref() != Some(want) {
-                    return Err(Error::AuthenticationFailed);
-                }
-            }
-            let want = keys::psk_auth(
+            let peer = check_peer_auth(
+                cx,
                 s.session.crypto.prf,
-                cx.config.psk.expose(),
-                &s.init_request,
-                &s.nr,
-                s.session.crypto.sk_pi.expose(),
-                body,
+                id,
+                (*method, data),
+                PeerOctets {
+                    message: &s.init_request,
+                    nonce: &s.nr,
+                    sk_p: s.session.crypto.sk_pi.expose(),
+                },
             )?;
-            if want != ipsec_crypto::SecretBytes::from_slice(data) {
-                return Err(Error::AuthenticationFailed);
-            }
             let idr = id_body(&cx.config.local_id);
             let mine = keys::psk_auth(
                 s.session.crypto.prf,
@@ -201,10 +225,7 @@ impl IkeSa {
                 s.session.crypto.sk_pr.expose(),
                 &idr,
             )?;
-            Ok((
-                mine.expose().to_vec(),
-                Identity::from_wire_or_other(*idt, idd),
-            ))
+            Ok((mine.expose().to_vec(), peer))
         })();
         let (auth, peer_id) = match verified {
             Ok(a) => a,
