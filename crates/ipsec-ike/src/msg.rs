@@ -198,6 +198,24 @@ impl Out {
         }
     }
 
+    /// A Delete of the IKE SA itself (RFC 7296 §3.11: no SPIs).
+    pub(crate) fn delete_ike() -> Out {
+        Out::Delete {
+            protocol: ProtocolId::IKE,
+            spi_size: 0,
+            spis: Vec::new(),
+        }
+    }
+
+    /// A Delete of one ESP Child SA, named by the SPI we receive it on.
+    pub(crate) fn delete_esp(inbound_spi: ipsec_core::Spi) -> Out {
+        Out::Delete {
+            protocol: ProtocolId::ESP,
+            spi_size: 4,
+            spis: inbound_spi.to_be_bytes().to_vec(),
+        }
+    }
+
     fn payload(&self) -> Payload<'_> {
         match self {
             Out::Sa(ps) => Payload::Sa(SaRepr {

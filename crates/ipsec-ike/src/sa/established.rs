@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 
 use ipsec_core::{IkeSpi, Instant, Spi};
 use ipsec_crypto::KeId;
-use ipsec_ike_wire::{ExchangeType, IkeHeaderRepr, NotifyType, ProtocolId};
+use ipsec_ike_wire::{ExchangeType, IkeHeaderRepr, NotifyType};
 
 use crate::error::CloseReason;
 use crate::event::{ChildSaId, Event, NatState, SaHandle};
@@ -502,11 +502,7 @@ impl IkeSa {
                 Pending::DeleteIke => {
                     e.deleting = true;
                     e.queue.clear();
-                    let out = [Out::Delete {
-                        protocol: ProtocolId::IKE,
-                        spi_size: 0,
-                        spis: Vec::new(),
-                    }];
+                    let out = [Out::delete_ike()];
                     e.current.request(
                         cx,
                         now,
@@ -526,11 +522,7 @@ impl IkeSa {
                     c.state = ChildState::Deleting;
                     c.timers.stop(Timer::Rekey);
                     c.timers.stop(Timer::Expire);
-                    let out = [Out::Delete {
-                        protocol: ProtocolId::ESP,
-                        spi_size: 4,
-                        spis: c.inbound_spi.to_be_bytes().to_vec(),
-                    }];
+                    let out = [Out::delete_esp(c.inbound_spi)];
                     e.current.request(
                         cx,
                         now,
@@ -541,11 +533,7 @@ impl IkeSa {
                     )
                 }
                 Pending::DeleteRefused(spi) => {
-                    let out = [Out::Delete {
-                        protocol: ProtocolId::ESP,
-                        spi_size: 4,
-                        spis: spi.to_be_bytes().to_vec(),
-                    }];
+                    let out = [Out::delete_esp(spi)];
                     e.current.request(
                         cx,
                         now,

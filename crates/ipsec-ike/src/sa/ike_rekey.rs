@@ -4,11 +4,10 @@
 //! [`collision`]).
 
 use alloc::boxed::Box;
-use alloc::vec::Vec;
 
 use ipsec_core::{IkeSpi, Instant};
 use ipsec_crypto::{kdf, KeId, ProposalKind};
-use ipsec_ike_wire::{ExchangeType, NotifyType, ProtocolId};
+use ipsec_ike_wire::{ExchangeType, NotifyType};
 
 use crate::error::{ApiMisuse, Error};
 use crate::inflight::{IkeRekeyReq, Inflight};
@@ -212,11 +211,7 @@ impl IkeSa {
             // its own, winning rekey, §2.25.2): what we created is redundant.
             match result {
                 Ok(mut s) => {
-                    let del = [Out::Delete {
-                        protocol: ProtocolId::IKE,
-                        spi_size: 0,
-                        spis: Vec::new(),
-                    }];
+                    let del = [Out::delete_ike()];
                     let _ = s.request(
                         cx,
                         now,
@@ -274,11 +269,7 @@ impl IkeSa {
                     now,
                     self.path,
                     ExchangeType::INFORMATIONAL,
-                    &[Out::Delete {
-                        protocol: ProtocolId::IKE,
-                        spi_size: 0,
-                        spis: Vec::new(),
-                    }],
+                    &[Out::delete_ike()],
                     Inflight::DeleteIke,
                 );
                 e.retiring.push(Retiring::new(mine, linger, false));
@@ -300,11 +291,7 @@ impl IkeSa {
                 now,
                 self.path,
                 ExchangeType::INFORMATIONAL,
-                &[Out::Delete {
-                    protocol: ProtocolId::IKE,
-                    spi_size: 0,
-                    spis: Vec::new(),
-                }],
+                &[Out::delete_ike()],
                 Inflight::DeleteIke,
             );
             e.retiring.push(Retiring::new(old, linger, false));
