@@ -28,7 +28,7 @@ use core::fmt;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use core::ops::Range;
 
-use ipsec_core::inbound::{self, Attempt, Refused, SeqFacts, Verifier};
+use ipsec_core::inbound::{self, Attempt, SeqFacts, Verifier};
 use ipsec_core::ip::{Ipv4Header, Ipv6Header};
 use ipsec_core::seq::split;
 use ipsec_core::{
@@ -265,7 +265,6 @@ pub(crate) struct Transform {
 }
 
 /// Where the ICV computation reads and writes in a packet buffer.
-#[derive(Clone)]
 struct IcvAt {
     /// The canonical packet the ICV covers.
     packet: Range<usize>,
@@ -961,11 +960,8 @@ pub(crate) fn verify<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
         p: &p,
     };
     let facts = SeqFacts { low, esn: xf.esn };
-    p.seq = inbound::open(replay, facts, attempt, &mut v).map_err(|e| match e {
-        Refused::Replay(e) => OpenError::Replay(e),
-        Refused::Protocol(e) => e,
-        _ => OpenError::Integrity,
-    })?;
+    p.seq = inbound::open(replay, facts, attempt, &mut v)
+        .map_err(|e| e.into_error(OpenError::Replay, OpenError::Integrity))?;
     Ok((p, r.start))
 }
 

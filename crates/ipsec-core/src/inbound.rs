@@ -101,6 +101,20 @@ pub enum Refused<E> {
     Protocol(E),
 }
 
+impl<E> Refused<E> {
+    /// The protocol's own error for this refusal: `replay` for a window refusal,
+    /// `unauthentic` for a packet that did not verify, the verifier's error as it is.
+    /// One exhaustive match, so that a new kind of refusal cannot quietly become an
+    /// integrity failure in a codec.
+    pub fn into_error(self, replay: impl FnOnce(ReplayError) -> E, unauthentic: E) -> E {
+        match self {
+            Refused::Replay(e) => replay(e),
+            Refused::Unauthentic => unauthentic,
+            Refused::Protocol(e) => e,
+        }
+    }
+}
+
 impl<E: fmt::Display> fmt::Display for Refused<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -174,8 +188,9 @@ pub fn open<R: ReplayGuard + ?Sized, V: Verifier + ?Sized>(
             inferred
         }
         Attempt::Resync { max_tries } => {
-            if !facts.esn {
-                // Without ESN there is no high half to get wrong.
+            if !facts.esn || max_tries.min(ResyncPolicy::MAX_TRIES) == 0 {
+                // Without ESN there is no high half to get wrong; with no tries there
+                // is nothing to prepare the packet for.
                 return Err(Refused::Unauthentic);
             }
             verifier.prepare(attempt).map_err(Refused::Protocol)?;
@@ -294,6 +309,54 @@ mod tests {
         );
         assert!(v.tried.is_empty());
         assert_eq!(w.top(), 5);
+    }
+
+    /// A guard whose check passes but whose mark refuses, as when a duplicate was
+    /// marked by another thread while this one verified.
+    struct RacingGuard;
+
+    impl ReplayGuard for RacingGuard {
+        fn check_seq(&mut self, low: u32, _esn: bool) -> Result<u64, ReplayError> {
+            Ok(u64::from(low))
+        }
+        fn mark_seq(&mut self, _seq: u64) -> Result<(), ReplayError> {
+            Err(ReplayError::Duplicate)
+        }
+    }
+
+    #[test]
+    fn a_verified_packet_marked_meanwhile_is_a_replay() {
+        let mut v = Fake::new(7);
+        assert_eq!(
+            open(&mut RacingGuard, facts(7, false), Attempt::Normal, &mut v),
+            Err(Refused::Replay(ReplayError::Duplicate))
+        );
+        assert_eq!(v.tried, [7], "verified, then refused by the mark");
+    }
+
+    #[test]
+    fn resync_with_no_tries_prepares_nothing() {
+        let mut w = ReplayWindow::new(64).unwrap();
+        let mut v = Fake::new(5);
+        assert_eq!(
+            open(
+                &mut w,
+                facts(5, true),
+                Attempt::Resync { max_tries: 0 },
+                &mut v
+            ),
+            Err(Refused::Unauthentic)
+        );
+        assert_eq!((v.prepared, v.tried.len()), (0, 0));
+        assert_eq!(w.top(), 0);
+    }
+
+    #[test]
+    fn refusals_map_to_the_protocols_errors() {
+        let map = |r: Refused<&'static str>| r.into_error(|_| "replay", "integrity");
+        assert_eq!(map(Refused::Replay(ReplayError::Duplicate)), "replay");
+        assert_eq!(map(Refused::Unauthentic), "integrity");
+        assert_eq!(map(Refused::Protocol("room")), "room");
     }
 
     #[test]

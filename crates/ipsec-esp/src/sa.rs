@@ -29,7 +29,7 @@
 use alloc::boxed::Box;
 use core::fmt;
 
-use ipsec_core::inbound::{self, Attempt, Refused, SeqFacts, Verifier};
+use ipsec_core::inbound::{self, Attempt, SeqFacts, Verifier};
 use ipsec_core::seq::split;
 use ipsec_core::{
     ChildSaParams, IpProto, KeyMaterial, ReplayError, ReplayWindow, SecurityProtocol, SeqCounter,
@@ -1452,11 +1452,8 @@ fn open_impl<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
         scratch,
     };
     let facts = SeqFacts { low, esn: xf.esn };
-    let seq = inbound::open(replay, facts, attempt, &mut v).map_err(|e| match e {
-        Refused::Replay(e) => OpenError::Replay(e),
-        Refused::Protocol(e) => e,
-        _ => OpenError::Integrity,
-    })?;
+    let seq = inbound::open(replay, facts, attempt, &mut v)
+        .map_err(|e| e.into_error(OpenError::Replay, OpenError::Integrity))?;
     finish_open(my_spi, buf, ct_start, ct_end, seq)
 }
 
