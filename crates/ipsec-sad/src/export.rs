@@ -57,7 +57,7 @@ use ipsec_core::{
 };
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::sa::{Resume, SaId, SaOptions, SadError};
+use crate::sa::{seq_ceiling, Resume, SaId, SaOptions, SadError};
 use crate::sad::Sad;
 
 /// The snapshot format version this code writes and reads.
@@ -433,12 +433,7 @@ impl Sad {
     ) -> Result<SaId, SadError> {
         let params = snap.to_params()?;
         let SeqRange { first, last } = opts.owned;
-        let space = if snap.esn {
-            u64::MAX
-        } else {
-            u64::from(u32::MAX)
-        };
-        if first == 0 || first > last || first > space {
+        if first == 0 || first > last || first > seq_ceiling(snap.esn) {
             return Err(SadError::SeqRangeInvalid { first, last });
         }
         if first <= snap.last_seq {
@@ -449,7 +444,7 @@ impl Sad {
         }
         let resume = Resume {
             last_seq: first - 1,
-            seq_ceiling: Some(last.min(space)),
+            seq_ceiling: Some(last),
             replay_top: snap.replay_top,
             out_packets: snap.used.out_packets,
             out_bytes: snap.used.out_bytes,

@@ -199,8 +199,9 @@ pub enum SadError {
     SnapshotVersion(u32),
     /// The snapshot is inconsistent (named field).
     InvalidSnapshot(&'static str),
-    /// An import's sequence range is empty, starts at 0 or ends beyond the SA's
-    /// sequence space (2^32 - 1 without ESN).
+    /// An import's sequence range is empty, starts at 0 or starts beyond the SA's
+    /// sequence space (2^32 - 1 without ESN, 2^64 - 1 - 2^32 with it). A range that
+    /// only ends beyond it is cut to it.
     SeqRangeInvalid {
         /// The range's first number.
         first: u64,
@@ -347,7 +348,7 @@ pub(crate) struct Sa {
     /// The last sequence number this SA may send; only ever lowered
     /// ([`Sa::limit_seq`]).
     seq_limit: AtomicU64,
-    seq_warn_at: AtomicU64,
+    /// How far below the limit `Event::SeqNearExhaustion` fires.
     seq_warn_margin: u64,
     ident: AtomicU16,
     /// Held only to check and to mark, never across the crypto.
@@ -378,6 +379,17 @@ impl fmt::Debug for Sa {
             .field("outbound_spi", &self.outbound_spi)
             .field("mode", &self.mode)
             .finish_non_exhaustive()
+    }
+}
+
+/// The last outbound sequence number an SA may ever send: 2^32 - 1 without ESN, and
+/// with ESN 2^64 - 1 less 2^32 of headroom, so that `fetch_add`s racing past the
+/// limit can never wrap to 0.
+pub(crate) fn seq_ceiling(esn: bool) -> u64 {
+    if esn {
+        u64::MAX - (1 << 32)
+    } else {
+        SeqCounter::new(false).limit()
     }
 }
 
@@ -537,12 +549,7 @@ impl Sa {
             SecurityProtocol::Esp => Self::esp(provider, p, resume, opts.padding_alignment)?,
             SecurityProtocol::Ah => Self::ah(provider, p, resume)?,
         };
-        let seq_limit = if p.esn {
-            // Headroom so that fetch_adds racing past the limit can never wrap to 0.
-            u64::MAX - (1 << 32)
-        } else {
-            SeqCounter::new(false).limit()
-        };
+        let seq_limit = seq_ceiling(p.esn);
         let seq_limit = resume.seq_ceiling.map_or(seq_limit, |c| c.min(seq_limit));
         let installed = now.0.saturating_sub(resume.age);
         let lookup = opts
@@ -577,7 +584,6 @@ impl Sa {
             xform,
             seq: AtomicU64::new(resume.last_seq.min(seq_limit)),
             seq_limit: AtomicU64::new(seq_limit),
-            seq_warn_at: AtomicU64::new(seq_limit.saturating_sub(seq_warn_margin)),
             seq_warn_margin,
             ident: AtomicU16::new(0),
             replay: Mutex::new(window),
@@ -730,8 +736,6 @@ impl Sa {
     /// are sequentially consistent), so every number from the returned one on is free.
     pub(crate) fn limit_seq(&self, last: u64) -> u64 {
         let limit = self.seq_limit.fetch_min(last, SeqCst).min(last);
-        self.seq_warn_at
-            .fetch_min(limit.saturating_sub(self.seq_warn_margin), SeqCst);
         let counter = self.seq.load(SeqCst);
         limit.max(counter).saturating_add(1)
     }
@@ -883,9 +887,9 @@ impl Sa {
     /// Takes the next outbound sequence number: unique under any contention, never
     /// reused, an error once exhausted.
     fn next_seq(&self, events: &Events) -> Result<u64, DropReason> {
-        // Sequentially consistent so that `limit_seq` can tell which numbers are
-        // still free (a plain load and a locked add on x86, as before).
-        if self.seq.load(SeqCst) >= self.seq_limit.load(SeqCst) {
+        // A cheap early refusal; what `limit_seq` relies on is the sequentially
+        // consistent add and the limit read after it.
+        if self.seq.load(Relaxed) >= self.seq_limit.load(Relaxed) {
             return Err(DropReason::SeqExhausted);
         }
         let seq = self.seq.fetch_add(1, SeqCst).saturating_add(1);
@@ -893,7 +897,7 @@ impl Sa {
         if seq > limit {
             return Err(DropReason::SeqExhausted);
         }
-        if seq >= self.seq_warn_at.load(Relaxed)
+        if seq >= limit.saturating_sub(self.seq_warn_margin)
             && self.fired.fetch_or(FIRED_SEQ, Relaxed) & FIRED_SEQ == 0
         {
             events.push(Event::SeqNearExhaustion {

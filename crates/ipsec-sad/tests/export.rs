@@ -215,8 +215,40 @@ fn two_imports_of_one_snapshot_never_share_a_nonce() {
             last: 40
         })
     );
+    // With ESN the space ends 2^32 below 2^64 (headroom for racing counters): a range
+    // starting above that could never send.
+    assert!(snap.esn);
+    let top = u64::MAX - (1 << 32);
+    assert_eq!(
+        sad().import_sa(T, &snap, opts(top + 1, u64::MAX)),
+        Err(SadError::SeqRangeInvalid {
+            first: top + 1,
+            last: u64::MAX
+        })
+    );
     let mut no_esn = snap.clone();
     no_esn.esn = false;
+    // A range that only ends beyond the space is cut to it: the SA sends up to 2^32 - 1.
+    let near = sad();
+    near.set_outbound_spd(spd(false, Mode::Tunnel));
+    near.import_sa(T, &no_esn, opts(u64::from(u32::MAX) - 1, 1 << 40))
+        .unwrap();
+    let sent: Vec<_> = (0..4)
+        .map(|_| match run(&near, T, &to_a).0 {
+            Outbound::Protect { seq, .. } => Some(seq),
+            Outbound::Drop(DropReason::SeqExhausted) => None,
+            o => panic!("{o:?}"),
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            Some(u64::from(u32::MAX) - 1),
+            Some(u64::from(u32::MAX)),
+            None,
+            None
+        ]
+    );
     assert_eq!(
         sad().import_sa(T, &no_esn, opts(1 << 33, 1 << 34)),
         Err(SadError::SeqRangeInvalid {
