@@ -305,6 +305,10 @@ pub(crate) enum Xform {
         out: EspOutbound,
         inb: EspInbound<ExternalReplay>,
         tunnel: Option<Tunnel>,
+        /// For a UDP-encapsulated tunnel-mode SA, the same tunnel without the UDP
+        /// header, for `Sad::process_outbound_udp`: it seals the ESP packet and drops
+        /// the outer IP header the socket will add. Built once here, not per packet.
+        bare: Option<Tunnel>,
     },
     /// AH, through `ipsec-ah`'s shared-reference entry points (`seal_*_at`,
     /// `open_*_with`) like ESP: no lock around the ICV computation. Boxed: the AH
@@ -668,18 +672,32 @@ impl Sa {
             ReplayWindow::restore(p.replay_window, true, resume.replay_top)
                 .map_err(|e| SadError::Esp(SaError::ReplayWindow(e)))?
         };
-        let tunnel = match p.mode {
+        let (tunnel, bare) = match p.mode {
             Mode::Tunnel => {
-                let mut cfg = TunnelConfig::new(p.local_addr, p.remote_addr);
+                let cfg = TunnelConfig::new(p.local_addr, p.remote_addr);
+                let bare = match p.udp_encap {
+                    Some(_) => Some(Tunnel::new(cfg).map_err(|_| SadError::AddressFamily)?),
+                    None => None,
+                };
+                let mut cfg = cfg;
                 cfg.udp = p.udp_encap.map(|u| UdpPorts {
                     src: u.local_port,
                     dst: u.remote_port,
                 });
-                Some(Tunnel::new(cfg).map_err(|_| SadError::AddressFamily)?)
+                let tunnel = Tunnel::new(cfg).map_err(|_| SadError::AddressFamily)?;
+                (Some(tunnel), bare)
             }
-            Mode::Transport => None,
+            Mode::Transport => (None, None),
         };
-        Ok((Xform::Esp { out, inb, tunnel }, window))
+        Ok((
+            Xform::Esp {
+                out,
+                inb,
+                tunnel,
+                bare,
+            },
+            window,
+        ))
     }
 
     fn ah(
@@ -963,21 +981,14 @@ impl Sa {
             (
                 Xform::Esp {
                     out,
-                    tunnel: Some(t),
+                    bare: Some(raw),
                     ..
                 },
                 Shape::UdpPayload,
-            ) => {
-                let mut cfg = *t.config();
-                cfg.udp = None;
-                match Tunnel::new(cfg) {
-                    Ok(raw) => out
-                        .seal_tunnel_at(&raw, buf, seq, 0)
-                        .map_err(tunnel_reason)
-                        .and_then(|s| strip_front(buf, raw.header_len()).map(|()| s)),
-                    Err(_) => Err(DropReason::Malformed),
-                }
-            }
+            ) => out
+                .seal_tunnel_at(raw, buf, seq, 0)
+                .map_err(tunnel_reason)
+                .and_then(|s| strip_front(buf, raw.header_len()).map(|()| s)),
             // Transport mode: the packet's own IP header goes in front of ESP and is
             // dropped again; the payload then starts at the SPI.
             (
@@ -994,8 +1005,17 @@ impl Sa {
                         .l4;
                     strip_front(buf, l4).map(|()| s)
                 }),
-            // `Sad::process_outbound_udp` sends AH SAs to raw IP before sealing.
-            (Xform::Ah(_), Shape::UdpPayload) => Err(DropReason::Unsupported),
+            // `Sad::process_outbound_udp` sends AH SAs, and tunnel-mode SAs without
+            // UDP encapsulation, to raw IP before sealing.
+            (Xform::Ah(_), Shape::UdpPayload)
+            | (
+                Xform::Esp {
+                    tunnel: Some(_),
+                    bare: None,
+                    ..
+                },
+                Shape::UdpPayload,
+            ) => Err(DropReason::Unsupported),
             (
                 Xform::Esp {
                     out, tunnel: None, ..
