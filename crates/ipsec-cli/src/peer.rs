@@ -666,7 +666,6 @@ impl<'a> Run<'a> {
                     });
                 }
             }
-            Event::LivenessOk => {}
             _ => {}
         }
         Ok(())
@@ -838,12 +837,10 @@ impl<'a> Run<'a> {
         if args.rekey_ike_after.is_some() && !p.ike_rekeyed {
             p.failures.push("the IKE_SA rekey did not complete".into());
         }
-        match p.closed {
-            Some(CloseReason::Deleted { .. }) | None
-                if p.failures.is_empty() && p.closed.is_some() => {}
-            Some(CloseReason::Deleted { .. }) => {}
-            Some(r) => p.failures.push(format!("IKE_SA closed: {r}")),
-            None => {}
+        if let Some(r) = p.closed {
+            if !matches!(r, CloseReason::Deleted { .. }) {
+                p.failures.push(format!("IKE_SA closed: {r}"));
+            }
         }
         let ok = p.failures.is_empty();
         out.summaries(&mut p, true);
@@ -925,7 +922,7 @@ fn send_esp(
     pkt: &[u8],
     buf: &mut [u8],
 ) -> Result<(), (&'static str, String)> {
-    const HEAD: usize = 128;
+    const HEAD: usize = crate::tunnel::HEADROOM;
     buf.get_mut(HEAD..HEAD + pkt.len())
         .ok_or(("too_large", "larger than the send buffer".to_string()))?
         .copy_from_slice(pkt);

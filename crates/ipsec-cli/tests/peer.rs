@@ -399,6 +399,7 @@ fn psk_from_file_and_environment() {
     );
     std::fs::write(&file, "\n").unwrap();
     let empty = net.connect(&["--psk-file", file_s], &[]);
+    assert!(!empty.status.success());
     assert!(text(&empty).contains("empty"), "{}", text(&empty));
     // A key file others can read is used, with a warning.
     std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
