@@ -19,9 +19,11 @@
 
 use core::net::{IpAddr, SocketAddr};
 
-use ipsec_core::ip::ipv4_checksum;
+use ipsec_core::ip::{ipv4_checksum, Ipv4Header, Ipv6Header};
 use ipsec_core::{Instant, IpProto, PacketBuf, SecurityProtocol, Spi};
 use ipsec_esp::udp::{self, Classified};
+use zerocopy::network_endian::{U16, U32};
+use zerocopy::IntoBytes;
 
 use crate::event::Acquire;
 use crate::process::NotSealed;
@@ -280,54 +282,40 @@ fn push_ip_header<B: AsRef<[u8]> + AsMut<[u8]>>(
     dst: IpAddr,
 ) -> Result<(), DropReason> {
     let len = buf.body_len();
-    let mut v4 = [0u8; 20];
-    let mut v6 = [0u8; 40];
+    let v4;
+    let v6;
     let hdr: &[u8] = match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
             let total = len
-                .checked_add(v4.len())
+                .checked_add(Ipv4Header::LEN)
                 .and_then(|t| u16::try_from(t).ok())
                 .ok_or(DropReason::TooLarge)?;
-            let [t0, t1] = total.to_be_bytes();
-            let [s0, s1, s2, s3] = s.octets();
-            let [d0, d1, d2, d3] = d.octets();
-            v4 = [
-                0x45,
-                0,
-                t0,
-                t1,
-                0,
-                0,
-                0,
-                0,
-                64,
-                IpProto::ESP.0,
-                0,
-                0,
-                s0,
-                s1,
-                s2,
-                s3,
-                d0,
-                d1,
-                d2,
-                d3,
-            ];
-            let [c0, c1] = ipv4_checksum(&v4).to_be_bytes();
-            if let Some(c) = v4.get_mut(10..12) {
-                c.copy_from_slice(&[c0, c1]);
-            }
-            &v4
+            let mut h = Ipv4Header {
+                version_ihl: 0x45,
+                tos: 0,
+                total_len: U16::new(total),
+                ident: U16::ZERO,
+                flags_frag: U16::ZERO,
+                ttl: 64,
+                protocol: IpProto::ESP.0,
+                checksum: U16::ZERO,
+                src: s.octets(),
+                dst: d.octets(),
+            };
+            h.checksum = U16::new(ipv4_checksum(h.as_bytes()));
+            v4 = h;
+            v4.as_bytes()
         }
         (IpAddr::V6(s), IpAddr::V6(d)) => {
-            let plen = u16::try_from(len).map_err(|_| DropReason::TooLarge)?;
-            let (head, addrs) = v6.split_at_mut(8);
-            let [p0, p1] = plen.to_be_bytes();
-            head.copy_from_slice(&[0x60, 0, 0, 0, p0, p1, IpProto::ESP.0, 64]);
-            let (a, b) = addrs.split_at_mut(16);
-            a.copy_from_slice(&s.octets());
-            b.copy_from_slice(&d.octets());
-            &v6
+            v6 = Ipv6Header {
+                ver_tc_flow: U32::new(6 << 28),
+                payload_len: U16::new(u16::try_from(len).map_err(|_| DropReason::TooLarge)?),
+                next_header: IpProto::ESP.0,
+                hop_limit: 64,
+                src: s.octets(),
+                dst: d.octets(),
+            };
+            v6.as_bytes()
         }
         _ => return Err(DropReason::Malformed),
     };
