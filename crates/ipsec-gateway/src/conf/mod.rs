@@ -1,0 +1,1 @@
+//! The configuration (filled in by the swanctl work).

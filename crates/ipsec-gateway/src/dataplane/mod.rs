@@ -1,0 +1,1 @@
+//! The data plane (filled in by the data-plane work).
