@@ -2,9 +2,10 @@
 //! key, proposals, traffic selectors, lifetimes and timers.
 
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
-use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use core::str::FromStr;
 
 use ipsec_core::{Duration, Mode, TrafficSelector};
@@ -203,6 +204,13 @@ impl From<Vec<u8>> for Psk {
 impl From<&[u8]> for Psk {
     fn from(v: &[u8]) -> Self {
         Psk(v.to_vec())
+    }
+}
+
+impl From<String> for Psk {
+    /// Takes the string's buffer (no copy is left behind).
+    fn from(v: String) -> Self {
+        Psk(v.into_bytes())
     }
 }
 
@@ -445,6 +453,52 @@ impl Config {
     pub fn with_esp_proposals(mut self, s: &str) -> Result<Self, ProposalError> {
         self.esp_proposals = Proposal::parse_list(ProposalKind::Esp, s)?;
         Ok(self)
+    }
+}
+
+/// What a responder knows of a peer when its IKE_AUTH request arrives, before the
+/// peer is authenticated: the identity it claims (IDi), the identity it wants us to
+/// be (IDr, optional in the request, RFC 7296 §3.5), and the addresses.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct PeerHello<'a> {
+    /// The identity the peer claims (its IDi payload). Not yet proven: the
+    /// credentials the resolver returns are what proves it.
+    pub peer_id: &'a Identity,
+    /// The identity the peer asks us to use (its IDr payload), if it sent one.
+    pub requested_id: Option<&'a Identity>,
+    /// Our address and port the request arrived at.
+    pub local: SocketAddr,
+    /// The peer's address and port.
+    pub remote: SocketAddr,
+}
+
+/// Chooses a peer's credentials and policy, so that one
+/// [`IkeEndpoint`](crate::IkeEndpoint) serves many peers, each with its own key,
+/// selectors, proposals and lifetimes (the shape of rustls's `ResolvesServerCert`).
+///
+/// A responder calls it once per IKE SA, when the IKE_AUTH request arrives: the
+/// returned [`Config`] replaces the endpoint's for that IKE SA from then on (its
+/// `psk`, `local_id` and `remote_id` authenticate this exchange; its ESP proposals,
+/// selectors, mode, lifetimes, DPD and retransmission serve its Child SAs and later
+/// exchanges). The IKE SA's own proposal was chosen in IKE_SA_INIT, before the peer
+/// named itself, from the endpoint's configuration. `None` refuses the peer with
+/// AUTHENTICATION_FAILED. The returned configuration's `remote_id`, when set, must
+/// still equal the claimed identity.
+///
+/// Initiators choose their configuration per IKE SA with
+/// [`IkeEndpoint::connect_with`](crate::IkeEndpoint::connect_with).
+pub trait ResolvesPeer: Send + Sync {
+    /// The configuration for this peer, or `None` to refuse it.
+    fn resolve(&self, hello: &PeerHello<'_>) -> Option<Arc<Config>>;
+}
+
+impl<F> ResolvesPeer for F
+where
+    F: Fn(&PeerHello<'_>) -> Option<Arc<Config>> + Send + Sync,
+{
+    fn resolve(&self, hello: &PeerHello<'_>) -> Option<Arc<Config>> {
+        self(hello)
     }
 }
 

@@ -14,7 +14,7 @@ use ipsec_ike_wire::{
 };
 
 use crate::admission::{Admission, EndpointStats};
-use crate::config::Config;
+use crate::config::{Config, ResolvesPeer};
 use crate::error::{ApiMisuse, Error};
 use crate::event::{ChildSaId, Event, SaHandle, Transmit};
 use crate::msg::InMsg;
@@ -54,6 +54,9 @@ use crate::stateless::{self, Stateless};
 /// wildcard): NAT detection hashes it. The endpoint sends from port 4500 once NAT
 /// traversal starts, so the caller needs sockets on both 500 and 4500.
 pub struct IkeEndpoint {
+    /// The endpoint's configuration: endpoint-wide limits, and the default of every
+    /// IKE SA (`shared.config` holds the SA's own during calls into an SA).
+    config: Arc<Config>,
     shared: Shared,
     sas: BTreeMap<SaHandle, IkeSa>,
     /// Every SA's next timer, ordered by deadline, so `poll_timeout` reads the first
@@ -76,7 +79,7 @@ pub struct IkeEndpoint {
 impl fmt::Debug for IkeEndpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IkeEndpoint")
-            .field("local_id", &self.shared.config.local_id)
+            .field("local_id", &self.config.local_id)
             .field("sas", &self.sas.len())
             .field("transmits", &self.shared.transmits.len())
             .field("events", &self.shared.events.len())
@@ -89,8 +92,10 @@ impl IkeEndpoint {
     /// [`IkeEndpoint::with_config`], which checks it first.
     pub fn new(config: Arc<Config>, provider: &'static CryptoProvider) -> Self {
         IkeEndpoint {
+            config: Arc::clone(&config),
             shared: Shared {
                 config,
+                resolver: None,
                 provider,
                 transmits: VecDeque::new(),
                 events: VecDeque::new(),
@@ -122,9 +127,40 @@ impl IkeEndpoint {
         Ok(Self::new(config, provider))
     }
 
-    /// The configuration.
+    /// The endpoint's configuration.
     pub fn config(&self) -> &Arc<Config> {
-        &self.shared.config
+        &self.config
+    }
+
+    /// Sets the resolver that chooses each peer's configuration when its IKE_AUTH
+    /// request arrives ([`ResolvesPeer`]); without one, every responder SA uses the
+    /// endpoint's configuration. A configuration the resolver returns is not
+    /// checked by [`Config::validate`] here: check it when it is built.
+    pub fn set_resolver(&mut self, resolver: Arc<dyn ResolvesPeer>) {
+        self.shared.resolver = Some(resolver);
+    }
+
+    /// The configuration an IKE SA runs with: the endpoint's, the one given to
+    /// [`connect_with`](Self::connect_with), or the one the resolver chose. An
+    /// embedder that serves several connections tells them apart with
+    /// [`Arc::ptr_eq`].
+    pub fn sa_config(&self, sa: SaHandle) -> Option<&Arc<Config>> {
+        self.sas.get(&sa).map(|s| &s.config)
+    }
+
+    /// Runs `f` on SA `h` with the SA's configuration in `shared`, and keeps what the
+    /// configuration is afterwards (the IKE_AUTH responder may have resolved
+    /// another).
+    fn with_sa<R>(
+        &mut self,
+        h: SaHandle,
+        f: impl FnOnce(&mut IkeSa, &mut Shared) -> R,
+    ) -> Option<R> {
+        let sa = self.sas.get_mut(&h)?;
+        self.shared.config = Arc::clone(&sa.config);
+        let r = f(sa, &mut self.shared);
+        sa.config = core::mem::replace(&mut self.shared.config, Arc::clone(&self.config));
+        Some(r)
     }
 
     fn new_handle(&mut self) -> SaHandle {
@@ -146,12 +182,31 @@ impl IkeEndpoint {
         local: SocketAddr,
         remote: SocketAddr,
     ) -> Result<SaHandle, Error> {
+        let config = Arc::clone(&self.config);
+        self.connect_with(now, local, remote, config)
+    }
+
+    /// As [`connect`](Self::connect), with `config` instead of the endpoint's for
+    /// this IKE SA: its identities, PSK, proposals, selectors and timers. The
+    /// endpoint-wide limits (half-open caps, cookies, puzzles) stay the endpoint's.
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect).
+    pub fn connect_with(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        config: Arc<Config>,
+    ) -> Result<SaHandle, Error> {
         if local.is_ipv4() != remote.is_ipv4() {
             return Err(ApiMisuse::AddressFamily.into());
         }
         let h = self.new_handle();
-        let sa = IkeSa::connect(&mut self.shared, h, now, Path { local, remote })?;
-        self.sas.insert(h, sa);
+        self.shared.config = config;
+        let sa = IkeSa::connect(&mut self.shared, h, now, Path { local, remote });
+        self.shared.config = Arc::clone(&self.config);
+        self.sas.insert(h, sa?);
         self.touched(now, h);
         Ok(h)
     }
@@ -163,12 +218,9 @@ impl IkeEndpoint {
     /// # Errors
     /// [`ApiMisuse::UnknownSa`], [`ApiMisuse::NotEstablished`].
     pub fn create_child_sa(&mut self, now: Instant, sa: SaHandle) -> Result<ChildSaId, Error> {
-        let shared = &mut self.shared;
         let r = self
-            .sas
-            .get_mut(&sa)
-            .ok_or(Error::ApiMisuse(ApiMisuse::UnknownSa))?
-            .create_child(shared, now);
+            .with_sa(sa, |s, shared| s.create_child(shared, now))
+            .ok_or(Error::ApiMisuse(ApiMisuse::UnknownSa))?;
         self.touched(now, sa);
         r
     }
@@ -184,12 +236,9 @@ impl IkeEndpoint {
         sa: SaHandle,
         child: ChildSaId,
     ) -> Result<(), Error> {
-        let shared = &mut self.shared;
         let r = self
-            .sas
-            .get_mut(&sa)
-            .ok_or(Error::ApiMisuse(ApiMisuse::UnknownSa))?
-            .rekey_child(shared, now, child);
+            .with_sa(sa, |s, shared| s.rekey_child(shared, now, child))
+            .ok_or(Error::ApiMisuse(ApiMisuse::UnknownSa))?;
         self.touched(now, sa);
         r
     }
@@ -205,12 +254,9 @@ impl IkeEndpoint {
         sa: SaHandle,
         child: ChildSaId,
     ) -> Result<(), Error> {
-        let shared = &mut self.shared;
         let r = self
-            .sas
-            .get_mut(&sa)
-            .ok_or(Error::ApiMisuse(ApiMisuse::UnknownSa))?
-            .delete_child(shared, now, child);
+            .with_sa(sa, |s, shared| s.delete_child(shared, now, child))
+            .ok_or(Error::ApiMisuse(ApiMisuse::UnknownSa))?;
         self.touched(now, sa);
         r
     }
@@ -220,12 +266,9 @@ impl IkeEndpoint {
     /// # Errors
     /// [`ApiMisuse::UnknownSa`], [`ApiMisuse::NotEstablished`].
     pub fn rekey_ike_sa(&mut self, now: Instant, sa: SaHandle) -> Result<(), Error> {
-        let shared = &mut self.shared;
         let r = self
-            .sas
-            .get_mut(&sa)
-            .ok_or(Error::ApiMisuse(ApiMisuse::UnknownSa))?
-            .rekey_ike(shared, now);
+            .with_sa(sa, |s, shared| s.rekey_ike(shared, now))
+            .ok_or(Error::ApiMisuse(ApiMisuse::UnknownSa))?;
         self.touched(now, sa);
         r
     }
@@ -237,12 +280,9 @@ impl IkeEndpoint {
     /// # Errors
     /// [`ApiMisuse::UnknownSa`], [`ApiMisuse::NotEstablished`].
     pub fn check_liveness(&mut self, now: Instant, sa: SaHandle) -> Result<(), Error> {
-        let shared = &mut self.shared;
         let r = self
-            .sas
-            .get_mut(&sa)
-            .ok_or(Error::ApiMisuse(ApiMisuse::UnknownSa))?
-            .check_liveness(shared, now);
+            .with_sa(sa, |s, shared| s.check_liveness(shared, now))
+            .ok_or(Error::ApiMisuse(ApiMisuse::UnknownSa))?;
         self.touched(now, sa);
         r
     }
@@ -254,11 +294,8 @@ impl IkeEndpoint {
     /// # Errors
     /// [`ApiMisuse::UnknownSa`].
     pub fn close(&mut self, now: Instant, sa: SaHandle) -> Result<(), Error> {
-        let shared = &mut self.shared;
-        self.sas
-            .get_mut(&sa)
-            .ok_or(Error::ApiMisuse(ApiMisuse::UnknownSa))?
-            .close(shared, now);
+        self.with_sa(sa, |s, shared| s.close(shared, now))
+            .ok_or(Error::ApiMisuse(ApiMisuse::UnknownSa))?;
         self.touched(now, sa);
         Ok(())
     }
@@ -320,9 +357,9 @@ impl IkeEndpoint {
                 return;
             }
             if let Some(handle) = self.by_init.get(&(remote, h.spi_i)).copied() {
-                if let Some(sa) = self.sas.get_mut(&handle) {
-                    sa.handle_datagram(&mut self.shared, now, path, bytes, &h);
-                }
+                self.with_sa(handle, |sa, shared| {
+                    sa.handle_datagram(shared, now, path, bytes, &h)
+                });
                 self.touched(now, handle);
             } else {
                 self.new_responder(now, path, bytes, &h);
@@ -335,9 +372,9 @@ impl IkeEndpoint {
             h.spi_i
         };
         if let Some(handle) = self.shared.spis.get(&ours).copied() {
-            if let Some(sa) = self.sas.get_mut(&handle) {
-                sa.handle_datagram(&mut self.shared, now, path, bytes, &h);
-            }
+            self.with_sa(handle, |sa, shared| {
+                sa.handle_datagram(shared, now, path, bytes, &h)
+            });
             self.touched(now, handle);
             return;
         }
@@ -348,7 +385,7 @@ impl IkeEndpoint {
     /// A new IKE_SA_INIT request: size bound, cookie (and puzzle) checks, the
     /// half-open caps, then the SA's own checks.
     fn new_responder(&mut self, now: Instant, path: Path, bytes: &[u8], h: &IkeHeaderRepr) {
-        let config = Arc::clone(&self.shared.config);
+        let config = Arc::clone(&self.config);
         if bytes.len() > config.max_init_request_len {
             // Kept whole until IKE_AUTH, so its size is our memory.
             self.admission.stats.init_too_large += 1;
@@ -480,9 +517,7 @@ impl IkeEndpoint {
             due.push(h);
         }
         for h in due {
-            if let Some(sa) = self.sas.get_mut(&h) {
-                sa.handle_timeout(&mut self.shared, now);
-            }
+            self.with_sa(h, |sa, shared| sa.handle_timeout(shared, now));
             self.touched(now, h);
         }
     }

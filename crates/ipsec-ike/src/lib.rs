@@ -23,7 +23,9 @@ mod stateless;
 mod timers;
 
 pub use admission::EndpointStats;
-pub use config::{Config, ConfigError, Identity, IdentityError, Psk, Retransmit};
+pub use config::{
+    Config, ConfigError, Identity, IdentityError, PeerHello, Psk, ResolvesPeer, Retransmit,
+};
 pub use endpoint::IkeEndpoint;
 pub use error::{ApiMisuse, CloseReason, Error, PeerIncompatible, PeerMisbehaved};
 pub use event::{ChildSaId, Event, IkeSaKeys, NatState, SaHandle, Transmit};

@@ -13,7 +13,7 @@ use core::net::SocketAddr;
 use ipsec_core::{Duration, IkeSpi, Spi};
 use ipsec_crypto::{CryptoError, CryptoProvider};
 
-use crate::config::Config;
+use crate::config::{Config, ResolvesPeer};
 use crate::error::Error;
 use crate::event::{ChildSaId, Event, SaHandle, Transmit};
 
@@ -39,7 +39,13 @@ impl Path {
 /// What every IKE SA of an endpoint shares: configuration, provider, output queues
 /// and the SPI tables.
 pub(crate) struct Shared {
+    /// The configuration of the IKE SA being handled: the endpoint sets it to the
+    /// SA's own before each call into the SA and keeps what it is after (the IKE_AUTH
+    /// responder replaces it with the resolver's). Outside such calls, the
+    /// endpoint's.
     pub config: Arc<Config>,
+    /// Chooses each peer's configuration at IKE_AUTH (responder).
+    pub resolver: Option<Arc<dyn ResolvesPeer>>,
     pub provider: &'static CryptoProvider,
     pub transmits: VecDeque<Transmit>,
     pub events: VecDeque<(SaHandle, Event)>,

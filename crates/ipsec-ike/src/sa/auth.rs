@@ -8,7 +8,7 @@ use ipsec_core::Instant;
 use ipsec_crypto::{PrfAlgorithm, ProposalKind, SecretBytes};
 use ipsec_ike_wire::{AuthMethod, IdType, IkeHeaderRepr, NotifyType};
 
-use crate::config::Identity;
+use crate::config::{Identity, PeerHello, ResolvesPeer};
 use crate::error::{CloseReason, Error, PeerMisbehaved};
 use crate::event::{ChildSaId, Event};
 use crate::inflight::ChildReq;
@@ -81,6 +81,30 @@ fn check_peer_auth(
         return Err(Error::AuthenticationFailed);
     }
     Ok(Identity::from_wire_or_other(*id_type, id_data))
+}
+
+/// Responder: the resolver's configuration for the peer that claims `idi` becomes
+/// this SA's (`cx.config`, which the endpoint keeps for the SA), before its AUTH is
+/// checked with that configuration's PSK and `remote_id`.
+fn resolve_peer(
+    cx: &mut Shared,
+    resolver: &dyn ResolvesPeer,
+    path: Path,
+    (idi_type, idi_data, _): &(IdType, Vec<u8>, Vec<u8>),
+    idr: Option<&(IdType, Vec<u8>, Vec<u8>)>,
+) -> Result<(), Error> {
+    let peer_id = Identity::from_wire_or_other(*idi_type, idi_data);
+    let requested = idr.map(|(t, d, _)| Identity::from_wire_or_other(*t, d));
+    let hello = PeerHello {
+        peer_id: &peer_id,
+        requested_id: requested.as_ref(),
+        local: path.local,
+        remote: path.remote,
+    };
+    cx.config = resolver
+        .resolve(&hello)
+        .ok_or(Error::AuthenticationFailed)?;
+    Ok(())
 }
 
 pub(crate) fn id_body(id: &Identity) -> Vec<u8> {
@@ -205,6 +229,9 @@ impl IkeSa {
                 .auth
                 .as_ref()
                 .ok_or(PeerMisbehaved::MissingPayload("AUTH"))?;
+            if let Some(resolver) = cx.resolver.clone() {
+                resolve_peer(cx, &*resolver, path, id, m.idr.as_ref())?;
+            }
             let peer = check_peer_auth(
                 cx,
                 s.session.crypto.prf,

@@ -4,6 +4,7 @@
 //! caps are the endpoint's, before); NAT detection (§2.23).
 
 use alloc::boxed::Box;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use ipsec_core::{IkeSpi, Instant, Mode};
@@ -131,6 +132,7 @@ impl IkeSa {
         };
         let mut sa = IkeSa {
             handle,
+            config: Arc::clone(&cx.config),
             path,
             nat: NatState::default(),
             state: State::InitSent(Box::new(s)),
@@ -500,6 +502,7 @@ impl IkeSa {
         };
         NewResponder::Created(Box::new(IkeSa {
             handle,
+            config: Arc::clone(&cx.config),
             path,
             nat,
             state: State::InitReplied(Box::new(s)),

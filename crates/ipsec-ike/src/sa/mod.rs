@@ -17,12 +17,14 @@ pub(crate) mod info;
 pub(crate) mod init;
 
 use alloc::boxed::Box;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::mem;
 
 use ipsec_core::{IkeSpi, Instant};
 use ipsec_ike_wire::{ExchangeType, IkeHeaderRepr, NotifyType};
 
+use crate::config::Config;
 use crate::error::{ApiMisuse, CloseReason, Error};
 use crate::event::{ChildSaId, Event, NatState, SaHandle};
 use crate::inflight::Inflight;
@@ -71,6 +73,9 @@ pub(crate) enum NewResponder {
 /// One IKE SA of an endpoint.
 pub(crate) struct IkeSa {
     pub handle: SaHandle,
+    /// This SA's configuration: the endpoint's, the one given to
+    /// [`connect_with`](crate::IkeEndpoint::connect_with), or the resolver's.
+    pub config: Arc<Config>,
     pub path: Path,
     pub nat: NatState,
     pub state: State,
