@@ -53,7 +53,7 @@ fn connect(p: &mut Pair, c: Config) -> SaHandle {
 
 fn closed_reason(p: &Pair, h: SaHandle) -> Option<CloseReason> {
     p.a.events.iter().find_map(|(s, e)| match e {
-        Event::IkeSaClosed { reason } if *s == h => Some(reason.clone()),
+        Event::IkeSaClosed { reason } if *s == h => Some(*reason),
         _ => None,
     })
 }
