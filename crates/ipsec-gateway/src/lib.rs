@@ -9,8 +9,10 @@
 //! | --- | --- |
 //! | [`conf`] | the configuration: serde types, and the `swanctl.conf` subset parsed into them |
 //! | [`dataplane`] | the TUN device, the ESP-in-UDP socket and the worker threads |
+//! | [`driver`] | the control plane without I/O: IKE events into SAD installs, policies, routes, acquires |
 
 #![forbid(unsafe_code)]
 
 pub mod conf;
 pub mod dataplane;
+pub mod driver;

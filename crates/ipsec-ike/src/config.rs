@@ -281,6 +281,12 @@ impl Retransmit {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Config {
+    /// A name for this configuration (a connection's name, as in strongSwan's
+    /// `connections.<name>`): never sent, empty by default. An embedder that
+    /// serves several configurations reads it back through
+    /// [`IkeEndpoint::sa_config`](crate::IkeEndpoint::sa_config) to tell which one an
+    /// IKE SA runs with, also for configurations its [`ResolvesPeer`] derives per peer.
+    pub name: String,
     /// Our identity, sent in IDi / IDr.
     pub local_id: Identity,
     /// The identity the peer must prove; `None` accepts any identity that knows the PSK.
@@ -399,6 +405,7 @@ impl Config {
     /// INVALID_IKE_SPI answers per second.
     pub fn new(local_id: Identity, psk: impl Into<Psk>) -> Self {
         Config {
+            name: String::new(),
             local_id,
             remote_id: None,
             psk: psk.into(),

@@ -1,0 +1,1120 @@
+//! [`Driver`]: the gateway's control plane without I/O. It drives one
+//! [`IkeEndpoint`] for every connection and peer, installs each Child SA with its
+//! outbound policy in the [`Sad`], replaces and removes them on rekey, delete and
+//! expiry, turns SAD acquires into negotiations, and says which routes the I/O layer
+//! must add and remove.
+//!
+//! The I/O layer ([`crate::gateway`]) feeds it datagrams, SAD wake-ups and the time,
+//! and drains [`Driver::poll_transmit`] and [`Driver::poll_route`]; a test or an
+//! embedder with its own sockets does the same.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use ipsec::core::{ChildSaParams, Duration, Instant, Mode, TrafficSelector};
+use ipsec::ike::{
+    ChildSaId, CloseReason, Config, Event, Identity, IkeEndpoint, PeerHello, Psk, ResolvesPeer,
+    SaHandle, Transmit, NAT_T_PORT,
+};
+use ipsec::sad::{
+    Action, AddrRange, Event as SadEvent, PolicyId, PolicyRule, SaId, SaOptions, SaTemplate, Sad,
+    Selector, Spd,
+};
+use serde::Serialize;
+use tracing::{debug, info, warn};
+
+/// How a connection starts its Child SA (swanctl.conf's `start_action`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct StartAction {
+    /// Install the policy at once; the first packet that matches it starts the
+    /// negotiation (`trap`).
+    pub trap: bool,
+    /// Initiate at start-up, and again when the IKE SA is lost (`start`).
+    pub start: bool,
+}
+
+/// One connection as the driver runs it: the IKE configuration its SAs use (the
+/// first Child SA's selectors, mode and proposals in it), where it reaches the peer,
+/// and how it starts.
+#[derive(Clone, Debug)]
+pub struct ConnSpec {
+    /// The IKE configuration; its [`Config::name`] must be the connection's name and
+    /// unique. `remote_id: None` accepts any peer identity for which the secret
+    /// lookup finds a key.
+    pub config: Arc<Config>,
+    /// Our address (the one IKE and ESP are sent from).
+    pub local: IpAddr,
+    /// The peer's IKE address and port, when fixed (needed to initiate).
+    pub remote: Option<SocketAddr>,
+    /// Addresses a peer may come from for this connection as a responder (empty:
+    /// any).
+    pub remote_addrs: Vec<AddrRange>,
+    /// How it starts.
+    pub start_action: StartAction,
+}
+
+/// Finds the pre-shared key for a pair of identities (ours, the peer's), as
+/// swanctl.conf's `secrets` do; `None` when there is none.
+pub type SecretLookup = Arc<dyn Fn(&Identity, &Identity) -> Option<Psk> + Send + Sync>;
+
+/// A route the I/O layer must add or remove: the peer's selector through the TUN
+/// device, with a source address inside our selector when the host has one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RouteChange {
+    /// Route `dst` through the tunnel.
+    Add {
+        /// The destination prefixes (the remote selector as CIDR blocks).
+        dst: Vec<(IpAddr, u8)>,
+        /// Our selector: the source address is a host address inside it.
+        local_ts: TrafficSelector,
+    },
+    /// Remove the routes to `dst`.
+    Remove {
+        /// The destination prefixes.
+        dst: Vec<(IpAddr, u8)>,
+    },
+}
+
+/// Counters for the metrics.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct DriverCounters {
+    /// IKE SAs that reached ESTABLISHED.
+    pub handshakes: u64,
+    /// IKE SAs that closed before they were established, by reason.
+    pub handshake_failures: BTreeMap<String, u64>,
+    /// IKE SAs closed after they were established, by reason.
+    pub ike_closed: BTreeMap<String, u64>,
+    /// Child SAs installed (rekeys included).
+    pub child_installed: u64,
+    /// Child SAs that could not be created.
+    pub child_failed: u64,
+    /// Child SA rekeys.
+    pub child_rekeys: u64,
+    /// IKE SA rekeys.
+    pub ike_rekeys: u64,
+    /// SAD acquires that started a negotiation.
+    pub acquires: u64,
+    /// Child SAs the SAD could not install (the IKE SA keeps them; they carry no
+    /// traffic).
+    pub install_errors: u64,
+}
+
+/// One IKE SA as [`Driver::status`] reports it.
+#[derive(Clone, Debug, Serialize)]
+pub struct IkeSaStatus {
+    /// The endpoint's handle.
+    pub handle: u64,
+    /// The connection's name.
+    pub connection: String,
+    /// `CONNECTING` or `ESTABLISHED`.
+    pub state: &'static str,
+    /// Whether we initiated it.
+    pub initiator: bool,
+    /// Our address and port.
+    pub local: String,
+    /// The peer's address and port.
+    pub remote: String,
+    /// Our identity.
+    pub local_id: String,
+    /// The peer's authenticated identity (empty before it is established).
+    pub remote_id: String,
+    /// The IKE proposal chosen.
+    pub suite: String,
+    /// Our IKE SPI (hex).
+    pub local_spi: String,
+    /// The peer's IKE SPI (hex).
+    pub remote_spi: String,
+    /// Seconds since it was established (or created).
+    pub age_secs: u64,
+    /// Seconds until we rekey it at the latest (the configured rekey time; the
+    /// jitter may make it sooner). `None`: no rekey configured.
+    pub rekey_in_secs: Option<u64>,
+    /// Its Child SAs.
+    pub children: Vec<ChildSaStatus>,
+}
+
+/// One Child SA as [`Driver::status`] reports it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ChildSaStatus {
+    /// The endpoint's id.
+    pub id: u64,
+    /// The SAD's id.
+    pub sad_id: Option<u64>,
+    /// The ESP proposal chosen.
+    pub suite: String,
+    /// `TUNNEL` or `TRANSPORT`.
+    pub mode: &'static str,
+    /// Whether ESP is in UDP.
+    pub udp_encap: bool,
+    /// Our inbound SPI (hex).
+    pub spi_in: String,
+    /// The peer's SPI, our outbound (hex).
+    pub spi_out: String,
+    /// Our selectors.
+    pub local_ts: Vec<String>,
+    /// The peer's selectors.
+    pub remote_ts: Vec<String>,
+    /// Packets received and opened.
+    pub packets_in: u64,
+    /// Bytes received (inner).
+    pub bytes_in: u64,
+    /// Packets sent.
+    pub packets_out: u64,
+    /// Bytes sent (inner).
+    pub bytes_out: u64,
+    /// Packets dropped on this SA, by reason.
+    pub drops: BTreeMap<String, u64>,
+    /// Seconds since it was installed.
+    pub age_secs: u64,
+    /// Seconds until we rekey it at the latest (see [`IkeSaStatus::rekey_in_secs`]).
+    pub rekey_in_secs: Option<u64>,
+}
+
+/// What [`Driver::status`] returns: every IKE SA with its Child SAs.
+#[derive(Clone, Debug, Serialize)]
+pub struct Status {
+    /// The IKE SAs.
+    pub ike_sas: Vec<IkeSaStatus>,
+    /// The counters so far.
+    pub counters: DriverCounters,
+}
+
+struct IkeInfo {
+    conn: usize,
+    initiator: bool,
+    since: Instant,
+    established: bool,
+    peer_id: Option<Identity>,
+    suite: String,
+    spis: (String, String),
+}
+
+struct ChildInfo {
+    ike: SaHandle,
+    sad: Option<SaId>,
+    rules: Vec<RuleKey>,
+    params_summary: ChildSummary,
+    since: Instant,
+}
+
+struct ChildSummary {
+    suite: String,
+    mode: Mode,
+    udp_encap: bool,
+    spi_in: u32,
+    spi_out: u32,
+    local_ts: Vec<TrafficSelector>,
+    remote_ts: Vec<TrafficSelector>,
+}
+
+type RuleKey = (TrafficSelector, TrafficSelector);
+
+struct Rule {
+    id: PolicyId,
+    template: SaTemplate,
+    /// The connection whose trap installed it.
+    trap: Option<usize>,
+    /// Child SAs that use it.
+    users: usize,
+}
+
+/// The resolver the driver gives the endpoint: the connection by identity and
+/// address, its key from the secrets.
+struct Resolver {
+    conns: Vec<ConnSpec>,
+    secrets: SecretLookup,
+    /// Configurations derived per peer (a connection accepting any identity gets
+    /// the peer's key): cached by (connection, identity) so repeated handshakes of
+    /// one peer share one `Arc`.
+    derived: Mutex<HashMap<(usize, Identity), Arc<Config>>>,
+}
+
+impl ResolvesPeer for Resolver {
+    fn resolve(&self, h: &PeerHello<'_>) -> Option<Arc<Config>> {
+        for (i, c) in self.conns.iter().enumerate() {
+            let cfg = &c.config;
+            if !c.local.is_unspecified() && c.local != h.local.ip() {
+                continue;
+            }
+            if !c.remote_addrs.is_empty()
+                && !c.remote_addrs.iter().any(|r| r.contains(h.remote.ip()))
+            {
+                continue;
+            }
+            if let Some(want) = &cfg.remote_id {
+                if want != h.peer_id {
+                    continue;
+                }
+            }
+            if let Some(asked) = h.requested_id {
+                if *asked != cfg.local_id {
+                    continue;
+                }
+            }
+            let key = (self.secrets)(&cfg.local_id, h.peer_id)?;
+            let mut derived = self.derived.lock().unwrap_or_else(PoisonError::into_inner);
+            if derived.len() > 65_536 {
+                derived.clear();
+            }
+            let entry = derived.entry((i, h.peer_id.clone())).or_insert_with(|| {
+                let mut d = Config::clone(cfg);
+                d.psk = key.clone();
+                d.remote_id = Some(h.peer_id.clone());
+                Arc::new(d)
+            });
+            if entry.psk != key {
+                let mut d = Config::clone(cfg);
+                d.psk = key;
+                d.remote_id = Some(h.peer_id.clone());
+                *entry = Arc::new(d);
+            }
+            return Some(Arc::clone(entry));
+        }
+        None
+    }
+}
+
+/// The gateway's control plane (see the module docs).
+pub struct Driver {
+    endpoint: IkeEndpoint,
+    sad: Arc<Sad>,
+    resolver: Arc<Resolver>,
+    by_name: HashMap<String, usize>,
+    ikes: HashMap<SaHandle, IkeInfo>,
+    children: HashMap<ChildSaId, ChildInfo>,
+    by_sad: HashMap<SaId, ChildSaId>,
+    rules: HashMap<RuleKey, Rule>,
+    next_policy: u32,
+    routes: VecDeque<RouteChange>,
+    extra: VecDeque<Transmit>,
+    /// Connections to initiate (again) at these times.
+    restarts: BTreeMap<usize, Instant>,
+    counters: DriverCounters,
+    shutting_down: bool,
+}
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("ike_sas", &self.ikes.len())
+            .field("child_sas", &self.children.len())
+            .field("rules", &self.rules.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a [`Driver`] cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    /// Two connections with one name, or one without a name.
+    #[error("connection name {0:?} is empty or not unique")]
+    Name(String),
+    /// A connection's IKE configuration cannot work.
+    #[error("connection {0}: {1}")]
+    Config(String, ipsec::ike::ConfigError),
+    /// A connection that must initiate has no remote address.
+    #[error("connection {0}: start_action start or trap needs one remote address")]
+    NoRemote(String),
+    /// The trap policies could not be installed.
+    #[error("trap policies: {0}")]
+    Spd(String),
+}
+
+/// How long a `start` connection waits before initiating again after its IKE SA was
+/// lost or failed.
+pub const RESTART_DELAY: Duration = Duration::from_secs(2);
+
+impl Driver {
+    /// A driver for `conns` over `sad`. The endpoint's own configuration (the IKE
+    /// proposals offered to every responder, the endpoint-wide limits) is `base`.
+    ///
+    /// # Errors
+    /// [`DriverError`].
+    pub fn new(
+        base: Arc<Config>,
+        conns: Vec<ConnSpec>,
+        secrets: SecretLookup,
+        sad: Arc<Sad>,
+        provider: &'static ipsec::crypto::CryptoProvider,
+    ) -> Result<Self, DriverError> {
+        let mut by_name = HashMap::new();
+        for (i, c) in conns.iter().enumerate() {
+            let name = c.config.name.clone();
+            if name.is_empty() || by_name.insert(name.clone(), i).is_some() {
+                return Err(DriverError::Name(name));
+            }
+            // The key is looked up per peer; validate with a stand-in if absent.
+            let mut probe = Config::clone(&c.config);
+            if probe.psk.expose().is_empty() {
+                probe.psk = Psk::from("stand-in");
+            }
+            probe
+                .validate()
+                .map_err(|e| DriverError::Config(name.clone(), e))?;
+            if (c.start_action.start || c.start_action.trap) && c.remote.is_none() {
+                return Err(DriverError::NoRemote(name));
+            }
+        }
+        let mut endpoint = IkeEndpoint::new(base, provider);
+        let resolver = Arc::new(Resolver {
+            conns,
+            secrets,
+            derived: Mutex::new(HashMap::new()),
+        });
+        endpoint.set_resolver(Arc::clone(&resolver) as Arc<dyn ResolvesPeer>);
+        let mut d = Driver {
+            endpoint,
+            sad,
+            resolver,
+            by_name,
+            ikes: HashMap::new(),
+            children: HashMap::new(),
+            by_sad: HashMap::new(),
+            rules: HashMap::new(),
+            next_policy: 1,
+            routes: VecDeque::new(),
+            extra: VecDeque::new(),
+            restarts: BTreeMap::new(),
+            counters: DriverCounters::default(),
+            shutting_down: false,
+        };
+        d.install_traps()?;
+        Ok(d)
+    }
+
+    /// The IKE endpoint (read-only: statistics, configurations).
+    pub fn endpoint(&self) -> &IkeEndpoint {
+        &self.endpoint
+    }
+
+    fn conns(&self) -> &[ConnSpec] {
+        &self.resolver.conns
+    }
+
+    fn install_traps(&mut self) -> Result<(), DriverError> {
+        for i in 0..self.conns().len() {
+            let c = &self.conns()[i];
+            if !c.start_action.trap {
+                continue;
+            }
+            let Some(remote) = c.remote else { continue };
+            let template = template_for(&c.config, c.local, remote.ip());
+            let pairs: Vec<RuleKey> = pairs(&c.config.local_ts, &c.config.remote_ts);
+            for key in pairs {
+                let id = PolicyId(self.next_policy);
+                self.next_policy += 1;
+                self.rules.insert(
+                    key,
+                    Rule {
+                        id,
+                        template,
+                        trap: Some(i),
+                        users: 0,
+                    },
+                );
+                self.routes.push_back(RouteChange::Add {
+                    dst: ts_to_prefixes(&key.1),
+                    local_ts: key.0,
+                });
+            }
+        }
+        self.publish_spd().map_err(DriverError::Spd)
+    }
+
+    /// Initiates every connection with `start_action = start`.
+    pub fn start(&mut self, now: Instant) {
+        for i in 0..self.conns().len() {
+            if self.conns()[i].start_action.start {
+                self.initiate(now, i);
+            }
+        }
+    }
+
+    /// Initiates connection `name` (as `swanctl --initiate`).
+    ///
+    /// # Errors
+    /// The connection is unknown or has no remote address, or the endpoint refused.
+    pub fn initiate_by_name(&mut self, now: Instant, name: &str) -> Result<(), String> {
+        let i = *self
+            .by_name
+            .get(name)
+            .ok_or_else(|| format!("no connection {name}"))?;
+        if self.initiate(now, i) {
+            Ok(())
+        } else {
+            Err(format!("connection {name} could not be initiated"))
+        }
+    }
+
+    fn initiate(&mut self, now: Instant, i: usize) -> bool {
+        let c = &self.resolver.conns[i];
+        let Some(remote) = c.remote else {
+            return false;
+        };
+        let mut cfg = Arc::clone(&c.config);
+        if cfg.psk.expose().is_empty() {
+            let Some(remote_id) = &cfg.remote_id else {
+                warn!(conn = %cfg.name, "no remote id to look the key up with");
+                return false;
+            };
+            let Some(key) = (self.resolver.secrets)(&cfg.local_id, remote_id) else {
+                warn!(conn = %cfg.name, "no secret for this connection");
+                return false;
+            };
+            let mut d = Config::clone(&cfg);
+            d.psk = key;
+            cfg = Arc::new(d);
+        }
+        let local = SocketAddr::new(
+            c.local,
+            if remote.port() == NAT_T_PORT {
+                NAT_T_PORT
+            } else {
+                500
+            },
+        );
+        match self.endpoint.connect_with(now, local, remote, cfg) {
+            Ok(h) => {
+                info!(conn = %c.config.name, %remote, sa = %h, "initiating");
+                self.ikes.insert(
+                    h,
+                    IkeInfo {
+                        conn: i,
+                        initiator: true,
+                        since: now,
+                        established: false,
+                        peer_id: None,
+                        suite: String::new(),
+                        spis: (String::new(), String::new()),
+                    },
+                );
+                self.restarts.remove(&i);
+                self.drain(now);
+                true
+            }
+            Err(e) => {
+                warn!(conn = %c.config.name, error = %e, "initiate failed");
+                false
+            }
+        }
+    }
+
+    /// A UDP datagram received at `local` from `remote` (ports 500 and 4500).
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        payload: &[u8],
+    ) {
+        self.endpoint.handle_datagram(now, local, remote, payload);
+        self.drain(now);
+    }
+
+    /// Reads and acts on the SAD's events (acquires, soft and hard expiries).
+    pub fn handle_sad_events(&mut self, now: Instant) {
+        while let Some(e) = self.sad.poll_event() {
+            match e {
+                SadEvent::Acquire(a) => self.acquire(now, a.policy),
+                SadEvent::SoftExpired { sa, .. } | SadEvent::SeqNearExhaustion { sa, .. } => {
+                    if let Some(&c) = self.by_sad.get(&sa) {
+                        let ike = self.children[&c].ike;
+                        if let Err(err) = self.endpoint.rekey_child_sa(now, ike, c) {
+                            debug!(child = %c, error = %err, "rekey on soft expiry");
+                        }
+                    }
+                }
+                SadEvent::HardExpired { sa, .. } => {
+                    if let Some(&c) = self.by_sad.get(&sa) {
+                        let ike = self.children[&c].ike;
+                        if let Err(err) = self.endpoint.delete_child_sa(now, ike, c) {
+                            debug!(child = %c, error = %err, "delete on hard expiry");
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.drain(now);
+    }
+
+    fn acquire(&mut self, now: Instant, policy: PolicyId) {
+        let Some(conn) = self
+            .rules
+            .values()
+            .find(|r| r.id == policy)
+            .and_then(|r| r.trap)
+        else {
+            return;
+        };
+        // An IKE SA of this connection on its way or up: a Child SA comes with it,
+        // or is asked for.
+        let ours: Vec<(SaHandle, bool)> = self
+            .ikes
+            .iter()
+            .filter(|(_, i)| i.conn == conn)
+            .map(|(h, i)| (*h, i.established))
+            .collect();
+        if ours.iter().any(|(_, up)| !up) {
+            return;
+        }
+        self.counters.acquires += 1;
+        if let Some((h, _)) = ours.first() {
+            let has_child = self.children.values().any(|c| c.ike == *h);
+            if !has_child {
+                let _ = self.endpoint.create_child_sa(now, *h);
+            }
+            self.drain(now);
+            return;
+        }
+        self.initiate(now, conn);
+    }
+
+    /// Fires due timers: the endpoint's, the SAD's lifetimes, restarts.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.endpoint.handle_timeout(now);
+        self.sad.handle_timeout(now);
+        let due: Vec<usize> = self
+            .restarts
+            .iter()
+            .filter(|(_, t)| **t <= now)
+            .map(|(c, _)| *c)
+            .collect();
+        for c in due {
+            self.restarts.remove(&c);
+            if !self.shutting_down && !self.ikes.values().any(|i| i.conn == c) {
+                self.initiate(now, c);
+            }
+        }
+        self.drain(now);
+        self.handle_sad_events(now);
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) is due next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [
+            self.endpoint.poll_timeout(),
+            self.sad.poll_timeout(),
+            self.restarts.values().min().copied(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// The next datagram to send (IKE, or a NAT keepalive).
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.extra
+            .pop_front()
+            .or_else(|| self.endpoint.poll_transmit())
+    }
+
+    /// The next route change to apply.
+    pub fn poll_route(&mut self) -> Option<RouteChange> {
+        self.routes.pop_front()
+    }
+
+    /// Deletes every IKE SA (the Deletes go out through
+    /// [`poll_transmit`](Self::poll_transmit)); no `start` connection is initiated
+    /// again. [`is_idle`](Self::is_idle) says when they are gone.
+    pub fn shutdown(&mut self, now: Instant) {
+        self.shutting_down = true;
+        self.restarts.clear();
+        for h in self.endpoint.sa_handles() {
+            let _ = self.endpoint.close(now, h);
+        }
+        self.drain(now);
+    }
+
+    /// Whether no IKE SA is left.
+    pub fn is_idle(&self) -> bool {
+        self.ikes.is_empty()
+    }
+
+    /// Every IKE SA and Child SA with their counters.
+    pub fn status(&self, now: Instant) -> Status {
+        let mut ike_sas: Vec<IkeSaStatus> = self
+            .ikes
+            .iter()
+            .map(|(h, i)| {
+                let cfg = self.endpoint.sa_config(*h);
+                let (local, remote) = self
+                    .endpoint
+                    .addresses(*h)
+                    .map(|(l, r)| (l.to_string(), r.to_string()))
+                    .unwrap_or_default();
+                let age = now.saturating_duration_since(i.since);
+                let mut children: Vec<ChildSaStatus> = self
+                    .children
+                    .iter()
+                    .filter(|(_, c)| c.ike == *h)
+                    .map(|(id, c)| self.child_status(now, *id, c, cfg.and_then(|c| c.child_rekey)))
+                    .collect();
+                children.sort_by_key(|c| c.id);
+                IkeSaStatus {
+                    handle: h.0,
+                    connection: self.conns()[i.conn].config.name.clone(),
+                    state: if i.established {
+                        "ESTABLISHED"
+                    } else {
+                        "CONNECTING"
+                    },
+                    initiator: i.initiator,
+                    local,
+                    remote,
+                    local_id: cfg.map(|c| c.local_id.to_string()).unwrap_or_default(),
+                    remote_id: i
+                        .peer_id
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                    suite: i.suite.clone(),
+                    local_spi: i.spis.0.clone(),
+                    remote_spi: i.spis.1.clone(),
+                    age_secs: age.as_secs(),
+                    rekey_in_secs: cfg
+                        .and_then(|c| c.ike_rekey)
+                        .filter(|_| i.established)
+                        .map(|r| r.saturating_sub(age).as_secs()),
+                    children,
+                }
+            })
+            .collect();
+        ike_sas.sort_by_key(|s| s.handle);
+        Status {
+            ike_sas,
+            counters: self.counters.clone(),
+        }
+    }
+
+    fn child_status(
+        &self,
+        now: Instant,
+        id: ChildSaId,
+        c: &ChildInfo,
+        rekey: Option<Duration>,
+    ) -> ChildSaStatus {
+        let stats = c.sad.and_then(|s| self.sad.sa_stats(s));
+        let s = &c.params_summary;
+        let age = now.saturating_duration_since(c.since);
+        ChildSaStatus {
+            id: id.0,
+            sad_id: c.sad.map(|s| s.0),
+            suite: s.suite.clone(),
+            mode: match s.mode {
+                Mode::Tunnel => "TUNNEL",
+                _ => "TRANSPORT",
+            },
+            udp_encap: s.udp_encap,
+            spi_in: format!("{:08x}", s.spi_in),
+            spi_out: format!("{:08x}", s.spi_out),
+            local_ts: s.local_ts.iter().map(ts_string).collect(),
+            remote_ts: s.remote_ts.iter().map(ts_string).collect(),
+            packets_in: stats.as_ref().map_or(0, |s| s.in_packets),
+            bytes_in: stats.as_ref().map_or(0, |s| s.in_bytes),
+            packets_out: stats.as_ref().map_or(0, |s| s.out_packets),
+            bytes_out: stats.as_ref().map_or(0, |s| s.out_bytes),
+            drops: stats
+                .as_ref()
+                .map(|s| {
+                    s.drops
+                        .iter()
+                        .filter(|(_, n)| *n > 0)
+                        .map(|(r, n)| (format!("{r:?}"), n))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            age_secs: age.as_secs(),
+            rekey_in_secs: rekey.map(|r| r.saturating_sub(age).as_secs()),
+        }
+    }
+
+    /// The counters so far.
+    pub fn counters(&self) -> &DriverCounters {
+        &self.counters
+    }
+
+    /// Drains the endpoint's events and applies them.
+    fn drain(&mut self, now: Instant) {
+        while let Some((h, e)) = self.endpoint.poll_event() {
+            self.on_event(now, h, e);
+        }
+    }
+
+    fn on_event(&mut self, now: Instant, h: SaHandle, e: Event) {
+        match e {
+            Event::IkeSaEstablished {
+                local_spi,
+                remote_spi,
+                suite,
+                peer_id,
+                ..
+            } => {
+                self.counters.handshakes += 1;
+                let conn = self.conn_of(h);
+                let info = self.ikes.entry(h).or_insert(IkeInfo {
+                    conn: conn.unwrap_or(0),
+                    initiator: false,
+                    since: now,
+                    established: false,
+                    peer_id: None,
+                    suite: String::new(),
+                    spis: (String::new(), String::new()),
+                });
+                if let Some(c) = conn {
+                    info.conn = c;
+                }
+                info.established = true;
+                info.since = now;
+                info!(sa = %h, peer = %peer_id, %suite, "IKE SA established");
+                info.peer_id = Some(peer_id);
+                info.suite = suite;
+                info.spis = (hex(&local_spi.0), hex(&remote_spi.0));
+            }
+            Event::IkeSaRekeyed {
+                new_local_spi,
+                new_remote_spi,
+                ..
+            } => {
+                self.counters.ike_rekeys += 1;
+                if let Some(i) = self.ikes.get_mut(&h) {
+                    i.spis = (hex(&new_local_spi.0), hex(&new_remote_spi.0));
+                    i.since = now;
+                }
+                info!(sa = %h, "IKE SA rekeyed");
+            }
+            Event::ChildSaInstalled { id, params, suite } => {
+                self.counters.child_installed += 1;
+                self.install_child(now, h, id, &params, suite);
+            }
+            Event::ChildSaRekeyed { old, new } => {
+                self.counters.child_rekeys += 1;
+                info!(sa = %h, %old, %new, "Child SA rekeyed");
+            }
+            Event::ChildSaFailed { id, error } => {
+                self.counters.child_failed += 1;
+                warn!(sa = %h, child = %id, %error, "Child SA failed");
+            }
+            Event::ChildSaDeleted { id, .. } => self.remove_child(id),
+            Event::NatKeepaliveDue { local, remote } => self.extra.push_back(Transmit {
+                local,
+                remote,
+                payload: vec![0xff],
+            }),
+            Event::PeerAddressChanged { remote } => {
+                // The SAD's SAs keep their address until rekeyed: noted in
+                // docs/gateway.md.
+                info!(sa = %h, %remote, "peer moved");
+            }
+            Event::IkeSaClosed { reason } => self.closed(now, h, reason),
+            _ => {}
+        }
+    }
+
+    fn conn_of(&self, h: SaHandle) -> Option<usize> {
+        let name = &self.endpoint.sa_config(h)?.name;
+        self.by_name.get(name).copied()
+    }
+
+    fn closed(&mut self, now: Instant, h: SaHandle, reason: CloseReason) {
+        let info = self.ikes.remove(&h);
+        let key = format!("{reason:?}");
+        match &info {
+            Some(i) if i.established => *self.counters.ike_closed.entry(key).or_default() += 1,
+            _ => *self.counters.handshake_failures.entry(key).or_default() += 1,
+        }
+        info!(sa = %h, %reason, "IKE SA closed");
+        // Child SAs were reported deleted before; any left are dropped here.
+        let orphans: Vec<ChildSaId> = self
+            .children
+            .iter()
+            .filter(|(_, c)| c.ike == h)
+            .map(|(id, _)| *id)
+            .collect();
+        for c in orphans {
+            self.remove_child(c);
+        }
+        let conn = info.map(|i| i.conn).or_else(|| self.conn_of(h));
+        if let Some(c) = conn {
+            let by_us = matches!(reason, CloseReason::Deleted { by_peer: false });
+            if self.conns()[c].start_action.start && !self.shutting_down && !by_us {
+                self.restarts.insert(c, now + RESTART_DELAY);
+            }
+        }
+    }
+
+    fn install_child(
+        &mut self,
+        now: Instant,
+        h: SaHandle,
+        id: ChildSaId,
+        params: &ChildSaParams,
+        suite: String,
+    ) {
+        let local_ts: Vec<TrafficSelector> = params.local_ts.as_slice().to_vec();
+        let remote_ts: Vec<TrafficSelector> = params.remote_ts.as_slice().to_vec();
+        let keys = pairs(&local_ts, &remote_ts);
+        let template = match params.mode {
+            Mode::Tunnel => SaTemplate::esp_tunnel(params.local_addr, params.remote_addr),
+            _ => SaTemplate::esp_transport(),
+        };
+        let mut spd_changed = false;
+        let mut policies = Vec::new();
+        for key in &keys {
+            let rule = self.rules.entry(*key).or_insert_with(|| {
+                spd_changed = true;
+                let id = PolicyId(self.next_policy);
+                self.next_policy += 1;
+                self.routes.push_back(RouteChange::Add {
+                    dst: ts_to_prefixes(&key.1),
+                    local_ts: key.0,
+                });
+                Rule {
+                    id,
+                    template,
+                    trap: None,
+                    users: 0,
+                }
+            });
+            rule.users += 1;
+            policies.push(rule.id);
+        }
+        if spd_changed {
+            if let Err(e) = self.publish_spd() {
+                warn!(error = %e, "SPD update failed");
+            }
+        }
+        let mut opts = SaOptions::new();
+        if let Some(p) = policies.first() {
+            opts = opts.policy(*p);
+        }
+        let sad = match self.sad.add_sa(now, params, opts) {
+            Ok(sa) => {
+                for p in policies.iter().skip(1) {
+                    let _ = self.sad.bind(*p, sa);
+                }
+                self.by_sad.insert(sa, id);
+                Some(sa)
+            }
+            Err(e) => {
+                self.counters.install_errors += 1;
+                warn!(sa = %h, child = %id, error = %e, "SAD refused the Child SA");
+                None
+            }
+        };
+        info!(sa = %h, child = %id, %suite, spi_in = %format_args!("{:08x}", params.inbound_spi.0),
+            spi_out = %format_args!("{:08x}", params.outbound_spi.0), "Child SA installed");
+        self.children.insert(
+            id,
+            ChildInfo {
+                ike: h,
+                sad,
+                rules: keys,
+                params_summary: ChildSummary {
+                    suite,
+                    mode: params.mode,
+                    udp_encap: params.udp_encap.is_some(),
+                    spi_in: params.inbound_spi.0,
+                    spi_out: params.outbound_spi.0,
+                    local_ts,
+                    remote_ts,
+                },
+                since: now,
+            },
+        );
+    }
+
+    fn remove_child(&mut self, id: ChildSaId) {
+        let Some(c) = self.children.remove(&id) else {
+            return;
+        };
+        if let Some(sa) = c.sad {
+            self.by_sad.remove(&sa);
+            let _ = self.sad.remove_sa(sa);
+        }
+        let mut spd_changed = false;
+        for key in c.rules {
+            let gone = match self.rules.get_mut(&key) {
+                Some(r) => {
+                    r.users = r.users.saturating_sub(1);
+                    r.users == 0 && r.trap.is_none()
+                }
+                None => false,
+            };
+            if gone {
+                self.rules.remove(&key);
+                spd_changed = true;
+                self.routes.push_back(RouteChange::Remove {
+                    dst: ts_to_prefixes(&key.1),
+                });
+            }
+        }
+        if spd_changed {
+            if let Err(e) = self.publish_spd() {
+                warn!(error = %e, "SPD update failed");
+            }
+        }
+        debug!(child = %id, "Child SA removed");
+    }
+
+    /// Writes the outbound SPD from the rules: the most specific first (RFC 4301
+    /// orders the SPD; narrower selectors go before wider ones so a trap for a
+    /// whole network does not shadow a negotiated subset).
+    fn publish_spd(&self) -> Result<(), String> {
+        let mut rules: Vec<(u128, PolicyRule)> = self
+            .rules
+            .iter()
+            .map(|((l, r), rule)| {
+                let sel = Selector::between(ts_range(l), ts_range(r));
+                (
+                    ts_width(l).saturating_add(ts_width(r)),
+                    PolicyRule {
+                        id: rule.id,
+                        selector: sel,
+                        action: Action::Protect(rule.template),
+                    },
+                )
+            })
+            .collect();
+        rules.sort_by_key(|(w, r)| (*w, r.id));
+        let spd =
+            Spd::new(rules.into_iter().map(|(_, r)| r).collect()).map_err(|e| e.to_string())?;
+        self.sad.set_outbound_spd(spd);
+        Ok(())
+    }
+}
+
+fn template_for(cfg: &Config, local: IpAddr, remote: IpAddr) -> SaTemplate {
+    match cfg.mode {
+        Mode::Tunnel => SaTemplate::esp_tunnel(local, remote),
+        _ => SaTemplate::esp_transport(),
+    }
+}
+
+fn pairs(l: &[TrafficSelector], r: &[TrafficSelector]) -> Vec<RuleKey> {
+    l.iter()
+        .flat_map(|a| {
+            r.iter()
+                .filter(move |b| a.start_addr.is_ipv4() == b.start_addr.is_ipv4())
+                .map(move |b| (*a, *b))
+        })
+        .collect()
+}
+
+fn ts_range(t: &TrafficSelector) -> AddrRange {
+    AddrRange::range(t.start_addr, t.end_addr).unwrap_or(AddrRange::Any)
+}
+
+fn ts_width(t: &TrafficSelector) -> u128 {
+    match (t.start_addr, t.end_addr) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => u128::from(u32::from(b).saturating_sub(u32::from(a))),
+        (IpAddr::V6(a), IpAddr::V6(b)) => u128::from(b).saturating_sub(u128::from(a)),
+        _ => u128::MAX,
+    }
+}
+
+fn ts_string(t: &TrafficSelector) -> String {
+    let p = ts_to_prefixes(t);
+    if p.len() == 1 {
+        format!("{}/{}", p[0].0, p[0].1)
+    } else {
+        format!("{}-{}", t.start_addr, t.end_addr)
+    }
+}
+
+/// The address range of a selector as the fewest CIDR blocks (at most 64 for IPv4,
+/// 256 for IPv6).
+pub fn ts_to_prefixes(t: &TrafficSelector) -> Vec<(IpAddr, u8)> {
+    match (t.start_addr, t.end_addr) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            range_to_cidrs(u128::from(u32::from(a)), u128::from(u32::from(b)), 32)
+                .into_iter()
+                .map(|(s, l)| (IpAddr::V4((s as u32).into()), l))
+                .collect()
+        }
+        (IpAddr::V6(a), IpAddr::V6(b)) => range_to_cidrs(u128::from(a), u128::from(b), 128)
+            .into_iter()
+            .map(|(s, l)| (IpAddr::V6(s.into()), l))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn range_to_cidrs(mut start: u128, end: u128, bits: u32) -> Vec<(u128, u8)> {
+    let mut out = Vec::new();
+    while start <= end && out.len() < 256 {
+        // The largest block aligned at `start` that stays within `end`.
+        let mut size = if start == 0 {
+            bits
+        } else {
+            start.trailing_zeros().min(bits)
+        };
+        loop {
+            let last = if size >= 128 {
+                u128::MAX
+            } else {
+                start | ((1u128 << size) - 1)
+            };
+            if last <= end {
+                break;
+            }
+            size -= 1;
+        }
+        out.push((start, (bits - size) as u8));
+        let block_last = if size >= 128 {
+            u128::MAX
+        } else {
+            start | ((1u128 << size) - 1)
+        };
+        if block_last >= end {
+            break;
+        }
+        start = block_last + 1;
+    }
+    out
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_become_the_fewest_prefixes() {
+        let ts = |a: &str, b: &str| TrafficSelector {
+            start_addr: a.parse().unwrap(),
+            end_addr: b.parse().unwrap(),
+            ..TrafficSelector::any_v4()
+        };
+        assert_eq!(
+            ts_to_prefixes(&ts("10.1.0.0", "10.1.255.255")),
+            vec![("10.1.0.0".parse().unwrap(), 16)]
+        );
+        assert_eq!(
+            ts_to_prefixes(&ts("0.0.0.0", "255.255.255.255")),
+            vec![("0.0.0.0".parse().unwrap(), 0)]
+        );
+        assert_eq!(
+            ts_to_prefixes(&ts("10.0.0.1", "10.0.0.2")),
+            vec![
+                ("10.0.0.1".parse().unwrap(), 32),
+                ("10.0.0.2".parse().unwrap(), 32)
+            ]
+        );
+        assert_eq!(
+            ts_to_prefixes(&ts("10.0.0.5", "10.0.0.5")),
+            vec![("10.0.0.5".parse().unwrap(), 32)]
+        );
+        let v6 = TrafficSelector::from_prefix("2001:db8::".parse().unwrap(), 32).unwrap();
+        assert_eq!(
+            ts_to_prefixes(&v6),
+            vec![("2001:db8::".parse().unwrap(), 32)]
+        );
+        let all6 = TrafficSelector::from_prefix("::".parse().unwrap(), 0).unwrap();
+        assert_eq!(ts_to_prefixes(&all6), vec![("::".parse().unwrap(), 0)]);
+    }
+}

@@ -1,0 +1,446 @@
+//! The gateway's control plane without I/O: two or more [`Driver`]s exchange their
+//! datagrams in memory, and their SADs carry packets, so the whole composition (IKE
+//! events into SAD installs, policies, routes, acquires, restarts, shutdown) is
+//! checked without sockets, TUN devices or root.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use ipsec::core::{Duration, Instant, PacketBuf, TrafficSelector};
+use ipsec::ike::{Config, Identity, Psk};
+use ipsec::sad::{Sad, SadConfig, UdpInbound, UdpOutbound};
+use ipsec_gateway::driver::{ConnSpec, Driver, RouteChange, SecretLookup, StartAction};
+
+fn ts(cidr: &str) -> TrafficSelector {
+    let (a, l) = cidr.split_once('/').unwrap();
+    TrafficSelector::from_prefix(a.parse().unwrap(), l.parse().unwrap()).unwrap()
+}
+
+fn secrets(pairs: &[(&str, &str)]) -> SecretLookup {
+    let map: HashMap<Identity, String> = pairs
+        .iter()
+        .map(|(id, k)| (id.parse().unwrap(), (*k).to_string()))
+        .collect();
+    Arc::new(move |_local: &Identity, peer: &Identity| map.get(peer).map(|k| Psk::from(k.as_str())))
+}
+
+struct Node {
+    ip: IpAddr,
+    driver: Driver,
+    sad: Arc<Sad>,
+    routes: Vec<RouteChange>,
+}
+
+fn conn(
+    name: &str,
+    local_id: &str,
+    remote_id: Option<&str>,
+    psk: &str,
+    local_ts: &str,
+    remote_ts: &str,
+) -> Config {
+    let mut c = Config::new(local_id.parse().unwrap(), psk);
+    c.name = name.into();
+    c.remote_id = remote_id.map(|r| r.parse().unwrap());
+    c.local_ts = vec![ts(local_ts)];
+    c.remote_ts = vec![ts(remote_ts)];
+    c.force_udp_encap = true;
+    c.dpd = Some(Duration::from_secs(10));
+    c.retransmit.max_tries = 3;
+    c
+}
+
+fn node(ip: &str, specs: Vec<ConnSpec>, lookup: SecretLookup) -> Node {
+    let provider = &ipsec::DEFAULT_PROVIDER;
+    let sad = Arc::new(Sad::new(provider, SadConfig::new()).unwrap());
+    let mut base = Config::new("base.invalid".parse().unwrap(), "unused-base-key");
+    base.force_udp_encap = true;
+    let driver = Driver::new(Arc::new(base), specs, lookup, Arc::clone(&sad), provider).unwrap();
+    Node {
+        ip: ip.parse().unwrap(),
+        driver,
+        sad,
+        routes: Vec::new(),
+    }
+}
+
+/// Moves every datagram between the nodes (by destination address) until none is
+/// left, then collects the route changes.
+fn pump(nodes: &mut [Node], now: Instant) {
+    for _ in 0..1000 {
+        let mut moved = false;
+        for i in 0..nodes.len() {
+            while let Some(t) = nodes[i].driver.poll_transmit() {
+                moved = true;
+                if t.payload == [0xff] {
+                    continue;
+                }
+                if let Some(j) = nodes.iter().position(|n| n.ip == t.remote.ip()) {
+                    nodes[j]
+                        .driver
+                        .handle_datagram(now, t.remote, t.local, &t.payload);
+                }
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
+    for n in nodes.iter_mut() {
+        while let Some(r) = n.driver.poll_route() {
+            n.routes.push(r);
+        }
+    }
+}
+
+fn packet(src: &str, dst: &str) -> Vec<u8> {
+    let src: std::net::Ipv4Addr = src.parse().unwrap();
+    let dst: std::net::Ipv4Addr = dst.parse().unwrap();
+    let payload = b"through the gateway";
+    let total = 20 + 8 + payload.len();
+    let mut p = vec![0u8; total];
+    p[0] = 0x45;
+    p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+    p[8] = 64;
+    p[9] = 17;
+    p[12..16].copy_from_slice(&src.octets());
+    p[16..20].copy_from_slice(&dst.octets());
+    let c = ipsec::core::ip::ipv4_checksum(&p[..20]);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    p[20..22].copy_from_slice(&1234u16.to_be_bytes());
+    p[22..24].copy_from_slice(&5678u16.to_be_bytes());
+    p[24..26].copy_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    p[28..].copy_from_slice(payload);
+    p
+}
+
+/// Seals `inner` on `from`'s SAD and opens it on `to`'s: the delivered packet.
+fn carry(from: &Node, to: &Node, now: Instant, inner: &[u8]) -> Result<Vec<u8>, String> {
+    let head = 128;
+    let mut storage = vec![0u8; head + inner.len() + 128];
+    storage[head..head + inner.len()].copy_from_slice(inner);
+    let mut buf = PacketBuf::new(&mut storage[..], head, inner.len()).unwrap();
+    let to_addr = match from.sad.process_outbound_udp(now, &mut buf) {
+        UdpOutbound::Send { to, .. } => to,
+        other => return Err(format!("outbound: {other:?}")),
+    };
+    let wire = buf.body().to_vec();
+    let mut storage = vec![0u8; head + wire.len()];
+    storage[head..].copy_from_slice(&wire);
+    let mut buf = PacketBuf::new(&mut storage[..], head, wire.len()).unwrap();
+    let local = SocketAddr::new(to.ip, to_addr.port());
+    let remote = SocketAddr::new(from.ip, 4500);
+    match to.sad.process_inbound_udp(now, local, remote, &mut buf) {
+        UdpInbound::Deliver { .. } => Ok(buf.body().to_vec()),
+        other => Err(format!("inbound: {other:?}")),
+    }
+}
+
+fn spec(cfg: Config, local: &str, remote: Option<&str>, start: StartAction) -> ConnSpec {
+    ConnSpec {
+        config: Arc::new(cfg),
+        local: local.parse().unwrap(),
+        remote: remote.map(|r| SocketAddr::new(r.parse().unwrap(), 500)),
+        remote_addrs: Vec::new(),
+        start_action: start,
+    }
+}
+
+const START: StartAction = StartAction {
+    trap: false,
+    start: true,
+};
+const TRAP: StartAction = StartAction {
+    trap: true,
+    start: false,
+};
+
+#[test]
+fn one_gateway_serves_three_peers_each_with_its_key() {
+    let now = Instant::from_secs(100);
+    // The gateway: one connection for any peer, keys per identity, a selector per
+    // peer from its own proposal (the peers narrow nothing: each proposes its own).
+    let gw_cfg = conn("rw", "gw.example", None, "", "10.0.0.0/16", "10.0.0.0/8");
+    let gw = node(
+        "192.0.2.1",
+        vec![spec(gw_cfg, "192.0.2.1", None, StartAction::default())],
+        secrets(&[
+            ("p1.example", "key-of-p1-0123456789"),
+            ("p2.example", "key-of-p2-0123456789"),
+            ("p3.example", "key-of-p3-0123456789"),
+        ]),
+    );
+    let mut nodes = vec![gw];
+    for n in 1..=3u8 {
+        let id = format!("p{n}.example");
+        let key = format!("key-of-p{n}-0123456789");
+        let cfg = conn(
+            "gw",
+            &id,
+            Some("gw.example"),
+            &key,
+            &format!("10.{n}.0.0/16"),
+            "10.0.0.0/16",
+        );
+        let ip = format!("192.0.2.{}", 10 + n);
+        nodes.push(node(
+            &ip,
+            vec![spec(cfg, &ip, Some("192.0.2.1"), START)],
+            secrets(&[]),
+        ));
+    }
+    // A fourth peer presents p1's identity with p2's key.
+    let evil = conn(
+        "gw",
+        "p1.example",
+        Some("gw.example"),
+        "key-of-p2-0123456789",
+        "10.9.0.0/16",
+        "10.0.0.0/16",
+    );
+    nodes.push(node(
+        "192.0.2.99",
+        vec![spec(evil, "192.0.2.99", Some("192.0.2.1"), START)],
+        secrets(&[]),
+    ));
+    for n in nodes.iter_mut().skip(1) {
+        n.driver.start(now);
+    }
+    pump(&mut nodes, now);
+
+    let status = nodes[0].driver.status(now);
+    let mut peers: Vec<String> = status
+        .ike_sas
+        .iter()
+        .filter(|s| s.state == "ESTABLISHED")
+        .map(|s| s.remote_id.clone())
+        .collect();
+    peers.sort();
+    assert_eq!(peers, ["@p1.example", "@p2.example", "@p3.example"]);
+    assert!(
+        status.ike_sas.iter().all(|s| s.children.len() == 1),
+        "{status:#?}"
+    );
+    assert_eq!(
+        nodes[0]
+            .driver
+            .counters()
+            .handshake_failures
+            .values()
+            .sum::<u64>(),
+        1,
+        "the impostor was refused"
+    );
+    assert!(nodes[4]
+        .driver
+        .status(now)
+        .ike_sas
+        .iter()
+        .all(|s| s.state != "ESTABLISHED"));
+    // One route per peer on the gateway, to the peer's selector.
+    let mut dsts: Vec<String> = nodes[0]
+        .routes
+        .iter()
+        .filter_map(|r| match r {
+            RouteChange::Add { dst, .. } => Some(format!("{}/{}", dst[0].0, dst[0].1)),
+            RouteChange::Remove { .. } => None,
+        })
+        .collect();
+    dsts.sort();
+    assert_eq!(dsts, ["10.1.0.0/16", "10.2.0.0/16", "10.3.0.0/16"]);
+    // Packets both ways, each peer through its own SA.
+    for n in 1..=3usize {
+        let p = packet(&format!("10.{n}.0.5"), "10.0.0.7");
+        assert_eq!(carry(&nodes[n], &nodes[0], now, &p).unwrap(), p);
+        let back = packet("10.0.0.7", &format!("10.{n}.0.5"));
+        let delivered = carry(&nodes[0], &nodes[n], now, &back).unwrap();
+        assert_eq!(delivered, back);
+    }
+    // The status counts the packets per Child SA.
+    let status = nodes[0].driver.status(now);
+    for s in status.ike_sas.iter().filter(|s| s.state == "ESTABLISHED") {
+        let c = &s.children[0];
+        assert_eq!((c.packets_in, c.packets_out), (1, 1), "{c:?}");
+    }
+    // A packet to peer 2's network cannot be opened by peer 3.
+    let p = packet("10.0.0.7", "10.2.0.5");
+    assert!(carry(&nodes[0], &nodes[3], now, &p).is_err());
+}
+
+#[test]
+fn a_trap_policy_negotiates_on_the_first_packet_and_survives_the_peer() {
+    let mut now = Instant::from_secs(100);
+    let a_cfg = conn(
+        "net",
+        "a.example",
+        Some("b.example"),
+        "shared-key-0123456789",
+        "10.1.0.0/16",
+        "10.2.0.0/16",
+    );
+    let b_cfg = conn(
+        "net",
+        "b.example",
+        Some("a.example"),
+        "",
+        "10.2.0.0/16",
+        "10.1.0.0/16",
+    );
+    let a = node(
+        "192.0.2.1",
+        vec![spec(a_cfg, "192.0.2.1", Some("192.0.2.2"), TRAP)],
+        secrets(&[]),
+    );
+    let b = node(
+        "192.0.2.2",
+        vec![spec(b_cfg, "192.0.2.2", None, StartAction::default())],
+        secrets(&[("a.example", "shared-key-0123456789")]),
+    );
+    let mut nodes = vec![a, b];
+    pump(&mut nodes, now);
+    // The trap installed its route before any SA.
+    assert!(matches!(&nodes[0].routes[..], [RouteChange::Add { .. }]));
+    assert!(nodes[0].driver.status(now).ike_sas.is_empty());
+    // The first packet: an acquire, which starts IKE.
+    let p = packet("10.1.0.5", "10.2.0.9");
+    let err = carry(&nodes[0], &nodes[1], now, &p).unwrap_err();
+    assert!(err.contains("Acquire"), "{err}");
+    nodes[0].driver.handle_sad_events(now);
+    pump(&mut nodes, now);
+    assert_eq!(nodes[0].driver.counters().acquires, 1);
+    assert_eq!(carry(&nodes[0], &nodes[1], now, &p).unwrap(), p);
+
+    // The peer deletes everything: the trap stays (its route too), the next packet
+    // negotiates again.
+    nodes[1].driver.shutdown(now);
+    pump(&mut nodes, now);
+    assert!(nodes[1].driver.is_idle());
+    assert!(nodes[0].driver.is_idle());
+    assert!(
+        !nodes[0]
+            .routes
+            .iter()
+            .any(|r| matches!(r, RouteChange::Remove { .. })),
+        "a trap's route stays"
+    );
+    now = now + Duration::from_secs(5);
+    assert!(carry(&nodes[0], &nodes[1], now, &p)
+        .unwrap_err()
+        .contains("Acquire"));
+    nodes[0].driver.handle_sad_events(now);
+    pump(&mut nodes, now);
+    // B shut down, but a shut-down driver still answers a new initiator.
+    assert_eq!(carry(&nodes[0], &nodes[1], now, &p).unwrap(), p);
+}
+
+#[test]
+fn a_lost_peer_is_removed_by_dpd_and_a_start_connection_comes_back() {
+    let mut now = Instant::from_secs(100);
+    let a_cfg = conn(
+        "net",
+        "a.example",
+        Some("b.example"),
+        "k-0123456789abcdef",
+        "10.1.0.0/16",
+        "10.2.0.0/16",
+    );
+    let b_cfg = conn(
+        "net",
+        "b.example",
+        Some("a.example"),
+        "",
+        "10.2.0.0/16",
+        "10.1.0.0/16",
+    );
+    let a = node(
+        "192.0.2.1",
+        vec![spec(a_cfg, "192.0.2.1", Some("192.0.2.2"), START)],
+        secrets(&[]),
+    );
+    let b = node(
+        "192.0.2.2",
+        vec![spec(b_cfg, "192.0.2.2", None, StartAction::default())],
+        secrets(&[("a.example", "k-0123456789abcdef")]),
+    );
+    let mut nodes = vec![a, b];
+    nodes[0].driver.start(now);
+    pump(&mut nodes, now);
+    assert_eq!(nodes[1].routes.len(), 1);
+    // A dies (kill -9): nothing of it answers any more. B's DPD finds out.
+    let dead = nodes.remove(0);
+    drop(dead);
+    let mut steps = 0;
+    while !nodes[0].driver.is_idle() && steps < 1000 {
+        now = nodes[0]
+            .driver
+            .poll_timeout()
+            .unwrap_or(now + Duration::from_secs(1))
+            .max(now);
+        nodes[0].driver.handle_timeout(now);
+        while nodes[0].driver.poll_transmit().is_some() {}
+        steps += 1;
+    }
+    assert!(
+        nodes[0].driver.is_idle(),
+        "DPD removed the dead peer's IKE SA"
+    );
+    while let Some(r) = nodes[0].driver.poll_route() {
+        nodes[0].routes.push(r);
+    }
+    assert!(
+        matches!(nodes[0].routes.last(), Some(RouteChange::Remove { .. })),
+        "its route is gone: {:?}",
+        nodes[0].routes
+    );
+    assert!(nodes[0].sad.sa_ids().is_empty(), "its SAs are gone");
+    assert!(
+        nodes[0]
+            .driver
+            .counters()
+            .ike_closed
+            .contains_key("Timeout"),
+        "{:?}",
+        nodes[0].driver.counters()
+    );
+
+    // A restarts and connects again.
+    let a_cfg = conn(
+        "net",
+        "a.example",
+        Some("b.example"),
+        "k-0123456789abcdef",
+        "10.1.0.0/16",
+        "10.2.0.0/16",
+    );
+    nodes.insert(
+        0,
+        node(
+            "192.0.2.1",
+            vec![spec(a_cfg, "192.0.2.1", Some("192.0.2.2"), START)],
+            secrets(&[]),
+        ),
+    );
+    nodes[0].driver.start(now);
+    pump(&mut nodes, now);
+    let p = packet("10.2.0.1", "10.1.0.1");
+    assert_eq!(carry(&nodes[1], &nodes[0], now, &p).unwrap(), p);
+
+    // When B deletes the IKE SA, A (start) initiates again after the restart delay.
+    nodes[1].driver.shutdown(now);
+    pump(&mut nodes, now);
+    assert!(nodes[0].driver.is_idle());
+    now = now + Duration::from_secs(3);
+    nodes[0].driver.handle_timeout(now);
+    pump(&mut nodes, now);
+    assert_eq!(
+        nodes[0]
+            .driver
+            .status(now)
+            .ike_sas
+            .iter()
+            .filter(|s| s.state == "ESTABLISHED")
+            .count(),
+        1
+    );
+}
