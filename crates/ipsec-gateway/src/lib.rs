@@ -9,10 +9,14 @@
 //! | --- | --- |
 //! | [`conf`] | the configuration: serde types, and the `swanctl.conf` subset parsed into them |
 //! | [`dataplane`] | the TUN device, the ESP-in-UDP socket and the worker threads |
+//! | [`control`] | the control socket (`ipsec status`) and the metrics listener |
 //! | [`driver`] | the control plane without I/O: IKE events into SAD installs, policies, routes, acquires |
+//! | [`metrics`] | Prometheus text metrics |
 
 #![forbid(unsafe_code)]
 
 pub mod conf;
+pub mod control;
 pub mod dataplane;
 pub mod driver;
+pub mod metrics;
