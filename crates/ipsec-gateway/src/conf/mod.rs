@@ -43,7 +43,7 @@ mod model;
 mod swanctl;
 mod syntax;
 
-pub use convert::{select_psk, ConvertError};
+pub use convert::{select_psk, ConvertError, FRAGMENT_MTU};
 pub use model::{
     AddrSpec, AuthMethod, AuthRound, Child, ChildMode, CloseAction, Connection, DpdAction,
     GatewayConfig, IkeSecret, Pool, Seconds, Secret, StartAction, TsSpec, ValueError,
