@@ -1,0 +1,262 @@
+//! One [`Connection`] and the secrets as the [`Config`] of an IKEv2 endpoint.
+
+use core::net::IpAddr;
+
+use ipsec::core::{Mode, TrafficSelector};
+use ipsec::crypto::{Proposal, ProposalKind};
+use ipsec::ike::{Config, Identity};
+
+use super::model::{
+    parse_identity, AddrSpec, ChildMode, Connection, GatewayConfig, IkeSecret, TsSpec,
+};
+
+/// The IP MTU IKE fragmentation is sized for: strongSwan's `charon.fragment_size`
+/// default (strongswan.conf(5)), 1280 bytes, the IPv6 minimum MTU.
+pub const FRAGMENT_MTU: usize = 1280;
+
+/// Why a [`Connection`] cannot become a [`Config`]: the connection, the field (its
+/// `swanctl.conf` key, `children.<child>.local_ts`) and the problem.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("connection '{connection}', {field}: {problem}")]
+#[non_exhaustive]
+pub struct ConvertError {
+    /// The connection's name.
+    pub connection: String,
+    /// The key at fault.
+    pub field: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+impl GatewayConfig {
+    /// The [`Config`] of the connection named `name`, with its key from
+    /// [`secrets`](Self::secrets) ([`Connection::to_ike_config`]).
+    ///
+    /// # Errors
+    /// No connection has that name, or [`Connection::to_ike_config`] fails.
+    pub fn ike_config(&self, name: &str) -> Result<Config, ConvertError> {
+        self.connections
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| ConvertError {
+                connection: name.to_string(),
+                field: "name".into(),
+                problem: "no connection has this name".into(),
+            })?
+            .to_ike_config(&self.secrets)
+    }
+}
+
+/// The single address of a list that has exactly one and nothing else (`dynamic`
+/// selectors and a default local identity need it).
+fn single_addr(addrs: &[AddrSpec]) -> Option<IpAddr> {
+    match addrs {
+        [AddrSpec::Addr(a)] => Some(*a),
+        _ => None,
+    }
+}
+
+impl Connection {
+    fn err(&self, field: impl Into<String>, problem: impl Into<String>) -> ConvertError {
+        ConvertError {
+            connection: self.name.clone(),
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+
+    /// This connection as the [`Config`] of an IKEv2 endpoint, the pre-shared key
+    /// chosen from `secrets` by [`select_psk`]. The other fields keep
+    /// [`Config::new`]'s defaults.
+    ///
+    /// | field | from |
+    /// | --- | --- |
+    /// | `local_id` | `local.id`, else the single address of `local_addrs` |
+    /// | `remote_id` | `remote.id`; absent or `%any` is `None` (any identity) |
+    /// | `psk` | the best-matching secret ([`select_psk`]) |
+    /// | `ike_proposals` | `proposals` (`default`: `Config::new`'s list) |
+    /// | `esp_proposals`, `local_ts`, `remote_ts`, `mode`, `child_rekey` | the first child's `esp_proposals`, `local_ts`, `remote_ts`, `mode`, `rekey_time` |
+    /// | `ike_rekey` | `rekey_time` (0: `None`) |
+    /// | `dpd` | `dpd_delay` (0: `None`) |
+    /// | `force_udp_encap` | `encap` |
+    /// | `fragment_mtu` | `fragmentation`: [`FRAGMENT_MTU`] or `None` |
+    ///
+    /// A `dynamic` selector is the connection's own address: `local_addrs` (for
+    /// `local_ts`) or `remote_addrs` (for `remote_ts`) must then be one address.
+    ///
+    /// # Errors
+    /// A [`ConvertError`] naming the field: an identity that does not parse, no local
+    /// identity, no matching secret, a bad proposal, no child, a `dynamic` selector
+    /// without a single address, or a result [`Config::validate`] refuses.
+    pub fn to_ike_config(&self, secrets: &[IkeSecret]) -> Result<Config, ConvertError> {
+        let local_id = match &self.local.id {
+            Some(id) => parse_identity(id)
+                .map_err(|e| self.err("local.id", e.0))?
+                .ok_or_else(|| self.err("local.id", "our own identity cannot be %any"))?,
+            None => single_addr(&self.local_addrs)
+                .map(Identity::from)
+                .ok_or_else(|| {
+                    self.err(
+                        "local.id",
+                        "not set, and local_addrs is not a single address to take it from",
+                    )
+                })?,
+        };
+        let remote_id = match &self.remote.id {
+            Some(id) => parse_identity(id).map_err(|e| self.err("remote.id", e.0))?,
+            None => None,
+        };
+        let secret = select_psk(secrets, &local_id, remote_id.as_ref()).ok_or_else(|| {
+            self.err(
+                "secrets",
+                format!(
+                    "no IKE secret matches {local_id} or {}",
+                    remote_id
+                        .as_ref()
+                        .map_or_else(|| "%any".to_string(), |r| r.to_string())
+                ),
+            )
+        })?;
+        let child = self
+            .children
+            .first()
+            .ok_or_else(|| self.err("children", "no child: an IKEv2 SA needs one"))?;
+        let mut c = Config::new(local_id, secret.secret.0.clone());
+        c.remote_id = remote_id;
+        if let Some(l) = self.proposal_list(ProposalKind::Ike, "proposals", &self.proposals)? {
+            c.ike_proposals = l;
+        }
+        let cf = |f: &str| format!("children.{}.{f}", child.name);
+        let esp = &child.esp_proposals;
+        if let Some(l) = self.proposal_list(ProposalKind::Esp, &cf("esp_proposals"), esp)? {
+            c.esp_proposals = l;
+        }
+        c.local_ts = self.selectors(&cf("local_ts"), &child.local_ts, &self.local_addrs)?;
+        c.remote_ts = self.selectors(&cf("remote_ts"), &child.remote_ts, &self.remote_addrs)?;
+        c.mode = match child.mode {
+            ChildMode::Tunnel => Mode::Tunnel,
+            ChildMode::Transport => Mode::Transport,
+        };
+        c.child_rekey = child.rekey_time.to_duration();
+        c.ike_rekey = self.rekey_time.to_duration();
+        c.dpd = self.dpd_delay.to_duration();
+        c.force_udp_encap = self.encap;
+        c.fragment_mtu = self.fragmentation.then_some(FRAGMENT_MTU);
+        c.validate()
+            .map_err(|e| self.err(e.field, format!("{} (ipsec_ike::Config)", e.problem)))?;
+        Ok(c)
+    }
+
+    /// The proposals of a list; `None` stands for a list that is only `default`.
+    fn proposal_list(
+        &self,
+        kind: ProposalKind,
+        field: &str,
+        list: &[String],
+    ) -> Result<Option<Vec<Proposal>>, ConvertError> {
+        if list.iter().all(|p| p == "default") {
+            return Ok(if list.is_empty() {
+                Some(Vec::new())
+            } else {
+                None
+            });
+        }
+        let defaults = Config::default();
+        let mut out = Vec::new();
+        for p in list {
+            if p == "default" {
+                let d = match kind {
+                    ProposalKind::Ike => &defaults.ike_proposals,
+                    _ => &defaults.esp_proposals,
+                };
+                out.extend(d.iter().cloned());
+            } else {
+                out.push(
+                    Proposal::parse(kind, p)
+                        .map_err(|e| self.err(field, format!("proposal '{p}': {e}")))?,
+                );
+            }
+        }
+        Ok(Some(out))
+    }
+
+    fn selectors(
+        &self,
+        field: &str,
+        ts: &[TsSpec],
+        addrs: &[AddrSpec],
+    ) -> Result<Vec<TrafficSelector>, ConvertError> {
+        ts.iter()
+            .map(|t| match *t {
+                TsSpec::Dynamic => single_addr(addrs).map(TrafficSelector::host).ok_or_else(|| {
+                    self.err(
+                        field,
+                        "'dynamic' needs a single address in the connection's addresses (local_addrs or remote_addrs)",
+                    )
+                }),
+                TsSpec::Prefix(a, l) => TrafficSelector::from_prefix(a, l)
+                    .ok_or_else(|| self.err(field, format!("bad prefix {a}/{l}"))),
+                TsSpec::Range(a, b) if a.is_ipv4() == b.is_ipv4() && a <= b => {
+                    Ok(TrafficSelector {
+                        start_addr: a,
+                        end_addr: b,
+                        ..TrafficSelector::host(a)
+                    })
+                }
+                TsSpec::Range(a, b) => Err(self.err(field, format!("bad range {a}-{b}"))),
+            })
+            .collect()
+    }
+}
+
+/// How well one secret's identities match one identity, on strongSwan's scale
+/// (`id_match_t`): 20 for an equal identity, 1 for a secret without identities or
+/// with `%any`, 0 for no match. One exact match outranks any wildcard matches.
+fn owner_match(ids: &[Option<Identity>], id: &Identity) -> u8 {
+    if ids.is_empty() {
+        return 1;
+    }
+    ids.iter()
+        .map(|o| match o {
+            Some(o) if o == id => 20,
+            Some(_) => 0,
+            None => 1,
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// The secret for a connection between `local` and `remote` (`None`: any peer),
+/// chosen as strongSwan chooses shared keys: each secret scores how well its `id`s
+/// match the local identity plus how well they match the remote one (an equal
+/// identity counts more than `%any`, which counts as much as a secret without
+/// identities, which matches anyone); a secret that matches neither identity is
+/// skipped, the highest score wins, and the first in the file wins a tie. Secrets
+/// whose ids do not parse never match.
+pub fn select_psk<'a>(
+    secrets: &'a [IkeSecret],
+    local: &Identity,
+    remote: Option<&Identity>,
+) -> Option<&'a IkeSecret> {
+    let mut best: Option<(u8, &IkeSecret)> = None;
+    for s in secrets {
+        let Ok(ids) = s
+            .ids
+            .iter()
+            .map(|i| parse_identity(i))
+            .collect::<Result<Vec<_>, _>>()
+        else {
+            continue;
+        };
+        let me = owner_match(&ids, local);
+        let other = remote.map_or(0, |r| owner_match(&ids, r));
+        if me == 0 && other == 0 {
+            continue;
+        }
+        let score = me + other;
+        if best.is_none_or(|(b, _)| score > b) {
+            best = Some((score, s));
+        }
+    }
+    best.map(|(_, s)| s)
+}
