@@ -66,10 +66,7 @@ impl DataplaneDrop {
 
     fn index(self) -> usize {
         match self {
-            DataplaneDrop::Sad(r) => DropReason::ALL
-                .iter()
-                .position(|x| *x == r)
-                .unwrap_or(0),
+            DataplaneDrop::Sad(r) => DropReason::ALL.iter().position(|x| *x == r).unwrap_or(0),
             other => DROP_REASONS + LOCAL.iter().position(|x| *x == other).unwrap_or(0),
         }
     }
@@ -103,7 +100,8 @@ pub struct DataplaneStats {
     pub udp_in: Traffic,
     /// Inner packets written to the TUN device (after opening).
     pub tun_out: Traffic,
-    /// IKE datagrams (Non-ESP Marker) handed to the control channel.
+    /// IKE datagrams (Non-ESP Marker) received, each handed to the control channel
+    /// (unless it is closed: [`DataplaneDrop::ControlClosed`]).
     pub ike_in: u64,
     /// IKE datagrams sent through an [`IkeSender`](super::IkeSender).
     pub ike_out: u64,

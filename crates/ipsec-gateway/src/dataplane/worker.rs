@@ -57,9 +57,10 @@ impl Shared {
                 .last_signal
                 .compare_exchange(last, t, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
-            && self.to_control.send(ToControl::SadEvent).is_ok()
         {
             Counters::one(&counters.sad_event_signals);
+            // A closed channel: the control loop is gone and shutdown follows.
+            let _ = self.to_control.send(ToControl::SadEvent);
         }
     }
 }
@@ -199,9 +200,9 @@ pub(crate) fn outbound(
             }
             UdpOutbound::Bypass(_) => counters.drop(DataplaneDrop::Bypass),
             UdpOutbound::NeedsRawIp { .. } => counters.drop(DataplaneDrop::NeedsRawIp),
-            UdpOutbound::Discard(_) => counters.drop(DataplaneDrop::Sad(
-                ipsec::sad::DropReason::PolicyDiscard,
-            )),
+            UdpOutbound::Discard(_) => {
+                counters.drop(DataplaneDrop::Sad(ipsec::sad::DropReason::PolicyDiscard))
+            }
             UdpOutbound::Drop(r) => counters.drop(DataplaneDrop::Sad(r)),
             _ => counters.drop(DataplaneDrop::Sad(ipsec::sad::DropReason::Unsupported)),
         }
@@ -254,9 +255,9 @@ pub(crate) fn inbound(
                 remote,
                 payload: payload.to_vec(),
             };
-            if shared.to_control.send(ToControl::Ike(d)).is_ok() {
-                Counters::one(&counters.ike_in);
-            } else {
+            // Counted first, so that a control loop that got it sees it counted.
+            Counters::one(&counters.ike_in);
+            if shared.to_control.send(ToControl::Ike(d)).is_err() {
                 counters.drop(DataplaneDrop::ControlClosed);
             }
             continue;
