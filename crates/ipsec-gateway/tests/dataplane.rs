@@ -375,3 +375,64 @@ fn shutdown_is_prompt_and_stops_every_thread() {
     // The sockets are closed: the port can be bound again without SO_REUSEPORT.
     UdpSocket::bind(addr).unwrap();
 }
+
+/// A real TUN device on gateway A (needs `CAP_NET_ADMIN`, so ignored by default; run
+/// with `cargo test -p ipsec-gateway --test dataplane -- --ignored` as root). The
+/// device gets 10.1.0.1/14, so the kernel routes 10.2.0.0/24 through it: a UDP socket
+/// on 10.1.0.1 sends to 10.2.0.9, A seals what it reads from the TUN queue, and B
+/// (in-memory device) delivers it; B's reply comes out of A's TUN device to the socket.
+#[test]
+#[ignore = "needs CAP_NET_ADMIN and /dev/net/tun"]
+fn a_real_tun_device_carries_both_ways() {
+    use ipsec_gateway::dataplane::TunConfig;
+    let sad = Arc::new(Sad::new(&ipsec::DEFAULT_PROVIDER, SadConfig::default()).unwrap());
+    let (tx, _control) = mpsc::channel();
+    let inner: IpAddr = "10.1.0.1".parse().unwrap();
+    let cfg = DataplaneConfig::new(vec![LO])
+        .port(0)
+        .workers(2)
+        .tun(TunConfig::new().mtu(1400).address(inner, 14));
+    let dp = Dataplane::start(sad.clone(), cfg, tx).unwrap();
+    let name = dp.tun_name().unwrap().to_owned();
+    let b = Node::start(1);
+    let a_addr = dp.local_addrs()[0];
+    sad.set_outbound_spd(policy(true));
+    b.sad.set_outbound_spd(policy(false));
+    let opts = || SaOptions::new().policy(PolicyId(1));
+    sad.add_sa(now(), &params(a_addr, b.addr(), true), opts())
+        .unwrap();
+    b.sad
+        .add_sa(now(), &params(b.addr(), a_addr, false), opts())
+        .unwrap();
+
+    let app = UdpSocket::bind((inner, 0)).unwrap();
+    app.set_read_timeout(Some(WAIT)).unwrap();
+    app.send_to(b"through the tunnel", ("10.2.0.9", 7777))
+        .unwrap();
+    // The kernel may also send its own packets (IPv6 router solicitations are not
+    // routed here: the device has no IPv6 address); take the first UDP one.
+    let got = loop {
+        let p = b.delivered.recv_timeout(WAIT).unwrap();
+        if p[9] == 17 {
+            break p;
+        }
+    };
+    assert_eq!(&got[12..20], &[10, 1, 0, 1, 10, 2, 0, 9]);
+    assert_eq!(&got[28..], b"through the tunnel");
+
+    // The reply: B's side sends 10.2.0.9:7777 -> the app's port (UDP checksum 0).
+    let port = app.local_addr().unwrap().port();
+    let mut reply = packet("10.2.0.9", "10.1.0.1", 5, 1);
+    reply[20..22].copy_from_slice(&7777u16.to_be_bytes());
+    reply[22..24].copy_from_slice(&port.to_be_bytes());
+    reply[28..].copy_from_slice(b"hello");
+    b.inject.send(reply).unwrap();
+    let mut buf = [0u8; 64];
+    let (n, from) = app.recv_from(&mut buf).unwrap();
+    assert_eq!(
+        (&buf[..n], from),
+        (&b"hello"[..], "10.2.0.9:7777".parse().unwrap())
+    );
+    println!("TUN {name}: {:?}", dp.stats());
+    dp.shutdown();
+}
