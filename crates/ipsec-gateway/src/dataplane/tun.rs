@@ -6,7 +6,7 @@ use std::sync::Arc;
 #[cfg(target_os = "linux")]
 use std::time::Duration;
 
-use super::PacketDevice;
+use super::vocab::PacketDevice;
 
 /// The TUN device to create ([`Dataplane::start`](super::Dataplane::start)).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -19,7 +19,7 @@ use ipsec::sad::{
 
 use super::stats::{Counters, DataplaneDrop};
 use super::udp::NatTSocket;
-use super::{now, IkeDatagram, PacketDevice, ToControl};
+use super::vocab::{now, IkeDatagram, PacketDevice, ToControl};
 
 /// The largest packet read from the TUN device or a socket.
 const MAX_PACKET: usize = 65_535;
