@@ -65,10 +65,17 @@ pub fn run(args: &GatewayArgs) -> Result<(), String> {
     if let Some(w) = args.workers {
         opts.workers = w;
     }
-    gateway::run(&conf, &opts, args.backend.provider(), &stop, |tun, metrics| {
-        let m = metrics.map_or_else(String::new, |m| format!(", metrics on http://{m}/metrics"));
-        eprintln!("ipsec gateway: up on {tun}{m}");
-    })
+    gateway::run(
+        &conf,
+        &opts,
+        args.backend.provider(),
+        &stop,
+        |tun, metrics| {
+            let m =
+                metrics.map_or_else(String::new, |m| format!(", metrics on http://{m}/metrics"));
+            eprintln!("ipsec gateway: up on {tun}{m}");
+        },
+    )
     .map_err(|e| e.to_string())
 }
 
@@ -79,6 +86,7 @@ fn init_logging() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 
@@ -95,7 +103,11 @@ pub fn status(control: &Path, json: bool) -> Result<(), String> {
     let v: Value = serde_json::from_str(&answer).map_err(|e| format!("bad answer: {e}"))?;
     let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     let n = |v: &Value, k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
-    let sas = v.get("ike_sas").and_then(Value::as_array).cloned().unwrap_or_default();
+    let sas = v
+        .get("ike_sas")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     for sa in &sas {
         outln!(
             "{}: #{}, {}, IKEv2, {}_i {}_r",
@@ -113,7 +125,12 @@ pub fn status(control: &Path, json: bool) -> Result<(), String> {
             .map_or_else(String::new, |r| format!(", rekeying in {r}s"));
         outln!("  {}", s(sa, "suite"));
         outln!("  established {}s ago{rekey}", n(sa, "age_secs"));
-        for c in sa.get("children").and_then(Value::as_array).into_iter().flatten() {
+        for c in sa
+            .get("children")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let rekey = c
                 .get("rekey_in_secs")
                 .and_then(Value::as_u64)

@@ -298,7 +298,9 @@ fn source_in(ts: &TrafficSelector) -> Option<IpAddr> {
 fn run_ip(args: &[&str]) {
     match Process::new("ip").args(args).output() {
         Ok(o) if o.status.success() => debug!(cmd = %args.join(" "), "ip"),
-        Ok(o) => warn!(cmd = %args.join(" "), err = %String::from_utf8_lossy(&o.stderr).trim(), "ip failed"),
+        Ok(o) => {
+            warn!(cmd = %args.join(" "), err = %String::from_utf8_lossy(&o.stderr).trim(), "ip failed")
+        }
         Err(e) => warn!(cmd = %args.join(" "), error = %e, "ip not run"),
     }
 }
@@ -501,14 +503,16 @@ fn control_loop(
         }
         let wait = driver
             .poll_timeout()
-            .map_or(Duration::from_millis(50), |t| t.saturating_duration_since(now))
+            .map_or(Duration::from_millis(50), |t| {
+                t.saturating_duration_since(now)
+            })
             .min(Duration::from_millis(50));
         match rx.recv_timeout(StdDuration::from_nanos(wait.as_nanos() as u64)) {
             Ok(ToControl::Ike(d)) => {
                 driver.handle_datagram(dataplane::now(), d.local, d.remote, &d.payload);
             }
             Ok(ToControl::SadEvent) => driver.handle_sad_events(dataplane::now()),
-            Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 return Err(GatewayError::Io {
                     what: "data plane".into(),
