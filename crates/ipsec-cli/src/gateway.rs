@@ -39,6 +39,15 @@ pub struct GatewayArgs {
     /// Do not add routes through the TUN device for the Child SAs.
     #[arg(long)]
     pub no_routes: bool,
+    /// IKE retransmissions before a peer is given up (strongSwan's
+    /// charon.retransmit_tries); with --retransmit-timeout.
+    #[arg(long, default_value_t = 6)]
+    pub retransmit_tries: u32,
+    /// Seconds before the first IKE retransmission; each further wait doubles, up to
+    /// 32 s (strongSwan's charon.retransmit_timeout). DPD declares a peer dead when
+    /// the retransmissions of its liveness check run out.
+    #[arg(long, default_value_t = 1.0)]
+    pub retransmit_timeout: f64,
     /// Crypto provider.
     #[arg(long, value_enum, default_value = "composed")]
     pub backend: Backend,
@@ -62,6 +71,22 @@ pub fn run(args: &GatewayArgs) -> Result<(), String> {
     opts.control = Some(args.control.clone());
     opts.metrics = args.metrics;
     opts.routes = !args.no_routes;
+    if !(args.retransmit_timeout > 0.0 && args.retransmit_timeout < 3600.0)
+        || args.retransmit_tries == 0
+    {
+        return Err(
+            "--retransmit-timeout must be in (0, 3600) s and --retransmit-tries at least 1".into(),
+        );
+    }
+    let initial = ipsec::core::Duration::from_millis((args.retransmit_timeout * 1000.0) as u64);
+    let defaults = ipsec::ike::Retransmit::default();
+    let r = ipsec::ike::Retransmit {
+        initial,
+        max_tries: args.retransmit_tries,
+        max_wait: defaults.max_wait.max(initial),
+        ..defaults
+    };
+    opts.retransmit = Some(r);
     if let Some(w) = args.workers {
         opts.workers = w;
     }

@@ -20,7 +20,7 @@ use std::time::Duration as StdDuration;
 
 use ipsec::core::{Duration, Instant, TrafficSelector};
 use ipsec::crypto::CryptoProvider;
-use ipsec::ike::{Config, Identity, Psk};
+use ipsec::ike::{Config, Identity, Psk, Retransmit};
 use ipsec::sad::{AddrRange, Sad, SadConfig};
 use tracing::{debug, info, warn};
 
@@ -51,6 +51,10 @@ pub struct GatewayOptions {
     pub routes: bool,
     /// How long shutdown waits for the peers to answer the Deletes.
     pub shutdown_wait: StdDuration,
+    /// Retransmission of IKE requests for every connection (strongSwan sets it in
+    /// strongswan.conf, `charon.retransmit_*`); `None` keeps `Retransmit::default()`
+    /// (give up after 63 s). DPD declares a peer dead when it runs out.
+    pub retransmit: Option<Retransmit>,
 }
 
 impl Default for GatewayOptions {
@@ -63,6 +67,7 @@ impl Default for GatewayOptions {
             metrics: None,
             routes: true,
             shutdown_wait: StdDuration::from_secs(3),
+            retransmit: None,
         }
     }
 }
@@ -133,7 +138,10 @@ fn addr_range(a: &AddrSpec) -> Option<AddrRange> {
 ///
 /// # Errors
 /// [`GatewayError::Config`] naming the connection and key.
-pub fn driver_inputs(conf: &GatewayConfig) -> Result<DriverInputs, GatewayError> {
+pub fn driver_inputs(
+    conf: &GatewayConfig,
+    retransmit: Option<Retransmit>,
+) -> Result<DriverInputs, GatewayError> {
     let mut conns = Vec::new();
     let mut locals: Vec<IpAddr> = Vec::new();
     let mut ike_proposals = Vec::new();
@@ -156,6 +164,9 @@ pub fn driver_inputs(conf: &GatewayConfig) -> Result<DriverInputs, GatewayError>
             }
         }
         cfg.force_udp_encap = true;
+        if let Some(r) = retransmit {
+            cfg.retransmit = r;
+        }
         let local = match c.local_addrs.as_slice() {
             [AddrSpec::Addr(a)] => *a,
             _ => {
@@ -371,7 +382,7 @@ pub fn run(
     stop: &AtomicBool,
     ready: impl FnOnce(&str, Option<SocketAddr>),
 ) -> Result<(), GatewayError> {
-    let inputs = driver_inputs(conf)?;
+    let inputs = driver_inputs(conf, opts.retransmit)?;
     let sad = Arc::new(
         Sad::new(provider, SadConfig::new()).map_err(|e| GatewayError::Sad(e.to_string()))?,
     );
