@@ -6,7 +6,9 @@
 //!   two loopback sockets, optionally writing a capture and Wireshark key tables;
 //! - `ipsec decode`: decrypt and print ESP and IKEv2 from a pcap/pcapng capture with
 //!   Wireshark key tables;
-//! - `ipsec connect` / `ipsec listen`: an IKEv2 initiator / responder for testing.
+//! - `ipsec connect` / `ipsec listen`: an IKEv2 initiator / responder for testing;
+//! - `ipsec gateway` / `ipsec status`: the VPN gateway (crate `ipsec-gateway`) from a
+//!   `swanctl.conf`, and its IKE SAs and Child SAs.
 //!
 //! When stdout is closed early (`| head`), output stops quietly and the exit status is
 //! the command's own (0 on success); see module `out`.
@@ -26,6 +28,7 @@ mod out;
 
 mod decode;
 mod demo;
+mod gateway;
 mod ikedemo;
 mod info;
 mod packets;
@@ -94,6 +97,18 @@ enum Cmd {
     /// handshakes are counted, not fatal), answer echo requests through the tunnel, ping
     /// and rekey when asked; exit when its IKE SA is deleted.
     Listen(peer::PeerArgs),
+    /// Run a VPN gateway from a swanctl.conf: IKEv2 for many peers, ESP in UDP
+    /// through a TUN device, routes for each Child SA; until SIGINT or SIGTERM.
+    Gateway(gateway::GatewayArgs),
+    /// List the gateway's IKE SAs and Child SAs (as swanctl --list-sas does).
+    Status {
+        /// The gateway's control socket.
+        #[arg(long, value_name = "PATH", default_value = gateway::DEFAULT_CONTROL)]
+        control: PathBuf,
+        /// Print the status as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Decrypt and print ESP frames of a pcap or pcapng capture.
     Decode {
         /// Wireshark key table (esp_sa / ikev2_decryption_table) or a directory of them.
@@ -140,6 +155,8 @@ fn main() -> ExitCode {
         Some(Cmd::Demo(args)) => demo::run(&args),
         Some(Cmd::Connect(args)) => peer::run(&args, true),
         Some(Cmd::Listen(args)) => peer::run(&args, false),
+        Some(Cmd::Gateway(args)) => gateway::run(&args),
+        Some(Cmd::Status { control, json }) => gateway::status(&control, json),
         Some(Cmd::Decode {
             keys,
             json,

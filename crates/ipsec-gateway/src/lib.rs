@@ -11,6 +11,7 @@
 //! | [`dataplane`] | the TUN device, the ESP-in-UDP socket and the worker threads |
 //! | [`control`] | the control socket (`ipsec status`) and the metrics listener |
 //! | [`driver`] | the control plane without I/O: IKE events into SAD installs, policies, routes, acquires |
+//! | [`gateway`] | the gateway as a process: driver, data plane, IKE sockets, routes, control and metrics |
 //! | [`metrics`] | Prometheus text metrics |
 
 #![forbid(unsafe_code)]
@@ -19,4 +20,5 @@ pub mod conf;
 pub mod control;
 pub mod dataplane;
 pub mod driver;
+pub mod gateway;
 pub mod metrics;

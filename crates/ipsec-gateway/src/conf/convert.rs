@@ -89,6 +89,32 @@ impl Connection {
     /// identity, no matching secret, a bad proposal, no child, a `dynamic` selector
     /// without a single address, or a result [`Config::validate`] refuses.
     pub fn to_ike_config(&self, secrets: &[IkeSecret]) -> Result<Config, ConvertError> {
+        let mut c = self.to_ike_config_unkeyed()?;
+        let secret = select_psk(secrets, &c.local_id, c.remote_id.as_ref()).ok_or_else(|| {
+            self.err(
+                "secrets",
+                format!(
+                    "no IKE secret matches {} or {}",
+                    c.local_id,
+                    c.remote_id
+                        .as_ref()
+                        .map_or_else(|| "%any".to_string(), |r| r.to_string())
+                ),
+            )
+        })?;
+        c.psk = secret.secret.0.clone();
+        c.validate()
+            .map_err(|e| self.err(e.field, format!("{} (ipsec_ike::Config)", e.problem)))?;
+        Ok(c)
+    }
+
+    /// As [`to_ike_config`](Self::to_ike_config) without a key (`psk` is empty): for
+    /// a responder that accepts any identity and finds each peer's key when the peer
+    /// names itself (the gateway's resolver does, with [`select_psk`]).
+    ///
+    /// # Errors
+    /// As [`to_ike_config`](Self::to_ike_config), but for the secret.
+    pub fn to_ike_config_unkeyed(&self) -> Result<Config, ConvertError> {
         let local_id = match &self.local.id {
             Some(id) => parse_identity(id)
                 .map_err(|e| self.err("local.id", e.0))?
@@ -106,22 +132,12 @@ impl Connection {
             Some(id) => parse_identity(id).map_err(|e| self.err("remote.id", e.0))?,
             None => None,
         };
-        let secret = select_psk(secrets, &local_id, remote_id.as_ref()).ok_or_else(|| {
-            self.err(
-                "secrets",
-                format!(
-                    "no IKE secret matches {local_id} or {}",
-                    remote_id
-                        .as_ref()
-                        .map_or_else(|| "%any".to_string(), |r| r.to_string())
-                ),
-            )
-        })?;
         let child = self
             .children
             .first()
             .ok_or_else(|| self.err("children", "no child: an IKEv2 SA needs one"))?;
-        let mut c = Config::new(local_id, secret.secret.0.clone());
+        let mut c = Config::new(local_id, ipsec::ike::Psk::default());
+        c.name = self.name.clone();
         c.remote_id = remote_id;
         if let Some(l) = self.proposal_list(ProposalKind::Ike, "proposals", &self.proposals)? {
             c.ike_proposals = l;
@@ -142,7 +158,10 @@ impl Connection {
         c.dpd = self.dpd_delay.to_duration();
         c.force_udp_encap = self.encap;
         c.fragment_mtu = self.fragmentation.then_some(FRAGMENT_MTU);
-        c.validate()
+        let mut probe = c.clone();
+        probe.psk = ipsec::ike::Psk::from("stand-in for the check");
+        probe
+            .validate()
             .map_err(|e| self.err(e.field, format!("{} (ipsec_ike::Config)", e.problem)))?;
         Ok(c)
     }

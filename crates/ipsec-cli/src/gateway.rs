@@ -1,0 +1,203 @@
+//! `ipsec gateway` and `ipsec status`: the VPN gateway of `ipsec-gateway` from the
+//! command line, and its status through the control socket.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use ipsec_gateway::conf::load_swanctl;
+use ipsec_gateway::gateway::{self, GatewayOptions};
+use serde_json::Value;
+
+use crate::Backend;
+
+/// The control socket when `--control` is not given.
+pub const DEFAULT_CONTROL: &str = "/run/ipsec-gateway.sock";
+
+/// Options of `ipsec gateway`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct GatewayArgs {
+    /// The configuration: strongSwan's swanctl.conf (the subset in docs/gateway.md).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// The TUN device's name (default: the kernel chooses, tunN).
+    #[arg(long, value_name = "NAME")]
+    pub tun: Option<String>,
+    /// The TUN device's MTU.
+    #[arg(long, default_value_t = 1400)]
+    pub mtu: u16,
+    /// The control socket `ipsec status` asks.
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_CONTROL)]
+    pub control: PathBuf,
+    /// Serve Prometheus metrics over HTTP at this address (e.g. 127.0.0.1:9400).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
+    /// Data-plane worker threads (default: one per CPU).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Do not add routes through the TUN device for the Child SAs.
+    #[arg(long)]
+    pub no_routes: bool,
+    /// IKE retransmissions before a peer is given up (strongSwan's
+    /// charon.retransmit_tries); with --retransmit-timeout.
+    #[arg(long, default_value_t = 6)]
+    pub retransmit_tries: u32,
+    /// Seconds before the first IKE retransmission; each further wait doubles, up to
+    /// 32 s (strongSwan's charon.retransmit_timeout). DPD declares a peer dead when
+    /// the retransmissions of its liveness check run out.
+    #[arg(long, default_value_t = 1.0)]
+    pub retransmit_timeout: f64,
+    /// Crypto provider.
+    #[arg(long, value_enum, default_value = "composed")]
+    pub backend: Backend,
+}
+
+/// Runs the gateway until SIGINT or SIGTERM.
+///
+/// # Errors
+/// The configuration, or what the gateway could not set up.
+pub fn run(args: &GatewayArgs) -> Result<(), String> {
+    init_logging();
+    let conf = load_swanctl(&args.config).map_err(|e| e.to_string())?;
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .map_err(|e| format!("signal handler: {e}"))?;
+    }
+    let mut opts = GatewayOptions::default();
+    opts.tun = args.tun.clone();
+    opts.mtu = args.mtu;
+    opts.control = Some(args.control.clone());
+    opts.metrics = args.metrics;
+    opts.routes = !args.no_routes;
+    if !(args.retransmit_timeout > 0.0 && args.retransmit_timeout < 3600.0)
+        || args.retransmit_tries == 0
+    {
+        return Err(
+            "--retransmit-timeout must be in (0, 3600) s and --retransmit-tries at least 1".into(),
+        );
+    }
+    let initial = ipsec::core::Duration::from_millis((args.retransmit_timeout * 1000.0) as u64);
+    let defaults = ipsec::ike::Retransmit::default();
+    let r = ipsec::ike::Retransmit {
+        initial,
+        max_tries: args.retransmit_tries,
+        max_wait: defaults.max_wait.max(initial),
+        ..defaults
+    };
+    opts.retransmit = Some(r);
+    if let Some(w) = args.workers {
+        opts.workers = w;
+    }
+    gateway::run(
+        &conf,
+        &opts,
+        args.backend.provider(),
+        &stop,
+        |tun, metrics| {
+            let m =
+                metrics.map_or_else(String::new, |m| format!(", metrics on http://{m}/metrics"));
+            eprintln!("ipsec gateway: up on {tun}{m}");
+        },
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+/// `ipsec status`: the gateway's IKE SAs and Child SAs.
+///
+/// # Errors
+/// The control socket cannot be reached, or the answer is not the status.
+pub fn status(control: &Path, json: bool) -> Result<(), String> {
+    let answer = ipsec_gateway::control::request(control, "status")?;
+    if json {
+        outln!("{}", answer.trim());
+        return Ok(());
+    }
+    let v: Value = serde_json::from_str(&answer).map_err(|e| format!("bad answer: {e}"))?;
+    let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let n = |v: &Value, k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let sas = v
+        .get("ike_sas")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for sa in &sas {
+        outln!(
+            "{}: #{}, {}, IKEv2, {}_i {}_r",
+            s(sa, "connection"),
+            n(sa, "handle"),
+            s(sa, "state"),
+            s(sa, "local_spi"),
+            s(sa, "remote_spi")
+        );
+        outln!("  local  '{}' @ {}", s(sa, "local_id"), s(sa, "local"));
+        outln!("  remote '{}' @ {}", s(sa, "remote_id"), s(sa, "remote"));
+        let rekey = sa
+            .get("rekey_in_secs")
+            .and_then(Value::as_u64)
+            .map_or_else(String::new, |r| format!(", rekeying in {r}s"));
+        outln!("  {}", s(sa, "suite"));
+        outln!("  established {}s ago{rekey}", n(sa, "age_secs"));
+        for c in sa
+            .get("children")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let rekey = c
+                .get("rekey_in_secs")
+                .and_then(Value::as_u64)
+                .map_or_else(String::new, |r| format!(", rekeying in {r}s"));
+            outln!(
+                "  child #{}: INSTALLED, {}{}, ESP SPIs: {}_i {}_o",
+                n(c, "id"),
+                s(c, "mode"),
+                if c.get("udp_encap").and_then(Value::as_bool) == Some(true) {
+                    "-in-UDP"
+                } else {
+                    ""
+                },
+                s(c, "spi_in"),
+                s(c, "spi_out")
+            );
+            outln!("    {}", s(c, "suite"));
+            outln!(
+                "    in  {} bytes, {} packets; out {} bytes, {} packets",
+                n(c, "bytes_in"),
+                n(c, "packets_in"),
+                n(c, "bytes_out"),
+                n(c, "packets_out")
+            );
+            outln!("    installed {}s ago{rekey}", n(c, "age_secs"));
+            let ts = |k: &str| {
+                c.get(k)
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    })
+                    .unwrap_or_default()
+            };
+            outln!("    local  {}", ts("local_ts"));
+            outln!("    remote {}", ts("remote_ts"));
+        }
+    }
+    if sas.is_empty() {
+        outln!("no IKE SAs");
+    }
+    Ok(())
+}

@@ -1,0 +1,76 @@
+//! The data plane's shared vocabulary: what the control loop and the workers exchange,
+//! the packet device, and the clock.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+
+use ipsec::core::Instant;
+#[cfg(doc)]
+use ipsec::sad::Sad;
+
+/// The IKE and NAT-T port (RFC 3948 §2.1, RFC 7296 §2.23).
+pub const NAT_T_PORT: u16 = 4500;
+
+/// The process's monotonic clock as the SAD wants it: nanoseconds since the first call
+/// in this process. The data plane stamps every packet with it; the control loop must
+/// use it too for everything it gives the same [`Sad`].
+pub fn now() -> Instant {
+    static EPOCH: OnceLock<std::time::Instant> = OnceLock::new();
+    #[allow(clippy::disallowed_methods)] // the gateway is where the clock is read
+    let epoch = *EPOCH.get_or_init(std::time::Instant::now);
+    Instant(u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// A datagram that arrived on a NAT-T socket with the Non-ESP Marker in front: an IKE
+/// message (RFC 3948 §2.2) for the control loop.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IkeDatagram {
+    /// The address and port of the socket it arrived on (reply from there with
+    /// [`IkeSender::send`](super::IkeSender::send)).
+    pub local: SocketAddr,
+    /// Where it came from.
+    pub remote: SocketAddr,
+    /// The UDP payload as received, the four-byte Non-ESP Marker included.
+    pub payload: Vec<u8>,
+}
+
+/// What the data plane tells the control loop.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ToControl {
+    /// An IKE message arrived.
+    Ike(IkeDatagram),
+    /// The SAD has events pending (an outbound packet met a PROTECT rule without an
+    /// SA, so an ACQUIRE may be queued): drain [`Sad::poll_event`]. Sent at most every
+    /// 50 ms, however many packets need an SA; the SAD itself reports an ACQUIRE once
+    /// per rule per [`SadConfig::acquire_retry`](ipsec::sad::SadConfig::acquire_retry).
+    /// Other events (soft expiry, sequence numbers running out) are not signalled: the
+    /// control loop polls after [`Sad::handle_timeout`] anyway.
+    SadEvent,
+}
+
+/// Where the data plane reads and writes IP packets: a TUN queue, or anything else that
+/// moves whole IP packets (tests use channels).
+///
+/// `recv` blocks for a packet but must come back within a short time (half a second or
+/// so) with an error of kind [`io::ErrorKind::WouldBlock`], [`io::ErrorKind::TimedOut`]
+/// or [`io::ErrorKind::Interrupted`] when none arrives, or as soon as
+/// [`PacketDevice::interrupt`] is called, so that [`Dataplane::shutdown`](super::Dataplane::shutdown) is prompt.
+pub trait PacketDevice: Send + Sync {
+    /// Reads one IP packet into `buf` and returns its length.
+    ///
+    /// # Errors
+    /// A timeout (see the trait's docs), or the device's error.
+    fn recv(&self, buf: &mut [u8]) -> io::Result<usize>;
+
+    /// Writes one IP packet.
+    ///
+    /// # Errors
+    /// The device's error.
+    fn send(&self, packet: &[u8]) -> io::Result<usize>;
+
+    /// Wakes a `recv` blocked in another thread, and every later one, for shutdown.
+    /// The default does nothing (then `recv`'s timeout ends the wait).
+    fn interrupt(&self) {}
+}
