@@ -17,7 +17,8 @@ def est(s):
 def ike(s, remote_id=None, remote=None, connection=None):
     out = []
     for i in s["ike_sas"]:
-        if remote_id is not None and i.get("remote_id") != remote_id:
+        # identities print as strongSwan writes them (@fqdn); compare without the '@'
+        if remote_id is not None and i.get("remote_id", "").lstrip("@") != remote_id.lstrip("@"):
             continue
         if remote is not None and not i.get("remote", "").split(":")[0].strip("[]") == remote:
             continue

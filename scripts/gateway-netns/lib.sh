@@ -56,8 +56,6 @@ stop_proc() { # name [signal]: stop one recorded process (TERM, then KILL after 
     kill "-${2:-TERM}" "$pid" 2>/dev/null || true
     for i in $(seq 1 100); do [ -d "/proc/$pid" ] || break; sleep 0.05; done
     [ -d "/proc/$pid" ] && kill -KILL "$pid" 2>/dev/null
-    # reap if it is our child; a zombie still has /proc/pid
-    wait "$pid" 2>/dev/null || true
   fi
   rm -f "$f"
 }
@@ -132,11 +130,11 @@ sw() { # DIR swanctl-args...
 start_charon() {
   local name=$1 ns=$2 d=$3 i pid
   : >"$d/charon.log"
-  setsid ip netns exec "$ns" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+  # started from a subshell, so it is no job of ours (no "Killed" notices after kill -9)
+  pid=$(setsid ip netns exec "$ns" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
       STRONGSWAN_CONF="$d/strongswan.conf" \
       sh -c 'mount --bind "$1" /run && exec '"$CHARON" sh "$d/run" \
-      >"$d/charon.out" 2>&1 </dev/null &
-  pid=$!
+      >"$d/charon.out" 2>&1 </dev/null & echo $!)
   record_pid "$name" "$pid" "$CHARON"
   for i in $(seq 1 100); do
     if sw "$d" --stats >/dev/null 2>&1; then
@@ -156,10 +154,10 @@ start_charon() {
 start_gw() {
   local name=$1 ns=$2 d=$3 i pid; shift 3
   rm -f "$d/ctl.sock"
-  setsid ip netns exec "$ns" env RUST_LOG="${GW_LOG:-info}" RUST_BACKTRACE=1 \
+  echo "$BIN gateway --config $d/gateway.conf --tun gwtun0 --control $d/ctl.sock $*" >"$d/cmdline"
+  pid=$(setsid ip netns exec "$ns" env RUST_LOG="${GW_LOG:-info}" RUST_BACKTRACE=1 \
       "$BIN" gateway --config "$d/gateway.conf" --tun gwtun0 --control "$d/ctl.sock" "$@" \
-      >"$d/gateway.out" 2>"$d/gateway.log" </dev/null &
-  pid=$!
+      >"$d/gateway.out" 2>"$d/gateway.log" </dev/null & echo $!)
   record_pid "$name" "$pid" "$(readlink -f "$BIN")"
   for i in $(seq 1 100); do
     if [ -S "$d/ctl.sock" ] && "$BIN" status --control "$d/ctl.sock" --json >/dev/null 2>&1; then
