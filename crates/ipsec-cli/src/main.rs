@@ -6,7 +6,9 @@
 //!   two loopback sockets, optionally writing a capture and Wireshark key tables;
 //! - `ipsec decode`: decrypt and print ESP and IKEv2 from a pcap/pcapng capture with
 //!   Wireshark key tables;
-//! - `ipsec connect` / `ipsec listen`: an IKEv2 initiator / responder for testing.
+//! - `ipsec connect` / `ipsec listen`: an IKEv2 initiator / responder for testing;
+//! - `ipsec load`: an IKEv2 load generator (many handshakes, a report of their rate
+//!   and latency).
 //!
 //! When stdout is closed early (`| head`), output stops quietly and the exit status is
 //! the command's own (0 on success); see module `out`.
@@ -28,6 +30,7 @@ mod decode;
 mod demo;
 mod ikedemo;
 mod info;
+mod load;
 mod packets;
 mod peer;
 mod tunnel;
@@ -94,6 +97,10 @@ enum Cmd {
     /// handshakes are counted, not fatal), answer echo requests through the tunnel, ping
     /// and rekey when asked; exit when its IKE SA is deleted.
     Listen(peer::PeerArgs),
+    /// Run many IKEv2 handshakes (IKE SA and first Child SA) against a responder, at
+    /// most --concurrency at once, each with its own identity, and report the rate,
+    /// latency percentiles and failures by reason; exit non-zero if any failed.
+    Load(load::LoadArgs),
     /// Decrypt and print ESP frames of a pcap or pcapng capture.
     Decode {
         /// Wireshark key table (esp_sa / ikev2_decryption_table) or a directory of them.
@@ -140,6 +147,7 @@ fn main() -> ExitCode {
         Some(Cmd::Demo(args)) => demo::run(&args),
         Some(Cmd::Connect(args)) => peer::run(&args, true),
         Some(Cmd::Listen(args)) => peer::run(&args, false),
+        Some(Cmd::Load(args)) => load::run(&args),
         Some(Cmd::Decode {
             keys,
             json,
