@@ -125,6 +125,7 @@ pub fn run(args: &LoadArgs) -> Result<(), String> {
     let Load { net, mut stats, .. } = l;
     net.shut_down();
     r?;
+    stats.cpu_seconds = report::cpu_seconds();
     if args.json {
         outln!("{}", stats.json());
     } else {

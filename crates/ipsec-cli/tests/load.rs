@@ -49,7 +49,11 @@ impl Responder {
         s500.set_read_timeout(Some(Duration::from_millis(2)))
             .unwrap();
         s4500.set_nonblocking(true).unwrap();
-        let cfg = Arc::new(Config::new(Identity::Fqdn("responder.example".into()), PSK));
+        let mut cfg = Config::new(Identity::Fqdn("responder.example".into()), PSK);
+        // All initiators come from one address, many at once.
+        cfg.max_half_open_per_source = 1024;
+        cfg.half_open_cookie_threshold = 1024;
+        let cfg = Arc::new(cfg);
         let mut ep = IkeEndpoint::with_config(Arc::clone(&cfg), &ipsec::DEFAULT_PROVIDER).unwrap();
         ep.set_resolver(Arc::new(move |hello: &PeerHello<'_>| match hello.peer_id {
             Identity::Fqdn(name) if name.starts_with("load-") => Some(Arc::clone(&cfg)),
@@ -314,4 +318,27 @@ fn bad_options_are_refused_before_any_handshake() {
         );
     }
     assert_eq!(r.finish().established, 0);
+}
+
+/// The figures for docs/performance.md, not a check:
+/// `cargo test --release -p ipsec-cli --test load -- --ignored --nocapture`
+/// (`IPSEC_LOAD_COUNT`, `IPSEC_LOAD_CONCURRENCY` change the run). The responder is
+/// this file's single-threaded one, on the same machine.
+#[test]
+#[ignore = "a measurement; run it with --release"]
+fn measure_loopback_rate() {
+    let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.into());
+    let count = env("IPSEC_LOAD_COUNT", "2000");
+    let conc = env("IPSEC_LOAD_CONCURRENCY", "16");
+    let (me, them) = ips(6);
+    let r = Responder::start(them, 5306);
+    let o = load(
+        me,
+        &r,
+        PSK,
+        &["--count", &count, "--concurrency", &conc, "--json"],
+    );
+    let v = check_success(&o, count.parse().unwrap());
+    eprintln!("{v:#}");
+    drop(r);
 }

@@ -7,7 +7,7 @@
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -84,10 +84,7 @@ impl Net {
 
     /// Waits at most `wait` for the next input.
     pub(super) fn recv(&self, wait: Duration) -> Option<Input> {
-        match self.rx.recv_timeout(wait) {
-            Ok(i) => Some(i),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-        }
+        self.rx.recv_timeout(wait).ok()
     }
 
     /// The next input if one is waiting.
