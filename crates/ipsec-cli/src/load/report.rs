@@ -29,8 +29,9 @@ pub(super) struct Stats {
     /// (a delete that timed out, the peer deleting a held SA, the final wait
     /// running out).
     pub(super) deletes_failed: BTreeMap<String, u32>,
-    /// Datagrams sent and received.
+    /// Datagrams sent.
     pub(super) sent: u64,
+    /// Datagrams received (on either socket).
     pub(super) received: u64,
     /// Datagrams the kernel refused to send (the handshake retransmits).
     pub(super) send_errors: u64,
