@@ -47,7 +47,9 @@ pub struct LoadArgs {
     /// Our address to bind (default: the one the route to --remote uses).
     #[arg(long)]
     pub local: Option<IpAddr>,
-    /// Each initiator's identity: "{n}" is replaced by its number (1 to --count).
+    // The help cannot write the placeholder out: clap reads it as a line break.
+    /// Each initiator's identity, a pattern like the default: its number (1 to
+    /// --count) takes the place of the n in braces.
     #[arg(long = "id-format", default_value = "load-{n}.example")]
     pub id_format: String,
     /// The identity the responder must prove (default: any that knows the PSK).
