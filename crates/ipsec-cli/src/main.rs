@@ -8,7 +8,9 @@
 //!   Wireshark key tables;
 //! - `ipsec connect` / `ipsec listen`: an IKEv2 initiator / responder for testing;
 //! - `ipsec gateway` / `ipsec status`: the VPN gateway (crate `ipsec-gateway`) from a
-//!   `swanctl.conf`, and its IKE SAs and Child SAs.
+//!   `swanctl.conf`, and its IKE SAs and Child SAs;
+//! - `ipsec load`: an IKEv2 load generator (many handshakes, a report of their rate
+//!   and latency).
 //!
 //! When stdout is closed early (`| head`), output stops quietly and the exit status is
 //! the command's own (0 on success); see module `out`.
@@ -31,6 +33,7 @@ mod demo;
 mod gateway;
 mod ikedemo;
 mod info;
+mod load;
 mod packets;
 mod peer;
 mod tunnel;
@@ -109,6 +112,10 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Run many IKEv2 handshakes (IKE SA and first Child SA) against a responder, at
+    /// most --concurrency at once, each with its own identity, and report the rate,
+    /// latency percentiles and failures by reason; exit non-zero if any failed.
+    Load(load::LoadArgs),
     /// Decrypt and print ESP frames of a pcap or pcapng capture.
     Decode {
         /// Wireshark key table (esp_sa / ikev2_decryption_table) or a directory of them.
@@ -157,6 +164,7 @@ fn main() -> ExitCode {
         Some(Cmd::Listen(args)) => peer::run(&args, false),
         Some(Cmd::Gateway(args)) => gateway::run(&args),
         Some(Cmd::Status { control, json }) => gateway::status(&control, json),
+        Some(Cmd::Load(args)) => load::run(&args),
         Some(Cmd::Decode {
             keys,
             json,

@@ -268,14 +268,14 @@ fn one_gateway_serves_three_peers_each_with_its_key() {
     assert!(carry(&nodes[0], &nodes[3], now, &p).is_err());
 }
 
-#[test]
-fn a_trap_policy_negotiates_on_the_first_packet_and_survives_the_peer() {
-    let mut now = Instant::from_secs(100);
+/// Two sites: A (192.0.2.1, 10.1.0.0/16) reaches B (192.0.2.2, 10.2.0.0/16) with
+/// `action`; B accepts A's identity with `key` from its secrets.
+fn site_pair(key: &str, action: StartAction) -> Vec<Node> {
     let a_cfg = conn(
         "net",
         "a.example",
         Some("b.example"),
-        "shared-key-0123456789",
+        key,
         "10.1.0.0/16",
         "10.2.0.0/16",
     );
@@ -289,15 +289,21 @@ fn a_trap_policy_negotiates_on_the_first_packet_and_survives_the_peer() {
     );
     let a = node(
         "192.0.2.1",
-        vec![spec(a_cfg, "192.0.2.1", Some("192.0.2.2"), TRAP)],
+        vec![spec(a_cfg, "192.0.2.1", Some("192.0.2.2"), action)],
         secrets(&[]),
     );
     let b = node(
         "192.0.2.2",
         vec![spec(b_cfg, "192.0.2.2", None, StartAction::default())],
-        secrets(&[("a.example", "shared-key-0123456789")]),
+        secrets(&[("a.example", key)]),
     );
-    let mut nodes = vec![a, b];
+    vec![a, b]
+}
+
+#[test]
+fn a_trap_policy_negotiates_on_the_first_packet_and_survives_the_peer() {
+    let mut now = Instant::from_secs(100);
+    let mut nodes = site_pair("shared-key-0123456789", TRAP);
     pump(&mut nodes, now);
     // The trap installed its route before any SA.
     assert!(matches!(&nodes[0].routes[..], [RouteChange::Add { .. }]));
@@ -337,33 +343,7 @@ fn a_trap_policy_negotiates_on_the_first_packet_and_survives_the_peer() {
 #[test]
 fn a_lost_peer_is_removed_by_dpd_and_a_start_connection_comes_back() {
     let mut now = Instant::from_secs(100);
-    let a_cfg = conn(
-        "net",
-        "a.example",
-        Some("b.example"),
-        "k-0123456789abcdef",
-        "10.1.0.0/16",
-        "10.2.0.0/16",
-    );
-    let b_cfg = conn(
-        "net",
-        "b.example",
-        Some("a.example"),
-        "",
-        "10.2.0.0/16",
-        "10.1.0.0/16",
-    );
-    let a = node(
-        "192.0.2.1",
-        vec![spec(a_cfg, "192.0.2.1", Some("192.0.2.2"), START)],
-        secrets(&[]),
-    );
-    let b = node(
-        "192.0.2.2",
-        vec![spec(b_cfg, "192.0.2.2", None, StartAction::default())],
-        secrets(&[("a.example", "k-0123456789abcdef")]),
-    );
-    let mut nodes = vec![a, b];
+    let mut nodes = site_pair("k-0123456789abcdef", START);
     nodes[0].driver.start(now);
     pump(&mut nodes, now);
     assert_eq!(nodes[1].routes.len(), 1);
@@ -405,22 +385,8 @@ fn a_lost_peer_is_removed_by_dpd_and_a_start_connection_comes_back() {
     );
 
     // A restarts and connects again.
-    let a_cfg = conn(
-        "net",
-        "a.example",
-        Some("b.example"),
-        "k-0123456789abcdef",
-        "10.1.0.0/16",
-        "10.2.0.0/16",
-    );
-    nodes.insert(
-        0,
-        node(
-            "192.0.2.1",
-            vec![spec(a_cfg, "192.0.2.1", Some("192.0.2.2"), START)],
-            secrets(&[]),
-        ),
-    );
+    let a = site_pair("k-0123456789abcdef", START).swap_remove(0);
+    nodes.insert(0, a);
     nodes[0].driver.start(now);
     pump(&mut nodes, now);
     let p = packet("10.2.0.1", "10.1.0.1");
