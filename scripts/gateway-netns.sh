@@ -65,6 +65,12 @@ ch_established() {
 }
 ch_count() { sw "$1" --list-sas 2>/dev/null | grep -c ': #[0-9]*, ESTABLISHED' || true; }
 
+# tun_route NS DST DEV: the route to DST (from NS's inner address) goes out through DEV
+tun_route() {
+  local r; r=$(ip -n "$1" route get "$2" | head -n 1)
+  log "$1: route get $2: $r"
+  grep -q " dev $3 " <<<"$r"
+}
 # ping_ok NS SRC DST: three echoes through the tunnel
 ping_ok() { ip netns exec "$1" ping -q -c 3 -i 0.2 -W 2 -I "$2" "$3" >/dev/null; }
 
@@ -149,6 +155,13 @@ two_peer_run() { # TAG KIND_A KIND_B INITIATOR(a|b) REKEYER(a|b)
     else check "$tag: $side (charon) has the IKE SA and Child SA" wait_for 15 ch_established "$d" peer; fi
   done
   check "$tag: ping a -> b through the tunnel" wait_for 5 ping_ok gw-a 198.19.1.1 198.19.2.1
+  # the inner addresses are reachable only through the TUN devices (gwtun0: ours,
+  # ipsec0: charon's kernel-libipsec)
+  local dev_a dev_b
+  dev_a=$([ "$ka" = ours ] && echo gwtun0 || echo ipsec0)
+  dev_b=$([ "$kb" = ours ] && echo gwtun0 || echo ipsec0)
+  check "$tag: a routes to b's selector through $dev_a" tun_route gw-a 198.19.2.1 $dev_a
+  check "$tag: b routes to a's selector through $dev_b" tun_route gw-b 198.19.1.1 $dev_b
   check "$tag: ping b -> a through the tunnel" ping_ok gw-b 198.19.2.1 198.19.1.1
   # rekeys are checked on our side if there is one (the rekeying side if it is ours)
   local dr kr
@@ -170,10 +183,14 @@ two_peer_run() { # TAG KIND_A KIND_B INITIATOR(a|b) REKEYER(a|b)
   if [ "$kr" = ours ]; then
     gw_status "$dr" | "$PY" -c 'import json,sys; print("counters:", json.dumps(json.load(sys.stdin)["counters"], sort_keys=True))' >&2
     check "$tag: still one IKE SA with its Child SA after the rekeys" gw_established "$dr" 1
+    if [ "$ka" = ours ] && [ "$kb" = ours ]; then
+      check "$tag: the other side too" gw_established "$([ "$dr" = "$da" ] && echo "$db" || echo "$da")" 1
+    fi
   else
     check "$tag: still one IKE SA with its Child SA after the rekeys" test "$(ch_count "$dr")" -eq 1
   fi
-  check "$tag: ping after the rekeys" ping_ok gw-a 198.19.1.1 198.19.2.1
+  check "$tag: ping a -> b after the rekeys" ping_ok gw-a 198.19.1.1 198.19.2.1
+  check "$tag: ping b -> a after the rekeys" ping_ok gw-b 198.19.2.1 198.19.1.1
   stop_all; del_all_ns
 }
 
@@ -436,6 +453,7 @@ BIN=$(readlink -f "$BIN")
 export BIN
 [ -x "$BIN" ] || die "no ipsec binary at $BIN"
 head -c $((PAYLOAD_MB * 1000 * 1000)) /dev/urandom >"$PAYLOAD"
+rm -f "$OUT/throughput.txt" "$OUT/load.txt"     # only this run's results are printed
 
 pass=(); failed=()
 for n in ${CASES:-1 2 3 4 5 6}; do
