@@ -17,7 +17,8 @@ die() { log "ERROR: $*"; exit 1; }
 mk_ns() { # name
   ip netns add "$1"
   ip -n "$1" link set lo up
-  ip netns exec "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  # IPv4 only: no IPv6 link-local chatter on the veths and TUN devices (no sysctl binary needed)
+  ip netns exec "$1" sh -c 'for k in all default; do f=/proc/sys/net/ipv6/conf/$k/disable_ipv6; [ -w $f ] && echo 1 >$f; done; true'
 }
 # link NS1 IF1 ADDR1/LEN NS2 IF2 ADDR2/LEN: a veth pair between two namespaces
 link_ns() {
@@ -30,6 +31,7 @@ link_ns() {
 inner_addr() { ip -n "$1" addr add "$2/32" dev lo; }   # ns addr: a tunnel-inner host address
 del_all_ns() {
   local ns
+  [ -d /run/netns ] || return 0
   for ns in $(ip netns list | awk '{print $1}'); do
     case "$ns" in "$NS_PREFIX"*) ip netns del "$ns" 2>/dev/null || true;; esac
   done
@@ -48,20 +50,33 @@ alive() { # name: recorded process still running (and still that executable)
   read -r pid exe <"$f"
   [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$exe" ]
 }
+running() { readlink "/proc/$1/exe" >/dev/null 2>&1; }   # pid: alive, not a zombie
 stop_proc() { # name [signal]: stop one recorded process (TERM, then KILL after 5 s)
   local f pid exe i
   f=$(PIDS_DIR)/$1.pid; [ -f "$f" ] || return 0
   read -r pid exe <"$f"
   if [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$exe" ]; then
     kill "-${2:-TERM}" "$pid" 2>/dev/null || true
-    for i in $(seq 1 100); do [ -d "/proc/$pid" ] || break; sleep 0.05; done
-    [ -d "/proc/$pid" ] && kill -KILL "$pid" 2>/dev/null
+    for i in $(seq 1 100); do running "$pid" || break; sleep 0.05; done
+    running "$pid" && kill -KILL "$pid" 2>/dev/null
   fi
   rm -f "$f"
 }
-stop_all() {
-  local f
-  for f in "$(PIDS_DIR)"/*.pid; do [ -f "$f" ] && stop_proc "$(basename "$f" .pid)"; done
+stop_all() { # every recorded process: TERM to all at once, 5 s, then KILL
+  local f pid exe pids=() i p
+  for f in "$(PIDS_DIR)"/*.pid; do
+    [ -f "$f" ] || continue
+    read -r pid exe <"$f"
+    rm -f "$f"
+    [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$exe" ] || continue
+    kill -TERM "$pid" 2>/dev/null && pids+=("$pid")
+  done
+  for i in $(seq 1 100); do
+    for p in "${pids[@]}"; do running "$p" && break; p=; done
+    [ -z "${p:-}" ] && break
+    sleep 0.05
+  done
+  for p in "${pids[@]}"; do running "$p" && kill -KILL "$p" 2>/dev/null; done
   return 0
 }
 cpu_ticks() { # pid: utime+stime in clock ticks (/proc/PID/stat fields 14 and 15)
