@@ -321,6 +321,8 @@ struct Run<'a> {
     /// The IKE SA this run serves: ours when connecting; when listening, the first one
     /// that is established (its peer authenticated).
     sa: Option<SaHandle>,
+    /// Where the served peer moved (a NAT rebinding IKE followed): ESP goes there too.
+    moved: Option<SocketAddr>,
     /// Installed Child SAs (their outbound SPIs, for the drop lines).
     children: BTreeMap<ChildSaId, u32>,
     current: Option<ChildSaId>,
@@ -426,6 +428,7 @@ impl<'a> Run<'a> {
             local_sel,
             ping_src,
             sa,
+            moved: None,
             children: BTreeMap::new(),
             current: None,
             buf: vec![0u8; plane::RECV_HEAD + 65536],
@@ -497,7 +500,14 @@ impl<'a> Run<'a> {
                     }
                 };
                 if let Some(reply) = reply {
-                    match plane::send_esp(&self.sad, now, &self.s4500, &reply, &mut self.sbuf) {
+                    match plane::send_esp(
+                        &self.sad,
+                        now,
+                        &self.s4500,
+                        &reply,
+                        &mut self.sbuf,
+                        self.moved,
+                    ) {
                         Ok(_) => self.p.echo_answered += 1,
                         Err((reason, e)) => {
                             let spi = self.current_spi();
@@ -655,6 +665,9 @@ impl<'a> Run<'a> {
                     || format!("IKE_SA rekeyed, SPIs now {local_spi}/{remote_spi}"),
                 );
             }
+            Notice::PeerMoved { sa: h, remote } if self.sa == Some(h) => {
+                self.moved = Some(remote);
+            }
             Notice::IkeClosed { sa: h, reason, .. } if self.sa == Some(h) => {
                 out.event(
                     json!({"event": "ike_closed", "reason": reason.to_string()}),
@@ -775,9 +788,14 @@ impl<'a> Run<'a> {
             let seq = p.next_seq;
             p.next_seq = p.next_seq.wrapping_add(1);
             let pkt = ipv4_packet(self.ping_src, dst, args.size.into(), seq, true);
-            if let Err((reason, e)) =
-                plane::send_esp(&self.sad, now, &self.s4500, &pkt, &mut self.sbuf)
-            {
+            if let Err((reason, e)) = plane::send_esp(
+                &self.sad,
+                now,
+                &self.s4500,
+                &pkt,
+                &mut self.sbuf,
+                self.moved,
+            ) {
                 self.out.esp_drop(p, Some(spi), reason, || {
                     format!("echo request ({} bytes) not sent: {e}", pkt.len())
                 });

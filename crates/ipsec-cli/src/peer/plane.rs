@@ -22,13 +22,15 @@ pub(super) const RECV_HEAD: usize = ipsec::sad::UDP_INBOUND_HEADROOM;
 pub(super) type NotSent = (&'static str, String);
 
 /// Seals an inner IP packet through the SAD and sends it as ESP in UDP to the SA's
-/// peer. Returns the outbound SPI used.
+/// peer, or to `moved` when the peer's NAT mapping changed since (the SAD's SAs keep
+/// the address they were negotiated with). Returns the outbound SPI used.
 pub(super) fn send_esp(
     sad: &Sad,
     now: Instant,
     sock: &UdpSocket,
     pkt: &[u8],
     buf: &mut [u8],
+    moved: Option<SocketAddr>,
 ) -> Result<u32, NotSent> {
     buf.get_mut(SEND_HEAD..SEND_HEAD + pkt.len())
         .ok_or(("too_large", "larger than the send buffer".to_string()))?
@@ -36,7 +38,7 @@ pub(super) fn send_esp(
     let mut pb = PacketBuf::new(&mut *buf, SEND_HEAD, pkt.len())
         .map_err(|e| ("too_large", e.to_string()))?;
     let (spi, to) = match sad.process_outbound_udp(now, &mut pb) {
-        UdpOutbound::Send { spi, to, .. } => (spi.0, to),
+        UdpOutbound::Send { spi, to, .. } => (spi.0, moved.unwrap_or(to)),
         UdpOutbound::Drop(r) => return Err((r.as_str(), format!("seal: {}", describe(r)))),
         UdpOutbound::NeedsRawIp { .. } => {
             return Err((
