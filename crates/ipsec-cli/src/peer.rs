@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,6 +28,7 @@ use ipsec::sad::{Sad, SadConfig};
 use ipsec_gateway::driver::{ConnSpec, Driver, Notice, SecretLookup, StartAction};
 use serde_json::{json, Value};
 
+use crate::args::{parse_remote, parse_ts, read_psk, route_source};
 use crate::packets::{ipv4_packet, reply_to, PROTO_ICMP};
 use crate::Backend;
 
@@ -35,10 +36,6 @@ mod drops;
 mod plane;
 
 use drops::RateLog;
-
-/// The environment variable that holds the pre-shared key when neither `--psk` nor
-/// `--psk-file` is given.
-pub const PSK_ENV: &str = "IPSEC_PSK";
 
 /// Options shared by `ipsec connect` and `ipsec listen`.
 #[derive(clap::Args, Debug, Clone)]
@@ -159,90 +156,6 @@ impl Out {
             }
         }
     }
-}
-
-/// The pre-shared key: `--psk`, else the contents of `--psk-file`, else `IPSEC_PSK`.
-fn read_psk(args: &PeerArgs) -> Result<Vec<u8>, String> {
-    let psk = if let Some(s) = &args.psk {
-        s.as_bytes().to_vec()
-    } else if let Some(path) = &args.psk_file {
-        let mut b =
-            std::fs::read(path).map_err(|e| format!("--psk-file {}: {e}", path.display()))?;
-        warn_if_shared(path);
-        strip_newline(&mut b);
-        b
-    } else if let Some(v) = std::env::var_os(PSK_ENV) {
-        v.into_encoded_bytes()
-    } else {
-        return Err(format!(
-            "no pre-shared key: give --psk-file FILE, set {PSK_ENV}, or give --psk SECRET"
-        ));
-    };
-    if psk.is_empty() {
-        return Err("the pre-shared key is empty".into());
-    }
-    Ok(psk)
-}
-
-/// Removes one trailing newline ("\n" or "\r\n"), as an editor or `echo` leaves it.
-fn strip_newline(b: &mut Vec<u8>) {
-    if b.ends_with(b"\r\n") {
-        b.truncate(b.len() - 2);
-    } else if b.ends_with(b"\n") {
-        b.truncate(b.len() - 1);
-    }
-}
-
-/// Warns (on stderr) when other users may read the key file.
-fn warn_if_shared(path: &Path) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if let Ok(m) = std::fs::metadata(path) {
-            let mode = m.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                eprintln!(
-                    "ipsec: warning: {} is accessible to other users (mode {mode:03o}); chmod 600 it",
-                    path.display()
-                );
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = path;
-}
-
-fn parse_ts(s: &str) -> Result<TrafficSelector, String> {
-    let (a, l) = s
-        .split_once('/')
-        .unwrap_or((s, if s.contains(':') { "128" } else { "32" }));
-    let addr: IpAddr = a
-        .parse()
-        .map_err(|_| format!("bad address in selector \"{s}\""))?;
-    let len: u8 = l
-        .parse()
-        .map_err(|_| format!("bad prefix length in selector \"{s}\""))?;
-    TrafficSelector::from_prefix(addr, len).ok_or_else(|| format!("bad selector \"{s}\""))
-}
-
-fn parse_remote(s: &str, port: u16) -> Result<SocketAddr, String> {
-    if let Ok(a) = s.parse::<SocketAddr>() {
-        return Ok(a);
-    }
-    let ip: IpAddr = s.parse().map_err(|_| format!("bad --remote \"{s}\""))?;
-    Ok(SocketAddr::new(ip, port))
-}
-
-/// The address the kernel would send from towards `remote`.
-fn route_source(remote: SocketAddr) -> Option<IpAddr> {
-    let bind = if remote.is_ipv4() {
-        "0.0.0.0:0"
-    } else {
-        "[::]:0"
-    };
-    let s = UdpSocket::bind(bind).ok()?;
-    s.connect(remote).ok()?;
-    s.local_addr().ok().map(|a| a.ip())
 }
 
 /// What the run was asked to do, and what happened.
@@ -920,7 +833,7 @@ fn config(args: &PeerArgs, local_ip: IpAddr) -> Result<Config, String> {
             IpAddr::V6(a) => Identity::Ipv6(a),
         },
     };
-    let mut cfg = Config::new(id, read_psk(args)?)
+    let mut cfg = Config::new(id, read_psk(args.psk.as_deref(), args.psk_file.as_deref())?)
         .with_ike_proposals(&args.ike)
         .map_err(|e| format!("--ike: {e}"))?
         .with_esp_proposals(&args.esp)
@@ -988,26 +901,5 @@ fn esp_in(inner: &[u8], ours: &[TrafficSelector], p: &mut Progress, out: &Out) -
             reply_to(inner)
         }
         _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::strip_newline;
-
-    #[test]
-    fn one_trailing_newline_is_removed() {
-        for (file, key) in [
-            (&b"secret\n"[..], &b"secret"[..]),
-            (b"secret\r\n", b"secret"),
-            (b"secret", b"secret"),
-            (b"secret\n\n", b"secret\n"),
-            (b"sec ret \n", b"sec ret "),
-            (b"\n", b""),
-        ] {
-            let mut b = file.to_vec();
-            strip_newline(&mut b);
-            assert_eq!(b, key);
-        }
     }
 }
