@@ -22,7 +22,8 @@ if [ ! -x /usr/lib/ipsec/charon ] || ! command -v swanctl >/dev/null 2>&1; then
         iproute2 iputils-ping >/dev/null
 fi
 cargo build --release -p ipsec-cli
-BIN=$ROOT/target/release/ipsec
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+BIN=$TARGET/release/ipsec
 PSK=interop-rig-psk-0123456789abcdef
 LOGS=$(mktemp -d)
 cleanup() { "$RIG/down.sh" >/dev/null 2>&1 || true; }

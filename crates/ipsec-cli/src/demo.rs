@@ -7,8 +7,9 @@
 //! keepalive, so the drop counters show each reason. Everything that crosses the wire
 //! can be written to a pcap, and the SAs to a Wireshark `esp_sa` key table.
 //!
-//! Without `--manual`, [`run`] hands over to the IKEv2 demo (`ikedemo`); what both
-//! share is in `tunnel`.
+//! Without `--manual`, [`run`] hands over to the IKEv2 demo (`ikedemo`, driven by the
+//! gateway's IKE driver with the SAD as its data plane); what both share is in
+//! `tunnel`. The manual demo has no IKE and keeps its SAs by hand.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -24,7 +25,7 @@ use crate::keyfile::esp_sa_line;
 pub use crate::tunnel::DemoArgs;
 use crate::tunnel::{
     bind_pair, inject_faults, report, traffic, v4, verdict, write_keys, Bufs, KeyFiles, Peer,
-    Stats, Wire, TUNNEL_A, TUNNEL_B,
+    Plane, Stats, Wire, TUNNEL_A, TUNNEL_B,
 };
 use crate::ModeArg;
 
@@ -123,20 +124,22 @@ fn manual(args: &DemoArgs, keys: &KeyFiles) -> Result<(), String> {
         name: "A",
         sock: sa,
         addr: addr_a,
-        out: Some(mk_out(&ab)?),
-        inbound: BTreeMap::new(),
+        plane: Plane::Manual {
+            out: Some(mk_out(&ab)?),
+            inbound: BTreeMap::from([(ba.spi.0, mk_in(&ba)?)]),
+        },
         stats: Stats::default(),
     };
     let mut b = Peer {
         name: "B",
         sock: sb,
         addr: addr_b,
-        out: Some(mk_out(&ba)?),
-        inbound: BTreeMap::new(),
+        plane: Plane::Manual {
+            out: Some(mk_out(&ba)?),
+            inbound: BTreeMap::from([(ab.spi.0, mk_in(&ab)?)]),
+        },
         stats: Stats::default(),
     };
-    a.inbound.insert(ba.spi.0, mk_in(&ba)?);
-    b.inbound.insert(ab.spi.0, mk_in(&ab)?);
     let mut wire = Wire {
         pcap: args.pcap.as_deref().map(PcapOut::create).transpose()?,
     };

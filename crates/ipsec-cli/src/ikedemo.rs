@@ -1,9 +1,11 @@
-//! `ipsec demo` with IKEv2: two in-process endpoints negotiate an IKE SA and a Child SA
-//! over loopback UDP (PSK), the ESP traffic of the manual demo runs on the negotiated
-//! keys, then the Child SA is rekeyed, traffic continues on the new SA, and the IKE SA
-//! is deleted. Every IKE message and event is printed as it happens.
+//! `ipsec demo` with IKEv2: two in-process peers, each the gateway's IKE driver
+//! (`ipsec_gateway::driver::Driver`) over its own SAD, negotiate an IKE SA and a Child
+//! SA over loopback UDP (PSK); the ESP traffic of the manual demo runs through the
+//! SADs the drivers installed the Child SAs into, then the Child SA is rekeyed (a
+//! driver command), traffic continues on the new SA, and the IKE SA is deleted. Every
+//! IKE message and every notice of the drivers is printed as it happens.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, VecDeque};
 use std::fs::OpenOptions;
 use std::io::{ErrorKind, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
@@ -12,36 +14,86 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ipsec::core::time::StdClock;
-use ipsec::core::{ChildSaParams, IkeSpi, TrafficSelector};
+use ipsec::core::{IkeSpi, TrafficSelector, UdpEncap};
 use ipsec::crypto::suites;
 use ipsec::crypto::IntegId;
-use ipsec::esp::{EspInbound, EspOutbound};
-use ipsec::ike::{ChildSaId, Config, Event, IkeEndpoint, IkeSaKeys, SaHandle};
+use ipsec::ike::{ChildSaId, Config, IkeSaKeys, SaHandle};
+use ipsec::sad::{SaId, Sad, SadConfig};
+use ipsec_gateway::driver::{ConnSpec, Driver, Notice, SecretLookup, StartAction};
 
 use crate::capture::PcapOut;
 use crate::decode::exchange_name;
 use crate::keyfile::{esp_sa_line, ikev2_line};
 use crate::tunnel::{
     bind_pair, inject_faults, report, traffic, v4, verdict, write_ike_keys, write_keys, Bufs,
-    DemoArgs, KeyFiles, Peer, Stats, Wire, TUNNEL_A, TUNNEL_B,
+    DemoArgs, KeyFiles, Peer, Plane, Stats, Wire, TUNNEL_A, TUNNEL_B,
 };
 use crate::ModeArg;
 
-/// One IKE endpoint of the demo and what its events told us.
+/// The name of the one connection each driver has.
+const CONN: &str = "demo";
+
+/// One IKE peer of the demo: its driver and SAD, and what the driver's notices told
+/// us.
 struct IkeSide {
     name: &'static str,
-    ep: IkeEndpoint,
+    driver: Driver,
+    sad: Arc<Sad>,
     sock: UdpSocket,
     addr: SocketAddr,
     handle: Option<SaHandle>,
-    children: BTreeMap<ChildSaId, ChildSaParams>,
+    /// Child SAs installed so far.
+    installed: usize,
     current: Option<ChildSaId>,
     rekeyed: bool,
     closed: bool,
-    /// Inbound SPIs of Child SAs deleted since the data plane last looked.
-    deleted: Vec<u32>,
-    /// Child SAs installed since the data plane last looked.
-    fresh: Vec<ChildSaId>,
+    /// Child SAs deleted so far.
+    deleted: usize,
+    /// Notices taken from the driver, not printed yet.
+    pending: VecDeque<Notice>,
+    /// `esp_sa` rows of the outbound SAs installed, not collected yet.
+    rows: Vec<String>,
+}
+
+impl IkeSide {
+    /// Takes the driver's notices (to be printed after its datagrams), and reads the
+    /// keys of each Child SA from the SAD while it is installed.
+    fn collect(&mut self, now: ipsec::core::Instant) -> Result<(), String> {
+        while self.driver.poll_route().is_some() {}
+        while let Some(n) = self.driver.poll_notice() {
+            if let Notice::ChildUp { sad: Some(id), .. } = &n {
+                self.rows.push(esp_row(&self.sad, now, *id)?);
+            }
+            self.pending.push_back(n);
+        }
+        Ok(())
+    }
+}
+
+/// The `esp_sa` row of the outbound direction of SAD entry `id`.
+fn esp_row(sad: &Sad, now: ipsec::core::Instant, id: SaId) -> Result<String, String> {
+    let p = sad
+        .export_sa(now, id)
+        .and_then(|s| s.to_params())
+        .map_err(|e| format!("keys: {e}"))?;
+    let encr = p
+        .encr
+        .and_then(|e| suites::encr(e, p.encr_key_bits))
+        .ok_or("unknown transform")?;
+    let integ = if p.integ == IntegId::NONE {
+        None
+    } else {
+        suites::integ(p.integ)
+    };
+    Ok(esp_sa_line(
+        &p.local_addr.to_string(),
+        &p.remote_addr.to_string(),
+        p.outbound_spi.0,
+        encr,
+        p.outbound_keys.encr(),
+        integ,
+        p.outbound_keys.integ(),
+    ))
 }
 
 /// The `ikev2_decryption_table` being written: like strongSwan's save-keys, one
@@ -112,7 +164,7 @@ fn describe(payload: &[u8]) -> String {
     }
 }
 
-/// Runs both endpoints until `done` holds, printing each message and event.
+/// Runs both drivers until `done` holds, printing each message and notice.
 fn drive(
     a: &mut IkeSide,
     b: &mut IkeSide,
@@ -130,21 +182,26 @@ fn drive(
         }
         let now = clock.instant(Instant::now());
         for side in [&mut *a, &mut *b] {
+            side.collect(now)?;
             loop {
                 match side.sock.recv_from(&mut buf) {
-                    Ok((n, from)) => side.ep.handle_datagram(now, side.addr, from, &buf[..n]),
+                    Ok((n, from)) => {
+                        side.driver.handle_datagram(now, side.addr, from, &buf[..n]);
+                        side.collect(now)?;
+                    }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                     Err(e) => return Err(format!("recv: {e}")),
                 }
             }
-            if side.ep.poll_timeout().is_some_and(|t| t <= now) {
-                side.ep.handle_timeout(now);
+            if side.driver.poll_timeout().is_some_and(|t| t <= now) {
+                side.driver.handle_timeout(now);
+                side.collect(now)?;
             }
         }
         let names = [(a.addr, a.name), (b.addr, b.name)];
         let name_of = |x: SocketAddr| names.iter().find(|(s, _)| *s == x).map_or("?", |(_, n)| *n);
         for side in [&mut *a, &mut *b] {
-            while let Some(t) = side.ep.poll_transmit() {
+            while let Some(t) = side.driver.poll_transmit() {
                 outln!(
                     "  {} -> {}  {}, {} bytes",
                     side.name,
@@ -159,9 +216,9 @@ fn drive(
                     .send_to(&t.payload, t.remote)
                     .map_err(|e| format!("send: {e}"))?;
             }
-            while let Some((h, ev)) = side.ep.poll_event() {
-                side.handle = Some(h);
-                on_event(side, ev, keylog)?;
+            while let Some(n) = side.pending.pop_front() {
+                side.handle = Some(n.sa());
+                on_notice(side, n, keylog)?;
             }
         }
         std::thread::sleep(Duration::from_micros(200));
@@ -169,20 +226,20 @@ fn drive(
     Ok(())
 }
 
-fn on_event(side: &mut IkeSide, ev: Event, keylog: &mut Option<IkeKeyLog>) -> Result<(), String> {
-    let n = side.name;
-    match ev {
-        Event::IkeSaEstablished {
+fn on_notice(side: &mut IkeSide, n: Notice, keylog: &mut Option<IkeKeyLog>) -> Result<(), String> {
+    let name = side.name;
+    match n {
+        Notice::IkeUp {
             local_spi,
             remote_spi,
             suite,
             ..
         } => {
-            outln!("  {n}: IKE_SA established ({suite}), SPIs {local_spi} / {remote_spi}");
+            outln!("  {name}: IKE_SA established ({suite}), SPIs {local_spi} / {remote_spi}");
         }
-        Event::IkeSaKeysDerived { keys } => {
+        Notice::IkeKeys { keys, .. } => {
             outln!(
-                "  {n}: IKE_SA keys exported, SPIs {} / {}",
+                "  {name}: IKE_SA keys exported, SPIs {} / {}",
                 keys.spi_i,
                 keys.spi_r
             );
@@ -190,97 +247,62 @@ fn on_event(side: &mut IkeSide, ev: Event, keylog: &mut Option<IkeKeyLog>) -> Re
                 log.add(&keys)?;
             }
         }
-        Event::ChildSaInstalled { id, params, suite } => {
+        Notice::ChildUp {
+            child,
+            sad,
+            suite,
+            esn,
+            inbound_spi,
+            outbound_spi,
+            ..
+        } => {
             outln!(
-                "  {n}: CHILD_SA {} installed ({suite}{}), SPIs in {} out {}",
-                id.0,
-                if params.esn { ", ESN" } else { "" },
-                params.inbound_spi,
-                params.outbound_spi
+                "  {name}: CHILD_SA {} installed ({suite}{}), SPIs in {inbound_spi} out {outbound_spi}",
+                child.0,
+                if esn { ", ESN" } else { "" },
             );
-            side.children.insert(id, params);
-            side.fresh.push(id);
+            if sad.is_none() {
+                return Err(format!("install: the SAD refused CHILD_SA {}", child.0));
+            }
+            side.installed += 1;
             if side.current.is_none() {
-                side.current = Some(id);
+                side.current = Some(child);
             }
         }
-        Event::ChildSaRekeyed { old, new } => {
-            outln!("  {n}: CHILD_SA {} rekeyed, now {}", old.0, new.0);
+        Notice::ChildRekeyed { old, new, .. } => {
+            outln!("  {name}: CHILD_SA {} rekeyed, now {}", old.0, new.0);
             side.current = Some(new);
             side.rekeyed = true;
         }
-        Event::ChildSaDeleted {
-            id,
+        Notice::ChildDeleted {
+            child,
             inbound_spi,
             outbound_spi,
-        } => {
-            outln!(
-                "  {n}: CHILD_SA {} deleted (SPIs {inbound_spi} / {outbound_spi})",
-                id.0
-            );
-            side.deleted.push(inbound_spi.0);
-        }
-        Event::ChildSaFailed { id, error } => {
-            return Err(format!("{n}: CHILD_SA {} failed: {error}", id.0))
-        }
-        Event::IkeSaClosed { reason } => {
-            outln!("  {n}: IKE_SA closed ({reason})");
-            side.closed = true;
-        }
-        Event::IkeSaRekeyed {
-            new_local_spi,
-            new_remote_spi,
             ..
         } => {
-            outln!("  {n}: IKE_SA rekeyed, SPIs {new_local_spi} / {new_remote_spi}");
+            outln!(
+                "  {name}: CHILD_SA {} deleted (SPIs {inbound_spi} / {outbound_spi})",
+                child.0
+            );
+            side.deleted += 1;
+        }
+        Notice::ChildFailed { child, error, .. } => {
+            return Err(format!("{name}: CHILD_SA {} failed: {error}", child.0))
+        }
+        Notice::IkeClosed { reason, .. } => {
+            outln!("  {name}: IKE_SA closed ({reason})");
+            side.closed = true;
+        }
+        Notice::IkeRekeyed {
+            local_spi,
+            remote_spi,
+            ..
+        } => {
+            outln!("  {name}: IKE_SA rekeyed, SPIs {local_spi} / {remote_spi}");
         }
         _ => {}
     }
     Ok(())
-}
-
-/// Installs what `side` negotiated into its data plane `peer`: new inbound SAs, the
-/// current outbound SA, and removes deleted inbound SAs. Returns `esp_sa` rows for
-/// the new outbound SAs.
-fn install(
-    side: &mut IkeSide,
-    peer: &mut Peer,
-    provider: &'static ipsec::crypto::CryptoProvider,
-) -> Result<Vec<String>, String> {
-    let mut rows = Vec::new();
-    for id in side.fresh.drain(..) {
-        let Some(p) = side.children.get(&id) else {
-            continue;
-        };
-        let i = EspInbound::from_params(provider, p).map_err(|e| format!("install: {e}"))?;
-        peer.inbound.insert(p.inbound_spi.0, i);
-        let encr = p
-            .encr
-            .and_then(|e| suites::encr(e, p.encr_key_bits))
-            .ok_or("unknown transform")?;
-        let integ = if p.integ == IntegId::NONE {
-            None
-        } else {
-            suites::integ(p.integ)
-        };
-        rows.push(esp_sa_line(
-            &p.local_addr.to_string(),
-            &p.remote_addr.to_string(),
-            p.outbound_spi.0,
-            encr,
-            p.outbound_keys.encr(),
-            integ,
-            p.outbound_keys.integ(),
-        ));
-    }
-    for spi in side.deleted.drain(..) {
-        peer.inbound.remove(&spi);
-    }
-    if let Some(p) = side.current.and_then(|c| side.children.get(&c)) {
-        peer.out =
-            Some(EspOutbound::from_params(provider, p).map_err(|e| format!("install: {e}"))?);
-    }
-    Ok(rows)
 }
 
 /// Runs the IKEv2 demo, writing the key tables `keys` names.
@@ -331,6 +353,7 @@ pub(crate) fn run(args: &DemoArgs, keys: &KeyFiles) -> Result<(), String> {
             .map_err(|e| format!("--ike: {e}"))?
             .with_esp_proposals(&esp)
             .map_err(|e| format!("--suite: {e}"))?;
+        c.name = CONN.into();
         c.remote_id = Some(peer.parse().map_err(|_| "identity")?);
         c.local_ts = vec![local];
         c.remote_ts = vec![remote];
@@ -344,47 +367,83 @@ pub(crate) fn run(args: &DemoArgs, keys: &KeyFiles) -> Result<(), String> {
         c.export_ike_keys = keys.ike.is_some();
         Ok(Arc::new(c))
     };
-    let side = |name, ep, sock, addr| IkeSide {
-        name,
-        ep,
-        sock,
-        addr,
-        handle: None,
-        children: BTreeMap::new(),
-        current: None,
-        rekeyed: false,
-        closed: false,
-        deleted: Vec::new(),
-        fresh: Vec::new(),
+    let start = Instant::now();
+    let clock = StdClock::new(start);
+    // A driver over its own SAD for each side; ESP goes in UDP between the demo's
+    // data sockets (no NAT makes IKE choose that itself).
+    let side = |name,
+                cfg: Arc<Config>,
+                sock,
+                addr: SocketAddr,
+                remote: Option<SocketAddr>,
+                esp: (u16, u16)|
+     -> Result<IkeSide, String> {
+        let sad = Arc::new(Sad::new(provider, SadConfig::new()).map_err(|e| e.to_string())?);
+        let key = cfg.psk.clone();
+        let secrets: SecretLookup = Arc::new(move |_, _| Some(key.clone()));
+        let conn = ConnSpec {
+            config: Arc::clone(&cfg),
+            local: addr.ip(),
+            remote,
+            remote_addrs: Vec::new(),
+            start_action: StartAction::default(),
+        };
+        let mut driver = Driver::new(cfg, vec![conn], secrets, Arc::clone(&sad), provider)
+            .map_err(|e| e.to_string())?;
+        driver.keep_notices(true);
+        driver.set_ike_port(addr.port());
+        driver.set_esp_in_udp(Some(UdpEncap {
+            local_port: esp.0,
+            remote_port: esp.1,
+        }));
+        Ok(IkeSide {
+            name,
+            driver,
+            sad,
+            sock,
+            addr,
+            handle: None,
+            installed: 0,
+            current: None,
+            rekeyed: false,
+            closed: false,
+            deleted: 0,
+            pending: VecDeque::new(),
+            rows: Vec::new(),
+        })
     };
     let mut a = side(
         "A",
-        IkeEndpoint::with_config(config("a.demo.test", "b.demo.test", ts_a, ts_b)?, provider)
-            .map_err(|e| e.to_string())?,
+        config("a.demo.test", "b.demo.test", ts_a, ts_b)?,
         ia,
         ike_a,
-    );
+        Some(ike_b),
+        (addr_a.port(), addr_b.port()),
+    )?;
     let mut b = side(
         "B",
-        IkeEndpoint::with_config(config("b.demo.test", "a.demo.test", ts_b, ts_a)?, provider)
-            .map_err(|e| e.to_string())?,
+        config("b.demo.test", "a.demo.test", ts_b, ts_a)?,
         ib,
         ike_b,
-    );
+        None,
+        (addr_b.port(), addr_a.port()),
+    )?;
     let mut wire = Wire {
         pcap: args.pcap.as_deref().map(PcapOut::create).transpose()?,
     };
     let mut keylog = keys.ike.as_deref().map(IkeKeyLog::create).transpose()?;
-    let mk_peer = |name, sock, addr| Peer {
+    let mk_peer = |name, sock, addr, sad: &Arc<Sad>| Peer {
         name,
         sock,
         addr,
-        out: None,
-        inbound: BTreeMap::new(),
+        plane: Plane::Sad {
+            sad: Arc::clone(sad),
+            clock: StdClock::new(start),
+        },
         stats: Stats::default(),
     };
-    let mut pa = mk_peer("A", da, addr_a);
-    let mut pb = mk_peer("B", db, addr_b);
+    let mut pa = mk_peer("A", da, addr_a, &a.sad);
+    let mut pb = mk_peer("B", db, addr_b, &b.sad);
 
     let mode = if transport { "transport" } else { "tunnel" };
     outln!("ipsec demo: IKEv2 (PSK) and ESP-in-UDP (RFC 3948), {mode} mode, over loopback");
@@ -405,13 +464,12 @@ pub(crate) fn run(args: &DemoArgs, keys: &KeyFiles) -> Result<(), String> {
     } else {
         outln!("  traffic {TUNNEL_A} <-> {TUNNEL_B} inside the tunnel, UDP and ICMP echo");
     }
-    let start = Instant::now();
-    let clock = StdClock::new(start);
 
     outln!("\n1. IKE_SA_INIT and IKE_AUTH (A initiates)");
     let t0 = Instant::now();
     a.handle = Some(
-        a.ep.connect(clock.instant(t0), ike_a, ike_b)
+        a.driver
+            .initiate_sa(clock.instant(t0), CONN)
             .map_err(|e| format!("connect: {e}"))?,
     );
     drive(
@@ -424,8 +482,7 @@ pub(crate) fn run(args: &DemoArgs, keys: &KeyFiles) -> Result<(), String> {
         |a, b| a.current.is_some() && b.current.is_some(),
     )?;
     outln!("  handshake in {:.1} ms", t0.elapsed().as_secs_f64() * 1e3);
-    let mut rows = install(&mut a, &mut pa, provider)?;
-    rows.extend(install(&mut b, &mut pb, provider)?);
+    let mut rows: Vec<String> = a.rows.drain(..).chain(b.rows.drain(..)).collect();
 
     let first = args.count / 2;
     outln!("\n2. ESP traffic on the first CHILD_SA: {first} packets each way");
@@ -437,7 +494,8 @@ pub(crate) fn run(args: &DemoArgs, keys: &KeyFiles) -> Result<(), String> {
     outln!("\n3. CHILD_SA rekey (CREATE_CHILD_SA, A initiates), then the old SA is deleted");
     let h = a.handle.ok_or("no IKE SA")?;
     let c = a.current.ok_or("no CHILD_SA")?;
-    a.ep.rekey_child_sa(clock.instant(Instant::now()), h, c)
+    a.driver
+        .rekey_child(clock.instant(Instant::now()), c)
         .map_err(|e| format!("rekey: {e}"))?;
     drive(
         &mut a,
@@ -446,16 +504,9 @@ pub(crate) fn run(args: &DemoArgs, keys: &KeyFiles) -> Result<(), String> {
         &mut wire,
         &mut keylog,
         "the rekey",
-        |a, b| {
-            a.rekeyed
-                && b.rekeyed
-                && a.children.len() == 2
-                && !a.deleted.is_empty()
-                && !b.deleted.is_empty()
-        },
+        |a, b| a.rekeyed && b.rekeyed && a.installed == 2 && a.deleted > 0 && b.deleted > 0,
     )?;
-    rows.extend(install(&mut a, &mut pa, provider)?);
-    rows.extend(install(&mut b, &mut pb, provider)?);
+    rows.extend(a.rows.drain(..).chain(b.rows.drain(..)));
 
     outln!(
         "\n4. ESP traffic on the new CHILD_SA: {} packets each way",
@@ -484,7 +535,8 @@ pub(crate) fn run(args: &DemoArgs, keys: &KeyFiles) -> Result<(), String> {
     }
 
     outln!("\n5. Delete (INFORMATIONAL, A initiates)");
-    a.ep.close(clock.instant(Instant::now()), h)
+    a.driver
+        .close(clock.instant(Instant::now()), h)
         .map_err(|e| format!("close: {e}"))?;
     drive(
         &mut a,

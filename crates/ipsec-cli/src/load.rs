@@ -14,16 +14,16 @@
 //! timer at once (module `net`), so it adds no latency of its own.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
-use std::path::{Path, PathBuf};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant as WallInstant};
 
 use ipsec::core::time::StdClock;
-use ipsec::core::{Instant, TrafficSelector};
+use ipsec::core::Instant;
 use ipsec::ike::{Config, Event, Identity, IkeEndpoint, SaHandle};
 
-use crate::peer::PSK_ENV;
+use crate::args::{parse_remote, parse_ts, read_psk, route_source};
 use crate::Backend;
 
 mod net;
@@ -497,69 +497,6 @@ fn config(args: &LoadArgs, local_ip: IpAddr) -> Result<Config, String> {
         cfg.remote_ts = vec![parse_ts(t)?];
     }
     Ok(cfg)
-}
-
-/// The pre-shared key: `--psk`, else the contents of `--psk-file` (without one
-/// trailing newline), else `IPSEC_PSK`; as `ipsec connect` reads it.
-fn read_psk(psk: Option<&str>, file: Option<&Path>) -> Result<Vec<u8>, String> {
-    let key = if let Some(s) = psk {
-        s.as_bytes().to_vec()
-    } else if let Some(path) = file {
-        let mut b =
-            std::fs::read(path).map_err(|e| format!("--psk-file {}: {e}", path.display()))?;
-        if b.ends_with(b"\r\n") {
-            b.truncate(b.len() - 2);
-        } else if b.ends_with(b"\n") {
-            b.truncate(b.len() - 1);
-        }
-        b
-    } else if let Some(v) = std::env::var_os(PSK_ENV) {
-        v.into_encoded_bytes()
-    } else {
-        return Err(format!(
-            "no pre-shared key: give --psk-file FILE, set {PSK_ENV}, or give --psk SECRET"
-        ));
-    };
-    if key.is_empty() {
-        return Err("the pre-shared key is empty".into());
-    }
-    Ok(key)
-}
-
-fn parse_ts(s: &str) -> Result<TrafficSelector, String> {
-    let (a, l) = s
-        .split_once('/')
-        .unwrap_or((s, if s.contains(':') { "128" } else { "32" }));
-    let addr: IpAddr = a
-        .parse()
-        .map_err(|_| format!("bad address in selector \"{s}\""))?;
-    let len: u8 = l
-        .parse()
-        .map_err(|_| format!("bad prefix length in selector \"{s}\""))?;
-    TrafficSelector::from_prefix(addr, len).ok_or_else(|| format!("bad selector \"{s}\""))
-}
-
-fn parse_remote(s: &str, port: u16) -> Result<SocketAddr, String> {
-    if let Ok(a) = s.parse::<SocketAddr>() {
-        return Ok(a);
-    }
-    let ip: IpAddr = s.parse().map_err(|_| format!("bad --remote \"{s}\""))?;
-    Ok(SocketAddr::new(ip, port))
-}
-
-/// The address the kernel would send from towards `remote`.
-fn route_source(remote: SocketAddr) -> Option<IpAddr> {
-    let bind = SocketAddr::new(
-        if remote.is_ipv4() {
-            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
-        } else {
-            IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
-        },
-        0,
-    );
-    let s = UdpSocket::bind(bind).ok()?;
-    s.connect(remote).ok()?;
-    s.local_addr().ok().map(|a| a.ip())
 }
 
 #[cfg(test)]

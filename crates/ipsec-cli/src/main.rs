@@ -28,6 +28,7 @@ use ipsec_cli::{capture, keyfile};
 #[macro_use]
 mod out;
 
+mod args;
 mod decode;
 mod demo;
 mod gateway;

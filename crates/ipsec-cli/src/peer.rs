@@ -1,7 +1,10 @@
 //! `ipsec connect` and `ipsec listen`: a command-line IKEv2 peer for testing a VPN
-//! gateway. IKE comes from `ipsec-ike` (sans-I/O, driven here by two UDP sockets on
-//! ports 500 and 4500); the Child SAs it negotiates are installed in `ipsec-esp`, and
-//! ICMP echo requests and replies cross the tunnel as ESP in UDP (RFC 3948).
+//! gateway. IKE is driven by the gateway's [`Driver`] (the one IKE-driving loop of the
+//! workspace), fed from two UDP sockets on ports 500 and 4500; the driver installs the
+//! Child SAs it negotiates in a `Sad`, and ICMP echo requests and replies cross the
+//! tunnel through that SAD as ESP in UDP (RFC 3948, module `plane`). What the driver
+//! reports ([`Notice`]s) is printed; manual rekeys and the final delete are the
+//! driver's commands.
 //!
 //! Nothing a peer sends ends the process by itself: `listen` serves the first
 //! initiator that authenticates, and handshakes that fail before that (a wrong PSK, an
@@ -10,31 +13,29 @@
 //! reply that cannot be sent) are counted by reason and printed through a rate limit
 //! (module `drops`).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ipsec::core::time::StdClock;
-use ipsec::core::{IpProto, PacketBuf, TrafficSelector};
-use ipsec::crypto::CryptoProvider;
+use ipsec::core::TrafficSelector;
 use ipsec::esp::udp::{classify, Classified};
-use ipsec::esp::{EspInbound, EspOutbound};
-use ipsec::ike::{ChildSaId, CloseReason, Config, Event, Identity, IkeEndpoint, SaHandle};
+use ipsec::ike::{ChildSaId, CloseReason, Config, Identity, SaHandle};
+use ipsec::sad::{Sad, SadConfig};
+use ipsec_gateway::driver::{ConnSpec, Driver, Notice, SecretLookup, StartAction};
 use serde_json::{json, Value};
 
+use crate::args::{parse_remote, parse_ts, read_psk, route_source};
 use crate::packets::{ipv4_packet, reply_to, PROTO_ICMP};
 use crate::Backend;
 
 mod drops;
+mod plane;
 
 use drops::RateLog;
-
-/// The environment variable that holds the pre-shared key when neither `--psk` nor
-/// `--psk-file` is given.
-pub const PSK_ENV: &str = "IPSEC_PSK";
 
 /// Options shared by `ipsec connect` and `ipsec listen`.
 #[derive(clap::Args, Debug, Clone)]
@@ -104,13 +105,6 @@ pub struct PeerArgs {
     pub port: u16,
 }
 
-struct Child {
-    out: EspOutbound,
-    outbound_spi: u32,
-    remote: SocketAddr,
-    inbound_spi: u32,
-}
-
 struct Out {
     json: bool,
 }
@@ -162,90 +156,6 @@ impl Out {
             }
         }
     }
-}
-
-/// The pre-shared key: `--psk`, else the contents of `--psk-file`, else `IPSEC_PSK`.
-fn read_psk(args: &PeerArgs) -> Result<Vec<u8>, String> {
-    let psk = if let Some(s) = &args.psk {
-        s.as_bytes().to_vec()
-    } else if let Some(path) = &args.psk_file {
-        let mut b =
-            std::fs::read(path).map_err(|e| format!("--psk-file {}: {e}", path.display()))?;
-        warn_if_shared(path);
-        strip_newline(&mut b);
-        b
-    } else if let Some(v) = std::env::var_os(PSK_ENV) {
-        v.into_encoded_bytes()
-    } else {
-        return Err(format!(
-            "no pre-shared key: give --psk-file FILE, set {PSK_ENV}, or give --psk SECRET"
-        ));
-    };
-    if psk.is_empty() {
-        return Err("the pre-shared key is empty".into());
-    }
-    Ok(psk)
-}
-
-/// Removes one trailing newline ("\n" or "\r\n"), as an editor or `echo` leaves it.
-fn strip_newline(b: &mut Vec<u8>) {
-    if b.ends_with(b"\r\n") {
-        b.truncate(b.len() - 2);
-    } else if b.ends_with(b"\n") {
-        b.truncate(b.len() - 1);
-    }
-}
-
-/// Warns (on stderr) when other users may read the key file.
-fn warn_if_shared(path: &Path) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if let Ok(m) = std::fs::metadata(path) {
-            let mode = m.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                eprintln!(
-                    "ipsec: warning: {} is accessible to other users (mode {mode:03o}); chmod 600 it",
-                    path.display()
-                );
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = path;
-}
-
-fn parse_ts(s: &str) -> Result<TrafficSelector, String> {
-    let (a, l) = s
-        .split_once('/')
-        .unwrap_or((s, if s.contains(':') { "128" } else { "32" }));
-    let addr: IpAddr = a
-        .parse()
-        .map_err(|_| format!("bad address in selector \"{s}\""))?;
-    let len: u8 = l
-        .parse()
-        .map_err(|_| format!("bad prefix length in selector \"{s}\""))?;
-    TrafficSelector::from_prefix(addr, len).ok_or_else(|| format!("bad selector \"{s}\""))
-}
-
-fn parse_remote(s: &str, port: u16) -> Result<SocketAddr, String> {
-    if let Ok(a) = s.parse::<SocketAddr>() {
-        return Ok(a);
-    }
-    let ip: IpAddr = s.parse().map_err(|_| format!("bad --remote \"{s}\""))?;
-    Ok(SocketAddr::new(ip, port))
-}
-
-/// The address the kernel would send from towards `remote`.
-fn route_source(remote: SocketAddr) -> Option<IpAddr> {
-    let bind = if remote.is_ipv4() {
-        "0.0.0.0:0"
-    } else {
-        "[::]:0"
-    };
-    let s = UdpSocket::bind(bind).ok()?;
-    s.connect(remote).ok()?;
-    s.local_addr().ok().map(|a| a.ip())
 }
 
 /// What the run was asked to do, and what happened.
@@ -303,14 +213,14 @@ pub fn run(args: &PeerArgs, initiate: bool) -> Result<(), String> {
     r.finish()
 }
 
-/// The state the steps of a run share: the endpoint, its sockets, the data plane
-/// (Child SAs by id, inbound SAs by SPI) and the progress.
+/// The state the steps of a run share: the gateway's driver (IKE, and the Child SAs
+/// it installs in the SAD), the SAD as the data plane, the sockets and the progress.
 struct Run<'a> {
     args: &'a PeerArgs,
     initiate: bool,
-    provider: &'static CryptoProvider,
     out: Out,
-    ep: IkeEndpoint,
+    driver: Driver,
+    sad: Arc<Sad>,
     start: Instant,
     clock: StdClock,
     s500: UdpSocket,
@@ -324,16 +234,21 @@ struct Run<'a> {
     /// The IKE SA this run serves: ours when connecting; when listening, the first one
     /// that is established (its peer authenticated).
     sa: Option<SaHandle>,
-    established: HashSet<SaHandle>,
-    children: BTreeMap<ChildSaId, Child>,
-    inbound: HashMap<u32, EspInbound>,
+    /// Where the served peer moved (a NAT rebinding IKE followed): ESP goes there too.
+    moved: Option<SocketAddr>,
+    /// Installed Child SAs (their outbound SPIs, for the drop lines).
+    children: BTreeMap<ChildSaId, u32>,
     current: Option<ChildSaId>,
-    /// Both hold the largest UDP datagram, so that any echo request that arrived can be
-    /// answered (a reply that still does not fit is dropped and counted).
+    /// Both hold the largest UDP datagram (with the headroom the SAD needs), so that
+    /// any echo request that arrived can be answered (a reply that still does not fit
+    /// is dropped and counted).
     buf: Vec<u8>,
     sbuf: Vec<u8>,
     p: Progress,
 }
+
+/// The name of the one connection a run's driver has.
+const CONN: &str = "peer";
 
 impl<'a> Run<'a> {
     /// Reads the options, binds the sockets, and starts the IKE SA when connecting.
@@ -349,11 +264,26 @@ impl<'a> Run<'a> {
             .local
             .or_else(|| remote.and_then(route_source))
             .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        let cfg = config(args, local_ip)?;
+        let mut cfg = config(args, local_ip)?;
+        cfg.name = CONN.into();
         let ping_src = ping_source(&cfg, local_ip);
         let local_sel: Vec<TrafficSelector> = cfg.local_ts.clone();
-        let mut ep =
-            IkeEndpoint::with_config(Arc::new(cfg), provider).map_err(|e| e.to_string())?;
+        let psk = cfg.psk.clone();
+        let cfg = Arc::new(cfg);
+        let sad = Arc::new(Sad::new(provider, SadConfig::new()).map_err(|e| e.to_string())?);
+        let conn = ConnSpec {
+            config: Arc::clone(&cfg),
+            local: local_ip,
+            remote: remote.filter(|_| initiate),
+            remote_addrs: Vec::new(),
+            start_action: StartAction::default(),
+        };
+        // One key for every peer: without --remote-id, any identity that proves it.
+        let secrets: SecretLookup = Arc::new(move |_: &Identity, _: &Identity| Some(psk.clone()));
+        let mut driver = Driver::new(cfg, vec![conn], secrets, Arc::clone(&sad), provider)
+            .map_err(|e| e.to_string())?;
+        driver.keep_notices(true);
+        driver.set_ike_port(args.port);
 
         let s500 = UdpSocket::bind(SocketAddr::new(local_ip, args.port))
             .map_err(|e| format!("bind {local_ip}:{}: {e}", args.port))?;
@@ -380,7 +310,8 @@ impl<'a> Run<'a> {
         if let Some(r) = remote {
             if initiate {
                 sa = Some(
-                    ep.connect(clock.instant(start), l500, r)
+                    driver
+                        .initiate_sa(clock.instant(start), CONN)
                         .map_err(|e| format!("connect: {e}"))?,
                 );
                 out.event(
@@ -398,9 +329,9 @@ impl<'a> Run<'a> {
         Ok(Run {
             args,
             initiate,
-            provider,
             out,
-            ep,
+            driver,
+            sad,
             start,
             clock,
             s500,
@@ -410,19 +341,19 @@ impl<'a> Run<'a> {
             local_sel,
             ping_src,
             sa,
-            established: HashSet::new(),
+            moved: None,
             children: BTreeMap::new(),
-            inbound: HashMap::new(),
             current: None,
-            buf: vec![0u8; 65536],
+            buf: vec![0u8; plane::RECV_HEAD + 65536],
             sbuf: vec![0u8; 65536 + 512],
             p,
         })
     }
 
-    /// Reads both sockets until they are empty: IKE goes to the endpoint, ESP to the
-    /// data plane.
+    /// Reads both sockets until they are empty: IKE goes to the driver, ESP to the
+    /// SAD.
     fn receive(&mut self, now: ipsec::core::Instant) -> Result<(), String> {
+        const H: usize = plane::RECV_HEAD;
         for ike_port in [true, false] {
             loop {
                 let (sock, local) = if ike_port {
@@ -430,7 +361,7 @@ impl<'a> Run<'a> {
                 } else {
                     (&self.s4500, self.l4500)
                 };
-                let (n, from) = match sock.recv_from(&mut self.buf) {
+                let (n, from) = match sock.recv_from(&mut self.buf[H..]) {
                     Ok(x) => x,
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                     // An ICMP error for something we sent earlier: nothing to read.
@@ -449,7 +380,8 @@ impl<'a> Run<'a> {
                 if local.port() == 4500 {
                     self.on_4500(now, local, from, n);
                 } else {
-                    self.ep.handle_datagram(now, local, from, &self.buf[..n]);
+                    self.driver
+                        .handle_datagram(now, local, from, &self.buf[H..H + n]);
                 }
             }
         }
@@ -465,29 +397,36 @@ impl<'a> Run<'a> {
         from: SocketAddr,
         n: usize,
     ) {
-        let data = &self.buf[..n];
+        const H: usize = plane::RECV_HEAD;
+        let data = &self.buf[H..H + n];
         match classify(data) {
-            Classified::Ike(_) => self.ep.handle_datagram(now, local, from, data),
+            Classified::Ike(_) => self.driver.handle_datagram(now, local, from, data),
             Classified::Esp(_) => {
                 let spi = u32::from_be_bytes([data[0], data[1], data[2], data[3]]);
-                let reply = esp_in(
-                    &mut self.inbound,
-                    spi,
-                    &mut self.buf[..n],
-                    &self.local_sel,
-                    &mut self.p,
-                    &self.out,
-                );
+                let reply = match plane::open_esp(&self.sad, now, local, from, &mut self.buf, n) {
+                    Ok(inner) => esp_in(inner, &self.local_sel, &mut self.p, &self.out),
+                    Err(r) => {
+                        self.out.esp_drop(&mut self.p, Some(spi), r.as_str(), || {
+                            format!("ESP from SPI 0x{spi:08x} dropped: {}", plane::describe(r))
+                        });
+                        None
+                    }
+                };
                 if let Some(reply) = reply {
-                    if let Some(c) = self.current.and_then(|c| self.children.get_mut(&c)) {
-                        match send_esp(&self.s4500, c, &reply, &mut self.sbuf) {
-                            Ok(()) => self.p.echo_answered += 1,
-                            Err((reason, e)) => {
-                                self.out
-                                    .esp_drop(&mut self.p, Some(c.outbound_spi), reason, || {
-                                        format!("echo reply ({} bytes) not sent: {e}", reply.len())
-                                    })
-                            }
+                    match plane::send_esp(
+                        &self.sad,
+                        now,
+                        &self.s4500,
+                        &reply,
+                        &mut self.sbuf,
+                        self.moved,
+                    ) {
+                        Ok(_) => self.p.echo_answered += 1,
+                        Err((reason, e)) => {
+                            let spi = self.current_spi();
+                            self.out.esp_drop(&mut self.p, spi, reason, || {
+                                format!("echo reply ({} bytes) not sent: {e}", reply.len())
+                            });
                         }
                     }
                 }
@@ -503,12 +442,17 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// The endpoint's timers, then what it has to send and its events.
+    /// The outbound SPI of the Child SA in use.
+    fn current_spi(&self) -> Option<u32> {
+        self.current.and_then(|c| self.children.get(&c)).copied()
+    }
+
+    /// The driver's timers, then what it has to send and what happened.
     fn ike_output(&mut self, now: ipsec::core::Instant, wall: Instant) -> Result<(), String> {
-        if self.ep.poll_timeout().is_some_and(|t| t <= now) {
-            self.ep.handle_timeout(now);
+        if self.driver.poll_timeout().is_some_and(|t| t <= now) {
+            self.driver.handle_timeout(now);
         }
-        while let Some(t) = self.ep.poll_transmit() {
+        while let Some(t) = self.driver.poll_transmit() {
             let sock = if t.local.port() == 4500 {
                 &self.s4500
             } else {
@@ -518,18 +462,21 @@ impl<'a> Run<'a> {
                 self.p.failures.push(format!("send to {}: {e}", t.remote));
             }
         }
-        while let Some((h, ev)) = self.ep.poll_event() {
-            self.on_event(h, ev, wall)?;
+        // No TUN device here: the routes of the Child SAs are not needed.
+        while self.driver.poll_route().is_some() {}
+        while let Some(n) = self.driver.poll_notice() {
+            self.on_notice(n, wall)?;
         }
         Ok(())
     }
 
-    /// One event of the endpoint: the handshake's outcome, Child SAs installed into
-    /// and removed from the data plane, rekeys, closes.
-    fn on_event(&mut self, h: SaHandle, ev: Event, wall: Instant) -> Result<(), String> {
+    /// One notice of the driver: the handshake's outcome, Child SAs installed in and
+    /// removed from the SAD, rekeys, closes.
+    fn on_notice(&mut self, n: Notice, wall: Instant) -> Result<(), String> {
         let (out, p) = (&self.out, &mut self.p);
-        match ev {
-            Event::IkeSaEstablished {
+        match n {
+            Notice::IkeUp {
+                sa: h,
                 local_spi,
                 remote_spi,
                 suite,
@@ -537,7 +484,6 @@ impl<'a> Run<'a> {
                 peer_id,
                 ..
             } => {
-                self.established.insert(h);
                 if self.sa.is_none() {
                     self.sa = Some(h);
                 }
@@ -551,38 +497,37 @@ impl<'a> Run<'a> {
                     || format!("IKE_SA established with {peer_id}: {suite}, SPIs {local_spi}/{remote_spi}, NAT {nat:?}"),
                 );
             }
-            Event::ChildSaInstalled { id, params, suite } => {
-                let Some(enc) = params.udp_encap else {
+            Notice::ChildUp {
+                child: id,
+                sad,
+                suite,
+                udp_encap,
+                inbound_spi,
+                outbound_spi,
+                local_ts,
+                remote_ts,
+                ..
+            } => {
+                if udp_encap.is_none() {
                     p.failures.push("the Child SA has no UDP encapsulation; raw ESP needs a raw socket, which this tool does not use".into());
                     return Ok(());
-                };
-                let o = EspOutbound::from_params(self.provider, &params)
-                    .map_err(|e| format!("install: {e}"))?;
-                let i = EspInbound::from_params(self.provider, &params)
-                    .map_err(|e| format!("install: {e}"))?;
-                let remote = SocketAddr::new(params.remote_addr, enc.remote_port);
+                }
+                if sad.is_none() {
+                    return Err("install: the SAD refused the Child SA".into());
+                }
                 out.event(
                     json!({"event": "child_installed", "id": id.0, "suite": suite,
-                           "inbound_spi": params.inbound_spi.to_string(), "outbound_spi": params.outbound_spi.to_string(),
-                           "local_ts": format!("{:?}", params.local_ts.as_slice()), "remote_ts": format!("{:?}", params.remote_ts.as_slice())}),
-                    || format!("CHILD_SA {} installed: {suite}, SPIs in {} out {}", id.0, params.inbound_spi, params.outbound_spi),
+                           "inbound_spi": inbound_spi.to_string(), "outbound_spi": outbound_spi.to_string(),
+                           "local_ts": format!("{:?}", local_ts.as_slice()), "remote_ts": format!("{:?}", remote_ts.as_slice())}),
+                    || format!("CHILD_SA {} installed: {suite}, SPIs in {inbound_spi} out {outbound_spi}", id.0),
                 );
-                self.inbound.insert(params.inbound_spi.0, i);
-                self.children.insert(
-                    id,
-                    Child {
-                        out: o,
-                        outbound_spi: params.outbound_spi.0,
-                        remote,
-                        inbound_spi: params.inbound_spi.0,
-                    },
-                );
+                self.children.insert(id, outbound_spi.0);
                 if self.current.is_none() {
                     self.current = Some(id);
                     p.child = Some(id);
                 }
             }
-            Event::ChildSaRekeyed { old, new } => {
+            Notice::ChildRekeyed { old, new, .. } => {
                 self.current = Some(new);
                 p.child = Some(new);
                 if p.child_rekey_asked && !p.child_rekeyed {
@@ -594,14 +539,13 @@ impl<'a> Run<'a> {
                     || format!("CHILD_SA {} rekeyed, now {}", old.0, new.0),
                 );
             }
-            Event::ChildSaDeleted {
-                id,
+            Notice::ChildDeleted {
+                child: id,
                 inbound_spi,
                 outbound_spi,
+                ..
             } => {
-                if let Some(c) = self.children.remove(&id) {
-                    self.inbound.remove(&c.inbound_spi);
-                }
+                self.children.remove(&id);
                 if self.current == Some(id) {
                     self.current = self.children.keys().next_back().copied();
                 }
@@ -610,7 +554,9 @@ impl<'a> Run<'a> {
                     || format!("CHILD_SA {} deleted (SPIs {inbound_spi}/{outbound_spi})", id.0),
                 );
             }
-            Event::ChildSaFailed { id, error } => {
+            Notice::ChildFailed {
+                child: id, error, ..
+            } => {
                 p.failures.push(format!("CHILD_SA {}: {error}", id.0));
                 out.event(
                     json!({"event": "error", "what": "child_sa", "message": error.to_string(),
@@ -618,9 +564,9 @@ impl<'a> Run<'a> {
                     || format!("CHILD_SA {} failed: {error}", id.0),
                 );
             }
-            Event::IkeSaRekeyed {
-                new_local_spi,
-                new_remote_spi,
+            Notice::IkeRekeyed {
+                local_spi,
+                remote_spi,
                 ..
             } => {
                 if p.ike_rekey_asked && !p.ike_rekeyed {
@@ -628,19 +574,14 @@ impl<'a> Run<'a> {
                     p.round_started = None;
                 }
                 out.event(
-                    json!({"event": "ike_rekeyed", "local_spi": new_local_spi.to_string(), "remote_spi": new_remote_spi.to_string()}),
-                    || format!("IKE_SA rekeyed, SPIs now {new_local_spi}/{new_remote_spi}"),
+                    json!({"event": "ike_rekeyed", "local_spi": local_spi.to_string(), "remote_spi": remote_spi.to_string()}),
+                    || format!("IKE_SA rekeyed, SPIs now {local_spi}/{remote_spi}"),
                 );
             }
-            Event::PeerAddressChanged { remote } => {
-                for c in self.children.values_mut() {
-                    c.remote = remote;
-                }
+            Notice::PeerMoved { sa: h, remote } if self.sa == Some(h) => {
+                self.moved = Some(remote);
             }
-            Event::NatKeepaliveDue { remote, .. } => {
-                let _ = self.s4500.send_to(&[0xff], remote);
-            }
-            Event::IkeSaClosed { reason } if self.sa == Some(h) => {
+            Notice::IkeClosed { sa: h, reason, .. } if self.sa == Some(h) => {
                 out.event(
                     json!({"event": "ike_closed", "reason": reason.to_string()}),
                     || format!("IKE_SA closed: {reason}"),
@@ -648,7 +589,11 @@ impl<'a> Run<'a> {
                 p.closed = Some(reason);
             }
             // Another initiator's IKE SA, established after the one we serve.
-            Event::IkeSaClosed { reason } if self.established.remove(&h) => {
+            Notice::IkeClosed {
+                reason,
+                established: true,
+                ..
+            } => {
                 out.event(
                     json!({"event": "ike_closed", "reason": reason.to_string(), "served": false}),
                     || format!("another IKE_SA closed: {reason}"),
@@ -656,7 +601,7 @@ impl<'a> Run<'a> {
             }
             // A handshake that failed before its peer was authenticated: anyone can
             // cause that, so it is counted and the responder keeps listening.
-            Event::IkeSaClosed { reason } => {
+            Notice::IkeClosed { reason, .. } => {
                 let reason = reason.to_string();
                 if p.ike_failures.count(&reason, wall) {
                     out.event(json!({"event": "ike_failed", "reason": reason}), || {
@@ -680,20 +625,20 @@ impl<'a> Run<'a> {
         let h = self.sa.ok_or("no IKE SA")?;
         let age = wall.duration_since(up).as_secs_f64();
         self.rekey(now, h, age)?;
-        self.ping(wall);
+        self.ping(now, wall);
         self.close_when_done(now, h, age)
     }
 
     /// Starts the Child SA and IKE SA rekeys when they are due (`age`: seconds since
-    /// the IKE SA is up).
+    /// the IKE SA is up), through the driver's commands.
     fn rekey(&mut self, now: ipsec::core::Instant, h: SaHandle, age: f64) -> Result<(), String> {
         let (args, p) = (self.args, &mut self.p);
         if let Some(after) = args.rekey_child_after {
             if !p.child_rekey_asked && age >= after && p.rounds_done >= 1.min(p.rounds_wanted) {
                 if let Some(c) = self.current {
                     p.child_rekey_asked = true;
-                    self.ep
-                        .rekey_child_sa(now, h, c)
+                    self.driver
+                        .rekey_child(now, c)
                         .map_err(|e| format!("rekey child: {e}"))?;
                     self.out
                         .event(json!({"event": "rekey_child_started", "id": c.0}), || {
@@ -710,8 +655,8 @@ impl<'a> Run<'a> {
                 && p.rounds_done >= (1 + u32::from(p.child_rekeyed)).min(p.rounds_wanted)
             {
                 p.ike_rekey_asked = true;
-                self.ep
-                    .rekey_ike_sa(now, h)
+                self.driver
+                    .rekey_ike(now, h)
                     .map_err(|e| format!("rekey IKE: {e}"))?;
                 self.out.event(json!({"event": "rekey_ike_started"}), || {
                     "rekeying IKE_SA".to_string()
@@ -722,16 +667,16 @@ impl<'a> Run<'a> {
     }
 
     /// Ping rounds: one after the Child SA is up, one after each rekey we asked for.
-    fn ping(&mut self, wall: Instant) {
+    fn ping(&mut self, now: ipsec::core::Instant, wall: Instant) {
         let (args, p) = (self.args, &mut self.p);
         let round_due = p.rounds_done < p.rounds_wanted
             && (p.rounds_done == 0
                 || (p.rounds_done == 1
                     && (p.child_rekeyed || (args.rekey_child_after.is_none() && p.ike_rekeyed)))
                 || (p.rounds_done == 2 && p.ike_rekeyed));
-        let (Some(dst), Some(c)) = (
+        let (Some(dst), Some(spi)) = (
             args.ping,
-            self.current.and_then(|c| self.children.get_mut(&c)),
+            self.current.and_then(|c| self.children.get(&c)).copied(),
         ) else {
             return;
         };
@@ -756,8 +701,14 @@ impl<'a> Run<'a> {
             let seq = p.next_seq;
             p.next_seq = p.next_seq.wrapping_add(1);
             let pkt = ipv4_packet(self.ping_src, dst, args.size.into(), seq, true);
-            if let Err((reason, e)) = send_esp(&self.s4500, c, &pkt, &mut self.sbuf) {
-                let spi = c.outbound_spi;
+            if let Err((reason, e)) = plane::send_esp(
+                &self.sad,
+                now,
+                &self.s4500,
+                &pkt,
+                &mut self.sbuf,
+                self.moved,
+            ) {
                 self.out.esp_drop(p, Some(spi), reason, || {
                     format!("echo request ({} bytes) not sent: {e}", pkt.len())
                 });
@@ -802,9 +753,11 @@ impl<'a> Run<'a> {
         if wants_close && pings_done && rekeys_done && held && !p.closing {
             p.closing = true;
             if let Some(c) = self.current {
-                let _ = self.ep.delete_child_sa(now, h, c);
+                let _ = self.driver.delete_child(now, c);
             }
-            self.ep.close(now, h).map_err(|e| format!("close: {e}"))?;
+            self.driver
+                .close(now, h)
+                .map_err(|e| format!("close: {e}"))?;
             self.out.event(json!({"event": "closing"}), || {
                 "deleting the CHILD_SA and the IKE_SA".to_string()
             });
@@ -880,7 +833,7 @@ fn config(args: &PeerArgs, local_ip: IpAddr) -> Result<Config, String> {
             IpAddr::V6(a) => Identity::Ipv6(a),
         },
     };
-    let mut cfg = Config::new(id, read_psk(args)?)
+    let mut cfg = Config::new(id, read_psk(args.psk.as_deref(), args.psk_file.as_deref())?)
         .with_ike_proposals(&args.ike)
         .map_err(|e| format!("--ike: {e}"))?
         .with_esp_proposals(&args.esp)
@@ -914,64 +867,9 @@ fn ping_source(cfg: &Config, local_ip: IpAddr) -> Ipv4Addr {
     }
 }
 
-/// Seals an inner IPv4 packet in tunnel mode and sends it as ESP in UDP. A failure is
-/// a drop reason and a message: the caller counts it, the run goes on.
-fn send_esp(
-    sock: &UdpSocket,
-    c: &mut Child,
-    pkt: &[u8],
-    buf: &mut [u8],
-) -> Result<(), (&'static str, String)> {
-    const HEAD: usize = crate::tunnel::HEADROOM;
-    buf.get_mut(HEAD..HEAD + pkt.len())
-        .ok_or(("too_large", "larger than the send buffer".to_string()))?
-        .copy_from_slice(pkt);
-    let mut pb =
-        PacketBuf::new(&mut *buf, HEAD, pkt.len()).map_err(|e| ("too_large", e.to_string()))?;
-    c.out
-        .seal(&mut pb, IpProto::IPV4)
-        .map_err(|e| ("seal_failed", format!("seal: {e}")))?;
-    // What one UDP datagram holds over IPv4 (65535 - 20 - 8) and over IPv6.
-    let max = if c.remote.is_ipv4() { 65_507 } else { 65_527 };
-    if pb.body().len() > max {
-        return Err((
-            "too_large",
-            format!(
-                "{} bytes of ESP do not fit in a UDP datagram",
-                pb.body().len()
-            ),
-        ));
-    }
-    sock.send_to(pb.body(), c.remote)
-        .map_err(|e| ("send_failed", format!("send: {e}")))?;
-    Ok(())
-}
-
-/// Opens an ESP packet; returns the reply to send when it was an echo request for one
-/// of our addresses. Echo replies complete our pings.
-fn esp_in(
-    inbound: &mut HashMap<u32, EspInbound>,
-    spi: u32,
-    data: &mut [u8],
-    ours: &[TrafficSelector],
-    p: &mut Progress,
-    out: &Out,
-) -> Option<Vec<u8>> {
-    let Some(sa) = inbound.get_mut(&spi) else {
-        out.esp_drop(p, Some(spi), "unknown_spi", || {
-            format!("ESP from SPI 0x{spi:08x} dropped: unknown SPI")
-        });
-        return None;
-    };
-    let len = data.len();
-    let mut pb = PacketBuf::new(data, 0, len).ok()?;
-    if let Err(e) = sa.open(&mut pb, ipsec::esp::OpenOptions::new()) {
-        out.esp_drop(p, Some(spi), e.reason(), || {
-            format!("ESP from SPI 0x{spi:08x} dropped: {e}")
-        });
-        return None;
-    }
-    let inner = pb.body();
+/// An inner packet the SAD delivered: returns the reply to send when it was an echo
+/// request for one of our addresses. Echo replies complete our pings.
+fn esp_in(inner: &[u8], ours: &[TrafficSelector], p: &mut Progress, out: &Out) -> Option<Vec<u8>> {
     if inner.len() < 28 || inner[0] >> 4 != 4 || inner[9] != PROTO_ICMP {
         return None;
     }
@@ -1003,26 +901,5 @@ fn esp_in(
             reply_to(inner)
         }
         _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::strip_newline;
-
-    #[test]
-    fn one_trailing_newline_is_removed() {
-        for (file, key) in [
-            (&b"secret\n"[..], &b"secret"[..]),
-            (b"secret\r\n", b"secret"),
-            (b"secret", b"secret"),
-            (b"secret\n\n", b"secret\n"),
-            (b"sec ret \n", b"sec ret "),
-            (b"\n", b""),
-        ] {
-            let mut b = file.to_vec();
-            strip_newline(&mut b);
-            assert_eq!(b, key);
-        }
     }
 }

@@ -1,19 +1,23 @@
 //! What both demos share: `demo` (manually keyed) and `ikedemo` (IKEv2) run the same
-//! options, the same loopback ESP-in-UDP data plane (two peers, each with a socket, an
-//! outbound SA and inbound SAs by SPI), the same traffic and injected faults, the same
-//! report and the same key tables. Both import this module and neither imports the
-//! other's internals, so the imports point one way: `demo` -> `ikedemo` -> `tunnel`.
+//! options, the same loopback ESP-in-UDP traffic between two peers, each with a
+//! socket and a data plane ([`Plane`]: hand-keyed SAs, or the SAD the IKE driver
+//! installs into), the same injected faults, the same report and the same key tables.
+//! Both import this module and neither imports the other's internals, so the imports
+//! point one way: `demo` -> `ikedemo` -> `tunnel`.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::ErrorKind;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use ipsec::core::time::StdClock;
 use ipsec::core::IpProto;
 use ipsec::esp::udp::{classify, Classified};
 use ipsec::esp::{EspInbound, EspOutbound, PacketBuf};
+use ipsec::sad::{Sad, UdpInbound, UdpOutbound, UDP_INBOUND_HEADROOM};
 
 use crate::capture::PcapOut;
 use crate::packets::{ipv4_header, ipv4_packet, reply_to, PROTO_UDP};
@@ -108,12 +112,23 @@ pub(crate) struct Stats {
     drops: BTreeMap<&'static str, u64>,
 }
 
+/// Where a peer's SAs live.
+pub(crate) enum Plane {
+    /// Hand-keyed SAs (`demo --manual`): the outbound SA and the inbound SAs by SPI.
+    Manual {
+        out: Option<EspOutbound>,
+        inbound: BTreeMap<u32, EspInbound>,
+    },
+    /// The SAD the IKE driver installs the Child SAs into, with their outbound
+    /// policies (the IKEv2 demo); `clock` gives it the time.
+    Sad { sad: Arc<Sad>, clock: StdClock },
+}
+
 pub(crate) struct Peer {
     pub(crate) name: &'static str,
     pub(crate) sock: UdpSocket,
     pub(crate) addr: SocketAddrV4,
-    pub(crate) out: Option<EspOutbound>,
-    pub(crate) inbound: BTreeMap<u32, EspInbound>,
+    pub(crate) plane: Plane,
     pub(crate) stats: Stats,
 }
 
@@ -365,7 +380,8 @@ fn private_dir(path: &std::path::Path) -> std::io::Result<()> {
 }
 
 /// Seals `pkt` (tunnel: the whole packet; transport: its payload after the 20-byte
-/// IPv4 header) and sends the ESP packet as a UDP datagram.
+/// IPv4 header) and sends the ESP packet as a UDP datagram: to `to` with a hand-keyed
+/// SA, to the peer of the SA the SAD's policy chose otherwise.
 pub(crate) fn send(
     from: &mut Peer,
     to: &SocketAddrV4,
@@ -374,23 +390,38 @@ pub(crate) fn send(
     buf: &mut [u8],
     wire: &mut Wire,
 ) -> Result<Vec<u8>, String> {
-    let (body, next) = if transport {
-        (pkt.get(20..).ok_or("short packet")?, IpProto(pkt[9]))
-    } else {
-        (pkt, IpProto::IPV4)
+    let (body, next) = match (&from.plane, transport) {
+        // The SAD selects the policy by the packet's IP header and drops it itself.
+        (Plane::Sad { .. }, _) => (pkt, IpProto::IPV4),
+        (Plane::Manual { .. }, true) => (pkt.get(20..).ok_or("short packet")?, IpProto(pkt[9])),
+        (Plane::Manual { .. }, false) => (pkt, IpProto::IPV4),
     };
     let end = HEADROOM + body.len();
     buf.get_mut(HEADROOM..end)
         .ok_or("packet too large")?
         .copy_from_slice(body);
     let mut pb = PacketBuf::new(&mut *buf, HEADROOM, body.len()).map_err(|e| e.to_string())?;
-    from.out
-        .as_mut()
-        .ok_or("no outbound SA installed")?
-        .seal(&mut pb, next)
-        .map_err(|e| format!("seal: {e}"))?;
+    let to = match &mut from.plane {
+        Plane::Manual { out, .. } => {
+            out.as_mut()
+                .ok_or("no outbound SA installed")?
+                .seal(&mut pb, next)
+                .map_err(|e| format!("seal: {e}"))?;
+            *to
+        }
+        Plane::Sad { sad, clock } => {
+            let now = clock.instant(std::time::Instant::now());
+            match sad.process_outbound_udp(now, &mut pb) {
+                UdpOutbound::Send {
+                    to: SocketAddr::V4(to),
+                    ..
+                } => to,
+                other => return Err(format!("seal: {other:?}")),
+            }
+        }
+    };
     let pdu = pb.body().to_vec();
-    wire.record(from.addr, *to, &pdu)?;
+    wire.record(from.addr, to, &pdu)?;
     from.sock
         .send_to(&pdu, to)
         .map_err(|e| format!("send: {e}"))?;
@@ -403,6 +434,9 @@ pub(crate) fn send(
 /// Receives one datagram and opens it. Returns the inner packet (tunnel) or payload
 /// (transport), or `None` when it was dropped or was a keepalive.
 pub(crate) fn receive(to: &mut Peer, rbuf: &mut [u8]) -> Result<Option<Vec<u8>>, String> {
+    if let Plane::Sad { .. } = to.plane {
+        return receive_sad(to, rbuf);
+    }
     let n = match to.sock.recv_from(rbuf) {
         Ok((n, _)) => n,
         Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
@@ -422,7 +456,10 @@ pub(crate) fn receive(to: &mut Peer, rbuf: &mut [u8]) -> Result<Option<Vec<u8>>,
             return Ok(None);
         }
     };
-    let Some(sa) = to.inbound.get_mut(&spi) else {
+    let Plane::Manual { inbound, .. } = &mut to.plane else {
+        return Err("not a hand-keyed peer".into());
+    };
+    let Some(sa) = inbound.get_mut(&spi) else {
         *to.stats.drops.entry("unknown_spi").or_default() += 1;
         return Ok(None);
     };
@@ -435,6 +472,51 @@ pub(crate) fn receive(to: &mut Peer, rbuf: &mut [u8]) -> Result<Option<Vec<u8>>,
         }
         Err(e) => {
             *to.stats.drops.entry(e.reason()).or_default() += 1;
+            Ok(None)
+        }
+    }
+}
+
+/// [`receive`] through the SAD: it sorts the datagram (keepalive, IKE, ESP), opens
+/// it and checks it against the SA's selectors. Transport mode's inner packet comes
+/// behind a rebuilt IP header, which is taken off: the payload is what was sealed.
+fn receive_sad(to: &mut Peer, rbuf: &mut [u8]) -> Result<Option<Vec<u8>>, String> {
+    const H: usize = UDP_INBOUND_HEADROOM;
+    let (n, from) = match to.sock.recv_from(rbuf.get_mut(H..).unwrap_or_default()) {
+        Ok(x) => x,
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+            return Err(format!("{}: nothing received within 2 s", to.name))
+        }
+        Err(e) => return Err(format!("recv: {e}")),
+    };
+    let Plane::Sad { sad, clock } = &to.plane else {
+        return Err("not an IKE peer".into());
+    };
+    let now = clock.instant(std::time::Instant::now());
+    let mut pb = PacketBuf::new(&mut *rbuf, H, n).map_err(|e| e.to_string())?;
+    match sad.process_inbound_udp(now, SocketAddr::V4(to.addr), from, &mut pb) {
+        UdpInbound::Deliver { next_header, .. } => {
+            let body = pb.body();
+            let got = if next_header == IpProto::IPV4 || next_header == IpProto::IPV6 {
+                body
+            } else {
+                let hl = usize::from(body.first().map_or(0, |b| b & 0x0f)) * 4;
+                body.get(hl..).ok_or("short packet")?
+            };
+            to.stats.opened += 1;
+            to.stats.opened_inner_bytes += got.len() as u64;
+            Ok(Some(got.to_vec()))
+        }
+        UdpInbound::Keepalive => {
+            to.stats.keepalives += 1;
+            Ok(None)
+        }
+        UdpInbound::Drop(r) => {
+            *to.stats.drops.entry(r.as_str()).or_default() += 1;
+            Ok(None)
+        }
+        _ => {
+            *to.stats.drops.entry("malformed").or_default() += 1;
             Ok(None)
         }
     }

@@ -6,16 +6,19 @@
 //!
 //! The I/O layer ([`crate::gateway`]) feeds it datagrams, SAD wake-ups and the time,
 //! and drains [`Driver::poll_transmit`] and [`Driver::poll_route`]; a test or an
-//! embedder with its own sockets does the same.
+//! embedder with its own sockets does the same. An embedder that reports what
+//! happens (the `ipsec connect`, `listen` and `demo` commands) also drains
+//! [`Driver::poll_notice`], and steers the SAs with commands ([`Driver::rekey_child`],
+//! [`Driver::rekey_ike`], [`Driver::delete_child`], [`Driver::close`]).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use ipsec::core::{ChildSaParams, Duration, Instant, Mode, TrafficSelector};
+use ipsec::core::{ChildSaParams, Duration, Instant, Mode, TrafficSelector, UdpEncap};
 use ipsec::ike::{
-    ChildSaId, CloseReason, Config, Event, Identity, IkeEndpoint, PeerHello, Psk, ResolvesPeer,
-    SaHandle, Transmit, NAT_T_PORT,
+    ApiMisuse, ChildSaId, CloseReason, Config, Error as IkeError, Event, Identity, IkeEndpoint,
+    PeerHello, Psk, ResolvesPeer, SaHandle, Transmit, NAT_T_PORT,
 };
 use ipsec::sad::{
     Action, AddrRange, Event as SadEvent, PolicyId, PolicyRule, SaId, SaOptions, SaTemplate, Sad,
@@ -23,6 +26,10 @@ use ipsec::sad::{
 };
 use serde::Serialize;
 use tracing::{debug, info, warn};
+
+mod notice;
+
+pub use notice::Notice;
 
 /// How a connection starts its Child SA (swanctl.conf's `start_action`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -292,6 +299,12 @@ pub struct Driver {
     restarts: BTreeMap<usize, Instant>,
     counters: DriverCounters,
     shutting_down: bool,
+    /// What happened, when the embedder asked for it ([`Driver::keep_notices`]).
+    notices: Option<VecDeque<Notice>>,
+    /// Our IKE port when initiating to a peer's port other than 4500.
+    ike_port: u16,
+    /// UDP encapsulation for Child SAs that IKE negotiated without it.
+    esp_in_udp: Option<UdpEncap>,
 }
 
 impl std::fmt::Debug for Driver {
@@ -378,6 +391,9 @@ impl Driver {
             restarts: BTreeMap::new(),
             counters: DriverCounters::default(),
             shutting_down: false,
+            notices: None,
+            ike_port: 500,
+            esp_in_udp: None,
         };
         d.install_traps()?;
         Ok(d)
@@ -426,7 +442,7 @@ impl Driver {
     pub fn start(&mut self, now: Instant) {
         for i in 0..self.conns().len() {
             if self.conns()[i].start_action.start {
-                self.initiate(now, i);
+                let _ = self.initiate(now, i);
             }
         }
     }
@@ -440,27 +456,43 @@ impl Driver {
             .by_name
             .get(name)
             .ok_or_else(|| format!("no connection {name}"))?;
-        if self.initiate(now, i) {
-            Ok(())
-        } else {
-            Err(format!("connection {name} could not be initiated"))
+        match self.initiate(now, i) {
+            Ok(_) => Ok(()),
+            Err(_) => Err(format!("connection {name} could not be initiated")),
         }
     }
 
-    fn initiate(&mut self, now: Instant, i: usize) -> bool {
+    /// Initiates connection `name`, as [`initiate_by_name`](Self::initiate_by_name),
+    /// and returns the new IKE SA's handle (RFC 7296 §1.2).
+    ///
+    /// # Errors
+    /// The connection is unknown or has no remote address or key, or the endpoint
+    /// refused (its error).
+    pub fn initiate_sa(&mut self, now: Instant, name: &str) -> Result<SaHandle, String> {
+        let i = *self
+            .by_name
+            .get(name)
+            .ok_or_else(|| format!("no connection {name}"))?;
+        self.initiate(now, i)
+    }
+
+    fn initiate(&mut self, now: Instant, i: usize) -> Result<SaHandle, String> {
         let c = &self.resolver.conns[i];
         let Some(remote) = c.remote else {
-            return false;
+            return Err(format!(
+                "connection {} has no remote address",
+                c.config.name
+            ));
         };
         let mut cfg = Arc::clone(&c.config);
         if cfg.psk.expose().is_empty() {
             let Some(remote_id) = &cfg.remote_id else {
                 warn!(conn = %cfg.name, "no remote id to look the key up with");
-                return false;
+                return Err(format!("connection {}: no remote id", cfg.name));
             };
             let Some(key) = (self.resolver.secrets)(&cfg.local_id, remote_id) else {
                 warn!(conn = %cfg.name, "no secret for this connection");
-                return false;
+                return Err(format!("connection {}: no secret", cfg.name));
             };
             let mut d = Config::clone(&cfg);
             d.psk = key;
@@ -471,7 +503,7 @@ impl Driver {
             if remote.port() == NAT_T_PORT {
                 NAT_T_PORT
             } else {
-                500
+                self.ike_port
             },
         );
         match self.endpoint.connect_with(now, local, remote, cfg) {
@@ -491,11 +523,11 @@ impl Driver {
                 );
                 self.restarts.remove(&i);
                 self.drain(now);
-                true
+                Ok(h)
             }
             Err(e) => {
                 warn!(conn = %c.config.name, error = %e, "initiate failed");
-                false
+                Err(e.to_string())
             }
         }
     }
@@ -568,7 +600,7 @@ impl Driver {
             self.drain(now);
             return;
         }
-        self.initiate(now, conn);
+        let _ = self.initiate(now, conn);
     }
 
     /// Fires due timers: the endpoint's, the SAD's lifetimes, restarts.
@@ -584,7 +616,7 @@ impl Driver {
         for c in due {
             self.restarts.remove(&c);
             if !self.shutting_down && !self.ikes.values().any(|i| i.conn == c) {
-                self.initiate(now, c);
+                let _ = self.initiate(now, c);
             }
         }
         self.drain(now);
@@ -630,6 +662,103 @@ impl Driver {
     /// Whether no IKE SA is left.
     pub fn is_idle(&self) -> bool {
         self.ikes.is_empty()
+    }
+
+    /// Queues a [`Notice`] for every IKE SA and Child SA event from now on (`true`),
+    /// or stops and drops the queue (`false`, the default). An embedder that keeps
+    /// them must drain them with [`poll_notice`](Self::poll_notice).
+    pub fn keep_notices(&mut self, keep: bool) {
+        if keep {
+            self.notices.get_or_insert_with(VecDeque::new);
+        } else {
+            self.notices = None;
+        }
+    }
+
+    /// The next notice, oldest first (see [`keep_notices`](Self::keep_notices)).
+    pub fn poll_notice(&mut self) -> Option<Notice> {
+        self.notices.as_mut()?.pop_front()
+    }
+
+    fn notify(&mut self, n: impl FnOnce() -> Notice) {
+        if let Some(q) = self.notices.as_mut() {
+            q.push_back(n());
+        }
+    }
+
+    /// Our IKE port when initiating (default 500; a peer on port 4500 is always
+    /// reached from 4500, RFC 7296 §2.23). The I/O layer sends a [`Transmit`] from its
+    /// socket on this port.
+    pub fn set_ike_port(&mut self, port: u16) {
+        self.ike_port = port;
+    }
+
+    /// Installs Child SAs that IKE negotiated without UDP encapsulation with `encap`
+    /// instead (`None`, the default: as negotiated). For an embedder that carries all
+    /// ESP in UDP on sockets of its own, NAT or not (`ipsec demo`); the peer must do the
+    /// same, since RFC 3948 encapsulation is otherwise only used behind a NAT.
+    pub fn set_esp_in_udp(&mut self, encap: Option<UdpEncap>) {
+        self.esp_in_udp = encap;
+    }
+
+    /// The SAD's id of Child SA `child`, while it is installed.
+    pub fn child_sad_id(&self, child: ChildSaId) -> Option<SaId> {
+        self.children.get(&child).and_then(|c| c.sad)
+    }
+
+    /// The IKE SA a Child SA belongs to.
+    fn ike_of(&self, child: ChildSaId) -> Result<SaHandle, IkeError> {
+        self.children
+            .get(&child)
+            .map(|c| c.ike)
+            .ok_or(IkeError::ApiMisuse(ApiMisuse::UnknownChildSa))
+    }
+
+    /// Rekeys Child SA `child` now (CREATE_CHILD_SA with REKEY_SA, RFC 7296 §1.3.3),
+    /// as a soft expiry would; [`Notice::ChildRekeyed`] says when it is done.
+    ///
+    /// # Errors
+    /// The endpoint's: [`ApiMisuse::UnknownChildSa`], [`ApiMisuse::NotEstablished`].
+    pub fn rekey_child(&mut self, now: Instant, child: ChildSaId) -> Result<(), IkeError> {
+        let ike = self.ike_of(child)?;
+        let r = self.endpoint.rekey_child_sa(now, ike, child);
+        self.drain(now);
+        r
+    }
+
+    /// Rekeys IKE SA `sa` now (RFC 7296 §2.18); [`Notice::IkeRekeyed`] says when it is
+    /// done.
+    ///
+    /// # Errors
+    /// The endpoint's: [`ApiMisuse::UnknownSa`], [`ApiMisuse::NotEstablished`].
+    pub fn rekey_ike(&mut self, now: Instant, sa: SaHandle) -> Result<(), IkeError> {
+        let r = self.endpoint.rekey_ike_sa(now, sa);
+        self.drain(now);
+        r
+    }
+
+    /// Deletes Child SA `child` (INFORMATIONAL with Delete, RFC 7296 §1.4.1); it
+    /// leaves the SAD when the peer confirms ([`Notice::ChildDeleted`]).
+    ///
+    /// # Errors
+    /// The endpoint's: [`ApiMisuse::UnknownChildSa`], [`ApiMisuse::NotEstablished`].
+    pub fn delete_child(&mut self, now: Instant, child: ChildSaId) -> Result<(), IkeError> {
+        let ike = self.ike_of(child)?;
+        let r = self.endpoint.delete_child_sa(now, ike, child);
+        self.drain(now);
+        r
+    }
+
+    /// Deletes IKE SA `sa` with its Child SAs (RFC 7296 §1.4.1); once the delete
+    /// completes, a `start` connection is not initiated again for it. [`Notice::IkeClosed`] says when it is gone;
+    /// [`shutdown`](Self::shutdown) closes them all.
+    ///
+    /// # Errors
+    /// The endpoint's: [`ApiMisuse::UnknownSa`].
+    pub fn close(&mut self, now: Instant, sa: SaHandle) -> Result<(), IkeError> {
+        let r = self.endpoint.close(now, sa);
+        self.drain(now);
+        r
     }
 
     /// Every IKE SA and Child SA with their counters.
@@ -749,8 +878,20 @@ impl Driver {
                 remote_spi,
                 suite,
                 peer_id,
-                ..
+                nat,
             } => {
+                let conn_name = self.conn_of(h).map(|c| self.conns()[c].config.name.clone());
+                let initiator = self.ikes.get(&h).is_some_and(|i| i.initiator);
+                self.notify(|| Notice::IkeUp {
+                    sa: h,
+                    connection: conn_name.unwrap_or_default(),
+                    initiator,
+                    local_spi,
+                    remote_spi,
+                    suite: suite.clone(),
+                    nat,
+                    peer_id: peer_id.clone(),
+                });
                 self.counters.handshakes += 1;
                 let conn = self.conn_of(h);
                 let info = self.ikes.entry(h).or_insert(IkeInfo {
@@ -783,20 +924,69 @@ impl Driver {
                     i.since = now;
                 }
                 info!(sa = %h, "IKE SA rekeyed");
+                self.notify(|| Notice::IkeRekeyed {
+                    sa: h,
+                    local_spi: new_local_spi,
+                    remote_spi: new_remote_spi,
+                });
             }
-            Event::ChildSaInstalled { id, params, suite } => {
+            Event::IkeSaKeysDerived { keys } => self.notify(|| Notice::IkeKeys { sa: h, keys }),
+            Event::ChildSaInstalled {
+                id,
+                mut params,
+                suite,
+            } => {
                 self.counters.child_installed += 1;
+                let negotiated = params.udp_encap;
+                if negotiated.is_none() {
+                    params.udp_encap = self.esp_in_udp;
+                }
+                let notice = self.notices.is_some().then(|| suite.clone());
                 self.install_child(now, h, id, &params, suite);
+                if let Some(suite) = notice {
+                    let sad = self.child_sad_id(id);
+                    self.notify(|| Notice::ChildUp {
+                        sa: h,
+                        child: id,
+                        sad,
+                        suite,
+                        mode: params.mode,
+                        esn: params.esn,
+                        udp_encap: negotiated,
+                        inbound_spi: params.inbound_spi,
+                        outbound_spi: params.outbound_spi,
+                        local_ts: params.local_ts.as_slice().to_vec(),
+                        remote_ts: params.remote_ts.as_slice().to_vec(),
+                    });
+                }
             }
             Event::ChildSaRekeyed { old, new } => {
                 self.counters.child_rekeys += 1;
                 info!(sa = %h, %old, %new, "Child SA rekeyed");
+                self.notify(|| Notice::ChildRekeyed { sa: h, old, new });
             }
             Event::ChildSaFailed { id, error } => {
                 self.counters.child_failed += 1;
                 warn!(sa = %h, child = %id, %error, "Child SA failed");
+                self.notify(|| Notice::ChildFailed {
+                    sa: h,
+                    child: id,
+                    error,
+                });
             }
-            Event::ChildSaDeleted { id, .. } => self.remove_child(id),
+            Event::ChildSaDeleted {
+                id,
+                inbound_spi,
+                outbound_spi,
+            } => {
+                self.remove_child(id);
+                self.notify(|| Notice::ChildDeleted {
+                    sa: h,
+                    child: id,
+                    inbound_spi,
+                    outbound_spi,
+                });
+            }
             Event::NatKeepaliveDue { local, remote } => self.extra.push_back(Transmit {
                 local,
                 remote,
@@ -806,8 +996,17 @@ impl Driver {
                 // The SAD's SAs keep their address until rekeyed: noted in
                 // docs/gateway.md.
                 info!(sa = %h, %remote, "peer moved");
+                self.notify(|| Notice::PeerMoved { sa: h, remote });
             }
-            Event::IkeSaClosed { reason } => self.closed(now, h, reason),
+            Event::IkeSaClosed { reason } => {
+                let established = self.ikes.get(&h).is_some_and(|i| i.established);
+                self.closed(now, h, reason);
+                self.notify(|| Notice::IkeClosed {
+                    sa: h,
+                    reason,
+                    established,
+                });
+            }
             _ => {}
         }
     }

@@ -7,10 +7,10 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use ipsec::core::{Duration, Instant, PacketBuf, TrafficSelector};
+use ipsec::core::{Duration, Instant, PacketBuf, TrafficSelector, UdpEncap};
 use ipsec::ike::{Config, Identity, Psk};
 use ipsec::sad::{Sad, SadConfig, UdpInbound, UdpOutbound};
-use ipsec_gateway::driver::{ConnSpec, Driver, RouteChange, SecretLookup, StartAction};
+use ipsec_gateway::driver::{ConnSpec, Driver, Notice, RouteChange, SecretLookup, StartAction};
 
 fn ts(cidr: &str) -> TrafficSelector {
     let (a, l) = cidr.split_once('/').unwrap();
@@ -52,10 +52,14 @@ fn conn(
 }
 
 fn node(ip: &str, specs: Vec<ConnSpec>, lookup: SecretLookup) -> Node {
+    node_with(ip, specs, lookup, true)
+}
+
+fn node_with(ip: &str, specs: Vec<ConnSpec>, lookup: SecretLookup, udp: bool) -> Node {
     let provider = &ipsec::DEFAULT_PROVIDER;
     let sad = Arc::new(Sad::new(provider, SadConfig::new()).unwrap());
     let mut base = Config::new("base.invalid".parse().unwrap(), "unused-base-key");
-    base.force_udp_encap = true;
+    base.force_udp_encap = udp;
     let driver = Driver::new(Arc::new(base), specs, lookup, Arc::clone(&sad), provider).unwrap();
     Node {
         ip: ip.parse().unwrap(),
@@ -409,4 +413,254 @@ fn a_lost_peer_is_removed_by_dpd_and_a_start_connection_comes_back() {
             .count(),
         1
     );
+}
+
+/// Two nodes, A initiating to B, both keeping notices; `udp` forces UDP
+/// encapsulation in IKE (as the gateway does) or leaves it to NAT detection.
+fn pair(udp: bool, b_key: &str) -> Vec<Node> {
+    let mut a_cfg = conn(
+        "net",
+        "a.example",
+        Some("b.example"),
+        "pair-key-0123456789",
+        "10.1.0.0/16",
+        "10.2.0.0/16",
+    );
+    let mut b_cfg = conn(
+        "net",
+        "b.example",
+        Some("a.example"),
+        "",
+        "10.2.0.0/16",
+        "10.1.0.0/16",
+    );
+    a_cfg.force_udp_encap = udp;
+    b_cfg.force_udp_encap = udp;
+    let mut nodes = vec![
+        node_with(
+            "192.0.2.1",
+            vec![spec(
+                a_cfg,
+                "192.0.2.1",
+                Some("192.0.2.2"),
+                StartAction::default(),
+            )],
+            secrets(&[]),
+            udp,
+        ),
+        node_with(
+            "192.0.2.2",
+            vec![spec(b_cfg, "192.0.2.2", None, StartAction::default())],
+            secrets(&[("a.example", b_key)]),
+            udp,
+        ),
+    ];
+    for n in &mut nodes {
+        n.driver.keep_notices(true);
+    }
+    nodes
+}
+
+fn notices(n: &mut Node) -> Vec<Notice> {
+    std::iter::from_fn(|| n.driver.poll_notice()).collect()
+}
+
+#[test]
+fn notices_report_each_step_and_commands_rekey_and_close() {
+    let mut now = Instant::from_secs(100);
+    let mut nodes = pair(true, "pair-key-0123456789");
+    let h = nodes[0].driver.initiate_sa(now, "net").unwrap();
+    pump(&mut nodes, now);
+    let a = notices(&mut nodes[0]);
+    let b = notices(&mut nodes[1]);
+    let Some(Notice::IkeUp {
+        sa,
+        initiator: true,
+        peer_id,
+        connection,
+        ..
+    }) = a.first()
+    else {
+        panic!("{a:#?}")
+    };
+    assert_eq!(
+        (*sa, peer_id.to_string(), connection.as_str()),
+        (h, "@b.example".into(), "net")
+    );
+    let Some(Notice::ChildUp {
+        child,
+        sad: Some(sad),
+        outbound_spi,
+        local_ts,
+        udp_encap: Some(_),
+        ..
+    }) = a.get(1)
+    else {
+        panic!("{a:#?}")
+    };
+    let (first, first_sad) = (*child, *sad);
+    assert_eq!(nodes[0].driver.child_sad_id(first), Some(first_sad));
+    assert_eq!(local_ts, &[ts("10.1.0.0/16")]);
+    assert!(
+        matches!(&b[..], [Notice::IkeUp { initiator: false, .. }, Notice::ChildUp { inbound_spi, .. }] if inbound_spi == outbound_spi),
+        "{b:#?}"
+    );
+    let p = packet("10.1.0.5", "10.2.0.9");
+    assert_eq!(carry(&nodes[0], &nodes[1], now, &p).unwrap(), p);
+
+    // A Child SA rekey on command: the new one is installed, the old one removed.
+    nodes[0].driver.rekey_child(now, first).unwrap();
+    pump(&mut nodes, now);
+    let a = notices(&mut nodes[0]);
+    let new = match &a[..] {
+        [Notice::ChildUp {
+            child: new,
+            sad: Some(_),
+            ..
+        }, Notice::ChildRekeyed { old, new: n2, .. }, Notice::ChildDeleted { child: gone, .. }]
+            if old == &first && n2 == new && gone == &first =>
+        {
+            *new
+        }
+        _ => panic!("{a:#?}"),
+    };
+    let b = notices(&mut nodes[1]);
+    assert!(
+        matches!(
+            &b[..],
+            [
+                Notice::ChildUp { .. },
+                Notice::ChildRekeyed { .. },
+                Notice::ChildDeleted { .. }
+            ]
+        ),
+        "{b:#?}"
+    );
+    assert_eq!(nodes[0].driver.child_sad_id(first), None);
+    assert!(nodes[0].driver.child_sad_id(new).is_some());
+    assert_eq!(carry(&nodes[0], &nodes[1], now, &p).unwrap(), p);
+    assert!(nodes[0].driver.rekey_child(now, first).is_err(), "gone");
+
+    // An IKE SA rekey on command, seen on both sides.
+    nodes[0].driver.rekey_ike(now, h).unwrap();
+    pump(&mut nodes, now);
+    for n in nodes.iter_mut() {
+        let got = notices(n);
+        assert!(matches!(&got[..], [Notice::IkeRekeyed { .. }]), "{got:#?}");
+    }
+
+    // Deleting the Child SA, then closing the IKE SA.
+    nodes[0].driver.delete_child(now, new).unwrap();
+    pump(&mut nodes, now);
+    for n in nodes.iter_mut() {
+        let got = notices(n);
+        assert!(
+            matches!(&got[..], [Notice::ChildDeleted { .. }]),
+            "{got:#?}"
+        );
+    }
+    assert!(carry(&nodes[0], &nodes[1], now, &p).is_err());
+    now = now + Duration::from_secs(1);
+    nodes[0].driver.close(now, h).unwrap();
+    pump(&mut nodes, now);
+    for n in nodes.iter_mut() {
+        let got = notices(n);
+        assert!(
+            matches!(
+                &got[..],
+                [Notice::IkeClosed {
+                    established: true,
+                    ..
+                }]
+            ),
+            "{got:#?}"
+        );
+        assert!(n.driver.is_idle());
+    }
+}
+
+#[test]
+fn a_failed_handshake_is_noticed_as_never_established() {
+    let now = Instant::from_secs(100);
+    let mut nodes = pair(true, "not-the-key-0123456789");
+    nodes[0].driver.initiate_sa(now, "net").unwrap();
+    pump(&mut nodes, now);
+    for n in nodes.iter_mut() {
+        let got = notices(n);
+        assert!(
+            matches!(
+                &got[..],
+                [Notice::IkeClosed {
+                    established: false,
+                    ..
+                }]
+            ),
+            "{got:#?}"
+        );
+    }
+    // Without keep_notices nothing is queued.
+    let mut quiet = pair(true, "pair-key-0123456789");
+    quiet[0].driver.keep_notices(false);
+    quiet[0].driver.initiate_sa(now, "net").unwrap();
+    pump(&mut quiet, now);
+    assert!(quiet[0].driver.poll_notice().is_none());
+    assert!(!notices(&mut quiet[1]).is_empty());
+}
+
+#[test]
+fn esp_in_udp_lets_sas_negotiated_without_nat_use_udp_sockets() {
+    let now = Instant::from_secs(100);
+    // Without NAT (and without forcing it) IKE negotiates plain ESP: the UDP path
+    // refuses it.
+    let mut nodes = pair(false, "pair-key-0123456789");
+    nodes[0].driver.set_ike_port(5000);
+    nodes[0].driver.initiate_sa(now, "net").unwrap();
+    let first = nodes[0].driver.poll_transmit().unwrap();
+    assert_eq!(first.local.port(), 5000, "sent from the IKE port set");
+    nodes[1]
+        .driver
+        .handle_datagram(now, first.remote, first.local, &first.payload);
+    pump(&mut nodes, now);
+    let a = notices(&mut nodes[0]);
+    assert!(
+        a.iter().any(|n| matches!(
+            n,
+            Notice::ChildUp {
+                udp_encap: None,
+                ..
+            }
+        )),
+        "{a:#?}"
+    );
+    let p = packet("10.1.0.5", "10.2.0.9");
+    assert!(carry(&nodes[0], &nodes[1], now, &p)
+        .unwrap_err()
+        .contains("NeedsRawIp"));
+
+    // With set_esp_in_udp on both sides, the same negotiation is installed for UDP.
+    let mut nodes = pair(false, "pair-key-0123456789");
+    for (n, (l, r)) in nodes.iter_mut().zip([(4600, 4700), (4700, 4600)]) {
+        n.driver.set_esp_in_udp(Some(UdpEncap {
+            local_port: l,
+            remote_port: r,
+        }));
+    }
+    nodes[0].driver.initiate_sa(now, "net").unwrap();
+    pump(&mut nodes, now);
+    let a = notices(&mut nodes[0]);
+    assert!(
+        a.iter().any(|n| matches!(
+            n,
+            Notice::ChildUp {
+                udp_encap: None,
+                ..
+            }
+        )),
+        "negotiated without: {a:#?}"
+    );
+    assert_eq!(carry(&nodes[0], &nodes[1], now, &p).unwrap(), p);
+    let back = packet("10.2.0.9", "10.1.0.5");
+    assert_eq!(carry(&nodes[1], &nodes[0], now, &back).unwrap(), back);
+    let status = nodes[0].driver.status(now);
+    assert!(status.ike_sas[0].children[0].udp_encap);
 }
