@@ -156,6 +156,7 @@ pub static PROVIDER: CryptoProvider = CryptoProvider {
     ],
     kx_groups: &[&X25519, &ECP256, &ECP384],
     signature_verifiers: &[],
+    signers: &[],
     secure_random: &SYSTEM_RANDOM,
     compliance: Compliance::Unvalidated,
 };

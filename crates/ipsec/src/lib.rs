@@ -116,6 +116,7 @@ pub static DEFAULT_PROVIDER: CryptoProvider = CryptoProvider {
         &rc_be::MODP2048,
     ],
     signature_verifiers: &[],
+    signers: &[],
     secure_random: &ring_be::SYSTEM_RANDOM,
     compliance: Compliance::Unvalidated,
 };
