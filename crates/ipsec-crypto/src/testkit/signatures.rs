@@ -12,6 +12,7 @@ use crate::CryptoError;
 const SIGNATURES_JSON: &str = include_str!("../../vectors/signatures.json");
 
 /// Every vector file of this module, for the parse test.
+#[cfg(test)]
 pub(super) const FILES: [(&str, &str); 1] = [("signatures.json", SIGNATURES_JSON)];
 
 fn scheme_of(r: &Rec<'_>) -> SignatureScheme {
