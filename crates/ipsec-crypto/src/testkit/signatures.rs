@@ -211,3 +211,85 @@ fn same_key_type(a: SignatureScheme, b: SignatureScheme) -> bool {
         || (a.ec_curve().is_some() && a.ec_curve() == b.ec_curve())
         || (a == SignatureScheme::Ed25519 && b == SignatureScheme::Ed25519)
 }
+
+/// Signatures made by one provider verify with the other's verifiers, in both
+/// directions, for every vector key and every scheme both have; returns how many
+/// pairs it checked. For checking that two backends interoperate byte for byte.
+///
+/// # Panics
+///
+/// When a signature of one does not verify with the other; the message names it.
+pub fn check_signature_interop(a: &CryptoProvider, b: &CryptoProvider) -> usize {
+    let mut n = 0;
+    let values = load("signatures.json", SIGNATURES_JSON);
+    for r in records("signatures.json", &values).filter(Rec::verified) {
+        let scheme = scheme_of(&r);
+        let (spki, key, msg) = (r.hex("spki"), r.hex("private_key"), r.hex("message"));
+        for (signer, verifier) in [(a, b), (b, a)] {
+            let (Some(alg), Some(v)) = (
+                signer.signing_algorithm(scheme),
+                verifier.signature_verifier(scheme),
+            ) else {
+                continue;
+            };
+            let sig = alg
+                .new_signer(&key, signer.secure_random)
+                .and_then(|s| s.sign(signer.secure_random, &msg))
+                .unwrap_or_else(|e| panic!("{} [{}]: sign: {e}", r.name, alg.backend()));
+            v.verify(&spki, &msg, &sig).unwrap_or_else(|e| {
+                panic!(
+                    "{}: signed by {}, refused by {}: {e}",
+                    r.name,
+                    alg.backend(),
+                    v.backend()
+                )
+            });
+            n += 1;
+        }
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{self, PrivateKey, PublicKey};
+
+    /// Every vector's keys parse, and are of the scheme's key type.
+    #[test]
+    fn vector_keys_parse() {
+        let values = load("signatures.json", SIGNATURES_JSON);
+        for r in records("signatures.json", &values) {
+            let scheme = scheme_of(&r);
+            let (spki, key) = (r.hex("spki"), r.hex("private_key"));
+            let public = keys::parse_spki(&spki).unwrap_or_else(|e| panic!("{}: {e}", r.name));
+            let private =
+                keys::parse_private_key(&key).unwrap_or_else(|e| panic!("{}: {e}", r.name));
+            match (public, private) {
+                (
+                    PublicKey::Ec { curve, point },
+                    PrivateKey::Ec {
+                        curve: c, public, ..
+                    },
+                ) => {
+                    assert_eq!(Some(curve), scheme.ec_curve(), "{}", r.name);
+                    assert_eq!(curve, c, "{}", r.name);
+                    if let Some(p) = public {
+                        assert_eq!(p, point, "{}", r.name);
+                    }
+                }
+                (PublicKey::Rsa { modulus, .. }, PrivateKey::Rsa { modulus: m, .. }) => {
+                    assert!(scheme.is_rsa(), "{}", r.name);
+                    assert_eq!(modulus, m, "{}", r.name);
+                }
+                (PublicKey::Ed25519(k), PrivateKey::Ed25519 { public, .. }) => {
+                    assert_eq!(scheme, SignatureScheme::Ed25519, "{}", r.name);
+                    if let Some(p) = public {
+                        assert_eq!(p, k, "{}", r.name);
+                    }
+                }
+                _ => panic!("{}: public and private key types differ", r.name),
+            }
+        }
+    }
+}
