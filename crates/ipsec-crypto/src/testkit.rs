@@ -28,7 +28,9 @@ use std::vec::Vec;
 use serde_json::Value;
 
 mod signatures;
-pub use signatures::{check_signature_interop, check_signatures};
+pub use signatures::{
+    check_signature_interop, check_signatures, signature_vectors, SignatureVector,
+};
 
 use crate::kdf::{self, IkeKeyLengths};
 use crate::provider::CryptoProvider;

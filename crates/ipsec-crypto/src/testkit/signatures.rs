@@ -250,6 +250,44 @@ pub fn check_signature_interop(a: &CryptoProvider, b: &CryptoProvider) -> usize 
     n
 }
 
+/// A record of signatures.json, for backend-specific tests (property tests that need
+/// valid keys, RFC 6979 determinism).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SignatureVector {
+    /// The record's name.
+    pub name: String,
+    /// The scheme.
+    pub scheme: SignatureScheme,
+    /// The public key, SubjectPublicKeyInfo DER.
+    pub spki: Vec<u8>,
+    /// The private key DER (PKCS#8, SEC1 or PKCS#1).
+    pub private_key: Vec<u8>,
+    /// The message.
+    pub message: Vec<u8>,
+    /// The signature.
+    pub signature: Vec<u8>,
+    /// Whether the signature is RFC 6979's deterministic ECDSA signature.
+    pub rfc6979: bool,
+}
+
+/// The verified records of signatures.json.
+pub fn signature_vectors() -> Vec<SignatureVector> {
+    let values = load("signatures.json", SIGNATURES_JSON);
+    records("signatures.json", &values)
+        .filter(Rec::verified)
+        .map(|r| SignatureVector {
+            name: r.name.into(),
+            scheme: scheme_of(&r),
+            spki: r.hex("spki"),
+            private_key: r.hex("private_key"),
+            message: r.hex("message"),
+            signature: r.hex("signature"),
+            rfc6979: r.get("rfc6979").and_then(serde_json::Value::as_bool) == Some(true),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
