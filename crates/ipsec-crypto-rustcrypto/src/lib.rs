@@ -223,7 +223,9 @@ mod tests {
             .chain(p.ciphers.iter().map(|a| a.backend()))
             .chain(p.integs.iter().map(|a| a.backend()))
             .chain(p.prfs.iter().map(|a| a.backend()))
-            .chain(p.kx_groups.iter().map(|a| a.backend()));
+            .chain(p.kx_groups.iter().map(|a| a.backend()))
+            .chain(p.signature_verifiers.iter().map(|a| a.backend()))
+            .chain(p.signers.iter().map(|a| a.backend()));
         for n in names {
             assert_eq!(n, "rustcrypto");
         }

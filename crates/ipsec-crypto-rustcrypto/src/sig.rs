@@ -326,7 +326,7 @@ enum Hash {
 
 /// RSA signature verification, PKCS#1 v1.5 or PSS; the instances are
 /// [`RSA_PKCS1_SHA256`] and its siblings. Verification only: see the
-/// [module docs](self).
+/// [crate docs](crate#side-channels).
 pub struct RsaVerifier {
     scheme: SignatureScheme,
     name: &'static str,
