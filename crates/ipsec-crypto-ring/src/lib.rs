@@ -8,13 +8,18 @@ mod aead;
 mod hmac;
 pub mod kx;
 mod rand;
+pub mod sig;
 
-use ipsec_crypto::{Compliance, CryptoProvider, EncrId, IntegId, KeId, PrfId};
+use ipsec_crypto::{
+    Compliance, CryptoProvider, EncrId, IntegId, KeId, PrfId, SignatureScheme, SignatureVerifier,
+    SigningAlgorithm,
+};
 
 pub use crate::aead::RingAead;
 pub use crate::hmac::{RingInteg, RingPrf};
 pub use crate::kx::RingKx;
 pub use crate::rand::SystemRandom;
+pub use crate::sig::RingSignature;
 
 /// What [`backend()`](ipsec_crypto::AeadAlgorithm::backend) returns for every
 /// algorithm of this crate.
@@ -130,6 +135,125 @@ pub static ECP384: RingKx = RingKx::ecp(
     48,
 );
 
+/// ECDSA on P-256 with SHA-256, DER signatures (RFC 7427 `ecdsa-with-SHA256`).
+pub static ECDSA_P256_SHA256: RingSignature = RingSignature::ecdsa(
+    SignatureScheme::EcdsaP256Sha256,
+    "ECDSA P-256 SHA-256",
+    &::ring::signature::ECDSA_P256_SHA256_ASN1,
+    &::ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+);
+
+/// ECDSA on P-384 with SHA-384, DER signatures (RFC 7427 `ecdsa-with-SHA384`).
+pub static ECDSA_P384_SHA384: RingSignature = RingSignature::ecdsa(
+    SignatureScheme::EcdsaP384Sha384,
+    "ECDSA P-384 SHA-384",
+    &::ring::signature::ECDSA_P384_SHA384_ASN1,
+    &::ring::signature::ECDSA_P384_SHA384_ASN1_SIGNING,
+);
+
+/// ECDSA on P-256 with SHA-256, `r ‖ s` signatures (RFC 4754, AUTH method 9).
+pub static ECDSA_P256_SHA256_FIXED: RingSignature = RingSignature::ecdsa(
+    SignatureScheme::EcdsaP256Sha256Fixed,
+    "ECDSA P-256 SHA-256 (r||s)",
+    &::ring::signature::ECDSA_P256_SHA256_FIXED,
+    &::ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+);
+
+/// ECDSA on P-384 with SHA-384, `r ‖ s` signatures (RFC 4754, AUTH method 10).
+pub static ECDSA_P384_SHA384_FIXED: RingSignature = RingSignature::ecdsa(
+    SignatureScheme::EcdsaP384Sha384Fixed,
+    "ECDSA P-384 SHA-384 (r||s)",
+    &::ring::signature::ECDSA_P384_SHA384_FIXED,
+    &::ring::signature::ECDSA_P384_SHA384_FIXED_SIGNING,
+);
+
+/// Ed25519 (RFC 8032, RFC 8420).
+pub static ED25519: RingSignature = RingSignature::ed25519();
+
+/// RSASSA-PKCS1-v1_5 with SHA-256 (RFC 8017 §8.2).
+pub static RSA_PKCS1_SHA256: RingSignature = RingSignature::rsa(
+    SignatureScheme::RsaPkcs1Sha256,
+    "RSA PKCS#1 v1.5 SHA-256",
+    &::ring::signature::RSA_PKCS1_2048_8192_SHA256,
+    &::ring::signature::RSA_PKCS1_SHA256,
+    0,
+);
+
+/// RSASSA-PKCS1-v1_5 with SHA-384 (RFC 8017 §8.2).
+pub static RSA_PKCS1_SHA384: RingSignature = RingSignature::rsa(
+    SignatureScheme::RsaPkcs1Sha384,
+    "RSA PKCS#1 v1.5 SHA-384",
+    &::ring::signature::RSA_PKCS1_2048_8192_SHA384,
+    &::ring::signature::RSA_PKCS1_SHA384,
+    0,
+);
+
+/// RSASSA-PKCS1-v1_5 with SHA-512 (RFC 8017 §8.2).
+pub static RSA_PKCS1_SHA512: RingSignature = RingSignature::rsa(
+    SignatureScheme::RsaPkcs1Sha512,
+    "RSA PKCS#1 v1.5 SHA-512",
+    &::ring::signature::RSA_PKCS1_2048_8192_SHA512,
+    &::ring::signature::RSA_PKCS1_SHA512,
+    0,
+);
+
+/// RSASSA-PSS with SHA-256, MGF1-SHA-256 and a 32-byte salt (RFC 8017 §8.1).
+pub static RSA_PSS_SHA256: RingSignature = RingSignature::rsa(
+    SignatureScheme::RsaPssSha256,
+    "RSA-PSS SHA-256",
+    &::ring::signature::RSA_PSS_2048_8192_SHA256,
+    &::ring::signature::RSA_PSS_SHA256,
+    32,
+);
+
+/// RSASSA-PSS with SHA-384, MGF1-SHA-384 and a 48-byte salt (RFC 8017 §8.1).
+pub static RSA_PSS_SHA384: RingSignature = RingSignature::rsa(
+    SignatureScheme::RsaPssSha384,
+    "RSA-PSS SHA-384",
+    &::ring::signature::RSA_PSS_2048_8192_SHA384,
+    &::ring::signature::RSA_PSS_SHA384,
+    48,
+);
+
+/// RSASSA-PSS with SHA-512, MGF1-SHA-512 and a 64-byte salt (RFC 8017 §8.1).
+pub static RSA_PSS_SHA512: RingSignature = RingSignature::rsa(
+    SignatureScheme::RsaPssSha512,
+    "RSA-PSS SHA-512",
+    &::ring::signature::RSA_PSS_2048_8192_SHA512,
+    &::ring::signature::RSA_PSS_SHA512,
+    64,
+);
+
+/// Every signature scheme of this crate, as verifiers.
+pub static SIGNATURE_VERIFIERS: [&dyn SignatureVerifier; 11] = [
+    &ED25519,
+    &ECDSA_P256_SHA256,
+    &ECDSA_P384_SHA384,
+    &ECDSA_P256_SHA256_FIXED,
+    &ECDSA_P384_SHA384_FIXED,
+    &RSA_PSS_SHA256,
+    &RSA_PSS_SHA384,
+    &RSA_PSS_SHA512,
+    &RSA_PKCS1_SHA256,
+    &RSA_PKCS1_SHA384,
+    &RSA_PKCS1_SHA512,
+];
+
+/// Every signature scheme of this crate, as signing algorithms.
+pub static SIGNERS: [&dyn SigningAlgorithm; 11] = [
+    &ED25519,
+    &ECDSA_P256_SHA256,
+    &ECDSA_P384_SHA384,
+    &ECDSA_P256_SHA256_FIXED,
+    &ECDSA_P384_SHA384_FIXED,
+    &RSA_PSS_SHA256,
+    &RSA_PSS_SHA384,
+    &RSA_PSS_SHA512,
+    &RSA_PKCS1_SHA256,
+    &RSA_PKCS1_SHA384,
+    &RSA_PKCS1_SHA512,
+];
+
 /// The operating system's CSPRNG through ring.
 pub static SYSTEM_RANDOM: SystemRandom = SystemRandom::new();
 
@@ -137,7 +261,7 @@ pub static SYSTEM_RANDOM: SystemRandom = SystemRandom::new();
 ///
 /// ring has no AES-CBC and no MODP groups, so this provider alone cannot run
 /// `aes128-sha256` or `modp2048` proposals; the `ipsec` facade composes it with the
-/// RustCrypto backend for those. It has no signature verifiers yet.
+/// RustCrypto backend for those.
 pub static PROVIDER: CryptoProvider = CryptoProvider {
     name: "ring",
     aeads: &[&AES_128_GCM, &AES_256_GCM, &CHACHA20_POLY1305],
@@ -155,7 +279,8 @@ pub static PROVIDER: CryptoProvider = CryptoProvider {
         &PRF_HMAC_SHA1,
     ],
     kx_groups: &[&X25519, &ECP256, &ECP384],
-    signature_verifiers: &[],
+    signature_verifiers: &SIGNATURE_VERIFIERS,
+    signers: &SIGNERS,
     secure_random: &SYSTEM_RANDOM,
     compliance: Compliance::Unvalidated,
 };

@@ -6,4 +6,4 @@
 //! key reaches ring).
 
 ipsec_crypto::conformance_tests!(ipsec_crypto_ring::PROVIDER;
-    check_aead, check_integ, check_prf, check_kx, check_kdf, check_lengths);
+    check_aead, check_integ, check_prf, check_kx, check_kdf, check_lengths, check_signatures);

@@ -14,6 +14,9 @@
 //! | Curve25519 (RFC 8031) | [`X25519`] |
 //! | ECP-256, ECP-384 (RFC 5903) | [`ECP256`], [`ECP384`] |
 //! | MODP-2048, MODP-3072 (RFC 3526) | [`MODP2048`], [`MODP3072`] |
+//! | ECDSA P-256/SHA-256, P-384/SHA-384, DER (RFC 7427) and `r ‖ s` (RFC 4754): sign and verify | [`ECDSA_P256_SHA256`], [`ECDSA_P384_SHA384`], [`ECDSA_P256_SHA256_FIXED`], [`ECDSA_P384_SHA384_FIXED`] |
+//! | Ed25519 (RFC 8032, RFC 8420): sign and verify | [`ED25519`] |
+//! | RSASSA-PKCS1-v1_5 and RSASSA-PSS with SHA-256/384/512 (RFC 8017): **verify only** | [`RSA_PKCS1_SHA256`], [`RSA_PKCS1_SHA384`], [`RSA_PKCS1_SHA512`], [`RSA_PSS_SHA256`], [`RSA_PSS_SHA384`], [`RSA_PSS_SHA512`] |
 //!
 //! [`PROVIDER`] lists all of them with the operating system's random source
 //! ([`OS_RANDOM`]); ENCR_NULL comes from [`ipsec_crypto::NULL_CIPHER`] automatically.
@@ -41,11 +44,18 @@
 //!   table with a constant-time select over all entries. Only the exponent's bit
 //!   bound (public, 512 bits) shows in the timing.
 //!
+//! - ECDSA signs deterministically (RFC 6979) with the constant-time scalar
+//!   arithmetic of `p256`/`p384`; Ed25519 uses `ed25519-dalek`.
+//! - There is no RSA signing: the `rsa` crate's private-key operation has a known
+//!   timing side channel (RUSTSEC-2023-0071). RSA verification handles public values
+//!   only. The `ipsec` facade signs with ring.
+//!
 //! # Key hygiene
 //!
 //! Key objects zeroize their keys on drop where the RustCrypto crate supports it:
 //! AES (key schedules), AES-GCM, ChaCha20-Poly1305, X25519, P-256 and P-384 secret
-//! scalars, and MODP exponents. hmac 0.12 cannot zeroize its keyed state.
+//! scalars (ECDH and ECDSA), Ed25519 signing keys, and MODP exponents. hmac 0.12
+//! cannot zeroize its keyed state.
 //!
 //! # Example
 //!
@@ -75,11 +85,12 @@ mod hmac;
 mod modp;
 #[cfg(feature = "std")]
 mod random;
+mod sig;
 mod x25519;
 
 use ipsec_crypto::{
     AeadAlgorithm, CipherAlgorithm, Compliance, CryptoProvider, IntegAlgorithm, KxGroup,
-    PrfAlgorithm, SecureRandom,
+    PrfAlgorithm, SecureRandom, SignatureVerifier, SigningAlgorithm,
 };
 
 pub use crate::aead::{
@@ -94,6 +105,11 @@ pub use crate::hmac::{
 pub use crate::modp::{ModpGroup, MODP2048, MODP3072};
 #[cfg(feature = "std")]
 pub use crate::random::{OsRandom, OS_RANDOM};
+pub use crate::sig::{
+    Ecdsa, Ed25519, RsaVerifier, ECDSA_P256_SHA256, ECDSA_P256_SHA256_FIXED, ECDSA_P384_SHA384,
+    ECDSA_P384_SHA384_FIXED, ED25519, RSA_PKCS1_SHA256, RSA_PKCS1_SHA384, RSA_PKCS1_SHA512,
+    RSA_PSS_SHA256, RSA_PSS_SHA384, RSA_PSS_SHA512,
+};
 pub use crate::x25519::{X25519Group, X25519};
 
 /// What every algorithm object here returns from `backend()`.
@@ -120,6 +136,29 @@ static PRFS: [&dyn PrfAlgorithm; 4] = [
 /// The key exchange methods.
 static KX_GROUPS: [&dyn KxGroup; 5] = [&X25519, &ECP256, &ECP384, &MODP3072, &MODP2048];
 
+/// The signature verifiers.
+static SIGNATURE_VERIFIERS: [&dyn SignatureVerifier; 11] = [
+    &ED25519,
+    &ECDSA_P256_SHA256,
+    &ECDSA_P384_SHA384,
+    &ECDSA_P256_SHA256_FIXED,
+    &ECDSA_P384_SHA384_FIXED,
+    &RSA_PSS_SHA256,
+    &RSA_PSS_SHA384,
+    &RSA_PSS_SHA512,
+    &RSA_PKCS1_SHA256,
+    &RSA_PKCS1_SHA384,
+    &RSA_PKCS1_SHA512,
+];
+/// The signing algorithms (no RSA: see the crate docs).
+static SIGNERS: [&dyn SigningAlgorithm; 5] = [
+    &ED25519,
+    &ECDSA_P256_SHA256,
+    &ECDSA_P384_SHA384,
+    &ECDSA_P256_SHA256_FIXED,
+    &ECDSA_P384_SHA384_FIXED,
+];
+
 /// A provider with every algorithm of this backend and `rng` as its random source;
 /// for `no_std` users, who bring their own.
 pub const fn provider_with_random(rng: &'static dyn SecureRandom) -> CryptoProvider {
@@ -130,7 +169,8 @@ pub const fn provider_with_random(rng: &'static dyn SecureRandom) -> CryptoProvi
         integs: &INTEGS,
         prfs: &PRFS,
         kx_groups: &KX_GROUPS,
-        signature_verifiers: &[],
+        signature_verifiers: &SIGNATURE_VERIFIERS,
+        signers: &SIGNERS,
         secure_random: rng,
         compliance: Compliance::Unvalidated,
     }
@@ -183,7 +223,9 @@ mod tests {
             .chain(p.ciphers.iter().map(|a| a.backend()))
             .chain(p.integs.iter().map(|a| a.backend()))
             .chain(p.prfs.iter().map(|a| a.backend()))
-            .chain(p.kx_groups.iter().map(|a| a.backend()));
+            .chain(p.kx_groups.iter().map(|a| a.backend()))
+            .chain(p.signature_verifiers.iter().map(|a| a.backend()))
+            .chain(p.signers.iter().map(|a| a.backend()));
         for n in names {
             assert_eq!(n, "rustcrypto");
         }

@@ -19,11 +19,15 @@ pub enum CryptoError {
         /// The length given.
         got: usize,
     },
-    /// The tag or ICV did not verify.
+    /// The tag, ICV or signature did not verify. A signature that is not even well
+    /// formed (bad DER, wrong length) is this error too.
     Authentication,
     /// The peer's public value is not valid for the group (off curve, small order,
     /// out of range).
     InvalidPublicValue,
+    /// A signature key is malformed, or is not a key of the scheme it was given to
+    /// (see [`crate::keys`] for the encodings accepted).
+    InvalidKey,
     /// The random source failed.
     Random,
     /// The transform is not available in this provider.
@@ -66,6 +70,7 @@ impl fmt::Display for CryptoError {
             }
             CryptoError::Authentication => f.write_str("authentication failed"),
             CryptoError::InvalidPublicValue => f.write_str("invalid public key-exchange value"),
+            CryptoError::InvalidKey => f.write_str("invalid or mismatched signature key"),
             CryptoError::Random => f.write_str("random source failed"),
             CryptoError::Unsupported => f.write_str("transform not supported by this provider"),
         }

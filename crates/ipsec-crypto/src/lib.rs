@@ -12,6 +12,8 @@
 //!   `aes128gcm16-prfsha256-x25519`;
 //! - [`kdf`]: the IKEv2 key schedule (RFC 7296 §2.13, §2.14, §2.17, §2.18), built once
 //!   on the [`PrfAlgorithm`] trait;
+//! - [`keys`]: the DER key encodings the signature traits take (SubjectPublicKeyInfo,
+//!   PKCS#8, SEC1, PKCS#1), parsed once for every backend;
 //! - [`SecretBytes`]: key material that is zeroized on drop and never printed;
 //! - [`NULL_CIPHER`]: ENCR_NULL (RFC 2410), which needs no backend.
 //!
@@ -24,6 +26,7 @@ extern crate alloc;
 
 pub mod error;
 pub mod kdf;
+pub mod keys;
 pub mod null;
 pub mod proposal;
 pub mod provider;
@@ -43,4 +46,5 @@ pub use suites::{EncrDesc, EncrKind, IntegDesc, KeDesc, PrfDesc};
 pub use traits::{
     ActiveKx, AeadAlgorithm, AeadKey, CipherAlgorithm, CipherKey, IntegAlgorithm, IntegKey,
     KxGroup, PrfAlgorithm, PrfKey, SecureRandom, SignatureScheme, SignatureVerifier, Signer,
+    SigningAlgorithm,
 };

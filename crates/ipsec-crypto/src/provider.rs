@@ -3,7 +3,7 @@
 use crate::suites::{EncrDesc, EncrKind};
 use crate::traits::{
     AeadAlgorithm, CipherAlgorithm, IntegAlgorithm, KxGroup, PrfAlgorithm, SecureRandom,
-    SignatureVerifier,
+    SignatureScheme, SignatureVerifier, SigningAlgorithm,
 };
 use crate::{EncrId, IntegId, KeId, PrfId};
 
@@ -45,8 +45,10 @@ pub struct CryptoProvider {
     pub prfs: &'static [&'static dyn PrfAlgorithm],
     /// Key exchange methods.
     pub kx_groups: &'static [&'static dyn KxGroup],
-    /// Signature verifiers.
+    /// Signature verifiers (IKEv2 AUTH, RFC 7427).
     pub signature_verifiers: &'static [&'static dyn SignatureVerifier],
+    /// Signing algorithms, which make [`crate::Signer`]s from private keys.
+    pub signers: &'static [&'static dyn SigningAlgorithm],
     /// The random source for nonces, SPIs, IVs and private keys.
     pub secure_random: &'static dyn SecureRandom,
     /// What the provider claims.
@@ -98,6 +100,25 @@ impl CryptoProvider {
         let mut out = [0u8; 20];
         prf.hash(parts, &mut out)?;
         Ok(out)
+    }
+
+    /// The verifier for `scheme`.
+    pub fn signature_verifier(
+        &self,
+        scheme: SignatureScheme,
+    ) -> Option<&'static dyn SignatureVerifier> {
+        self.signature_verifiers
+            .iter()
+            .copied()
+            .find(|v| v.scheme() == scheme)
+    }
+
+    /// The signing algorithm for `scheme`.
+    pub fn signing_algorithm(
+        &self,
+        scheme: SignatureScheme,
+    ) -> Option<&'static dyn SigningAlgorithm> {
+        self.signers.iter().copied().find(|s| s.scheme() == scheme)
     }
 
     /// The key exchange method `id`.

@@ -10,7 +10,8 @@
 //!
 //! ```ignore
 //! ipsec_crypto::conformance_tests!(my_backend::PROVIDER;
-//!     check_aead, check_cipher, check_integ, check_prf, check_kx, check_kdf, check_lengths);
+//!     check_aead, check_cipher, check_integ, check_prf, check_kx, check_kdf, check_lengths,
+//!     check_signatures);
 //! ```
 //!
 //! Key exchange vectors need a fixed private key. The suite passes a [`FixedRandom`]
@@ -25,6 +26,11 @@ use std::sync::Mutex;
 use std::vec::Vec;
 
 use serde_json::Value;
+
+mod signatures;
+pub use signatures::{
+    check_signature_interop, check_signatures, signature_vectors, SignatureVector,
+};
 
 use crate::kdf::{self, IkeKeyLengths};
 use crate::provider::CryptoProvider;
@@ -1444,7 +1450,10 @@ mod tests {
             ("ikev2_kdf.json", IKEV2_KDF_JSON),
             ("x25519.json", X25519_JSON),
             ("ecdh_ecp.json", ECDH_ECP_JSON),
-        ] {
+        ]
+        .into_iter()
+        .chain(signatures::FILES)
+        {
             assert!(!load(file, text).is_empty(), "{file}");
         }
         let values = load("esp.json", ESP_JSON);
@@ -1475,6 +1484,7 @@ mod tests {
             prfs: &[],
             kx_groups: &[],
             signature_verifiers: &[],
+            signers: &[],
             secure_random: &NO_RANDOM,
             compliance: crate::Compliance::Unvalidated,
         };
@@ -1490,5 +1500,6 @@ mod tests {
         assert!(check_cipher(&P) > 0);
         assert_eq!(check_aead(&P), 0);
         assert_eq!(check_kx(&P), 0);
+        assert_eq!(check_signatures(&P), 0);
     }
 }

@@ -199,26 +199,141 @@ pub trait SecureRandom: Send + Sync + fmt::Debug {
     fn fill(&self, dest: &mut [u8]) -> Result<(), CryptoError>;
 }
 
-/// A signature scheme, by its RFC 7427 / TLS SignatureScheme style name.
+/// A signature scheme: key type, hash and signature encoding, named like TLS
+/// SignatureSchemes (RFC 8446 §4.2.3).
+///
+/// IKEv2 reaches them through AUTH methods (RFC 7296 §3.8, RFC 7427 §3):
+///
+/// | scheme | signature bytes | IKEv2 AUTH method |
+/// |---|---|---|
+/// | [`EcdsaP256Sha256`](Self::EcdsaP256Sha256), [`EcdsaP384Sha384`](Self::EcdsaP384Sha384) | DER `Ecdsa-Sig-Value` (RFC 3279 §2.2.3) | 14, `ecdsa-with-SHA256/384` (RFC 7427 §3) |
+/// | [`EcdsaP256Sha256Fixed`](Self::EcdsaP256Sha256Fixed), [`EcdsaP384Sha384Fixed`](Self::EcdsaP384Sha384Fixed) | `r ‖ s`, each the field length (RFC 4754 §7) | 9, 10 (RFC 4754) |
+/// | [`Ed25519`](Self::Ed25519) | 64 bytes (RFC 8032 §5.1.6) | 14, `id-Ed25519` (RFC 8420) |
+/// | `RsaPkcs1Sha*` | RSASSA-PKCS1-v1_5, modulus length (RFC 8017 §8.2) | 14, `sha*WithRSAEncryption` (RFC 7427) |
+/// | `RsaPssSha*` | RSASSA-PSS with MGF1 of the same hash and a salt of the hash length, modulus length (RFC 8017 §8.1) | 14, `id-RSASSA-PSS` (RFC 7427 §3, RFC 4055) |
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum SignatureScheme {
-    /// ECDSA on P-256 with SHA-256.
+    /// ECDSA on P-256 with SHA-256, DER-encoded signature.
     EcdsaP256Sha256,
-    /// ECDSA on P-384 with SHA-384.
+    /// ECDSA on P-384 with SHA-384, DER-encoded signature.
     EcdsaP384Sha384,
-    /// Ed25519 (RFC 8420).
+    /// ECDSA on P-256 with SHA-256, `r ‖ s` signature (64 bytes).
+    EcdsaP256Sha256Fixed,
+    /// ECDSA on P-384 with SHA-384, `r ‖ s` signature (96 bytes).
+    EcdsaP384Sha384Fixed,
+    /// Ed25519 (RFC 8032, RFC 8420).
     Ed25519,
-    /// RSASSA-PSS with SHA-256.
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    RsaPkcs1Sha256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384.
+    RsaPkcs1Sha384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512.
+    RsaPkcs1Sha512,
+    /// RSASSA-PSS with SHA-256, MGF1-SHA-256, 32-byte salt.
     RsaPssSha256,
+    /// RSASSA-PSS with SHA-384, MGF1-SHA-384, 48-byte salt.
+    RsaPssSha384,
+    /// RSASSA-PSS with SHA-512, MGF1-SHA-512, 64-byte salt.
+    RsaPssSha512,
+}
+
+impl SignatureScheme {
+    /// Every scheme, for tables and tests.
+    pub const ALL: [SignatureScheme; 11] = [
+        SignatureScheme::EcdsaP256Sha256,
+        SignatureScheme::EcdsaP384Sha384,
+        SignatureScheme::EcdsaP256Sha256Fixed,
+        SignatureScheme::EcdsaP384Sha384Fixed,
+        SignatureScheme::Ed25519,
+        SignatureScheme::RsaPkcs1Sha256,
+        SignatureScheme::RsaPkcs1Sha384,
+        SignatureScheme::RsaPkcs1Sha512,
+        SignatureScheme::RsaPssSha256,
+        SignatureScheme::RsaPssSha384,
+        SignatureScheme::RsaPssSha512,
+    ];
+
+    /// A short name, as in the test vectors: `ecdsa-p256-sha256`, `rsa-pss-sha384`...
+    pub const fn name(self) -> &'static str {
+        match self {
+            SignatureScheme::EcdsaP256Sha256 => "ecdsa-p256-sha256",
+            SignatureScheme::EcdsaP384Sha384 => "ecdsa-p384-sha384",
+            SignatureScheme::EcdsaP256Sha256Fixed => "ecdsa-p256-sha256-fixed",
+            SignatureScheme::EcdsaP384Sha384Fixed => "ecdsa-p384-sha384-fixed",
+            SignatureScheme::Ed25519 => "ed25519",
+            SignatureScheme::RsaPkcs1Sha256 => "rsa-pkcs1-sha256",
+            SignatureScheme::RsaPkcs1Sha384 => "rsa-pkcs1-sha384",
+            SignatureScheme::RsaPkcs1Sha512 => "rsa-pkcs1-sha512",
+            SignatureScheme::RsaPssSha256 => "rsa-pss-sha256",
+            SignatureScheme::RsaPssSha384 => "rsa-pss-sha384",
+            SignatureScheme::RsaPssSha512 => "rsa-pss-sha512",
+        }
+    }
+
+    /// The scheme called `name` (see [`SignatureScheme::name`]).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// The curve of an ECDSA scheme.
+    pub const fn ec_curve(self) -> Option<crate::keys::EcCurve> {
+        use crate::keys::EcCurve;
+        match self {
+            SignatureScheme::EcdsaP256Sha256 | SignatureScheme::EcdsaP256Sha256Fixed => {
+                Some(EcCurve::P256)
+            }
+            SignatureScheme::EcdsaP384Sha384 | SignatureScheme::EcdsaP384Sha384Fixed => {
+                Some(EcCurve::P384)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether this is an RSA scheme (PKCS#1 v1.5 or PSS).
+    pub const fn is_rsa(self) -> bool {
+        matches!(
+            self,
+            SignatureScheme::RsaPkcs1Sha256
+                | SignatureScheme::RsaPkcs1Sha384
+                | SignatureScheme::RsaPkcs1Sha512
+                | SignatureScheme::RsaPssSha256
+                | SignatureScheme::RsaPssSha384
+                | SignatureScheme::RsaPssSha512
+        )
+    }
+
+    /// Whether signing is randomized (ECDSA nonces, PSS salts), so that a known-answer
+    /// test can only verify, not compare, what a backend signs. RustCrypto's ECDSA is
+    /// deterministic (RFC 6979), ring's is not, so ECDSA counts as randomized.
+    pub const fn is_randomized(self) -> bool {
+        !matches!(
+            self,
+            SignatureScheme::Ed25519
+                | SignatureScheme::RsaPkcs1Sha256
+                | SignatureScheme::RsaPkcs1Sha384
+                | SignatureScheme::RsaPkcs1Sha512
+        )
+    }
 }
 
 /// Verifies signatures of one scheme (for IKEv2 AUTH, RFC 7427).
+///
+/// Verification takes any bytes for key and signature: anything that is not a valid
+/// signature of `message` under the key is an error, never a panic.
 pub trait SignatureVerifier: Send + Sync + fmt::Debug {
     /// The scheme.
     fn scheme(&self) -> SignatureScheme;
-    /// Verifies `signature` over `message` with a public key in its usual encoding
-    /// (SubjectPublicKeyInfo DER).
+    /// The backend that implements it.
+    fn backend(&self) -> &'static str;
+    /// Verifies `signature` over `message` with a public key given as a DER
+    /// SubjectPublicKeyInfo (the encodings of [`crate::keys::parse_spki`]).
+    ///
+    /// # Errors
+    /// [`CryptoError::Authentication`] when the signature does not verify or is
+    /// malformed; [`CryptoError::InvalidKey`] when the key is malformed or not of this
+    /// scheme's type (or curve); [`CryptoError::Unsupported`] for keys the parser
+    /// does not take (other curves, RSA moduli outside 2048 to 8192 bits).
     fn verify(
         &self,
         public_key: &[u8],
@@ -227,10 +342,39 @@ pub trait SignatureVerifier: Send + Sync + fmt::Debug {
     ) -> Result<(), CryptoError>;
 }
 
-/// A private signing key.
+/// Makes [`Signer`]s of one scheme from private keys.
+pub trait SigningAlgorithm: Send + Sync + fmt::Debug {
+    /// The scheme.
+    fn scheme(&self) -> SignatureScheme;
+    /// The backend that implements it.
+    fn backend(&self) -> &'static str;
+    /// Prepares a private key given as DER: PKCS#8, SEC1 `ECPrivateKey` or PKCS#1
+    /// `RSAPrivateKey` (the encodings of [`crate::keys::parse_private_key`]). The
+    /// signer keeps its own copy; the caller zeroizes `private_key`.
+    ///
+    /// `rng` is for backends that draw randomness when they set up a key (ring mixes
+    /// a random value into the key it derives its ECDSA nonces from).
+    ///
+    /// # Errors
+    /// [`CryptoError::InvalidKey`] when the key is malformed, inconsistent (a public
+    /// key that does not match) or not of this scheme's type;
+    /// [`CryptoError::Unsupported`] when the backend cannot use it (ring signs with
+    /// RSA keys of 2048 to 4096 bits only); [`CryptoError::Random`].
+    fn new_signer(
+        &self,
+        private_key: &[u8],
+        rng: &dyn SecureRandom,
+    ) -> Result<Box<dyn Signer>, CryptoError>;
+}
+
+/// A private signing key. `Debug` names the scheme and backend only; the key is
+/// zeroized on drop where the backend allows (see each backend's docs).
 pub trait Signer: Send + Sync + fmt::Debug {
     /// The scheme.
     fn scheme(&self) -> SignatureScheme;
-    /// Signs `message`.
+    /// Signs `message`; `rng` gives the ECDSA nonce's randomness or the PSS salt.
+    ///
+    /// # Errors
+    /// [`CryptoError::Random`] when `rng` fails.
     fn sign(&self, rng: &dyn SecureRandom, message: &[u8]) -> Result<Vec<u8>, CryptoError>;
 }

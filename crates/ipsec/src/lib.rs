@@ -29,6 +29,7 @@
 //! | Curve25519, ECP-256, ECP-384 | ring | faster scalar multiplication |
 //! | AES-CBC (128, 256) | RustCrypto | ring has no CBC |
 //! | MODP-2048, MODP-3072 | RustCrypto | ring has no finite-field Diffie-Hellman |
+//! | ECDSA P-256/P-384 (DER and `r ‖ s`), Ed25519, RSA PKCS#1 v1.5 and PSS: verify and sign | ring | assembly; the RustCrypto backend cannot sign with RSA (RUSTSEC-2023-0071) |
 //! | random source | ring (`SYSTEM_RANDOM`, the OS CSPRNG) | |
 //! | ENCR_NULL | `ipsec-crypto` (`NULL_CIPHER`) | needs no backend |
 //!
@@ -79,7 +80,8 @@ use ipsec_crypto_ring as ring_be;
 use ipsec_crypto_rustcrypto as rc_be;
 
 /// The default provider: ring for every transform where it is the faster backend,
-/// RustCrypto for HMAC-SHA2-256, AES-CBC and the MODP groups, and the OS random source through ring. See the
+/// RustCrypto for HMAC-SHA2-256, AES-CBC and the MODP groups, ring for signatures,
+/// and the OS random source through ring. See the
 /// [crate docs](crate#crypto-providers) for the table and for how to compose your own.
 pub static DEFAULT_PROVIDER: CryptoProvider = CryptoProvider {
     name: "ring+rustcrypto",
@@ -115,7 +117,10 @@ pub static DEFAULT_PROVIDER: CryptoProvider = CryptoProvider {
         &rc_be::MODP3072,
         &rc_be::MODP2048,
     ],
-    signature_verifiers: &[],
+    // Signatures from ring: assembly for P-256 and RSA, and ring can sign with RSA
+    // (the RustCrypto backend verifies RSA only).
+    signature_verifiers: &ring_be::SIGNATURE_VERIFIERS,
+    signers: &ring_be::SIGNERS,
     secure_random: &ring_be::SYSTEM_RANDOM,
     compliance: Compliance::Unvalidated,
 };

@@ -131,3 +131,26 @@ fn key_exchange_interoperates_across_backends() {
         assert!(ib.complete(&ra).unwrap() == sa, "{b:?} -> {a:?}");
     }
 }
+
+#[test]
+fn default_provider_signs_with_ring() {
+    use ipsec::crypto::SignatureScheme;
+    for s in SignatureScheme::ALL {
+        let v = DEFAULT_PROVIDER.signature_verifier(s).unwrap();
+        assert_eq!(v.backend(), "ring", "{s:?}");
+        let a = DEFAULT_PROVIDER.signing_algorithm(s).unwrap();
+        assert_eq!(a.backend(), "ring", "{s:?}");
+        // The pure-Rust provider verifies every scheme, and signs all but RSA.
+        let rc = ipsec::rustcrypto_provider();
+        assert!(rc.signature_verifier(s).is_some(), "{s:?}");
+        assert_eq!(rc.signing_algorithm(s).is_some(), !s.is_rsa(), "{s:?}");
+    }
+}
+
+#[test]
+fn signatures_interoperate_across_backends() {
+    // ECDSA (both encodings) and Ed25519 both ways; RSA signed by ring, verified by
+    // RustCrypto.
+    let n = ipsec::crypto::testkit::check_signature_interop(&ring_be::PROVIDER, &rc_be::PROVIDER);
+    assert!(n >= 22 + 14, "{n}");
+}

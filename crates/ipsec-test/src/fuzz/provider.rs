@@ -432,6 +432,7 @@ pub const fn provider_with_random(rng: &'static dyn SecureRandom) -> CryptoProvi
         prfs: &PRFS,
         kx_groups: &KX_GROUPS,
         signature_verifiers: &[],
+        signers: &[],
         secure_random: rng,
         compliance: Compliance::Unvalidated,
     }
