@@ -286,7 +286,7 @@ case_3() {
   # the impostor: refused at the hub, no SA anywhere
   sw "$CASE_DIR/p4" --initiate --ike hub --child net --timeout 10 >"$CASE_DIR/p4/initiate2.out" 2>&1 || true
   check "3: the hub counts failed authentications (peer 4 with peer 1's PSK)" \
-    wait_for 10 gw_check "$CASE_DIR/hub" "s['counters']['handshake_failures'].get('AuthenticationFailed', 0) >= 1"
+    wait_for 10 gw_check "$CASE_DIR/hub" "s['counters']['handshake_failures'].get('authentication_failed', 0) >= 1"
   check "3: the hub has no SA and no route for peer 4" hub_lacks 4
   check "3: peer 4 (charon) has no IKE SA" test "$(ch_count "$CASE_DIR/p4")" -eq 0
   grep -h 'AUTHENTICATION_FAILED\|authentication.*fail' "$CASE_DIR/p4/charon.log" | tail -n 2 || true
@@ -308,7 +308,7 @@ case_4() {
   check "4: DPD removed peer 2's SAs and route at the hub" wait_for 10 hub_lacks 2
   log "4: both peers cleared $((SECONDS - t0)) s after the kill"
   check "4: the hub closed both IKE SAs as timed out (DPD)" \
-    gw_check "$CASE_DIR/hub" "s['counters']['ike_closed'].get('Timeout', 0) == 2"
+    gw_check "$CASE_DIR/hub" "s['counters']['ike_closed'].get('timeout', 0) == 2"
   ip -n gw-hub route show table all | grep '^198\.19\.' | sed 's/^/    route: /' || true
   peer_start 1 charon 1 2
   peer_start 2 ours 2 2

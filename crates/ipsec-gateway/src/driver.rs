@@ -1018,7 +1018,7 @@ impl Driver {
 
     fn closed(&mut self, now: Instant, h: SaHandle, reason: CloseReason) {
         let info = self.ikes.remove(&h);
-        let key = format!("{reason:?}");
+        let key = reason_label(&reason);
         match &info {
             Some(i) if i.established => *self.counters.ike_closed.entry(key).or_default() += 1,
             _ => *self.counters.handshake_failures.entry(key).or_default() += 1,
@@ -1181,6 +1181,24 @@ impl Driver {
             Spd::new(rules.into_iter().map(|(_, r)| r).collect()).map_err(|e| e.to_string())?;
         self.sad.set_outbound_spd(spd);
         Ok(())
+    }
+}
+
+/// A close reason as a metrics label and counter key: `deleted_by_peer`,
+/// `deleted_by_us`, `timeout`, `authentication_failed`, `no_proposal_chosen`,
+/// `notify_<NAME>` (the notification's IANA name, or its number), `error`.
+pub fn reason_label(reason: &CloseReason) -> String {
+    match reason {
+        CloseReason::Deleted { by_peer: true } => "deleted_by_peer".into(),
+        CloseReason::Deleted { by_peer: false } => "deleted_by_us".into(),
+        CloseReason::Timeout => "timeout".into(),
+        CloseReason::AuthenticationFailed => "authentication_failed".into(),
+        CloseReason::NoProposalChosen => "no_proposal_chosen".into(),
+        CloseReason::NotifyReceived(n) => match n.name() {
+            Some(name) => format!("notify_{name}"),
+            None => format!("notify_{}", n.0),
+        },
+        _ => "error".into(),
     }
 }
 

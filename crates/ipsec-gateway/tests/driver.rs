@@ -383,7 +383,7 @@ fn a_lost_peer_is_removed_by_dpd_and_a_start_connection_comes_back() {
             .driver
             .counters()
             .ike_closed
-            .contains_key("Timeout"),
+            .contains_key("timeout"),
         "{:?}",
         nodes[0].driver.counters()
     );
