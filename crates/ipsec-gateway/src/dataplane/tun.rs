@@ -93,9 +93,10 @@ impl PacketDevice for TunQueue {
         }
         // Under load a packet is there: read first, wait only when there is none.
         match self.dev.recv(buf) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self
-                .dev
-                .recv_intr_timeout(buf, &self.event, Some(READ_TIMEOUT)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.dev
+                    .recv_intr_timeout(buf, &self.event, Some(READ_TIMEOUT))
+            }
             r => r,
         }
     }
@@ -207,4 +208,157 @@ pub(crate) fn create(
         io::ErrorKind::Unsupported,
         "the gateway creates TUN devices on Linux only; use Dataplane::start_with_device",
     ))
+}
+
+/// The offload paths the TUN queue relies on, on the buffers the workers give it:
+/// a 64 KB TCP segment read from the device is split into MTU-sized packets with
+/// correct headers and checksums, and those packets, queued as the inbound loop
+/// queues them, coalesce back into one large segment for the write.
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::super::vocab::DEVICE_HEADROOM;
+    use tun_rs::{gso_split, GROTable, VirtioNetHdr, VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_LEN};
+
+    const MSS: usize = 1360;
+    const PAYLOAD: usize = 40_000;
+    const SEQ: u32 = 0xfff0_0000;
+
+    /// The Internet checksum of `data` after `init` (folded, not inverted).
+    fn sum(init: u32, data: &[u8]) -> u16 {
+        let mut s = init;
+        for c in data.chunks(2) {
+            s += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+        }
+        while s > 0xffff {
+            s = (s & 0xffff) + (s >> 16);
+        }
+        s as u16
+    }
+
+    /// True when the IPv4 header and TCP checksums of `p` are correct.
+    fn checksums_ok(p: &[u8]) -> bool {
+        let tcp = &p[20..];
+        let mut pseudo = 0u32;
+        for c in p[12..20].chunks(2) {
+            pseudo += u32::from(u16::from_be_bytes([c[0], c[1]]));
+        }
+        pseudo += 6 + tcp.len() as u32;
+        sum(0, &p[..20]) == 0xffff && sum(pseudo, tcp) == 0xffff
+    }
+
+    /// An IPv4 TCP segment 10.1.0.1:40000 -> 10.2.0.1:5001 with `payload`, PSH set.
+    fn segment(payload: &[u8]) -> Vec<u8> {
+        let total = 40 + payload.len();
+        let mut p = vec![0u8; total];
+        p[0] = 0x45;
+        p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+        p[6] = 0x40; // DF
+        p[8] = 64;
+        p[9] = 6;
+        p[12..16].copy_from_slice(&[10, 1, 0, 1]);
+        p[16..20].copy_from_slice(&[10, 2, 0, 1]);
+        let c = !sum(0, &p[..20]);
+        p[10..12].copy_from_slice(&c.to_be_bytes());
+        p[20..22].copy_from_slice(&40000u16.to_be_bytes());
+        p[22..24].copy_from_slice(&5001u16.to_be_bytes());
+        p[24..28].copy_from_slice(&SEQ.to_be_bytes());
+        p[28..32].copy_from_slice(&7u32.to_be_bytes());
+        p[32] = 5 << 4;
+        p[33] = 0x18; // PSH, ACK
+        p[34..36].copy_from_slice(&512u16.to_be_bytes());
+        p[40..].copy_from_slice(payload);
+        p
+    }
+
+    fn payload() -> Vec<u8> {
+        (0..PAYLOAD).map(|i| (i * 7 % 251) as u8).collect()
+    }
+
+    #[test]
+    fn a_large_tcp_segment_splits_into_checksummed_packets() {
+        let data = payload();
+        let mut input = segment(&data);
+        // As the kernel hands a TSO segment over: partial checksum to fill in.
+        let hdr = VirtioNetHdr {
+            flags: 1, // VIRTIO_NET_HDR_F_NEEDS_CSUM
+            gso_type: VIRTIO_NET_HDR_GSO_TCPV4,
+            hdr_len: 40,
+            gso_size: MSS as u16,
+            csum_start: 20,
+            csum_offset: 16,
+        };
+        // The outbound loop's buffers: headroom for ESP in front of each.
+        let off = ipsec::sad::MAX_HEADROOM;
+        let mut bufs: Vec<Vec<u8>> = (0..super::super::worker::BATCH)
+            .map(|_| vec![0u8; off + 2048])
+            .collect();
+        let mut sizes = vec![0usize; bufs.len()];
+        let n = gso_split(&mut input, hdr, &mut bufs, &mut sizes, off, false).unwrap();
+        assert_eq!(n, PAYLOAD.div_ceil(MSS));
+        let mut joined = Vec::new();
+        for (i, (b, len)) in bufs.iter().zip(&sizes).take(n).enumerate() {
+            let p = &b[off..off + len];
+            let data_len = if i + 1 == n { PAYLOAD - MSS * i } else { MSS };
+            assert_eq!(*len, 40 + data_len, "packet {i}");
+            assert_eq!(u16::from_be_bytes([p[2], p[3]]) as usize, *len);
+            assert!(checksums_ok(p), "packet {i}: checksums");
+            let seq = u32::from_be_bytes(p[24..28].try_into().unwrap());
+            assert_eq!(seq, SEQ.wrapping_add((MSS * i) as u32), "packet {i}: seq");
+            // PSH only on the last.
+            assert_eq!(p[33] & 0x08 != 0, i + 1 == n, "packet {i}: PSH");
+            joined.extend_from_slice(&p[40..]);
+        }
+        assert_eq!(joined, data);
+    }
+
+    #[test]
+    fn consecutive_tcp_packets_coalesce_for_the_write() {
+        const { assert!(DEVICE_HEADROOM >= VIRTIO_NET_HDR_LEN) };
+        let data = payload();
+        let chunks: Vec<&[u8]> = data.chunks(MSS).collect();
+        // Queued as the inbound loop queues opened packets.
+        let mut bufs: Vec<Vec<u8>> = chunks
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let mut p = segment(c);
+                p[24..28].copy_from_slice(&SEQ.wrapping_add((MSS * i) as u32).to_be_bytes());
+                if i + 1 < chunks.len() {
+                    p[33] = 0x10; // ACK only, PSH on the last
+                }
+                p[20 + 16..20 + 18].copy_from_slice(&[0, 0]);
+                let c = !{
+                    let mut pseudo = 0u32;
+                    for w in p[12..20].chunks(2) {
+                        pseudo += u32::from(u16::from_be_bytes([w[0], w[1]]));
+                    }
+                    pseudo += 6 + (p.len() - 20) as u32;
+                    sum(pseudo, &p[20..])
+                };
+                p[36..38].copy_from_slice(&c.to_be_bytes());
+                assert!(checksums_ok(&p));
+                let mut b = Vec::with_capacity(2 * DEVICE_HEADROOM + 65_535);
+                b.resize(DEVICE_HEADROOM, 0);
+                b.extend_from_slice(&p);
+                b
+            })
+            .collect();
+        let cap = bufs[0].capacity();
+        let mut gro = GROTable::new();
+        gro.apply_gro(&mut bufs, DEVICE_HEADROOM, false).unwrap();
+        // The first buffer now holds one segment with everything, and a virtio-net
+        // header that tells the kernel how to cut it again.
+        let b = &bufs[0];
+        assert_eq!(b.capacity(), cap, "no reallocation");
+        let hdr = VirtioNetHdr::decode(&b[DEVICE_HEADROOM - VIRTIO_NET_HDR_LEN..]).unwrap();
+        assert_eq!(hdr.gso_type, VIRTIO_NET_HDR_GSO_TCPV4);
+        assert_eq!(usize::from(hdr.gso_size), MSS);
+        let p = &b[DEVICE_HEADROOM..];
+        assert_eq!(p.len(), 40 + PAYLOAD);
+        assert_eq!(u16::from_be_bytes([p[2], p[3]]) as usize, p.len());
+        assert_eq!(sum(0, &p[..20]), 0xffff, "IPv4 header checksum");
+        assert_eq!(u32::from_be_bytes(p[24..28].try_into().unwrap()), SEQ);
+        assert_eq!(&p[40..], &data[..]);
+    }
 }

@@ -275,3 +275,74 @@ pub(crate) fn send_gso(
 ) -> io::Result<usize> {
     Err(io::ErrorKind::Unsupported.into())
 }
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::io::IoSlice;
+    use std::net::Ipv4Addr;
+
+    const LO: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+    /// Segments 0..n, each `size` long but the last (`last` long), filled with its number.
+    fn segments(n: usize, size: usize, last: usize) -> Vec<Vec<u8>> {
+        (0..n)
+            .map(|i| vec![i as u8; if i + 1 == n { last } else { size }])
+            .collect()
+    }
+
+    #[test]
+    fn a_gso_send_arrives_as_separate_datagrams() {
+        let tx = bind_one(SocketAddr::new(LO, 0)).unwrap();
+        let rx = UdpSocket::bind((LO, 0)).unwrap();
+        rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let segs = segments(5, 1200, 333);
+        let iov: Vec<IoSlice<'_>> = segs.iter().map(|s| IoSlice::new(s)).collect();
+        let n = send_gso(&tx.socket, rx.local_addr().unwrap(), &iov, 1200).unwrap();
+        assert_eq!(n, 4 * 1200 + 333);
+        let mut buf = [0u8; 4096];
+        for s in &segs {
+            let (k, from) = rx.recv_from(&mut buf).unwrap();
+            assert_eq!((&buf[..k], from), (&s[..], tx.local));
+        }
+    }
+
+    #[test]
+    fn a_gro_receive_reports_the_segment_size() {
+        let tx = bind_one(SocketAddr::new(LO, 0)).unwrap();
+        let rx = bind_one(SocketAddr::new(LO, 0)).unwrap();
+        let segs = segments(7, 1000, 10);
+        let iov: Vec<IoSlice<'_>> = segs.iter().map(|s| IoSlice::new(s)).collect();
+        send_gso(&tx.socket, rx.local, &iov, 1000).unwrap();
+        // Whether they arrive coalesced or one by one, cutting at the reported size
+        // gives the datagrams back.
+        let mut control = recv_control();
+        let mut buf = vec![0u8; 65_535];
+        let mut got = Vec::new();
+        while got.len() < segs.len() {
+            let (n, from, stride) = recv(&rx.socket, &mut buf, &mut control, false).unwrap();
+            assert_eq!(from, tx.local);
+            got.extend(buf[..n].chunks(stride).map(<[u8]>::to_vec));
+        }
+        assert_eq!(got, segs);
+        // Nothing more: a non-blocking receive says so at once.
+        let e = recv(&rx.socket, &mut buf, &mut control, true).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+    }
+
+    #[test]
+    fn the_segment_control_message_is_what_libc_builds() {
+        let (c, len) = udp_segment_control(1436);
+        // libc's CMSG_SPACE(2) and CMSG_LEN(2) (= CMSG_SPACE(0) + 2), through nix.
+        use nix::sys::socket::cmsg_space;
+        assert_eq!(len, cmsg_space::<u16>());
+        let w = std::mem::size_of::<usize>();
+        let cmsg_len = usize::from_ne_bytes(c[..w].try_into().unwrap());
+        assert_eq!(cmsg_len, cmsg_space::<()>() + 2);
+        let int = |at: usize| i32::from_ne_bytes(c[at..at + 4].try_into().unwrap());
+        assert_eq!((int(w), int(w + 4)), (libc::SOL_UDP, libc::UDP_SEGMENT));
+        let hdr = cmsg_space::<()>();
+        assert_eq!(u16::from_ne_bytes([c[hdr], c[hdr + 1]]), 1436);
+    }
+}

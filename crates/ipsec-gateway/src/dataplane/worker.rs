@@ -492,7 +492,19 @@ pub(crate) fn inbound(
             while start < end {
                 let len = stride.min(end - start);
                 segments += 1;
-                datagram(shared, &mut reader, t, local, remote, &mut buf, start, len, &mut out, dev, counters);
+                datagram(
+                    shared,
+                    &mut reader,
+                    t,
+                    local,
+                    remote,
+                    &mut buf,
+                    start,
+                    len,
+                    &mut out,
+                    dev,
+                    counters,
+                );
                 start += len;
             }
             Counters::traffic_n(&counters.udp_in, segments, n);
@@ -557,5 +569,66 @@ fn datagram(
         // Sorted out above; the SAD agrees on what is IKE.
         UdpInbound::Ike => counters.drop(DataplaneDrop::Sad(ipsec::sad::DropReason::Malformed)),
         _ => counters.drop(DataplaneDrop::Sad(ipsec::sad::DropReason::Unsupported)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn s(slot: usize, len: usize, sock: usize, port: u16) -> Sealed {
+        Sealed {
+            slot,
+            range: 100..100 + len,
+            sock,
+            to: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
+        }
+    }
+
+    /// The runs `gso_run` cuts `sealed` into, as (start, end).
+    fn runs(sealed: &[Sealed]) -> Vec<(usize, usize)> {
+        let mut v = Vec::new();
+        let mut i = 0;
+        while i < sealed.len() {
+            let e = gso_run(sealed, i);
+            assert!(e > i);
+            v.push((i, e));
+            i = e;
+        }
+        v
+    }
+
+    #[test]
+    fn a_run_is_one_size_to_one_peer_with_a_shorter_last() {
+        // 5 full, a short one, then 3 full again.
+        let mut v: Vec<Sealed> = (0..5).map(|i| s(i, 1436, 0, 1)).collect();
+        v.push(s(5, 300, 0, 1));
+        v.extend((6..9).map(|i| s(i, 1436, 0, 1)));
+        assert_eq!(runs(&v), [(0, 6), (6, 9)]);
+        // A longer one starts a new run.
+        let v = [s(0, 500, 0, 1), s(1, 500, 0, 1), s(2, 900, 0, 1)];
+        assert_eq!(runs(&v), [(0, 2), (2, 3)]);
+        // Another peer, another socket.
+        let v = [
+            s(0, 500, 0, 1),
+            s(1, 500, 0, 2),
+            s(2, 500, 1, 2),
+            s(3, 500, 1, 2),
+        ];
+        assert_eq!(runs(&v), [(0, 1), (1, 2), (2, 4)]);
+        assert_eq!(runs(&[]), []);
+    }
+
+    #[test]
+    fn a_run_keeps_to_the_kernels_limits() {
+        let v: Vec<Sealed> = (0..100).map(|i| s(i, 100, 0, 1)).collect();
+        assert_eq!(runs(&v), [(0, 64), (64, 100)]);
+        // 1436 * 45 = 64 620 fits in 65 507, a 46th does not.
+        let v: Vec<Sealed> = (0..50).map(|i| s(i, 1436, 0, 1)).collect();
+        assert_eq!(runs(&v), [(0, 45), (45, 50)]);
+        for (a, b) in runs(&v) {
+            assert!(v[a..b].iter().map(|x| x.range.len()).sum::<usize>() <= GSO_MAX_BYTES);
+        }
     }
 }
