@@ -19,6 +19,8 @@ pub(crate) const RECV_TIMEOUT: Duration = Duration::from_millis(100);
 pub(crate) struct NatTSocket {
     pub(crate) local: SocketAddr,
     pub(crate) socket: Arc<UdpSocket>,
+    /// The kernel takes UDP GSO sends on it ([`send_gso`]).
+    pub(crate) gso: bool,
 }
 
 /// Binds `addr` with `SO_REUSEPORT` (and `SO_REUSEADDR`), with the receive timeout
@@ -33,12 +35,13 @@ fn bind_one(addr: SocketAddr) -> io::Result<NatTSocket> {
     s.set_reuse_port(true)?;
     s.bind(&SockAddr::from(addr))?;
     s.set_read_timeout(Some(RECV_TIMEOUT))?;
-    tune(&s);
+    let gso = tune(&s);
     let socket: UdpSocket = s.into();
     let local = socket.local_addr()?;
     Ok(NatTSocket {
         local,
         socket: Arc::new(socket),
+        gso,
     })
 }
 
@@ -129,9 +132,11 @@ pub(crate) const GSO_MAX_BYTES: usize = 65_507;
 
 /// Sizes the socket's buffers and asks for UDP GRO (Linux: datagrams of one flow
 /// arrive coalesced, [`recv`] splits them again). Failures are not errors: the
-/// socket works without.
+/// socket works without. Returns whether the kernel knows UDP GSO (`UDP_SEGMENT`,
+/// Linux 4.18): an older one would ignore the control message and send one huge
+/// datagram.
 #[cfg(target_os = "linux")]
-fn tune(s: &Socket) {
+fn tune(s: &Socket) -> bool {
     use nix::sys::socket::{setsockopt, sockopt};
     if setsockopt(s, sockopt::RcvBufForce, &SOCKET_BUFFER).is_err() {
         let _ = s.set_recv_buffer_size(SOCKET_BUFFER);
@@ -142,12 +147,18 @@ fn tune(s: &Socket) {
     if let Err(e) = setsockopt(s, sockopt::UdpGroSegment, &true) {
         tracing::debug!(error = %e, "no UDP GRO on the NAT-T socket");
     }
+    let gso = nix::sys::socket::getsockopt(s, sockopt::UdpGsoSegment).is_ok();
+    if !gso {
+        tracing::debug!("no UDP GSO on the NAT-T socket");
+    }
+    gso
 }
 
 #[cfg(not(target_os = "linux"))]
-fn tune(s: &Socket) {
+fn tune(s: &Socket) -> bool {
     let _ = s.set_recv_buffer_size(SOCKET_BUFFER);
     let _ = s.set_send_buffer_size(SOCKET_BUFFER);
+    false
 }
 
 /// The control-message buffer [`recv`] needs (room for the GRO segment size).
@@ -264,6 +275,20 @@ pub(crate) fn send_gso(
         .with_buffers(segments)
         .with_control(control.get(..len).unwrap_or_default());
     socket2::SockRef::from(sock).sendmsg(&msg, 0)
+}
+
+/// True when a [`send_gso`] error says GSO cannot work on that route at all (`EIO`:
+/// the device cannot checksum UDP), not just for that send.
+pub(crate) fn gso_unsupported(e: &io::Error) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        e.raw_os_error() == Some(libc::EIO)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = e;
+        true
+    }
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -42,9 +42,6 @@ const MAX_PACKET: usize = 65_535;
 /// (tun-rs's `IDEAL_BATCH_SIZE`).
 pub(crate) const BATCH: usize = 128;
 
-/// GSO sends that failed in a row before a thread sends one datagram at a time.
-const GSO_FAILURES: u32 = 8;
-
 /// The least time between two [`ToControl::SadEvent`] signals (all workers together).
 pub(crate) const SAD_EVENT_INTERVAL: Duration = Duration::from_millis(50);
 
@@ -206,11 +203,13 @@ pub(crate) fn gso_run(sealed: &[Sealed], start: usize) -> usize {
     end
 }
 
-/// The sending half of the outbound loop: its sockets and the state of UDP GSO.
+/// The sending half of the outbound loop: its sockets and whether each takes UDP
+/// GSO sends.
 struct EspSender {
     pick: SocketPick,
-    /// GSO sends that failed in a row (from [`GSO_FAILURES`] on, no more are tried).
-    gso_failures: u32,
+    /// Per socket: GSO is known to the kernel and has not failed with `EIO` (a
+    /// device that cannot checksum UDP).
+    gso: Vec<bool>,
     log: RateLimit,
 }
 
@@ -220,11 +219,8 @@ impl EspSender {
         let (mut packets, mut bytes) = (0, 0);
         let mut i = 0;
         while let Some(first) = sealed.get(i) {
-            let end = if self.gso_failures < GSO_FAILURES {
-                gso_run(sealed, i)
-            } else {
-                i + 1
-            };
+            let gso = self.gso.get(first.sock).copied().unwrap_or(false);
+            let end = if gso { gso_run(sealed, i) } else { i + 1 };
             let run = sealed.get(i..end).unwrap_or_default();
             let Some(sock) = self.pick.sockets.get(first.sock) else {
                 counters.drop(DataplaneDrop::UdpSend);
@@ -247,15 +243,19 @@ impl EspSender {
                 let iov = iov.get(..run.len()).unwrap_or_default();
                 match udp::send_gso(&sock.socket, first.to, iov, size) {
                     Ok(_) => {
-                        self.gso_failures = 0;
                         packets += run.len();
                         bytes += total;
                         true
                     }
+                    // One datagram at a time instead: for this run (EINVAL for a
+                    // segment past the path MTU, which plain sends fragment), or
+                    // from now on (EIO: the route's device cannot checksum).
                     Err(e) => {
-                        self.gso_failures += 1;
-                        if self.gso_failures == GSO_FAILURES {
-                            tracing::info!(error = %e, "UDP GSO fails: sending one datagram at a time");
+                        if udp::gso_unsupported(&e) {
+                            if let Some(g) = self.gso.get_mut(first.sock) {
+                                *g = false;
+                            }
+                            tracing::info!(error = %e, local = %sock.local, "UDP GSO fails: sending one datagram at a time");
                         }
                         false
                     }
@@ -298,11 +298,11 @@ pub(crate) fn outbound(
     counters: &Counters,
 ) {
     let mut tx = EspSender {
+        gso: sockets.iter().map(|s| s.gso).collect(),
         pick: SocketPick {
             sockets,
             by_sa: HashMap::new(),
         },
-        gso_failures: 0,
         log: RateLimit::default(),
     };
     // Every buffer can take a whole packet: a device without offload reads into the
