@@ -26,6 +26,8 @@
 //! control loop must give the SAD the same clock (`add_sa`, `handle_timeout`), since
 //! lifetimes and the acquire rate limit compare the two.
 
+#[cfg(target_os = "linux")]
+mod gro;
 mod stats;
 mod tun;
 mod udp;

@@ -80,9 +80,9 @@ const READ_TIMEOUT: Duration = Duration::from_millis(500);
 struct TunQueue {
     dev: tun_rs::SyncDevice,
     event: Arc<tun_rs::InterruptEvent>,
-    /// The GRO state of `send_multiple` (one writer per socket shares a queue, so
+    /// The runs of `send_multiple`'s GRO (one writer per socket shares a queue, so
     /// the lock is all but uncontended; taken once per batch).
-    gro: std::sync::Mutex<tun_rs::GROTable>,
+    gro: std::sync::Mutex<Vec<super::gro::Run>>,
 }
 
 #[cfg(target_os = "linux")]
@@ -134,8 +134,26 @@ impl PacketDevice for TunQueue {
     }
 
     fn send_multiple(&self, bufs: &mut [Vec<u8>], offset: usize) -> io::Result<()> {
-        let mut gro = self.gro.lock().unwrap_or_else(|p| p.into_inner());
-        self.dev.send_multiple(&mut gro, bufs, offset).map(|_| ())
+        let mut r = Ok(());
+        if !self.dev.tcp_gso() {
+            for b in bufs.iter() {
+                if let Err(e) = self.dev.send(b.get(offset..).unwrap_or_default()) {
+                    r = Err(e);
+                }
+            }
+            return r;
+        }
+        let mut runs = self.gro.lock().unwrap_or_else(|p| p.into_inner());
+        super::gro::plan(bufs, offset, &mut runs);
+        let mut iov: [std::io::IoSlice<'_>; super::worker::BATCH] =
+            std::array::from_fn(|_| std::io::IoSlice::new(&[]));
+        for run in runs.iter() {
+            let n = super::gro::iovecs(bufs, offset, run, &mut iov);
+            if let Err(e) = self.dev.send_vectored(iov.get(..n).unwrap_or_default()) {
+                r = Err(e);
+            }
+        }
+        r
     }
 }
 
@@ -192,7 +210,7 @@ pub(crate) fn create(
         out.push(Arc::new(TunQueue {
             dev,
             event: event.clone(),
-            gro: std::sync::Mutex::new(tun_rs::GROTable::new()),
+            gro: std::sync::Mutex::new(Vec::with_capacity(super::worker::BATCH)),
         }));
     }
     Ok((name, out))
@@ -210,15 +228,13 @@ pub(crate) fn create(
     ))
 }
 
-/// The offload paths the TUN queue relies on, on the buffers the workers give it:
-/// a 64 KB TCP segment read from the device is split into MTU-sized packets with
-/// correct headers and checksums, and those packets, queued as the inbound loop
-/// queues them, coalesce back into one large segment for the write.
+/// The offload path the TUN queue relies on, on the buffers the outbound loop gives
+/// it: a 64 KB TCP segment read from the device is split into MTU-sized packets with
+/// correct headers and checksums (the way back is `gro`'s).
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
-    use super::super::vocab::DEVICE_HEADROOM;
-    use tun_rs::{gso_split, GROTable, VirtioNetHdr, VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_LEN};
+    use tun_rs::{gso_split, VirtioNetHdr, VIRTIO_NET_HDR_GSO_TCPV4};
 
     const MSS: usize = 1360;
     const PAYLOAD: usize = 40_000;
@@ -310,55 +326,5 @@ mod tests {
             joined.extend_from_slice(&p[40..]);
         }
         assert_eq!(joined, data);
-    }
-
-    #[test]
-    fn consecutive_tcp_packets_coalesce_for_the_write() {
-        const { assert!(DEVICE_HEADROOM >= VIRTIO_NET_HDR_LEN) };
-        let data = payload();
-        let chunks: Vec<&[u8]> = data.chunks(MSS).collect();
-        // Queued as the inbound loop queues opened packets.
-        let mut bufs: Vec<Vec<u8>> = chunks
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let mut p = segment(c);
-                p[24..28].copy_from_slice(&SEQ.wrapping_add((MSS * i) as u32).to_be_bytes());
-                if i + 1 < chunks.len() {
-                    p[33] = 0x10; // ACK only, PSH on the last
-                }
-                p[20 + 16..20 + 18].copy_from_slice(&[0, 0]);
-                let c = !{
-                    let mut pseudo = 0u32;
-                    for w in p[12..20].chunks(2) {
-                        pseudo += u32::from(u16::from_be_bytes([w[0], w[1]]));
-                    }
-                    pseudo += 6 + (p.len() - 20) as u32;
-                    sum(pseudo, &p[20..])
-                };
-                p[36..38].copy_from_slice(&c.to_be_bytes());
-                assert!(checksums_ok(&p));
-                let mut b = Vec::with_capacity(2 * DEVICE_HEADROOM + 65_535);
-                b.resize(DEVICE_HEADROOM, 0);
-                b.extend_from_slice(&p);
-                b
-            })
-            .collect();
-        let cap = bufs[0].capacity();
-        let mut gro = GROTable::new();
-        gro.apply_gro(&mut bufs, DEVICE_HEADROOM, false).unwrap();
-        // The first buffer now holds one segment with everything, and a virtio-net
-        // header that tells the kernel how to cut it again.
-        let b = &bufs[0];
-        assert_eq!(b.capacity(), cap, "no reallocation");
-        let hdr = VirtioNetHdr::decode(&b[DEVICE_HEADROOM - VIRTIO_NET_HDR_LEN..]).unwrap();
-        assert_eq!(hdr.gso_type, VIRTIO_NET_HDR_GSO_TCPV4);
-        assert_eq!(usize::from(hdr.gso_size), MSS);
-        let p = &b[DEVICE_HEADROOM..];
-        assert_eq!(p.len(), 40 + PAYLOAD);
-        assert_eq!(u16::from_be_bytes([p[2], p[3]]) as usize, p.len());
-        assert_eq!(sum(0, &p[..20]), 0xffff, "IPv4 header checksum");
-        assert_eq!(u32::from_be_bytes(p[24..28].try_into().unwrap()), SEQ);
-        assert_eq!(&p[40..], &data[..]);
     }
 }
