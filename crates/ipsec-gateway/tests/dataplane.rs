@@ -60,6 +60,55 @@ impl PacketDevice for ChanDevice {
     }
 }
 
+/// A device that hands the data plane a whole batch per `recv_multiple` (as a TUN
+/// device with offload does after splitting a large TCP segment) and passes on the
+/// batches `send_multiple` gets.
+struct BatchDevice {
+    from_test: Mutex<Receiver<Vec<Vec<u8>>>>,
+    to_test: Mutex<Sender<Vec<Vec<u8>>>>,
+}
+
+impl PacketDevice for BatchDevice {
+    fn recv(&self, _buf: &mut [u8]) -> io::Result<usize> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
+    fn send(&self, _packet: &[u8]) -> io::Result<usize> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
+    fn recv_multiple(
+        &self,
+        _scratch: &mut [u8],
+        bufs: &mut [Vec<u8>],
+        sizes: &mut [usize],
+        offset: usize,
+    ) -> io::Result<usize> {
+        let rx = self.from_test.lock().unwrap();
+        match rx.recv_timeout(Duration::from_millis(20)) {
+            Ok(batch) => {
+                assert!(batch.len() <= bufs.len());
+                for ((p, b), s) in batch.iter().zip(bufs.iter_mut()).zip(sizes.iter_mut()) {
+                    b[offset..offset + p.len()].copy_from_slice(p);
+                    *s = p.len();
+                }
+                Ok(batch.len())
+            }
+            Err(RecvTimeoutError::Timeout) => Err(io::ErrorKind::TimedOut.into()),
+            Err(RecvTimeoutError::Disconnected) => Err(io::ErrorKind::BrokenPipe.into()),
+        }
+    }
+
+    fn send_multiple(&self, bufs: &mut [Vec<u8>], offset: usize) -> io::Result<()> {
+        let batch = bufs.iter().map(|b| b[offset..].to_vec()).collect();
+        self.to_test
+            .lock()
+            .unwrap()
+            .send(batch)
+            .map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))
+    }
+}
+
 /// One gateway: its SAD, data plane, and the test's ends of its device and control
 /// channel.
 struct Node {
@@ -435,4 +484,62 @@ fn a_real_tun_device_carries_both_ways() {
     );
     println!("TUN {name}: {:?}", dp.stats());
     dp.shutdown();
+}
+
+/// A batch of equal-sized packets (and a shorter last one) crosses in order: A seals
+/// them and sends runs with UDP GSO, B receives them (coalesced by UDP GRO where
+/// the kernel does it), opens each, and hands them to its device in batches.
+#[test]
+fn a_batch_crosses_in_order_through_gso_and_gro() {
+    let start = |workers: usize| {
+        let sad =
+            Arc::new(Sad::new(&ipsec::DEFAULT_PROVIDER, SadConfig::default().shards(16)).unwrap());
+        let (inject, from_test) = mpsc::channel();
+        let (to_test, delivered) = mpsc::channel();
+        let dev: Arc<dyn PacketDevice> = Arc::new(BatchDevice {
+            from_test: Mutex::new(from_test),
+            to_test: Mutex::new(to_test),
+        });
+        let (tx, _control) = mpsc::channel();
+        let cfg = DataplaneConfig::new(vec![LO]).port(0).workers(workers);
+        let dp = Dataplane::start_with_device(sad.clone(), cfg, vec![dev; workers], tx).unwrap();
+        (sad, dp, inject, delivered)
+    };
+    let (a, b) = (start(1), start(1));
+    let (aa, ba) = (a.1.local_addrs()[0], b.1.local_addrs()[0]);
+    a.0.set_outbound_spd(policy(true));
+    b.0.set_outbound_spd(policy(false));
+    let opts = || SaOptions::new().policy(PolicyId(1));
+    a.0.add_sa(now(), &params(aa, ba, true), opts()).unwrap();
+    b.0.add_sa(now(), &params(ba, aa, false), opts()).unwrap();
+
+    // Two TSO-sized bursts: 47 packets of 1400 bytes and a last of 300, twice.
+    let mut sent = Vec::new();
+    for burst in 0..2u16 {
+        let batch: Vec<Vec<u8>> = (0..48u16)
+            .map(|n| {
+                let len = if n == 47 { 272 } else { 1372 };
+                packet("10.1.0.5", "10.2.0.9", len, burst * 100 + n)
+            })
+            .collect();
+        sent.extend(batch.iter().cloned());
+        a.2.send(batch).unwrap();
+    }
+    let mut got = Vec::new();
+    let mut batches = 0;
+    while got.len() < sent.len() {
+        got.extend(b.3.recv_timeout(WAIT).unwrap());
+        batches += 1;
+    }
+    assert_eq!(got, sent, "in order and unchanged");
+    wait_until(|| b.1.stats().tun_out.packets == 96);
+    let (sa, sb) = (a.1.stats(), b.1.stats());
+    println!("{batches} batches to B's device\nA: {sa:?}\nB: {sb:?}");
+    assert_eq!((sa.tun_in.packets, sa.esp_out.packets), (96, 96));
+    assert_eq!((sb.udp_in.packets, sb.tun_out.packets), (96, 96));
+    assert_eq!(sa.drops_total() + sb.drops_total(), 0, "{sa:?} {sb:?}");
+    let id = b.0.sa_ids()[0];
+    assert_eq!(b.0.sa_stats(id).unwrap().in_packets, 96);
+    a.1.shutdown();
+    b.1.shutdown();
 }

@@ -14,8 +14,11 @@
 //! socket bound with `SO_REUSEPORT` to the same address and port as the other workers'
 //! sockets, so the kernel spreads peers (by 4-tuple) over the workers. A worker runs
 //! one outbound thread (its TUN queue) and one inbound thread per socket; every thread
-//! allocates its buffer once, and each inbound thread has its own
-//! [`SadReader`](ipsec::sad::SadReader). The control loop installs SAs and policies
+//! allocates its buffers once, and each inbound thread has its own
+//! [`SadReader`](ipsec::sad::SadReader). Both move packets in batches: TUN offload
+//! (one read carries up to 64 KB of a TCP flow, cut into MTU-sized packets; writes
+//! coalesce them again), UDP GSO sends and UDP GRO receives (see `worker`'s docs).
+//! The control loop installs SAs and policies
 //! into the same `Arc<Sad>`, answers [`ToControl`] messages, and sends IKE through an
 //! [`IkeSender`].
 //!
@@ -23,6 +26,8 @@
 //! control loop must give the SAD the same clock (`add_sa`, `handle_timeout`), since
 //! lifetimes and the acquire rate limit compare the two.
 
+#[cfg(target_os = "linux")]
+mod gro;
 mod stats;
 mod tun;
 mod udp;
@@ -41,7 +46,7 @@ use ipsec::sad::Sad;
 pub use stats::{DataplaneDrop, DataplaneStats, Traffic};
 pub use tun::TunConfig;
 pub use udp::IkeSender;
-pub use vocab::{now, IkeDatagram, PacketDevice, ToControl, NAT_T_PORT};
+pub use vocab::{now, IkeDatagram, PacketDevice, ToControl, DEVICE_HEADROOM, NAT_T_PORT};
 
 use stats::Counters;
 use worker::Shared;

@@ -151,9 +151,13 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
-    pub(crate) fn traffic(c: &[AtomicU64; 2], bytes: usize) {
+    /// Adds a batch: `packets` packets of `bytes` bytes in all (nothing for none).
+    pub(crate) fn traffic_n(c: &[AtomicU64; 2], packets: usize, bytes: usize) {
+        if packets == 0 {
+            return;
+        }
         let [p, b] = c;
-        p.fetch_add(1, Relaxed);
+        p.fetch_add(packets as u64, Relaxed);
         b.fetch_add(bytes as u64, Relaxed);
     }
 

@@ -73,4 +73,54 @@ pub trait PacketDevice: Send + Sync {
     /// Wakes a `recv` blocked in another thread, and every later one, for shutdown.
     /// The default does nothing (then `recv`'s timeout ends the wait).
     fn interrupt(&self) {}
+
+    /// Reads one or more IP packets: packet `i` into `bufs[i][offset..]`, its length
+    /// into `sizes[i]`; returns how many. A device with segmentation offload (a TUN
+    /// device with `IFF_VNET_HDR`) reads one large TCP or UDP segment into `scratch`
+    /// and splits it into MTU-sized packets with their checksums. `bufs[0]` must hold
+    /// any packet; the others at least an MTU. `sizes` is as long as `bufs`.
+    ///
+    /// The default reads one packet with [`PacketDevice::recv`] into `bufs[0]`.
+    ///
+    /// # Errors
+    /// As [`PacketDevice::recv`]; a segment that does not fit.
+    fn recv_multiple(
+        &self,
+        scratch: &mut [u8],
+        bufs: &mut [Vec<u8>],
+        sizes: &mut [usize],
+        offset: usize,
+    ) -> io::Result<usize> {
+        let _ = scratch;
+        let (Some(b), Some(s)) = (bufs.first_mut(), sizes.first_mut()) else {
+            return Ok(0);
+        };
+        let n = self.recv(b.get_mut(offset..).unwrap_or_default())?;
+        *s = n;
+        Ok(1)
+    }
+
+    /// Writes the packets `bufs[i][offset..]` (each `Vec`'s length ends its packet).
+    /// `offset` is at least [`DEVICE_HEADROOM`]: a device with offload puts its
+    /// header there, and may coalesce consecutive TCP or UDP segments of a flow into
+    /// one large packet (GRO), growing a buffer up to its capacity and reordering
+    /// `bufs`. Every packet is tried; the buffers' contents are unspecified afterwards.
+    ///
+    /// The default writes each with [`PacketDevice::send`].
+    ///
+    /// # Errors
+    /// The last write error (the other packets were still written).
+    fn send_multiple(&self, bufs: &mut [Vec<u8>], offset: usize) -> io::Result<()> {
+        let mut r = Ok(());
+        for b in bufs.iter() {
+            if let Err(e) = self.send(b.get(offset..).unwrap_or_default()) {
+                r = Err(e);
+            }
+        }
+        r
+    }
 }
+
+/// The bytes [`PacketDevice::send_multiple`] may use in front of each packet (a
+/// virtio-net header, 10 bytes, rounded up).
+pub const DEVICE_HEADROOM: usize = 16;
