@@ -47,7 +47,6 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 use core::net::IpAddr;
-use core::sync::atomic::Ordering::Relaxed;
 use core::time::Duration;
 
 use ipsec_core::iana::{EncrId, IntegId, KeId};
@@ -389,10 +388,10 @@ impl Sad {
             last_seq: sa.last_seq(),
             replay_top: sa.replay_top(),
             used: SnapshotUsage {
-                out_bytes: sa.out.bytes.load(Relaxed),
-                out_packets: sa.out.packets.load(Relaxed),
-                in_bytes: sa.inb.bytes.load(Relaxed),
-                in_packets: sa.inb.packets.load(Relaxed),
+                out_bytes: sa.out.bytes(),
+                out_packets: sa.out.packets(),
+                in_bytes: sa.inb.bytes(),
+                in_packets: sa.inb.packets(),
                 age_ns: now.0.saturating_sub(sa.installed),
             },
         })

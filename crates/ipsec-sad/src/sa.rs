@@ -279,6 +279,15 @@ impl Limits {
             hard_at: at(l.hard.time),
         }
     }
+
+    /// No byte or packet limit: the counters need not be exact per packet, so they
+    /// are striped per thread (`DirCounters::add_striped`).
+    pub(crate) fn unlimited_volume(&self) -> bool {
+        self.soft_bytes == u64::MAX
+            && self.soft_packets == u64::MAX
+            && self.hard_bytes == u64::MAX
+            && self.hard_packets == u64::MAX
+    }
 }
 
 /// Any valid size; a disabled window ignores it.
@@ -767,10 +776,10 @@ impl Sa {
 
     pub(crate) fn stats(&self) -> SaStats {
         SaStats {
-            out_packets: self.out.packets.load(Relaxed),
-            out_bytes: self.out.bytes.load(Relaxed),
-            in_packets: self.inb.packets.load(Relaxed),
-            in_bytes: self.inb.bytes.load(Relaxed),
+            out_packets: self.out.packets(),
+            out_bytes: self.out.bytes(),
+            in_packets: self.inb.packets(),
+            in_bytes: self.inb.bytes(),
             drops: self.drops.snapshot(),
         }
     }
@@ -871,6 +880,10 @@ impl Sa {
             Direction::Inbound => &self.inb,
         };
         let l = &self.limits;
+        if l.unlimited_volume() {
+            c.add_striped(len);
+            return Ok(());
+        }
         let p = c.packets.fetch_add(1, Relaxed).saturating_add(1);
         let before = c.bytes.fetch_add(len, Relaxed);
         let b = before.saturating_add(len);
@@ -898,6 +911,10 @@ impl Sa {
     }
 
     fn unaccount(&self, len: u64) {
+        if self.limits.unlimited_volume() {
+            self.out.sub_striped(len);
+            return;
+        }
         self.out.packets.fetch_sub(1, Relaxed);
         self.out.bytes.fetch_sub(len, Relaxed);
     }

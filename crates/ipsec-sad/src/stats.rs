@@ -166,11 +166,73 @@ impl DropCounts {
 
 /// Packet and byte counters of one direction, on a cache line of their own so that
 /// senders and receivers of one SA do not share a line.
+///
+/// `packets` and `bytes` are the exact counters that byte and packet lifetimes are
+/// checked against. An SA without such limits (the usual IKE SA: time lifetimes only)
+/// counts in [`STRIPES`] per-thread stripes instead ([`DirCounters::add_striped`]), so
+/// that threads sealing on one SA do not bounce one cache line for every packet; the
+/// totals are the sums ([`DirCounters::packets`], [`DirCounters::bytes`]).
 #[derive(Debug, Default)]
 #[repr(align(64))]
 pub(crate) struct DirCounters {
     pub(crate) packets: AtomicU64,
     pub(crate) bytes: AtomicU64,
+    stripes: [Stripe; STRIPES],
+}
+
+/// How many stripes an SA's unlimited counters are spread over.
+pub(crate) const STRIPES: usize = 4;
+
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct Stripe {
+    packets: AtomicU64,
+    bytes: AtomicU64,
+}
+
+/// This thread's stripe: threads are numbered as they first count a packet.
+fn stripe_index() -> usize {
+    use std::sync::atomic::AtomicUsize;
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    std::thread_local! {
+        static INDEX: usize = NEXT.fetch_add(1, Relaxed) % STRIPES;
+    }
+    INDEX.with(|i| *i)
+}
+
+impl DirCounters {
+    /// Counts a packet of `len` bytes in this thread's stripe (SAs without byte and
+    /// packet limits only).
+    pub(crate) fn add_striped(&self, len: u64) {
+        if let Some(s) = self.stripes.get(stripe_index()) {
+            s.packets.fetch_add(1, Relaxed);
+            s.bytes.fetch_add(len, Relaxed);
+        }
+    }
+
+    /// Takes back a packet [`add_striped`](Self::add_striped) counted on this thread.
+    pub(crate) fn sub_striped(&self, len: u64) {
+        if let Some(s) = self.stripes.get(stripe_index()) {
+            s.packets.fetch_sub(1, Relaxed);
+            s.bytes.fetch_sub(len, Relaxed);
+        }
+    }
+
+    /// Packets counted.
+    pub(crate) fn packets(&self) -> u64 {
+        self.stripes
+            .iter()
+            .fold(self.packets.load(Relaxed), |t, s| {
+                t.wrapping_add(s.packets.load(Relaxed))
+            })
+    }
+
+    /// Bytes counted.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.stripes.iter().fold(self.bytes.load(Relaxed), |t, s| {
+            t.wrapping_add(s.bytes.load(Relaxed))
+        })
+    }
 }
 
 /// A copy of an SA's counters.
@@ -187,4 +249,34 @@ pub struct SaStats {
     pub in_bytes: u64,
     /// Drops on this SA, by reason.
     pub drops: DropCounts,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn striped_counts_from_many_threads_sum_up() {
+        let c = Arc::new(DirCounters::default());
+        c.packets.store(5, Relaxed);
+        c.bytes.store(500, Relaxed);
+        let threads: std::vec::Vec<_> = (0..(2 * STRIPES as u64 + 1))
+            .map(|t| {
+                let c = Arc::clone(&c);
+                std::thread::spawn(move || {
+                    for _ in 0..1000 {
+                        c.add_striped(t + 1);
+                    }
+                    c.sub_striped(t + 1);
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let n = 2 * STRIPES as u64 + 1;
+        assert_eq!(c.packets(), 5 + n * 999);
+        assert_eq!(c.bytes(), 500 + 999 * (1..=n).sum::<u64>());
+    }
 }
