@@ -13,57 +13,30 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use ipsec::core::{ChildSaParams, Duration, Instant, Mode, TrafficSelector, UdpEncap};
 use ipsec::ike::{
     ApiMisuse, ChildSaId, CloseReason, Config, Error as IkeError, Event, Identity, IkeEndpoint,
-    PeerHello, Psk, ResolvesPeer, SaHandle, Transmit, NAT_T_PORT,
+    Psk, ResolvesPeer, SaHandle, Transmit, NAT_T_PORT,
 };
 use ipsec::sad::{
-    Action, AddrRange, Event as SadEvent, PolicyId, PolicyRule, SaId, SaOptions, SaTemplate, Sad,
-    Selector, Spd,
+    Action, Event as SadEvent, PolicyId, PolicyRule, SaId, SaOptions, SaTemplate, Sad, Selector,
+    Spd,
 };
-use serde::Serialize;
 use tracing::{debug, info, warn};
 
+mod conn;
 mod notice;
+mod selectors;
+mod status;
 
+use conn::Resolver;
+pub use conn::{ConnSpec, SecretLookup, StartAction};
 pub use notice::Notice;
-
-/// How a connection starts its Child SA (swanctl.conf's `start_action`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct StartAction {
-    /// Install the policy at once; the first packet that matches it starts the
-    /// negotiation (`trap`).
-    pub trap: bool,
-    /// Initiate at start-up, and again when the IKE SA is lost (`start`).
-    pub start: bool,
-}
-
-/// One connection as the driver runs it: the IKE configuration its SAs use (the
-/// first Child SA's selectors, mode and proposals in it), where it reaches the peer,
-/// and how it starts.
-#[derive(Clone, Debug)]
-pub struct ConnSpec {
-    /// The IKE configuration; its [`Config::name`] must be the connection's name and
-    /// unique. `remote_id: None` accepts any peer identity for which the secret
-    /// lookup finds a key.
-    pub config: Arc<Config>,
-    /// Our address (the one IKE and ESP are sent from).
-    pub local: IpAddr,
-    /// The peer's IKE address and port, when fixed (needed to initiate).
-    pub remote: Option<SocketAddr>,
-    /// Addresses a peer may come from for this connection as a responder (empty:
-    /// any).
-    pub remote_addrs: Vec<AddrRange>,
-    /// How it starts.
-    pub start_action: StartAction,
-}
-
-/// Finds the pre-shared key for a pair of identities (ours, the peer's), as
-/// swanctl.conf's `secrets` do; `None` when there is none.
-pub type SecretLookup = Arc<dyn Fn(&Identity, &Identity) -> Option<Psk> + Send + Sync>;
+pub use selectors::ts_to_prefixes;
+use selectors::{hex, pairs, template_for, ts_range, ts_string, ts_width, RuleKey};
+pub use status::{reason_label, ChildSaStatus, DriverCounters, IkeSaStatus, Status};
 
 /// A route the I/O layer must add or remove: the peer's selector through the TUN
 /// device, with a source address inside our selector when the host has one.
@@ -81,110 +54,6 @@ pub enum RouteChange {
         /// The destination prefixes.
         dst: Vec<(IpAddr, u8)>,
     },
-}
-
-/// Counters for the metrics.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct DriverCounters {
-    /// IKE SAs that reached ESTABLISHED.
-    pub handshakes: u64,
-    /// IKE SAs that closed before they were established, by reason.
-    pub handshake_failures: BTreeMap<String, u64>,
-    /// IKE SAs closed after they were established, by reason.
-    pub ike_closed: BTreeMap<String, u64>,
-    /// Child SAs installed (rekeys included).
-    pub child_installed: u64,
-    /// Child SAs that could not be created.
-    pub child_failed: u64,
-    /// Child SA rekeys.
-    pub child_rekeys: u64,
-    /// IKE SA rekeys.
-    pub ike_rekeys: u64,
-    /// SAD acquires that started a negotiation.
-    pub acquires: u64,
-    /// Child SAs the SAD could not install (the IKE SA keeps them; they carry no
-    /// traffic).
-    pub install_errors: u64,
-}
-
-/// One IKE SA as [`Driver::status`] reports it.
-#[derive(Clone, Debug, Serialize)]
-pub struct IkeSaStatus {
-    /// The endpoint's handle.
-    pub handle: u64,
-    /// The connection's name.
-    pub connection: String,
-    /// `CONNECTING` or `ESTABLISHED`.
-    pub state: &'static str,
-    /// Whether we initiated it.
-    pub initiator: bool,
-    /// Our address and port.
-    pub local: String,
-    /// The peer's address and port.
-    pub remote: String,
-    /// Our identity.
-    pub local_id: String,
-    /// The peer's authenticated identity (empty before it is established).
-    pub remote_id: String,
-    /// The IKE proposal chosen.
-    pub suite: String,
-    /// Our IKE SPI (hex).
-    pub local_spi: String,
-    /// The peer's IKE SPI (hex).
-    pub remote_spi: String,
-    /// Seconds since it was established (or created).
-    pub age_secs: u64,
-    /// Seconds until we rekey it at the latest (the configured rekey time; the
-    /// jitter may make it sooner). `None`: no rekey configured.
-    pub rekey_in_secs: Option<u64>,
-    /// Its Child SAs.
-    pub children: Vec<ChildSaStatus>,
-}
-
-/// One Child SA as [`Driver::status`] reports it.
-#[derive(Clone, Debug, Serialize)]
-pub struct ChildSaStatus {
-    /// The endpoint's id.
-    pub id: u64,
-    /// The SAD's id.
-    pub sad_id: Option<u64>,
-    /// The ESP proposal chosen.
-    pub suite: String,
-    /// `TUNNEL` or `TRANSPORT`.
-    pub mode: &'static str,
-    /// Whether ESP is in UDP.
-    pub udp_encap: bool,
-    /// Our inbound SPI (hex).
-    pub spi_in: String,
-    /// The peer's SPI, our outbound (hex).
-    pub spi_out: String,
-    /// Our selectors.
-    pub local_ts: Vec<String>,
-    /// The peer's selectors.
-    pub remote_ts: Vec<String>,
-    /// Packets received and opened.
-    pub packets_in: u64,
-    /// Bytes received (inner).
-    pub bytes_in: u64,
-    /// Packets sent.
-    pub packets_out: u64,
-    /// Bytes sent (inner).
-    pub bytes_out: u64,
-    /// Packets dropped on this SA, by reason.
-    pub drops: BTreeMap<String, u64>,
-    /// Seconds since it was installed.
-    pub age_secs: u64,
-    /// Seconds until we rekey it at the latest (see [`IkeSaStatus::rekey_in_secs`]).
-    pub rekey_in_secs: Option<u64>,
-}
-
-/// What [`Driver::status`] returns: every IKE SA with its Child SAs.
-#[derive(Clone, Debug, Serialize)]
-pub struct Status {
-    /// The IKE SAs.
-    pub ike_sas: Vec<IkeSaStatus>,
-    /// The counters so far.
-    pub counters: DriverCounters,
 }
 
 struct IkeInfo {
@@ -215,8 +84,6 @@ struct ChildSummary {
     remote_ts: Vec<TrafficSelector>,
 }
 
-type RuleKey = (TrafficSelector, TrafficSelector);
-
 struct Rule {
     id: PolicyId,
     template: SaTemplate,
@@ -224,62 +91,6 @@ struct Rule {
     trap: Option<usize>,
     /// Child SAs that use it.
     users: usize,
-}
-
-/// The resolver the driver gives the endpoint: the connection by identity and
-/// address, its key from the secrets.
-struct Resolver {
-    conns: Vec<ConnSpec>,
-    secrets: SecretLookup,
-    /// Configurations derived per peer (a connection accepting any identity gets
-    /// the peer's key): cached by (connection, identity) so repeated handshakes of
-    /// one peer share one `Arc`.
-    derived: Mutex<HashMap<(usize, Identity), Arc<Config>>>,
-}
-
-impl ResolvesPeer for Resolver {
-    fn resolve(&self, h: &PeerHello<'_>) -> Option<Arc<Config>> {
-        for (i, c) in self.conns.iter().enumerate() {
-            let cfg = &c.config;
-            if !c.local.is_unspecified() && c.local != h.local.ip() {
-                continue;
-            }
-            if !c.remote_addrs.is_empty()
-                && !c.remote_addrs.iter().any(|r| r.contains(h.remote.ip()))
-            {
-                continue;
-            }
-            if let Some(want) = &cfg.remote_id {
-                if want != h.peer_id {
-                    continue;
-                }
-            }
-            if let Some(asked) = h.requested_id {
-                if *asked != cfg.local_id {
-                    continue;
-                }
-            }
-            let key = (self.secrets)(&cfg.local_id, h.peer_id)?;
-            let mut derived = self.derived.lock().unwrap_or_else(PoisonError::into_inner);
-            if derived.len() > 65_536 {
-                derived.clear();
-            }
-            let entry = derived.entry((i, h.peer_id.clone())).or_insert_with(|| {
-                let mut d = Config::clone(cfg);
-                d.psk = key.clone();
-                d.remote_id = Some(h.peer_id.clone());
-                Arc::new(d)
-            });
-            if entry.psk != key {
-                let mut d = Config::clone(cfg);
-                d.psk = key;
-                d.remote_id = Some(h.peer_id.clone());
-                *entry = Arc::new(d);
-            }
-            return Some(Arc::clone(entry));
-        }
-        None
-    }
 }
 
 /// The gateway's control plane (see the module docs).
@@ -1181,157 +992,5 @@ impl Driver {
             Spd::new(rules.into_iter().map(|(_, r)| r).collect()).map_err(|e| e.to_string())?;
         self.sad.set_outbound_spd(spd);
         Ok(())
-    }
-}
-
-/// A close reason as a metrics label and counter key: `deleted_by_peer`,
-/// `deleted_by_us`, `timeout`, `authentication_failed`, `no_proposal_chosen`,
-/// `notify_<NAME>` (the notification's IANA name, or its number), `error`.
-pub fn reason_label(reason: &CloseReason) -> String {
-    match reason {
-        CloseReason::Deleted { by_peer: true } => "deleted_by_peer".into(),
-        CloseReason::Deleted { by_peer: false } => "deleted_by_us".into(),
-        CloseReason::Timeout => "timeout".into(),
-        CloseReason::AuthenticationFailed => "authentication_failed".into(),
-        CloseReason::NoProposalChosen => "no_proposal_chosen".into(),
-        CloseReason::NotifyReceived(n) => match n.name() {
-            Some(name) => format!("notify_{name}"),
-            None => format!("notify_{}", n.0),
-        },
-        _ => "error".into(),
-    }
-}
-
-fn template_for(cfg: &Config, local: IpAddr, remote: IpAddr) -> SaTemplate {
-    match cfg.mode {
-        Mode::Tunnel => SaTemplate::esp_tunnel(local, remote),
-        _ => SaTemplate::esp_transport(),
-    }
-}
-
-fn pairs(l: &[TrafficSelector], r: &[TrafficSelector]) -> Vec<RuleKey> {
-    l.iter()
-        .flat_map(|a| {
-            r.iter()
-                .filter(move |b| a.start_addr.is_ipv4() == b.start_addr.is_ipv4())
-                .map(move |b| (*a, *b))
-        })
-        .collect()
-}
-
-fn ts_range(t: &TrafficSelector) -> AddrRange {
-    AddrRange::range(t.start_addr, t.end_addr).unwrap_or(AddrRange::Any)
-}
-
-fn ts_width(t: &TrafficSelector) -> u128 {
-    match (t.start_addr, t.end_addr) {
-        (IpAddr::V4(a), IpAddr::V4(b)) => u128::from(u32::from(b).saturating_sub(u32::from(a))),
-        (IpAddr::V6(a), IpAddr::V6(b)) => u128::from(b).saturating_sub(u128::from(a)),
-        _ => u128::MAX,
-    }
-}
-
-fn ts_string(t: &TrafficSelector) -> String {
-    let p = ts_to_prefixes(t);
-    if p.len() == 1 {
-        format!("{}/{}", p[0].0, p[0].1)
-    } else {
-        format!("{}-{}", t.start_addr, t.end_addr)
-    }
-}
-
-/// The address range of a selector as the fewest CIDR blocks (at most 64 for IPv4,
-/// 256 for IPv6).
-pub fn ts_to_prefixes(t: &TrafficSelector) -> Vec<(IpAddr, u8)> {
-    match (t.start_addr, t.end_addr) {
-        (IpAddr::V4(a), IpAddr::V4(b)) => {
-            range_to_cidrs(u128::from(u32::from(a)), u128::from(u32::from(b)), 32)
-                .into_iter()
-                .map(|(s, l)| (IpAddr::V4((s as u32).into()), l))
-                .collect()
-        }
-        (IpAddr::V6(a), IpAddr::V6(b)) => range_to_cidrs(u128::from(a), u128::from(b), 128)
-            .into_iter()
-            .map(|(s, l)| (IpAddr::V6(s.into()), l))
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
-fn range_to_cidrs(mut start: u128, end: u128, bits: u32) -> Vec<(u128, u8)> {
-    let mut out = Vec::new();
-    while start <= end && out.len() < 256 {
-        // The largest block aligned at `start` that stays within `end`.
-        let mut size = if start == 0 {
-            bits
-        } else {
-            start.trailing_zeros().min(bits)
-        };
-        loop {
-            let last = if size >= 128 {
-                u128::MAX
-            } else {
-                start | ((1u128 << size) - 1)
-            };
-            if last <= end {
-                break;
-            }
-            size -= 1;
-        }
-        out.push((start, (bits - size) as u8));
-        let block_last = if size >= 128 {
-            u128::MAX
-        } else {
-            start | ((1u128 << size) - 1)
-        };
-        if block_last >= end {
-            break;
-        }
-        start = block_last + 1;
-    }
-    out
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges_become_the_fewest_prefixes() {
-        let ts = |a: &str, b: &str| TrafficSelector {
-            start_addr: a.parse().unwrap(),
-            end_addr: b.parse().unwrap(),
-            ..TrafficSelector::any_v4()
-        };
-        assert_eq!(
-            ts_to_prefixes(&ts("10.1.0.0", "10.1.255.255")),
-            vec![("10.1.0.0".parse().unwrap(), 16)]
-        );
-        assert_eq!(
-            ts_to_prefixes(&ts("0.0.0.0", "255.255.255.255")),
-            vec![("0.0.0.0".parse().unwrap(), 0)]
-        );
-        assert_eq!(
-            ts_to_prefixes(&ts("10.0.0.1", "10.0.0.2")),
-            vec![
-                ("10.0.0.1".parse().unwrap(), 32),
-                ("10.0.0.2".parse().unwrap(), 32)
-            ]
-        );
-        assert_eq!(
-            ts_to_prefixes(&ts("10.0.0.5", "10.0.0.5")),
-            vec![("10.0.0.5".parse().unwrap(), 32)]
-        );
-        let v6 = TrafficSelector::from_prefix("2001:db8::".parse().unwrap(), 32).unwrap();
-        assert_eq!(
-            ts_to_prefixes(&v6),
-            vec![("2001:db8::".parse().unwrap(), 32)]
-        );
-        let all6 = TrafficSelector::from_prefix("::".parse().unwrap(), 0).unwrap();
-        assert_eq!(ts_to_prefixes(&all6), vec![("::".parse().unwrap(), 0)]);
     }
 }

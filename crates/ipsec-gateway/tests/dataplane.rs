@@ -269,8 +269,16 @@ fn packets_cross_both_ways_unchanged() {
     ba.sort();
     assert_eq!(take(&a.delivered, ba.len()), ba);
 
-    // A worker counts a packet after the device took it.
-    wait_until(|| a.dp.stats().tun_out.packets == 20 && b.dp.stats().tun_out.packets == 50);
+    // A worker counts a batch after it is handled (sent, or taken by the device), so
+    // the peer may see packets before the sender has counted them: wait for all.
+    wait_until(|| {
+        let (sa, sb) = (a.dp.stats(), b.dp.stats());
+        sa.tun_out.packets == 20
+            && sb.tun_out.packets == 50
+            && sa.tun_in.packets == 50
+            && sa.esp_out.packets == 50
+            && sb.udp_in.packets == 50
+    });
     let (sa, sb) = (a.dp.stats(), b.dp.stats());
     println!("A: {sa:?}\nB: {sb:?}");
     assert_eq!(sa.tun_in.packets, 50);
@@ -351,7 +359,12 @@ fn ike_goes_to_the_control_and_keepalives_are_ignored() {
         }
         other => panic!("{other:?}"),
     }
-    wait_until(|| a.dp.stats().keepalives_in == 1);
+    // The counters are added per batch, after the batch is handled: wait for both
+    // datagrams to be counted, not only for the keepalive.
+    wait_until(|| {
+        let s = a.dp.stats();
+        s.keepalives_in == 1 && s.udp_in.packets == 2
+    });
     // Nothing else reached the control or the device.
     assert!(a.control.try_recv().is_err());
     assert!(a.delivered.try_recv().is_err());
@@ -532,7 +545,16 @@ fn a_batch_crosses_in_order_through_gso_and_gro() {
         batches += 1;
     }
     assert_eq!(got, sent, "in order and unchanged");
-    wait_until(|| b.1.stats().tun_out.packets == 96);
+    // Counted per batch after it is handled: wait for every counter asserted below.
+    wait_until(|| {
+        let (sa, sb) = (a.1.stats(), b.1.stats());
+        (
+            sa.tun_in.packets,
+            sa.esp_out.packets,
+            sb.udp_in.packets,
+            sb.tun_out.packets,
+        ) == (96, 96, 96, 96)
+    });
     let (sa, sb) = (a.1.stats(), b.1.stats());
     println!("{batches} batches to B's device\nA: {sa:?}\nB: {sb:?}");
     assert_eq!((sa.tun_in.packets, sa.esp_out.packets), (96, 96));
