@@ -1,5 +1,5 @@
 //! Drives one IKE SA against a real peer over UDP 500/4500, for interop checks with
-//! strongSwan (see /work/shared/interop/README.md):
+//! strongSwan (see docs/interop.md):
 //!
 //! ```text
 //! ip netns exec ns-a cargo run -p ipsec-ike --example interop -- \
