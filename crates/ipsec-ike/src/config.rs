@@ -9,7 +9,9 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use core::str::FromStr;
 
 use ipsec_core::{Duration, Mode, TrafficSelector};
-use ipsec_crypto::{Proposal, ProposalError, ProposalKind};
+use ipsec_crypto::{
+    CryptoError, CryptoProvider, Proposal, ProposalError, ProposalKind, SignatureScheme, Signer,
+};
 use ipsec_ike_wire::IdType;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
@@ -226,6 +228,78 @@ impl fmt::Debug for Psk {
     }
 }
 
+/// How we authenticate ourselves in IKE_AUTH (RFC 7296 §2.15).
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub enum LocalAuth {
+    /// AUTH method 2, SHARED_KEY_MIC, with [`Config::psk`].
+    #[default]
+    Psk,
+    /// AUTH method 14, DIGITAL_SIGNATURE (RFC 7427 §3), signed with `signer`. Used
+    /// only when the peer announced `scheme`'s hash in SIGNATURE_HASH_ALGORITHMS;
+    /// otherwise the IKE SA fails with
+    /// [`PeerIncompatible::SignatureHashNotAnnounced`](crate::PeerIncompatible::SignatureHashNotAnnounced).
+    Signature {
+        /// The private key (its `Debug` names the scheme only).
+        signer: Arc<dyn Signer>,
+        /// The scheme, [`Signer::scheme`] of `signer`; one with an RFC 7427
+        /// AlgorithmIdentifier ([`sigauth::algorithm_identifier`](crate::sigauth::algorithm_identifier)).
+        scheme: SignatureScheme,
+    },
+}
+
+impl LocalAuth {
+    /// Signature authentication with a DER private key (PKCS#8, SEC1 or PKCS#1) of
+    /// `scheme`, through `provider`'s signing algorithm.
+    ///
+    /// # Errors
+    /// [`CryptoError::Unsupported`] when the provider cannot sign with `scheme`; the
+    /// signing algorithm's errors for a bad key.
+    pub fn signature_from_der(
+        provider: &CryptoProvider,
+        scheme: SignatureScheme,
+        private_key_der: &[u8],
+    ) -> Result<Self, CryptoError> {
+        let alg = provider
+            .signing_algorithm(scheme)
+            .ok_or(CryptoError::Unsupported)?;
+        let signer = alg.new_signer(private_key_der, provider.secure_random)?;
+        Ok(LocalAuth::Signature {
+            signer: Arc::from(signer),
+            scheme,
+        })
+    }
+}
+
+impl fmt::Debug for LocalAuth {
+    /// Never prints key material: the scheme only.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LocalAuth::Psk => f.write_str("Psk"),
+            LocalAuth::Signature { scheme, .. } => f
+                .debug_struct("Signature")
+                .field("scheme", scheme)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// How the peer must authenticate itself in IKE_AUTH: the AUTH method it uses must
+/// be this one (a PSK peer cannot switch to signatures, nor the other way round).
+#[derive(Clone, Default, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PeerAuth {
+    /// AUTH method 2, SHARED_KEY_MIC, with [`Config::psk`].
+    #[default]
+    Psk,
+    /// AUTH method 14, DIGITAL_SIGNATURE (RFC 7427 §3), verified with this trusted
+    /// public key (a raw key: no certificates yet).
+    PublicKey {
+        /// The peer's DER SubjectPublicKeyInfo.
+        spki_der: Vec<u8>,
+    },
+}
+
 /// Retransmission of requests (RFC 7296 §2.1): the first retransmission after
 /// `initial`, each further one after `multiplier` times the previous wait, and giving
 /// up (closing the IKE SA with [`CloseReason::Timeout`](crate::CloseReason::Timeout))
@@ -291,8 +365,13 @@ pub struct Config {
     pub local_id: Identity,
     /// The identity the peer must prove; `None` accepts any identity that knows the PSK.
     pub remote_id: Option<Identity>,
-    /// The pre-shared key (RFC 7296 §2.15).
+    /// The pre-shared key (RFC 7296 §2.15), for whichever direction of `auth` and
+    /// `peer_auth` is [`LocalAuth::Psk`] / [`PeerAuth::Psk`].
     pub psk: Psk,
+    /// How we authenticate ourselves; PSK by default.
+    pub auth: LocalAuth,
+    /// How the peer must authenticate itself; PSK by default.
+    pub peer_auth: PeerAuth,
     /// IKE SA proposals in order of preference (`ProposalKind::Ike`).
     pub ike_proposals: Vec<Proposal>,
     /// ESP proposals in order of preference (`ProposalKind::Esp`); key exchange
@@ -409,6 +488,8 @@ impl Config {
             local_id,
             remote_id: None,
             psk: psk.into(),
+            auth: LocalAuth::Psk,
+            peer_auth: PeerAuth::Psk,
             ike_proposals: Proposal::parse_list(
                 ProposalKind::Ike,
                 "aes256gcm16-prfsha256-x25519,aes128gcm16-prfsha256-x25519",
@@ -451,6 +532,29 @@ impl Config {
     pub fn with_ike_proposals(mut self, s: &str) -> Result<Self, ProposalError> {
         self.ike_proposals = Proposal::parse_list(ProposalKind::Ike, s)?;
         Ok(self)
+    }
+
+    /// Authenticates us with signatures (RFC 7427) made by `signer`.
+    pub fn with_signer(mut self, signer: Arc<dyn Signer>) -> Self {
+        let scheme = signer.scheme();
+        self.auth = LocalAuth::Signature { signer, scheme };
+        self
+    }
+
+    /// Requires the peer to authenticate with signatures (RFC 7427) under this
+    /// public key (DER SubjectPublicKeyInfo).
+    pub fn with_peer_public_key(mut self, spki_der: impl Into<Vec<u8>>) -> Self {
+        self.peer_auth = PeerAuth::PublicKey {
+            spki_der: spki_der.into(),
+        };
+        self
+    }
+
+    /// Whether either direction uses signatures, so IKE_SA_INIT announces
+    /// SIGNATURE_HASH_ALGORITHMS (RFC 7427 §4).
+    pub fn uses_signatures(&self) -> bool {
+        matches!(self.auth, LocalAuth::Signature { .. })
+            || matches!(self.peer_auth, PeerAuth::PublicKey { .. })
     }
 
     /// Replaces the ESP proposals with those of a strongSwan-style list.
@@ -539,8 +643,26 @@ impl Config {
     /// The first [`ConfigError`].
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |field, problem| Err(ConfigError { field, problem });
-        if self.psk.expose().is_empty() {
+        let psk_used =
+            matches!(self.auth, LocalAuth::Psk) || matches!(self.peer_auth, PeerAuth::Psk);
+        if psk_used && self.psk.expose().is_empty() {
             return bad("psk", "empty: any peer could prove it");
+        }
+        if let LocalAuth::Signature { signer, scheme } = &self.auth {
+            if signer.scheme() != *scheme {
+                return bad("auth", "the signer's scheme is not the one configured");
+            }
+            if crate::sigauth::algorithm_identifier(*scheme).is_none() {
+                return bad(
+                    "auth",
+                    "scheme not usable with RFC 7427 signature authentication",
+                );
+            }
+        }
+        if let PeerAuth::PublicKey { spki_der } = &self.peer_auth {
+            if spki_der.is_empty() {
+                return bad("peer_auth", "empty public key");
+            }
         }
         if !self
             .ike_proposals

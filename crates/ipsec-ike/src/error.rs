@@ -51,6 +51,9 @@ pub enum PeerIncompatible {
     TsUnacceptable,
     /// The peer wants a key exchange group we do not have.
     UnsupportedGroup,
+    /// We are configured to authenticate with a signature (RFC 7427), but the peer
+    /// did not announce its hash algorithm in SIGNATURE_HASH_ALGORITHMS (RFC 7427 §4).
+    SignatureHashNotAnnounced,
 }
 
 impl fmt::Display for PeerIncompatible {
@@ -59,6 +62,9 @@ impl fmt::Display for PeerIncompatible {
             PeerIncompatible::NoProposalChosen => "no proposal chosen",
             PeerIncompatible::TsUnacceptable => "traffic selectors unacceptable",
             PeerIncompatible::UnsupportedGroup => "unsupported key exchange group",
+            PeerIncompatible::SignatureHashNotAnnounced => {
+                "peer did not announce our signature's hash in SIGNATURE_HASH_ALGORITHMS (RFC 7427 §4)"
+            }
         })
     }
 }
@@ -136,7 +142,10 @@ impl Error {
             Error::PeerIncompatible(PeerIncompatible::TsUnacceptable) => {
                 Some(NotifyType::TS_UNACCEPTABLE)
             }
-            Error::AuthenticationFailed => Some(NotifyType::AUTHENTICATION_FAILED),
+            Error::AuthenticationFailed
+            | Error::PeerIncompatible(PeerIncompatible::SignatureHashNotAnnounced) => {
+                Some(NotifyType::AUTHENTICATION_FAILED)
+            }
             Error::NotifyReceived(_) | Error::Timeout | Error::ApiMisuse(_) => None,
             Error::Crypto(_) => Some(NotifyType::NO_PROPOSAL_CHOSEN),
         }

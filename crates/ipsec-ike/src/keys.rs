@@ -129,6 +129,23 @@ pub(crate) fn psk_auth(
     )
 }
 
+/// `SignedOctets = RealMessage | NonceData | prf(SK_p, RestOfIDPayload)` (§2.15),
+/// what a method-14 signature signs (RFC 7427 §3).
+pub(crate) fn signed_octets(
+    prf: &dyn PrfAlgorithm,
+    real_message: &[u8],
+    peer_nonce: &[u8],
+    sk_p: &[u8],
+    id_body: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    let maced_id = kdf::prf(prf, sk_p, &[id_body])?;
+    let mut v = Vec::with_capacity(real_message.len() + peer_nonce.len() + maced_id.len());
+    v.extend_from_slice(real_message);
+    v.extend_from_slice(peer_nonce);
+    v.extend_from_slice(maced_id.expose());
+    Ok(v)
+}
+
 /// The keys of one Child SA, per direction, cut from KEYMAT (§2.17).
 pub(crate) struct ChildKeys {
     /// Initiator to responder.

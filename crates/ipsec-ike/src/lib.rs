@@ -19,12 +19,14 @@ mod puzzle;
 mod sa;
 mod session;
 mod shared;
+pub mod sigauth;
 mod stateless;
 mod timers;
 
 pub use admission::EndpointStats;
 pub use config::{
-    Config, ConfigError, Identity, IdentityError, PeerHello, Psk, ResolvesPeer, Retransmit,
+    Config, ConfigError, Identity, IdentityError, LocalAuth, PeerAuth, PeerHello, Psk,
+    ResolvesPeer, Retransmit,
 };
 pub use endpoint::IkeEndpoint;
 pub use error::{ApiMisuse, CloseReason, Error, PeerIncompatible, PeerMisbehaved};

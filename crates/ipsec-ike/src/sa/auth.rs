@@ -5,11 +5,11 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use ipsec_core::Instant;
-use ipsec_crypto::{PrfAlgorithm, ProposalKind, SecretBytes};
+use ipsec_crypto::{CryptoError, PrfAlgorithm, ProposalKind, SecretBytes};
 use ipsec_ike_wire::{AuthMethod, IdType, IkeHeaderRepr, NotifyType};
 
-use crate::config::{Identity, PeerHello, ResolvesPeer};
-use crate::error::{CloseReason, Error, PeerMisbehaved};
+use crate::config::{Identity, LocalAuth, PeerAuth, PeerHello, ResolvesPeer};
+use crate::error::{CloseReason, Error, PeerIncompatible, PeerMisbehaved};
 use crate::event::{ChildSaId, Event};
 use crate::inflight::ChildReq;
 use crate::keys;
@@ -19,6 +19,7 @@ use crate::sa::established::{Established, Pending};
 use crate::sa::{Closed, IkeSa, State};
 use crate::session::Session;
 use crate::shared::{Path, Shared};
+use crate::sigauth;
 use crate::timers::{Timer, Timers};
 
 /// Initiator: IKE_AUTH sent, waiting for its response.
@@ -40,20 +41,25 @@ pub(crate) struct ExpectAuthReq {
     /// [`Timer::HalfOpen`].
     pub(crate) timers: Timers,
     pub(crate) child_id: ChildSaId,
+    /// The hash algorithms the initiator announced in SIGNATURE_HASH_ALGORITHMS
+    /// (RFC 7427 §4); empty when it sent none.
+    pub(crate) peer_hashes: Vec<u16>,
 }
 
-/// What the peer's AUTH value signs besides its ID payload (RFC 7296 §2.15): the
-/// first message it sent, our nonce, and its SK_p.
-struct PeerOctets<'a> {
-    message: &'a [u8],
-    nonce: &'a [u8],
-    sk_p: &'a [u8],
+/// What an AUTH value signs besides its ID payload (RFC 7296 §2.15): the first
+/// message its sender sent, the other side's nonce, and the sender's SK_p.
+pub(crate) struct PeerOctets<'a> {
+    pub(crate) message: &'a [u8],
+    pub(crate) nonce: &'a [u8],
+    pub(crate) sk_p: &'a [u8],
 }
 
 /// The peer's ID and AUTH payloads checked, the same for both roles (RFC 7296 §2.15):
-/// the identity is the configured `remote_id` if there is one, the method is the
-/// shared key MIC, and the value is `prf(prf(PSK, "Key Pad for IKEv2"),
-/// <the peer's signed octets>)`, compared in constant time. Returns the identity.
+/// the identity is the configured `remote_id` if there is one, the method is the one
+/// `peer_auth` configures, and the value is either `prf(prf(PSK, "Key Pad for
+/// IKEv2"), <the peer's signed octets>)`, compared in constant time, or an RFC 7427
+/// signature of the signed octets under the configured public key. Returns the
+/// identity.
 fn check_peer_auth(
     cx: &Shared,
     prf: &dyn PrfAlgorithm,
@@ -66,8 +72,15 @@ fn check_peer_auth(
             return Err(Error::AuthenticationFailed);
         }
     }
-    if method != AuthMethod::SHARED_KEY_MIC {
-        return Err(Error::AuthenticationFailed);
+    match (&cx.config.peer_auth, method) {
+        (PeerAuth::Psk, AuthMethod::SHARED_KEY_MIC) => {}
+        (PeerAuth::PublicKey { spki_der }, AuthMethod::DIGITAL_SIGNATURE) => {
+            let octets =
+                keys::signed_octets(prf, signed.message, signed.nonce, signed.sk_p, id_body)?;
+            sigauth::verify(cx.provider, spki_der, value, &octets)?;
+            return Ok(Identity::from_wire_or_other(*id_type, id_data));
+        }
+        _ => return Err(Error::AuthenticationFailed),
     }
     let want = keys::psk_auth(
         prf,
@@ -81,6 +94,43 @@ fn check_peer_auth(
         return Err(Error::AuthenticationFailed);
     }
     Ok(Identity::from_wire_or_other(*id_type, id_data))
+}
+
+/// Our AUTH payload (RFC 7296 §2.15): the PSK MIC, or with [`LocalAuth::Signature`]
+/// an RFC 7427 signature of `signed` (our first message, the peer's nonce, our SK_p)
+/// and our ID payload `id_body`, if the peer announced the scheme's hash in
+/// `peer_hashes`.
+pub(crate) fn our_auth(
+    cx: &Shared,
+    prf: &dyn PrfAlgorithm,
+    signed: PeerOctets<'_>,
+    id_body: &[u8],
+    peer_hashes: &[u16],
+) -> Result<(AuthMethod, Vec<u8>), Error> {
+    match &cx.config.auth {
+        LocalAuth::Psk => {
+            let mac = keys::psk_auth(
+                prf,
+                cx.config.psk.expose(),
+                signed.message,
+                signed.nonce,
+                signed.sk_p,
+                id_body,
+            )?;
+            Ok((AuthMethod::SHARED_KEY_MIC, mac.expose().to_vec()))
+        }
+        LocalAuth::Signature { signer, scheme } => {
+            let hash = sigauth::hash_algorithm(*scheme).ok_or(CryptoError::Unsupported)?;
+            if !peer_hashes.contains(&hash) {
+                return Err(PeerIncompatible::SignatureHashNotAnnounced.into());
+            }
+            let octets =
+                keys::signed_octets(prf, signed.message, signed.nonce, signed.sk_p, id_body)?;
+            let sig = signer.sign(cx.provider.secure_random, &octets)?;
+            let data = sigauth::encode(*scheme, &sig).ok_or(CryptoError::Unsupported)?;
+            Ok((AuthMethod::DIGITAL_SIGNATURE, data))
+        }
+    }
 }
 
 /// Responder: the resolver's configuration for the peer that claims `idi` becomes
@@ -220,7 +270,7 @@ impl IkeSa {
         h: &IkeHeaderRepr,
         m: &InMsg,
     ) {
-        let verified = (|| -> Result<(Vec<u8>, Identity), Error> {
+        let verified = (|| -> Result<((AuthMethod, Vec<u8>), Identity), Error> {
             let id = m
                 .idi
                 .as_ref()
@@ -244,15 +294,18 @@ impl IkeSa {
                 },
             )?;
             let idr = id_body(&cx.config.local_id);
-            let mine = keys::psk_auth(
+            let mine = our_auth(
+                cx,
                 s.session.crypto.prf,
-                cx.config.psk.expose(),
-                &s.init_response,
-                &s.ni,
-                s.session.crypto.sk_pr.expose(),
+                PeerOctets {
+                    message: &s.init_response,
+                    nonce: &s.ni,
+                    sk_p: s.session.crypto.sk_pr.expose(),
+                },
                 &idr,
+                &s.peer_hashes,
             )?;
-            Ok((mine.expose().to_vec(), peer))
+            Ok((mine, peer))
         })();
         let (auth, peer_id) = match verified {
             Ok(a) => a,
@@ -264,9 +317,14 @@ impl IkeSa {
                     }
                     _ => NotifyType::AUTHENTICATION_FAILED,
                 };
+                let reason = match e {
+                    // Our own configuration cannot answer this peer: say which way.
+                    Error::PeerIncompatible(_) => CloseReason::from_error(e),
+                    _ => CloseReason::AuthenticationFailed,
+                };
                 s.session.respond_error(cx, path, h, n);
                 self.state = State::InitReplied(s);
-                self.close_with(cx, now, Some(CloseReason::AuthenticationFailed));
+                self.close_with(cx, now, Some(reason));
                 return;
             }
         };
@@ -274,7 +332,7 @@ impl IkeSa {
         self.path = path;
         let mut out = alloc::vec![
             Out::IdR(cx.config.local_id.id_type(), cx.config.local_id.data()),
-            Out::Auth(AuthMethod::SHARED_KEY_MIC, auth),
+            Out::Auth(auth.0, auth.1),
         ];
         let ExpectAuthReq {
             mut session,

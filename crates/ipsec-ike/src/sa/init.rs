@@ -9,9 +9,7 @@ use alloc::vec::Vec;
 
 use ipsec_core::{IkeSpi, Instant, Mode};
 use ipsec_crypto::{kdf, ActiveKx, CryptoError, KeId, ProposalKind};
-use ipsec_ike_wire::{
-    AuthMethod, ExchangeType, IkeHeaderRepr, IkePacket, NotifyType, PayloadType, HEADER_LEN,
-};
+use ipsec_ike_wire::{ExchangeType, IkeHeaderRepr, IkePacket, NotifyType, PayloadType, HEADER_LEN};
 
 use crate::error::{ApiMisuse, CloseReason, Error, PeerMisbehaved};
 use crate::event::{ChildSaId, Event, NatState, SaHandle};
@@ -20,10 +18,11 @@ use crate::keys::{self, IkeCrypto};
 use crate::msg::{self, InMsg, InNotify, Out, OutProposal};
 use crate::proposal::{self, KeMode};
 use crate::puzzle;
-use crate::sa::auth::{id_body, ExpectAuthReq, ExpectAuthResp};
+use crate::sa::auth::{id_body, our_auth, ExpectAuthReq, ExpectAuthResp, PeerOctets};
 use crate::sa::{Closed, IkeSa, NewResponder, State, NONCE_LEN};
 use crate::session::{Cached, Session};
 use crate::shared::{Path, Shared, NAT_T_PORT};
+use crate::sigauth;
 use crate::timers::{Timer, Timers};
 
 /// Initiator: IKE_SA_INIT sent, waiting for its response.
@@ -166,6 +165,9 @@ impl IkeSa {
         out.extend(nat_notifies(cx, s.spi_i, IkeSpi::ZERO, path));
         if cx.config.fragment_mtu.is_some() {
             out.push(Out::notify(NotifyType::IKEV2_FRAGMENTATION_SUPPORTED, &[]));
+        }
+        if cx.config.uses_signatures() {
+            out.push(signature_hash_notify());
         }
         s.request = msg::plain(h, &out);
         cx.send(path, &s.request);
@@ -368,17 +370,20 @@ impl IkeSa {
             transport,
         };
         let idi = id_body(&cx.config.local_id);
-        let auth = keys::psk_auth(
+        let (method, auth) = our_auth(
+            cx,
             prf,
-            cx.config.psk.expose(),
-            &s.request,
-            &nr,
-            session.crypto.sk_pi.expose(),
+            PeerOctets {
+                message: &s.request,
+                nonce: &nr,
+                sk_p: session.crypto.sk_pi.expose(),
+            },
             &idi,
+            &peer_hashes(m),
         )?;
         let mut out = alloc::vec![
             Out::IdI(cx.config.local_id.id_type(), cx.config.local_id.data()),
-            Out::Auth(AuthMethod::SHARED_KEY_MIC, auth.expose().to_vec()),
+            Out::Auth(method, auth),
             Out::notify(NotifyType::INITIAL_CONTACT, &[]),
         ];
         if transport {
@@ -482,6 +487,10 @@ impl IkeSa {
         if frag.is_some() {
             out.push(Out::notify(NotifyType::IKEV2_FRAGMENTATION_SUPPORTED, &[]));
         }
+        // The resolver may choose signatures for this peer only at IKE_AUTH.
+        if cx.config.uses_signatures() || cx.resolver.is_some() {
+            out.push(signature_hash_notify());
+        }
         let response = msg::plain(header, &out);
         cx.send(path, &response);
         crypto.export_keys(cx, handle);
@@ -499,6 +508,7 @@ impl IkeSa {
             nr,
             timers: Timers::new().with(Timer::HalfOpen, now + cx.config.half_open_timeout),
             child_id: cx.child_id(),
+            peer_hashes: peer_hashes(&m),
         };
         NewResponder::Created(Box::new(IkeSa {
             handle,
@@ -509,4 +519,19 @@ impl IkeSa {
             my_spis: alloc::vec![spi_r],
         }))
     }
+}
+
+/// SIGNATURE_HASH_ALGORITHMS (RFC 7427 §4) with the hashes we verify.
+fn signature_hash_notify() -> Out {
+    Out::notify(
+        NotifyType::SIGNATURE_HASH_ALGORITHMS,
+        &sigauth::encode_hash_algorithms(&sigauth::ANNOUNCED_HASHES),
+    )
+}
+
+/// The hash algorithms of the peer's SIGNATURE_HASH_ALGORITHMS, empty without one.
+fn peer_hashes(m: &InMsg) -> Vec<u16> {
+    m.notify(NotifyType::SIGNATURE_HASH_ALGORITHMS)
+        .map(|n| sigauth::decode_hash_algorithms(&n.data))
+        .unwrap_or_default()
 }

@@ -1,0 +1,182 @@
+//! Signature authentication in IKEv2 (RFC 7427): the AUTH data of method 14
+//! (`DIGITAL_SIGNATURE`), its ASN.1 AlgorithmIdentifiers, and the hash algorithm
+//! identifiers of the SIGNATURE_HASH_ALGORITHMS notification (RFC 7427 §4, RFC 8420
+//! for Ed25519).
+//!
+//! AUTH data of method 14 (RFC 7427 §3):
+//!
+//! ```text
+//! +---------------+----------------------------------+-----------------+
+//! | ASN.1 Length  | AlgorithmIdentifier (DER)        | Signature Value |
+//! | (1 octet)     | (ASN.1 Length octets)            | (the rest)      |
+//! +---------------+----------------------------------+-----------------+
+//! ```
+//!
+//! Only the exact DER byte strings of RFC 7427 Appendix A (and RFC 8420 §2 for
+//! Ed25519) are accepted: anything else is not a scheme we verify. RSASSA-PSS, whose
+//! AlgorithmIdentifiers carry parameters, is not supported yet.
+
+use alloc::vec::Vec;
+
+use ipsec_crypto::{CryptoProvider, SignatureScheme};
+
+use crate::error::Error;
+
+/// Hash algorithm SHA2-256 (RFC 7427 §4, IANA "IKEv2 Hash Algorithms").
+pub const HASH_SHA2_256: u16 = 2;
+/// Hash algorithm SHA2-384.
+pub const HASH_SHA2_384: u16 = 3;
+/// Hash algorithm SHA2-512.
+pub const HASH_SHA2_512: u16 = 4;
+/// Hash algorithm "Identity" (RFC 8420 §2): the signature algorithm hashes itself,
+/// as Ed25519 does.
+pub const HASH_IDENTITY: u16 = 5;
+
+/// The hash algorithms we announce in SIGNATURE_HASH_ALGORITHMS: those of every
+/// scheme [`verify`] accepts.
+pub const ANNOUNCED_HASHES: [u16; 4] = [HASH_SHA2_256, HASH_SHA2_384, HASH_SHA2_512, HASH_IDENTITY];
+
+/// `ecdsa-with-SHA256` (RFC 7427 Appendix A.3.1).
+const ECDSA_SHA256: &[u8] = &[
+    0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02,
+];
+/// `ecdsa-with-SHA384` (RFC 7427 Appendix A.3.2).
+const ECDSA_SHA384: &[u8] = &[
+    0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03,
+];
+/// `sha256WithRSAEncryption` (RFC 7427 Appendix A.1.2).
+const RSA_SHA256: &[u8] = &[
+    0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b, 0x05, 0x00,
+];
+/// `sha384WithRSAEncryption` (RFC 7427 Appendix A.1.3).
+const RSA_SHA384: &[u8] = &[
+    0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0c, 0x05, 0x00,
+];
+/// `sha512WithRSAEncryption` (RFC 7427 Appendix A.1.4).
+const RSA_SHA512: &[u8] = &[
+    0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0d, 0x05, 0x00,
+];
+/// `id-Ed25519` without parameters (RFC 8420 §2, RFC 8410 §3).
+const ED25519: &[u8] = &[0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70];
+
+const TABLE: [(SignatureScheme, &[u8], u16); 6] = [
+    (
+        SignatureScheme::EcdsaP256Sha256,
+        ECDSA_SHA256,
+        HASH_SHA2_256,
+    ),
+    (
+        SignatureScheme::EcdsaP384Sha384,
+        ECDSA_SHA384,
+        HASH_SHA2_384,
+    ),
+    (SignatureScheme::Ed25519, ED25519, HASH_IDENTITY),
+    (SignatureScheme::RsaPkcs1Sha256, RSA_SHA256, HASH_SHA2_256),
+    (SignatureScheme::RsaPkcs1Sha384, RSA_SHA384, HASH_SHA2_384),
+    (SignatureScheme::RsaPkcs1Sha512, RSA_SHA512, HASH_SHA2_512),
+];
+
+/// The DER AlgorithmIdentifier that names `scheme` in method-14 AUTH data, or `None`
+/// for schemes that cannot be used with it (the fixed-length ECDSA encodings, which
+/// belong to methods 9 and 10, and RSASSA-PSS, not supported yet).
+pub fn algorithm_identifier(scheme: SignatureScheme) -> Option<&'static [u8]> {
+    TABLE.iter().find(|t| t.0 == scheme).map(|t| t.1)
+}
+
+/// The scheme an AlgorithmIdentifier names: exact byte comparison with the
+/// encodings of [`algorithm_identifier`]. `ecdsa-with-SHA256` means P-256 and
+/// `ecdsa-with-SHA384` P-384 (a key on another curve fails verification).
+pub fn scheme_of(algorithm_identifier: &[u8]) -> Option<SignatureScheme> {
+    TABLE
+        .iter()
+        .find(|t| t.1 == algorithm_identifier)
+        .map(|t| t.0)
+}
+
+/// The RFC 7427 §4 hash algorithm of `scheme`, if it can be used with method 14.
+pub fn hash_algorithm(scheme: SignatureScheme) -> Option<u16> {
+    TABLE.iter().find(|t| t.0 == scheme).map(|t| t.2)
+}
+
+/// The SIGNATURE_HASH_ALGORITHMS notification data: 2-octet ids in network order.
+pub fn encode_hash_algorithms(hashes: &[u16]) -> Vec<u8> {
+    hashes.iter().flat_map(|h| h.to_be_bytes()).collect()
+}
+
+/// The hash algorithm ids of a SIGNATURE_HASH_ALGORITHMS notification; a trailing
+/// odd octet is ignored.
+pub fn decode_hash_algorithms(data: &[u8]) -> Vec<u16> {
+    data.chunks_exact(2)
+        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+        .collect()
+}
+
+/// Method-14 AUTH data: the AlgorithmIdentifier of `scheme` with its length octet,
+/// then `signature`. `None` for schemes without an AlgorithmIdentifier.
+pub fn encode(scheme: SignatureScheme, signature: &[u8]) -> Option<Vec<u8>> {
+    let ai = algorithm_identifier(scheme)?;
+    let mut v = Vec::with_capacity(1 + ai.len() + signature.len());
+    v.push(u8::try_from(ai.len()).ok()?);
+    v.extend_from_slice(ai);
+    v.extend_from_slice(signature);
+    Some(v)
+}
+
+/// Splits method-14 AUTH data into the scheme its AlgorithmIdentifier names and the
+/// signature value. `None` when the data is too short or the AlgorithmIdentifier is
+/// not one of ours.
+pub fn decode(data: &[u8]) -> Option<(SignatureScheme, &[u8])> {
+    let (&len, rest) = data.split_first()?;
+    let len = usize::from(len);
+    let ai = rest.get(..len)?;
+    let signature = rest.get(len..)?;
+    Some((scheme_of(ai)?, signature))
+}
+
+/// Checks method-14 AUTH data over `signed_octets` with the peer's public key (DER
+/// SubjectPublicKeyInfo). Returns the scheme the peer used.
+///
+/// # Errors
+/// [`Error::AuthenticationFailed`] for anything but a valid signature of a
+/// supported scheme the provider can verify: never a panic, whatever the bytes.
+pub fn verify(
+    provider: &CryptoProvider,
+    spki_der: &[u8],
+    data: &[u8],
+    signed_octets: &[u8],
+) -> Result<SignatureScheme, Error> {
+    let (scheme, signature) = decode(data).ok_or(Error::AuthenticationFailed)?;
+    let verifier = provider
+        .signature_verifier(scheme)
+        .ok_or(Error::AuthenticationFailed)?;
+    verifier
+        .verify(spki_der, signed_octets, signature)
+        .map_err(|_| Error::AuthenticationFailed)?;
+    Ok(scheme)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_round_trips() {
+        for s in SignatureScheme::ALL {
+            if let Some(ai) = algorithm_identifier(s) {
+                assert_eq!(scheme_of(ai), Some(s));
+                assert_eq!(usize::from(ai[1]) + 2, ai.len(), "DER length of {s:?}");
+                let d = encode(s, b"sig").unwrap();
+                assert_eq!(decode(&d), Some((s, &b"sig"[..])));
+                assert!(ANNOUNCED_HASHES.contains(&hash_algorithm(s).unwrap()));
+            }
+        }
+        assert_eq!(
+            algorithm_identifier(SignatureScheme::EcdsaP256Sha256Fixed),
+            None
+        );
+        assert_eq!(decode(&[]), None);
+        assert_eq!(decode(&[12, 0x30]), None);
+        assert_eq!(decode_hash_algorithms(&[0, 2, 0, 5, 9]), [2, 5]);
+        assert_eq!(encode_hash_algorithms(&[2, 5]), [0, 2, 0, 5]);
+    }
+}
