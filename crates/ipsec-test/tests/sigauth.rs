@@ -1,0 +1,464 @@
+//! IKE_AUTH with digital signatures (RFC 7427 method 14) under configured public
+//! keys, and the SIGNATURE_HASH_ALGORITHMS notification (RFC 7427 §4, RFC 8420).
+
+use std::sync::Arc;
+
+use ipsec_crypto::{CryptoError, SecureRandom, SignatureScheme, Signer};
+use ipsec_ike::{sigauth, CloseReason, Config, Error, Event, LocalAuth, PeerIncompatible};
+use ipsec_test::{config, seeded_provider, Dir, Pair};
+use proptest::prelude::*;
+
+/// PKCS#8 and SPKI of the test keys in crates/ipsec-crypto/vectors/signatures.json.
+const P256_PKCS8: &str = "308187020100301306072a8648ce3d020106082a8648ce3d030107046d306b0201010420c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721a1440342000460fed4ba255a9d31c961eb74c6356d68c049b8923b61fa6ce669622e60f29fb67903fe1008b8bc99a41ae9e95628bc64f2f1b20c2d7e9f5177a3c294d4462299";
+const P256_SPKI: &str = "3059301306072a8648ce3d020106082a8648ce3d0301070342000460fed4ba255a9d31c961eb74c6356d68c049b8923b61fa6ce669622e60f29fb67903fe1008b8bc99a41ae9e95628bc64f2f1b20c2d7e9f5177a3c294d4462299";
+const P384_PKCS8: &str = "3081b6020100301006072a8648ce3d020106052b8104002204819e30819b02010104306b9d3dad2e1b8c1c05b19875b6659f4de23c3b667bf297ba9aa47740787137d896d5724e4c70a825f872c9ea60d2edf5a16403620004ec3a4e415b4e19a4568618029f427fa5da9a8bc4ae92e02e06aae5286b300c64def8f0ea9055866064a254515480bc138015d9b72d7d57244ea8ef9ac0c621896708a59367f9dfb9f54ca84b3f1c9db1288b231c3ae0d4fe7344fd2533264720";
+const P384_SPKI: &str = "3076301006072a8648ce3d020106052b8104002203620004ec3a4e415b4e19a4568618029f427fa5da9a8bc4ae92e02e06aae5286b300c64def8f0ea9055866064a254515480bc138015d9b72d7d57244ea8ef9ac0c621896708a59367f9dfb9f54ca84b3f1c9db1288b231c3ae0d4fe7344fd2533264720";
+const ED1_PKCS8: &str = "302e020100300506032b6570042204209d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
+const ED1_SPKI: &str =
+    "302a300506032b6570032100d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+const ED2_PKCS8: &str = "302e020100300506032b657004220420c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7";
+const ED2_SPKI: &str =
+    "302a300506032b6570032100fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025";
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+fn signer(scheme: SignatureScheme, pkcs8: &str) -> Arc<dyn Signer> {
+    let provider = seeded_provider(99);
+    let alg = provider.signing_algorithm(scheme).unwrap();
+    Arc::from(alg.new_signer(&hex(pkcs8), provider.secure_random).unwrap())
+}
+
+/// A signs with `a_key` and B verifies it with `a_spki`; B signs with `b_key` and A
+/// verifies it with `b_spki`.
+fn signing_pair(
+    a_key: (SignatureScheme, &str),
+    a_spki: &str,
+    b_key: (SignatureScheme, &str),
+    b_spki: &str,
+) -> (Config, Config) {
+    let a = config("@a.test")
+        .with_signer(signer(a_key.0, a_key.1))
+        .with_peer_public_key(hex(b_spki));
+    let b = config("@b.test")
+        .with_signer(signer(b_key.0, b_key.1))
+        .with_peer_public_key(hex(a_spki));
+    (a, b)
+}
+
+fn run(a: Config, b: Config) -> (Pair, ipsec_ike::SaHandle) {
+    a.validate().unwrap();
+    b.validate().unwrap();
+    let mut p = Pair::new(a, b, 3);
+    let h = p.connect();
+    p.drive();
+    (p, h)
+}
+
+fn assert_established(p: &Pair, h: ipsec_ike::SaHandle) {
+    assert!(p.a.ep.is_established(h), "a: {:?}", p.a.events);
+    assert_eq!(
+        p.b.count(|e| matches!(e, Event::IkeSaEstablished { .. })),
+        1,
+        "b: {:?}",
+        p.b.events
+    );
+    assert_eq!(p.a.installed().len(), 1);
+    assert_eq!(p.b.installed().len(), 1);
+}
+
+fn closed(side: &ipsec_test::Side) -> Option<CloseReason> {
+    side.events.iter().find_map(|(_, e)| match e {
+        Event::IkeSaClosed { reason } => Some(*reason),
+        _ => None,
+    })
+}
+
+/// The AUTH method octets are inside SK: check the announcement in IKE_SA_INIT.
+fn init_announces_hashes(p: &Pair, dir: Dir) -> bool {
+    let want = [0u8, 2, 0, 3, 0, 4, 0, 5];
+    p.sent
+        .iter()
+        .filter(|(_, d, _)| *d == dir)
+        .take(1)
+        .any(|(_, _, t)| t.payload.windows(want.len()).any(|w| w == want))
+}
+
+#[test]
+fn ecdsa_p256_both_sides() {
+    let k = (SignatureScheme::EcdsaP256Sha256, P256_PKCS8);
+    let (a, b) = signing_pair(k, P256_SPKI, k, P256_SPKI);
+    let (p, h) = run(a, b);
+    assert_established(&p, h);
+    assert!(init_announces_hashes(&p, Dir::AtoB));
+    assert!(init_announces_hashes(&p, Dir::BtoA));
+}
+
+#[test]
+fn ed25519_both_sides() {
+    let (a, b) = signing_pair(
+        (SignatureScheme::Ed25519, ED1_PKCS8),
+        ED1_SPKI,
+        (SignatureScheme::Ed25519, ED2_PKCS8),
+        ED2_SPKI,
+    );
+    let (p, h) = run(a, b);
+    assert_established(&p, h);
+}
+
+#[test]
+fn ecdsa_p384_initiator_ed25519_responder() {
+    let (a, b) = signing_pair(
+        (SignatureScheme::EcdsaP384Sha384, P384_PKCS8),
+        P384_SPKI,
+        (SignatureScheme::Ed25519, ED1_PKCS8),
+        ED1_SPKI,
+    );
+    let (p, h) = run(a, b);
+    assert_established(&p, h);
+}
+
+#[test]
+fn ecdsa_initiator_ed25519_responder() {
+    let (a, b) = signing_pair(
+        (SignatureScheme::EcdsaP256Sha256, P256_PKCS8),
+        P256_SPKI,
+        (SignatureScheme::Ed25519, ED1_PKCS8),
+        ED1_SPKI,
+    );
+    let (p, h) = run(a, b);
+    assert_established(&p, h);
+}
+
+#[test]
+fn signature_one_way_psk_the_other() {
+    // A signs, B proves the PSK.
+    let a = config("@a.test").with_signer(signer(SignatureScheme::Ed25519, ED1_PKCS8));
+    let b = config("@b.test").with_peer_public_key(hex(ED1_SPKI));
+    let (p, h) = run(a, b);
+    assert_established(&p, h);
+}
+
+#[test]
+fn psk_unchanged_and_does_not_announce() {
+    let (p, h) = run(config("@a.test"), config("@b.test"));
+    assert_established(&p, h);
+    assert!(!init_announces_hashes(&p, Dir::AtoB));
+    assert!(!init_announces_hashes(&p, Dir::BtoA));
+}
+
+#[test]
+fn responder_refuses_wrong_initiator_key() {
+    let (a, b) = signing_pair(
+        (SignatureScheme::Ed25519, ED1_PKCS8),
+        ED2_SPKI, // B trusts the wrong key for A
+        (SignatureScheme::Ed25519, ED2_PKCS8),
+        ED2_SPKI,
+    );
+    let (p, h) = run(a, b);
+    assert!(!p.a.ep.is_established(h));
+    assert_eq!(closed(&p.b), Some(CloseReason::AuthenticationFailed));
+    assert_eq!(closed(&p.a), Some(CloseReason::AuthenticationFailed));
+    assert_eq!(p.b.installed().len(), 0);
+}
+
+#[test]
+fn initiator_refuses_wrong_responder_key() {
+    let (a, b) = signing_pair(
+        (SignatureScheme::EcdsaP256Sha256, P256_PKCS8),
+        P256_SPKI,
+        (SignatureScheme::Ed25519, ED1_PKCS8),
+        ED2_SPKI, // A trusts the wrong key for B
+    );
+    let (p, h) = run(a, b);
+    assert!(!p.a.ep.is_established(h));
+    assert_eq!(closed(&p.a), Some(CloseReason::AuthenticationFailed));
+    assert_eq!(p.a.installed().len(), 0);
+}
+
+#[test]
+fn ecdsa_key_of_the_wrong_curve_is_refused() {
+    // B signs with P-384 but A expects a P-256 key.
+    let (a, b) = signing_pair(
+        (SignatureScheme::Ed25519, ED1_PKCS8),
+        ED1_SPKI,
+        (SignatureScheme::EcdsaP384Sha384, P384_PKCS8),
+        P256_SPKI,
+    );
+    let (p, h) = run(a, b);
+    assert!(!p.a.ep.is_established(h));
+    assert_eq!(closed(&p.a), Some(CloseReason::AuthenticationFailed));
+}
+
+#[test]
+fn psk_peer_cannot_switch_to_signatures() {
+    // B expects A's PSK; A signs instead (and B announced nothing, so A must not
+    // even try): refused either way.
+    let a = config("@a.test").with_signer(signer(SignatureScheme::Ed25519, ED1_PKCS8));
+    let mut b = config("@b.test").with_signer(signer(SignatureScheme::Ed25519, ED2_PKCS8));
+    b.peer_auth = ipsec_ike::PeerAuth::Psk;
+    let (p, h) = run(a, b);
+    assert!(!p.a.ep.is_established(h));
+    assert_eq!(closed(&p.b), Some(CloseReason::AuthenticationFailed));
+}
+
+#[test]
+fn signature_peer_cannot_switch_to_psk() {
+    let a = config("@a.test");
+    let b = config("@b.test").with_peer_public_key(hex(ED1_SPKI));
+    let (p, h) = run(a, b);
+    assert!(!p.a.ep.is_established(h));
+    assert_eq!(closed(&p.b), Some(CloseReason::AuthenticationFailed));
+    assert_eq!(closed(&p.a), Some(CloseReason::AuthenticationFailed));
+}
+
+#[test]
+fn initiator_does_not_sign_without_the_peers_announcement() {
+    // B is a plain PSK responder: no SIGNATURE_HASH_ALGORITHMS in its IKE_SA_INIT.
+    let a = config("@a.test").with_signer(signer(SignatureScheme::Ed25519, ED1_PKCS8));
+    let (p, h) = run(a, config("@b.test"));
+    assert!(!p.a.ep.is_established(h));
+    assert!(!init_announces_hashes(&p, Dir::BtoA));
+    let want = CloseReason::Error(Error::PeerIncompatible(
+        PeerIncompatible::SignatureHashNotAnnounced,
+    ));
+    assert_eq!(closed(&p.a), Some(want));
+    assert!(format!("{want}").contains("SIGNATURE_HASH_ALGORITHMS"));
+}
+
+#[test]
+fn responder_does_not_sign_without_the_peers_announcement() {
+    // A is a plain PSK initiator; B proves itself with a signature A never asked for.
+    let b = config("@b.test").with_signer(signer(SignatureScheme::EcdsaP256Sha256, P256_PKCS8));
+    let (p, h) = run(config("@a.test"), b);
+    assert!(!p.a.ep.is_established(h));
+    assert_eq!(
+        closed(&p.b),
+        Some(CloseReason::Error(Error::PeerIncompatible(
+            PeerIncompatible::SignatureHashNotAnnounced
+        )))
+    );
+    assert_eq!(closed(&p.a), Some(CloseReason::AuthenticationFailed));
+}
+
+/// A signer that corrupts its signatures.
+#[derive(Debug)]
+struct Tampering(Arc<dyn Signer>);
+
+impl Signer for Tampering {
+    fn scheme(&self) -> SignatureScheme {
+        self.0.scheme()
+    }
+    fn sign(&self, rng: &dyn SecureRandom, message: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let mut s = self.0.sign(rng, message)?;
+        let n = s.len() / 2;
+        s[n] ^= 1;
+        Ok(s)
+    }
+}
+
+/// A signer that claims one scheme (so its AlgorithmIdentifier) and signs with another.
+#[derive(Debug)]
+struct Mislabelled(Arc<dyn Signer>, SignatureScheme);
+
+impl Signer for Mislabelled {
+    fn scheme(&self) -> SignatureScheme {
+        self.1
+    }
+    fn sign(&self, rng: &dyn SecureRandom, message: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        self.0.sign(rng, message)
+    }
+}
+
+#[test]
+fn tampered_signature_is_refused() {
+    let a = config("@a.test")
+        .with_signer(Arc::new(Tampering(signer(
+            SignatureScheme::Ed25519,
+            ED1_PKCS8,
+        ))))
+        .with_peer_public_key(hex(ED2_SPKI));
+    let b = config("@b.test")
+        .with_signer(signer(SignatureScheme::Ed25519, ED2_PKCS8))
+        .with_peer_public_key(hex(ED1_SPKI));
+    let (p, h) = run(a, b);
+    assert!(!p.a.ep.is_established(h));
+    assert_eq!(closed(&p.b), Some(CloseReason::AuthenticationFailed));
+}
+
+#[test]
+fn mislabelled_algorithm_is_refused() {
+    // An Ed25519 signature under the ecdsa-with-SHA256 AlgorithmIdentifier.
+    let a = config("@a.test")
+        .with_signer(Arc::new(Mislabelled(
+            signer(SignatureScheme::Ed25519, ED1_PKCS8),
+            SignatureScheme::EcdsaP256Sha256,
+        )))
+        .with_peer_public_key(hex(ED2_SPKI));
+    let b = config("@b.test")
+        .with_signer(signer(SignatureScheme::Ed25519, ED2_PKCS8))
+        .with_peer_public_key(hex(ED1_SPKI));
+    let (p, h) = run(a, b);
+    assert!(!p.a.ep.is_established(h));
+    assert_eq!(closed(&p.b), Some(CloseReason::AuthenticationFailed));
+}
+
+#[test]
+fn config_validation_and_debug() {
+    let c = config("@a.test").with_signer(signer(SignatureScheme::Ed25519, ED1_PKCS8));
+    assert_eq!(c.validate(), Ok(()));
+    let dbg = format!("{c:?}");
+    assert!(dbg.contains("Ed25519"), "{dbg}");
+    assert!(!dbg.to_lowercase().contains("9d61b19d"), "{dbg}");
+    // Signatures both ways: no PSK needed.
+    let mut c = Config::default()
+        .with_signer(signer(SignatureScheme::Ed25519, ED1_PKCS8))
+        .with_peer_public_key(hex(ED2_SPKI));
+    assert_eq!(c.validate(), Ok(()));
+    // Either direction on PSK needs one.
+    c.peer_auth = ipsec_ike::PeerAuth::Psk;
+    assert_eq!(c.validate().unwrap_err().field, "psk");
+    // A scheme without an RFC 7427 AlgorithmIdentifier.
+    let fixed = signer(SignatureScheme::EcdsaP256Sha256Fixed, P256_PKCS8);
+    let c = config("@a.test").with_signer(fixed);
+    assert_eq!(c.validate().unwrap_err().field, "auth");
+    // A scheme that is not the signer's.
+    let mut c = config("@a.test");
+    c.auth = LocalAuth::Signature {
+        signer: signer(SignatureScheme::Ed25519, ED1_PKCS8),
+        scheme: SignatureScheme::EcdsaP256Sha256,
+    };
+    assert_eq!(c.validate().unwrap_err().field, "auth");
+    let c = config("@a.test").with_peer_public_key(Vec::new());
+    assert_eq!(c.validate().unwrap_err().field, "peer_auth");
+    // The constructor from DER.
+    let la = LocalAuth::signature_from_der(
+        seeded_provider(5),
+        SignatureScheme::EcdsaP256Sha256,
+        &hex(P256_PKCS8),
+    )
+    .unwrap();
+    assert!(matches!(
+        la,
+        LocalAuth::Signature {
+            scheme: SignatureScheme::EcdsaP256Sha256,
+            ..
+        }
+    ));
+}
+
+/// RFC 7427 Appendix A (A.1.2 to A.1.4, A.3.1, A.3.2) and RFC 8420 §2, as printed there.
+#[test]
+fn algorithm_identifiers_are_those_of_rfc_7427_appendix_a() {
+    let kat = [
+        (
+            SignatureScheme::RsaPkcs1Sha256,
+            "300d06092a864886f70d01010b0500",
+        ),
+        (
+            SignatureScheme::RsaPkcs1Sha384,
+            "300d06092a864886f70d01010c0500",
+        ),
+        (
+            SignatureScheme::RsaPkcs1Sha512,
+            "300d06092a864886f70d01010d0500",
+        ),
+        (SignatureScheme::EcdsaP256Sha256, "300a06082a8648ce3d040302"),
+        (SignatureScheme::EcdsaP384Sha384, "300a06082a8648ce3d040303"),
+        (SignatureScheme::Ed25519, "300506032b6570"),
+    ];
+    for (s, der) in kat {
+        assert_eq!(
+            sigauth::algorithm_identifier(s),
+            Some(&hex(der)[..]),
+            "{s:?}"
+        );
+        assert_eq!(sigauth::scheme_of(&hex(der)), Some(s));
+    }
+    assert_eq!(sigauth::hash_algorithm(SignatureScheme::Ed25519), Some(5));
+    assert_eq!(
+        sigauth::hash_algorithm(SignatureScheme::EcdsaP256Sha256),
+        Some(2)
+    );
+    assert_eq!(
+        sigauth::hash_algorithm(SignatureScheme::EcdsaP384Sha384),
+        Some(3)
+    );
+    assert_eq!(
+        sigauth::hash_algorithm(SignatureScheme::RsaPkcs1Sha512),
+        Some(4)
+    );
+    assert_eq!(
+        sigauth::algorithm_identifier(SignatureScheme::RsaPssSha256),
+        None
+    );
+}
+
+/// Valid method-14 AUTH data verifies; every single-bit change to its length octet
+/// or AlgorithmIdentifier, or to the signature, is refused.
+#[test]
+fn every_tampered_byte_is_refused() {
+    let provider = seeded_provider(8);
+    let spki = hex(P256_SPKI);
+    let s = signer(SignatureScheme::EcdsaP256Sha256, P256_PKCS8);
+    let msg = b"signed octets";
+    let sig = s.sign(provider.secure_random, msg).unwrap();
+    let data = sigauth::encode(SignatureScheme::EcdsaP256Sha256, &sig).unwrap();
+    assert_eq!(
+        sigauth::verify(provider, &spki, &data, msg),
+        Ok(SignatureScheme::EcdsaP256Sha256)
+    );
+    for i in 0..data.len() {
+        for bit in 0..8 {
+            let mut d = data.clone();
+            d[i] ^= 1 << bit;
+            assert_eq!(
+                sigauth::verify(provider, &spki, &d, msg),
+                Err(Error::AuthenticationFailed),
+                "byte {i} bit {bit}"
+            );
+        }
+    }
+    assert_eq!(
+        sigauth::verify(provider, &spki, &data[..data.len() - 1], msg),
+        Err(Error::AuthenticationFailed)
+    );
+    assert_eq!(
+        sigauth::verify(provider, &spki, &[], msg),
+        Err(Error::AuthenticationFailed)
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Arbitrary method-14 AUTH data, alone or behind a valid AlgorithmIdentifier,
+    /// with any of the test keys: an error, never a panic.
+    #[test]
+    fn arbitrary_auth_data_never_panics(
+        data in proptest::collection::vec(any::<u8>(), 0..200),
+        prefix in 0usize..7,
+        key in 0usize..4,
+    ) {
+        let provider = seeded_provider(9);
+        let spki = hex([P256_SPKI, P384_SPKI, ED1_SPKI, "30"][key]);
+        let schemes = [
+            SignatureScheme::EcdsaP256Sha256,
+            SignatureScheme::EcdsaP384Sha384,
+            SignatureScheme::Ed25519,
+            SignatureScheme::RsaPkcs1Sha256,
+            SignatureScheme::RsaPkcs1Sha384,
+            SignatureScheme::RsaPkcs1Sha512,
+        ];
+        let d = match schemes.get(prefix) {
+            Some(s) => sigauth::encode(*s, &data).unwrap(),
+            None => data,
+        };
+        let r = sigauth::verify(provider, &spki, &d, b"message");
+        prop_assert_eq!(r, Err(Error::AuthenticationFailed));
+    }
+}
