@@ -590,7 +590,7 @@ pub struct PeerHello<'a> {
 ///
 /// A responder calls it once per IKE SA, when the IKE_AUTH request arrives: the
 /// returned [`Config`] replaces the endpoint's for that IKE SA from then on (its
-/// `psk`, `local_id` and `remote_id` authenticate this exchange; its ESP proposals,
+/// `psk`, `auth`, `peer_auth`, `local_id` and `remote_id` authenticate this exchange; its ESP proposals,
 /// selectors, mode, lifetimes, DPD and retransmission serve its Child SAs and later
 /// exchanges). The IKE SA's own proposal was chosen in IKE_SA_INIT, before the peer
 /// named itself, from the endpoint's configuration. `None` refuses the peer with
@@ -633,7 +633,9 @@ impl core::error::Error for ConfigError {}
 
 impl Config {
     /// Checks the fields whose values cannot work, naming the first bad one: an empty
-    /// PSK (which anyone could prove), no IKE or ESP proposal, no traffic selectors, a
+    /// PSK (which anyone could prove) when either direction uses the PSK, a signer
+    /// whose scheme is not the configured one or has no RFC 7427 AlgorithmIdentifier,
+    /// an empty peer public key, no IKE or ESP proposal, no traffic selectors, a
     /// replay window other than 0 (off) or 32..=4096 (RFC 6479 windows as the data
     /// plane builds them), a rekey jitter above 50 %, no transmission at all, a zero
     /// or shrinking retransmission wait, and caps that would refuse every responder

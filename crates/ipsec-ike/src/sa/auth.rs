@@ -1,5 +1,6 @@
-//! IKE_AUTH (RFC 7296 §1.2, §2.15), both roles: PSK authentication, the identities and
-//! the first Child SA; its success makes the SA [`Established`].
+//! IKE_AUTH (RFC 7296 §1.2, §2.15), both roles: PSK or RFC 7427 signature
+//! authentication, the identities and the first Child SA; its success makes the SA
+//! [`Established`].
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
