@@ -462,3 +462,25 @@ proptest! {
         prop_assert_eq!(r, Err(Error::AuthenticationFailed));
     }
 }
+
+#[test]
+fn resolver_chooses_signatures_per_peer() {
+    // B's own configuration is PSK only; its resolver gives A's identity a
+    // signature configuration (announced in IKE_SA_INIT because a resolver is set).
+    let a = config("@a.test")
+        .with_signer(signer(SignatureScheme::EcdsaP256Sha256, P256_PKCS8))
+        .with_peer_public_key(hex(ED1_SPKI));
+    let per_peer = Arc::new(
+        config("@b.test")
+            .with_signer(signer(SignatureScheme::Ed25519, ED1_PKCS8))
+            .with_peer_public_key(hex(P256_SPKI)),
+    );
+    let mut p = Pair::new(a, config("@b.test"), 4);
+    p.b.ep
+        .set_resolver(Arc::new(move |h: &ipsec_ike::PeerHello<'_>| {
+            (h.peer_id.to_string() == "@a.test").then(|| Arc::clone(&per_peer))
+        }));
+    let h = p.connect();
+    p.drive();
+    assert_established(&p, h);
+}
