@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use ipsec::core::{Duration, Instant, Mode, TrafficSelector, UdpEncap};
 use ipsec::ike::{
@@ -179,11 +179,7 @@ impl Driver {
             }
         }
         let mut endpoint = IkeEndpoint::new(base, provider);
-        let resolver = Arc::new(Resolver {
-            conns,
-            secrets,
-            derived: Mutex::new(HashMap::new()),
-        });
+        let resolver = Arc::new(Resolver { conns, secrets });
         endpoint.set_resolver(Arc::clone(&resolver) as Arc<dyn ResolvesPeer>);
         let mut d = Driver {
             endpoint,

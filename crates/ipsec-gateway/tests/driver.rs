@@ -664,3 +664,61 @@ fn esp_in_udp_lets_sas_negotiated_without_nat_use_udp_sockets() {
     let status = nodes[0].driver.status(now);
     assert!(status.ike_sas[0].children[0].udp_encap);
 }
+
+/// A connection that matches the peer's identity but has no key for it is skipped for
+/// the next one (the key is looked up per connection, with that connection's own
+/// identity).
+#[test]
+fn a_connection_without_a_key_for_the_peer_gives_way_to_the_next() {
+    let now = Instant::from_secs(100);
+    let first = conn(
+        "first",
+        "gw-a.example",
+        Some("p.example"),
+        "",
+        "10.0.0.0/16",
+        "10.0.0.0/8",
+    );
+    let second = conn(
+        "second",
+        "gw-b.example",
+        Some("p.example"),
+        "",
+        "10.0.0.0/16",
+        "10.0.0.0/8",
+    );
+    // Keys only for (gw-b, p).
+    let lookup: SecretLookup = Arc::new(|local: &Identity, peer: &Identity| {
+        (local == &"gw-b.example".parse::<Identity>().unwrap()
+            && peer == &"p.example".parse::<Identity>().unwrap())
+            .then(|| Psk::from("key-of-p-at-gw-b-0123"))
+    });
+    let gw = node(
+        "192.0.2.1",
+        vec![
+            spec(first, "192.0.2.1", None, StartAction::default()),
+            spec(second, "192.0.2.1", None, StartAction::default()),
+        ],
+        lookup,
+    );
+    let peer_cfg = conn(
+        "gw",
+        "p.example",
+        None,
+        "key-of-p-at-gw-b-0123",
+        "10.1.0.0/16",
+        "10.0.0.0/16",
+    );
+    let peer = node(
+        "192.0.2.10",
+        vec![spec(peer_cfg, "192.0.2.10", Some("192.0.2.1"), START)],
+        secrets(&[]),
+    );
+    let mut nodes = vec![gw, peer];
+    nodes[1].driver.start(now);
+    pump(&mut nodes, now);
+    let st = nodes[0].driver.status(now);
+    assert_eq!(st.ike_sas.len(), 1, "{st:#?}");
+    assert_eq!(st.ike_sas[0].state, "ESTABLISHED");
+    assert_eq!(st.ike_sas[0].connection, "second");
+}

@@ -5,6 +5,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::OnceLock;
 
+use ipsec::core::time::StdClock;
 use ipsec::core::Instant;
 #[cfg(doc)]
 use ipsec::sad::Sad;
@@ -16,10 +17,13 @@ pub const NAT_T_PORT: u16 = 4500;
 /// in this process. The data plane stamps every packet with it; the control loop must
 /// use it too for everything it gives the same [`Sad`].
 pub fn now() -> Instant {
-    static EPOCH: OnceLock<std::time::Instant> = OnceLock::new();
+    static CLOCK: OnceLock<StdClock> = OnceLock::new();
     #[allow(clippy::disallowed_methods)] // the gateway is where the clock is read
-    let epoch = *EPOCH.get_or_init(std::time::Instant::now);
-    Instant(u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX))
+    let (clock, t) = (
+        CLOCK.get_or_init(|| StdClock::new(std::time::Instant::now())),
+        std::time::Instant::now(),
+    );
+    clock.instant(t)
 }
 
 /// A datagram that arrived on a NAT-T socket with the Non-ESP Marker in front: an IKE

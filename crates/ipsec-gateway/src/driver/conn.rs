@@ -2,9 +2,8 @@
 //! endpoint: the connection by the peer's identity and address, its key from the
 //! secrets.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use ipsec::ike::{Config, Identity, PeerHello, Psk, ResolvesPeer};
 use ipsec::sad::AddrRange;
@@ -49,15 +48,11 @@ pub type SecretLookup = Arc<dyn Fn(&Identity, &Identity) -> Option<Psk> + Send +
 pub(crate) struct Resolver {
     pub(crate) conns: Vec<ConnSpec>,
     pub(crate) secrets: SecretLookup,
-    /// Configurations derived per peer (a connection accepting any identity gets
-    /// the peer's key): cached by (connection, identity) so repeated handshakes of
-    /// one peer share one `Arc`.
-    pub(crate) derived: Mutex<HashMap<(usize, Identity), Arc<Config>>>,
 }
 
 impl ResolvesPeer for Resolver {
     fn resolve(&self, h: &PeerHello<'_>) -> Option<Arc<Config>> {
-        for (i, c) in self.conns.iter().enumerate() {
+        for c in &self.conns {
             let cfg = &c.config;
             if !c.local.is_unspecified() && c.local != h.local.ip() {
                 continue;
@@ -77,24 +72,16 @@ impl ResolvesPeer for Resolver {
                     continue;
                 }
             }
-            let key = (self.secrets)(&cfg.local_id, h.peer_id)?;
-            let mut derived = self.derived.lock().unwrap_or_else(PoisonError::into_inner);
-            if derived.len() > 65_536 {
-                derived.clear();
-            }
-            let entry = derived.entry((i, h.peer_id.clone())).or_insert_with(|| {
-                let mut d = Config::clone(cfg);
-                d.psk = key.clone();
-                d.remote_id = Some(h.peer_id.clone());
-                Arc::new(d)
-            });
-            if entry.psk != key {
-                let mut d = Config::clone(cfg);
-                d.psk = key;
-                d.remote_id = Some(h.peer_id.clone());
-                *entry = Arc::new(d);
-            }
-            return Some(Arc::clone(entry));
+            // The claimed identity is not proven yet: a connection without a key for
+            // it is skipped, and nothing is kept per claimed identity (the derived
+            // configuration lives with the SA, which admission control bounds).
+            let Some(key) = (self.secrets)(&cfg.local_id, h.peer_id) else {
+                continue;
+            };
+            let mut d = Config::clone(cfg);
+            d.psk = key;
+            d.remote_id = Some(h.peer_id.clone());
+            return Some(Arc::new(d));
         }
         None
     }
