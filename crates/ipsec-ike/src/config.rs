@@ -13,6 +13,8 @@ use ipsec_crypto::{
     CryptoError, CryptoProvider, Proposal, ProposalError, ProposalKind, SignatureScheme, Signer,
 };
 use ipsec_ike_wire::IdType;
+
+use crate::cert::VerifiesPeerCert;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -285,20 +287,71 @@ impl fmt::Debug for LocalAuth {
 }
 
 /// How the peer must authenticate itself in IKE_AUTH: the AUTH method it uses must
-/// be this one (a PSK peer cannot switch to signatures, nor the other way round).
-#[derive(Clone, Default, Debug, PartialEq, Eq)]
+/// be one this allows (a PSK peer cannot switch to signatures, nor the other way round).
+#[derive(Clone, Default)]
 #[non_exhaustive]
 pub enum PeerAuth {
     /// AUTH method 2, SHARED_KEY_MIC, with [`Config::psk`].
     #[default]
     Psk,
-    /// AUTH method 14, DIGITAL_SIGNATURE (RFC 7427 §3), verified with this trusted
-    /// public key (a raw key: no certificates yet).
+    /// A signature (AUTH method 14, RFC 7427 §3; or 1, 9, 10 of RFC 7296 §3.8 and
+    /// RFC 4754) verified with this trusted public key: a raw key, no certificates.
     PublicKey {
         /// The peer's DER SubjectPublicKeyInfo.
         spki_der: Vec<u8>,
     },
+    /// A signature (methods 14, 1, 9, 10) verified with the key of the end-entity
+    /// certificate the peer sends in CERT payloads, once `verifier` has accepted the
+    /// certificates and their binding to the peer's identity (RFC 4945). We ask for
+    /// them with a CERTREQ naming the verifier's trust anchors (RFC 7296 §3.7).
+    Certificate {
+        /// Checks the peer's certificates.
+        verifier: Arc<dyn VerifiesPeerCert>,
+    },
 }
+
+impl PeerAuth {
+    /// Certificate authentication through `verifier`.
+    pub fn certificate(verifier: impl VerifiesPeerCert + 'static) -> Self {
+        PeerAuth::Certificate {
+            verifier: Arc::new(verifier),
+        }
+    }
+
+    /// True for the variants that verify a signature.
+    pub fn is_signature(&self) -> bool {
+        !matches!(self, PeerAuth::Psk)
+    }
+}
+
+impl fmt::Debug for PeerAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PeerAuth::Psk => f.write_str("Psk"),
+            PeerAuth::PublicKey { spki_der } => f
+                .debug_struct("PublicKey")
+                .field("spki_der_len", &spki_der.len())
+                .finish(),
+            PeerAuth::Certificate { .. } => f.debug_struct("Certificate").finish_non_exhaustive(),
+        }
+    }
+}
+
+impl PartialEq for PeerAuth {
+    /// Keys compare by value; certificate verifiers by identity (the same `Arc`).
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (PeerAuth::Psk, PeerAuth::Psk) => true,
+            (PeerAuth::PublicKey { spki_der: a }, PeerAuth::PublicKey { spki_der: b }) => a == b,
+            (PeerAuth::Certificate { verifier: a }, PeerAuth::Certificate { verifier: b }) => {
+                Arc::ptr_eq(a, b)
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Eq for PeerAuth {}
 
 /// Retransmission of requests (RFC 7296 §2.1): the first retransmission after
 /// `initial`, each further one after `multiplier` times the previous wait, and giving
@@ -372,6 +425,11 @@ pub struct Config {
     pub auth: LocalAuth,
     /// How the peer must authenticate itself; PSK by default.
     pub peer_auth: PeerAuth,
+    /// Our certificate chain, DER, end-entity first: sent in CERT payloads
+    /// (encoding 4, RFC 7296 §3.6) in IKE_AUTH when `auth` is a signature. The
+    /// end-entity certificate must hold the public key of `auth`'s signer. Empty by
+    /// default (raw keys, or a peer that has our certificate already).
+    pub local_certs: Vec<Vec<u8>>,
     /// IKE SA proposals in order of preference (`ProposalKind::Ike`).
     pub ike_proposals: Vec<Proposal>,
     /// ESP proposals in order of preference (`ProposalKind::Esp`); key exchange
@@ -490,6 +548,7 @@ impl Config {
             psk: psk.into(),
             auth: LocalAuth::Psk,
             peer_auth: PeerAuth::Psk,
+            local_certs: Vec::new(),
             ike_proposals: Proposal::parse_list(
                 ProposalKind::Ike,
                 "aes256gcm16-prfsha256-x25519,aes128gcm16-prfsha256-x25519",
@@ -553,8 +612,29 @@ impl Config {
     /// Whether either direction uses signatures, so IKE_SA_INIT announces
     /// SIGNATURE_HASH_ALGORITHMS (RFC 7427 §4).
     pub fn uses_signatures(&self) -> bool {
-        matches!(self.auth, LocalAuth::Signature { .. })
-            || matches!(self.peer_auth, PeerAuth::PublicKey { .. })
+        matches!(self.auth, LocalAuth::Signature { .. }) || self.peer_auth.is_signature()
+    }
+
+    /// Requires the peer to authenticate with a certificate that `verifier` accepts
+    /// (see [`PeerAuth::Certificate`]).
+    pub fn with_peer_certificates(mut self, verifier: Arc<dyn VerifiesPeerCert>) -> Self {
+        self.peer_auth = PeerAuth::Certificate { verifier };
+        self
+    }
+
+    /// Sends this certificate chain (DER, end-entity first) in IKE_AUTH.
+    pub fn with_local_certs(mut self, chain: Vec<Vec<u8>>) -> Self {
+        self.local_certs = chain;
+        self
+    }
+
+    /// The CA key hashes for our CERTREQ payloads (RFC 7296 §3.7): those of the
+    /// certificate verifier, if the peer authenticates with certificates.
+    pub(crate) fn certreq_hashes(&self) -> Option<Vec<[u8; 20]>> {
+        match &self.peer_auth {
+            PeerAuth::Certificate { verifier } => Some(verifier.ca_key_hashes()),
+            _ => None,
+        }
     }
 
     /// Replaces the ESP proposals with those of a strongSwan-style list.

@@ -3,7 +3,81 @@
 use core::fmt;
 
 use ipsec_crypto::CryptoError;
-use ipsec_ike_wire::{NotifyType, ParseError};
+use ipsec_ike_wire::{AuthMethod, NotifyType, ParseError};
+
+use crate::cert::CertRejection;
+
+/// Why IKE authentication failed: the local reason behind an AUTHENTICATION_FAILED
+/// notification, whether we sent it or received it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuthFailure {
+    /// The peer sent AUTHENTICATION_FAILED: it refused our authentication (or, as
+    /// initiator, its reason is its own).
+    RejectedByPeer,
+    /// No configuration accepts the identity the peer claims (the
+    /// [`ResolvesPeer`](crate::ResolvesPeer) returned `None`).
+    UnknownPeer,
+    /// The peer's identity is not the configured `remote_id`.
+    IdentityMismatch,
+    /// The peer used an AUTH method its configuration does not allow (a PSK peer
+    /// signing, or a certificate peer sending a PSK MIC).
+    MethodNotAllowed(AuthMethod),
+    /// The PSK MIC is wrong: the peer does not know the key.
+    WrongSharedKey,
+    /// The AUTH signature does not verify under the peer's key.
+    BadSignature,
+    /// The AUTH method or signature algorithm is one we cannot verify (for example
+    /// ECDSA P-521, method 11), or the key does not fit it.
+    UnsupportedAlgorithm,
+    /// Certificate authentication is configured but the peer sent no X.509 CERT.
+    MissingCertificate,
+    /// The peer's certificates were refused.
+    Certificate(CertRejection),
+}
+
+impl AuthFailure {
+    /// A short snake_case label, for metrics and logs.
+    pub const fn label(self) -> &'static str {
+        match self {
+            AuthFailure::RejectedByPeer => "rejected_by_peer",
+            AuthFailure::UnknownPeer => "unknown_peer",
+            AuthFailure::IdentityMismatch => "identity_mismatch",
+            AuthFailure::MethodNotAllowed(_) => "method_not_allowed",
+            AuthFailure::WrongSharedKey => "wrong_shared_key",
+            AuthFailure::BadSignature => "bad_signature",
+            AuthFailure::UnsupportedAlgorithm => "unsupported_algorithm",
+            AuthFailure::MissingCertificate => "missing_certificate",
+            AuthFailure::Certificate(c) => c.label(),
+        }
+    }
+}
+
+impl fmt::Display for AuthFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuthFailure::RejectedByPeer => f.write_str("the peer refused our authentication"),
+            AuthFailure::UnknownPeer => f.write_str("no configuration for the peer's identity"),
+            AuthFailure::IdentityMismatch => {
+                f.write_str("the peer's identity is not the configured one")
+            }
+            AuthFailure::MethodNotAllowed(m) => {
+                write!(f, "AUTH method {m} not allowed for this peer")
+            }
+            AuthFailure::WrongSharedKey => f.write_str("wrong pre-shared key"),
+            AuthFailure::BadSignature => f.write_str("AUTH signature does not verify"),
+            AuthFailure::UnsupportedAlgorithm => f.write_str("unsupported signature algorithm"),
+            AuthFailure::MissingCertificate => f.write_str("the peer sent no certificate"),
+            AuthFailure::Certificate(c) => write!(f, "{c}"),
+        }
+    }
+}
+
+impl From<CertRejection> for AuthFailure {
+    fn from(c: CertRejection) -> Self {
+        AuthFailure::Certificate(c)
+    }
+}
 
 /// Something the peer did that the protocol forbids.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,8 +181,9 @@ pub enum Error {
     PeerMisbehaved(PeerMisbehaved),
     /// The peer and we cannot agree.
     PeerIncompatible(PeerIncompatible),
-    /// The peer's AUTH payload is wrong, or the peer said ours was.
-    AuthenticationFailed,
+    /// The peer's AUTH payload is wrong (and why), or the peer said ours was
+    /// ([`AuthFailure::RejectedByPeer`]).
+    AuthenticationFailed(AuthFailure),
     /// The peer answered with an error notification.
     NotifyReceived(NotifyType),
     /// Retransmissions were exhausted.
@@ -142,7 +217,7 @@ impl Error {
             Error::PeerIncompatible(PeerIncompatible::TsUnacceptable) => {
                 Some(NotifyType::TS_UNACCEPTABLE)
             }
-            Error::AuthenticationFailed
+            Error::AuthenticationFailed(_)
             | Error::PeerIncompatible(PeerIncompatible::SignatureHashNotAnnounced) => {
                 Some(NotifyType::AUTHENTICATION_FAILED)
             }
@@ -158,7 +233,7 @@ impl fmt::Display for Error {
             Error::InvalidMessage(e) => write!(f, "invalid message: {e}"),
             Error::PeerMisbehaved(e) => write!(f, "peer misbehaved: {e}"),
             Error::PeerIncompatible(e) => write!(f, "peer incompatible: {e}"),
-            Error::AuthenticationFailed => f.write_str("authentication failed"),
+            Error::AuthenticationFailed(r) => write!(f, "authentication failed: {r}"),
             Error::NotifyReceived(n) => write!(f, "peer sent {n}"),
             Error::Timeout => f.write_str("peer did not answer"),
             Error::Crypto(e) => write!(f, "crypto failure: {e}"),
@@ -178,6 +253,18 @@ impl From<ParseError> for Error {
 impl From<CryptoError> for Error {
     fn from(e: CryptoError) -> Self {
         Error::Crypto(e)
+    }
+}
+
+impl From<AuthFailure> for Error {
+    fn from(e: AuthFailure) -> Self {
+        Error::AuthenticationFailed(e)
+    }
+}
+
+impl From<CertRejection> for Error {
+    fn from(e: CertRejection) -> Self {
+        Error::AuthenticationFailed(AuthFailure::Certificate(e))
     }
 }
 
@@ -212,8 +299,9 @@ pub enum CloseReason {
     /// The peer stopped answering: retransmissions exhausted, or a half-open SA
     /// timed out.
     Timeout,
-    /// The peer's AUTH was wrong, or it rejected ours.
-    AuthenticationFailed,
+    /// The peer's AUTH was wrong (and why), or it rejected ours
+    /// ([`AuthFailure::RejectedByPeer`]).
+    AuthenticationFailed(AuthFailure),
     /// No IKE proposal in common.
     ///
     /// In answer to our IKE_SA_INIT this (like [`CloseReason::NotifyReceived`]) comes
@@ -233,7 +321,7 @@ impl fmt::Display for CloseReason {
             CloseReason::Deleted { by_peer: true } => f.write_str("deleted by peer"),
             CloseReason::Deleted { by_peer: false } => f.write_str("deleted by us"),
             CloseReason::Timeout => f.write_str("peer timed out"),
-            CloseReason::AuthenticationFailed => f.write_str("authentication failed"),
+            CloseReason::AuthenticationFailed(r) => write!(f, "authentication failed: {r}"),
             CloseReason::NoProposalChosen => f.write_str("no proposal chosen"),
             CloseReason::NotifyReceived(n) => write!(f, "peer sent {n}"),
             CloseReason::Error(e) => write!(f, "{e}"),
@@ -245,11 +333,12 @@ impl CloseReason {
     /// The reason for closing because of `e`.
     pub fn from_error(e: Error) -> Self {
         match e {
-            Error::AuthenticationFailed | Error::PeerMisbehaved(PeerMisbehaved::WrongIdentity) => {
-                CloseReason::AuthenticationFailed
+            Error::AuthenticationFailed(r) => CloseReason::AuthenticationFailed(r),
+            Error::PeerMisbehaved(PeerMisbehaved::WrongIdentity) => {
+                CloseReason::AuthenticationFailed(AuthFailure::IdentityMismatch)
             }
             Error::NotifyReceived(NotifyType::AUTHENTICATION_FAILED) => {
-                CloseReason::AuthenticationFailed
+                CloseReason::AuthenticationFailed(AuthFailure::RejectedByPeer)
             }
             Error::NotifyReceived(NotifyType::NO_PROPOSAL_CHOSEN)
             | Error::PeerIncompatible(PeerIncompatible::NoProposalChosen) => {

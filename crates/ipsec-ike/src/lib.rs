@@ -7,6 +7,7 @@ extern crate alloc;
 extern crate std;
 
 mod admission;
+mod cert;
 mod config;
 mod endpoint;
 mod error;
@@ -24,12 +25,13 @@ mod stateless;
 mod timers;
 
 pub use admission::EndpointStats;
+pub use cert::{CertRejection, VerifiesPeerCert};
 pub use config::{
     Config, ConfigError, Identity, IdentityError, LocalAuth, PeerAuth, PeerHello, Psk,
     ResolvesPeer, Retransmit,
 };
 pub use endpoint::IkeEndpoint;
-pub use error::{ApiMisuse, CloseReason, Error, PeerIncompatible, PeerMisbehaved};
+pub use error::{ApiMisuse, AuthFailure, CloseReason, Error, PeerIncompatible, PeerMisbehaved};
 pub use event::{ChildSaId, Event, IkeSaKeys, NatState, SaHandle, Transmit};
 pub use ipsec_core::{ChildSaParams, Duration, Instant, Mode, TrafficSelector};
 pub use ipsec_crypto::{CryptoProvider, KeId, Proposal, ProposalKind};

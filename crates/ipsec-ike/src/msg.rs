@@ -10,9 +10,10 @@ use alloc::vec::Vec;
 use ipsec_core::iana::{TransformType, ATTR_KEY_LENGTH};
 use ipsec_core::{IkeSpi, TrafficSelector};
 use ipsec_ike_wire::{
-    AttrValue, AuthMethod, AuthRepr, DeleteRepr, IdRepr, IdType, IkeHeaderRepr, KeRepr, NonceRepr,
-    NotifyRepr, NotifyType, ParseError, Payload, PayloadIter, PayloadType, ProposalRepr,
-    ProtocolId, SaRepr, TransformAttr, TransformRepr, TsRepr, UnknownPayload,
+    AttrValue, AuthMethod, AuthRepr, CertEncoding, CertRepr, DeleteRepr, IdRepr, IdType,
+    IkeHeaderRepr, KeRepr, NonceRepr, NotifyRepr, NotifyType, ParseError, Payload, PayloadIter,
+    PayloadType, ProposalRepr, ProtocolId, SaRepr, TransformAttr, TransformRepr, TsRepr,
+    UnknownPayload,
 };
 
 use crate::KeId;
@@ -68,7 +69,16 @@ pub(crate) struct InMsg {
     pub deletes: Vec<InDelete>,
     /// The body of a Puzzle Solution payload (RFC 8019 §8.2).
     pub ps: Option<Vec<u8>>,
+    /// The X.509 certificates (CERT encoding 4) in the order received, at most
+    /// [`MAX_CERTS`]; other encodings are skipped.
+    pub certs: Vec<Vec<u8>>,
+    /// Whether a CERTREQ payload came (RFC 7296 §3.7).
+    pub certreq: bool,
 }
+
+/// The most CERT payloads of one message we keep: an end-entity certificate and
+/// more intermediates than any real chain has.
+pub(crate) const MAX_CERTS: usize = 8;
 
 impl InMsg {
     /// Parses a payload chain.
@@ -106,6 +116,12 @@ impl InMsg {
                     protocol: d.protocol,
                     spis: d.iter_spis().map(<[u8]>::to_vec).collect(),
                 }),
+                Payload::Cert(c)
+                    if c.encoding == CertEncoding::X509_CERT_SIG && m.certs.len() < MAX_CERTS =>
+                {
+                    m.certs.push(c.data.to_vec());
+                }
+                Payload::CertReq(_) => m.certreq = true,
                 Payload::Unknown(u) if u.payload_type == PayloadType::PS && m.ps.is_none() => {
                     m.ps = Some(u.body.to_vec());
                 }
@@ -183,6 +199,10 @@ pub(crate) enum Out {
         spi_size: u8,
         spis: Vec<u8>,
     },
+    /// A CERT payload: an X.509 certificate (encoding 4), DER.
+    Cert(Vec<u8>),
+    /// A CERTREQ payload for X.509 certificates: concatenated CA key hashes.
+    CertReq(Vec<u8>),
     /// A payload this crate does not model (a Puzzle Solution), as type and body.
     Raw(PayloadType, Vec<u8>),
 }
@@ -266,6 +286,14 @@ impl Out {
                 protocol: *protocol,
                 spi_size: *spi_size,
                 spis,
+            }),
+            Out::Cert(d) => Payload::Cert(CertRepr {
+                encoding: CertEncoding::X509_CERT_SIG,
+                data: d,
+            }),
+            Out::CertReq(d) => Payload::CertReq(CertRepr {
+                encoding: CertEncoding::X509_CERT_SIG,
+                data: d,
             }),
             Out::Raw(ty, body) => Payload::Unknown(UnknownPayload {
                 payload_type: *ty,

@@ -13,14 +13,24 @@
 //! ```
 //!
 //! Only the exact DER byte strings of RFC 7427 Appendix A (and RFC 8420 §2 for
-//! Ed25519) are accepted: anything else is not a scheme we verify. RSASSA-PSS, whose
-//! AlgorithmIdentifiers carry parameters, is not supported yet.
+//! Ed25519) are accepted: anything else is not a scheme we verify. RSASSA-PSS
+//! AlgorithmIdentifiers carry parameters (RFC 4055 §3.1); we accept the three
+//! parameter sets with MGF1 over the same hash and a salt as long as the hash
+//! (RFC 7427 Appendix A.4.3 shows the SHA-256 one), with the hash
+//! AlgorithmIdentifiers' NULL parameters present (as we send them) or absent (RFC 4055
+//! §2.1 allows both).
+//!
+//! The older signature methods of RFC 7296 §3.8 are verified too: RSA_SIG (1,
+//! RSASSA-PKCS1-v1_5 with SHA-1, which only a peer without RFC 7427 sends) and the
+//! ECDSA methods of RFC 4754, whose signature is `r ‖ s` (9: P-256 with SHA-256,
+//! 10: P-384 with SHA-384; 11, P-521, is not supported). We always sign with method 14.
 
 use alloc::vec::Vec;
 
 use ipsec_crypto::{CryptoProvider, SignatureScheme};
+use ipsec_ike_wire::AuthMethod;
 
-use crate::error::Error;
+use crate::error::{AuthFailure, Error};
 
 /// Hash algorithm SHA2-256 (RFC 7427 §4, IANA "IKEv2 Hash Algorithms").
 pub const HASH_SHA2_256: u16 = 2;
@@ -63,7 +73,36 @@ const RSA_SHA512: &[u8] = &[
 /// `id-Ed25519` without parameters (RFC 8420 §2, RFC 8410 §3).
 const ED25519: &[u8] = &[0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70];
 
-const TABLE: [(SignatureScheme, &[u8], u16); 6] = [
+/// `id-RSASSA-PSS` with RSASSA-PSS-params (RFC 4055 §3.1): hash `$h` (the last octet
+/// of the NIST hash OID 2.16.840.1.101.3.4.2.`$h`), MGF1 over the same hash, salt
+/// length `$salt`, default trailer; the hash AlgorithmIdentifiers with NULL parameters.
+macro_rules! pss_with_null {
+    ($h:literal, $salt:literal) => {
+        &[
+            0x30, 0x41, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a, 0x30,
+            0x34, 0xa0, 0x0f, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04,
+            0x02, $h, 0x05, 0x00, 0xa1, 0x1c, 0x30, 0x1a, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7,
+            0x0d, 0x01, 0x01, 0x08, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03,
+            0x04, 0x02, $h, 0x05, 0x00, 0xa2, 0x03, 0x02, 0x01, $salt,
+        ]
+    };
+}
+
+/// As `pss_with_null`, with the hash AlgorithmIdentifiers' parameters absent.
+macro_rules! pss_without_null {
+    ($h:literal, $salt:literal) => {
+        &[
+            0x30, 0x3d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a, 0x30,
+            0x30, 0xa0, 0x0d, 0x30, 0x0b, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04,
+            0x02, $h, 0xa1, 0x1a, 0x30, 0x18, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01,
+            0x01, 0x08, 0x30, 0x0b, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, $h,
+            0xa2, 0x03, 0x02, 0x01, $salt,
+        ]
+    };
+}
+
+// The first entry of a scheme is the encoding we send; later ones are accepted too.
+const TABLE: [(SignatureScheme, &[u8], u16); 12] = [
     (
         SignatureScheme::EcdsaP256Sha256,
         ECDSA_SHA256,
@@ -78,11 +117,41 @@ const TABLE: [(SignatureScheme, &[u8], u16); 6] = [
     (SignatureScheme::RsaPkcs1Sha256, RSA_SHA256, HASH_SHA2_256),
     (SignatureScheme::RsaPkcs1Sha384, RSA_SHA384, HASH_SHA2_384),
     (SignatureScheme::RsaPkcs1Sha512, RSA_SHA512, HASH_SHA2_512),
+    (
+        SignatureScheme::RsaPssSha256,
+        pss_with_null!(0x01, 0x20),
+        HASH_SHA2_256,
+    ),
+    (
+        SignatureScheme::RsaPssSha384,
+        pss_with_null!(0x02, 0x30),
+        HASH_SHA2_384,
+    ),
+    (
+        SignatureScheme::RsaPssSha512,
+        pss_with_null!(0x03, 0x40),
+        HASH_SHA2_512,
+    ),
+    (
+        SignatureScheme::RsaPssSha256,
+        pss_without_null!(0x01, 0x20),
+        HASH_SHA2_256,
+    ),
+    (
+        SignatureScheme::RsaPssSha384,
+        pss_without_null!(0x02, 0x30),
+        HASH_SHA2_384,
+    ),
+    (
+        SignatureScheme::RsaPssSha512,
+        pss_without_null!(0x03, 0x40),
+        HASH_SHA2_512,
+    ),
 ];
 
 /// The DER AlgorithmIdentifier that names `scheme` in method-14 AUTH data, or `None`
 /// for schemes that cannot be used with it (the fixed-length ECDSA encodings, which
-/// belong to methods 9 and 10, and RSASSA-PSS, not supported yet).
+/// belong to methods 9 and 10).
 pub fn algorithm_identifier(scheme: SignatureScheme) -> Option<&'static [u8]> {
     TABLE.iter().find(|t| t.0 == scheme).map(|t| t.1)
 }
@@ -137,25 +206,39 @@ pub fn decode(data: &[u8]) -> Option<(SignatureScheme, &[u8])> {
     Some((scheme_of(ai)?, signature))
 }
 
-/// Checks method-14 AUTH data over `signed_octets` with the peer's public key (DER
-/// SubjectPublicKeyInfo). Returns the scheme the peer used.
+/// Checks the AUTH data of signature `method` over `signed_octets` with the peer's
+/// public key (DER SubjectPublicKeyInfo): method 14 (RFC 7427), or 1, 9, 10 (RFC 7296
+/// §3.8, RFC 4754). Returns the scheme the peer used.
 ///
 /// # Errors
-/// [`Error::AuthenticationFailed`] for anything but a valid signature of a
-/// supported scheme the provider can verify: never a panic, whatever the bytes.
+/// [`Error::AuthenticationFailed`] with [`AuthFailure::UnsupportedAlgorithm`] for a
+/// method, AlgorithmIdentifier or key the provider cannot use, and
+/// [`AuthFailure::BadSignature`] for a signature that does not verify under the key
+/// (including a key of another type than the signature's): never a panic, whatever
+/// the bytes.
 pub fn verify(
     provider: &CryptoProvider,
     spki_der: &[u8],
+    method: AuthMethod,
     data: &[u8],
     signed_octets: &[u8],
 ) -> Result<SignatureScheme, Error> {
-    let (scheme, signature) = decode(data).ok_or(Error::AuthenticationFailed)?;
-    let verifier = provider
-        .signature_verifier(scheme)
-        .ok_or(Error::AuthenticationFailed)?;
+    let unsupported = Error::AuthenticationFailed(AuthFailure::UnsupportedAlgorithm);
+    let (scheme, signature) = match method {
+        AuthMethod::DIGITAL_SIGNATURE => decode(data).ok_or(unsupported)?,
+        AuthMethod::ECDSA_SHA256_P256 => (SignatureScheme::EcdsaP256Sha256Fixed, data),
+        AuthMethod::ECDSA_SHA384_P384 => (SignatureScheme::EcdsaP384Sha384Fixed, data),
+        _ => return Err(unsupported),
+    };
+    let verifier = provider.signature_verifier(scheme).ok_or(unsupported)?;
     verifier
         .verify(spki_der, signed_octets, signature)
-        .map_err(|_| Error::AuthenticationFailed)?;
+        .map_err(|e| match e {
+            // A key the backend cannot use at all (another curve's, an RSA modulus
+            // outside its bounds); a key of the wrong type is a bad signature.
+            ipsec_crypto::CryptoError::Unsupported => unsupported,
+            _ => Error::AuthenticationFailed(AuthFailure::BadSignature),
+        })?;
     Ok(scheme)
 }
 

@@ -84,7 +84,7 @@ fn wrong_psk_fails_authentication() {
         p.a.find(|e| matches!(
             e,
             Event::IkeSaClosed {
-                reason: CloseReason::AuthenticationFailed
+                reason: CloseReason::AuthenticationFailed(ipsec_ike::AuthFailure::RejectedByPeer)
             }
         ))
         .is_some(),
@@ -95,7 +95,7 @@ fn wrong_psk_fails_authentication() {
         p.b.find(|e| matches!(
             e,
             Event::IkeSaClosed {
-                reason: CloseReason::AuthenticationFailed
+                reason: CloseReason::AuthenticationFailed(ipsec_ike::AuthFailure::WrongSharedKey)
             }
         ))
         .is_some(),

@@ -161,7 +161,9 @@ fn another_peers_key_or_an_unknown_identity_is_refused() {
     assert!(
         matches!(
             closed_reason(&p, h),
-            Some(CloseReason::AuthenticationFailed)
+            Some(CloseReason::AuthenticationFailed(
+                ipsec_ike::AuthFailure::RejectedByPeer
+            ))
         ),
         "{:?}",
         closed_reason(&p, h)

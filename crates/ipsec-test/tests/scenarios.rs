@@ -843,7 +843,7 @@ fn remote_id_mismatch() {
         .find(|e| matches!(
             e,
             Event::IkeSaClosed {
-                reason: CloseReason::AuthenticationFailed
+                reason: CloseReason::AuthenticationFailed(ipsec_ike::AuthFailure::IdentityMismatch)
             }
         ))
         .is_some());

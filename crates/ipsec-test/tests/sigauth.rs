@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use ipsec_crypto::{CryptoError, SecureRandom, SignatureScheme, Signer};
-use ipsec_ike::{sigauth, CloseReason, Config, Error, Event, LocalAuth, PeerIncompatible};
+use ipsec_ike::{
+    sigauth, AuthFailure, CloseReason, Config, Error, Event, LocalAuth, PeerIncompatible,
+};
 use ipsec_test::{config, seeded_provider, Dir, Pair};
 use proptest::prelude::*;
 
@@ -161,8 +163,16 @@ fn responder_refuses_wrong_initiator_key() {
     );
     let (p, h) = run(a, b);
     assert!(!p.a.ep.is_established(h));
-    assert_eq!(closed(&p.b), Some(CloseReason::AuthenticationFailed));
-    assert_eq!(closed(&p.a), Some(CloseReason::AuthenticationFailed));
+    assert_eq!(
+        closed(&p.b),
+        Some(CloseReason::AuthenticationFailed(AuthFailure::BadSignature))
+    );
+    assert_eq!(
+        closed(&p.a),
+        Some(CloseReason::AuthenticationFailed(
+            AuthFailure::RejectedByPeer
+        ))
+    );
     assert_eq!(p.b.installed().len(), 0);
 }
 
@@ -176,7 +186,10 @@ fn initiator_refuses_wrong_responder_key() {
     );
     let (p, h) = run(a, b);
     assert!(!p.a.ep.is_established(h));
-    assert_eq!(closed(&p.a), Some(CloseReason::AuthenticationFailed));
+    assert_eq!(
+        closed(&p.a),
+        Some(CloseReason::AuthenticationFailed(AuthFailure::BadSignature))
+    );
     assert_eq!(p.a.installed().len(), 0);
 }
 
@@ -191,7 +204,10 @@ fn ecdsa_key_of_the_wrong_curve_is_refused() {
     );
     let (p, h) = run(a, b);
     assert!(!p.a.ep.is_established(h));
-    assert_eq!(closed(&p.a), Some(CloseReason::AuthenticationFailed));
+    assert_eq!(
+        closed(&p.a),
+        Some(CloseReason::AuthenticationFailed(AuthFailure::BadSignature))
+    );
 }
 
 #[test]
@@ -203,7 +219,12 @@ fn psk_peer_cannot_switch_to_signatures() {
     b.peer_auth = ipsec_ike::PeerAuth::Psk;
     let (p, h) = run(a, b);
     assert!(!p.a.ep.is_established(h));
-    assert_eq!(closed(&p.b), Some(CloseReason::AuthenticationFailed));
+    assert_eq!(
+        closed(&p.b),
+        Some(CloseReason::AuthenticationFailed(
+            AuthFailure::MethodNotAllowed(ipsec_ike_wire::AuthMethod::DIGITAL_SIGNATURE)
+        ))
+    );
 }
 
 #[test]
@@ -212,8 +233,18 @@ fn signature_peer_cannot_switch_to_psk() {
     let b = config("@b.test").with_peer_public_key(hex(ED1_SPKI));
     let (p, h) = run(a, b);
     assert!(!p.a.ep.is_established(h));
-    assert_eq!(closed(&p.b), Some(CloseReason::AuthenticationFailed));
-    assert_eq!(closed(&p.a), Some(CloseReason::AuthenticationFailed));
+    assert_eq!(
+        closed(&p.b),
+        Some(CloseReason::AuthenticationFailed(
+            AuthFailure::MethodNotAllowed(ipsec_ike_wire::AuthMethod::SHARED_KEY_MIC)
+        ))
+    );
+    assert_eq!(
+        closed(&p.a),
+        Some(CloseReason::AuthenticationFailed(
+            AuthFailure::RejectedByPeer
+        ))
+    );
 }
 
 #[test]
@@ -242,7 +273,12 @@ fn responder_does_not_sign_without_the_peers_announcement() {
             PeerIncompatible::SignatureHashNotAnnounced
         )))
     );
-    assert_eq!(closed(&p.a), Some(CloseReason::AuthenticationFailed));
+    assert_eq!(
+        closed(&p.a),
+        Some(CloseReason::AuthenticationFailed(
+            AuthFailure::RejectedByPeer
+        ))
+    );
 }
 
 /// A signer that corrupts its signatures.
@@ -287,7 +323,10 @@ fn tampered_signature_is_refused() {
         .with_peer_public_key(hex(ED1_SPKI));
     let (p, h) = run(a, b);
     assert!(!p.a.ep.is_established(h));
-    assert_eq!(closed(&p.b), Some(CloseReason::AuthenticationFailed));
+    assert_eq!(
+        closed(&p.b),
+        Some(CloseReason::AuthenticationFailed(AuthFailure::BadSignature))
+    );
 }
 
 #[test]
@@ -304,7 +343,10 @@ fn mislabelled_algorithm_is_refused() {
         .with_peer_public_key(hex(ED1_SPKI));
     let (p, h) = run(a, b);
     assert!(!p.a.ep.is_established(h));
-    assert_eq!(closed(&p.b), Some(CloseReason::AuthenticationFailed));
+    assert_eq!(
+        closed(&p.b),
+        Some(CloseReason::AuthenticationFailed(AuthFailure::BadSignature))
+    );
 }
 
 #[test]
@@ -352,7 +394,11 @@ fn config_validation_and_debug() {
 }
 
 /// The DER AlgorithmIdentifiers of RFC 7427 Appendix A and RFC 8420 §2, as OpenSSL 3.0
-/// encodes the same OIDs (`openssl asn1parse -genconf`; checked 2026-12-04).
+/// encodes the same OIDs (`openssl asn1parse -genconf`; checked 2026-12-04). The
+/// RSASSA-PSS ones are the AlgorithmIdentifiers of RSA-PSS keys OpenSSL 3.0 made with
+/// `openssl genpkey -algorithm RSA-PSS -pkeyopt rsa_pss_keygen_md:sha256
+/// -pkeyopt rsa_pss_keygen_mgf1_md:sha256 -pkeyopt rsa_pss_keygen_saltlen:32` (and
+/// 384/48, 512/64), read from their SubjectPublicKeyInfo (checked 2026-12-04).
 #[test]
 fn algorithm_identifiers_are_those_of_rfc_7427_appendix_a() {
     let kat = [
@@ -371,6 +417,18 @@ fn algorithm_identifiers_are_those_of_rfc_7427_appendix_a() {
         (SignatureScheme::EcdsaP256Sha256, "300a06082a8648ce3d040302"),
         (SignatureScheme::EcdsaP384Sha384, "300a06082a8648ce3d040303"),
         (SignatureScheme::Ed25519, "300506032b6570"),
+        (
+            SignatureScheme::RsaPssSha256,
+            "304106092a864886f70d01010a3034a00f300d06096086480165030402010500a11c301a06092a864886f70d010108300d06096086480165030402010500a203020120",
+        ),
+        (
+            SignatureScheme::RsaPssSha384,
+            "304106092a864886f70d01010a3034a00f300d06096086480165030402020500a11c301a06092a864886f70d010108300d06096086480165030402020500a203020130",
+        ),
+        (
+            SignatureScheme::RsaPssSha512,
+            "304106092a864886f70d01010a3034a00f300d06096086480165030402030500a11c301a06092a864886f70d010108300d06096086480165030402030500a203020140",
+        ),
     ];
     for (s, der) in kat {
         assert_eq!(
@@ -394,7 +452,21 @@ fn algorithm_identifiers_are_those_of_rfc_7427_appendix_a() {
         Some(4)
     );
     assert_eq!(
-        sigauth::algorithm_identifier(SignatureScheme::RsaPssSha256),
+        sigauth::hash_algorithm(SignatureScheme::RsaPssSha384),
+        Some(3)
+    );
+    // RFC 4055 §2.1: the hash AlgorithmIdentifiers' NULL parameters may be absent.
+    assert_eq!(
+        sigauth::scheme_of(&hex("303d06092a864886f70d01010a3030a00d300b0609608648016503040201a11a301806092a864886f70d010108300b0609608648016503040201a203020120")),
+        Some(SignatureScheme::RsaPssSha256)
+    );
+    // Another salt length is not a scheme we verify.
+    assert_eq!(
+        sigauth::scheme_of(&hex("304106092a864886f70d01010a3034a00f300d06096086480165030402010500a11c301a06092a864886f70d010108300d06096086480165030402010500a203020121")),
+        None
+    );
+    assert_eq!(
+        sigauth::algorithm_identifier(SignatureScheme::EcdsaP256Sha256Fixed),
         None
     );
 }
@@ -410,27 +482,57 @@ fn every_tampered_byte_is_refused() {
     let sig = s.sign(provider.secure_random, msg).unwrap();
     let data = sigauth::encode(SignatureScheme::EcdsaP256Sha256, &sig).unwrap();
     assert_eq!(
-        sigauth::verify(provider, &spki, &data, msg),
+        sigauth::verify(
+            provider,
+            &spki,
+            ipsec_ike_wire::AuthMethod::DIGITAL_SIGNATURE,
+            &data,
+            msg
+        ),
         Ok(SignatureScheme::EcdsaP256Sha256)
     );
     for i in 0..data.len() {
         for bit in 0..8 {
             let mut d = data.clone();
             d[i] ^= 1 << bit;
-            assert_eq!(
-                sigauth::verify(provider, &spki, &d, msg),
-                Err(Error::AuthenticationFailed),
+            assert!(
+                matches!(
+                    sigauth::verify(
+                        provider,
+                        &spki,
+                        ipsec_ike_wire::AuthMethod::DIGITAL_SIGNATURE,
+                        &d,
+                        msg
+                    ),
+                    Err(Error::AuthenticationFailed(
+                        AuthFailure::BadSignature | AuthFailure::UnsupportedAlgorithm
+                    ))
+                ),
                 "byte {i} bit {bit}"
             );
         }
     }
     assert_eq!(
-        sigauth::verify(provider, &spki, &data[..data.len() - 1], msg),
-        Err(Error::AuthenticationFailed)
+        sigauth::verify(
+            provider,
+            &spki,
+            ipsec_ike_wire::AuthMethod::DIGITAL_SIGNATURE,
+            &data[..data.len() - 1],
+            msg
+        ),
+        Err(Error::AuthenticationFailed(AuthFailure::BadSignature))
     );
     assert_eq!(
-        sigauth::verify(provider, &spki, &[], msg),
-        Err(Error::AuthenticationFailed)
+        sigauth::verify(
+            provider,
+            &spki,
+            ipsec_ike_wire::AuthMethod::DIGITAL_SIGNATURE,
+            &[],
+            msg
+        ),
+        Err(Error::AuthenticationFailed(
+            AuthFailure::UnsupportedAlgorithm
+        ))
     );
 }
 
@@ -459,8 +561,8 @@ proptest! {
             Some(s) => sigauth::encode(*s, &data).unwrap(),
             None => data,
         };
-        let r = sigauth::verify(provider, &spki, &d, b"message");
-        prop_assert_eq!(r, Err(Error::AuthenticationFailed));
+        let r = sigauth::verify(provider, &spki, ipsec_ike_wire::AuthMethod::DIGITAL_SIGNATURE, &d, b"message");
+        prop_assert!(matches!(r, Err(Error::AuthenticationFailed(_))), "{:?}", r);
     }
 }
 

@@ -111,14 +111,16 @@ pub struct Status {
 }
 
 /// A close reason as a metrics label and counter key: `deleted_by_peer`,
-/// `deleted_by_us`, `timeout`, `authentication_failed`, `no_proposal_chosen`,
+/// `deleted_by_us`, `timeout`, `authentication_failed_<why>` (the
+/// [`AuthFailure`](ipsec_ike::AuthFailure) label: `wrong_shared_key`, `expired`,
+/// `unknown_issuer`...), `no_proposal_chosen`,
 /// `notify_<NAME>` (the notification's IANA name, or its number), `error`.
 pub fn reason_label(reason: &CloseReason) -> String {
     match reason {
         CloseReason::Deleted { by_peer: true } => "deleted_by_peer".into(),
         CloseReason::Deleted { by_peer: false } => "deleted_by_us".into(),
         CloseReason::Timeout => "timeout".into(),
-        CloseReason::AuthenticationFailed => "authentication_failed".into(),
+        CloseReason::AuthenticationFailed(why) => format!("authentication_failed_{}", why.label()),
         CloseReason::NoProposalChosen => "no_proposal_chosen".into(),
         CloseReason::NotifyReceived(n) => match n.name() {
             Some(name) => format!("notify_{name}"),

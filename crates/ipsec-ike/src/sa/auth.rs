@@ -9,8 +9,8 @@ use ipsec_core::Instant;
 use ipsec_crypto::{CryptoError, PrfAlgorithm, ProposalKind, SecretBytes};
 use ipsec_ike_wire::{AuthMethod, IdType, IkeHeaderRepr, NotifyType};
 
-use crate::config::{Identity, LocalAuth, PeerAuth, PeerHello, ResolvesPeer};
-use crate::error::{CloseReason, Error, PeerIncompatible, PeerMisbehaved};
+use crate::config::{Config, Identity, LocalAuth, PeerAuth, PeerHello, ResolvesPeer};
+use crate::error::{AuthFailure, CloseReason, Error, PeerIncompatible, PeerMisbehaved};
 use crate::event::{ChildSaId, Event};
 use crate::inflight::ChildReq;
 use crate::keys;
@@ -55,46 +55,82 @@ pub(crate) struct PeerOctets<'a> {
     pub(crate) sk_p: &'a [u8],
 }
 
-/// The peer's ID and AUTH payloads checked, the same for both roles (RFC 7296 §2.15):
-/// the identity is the configured `remote_id` if there is one, the method is the one
-/// `peer_auth` configures, and the value is either `prf(prf(PSK, "Key Pad for
-/// IKEv2"), <the peer's signed octets>)`, compared in constant time, or an RFC 7427
-/// signature of the signed octets under the configured public key. Returns the
-/// identity.
+/// The peer's ID, CERT and AUTH payloads checked, the same for both roles (RFC 7296
+/// §2.15): the identity is the configured `remote_id` if there is one, the method is
+/// one `peer_auth` allows, and the value is either `prf(prf(PSK, "Key Pad for
+/// IKEv2"), <the peer's signed octets>)`, compared in constant time, or a signature
+/// of the signed octets under the configured public key or that of the peer's
+/// certificate, once the certificate verifier has accepted it for this identity.
+/// Returns the identity.
 fn check_peer_auth(
     cx: &Shared,
     prf: &dyn PrfAlgorithm,
+    now: Instant,
     (id_type, id_data, id_body): &(IdType, Vec<u8>, Vec<u8>),
     (method, value): (AuthMethod, &[u8]),
+    certs: &[Vec<u8>],
     signed: PeerOctets<'_>,
 ) -> Result<Identity, Error> {
+    let peer_id = Identity::from_wire_or_other(*id_type, id_data);
     if let Some(want) = &cx.config.remote_id {
         if Identity::from_wire(*id_type, id_data).as_ref() != Some(want) {
-            return Err(Error::AuthenticationFailed);
+            return Err(AuthFailure::IdentityMismatch.into());
         }
     }
-    match (&cx.config.peer_auth, method) {
-        (PeerAuth::Psk, AuthMethod::SHARED_KEY_MIC) => {}
-        (PeerAuth::PublicKey { spki_der }, AuthMethod::DIGITAL_SIGNATURE) => {
-            let octets =
-                keys::signed_octets(prf, signed.message, signed.nonce, signed.sk_p, id_body)?;
-            sigauth::verify(cx.provider, spki_der, value, &octets)?;
-            return Ok(Identity::from_wire_or_other(*id_type, id_data));
+    let signature_method = matches!(
+        method,
+        AuthMethod::DIGITAL_SIGNATURE
+            | AuthMethod::RSA_SIG
+            | AuthMethod::ECDSA_SHA256_P256
+            | AuthMethod::ECDSA_SHA384_P384
+            | AuthMethod::ECDSA_SHA512_P521
+    );
+    let spki = match (&cx.config.peer_auth, method) {
+        (PeerAuth::Psk, AuthMethod::SHARED_KEY_MIC) => {
+            let want = keys::psk_auth(
+                prf,
+                cx.config.psk.expose(),
+                signed.message,
+                signed.nonce,
+                signed.sk_p,
+                id_body,
+            )?;
+            if want != SecretBytes::from_slice(value) {
+                return Err(AuthFailure::WrongSharedKey.into());
+            }
+            return Ok(peer_id);
         }
-        _ => return Err(Error::AuthenticationFailed),
+        (PeerAuth::PublicKey { spki_der }, _) if signature_method => spki_der.clone(),
+        (PeerAuth::Certificate { verifier }, _) if signature_method => {
+            if certs.is_empty() {
+                return Err(AuthFailure::MissingCertificate.into());
+            }
+            let chain: Vec<&[u8]> = certs.iter().map(Vec::as_slice).collect();
+            verifier.verify(&chain, &peer_id, now)?
+        }
+        _ => return Err(AuthFailure::MethodNotAllowed(method).into()),
+    };
+    let octets = keys::signed_octets(prf, signed.message, signed.nonce, signed.sk_p, id_body)?;
+    sigauth::verify(cx.provider, &spki, method, value, &octets)?;
+    Ok(peer_id)
+}
+
+/// Our CERT payloads: the configured chain, when we sign.
+pub(crate) fn cert_payloads(config: &Config) -> Vec<Out> {
+    if matches!(config.auth, LocalAuth::Signature { .. }) {
+        config.local_certs.iter().cloned().map(Out::Cert).collect()
+    } else {
+        Vec::new()
     }
-    let want = keys::psk_auth(
-        prf,
-        cx.config.psk.expose(),
-        signed.message,
-        signed.nonce,
-        signed.sk_p,
-        id_body,
-    )?;
-    if want != SecretBytes::from_slice(value) {
-        return Err(Error::AuthenticationFailed);
-    }
-    Ok(Identity::from_wire_or_other(*id_type, id_data))
+}
+
+/// Our CERTREQ payload (RFC 7296 §3.7), when the peer authenticates with
+/// certificates: the hashes of the verifier's trust anchors (possibly none, which
+/// still asks for a certificate).
+pub(crate) fn certreq_payload(config: &Config) -> Option<Out> {
+    config
+        .certreq_hashes()
+        .map(|h| Out::CertReq(crate::cert::certreq_data(&h)))
 }
 
 /// Our AUTH payload (RFC 7296 §2.15): the PSK MIC, or with [`LocalAuth::Signature`]
@@ -154,7 +190,7 @@ fn resolve_peer(
     };
     cx.config = resolver
         .resolve(&hello)
-        .ok_or(Error::AuthenticationFailed)?;
+        .ok_or(Error::AuthenticationFailed(AuthFailure::UnknownPeer))?;
     Ok(())
 }
 
@@ -187,8 +223,10 @@ impl IkeSa {
             check_peer_auth(
                 cx,
                 s.session.crypto.prf,
+                now,
                 id,
                 (*method, data),
+                &m.certs,
                 PeerOctets {
                     message: &s.init_response,
                     nonce: &s.ni,
@@ -286,8 +324,10 @@ impl IkeSa {
             let peer = check_peer_auth(
                 cx,
                 s.session.crypto.prf,
+                now,
                 id,
                 (*method, data),
+                &m.certs,
                 PeerOctets {
                     message: &s.init_request,
                     nonce: &s.nr,
@@ -318,11 +358,9 @@ impl IkeSa {
                     }
                     _ => NotifyType::AUTHENTICATION_FAILED,
                 };
-                let reason = match e {
-                    // Our own configuration cannot answer this peer: say which way.
-                    Error::PeerIncompatible(_) => CloseReason::from_error(e),
-                    _ => CloseReason::AuthenticationFailed,
-                };
+                // The local reason, for the event: which check failed, or which way
+                // our own configuration cannot answer this peer.
+                let reason = CloseReason::from_error(e);
                 s.session.respond_error(cx, path, h, n);
                 self.state = State::InitReplied(s);
                 self.close_with(cx, now, Some(reason));
@@ -331,10 +369,12 @@ impl IkeSa {
         };
         // The initiator may have moved to port 4500: answer and keep using its path.
         self.path = path;
-        let mut out = alloc::vec![
-            Out::IdR(cx.config.local_id.id_type(), cx.config.local_id.data()),
-            Out::Auth(auth.0, auth.1),
-        ];
+        let mut out = alloc::vec![Out::IdR(
+            cx.config.local_id.id_type(),
+            cx.config.local_id.data()
+        )];
+        out.extend(cert_payloads(&cx.config));
+        out.push(Out::Auth(auth.0, auth.1));
         let ExpectAuthReq {
             mut session,
             ni,

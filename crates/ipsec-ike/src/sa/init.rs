@@ -18,7 +18,9 @@ use crate::keys::{self, IkeCrypto};
 use crate::msg::{self, InMsg, InNotify, Out, OutProposal};
 use crate::proposal::{self, KeMode};
 use crate::puzzle;
-use crate::sa::auth::{id_body, our_auth, ExpectAuthReq, ExpectAuthResp, PeerOctets};
+use crate::sa::auth::{
+    cert_payloads, certreq_payload, id_body, our_auth, ExpectAuthReq, ExpectAuthResp, PeerOctets,
+};
 use crate::sa::{Closed, IkeSa, NewResponder, State, NONCE_LEN};
 use crate::session::{Cached, Session};
 use crate::shared::{Path, Shared, NAT_T_PORT};
@@ -381,11 +383,14 @@ impl IkeSa {
             &idi,
             &peer_hashes(m),
         )?;
-        let mut out = alloc::vec![
-            Out::IdI(cx.config.local_id.id_type(), cx.config.local_id.data()),
-            Out::Auth(method, auth),
-            Out::notify(NotifyType::INITIAL_CONTACT, &[]),
-        ];
+        let mut out = alloc::vec![Out::IdI(
+            cx.config.local_id.id_type(),
+            cx.config.local_id.data()
+        )];
+        out.extend(cert_payloads(&cx.config));
+        out.extend(certreq_payload(&cx.config));
+        out.push(Out::Auth(method, auth));
+        out.push(Out::notify(NotifyType::INITIAL_CONTACT, &[]));
         if transport {
             out.push(Out::notify(NotifyType::USE_TRANSPORT_MODE, &[]));
         }
@@ -483,6 +488,7 @@ impl IkeSa {
             Out::Ke(*group, public),
             Out::Nonce(nr.clone()),
         ];
+        out.extend(certreq_payload(&cx.config));
         out.extend(nat_notifies(cx, h.spi_i, spi_r, path));
         if frag.is_some() {
             out.push(Out::notify(NotifyType::IKEV2_FRAGMENTATION_SUPPORTED, &[]));
