@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use ipsec_crypto::{SignatureScheme, Signer};
 use ipsec_ike::{
-    AuthFailure, CertRejection, CloseReason, Config, Event, Identity, Instant, VerifiesPeerCert,
+    AuthFailure, CertRejection, CloseReason, Event, Identity, Instant, VerifiesPeerCert,
 };
 use ipsec_test::{config, seeded_provider, Dir, Pair};
 
