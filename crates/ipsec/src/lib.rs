@@ -63,6 +63,58 @@
 //!
 //! [`rustcrypto_provider`] is the pure-Rust provider, for builds that must not
 //! contain ring's C and assembly, or as a reference.
+//!
+//! # Getting started
+//!
+//! An embedder takes one of three shapes, each a program under `examples/` that CI
+//! runs (`cargo run -p ipsec --example NAME`) and shown here in full:
+//!
+//! | shape | what you write | layers | example |
+//! | --- | --- | --- | --- |
+//! | ESP only, manual keys | keys from your own store; sockets, TUN | [`esp`], [`crypto`] | [`esp_udp`](#shape-1-esp-only-with-manual-keys) |
+//! | IKE with your own data plane | the I/O loop around a sans-I/O [`ike::IkeEndpoint`]; what to do with each `ChildSaParams` | [`ike`], and [`esp`] or your own ESP | [`ike_threads`](#shape-2-ike-with-your-own-data-plane), [`ike_tokio`](#under-tokio) |
+//! | the full stack | the I/O loop; policy rules | [`ike`], [`sad`] (which runs [`esp`]) | [`full_stack`](#shape-3-the-full-stack) |
+//!
+//! Every layer takes its crypto from a [`CryptoProvider`]: [`DEFAULT_PROVIDER`] below,
+//! or one of your own (see [Crypto providers](#crypto-providers)). Nothing reads a
+//! clock: the caller passes an [`core::Instant`] (`core::time::StdClock` maps
+//! `std::time::Instant` to it), so the same code runs in simulation and tests.
+//!
+//! ## Shape 1: ESP only, with manual keys
+//!
+//! Seal on send; classify, open and finish on receive.
+//!
+//! ```no_run
+#![doc = include_str!("../examples/esp_udp.rs")]
+//! ```
+//!
+//! ## Shape 2: IKE with your own data plane
+//!
+//! The endpoint hands out datagrams to send, events (a Child SA's keys in
+//! `ChildSaInstalled`, rekeys, deletes) and its next timer; the loop around it is
+//! yours. Here, under std threads, with commands through a channel:
+//!
+//! ```no_run
+#![doc = include_str!("../examples/ike_threads.rs")]
+//! ```
+//!
+//! ### Under tokio
+//!
+//! The same loop as a task: `select!` over the socket, `poll_timeout` as a
+//! `sleep_until`, and commands from an `mpsc` channel.
+//!
+//! ```no_run
+#![doc = include_str!("../examples/ike_tokio.rs")]
+//! ```
+//!
+//! ## Shape 3: the full stack
+//!
+//! IKE feeds the SA database, whose two calls do policy lookup, sealing, opening,
+//! replay and selector checks.
+//!
+//! ```no_run
+#![doc = include_str!("../examples/full_stack.rs")]
+//! ```
 #![forbid(unsafe_code)]
 
 pub use ipsec_ah as ah;
