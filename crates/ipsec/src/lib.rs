@@ -16,6 +16,23 @@
 //! | [`ike_wire`] | `ipsec-ike-wire` | the IKEv2 message codec, SK protection, fragmentation |
 //! | [`sad`] | `ipsec-sad` | SA and policy databases, the RFC 4301 processing model |
 //!
+//! # Features
+//!
+//! Each layer and each backend is a feature, all on by default, so an embedder
+//! compiles only what it takes (`default-features = false, features = ["esp",
+//! "rustcrypto"]` for ESP alone on the pure-Rust backend). `core` and `crypto` are
+//! always there.
+//!
+//! | feature | brings | needs |
+//! | --- | --- | --- |
+//! | `esp` | [`esp`] | |
+//! | `ah` | [`ah`] | |
+//! | `sad` | [`sad`] | `esp`, `ah` (turned on with it) |
+//! | `ike` | [`ike`], [`ike_wire`] | |
+//! | `ring` | [`crypto_ring`], [`ring_provider`] | |
+//! | `rustcrypto` | [`crypto_rustcrypto`], [`rustcrypto_provider`] | |
+//! | `ring` + `rustcrypto` | [`DEFAULT_PROVIDER`] | |
+//!
 //! # Crypto providers
 //!
 //! [`DEFAULT_PROVIDER`] takes every transform from the fastest backend that has it:
@@ -117,24 +134,37 @@
 //! ```
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "ah")]
 pub use ipsec_ah as ah;
 pub use ipsec_core as core;
 pub use ipsec_crypto as crypto;
+#[cfg(feature = "ring")]
 pub use ipsec_crypto_ring as crypto_ring;
+#[cfg(feature = "rustcrypto")]
 pub use ipsec_crypto_rustcrypto as crypto_rustcrypto;
+#[cfg(feature = "esp")]
 pub use ipsec_esp as esp;
+#[cfg(feature = "ike")]
 pub use ipsec_ike as ike;
+#[cfg(feature = "ike")]
 pub use ipsec_ike_wire as ike_wire;
+#[cfg(feature = "sad")]
 pub use ipsec_sad as sad;
 
-use ipsec_crypto::{Compliance, CryptoProvider};
+#[cfg(all(feature = "ring", feature = "rustcrypto"))]
+use ipsec_crypto::Compliance;
+#[cfg(any(feature = "ring", feature = "rustcrypto"))]
+use ipsec_crypto::CryptoProvider;
+#[cfg(feature = "ring")]
 use ipsec_crypto_ring as ring_be;
+#[cfg(feature = "rustcrypto")]
 use ipsec_crypto_rustcrypto as rc_be;
 
 /// The default provider: ring for every transform where it is the faster backend,
 /// RustCrypto for HMAC-SHA2-256, AES-CBC and the MODP groups, ring for signatures,
 /// and the OS random source through ring. See the
 /// [crate docs](crate#crypto-providers) for the table and for how to compose your own.
+#[cfg(all(feature = "ring", feature = "rustcrypto"))]
 pub static DEFAULT_PROVIDER: CryptoProvider = CryptoProvider {
     name: "ring+rustcrypto",
     aeads: &[
@@ -179,11 +209,13 @@ pub static DEFAULT_PROVIDER: CryptoProvider = CryptoProvider {
 
 /// The pure-Rust provider: every transform from `ipsec-crypto-rustcrypto`, with the
 /// OS random source through `getrandom`.
+#[cfg(feature = "rustcrypto")]
 pub fn rustcrypto_provider() -> &'static CryptoProvider {
     &rc_be::PROVIDER
 }
 
 /// The ring-only provider (no AES-CBC, no MODP groups).
+#[cfg(feature = "ring")]
 pub fn ring_provider() -> &'static CryptoProvider {
     &ring_be::PROVIDER
 }
