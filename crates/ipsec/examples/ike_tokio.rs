@@ -41,11 +41,10 @@ async fn endpoint_task(
     mut commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<Event>,
 ) -> Result<(), BoxError> {
-    let origin = TokioInstant::now();
-    let clock = StdClock::new(origin.into_std());
+    let clock = StdClock::new(std::time::Instant::now());
     let now = || clock.instant(std::time::Instant::now());
     // The endpoint's clock back to tokio's, for `sleep_until`.
-    let deadline = |t: ipsec::core::Instant| origin + StdDuration::from_nanos(t.0);
+    let deadline = |t: ipsec::core::Instant| TokioInstant::from_std(clock.to_std(t));
     let local = socket.local_addr()?;
     if let Some(peer) = initiate {
         ep.connect(now(), local, peer)?;
