@@ -94,7 +94,9 @@ fn run(
             .clamp(StdDuration::from_millis(1), StdDuration::from_millis(50));
         socket.set_read_timeout(Some(wait))?;
         match socket.recv_from(&mut buf) {
-            Ok((n, from)) => ep.handle_datagram(now(), local, from, &buf[..n]),
+            Ok((n, from)) => {
+                ep.handle_datagram(now(), local, from, &buf[..n]);
+            }
             Err(e)
                 if matches!(
                     e.kind(),
