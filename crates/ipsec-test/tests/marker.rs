@@ -73,7 +73,7 @@ fn a_stripped_message_is_reported_and_taken_by_handle_ike_message() {
 fn esp_and_keepalives_on_4500_are_not_ike() {
     let mut b = responder();
     let (local, remote) = (addr("192.0.2.2:4500"), addr("192.0.2.1:4500"));
-    let mut esp = vec![0u8; 100];
+    let mut esp = [0u8; 100];
     esp[..4].copy_from_slice(&0x1234_5678u32.to_be_bytes());
     esp[4..8].copy_from_slice(&1u32.to_be_bytes());
     for d in [&esp[..], &[0xff][..], &[][..]] {
