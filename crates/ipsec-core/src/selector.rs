@@ -312,7 +312,6 @@ mod tests {
 
     #[test]
     fn debug_reads_well() {
-        extern crate std;
         use std::format;
         let any = TrafficSelector::any_v4();
         assert_eq!(
