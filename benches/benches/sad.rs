@@ -69,26 +69,22 @@ impl Rng {
 }
 
 fn params(in_spi: u32, out_spi: u32, local: &str, remote: &str) -> ChildSaParams {
-    ChildSaParams {
-        protocol: SecurityProtocol::Esp,
-        mode: Mode::Tunnel,
-        inbound_spi: Spi(in_spi),
-        outbound_spi: Spi(out_spi),
-        encr: Some(EncrId::ENCR_AES_GCM_16),
-        encr_key_bits: 128,
-        integ: IntegId::NONE,
-        ke: KeId::NONE,
-        esn: true,
-        inbound_keys: KeyMaterial::new(&[0x11; 20], &[]).unwrap(),
-        outbound_keys: KeyMaterial::new(&[0x22; 20], &[]).unwrap(),
-        local_addr: ip(local),
-        remote_addr: ip(remote),
-        local_ts: TsSet::new(),
-        remote_ts: TsSet::new(),
-        udp_encap: None,
-        lifetime: Lifetime::UNLIMITED,
-        replay_window: 1024,
-    }
+    ChildSaParams::esp(
+        ip(local),
+        ip(remote),
+        EncrId::ENCR_AES_GCM_16,
+        128,
+        (Spi(in_spi), KeyMaterial::new(&[0x11; 20], &[]).unwrap()),
+        (Spi(out_spi), KeyMaterial::new(&[0x22; 20], &[]).unwrap()),
+    )
+    .with_mode(Mode::Tunnel)
+    .with_integ(IntegId::NONE)
+    .with_ke(KeId::NONE)
+    .with_esn(true)
+    .with_selectors(TsSet::new(), TsSet::new())
+    .with_udp_encap(None)
+    .with_lifetime(Lifetime::UNLIMITED)
+    .with_replay_window(1024)
 }
 
 /// `n` distinct SPIs above the reserved range.

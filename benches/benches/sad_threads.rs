@@ -35,9 +35,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use ipsec_core::iana::{EncrId, IntegId, KeId};
-use ipsec_core::{
-    ChildSaParams, KeyMaterial, Lifetime, Mode, PacketBuf, SecurityProtocol, Spi, TsSet, UdpEncap,
-};
+use ipsec_core::{ChildSaParams, KeyMaterial, Lifetime, Mode, PacketBuf, Spi, TsSet, UdpEncap};
 use ipsec_sad::{
     Action, AddrRange, PolicyId, PolicyRule, SaOptions, SaTemplate, Sad, SadConfig, Selector, Spd,
     UdpOutbound, MAX_HEADROOM, MAX_TAILROOM,
@@ -55,26 +53,25 @@ fn ip(s: &str) -> IpAddr {
 }
 
 fn params(spi: u32) -> ChildSaParams {
-    ChildSaParams {
-        protocol: SecurityProtocol::Esp,
-        mode: Mode::Tunnel,
-        inbound_spi: Spi(spi),
-        outbound_spi: Spi(spi + 0x1000),
-        encr: Some(EncrId::ENCR_AES_GCM_16),
-        encr_key_bits: 128,
-        integ: IntegId::NONE,
-        ke: KeId::NONE,
-        esn: true,
-        inbound_keys: KeyMaterial::new(&[0x11; 20], &[]).unwrap(),
-        outbound_keys: KeyMaterial::new(&[0x22; 20], &[]).unwrap(),
-        local_addr: ip(LOCAL),
-        remote_addr: ip(REMOTE),
-        local_ts: TsSet::new(),
-        remote_ts: TsSet::new(),
-        udp_encap: Some(UdpEncap::DEFAULT),
-        lifetime: Lifetime::UNLIMITED,
-        replay_window: 1024,
-    }
+    ChildSaParams::esp(
+        ip(LOCAL),
+        ip(REMOTE),
+        EncrId::ENCR_AES_GCM_16,
+        128,
+        (Spi(spi), KeyMaterial::new(&[0x11; 20], &[]).unwrap()),
+        (
+            Spi(spi + 0x1000),
+            KeyMaterial::new(&[0x22; 20], &[]).unwrap(),
+        ),
+    )
+    .with_mode(Mode::Tunnel)
+    .with_integ(IntegId::NONE)
+    .with_ke(KeId::NONE)
+    .with_esn(true)
+    .with_selectors(TsSet::new(), TsSet::new())
+    .with_udp_encap(Some(UdpEncap::DEFAULT))
+    .with_lifetime(Lifetime::UNLIMITED)
+    .with_replay_window(1024)
 }
 
 /// The packet of flow `k` (10.0.k.1 to 10.0.k.2): flow 0 matches rule 1, flow 1 rule 2.

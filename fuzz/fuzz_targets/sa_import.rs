@@ -14,11 +14,11 @@ use ipsec_core::{
     ChildSaParams, Instant, KeyMaterial, Lifetime, Mode, PacketBuf, SecurityProtocol, Spi,
     TrafficSelector, TsSet,
 };
-use ipsec_sad::{
-    Action, ImportOptions, Outbound, SeqRange, PolicyId, PolicyRule, SaOptions, SaSnapshot, SaTemplate,
-    Sad, SadConfig, Selector, Spd, MAX_HEADROOM, MAX_TAILROOM,
-};
 use ipsec_sad::export::SnapshotTs;
+use ipsec_sad::{
+    Action, ImportOptions, Outbound, PolicyId, PolicyRule, SaOptions, SaSnapshot, SaTemplate, Sad,
+    SadConfig, Selector, SeqRange, Spd, MAX_HEADROOM, MAX_TAILROOM,
+};
 use libfuzzer_sys::fuzz_target;
 
 const T: Instant = Instant(1_000_000_000_000);
@@ -42,37 +42,47 @@ fn params(sel: u8) -> ChildSaParams {
     let (encr, bits, integ, ek, ik) = if ah {
         (None, 0, IntegId::AUTH_HMAC_SHA2_256_128, 0, 32)
     } else if sel & 2 != 0 {
-        (Some(EncrId::ENCR_AES_CBC), 256, IntegId::AUTH_HMAC_SHA1_96, 32, 20)
+        (
+            Some(EncrId::ENCR_AES_CBC),
+            256,
+            IntegId::AUTH_HMAC_SHA1_96,
+            32,
+            20,
+        )
     } else {
         (Some(EncrId::ENCR_AES_GCM_16), 128, IntegId::NONE, 20, 0)
     };
-    ChildSaParams {
-        protocol: if ah {
-            SecurityProtocol::Ah
-        } else {
-            SecurityProtocol::Esp
-        },
-        mode: if sel & 4 != 0 {
+    {
+        let mut p = ChildSaParams::esp(
+            "192.0.2.2".parse().unwrap(),
+            "192.0.2.1".parse().unwrap(),
+            ipsec_core::iana::EncrId(0),
+            bits,
+            (Spi(0x1000), KeyMaterial::new(&k(ek, 1), &k(ik, 2)).unwrap()),
+            (Spi(0x2000), KeyMaterial::new(&k(ek, 3), &k(ik, 4)).unwrap()),
+        )
+        .with_mode(if sel & 4 != 0 {
             Mode::Tunnel
         } else {
             Mode::Transport
-        },
-        inbound_spi: Spi(0x1000),
-        outbound_spi: Spi(0x2000),
-        encr,
-        encr_key_bits: bits,
-        integ,
-        ke: KeId::NONE,
-        esn: sel & 8 != 0,
-        inbound_keys: KeyMaterial::new(&k(ek, 1), &k(ik, 2)).unwrap(),
-        outbound_keys: KeyMaterial::new(&k(ek, 3), &k(ik, 4)).unwrap(),
-        local_addr: "192.0.2.2".parse().unwrap(),
-        remote_addr: "192.0.2.1".parse().unwrap(),
-        local_ts: TsSet::one(TrafficSelector::any_v4()),
-        remote_ts: TsSet::one(TrafficSelector::any_v4()),
-        udp_encap: None,
-        lifetime: Lifetime::UNLIMITED,
-        replay_window: 64,
+        })
+        .with_integ(integ)
+        .with_ke(KeId::NONE)
+        .with_esn(sel & 8 != 0)
+        .with_selectors(
+            TsSet::one(TrafficSelector::any_v4()),
+            TsSet::one(TrafficSelector::any_v4()),
+        )
+        .with_udp_encap(None)
+        .with_lifetime(Lifetime::UNLIMITED)
+        .with_replay_window(64);
+        p.protocol = if ah {
+            SecurityProtocol::Ah
+        } else {
+            SecurityProtocol::Esp
+        };
+        p.encr = encr;
+        p
     }
 }
 
@@ -139,17 +149,23 @@ fn mutate(s: &mut SaSnapshot, b: &mut Bytes<'_>) -> Option<()> {
 
 fn check_import(snap: &SaSnapshot, first: u64, last: u64) {
     let to = sad();
-    let opts = ImportOptions::new(SeqRange::new(first, last))
-        .sa(SaOptions::new().policy(PolicyId(1)));
+    let opts =
+        ImportOptions::new(SeqRange::new(first, last)).sa(SaOptions::new().policy(PolicyId(1)));
     let Ok(id) = to.import_sa(T, snap, opts) else {
         return;
     };
     assert!(snap.to_params().is_ok());
-    assert!(first > snap.last_seq, "a range the exporter may have used was accepted");
+    assert!(
+        first > snap.last_seq,
+        "a range the exporter may have used was accepted"
+    );
     assert!(first >= 1 && first <= last, "an empty range was accepted");
     let again = to.export_sa(T, id).unwrap();
     if !snap.esn {
-        assert!(first <= u64::from(u32::MAX), "a range beyond the 32-bit space was accepted");
+        assert!(
+            first <= u64::from(u32::MAX),
+            "a range beyond the 32-bit space was accepted"
+        );
     }
     // The counter starts just below the range: nothing of it is used yet.
     let want_seq = first - 1;

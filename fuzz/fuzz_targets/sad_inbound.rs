@@ -23,15 +23,15 @@ use ipsec_ah::{AhInbound, PacketBuf as AhBuf};
 use ipsec_core::iana::{EncrId, IntegId, KeId};
 use ipsec_core::ip::ipv4_checksum;
 use ipsec_core::{
-    ChildSaParams, Instant, IpProto, KeyMaterial, Lifetime, Mode, PacketBuf, SecurityProtocol,
-    Spi, TrafficSelector, TsSet, UdpEncap,
+    ChildSaParams, Instant, IpProto, KeyMaterial, Lifetime, Mode, PacketBuf, SecurityProtocol, Spi,
+    TrafficSelector, TsSet, UdpEncap,
 };
 use ipsec_crypto::suites;
 use ipsec_esp::EspInbound;
 use ipsec_sad::{
     Action, AddrRange, Direction, DropReason, FlowKey, Inbound, Outbound, PolicyRule, PortSel,
-    PortValue, SaId, SaOptions, SaTemplate, Sad, SadConfig, Selector, Spd, SpdError,
-    MAX_HEADROOM, MAX_TAILROOM,
+    PortValue, SaId, SaOptions, SaTemplate, Sad, SadConfig, Selector, Spd, SpdError, MAX_HEADROOM,
+    MAX_TAILROOM,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -97,7 +97,9 @@ const SAS: [SaSpec; 3] = [
 fn keys(s: &SaSpec, towards_b: bool) -> KeyMaterial {
     let seed = if towards_b { 0x40u8 } else { 0x80 } ^ (s.spi_to_b >> 12) as u8;
     let e: Vec<u8> = (0..s.encr_len).map(|i| seed ^ i as u8).collect();
-    let i: Vec<u8> = (0..s.integ_len).map(|i| seed.wrapping_add(i as u8)).collect();
+    let i: Vec<u8> = (0..s.integ_len)
+        .map(|i| seed.wrapping_add(i as u8))
+        .collect();
     KeyMaterial::new(&e, &i).unwrap()
 }
 
@@ -128,30 +130,35 @@ fn params(s: &SaSpec, at_b: bool) -> ChildSaParams {
     } else {
         (s.spi_to_a, s.spi_to_b)
     };
-    ChildSaParams {
-        protocol: s.protocol,
-        mode: s.mode,
-        inbound_spi: Spi(in_spi),
-        outbound_spi: Spi(out_spi),
-        encr: s.encr.map(|e| e.0),
-        encr_key_bits: s.encr.map_or(0, |e| e.1),
-        integ: s.integ,
-        ke: KeId::NONE,
-        esn: s.esn,
-        inbound_keys: keys(s, at_b),
-        outbound_keys: keys(s, !at_b),
-        local_addr: local.into(),
-        remote_addr: remote.into(),
-        local_ts: TsSet::one(l),
-        remote_ts: TsSet::one(r),
-        udp_encap: s.udp.then_some(UdpEncap::DEFAULT),
-        lifetime: Lifetime::UNLIMITED,
-        replay_window: 64,
+    {
+        let mut p = ChildSaParams::esp(
+            local.into(),
+            remote.into(),
+            ipsec_core::iana::EncrId(0),
+            s.encr.map_or(0, |e| e.1),
+            (Spi(in_spi), keys(s, at_b)),
+            (Spi(out_spi), keys(s, !at_b)),
+        )
+        .with_mode(s.mode)
+        .with_integ(s.integ)
+        .with_ke(KeId::NONE)
+        .with_esn(s.esn)
+        .with_selectors(TsSet::one(l), TsSet::one(r))
+        .with_udp_encap(s.udp.then_some(UdpEncap::DEFAULT))
+        .with_lifetime(Lifetime::UNLIMITED)
+        .with_replay_window(64);
+        p.protocol = s.protocol;
+        p.encr = s.encr.map(|e| e.0);
+        p
     }
 }
 
 fn sad() -> Sad {
-    Sad::new(&ipsec_crypto_rustcrypto::PROVIDER, SadConfig::default().shards(4)).unwrap()
+    Sad::new(
+        &ipsec_crypto_rustcrypto::PROVIDER,
+        SadConfig::default().shards(4),
+    )
+    .unwrap()
 }
 
 // ---- the first-match model ----
@@ -250,7 +257,11 @@ fn check_spd(spd: &Spd, rules: &[PolicyRule], packet: &[u8]) {
             continue;
         };
         let want = model(rules, &k);
-        assert_eq!(spd.lookup(&k), want, "index disagrees with the model: {k:?}");
+        assert_eq!(
+            spd.lookup(&k),
+            want,
+            "index disagrees with the model: {k:?}"
+        );
         assert_eq!(spd.lookup_linear(&k), want, "linear disagrees: {k:?}");
     }
 }
@@ -278,8 +289,12 @@ fn esp_opens(s: &SaSpec, packet: &[u8]) -> bool {
     let spi = s.spi_to_b.to_be_bytes();
     let mut ends = vec![packet.len()];
     match packet.first().map(|b| b >> 4) {
-        Some(4) if packet.len() >= 4 => ends.push(usize::from(u16::from_be_bytes([packet[2], packet[3]]))),
-        Some(6) if packet.len() >= 6 => ends.push(40 + usize::from(u16::from_be_bytes([packet[4], packet[5]]))),
+        Some(4) if packet.len() >= 4 => {
+            ends.push(usize::from(u16::from_be_bytes([packet[2], packet[3]])))
+        }
+        Some(6) if packet.len() >= 6 => {
+            ends.push(40 + usize::from(u16::from_be_bytes([packet[4], packet[5]])))
+        }
         _ => {}
     }
     for end in ends.into_iter().filter(|&e| e <= packet.len()) {
@@ -323,8 +338,12 @@ fn ah_opens(s: &SaSpec, packet: &[u8]) -> bool {
     v[64..].copy_from_slice(packet);
     let mut b = AhBuf::new(&mut v[..], 64, packet.len()).unwrap();
     match s.mode {
-        Mode::Transport => inb.open_transport(&mut b, ipsec_ah::OpenOptions::new()).is_ok(),
-        Mode::Tunnel => inb.open_tunnel(&mut b, ipsec_ah::OpenOptions::new()).is_ok(),
+        Mode::Transport => inb
+            .open_transport(&mut b, ipsec_ah::OpenOptions::new())
+            .is_ok(),
+        Mode::Tunnel => inb
+            .open_tunnel(&mut b, ipsec_ah::OpenOptions::new())
+            .is_ok(),
     }
 }
 
@@ -371,7 +390,10 @@ fuzz_target!(|data: &[u8]| {
     let b = sad();
     let mut ids: Vec<SaId> = Vec::new();
     for s in &SAS {
-        ids.push(b.add_sa(Instant::ZERO, &params(s, true), SaOptions::new()).unwrap());
+        ids.push(
+            b.add_sa(Instant::ZERO, &params(s, true), SaOptions::new())
+                .unwrap(),
+        );
     }
     let spd = match Spd::new(rules.clone()) {
         Ok(spd) => spd,
@@ -487,12 +509,18 @@ fuzz_target!(|data: &[u8]| {
                     SecurityProtocol::Esp => esp_opens(s, &packet),
                     SecurityProtocol::Ah => ah_opens(s, &packet),
                 };
-                assert!(ok, "delivered a packet a fresh receiver does not authenticate");
+                assert!(
+                    ok,
+                    "delivered a packet a fresh receiver does not authenticate"
+                );
             }
             // Within the SA's selectors (RFC 4301 §5.2 step 4).
             let k = FlowKey::parse(&body, Direction::Inbound).unwrap();
             let (l, r) = selectors(s, true);
-            assert!(l.contains_addr(k.local) && r.contains_addr(k.remote), "{k:?}");
+            assert!(
+                l.contains_addr(k.local) && r.contains_addr(k.remote),
+                "{k:?}"
+            );
         }
         Inbound::Drop(_) => {}
         _ => {}

@@ -437,25 +437,26 @@ fn too_large_packets() {
 }
 
 fn params(protocol: SecurityProtocol, integ: IntegId, ikeys: usize) -> ChildSaParams {
-    ChildSaParams {
-        protocol,
-        mode: Mode::Transport,
-        inbound_spi: Spi(0x2000),
-        outbound_spi: Spi(0x3000),
-        encr: None,
-        encr_key_bits: 0,
-        integ,
-        ke: KeId::NONE,
-        esn: true,
-        inbound_keys: KeyMaterial::new(&[], &vec![1; ikeys]).unwrap(),
-        outbound_keys: KeyMaterial::new(&[], &vec![1; ikeys]).unwrap(),
-        local_addr: "192.0.2.1".parse().unwrap(),
-        remote_addr: "192.0.2.2".parse().unwrap(),
-        local_ts: TsSet::default(),
-        remote_ts: TsSet::default(),
-        udp_encap: None,
-        lifetime: Lifetime::default(),
-        replay_window: 64,
+    {
+        let mut p = ChildSaParams::esp(
+            "192.0.2.1".parse().unwrap(),
+            "192.0.2.2".parse().unwrap(),
+            ipsec_core::iana::EncrId(0),
+            0,
+            (Spi(0x2000), KeyMaterial::new(&[], &vec![1; ikeys]).unwrap()),
+            (Spi(0x3000), KeyMaterial::new(&[], &vec![1; ikeys]).unwrap()),
+        )
+        .with_mode(Mode::Transport)
+        .with_integ(integ)
+        .with_ke(KeId::NONE)
+        .with_esn(true)
+        .with_selectors(TsSet::default(), TsSet::default())
+        .with_udp_encap(None)
+        .with_lifetime(Lifetime::default())
+        .with_replay_window(64);
+        p.protocol = protocol;
+        p.encr = None;
+        p
     }
 }
 

@@ -114,7 +114,31 @@ impl UdpEncap {
 }
 
 /// Everything a data plane needs to install one Child SA pair (both directions).
+///
+/// Made by an IKE implementation, or for manual keying with [`ChildSaParams::esp`] /
+/// [`ChildSaParams::ah`] and the `with_*` methods (the struct is `#[non_exhaustive]`:
+/// its fields are read and changed directly, but new ones may come):
+///
+/// ```
+/// use ipsec_core::{ChildSaParams, KeyMaterial, Mode, Spi};
+/// use ipsec_core::iana::EncrId;
+///
+/// let key = |b| KeyMaterial::new(&[b; 36], &[]).unwrap(); // AES-256-GCM key ‖ salt
+/// let p = ChildSaParams::esp(
+///     "192.0.2.1".parse().unwrap(),
+///     "192.0.2.2".parse().unwrap(),
+///     EncrId::ENCR_AES_GCM_16,
+///     256,
+///     (Spi(0x1001), key(1)), // inbound: the SPI and keys the peer sends us with
+///     (Spi(0x2002), key(2)), // outbound
+/// )
+/// .with_mode(Mode::Transport)
+/// .with_replay_window(128);
+/// assert!(p.esn);
+/// assert_eq!(p.outbound_spi, Spi(0x2002));
+/// ```
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct ChildSaParams {
     /// ESP or AH.
     pub protocol: SecurityProtocol,
@@ -152,6 +176,110 @@ pub struct ChildSaParams {
     pub lifetime: Lifetime,
     /// Replay window size in packets; 0 switches anti-replay off.
     pub replay_window: u32,
+}
+
+impl ChildSaParams {
+    /// An ESP SA pair between `local_addr` and `remote_addr` with the encryption
+    /// transform `encr` (`encr_key_bits` 0 for transforms of fixed key length) and,
+    /// for each direction, its SPI and keys: `inbound` is what the peer sends to us
+    /// with. The rest: tunnel mode, no integrity transform (right for AEADs; see
+    /// [`ChildSaParams::with_integ`]), no PFS group, extended sequence numbers, any
+    /// selectors, no UDP encapsulation, no lifetime limits, a 64-packet replay window
+    /// (the default RFC 4303 §3.4.3 recommends).
+    pub fn esp(
+        local_addr: IpAddr,
+        remote_addr: IpAddr,
+        encr: EncrId,
+        encr_key_bits: u16,
+        inbound: (Spi, KeyMaterial),
+        outbound: (Spi, KeyMaterial),
+    ) -> Self {
+        ChildSaParams {
+            protocol: SecurityProtocol::Esp,
+            mode: Mode::Tunnel,
+            inbound_spi: inbound.0,
+            outbound_spi: outbound.0,
+            encr: Some(encr),
+            encr_key_bits,
+            integ: IntegId::NONE,
+            ke: KeId::NONE,
+            esn: true,
+            inbound_keys: inbound.1,
+            outbound_keys: outbound.1,
+            local_addr,
+            remote_addr,
+            local_ts: TsSet::new(),
+            remote_ts: TsSet::new(),
+            udp_encap: None,
+            lifetime: Lifetime::UNLIMITED,
+            replay_window: 64,
+        }
+    }
+
+    /// An AH SA pair with the integrity transform `integ`; otherwise as
+    /// [`ChildSaParams::esp`] (the keys hold the integrity key only).
+    pub fn ah(
+        local_addr: IpAddr,
+        remote_addr: IpAddr,
+        integ: IntegId,
+        inbound: (Spi, KeyMaterial),
+        outbound: (Spi, KeyMaterial),
+    ) -> Self {
+        let mut p = Self::esp(local_addr, remote_addr, EncrId(0), 0, inbound, outbound);
+        p.protocol = SecurityProtocol::Ah;
+        p.encr = None;
+        p.integ = integ;
+        p
+    }
+
+    /// Tunnel or transport mode.
+    pub fn with_mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// The integrity transform (for ESP with a cipher that is not an AEAD).
+    pub fn with_integ(mut self, integ: IntegId) -> Self {
+        self.integ = integ;
+        self
+    }
+
+    /// The key exchange group the keys came from (informational).
+    pub fn with_ke(mut self, ke: KeId) -> Self {
+        self.ke = ke;
+        self
+    }
+
+    /// Extended (64-bit) sequence numbers on or off.
+    pub fn with_esn(mut self, esn: bool) -> Self {
+        self.esn = esn;
+        self
+    }
+
+    /// The selectors on our side and on the peer's (empty sets: any).
+    pub fn with_selectors(mut self, local: TsSet, remote: TsSet) -> Self {
+        self.local_ts = local;
+        self.remote_ts = remote;
+        self
+    }
+
+    /// UDP encapsulation (RFC 3948), or none.
+    pub fn with_udp_encap(mut self, udp_encap: Option<UdpEncap>) -> Self {
+        self.udp_encap = udp_encap;
+        self
+    }
+
+    /// Soft and hard lifetimes.
+    pub fn with_lifetime(mut self, lifetime: Lifetime) -> Self {
+        self.lifetime = lifetime;
+        self
+    }
+
+    /// The replay window in packets; 0 switches anti-replay off.
+    pub fn with_replay_window(mut self, replay_window: u32) -> Self {
+        self.replay_window = replay_window;
+        self
+    }
 }
 
 #[cfg(test)]

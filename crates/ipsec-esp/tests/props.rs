@@ -521,27 +521,23 @@ fn confidentiality_only_cbc_and_setup_errors() {
 
 #[test]
 fn from_params_builds_both_directions() {
-    use ipsec_core::{ChildSaParams, Lifetime, Mode, SecurityProtocol, TsSet};
-    let params = ChildSaParams {
-        protocol: SecurityProtocol::Esp,
-        mode: Mode::Tunnel,
-        inbound_spi: Spi(0x1000),
-        outbound_spi: Spi(0x2000),
-        encr: Some(ipsec_crypto::EncrId::ENCR_AES_GCM_16),
-        encr_key_bits: 256,
-        integ: ipsec_crypto::IntegId::NONE,
-        ke: ipsec_crypto::KeId::NONE,
-        esn: true,
-        inbound_keys: KeyMaterial::new(&[3; 36], &[]).unwrap(),
-        outbound_keys: KeyMaterial::new(&[3; 36], &[]).unwrap(),
-        local_addr: "192.0.2.1".parse().unwrap(),
-        remote_addr: "192.0.2.2".parse().unwrap(),
-        local_ts: TsSet::default(),
-        remote_ts: TsSet::default(),
-        udp_encap: None,
-        lifetime: Lifetime::default(),
-        replay_window: 128,
-    };
+    use ipsec_core::{ChildSaParams, Lifetime, Mode, TsSet};
+    let params = ChildSaParams::esp(
+        "192.0.2.1".parse().unwrap(),
+        "192.0.2.2".parse().unwrap(),
+        ipsec_crypto::EncrId::ENCR_AES_GCM_16,
+        256,
+        (Spi(0x1000), KeyMaterial::new(&[3; 36], &[]).unwrap()),
+        (Spi(0x2000), KeyMaterial::new(&[3; 36], &[]).unwrap()),
+    )
+    .with_mode(Mode::Tunnel)
+    .with_integ(ipsec_crypto::IntegId::NONE)
+    .with_ke(ipsec_crypto::KeId::NONE)
+    .with_esn(true)
+    .with_selectors(TsSet::default(), TsSet::default())
+    .with_udp_encap(None)
+    .with_lifetime(Lifetime::default())
+    .with_replay_window(128);
     let o = EspOutbound::from_params(provider(), &params).unwrap();
     let i = EspInbound::from_params(provider(), &params).unwrap();
     assert_eq!((o.spi(), i.spi()), (Spi(0x2000), Spi(0x1000)));

@@ -13,8 +13,7 @@ use std::time::Duration;
 use ipsec::core::iana::{EncrId, IntegId, KeId};
 use ipsec::core::ip::ipv4_checksum;
 use ipsec::core::{
-    ChildSaParams, KeyMaterial, Lifetime, Mode, SecurityProtocol, Spi, TrafficSelector, TsSet,
-    UdpEncap,
+    ChildSaParams, KeyMaterial, Lifetime, Mode, Spi, TrafficSelector, TsSet, UdpEncap,
 };
 use ipsec::sad::{
     Action, AddrRange, DropReason, Event, PolicyId, PolicyRule, SaOptions, SaTemplate, Sad,
@@ -162,29 +161,25 @@ fn params(me: SocketAddr, peer: SocketAddr, at_a: bool) -> ChildSaParams {
     let (spi_in, spi_out) = if at_a { (0x200, 0x100) } else { (0x100, 0x200) };
     let (k_in, k_out) = if at_a { (2, 1) } else { (1, 2) };
     let (l, r) = if at_a { (NET_A, NET_B) } else { (NET_B, NET_A) };
-    ChildSaParams {
-        protocol: SecurityProtocol::Esp,
-        mode: Mode::Tunnel,
-        inbound_spi: Spi(spi_in),
-        outbound_spi: Spi(spi_out),
-        encr: Some(EncrId::ENCR_AES_GCM_16),
-        encr_key_bits: 128,
-        integ: IntegId::NONE,
-        ke: KeId::NONE,
-        esn: true,
-        inbound_keys: keys(k_in),
-        outbound_keys: keys(k_out),
-        local_addr: me.ip(),
-        remote_addr: peer.ip(),
-        local_ts: ts(l),
-        remote_ts: ts(r),
-        udp_encap: Some(UdpEncap {
-            local_port: me.port(),
-            remote_port: peer.port(),
-        }),
-        lifetime: Lifetime::UNLIMITED,
-        replay_window: 1024,
-    }
+    ChildSaParams::esp(
+        me.ip(),
+        peer.ip(),
+        EncrId::ENCR_AES_GCM_16,
+        128,
+        (Spi(spi_in), keys(k_in)),
+        (Spi(spi_out), keys(k_out)),
+    )
+    .with_mode(Mode::Tunnel)
+    .with_integ(IntegId::NONE)
+    .with_ke(KeId::NONE)
+    .with_esn(true)
+    .with_selectors(ts(l), ts(r))
+    .with_udp_encap(Some(UdpEncap {
+        local_port: me.port(),
+        remote_port: peer.port(),
+    }))
+    .with_lifetime(Lifetime::UNLIMITED)
+    .with_replay_window(1024)
 }
 
 /// PROTECT between the nets (rule 1), DISCARD the rest (rule 2).

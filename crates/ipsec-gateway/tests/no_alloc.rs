@@ -14,8 +14,7 @@ use std::time::Duration;
 use ipsec::core::iana::{EncrId, IntegId, KeId};
 use ipsec::core::ip::ipv4_checksum;
 use ipsec::core::{
-    ChildSaParams, KeyMaterial, Lifetime, Mode, SecurityProtocol, Spi, TrafficSelector, TsSet,
-    UdpEncap,
+    ChildSaParams, KeyMaterial, Lifetime, Mode, Spi, TrafficSelector, TsSet, UdpEncap,
 };
 use ipsec::sad::{
     Action, AddrRange, PolicyId, PolicyRule, SaOptions, SaTemplate, Sad, SadConfig, Selector, Spd,
@@ -62,29 +61,25 @@ fn params(me: SocketAddr, peer: SocketAddr, at_a: bool) -> ChildSaParams {
     } else {
         ([10, 2, 0, 0], [10, 1, 0, 0])
     };
-    ChildSaParams {
-        protocol: SecurityProtocol::Esp,
-        mode: Mode::Tunnel,
-        inbound_spi: Spi(spi_in),
-        outbound_spi: Spi(spi_out),
-        encr: Some(EncrId::ENCR_AES_GCM_16),
-        encr_key_bits: 128,
-        integ: IntegId::NONE,
-        ke: KeId::NONE,
-        esn: true,
-        inbound_keys: key(if at_a { 2 } else { 1 }),
-        outbound_keys: key(if at_a { 1 } else { 2 }),
-        local_addr: me.ip(),
-        remote_addr: peer.ip(),
-        local_ts: ts(l),
-        remote_ts: ts(r),
-        udp_encap: Some(UdpEncap {
-            local_port: me.port(),
-            remote_port: peer.port(),
-        }),
-        lifetime: Lifetime::UNLIMITED,
-        replay_window: 1024,
-    }
+    ChildSaParams::esp(
+        me.ip(),
+        peer.ip(),
+        EncrId::ENCR_AES_GCM_16,
+        128,
+        (Spi(spi_in), key(if at_a { 2 } else { 1 })),
+        (Spi(spi_out), key(if at_a { 1 } else { 2 })),
+    )
+    .with_mode(Mode::Tunnel)
+    .with_integ(IntegId::NONE)
+    .with_ke(KeId::NONE)
+    .with_esn(true)
+    .with_selectors(ts(l), ts(r))
+    .with_udp_encap(Some(UdpEncap {
+        local_port: me.port(),
+        remote_port: peer.port(),
+    }))
+    .with_lifetime(Lifetime::UNLIMITED)
+    .with_replay_window(1024)
 }
 
 fn policy(l: [u8; 4], r: [u8; 4]) -> Spd {

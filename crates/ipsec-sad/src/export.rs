@@ -320,32 +320,32 @@ impl SaSnapshot {
             "transport" => Mode::Transport,
             _ => return Err(SadError::InvalidSnapshot("mode")),
         };
-        Ok(ChildSaParams {
-            protocol,
-            mode,
-            inbound_spi: Spi(self.inbound_spi),
-            outbound_spi: Spi(self.outbound_spi),
-            encr: self.encr.map(EncrId),
-            encr_key_bits: self.encr_key_bits,
-            integ: IntegId(self.integ),
-            ke: KeId(self.ke),
-            esn: self.esn,
-            inbound_keys: self.inbound_keys.to_keys()?,
-            outbound_keys: self.outbound_keys.to_keys()?,
-            local_addr: self.local_addr,
-            remote_addr: self.remote_addr,
-            local_ts: ts_in(&self.local_ts)?,
-            remote_ts: ts_in(&self.remote_ts)?,
-            udp_encap: self.udp_encap.map(|(l, r)| UdpEncap {
-                local_port: l,
-                remote_port: r,
-            }),
-            lifetime: Lifetime {
-                soft: limits_in(&self.soft),
-                hard: limits_in(&self.hard),
-            },
-            replay_window: self.replay_window,
+        let mut p = ChildSaParams::esp(
+            self.local_addr,
+            self.remote_addr,
+            EncrId(0),
+            self.encr_key_bits,
+            (Spi(self.inbound_spi), self.inbound_keys.to_keys()?),
+            (Spi(self.outbound_spi), self.outbound_keys.to_keys()?),
+        )
+        .with_mode(mode)
+        .with_integ(IntegId(self.integ))
+        .with_ke(KeId(self.ke))
+        .with_esn(self.esn)
+        .with_selectors(ts_in(&self.local_ts)?, ts_in(&self.remote_ts)?)
+        .with_udp_encap(self.udp_encap.map(|(l, r)| UdpEncap {
+            local_port: l,
+            remote_port: r,
+        }))
+        .with_lifetime(Lifetime {
+            soft: limits_in(&self.soft),
+            hard: limits_in(&self.hard),
         })
+        .with_replay_window(self.replay_window);
+        // Exactly what was exported: AH, or ESP without a cipher, too.
+        p.protocol = protocol;
+        p.encr = self.encr.map(EncrId);
+        Ok(p)
     }
 }
 

@@ -6,8 +6,8 @@
 use alloc::vec::Vec;
 
 use ipsec_core::{
-    ChildSaParams, Instant, Lifetime, LifetimeLimits, Mode, SecurityProtocol, Spi, TrafficSelector,
-    TsSet, UdpEncap, MAX_SELECTORS,
+    ChildSaParams, Instant, Lifetime, LifetimeLimits, Mode, Spi, TrafficSelector, TsSet, UdpEncap,
+    MAX_SELECTORS,
 };
 use ipsec_crypto::{KeId, ProposalKind};
 use ipsec_ike_wire::NotifyType;
@@ -111,40 +111,37 @@ pub(crate) fn build_child(
         }
         None => (None, None, Lifetime::UNLIMITED),
     };
-    let params = ChildSaParams {
-        protocol: SecurityProtocol::Esp,
-        mode: if i.transport {
-            Mode::Transport
-        } else {
-            Mode::Tunnel
-        },
-        inbound_spi: i.our_spi,
-        outbound_spi: i.peer_spi,
-        encr: Some(i.chosen.encr.id),
-        encr_key_bits: if i.chosen.encr.key_len_attr {
+    let params = ChildSaParams::esp(
+        path.local.ip(),
+        path.remote.ip(),
+        i.chosen.encr.id,
+        if i.chosen.encr.key_len_attr {
             i.chosen.encr.key_bits
         } else {
             0
         },
-        integ: i
-            .chosen
+        (i.our_spi, inbound_keys),
+        (i.peer_spi, outbound_keys),
+    )
+    .with_mode(if i.transport {
+        Mode::Transport
+    } else {
+        Mode::Tunnel
+    })
+    .with_integ(
+        i.chosen
             .integ
             .map_or(ipsec_core::iana::IntegId::NONE, |x| x.id),
-        ke: i.chosen.ke.map_or(KeId::NONE, |x| x.id),
-        esn: i.chosen.esn,
-        inbound_keys,
-        outbound_keys,
-        local_addr: path.local.ip(),
-        remote_addr: path.remote.ip(),
-        local_ts: ts_set(&local_ts),
-        remote_ts: ts_set(&remote_ts),
-        udp_encap: nat.any().then_some(UdpEncap {
-            local_port: path.local.port(),
-            remote_port: path.remote.port(),
-        }),
-        lifetime,
-        replay_window: cfg.replay_window,
-    };
+    )
+    .with_ke(i.chosen.ke.map_or(KeId::NONE, |x| x.id))
+    .with_esn(i.chosen.esn)
+    .with_selectors(ts_set(&local_ts), ts_set(&remote_ts))
+    .with_udp_encap(nat.any().then_some(UdpEncap {
+        local_port: path.local.port(),
+        remote_port: path.remote.port(),
+    }))
+    .with_lifetime(lifetime)
+    .with_replay_window(cfg.replay_window);
     let child = ChildSa {
         id: i.id,
         inbound_spi: i.our_spi,

@@ -6,8 +6,7 @@ use std::net::IpAddr;
 use ipsec_core::iana::{EncrId, IntegId, KeId};
 use ipsec_core::ip::ipv4_checksum;
 use ipsec_core::{
-    ChildSaParams, KeyMaterial, Lifetime, Mode, SecurityProtocol, Spi, TrafficSelector, TsSet,
-    UdpEncap,
+    ChildSaParams, KeyMaterial, Lifetime, Mode, Spi, TrafficSelector, TsSet, UdpEncap,
 };
 use ipsec_sad::{
     Action, AddrRange, PolicyRule, SaTemplate, Sad, SadConfig, Selector, Spd, MAX_HEADROOM,
@@ -96,26 +95,25 @@ impl Pair {
         };
         let (kab, kba) = (self.key, self.key.wrapping_add(101));
         let (kin, kout) = if at_a { (kba, kab) } else { (kab, kba) };
-        ChildSaParams {
-            protocol: SecurityProtocol::Esp,
-            mode: self.mode,
-            inbound_spi: Spi(in_spi),
-            outbound_spi: Spi(out_spi),
-            encr: Some(EncrId::ENCR_AES_GCM_16),
-            encr_key_bits: 128,
-            integ: IntegId::NONE,
-            ke: KeId::NONE,
-            esn: self.esn,
-            inbound_keys: Self::keys(kin),
-            outbound_keys: Self::keys(kout),
-            local_addr: ip(local),
-            remote_addr: ip(remote),
-            local_ts: if at_a { ts_a } else { ts_b },
-            remote_ts: if at_a { ts_b } else { ts_a },
-            udp_encap: self.udp.then_some(UdpEncap::DEFAULT),
-            lifetime: self.lifetime,
-            replay_window: self.window,
-        }
+        ChildSaParams::esp(
+            ip(local),
+            ip(remote),
+            EncrId::ENCR_AES_GCM_16,
+            128,
+            (Spi(in_spi), Self::keys(kin)),
+            (Spi(out_spi), Self::keys(kout)),
+        )
+        .with_mode(self.mode)
+        .with_integ(IntegId::NONE)
+        .with_ke(KeId::NONE)
+        .with_esn(self.esn)
+        .with_selectors(
+            if at_a { ts_a } else { ts_b },
+            if at_a { ts_b } else { ts_a },
+        )
+        .with_udp_encap(self.udp.then_some(UdpEncap::DEFAULT))
+        .with_lifetime(self.lifetime)
+        .with_replay_window(self.window)
     }
 }
 
