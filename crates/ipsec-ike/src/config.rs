@@ -14,7 +14,8 @@ use ipsec_crypto::{
 };
 use ipsec_ike_wire::IdType;
 
-use crate::cert::VerifiesPeerCert;
+use crate::cert::CertRejection;
+use ipsec_core::Instant;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -691,6 +692,51 @@ where
 {
     fn resolve(&self, hello: &PeerHello<'_>) -> Option<Arc<Config>> {
         self(hello)
+    }
+}
+
+/// Checks a peer's certificates (RFC 7296 §3.6, RFC 4945 §5): installed per peer
+/// with [`PeerAuth::Certificate`](crate::PeerAuth::Certificate).
+///
+/// Called once per IKE_AUTH the peer sends, before its AUTH signature is checked.
+/// Implementations must take any bytes without panicking.
+pub trait VerifiesPeerCert: Send + Sync {
+    /// Verifies `certs`, the DER X.509 certificates of the peer's CERT payloads
+    /// (encoding 4) in the order received: the first holds the key that signed AUTH
+    /// (RFC 7296 §3.6), the rest are candidate intermediates. `peer_id` is the
+    /// identity the peer claims in its ID payload; `now` is the endpoint's clock,
+    /// which the verifier maps to wall-clock time for the validity check.
+    ///
+    /// Returns the end-entity certificate's DER SubjectPublicKeyInfo.
+    ///
+    /// # Errors
+    /// The reason the certificates are not accepted.
+    fn verify(
+        &self,
+        certs: &[&[u8]],
+        peer_id: &Identity,
+        now: Instant,
+    ) -> Result<Vec<u8>, CertRejection>;
+
+    /// The SHA-1 hashes of the trust anchors' SubjectPublicKeyInfo, sent in a
+    /// CERTREQ payload (RFC 7296 §3.7) so that the peer sends a certificate it can
+    /// chain to one of them. Empty by default.
+    fn ca_key_hashes(&self) -> Vec<[u8; 20]> {
+        Vec::new()
+    }
+}
+
+impl<F> VerifiesPeerCert for F
+where
+    F: Fn(&[&[u8]], &Identity, Instant) -> Result<Vec<u8>, CertRejection> + Send + Sync,
+{
+    fn verify(
+        &self,
+        certs: &[&[u8]],
+        peer_id: &Identity,
+        now: Instant,
+    ) -> Result<Vec<u8>, CertRejection> {
+        self(certs, peer_id, now)
     }
 }
 

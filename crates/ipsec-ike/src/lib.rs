@@ -25,10 +25,10 @@ mod stateless;
 mod timers;
 
 pub use admission::EndpointStats;
-pub use cert::{CertRejection, VerifiesPeerCert};
+pub use cert::CertRejection;
 pub use config::{
     Config, ConfigError, Identity, IdentityError, LocalAuth, PeerAuth, PeerHello, Psk,
-    ResolvesPeer, Retransmit,
+    ResolvesPeer, Retransmit, VerifiesPeerCert,
 };
 pub use endpoint::{Handled, IkeEndpoint};
 pub use error::{ApiMisuse, AuthFailure, CloseReason, Error, PeerIncompatible, PeerMisbehaved};
