@@ -372,6 +372,22 @@ pub fn parse_identity(s: &str) -> Result<Identity, PkiError> {
         .map_err(|_| PkiError::BadIdentity(s.to_owned()))
 }
 
+/// An identity in strongSwan's syntax, for logs and status output: a DN identity
+/// (ID_DER_ASN1_DN) as [`subject`] prints names (`C=CH, O=strongSwan, CN=moon`), or
+/// the DER in hex after `#` if it does not parse; any other identity as its
+/// `Display` (`@fqdn`, an address, `user@host`, ...).
+pub fn identity_string(id: &Identity) -> String {
+    match id {
+        Identity::Other { id_type, data } if *id_type == IdType::ID_DER_ASN1_DN => {
+            match Name::from_der(data) {
+                Ok(name) => name_to_string(&name),
+                Err(_) => format!("#{}", hex(data)),
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
 /// The SHA-1 hash of a certificate's DER SubjectPublicKeyInfo element, as a CERTREQ
 /// payload lists its trust anchors (RFC 7296 §3.7).
 ///

@@ -9,9 +9,9 @@ use ipsec_crypto::SignatureScheme;
 use ipsec_ike::{Identity, LocalAuth};
 use ipsec_ike_wire::IdType;
 use ipsec_pki::{
-    ca_key_hash, cert_identity, check_key_matches_cert, dn_identity, issuer, load_certs, load_crl,
-    load_private_key, local_auth, parse_certs, parse_identity, parse_private_key, subject,
-    subject_alt_names, KeyKind, PkiError,
+    ca_key_hash, cert_identity, check_key_matches_cert, dn_identity, identity_string, issuer,
+    load_certs, load_crl, load_private_key, local_auth, parse_certs, parse_identity,
+    parse_private_key, subject, subject_alt_names, KeyKind, PkiError,
 };
 
 fn path(name: &str) -> PathBuf {
@@ -231,7 +231,16 @@ fn dn_identity_round_trip() {
             "{s}"
         );
         assert_eq!(parse_identity(&s).unwrap(), cert_identity(&der).unwrap());
+        assert_eq!(identity_string(&cert_identity(&der).unwrap()), s);
     }
+    assert_eq!(identity_string(&Identity::Fqdn("moon".into())), "@moon");
+    assert_eq!(
+        identity_string(&Identity::Other {
+            id_type: IdType::ID_DER_ASN1_DN,
+            data: vec![1, 2]
+        }),
+        "#0102"
+    );
     let id = dn_identity("C=CH,O=strongSwan,CN=moon.strongswan.org").unwrap();
     assert_eq!(id, cert_identity(&cert("moon.cert.pem")).unwrap());
     let Identity::Other { id_type, data } = &id else {
