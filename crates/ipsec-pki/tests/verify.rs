@@ -338,3 +338,31 @@ fn strongswan_pki_certificates() {
     );
     assert!(verify(&v, &moon, &fqdn("moon.strongswan.org")).is_ok());
 }
+
+#[test]
+fn trust_and_validity_are_reported_before_the_ike_profile() {
+    let id = fqdn("moon.example");
+    // Expired and for code signing only: expired first (webpki's order).
+    let mut spec = Spec::ee("moon.example").valid((2020, 1, 1), (2025, 1, 1));
+    spec.eku = vec![ExtendedKeyUsagePurpose::CodeSigning];
+    let c = Chain::with(spec, Alg::P256);
+    assert_eq!(
+        verify(&c.verifier(), &c.sent(), &id),
+        Err(CertRejection::Expired)
+    );
+    // Untrusted, with a keyUsage that does not allow signatures and another name:
+    // the issuer is what is wrong first.
+    let mut spec = Spec::ee("moon.example");
+    spec.key_usages = vec![KeyUsagePurpose::KeyEncipherment];
+    let c = Chain::with(spec, Alg::P256);
+    let v = CertVerifier::new(vec![common::root("Another CA", Alg::P256).der]).unwrap();
+    assert_eq!(
+        verify(&v, &c.sent(), &fqdn("venus.example")),
+        Err(CertRejection::UnknownIssuer)
+    );
+    // Trusted, keyUsage wrong and another name: the key usage.
+    assert_eq!(
+        verify(&c.verifier(), &c.sent(), &fqdn("venus.example")),
+        Err(CertRejection::KeyUsage)
+    );
+}
