@@ -14,8 +14,8 @@ use std::sync::{Arc, OnceLock};
 use ipsec_ike::{Identity, Instant, VerifiesPeerCert};
 use ipsec_ike_wire::IdType;
 use ipsec_pki::{
-    cert_identity, dn_identity, parse_certs, parse_crl, parse_identity, subject,
-    subject_alt_names, CertVerifier, FixedClock,
+    cert_identity, dn_identity, parse_certs, parse_crl, parse_identity, subject, subject_alt_names,
+    CertVerifier, FixedClock,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -42,15 +42,23 @@ fn take<'a>(data: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
 
 fuzz_target!(|data: &[u8]| {
     let mut data = data;
-    let Some(&[n]) = take(&mut data, 1) else { return };
+    let Some(&[n]) = take(&mut data, 1) else {
+        return;
+    };
     let mut certs = Vec::new();
     for _ in 0..n % 5 {
-        let Some(len) = take(&mut data, 2) else { return };
+        let Some(len) = take(&mut data, 2) else {
+            return;
+        };
         let len = usize::from(u16::from_be_bytes([len[0], len[1]])).min(data.len());
-        let Some(cert) = take(&mut data, len) else { return };
+        let Some(cert) = take(&mut data, len) else {
+            return;
+        };
         certs.push(cert);
     }
-    let Some(&[kind]) = take(&mut data, 1) else { return };
+    let Some(&[kind]) = take(&mut data, 1) else {
+        return;
+    };
     let text = String::from_utf8_lossy(data);
     let id = match kind % 6 {
         0 => Identity::Fqdn(text.into_owned()),
