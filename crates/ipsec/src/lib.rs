@@ -14,6 +14,7 @@
 //! | [`esp`] | `ipsec-esp` | the ESP codec |
 //! | [`ike`] | `ipsec-ike` | the sans-I/O IKEv2 endpoint (RFC 7296) |
 //! | [`ike_wire`] | `ipsec-ike-wire` | the IKEv2 message codec, SK protection, fragmentation |
+//! | [`pki`] | `ipsec-pki` | X.509 certificates for IKE: loading, a verifier (RFC 4945), DN identities |
 //! | [`sad`] | `ipsec-sad` | SA and policy databases, the RFC 4301 processing model |
 //!
 //! # Features
@@ -29,6 +30,7 @@
 //! | `ah` | [`ah`] | |
 //! | `sad` | [`sad`] | `esp`, `ah` (turned on with it) |
 //! | `ike` | [`ike`], [`ike_wire`] | |
+//! | `pki` | [`pki`] | `ike` (turned on with it) |
 //! | `ring` | [`crypto_ring`], [`ring_provider`] | |
 //! | `rustcrypto` | [`crypto_rustcrypto`], [`rustcrypto_provider`] | |
 //! | `ring` + `rustcrypto` | [`DEFAULT_PROVIDER`] | |
@@ -150,6 +152,8 @@ pub use ipsec_ike as ike;
 pub use ipsec_ike_wire as ike_wire;
 #[cfg(feature = "sad")]
 pub use ipsec_sad as sad;
+#[cfg(feature = "pki")]
+pub use ipsec_pki as pki;
 
 #[cfg(all(feature = "ring", feature = "rustcrypto"))]
 use ipsec_crypto::Compliance;
