@@ -32,8 +32,8 @@ use ipsec_core::inbound::{self, Attempt, SeqFacts, Verifier};
 use ipsec_core::ip::{Ipv4Header, Ipv6Header};
 use ipsec_core::seq::split;
 use ipsec_core::{
-    ChildSaParams, IpProto, KeyMaterial, PacketBuf, ReplayError, ReplayWindow, SecurityProtocol,
-    SeqCounter, Spi,
+    ChildSaParams, Esn, IpProto, KeyMaterial, PacketBuf, Replay, ReplayError, ReplayWindow,
+    SecurityProtocol, SeqCounter, Spi,
 };
 use ipsec_crypto::suites::IntegDesc;
 use ipsec_crypto::{AeadKey, CryptoError, CryptoProvider, IntegId, IntegKey};
@@ -566,7 +566,8 @@ impl fmt::Debug for AhOutbound {
 }
 
 impl AhOutbound {
-    /// Sets up the sending side of an SA.
+    /// Sets up the sending side of an SA, with 64-bit extended sequence numbers when
+    /// `esn` is [`Esn::On`] (a `bool` converts).
     ///
     /// `integ` is one of [`integ::ALL`]; `keys.integ()` is its key (for AES-GMAC the
     /// key followed by the 4-byte salt) and `keys.encr()` must be empty.
@@ -578,8 +579,9 @@ impl AhOutbound {
         spi: Spi,
         integ: &'static IntegDesc,
         keys: &KeyMaterial,
-        esn: bool,
+        esn: impl Into<Esn>,
     ) -> Result<Self, SaError> {
+        let esn = esn.into().is_on();
         let xf = Transform::new(provider, integ, keys, esn)?;
         Ok(Self {
             spi,
@@ -774,8 +776,9 @@ pub(crate) struct Parsed {
 }
 
 impl AhInbound {
-    /// Sets up the receiving side of an SA. `replay_window` is the window size in
-    /// packets (32 to 4096), or 0 to switch anti-replay off. Keys and transforms as in
+    /// Sets up the receiving side of an SA. `replay` is [`Replay::Window`] with a size
+    /// in packets (32 to 4096), or [`Replay::Off`] (a `u32` converts: 0 is off). `esn`
+    /// is [`Esn::On`] or [`Esn::Off`] (or a `bool`). Keys and transforms as in
     /// [`AhOutbound::new`].
     ///
     /// # Errors
@@ -785,9 +788,10 @@ impl AhInbound {
         spi: Spi,
         integ: &'static IntegDesc,
         keys: &KeyMaterial,
-        esn: bool,
-        replay_window: u32,
+        esn: impl Into<Esn>,
+        replay: impl Into<Replay>,
     ) -> Result<Self, SaError> {
+        let (esn, replay_window) = (esn.into().is_on(), replay.into().window());
         let xf = Transform::new(provider, integ, keys, esn)?;
         let window = if replay_window == 0 {
             ReplayWindow::disabled()

@@ -46,10 +46,10 @@ pub use lifetime::{Lifetime, LifetimeLimits};
 pub use nat_t::{NAT_KEEPALIVE, NAT_T_PORT, NON_ESP_MARKER};
 pub use proto::{IpProto, Mode, SecurityProtocol};
 pub use replay::{
-    ReplayError, ReplayGuard, ReplayWindow, ResyncCounter, ResyncPolicy, MAX_REPLAY_WINDOW,
+    Replay, ReplayError, ReplayGuard, ReplayWindow, ResyncCounter, ResyncPolicy, MAX_REPLAY_WINDOW,
 };
 pub use selector::{TrafficSelector, TsSet, MAX_SELECTORS};
-pub use seq::{SeqCounter, SeqError};
+pub use seq::{Esn, SeqCounter, SeqError};
 pub use spi::{IkeSpi, Spi};
 pub use time::{Duration, Instant};
 pub use wire::{EmitError, ParseError, ParseErrorKind};

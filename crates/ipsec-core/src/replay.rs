@@ -385,6 +385,38 @@ impl ResyncCounter {
     }
 }
 
+/// The anti-replay setting of an inbound SA (RFC 4303 §3.4.3): off, or a window of
+/// this many packets. Converts from `u32` (0 = [`Replay::Off`]), so window sizes
+/// from configuration pass as they are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Replay {
+    /// No anti-replay check (for SAs with manual keys that the sender restarts, or
+    /// without integrity).
+    Off,
+    /// A window of this many packets (32 to 4096 for [`ReplayWindow::new`]).
+    Window(u32),
+}
+
+impl Replay {
+    /// The window size, 0 for [`Replay::Off`].
+    pub const fn window(self) -> u32 {
+        match self {
+            Replay::Off => 0,
+            Replay::Window(n) => n,
+        }
+    }
+}
+
+impl From<u32> for Replay {
+    fn from(n: u32) -> Self {
+        if n == 0 {
+            Replay::Off
+        } else {
+            Replay::Window(n)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

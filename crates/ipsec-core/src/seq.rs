@@ -120,6 +120,34 @@ pub fn infer_esn(top: u64, window: u32, seq_lo: u32) -> Option<u64> {
     }
 }
 
+/// Sequence numbers of an SA (RFC 4303 §2.2.1, RFC 4302 §2.5): 32 bits, or 64-bit
+/// extended sequence numbers of which the low 32 bits are sent. Converts from `bool`
+/// (`true` = [`Esn::On`]), so `esn: bool` values from negotiation pass as they are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Esn {
+    /// 32-bit sequence numbers.
+    Off,
+    /// 64-bit extended sequence numbers.
+    On,
+}
+
+impl Esn {
+    /// Whether extended sequence numbers are on.
+    pub const fn is_on(self) -> bool {
+        matches!(self, Esn::On)
+    }
+}
+
+impl From<bool> for Esn {
+    fn from(on: bool) -> Self {
+        if on {
+            Esn::On
+        } else {
+            Esn::Off
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

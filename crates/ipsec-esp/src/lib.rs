@@ -25,7 +25,7 @@ pub mod wire;
 pub use ipsec_core::buf::{BufError, PacketBuf};
 // The vocabulary this crate's API takes, so that it and one crypto backend are all
 // an embedder needs to depend on.
-pub use ipsec_core::{ChildSaParams, IpProto, KeyMaterial, Mode, ReplayWindow, Spi};
+pub use ipsec_core::{ChildSaParams, Esn, IpProto, KeyMaterial, Mode, Replay, ReplayWindow, Spi};
 pub use ipsec_crypto::suites;
 pub use ipsec_crypto::{CryptoProvider, EncrDesc, IntegDesc};
 pub use sa::{

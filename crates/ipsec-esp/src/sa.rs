@@ -32,8 +32,8 @@ use core::fmt;
 use ipsec_core::inbound::{self, Attempt, SeqFacts, Verifier};
 use ipsec_core::seq::split;
 use ipsec_core::{
-    ChildSaParams, IpProto, KeyMaterial, ReplayError, ReplayWindow, SecurityProtocol, SeqCounter,
-    Spi,
+    ChildSaParams, Esn, IpProto, KeyMaterial, Replay, ReplayError, ReplayWindow, SecurityProtocol,
+    SeqCounter, Spi,
 };
 use ipsec_crypto::suites::{self, EncrDesc, EncrKind, IntegDesc};
 use ipsec_crypto::{
@@ -741,7 +741,8 @@ impl fmt::Debug for EspOutbound {
 }
 
 impl EspOutbound {
-    /// Sets up the sending side of an SA.
+    /// Sets up the sending side of an SA, with 64-bit extended sequence numbers when
+    /// `esn` is [`Esn::On`] (a `bool` converts).
     ///
     /// `keys.encr()` is the encryption key followed by the salt for AEAD and GMAC
     /// transforms; `keys.integ()` the integrity key (empty for AEAD). `integ` must be
@@ -758,8 +759,9 @@ impl EspOutbound {
         encr: &'static EncrDesc,
         integ: Option<&'static IntegDesc>,
         keys: &KeyMaterial,
-        esn: bool,
+        esn: impl Into<Esn>,
     ) -> Result<Self, SaError> {
+        let esn = esn.into().is_on();
         let xf = Transform::new(provider, encr, integ, keys, esn)?;
         Ok(Self {
             spi,
@@ -1128,8 +1130,9 @@ impl EspInbound<ExternalReplay> {
         encr: &'static EncrDesc,
         integ: Option<&'static IntegDesc>,
         keys: &KeyMaterial,
-        esn: bool,
+        esn: impl Into<Esn>,
     ) -> Result<Self, SaError> {
+        let esn = esn.into().is_on();
         let xf = Transform::new(provider, encr, integ, keys, esn)?;
         Ok(Self {
             spi,
@@ -1140,8 +1143,9 @@ impl EspInbound<ExternalReplay> {
 }
 
 impl EspInbound {
-    /// Sets up the receiving side of an SA. `replay_window` is the window size in
-    /// packets (32 to 4096), or 0 to switch anti-replay off. Keys and transforms as in
+    /// Sets up the receiving side of an SA. `replay` is [`Replay::Window`] with a size
+    /// in packets (32 to 4096), or [`Replay::Off`] (a `u32` converts: 0 is off). `esn`
+    /// is [`Esn::On`] or [`Esn::Off`] (or a `bool`). Keys and transforms as in
     /// [`EspOutbound::new`].
     ///
     /// # Errors
@@ -1153,9 +1157,10 @@ impl EspInbound {
         encr: &'static EncrDesc,
         integ: Option<&'static IntegDesc>,
         keys: &KeyMaterial,
-        esn: bool,
-        replay_window: u32,
+        esn: impl Into<Esn>,
+        replay: impl Into<Replay>,
     ) -> Result<Self, SaError> {
+        let (esn, replay_window) = (esn.into().is_on(), replay.into().window());
         let xf = Transform::new(provider, encr, integ, keys, esn)?;
         let window = if replay_window == 0 {
             ReplayWindow::disabled()

@@ -20,10 +20,11 @@ use std::error::Error;
 use std::net::UdpSocket;
 use std::time::Duration;
 
-use ipsec::core::{IpProto, KeyMaterial, Spi};
-use ipsec::crypto::suites::AES_GCM_16_256;
+use ipsec::esp::suites::AES_GCM_16_256;
 use ipsec::esp::udp::{classify, Classified};
-use ipsec::esp::{tunnel, EspInbound, EspOutbound, OpenOptions, PacketBuf};
+use ipsec::esp::{
+    tunnel, Esn, EspInbound, EspOutbound, IpProto, KeyMaterial, OpenOptions, PacketBuf, Replay, Spi,
+};
 
 /// A minimal IPv4/UDP packet from 10.0.0.1 to 10.0.0.2 carrying `data`.
 fn inner_packet(data: &[u8]) -> Vec<u8> {
@@ -51,9 +52,16 @@ fn main() -> Result<(), Box<dyn Error>> {
     // from a secret store (or from IKE, see the other examples), never a constant.
     let keys = KeyMaterial::new(&[0x42; 36], &[])?;
     let spi = Spi(0x0000_1001);
-    let esn = true;
-    let mut tx = EspOutbound::new(provider, spi, &AES_GCM_16_256, None, &keys, esn)?;
-    let mut rx = EspInbound::new(provider, spi, &AES_GCM_16_256, None, &keys, esn, 128)?;
+    let mut tx = EspOutbound::new(provider, spi, &AES_GCM_16_256, None, &keys, Esn::On)?;
+    let mut rx = EspInbound::new(
+        provider,
+        spi,
+        &AES_GCM_16_256,
+        None,
+        &keys,
+        Esn::On,
+        Replay::Window(128),
+    )?;
 
     let a = UdpSocket::bind("127.0.0.1:0")?;
     let b = UdpSocket::bind("127.0.0.1:0")?;

@@ -150,10 +150,10 @@ pub use ipsec_esp as esp;
 pub use ipsec_ike as ike;
 #[cfg(feature = "ike")]
 pub use ipsec_ike_wire as ike_wire;
-#[cfg(feature = "sad")]
-pub use ipsec_sad as sad;
 #[cfg(feature = "pki")]
 pub use ipsec_pki as pki;
+#[cfg(feature = "sad")]
+pub use ipsec_sad as sad;
 
 #[cfg(all(feature = "ring", feature = "rustcrypto"))]
 use ipsec_crypto::Compliance;
