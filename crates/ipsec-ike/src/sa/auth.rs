@@ -73,7 +73,9 @@ fn check_peer_auth(
 ) -> Result<Identity, Error> {
     let peer_id = Identity::from_wire_or_other(*id_type, id_data);
     if let Some(want) = &cx.config.remote_id {
-        if Identity::from_wire(*id_type, id_data).as_ref() != Some(want) {
+        // Compared as received, so that a DN (ID_DER_ASN1_DN, an `Identity::Other`)
+        // can be required too.
+        if peer_id != *want {
             return Err(AuthFailure::IdentityMismatch.into());
         }
     }
