@@ -37,6 +37,8 @@ ours() { # end-entity: our credential options
 # CHARON_ID: charon's identity (default its FQDN); RID: the one we require of it.
 charon_up() { # case end-entity auth [ID_B]
   charon_creds "$1" "$2"
+  # up.sh copies CERT_DIR over the rig's swanctl/ directory: drop an earlier case's.
+  rm -rf "${RIG_DIR:?}/b/swanctl"
   ID_B=${4:-${CHARON_ID:-b.ipsec.test}} AUTH=$3 CERT_DIR=$CERTS/$1 "$RIG/up.sh" responder-only >/dev/null
 }
 charon_log() { cat "$RIG_DIR/b/charon.log"; }
@@ -71,7 +73,7 @@ cert_connect() { # name ours charon charon-auth rekey(yes|no) [our args...]
       echo '{"check":"charon did not log our successful authentication"}' >>"$log"; rc=1
     fi
   fi
-  result "cert initiator $name (we $our, charon $ch auth=$auth${rekey/no/}${rekey/yes/, rekeys})" $rc "$log"
+  result "cert initiator $name (we $our, charon $ch auth=$auth$([ "$rekey" = yes ] && echo ', rekeys'))" $rc "$log"
   "$RIG/down.sh" >/dev/null 2>&1 || true
 }
 
@@ -109,7 +111,7 @@ cert_listen() { # name ours charon charon-auth rekey(yes|no) [our args...]
       echo '{"check":"charon did not log our successful authentication"}' >>"$log"; rc=1
     fi
   fi
-  result "cert responder $name (we $our, charon $ch auth=$auth${rekey/no/}${rekey/yes/, rekeys})" $rc "$log"
+  result "cert responder $name (we $our, charon $ch auth=$auth$([ "$rekey" = yes ] && echo ', rekeys'))" $rc "$log"
   "$RIG/down.sh" >/dev/null 2>&1 || true
 }
 

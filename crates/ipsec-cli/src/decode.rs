@@ -21,10 +21,11 @@ use crate::capture::read_frames;
 use crate::keyfile::{EspSaRow, IkeSaRow, KeyTables};
 use ipsec::crypto::suites::{self, EncrDesc};
 use ipsec::crypto::EncrId;
-use ipsec::ike_wire::message::{emit_payloads, payloads_len};
 use ipsec::ike::{sigauth, Identity};
+use ipsec::ike_wire::message::{emit_payloads, payloads_len};
 use ipsec::ike_wire::{
-    AuthMethod, CertEncoding, ExchangeType, IdType, Message, OpenError, Payload, PayloadType, SkKeys,
+    AuthMethod, CertEncoding, ExchangeType, IdType, Message, OpenError, Payload, PayloadType,
+    SkKeys,
 };
 
 /// Replay window used when decoding: the largest, since captures may reorder.
@@ -647,7 +648,8 @@ fn credentials(v: &mut Value, payloads: &[Payload<'_>]) {
     for p in payloads {
         match p {
             Payload::Auth(a) => {
-                let mut auth = json!({"method": a.method.0, "method_name": auth_method_name(a.method)});
+                let mut auth =
+                    json!({"method": a.method.0, "method_name": auth_method_name(a.method)});
                 if a.method == AuthMethod::DIGITAL_SIGNATURE {
                     let scheme = sigauth::decode(a.data).map(|(s, _)| s.name());
                     auth["scheme"] = json!(scheme.unwrap_or("unknown"));
@@ -655,7 +657,11 @@ fn credentials(v: &mut Value, payloads: &[Payload<'_>]) {
                 m.insert("auth".into(), auth);
             }
             Payload::IdI(id) | Payload::IdR(id) => {
-                let key = if matches!(p, Payload::IdI(_)) { "id_i" } else { "id_r" };
+                let key = if matches!(p, Payload::IdI(_)) {
+                    "id_i"
+                } else {
+                    "id_r"
+                };
                 m.insert(key.into(), json!(id_text(id.id_type, id.data)));
             }
             Payload::Cert(c) if c.encoding == CertEncoding::X509_CERT_SIG => {
@@ -679,7 +685,8 @@ fn credentials(v: &mut Value, payloads: &[Payload<'_>]) {
 
 /// An AUTH method's registry name, or its number.
 fn auth_method_name(m: AuthMethod) -> String {
-    m.name().map_or_else(|| format!("method {}", m.0), str::to_string)
+    m.name()
+        .map_or_else(|| format!("method {}", m.0), str::to_string)
 }
 
 /// An identity as [`Identity`] prints it (a DN as its DER in hex).
@@ -782,23 +789,40 @@ fn text_line(v: &Value) -> String {
             let mut creds = String::new();
             for k in ["id_i", "id_r"] {
                 if let Some(id) = v[k].as_str() {
-                    let _ = write!(creds, "\n         {}: {id}", if k == "id_i" { "IDi" } else { "IDr" });
+                    let _ = write!(
+                        creds,
+                        "\n         {}: {id}",
+                        if k == "id_i" { "IDi" } else { "IDr" }
+                    );
                 }
             }
             if let Some(a) = v["auth"].as_object() {
-                let _ = write!(creds, "\n         AUTH {}", a["method_name"].as_str().unwrap_or("?"));
+                let _ = write!(
+                    creds,
+                    "\n         AUTH {}",
+                    a["method_name"].as_str().unwrap_or("?")
+                );
                 if let Some(sc) = a.get("scheme").and_then(Value::as_str) {
                     let _ = write!(creds, " ({sc})");
                 }
             }
             for c in v["certs"].as_array().into_iter().flatten() {
                 if let Some(sub) = c["subject"].as_str() {
-                    let san: Vec<&str> = c["san"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+                    let san: Vec<&str> = c["san"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .collect();
                     let _ = write!(
                         creds,
                         "\n         CERT subject \"{sub}\" issuer \"{}\"{}",
                         c["issuer"].as_str().unwrap_or(""),
-                        if san.is_empty() { String::new() } else { format!(" san {}", san.join(", ")) }
+                        if san.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" san {}", san.join(", "))
+                        }
                     );
                 } else {
                     let _ = write!(creds, "\n         CERT {c}");

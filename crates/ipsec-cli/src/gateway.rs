@@ -76,7 +76,10 @@ pub fn run(args: &GatewayArgs) -> Result<(), String> {
         args.config
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
-            .map_or_else(|| std::path::PathBuf::from("."), std::path::Path::to_path_buf),
+            .map_or_else(
+                || std::path::PathBuf::from("."),
+                std::path::Path::to_path_buf,
+            ),
     );
     if !(args.retransmit_timeout > 0.0 && args.retransmit_timeout < 3600.0)
         || args.retransmit_tries == 0

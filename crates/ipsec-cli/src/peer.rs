@@ -26,9 +26,7 @@ use ipsec::crypto::CryptoProvider;
 use ipsec::esp::udp::{classify, Classified};
 use ipsec::ike::{ChildSaId, CloseReason, Config, Identity, SaHandle};
 use ipsec::sad::{Sad, SadConfig};
-use ipsec_gateway::driver::{
-    reason_label, ConnSpec, Driver, Notice, SecretLookup, StartAction,
-};
+use ipsec_gateway::driver::{reason_label, ConnSpec, Driver, Notice, SecretLookup, StartAction};
 use serde_json::{json, Value};
 
 use crate::args::{
@@ -618,11 +616,14 @@ impl<'a> Run<'a> {
                 let label = reason_label(&reason);
                 let reason = reason.to_string();
                 if p.ike_failures.count(&reason, wall) {
-                    out.event(json!({"event": "ike_failed", "reason": reason, "label": label}), || {
-                        format!(
+                    out.event(
+                        json!({"event": "ike_failed", "reason": reason, "label": label}),
+                        || {
+                            format!(
                             "an IKE_SA failed before it was established: {reason}; still listening"
                         )
-                    });
+                        },
+                    );
                 }
             }
             _ => {}
@@ -840,7 +841,11 @@ impl<'a> Run<'a> {
 /// The IKE configuration from the options: identity (default: the subject of
 /// `--cert`, else our address), credentials (PSK, `--cert`/`--key`, `--ca`),
 /// proposals, remote identity and traffic selectors.
-fn config(args: &PeerArgs, local_ip: IpAddr, provider: &'static CryptoProvider) -> Result<Config, String> {
+fn config(
+    args: &PeerArgs,
+    local_ip: IpAddr,
+    provider: &'static CryptoProvider,
+) -> Result<Config, String> {
     let creds = Credentials::load(&args.certs, provider)?;
     let id: Identity = match (&args.id, &creds.local_id) {
         (Some(s), _) => parse_id(s).map_err(|e| format!("bad --id \"{s}\": {e}"))?,

@@ -98,9 +98,7 @@ impl Credentials {
         }
         let mut anchors = Vec::new();
         for f in files(&dir.join("x509ca"))? {
-            anchors.extend(
-                ipsec_pki::load_certs(&f).map_err(|e| format!("{}: {e}", f.display()))?,
-            );
+            anchors.extend(ipsec_pki::load_certs(&f).map_err(|e| format!("{}: {e}", f.display()))?);
         }
         let mut crls = Vec::new();
         for f in files(&dir.join("x509crl"))? {
@@ -130,10 +128,14 @@ impl Credentials {
                     ));
                 };
                 let path = resolve(dir, "x509", first);
-                let mut chain = ipsec_pki::load_certs(&path)
-                    .map_err(|e| format!("connection '{name}', local.certs {}: {e}", path.display()))?;
+                let mut chain = ipsec_pki::load_certs(&path).map_err(|e| {
+                    format!("connection '{name}', local.certs {}: {e}", path.display())
+                })?;
                 let Some(ee) = chain.first().cloned() else {
-                    return Err(format!("connection '{name}', local.certs: {} is empty", path.display()));
+                    return Err(format!(
+                        "connection '{name}', local.certs: {} is empty",
+                        path.display()
+                    ));
                 };
                 append_intermediates(&mut chain, &anchors);
                 let key = keys
@@ -150,7 +152,14 @@ impl Credentials {
                     .map_err(|e| format!("connection '{name}', local: {e}"))?;
                 let subject = ipsec_pki::cert_identity(&ee)
                     .map_err(|e| format!("connection '{name}', {}: {e}", path.display()))?;
-                c.signing.insert(name.clone(), Signing { chain, auth, subject });
+                c.signing.insert(
+                    name.clone(),
+                    Signing {
+                        chain,
+                        auth,
+                        subject,
+                    },
+                );
             }
             if k.remote.auth == AuthMethod::Pubkey {
                 let mine = if k.remote.cacerts.is_empty() {
@@ -212,7 +221,9 @@ fn append_intermediates(chain: &mut Vec<Vec<u8>>, pool: &[Vec<u8>]) {
     // A chain longer than this is not a chain we build.
     for _ in 0..8 {
         let Some(last) = chain.last() else { return };
-        let Ok(want) = ipsec_pki::issuer(last) else { return };
+        let Ok(want) = ipsec_pki::issuer(last) else {
+            return;
+        };
         let next = pool.iter().find(|c| {
             let (Ok(s), Ok(i)) = (ipsec_pki::subject(c), ipsec_pki::issuer(c)) else {
                 return false;

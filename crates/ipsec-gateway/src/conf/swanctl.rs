@@ -402,7 +402,10 @@ fn auth_method(v: &str) -> Result<(AuthMethod, bool), ValueError> {
         return Ok((AuthMethod::Psk, false));
     }
     let head = v.split(['-', '/']).next().unwrap_or_default();
-    if matches!(head, "pubkey" | "rsa" | "ecdsa" | "ed25519" | "ed448" | "bliss") {
+    if matches!(
+        head,
+        "pubkey" | "rsa" | "ecdsa" | "ed25519" | "ed448" | "bliss"
+    ) {
         let pss = v.split(['-', '/']).any(|p| p == "pss");
         return Ok((AuthMethod::Pubkey, pss));
     }
@@ -424,7 +427,8 @@ fn auth_round(conn: &str, sec: Section) -> R<AuthRound> {
                 let v = s.value.as_str();
                 match s.key.as_str() {
                     "auth" => {
-                        let (m, pss) = auth_method(v.trim()).map_err(|e| bad_value(&path, &s, e))?;
+                        let (m, pss) =
+                            auth_method(v.trim()).map_err(|e| bad_value(&path, &s, e))?;
                         round.auth = m;
                         round.rsa_pss = pss;
                     }
@@ -433,10 +437,12 @@ fn auth_round(conn: &str, sec: Section) -> R<AuthRound> {
                         round.id = Some(v.trim().to_string());
                     }
                     "certs" if !remote => {
-                        round.certs = list(v, |f| Ok(f.to_string())).map_err(|e| bad_value(&path, &s, e))?;
+                        round.certs =
+                            list(v, |f| Ok(f.to_string())).map_err(|e| bad_value(&path, &s, e))?;
                     }
                     "cacerts" if remote => {
-                        round.cacerts = list(v, |f| Ok(f.to_string())).map_err(|e| bad_value(&path, &s, e))?;
+                        round.cacerts =
+                            list(v, |f| Ok(f.to_string())).map_err(|e| bad_value(&path, &s, e))?;
                     }
                     "round" => {
                         return Err(unsupported_key(
