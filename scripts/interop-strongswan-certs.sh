@@ -42,9 +42,15 @@ charon_up() { # case end-entity auth [ID_B]
   ID_B=${4:-${CHARON_ID:-b.ipsec.test}} AUTH=$3 CERT_DIR=$CERTS/$1 "$RIG/up.sh" responder-only >/dev/null
 }
 charon_log() { cat "$RIG_DIR/b/charon.log"; }
-# Charon's log must show that it authenticated our end entity's identity.
-charon_authenticated_us() {
-  charon_log | grep -E "authentication of '[^']*a\.ipsec\.test' with .* successful" | grep -qv myself
+# The signature scheme charon names for an end entity's key (RSA ones sign with PSS).
+scheme_of() {
+  case $1 in *rsa*) echo RSA_EMSA_PSS;; *-ed*) echo ED25519;; *p384*) echo ECDSA_WITH_SHA384;; *) echo ECDSA_WITH_SHA256;; esac
+}
+# Charon's log must show that it verified our end entity's signature with the scheme
+# of our key, and made its own with the scheme of its key.
+charon_authenticated() { # our-end-entity charon-end-entity
+  charon_log | grep -E "authentication of '[^']*a\.ipsec\.test' with $(scheme_of "$1")[A-Z0-9_]* successful" | grep -qv myself &&
+    charon_log | grep -qE "authentication of .* \(myself\) with $(scheme_of "$2")[A-Z0-9_]* successful"
 }
 count() { grep -c "$1" "$2" || true; }
 
@@ -69,8 +75,8 @@ cert_connect() { # name ours charon charon-auth rekey(yes|no) [our args...]
        || [ "$(count '"event":"ike_rekeyed"' "$log")" -lt $want_rekeys ] \
        || ! grep -q "\"peer_id\":\"${PEER_ID:-@b.ipsec.test\"}" "$log"; then
       echo '{"check":"pings, rekeys or the peer identity missing"}' >>"$log"; rc=1
-    elif ! charon_authenticated_us; then
-      echo '{"check":"charon did not log our successful authentication"}' >>"$log"; rc=1
+    elif ! charon_authenticated "$our" "$ch"; then
+      echo '{"check":"charon did not log both authentications with the expected schemes"}' >>"$log"; rc=1
     fi
   fi
   result "cert initiator $name (we $our, charon $ch auth=$auth$([ "$rekey" = yes ] && echo ', rekeys'))" $rc "$log"
@@ -107,8 +113,8 @@ cert_listen() { # name ours charon charon-auth rekey(yes|no) [our args...]
     if grep -q '"note"' "$log"; then rc=1
     elif [ "$(count '"event":"echo_request"' "$log")" -lt 3 ] || ! grep -q "\"peer_id\":\"${PEER_ID:-@b.ipsec.test\"}" "$log"; then
       echo '{"check":"echo requests or the peer identity missing"}' >>"$log"; rc=1
-    elif ! charon_authenticated_us; then
-      echo '{"check":"charon did not log our successful authentication"}' >>"$log"; rc=1
+    elif ! charon_authenticated "$our" "$ch"; then
+      echo '{"check":"charon did not log both authentications with the expected schemes"}' >>"$log"; rc=1
     fi
   fi
   result "cert responder $name (we $our, charon $ch auth=$auth$([ "$rekey" = yes ] && echo ', rekeys'))" $rc "$log"
