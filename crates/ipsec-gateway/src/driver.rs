@@ -290,7 +290,7 @@ impl Driver {
             ));
         };
         let mut cfg = Arc::clone(&c.config);
-        if cfg.psk.expose().is_empty() {
+        if cfg.psk.expose().is_empty() && conn::uses_psk(&cfg) {
             let Some(remote_id) = &cfg.remote_id else {
                 warn!(conn = %cfg.name, "no remote id to look the key up with");
                 return Err(format!("connection {}: no remote id", cfg.name));

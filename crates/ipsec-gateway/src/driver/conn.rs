@@ -43,6 +43,12 @@ pub struct ConnSpec {
 /// swanctl.conf's `secrets` do; `None` when there is none.
 pub type SecretLookup = Arc<dyn Fn(&Identity, &Identity) -> Option<Psk> + Send + Sync>;
 
+/// Whether either direction of `cfg` authenticates with the pre-shared key (else no
+/// secret is looked up for it).
+pub(crate) fn uses_psk(cfg: &Config) -> bool {
+    matches!(cfg.auth, LocalAuth::Psk) || !cfg.peer_auth.is_signature()
+}
+
 /// The resolver the driver gives the endpoint: the connection by identity and
 /// address, its key from the secrets.
 pub(crate) struct Resolver {
@@ -79,9 +85,8 @@ impl ResolvesPeer for Resolver {
             // needs no key: the peer's certificate or key proves the identity, and
             // without `remote_id` any identity it proves is accepted (the verifier
             // checks the binding, RFC 4945 §3.1).
-            let psk_used = matches!(cfg.auth, LocalAuth::Psk) || !cfg.peer_auth.is_signature();
             let mut d = Config::clone(cfg);
-            if psk_used {
+            if uses_psk(cfg) {
                 let Some(key) = (self.secrets)(&cfg.local_id, h.peer_id) else {
                     continue;
                 };
