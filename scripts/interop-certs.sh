@@ -10,11 +10,11 @@
 #     a-p256   ECDSA P-256   "C=CH, O=ipsec-rs interop, CN=a.ipsec.test", SAN a.ipsec.test
 #     a-p384   ECDSA P-384   same subject
 #     a-ed     Ed25519       same subject
-#     a-rsa    RSA 3072      same subject (signs with RSASSA-PSS; the certificate too)
+#     a-rsa    RSA 3072      same subject (signs AUTH with RSASSA-PSS in the cases)
 #     b-ed     Ed25519       "C=CH, O=ipsec-rs interop, CN=b.ipsec.test", SAN b.ipsec.test
 #     b-p384   ECDSA P-384   same subject
 #     b-p256   ECDSA P-256   same subject
-#     b-rsa    RSA 3072      same subject (RSASSA-PSS)
+#     b-rsa    RSA 3072      same subject (charon signs AUTH with RSASSA-PSS)
 #     a-expired, b-expired   ECDSA P-256, valid 2020-01-01 .. 2021-01-01
 #     a-revoked, b-revoked   ECDSA P-256, revoked by inter.crl
 #     a-other, b-other       ECDSA P-256, issued by the other root instead
@@ -64,12 +64,10 @@ for s in a b; do
   key $s-expired ecdsa 256; key $s-revoked ecdsa 256; key $s-other ecdsa 256
 done
 for n in a-p256 a-p384 a-ed a-rsa a-revoked; do
-  pad=(); [ "$n" = a-rsa ] && pad=(--rsa-padding pss)
-  issue "$n" inter.pem inter.key "$O, CN=a.ipsec.test" a.ipsec.test "${pad[@]}"
+  issue "$n" inter.pem inter.key "$O, CN=a.ipsec.test" a.ipsec.test
 done
 for n in b-ed b-p384 b-p256 b-rsa b-revoked; do
-  pad=(); [ "$n" = b-rsa ] && pad=(--rsa-padding pss)
-  issue "$n" inter.pem inter.key "$O, CN=b.ipsec.test" b.ipsec.test "${pad[@]}"
+  issue "$n" inter.pem inter.key "$O, CN=b.ipsec.test" b.ipsec.test
 done
 for s in a b; do
   issue $s-expired inter.pem inter.key "$O, CN=$s.ipsec.test" $s.ipsec.test \

@@ -3,7 +3,9 @@
 #
 # Certificates come from strongSwan's own pki (scripts/interop-certs.sh): a root CA
 # (ECDSA P-384) -> an intermediate (ECDSA P-256) -> end entities with ECDSA P-256,
-# ECDSA P-384, Ed25519 and RSA 3072 keys (RSA signing with RSASSA-PSS). Charon in
+# ECDSA P-384, Ed25519 and RSA 3072 keys (RSA signing AUTH with RSASSA-PSS: we with
+# --rsa-pss, charon with auth = rsa/pss-sha256; plain rsa/pss leaves charon on PKCS#1
+# v1.5 unless strongswan.conf sets rsa_pss). Charon in
 # ns-b gets its side in swanctl's layout (x509/, x509ca/ with root and intermediate,
 # x509crl/, and its key in ecdsa/, rsa/ or pkcs8/); we get --cert (chain: end entity
 # then intermediate), --key, --ca root.pem, --crl inter.crl.
@@ -180,8 +182,8 @@ cert_connect p256-ed a-p256 b-ed pubkey yes
 cert_listen p256-ed a-p256 b-ed pubkey yes
 cert_connect rsapss-p384 a-rsa b-p384 pubkey no --rsa-pss --id a.ipsec.test
 cert_listen rsapss-p384 a-rsa b-p384 pubkey no --rsa-pss --id a.ipsec.test
-cert_connect ed-rsapss a-ed b-rsa rsa/pss no
-cert_listen ed-rsapss a-ed b-rsa rsa/pss no
+cert_connect ed-rsapss a-ed b-rsa rsa/pss-sha256 no
+cert_listen ed-rsapss a-ed b-rsa rsa/pss-sha256 no
 cert_connect p384-p256 a-p384 b-p256 pubkey no --id "C=CH, O=ipsec-rs interop, CN=a.ipsec.test"
 # Charon identified by its DN, required by us as a DN string.
 DN_B="C=CH, O=ipsec-rs interop, CN=b.ipsec.test"
