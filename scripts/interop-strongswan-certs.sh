@@ -189,6 +189,26 @@ cert_connect p384-p256 a-p384 b-p256 pubkey no --id "C=CH, O=ipsec-rs interop, C
 DN_B="C=CH, O=ipsec-rs interop, CN=b.ipsec.test"
 CHARON_ID=$DN_B RID=$DN_B PEER_ID=ID_DER_ASN1_DN cert_listen p384-dn a-p384 b-p256 pubkey no --id a.ipsec.test
 
+# ipsec load with certificates: 10 handshakes, 5 at a time, each signing with our
+# certificate (all initiators are its subject) and verifying charon's.
+cert_load() {
+  local log=$LOGS/cert-load.log rc
+  charon_up load b-p384 pubkey
+  set +e
+  # shellcheck disable=SC2046
+  ip netns exec ns-a "$BIN" load --remote 198.18.0.2 $(ours a-p256) --remote-id b.ipsec.test \
+    --local-ts 198.19.1.0/24 --remote-ts 198.19.2.0/24 --count 10 --concurrency 5 \
+    --timeout 20 --json >"$log" 2>&1
+  rc=$?
+  set -e
+  if [ $rc -eq 0 ] && [ "$(charon_log | grep -cE "authentication of '[^']*a\.ipsec\.test' with ECDSA_WITH_SHA256[A-Z0-9_]* successful")" -lt 10 ]; then
+    echo '{"check":"charon did not authenticate 10 initiators"}' >>"$log"; rc=1
+  fi
+  result "cert load: 10 handshakes, 5 at a time (we a-p256, charon b-p384)" $rc "$log"
+  "$RIG/down.sh" >/dev/null 2>&1 || true
+}
+cert_load
+
 refused_by_charon wrong-ca a-other 'no issuer certificate found|no trusted .* public key found'
 refused_by_charon expired a-expired 'certificate .*expired|not valid|no trusted .* public key found'
 refused_by_charon revoked a-revoked 'certificate was revoked|revoked'
