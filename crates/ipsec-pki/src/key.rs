@@ -130,10 +130,9 @@ pub fn parse_private_key(bytes: &[u8]) -> Result<PrivateKey, PkiError> {
     let der = match pem_blocks(bytes) {
         Some(blocks) => {
             let mut found = None;
-            for mut b in blocks? {
-                let der = Zeroizing::new(std::mem::take(&mut b.der));
+            for b in blocks? {
                 if found.is_none() && KEY_LABELS.contains(&b.label.as_str()) {
-                    found = Some(der);
+                    found = Some(b.der);
                 } else if found.is_none() && b.label == "ENCRYPTED PRIVATE KEY" {
                     return Err(PkiError::UnsupportedKey(
                         "encrypted keys are not supported".into(),

@@ -14,6 +14,7 @@ pub use key::{
 };
 pub use load::{load_certs, load_crl, parse_certs, parse_crl};
 pub use names::{
-    ca_key_hash, cert_identity, dn_identity, issuer, parse_identity, subject, subject_alt_names,
+    ca_key_hash, cert_identity, dn_identity, identity_string, issuer, parse_identity, subject,
+    subject_alt_names,
 };
 pub use verify::{CertVerifier, FixedClock, SystemClock, WallClock, MAX_PEER_CERTS};

@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use zeroize::Zeroizing;
+
 use crate::error::PkiError;
 
 /// Upper bound on a file this crate reads: certificates, keys and CRLs are far smaller.
@@ -11,7 +13,13 @@ pub(crate) const MAX_FILE_LEN: u64 = 16 * 1024 * 1024;
 pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, PkiError> {
     use std::io::Read;
     let file = std::fs::File::open(path).map_err(|e| PkiError::io(path, e))?;
-    let mut buf = Vec::new();
+    // Sized up front, so that a key is not left behind in a reallocated buffer.
+    let len = file
+        .metadata()
+        .map(|m| m.len())
+        .unwrap_or(0)
+        .min(MAX_FILE_LEN);
+    let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0) + 1);
     file.take(MAX_FILE_LEN + 1)
         .read_to_end(&mut buf)
         .map_err(|e| PkiError::io(path, e))?;
@@ -24,10 +32,11 @@ pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, PkiError> {
     Ok(buf)
 }
 
-/// One decoded PEM block: its label and its contents.
+/// One decoded PEM block: its label and its contents (zeroized on drop: it may be a
+/// private key).
 pub(crate) struct PemBlock {
     pub(crate) label: String,
-    pub(crate) der: Vec<u8>,
+    pub(crate) der: Zeroizing<Vec<u8>>,
 }
 
 const BEGIN: &[u8] = b"-----BEGIN ";
@@ -61,7 +70,7 @@ pub(crate) fn pem_blocks(bytes: &[u8]) -> Option<Result<Vec<PemBlock>, PkiError>
         match pem_rfc7468::decode_vec(block) {
             Ok((label, der)) => blocks.push(PemBlock {
                 label: label.to_owned(),
-                der,
+                der: Zeroizing::new(der),
             }),
             Err(e) => return Some(Err(PkiError::Pem(e.to_string()))),
         }
@@ -99,7 +108,7 @@ pub fn parse_certs(bytes: &[u8]) -> Result<Vec<Vec<u8>>, PkiError> {
         Some(blocks) => blocks?
             .into_iter()
             .filter(|b| b.label == "CERTIFICATE" || b.label == "X509 CERTIFICATE")
-            .map(|b| b.der)
+            .map(|b| b.der.to_vec())
             .collect(),
         None if looks_like_der(bytes) => vec![bytes.to_vec()],
         None => Vec::new(),
@@ -133,7 +142,7 @@ pub fn parse_crl(bytes: &[u8]) -> Result<Vec<u8>, PkiError> {
         Some(blocks) => blocks?
             .into_iter()
             .find(|b| b.label == "X509 CRL")
-            .map(|b| b.der)
+            .map(|b| b.der.to_vec())
             .ok_or_else(|| PkiError::BadCrl("no X509 CRL block".into()))?,
         None => bytes.to_vec(),
     };

@@ -127,8 +127,9 @@ fn hex(bytes: &[u8]) -> String {
 
 fn escape(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
+    let last = value.chars().count().saturating_sub(1);
     for (i, c) in value.chars().enumerate() {
-        let edge_space = c == ' ' && (i == 0 || i + 1 == value.chars().count());
+        let edge_space = c.is_whitespace() && (i == 0 || i == last);
         if matches!(c, ',' | '\\' | '"') || edge_space {
             out.push('\\');
         }
@@ -232,33 +233,47 @@ pub(crate) fn sans(cert: &Certificate) -> Result<Vec<GeneralName>, PkiError> {
     Ok(out)
 }
 
-/// Splits a DN string at unescaped, unquoted commas and unescapes each part.
-fn split_dn(s: &str) -> Result<Vec<(String, bool)>, PkiError> {
+/// A character of a DN string and whether it was escaped or quoted (and so is
+/// literal: no separator, no trimmed space).
+type Lit = (char, bool);
+
+/// Splits a DN string at unescaped, unquoted commas, unescaping each part.
+fn split_dn(s: &str) -> Result<Vec<Vec<Lit>>, PkiError> {
     let bad = || PkiError::BadIdentity(s.to_owned());
     let mut parts = Vec::new();
-    let mut cur = String::new();
+    let mut cur = Vec::new();
     let mut quoted = false;
-    let mut was_quoted = false;
     let mut chars = s.chars();
     while let Some(c) = chars.next() {
         match c {
-            '\\' => cur.push(chars.next().ok_or_else(bad)?),
-            '"' => {
-                quoted = !quoted;
-                was_quoted = true;
-            }
-            ',' if !quoted => {
-                parts.push((std::mem::take(&mut cur), was_quoted));
-                was_quoted = false;
-            }
-            c => cur.push(c),
+            '\\' => cur.push((chars.next().ok_or_else(bad)?, true)),
+            '"' => quoted = !quoted,
+            ',' if !quoted => parts.push(std::mem::take(&mut cur)),
+            c => cur.push((c, quoted)),
         }
     }
     if quoted {
         return Err(bad());
     }
-    parts.push((cur, was_quoted));
+    parts.push(cur);
     Ok(parts)
+}
+
+/// The text of `lits` without the unprotected white space at either end.
+fn trimmed(lits: &[Lit]) -> String {
+    let start = lits
+        .iter()
+        .position(|&(c, lit)| lit || !c.is_whitespace())
+        .unwrap_or(lits.len());
+    let end = lits
+        .iter()
+        .rposition(|&(c, lit)| lit || !c.is_whitespace())
+        .map_or(start, |i| i + 1);
+    lits.get(start..end)
+        .unwrap_or_default()
+        .iter()
+        .map(|&(c, _)| c)
+        .collect()
 }
 
 fn is_printable(s: &str) -> bool {
@@ -285,14 +300,15 @@ fn is_printable(s: &str) -> bool {
 pub fn dn_identity(s: &str) -> Result<Identity, PkiError> {
     let bad = || PkiError::BadIdentity(s.to_owned());
     let mut rdns = Vec::new();
-    for (part, quoted) in split_dn(s)? {
-        let (key, value) = part.split_once('=').ok_or_else(bad)?;
-        let oid = attribute_oid(key.trim()).ok_or_else(bad)?;
-        let value = if quoted {
-            value.trim_matches(' ')
-        } else {
-            value.trim()
-        };
+    for part in split_dn(s)? {
+        let eq = part
+            .iter()
+            .position(|&(c, lit)| c == '=' && !lit)
+            .ok_or_else(bad)?;
+        let (key, value) = part.split_at(eq);
+        let oid = attribute_oid(&trimmed(key)).ok_or_else(bad)?;
+        let value = trimmed(value.get(1..).unwrap_or_default());
+        let value = value.as_str();
         if value.is_empty() {
             return Err(bad());
         }
@@ -354,6 +370,22 @@ pub fn parse_identity(s: &str) -> Result<Identity, PkiError> {
     }
     s.parse::<Identity>()
         .map_err(|_| PkiError::BadIdentity(s.to_owned()))
+}
+
+/// An identity in strongSwan's syntax, for logs and status output: a DN identity
+/// (ID_DER_ASN1_DN) as [`subject`] prints names (`C=CH, O=strongSwan, CN=moon`), or
+/// the DER in hex after `#` if it does not parse; any other identity as its
+/// `Display` (`@fqdn`, an address, `user@host`, ...).
+pub fn identity_string(id: &Identity) -> String {
+    match id {
+        Identity::Other { id_type, data } if *id_type == IdType::ID_DER_ASN1_DN => {
+            match Name::from_der(data) {
+                Ok(name) => name_to_string(&name),
+                Err(_) => format!("#{}", hex(data)),
+            }
+        }
+        other => other.to_string(),
+    }
 }
 
 /// The SHA-1 hash of a certificate's DER SubjectPublicKeyInfo element, as a CERTREQ

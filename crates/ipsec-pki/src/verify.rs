@@ -159,7 +159,6 @@ impl CertVerifier {
         let ee_der = *certs.first().ok_or(CertRejection::Malformed)?;
         let parsed = Certificate::from_der(ee_der).map_err(|_| CertRejection::Malformed)?;
         let eku = required_eku(&parsed)?;
-        check_key_usage(&parsed)?;
 
         let ee_cert = CertificateDer::from(ee_der);
         let ee = EndEntityCert::try_from(&ee_cert).map_err(map_webpki)?;
@@ -194,6 +193,7 @@ impl CertVerifier {
                 None,
             )
             .map_err(map_webpki)?;
+        check_key_usage(&parsed)?;
         check_identity(&parsed, peer_id)?;
         Ok(path
             .end_entity()
@@ -218,8 +218,12 @@ impl VerifiesPeerCert for CertVerifier {
     }
 }
 
-/// The EKU webpki is to require of each certificate in the path, chosen from the end
-/// entity's EKU extension (RFC 4945 §5.1.3.12 widened as the crate docs say).
+/// The EKU webpki is to require of each certificate in the path that has an EKU,
+/// chosen from the end entity's EKU extension (RFC 4945 §5.1.3.12 widened as the
+/// crate docs say).
+///
+/// # Errors
+/// [`CertRejection::Malformed`] if the extension does not parse.
 fn required_eku(cert: &Certificate) -> Result<KeyUsage, CertRejection> {
     let Some(exts) = &cert.tbs_certificate.extensions else {
         return Ok(KeyUsage::required_if_present(EKU_IPSEC_IKE));
@@ -233,11 +237,14 @@ fn required_eku(cert: &Certificate) -> Result<KeyUsage, CertRejection> {
     if present.is_empty() {
         return Ok(KeyUsage::required_if_present(EKU_IPSEC_IKE));
     }
-    ACCEPTED_EKUS
+    // None accepted: require id-kp-ipsecIKE, which webpki then finds missing
+    // (CertRejection::KeyUsage) after its own checks of the certificate (validity).
+    Ok(ACCEPTED_EKUS
         .iter()
         .find(|want| present.iter().any(|oid| oid.as_bytes() == **want))
-        .map(|want| KeyUsage::required_if_present(want))
-        .ok_or(CertRejection::KeyUsage)
+        .map_or(KeyUsage::required_if_present(EKU_IPSEC_IKE), |want| {
+            KeyUsage::required_if_present(want)
+        }))
 }
 
 /// RFC 4945 §5.1.3.2: a keyUsage on the end entity must allow digitalSignature or

@@ -73,8 +73,7 @@ fn check_peer_auth(
 ) -> Result<Identity, Error> {
     let peer_id = Identity::from_wire_or_other(*id_type, id_data);
     if let Some(want) = &cx.config.remote_id {
-        // Compared as received, so that a DN (ID_DER_ASN1_DN, an `Identity::Other`)
-        // can be required too.
+        // from_wire_or_other: a DN (or other uninterpreted type) compares by its bytes.
         if peer_id != *want {
             return Err(AuthFailure::IdentityMismatch.into());
         }
