@@ -187,7 +187,7 @@ cert_listen ed-rsapss a-ed b-rsa rsa/pss-sha256 no
 cert_connect p384-p256 a-p384 b-p256 pubkey no --id "C=CH, O=ipsec-rs interop, CN=a.ipsec.test"
 # Charon identified by its DN, required by us as a DN string.
 DN_B="C=CH, O=ipsec-rs interop, CN=b.ipsec.test"
-CHARON_ID=$DN_B RID=$DN_B PEER_ID=ID_DER_ASN1_DN cert_listen p384-dn a-p384 b-p256 pubkey no --id a.ipsec.test
+CHARON_ID=$DN_B RID=$DN_B PEER_ID="$DN_B\"" cert_listen p384-dn a-p384 b-p256 pubkey no --id a.ipsec.test
 
 # ipsec load with certificates: 10 handshakes, 5 at a time, each signing with our
 # certificate (all initiators are its subject) and verifying charon's.

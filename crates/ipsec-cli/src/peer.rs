@@ -503,8 +503,8 @@ impl<'a> Run<'a> {
                 out.event(
                     json!({"event": "ike_established", "suite": suite, "local_spi": local_spi.to_string(),
                            "remote_spi": remote_spi.to_string(), "local_behind_nat": nat.local_behind_nat,
-                           "remote_behind_nat": nat.remote_behind_nat, "peer_id": peer_id.to_string()}),
-                    || format!("IKE_SA established with {peer_id}: {suite}, SPIs {local_spi}/{remote_spi}, NAT {nat:?}"),
+                           "remote_behind_nat": nat.remote_behind_nat, "peer_id": ipsec_pki::identity_string(&peer_id)}),
+                    || format!("IKE_SA established with {}: {suite}, SPIs {local_spi}/{remote_spi}, NAT {nat:?}", ipsec_pki::identity_string(&peer_id)),
                 );
             }
             Notice::ChildUp {

@@ -472,11 +472,8 @@ fn certificates_and_mixed_authentication() {
         .iter()
         .find(|v| v["event"] == "ike_established")
         .unwrap();
-    assert!(
-        up["peer_id"]
-            .as_str()
-            .unwrap()
-            .starts_with("ID_DER_ASN1_DN:"),
+    assert_eq!(
+        up["peer_id"], "C=CH, O=ipsec-rs test, CN=peer.test",
         "{all}"
     );
 

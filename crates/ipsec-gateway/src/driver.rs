@@ -597,11 +597,14 @@ impl Driver {
                     initiator: i.initiator,
                     local,
                     remote,
-                    local_id: cfg.map(|c| c.local_id.to_string()).unwrap_or_default(),
+                    // A DN as strongSwan prints it ("C=CH, O=Example, CN=gw").
+                    local_id: cfg
+                        .map(|c| ipsec_pki::identity_string(&c.local_id))
+                        .unwrap_or_default(),
                     remote_id: i
                         .peer_id
                         .as_ref()
-                        .map(ToString::to_string)
+                        .map(ipsec_pki::identity_string)
                         .unwrap_or_default(),
                     suite: i.suite.clone(),
                     local_spi: i.spis.0.clone(),

@@ -58,9 +58,9 @@ fn auth_method_name(m: AuthMethod) -> String {
         .map_or_else(|| format!("method {}", m.0), str::to_string)
 }
 
-/// An identity as [`Identity`] prints it (a DN as its DER in hex).
+/// An identity as strongSwan prints it (a DN as `C=CH, O=Example, CN=gw`).
 fn id_text(t: IdType, data: &[u8]) -> String {
-    Identity::from_wire_or_other(t, data).to_string()
+    ipsec_pki::identity_string(&Identity::from_wire_or_other(t, data))
 }
 
 /// The text lines under an IKE message for what [`credentials`] put into `v`.
