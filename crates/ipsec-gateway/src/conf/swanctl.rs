@@ -217,7 +217,7 @@ fn top(items: Vec<Item>) -> R<GatewayConfig> {
                 return Err(unsupported_section(
                     "",
                     &sec,
-                    "certificate authorities (only PSK authentication is supported)",
+                    "certificate authorities: put CA certificates in x509ca/ beside the file, or name them in remote.cacerts",
                 ))
             }
             _ => return Err(unknown_section("", &sec)),
