@@ -17,7 +17,9 @@
 # authentication_failed_rejected_by_peer), and charon holds it (we must refuse it with
 # the named local reason, and charon's log shows the AUTHENTICATION_FAILED it
 # received): wrong CA, expired certificate, revoked certificate, identity not in the
-# certificate.
+# certificate. The same four refused by our initiator (charon's side: its IKE_AUTH
+# response with the bad certificate; no AUTHENTICATION_FAILED reaches it, see there).
+# And `ipsec load` with certificates.
 
 K=$LOGS/pki
 "$ROOT/scripts/interop-certs.sh" "$K" >/dev/null
@@ -178,6 +180,33 @@ refused_by_us() { # name charon-end-entity our-label [charon ID_B] [our args...]
   "$RIG/down.sh" >/dev/null 2>&1 || true
 }
 
+# --- negative: we refuse charon's credential as initiator --------------------------
+# RFC 7296 §2.21.2 lets the initiator end the IKE SA without telling the responder,
+# which is what we do: charon's side is then the IKE_AUTH response it sent with its
+# (bad) certificate, and ours the named reason.
+refused_by_us_initiating() { # name charon-end-entity our-label [charon ID_B]
+  local name=$1 ch=$2 label=$3 idb=${4:-b.ipsec.test}
+  local log=$LOGS/cert-refused-by-us-initiating-$name.log rc
+  charon_up "refused-init-$name" "$ch" pubkey "$idb"
+  set +e
+  # shellcheck disable=SC2046
+  ip netns exec ns-a "$BIN" connect --remote 198.18.0.2 $(ours a-p256) \
+    --local-ts 198.19.1.0/24 --remote-ts 198.19.2.0/24 --timeout 8 --json >"$log" 2>&1
+  rc=$?
+  set -e
+  if [ $rc -eq 0 ]; then
+    echo '{"check":"the IKE SA came up with a credential we must refuse"}' >>"$log"; rc=1
+  elif ! grep -q "\"label\":\"authentication_failed_$label\"" "$log"; then
+    echo "{\"check\":\"our log does not name authentication_failed_$label\"}" >>"$log"; rc=1
+  elif ! charon_log | grep -q 'generating IKE_AUTH response .*CERT.*AUTH'; then
+    echo '{"check":"charon did not answer IKE_AUTH with its certificate"}' >>"$log"; rc=1
+  else
+    rc=0
+  fi
+  result "cert refused by us as initiator: $name ($label)" $rc "$log"
+  "$RIG/down.sh" >/dev/null 2>&1 || true
+}
+
 cert_connect p256-ed a-p256 b-ed pubkey yes
 cert_listen p256-ed a-p256 b-ed pubkey yes
 cert_connect rsapss-p384 a-rsa b-p384 pubkey no --rsa-pss --id a.ipsec.test
@@ -217,3 +246,7 @@ refused_by_us wrong-ca b-other unknown_issuer
 refused_by_us expired b-expired expired
 refused_by_us revoked b-revoked revoked
 refused_by_us id-mismatch b-p256 id_mismatch x.ipsec.test
+refused_by_us_initiating wrong-ca b-other unknown_issuer
+refused_by_us_initiating expired b-expired expired
+refused_by_us_initiating revoked b-revoked revoked
+refused_by_us_initiating id-mismatch b-p256 id_mismatch x.ipsec.test
