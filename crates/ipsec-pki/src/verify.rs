@@ -80,6 +80,8 @@ const ACCEPTED_EKUS: [&[u8]; 4] = [EKU_IPSEC_IKE, EKU_ANY, EKU_SERVER_AUTH, EKU_
 pub struct CertVerifier {
     anchors: Vec<TrustAnchor<'static>>,
     anchor_hashes: Vec<[u8; 20]>,
+    /// Each anchor's validity (notBefore, notAfter) in Unix seconds.
+    anchor_validity: Vec<(u64, u64)>,
     intermediates: Vec<CertificateDer<'static>>,
     crls: Vec<CertRevocationList<'static>>,
     clock: Arc<dyn WallClock>,
@@ -105,8 +107,14 @@ impl CertVerifier {
     pub fn new(trust_anchors: Vec<Vec<u8>>) -> Result<Self, PkiError> {
         let mut anchors = Vec::with_capacity(trust_anchors.len());
         let mut anchor_hashes = Vec::with_capacity(trust_anchors.len());
+        let mut anchor_validity = Vec::with_capacity(trust_anchors.len());
         for der in &trust_anchors {
             anchor_hashes.push(ca_key_hash(der)?);
+            let validity = crate::names::parse_cert(der)?.tbs_certificate.validity;
+            anchor_validity.push((
+                validity.not_before.to_unix_duration().as_secs(),
+                validity.not_after.to_unix_duration().as_secs(),
+            ));
             let cert = CertificateDer::from(der.as_slice());
             let anchor = webpki::anchor_from_trusted_cert(&cert)
                 .map_err(|e| PkiError::BadCertificate(e.to_string()))?;
@@ -115,6 +123,7 @@ impl CertVerifier {
         Ok(CertVerifier {
             anchors,
             anchor_hashes,
+            anchor_validity,
             intermediates: Vec::new(),
             crls: Vec::new(),
             clock: Arc::new(SystemClock),
@@ -181,7 +190,8 @@ impl CertVerifier {
                 .with_expiration_policy(ExpirationPolicy::Ignore)
                 .build()
         });
-        let time = UnixTime::since_unix_epoch(Duration::from_secs(self.clock.unix_time(now)));
+        let unix = self.clock.unix_time(now);
+        let time = UnixTime::since_unix_epoch(Duration::from_secs(unix));
         let path = ee
             .verify_for_usage(
                 webpki::ALL_VERIFICATION_ALGS,
@@ -193,6 +203,19 @@ impl CertVerifier {
                 None,
             )
             .map_err(map_webpki)?;
+        // webpki does not look at the trust anchor's own validity; strongSwan does.
+        let anchor = self
+            .anchors
+            .iter()
+            .position(|a| std::ptr::eq(a, path.anchor()));
+        if let Some((not_before, not_after)) = anchor.and_then(|i| self.anchor_validity.get(i)) {
+            if unix < *not_before {
+                return Err(CertRejection::NotYetValid);
+            }
+            if unix > *not_after {
+                return Err(CertRejection::Expired);
+            }
+        }
         check_key_usage(&parsed)?;
         check_identity(&parsed, peer_id)?;
         Ok(path

@@ -135,6 +135,27 @@ fn key_matches_cert() {
         check_key_matches_cert(&moon_key, b"junk"),
         Err(PkiError::BadCertificate(_))
     ));
+    // SEC1 without its optional public key: derived from the scalar.
+    let nopub = load_private_key(&path("moon-p256.nopub.pem")).unwrap();
+    assert_eq!(nopub.kind(), KeyKind::EcdsaP256);
+    check_key_matches_cert(&nopub, &moon).unwrap();
+    assert!(matches!(
+        check_key_matches_cert(&nopub, &sun),
+        Err(PkiError::KeyMismatch)
+    ));
+    // `pki --gen --type ed25519` writes PKCS#8 v1 (seed only): derived from the seed.
+    let carol_pem = std::fs::read_to_string(path("carol-ed25519.key.pem")).unwrap();
+    let carol = rcgen::KeyPair::from_pem(&carol_pem).unwrap();
+    let carol_cert = rcgen::CertificateParams::new(vec!["carol.example".into()])
+        .unwrap()
+        .self_signed(&carol)
+        .unwrap();
+    let carol_key = load_private_key(&path("carol-ed25519.key.pem")).unwrap();
+    check_key_matches_cert(&carol_key, carol_cert.der()).unwrap();
+    assert!(matches!(
+        check_key_matches_cert(&carol_key, &moon),
+        Err(PkiError::KeyMismatch)
+    ));
     // rcgen's keys: Ed25519 (PKCS#8 v2) and P-384.
     for alg in [common::Alg::Ed25519, common::Alg::P384] {
         let root = common::root("CA", alg);
@@ -329,4 +350,19 @@ fn ca_key_hash_known_answer() {
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[test]
+fn sec1_key_without_public_key_signs() {
+    let key = load_private_key(&path("moon-p256.nopub.pem")).unwrap();
+    for provider in [
+        &ipsec_crypto_ring::PROVIDER,
+        &ipsec_crypto_rustcrypto::PROVIDER,
+    ] {
+        assert!(
+            local_auth(provider, &key, false).is_ok(),
+            "{}",
+            provider.name
+        );
+    }
 }

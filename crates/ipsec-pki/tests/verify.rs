@@ -366,3 +366,36 @@ fn trust_and_validity_are_reported_before_the_ike_profile() {
         Err(CertRejection::KeyUsage)
     );
 }
+
+#[test]
+fn trust_anchor_validity_is_checked() {
+    // A root that expired before NOW (webpki itself ignores an anchor's validity).
+    let mut spec = Spec::ee("Old Root");
+    spec.sans.clear();
+    spec.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let old_root = common::root_with(spec.clone().valid((2015, 1, 1), (2025, 1, 1)), Alg::P256);
+    let ee = common::ee(Spec::ee("moon.example"), Alg::P256, &old_root);
+    let v = |root: &common::Issued| {
+        CertVerifier::new(vec![root.der.clone()])
+            .unwrap()
+            .with_clock(Arc::new(FixedClock(NOW)))
+    };
+    assert_eq!(
+        verify(
+            &v(&old_root),
+            std::slice::from_ref(&ee.der),
+            &fqdn("moon.example")
+        ),
+        Err(CertRejection::Expired)
+    );
+    let future_root = common::root_with(spec.valid((2027, 1, 1), (2035, 1, 1)), Alg::P256);
+    let ee = common::ee(Spec::ee("moon.example"), Alg::P256, &future_root);
+    assert_eq!(
+        verify(
+            &v(&future_root),
+            std::slice::from_ref(&ee.der),
+            &fqdn("moon.example")
+        ),
+        Err(CertRejection::NotYetValid)
+    );
+}
