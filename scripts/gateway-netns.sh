@@ -14,8 +14,10 @@
 #      (results in $OUT/throughput.txt)
 #   6. `ipsec load` handshakes against our gateway and against charon: responder CPU
 #      time per handshake (results in $OUT/load.txt)
+#   7. certificates: our gateway with auth = pubkey and swanctl's credential directories,
+#      charon initiating with its certificate; pings both ways
 #
-# Environment: OUT (artifacts, default /tmp/gateway-netns), CASES (default "1 2 3 4 5 6"),
+# Environment: OUT (artifacts, default /tmp/gateway-netns), CASES (default "1 2 3 4 5 6 7"),
 # BIN (an already built `ipsec`; otherwise `cargo build --release -p ipsec-cli`),
 # GW_LOG (RUST_LOG for the gateways, default info), LOAD_COUNT (500), LOAD_CONCURRENCY (20).
 # Fails loudly; never skips.
@@ -414,6 +416,46 @@ case_6() {
 }
 
 # ------------------------------------------------------------------------------------
+# case 7: certificates (auth = pubkey) between our gateway and charon
+# ------------------------------------------------------------------------------------
+# Certificates from strongSwan's pki (scripts/interop-certs.sh: root -> intermediate ->
+# end entities) in swanctl's directories beside each swanctl.conf: ours ECDSA P-256 in
+# x509/ + ecdsa/, charon's Ed25519 in x509/ + pkcs8/, root and intermediate in x509ca/.
+# Our gateway has no local id (it is the certificate's subject DN) and no remote id
+# (any identity the certificate proves); charon requires our DN and initiates.
+certs_side() { # DIR end-entity keydir
+  mkdir -p "$1/x509" "$1/x509ca" "$1/$3"
+  cp "$OUT/pki/$2.pem" "$1/x509/"; cp "$OUT/pki/$2.key" "$1/$3/"
+  cp "$OUT/pki/root.pem" "$OUT/pki/inter.pem" "$1/x509ca/"
+}
+case_7() {
+  local da=$CASE_DIR/a db=$CASE_DIR/b dn="C=CH, O=ipsec-rs interop, CN=a.ipsec.test"
+  "$ROOT/scripts/interop-certs.sh" "$OUT/pki" >/dev/null
+  pair gw-a gw-b 1
+  mkdir -p "$da" "$db/swanctl"
+  certs_side "$da" a-p256 ecdsa
+  certs_side "$db/swanctl" b-ed pkcs8
+  CONN_AUTH=pubkey CONN_CERT=a-p256.pem write_conf "$da/gateway.conf" \
+    "$(CONN_AUTH=pubkey CONN_CERT=a-p256.pem conn_block ours peer 198.18.1.1 198.18.1.2 "" "" \
+        198.19.1.0/24 198.19.2.0/24 none)" ""
+  write_conf "$db/swanctl.conf.new" \
+    "$(CONN_AUTH=pubkey CONN_CERT=b-ed.pem conn_block charon peer 198.18.1.2 198.18.1.1 b.ipsec.test "$dn" \
+        198.19.2.0/24 198.19.1.0/24 none)" ""
+  gw_up 7-a gw-a "$da"
+  ch_up 7-b gw-b "$db"
+  sw "$db" --initiate --ike peer --child net --timeout 15 >"$db/initiate.out" 2>&1 \
+    || { cat "$db/initiate.out" >&2; fail "7: charon's initiate failed"; }
+  check "7: our gateway has the IKE SA and Child SA" wait_for 15 gw_established "$da" 1
+  check "7: charon has the IKE SA and Child SA" ch_established "$db" peer
+  check "7: ipsec status names both sides as their certificates do" gw_check "$da" \
+    "est(s)[0]['local_id'] == '$dn' and est(s)[0]['remote_id'] == '@b.ipsec.test'"
+  check "7: charon verified our ECDSA signature" grep -qE "authentication of '$dn' with ECDSA_WITH_SHA256" "$db/charon.log"
+  check "7: ping b -> a through the tunnel" wait_for 5 ping_ok gw-b 198.19.2.1 198.19.1.1
+  check "7: ping a -> b through the tunnel" ping_ok gw-a 198.19.1.1 198.19.2.1
+  stop_all; del_all_ns
+}
+
+# ------------------------------------------------------------------------------------
 # driver
 # ------------------------------------------------------------------------------------
 declare -A TITLES=(
@@ -424,8 +466,9 @@ declare -A TITLES=(
   [4]="kill -9 of peers: DPD clears SAs and routes, peers reconnect"
   [5]="throughput: our gateway pair vs charon pair"
   [6]="ipsec load: CPU per handshake, our gateway vs charon"
+  [7]="certificates: our gateway (auth = pubkey, swanctl directories) <-> charon initiating"
 )
-declare -A TIMEOUTS=([selftest]=60 [1]=100 [2]=60 [3]=60 [4]=90 [5]=90 [6]=180)
+declare -A TIMEOUTS=([selftest]=60 [1]=100 [2]=60 [3]=60 [4]=90 [5]=90 [6]=180 [7]=60)
 
 if [ "${1:-}" = --one-case ]; then     # internal: one case in its own process (timeout)
   CASE_DIR=$OUT/case$2
@@ -456,7 +499,7 @@ head -c $((PAYLOAD_MB * 1000 * 1000)) /dev/urandom >"$PAYLOAD"
 rm -f "$OUT/throughput.txt" "$OUT/load.txt"     # only this run's results are printed
 
 pass=(); failed=()
-for n in ${CASES:-1 2 3 4 5 6}; do
+for n in ${CASES:-1 2 3 4 5 6 7}; do
   CASE_DIR=$OUT/case$n
   rm -rf "$CASE_DIR"; mkdir -p "$CASE_DIR"
   echo

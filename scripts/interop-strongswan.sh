@@ -8,19 +8,27 @@
 #   2. charon as initiator against our responder (`ipsec listen` in ns-a): charon pings
 #      our tunnel address 198.19.1.1 through the tunnel, we ping 198.19.2.1, a Child SA
 #      rekey and an IKE SA rekey started by charon and by us, charon deletes.
-# Installs strongSwan from Debian's packages when missing. Fails loudly.
+# Then the certificate cases (scripts/interop-strongswan-certs.sh): both roles with
+# ECDSA P-256/P-384, Ed25519 and RSA-PSS end entities under a CA -> intermediate chain
+# made with strongSwan's pki, and the refusals (wrong CA, expired, revoked, identity
+# not in the certificate) checked on both sides.
+# Installs strongSwan (and its pki tool) from Debian's packages when missing. Fails
+# loudly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 RIG=${RIG_SRC:-$ROOT/../shared/interop}
 [ -x "$RIG/up.sh" ] || { echo "strongSwan rig not found at $RIG" >&2; exit 1; }
 export RIG_DIR=${RIG_DIR:-/tmp/ipsec-interop-ci}
-if [ ! -x /usr/lib/ipsec/charon ] || ! command -v swanctl >/dev/null 2>&1; then
+if [ ! -x /usr/lib/ipsec/charon ] || ! command -v swanctl >/dev/null 2>&1 || ! command -v pki >/dev/null 2>&1; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq strongswan-charon strongswan-swanctl \
-        libcharon-extra-plugins libstrongswan-extra-plugins libstrongswan-standard-plugins \
-        iproute2 iputils-ping >/dev/null
+        strongswan-pki libcharon-extra-plugins libstrongswan-extra-plugins \
+        libstrongswan-standard-plugins iproute2 iputils-ping >/dev/null
 fi
+# ONLY=psk or ONLY=cert runs one group of cases (for local runs; CI runs both).
+ONLY=${ONLY:-all}
+case "$ONLY" in all|psk|cert) ;; *) echo "ONLY must be all, psk or cert" >&2; exit 2;; esac
 cargo build --release -p ipsec-cli
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 BIN=$TARGET/release/ipsec
@@ -43,6 +51,7 @@ CASES=(
   "aes256-sha384-x25519|aes256-sha384"
   "chacha20poly1305-prfsha256-x25519|chacha20poly1305"
 )
+[ "$ONLY" = cert ] && CASES=()
 for c in "${CASES[@]}"; do
   ike=${c%%|*}; esp=${c##*|}
   # --- 1. we initiate ---------------------------------------------------------
@@ -116,5 +125,6 @@ for c in "${CASES[@]}"; do
   result "responder   $ike / $esp" $rc "$log"
   "$RIG/down.sh" >/dev/null 2>&1 || true
 done
+[ "$ONLY" = psk ] || . "$ROOT/scripts/interop-strongswan-certs.sh"
 echo "interop with strongSwan: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

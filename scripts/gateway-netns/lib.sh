@@ -201,6 +201,9 @@ wait_for() {
 
 # --- configuration (one swanctl.conf dialect for both; charon gets a few extra keys) --
 # conn_block KIND NAME LADDR RADDR LID RID LTS RTS START [IKE_REKEY CHILD_REKEY DPD]
+#   An empty LID or RID leaves the id out. CONN_AUTH (default psk; e.g. pubkey) is the
+#   local auth, CONN_REMOTE_AUTH the remote one (default CONN_AUTH), CONN_CERT adds
+#   `certs = FILE` to local.
 #   KIND ours|charon; rekey times in seconds; START none|trap|start (charon: none; its
 #   tests initiate with swanctl). Charon also gets life_time above rekey_time (or its
 #   Child SA hard-expires at 110% instead of being rekeyed) and small rand_times; our
@@ -230,12 +233,13 @@ conn_block() {
     rekey_time = $ike_rekey
     dpd_delay = $dpd$ike_extra
     local {
-      auth = psk
-      id = $lid
+      auth = ${CONN_AUTH:-psk}${lid:+
+      id = \"$lid\"}${CONN_CERT:+
+      certs = $CONN_CERT}
     }
     remote {
-      auth = psk
-      id = $rid
+      auth = ${CONN_REMOTE_AUTH:-${CONN_AUTH:-psk}}${rid:+
+      id = \"$rid\"}
     }
     children {
       net {

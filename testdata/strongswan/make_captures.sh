@@ -5,7 +5,8 @@
 # a liveness check, and the deletes. Writes <suite>.pcapng and <suite>.keys/
 # (Wireshark's ikev2_decryption_table and esp_sa, extended with ChaCha20-Poly1305,
 # which the rig's keys.py skips because Wireshark 4.0 cannot decrypt it).
-# Needs root, strongSwan and tshark (see the rig's README). Re-run to refresh.
+# Needs root, strongSwan, its pki tool and tshark (see the rig's README). Re-run to
+# refresh; `make_captures.sh cert` (or psk) makes one group only.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 RIGSRC=${RIGSRC:-$HERE/../../../shared/interop}
@@ -41,6 +42,33 @@ PY
   echo "   $(ls -l "$HERE/$name.pcapng" | awk '{print $5}') bytes, $(grep -vc '^#' "$HERE/$name.keys/ikev2_decryption_table") IKE SAs, $(grep -vc '^#' "$HERE/$name.keys/esp_sa") ESP SAs"
 }
 
-capture gcm "aes128gcm16-prfsha256-x25519" "aes128gcm16"
-capture cbc "aes256-sha384-ecp384" "aes256-sha384"
-capture chacha "chacha20poly1305-prfsha256-x25519" "chacha20poly1305"
+# cert: certificate authentication (made with pki by scripts/interop-certs.sh): side a
+# signs with ECDSA P-256, side b with Ed25519, both under root -> intermediate; the
+# IKE_AUTH messages carry CERTREQ, CERT (end entity and intermediate) and AUTH method 14.
+cert_dirs() { # DIR
+  local pki=$1/pki s ee kd
+  "$HERE/../../scripts/interop-certs.sh" "$pki" >/dev/null
+  for s in a b; do
+    if [ $s = a ]; then ee=a-p256; kd=ecdsa; else ee=b-ed; kd=pkcs8; fi
+    mkdir -p "$1/$s/x509" "$1/$s/x509ca" "$1/$s/$kd"
+    cp "$pki/$ee.pem" "$1/$s/x509/"; cp "$pki/$ee.key" "$1/$s/$kd/"
+    cp "$pki/root.pem" "$pki/inter.pem" "$1/$s/x509ca/"
+  done
+}
+
+case "${1:-all}" in
+  all|psk)
+    capture gcm "aes128gcm16-prfsha256-x25519" "aes128gcm16"
+    capture cbc "aes256-sha384-ecp384" "aes256-sha384"
+    capture chacha "chacha20poly1305-prfsha256-x25519" "chacha20poly1305"
+    ;;
+esac
+case "${1:-all}" in
+  all|cert)
+    CERTS=$(mktemp -d)
+    cert_dirs "$CERTS"
+    rm -rf "$RIG_DIR/a/swanctl" "$RIG_DIR/b/swanctl"
+    AUTH=pubkey CERT_DIR=$CERTS capture cert "aes128gcm16-prfsha256-x25519" "aes128gcm16"
+    rm -rf "$CERTS"
+    ;;
+esac

@@ -24,6 +24,8 @@ use ipsec::crypto::EncrId;
 use ipsec::ike_wire::message::{emit_payloads, payloads_len};
 use ipsec::ike_wire::{ExchangeType, Message, OpenError, PayloadType, SkKeys};
 
+mod creds;
+
 /// Replay window used when decoding: the largest, since captures may reorder.
 const DECODE_WINDOW: u32 = 4096;
 
@@ -617,6 +619,7 @@ fn ike(n: usize, msg: &[u8], sas: &Sas<'_>) -> Value {
                     emit_payloads(&parsed, &mut re);
                     put(&mut v, "inner", json!(types));
                     put(&mut v, "inner_reemit", json!(re == opened.inner));
+                    creds::credentials(&mut v, &parsed);
                     put(&mut v, "status", json!("ok"));
                 }
                 (_, Err(e)) | (Err(e), _) => {
@@ -726,8 +729,9 @@ fn text_line(v: &Value) -> String {
             } else {
                 format!(" [{status}]")
             };
+            let creds = creds::text(v);
             format!(
-                "{n:>6} IKE {} {} #{} {}{inner}{status}",
+                "{n:>6} IKE {} {} #{} {}{inner}{status}{creds}",
                 exchange_name(v["exchange"].as_u64().unwrap_or(0)),
                 if v["response"].as_bool() == Some(true) {
                     "response"

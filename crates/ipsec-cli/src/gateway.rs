@@ -71,6 +71,16 @@ pub fn run(args: &GatewayArgs) -> Result<(), String> {
     opts.control = Some(args.control.clone());
     opts.metrics = args.metrics;
     opts.routes = !args.no_routes;
+    // swanctl's credential directories (x509/, x509ca/, private/, ...) beside the file.
+    opts.conf_dir = Some(
+        args.config
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(
+                || std::path::PathBuf::from("."),
+                std::path::Path::to_path_buf,
+            ),
+    );
     if !(args.retransmit_timeout > 0.0 && args.retransmit_timeout < 3600.0)
         || args.retransmit_tries == 0
     {

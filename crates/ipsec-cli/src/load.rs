@@ -21,9 +21,12 @@ use std::time::{Duration, Instant as WallInstant};
 
 use ipsec::core::time::StdClock;
 use ipsec::core::Instant;
+use ipsec::crypto::CryptoProvider;
 use ipsec::ike::{Config, Event, Identity, IkeEndpoint, SaHandle};
 
-use crate::args::{parse_remote, parse_ts, read_psk, route_source};
+use crate::args::{
+    parse_id, parse_remote, parse_ts, read_psk, route_source, CertArgs, Credentials,
+};
 use crate::Backend;
 
 mod net;
@@ -48,10 +51,11 @@ pub struct LoadArgs {
     #[arg(long)]
     pub local: Option<IpAddr>,
     // The help cannot write the placeholder out: clap reads it as a line break.
-    /// Each initiator's identity, a pattern like the default: its number (1 to
-    /// --count) takes the place of the n in braces.
-    #[arg(long = "id-format", default_value = "load-{n}.example")]
-    pub id_format: String,
+    /// Each initiator's identity, a pattern like load-{n}.example (the default,
+    /// without --cert; with --cert every initiator is the certificate's subject): its
+    /// number (1 to --count) takes the place of the n in braces.
+    #[arg(long = "id-format")]
+    pub id_format: Option<String>,
     /// The identity the responder must prove (default: any that knows the PSK).
     #[arg(long = "remote-id")]
     pub remote_id: Option<String>,
@@ -91,7 +95,14 @@ pub struct LoadArgs {
     /// IKE port, ours and the responder's default (4500 is always used as well).
     #[arg(long, default_value_t = 500)]
     pub port: u16,
+    /// Certificates, as for `ipsec connect`: every initiator signs with --cert/--key,
+    /// and the responder must prove a certificate under --ca.
+    #[command(flatten)]
+    pub certs: CertArgs,
 }
+
+/// The identity pattern when --id-format is not given and there is no --cert.
+const DEFAULT_ID_FORMAT: &str = "load-{n}.example";
 
 /// Where one handshake of ours is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -172,10 +183,12 @@ impl<'a> Load<'a> {
         if local_ip.is_ipv4() != remote.is_ipv4() {
             return Err("--local and --remote are of different address families".into());
         }
-        let base = config(args, local_ip)?;
-        // The identity of initiator 1, to find a bad --id-format now.
-        identity(&args.id_format, 1)?;
         let provider = args.backend.provider();
+        let base = config(args, local_ip, provider)?;
+        // The identity of initiator 1, to find a bad --id-format now.
+        if let Some(f) = id_format(args) {
+            identity(f, 1)?;
+        }
         let ep = IkeEndpoint::with_config(Arc::new(base.clone()), provider)
             .map_err(|e| format!("configuration: {e}"))?;
         let net = Net::bind(
@@ -313,7 +326,9 @@ impl<'a> Load<'a> {
     fn start_handshakes(&mut self, now: Instant) -> Result<(), String> {
         while self.in_flight < self.args.concurrency && self.next <= self.args.count {
             let mut cfg = self.base.clone();
-            cfg.local_id = identity(&self.args.id_format, self.next)?;
+            if let Some(f) = id_format(self.args) {
+                cfg.local_id = identity(f, self.next)?;
+            }
             let h = self
                 .ep
                 .connect_with(now, self.net.l500, self.remote, Arc::new(cfg))
@@ -477,18 +492,40 @@ fn identity(format: &str, n: u32) -> Result<Identity, String> {
         .map_err(|_| format!("--id-format \"{format}\" makes the bad identity \"{s}\""))
 }
 
-/// Every initiator's configuration but its identity: PSK, proposals, the remote
-/// identity and the selectors.
-fn config(args: &LoadArgs, local_ip: IpAddr) -> Result<Config, String> {
-    let psk = read_psk(args.psk.as_deref(), args.psk_file.as_deref())?;
-    let mut cfg = Config::new(local_ip.into(), psk)
-        .with_ike_proposals(&args.ike)
-        .map_err(|e| format!("--ike: {e}"))?
-        .with_esp_proposals(&args.esp)
-        .map_err(|e| format!("--esp: {e}"))?;
+/// The identity pattern in use: --id-format, else the default unless --cert gives
+/// every initiator the certificate's subject.
+fn id_format(args: &LoadArgs) -> Option<&str> {
+    match (&args.id_format, &args.certs.cert) {
+        (Some(f), _) => Some(f),
+        (None, None) => Some(DEFAULT_ID_FORMAT),
+        (None, Some(_)) => None,
+    }
+}
+
+/// Every initiator's configuration but its identity: credentials (PSK, certificates),
+/// proposals, the remote identity and the selectors.
+fn config(
+    args: &LoadArgs,
+    local_ip: IpAddr,
+    provider: &'static CryptoProvider,
+) -> Result<Config, String> {
+    let creds = Credentials::load(&args.certs, provider)?;
+    let psk = if creds.needs_psk() {
+        read_psk(args.psk.as_deref(), args.psk_file.as_deref())?
+    } else {
+        Vec::new()
+    };
+    let id = creds.local_id.clone().unwrap_or_else(|| local_ip.into());
+    let mut cfg = creds.apply(
+        Config::new(id, psk)
+            .with_ike_proposals(&args.ike)
+            .map_err(|e| format!("--ike: {e}"))?
+            .with_esp_proposals(&args.esp)
+            .map_err(|e| format!("--esp: {e}"))?,
+    );
     cfg.name = "load".into();
     if let Some(r) = &args.remote_id {
-        cfg.remote_id = Some(r.parse().map_err(|_| format!("bad --remote-id \"{r}\""))?);
+        cfg.remote_id = Some(parse_id(r).map_err(|e| format!("bad --remote-id \"{r}\": {e}"))?);
     }
     if let Some(t) = &args.local_ts {
         cfg.local_ts = vec![parse_ts(t)?];

@@ -22,13 +22,16 @@ use std::time::{Duration, Instant};
 
 use ipsec::core::time::StdClock;
 use ipsec::core::TrafficSelector;
+use ipsec::crypto::CryptoProvider;
 use ipsec::esp::udp::{classify, Classified};
 use ipsec::ike::{ChildSaId, CloseReason, Config, Identity, SaHandle};
 use ipsec::sad::{Sad, SadConfig};
-use ipsec_gateway::driver::{ConnSpec, Driver, Notice, SecretLookup, StartAction};
+use ipsec_gateway::driver::{reason_label, ConnSpec, Driver, Notice, SecretLookup, StartAction};
 use serde_json::{json, Value};
 
-use crate::args::{parse_remote, parse_ts, read_psk, route_source};
+use crate::args::{
+    parse_id, parse_remote, parse_ts, read_psk, route_source, CertArgs, Credentials,
+};
 use crate::packets::{ipv4_packet, reply_to, PROTO_ICMP};
 use crate::Backend;
 
@@ -54,10 +57,13 @@ pub struct PeerArgs {
     /// "\r\n"). Without --psk and --psk-file, the key comes from IPSEC_PSK.
     #[arg(long = "psk-file", value_name = "FILE")]
     pub psk_file: Option<PathBuf>,
-    /// Our identity (IP address, FQDN, or user@fqdn); default: our address.
+    /// Our identity (IP address, FQDN, user@fqdn, or a distinguished name such as
+    /// "C=CH, O=Example, CN=gw.example"); default: the subject of --cert, else our
+    /// address.
     #[arg(long)]
     pub id: Option<String>,
-    /// The identity the peer must prove (default: any that knows the PSK).
+    /// The identity the peer must prove, in the syntax of --id (default: any that
+    /// knows the PSK or that its certificate proves).
     #[arg(long = "remote-id")]
     pub remote_id: Option<String>,
     /// IKE proposals (strongSwan syntax, comma-separated).
@@ -103,6 +109,10 @@ pub struct PeerArgs {
     /// IKE port (4500 is always used as well).
     #[arg(long, default_value_t = 500)]
     pub port: u16,
+    /// Certificates: ours (--cert, --key, --rsa-pss) and the peer's trust anchors
+    /// (--ca, --crl).
+    #[command(flatten)]
+    pub certs: CertArgs,
 }
 
 struct Out {
@@ -264,7 +274,7 @@ impl<'a> Run<'a> {
             .local
             .or_else(|| remote.and_then(route_source))
             .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        let mut cfg = config(args, local_ip)?;
+        let mut cfg = config(args, local_ip, provider)?;
         cfg.name = CONN.into();
         let ping_src = ping_source(&cfg, local_ip);
         let local_sel: Vec<TrafficSelector> = cfg.local_ts.clone();
@@ -493,8 +503,8 @@ impl<'a> Run<'a> {
                 out.event(
                     json!({"event": "ike_established", "suite": suite, "local_spi": local_spi.to_string(),
                            "remote_spi": remote_spi.to_string(), "local_behind_nat": nat.local_behind_nat,
-                           "remote_behind_nat": nat.remote_behind_nat, "peer_id": peer_id.to_string()}),
-                    || format!("IKE_SA established with {peer_id}: {suite}, SPIs {local_spi}/{remote_spi}, NAT {nat:?}"),
+                           "remote_behind_nat": nat.remote_behind_nat, "peer_id": ipsec_pki::identity_string(&peer_id)}),
+                    || format!("IKE_SA established with {}: {suite}, SPIs {local_spi}/{remote_spi}, NAT {nat:?}", ipsec_pki::identity_string(&peer_id)),
                 );
             }
             Notice::ChildUp {
@@ -583,7 +593,8 @@ impl<'a> Run<'a> {
             }
             Notice::IkeClosed { sa: h, reason, .. } if self.sa == Some(h) => {
                 out.event(
-                    json!({"event": "ike_closed", "reason": reason.to_string()}),
+                    json!({"event": "ike_closed", "reason": reason.to_string(),
+                           "label": reason_label(&reason)}),
                     || format!("IKE_SA closed: {reason}"),
                 );
                 p.closed = Some(reason);
@@ -602,13 +613,17 @@ impl<'a> Run<'a> {
             // A handshake that failed before its peer was authenticated: anyone can
             // cause that, so it is counted and the responder keeps listening.
             Notice::IkeClosed { reason, .. } => {
+                let label = reason_label(&reason);
                 let reason = reason.to_string();
                 if p.ike_failures.count(&reason, wall) {
-                    out.event(json!({"event": "ike_failed", "reason": reason}), || {
-                        format!(
+                    out.event(
+                        json!({"event": "ike_failed", "reason": reason, "label": label}),
+                        || {
+                            format!(
                             "an IKE_SA failed before it was established: {reason}; still listening"
                         )
-                    });
+                        },
+                    );
                 }
             }
             _ => {}
@@ -823,23 +838,37 @@ impl<'a> Run<'a> {
     }
 }
 
-/// The IKE configuration from the options: identity (default: our address), PSK,
+/// The IKE configuration from the options: identity (default: the subject of
+/// `--cert`, else our address), credentials (PSK, `--cert`/`--key`, `--ca`),
 /// proposals, remote identity and traffic selectors.
-fn config(args: &PeerArgs, local_ip: IpAddr) -> Result<Config, String> {
-    let id: Identity = match &args.id {
-        Some(s) => s.parse().map_err(|_| format!("bad --id \"{s}\""))?,
-        None => match local_ip {
+fn config(
+    args: &PeerArgs,
+    local_ip: IpAddr,
+    provider: &'static CryptoProvider,
+) -> Result<Config, String> {
+    let creds = Credentials::load(&args.certs, provider)?;
+    let id: Identity = match (&args.id, &creds.local_id) {
+        (Some(s), _) => parse_id(s).map_err(|e| format!("bad --id \"{s}\": {e}"))?,
+        (None, Some(id)) => id.clone(),
+        (None, None) => match local_ip {
             IpAddr::V4(a) => Identity::Ipv4(a),
             IpAddr::V6(a) => Identity::Ipv6(a),
         },
     };
-    let mut cfg = Config::new(id, read_psk(args.psk.as_deref(), args.psk_file.as_deref())?)
-        .with_ike_proposals(&args.ike)
-        .map_err(|e| format!("--ike: {e}"))?
-        .with_esp_proposals(&args.esp)
-        .map_err(|e| format!("--esp: {e}"))?;
+    let psk = if creds.needs_psk() {
+        read_psk(args.psk.as_deref(), args.psk_file.as_deref())?
+    } else {
+        Vec::new()
+    };
+    let mut cfg = creds.apply(
+        Config::new(id, psk)
+            .with_ike_proposals(&args.ike)
+            .map_err(|e| format!("--ike: {e}"))?
+            .with_esp_proposals(&args.esp)
+            .map_err(|e| format!("--esp: {e}"))?,
+    );
     if let Some(r) = &args.remote_id {
-        cfg.remote_id = Some(r.parse().map_err(|_| format!("bad --remote-id \"{r}\""))?);
+        cfg.remote_id = Some(parse_id(r).map_err(|e| format!("bad --remote-id \"{r}\": {e}"))?);
     }
     if let Some(t) = &args.local_ts {
         cfg.local_ts = vec![parse_ts(t)?];

@@ -231,7 +231,8 @@ fn listener_survives_a_wrong_psk() {
     let bad = net.connect(&["--psk", "not-the-psk"], &[]);
     assert!(!bad.status.success(), "{}", text(&bad));
     let v = wait_for(&rx, "ike_failed", &mut seen);
-    assert_eq!(v["reason"], "authentication failed");
+    assert_eq!(v["reason"], "authentication failed: wrong pre-shared key");
+    assert_eq!(v["label"], "authentication_failed_wrong_shared_key");
 
     let good = net.connect(&["--psk", PSK, "--ping", "10.2.0.1", "--count", "2"], &[]);
     assert!(good.status.success(), "{}", text(&good));
@@ -243,7 +244,10 @@ fn listener_survives_a_wrong_psk() {
     assert!(count(&events, "echo_request") >= 2, "{all}");
     let done = events.last().unwrap();
     assert_eq!(done["event"], "done", "{all}");
-    assert_eq!(done["ike_failed"]["authentication failed"], 1, "{all}");
+    assert_eq!(
+        done["ike_failed"]["authentication failed: wrong pre-shared key"], 1,
+        "{all}"
+    );
 }
 
 /// An echo request larger than the 4096-byte send buffer (6000 bytes) used to end the
@@ -409,5 +413,115 @@ fn psk_from_file_and_environment() {
         "{}",
         text(&shared)
     );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Certificates (made with strongSwan's pki, in ipsec-gateway's test data): both sides
+/// sign and verify (--cert, --key, --ca), identified by their certificates' subjects;
+/// mixed, the listener signs and the initiator uses the PSK; and a certificate from
+/// another CA is refused with its reason on both sides.
+#[test]
+fn certificates_and_mixed_authentication() {
+    let data = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../ipsec-gateway/tests/data/pki"
+    );
+    let dir = std::env::temp_dir().join(format!("ipsec-certs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let chain = |ee: &str| {
+        let p = dir.join(format!("{ee}.chain.pem"));
+        let mut b = std::fs::read(format!("{data}/{ee}.pem")).unwrap();
+        b.extend(std::fs::read(format!("{data}/inter.pem")).unwrap());
+        std::fs::write(&p, b).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let (gw, peer, rogue) = (chain("gw"), chain("peer"), chain("rogue"));
+    let key = |k: &str| format!("{data}/{k}.key");
+    let ca = format!("{data}/ca.pem");
+    let net = Net::new(5);
+    let _nat = Nat::start(&net);
+
+    // Both with certificates; the initiator requires the listener by its DN.
+    let listener = ["--cert", &gw, "--key", &key("gw"), "--ca", &ca];
+    let mut l = net.listen(&listener, &[]);
+    let rx = lines_of(&mut l);
+    let mut seen = Vec::new();
+    wait_for(&rx, "listening", &mut seen);
+    let c = net.connect(
+        &[
+            "--cert",
+            &peer,
+            "--key",
+            &key("peer"),
+            "--ca",
+            &ca,
+            "--remote-id",
+            "C=CH, O=ipsec-rs test, CN=gw.test",
+            "--ping",
+            "10.2.0.1",
+            "--count",
+            "1",
+        ],
+        &[],
+    );
+    let (ok, events, err) = finish(l, rx, seen);
+    let all = dump(&events, &err);
+    assert!(c.status.success(), "{}\n{all}", text(&c));
+    assert!(ok, "{all}");
+    let up = events
+        .iter()
+        .find(|v| v["event"] == "ike_established")
+        .unwrap();
+    assert_eq!(
+        up["peer_id"], "C=CH, O=ipsec-rs test, CN=peer.test",
+        "{all}"
+    );
+
+    // Mixed: the listener signs and takes the PSK from its peer; the initiator
+    // checks the listener's certificate and proves the PSK.
+    let mut l = net.listen(&["--cert", &gw, "--key", &key("gw"), "--psk", PSK], &[]);
+    let rx = lines_of(&mut l);
+    let mut seen = Vec::new();
+    wait_for(&rx, "listening", &mut seen);
+    let c = net.connect(
+        &[
+            "--ca", &ca, "--psk", PSK, "--ping", "10.2.0.1", "--count", "1",
+        ],
+        &[],
+    );
+    let (ok, events, err) = finish(l, rx, seen);
+    assert!(c.status.success(), "{}\n{}", text(&c), dump(&events, &err));
+    assert!(ok, "{}", dump(&events, &err));
+
+    // A certificate from another CA (with the same name as ours): refused by the
+    // listener with its reason; the initiator hears AUTHENTICATION_FAILED.
+    let mut l = net.listen(&listener, &[]);
+    let rx = lines_of(&mut l);
+    let mut seen = Vec::new();
+    wait_for(&rx, "listening", &mut seen);
+    let bad = net.connect(
+        &["--cert", &rogue, "--key", &key("rogue"), "--ca", &ca],
+        &[],
+    );
+    assert!(!bad.status.success(), "{}", text(&bad));
+    assert!(
+        text(&bad).contains("\"label\":\"authentication_failed_rejected_by_peer\""),
+        "{}",
+        text(&bad)
+    );
+    let v = wait_for(&rx, "ike_failed", &mut seen);
+    let label = v["label"].as_str().unwrap();
+    assert!(
+        label == "authentication_failed_unknown_issuer"
+            || label == "authentication_failed_bad_chain_signature",
+        "{v}"
+    );
+    let _ = l.kill();
+    let _ = l.wait();
+
+    // A key that is not the certificate's is refused before anything is sent.
+    let wrong = net.connect(&["--cert", &gw, "--key", &key("peer"), "--psk", PSK], &[]);
+    assert!(!wrong.status.success());
+    assert!(text(&wrong).contains("--key"), "{}", text(&wrong));
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -291,7 +291,7 @@ impl Driver {
             ));
         };
         let mut cfg = Arc::clone(&c.config);
-        if cfg.psk.expose().is_empty() {
+        if cfg.psk.expose().is_empty() && conn::uses_psk(&cfg) {
             let Some(remote_id) = &cfg.remote_id else {
                 warn!(conn = %cfg.name, "no remote id to look the key up with");
                 return Err(format!("connection {}: no remote id", cfg.name));
@@ -598,11 +598,14 @@ impl Driver {
                     initiator: i.initiator,
                     local,
                     remote,
-                    local_id: cfg.map(|c| c.local_id.to_string()).unwrap_or_default(),
+                    // A DN as strongSwan prints it ("C=CH, O=Example, CN=gw").
+                    local_id: cfg
+                        .map(|c| ipsec_pki::identity_string(&c.local_id))
+                        .unwrap_or_default(),
                     remote_id: i
                         .peer_id
                         .as_ref()
-                        .map(ToString::to_string)
+                        .map(ipsec_pki::identity_string)
                         .unwrap_or_default(),
                     suite: i.suite.clone(),
                     local_spi: i.spis.0.clone(),

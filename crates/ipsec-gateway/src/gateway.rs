@@ -20,11 +20,11 @@ use std::time::Duration as StdDuration;
 
 use ipsec::core::{Duration, Instant, TrafficSelector};
 use ipsec::crypto::CryptoProvider;
-use ipsec::ike::{Config, Identity, Psk, Retransmit};
+use ipsec::ike::{Config, Identity, PeerAuth, Psk, Retransmit};
 use ipsec::sad::{AddrRange, Sad, SadConfig};
 use tracing::{debug, info, warn};
 
-use crate::conf::{select_psk, AddrSpec, GatewayConfig, StartAction as ConfStart};
+use crate::conf::{select_psk, AddrSpec, Credentials, GatewayConfig, StartAction as ConfStart};
 use crate::control::{self, Command, Request};
 use crate::dataplane::{self, Dataplane, DataplaneConfig, IkeDatagram, ToControl, TunConfig};
 use crate::driver::{ConnSpec, Driver, RouteChange, SecretLookup, StartAction};
@@ -55,6 +55,10 @@ pub struct GatewayOptions {
     /// strongswan.conf, `charon.retransmit_*`); `None` keeps `Retransmit::default()`
     /// (give up after 63 s). DPD declares a peer dead when it runs out.
     pub retransmit: Option<Retransmit>,
+    /// The directory with swanctl's credential subdirectories (`x509/`, `x509ca/`,
+    /// `x509crl/`, `private/`, ...), normally the one holding the `swanctl.conf`;
+    /// `None`: no certificates (every connection uses PSKs).
+    pub conf_dir: Option<PathBuf>,
 }
 
 impl Default for GatewayOptions {
@@ -68,6 +72,7 @@ impl Default for GatewayOptions {
             routes: true,
             shutdown_wait: StdDuration::from_secs(3),
             retransmit: None,
+            conf_dir: None,
         }
     }
 }
@@ -140,6 +145,7 @@ fn addr_range(a: &AddrSpec) -> Option<AddrRange> {
 /// [`GatewayError::Config`] naming the connection and key.
 pub fn driver_inputs(
     conf: &GatewayConfig,
+    creds: &Credentials,
     retransmit: Option<Retransmit>,
 ) -> Result<DriverInputs, GatewayError> {
     let mut conns = Vec::new();
@@ -158,6 +164,7 @@ pub fn driver_inputs(
         let mut cfg = c
             .to_ike_config_unkeyed()
             .map_err(|e| GatewayError::Config(e.to_string()))?;
+        creds.apply(c, &mut cfg);
         if cfg.remote_id.is_some() {
             if let Some(s) = select_psk(&conf.secrets, &cfg.local_id, cfg.remote_id.as_ref()) {
                 cfg.psk = s.secret.0.clone();
@@ -219,6 +226,12 @@ pub fn driver_inputs(
     base.name = String::new();
     base.ike_proposals = ike_proposals;
     base.psk = Psk::from("the endpoint's own key is never used: the resolver chooses");
+    // IKE_SA_INIT is answered with the endpoint's configuration: with a verifier
+    // there, the response carries CERTREQ (RFC 7296 §3.7) and the signature hash
+    // algorithms (RFC 7427 §4), without which charon sends no certificate.
+    if let Some(v) = creds.any_verifier() {
+        base.peer_auth = PeerAuth::Certificate { verifier: v };
+    }
     let secrets = conf.secrets.clone();
     let lookup: SecretLookup = Arc::new(move |local: &Identity, peer: &Identity| {
         select_psk(&secrets, local, Some(peer)).map(|s| s.secret.0.clone())
@@ -382,7 +395,11 @@ pub fn run(
     stop: &AtomicBool,
     ready: impl FnOnce(&str, Option<SocketAddr>),
 ) -> Result<(), GatewayError> {
-    let inputs = driver_inputs(conf, opts.retransmit)?;
+    let creds = match &opts.conf_dir {
+        Some(dir) => Credentials::load(dir, conf, provider).map_err(GatewayError::Config)?,
+        None => Credentials::none(),
+    };
+    let inputs = driver_inputs(conf, &creds, opts.retransmit)?;
     let sad = Arc::new(
         Sad::new(provider, SadConfig::new()).map_err(|e| GatewayError::Sad(e.to_string()))?,
     );

@@ -39,11 +39,13 @@
 //! (naming the connection and field) for the conversion.
 
 mod convert;
+mod creds;
 mod model;
 mod swanctl;
 mod syntax;
 
 pub use convert::{select_psk, ConvertError, FRAGMENT_MTU};
+pub use creds::Credentials;
 pub use model::{
     AddrSpec, AuthMethod, AuthRound, Child, ChildMode, CloseAction, Connection, DpdAction,
     GatewayConfig, IkeSecret, Pool, Seconds, Secret, StartAction, TsSpec, ValueError,

@@ -291,8 +291,9 @@ impl From<TsSpec> for String {
     }
 }
 
-/// An IKE identity in strongSwan's syntax (see [`Identity`]'s `FromStr`), `None` for
-/// `%any`. Type prefixes (`fqdn:`), distinguished names and wildcards are refused.
+/// An IKE identity in strongSwan's syntax (see [`Identity`]'s `FromStr`, and
+/// distinguished names as `ipsec_pki::parse_identity` reads them), `None` for `%any`.
+/// Type prefixes (`fqdn:`) and wildcards are refused.
 pub(crate) fn parse_identity(s: &str) -> Result<Option<Identity>, ValueError> {
     const PREFIXES: [&str; 10] = [
         "ipv4:",
@@ -313,15 +314,12 @@ pub(crate) fn parse_identity(s: &str) -> Result<Option<Identity>, ValueError> {
     if s.starts_with('{') || PREFIXES.iter().any(|p| s.starts_with(p)) {
         return bad(format!("'{s}': identity type prefixes are not supported"));
     }
-    if s.contains('=') {
-        return bad(format!(
-            "'{s}': distinguished names are not supported (PSK only: use an FQDN, e-mail or IP address)"
-        ));
-    }
     if s.contains('*') || s.starts_with('%') {
         return bad(format!("'{s}': wildcard identities are not supported"));
     }
-    s.parse::<Identity>()
+    // A distinguished name ("C=CH, O=Example, CN=gw") as strongSwan encodes it,
+    // anything else as Identity's FromStr.
+    ipsec_pki::parse_identity(s)
         .map(Some)
         .map_err(|e| ValueError(format!("'{s}': {e}")))
 }
@@ -392,9 +390,20 @@ impl Connection {
 pub struct AuthRound {
     /// `auth`.
     pub auth: AuthMethod,
-    /// `id` in strongSwan's syntax; `None` when not given (local: the local address;
-    /// remote: `%any`).
+    /// `id` in strongSwan's syntax; `None` when not given (local: the subject of the
+    /// certificate with `pubkey`, else the local address; remote: `%any`).
     pub id: Option<String>,
+    /// `certs` (local, `pubkey`): our certificate files, in the `x509/` directory
+    /// beside the `swanctl.conf` unless absolute. The first one is used.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certs: Vec<String>,
+    /// `cacerts` (remote, `pubkey`): the trust anchors for the peer's certificate, in
+    /// `x509ca/` unless absolute; empty: every certificate in `x509ca/`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cacerts: Vec<String>,
+    /// Sign with RSASSA-PSS (`auth = rsa/pss`, or another `auth` naming `pss`).
+    #[serde(default, skip_serializing_if = "core::ops::Not::not")]
+    pub rsa_pss: bool,
 }
 
 impl AuthRound {
@@ -403,12 +412,21 @@ impl AuthRound {
         AuthRound {
             auth: AuthMethod::Psk,
             id,
+            ..AuthRound::default()
+        }
+    }
+
+    /// A public-key round (`auth = pubkey`) with identity `id`.
+    pub fn pubkey(id: Option<String>) -> Self {
+        AuthRound {
+            auth: AuthMethod::Pubkey,
+            id,
+            ..AuthRound::default()
         }
     }
 }
 
-/// An authentication method. strongSwan's default is `pubkey`, which this gateway
-/// does not implement, so `auth = psk` must be written out in a `swanctl.conf`.
+/// An authentication method (`auth`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -416,6 +434,10 @@ pub enum AuthMethod {
     /// `psk`: pre-shared key (RFC 7296 §2.15).
     #[default]
     Psk,
+    /// `pubkey` (strongSwan's default) and the forms that name a key type or scheme
+    /// (`rsa/pss`, `ecdsa`, `ed25519`, `pubkey-sha256`...): X.509 certificates and
+    /// signatures (RFC 7427, RFC 4945).
+    Pubkey,
 }
 
 /// A Child SA configuration (`connections.<conn>.children.<child>`).

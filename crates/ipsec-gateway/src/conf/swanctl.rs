@@ -217,7 +217,7 @@ fn top(items: Vec<Item>) -> R<GatewayConfig> {
                 return Err(unsupported_section(
                     "",
                     &sec,
-                    "certificate authorities (only PSK authentication is supported)",
+                    "certificate authorities: put CA certificates in x509ca/ beside the file, or name them in remote.cacerts",
                 ))
             }
             _ => return Err(unknown_section("", &sec)),
@@ -241,7 +241,7 @@ const NO_VIPS: &str = "virtual IPs (configuration payloads) are not implemented"
 const NO_IKEV1: &str = "it applies to IKEv1 only, and this gateway speaks IKEv2 only";
 const NO_LIFETIMES: &str =
     "hard lifetimes and the random part of rekey times are not configurable (rekey times are shortened by up to 10 %)";
-const NO_CERTS: &str = "only PSK authentication is supported";
+const NO_CERTS: &str = "only PSK and certificate (certs, cacerts) authentication are supported";
 const NO_KERNEL: &str =
     "it configures kernel IPsec policies and SAs, which this gateway does not use";
 
@@ -305,26 +305,16 @@ fn connection(sec: Section) -> R<Connection> {
                             )));
                         }
                     }
+                    // CERTREQ goes out whenever the peer authenticates with
+                    // certificates, and our chain whenever we sign (as `always`).
                     "send_certreq" => {
-                        if parse_bool(v).map_err(bv)? {
-                            return Err(bv(ValueError(
-                                "certificate requests are never sent (PSK only): write send_certreq = no"
-                                    .into(),
-                            )));
-                        }
+                        parse_bool(v).map_err(bv)?;
                     }
                     "send_cert" => {
-                        match v {
-                            "never" | "ifasked" => {}
-                            "always" => return Err(bv(ValueError(
-                                "certificates are never sent (PSK only): write never or ifasked"
-                                    .into(),
-                            ))),
-                            _ => {
-                                return Err(bv(ValueError(format!(
-                                    "'{v}' is not always, never or ifasked"
-                                ))))
-                            }
+                        if !matches!(v, "never" | "ifasked" | "always") {
+                            return Err(bv(ValueError(format!(
+                                "'{v}' is not always, never or ifasked"
+                            ))));
                         }
                     }
                     "dpd_delay" => c.dpd_delay = v.parse().map_err(bv)?,
@@ -392,26 +382,9 @@ fn connection(sec: Section) -> R<Connection> {
             }
         }
     }
-    let must_psk =
-        "strongSwan's default is pubkey, which this gateway does not support: write auth = psk";
-    c.local = local.ok_or_else(|| {
-        (
-            sec.line,
-            ConfErrorKind::Missing {
-                key: format!("{path}.local.auth"),
-                why: must_psk,
-            },
-        )
-    })?;
-    c.remote = remote.ok_or_else(|| {
-        (
-            sec.line,
-            ConfErrorKind::Missing {
-                key: format!("{path}.remote.auth"),
-                why: must_psk,
-            },
-        )
-    })?;
+    // strongSwan's default for a missing round is pubkey too.
+    c.local = local.unwrap_or_else(|| AuthRound::pubkey(None));
+    c.remote = remote.unwrap_or_else(|| AuthRound::pubkey(None));
     Ok(c)
 }
 
@@ -421,10 +394,32 @@ fn port(v: &str) -> Result<u16, ValueError> {
         .ok_or_else(|| ValueError(format!("'{v}' is not a port number")))
 }
 
+/// `auth`: `psk`, or `pubkey` and the forms swanctl.conf(5) allows for it (`rsa`,
+/// `rsa/pss`, `ecdsa`, `ed25519`, `ed448`, with `-sha256`-style hash suffixes), which
+/// all mean certificates here; `pss` anywhere in them selects RSASSA-PSS.
+fn auth_method(v: &str) -> Result<(AuthMethod, bool), ValueError> {
+    if v == "psk" {
+        return Ok((AuthMethod::Psk, false));
+    }
+    let head = v.split(['-', '/']).next().unwrap_or_default();
+    if matches!(
+        head,
+        "pubkey" | "rsa" | "ecdsa" | "ed25519" | "ed448" | "bliss"
+    ) {
+        let pss = v.split(['-', '/']).any(|p| p == "pss");
+        return Ok((AuthMethod::Pubkey, pss));
+    }
+    Err(ValueError(format!(
+        "'{v}' is not supported: psk, pubkey (rsa/pss, ecdsa, ed25519, ...) are"
+    )))
+}
+
 fn auth_round(conn: &str, sec: Section) -> R<AuthRound> {
     let path = join(conn, &sec.name);
+    let remote = sec.name.starts_with("remote");
     let mut seen = Seen::default();
-    let (mut auth, mut id) = (None, None);
+    // strongSwan's default is pubkey (swanctl.conf(5)).
+    let mut round = AuthRound::pubkey(None);
     for item in sec.items {
         match item {
             Item::Setting(s) => {
@@ -432,18 +427,22 @@ fn auth_round(conn: &str, sec: Section) -> R<AuthRound> {
                 let v = s.value.as_str();
                 match s.key.as_str() {
                     "auth" => {
-                        if v != "psk" {
-                            return Err(bad_value(
-                                &path,
-                                &s,
-                                ValueError(format!("'{v}' is not supported: only psk is")),
-                            ));
-                        }
-                        auth = Some(AuthMethod::Psk);
+                        let (m, pss) =
+                            auth_method(v.trim()).map_err(|e| bad_value(&path, &s, e))?;
+                        round.auth = m;
+                        round.rsa_pss = pss;
                     }
                     "id" => {
                         parse_identity(v).map_err(|e| bad_value(&path, &s, e))?;
-                        id = Some(v.trim().to_string());
+                        round.id = Some(v.trim().to_string());
+                    }
+                    "certs" if !remote => {
+                        round.certs =
+                            list(v, |f| Ok(f.to_string())).map_err(|e| bad_value(&path, &s, e))?;
+                    }
+                    "cacerts" if remote => {
+                        round.cacerts =
+                            list(v, |f| Ok(f.to_string())).map_err(|e| bad_value(&path, &s, e))?;
                     }
                     "round" => {
                         return Err(unsupported_key(
@@ -452,7 +451,7 @@ fn auth_round(conn: &str, sec: Section) -> R<AuthRound> {
                             "multiple authentication rounds (RFC 4739) are not supported",
                         ))
                     }
-                    "certs" | "pubkeys" | "groups" | "cert_policy" | "cacerts" | "revocation"
+                    "certs" | "cacerts" | "pubkeys" | "groups" | "cert_policy" | "revocation"
                     | "eap_id" | "aaa_id" | "xauth_id" => {
                         return Err(unsupported_key(&path, &s, NO_CERTS))
                     }
@@ -470,14 +469,7 @@ fn auth_round(conn: &str, sec: Section) -> R<AuthRound> {
             }
         }
     }
-    let auth = auth.ok_or((
-        sec.line,
-        ConfErrorKind::Missing {
-            key: format!("{path}.auth"),
-            why: "strongSwan's default is pubkey, which this gateway does not support: write auth = psk",
-        },
-    ))?;
-    Ok(AuthRound { auth, id })
+    Ok(round)
 }
 
 fn child_unsupported(key: &str) -> Option<&'static str> {

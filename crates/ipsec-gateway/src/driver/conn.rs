@@ -5,7 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use ipsec::ike::{Config, Identity, PeerHello, Psk, ResolvesPeer};
+use ipsec::ike::{Config, Identity, LocalAuth, PeerHello, Psk, ResolvesPeer};
 use ipsec::sad::AddrRange;
 use serde::Serialize;
 
@@ -43,6 +43,12 @@ pub struct ConnSpec {
 /// swanctl.conf's `secrets` do; `None` when there is none.
 pub type SecretLookup = Arc<dyn Fn(&Identity, &Identity) -> Option<Psk> + Send + Sync>;
 
+/// Whether either direction of `cfg` authenticates with the pre-shared key (else no
+/// secret is looked up for it).
+pub(crate) fn uses_psk(cfg: &Config) -> bool {
+    matches!(cfg.auth, LocalAuth::Psk) || !cfg.peer_auth.is_signature()
+}
+
 /// The resolver the driver gives the endpoint: the connection by identity and
 /// address, its key from the secrets.
 pub(crate) struct Resolver {
@@ -75,11 +81,17 @@ impl ResolvesPeer for Resolver {
             // The claimed identity is not proven yet: a connection without a key for
             // it is skipped, and nothing is kept per claimed identity (the derived
             // configuration lives with the SA, which admission control bounds).
-            let Some(key) = (self.secrets)(&cfg.local_id, h.peer_id) else {
-                continue;
-            };
+            // A connection where neither side uses the PSK (certificates, raw keys)
+            // needs no key: the peer's certificate or key proves the identity, and
+            // without `remote_id` any identity it proves is accepted (the verifier
+            // checks the binding, RFC 4945 §3.1).
             let mut d = Config::clone(cfg);
-            d.psk = key;
+            if uses_psk(cfg) {
+                let Some(key) = (self.secrets)(&cfg.local_id, h.peer_id) else {
+                    continue;
+                };
+                d.psk = key;
+            }
             d.remote_id = Some(h.peer_id.clone());
             return Some(Arc::new(d));
         }

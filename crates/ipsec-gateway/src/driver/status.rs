@@ -112,7 +112,7 @@ pub struct Status {
 
 /// A close reason as a metrics label and counter key: `deleted_by_peer`,
 /// `deleted_by_us`, `timeout`, `authentication_failed_<why>` (the
-/// [`AuthFailure`](ipsec_ike::AuthFailure) label: `wrong_shared_key`, `expired`,
+/// [`AuthFailure`](ipsec::ike::AuthFailure) label: `wrong_shared_key`, `expired`,
 /// `unknown_issuer`...), `no_proposal_chosen`,
 /// `notify_<NAME>` (the notification's IANA name, or its number), `error`.
 pub fn reason_label(reason: &CloseReason) -> String {
