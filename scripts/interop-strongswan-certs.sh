@@ -18,7 +18,8 @@
 # the named local reason, and charon's log shows the AUTHENTICATION_FAILED it
 # received): wrong CA, expired certificate, revoked certificate, identity not in the
 # certificate. The same four refused by our initiator (charon's side: its IKE_AUTH
-# response with the bad certificate; no AUTHENTICATION_FAILED reaches it, see there).
+# response with the bad certificate, then the AUTHENTICATION_FAILED we send it in an
+# INFORMATIONAL).
 # And `ipsec load` with certificates.
 
 K=$LOGS/pki
@@ -181,9 +182,9 @@ refused_by_us() { # name charon-end-entity our-label [charon ID_B] [our args...]
 }
 
 # --- negative: we refuse charon's credential as initiator --------------------------
-# RFC 7296 §2.21.2 lets the initiator end the IKE SA without telling the responder,
-# which is what we do: charon's side is then the IKE_AUTH response it sent with its
-# (bad) certificate, and ours the named reason.
+# RFC 7296 §2.21.2 lets the initiator tell the responder in an INFORMATIONAL of its
+# own, which we do: charon's side is the IKE_AUTH response it sent with its (bad)
+# certificate and the AUTHENTICATION_FAILED it then received; ours the named reason.
 refused_by_us_initiating() { # name charon-end-entity our-label [charon ID_B]
   local name=$1 ch=$2 label=$3 idb=${4:-b.ipsec.test}
   local log=$LOGS/cert-refused-by-us-initiating-$name.log rc
@@ -201,7 +202,12 @@ refused_by_us_initiating() { # name charon-end-entity our-label [charon ID_B]
   elif ! charon_log | grep -q 'generating IKE_AUTH response .*CERT.*AUTH'; then
     echo '{"check":"charon did not answer IKE_AUTH with its certificate"}' >>"$log"; rc=1
   else
-    rc=0
+    rc=1
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+      if charon_log | grep -q 'received AUTHENTICATION_FAILED notify error'; then rc=0; break; fi
+      sleep 0.3
+    done
+    [ $rc -eq 0 ] || echo '{"check":"charon did not receive AUTHENTICATION_FAILED"}' >>"$log"
   fi
   result "cert refused by us as initiator: $name ($label)" $rc "$log"
   "$RIG/down.sh" >/dev/null 2>&1 || true

@@ -210,3 +210,42 @@ fn initiator_asks_for_and_checks_the_responders_certificate() {
     assert_eq!(calls[0].0, CHAIN.map(<[u8]>::to_vec).to_vec());
     assert_eq!(calls[0].1, "@b.test".parse::<Identity>().unwrap());
 }
+
+#[test]
+fn an_initiator_that_refuses_the_responder_tells_it() {
+    // A refuses B's certificate: A closes with the reason and sends
+    // AUTHENTICATION_FAILED in an INFORMATIONAL (RFC 7296 §2.21.2), which closes the
+    // IKE SA that B had already established.
+    let v = recorder(Err(CertRejection::Revoked));
+    let a = config("@a.test").with_peer_certificates(Arc::clone(&v) as Arc<dyn VerifiesPeerCert>);
+    let b = config("@b.test")
+        .with_signer(signer())
+        .with_local_certs(CHAIN.iter().map(|c| c.to_vec()).collect());
+    let mut p = Pair::new(a, b, 8);
+    let h = p.connect();
+    p.drive();
+    assert!(!p.a.ep.is_established(h));
+    assert_eq!(
+        closed(&p.a),
+        Some(CloseReason::AuthenticationFailed(AuthFailure::Certificate(
+            CertRejection::Revoked
+        )))
+    );
+    assert_eq!(
+        p.b.count(|e| matches!(e, Event::IkeSaEstablished { .. })),
+        1,
+        "B had accepted A"
+    );
+    assert_eq!(
+        closed(&p.b),
+        Some(CloseReason::AuthenticationFailed(
+            AuthFailure::RejectedByPeer
+        ))
+    );
+    assert!(p
+        .b
+        .ep
+        .sa_handles()
+        .iter()
+        .all(|s| !p.b.ep.is_established(*s)));
+}

@@ -7,12 +7,12 @@ use alloc::vec::Vec;
 
 use ipsec_core::Instant;
 use ipsec_crypto::{CryptoError, PrfAlgorithm, ProposalKind, SecretBytes};
-use ipsec_ike_wire::{AuthMethod, IdType, IkeHeaderRepr, NotifyType};
+use ipsec_ike_wire::{AuthMethod, ExchangeType, IdType, IkeHeaderRepr, NotifyType};
 
 use crate::config::{Config, Identity, LocalAuth, PeerAuth, PeerHello, ResolvesPeer};
 use crate::error::{AuthFailure, CloseReason, Error, PeerIncompatible, PeerMisbehaved};
 use crate::event::{ChildSaId, Event};
-use crate::inflight::ChildReq;
+use crate::inflight::{ChildReq, Inflight};
 use crate::keys;
 use crate::msg::{InMsg, Out};
 use crate::sa::child_sa::{ChildRequest, ChildResponse};
@@ -239,8 +239,22 @@ impl IkeSa {
             Ok(id) => id,
             Err(e) => {
                 cx.child_spis.remove(&s.child.spi.0);
+                let mut session = s.session;
+                if matches!(e, Error::AuthenticationFailed(r) if r != AuthFailure::RejectedByPeer) {
+                    // We refuse the responder: tell it in an INFORMATIONAL of its own
+                    // (RFC 7296 §2.21.2 allows it), sent once and not retransmitted,
+                    // since the SA closes now.
+                    let _ = session.request(
+                        cx,
+                        now,
+                        self.path,
+                        ExchangeType::INFORMATIONAL,
+                        &[Out::notify(NotifyType::AUTHENTICATION_FAILED, &[])],
+                        Inflight::Liveness,
+                    );
+                }
                 self.state = State::Closed(Box::new(Closed {
-                    session: Some(s.session),
+                    session: Some(session),
                     timers: Timers::new().with(Timer::Linger, now),
                 }));
                 cx.event(

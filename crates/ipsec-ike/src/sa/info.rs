@@ -1,13 +1,14 @@
 //! INFORMATIONAL (RFC 7296 §1.4), as responder: Delete of Child SAs answered with the
-//! paired SPIs (§1.4.1), Delete of the IKE SA, and a Delete of an IKE SA being rekeyed
-//! (§2.25.2). Our own requests (liveness, deletes) are queued in
+//! paired SPIs (§1.4.1), Delete of the IKE SA, a Delete of an IKE SA being rekeyed
+//! (§2.25.2), and AUTHENTICATION_FAILED from an initiator that refused our IKE_AUTH
+//! response (§2.21.2). Our own requests (liveness, deletes) are queued in
 //! [`established`](super::established).
 
 use alloc::vec::Vec;
 
-use ipsec_ike_wire::ProtocolId;
+use ipsec_ike_wire::{NotifyType, ProtocolId};
 
-use crate::error::CloseReason;
+use crate::error::{AuthFailure, CloseReason};
 use crate::msg::Out;
 use crate::sa::child_sa::{spi4, ChildState};
 use crate::sa::established::{Established, Incoming, Retiring, Which};
@@ -56,6 +57,13 @@ impl IkeSa {
             }
         }
         e.answer(cx, r, &out);
+        // An initiator that refuses our IKE_AUTH response may say so in an
+        // INFORMATIONAL of its own (RFC 7296 §2.21.2): the IKE SA is void.
+        if matches!(w, Which::Current) && m.has(NotifyType::AUTHENTICATION_FAILED) {
+            return Flow::Close(CloseReason::AuthenticationFailed(
+                AuthFailure::RejectedByPeer,
+            ));
+        }
         if !delete_ike {
             return Flow::Continue;
         }
