@@ -184,7 +184,8 @@ refused_by_us() { # name charon-end-entity our-label [charon ID_B] [our args...]
 # --- negative: we refuse charon's credential as initiator --------------------------
 # RFC 7296 §2.21.2 lets the initiator tell the responder in an INFORMATIONAL of its
 # own, which we do: charon's side is the IKE_AUTH response it sent with its (bad)
-# certificate and the AUTHENTICATION_FAILED it then received; ours the named reason.
+# certificate, then the AUTHENTICATION_FAILED it received, upon which it deletes the
+# IKE SA it had established; ours the named reason.
 refused_by_us_initiating() { # name charon-end-entity our-label [charon ID_B]
   local name=$1 ch=$2 label=$3 idb=${4:-b.ipsec.test}
   local log=$LOGS/cert-refused-by-us-initiating-$name.log rc
@@ -204,10 +205,12 @@ refused_by_us_initiating() { # name charon-end-entity our-label [charon ID_B]
   else
     rc=1
     for _ in 1 2 3 4 5 6 7 8 9 10; do
-      if charon_log | grep -q 'received AUTHENTICATION_FAILED notify error'; then rc=0; break; fi
+      # charon parses the notification and deletes the IKE SA it had established
+      if charon_log | grep -q 'parsed INFORMATIONAL request [0-9]* \[ N(AUTH_FAILED) \]' \
+        && charon_log | grep -q 'IKE_SA deleted'; then rc=0; break; fi
       sleep 0.3
     done
-    [ $rc -eq 0 ] || echo '{"check":"charon did not receive AUTHENTICATION_FAILED"}' >>"$log"
+    [ $rc -eq 0 ] || echo '{"check":"charon did not receive AUTHENTICATION_FAILED and delete its IKE SA"}' >>"$log"
   fi
   result "cert refused by us as initiator: $name ($label)" $rc "$log"
   "$RIG/down.sh" >/dev/null 2>&1 || true
