@@ -36,6 +36,11 @@ pub mod tunnel;
 pub mod wire;
 
 pub use ipsec_core::buf::{BufError, PacketBuf};
+// The vocabulary this crate's API takes, so that it and one crypto backend are all
+// an embedder needs to depend on.
+pub use ipsec_core::{ChildSaParams, IpProto, KeyMaterial, Mode, ReplayWindow, Spi};
+pub use ipsec_crypto::suites;
+pub use ipsec_crypto::{CryptoProvider, EncrDesc, IntegDesc};
 pub use sa::{
     AhInbound, AhOutbound, OpenError, OpenOptions, Opened, Overhead, ReplayGuard, ResyncCounter,
     ResyncPolicy, SaError, SealError, GMAC_ESN_SCRATCH, GMAC_IV_LEN, GMAC_SALT_LEN, MAX_ICV_LEN,

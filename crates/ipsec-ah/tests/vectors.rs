@@ -3,7 +3,7 @@
 //! original packet.
 //!
 //! - `vectors/ah.json`: OpenDataPlane and DPDK AH packets (copied from
-//!   `/work/shared/vectors/ah.json`, schema in its README): IPv4/IPv6 transport, all
+//!   the shared vector collection's `ah.json`, whose README gives the schema): IPv4/IPv6 transport, all
 //!   four tunnel combinations, HMAC-SHA2-256-128, AES-GMAC-128 with its IV in the AH,
 //!   and two negative packets.
 //! - `vectors/scapy_ah.json`: made by `tests/gen_scapy_vectors.py` with Scapy 2.8.0's

@@ -108,8 +108,8 @@ pub struct UdpEncap {
 impl UdpEncap {
     /// Port 4500 on both sides.
     pub const DEFAULT: UdpEncap = UdpEncap {
-        local_port: 4500,
-        remote_port: 4500,
+        local_port: crate::nat_t::NAT_T_PORT,
+        remote_port: crate::nat_t::NAT_T_PORT,
     };
 }
 

@@ -17,6 +17,8 @@
 //! - [`ChildSaParams`]: what an IKE implementation hands to a data plane.
 //! - [`ip`]: the minimal IPv4/IPv6 header views the codecs need, and [`ip::walk`], the
 //!   IPv4/IPv6 header and extension-header walker ESP and AH share.
+//! - [`nat_t`]: the port, marker and keepalive of UDP encapsulation (RFC 3948),
+//!   shared by ESP and IKE.
 //! - [`tunnel`]: the outer-header policies and RFC 6040 ECN rules ESP and AH share.
 //! - [`wire`]: the [`ParseError`] and [`EmitError`] of the ESP and AH codecs.
 #![cfg_attr(not(any(feature = "std", test)), no_std)]
@@ -28,6 +30,7 @@ pub mod iana;
 pub mod inbound;
 pub mod ip;
 pub mod lifetime;
+pub mod nat_t;
 pub mod proto;
 pub mod replay;
 pub mod selector;
@@ -40,6 +43,7 @@ pub mod wire;
 pub use buf::{BufError, PacketBuf};
 pub use child::{ChildSaParams, KeyMaterial, UdpEncap, MAX_KEY_MATERIAL};
 pub use lifetime::{Lifetime, LifetimeLimits};
+pub use nat_t::{NAT_KEEPALIVE, NAT_T_PORT, NON_ESP_MARKER};
 pub use proto::{IpProto, Mode, SecurityProtocol};
 pub use replay::{
     ReplayError, ReplayGuard, ReplayWindow, ResyncCounter, ResyncPolicy, MAX_REPLAY_WINDOW,

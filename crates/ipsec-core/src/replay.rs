@@ -21,6 +21,7 @@ const BLOCKS: usize = (MAX_REPLAY_WINDOW as usize) / 64 + 1;
 
 /// Why a sequence number was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ReplayError {
     /// Sequence number 0 is never sent (RFC 4303 §3.3.3).
     Zero,

@@ -10,7 +10,7 @@ use crate::proto::IpProto;
 /// the high byte and the code in the low byte of the "port" (see [`Self::icmp`]).
 /// The opaque "port" of fragments that carry no header (RFC 4301 §4.4.1.1) is
 /// represented by a selector whose range is `start_port = 0xffff, end_port = 0`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TrafficSelector {
     /// First address of the range (inclusive).
     pub start_addr: IpAddr,
@@ -209,12 +209,41 @@ impl TrafficSelector {
     }
 }
 
+impl core::fmt::Debug for TrafficSelector {
+    /// `10.1.0.0-10.1.255.255 proto any ports any`, `192.0.2.1 proto UDP port 53`:
+    /// protocol 0 is "any" here (in a selector it is not HOPOPT), as is the full port
+    /// range.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        if self.start_addr == self.end_addr {
+            write!(f, "{}", self.start_addr)?;
+        } else {
+            write!(f, "{}-{}", self.start_addr, self.end_addr)?;
+        }
+        if self.protocol == IpProto::ANY {
+            f.write_str(" proto any")?;
+        } else {
+            write!(f, " proto {:?}", self.protocol)?;
+        }
+        match (self.start_port, self.end_port) {
+            (0, u16::MAX) => f.write_str(" ports any"),
+            (a, b) if a == b => write!(f, " port {a}"),
+            (a, b) => write!(f, " ports {a}-{b}"),
+        }
+    }
+}
+
+impl core::fmt::Debug for TsSet {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
+    }
+}
+
 /// How many selectors a [`TsSet`] holds.
 pub const MAX_SELECTORS: usize = 8;
 
 /// A small fixed-capacity set of traffic selectors (no heap), as carried in a TSi or
-/// TSr payload.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// TSr payload. Its `Debug` lists the selectors it holds.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TsSet {
     items: [TrafficSelector; MAX_SELECTORS],
     len: u8,
@@ -280,6 +309,26 @@ impl TsSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_reads_well() {
+        use std::format;
+        let any = TrafficSelector::any_v4();
+        assert_eq!(
+            format!("{any:?}"),
+            "0.0.0.0-255.255.255.255 proto any ports any"
+        );
+        let dns = TrafficSelector {
+            protocol: IpProto::UDP,
+            start_port: 53,
+            end_port: 53,
+            ..TrafficSelector::from_prefix("192.0.2.1".parse().unwrap(), 32).unwrap()
+        };
+        assert_eq!(format!("{dns:?}"), "192.0.2.1 proto UDP port 53");
+        let set = TsSet::one(dns);
+        assert_eq!(format!("{set:?}"), "[192.0.2.1 proto UDP port 53]");
+        assert_eq!(format!("{:?}", TsSet::new()), "[]");
+    }
 
     #[test]
     fn prefix_and_match() {

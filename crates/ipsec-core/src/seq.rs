@@ -20,6 +20,7 @@ pub struct SeqCounter {
 
 /// The outbound counter would have to cycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SeqError;
 
 impl fmt::Display for SeqError {

@@ -58,7 +58,9 @@ impl Sub<Instant> for Instant {
     }
 }
 
-/// Converts `std::time::Instant`s into [`Instant`]s relative to a fixed origin.
+/// Converts between `std::time::Instant` and [`Instant`] (nanoseconds since a fixed
+/// origin), both ways: [`StdClock::instant`] for the time an endpoint is given, and
+/// [`StdClock::to_std`] for a deadline it returns (`poll_timeout`) to sleep on.
 #[cfg(feature = "std")]
 #[derive(Clone, Copy, Debug)]
 pub struct StdClock {
@@ -77,11 +79,38 @@ impl StdClock {
         let d = t.saturating_duration_since(self.origin);
         Instant(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
     }
+
+    /// The `std::time::Instant` that corresponds to `t`: the origin plus `t`'s
+    /// nanoseconds. Where the platform cannot represent that (about 584 years after
+    /// the origin, for `Instant(u64::MAX)`, the "never" of some timers), the latest of
+    /// one year, one day or one second after the origin that it can.
+    pub fn to_std(&self, t: Instant) -> std::time::Instant {
+        let o = self.origin;
+        o.checked_add(core::time::Duration::from_nanos(t.0))
+            .or_else(|| o.checked_add(core::time::Duration::from_secs(365 * 86_400)))
+            .or_else(|| o.checked_add(core::time::Duration::from_secs(86_400)))
+            .or_else(|| o.checked_add(core::time::Duration::from_secs(1)))
+            .unwrap_or(o)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn std_clock_converts_both_ways() {
+        #[allow(clippy::disallowed_methods)] // a test needs one real std instant
+        let origin = std::time::Instant::now();
+        let c = StdClock::new(origin);
+        let later = origin + core::time::Duration::from_millis(1500);
+        assert_eq!(c.instant(later), Instant(1_500_000_000));
+        assert_eq!(c.to_std(Instant(1_500_000_000)), later);
+        assert_eq!(c.to_std(c.instant(later)), later);
+        assert_eq!(c.instant(origin), Instant::ZERO);
+        // Far in the future: no panic, and not before the origin.
+        assert!(c.to_std(Instant(u64::MAX)) >= origin);
+    }
 
     #[test]
     fn arithmetic_saturates() {

@@ -30,6 +30,7 @@ pub enum ParseErrorKind {
 
 /// A wire parse error: what, and at which byte offset of the input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ParseError {
     /// What was wrong.
     pub kind: ParseErrorKind,

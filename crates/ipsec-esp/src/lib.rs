@@ -23,6 +23,11 @@ pub mod udp;
 pub mod wire;
 
 pub use ipsec_core::buf::{BufError, PacketBuf};
+// The vocabulary this crate's API takes, so that it and one crypto backend are all
+// an embedder needs to depend on.
+pub use ipsec_core::{ChildSaParams, IpProto, KeyMaterial, Mode, ReplayWindow, Spi};
+pub use ipsec_crypto::suites;
+pub use ipsec_crypto::{CryptoProvider, EncrDesc, IntegDesc};
 pub use sa::{
     EspInbound, EspOutbound, ExternalReplay, OpenError, OpenOptions, Opened, Overhead, ReplayGuard,
     ResyncCounter, ResyncPolicy, SaError, SealError, MAX_ICV_LEN, MAX_IV_LEN, MAX_SALT_LEN,

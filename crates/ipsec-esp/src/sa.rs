@@ -140,6 +140,7 @@ impl core::error::Error for SaError {}
 
 /// Why [`EspOutbound::seal`] failed. The body is unchanged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SealError {
     /// The sequence number would have to cycle: rekey the SA (RFC 4303 §3.3.3).
     SequenceExhausted,
@@ -186,6 +187,7 @@ impl core::error::Error for SealError {}
 /// Why [`EspInbound::open`] refused a packet. These are for counters and logs; the
 /// peer never learns them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum OpenError {
     /// Too short for the transform, ciphertext not whole blocks, or a different SPI.
     Malformed(ParseError),

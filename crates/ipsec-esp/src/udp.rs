@@ -33,12 +33,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Ref, Unaligned};
 use crate::wire::{EmitError, ParseError, HEADER_LEN};
 use ipsec_core::PacketBuf;
 
-/// The IKE/ESP NAT-traversal port (RFC 3948 §2).
-pub const NAT_T_PORT: u16 = 4500;
-/// The NAT-keepalive payload (RFC 3948 §2.3).
-pub const KEEPALIVE: [u8; 1] = [0xff];
-/// The Non-ESP Marker in front of IKE messages on port 4500 (RFC 3948 §2.2).
-pub const NON_ESP_MARKER: [u8; 4] = [0; 4];
+pub use ipsec_core::nat_t::{NAT_KEEPALIVE as KEEPALIVE, NAT_T_PORT, NON_ESP_MARKER};
 /// Length of the UDP header.
 pub const UDP_HEADER_LEN: usize = 8;
 

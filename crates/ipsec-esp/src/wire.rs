@@ -162,12 +162,12 @@ impl EspLayout {
             .saturating_sub(self.iv_len)
             .saturating_sub(self.icv_len);
         if self.block_len > 1 && ct.checked_rem(self.block_len) != Some(0) {
-            return Err(ParseError {
-                kind: ParseErrorKind::BlockAlignment {
+            return Err(ParseError::new(
+                ParseErrorKind::BlockAlignment {
                     block_len: self.block_len,
                 },
-                offset: HEADER_LEN.saturating_add(self.iv_len),
-            });
+                HEADER_LEN.saturating_add(self.iv_len),
+            ));
         }
         Ok(ct)
     }

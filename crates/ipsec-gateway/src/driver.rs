@@ -128,6 +128,7 @@ impl std::fmt::Debug for Driver {
 
 /// Why a [`Driver`] cannot be built.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DriverError {
     /// Two connections with one name, or one without a name.
     #[error("connection name {0:?} is empty or not unique")]

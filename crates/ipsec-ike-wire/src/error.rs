@@ -37,6 +37,7 @@ pub enum ParseErrorKind {
 
 /// A defect in received bytes: what and where.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct ParseError {
     /// What is wrong.
     pub kind: ParseErrorKind,

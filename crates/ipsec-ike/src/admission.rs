@@ -55,6 +55,9 @@ pub struct EndpointStats {
     /// IKE_SA_INIT requests dropped at `Config::max_half_open` because every
     /// half-open SA outranked them.
     pub refused_full: u64,
+    /// Datagrams on port 4500 without the Non-ESP Marker that were shaped like IKE
+    /// messages ([`Handled::MarkerMissing`](crate::Handled::MarkerMissing)).
+    pub marker_missing: u64,
 }
 
 /// The secrets behind cookies, replaced every `Config::cookie_secret_lifetime`.

@@ -123,6 +123,7 @@ impl fmt::Display for Identity {
 
 /// An identity string that cannot be parsed (an empty one, or a bad `@#` key id).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct IdentityError;
 
 impl fmt::Display for IdentityError {

@@ -320,31 +320,58 @@ impl IkeEndpoint {
         self.sas.get(&sa).map(|s| (s.path.local, s.path.remote))
     }
 
-    /// Processes one UDP datagram received at `local` from `remote`.
+    /// Processes one UDP datagram received at `local` from `remote`. On port 4500
+    /// (either end) an IKE message must start with the Non-ESP Marker (RFC 3948
+    /// §2.2); anything else there is ESP or a keepalive and is left alone.
+    ///
+    /// Returns what the datagram was. [`Handled::MarkerMissing`] says that a datagram
+    /// on port 4500 looks like an IKE message whose marker was already stripped (as
+    /// `ipsec_sad`'s `UdpInbound::Ike` and `ipsec_esp::udp::classify` strip it): such
+    /// messages go to [`IkeEndpoint::handle_ike_message`].
     pub fn handle_datagram(
         &mut self,
         now: Instant,
         local: SocketAddr,
         remote: SocketAddr,
         payload: &[u8],
-    ) {
+    ) -> Handled {
         let path = Path { local, remote };
-        let bytes = if path.encap() {
-            match payload.split_first_chunk::<4>() {
-                Some((m, rest)) if *m == NON_ESP_MARKER => rest,
-                // ESP (non-zero SPI) or a NAT keepalive: the data plane's.
-                _ => return,
+        if !path.encap() {
+            return self.handle_ike_message(now, local, remote, payload);
+        }
+        match payload.split_first_chunk::<4>() {
+            Some((m, rest)) if *m == NON_ESP_MARKER => {
+                self.handle_ike_message(now, local, remote, rest)
             }
-        } else {
-            payload
-        };
+            // ESP (non-zero SPI) or a NAT keepalive: the data plane's, unless it is
+            // shaped like a whole IKE message.
+            _ if looks_like_ike(payload) => {
+                self.admission.stats.marker_missing += 1;
+                Handled::MarkerMissing
+            }
+            _ => Handled::NotIke,
+        }
+    }
+
+    /// Processes one IKE message received at `local` from `remote`, without the
+    /// Non-ESP Marker whatever the port: for a data plane that has sorted the
+    /// datagrams of port 4500 itself and stripped the marker. Answers on port 4500
+    /// carry the marker again.
+    pub fn handle_ike_message(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        bytes: &[u8],
+    ) -> Handled {
+        let path = Path { local, remote };
         let packet = match IkePacket::parse(bytes) {
             Ok(p) => p,
             Err(e) => {
                 if matches!(e.kind, ParseErrorKind::UnsupportedMajorVersion { .. }) {
                     stateless::major_version(&mut self.shared, path, bytes, &e);
                 }
-                return;
+                return Handled::Ike;
             }
         };
         let h = IkeHeaderRepr::parse(&packet);
@@ -354,7 +381,7 @@ impl IkeEndpoint {
             && h.spi_r.is_zero()
         {
             if h.message_id != 0 || h.spi_i.is_zero() {
-                return;
+                return Handled::Ike;
             }
             if let Some(handle) = self.by_init.get(&(remote, h.spi_i)).copied() {
                 self.with_sa(handle, |sa, shared| {
@@ -364,7 +391,7 @@ impl IkeEndpoint {
             } else {
                 self.new_responder(now, path, bytes, &h);
             }
-            return;
+            return Handled::Ike;
         }
         let ours = if h.flags.is_initiator() {
             h.spi_r
@@ -376,10 +403,11 @@ impl IkeEndpoint {
                 sa.handle_datagram(shared, now, path, bytes, &h)
             });
             self.touched(now, handle);
-            return;
+            return Handled::Ike;
         }
         self.stateless
             .unknown_spi(&mut self.shared, now, path, &h, packet.next_payload());
+        Handled::Ike
     }
 
     /// A new IKE_SA_INIT request: size bound, cookie (and puzzle) checks, the
@@ -584,4 +612,33 @@ impl IkeEndpoint {
     pub fn poll_event(&mut self) -> Option<(SaHandle, Event)> {
         self.shared.events.pop_front()
     }
+}
+
+/// What [`IkeEndpoint::handle_datagram`] found in a datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Handled {
+    /// An IKE message (or something that was meant to be one): processed, or
+    /// dropped by the IKE rules (malformed, unknown SPI, a replay...).
+    Ike,
+    /// Not IKE: on port 4500, an ESP packet or a NAT keepalive, for the data plane.
+    NotIke,
+    /// On port 4500 without the Non-ESP Marker, but shaped like a whole IKE message:
+    /// the marker was most likely stripped before the call. Not processed; use
+    /// [`IkeEndpoint::handle_ike_message`] for marker-stripped messages. Counted in
+    /// [`EndpointStats::marker_missing`](crate::EndpointStats::marker_missing).
+    MarkerMissing,
+}
+
+/// Whether a datagram without the Non-ESP Marker is shaped like a whole IKEv2
+/// message: at least a header, version 2.x in the version octet, and a length field
+/// equal to the datagram's length. An ESP packet matches by chance with a
+/// probability of about 2^-20 per packet (one octet of ciphertext, four of length);
+/// the cost of a false match is only that counter.
+fn looks_like_ike(d: &[u8]) -> bool {
+    let (Some(&version), Some(len)) = (d.get(17), d.get(24..28)) else {
+        return false;
+    };
+    let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]);
+    d.len() >= HEADER_LEN && version >> 4 == 2 && usize::try_from(len).ok() == Some(d.len())
 }

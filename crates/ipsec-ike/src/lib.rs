@@ -30,7 +30,7 @@ pub use config::{
     Config, ConfigError, Identity, IdentityError, LocalAuth, PeerAuth, PeerHello, Psk,
     ResolvesPeer, Retransmit,
 };
-pub use endpoint::IkeEndpoint;
+pub use endpoint::{Handled, IkeEndpoint};
 pub use error::{ApiMisuse, AuthFailure, CloseReason, Error, PeerIncompatible, PeerMisbehaved};
 pub use event::{ChildSaId, Event, IkeSaKeys, NatState, SaHandle, Transmit};
 pub use ipsec_core::{ChildSaParams, Duration, Instant, Mode, TrafficSelector};

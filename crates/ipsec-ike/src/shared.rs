@@ -17,10 +17,7 @@ use crate::config::{Config, ResolvesPeer};
 use crate::error::Error;
 use crate::event::{ChildSaId, Event, SaHandle, Transmit};
 
-/// The UDP port of IKE with NAT traversal (RFC 7296 §2.23, RFC 3948).
-pub const NAT_T_PORT: u16 = 4500;
-/// The four zero bytes that mark IKE on port 4500 (RFC 3948 §2.2).
-pub const NON_ESP_MARKER: [u8; 4] = [0; 4];
+pub use ipsec_core::nat_t::{NAT_T_PORT, NON_ESP_MARKER};
 
 /// The two ends of a datagram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -477,6 +477,7 @@ fn open_reason(e: OpenError) -> DropReason {
         OpenError::Integrity => DropReason::Integrity,
         OpenError::Padding => DropReason::Padding,
         OpenError::Dummy => DropReason::Dummy,
+        _ => DropReason::Malformed,
     }
 }
 

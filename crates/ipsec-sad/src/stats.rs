@@ -119,9 +119,15 @@ impl fmt::Display for DropReason {
 /// How many [`DropReason`]s there are.
 pub const DROP_REASONS: usize = 20;
 
-/// Drop counters, one per [`DropReason`].
-#[derive(Debug, Default)]
+/// Drop counters, one per [`DropReason`]; `Debug` as [`DropCounts`].
+#[derive(Default)]
 pub(crate) struct DropCounters([AtomicU64; DROP_REASONS]);
+
+impl fmt::Debug for DropCounters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.snapshot(), f)
+    }
+}
 
 impl DropCounters {
     pub(crate) fn add(&self, r: DropReason) {
@@ -139,9 +145,27 @@ impl DropCounters {
     }
 }
 
-/// A copy of drop counters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+/// A copy of drop counters. Its `Debug` lists the non-zero counters by name
+/// (`{unknown_spi: 3, replay: 1}`).
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
 pub struct DropCounts([u64; DROP_REASONS]);
+
+impl fmt::Debug for DropCounts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.iter().map(|(r, n)| (DebugName(r.as_str()), n)))
+            .finish()
+    }
+}
+
+/// A name printed without quotes.
+struct DebugName(&'static str);
+
+impl fmt::Debug for DebugName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
 
 impl DropCounts {
     /// The count for `r`.
@@ -254,6 +278,20 @@ pub struct SaStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn drop_counts_debug_names_the_non_zero_counters() {
+        let c = DropCounters::default();
+        assert_eq!(std::format!("{c:?}"), "{}");
+        c.add(DropReason::Replay);
+        c.add(DropReason::Replay);
+        c.add(DropReason::UnknownSpi);
+        let s = std::format!("{:?}", c.snapshot());
+        assert!(s.starts_with('{') && s.ends_with('}'), "{s}");
+        assert!(s.contains("replay: 2"), "{s}");
+        assert!(s.contains("unknown_spi: 1"), "{s}");
+        assert!(!s.contains(": 0"), "{s}");
+    }
     use std::sync::Arc;
 
     #[test]

@@ -16,6 +16,23 @@
 //! | [`ike_wire`] | `ipsec-ike-wire` | the IKEv2 message codec, SK protection, fragmentation |
 //! | [`sad`] | `ipsec-sad` | SA and policy databases, the RFC 4301 processing model |
 //!
+//! # Features
+//!
+//! Each layer and each backend is a feature, all on by default, so an embedder
+//! compiles only what it takes (`default-features = false, features = ["esp",
+//! "rustcrypto"]` for ESP alone on the pure-Rust backend). `core` and `crypto` are
+//! always there.
+//!
+//! | feature | brings | needs |
+//! | --- | --- | --- |
+//! | `esp` | [`esp`] | |
+//! | `ah` | [`ah`] | |
+//! | `sad` | [`sad`] | `esp`, `ah` (turned on with it) |
+//! | `ike` | [`ike`], [`ike_wire`] | |
+//! | `ring` | [`crypto_ring`], [`ring_provider`] | |
+//! | `rustcrypto` | [`crypto_rustcrypto`], [`rustcrypto_provider`] | |
+//! | `ring` + `rustcrypto` | [`DEFAULT_PROVIDER`] | |
+//!
 //! # Crypto providers
 //!
 //! [`DEFAULT_PROVIDER`] takes every transform from the fastest backend that has it:
@@ -63,26 +80,91 @@
 //!
 //! [`rustcrypto_provider`] is the pure-Rust provider, for builds that must not
 //! contain ring's C and assembly, or as a reference.
+//!
+//! # Getting started
+//!
+//! An embedder takes one of three shapes, each a program under `examples/` that CI
+//! runs (`cargo run -p ipsec --example NAME`) and shown here in full:
+//!
+//! | shape | what you write | layers | example |
+//! | --- | --- | --- | --- |
+//! | ESP only, manual keys | keys from your own store; sockets, TUN | [`esp`], [`crypto`] | [`esp_udp`](#shape-1-esp-only-with-manual-keys) |
+//! | IKE with your own data plane | the I/O loop around a sans-I/O [`ike::IkeEndpoint`]; what to do with each `ChildSaParams` | [`ike`], and [`esp`] or your own ESP | [`ike_threads`](#shape-2-ike-with-your-own-data-plane), [`ike_tokio`](#under-tokio) |
+//! | the full stack | the I/O loop; policy rules | [`ike`], [`sad`] (which runs [`esp`]) | [`full_stack`](#shape-3-the-full-stack) |
+//!
+//! Every layer takes its crypto from a [`CryptoProvider`]: [`DEFAULT_PROVIDER`] below,
+//! or one of your own (see [Crypto providers](#crypto-providers)). Nothing reads a
+//! clock: the caller passes an [`core::Instant`] (`core::time::StdClock` maps
+//! `std::time::Instant` to it), so the same code runs in simulation and tests.
+//!
+//! ## Shape 1: ESP only, with manual keys
+//!
+//! Seal on send; classify, open and finish on receive.
+//!
+//! ```no_run
+#![doc = include_str!("../examples/esp_udp.rs")]
+//! ```
+//!
+//! ## Shape 2: IKE with your own data plane
+//!
+//! The endpoint hands out datagrams to send, events (a Child SA's keys in
+//! `ChildSaInstalled`, rekeys, deletes) and its next timer; the loop around it is
+//! yours. Here, under std threads, with commands through a channel:
+//!
+//! ```no_run
+#![doc = include_str!("../examples/ike_threads.rs")]
+//! ```
+//!
+//! ### Under tokio
+//!
+//! The same loop as a task: `select!` over the socket, `poll_timeout` as a
+//! `sleep_until`, and commands from an `mpsc` channel.
+//!
+//! ```no_run
+#![doc = include_str!("../examples/ike_tokio.rs")]
+//! ```
+//!
+//! ## Shape 3: the full stack
+//!
+//! IKE feeds the SA database, whose two calls do policy lookup, sealing, opening,
+//! replay and selector checks.
+//!
+//! ```no_run
+#![doc = include_str!("../examples/full_stack.rs")]
+//! ```
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "ah")]
 pub use ipsec_ah as ah;
 pub use ipsec_core as core;
 pub use ipsec_crypto as crypto;
+#[cfg(feature = "ring")]
 pub use ipsec_crypto_ring as crypto_ring;
+#[cfg(feature = "rustcrypto")]
 pub use ipsec_crypto_rustcrypto as crypto_rustcrypto;
+#[cfg(feature = "esp")]
 pub use ipsec_esp as esp;
+#[cfg(feature = "ike")]
 pub use ipsec_ike as ike;
+#[cfg(feature = "ike")]
 pub use ipsec_ike_wire as ike_wire;
+#[cfg(feature = "sad")]
 pub use ipsec_sad as sad;
 
-use ipsec_crypto::{Compliance, CryptoProvider};
+#[cfg(all(feature = "ring", feature = "rustcrypto"))]
+use ipsec_crypto::Compliance;
+#[cfg(any(feature = "ring", feature = "rustcrypto"))]
+use ipsec_crypto::CryptoProvider;
+#[cfg(feature = "ring")]
 use ipsec_crypto_ring as ring_be;
+#[cfg(feature = "rustcrypto")]
 use ipsec_crypto_rustcrypto as rc_be;
 
 /// The default provider: ring for every transform where it is the faster backend,
 /// RustCrypto for HMAC-SHA2-256, AES-CBC and the MODP groups, ring for signatures,
 /// and the OS random source through ring. See the
 /// [crate docs](crate#crypto-providers) for the table and for how to compose your own.
+#[cfg(all(feature = "ring", feature = "rustcrypto"))]
 pub static DEFAULT_PROVIDER: CryptoProvider = CryptoProvider {
     name: "ring+rustcrypto",
     aeads: &[
@@ -127,11 +209,13 @@ pub static DEFAULT_PROVIDER: CryptoProvider = CryptoProvider {
 
 /// The pure-Rust provider: every transform from `ipsec-crypto-rustcrypto`, with the
 /// OS random source through `getrandom`.
+#[cfg(feature = "rustcrypto")]
 pub fn rustcrypto_provider() -> &'static CryptoProvider {
     &rc_be::PROVIDER
 }
 
 /// The ring-only provider (no AES-CBC, no MODP groups).
+#[cfg(feature = "ring")]
 pub fn ring_provider() -> &'static CryptoProvider {
     &ring_be::PROVIDER
 }

@@ -10,8 +10,7 @@ use ipsec::core::Instant;
 #[cfg(doc)]
 use ipsec::sad::Sad;
 
-/// The IKE and NAT-T port (RFC 3948 §2.1, RFC 7296 §2.23).
-pub const NAT_T_PORT: u16 = 4500;
+pub use ipsec::core::NAT_T_PORT;
 
 /// The process's monotonic clock as the SAD wants it: nanoseconds since the first call
 /// in this process. The data plane stamps every packet with it; the control loop must

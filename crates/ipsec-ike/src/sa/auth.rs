@@ -73,7 +73,8 @@ fn check_peer_auth(
 ) -> Result<Identity, Error> {
     let peer_id = Identity::from_wire_or_other(*id_type, id_data);
     if let Some(want) = &cx.config.remote_id {
-        if Identity::from_wire(*id_type, id_data).as_ref() != Some(want) {
+        // from_wire_or_other: a DN (or other uninterpreted type) compares by its bytes.
+        if peer_id != *want {
             return Err(AuthFailure::IdentityMismatch.into());
         }
     }
