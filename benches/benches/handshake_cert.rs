@@ -40,6 +40,7 @@ use criterion::Criterion;
 use ipsec::crypto::kdf::{self, IkeKeyLengths};
 use ipsec::crypto::{CryptoProvider, KeId, PrfId, SignatureScheme, Signer};
 use ipsec::ike::{Config, IkeEndpoint, Instant};
+use ipsec_pki::{CertVerifier, FixedClock};
 
 const SUITE: &str = "aes128gcm16-prfsha256-x25519";
 const GROUP: KeId = KeId::CURVE25519;
@@ -61,63 +62,6 @@ fn config() -> Criterion {
         .measurement_time(Duration::from_secs(2))
 }
 
-/// The DER inside a PEM document (RFC 7468): base64 between the BEGIN and END lines.
-fn pem_der(pem: &str) -> Vec<u8> {
-    let b64: Vec<u8> = pem
-        .lines()
-        .filter(|l| !l.starts_with("-----"))
-        .flat_map(|l| l.trim().bytes())
-        .filter(|&c| c != b'=')
-        .collect();
-    let val = |c: u8| -> u32 {
-        match c {
-            b'A'..=b'Z' => u32::from(c - b'A'),
-            b'a'..=b'z' => u32::from(c - b'a') + 26,
-            b'0'..=b'9' => u32::from(c - b'0') + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => panic!("not base64: {c}"),
-        }
-    };
-    let mut out = Vec::with_capacity(b64.len() * 3 / 4);
-    for chunk in b64.chunks(4) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &c)| n | (val(c) << (18 - 6 * i)));
-        let bytes = n.to_be_bytes();
-        out.extend_from_slice(&bytes[1..chunk.len()]);
-    }
-    out
-}
-
-/// The DER elements (whole TLVs) in `der`, which must be a sequence of them.
-fn der_elements(mut der: &[u8]) -> Vec<&[u8]> {
-    let mut out = Vec::new();
-    while !der.is_empty() {
-        let (hdr, len) = match der[1] {
-            n @ 0..=0x7f => (2, usize::from(n)),
-            0x81 => (3, usize::from(der[2])),
-            0x82 => (4, usize::from(u16::from_be_bytes([der[2], der[3]]))),
-            n => panic!("DER length form {n:#x}"),
-        };
-        let (tlv, rest) = der.split_at(hdr + len);
-        out.push(tlv);
-        der = rest;
-    }
-    out
-}
-
-/// The contents of one TLV.
-fn der_body(tlv: &[u8]) -> &[u8] {
-    let hdr = match tlv[1] {
-        0..=0x7f => 2,
-        0x81 => 3,
-        _ => 4,
-    };
-    &tlv[hdr..]
-}
-
 /// One side's key and certificate, and what checking its certificate takes.
 struct Side {
     id: &'static str,
@@ -135,14 +79,17 @@ struct Side {
 
 impl Side {
     fn new(id: &'static str, cert_pem: &str, key_pem: &str) -> Self {
-        let cert = pem_der(cert_pem);
-        let (tbs, sig) = split_cert(&cert);
+        let cert = one_cert(cert_pem);
+        let (tbs, cert_sig, spki) = cert_parts(&cert);
         Side {
             id,
-            key: pem_der(key_pem),
-            spki: cert_spki(&cert),
+            key: ipsec_pki::parse_private_key(key_pem.as_bytes())
+                .unwrap()
+                .der()
+                .to_vec(),
+            spki,
             tbs,
-            cert_sig: sig,
+            cert_sig,
             cert,
         }
     }
@@ -153,24 +100,28 @@ impl Side {
     }
 }
 
-/// Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }
-/// (RFC 5280 §4.1): the TBSCertificate TLV and the signature (the BIT STRING's
-/// contents after its unused-bits octet).
-fn split_cert(cert: &[u8]) -> (Vec<u8>, Vec<u8>) {
-    let outer = der_elements(cert);
-    let parts = der_elements(der_body(outer[0]));
-    let bits = der_body(parts[2]);
-    assert_eq!(bits[0], 0, "unused bits");
-    (parts[0].to_vec(), bits[1..].to_vec())
+/// The DER of the one certificate in `pem`.
+fn one_cert(pem: &str) -> Vec<u8> {
+    let mut certs = ipsec_pki::parse_certs(pem.as_bytes()).unwrap();
+    assert_eq!(certs.len(), 1);
+    certs.remove(0)
 }
 
-/// The subjectPublicKeyInfo of a v3 certificate: the seventh field of its
-/// TBSCertificate (version, serial, signature, issuer, validity, subject, SPKI).
-fn cert_spki(cert: &[u8]) -> Vec<u8> {
-    let (tbs, _) = split_cert(cert);
-    let fields = der_elements(der_body(&tbs));
-    assert_eq!(fields[0][0], 0xa0, "v3 certificate");
-    fields[6].to_vec()
+/// A certificate's TBSCertificate (what its issuer signed), the signature over it
+/// and its SubjectPublicKeyInfo (RFC 5280 §4.1).
+fn cert_parts(cert: &[u8]) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    use x509_cert::der::{Decode, Encode};
+    let c = x509_cert::Certificate::from_der(cert).unwrap();
+    let tbs = c.tbs_certificate.to_der().unwrap();
+    assert!(
+        cert.windows(tbs.len()).any(|w| w == tbs),
+        "the TBSCertificate re-encodes to the signed bytes"
+    );
+    (
+        tbs,
+        c.signature.raw_bytes().to_vec(),
+        c.tbs_certificate.subject_public_key_info.to_der().unwrap(),
+    )
 }
 
 /// The fixed test PKI.
@@ -183,9 +134,9 @@ struct Pki {
 
 impl Pki {
     fn load() -> Self {
-        let ca = pem_der(CA_PEM);
+        let ca = one_cert(CA_PEM);
         Pki {
-            ca_spki: cert_spki(&ca),
+            ca_spki: cert_parts(&ca).2,
             ca,
             a: Side::new("@a.bench", A_PEM, A_KEY_PEM),
             b: Side::new("@b.bench", B_PEM, B_KEY_PEM),
@@ -214,11 +165,19 @@ fn raw_key_configs(p: &CryptoProvider, pki: &Pki) -> (Arc<Config>, Arc<Config>) 
 }
 
 /// Both sides sign, send their certificate and check the peer's against the CA.
-///
-/// Interim, until `ipsec-pki` is merged: raw keys, as `raw_key_configs`.
 fn cert_configs(p: &CryptoProvider, pki: &Pki) -> (Arc<Config>, Arc<Config>) {
-    let _ = (&pki.ca, &pki.a.cert, VERIFY_AT);
-    raw_key_configs(p, pki)
+    let mk = |me: &Side| {
+        let verifier = CertVerifier::new(vec![pki.ca.clone()])
+            .unwrap()
+            .with_clock(Arc::new(FixedClock(VERIFY_AT)));
+        Arc::new(
+            base_config(me.id)
+                .with_signer(me.signer(p))
+                .with_local_certs(vec![me.cert.clone()])
+                .with_peer_certificates(Arc::new(verifier)),
+        )
+    };
+    (mk(&pki.a), mk(&pki.b))
 }
 
 /// One handshake; returns the number of datagrams exchanged.
