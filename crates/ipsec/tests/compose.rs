@@ -145,7 +145,10 @@ fn default_provider_signs_with_ring() {
         if s.is_verify_only() {
             // RSA PKCS#1 v1.5 with SHA-1 (AUTH method 1): no provider signs with it.
             assert!(DEFAULT_PROVIDER.signing_algorithm(s).is_none(), "{s:?}");
-            assert!(ipsec::ring_provider().signing_algorithm(s).is_none(), "{s:?}");
+            assert!(
+                ipsec::ring_provider().signing_algorithm(s).is_none(),
+                "{s:?}"
+            );
             continue;
         }
         let a = DEFAULT_PROVIDER.signing_algorithm(s).unwrap();
