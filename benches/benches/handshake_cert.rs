@@ -22,9 +22,10 @@
 //! The certificates are fixed ones in `certs/` (made by `certs/make.sh` with
 //! OpenSSL), verified at a fixed time inside their validity.
 //!
-//! After criterion, an *alternating* run times `full` and `primitives` back to back,
-//! 400 rounds (`HANDSHAKE_CERT_ROUNDS`), so that other processes slow both alike, and
-//! prints minima, medians and their ratios.
+//! After criterion, an *alternating* run times the four lines back to back, 400
+//! rounds (`HANDSHAKE_CERT_ROUNDS`), so that other processes slow them alike, and
+//! prints minima, medians, `full / primitives` and `full-raw-keys / (primitives -
+//! chain)`.
 //!
 //! Run: `cargo bench -p ipsec-benches --bench handshake_cert`. Results in
 //! docs/performance.md, "IKEv2 handshake with certificates".
@@ -325,7 +326,7 @@ fn bench(c: &mut Criterion, pki: &Pki) {
     g.finish();
 }
 
-/// Times `full` and `primitives` back to back, alternately, so that contention from
+/// Times the four lines back to back, alternately, so that contention from
 /// other processes hits both alike, and prints minima, medians and their ratios.
 #[allow(clippy::print_stdout)]
 fn alternating(pki: &Pki) {
