@@ -19,7 +19,7 @@ pub use crate::aead::RingAead;
 pub use crate::hmac::{RingInteg, RingPrf};
 pub use crate::kx::RingKx;
 pub use crate::rand::SystemRandom;
-pub use crate::sig::RingSignature;
+pub use crate::sig::{RingSignature, RingVerifier};
 
 /// What [`backend()`](ipsec_crypto::AeadAlgorithm::backend) returns for every
 /// algorithm of this crate.
@@ -224,8 +224,19 @@ pub static RSA_PSS_SHA512: RingSignature = RingSignature::rsa(
     64,
 );
 
+/// RSASSA-PKCS1-v1_5 with SHA-1 (RFC 8017 §8.2), the AUTH data of IKEv2 method 1
+/// (`RSA_SIG`, RFC 7296 §3.8): verification only (ring's
+/// `RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY`), and not in [`SIGNERS`]: SHA-1
+/// signatures are legacy, accepted only from peers without RFC 7427; we always sign
+/// with method 14.
+pub static RSA_PKCS1_SHA1: RingVerifier = RingVerifier::rsa(
+    SignatureScheme::RsaPkcs1Sha1,
+    "RSA PKCS#1 v1.5 SHA-1",
+    &::ring::signature::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY,
+);
+
 /// Every signature scheme of this crate, as verifiers.
-pub static SIGNATURE_VERIFIERS: [&dyn SignatureVerifier; 11] = [
+pub static SIGNATURE_VERIFIERS: [&dyn SignatureVerifier; 12] = [
     &ED25519,
     &ECDSA_P256_SHA256,
     &ECDSA_P384_SHA384,
@@ -237,9 +248,11 @@ pub static SIGNATURE_VERIFIERS: [&dyn SignatureVerifier; 11] = [
     &RSA_PKCS1_SHA256,
     &RSA_PKCS1_SHA384,
     &RSA_PKCS1_SHA512,
+    &RSA_PKCS1_SHA1,
 ];
 
-/// Every signature scheme of this crate, as signing algorithms.
+/// Every signature scheme of this crate that it signs with: all but
+/// [`RSA_PKCS1_SHA1`], which is verification only.
 pub static SIGNERS: [&dyn SigningAlgorithm; 11] = [
     &ED25519,
     &ECDSA_P256_SHA256,

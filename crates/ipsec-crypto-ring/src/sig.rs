@@ -1,8 +1,12 @@
 //! Signatures on `ring::signature`: ECDSA P-256/SHA-256 and P-384/SHA-384 (DER and
-//! `r ‖ s`), Ed25519, RSASSA-PKCS1-v1_5 and RSASSA-PSS with SHA-256/384/512.
+//! `r ‖ s`), Ed25519, RSASSA-PKCS1-v1_5 and RSASSA-PSS with SHA-256/384/512, and the
+//! verification of RSASSA-PKCS1-v1_5 with SHA-1 (IKEv2 AUTH method 1).
 //!
 //! Each scheme is one [`RingSignature`] static that is both a [`SignatureVerifier`]
-//! and a [`SigningAlgorithm`]. Keys are parsed by [`ipsec_crypto::keys`] and handed
+//! and a [`SigningAlgorithm`], except RSASSA-PKCS1-v1_5 with SHA-1, a
+//! [`RingVerifier`] that only verifies (ring's
+//! `RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY`; ring has no SHA-1 signing, and we
+//! never sign with SHA-1: see [`SignatureScheme::RsaPkcs1Sha1`]). Keys are parsed by [`ipsec_crypto::keys`] and handed
 //! to ring in the raw forms it takes (the SEC1 point, the PKCS#1 `RSAPublicKey`, the
 //! 32-byte Ed25519 key; the private scalar and point, the PKCS#1 `RSAPrivateKey`, the
 //! Ed25519 seed).
@@ -169,6 +173,60 @@ impl SignatureVerifier for RingSignature {
             _ => return Err(CryptoError::InvalidKey),
         };
         UnparsedPublicKey::new(self.verification, raw)
+            .verify(message, signature)
+            .map_err(|_| CryptoError::Authentication)
+    }
+}
+
+/// A scheme that ring verifies and we never sign with: RSASSA-PKCS1-v1_5 with SHA-1
+/// (IKEv2 AUTH method 1, RFC 7296 §3.8); the instance is `RSA_PKCS1_SHA1`. It is a
+/// [`SignatureVerifier`] only, so it cannot be listed among a provider's signers.
+pub struct RingVerifier {
+    scheme: SignatureScheme,
+    name: &'static str,
+    /// RSA verification parameters: the key must be an RSA key.
+    verification: &'static signature::RsaParameters,
+}
+
+impl RingVerifier {
+    pub(crate) const fn rsa(
+        scheme: SignatureScheme,
+        name: &'static str,
+        verification: &'static signature::RsaParameters,
+    ) -> Self {
+        Self {
+            scheme,
+            name,
+            verification,
+        }
+    }
+}
+
+impl fmt::Debug for RingVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (ring, verification only)", self.name)
+    }
+}
+
+impl SignatureVerifier for RingVerifier {
+    fn scheme(&self) -> SignatureScheme {
+        self.scheme
+    }
+
+    fn backend(&self) -> &'static str {
+        crate::BACKEND
+    }
+
+    fn verify(
+        &self,
+        public_key: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), CryptoError> {
+        let PublicKey::Rsa { pkcs1, .. } = keys::parse_spki(public_key)? else {
+            return Err(CryptoError::InvalidKey);
+        };
+        UnparsedPublicKey::new(self.verification, pkcs1)
             .verify(message, signature)
             .map_err(|_| CryptoError::Authentication)
     }

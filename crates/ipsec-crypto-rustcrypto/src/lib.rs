@@ -17,6 +17,7 @@
 //! | ECDSA P-256/SHA-256, P-384/SHA-384, DER (RFC 7427) and `r ‖ s` (RFC 4754): sign and verify | [`ECDSA_P256_SHA256`], [`ECDSA_P384_SHA384`], [`ECDSA_P256_SHA256_FIXED`], [`ECDSA_P384_SHA384_FIXED`] |
 //! | Ed25519 (RFC 8032, RFC 8420): sign and verify | [`ED25519`] |
 //! | RSASSA-PKCS1-v1_5 and RSASSA-PSS with SHA-256/384/512 (RFC 8017): **verify only** | [`RSA_PKCS1_SHA256`], [`RSA_PKCS1_SHA384`], [`RSA_PKCS1_SHA512`], [`RSA_PSS_SHA256`], [`RSA_PSS_SHA384`], [`RSA_PSS_SHA512`] |
+//! | RSASSA-PKCS1-v1_5 with SHA-1 (RFC 8017; IKEv2 AUTH method 1, RFC 7296 §3.8): **verify only**, in every backend | [`RSA_PKCS1_SHA1`] |
 //!
 //! [`PROVIDER`] lists all of them with the operating system's random source
 //! ([`OS_RANDOM`]); ENCR_NULL comes from [`ipsec_crypto::NULL_CIPHER`] automatically.
@@ -107,8 +108,8 @@ pub use crate::modp::{ModpGroup, MODP2048, MODP3072};
 pub use crate::random::{OsRandom, OS_RANDOM};
 pub use crate::sig::{
     Ecdsa, Ed25519, RsaVerifier, ECDSA_P256_SHA256, ECDSA_P256_SHA256_FIXED, ECDSA_P384_SHA384,
-    ECDSA_P384_SHA384_FIXED, ED25519, RSA_PKCS1_SHA256, RSA_PKCS1_SHA384, RSA_PKCS1_SHA512,
-    RSA_PSS_SHA256, RSA_PSS_SHA384, RSA_PSS_SHA512,
+    ECDSA_P384_SHA384_FIXED, ED25519, RSA_PKCS1_SHA1, RSA_PKCS1_SHA256, RSA_PKCS1_SHA384,
+    RSA_PKCS1_SHA512, RSA_PSS_SHA256, RSA_PSS_SHA384, RSA_PSS_SHA512,
 };
 pub use crate::x25519::{X25519Group, X25519};
 
@@ -137,7 +138,7 @@ static PRFS: [&dyn PrfAlgorithm; 4] = [
 static KX_GROUPS: [&dyn KxGroup; 5] = [&X25519, &ECP256, &ECP384, &MODP3072, &MODP2048];
 
 /// The signature verifiers.
-static SIGNATURE_VERIFIERS: [&dyn SignatureVerifier; 11] = [
+static SIGNATURE_VERIFIERS: [&dyn SignatureVerifier; 12] = [
     &ED25519,
     &ECDSA_P256_SHA256,
     &ECDSA_P384_SHA384,
@@ -149,6 +150,7 @@ static SIGNATURE_VERIFIERS: [&dyn SignatureVerifier; 11] = [
     &RSA_PKCS1_SHA256,
     &RSA_PKCS1_SHA384,
     &RSA_PKCS1_SHA512,
+    &RSA_PKCS1_SHA1,
 ];
 /// The signing algorithms (no RSA: see the crate docs).
 static SIGNERS: [&dyn SigningAlgorithm; 5] = [

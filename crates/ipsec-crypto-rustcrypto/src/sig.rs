@@ -1,6 +1,8 @@
 //! Signatures on the RustCrypto crates: ECDSA P-256/SHA-256 and P-384/SHA-384 (DER
 //! and `r ‖ s`; `p256`, `p384`), Ed25519 (`ed25519-dalek`), and verification of
-//! RSASSA-PKCS1-v1_5 and RSASSA-PSS with SHA-256/384/512 (`rsa`).
+//! RSASSA-PKCS1-v1_5 and RSASSA-PSS with SHA-256/384/512 (`rsa`) and of
+//! RSASSA-PKCS1-v1_5 with SHA-1 (`rsa` with `sha1`; IKEv2 AUTH method 1, which we
+//! accept from peers without RFC 7427 and never sign with).
 //!
 //! Keys are parsed by [`ipsec_crypto::keys`], as in every backend.
 //!
@@ -319,6 +321,8 @@ impl Signer for Ed25519Signer {
 /// The hash of an RSA scheme.
 #[derive(Clone, Copy)]
 enum Hash {
+    /// SHA-1, for PKCS#1 v1.5 only (AUTH method 1).
+    Sha1,
     Sha256,
     Sha384,
     Sha512,
@@ -395,6 +399,15 @@ rsa_verifier!(
     "RSASSA-PSS with SHA-512, MGF1-SHA-512, 64-byte salt (RFC 8017 §8.1), verification only."
 );
 
+rsa_verifier!(
+    RSA_PKCS1_SHA1,
+    RsaPkcs1Sha1,
+    "RSA PKCS#1 v1.5 SHA-1",
+    Sha1,
+    false,
+    "RSASSA-PKCS1-v1_5 with SHA-1 (RFC 8017 §8.2), the AUTH data of IKEv2 method 1 (`RSA_SIG`, RFC 7296 §3.8), verification only. SHA-1 signatures are legacy: we accept them from peers without RFC 7427 and always sign with method 14."
+);
+
 impl fmt::Debug for RsaVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} (rustcrypto)", self.name)
@@ -457,6 +470,7 @@ impl SignatureVerifier for RsaVerifier {
         )
         .map_err(|_| CryptoError::Authentication)?;
         match self.hash {
+            Hash::Sha1 => rsa_verify::<sha1::Sha1>(key, self.pss, message, signature),
             Hash::Sha256 => rsa_verify::<sha2::Sha256>(key, self.pss, message, signature),
             Hash::Sha384 => rsa_verify::<sha2::Sha384>(key, self.pss, message, signature),
             Hash::Sha512 => rsa_verify::<sha2::Sha512>(key, self.pss, message, signature),

@@ -113,11 +113,15 @@ impl CryptoProvider {
             .find(|v| v.scheme() == scheme)
     }
 
-    /// The signing algorithm for `scheme`.
+    /// The signing algorithm for `scheme`; always `None` for a verification-only
+    /// scheme ([`SignatureScheme::is_verify_only`]), even if a provider lists one.
     pub fn signing_algorithm(
         &self,
         scheme: SignatureScheme,
     ) -> Option<&'static dyn SigningAlgorithm> {
+        if scheme.is_verify_only() {
+            return None;
+        }
         self.signers.iter().copied().find(|s| s.scheme() == scheme)
     }
 

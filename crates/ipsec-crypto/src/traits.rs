@@ -211,6 +211,7 @@ pub trait SecureRandom: Send + Sync + fmt::Debug {
 /// | [`Ed25519`](Self::Ed25519) | 64 bytes (RFC 8032 §5.1.6) | 14, `id-Ed25519` (RFC 8420) |
 /// | `RsaPkcs1Sha*` | RSASSA-PKCS1-v1_5, modulus length (RFC 8017 §8.2) | 14, `sha*WithRSAEncryption` (RFC 7427) |
 /// | `RsaPssSha*` | RSASSA-PSS with MGF1 of the same hash and a salt of the hash length, modulus length (RFC 8017 §8.1) | 14, `id-RSASSA-PSS` (RFC 7427 §3, RFC 4055) |
+/// | [`RsaPkcs1Sha1`](Self::RsaPkcs1Sha1) | RSASSA-PKCS1-v1_5 with SHA-1, modulus length (RFC 8017 §8.2) | 1, `RSA_SIG` (RFC 7296 §3.8); verification only |
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum SignatureScheme {
@@ -236,11 +237,20 @@ pub enum SignatureScheme {
     RsaPssSha384,
     /// RSASSA-PSS with SHA-512, MGF1-SHA-512, 64-byte salt.
     RsaPssSha512,
+    /// RSASSA-PKCS1-v1_5 with SHA-1: the AUTH data of IKEv2 method 1 (`RSA_SIG`,
+    /// RFC 7296 §3.8).
+    ///
+    /// **Verification only**: no backend offers a signer for it
+    /// ([`is_verify_only`](Self::is_verify_only)). SHA-1 signatures are legacy (SHA-1
+    /// is not collision resistant); we accept them only from peers that do not
+    /// implement RFC 7427, and always sign with method 14 and a SHA-2 (or Ed25519)
+    /// scheme ourselves.
+    RsaPkcs1Sha1,
 }
 
 impl SignatureScheme {
     /// Every scheme, for tables and tests.
-    pub const ALL: [SignatureScheme; 11] = [
+    pub const ALL: [SignatureScheme; 12] = [
         SignatureScheme::EcdsaP256Sha256,
         SignatureScheme::EcdsaP384Sha384,
         SignatureScheme::EcdsaP256Sha256Fixed,
@@ -252,6 +262,7 @@ impl SignatureScheme {
         SignatureScheme::RsaPssSha256,
         SignatureScheme::RsaPssSha384,
         SignatureScheme::RsaPssSha512,
+        SignatureScheme::RsaPkcs1Sha1,
     ];
 
     /// A short name, as in the test vectors: `ecdsa-p256-sha256`, `rsa-pss-sha384`...
@@ -268,6 +279,7 @@ impl SignatureScheme {
             SignatureScheme::RsaPssSha256 => "rsa-pss-sha256",
             SignatureScheme::RsaPssSha384 => "rsa-pss-sha384",
             SignatureScheme::RsaPssSha512 => "rsa-pss-sha512",
+            SignatureScheme::RsaPkcs1Sha1 => "rsa-pkcs1-sha1",
         }
     }
 
@@ -300,6 +312,7 @@ impl SignatureScheme {
                 | SignatureScheme::RsaPssSha256
                 | SignatureScheme::RsaPssSha384
                 | SignatureScheme::RsaPssSha512
+                | SignatureScheme::RsaPkcs1Sha1
         )
     }
 
@@ -313,7 +326,15 @@ impl SignatureScheme {
                 | SignatureScheme::RsaPkcs1Sha256
                 | SignatureScheme::RsaPkcs1Sha384
                 | SignatureScheme::RsaPkcs1Sha512
+                | SignatureScheme::RsaPkcs1Sha1
         )
+    }
+
+    /// Whether the scheme is for verification only, so that no backend offers a
+    /// [`SigningAlgorithm`] for it: [`RsaPkcs1Sha1`](Self::RsaPkcs1Sha1), the legacy
+    /// AUTH method 1, accepted from peers without RFC 7427 but never used to sign.
+    pub const fn is_verify_only(self) -> bool {
+        matches!(self, SignatureScheme::RsaPkcs1Sha1)
     }
 }
 

@@ -2,6 +2,7 @@
 """Builds and checks vectors/signatures.json, the signature known answers.
 
     python3 signatures.py build RSA2048.pem RSA3072.pem   # writes signatures.json
+    python3 signatures.py add-sha1 RSA2048.pem            # adds the SHA-1 record
     python3 signatures.py check                           # re-verifies it
 
 Sources:
@@ -12,6 +13,15 @@ Sources:
 - Ed25519: RFC 8032 section 7.1, TEST 1, 2, 3 and SHA(abc).
 - RSA: keys generated once with OpenSSL 3.0 (`openssl genpkey`), signatures made with
   `openssl dgst -sign` (PSS: `-sigopt rsa_padding_mode:pss rsa_pss_saltlen:digest`).
+- RSA PKCS#1 v1.5 with SHA-1 (IKEv2 AUTH method 1, verification only): the RSA-2048
+  key of the other records, `openssl dgst -sha1 -sign RSA2048.pem` over "sample",
+  appended to the existing file by
+
+    openssl pkey -inform DER -in <(xxd -r -p <<< "$PKCS8_HEX") -out RSA2048.pem
+    python3 signatures.py add-sha1 RSA2048.pem
+
+  where PKCS8_HEX is the private_key of the "RSA-2048 PKCS#1 v1.5 SHA256" record
+  (`build` makes the same record).
 `check` verifies every valid record with pyca/cryptography and re-signs the
 deterministic ones (Ed25519, RSA PKCS#1 v1.5, RFC 6979 through its own check of the
 public key only).
@@ -63,7 +73,7 @@ ED25519 = [
      "dc2a4459e7369633a52b1bf277839a00201009a3efbf3ecb69bea2186c26b58909351fc9ac90b3ecfdfbc7c66431e0303dca179c138ac17ad9bef1177331a704"),
 ]
 
-HASHES = {"sha256": hashes.SHA256(), "sha384": hashes.SHA384(), "sha512": hashes.SHA512()}
+HASHES = {"sha1": hashes.SHA1(), "sha256": hashes.SHA256(), "sha384": hashes.SHA384(), "sha512": hashes.SHA512()}
 
 
 def tlv(tag, body):
@@ -166,51 +176,77 @@ def build(rsa_pems):
             "deterministic": True,
         })
 
-    with tempfile.TemporaryDirectory() as tmp:
-        for bits, pem_path in rsa_pems:
-            with open(pem_path, "rb") as f:
-                key = serialization.load_pem_private_key(f.read(), None)
-            pkcs8 = key.private_bytes(serialization.Encoding.DER,
-                                      serialization.PrivateFormat.PKCS8,
-                                      serialization.NoEncryption())
-            pkcs1 = key.private_bytes(serialization.Encoding.DER,
-                                      serialization.PrivateFormat.TraditionalOpenSSL,
-                                      serialization.NoEncryption())
-            msg = b"sample" if bits == 2048 else bytes(range(256)) * 4
-            mpath = os.path.join(tmp, "msg")
-            with open(mpath, "wb") as f:
-                f.write(msg)
-            hashes_for = ["sha256", "sha384", "sha512"] if bits == 2048 else ["sha384"]
-            for kind in ("pkcs1", "pss"):
-                for h in hashes_for:
-                    spath = os.path.join(tmp, "sig")
-                    cmd = ["openssl", "dgst", "-" + h, "-sign", pem_path, "-out", spath]
-                    if kind == "pss":
-                        cmd += ["-sigopt", "rsa_padding_mode:pss", "-sigopt",
-                                "rsa_pss_saltlen:digest", "-sigopt", f"rsa_mgf1_md:{h}"]
-                    subprocess.run(cmd + [mpath], check=True)
-                    with open(spath, "rb") as f:
-                        sig = f.read()
-                    fmt, der = (("pkcs8", pkcs8) if h != "sha384" else ("pkcs1", pkcs1))
-                    out.append({
-                        "name": f"RSA-{bits} {'PKCS#1 v1.5' if kind == 'pkcs1' else 'PSS'} {h.upper()}, OpenSSL",
-                        "source": f"generated with OpenSSL 3.0 (openssl genpkey, openssl dgst -{h} -sign{' with PSS, salt length = digest length, MGF1 of the same hash' if kind == 'pss' else ''})",
-                        "scheme": f"rsa-{kind}-{h}",
-                        "spki": spki(key.public_key()),
-                        "private_key": der.hex(),
-                        "private_key_format": fmt,
-                        "message": msg.hex(),
-                        "signature": sig.hex(),
-                        "valid": True,
-                        "deterministic": kind == "pkcs1",
-                    })
+    for bits, pem_path in rsa_pems:
+        hashes_for = ["sha256", "sha384", "sha512"] if bits == 2048 else ["sha384"]
+        for kind in ("pkcs1", "pss"):
+            for h in hashes_for:
+                out.append(rsa_record(bits, pem_path, kind, h))
+    out.append(rsa_record(2048, rsa_pems[0][1], "pkcs1", "sha1"))
     for r in out:
-        r["verified"] = True
-        r["verified_by"] = "signatures.py check: pyca/cryptography verifies the signature with the SPKI, loads the private key and finds the same public key" + (
-            ", and signs the message to the same bytes" if r["deterministic"] else "")
+        mark_verified(r)
+    write(out)
+
+
+def rsa_record(bits, pem_path, kind, h):
+    """One RSA record: `openssl dgst -<h> -sign` with the key in `pem_path`."""
+    with open(pem_path, "rb") as f:
+        key = serialization.load_pem_private_key(f.read(), None)
+    pkcs8 = key.private_bytes(serialization.Encoding.DER,
+                              serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption())
+    pkcs1 = key.private_bytes(serialization.Encoding.DER,
+                              serialization.PrivateFormat.TraditionalOpenSSL,
+                              serialization.NoEncryption())
+    msg = b"sample" if bits == 2048 else bytes(range(256)) * 4
+    with tempfile.TemporaryDirectory() as tmp:
+        mpath = os.path.join(tmp, "msg")
+        with open(mpath, "wb") as f:
+            f.write(msg)
+        spath = os.path.join(tmp, "sig")
+        cmd = ["openssl", "dgst", "-" + h, "-sign", pem_path, "-out", spath]
+        if kind == "pss":
+            cmd += ["-sigopt", "rsa_padding_mode:pss", "-sigopt",
+                    "rsa_pss_saltlen:digest", "-sigopt", f"rsa_mgf1_md:{h}"]
+        subprocess.run(cmd + [mpath], check=True)
+        with open(spath, "rb") as f:
+            sig = f.read()
+    fmt, der = (("pkcs8", pkcs8) if h != "sha384" else ("pkcs1", pkcs1))
+    return {
+        "name": f"RSA-{bits} {'PKCS#1 v1.5' if kind == 'pkcs1' else 'PSS'} {h.upper()}, OpenSSL",
+        "source": f"generated with OpenSSL 3.0 (openssl genpkey, openssl dgst -{h} -sign{' with PSS, salt length = digest length, MGF1 of the same hash' if kind == 'pss' else ''})",
+        "scheme": f"rsa-{kind}-{h}",
+        "spki": spki(key.public_key()),
+        "private_key": der.hex(),
+        "private_key_format": fmt,
+        "message": msg.hex(),
+        "signature": sig.hex(),
+        "valid": True,
+        "deterministic": kind == "pkcs1",
+    }
+
+
+def mark_verified(r):
+    r["verified"] = True
+    r["verified_by"] = "signatures.py check: pyca/cryptography verifies the signature with the SPKI, loads the private key and finds the same public key" + (
+        ", and signs the message to the same bytes" if r["deterministic"] else "")
+
+
+def write(out):
     with open(OUT, "w") as f:
         json.dump(out, f, indent=1)
         f.write("\n")
+
+
+def add_sha1(pem_path):
+    """Replaces (or appends) the RSA-2048 PKCS#1 v1.5 SHA-1 record, leaving the
+    others as they are (the PSS records are randomized, so `build` would change
+    them)."""
+    with open(OUT) as f:
+        recs = json.load(f)
+    r = rsa_record(2048, pem_path, "pkcs1", "sha1")
+    mark_verified(r)
+    recs = [x for x in recs if x["scheme"] != "rsa-pkcs1-sha1"] + [r]
+    write(recs)
 
 
 def check():
@@ -261,6 +297,9 @@ def check():
 if __name__ == "__main__":
     if sys.argv[1:2] == ["build"]:
         build([(2048, sys.argv[2]), (3072, sys.argv[3])])
+        check()
+    elif sys.argv[1:2] == ["add-sha1"]:
+        add_sha1(sys.argv[2])
         check()
     else:
         check()

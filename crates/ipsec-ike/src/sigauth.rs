@@ -20,10 +20,14 @@
 //! AlgorithmIdentifiers' NULL parameters present (as we send them) or absent (RFC 4055
 //! §2.1 allows both).
 //!
-//! The older signature methods of RFC 7296 §3.8 are verified too: RSA_SIG (1,
-//! RSASSA-PKCS1-v1_5 with SHA-1, which only a peer without RFC 7427 sends) and the
-//! ECDSA methods of RFC 4754, whose signature is `r ‖ s` (9: P-256 with SHA-256,
-//! 10: P-384 with SHA-384; 11, P-521, is not supported). We always sign with method 14.
+//! The older signature methods of RFC 7296 §3.8 are verified too, with the peer's
+//! key (configured or from its certificate) and without an AlgorithmIdentifier:
+//! RSA_SIG (1: RSASSA-PKCS1-v1_5 with SHA-1,
+//! [`SignatureScheme::RsaPkcs1Sha1`], which only a peer without RFC 7427 sends; a
+//! verification-only scheme, so it has no AlgorithmIdentifier here and no hash in
+//! SIGNATURE_HASH_ALGORITHMS) and the ECDSA methods of RFC 4754, whose signature is
+//! `r ‖ s` (9: P-256 with SHA-256, 10: P-384 with SHA-384; 11, P-521, is not
+//! supported: [`AuthFailure::UnsupportedAlgorithm`]). We always sign with method 14.
 
 use alloc::vec::Vec;
 
@@ -151,7 +155,8 @@ const TABLE: [(SignatureScheme, &[u8], u16); 12] = [
 
 /// The DER AlgorithmIdentifier that names `scheme` in method-14 AUTH data, or `None`
 /// for schemes that cannot be used with it (the fixed-length ECDSA encodings, which
-/// belong to methods 9 and 10).
+/// belong to methods 9 and 10, and RSASSA-PKCS1-v1_5 with SHA-1, which belongs to
+/// method 1).
 pub fn algorithm_identifier(scheme: SignatureScheme) -> Option<&'static [u8]> {
     TABLE.iter().find(|t| t.0 == scheme).map(|t| t.1)
 }
@@ -226,6 +231,7 @@ pub fn verify(
     let unsupported = Error::AuthenticationFailed(AuthFailure::UnsupportedAlgorithm);
     let (scheme, signature) = match method {
         AuthMethod::DIGITAL_SIGNATURE => decode(data).ok_or(unsupported)?,
+        AuthMethod::RSA_SIG => (SignatureScheme::RsaPkcs1Sha1, data),
         AuthMethod::ECDSA_SHA256_P256 => (SignatureScheme::EcdsaP256Sha256Fixed, data),
         AuthMethod::ECDSA_SHA384_P384 => (SignatureScheme::EcdsaP384Sha384Fixed, data),
         _ => return Err(unsupported),
@@ -257,10 +263,28 @@ mod tests {
                 assert!(ANNOUNCED_HASHES.contains(&hash_algorithm(s).unwrap()));
             }
         }
-        assert_eq!(
-            algorithm_identifier(SignatureScheme::EcdsaP256Sha256Fixed),
-            None
-        );
+        // The schemes of methods 1, 9 and 10 have no AlgorithmIdentifier, so method-14
+        // AUTH data can never name them.
+        for s in [
+            SignatureScheme::EcdsaP256Sha256Fixed,
+            SignatureScheme::EcdsaP384Sha384Fixed,
+            SignatureScheme::RsaPkcs1Sha1,
+        ] {
+            assert_eq!(algorithm_identifier(s), None, "{s:?}");
+            assert_eq!(hash_algorithm(s), None, "{s:?}");
+            assert_eq!(encode(s, b"sig"), None, "{s:?}");
+            assert!(TABLE.iter().all(|t| t.0 != s), "{s:?}");
+        }
+        // Every scheme but those has one, and a hash we announce.
+        for s in SignatureScheme::ALL {
+            let fixed_or_legacy = matches!(
+                s,
+                SignatureScheme::EcdsaP256Sha256Fixed
+                    | SignatureScheme::EcdsaP384Sha384Fixed
+                    | SignatureScheme::RsaPkcs1Sha1
+            );
+            assert_eq!(algorithm_identifier(s).is_some(), !fixed_or_legacy, "{s:?}");
+        }
         assert_eq!(decode(&[]), None);
         assert_eq!(decode(&[12, 0x30]), None);
         assert_eq!(decode_hash_algorithms(&[0, 2, 0, 5, 9]), [2, 5]);

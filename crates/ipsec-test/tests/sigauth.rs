@@ -1,5 +1,7 @@
 //! IKE_AUTH with digital signatures (RFC 7427 method 14) under configured public
-//! keys, and the SIGNATURE_HASH_ALGORITHMS notification (RFC 7427 §4, RFC 8420).
+//! keys, and the SIGNATURE_HASH_ALGORITHMS notification (RFC 7427 §4, RFC 8420);
+//! the AUTH data of the older methods 1 (RSA_SIG, RFC 7296 §3.8), 9 and 10
+//! (RFC 4754).
 
 use std::sync::Arc;
 
@@ -586,4 +588,178 @@ fn resolver_chooses_signatures_per_peer() {
     let h = p.connect();
     p.drive();
     assert_established(&p, h);
+}
+
+/// The RSA-2048 public key of the RSA records of
+/// crates/ipsec-crypto/vectors/signatures.json ("RSA-2048 PKCS#1 v1.5 SHA1, OpenSSL").
+const RSA2048_SPKI: &str = "30820122300d06092a864886f70d01010105000382010f003082010a0282010100d5b87aee0ba9520b01ca64e2f456dbfd9d99ee124ce9eb4fedcf59e06e90db25f15934a9c59f392f7a6dc097db779484356d02302f281d03edf9af398bc4dbde6c27189d77e899fbc8dada6e4cee89f84d06aa25c3b958abe64cedb435818562bc0477a32ada9d75d3783e57a860a44323a1628ecb31b90762bbac986f28867c8e06be13306c643132e353c007800d0c0f43500a3ebac7e585f810d58a36d600b3f2feac2bdd08b021143eedc7e7634bf845fb11aede91e07c094d0e16057448ad54fdc1de5d41a675aadc86e0f480de65e9e1a7e9175de8487317da452d5583ff708864efdb01eaae932e26a493a92737354979d08f49d1b419d6249a188c1f0203010001";
+/// Method-1 (RSA_SIG) AUTH data: RSASSA-PKCS1-v1_5 with SHA-1 over
+/// [`METHOD1_OCTETS`] under that key, made with OpenSSL 3.0.19 (the private key
+/// written out as RSA2048.pem from the record's PKCS#8, as signatures.py describes):
+///
+/// ```text
+/// printf 'IKEv2 AUTH method 1 (RSA_SIG) signed octets, RFC 7296 section 2.15' > msg
+/// openssl dgst -sha1 -sign RSA2048.pem -out sig msg
+/// openssl dgst -sha1 -verify <(openssl pkey -in RSA2048.pem -pubout) -signature sig msg
+/// ```
+const METHOD1_SIG: &str = "b5224de6212c8bd02c00b67192a1d568b1cf0071350a474234cde8346bb9aa9093fcedd517b19cd963f006ff112318ab6eaa4af465b4471e409cf97c75cf12d6126a31c84f3c7cff0c70a59f8d984478e762cb6460509294c42611090407093f5e08a2803edc4cb399a41e7b8f581aaba41ef817778f92a7bd49de6e45e134658fa9418abed05e58b4feb4e4f51d2b05f40756635f1672c3afdf36c82fbc88ec031ba9caed5d2630b603b74de710b8e915a43ac7e62f7de06709b17e791420772b1aea48f3c26d93cd546533736baac190ed5488fefaf7fbe8994f2d772fe9f3881d8055c54dd955d3e4cc92d03e11731fdf650c9b28624c06f69d7c40eed150";
+/// What [`METHOD1_SIG`] signs (stands in for the signed octets of RFC 7296 §2.15).
+const METHOD1_OCTETS: &[u8] = b"IKEv2 AUTH method 1 (RSA_SIG) signed octets, RFC 7296 section 2.15";
+
+/// Method 1 (RSA_SIG, RFC 7296 §3.8) verifies an OpenSSL-made RSASSA-PKCS1-v1_5 SHA-1
+/// signature as `RsaPkcs1Sha1`, and refuses it changed, over other octets, under
+/// another key, or labelled as another method.
+#[test]
+fn method_1_verifies_an_openssl_rsa_sha1_signature() {
+    use ipsec_ike_wire::AuthMethod;
+    let provider = seeded_provider(11);
+    let spki = hex(RSA2048_SPKI);
+    let sig = hex(METHOD1_SIG);
+    assert_eq!(
+        sigauth::verify(provider, &spki, AuthMethod::RSA_SIG, &sig, METHOD1_OCTETS),
+        Ok(SignatureScheme::RsaPkcs1Sha1)
+    );
+    let bad = Err(Error::AuthenticationFailed(AuthFailure::BadSignature));
+    for i in [0, 100, sig.len() - 1] {
+        let mut s = sig.clone();
+        s[i] ^= 0x80;
+        assert_eq!(
+            sigauth::verify(provider, &spki, AuthMethod::RSA_SIG, &s, METHOD1_OCTETS),
+            bad,
+            "byte {i}"
+        );
+    }
+    assert_eq!(
+        sigauth::verify(provider, &spki, AuthMethod::RSA_SIG, &sig, b"other octets"),
+        bad
+    );
+    assert_eq!(
+        sigauth::verify(
+            provider,
+            &spki,
+            AuthMethod::RSA_SIG,
+            &sig[1..],
+            METHOD1_OCTETS
+        ),
+        bad
+    );
+    // An ECDSA key cannot check an RSA signature.
+    assert_eq!(
+        sigauth::verify(
+            provider,
+            &hex(P256_SPKI),
+            AuthMethod::RSA_SIG,
+            &sig,
+            METHOD1_OCTETS
+        ),
+        bad
+    );
+    // The same bytes are not method-14 data, nor r ‖ s.
+    assert!(sigauth::verify(
+        provider,
+        &spki,
+        AuthMethod::DIGITAL_SIGNATURE,
+        &sig,
+        METHOD1_OCTETS
+    )
+    .is_err());
+    assert_eq!(
+        sigauth::verify(
+            provider,
+            &spki,
+            AuthMethod::ECDSA_SHA256_P256,
+            &sig,
+            METHOD1_OCTETS
+        ),
+        bad
+    );
+    // Verification only: there is no signer for SHA-1, and no AlgorithmIdentifier.
+    assert!(provider
+        .signing_algorithm(SignatureScheme::RsaPkcs1Sha1)
+        .is_none());
+    assert_eq!(
+        sigauth::algorithm_identifier(SignatureScheme::RsaPkcs1Sha1),
+        None
+    );
+}
+
+/// Methods 9 and 10 (RFC 4754) verify `r ‖ s` signatures made by the
+/// `EcdsaP256Sha256Fixed` and `EcdsaP384Sha384Fixed` signers, and refuse DER
+/// signatures, the other curve's key and the other method; method 11 (P-521) is not
+/// supported.
+#[test]
+fn methods_9_and_10_verify_fixed_ecdsa_and_11_is_unsupported() {
+    use ipsec_ike_wire::AuthMethod;
+    let provider = seeded_provider(12);
+    let msg = b"signed octets";
+    let bad = Err(Error::AuthenticationFailed(AuthFailure::BadSignature));
+    for (method, other, fixed, der, pkcs8, spki, other_spki, len) in [
+        (
+            AuthMethod::ECDSA_SHA256_P256,
+            AuthMethod::ECDSA_SHA384_P384,
+            SignatureScheme::EcdsaP256Sha256Fixed,
+            SignatureScheme::EcdsaP256Sha256,
+            P256_PKCS8,
+            P256_SPKI,
+            P384_SPKI,
+            64,
+        ),
+        (
+            AuthMethod::ECDSA_SHA384_P384,
+            AuthMethod::ECDSA_SHA256_P256,
+            SignatureScheme::EcdsaP384Sha384Fixed,
+            SignatureScheme::EcdsaP384Sha384,
+            P384_PKCS8,
+            P384_SPKI,
+            P256_SPKI,
+            96,
+        ),
+    ] {
+        let spki = hex(spki);
+        let sig = signer(fixed, pkcs8)
+            .sign(provider.secure_random, msg)
+            .unwrap();
+        assert_eq!(sig.len(), len, "{method:?}");
+        assert_eq!(
+            sigauth::verify(provider, &spki, method, &sig, msg),
+            Ok(fixed),
+            "{method:?}"
+        );
+        let mut changed = sig.clone();
+        changed[len / 2] ^= 1;
+        assert_eq!(
+            sigauth::verify(provider, &spki, method, &changed, msg),
+            bad,
+            "{method:?}"
+        );
+        assert_eq!(
+            sigauth::verify(provider, &spki, method, &sig, b"other"),
+            bad,
+            "{method:?}"
+        );
+        let der_sig = signer(der, pkcs8)
+            .sign(provider.secure_random, msg)
+            .unwrap();
+        assert_eq!(
+            sigauth::verify(provider, &spki, method, &der_sig, msg),
+            bad,
+            "{method:?}: a DER signature"
+        );
+        assert_eq!(
+            sigauth::verify(provider, &hex(other_spki), method, &sig, msg),
+            bad,
+            "{method:?}: the other curve's key"
+        );
+        assert!(
+            sigauth::verify(provider, &spki, other, &sig, msg).is_err(),
+            "{method:?} signature taken as {other:?}"
+        );
+        assert_eq!(
+            sigauth::verify(provider, &spki, AuthMethod::ECDSA_SHA512_P521, &sig, msg),
+            Err(Error::AuthenticationFailed(
+                AuthFailure::UnsupportedAlgorithm
+            )),
+            "{method:?} signature as method 11"
+        );
+    }
 }

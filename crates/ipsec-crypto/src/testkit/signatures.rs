@@ -79,12 +79,13 @@ fn mangled(sig: &[u8]) -> Vec<(String, Vec<u8>)> {
 /// Signature checks.
 ///
 /// signatures.json (RFC 6979 A.2.5/A.2.6 ECDSA, RFC 8032 §7.1 Ed25519, RSA PKCS#1
-/// v1.5 and PSS made by OpenSSL; the file's script names the sources) against every
+/// v1.5 (SHA-1 and SHA-2) and PSS made by OpenSSL; the file's script names the sources) against every
 /// verifier and signing algorithm of the provider:
 /// - the vector's signature verifies with its SubjectPublicKeyInfo;
 /// - changed signatures (bits flipped, cut, extended, zeroed, BER lengths) and a
 ///   changed message give [`CryptoError::Authentication`];
 /// - the provider's verifiers of other schemes refuse the signature;
+/// - a verification-only scheme (RSA PKCS#1 v1.5 with SHA-1) has no signer;
 /// - the private key (PKCS#8 v1/v2, SEC1 with and without the public key, PKCS#1)
 ///   makes a signer whose signature verifies, and for deterministic schemes (Ed25519,
 ///   PKCS#1 v1.5) equals the vector's;
@@ -143,6 +144,12 @@ pub fn check_signatures(p: &CryptoProvider) -> usize {
             n += 1;
         }
 
+        if scheme.is_verify_only() {
+            assert!(
+                p.signers.iter().all(|a| a.scheme() != scheme),
+                "{name}: the provider lists a signer of the verification-only {scheme:?}"
+            );
+        }
         if let Some(alg) = p.signing_algorithm(scheme) {
             let backend = alg.backend();
             let signer = alg
