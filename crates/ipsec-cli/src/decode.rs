@@ -355,7 +355,13 @@ fn ah(n: usize, ip: &[u8], o: &Outer, sas: &mut Sas<'_>) -> Value {
     let sa = match sas.ah(spi, o.dst) {
         Ok(sa) => sa,
         Err(e) if e == "unknown_spi" => {
-            put("status", json!("unknown_spi"));
+            match sas.keys.unusable.iter().find(|u| u.spi == spi) {
+                Some(u) => {
+                    put("status", json!("no_usable_key"));
+                    put("detail", json!(u.algorithm));
+                }
+                None => put("status", json!("unknown_spi")),
+            }
             return v;
         }
         Err(e) => {
@@ -429,7 +435,15 @@ fn esp(n: usize, ip: &[u8], o: &Outer, at: usize, sas: &mut Sas<'_>) -> Value {
     };
     let sa = match sas.esp(spi, o.dst) {
         Ok(sa) => sa,
-        Err(e) if e == "unknown_spi" => return with(base, json!({"status": "unknown_spi"})),
+        Err(e) if e == "unknown_spi" => {
+            return match sas.keys.unusable.iter().find(|u| u.spi == spi) {
+                Some(u) => with(
+                    base,
+                    json!({"status": "no_usable_key", "detail": u.algorithm}),
+                ),
+                None => with(base, json!({"status": "unknown_spi"})),
+            };
+        }
         Err(e) => return with(base, json!({"status": "bad_key", "detail": e})),
     };
     // Try without ESN, then with ESN, each on a fresh copy of the frame (a failed
@@ -689,7 +703,11 @@ fn text_line(v: &Value) -> String {
                     .as_str()
                     .map(|d| format!(" ({d})"))
                     .unwrap_or_default();
-                format!("{n:>6} ESP spi {spi} seq {seq:>6} DROP {status}{d}")
+                if status == "no_usable_key" {
+                    format!("{n:>6} ESP spi {spi} seq {seq:>6} no usable key{d}")
+                } else {
+                    format!("{n:>6} ESP spi {spi} seq {seq:>6} DROP {status}{d}")
+                }
             }
         }
         "ah" => {
@@ -705,7 +723,12 @@ fn text_line(v: &Value) -> String {
                     v["summary"].as_str().unwrap_or("")
                 )
             } else {
-                format!("{n:>6} AH  spi {spi} seq {seq:>6} DROP {status}")
+                match v["detail"].as_str() {
+                    Some(d) if status == "no_usable_key" => {
+                        format!("{n:>6} AH  spi {spi} seq {seq:>6} no usable key ({d})")
+                    }
+                    _ => format!("{n:>6} AH  spi {spi} seq {seq:>6} DROP {status}"),
+                }
             }
         }
         "ike" => {

@@ -48,11 +48,23 @@ pub struct IkeSaRow {
     pub integ: String,
 }
 
+/// An `esp_sa` row that names an algorithm this build does not have. Wireshark skips
+/// such rows; we keep their SPI so that the frames they would decrypt are reported as
+/// "no usable key (ALGORITHM)" while the rest of the capture decodes.
+pub struct UnusableRow {
+    /// The SPI.
+    pub spi: u32,
+    /// The algorithm named in the row (encryption or authentication).
+    pub algorithm: String,
+}
+
 /// All keys read from one or more key files.
 #[derive(Default)]
 pub struct KeyTables {
     /// ESP SAs.
     pub esp: Vec<EspSaRow>,
+    /// `esp_sa` rows with an algorithm we lack.
+    pub unusable: Vec<UnusableRow>,
     /// IKE SAs.
     pub ike: Vec<IkeSaRow>,
 }
@@ -81,6 +93,9 @@ pub fn wireshark_integ_name(d: Option<&IntegDesc>) -> &'static str {
     }
 }
 
+/// How the errors for an algorithm name we do not know begin.
+const UNSUPPORTED: &str = "unsupported";
+
 fn encr_from_name(name: &str, keymat_len: usize) -> Result<&'static EncrDesc, String> {
     let n = name.to_ascii_lowercase();
     let candidates: &[&'static EncrDesc] = if n == "null" {
@@ -94,7 +109,7 @@ fn encr_from_name(name: &str, keymat_len: usize) -> Result<&'static EncrDesc, St
     } else if n.starts_with("aes-cbc") {
         &[&suites::AES_CBC_128, &suites::AES_CBC_256]
     } else {
-        return Err(format!("unsupported encryption algorithm \"{name}\""));
+        return Err(format!("{UNSUPPORTED} encryption algorithm \"{name}\""));
     };
     candidates
         .iter()
@@ -111,7 +126,7 @@ fn integ_from_name(name: &str) -> Result<Option<&'static IntegDesc>, String> {
         _ if n.starts_with("HMAC-SHA-256-128") => &suites::HMAC_SHA256_128,
         _ if n.starts_with("HMAC-SHA-384-192") => &suites::HMAC_SHA384_192,
         _ if n.starts_with("HMAC-SHA-512-256") => &suites::HMAC_SHA512_256,
-        _ => return Err(format!("unsupported authentication algorithm \"{name}\"")),
+        _ => return Err(format!("{UNSUPPORTED} authentication algorithm \"{name}\"")),
     }))
 }
 
@@ -221,9 +236,26 @@ impl KeyTables {
         let spi = u32::from_str_radix(spi_s.trim_start_matches("0x").trim_start_matches("0X"), 16)
             .map_err(|_| format!("bad SPI \"{spi_s}\""))?;
         let encr_key = hex_field(&f[5])?;
-        let encr = encr_from_name(&f[4], encr_key.len())?;
-        let integ = integ_from_name(&f[6])?;
         let integ_key = hex_field(&f[7])?;
+        let (encr, integ) = match (
+            encr_from_name(&f[4], encr_key.len()),
+            integ_from_name(&f[6]),
+        ) {
+            (Ok(e), Ok(i)) => (e, i),
+            (Err(e), _) | (_, Err(e)) if e.starts_with(UNSUPPORTED) => {
+                let algorithm = if e.contains("encryption") {
+                    &f[4]
+                } else {
+                    &f[6]
+                };
+                self.unusable.push(UnusableRow {
+                    spi,
+                    algorithm: algorithm.clone(),
+                });
+                return Ok(());
+            }
+            (Err(e), _) | (_, Err(e)) => return Err(e),
+        };
         if let Some(i) = integ {
             if integ_key.len() != i.key_len {
                 return Err(format!(
@@ -420,12 +452,27 @@ mod tests {
     }
 
     #[test]
+    fn rows_with_algorithms_we_lack_are_kept_aside() {
+        let mut k = KeyTables::default();
+        k.parse("\"IPv4\",\"a\",\"b\",\"0x1\",\"TripleDES-CBC [RFC2451]\",\"0x00\",\"NULL\",\"\"")
+            .unwrap();
+        k.parse("\"IPv4\",\"a\",\"b\",\"0x2\",\"NULL\",\"\",\"MAC-X\",\"0x00\"")
+            .unwrap();
+        assert!(k.esp.is_empty());
+        assert_eq!(k.unusable.len(), 2);
+        assert_eq!(k.unusable[0].spi, 1);
+        assert_eq!(k.unusable[0].algorithm, "TripleDES-CBC [RFC2451]");
+        assert_eq!(k.unusable[1].algorithm, "MAC-X");
+    }
+
+    #[test]
     fn errors_name_the_problem() {
         let mut k = KeyTables::default();
+        // A known algorithm with a key of the wrong length is an error, not skipped.
         let e = k
-            .parse("\"IPv4\",\"a\",\"b\",\"0x1\",\"3DES\",\"0x00\",\"NULL\",\"\"")
+            .parse("\"IPv4\",\"a\",\"b\",\"0x1\",\"AES-CBC [RFC3602]\",\"0x00\",\"NULL\",\"\"")
             .unwrap_err();
-        assert!(e.contains("unsupported encryption"), "{e}");
+        assert!(e.contains("-byte key is not supported"), "{e}");
         let e = k.parse("garbage").unwrap_err();
         assert!(e.contains("line 1"), "{e}");
     }

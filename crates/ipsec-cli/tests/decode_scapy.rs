@@ -64,3 +64,63 @@ fn decode_reports_missing_keys_as_unknown_spi() {
         "{text}"
     );
 }
+
+#[test]
+fn rows_with_an_algorithm_we_lack_leave_the_rest_decodable() {
+    // The first SA's row names an algorithm we do not have (as a key table from a
+    // peer with other transforms would): its frames are reported, the rest decode.
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
+    let table = std::fs::read_to_string(format!("{data}/scapy_esp_sa")).unwrap();
+    let changed = table.replacen(
+        "\"0x00001001\",\"AES-GCM with 16 octet ICV [RFC4106]\"",
+        "\"0x00001001\",\"AES-CCM with 16 octet ICV [RFC4309]\"",
+        1,
+    );
+    assert_ne!(changed, table);
+    let keys = std::env::temp_dir().join(format!("ipsec-unusable-{}", std::process::id()));
+    std::fs::write(&keys, changed).unwrap();
+    let run = |json: bool| {
+        let mut args = vec!["decode".to_string()];
+        if json {
+            args.push("--json".into());
+        }
+        args.extend([
+            "--keys".into(),
+            keys.display().to_string(),
+            format!("{data}/scapy_esp.pcap"),
+        ]);
+        let out = Command::new(env!("CARGO_BIN_EXE_ipsec"))
+            .args(&args)
+            .output()
+            .expect("run ipsec decode");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let lines: Vec<Value> = run(true)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let of_1001: Vec<&Value> = lines.iter().filter(|l| l["spi"] == "0x00001001").collect();
+    assert!(!of_1001.is_empty());
+    for l in &of_1001 {
+        assert_eq!(l["status"], "no_usable_key", "{l}");
+        assert_eq!(l["detail"], "AES-CCM with 16 octet ICV [RFC4309]");
+    }
+    assert!(
+        lines
+            .iter()
+            .filter(|l| l["spi"] != "0x00001001" && l["status"] == "ok")
+            .count()
+            > 0
+    );
+    let text = run(false);
+    assert!(
+        text.contains("no usable key (AES-CCM with 16 octet ICV [RFC4309])"),
+        "{text}"
+    );
+    let _ = std::fs::remove_file(&keys);
+}
