@@ -28,6 +28,20 @@
 //! [`OS_RANDOM`] and [`PROVIDER`]. Without it, build a provider with
 //! [`provider_with_random`] and your own [`SecureRandom`].
 //!
+//! Each algorithm family is a feature, all on by default (`all`), so that an embedder
+//! compiles only what it runs; the provider lists what the enabled features bring:
+//!
+//! | feature | algorithms | crates it brings |
+//! |---|---|---|
+//! | `aead` | AES-GCM, AES-GMAC, ChaCha20-Poly1305 | `aes-gcm`, `chacha20poly1305` |
+//! | `cbc` | AES-CBC | `aes`, `cbc` |
+//! | `hmac` | HMAC-SHA1/SHA2 integrity and PRFs | `hmac`, `sha1`, `sha2` |
+//! | `kx` | X25519, ECP-256/384, MODP-2048/3072 | `x25519-dalek`, `p256`, `p384`, `crypto-bigint` |
+//! | `sig` | ECDSA, Ed25519, RSA verification | `p256`, `p384`, `ed25519-dalek`, `rsa` |
+//!
+//! ESP with AES-GCM takes `default-features = false, features = ["std", "aead"]`:
+//! no elliptic-curve or bignum crate in the build (CI checks the dependency tree).
+//!
 //! # Side channels
 //!
 //! - AES: the `aes` crate uses AES-NI or ARMv8 instructions where the CPU has them,
@@ -75,18 +89,26 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+#[allow(unused_extern_crates)] // unused only when no algorithm feature is on
 extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+#[cfg(feature = "aead")]
 mod aead;
+#[cfg(feature = "cbc")]
 mod cbc;
+#[cfg(feature = "kx")]
 mod ecp;
+#[cfg(feature = "hmac")]
 mod hmac;
+#[cfg(feature = "kx")]
 mod modp;
 #[cfg(feature = "std")]
 mod random;
+#[cfg(feature = "sig")]
 mod sig;
+#[cfg(feature = "kx")]
 mod x25519;
 
 use ipsec_crypto::{
@@ -94,51 +116,92 @@ use ipsec_crypto::{
     PrfAlgorithm, SecureRandom, SignatureVerifier, SigningAlgorithm,
 };
 
+#[cfg(feature = "aead")]
 pub use crate::aead::{
     Aead, AES_128_GCM, AES_128_GMAC, AES_256_GCM, AES_256_GMAC, CHACHA20_POLY1305,
 };
+#[cfg(feature = "cbc")]
 pub use crate::cbc::{AesCbc, AES_128_CBC, AES_256_CBC};
+#[cfg(feature = "kx")]
 pub use crate::ecp::{EcpGroup, ECP256, ECP384};
+#[cfg(feature = "hmac")]
 pub use crate::hmac::{
     HmacInteg, HmacPrf, HMAC_SHA1_96, HMAC_SHA256_128, HMAC_SHA384_192, HMAC_SHA512_256,
     PRF_HMAC_SHA1, PRF_HMAC_SHA256, PRF_HMAC_SHA384, PRF_HMAC_SHA512,
 };
+#[cfg(feature = "kx")]
 pub use crate::modp::{ModpGroup, MODP2048, MODP3072};
 #[cfg(feature = "std")]
 pub use crate::random::{OsRandom, OS_RANDOM};
+#[cfg(feature = "sig")]
 pub use crate::sig::{
     Ecdsa, Ed25519, RsaVerifier, ECDSA_P256_SHA256, ECDSA_P256_SHA256_FIXED, ECDSA_P384_SHA384,
     ECDSA_P384_SHA384_FIXED, ED25519, RSA_PKCS1_SHA1, RSA_PKCS1_SHA256, RSA_PKCS1_SHA384,
     RSA_PKCS1_SHA512, RSA_PSS_SHA256, RSA_PSS_SHA384, RSA_PSS_SHA512,
 };
+#[cfg(feature = "kx")]
 pub use crate::x25519::{X25519Group, X25519};
 
 /// What every algorithm object here returns from `backend()`.
 pub const BACKEND: &str = "rustcrypto";
 
+// The lists hold what the enabled features bring (see the crate docs, "Features").
+
 /// The AEADs, in order of preference.
-static AEADS: [&dyn AeadAlgorithm; 3] = [&AES_256_GCM, &AES_128_GCM, &CHACHA20_POLY1305];
+static AEADS: &[&dyn AeadAlgorithm] = &[
+    #[cfg(feature = "aead")]
+    &AES_256_GCM,
+    #[cfg(feature = "aead")]
+    &AES_128_GCM,
+    #[cfg(feature = "aead")]
+    &CHACHA20_POLY1305,
+];
 /// The block ciphers.
-static CIPHERS: [&dyn CipherAlgorithm; 2] = [&AES_256_CBC, &AES_128_CBC];
+static CIPHERS: &[&dyn CipherAlgorithm] = &[
+    #[cfg(feature = "cbc")]
+    &AES_256_CBC,
+    #[cfg(feature = "cbc")]
+    &AES_128_CBC,
+];
 /// The integrity algorithms.
-static INTEGS: [&dyn IntegAlgorithm; 4] = [
+static INTEGS: &[&dyn IntegAlgorithm] = &[
+    #[cfg(feature = "hmac")]
     &HMAC_SHA256_128,
+    #[cfg(feature = "hmac")]
     &HMAC_SHA384_192,
+    #[cfg(feature = "hmac")]
     &HMAC_SHA512_256,
+    #[cfg(feature = "hmac")]
     &HMAC_SHA1_96,
 ];
 /// The PRFs.
-static PRFS: [&dyn PrfAlgorithm; 4] = [
+static PRFS: &[&dyn PrfAlgorithm] = &[
+    #[cfg(feature = "hmac")]
     &PRF_HMAC_SHA256,
+    #[cfg(feature = "hmac")]
     &PRF_HMAC_SHA384,
+    #[cfg(feature = "hmac")]
     &PRF_HMAC_SHA512,
+    #[cfg(feature = "hmac")]
     &PRF_HMAC_SHA1,
 ];
 /// The key exchange methods.
-static KX_GROUPS: [&dyn KxGroup; 5] = [&X25519, &ECP256, &ECP384, &MODP3072, &MODP2048];
+static KX_GROUPS: &[&dyn KxGroup] = &[
+    #[cfg(feature = "kx")]
+    &X25519,
+    #[cfg(feature = "kx")]
+    &ECP256,
+    #[cfg(feature = "kx")]
+    &ECP384,
+    #[cfg(feature = "kx")]
+    &MODP3072,
+    #[cfg(feature = "kx")]
+    &MODP2048,
+];
 
 /// The signature verifiers.
-static SIGNATURE_VERIFIERS: [&dyn SignatureVerifier; 12] = [
+#[cfg(feature = "sig")]
+static SIGNATURE_VERIFIERS: &[&dyn SignatureVerifier] = &[
     &ED25519,
     &ECDSA_P256_SHA256,
     &ECDSA_P384_SHA384,
@@ -152,27 +215,32 @@ static SIGNATURE_VERIFIERS: [&dyn SignatureVerifier; 12] = [
     &RSA_PKCS1_SHA512,
     &RSA_PKCS1_SHA1,
 ];
+#[cfg(not(feature = "sig"))]
+static SIGNATURE_VERIFIERS: &[&dyn SignatureVerifier] = &[];
 /// The signing algorithms (no RSA: see the crate docs).
-static SIGNERS: [&dyn SigningAlgorithm; 5] = [
+#[cfg(feature = "sig")]
+static SIGNERS: &[&dyn SigningAlgorithm] = &[
     &ED25519,
     &ECDSA_P256_SHA256,
     &ECDSA_P384_SHA384,
     &ECDSA_P256_SHA256_FIXED,
     &ECDSA_P384_SHA384_FIXED,
 ];
+#[cfg(not(feature = "sig"))]
+static SIGNERS: &[&dyn SigningAlgorithm] = &[];
 
 /// A provider with every algorithm of this backend and `rng` as its random source;
 /// for `no_std` users, who bring their own.
 pub const fn provider_with_random(rng: &'static dyn SecureRandom) -> CryptoProvider {
     CryptoProvider {
         name: BACKEND,
-        aeads: &AEADS,
-        ciphers: &CIPHERS,
-        integs: &INTEGS,
-        prfs: &PRFS,
-        kx_groups: &KX_GROUPS,
-        signature_verifiers: &SIGNATURE_VERIFIERS,
-        signers: &SIGNERS,
+        aeads: AEADS,
+        ciphers: CIPHERS,
+        integs: INTEGS,
+        prfs: PRFS,
+        kx_groups: KX_GROUPS,
+        signature_verifiers: SIGNATURE_VERIFIERS,
+        signers: SIGNERS,
         secure_random: rng,
         compliance: Compliance::Unvalidated,
     }
@@ -182,7 +250,15 @@ pub const fn provider_with_random(rng: &'static dyn SecureRandom) -> CryptoProvi
 #[cfg(feature = "std")]
 pub static PROVIDER: CryptoProvider = provider_with_random(&OS_RANDOM);
 
-#[cfg(all(test, feature = "std"))]
+#[cfg(all(
+    test,
+    feature = "std",
+    feature = "aead",
+    feature = "cbc",
+    feature = "hmac",
+    feature = "kx",
+    feature = "sig"
+))]
 mod tests {
     use ipsec_crypto::suites;
 
