@@ -58,6 +58,8 @@ pub struct EndpointStats {
     /// Datagrams on port 4500 without the Non-ESP Marker that were shaped like IKE
     /// messages ([`Handled::MarkerMissing`](crate::Handled::MarkerMissing)).
     pub marker_missing: u64,
+    /// Handshakes by outcome, and retransmissions.
+    pub ike: crate::shared::IkeCounters,
 }
 
 /// The secrets behind cookies, replaced every `Config::cookie_secret_lifetime`.

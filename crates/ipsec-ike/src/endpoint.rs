@@ -102,6 +102,8 @@ impl IkeEndpoint {
                 spis: BTreeMap::new(),
                 child_spis: BTreeSet::new(),
                 next_child: 0,
+                established: BTreeSet::new(),
+                counters: crate::shared::IkeCounters::default(),
             },
             sas: BTreeMap::new(),
             timers: BTreeSet::new(),
@@ -603,6 +605,7 @@ impl IkeEndpoint {
             timers: self.timers.len(),
             queued_transmits: self.shared.transmits.len(),
             queued_events: self.shared.events.len(),
+            ike: self.shared.counters,
             ..self.admission.stats
         }
     }

@@ -36,4 +36,4 @@ pub use event::{ChildSaId, Event, IkeSaKeys, NatState, SaHandle, Transmit};
 pub use ipsec_core::{ChildSaParams, Duration, Instant, Mode, TrafficSelector};
 pub use ipsec_crypto::{CryptoProvider, KeId, Proposal, ProposalKind};
 pub use ipsec_ike_wire::NotifyType;
-pub use shared::{NAT_T_PORT, NON_ESP_MARKER};
+pub use shared::{IkeCounters, NAT_T_PORT, NON_ESP_MARKER};

@@ -260,6 +260,7 @@ impl Session {
         for d in &r.datagrams {
             cx.send(path, d);
         }
+        cx.counters.retransmissions += 1;
         r.deadline = now + rt.wait(r.sent);
         r.sent = r.sent.saturating_add(1);
         Ok(())

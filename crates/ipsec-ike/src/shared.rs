@@ -14,7 +14,7 @@ use ipsec_core::{Duration, IkeSpi, Spi};
 use ipsec_crypto::{CryptoError, CryptoProvider};
 
 use crate::config::{Config, ResolvesPeer};
-use crate::error::Error;
+use crate::error::{CloseReason, Error};
 use crate::event::{ChildSaId, Event, SaHandle, Transmit};
 
 pub use ipsec_core::nat_t::{NAT_T_PORT, NON_ESP_MARKER};
@@ -51,6 +51,31 @@ pub(crate) struct Shared {
     /// Our inbound ESP SPIs in use.
     pub child_spis: BTreeSet<u32>,
     pub next_child: u64,
+    /// IKE SAs that reported [`Event::IkeSaEstablished`] and have not closed: a close
+    /// of any other is a failed handshake.
+    pub established: BTreeSet<SaHandle>,
+    /// Handshake and retransmission counters.
+    pub counters: IkeCounters,
+}
+
+/// Counters of an endpoint's handshakes and retransmissions, since it was made; in
+/// [`EndpointStats::ike`](crate::EndpointStats::ike).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IkeCounters {
+    /// IKE SAs established (IKE_AUTH completed), both roles; rekeys not counted.
+    pub handshakes: u64,
+    /// Handshakes that ended before the IKE SA was established, by reason:
+    /// authentication refused (by us or by the peer).
+    pub failed_authentication: u64,
+    /// ... no proposal in common.
+    pub failed_no_proposal: u64,
+    /// ... the peer did not answer (retransmissions exhausted, half-open timeout).
+    pub failed_timeout: u64,
+    /// ... another reason (an error notification, a protocol error, a close).
+    pub failed_other: u64,
+    /// Requests we sent again because no answer came in time.
+    pub retransmissions: u64,
 }
 
 impl Shared {
@@ -70,6 +95,22 @@ impl Shared {
 
     /// Queues an event.
     pub(crate) fn event(&mut self, h: SaHandle, e: Event) {
+        match &e {
+            Event::IkeSaEstablished { .. } => {
+                self.established.insert(h);
+                self.counters.handshakes += 1;
+            }
+            Event::IkeSaClosed { reason } if !self.established.remove(&h) => {
+                let c = &mut self.counters;
+                match reason {
+                    CloseReason::AuthenticationFailed(_) => c.failed_authentication += 1,
+                    CloseReason::NoProposalChosen => c.failed_no_proposal += 1,
+                    CloseReason::Timeout => c.failed_timeout += 1,
+                    _ => c.failed_other += 1,
+                }
+            }
+            _ => {}
+        }
         self.events.push_back((h, e));
     }
 

@@ -269,6 +269,7 @@ impl IkeSa {
                         return;
                     }
                     cx.send(self.path, &s.request);
+                    cx.counters.retransmissions += 1;
                     s.timers
                         .set(Timer::Retransmit, now + cx.config.retransmit.wait(s.sent));
                     s.sent = s.sent.saturating_add(1);
