@@ -72,16 +72,20 @@ impl Overhead {
 }
 
 /// Why an SA could not be set up.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SaError {
     /// The provider has no implementation of this transform.
+    #[error("transform {0} not supported by the provider")]
     Unsupported(&'static str),
     /// The integrity id names no transform AH supports.
+    #[error("unknown integrity transform")]
     UnknownTransform,
     /// The [`ChildSaParams`] are not for AH (ESP, or an encryption transform is set).
+    #[error("not an AH SA")]
     NotAh,
     /// A key has the wrong length.
+    #[error("{what} key has {got} bytes, expected {expected}")]
     KeyLength {
         /// "encr" (must be empty for AH) or "integ".
         what: &'static str,
@@ -91,41 +95,22 @@ pub enum SaError {
         got: usize,
     },
     /// The replay window size is not 0 and not in 32..=4096.
+    #[error("replay window: {0}")]
     ReplayWindow(ReplayError),
     /// The backend refused the key.
+    #[error("key setup failed: {0}")]
     Crypto(CryptoError),
 }
 
-impl fmt::Display for SaError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Unsupported(name) => {
-                write!(f, "transform {name} not supported by the provider")
-            }
-            Self::UnknownTransform => f.write_str("unknown integrity transform"),
-            Self::NotAh => f.write_str("not an AH SA"),
-            Self::KeyLength {
-                what,
-                expected,
-                got,
-            } => {
-                write!(f, "{what} key has {got} bytes, expected {expected}")
-            }
-            Self::ReplayWindow(e) => write!(f, "replay window: {e}"),
-            Self::Crypto(e) => write!(f, "key setup failed: {e}"),
-        }
-    }
-}
-
-impl core::error::Error for SaError {}
-
 /// Why a seal failed. The body is unchanged.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SealError {
     /// The sequence number would have to cycle: rekey the SA (RFC 4302 §3.3.2).
+    #[error("sequence number space exhausted")]
     SequenceExhausted,
     /// The buffer has too little room; `head` and `tail` are the bytes needed.
+    #[error("buffer needs {head} bytes of headroom and {tail} of tailroom")]
     InsufficientRoom {
         /// Headroom needed.
         head: usize,
@@ -134,10 +119,13 @@ pub enum SealError {
     },
     /// The body is not a well-formed whole IP packet (bad header, an IPv4 or IPv6
     /// fragment, malformed options or extension headers).
+    #[error("malformed packet: {0}")]
     Malformed(ParseError),
     /// The protected packet would not fit its length field.
+    #[error("packet too large for its length field")]
     TooLarge,
     /// The backend failed.
+    #[error("crypto: {0}")]
     Crypto(CryptoError),
 }
 
@@ -154,40 +142,25 @@ impl SealError {
     }
 }
 
-impl fmt::Display for SealError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::SequenceExhausted => f.write_str("sequence number space exhausted"),
-            Self::InsufficientRoom { head, tail } => {
-                write!(
-                    f,
-                    "buffer needs {head} bytes of headroom and {tail} of tailroom"
-                )
-            }
-            Self::Malformed(e) => write!(f, "malformed packet: {e}"),
-            Self::TooLarge => f.write_str("packet too large for its length field"),
-            Self::Crypto(e) => write!(f, "crypto: {e}"),
-        }
-    }
-}
-
-impl core::error::Error for SealError {}
-
 /// Why a received packet was refused. These are for counters and logs; the peer never
 /// learns them. The body is unchanged in every case.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum OpenError {
     /// Not a well-formed IP packet carrying AH for this SA: bad header, fragment, no
     /// AH, another SPI, an AH length that does not fit the transform, malformed
     /// options; or, in tunnel mode after verification, an inner packet that does not
     /// match its next header.
+    #[error("malformed packet: {0}")]
     Malformed(ParseError),
     /// Refused by the anti-replay window (before or after verification).
+    #[error("replay check: {0}")]
     Replay(ReplayError),
     /// The ICV did not verify.
+    #[error("integrity check failed")]
     Integrity,
     /// AES-GMAC with ESN needs [`GMAC_ESN_SCRATCH`] bytes of head- or tailroom.
+    #[error("needs {head} bytes of headroom or {tail} of tailroom")]
     InsufficientRoom {
         /// Headroom needed (if there is no tailroom).
         head: usize,
@@ -195,6 +168,7 @@ pub enum OpenError {
         tail: usize,
     },
     /// Tunnel mode, authentic: RFC 6040 says drop (outer CE over a not-ECT inner packet).
+    #[error("CE on the outer header of a not-ECT packet")]
     EcnDrop,
 }
 
@@ -211,22 +185,6 @@ impl OpenError {
         }
     }
 }
-
-impl fmt::Display for OpenError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Malformed(e) => write!(f, "malformed packet: {e}"),
-            Self::Replay(e) => write!(f, "replay check: {e}"),
-            Self::Integrity => f.write_str("integrity check failed"),
-            Self::InsufficientRoom { head, tail } => {
-                write!(f, "needs {head} bytes of headroom or {tail} of tailroom")
-            }
-            Self::EcnDrop => f.write_str("CE on the outer header of a not-ECT packet"),
-        }
-    }
-}
-
-impl core::error::Error for OpenError {}
 
 /// What [`AhInbound::open_transport`] and [`AhInbound::open_tunnel`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

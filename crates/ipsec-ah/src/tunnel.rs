@@ -84,16 +84,9 @@ impl TunnelConfig {
 }
 
 /// Local and remote endpoints are of different address families.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("tunnel endpoints of different address families")]
 pub struct AddressFamilyMismatch;
-
-impl core::fmt::Display for AddressFamilyMismatch {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("tunnel endpoints of different address families")
-    }
-}
-
-impl core::error::Error for AddressFamilyMismatch {}
 
 /// A tunnel-mode SA's outer header state: its configuration and the IPv4
 /// Identification counter.

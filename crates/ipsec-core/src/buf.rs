@@ -14,10 +14,11 @@ use core::fmt;
 use core::ops::Range;
 
 /// Why a [`PacketBuf`] operation was refused. The buffer is unchanged.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BufError {
     /// The body would start before the buffer or end after it.
+    #[error("body ends at {end}, past the buffer length {len}")]
     OutOfBounds {
         /// The first byte past the requested body.
         end: usize,
@@ -25,6 +26,7 @@ pub enum BufError {
         len: usize,
     },
     /// Not enough headroom.
+    #[error("needs {needed} bytes of headroom, has {available}")]
     Headroom {
         /// Bytes needed.
         needed: usize,
@@ -32,6 +34,7 @@ pub enum BufError {
         available: usize,
     },
     /// Not enough tailroom.
+    #[error("needs {needed} bytes of tailroom, has {available}")]
     Tailroom {
         /// Bytes needed.
         needed: usize,
@@ -39,6 +42,7 @@ pub enum BufError {
         available: usize,
     },
     /// The body is shorter than the bytes to remove.
+    #[error("needs a body of {needed} bytes, has {available}")]
     Body {
         /// Bytes needed.
         needed: usize,
@@ -46,27 +50,6 @@ pub enum BufError {
         available: usize,
     },
 }
-
-impl fmt::Display for BufError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BufError::OutOfBounds { end, len } => {
-                write!(f, "body ends at {end}, past the buffer length {len}")
-            }
-            BufError::Headroom { needed, available } => {
-                write!(f, "needs {needed} bytes of headroom, has {available}")
-            }
-            BufError::Tailroom { needed, available } => {
-                write!(f, "needs {needed} bytes of tailroom, has {available}")
-            }
-            BufError::Body { needed, available } => {
-                write!(f, "needs a body of {needed} bytes, has {available}")
-            }
-        }
-    }
-}
-
-impl core::error::Error for BufError {}
 
 /// Headroom | body | tailroom cursors over a caller buffer (`&mut [u8]`, `Vec<u8>`,
 /// `bytes::BytesMut` or anything else that is `AsRef<[u8]> + AsMut<[u8]>`).

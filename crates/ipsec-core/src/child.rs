@@ -32,16 +32,9 @@ pub struct KeyMaterial {
 }
 
 /// The keys do not fit into [`KeyMaterial`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("key material longer than {MAX_KEY_MATERIAL} bytes")]
 pub struct KeyMaterialTooLong;
-
-impl fmt::Display for KeyMaterialTooLong {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "key material longer than {MAX_KEY_MATERIAL} bytes")
-    }
-}
-
-impl core::error::Error for KeyMaterialTooLong {}
 
 impl KeyMaterial {
     /// Keys from an encryption part (key ‖ salt) and an integrity part (may be empty).

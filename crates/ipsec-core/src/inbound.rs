@@ -58,8 +58,6 @@
 //! [RFC 4303 Appendix A3]: https://www.rfc-editor.org/rfc/rfc4303#appendix-A.3
 //! [RFC 4302 Appendix B3]: https://www.rfc-editor.org/rfc/rfc4302#appendix-B.3
 
-use core::fmt;
-
 use crate::replay::{ReplayError, ReplayGuard, ResyncPolicy};
 
 /// What the parsed header says about a packet's sequence number.
@@ -87,17 +85,20 @@ pub enum Attempt {
 }
 
 /// Why [`open`] refused a packet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Refused<E> {
     /// The anti-replay window refused it: before verification (the pre-check) or after
     /// it (another packet with the same number was marked meanwhile).
+    #[error("replay check: {0}")]
     Replay(ReplayError),
     /// It did not verify (with every candidate, in a re-synchronization), or a
     /// re-synchronization was asked for on an SA without ESN.
+    #[error("integrity check failed")]
     Unauthentic,
     /// The protocol refused it for a reason of its own after the pre-check and before
     /// verification ([`Verifier::prepare`]).
+    #[error("{0}")]
     Protocol(E),
 }
 
@@ -114,18 +115,6 @@ impl<E> Refused<E> {
         }
     }
 }
-
-impl<E: fmt::Display> fmt::Display for Refused<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Replay(e) => write!(f, "replay check: {e}"),
-            Self::Unauthentic => f.write_str("integrity check failed"),
-            Self::Protocol(e) => fmt::Display::fmt(e, f),
-        }
-    }
-}
-
-impl<E: fmt::Debug + fmt::Display> core::error::Error for Refused<E> {}
 
 /// The protocol's part of [`open`]: the cryptographic check of one parsed packet.
 pub trait Verifier {

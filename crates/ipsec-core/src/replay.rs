@@ -20,31 +20,22 @@ const BLOCK_BITS: u64 = 64;
 const BLOCKS: usize = (MAX_REPLAY_WINDOW as usize) / 64 + 1;
 
 /// Why a sequence number was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReplayError {
     /// Sequence number 0 is never sent (RFC 4303 §3.3.3).
+    #[error("sequence number zero")]
     Zero,
     /// Older than the bottom of the window.
+    #[error("sequence number left of the replay window")]
     TooOld,
     /// Already received.
+    #[error("replayed sequence number")]
     Duplicate,
     /// The requested window size is outside 32..=4096.
+    #[error("replay window size outside 32..=4096")]
     InvalidSize,
 }
-
-impl fmt::Display for ReplayError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ReplayError::Zero => "sequence number zero",
-            ReplayError::TooOld => "sequence number left of the replay window",
-            ReplayError::Duplicate => "replayed sequence number",
-            ReplayError::InvalidSize => "replay window size outside 32..=4096",
-        })
-    }
-}
-
-impl core::error::Error for ReplayError {}
 
 /// An anti-replay window over 64-bit sequence numbers.
 #[derive(Clone)]

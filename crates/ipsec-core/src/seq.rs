@@ -5,8 +5,6 @@
 //! receiver infers them from its replay window (RFC 4303 §2.2.1 and Appendix A), which
 //! is [`ReplayWindow::infer`](crate::ReplayWindow::infer).
 
-use core::fmt;
-
 /// The outbound sequence counter of one SA.
 ///
 /// The first packet carries sequence number 1. Without ESN the counter stops at
@@ -19,17 +17,10 @@ pub struct SeqCounter {
 }
 
 /// The outbound counter would have to cycle.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
+#[error("sequence number space exhausted; rekey the SA")]
 pub struct SeqError;
-
-impl fmt::Display for SeqError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("sequence number space exhausted; rekey the SA")
-    }
-}
-
-impl core::error::Error for SeqError {}
 
 impl SeqCounter {
     /// A fresh counter: the next packet gets sequence number 1.

@@ -100,10 +100,11 @@ impl fmt::Display for ParseError {
 impl core::error::Error for ParseError {}
 
 /// Why bytes could not be written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum EmitError {
     /// The output (or the room in front of the body) is shorter than what is written.
+    #[error("buffer too small: {need} bytes needed, {have} there")]
     BufferTooSmall {
         /// Bytes needed.
         need: usize,
@@ -111,6 +112,7 @@ pub enum EmitError {
         have: usize,
     },
     /// A length is not one its field can carry (too long, or not a valid value).
+    #[error("{what} of {len} bytes does not fit its field")]
     LengthOutOfRange {
         /// Which length.
         what: &'static str,
@@ -125,21 +127,6 @@ impl EmitError {
         Self::BufferTooSmall { need, have }
     }
 }
-
-impl fmt::Display for EmitError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::BufferTooSmall { need, have } => {
-                write!(f, "buffer too small: {need} bytes needed, {have} there")
-            }
-            Self::LengthOutOfRange { what, len } => {
-                write!(f, "{what} of {len} bytes does not fit its field")
-            }
-        }
-    }
-}
-
-impl core::error::Error for EmitError {}
 
 #[cfg(test)]
 mod tests {

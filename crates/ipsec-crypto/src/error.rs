@@ -1,16 +1,15 @@
 //! The crypto error type.
 
-use core::fmt;
-
 /// What went wrong in a crypto operation.
 ///
 /// Authentication failures are deliberately one variant without detail: a wrong tag
 /// and a failed decryption cannot be told apart. Wrong lengths are caller or peer
 /// errors and say which input was wrong.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CryptoError {
     /// An input had the wrong length.
+    #[error("{what} has length {got}, expected {expected}")]
     Length {
         /// Which input: "key", "nonce", "iv", "tag", "data", "output", "public key".
         what: &'static str,
@@ -21,16 +20,21 @@ pub enum CryptoError {
     },
     /// The tag, ICV or signature did not verify. A signature that is not even well
     /// formed (bad DER, wrong length) is this error too.
+    #[error("authentication failed")]
     Authentication,
     /// The peer's public value is not valid for the group (off curve, small order,
     /// out of range).
+    #[error("invalid public key-exchange value")]
     InvalidPublicValue,
     /// A signature key is malformed, or is not a key of the scheme it was given to
     /// (see [`crate::keys`] for the encodings accepted).
+    #[error("invalid or mismatched signature key")]
     InvalidKey,
     /// The random source failed.
+    #[error("random source failed")]
     Random,
     /// The transform is not available in this provider.
+    #[error("transform not supported by this provider")]
     Unsupported,
 }
 
@@ -57,24 +61,3 @@ impl CryptoError {
         }
     }
 }
-
-impl fmt::Display for CryptoError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CryptoError::Length {
-                what,
-                expected,
-                got,
-            } => {
-                write!(f, "{what} has length {got}, expected {expected}")
-            }
-            CryptoError::Authentication => f.write_str("authentication failed"),
-            CryptoError::InvalidPublicValue => f.write_str("invalid public key-exchange value"),
-            CryptoError::InvalidKey => f.write_str("invalid or mismatched signature key"),
-            CryptoError::Random => f.write_str("random source failed"),
-            CryptoError::Unsupported => f.write_str("transform not supported by this provider"),
-        }
-    }
-}
-
-impl core::error::Error for CryptoError {}

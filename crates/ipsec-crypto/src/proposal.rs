@@ -59,14 +59,17 @@ pub struct Proposal {
 }
 
 /// Why a proposal string was refused.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProposalError {
     /// The string (or one comma-separated part) is empty.
+    #[error("empty proposal")]
     Empty,
     /// A token names no algorithm we know.
+    #[error("unknown algorithm token '{0}'")]
     UnknownToken(String),
     /// A token is known but not allowed in this kind of proposal.
+    #[error("'{token}' is not allowed in an {kind} proposal")]
     NotAllowed {
         /// The token.
         token: String,
@@ -74,43 +77,21 @@ pub enum ProposalError {
         kind: ProposalKind,
     },
     /// No encryption algorithm.
+    #[error("no encryption algorithm")]
     MissingEncryption,
     /// A non-AEAD proposal without an integrity algorithm.
+    #[error("no integrity algorithm (needed unless the cipher is an AEAD)")]
     MissingIntegrity,
     /// An IKE proposal without a PRF (and none implied).
+    #[error("no PRF: an IKE proposal with an AEAD needs one, e.g. prfsha256")]
     MissingPrf,
     /// An IKE proposal without a key exchange method.
+    #[error("no key exchange method, e.g. x25519 or ecp256")]
     MissingKeyExchange,
     /// AEAD and non-AEAD algorithms, or an AEAD and integrity, in one proposal.
+    #[error("AEAD and non-AEAD algorithms (or an AEAD and integrity) in one proposal")]
     MixedAead,
 }
-
-impl fmt::Display for ProposalError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ProposalError::Empty => f.write_str("empty proposal"),
-            ProposalError::UnknownToken(t) => write!(f, "unknown algorithm token '{t}'"),
-            ProposalError::NotAllowed { token, kind } => {
-                write!(f, "'{token}' is not allowed in an {kind} proposal")
-            }
-            ProposalError::MissingEncryption => f.write_str("no encryption algorithm"),
-            ProposalError::MissingIntegrity => {
-                f.write_str("no integrity algorithm (needed unless the cipher is an AEAD)")
-            }
-            ProposalError::MissingPrf => {
-                f.write_str("no PRF: an IKE proposal with an AEAD needs one, e.g. prfsha256")
-            }
-            ProposalError::MissingKeyExchange => {
-                f.write_str("no key exchange method, e.g. x25519 or ecp256")
-            }
-            ProposalError::MixedAead => f.write_str(
-                "AEAD and non-AEAD algorithms (or an AEAD and integrity) in one proposal",
-            ),
-        }
-    }
-}
-
-impl core::error::Error for ProposalError {}
 
 fn lookup<T: 'static>(
     table: &'static [&'static T],

@@ -71,21 +71,27 @@ impl Overhead {
 }
 
 /// Why an SA could not be set up.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SaError {
     /// The provider has no implementation of this transform.
+    #[error("transform {0} not supported by the provider")]
     Unsupported(&'static str),
     /// The transform ids in [`ChildSaParams`] name no known transform.
+    #[error("unknown transform")]
     UnknownTransform,
     /// The [`ChildSaParams`] are for AH, not ESP.
+    #[error("not an ESP SA")]
     NotEsp,
     /// An AEAD or GMAC transform was combined with an integrity transform
     /// ([RFC 4303 §3.2](https://www.rfc-editor.org/rfc/rfc4303#section-3.2)).
+    #[error("combined-mode transform used with an integrity transform")]
     IntegrityWithAead,
     /// NULL encryption without integrity protects nothing (RFC 4303 §3.2, RFC 7296 §3.3).
+    #[error("NULL encryption without integrity")]
     NoProtection,
     /// A key has the wrong length.
+    #[error("{what} key has {got} bytes, expected {expected}")]
     KeyLength {
         /// "encr" or "integ".
         what: &'static str,
@@ -95,56 +101,30 @@ pub enum SaError {
         got: usize,
     },
     /// The replay window size is not 0 and not in 32..=4096.
+    #[error("replay window: {0}")]
     ReplayWindow(ReplayError),
     /// Anti-replay was asked for on an SA without integrity protection, which cannot
     /// have it (RFC 4303 §3.4.3).
+    #[error("anti-replay needs integrity")]
     ReplayWithoutIntegrity,
     /// The backend refused the key.
+    #[error("key setup failed: {0}")]
     Crypto(CryptoError),
     /// A padding alignment that is not a power of two between the transform's own
     /// alignment and 256 ([`EspOutbound::set_padding_alignment`]).
+    #[error("padding alignment {0}: not a power of two from the cipher's alignment to 256")]
     PaddingAlignment(usize),
 }
 
-impl fmt::Display for SaError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Unsupported(name) => {
-                write!(f, "transform {name} not supported by the provider")
-            }
-            Self::UnknownTransform => f.write_str("unknown transform"),
-            Self::NotEsp => f.write_str("not an ESP SA"),
-            Self::IntegrityWithAead => {
-                f.write_str("combined-mode transform used with an integrity transform")
-            }
-            Self::NoProtection => f.write_str("NULL encryption without integrity"),
-            Self::KeyLength {
-                what,
-                expected,
-                got,
-            } => {
-                write!(f, "{what} key has {got} bytes, expected {expected}")
-            }
-            Self::ReplayWindow(e) => write!(f, "replay window: {e}"),
-            Self::ReplayWithoutIntegrity => f.write_str("anti-replay needs integrity"),
-            Self::Crypto(e) => write!(f, "key setup failed: {e}"),
-            Self::PaddingAlignment(a) => write!(
-                f,
-                "padding alignment {a}: not a power of two from the cipher's alignment to 256"
-            ),
-        }
-    }
-}
-
-impl core::error::Error for SaError {}
-
 /// Why [`EspOutbound::seal`] failed. The body is unchanged.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SealError {
     /// The sequence number would have to cycle: rekey the SA (RFC 4303 §3.3.3).
+    #[error("sequence number space exhausted")]
     SequenceExhausted,
     /// The buffer has too little room; `head` and `tail` are the bytes needed.
+    #[error("buffer needs {head} bytes of headroom and {tail} of tailroom")]
     InsufficientRoom {
         /// Headroom needed.
         head: usize,
@@ -153,6 +133,7 @@ pub enum SealError {
     },
     /// The backend failed (for example the random source), or an explicit IV had the
     /// wrong length.
+    #[error("crypto: {0}")]
     Crypto(CryptoError),
 }
 
@@ -167,37 +148,25 @@ impl SealError {
     }
 }
 
-impl fmt::Display for SealError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::SequenceExhausted => f.write_str("sequence number space exhausted"),
-            Self::InsufficientRoom { head, tail } => {
-                write!(
-                    f,
-                    "buffer needs {head} bytes of headroom and {tail} of tailroom"
-                )
-            }
-            Self::Crypto(e) => write!(f, "crypto: {e}"),
-        }
-    }
-}
-
-impl core::error::Error for SealError {}
-
 /// Why [`EspInbound::open`] refused a packet. These are for counters and logs; the
 /// peer never learns them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum OpenError {
     /// Too short for the transform, ciphertext not whole blocks, or a different SPI.
+    #[error("malformed packet: {0}")]
     Malformed(ParseError),
     /// Refused by the anti-replay window (before or after verification).
+    #[error("replay check: {0}")]
     Replay(ReplayError),
     /// The ICV or AEAD tag did not verify.
+    #[error("integrity check failed")]
     Integrity,
     /// Authentic, but the trailer is inconsistent or the padding is not 1, 2, 3, ...
+    #[error("bad padding")]
     Padding,
     /// Authentic dummy packet (next header 59, RFC 4303 §2.6): drop it silently.
+    #[error("dummy packet")]
     Dummy,
 }
 
@@ -214,20 +183,6 @@ impl OpenError {
         }
     }
 }
-
-impl fmt::Display for OpenError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Malformed(e) => write!(f, "malformed packet: {e}"),
-            Self::Replay(e) => write!(f, "replay check: {e}"),
-            Self::Integrity => f.write_str("integrity check failed"),
-            Self::Padding => f.write_str("bad padding"),
-            Self::Dummy => f.write_str("dummy packet"),
-        }
-    }
-}
-
-impl core::error::Error for OpenError {}
 
 /// What [`EspInbound::open`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -26,7 +26,6 @@
 //!
 //! [RFC 4303 §3.1.1]: https://www.rfc-editor.org/rfc/rfc4303#section-3.1.1
 
-use core::fmt;
 use core::net::{IpAddr, Ipv6Addr};
 
 use ipsec_core::ip::walk::IpVersion;
@@ -43,18 +42,23 @@ use crate::wire::{EmitError, ParseError};
 use ipsec_core::PacketBuf;
 
 /// Why a transport-mode operation failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TransportError {
     /// The IP (or UDP) header is malformed.
+    #[error("malformed header: {0}")]
     Malformed(ParseError),
     /// The packet is a fragment; transport mode needs whole datagrams.
+    #[error("fragment; transport mode needs whole datagrams")]
     Fragment,
     /// A received packet carries no ESP.
+    #[error("packet does not carry ESP")]
     NotEsp,
     /// The protected packet would not fit its length field.
+    #[error("packet too large for its length field")]
     TooLarge,
     /// The buffer has too little room; the bytes needed.
+    #[error("buffer needs {head} bytes of headroom and {tail} of tailroom")]
     InsufficientRoom {
         /// Headroom needed.
         head: usize,
@@ -62,8 +66,10 @@ pub enum TransportError {
         tail: usize,
     },
     /// Sealing failed (the packet is unchanged).
+    #[error("seal: {0}")]
     Seal(SealError),
     /// Opening failed.
+    #[error("open: {0}")]
     Open(OpenError),
 }
 
@@ -82,27 +88,6 @@ impl TransportError {
         }
     }
 }
-
-impl fmt::Display for TransportError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Malformed(e) => write!(f, "malformed header: {e}"),
-            Self::Fragment => f.write_str("fragment; transport mode needs whole datagrams"),
-            Self::NotEsp => f.write_str("packet does not carry ESP"),
-            Self::TooLarge => f.write_str("packet too large for its length field"),
-            Self::InsufficientRoom { head, tail } => {
-                write!(
-                    f,
-                    "buffer needs {head} bytes of headroom and {tail} of tailroom"
-                )
-            }
-            Self::Seal(e) => write!(f, "seal: {e}"),
-            Self::Open(e) => write!(f, "open: {e}"),
-        }
-    }
-}
-
-impl core::error::Error for TransportError {}
 
 impl From<LocateError> for TransportError {
     fn from(e: LocateError) -> Self {

@@ -30,7 +30,6 @@
 //! [RFC 6040]: https://www.rfc-editor.org/rfc/rfc6040
 //! [RFC 3948]: https://www.rfc-editor.org/rfc/rfc3948
 
-use core::fmt;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipsec_core::ip::walk::IpVersion;
@@ -85,24 +84,32 @@ impl TunnelConfig {
 }
 
 /// Why a tunnel operation failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TunnelError {
     /// The outer or inner header is malformed.
+    #[error("malformed header: {0}")]
     Malformed(ParseError),
     /// The outer packet is a fragment: reassemble first (RFC 4303 §3.4.1).
+    #[error("outer packet is a fragment")]
     Fragment,
     /// The outer packet does not carry ESP (or its UDP payload is not ESP).
+    #[error("outer packet does not carry ESP")]
     NotEsp,
     /// The decrypted payload is not an IPv4 or IPv6 packet matching its next header.
+    #[error("inner packet does not match next header {0}")]
     InnerProtocol(IpProto),
     /// Local and remote endpoints are of different address families.
+    #[error("tunnel endpoints of different address families")]
     AddressFamily,
     /// RFC 6040: the outer header says CE but the inner packet is not ECN-capable.
+    #[error("CE on the outer header of a not-ECT packet")]
     EcnDrop,
     /// The outer packet would be longer than its length field can say.
+    #[error("packet too large for its length field")]
     TooLarge,
     /// The buffer has too little room; the bytes needed.
+    #[error("buffer needs {head} bytes of headroom and {tail} of tailroom")]
     InsufficientRoom {
         /// Headroom needed.
         head: usize,
@@ -110,8 +117,10 @@ pub enum TunnelError {
         tail: usize,
     },
     /// Sealing failed.
+    #[error("seal: {0}")]
     Seal(SealError),
     /// Opening failed.
+    #[error("open: {0}")]
     Open(OpenError),
 }
 
@@ -133,32 +142,6 @@ impl TunnelError {
         }
     }
 }
-
-impl fmt::Display for TunnelError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Malformed(e) => write!(f, "malformed header: {e}"),
-            Self::Fragment => f.write_str("outer packet is a fragment"),
-            Self::NotEsp => f.write_str("outer packet does not carry ESP"),
-            Self::InnerProtocol(p) => {
-                write!(f, "inner packet does not match next header {p}")
-            }
-            Self::AddressFamily => f.write_str("tunnel endpoints of different address families"),
-            Self::EcnDrop => f.write_str("CE on the outer header of a not-ECT packet"),
-            Self::TooLarge => f.write_str("packet too large for its length field"),
-            Self::InsufficientRoom { head, tail } => {
-                write!(
-                    f,
-                    "buffer needs {head} bytes of headroom and {tail} of tailroom"
-                )
-            }
-            Self::Seal(e) => write!(f, "seal: {e}"),
-            Self::Open(e) => write!(f, "open: {e}"),
-        }
-    }
-}
-
-impl core::error::Error for TunnelError {}
 
 impl From<SealError> for TunnelError {
     fn from(e: SealError) -> Self {

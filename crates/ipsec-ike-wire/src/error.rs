@@ -36,8 +36,9 @@ pub enum ParseErrorKind {
 }
 
 /// A defect in received bytes: what and where.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
+#[error("{kind} at offset {offset}")]
 pub struct ParseError {
     /// What is wrong.
     pub kind: ParseErrorKind,
@@ -79,11 +80,3 @@ impl fmt::Display for ParseErrorKind {
         }
     }
 }
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} at offset {}", self.kind, self.offset)
-    }
-}
-
-impl core::error::Error for ParseError {}

@@ -21,7 +21,6 @@
 //! [RFC 7383]: https://www.rfc-editor.org/rfc/rfc7383
 
 use alloc::vec::Vec;
-use core::fmt;
 
 use ipsec_core::{Duration, Instant};
 use ipsec_crypto::SecureRandom;
@@ -82,28 +81,19 @@ pub const fn max_message_len(ip: IpVersion, non_esp_marker: bool) -> usize {
 }
 
 /// Why a message could not be fragmented.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum FragmentError {
     /// `max_message_len` leaves no room for even one byte of content.
+    #[error("fragment size too small")]
     MtuTooSmall,
     /// More than 65535 fragments would be needed.
+    #[error("too many fragments")]
     TooManyFragments,
     /// Sealing a fragment failed.
+    #[error("sealing a fragment failed: {0}")]
     Seal(SealError),
 }
-
-impl fmt::Display for FragmentError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FragmentError::MtuTooSmall => f.write_str("fragment size too small"),
-            FragmentError::TooManyFragments => f.write_str("too many fragments"),
-            FragmentError::Seal(e) => write!(f, "sealing a fragment failed: {e}"),
-        }
-    }
-}
-
-impl core::error::Error for FragmentError {}
 
 impl From<SealError> for FragmentError {
     fn from(e: SealError) -> Self {
@@ -246,33 +236,24 @@ impl Default for ReassemblyLimits {
 }
 
 /// Why a fragment was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReassemblyError {
     /// Total Fragments is above the limit.
+    #[error("too many fragments")]
     TooManyFragments,
     /// The content would exceed the size limit; the partial message was dropped.
+    #[error("reassembled message too long")]
     TooLong,
     /// Total Fragments is lower than that of fragments already held for the same
     /// message (RFC 7383 §2.6: a larger total restarts reassembly, a smaller one is
     /// discarded).
+    #[error("inconsistent total fragments")]
     InconsistentTotal,
     /// Fragment number 0 or above the total.
+    #[error("fragment number out of range")]
     BadFragmentNumber,
 }
-
-impl fmt::Display for ReassemblyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ReassemblyError::TooManyFragments => "too many fragments",
-            ReassemblyError::TooLong => "reassembled message too long",
-            ReassemblyError::InconsistentTotal => "inconsistent total fragments",
-            ReassemblyError::BadFragmentNumber => "fragment number out of range",
-        })
-    }
-}
-
-impl core::error::Error for ReassemblyError {}
 
 /// A reassembled message.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -55,30 +55,21 @@ const MAX_NONCE_LEN: usize = 16;
 
 /// Why a message could not be opened. Deliberately coarse: a wrong key, a forged
 /// message and a corrupted one all give [`OpenError::Integrity`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum OpenError {
     /// The message is malformed outside the protected data (or the protected data is
     /// too short to hold IV, pad length and ICV). Nothing was authenticated, so per
     /// [`crate::error_response`] it is not answered.
+    #[error("malformed protected message: {0}")]
     Malformed(ParseError),
     /// The ICV or AEAD tag did not verify.
+    #[error("integrity check failed")]
     Integrity,
     /// The message is authentic but its pad length exceeds the decrypted data.
+    #[error("invalid padding")]
     Padding,
 }
-
-impl fmt::Display for OpenError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            OpenError::Malformed(e) => write!(f, "malformed protected message: {e}"),
-            OpenError::Integrity => f.write_str("integrity check failed"),
-            OpenError::Padding => f.write_str("invalid padding"),
-        }
-    }
-}
-
-impl core::error::Error for OpenError {}
 
 impl OpenError {
     /// What a responder answers when opening `message` failed with this error, decided
@@ -107,26 +98,17 @@ impl From<ParseError> for OpenError {
 }
 
 /// Why a message could not be sealed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SealError {
     /// The protected data does not fit the 16-bit Payload Length of the SK payload
     /// (fragment it instead, [`crate::frag`]).
+    #[error("message too long for one SK payload")]
     TooLong,
     /// The IV source or the cipher failed.
+    #[error("crypto failure: {0}")]
     Crypto(CryptoError),
 }
-
-impl fmt::Display for SealError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SealError::TooLong => f.write_str("message too long for one SK payload"),
-            SealError::Crypto(e) => write!(f, "crypto failure: {e}"),
-        }
-    }
-}
-
-impl core::error::Error for SealError {}
 
 impl From<CryptoError> for SealError {
     fn from(e: CryptoError) -> Self {

@@ -123,17 +123,10 @@ impl fmt::Display for Identity {
 }
 
 /// An identity string that cannot be parsed (an empty one, or a bad `@#` key id).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
+#[error("invalid identity (empty, or '@#' not followed by hex)")]
 pub struct IdentityError;
-
-impl fmt::Display for IdentityError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("invalid identity (empty, or '@#' not followed by hex)")
-    }
-}
-
-impl core::error::Error for IdentityError {}
 
 impl FromStr for Identity {
     type Err = IdentityError;
@@ -741,22 +734,15 @@ where
 }
 
 /// A [`Config`] field whose value cannot work, from [`Config::validate`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
+#[error("config field {field}: {problem}")]
 pub struct ConfigError {
     /// The field, as it is named in [`Config`] (`"psk"`, `"retransmit.max_tries"`).
     pub field: &'static str,
     /// What is wrong with it.
     pub problem: &'static str,
 }
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "config field {}: {}", self.field, self.problem)
-    }
-}
-
-impl core::error::Error for ConfigError {}
 
 impl Config {
     /// Checks the fields whose values cannot work, naming the first bad one: an empty

@@ -9,30 +9,39 @@ use crate::cert::CertRejection;
 
 /// Why IKE authentication failed: the local reason behind an AUTHENTICATION_FAILED
 /// notification, whether we sent it or received it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuthFailure {
     /// The peer sent AUTHENTICATION_FAILED: it refused our authentication (or, as
     /// initiator, its reason is its own).
+    #[error("the peer refused our authentication")]
     RejectedByPeer,
     /// No configuration accepts the identity the peer claims (the
     /// [`ResolvesPeer`](crate::ResolvesPeer) returned `None`).
+    #[error("no configuration for the peer's identity")]
     UnknownPeer,
     /// The peer's identity is not the configured `remote_id`.
+    #[error("the peer's identity is not the configured one")]
     IdentityMismatch,
     /// The peer used an AUTH method its configuration does not allow (a PSK peer
     /// signing, or a certificate peer sending a PSK MIC).
+    #[error("AUTH method {0} not allowed for this peer")]
     MethodNotAllowed(AuthMethod),
     /// The PSK MIC is wrong: the peer does not know the key.
+    #[error("wrong pre-shared key")]
     WrongSharedKey,
     /// The AUTH signature does not verify under the peer's key.
+    #[error("AUTH signature does not verify")]
     BadSignature,
     /// The AUTH method or signature algorithm is one we cannot verify (for example
     /// ECDSA P-521, method 11), or the key does not fit it.
+    #[error("unsupported signature algorithm")]
     UnsupportedAlgorithm,
     /// Certificate authentication is configured but the peer sent no X.509 CERT.
+    #[error("the peer sent no certificate")]
     MissingCertificate,
     /// The peer's certificates were refused.
+    #[error("{0}")]
     Certificate(CertRejection),
 }
 
@@ -53,26 +62,6 @@ impl AuthFailure {
     }
 }
 
-impl fmt::Display for AuthFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            AuthFailure::RejectedByPeer => f.write_str("the peer refused our authentication"),
-            AuthFailure::UnknownPeer => f.write_str("no configuration for the peer's identity"),
-            AuthFailure::IdentityMismatch => {
-                f.write_str("the peer's identity is not the configured one")
-            }
-            AuthFailure::MethodNotAllowed(m) => {
-                write!(f, "AUTH method {m} not allowed for this peer")
-            }
-            AuthFailure::WrongSharedKey => f.write_str("wrong pre-shared key"),
-            AuthFailure::BadSignature => f.write_str("AUTH signature does not verify"),
-            AuthFailure::UnsupportedAlgorithm => f.write_str("unsupported signature algorithm"),
-            AuthFailure::MissingCertificate => f.write_str("the peer sent no certificate"),
-            AuthFailure::Certificate(c) => write!(f, "{c}"),
-        }
-    }
-}
-
 impl From<CertRejection> for AuthFailure {
     fn from(c: CertRejection) -> Self {
         AuthFailure::Certificate(c)
@@ -80,117 +69,102 @@ impl From<CertRejection> for AuthFailure {
 }
 
 /// Something the peer did that the protocol forbids.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PeerMisbehaved {
     /// A payload the exchange needs is missing.
+    #[error("missing {0} payload")]
     MissingPayload(&'static str),
     /// The responder's proposal is not one we offered, or has several transforms of a type.
+    #[error("chosen proposal was not offered")]
     BadProposal,
     /// The KE payload's group is not the negotiated one, or its data is unusable.
+    #[error("unusable key exchange payload")]
     BadKeyExchange,
     /// Traffic selectors outside those we proposed.
+    #[error("traffic selectors outside those proposed")]
     BadTrafficSelectors,
     /// The peer's identity is not the configured one.
+    #[error("peer identity does not match")]
     WrongIdentity,
     /// A message that makes no sense in the current state.
+    #[error("unexpected message")]
     UnexpectedMessage,
     /// The responder chose a zero SPI, or an SPI in use.
+    #[error("invalid SPI")]
     BadSpi,
 }
 
-impl fmt::Display for PeerMisbehaved {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PeerMisbehaved::MissingPayload(p) => write!(f, "missing {p} payload"),
-            PeerMisbehaved::BadProposal => f.write_str("chosen proposal was not offered"),
-            PeerMisbehaved::BadKeyExchange => f.write_str("unusable key exchange payload"),
-            PeerMisbehaved::BadTrafficSelectors => {
-                f.write_str("traffic selectors outside those proposed")
-            }
-            PeerMisbehaved::WrongIdentity => f.write_str("peer identity does not match"),
-            PeerMisbehaved::UnexpectedMessage => f.write_str("unexpected message"),
-            PeerMisbehaved::BadSpi => f.write_str("invalid SPI"),
-        }
-    }
-}
-
 /// The peer and we cannot agree.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PeerIncompatible {
     /// No proposal in common.
+    #[error("no proposal chosen")]
     NoProposalChosen,
     /// No traffic selectors in common.
+    #[error("traffic selectors unacceptable")]
     TsUnacceptable,
     /// The peer wants a key exchange group we do not have.
+    #[error("unsupported key exchange group")]
     UnsupportedGroup,
     /// We are configured to authenticate with a signature (RFC 7427), but the peer
     /// did not announce its hash algorithm in SIGNATURE_HASH_ALGORITHMS (RFC 7427 §4).
+    #[error(
+        "peer did not announce our signature's hash in SIGNATURE_HASH_ALGORITHMS (RFC 7427 §4)"
+    )]
     SignatureHashNotAnnounced,
 }
 
-impl fmt::Display for PeerIncompatible {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            PeerIncompatible::NoProposalChosen => "no proposal chosen",
-            PeerIncompatible::TsUnacceptable => "traffic selectors unacceptable",
-            PeerIncompatible::UnsupportedGroup => "unsupported key exchange group",
-            PeerIncompatible::SignatureHashNotAnnounced => {
-                "peer did not announce our signature's hash in SIGNATURE_HASH_ALGORITHMS (RFC 7427 §4)"
-            }
-        })
-    }
-}
-
 /// A command the caller should not have given now.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ApiMisuse {
     /// No IKE SA with this handle.
+    #[error("unknown IKE SA")]
     UnknownSa,
     /// No Child SA with this id on that IKE SA.
+    #[error("unknown Child SA")]
     UnknownChildSa,
     /// The IKE SA is not established (yet, or any more).
+    #[error("IKE SA not established")]
     NotEstablished,
     /// The configuration has no usable proposal for this provider.
+    #[error("no proposal usable with this crypto provider")]
     NoUsableProposal,
     /// A local address of another family than the remote one.
+    #[error("local and remote addresses of different families")]
     AddressFamily,
 }
 
-impl fmt::Display for ApiMisuse {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ApiMisuse::UnknownSa => "unknown IKE SA",
-            ApiMisuse::UnknownChildSa => "unknown Child SA",
-            ApiMisuse::NotEstablished => "IKE SA not established",
-            ApiMisuse::NoUsableProposal => "no proposal usable with this crypto provider",
-            ApiMisuse::AddressFamily => "local and remote addresses of different families",
-        })
-    }
-}
-
 /// Everything that can go wrong in IKE.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A message that does not parse.
+    #[error("invalid message: {0}")]
     InvalidMessage(ParseError),
     /// The peer broke the protocol.
+    #[error("peer misbehaved: {0}")]
     PeerMisbehaved(PeerMisbehaved),
     /// The peer and we cannot agree.
+    #[error("peer incompatible: {0}")]
     PeerIncompatible(PeerIncompatible),
     /// The peer's AUTH payload is wrong (and why), or the peer said ours was
     /// ([`AuthFailure::RejectedByPeer`]).
+    #[error("authentication failed: {0}")]
     AuthenticationFailed(AuthFailure),
     /// The peer answered with an error notification.
+    #[error("peer sent {0}")]
     NotifyReceived(NotifyType),
     /// Retransmissions were exhausted.
+    #[error("peer did not answer")]
     Timeout,
     /// A crypto operation failed.
+    #[error("crypto failure: {0}")]
     Crypto(CryptoError),
     /// The caller gave a command that cannot be carried out.
+    #[error("api misuse: {0}")]
     ApiMisuse(ApiMisuse),
 }
 
@@ -226,23 +200,6 @@ impl Error {
         }
     }
 }
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::InvalidMessage(e) => write!(f, "invalid message: {e}"),
-            Error::PeerMisbehaved(e) => write!(f, "peer misbehaved: {e}"),
-            Error::PeerIncompatible(e) => write!(f, "peer incompatible: {e}"),
-            Error::AuthenticationFailed(r) => write!(f, "authentication failed: {r}"),
-            Error::NotifyReceived(n) => write!(f, "peer sent {n}"),
-            Error::Timeout => f.write_str("peer did not answer"),
-            Error::Crypto(e) => write!(f, "crypto failure: {e}"),
-            Error::ApiMisuse(e) => write!(f, "api misuse: {e}"),
-        }
-    }
-}
-
-impl core::error::Error for Error {}
 
 impl From<ParseError> for Error {
     fn from(e: ParseError) -> Self {

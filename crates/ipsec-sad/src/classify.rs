@@ -20,7 +20,6 @@
 //! OPAQUE (RFC 4301 §4.4.1.1, §7.1). An initial fragment too short to hold the ports is
 //! treated the same way; an unfragmented packet that is too short is malformed.
 
-use core::fmt;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipsec_core::IpProto;
@@ -123,31 +122,22 @@ impl FlowKey {
 }
 
 /// Why a packet's selectors could not be read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClassifyError {
     /// Shorter than its headers say.
+    #[error("packet truncated")]
     Truncated,
     /// Not IPv4 or IPv6.
+    #[error("not an IPv4 or IPv6 packet")]
     Version,
     /// A length field is inconsistent.
+    #[error("inconsistent length field")]
     Length,
     /// More than 16 IPv6 extension headers.
+    #[error("too many IPv6 extension headers")]
     TooManyExtensions,
 }
-
-impl fmt::Display for ClassifyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ClassifyError::Truncated => "packet truncated",
-            ClassifyError::Version => "not an IPv4 or IPv6 packet",
-            ClassifyError::Length => "inconsistent length field",
-            ClassifyError::TooManyExtensions => "too many IPv6 extension headers",
-        })
-    }
-}
-
-impl core::error::Error for ClassifyError {}
 
 /// What [`parse_ip`] found.
 #[derive(Clone, Copy, Debug)]

@@ -174,34 +174,46 @@ pub struct SaInfo {
 }
 
 /// Why the SAD refused an operation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SadError {
     /// The ESP transforms could not be set up from the parameters.
+    #[error("esp: {0}")]
     Esp(SaError),
     /// The AH transforms could not be set up from the parameters.
+    #[error("ah: {0}")]
     Ah(ipsec_ah::SaError),
     /// The SA needs something this build does not support.
+    #[error("{0:?} SAs are not supported in this build")]
     Unsupported(SecurityProtocol),
     /// An SPI is 0..=255 (reserved, RFC 4303 §2.1).
+    #[error("reserved spi {0}")]
     ReservedSpi(Spi),
     /// Another SA already receives on this SPI (with the same lookup addresses).
+    #[error("spi {0} already in use")]
     SpiInUse(Spi),
     /// No SA with this id.
+    #[error("no sa {}", .0.0)]
     UnknownSa(SaId),
     /// No outbound rule with this id.
+    #[error("no outbound policy {}", .0.0)]
     UnknownPolicy(PolicyId),
     /// Local and remote address are of different families.
+    #[error("local and remote address of different families")]
     AddressFamily,
     /// The SA was installed with `exportable = false`.
+    #[error("sa installed as not exportable")]
     NotExportable,
     /// The snapshot has a version this code does not read.
+    #[error("unknown snapshot version {0}")]
     SnapshotVersion(u32),
     /// The snapshot is inconsistent (named field).
+    #[error("invalid snapshot field {0}")]
     InvalidSnapshot(&'static str),
     /// An import's sequence range is empty, starts at 0 or starts beyond the SA's
     /// sequence space (2^32 - 1 without ESN, 2^64 - 1 - 2^32 with it). A range that
     /// only ends beyond it is cut to it.
+    #[error("invalid sequence range {first}..={last}")]
     SeqRangeInvalid {
         /// The range's first number.
         first: u64,
@@ -210,6 +222,7 @@ pub enum SadError {
     },
     /// An import's sequence range starts at or below the snapshot's `last_seq`: those
     /// numbers (and so their AEAD nonces) may already have been sent under this key.
+    #[error("sequence range starting at {first} overlaps numbers already used (up to {last_seq})")]
     SeqRangeUsed {
         /// The range's first number.
         first: u64,
@@ -217,38 +230,9 @@ pub enum SadError {
         last_seq: u64,
     },
     /// The random source failed.
+    #[error("random source failed")]
     Random,
 }
-
-impl fmt::Display for SadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SadError::Esp(e) => write!(f, "esp: {e}"),
-            SadError::Ah(e) => write!(f, "ah: {e}"),
-            SadError::Unsupported(p) => write!(f, "{p:?} SAs are not supported in this build"),
-            SadError::ReservedSpi(s) => write!(f, "reserved spi {s}"),
-            SadError::SpiInUse(s) => write!(f, "spi {s} already in use"),
-            SadError::UnknownSa(id) => write!(f, "no sa {}", id.0),
-            SadError::UnknownPolicy(p) => write!(f, "no outbound policy {}", p.0),
-            SadError::AddressFamily => {
-                f.write_str("local and remote address of different families")
-            }
-            SadError::NotExportable => f.write_str("sa installed as not exportable"),
-            SadError::SnapshotVersion(v) => write!(f, "unknown snapshot version {v}"),
-            SadError::InvalidSnapshot(w) => write!(f, "invalid snapshot field {w}"),
-            SadError::SeqRangeInvalid { first, last } => {
-                write!(f, "invalid sequence range {first}..={last}")
-            }
-            SadError::SeqRangeUsed { first, last_seq } => write!(
-                f,
-                "sequence range starting at {first} overlaps numbers already used (up to {last_seq})"
-            ),
-            SadError::Random => f.write_str("random source failed"),
-        }
-    }
-}
-
-impl core::error::Error for SadError {}
 
 /// Limits as plain numbers (`u64::MAX` = none), precomputed for the data path.
 #[derive(Clone, Copy, Debug)]

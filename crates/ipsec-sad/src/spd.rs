@@ -35,7 +35,6 @@
 //! [RFC 4301 §4.4.1]: https://www.rfc-editor.org/rfc/rfc4301#section-4.4.1
 
 use alloc::vec::Vec;
-use core::fmt;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipsec_core::{IpProto, Mode, SecurityProtocol};
@@ -371,28 +370,19 @@ impl PolicyRule {
 }
 
 /// Why an SPD was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SpdError {
     /// Two rules share this id.
+    #[error("duplicate policy id {}", .0.0)]
     DuplicateId(PolicyId),
     /// This rule has a reversed range or mixes address families.
+    #[error("invalid selector in policy {}", .0.0)]
     InvalidSelector(PolicyId),
     /// More rules than the index can number (2^32 - 1).
+    #[error("too many rules")]
     TooManyRules,
 }
-
-impl fmt::Display for SpdError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SpdError::DuplicateId(id) => write!(f, "duplicate policy id {}", id.0),
-            SpdError::InvalidSelector(id) => write!(f, "invalid selector in policy {}", id.0),
-            SpdError::TooManyRules => f.write_str("too many rules"),
-        }
-    }
-}
-
-impl core::error::Error for SpdError {}
 
 /// Size figures of the compiled index, for tests and benches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
