@@ -130,6 +130,22 @@ impl Side {
     pub fn find(&self, f: impl Fn(&Event) -> bool) -> Option<&Event> {
         self.events.iter().map(|(_, e)| e).find(|e| f(e))
     }
+
+    /// Why the first IKE SA that closed on this side closed.
+    pub fn closed_reason(&self) -> Option<ipsec_ike::CloseReason> {
+        self.events.iter().find_map(|(_, e)| match e {
+            Event::IkeSaClosed { reason } => Some(*reason),
+            _ => None,
+        })
+    }
+}
+
+/// The bytes of a hex string (test data; panics on bad input).
+pub fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+        .collect()
 }
 
 struct Flight {

@@ -9,18 +9,11 @@ use ipsec_crypto::{SignatureScheme, Signer};
 use ipsec_ike::{
     AuthFailure, CertRejection, CloseReason, Event, Identity, Instant, VerifiesPeerCert,
 };
-use ipsec_test::{config, seeded_provider, Dir, Pair};
+use ipsec_test::{config, hex, seeded_provider, Dir, Pair};
 
 /// The P-256 test key of crates/ipsec-crypto/vectors/signatures.json.
 const P256_PKCS8: &str = "308187020100301306072a8648ce3d020106082a8648ce3d030107046d306b0201010420c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721a1440342000460fed4ba255a9d31c961eb74c6356d68c049b8923b61fa6ce669622e60f29fb67903fe1008b8bc99a41ae9e95628bc64f2f1b20c2d7e9f5177a3c294d4462299";
 const P256_SPKI: &str = "3059301306072a8648ce3d020106082a8648ce3d0301070342000460fed4ba255a9d31c961eb74c6356d68c049b8923b61fa6ce669622e60f29fb67903fe1008b8bc99a41ae9e95628bc64f2f1b20c2d7e9f5177a3c294d4462299";
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
 
 fn signer() -> Arc<dyn Signer> {
     let provider = seeded_provider(99);
@@ -88,10 +81,7 @@ fn pair(v: Arc<Recorder>, a_certs: &[&[u8]]) -> (Pair, ipsec_ike::SaHandle) {
 }
 
 fn closed(side: &ipsec_test::Side) -> Option<CloseReason> {
-    side.events.iter().find_map(|(_, e)| match e {
-        Event::IkeSaClosed { reason } => Some(*reason),
-        _ => None,
-    })
+    side.closed_reason()
 }
 
 #[test]

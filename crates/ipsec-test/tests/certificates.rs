@@ -72,11 +72,8 @@ fn run(a: Config, b: Config) -> (Pair, SaHandle) {
     (p, h)
 }
 
-fn closed(side: &Side) -> Option<CloseReason> {
-    side.events.iter().find_map(|(_, e)| match e {
-        Event::IkeSaClosed { reason } => Some(*reason),
-        _ => None,
-    })
+fn closed(side: &ipsec_test::Side) -> Option<CloseReason> {
+    side.closed_reason()
 }
 
 fn established_peer(side: &Side) -> Option<Identity> {

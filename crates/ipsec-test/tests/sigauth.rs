@@ -9,7 +9,7 @@ use ipsec_crypto::{CryptoError, SecureRandom, SignatureScheme, Signer};
 use ipsec_ike::{
     sigauth, AuthFailure, CloseReason, Config, Error, Event, LocalAuth, PeerIncompatible,
 };
-use ipsec_test::{config, seeded_provider, Dir, Pair};
+use ipsec_test::{config, hex, seeded_provider, Dir, Pair};
 use proptest::prelude::*;
 
 /// PKCS#8 and SPKI of the test keys in crates/ipsec-crypto/vectors/signatures.json.
@@ -23,13 +23,6 @@ const ED1_SPKI: &str =
 const ED2_PKCS8: &str = "302e020100300506032b657004220420c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7";
 const ED2_SPKI: &str =
     "302a300506032b6570032100fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025";
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
 
 fn signer(scheme: SignatureScheme, pkcs8: &str) -> Arc<dyn Signer> {
     let provider = seeded_provider(99);
@@ -76,10 +69,7 @@ fn assert_established(p: &Pair, h: ipsec_ike::SaHandle) {
 }
 
 fn closed(side: &ipsec_test::Side) -> Option<CloseReason> {
-    side.events.iter().find_map(|(_, e)| match e {
-        Event::IkeSaClosed { reason } => Some(*reason),
-        _ => None,
-    })
+    side.closed_reason()
 }
 
 /// The AUTH method octets are inside SK: check the announcement in IKE_SA_INIT.

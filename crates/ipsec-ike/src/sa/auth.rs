@@ -55,6 +55,30 @@ pub(crate) struct PeerOctets<'a> {
     pub(crate) sk_p: &'a [u8],
 }
 
+impl PeerOctets<'_> {
+    /// `prf(prf(PSK, "Key Pad for IKEv2"), <these octets and the ID payload>)`.
+    fn psk_mac(
+        &self,
+        cx: &Shared,
+        prf: &dyn PrfAlgorithm,
+        id_body: &[u8],
+    ) -> Result<SecretBytes, CryptoError> {
+        keys::psk_auth(
+            prf,
+            cx.config.psk.expose(),
+            self.message,
+            self.nonce,
+            self.sk_p,
+            id_body,
+        )
+    }
+
+    /// The octets a signature covers: these and `prf(SK_p, <ID payload>)`.
+    fn to_sign(&self, prf: &dyn PrfAlgorithm, id_body: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        keys::signed_octets(prf, self.message, self.nonce, self.sk_p, id_body)
+    }
+}
+
 /// The peer's ID, CERT and AUTH payloads checked, the same for both roles (RFC 7296
 /// §2.15): the identity is the configured `remote_id` if there is one, the method is
 /// one `peer_auth` allows, and the value is either `prf(prf(PSK, "Key Pad for
@@ -88,15 +112,7 @@ fn check_peer_auth(
     );
     let spki = match (&cx.config.peer_auth, method) {
         (PeerAuth::Psk, AuthMethod::SHARED_KEY_MIC) => {
-            let want = keys::psk_auth(
-                prf,
-                cx.config.psk.expose(),
-                signed.message,
-                signed.nonce,
-                signed.sk_p,
-                id_body,
-            )?;
-            if want != SecretBytes::from_slice(value) {
+            if signed.psk_mac(cx, prf, id_body)? != SecretBytes::from_slice(value) {
                 return Err(AuthFailure::WrongSharedKey.into());
             }
             return Ok(peer_id);
@@ -111,7 +127,7 @@ fn check_peer_auth(
         }
         _ => return Err(AuthFailure::MethodNotAllowed(method).into()),
     };
-    let octets = keys::signed_octets(prf, signed.message, signed.nonce, signed.sk_p, id_body)?;
+    let octets = signed.to_sign(prf, id_body)?;
     sigauth::verify(cx.provider, &spki, method, value, &octets)?;
     Ok(peer_id)
 }
@@ -147,14 +163,7 @@ pub(crate) fn our_auth(
 ) -> Result<(AuthMethod, Vec<u8>), Error> {
     match &cx.config.auth {
         LocalAuth::Psk => {
-            let mac = keys::psk_auth(
-                prf,
-                cx.config.psk.expose(),
-                signed.message,
-                signed.nonce,
-                signed.sk_p,
-                id_body,
-            )?;
+            let mac = signed.psk_mac(cx, prf, id_body)?;
             Ok((AuthMethod::SHARED_KEY_MIC, mac.expose().to_vec()))
         }
         LocalAuth::Signature { signer, scheme } => {
@@ -162,8 +171,7 @@ pub(crate) fn our_auth(
             if !peer_hashes.contains(&hash) {
                 return Err(PeerIncompatible::SignatureHashNotAnnounced.into());
             }
-            let octets =
-                keys::signed_octets(prf, signed.message, signed.nonce, signed.sk_p, id_body)?;
+            let octets = signed.to_sign(prf, id_body)?;
             let sig = signer.sign(cx.provider.secure_random, &octets)?;
             let data = sigauth::encode(*scheme, &sig).ok_or(CryptoError::Unsupported)?;
             Ok((AuthMethod::DIGITAL_SIGNATURE, data))
