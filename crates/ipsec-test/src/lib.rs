@@ -140,6 +140,17 @@ impl Side {
     }
 }
 
+/// Validates both configurations, starts an IKE SA from A to B and drives the pair
+/// until nothing is left to do: the common first step of a handshake test.
+pub fn handshake(a: Config, b: Config, seed: u64) -> (Pair, SaHandle) {
+    a.validate().expect("A's configuration");
+    b.validate().expect("B's configuration");
+    let mut p = Pair::new(a, b, seed);
+    let h = p.connect();
+    p.drive();
+    (p, h)
+}
+
 /// The bytes of a hex string (test data; panics on bad input).
 pub fn hex(s: &str) -> Vec<u8> {
     (0..s.len())

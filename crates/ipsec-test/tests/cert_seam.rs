@@ -9,7 +9,7 @@ use ipsec_crypto::{SignatureScheme, Signer};
 use ipsec_ike::{
     AuthFailure, CertRejection, CloseReason, Event, Identity, Instant, VerifiesPeerCert,
 };
-use ipsec_test::{config, hex, seeded_provider, Dir, Pair};
+use ipsec_test::{config, handshake, hex, seeded_provider, Dir, Pair};
 
 /// The P-256 test key of crates/ipsec-crypto/vectors/signatures.json.
 const P256_PKCS8: &str = "308187020100301306072a8648ce3d020106082a8648ce3d030107046d306b0201010420c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721a1440342000460fed4ba255a9d31c961eb74c6356d68c049b8923b61fa6ce669622e60f29fb67903fe1008b8bc99a41ae9e95628bc64f2f1b20c2d7e9f5177a3c294d4462299";
@@ -72,16 +72,7 @@ fn pair(v: Arc<Recorder>, a_certs: &[&[u8]]) -> (Pair, ipsec_ike::SaHandle) {
         .with_signer(signer())
         .with_local_certs(a_certs.iter().map(|c| c.to_vec()).collect());
     let b = config("@b.test").with_peer_certificates(v);
-    a.validate().unwrap();
-    b.validate().unwrap();
-    let mut p = Pair::new(a, b, 5);
-    let h = p.connect();
-    p.drive();
-    (p, h)
-}
-
-fn closed(side: &ipsec_test::Side) -> Option<CloseReason> {
-    side.closed_reason()
+    handshake(a, b, 5)
 }
 
 #[test]
@@ -123,13 +114,13 @@ fn the_verifiers_refusal_is_the_local_reason() {
         let (p, h) = pair(recorder(Err(why)), &CHAIN);
         assert!(!p.a.ep.is_established(h));
         assert_eq!(
-            closed(&p.b),
+            p.b.closed_reason(),
             Some(CloseReason::AuthenticationFailed(AuthFailure::Certificate(
                 why
             )))
         );
         assert_eq!(
-            closed(&p.a),
+            p.a.closed_reason(),
             Some(CloseReason::AuthenticationFailed(
                 AuthFailure::RejectedByPeer
             ))
@@ -146,7 +137,7 @@ fn a_key_that_did_not_sign_is_a_bad_signature() {
     let (p, h) = pair(recorder(Ok(hex(other))), &CHAIN);
     assert!(!p.a.ep.is_established(h));
     assert_eq!(
-        closed(&p.b),
+        p.b.closed_reason(),
         Some(CloseReason::AuthenticationFailed(AuthFailure::BadSignature))
     );
 }
@@ -157,7 +148,7 @@ fn no_certificate_is_refused_before_the_verifier() {
     let (p, h) = pair(Arc::clone(&v), &[]);
     assert!(!p.a.ep.is_established(h));
     assert_eq!(
-        closed(&p.b),
+        p.b.closed_reason(),
         Some(CloseReason::AuthenticationFailed(
             AuthFailure::MissingCertificate
         ))
@@ -175,7 +166,7 @@ fn a_psk_from_a_certificate_peer_is_not_allowed() {
     p.drive();
     assert!(!p.a.ep.is_established(h));
     assert_eq!(
-        closed(&p.b),
+        p.b.closed_reason(),
         Some(CloseReason::AuthenticationFailed(
             AuthFailure::MethodNotAllowed(ipsec_ike_wire::AuthMethod::SHARED_KEY_MIC)
         ))
@@ -216,7 +207,7 @@ fn an_initiator_that_refuses_the_responder_tells_it() {
     p.drive();
     assert!(!p.a.ep.is_established(h));
     assert_eq!(
-        closed(&p.a),
+        p.a.closed_reason(),
         Some(CloseReason::AuthenticationFailed(AuthFailure::Certificate(
             CertRejection::Revoked
         )))
@@ -227,7 +218,7 @@ fn an_initiator_that_refuses_the_responder_tells_it() {
         "B had accepted A"
     );
     assert_eq!(
-        closed(&p.b),
+        p.b.closed_reason(),
         Some(CloseReason::AuthenticationFailed(
             AuthFailure::RejectedByPeer
         ))

@@ -14,7 +14,7 @@ use ipsec_ike::{
     AuthFailure, CertRejection, CloseReason, Config, Event, Identity, PeerHello, SaHandle,
 };
 use ipsec_pki::{local_auth, CertVerifier, FixedClock};
-use ipsec_test::{config, seeded_provider, Pair, Side};
+use ipsec_test::{config, handshake, seeded_provider, Pair, Side};
 
 /// One CA hierarchy: root → intermediate, and end entities issued under it.
 struct Pki {
@@ -63,19 +63,6 @@ fn cert_config(id: &str, me: &Issued, pki: &Pki, verifier: CertVerifier) -> Conf
     c
 }
 
-fn run(a: Config, b: Config) -> (Pair, SaHandle) {
-    a.validate().unwrap();
-    b.validate().unwrap();
-    let mut p = Pair::new(a, b, 5);
-    let h = p.connect();
-    p.drive();
-    (p, h)
-}
-
-fn closed(side: &ipsec_test::Side) -> Option<CloseReason> {
-    side.closed_reason()
-}
-
 fn established_peer(side: &Side) -> Option<Identity> {
     side.events.iter().find_map(|(_, e)| match e {
         Event::IkeSaEstablished { peer_id, .. } => Some(peer_id.clone()),
@@ -87,10 +74,14 @@ fn assert_established(p: &Pair, h: SaHandle) {
     assert!(
         p.a.ep.is_established(h),
         "a: {:?} b: {:?}",
-        closed(&p.a),
-        closed(&p.b)
+        p.a.closed_reason(),
+        p.b.closed_reason()
     );
-    assert!(established_peer(&p.b).is_some(), "b: {:?}", closed(&p.b));
+    assert!(
+        established_peer(&p.b).is_some(),
+        "b: {:?}",
+        p.b.closed_reason()
+    );
     assert_eq!(p.a.installed().len(), 1);
     assert_eq!(p.b.installed().len(), 1);
 }
@@ -99,11 +90,11 @@ fn assert_established(p: &Pair, h: SaHandle) {
 fn assert_responder_refused(p: &Pair, h: SaHandle, reason: AuthFailure) {
     assert!(!p.a.ep.is_established(h));
     assert_eq!(
-        closed(&p.b),
+        p.b.closed_reason(),
         Some(CloseReason::AuthenticationFailed(reason))
     );
     assert_eq!(
-        closed(&p.a),
+        p.a.closed_reason(),
         Some(CloseReason::AuthenticationFailed(
             AuthFailure::RejectedByPeer
         ))
@@ -129,7 +120,7 @@ fn ecdsa_p256_both_sides() {
     let moon = pki.issue(Spec::ee("moon.example"), Alg::P256);
     let sun = pki.issue(Spec::ee("sun.example"), Alg::P256);
     let (a, b) = pair_with(&pki, &moon, &sun, "moon.example");
-    let (p, h) = run(a, b);
+    let (p, h) = handshake(a, b, 5);
     assert_established(&p, h);
     assert_eq!(
         established_peer(&p.b),
@@ -143,7 +134,7 @@ fn rsa_pss_initiator_ed25519_responder() {
     let moon = pki.issue(Spec::ee("moon.example"), Alg::Rsa);
     let sun = pki.issue(Spec::ee("sun.example"), Alg::Ed25519);
     let (a, b) = pair_with(&pki, &moon, &sun, "moon.example");
-    let (p, h) = run(a, b);
+    let (p, h) = handshake(a, b, 5);
     assert_established(&p, h);
 }
 
@@ -160,7 +151,7 @@ fn dn_identity_from_the_certificate() {
     a.local_id = dn.clone();
     let mut b = cert_config("sun.example", &sun, &pki, pki.verifier());
     b.remote_id = Some(dn.clone());
-    let (p, h) = run(a, b);
+    let (p, h) = handshake(a, b, 5);
     assert_established(&p, h);
     assert_eq!(established_peer(&p.b), Some(dn));
 }
@@ -174,7 +165,7 @@ fn expired_certificate_is_refused() {
     );
     let sun = pki.issue(Spec::ee("sun.example"), Alg::P256);
     let (a, b) = pair_with(&pki, &moon, &sun, "moon.example");
-    let (p, h) = run(a, b);
+    let (p, h) = handshake(a, b, 5);
     assert_responder_refused(&p, h, cert(CertRejection::Expired));
 }
 
@@ -186,7 +177,7 @@ fn certificate_of_another_ca_is_refused() {
     let sun = pki.issue(Spec::ee("sun.example"), Alg::P256);
     let a = cert_config("moon.example", &moon, &other, pki.verifier());
     let b = cert_config("sun.example", &sun, &pki, pki.verifier());
-    let (p, h) = run(a, b);
+    let (p, h) = handshake(a, b, 5);
     assert_responder_refused(&p, h, cert(CertRejection::UnknownIssuer));
 }
 
@@ -203,7 +194,7 @@ fn identity_not_in_the_certificate_is_refused() {
     ] {
         let (mut a, b) = pair_with(&pki, &moon, &sun, "moon.example");
         a.local_id = ipsec_pki::parse_identity(id).unwrap();
-        let (p, h) = run(a, b);
+        let (p, h) = handshake(a, b, 5);
         assert_responder_refused(&p, h, cert(CertRejection::IdMismatch));
     }
 }
@@ -221,7 +212,7 @@ fn revoked_certificate_is_refused() {
         &pki,
         pki.verifier().with_crls(vec![crl]).unwrap(),
     );
-    let (p, h) = run(a, b);
+    let (p, h) = handshake(a, b, 5);
     assert_responder_refused(&p, h, cert(CertRejection::Revoked));
 }
 
@@ -235,7 +226,7 @@ fn certificate_of_another_key_is_refused() {
     let mut a = cert_config("moon.example", &moon, &pki, pki.verifier());
     a.auth = local_auth(seeded_provider(3), &impostor.private_key(), false).unwrap();
     let b = cert_config("sun.example", &sun, &pki, pki.verifier());
-    let (p, h) = run(a, b);
+    let (p, h) = handshake(a, b, 5);
     assert_responder_refused(&p, h, AuthFailure::BadSignature);
 }
 
@@ -248,10 +239,10 @@ fn initiator_refuses_the_responders_certificate() {
         Alg::P256,
     );
     let (a, b) = pair_with(&pki, &moon, &sun, "moon.example");
-    let (p, h) = run(a, b);
+    let (p, h) = handshake(a, b, 5);
     assert!(!p.a.ep.is_established(h));
     assert_eq!(
-        closed(&p.a),
+        p.a.closed_reason(),
         Some(CloseReason::AuthenticationFailed(cert(
             CertRejection::NotYetValid
         )))
@@ -290,10 +281,18 @@ fn one_responder_psk_and_certificate_peers() {
     };
     let alice = Config::new("alice.example".parse().unwrap(), "psk-of-alice-0123456789");
     let h_alice = connect(&mut p, alice);
-    assert!(p.a.ep.is_established(h_alice), "alice: {:?}", closed(&p.a));
+    assert!(
+        p.a.ep.is_established(h_alice),
+        "alice: {:?}",
+        p.a.closed_reason()
+    );
     let bob = cert_config("bob.example", &bob_cert, &pki, pki.verifier());
     let h_bob = connect(&mut p, bob);
-    assert!(p.a.ep.is_established(h_bob), "bob: {:?}", closed(&p.a));
+    assert!(
+        p.a.ep.is_established(h_bob),
+        "bob: {:?}",
+        p.a.closed_reason()
+    );
 
     // Bob's certificate under alice's name: alice's configuration takes PSKs only.
     let mut mallory = cert_config("bob.example", &bob_cert, &pki, pki.verifier());

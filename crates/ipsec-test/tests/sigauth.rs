@@ -9,7 +9,7 @@ use ipsec_crypto::{CryptoError, SecureRandom, SignatureScheme, Signer};
 use ipsec_ike::{
     sigauth, AuthFailure, CloseReason, Config, Error, Event, LocalAuth, PeerIncompatible,
 };
-use ipsec_test::{config, hex, seeded_provider, Dir, Pair};
+use ipsec_test::{config, handshake, hex, seeded_provider, Dir, Pair};
 use proptest::prelude::*;
 
 /// PKCS#8 and SPKI of the test keys in crates/ipsec-crypto/vectors/signatures.json.
@@ -47,15 +47,6 @@ fn signing_pair(
     (a, b)
 }
 
-fn run(a: Config, b: Config) -> (Pair, ipsec_ike::SaHandle) {
-    a.validate().unwrap();
-    b.validate().unwrap();
-    let mut p = Pair::new(a, b, 3);
-    let h = p.connect();
-    p.drive();
-    (p, h)
-}
-
 fn assert_established(p: &Pair, h: ipsec_ike::SaHandle) {
     assert!(p.a.ep.is_established(h), "a: {:?}", p.a.events);
     assert_eq!(
@@ -66,10 +57,6 @@ fn assert_established(p: &Pair, h: ipsec_ike::SaHandle) {
     );
     assert_eq!(p.a.installed().len(), 1);
     assert_eq!(p.b.installed().len(), 1);
-}
-
-fn closed(side: &ipsec_test::Side) -> Option<CloseReason> {
-    side.closed_reason()
 }
 
 /// The AUTH method octets are inside SK: check the announcement in IKE_SA_INIT.
@@ -86,7 +73,7 @@ fn init_announces_hashes(p: &Pair, dir: Dir) -> bool {
 fn ecdsa_p256_both_sides() {
     let k = (SignatureScheme::EcdsaP256Sha256, P256_PKCS8);
     let (a, b) = signing_pair(k, P256_SPKI, k, P256_SPKI);
-    let (p, h) = run(a, b);
+    let (p, h) = handshake(a, b, 3);
     assert_established(&p, h);
     assert!(init_announces_hashes(&p, Dir::AtoB));
     assert!(init_announces_hashes(&p, Dir::BtoA));
@@ -100,7 +87,7 @@ fn ed25519_both_sides() {
         (SignatureScheme::Ed25519, ED2_PKCS8),
         ED2_SPKI,
     );
-    let (p, h) = run(a, b);
+    let (p, h) = handshake(a, b, 3);
     assert_established(&p, h);
 }
 
@@ -112,7 +99,7 @@ fn ecdsa_p384_initiator_ed25519_responder() {
         (SignatureScheme::Ed25519, ED1_PKCS8),
         ED1_SPKI,
     );
-    let (p, h) = run(a, b);
+    let (p, h) = handshake(a, b, 3);
     assert_established(&p, h);
 }
 
@@ -124,7 +111,7 @@ fn ecdsa_initiator_ed25519_responder() {
         (SignatureScheme::Ed25519, ED1_PKCS8),
         ED1_SPKI,
     );
-    let (p, h) = run(a, b);
+    let (p, h) = handshake(a, b, 3);
     assert_established(&p, h);
 }
 
@@ -133,13 +120,13 @@ fn signature_one_way_psk_the_other() {
     // A signs, B proves the PSK.
     let a = config("@a.test").with_signer(signer(SignatureScheme::Ed25519, ED1_PKCS8));
     let b = config("@b.test").with_peer_public_key(hex(ED1_SPKI));
-    let (p, h) = run(a, b);
+    let (p, h) = handshake(a, b, 3);
     assert_established(&p, h);
 }
 
 #[test]
 fn psk_unchanged_and_does_not_announce() {
-    let (p, h) = run(config("@a.test"), config("@b.test"));
+    let (p, h) = handshake(config("@a.test"), config("@b.test"), 3);
     assert_established(&p, h);
     assert!(!init_announces_hashes(&p, Dir::AtoB));
     assert!(!init_announces_hashes(&p, Dir::BtoA));
@@ -153,14 +140,14 @@ fn responder_refuses_wrong_initiator_key() {
         (SignatureScheme::Ed25519, ED2_PKCS8),
         ED2_SPKI,
     );
-    let (p, h) = run(a, b);
+    let (p, h) = handshake(a, b, 3);
     assert!(!p.a.ep.is_established(h));
     assert_eq!(
-        closed(&p.b),
+        p.b.closed_reason(),
         Some(CloseReason::AuthenticationFailed(AuthFailure::BadSignature))
     );
     assert_eq!(
-        closed(&p.a),
+        p.a.closed_reason(),
         Some(CloseReason::AuthenticationFailed(
             AuthFailure::RejectedByPeer
         ))
@@ -176,10 +163,10 @@ fn initiator_refuses_wrong_responder_key() {
         (SignatureScheme::Ed25519, ED1_PKCS8),
         ED2_SPKI, // A trusts the wrong key for B
     );
-    let (p, h) = run(a, b);
+    let (p, h) = handshake(a, b, 3);
     assert!(!p.a.ep.is_established(h));
     assert_eq!(
-        closed(&p.a),
+        p.a.closed_reason(),
         Some(CloseReason::AuthenticationFailed(AuthFailure::BadSignature))
     );
     assert_eq!(p.a.installed().len(), 0);
@@ -194,10 +181,10 @@ fn ecdsa_key_of_the_wrong_curve_is_refused() {
         (SignatureScheme::EcdsaP384Sha384, P384_PKCS8),
         P256_SPKI,
     );
-    let (p, h) = run(a, b);
+    let (p, h) = handshake(a, b, 3);
     assert!(!p.a.ep.is_established(h));
     assert_eq!(
-        closed(&p.a),
+        p.a.closed_reason(),
         Some(CloseReason::AuthenticationFailed(AuthFailure::BadSignature))
     );
 }
@@ -209,10 +196,10 @@ fn psk_peer_cannot_switch_to_signatures() {
     let a = config("@a.test").with_signer(signer(SignatureScheme::Ed25519, ED1_PKCS8));
     let mut b = config("@b.test").with_signer(signer(SignatureScheme::Ed25519, ED2_PKCS8));
     b.peer_auth = ipsec_ike::PeerAuth::Psk;
-    let (p, h) = run(a, b);
+    let (p, h) = handshake(a, b, 3);
     assert!(!p.a.ep.is_established(h));
     assert_eq!(
-        closed(&p.b),
+        p.b.closed_reason(),
         Some(CloseReason::AuthenticationFailed(
             AuthFailure::MethodNotAllowed(ipsec_ike_wire::AuthMethod::DIGITAL_SIGNATURE)
         ))
@@ -223,16 +210,16 @@ fn psk_peer_cannot_switch_to_signatures() {
 fn signature_peer_cannot_switch_to_psk() {
     let a = config("@a.test");
     let b = config("@b.test").with_peer_public_key(hex(ED1_SPKI));
-    let (p, h) = run(a, b);
+    let (p, h) = handshake(a, b, 3);
     assert!(!p.a.ep.is_established(h));
     assert_eq!(
-        closed(&p.b),
+        p.b.closed_reason(),
         Some(CloseReason::AuthenticationFailed(
             AuthFailure::MethodNotAllowed(ipsec_ike_wire::AuthMethod::SHARED_KEY_MIC)
         ))
     );
     assert_eq!(
-        closed(&p.a),
+        p.a.closed_reason(),
         Some(CloseReason::AuthenticationFailed(
             AuthFailure::RejectedByPeer
         ))
@@ -243,13 +230,13 @@ fn signature_peer_cannot_switch_to_psk() {
 fn initiator_does_not_sign_without_the_peers_announcement() {
     // B is a plain PSK responder: no SIGNATURE_HASH_ALGORITHMS in its IKE_SA_INIT.
     let a = config("@a.test").with_signer(signer(SignatureScheme::Ed25519, ED1_PKCS8));
-    let (p, h) = run(a, config("@b.test"));
+    let (p, h) = handshake(a, config("@b.test"), 3);
     assert!(!p.a.ep.is_established(h));
     assert!(!init_announces_hashes(&p, Dir::BtoA));
     let want = CloseReason::Error(Error::PeerIncompatible(
         PeerIncompatible::SignatureHashNotAnnounced,
     ));
-    assert_eq!(closed(&p.a), Some(want));
+    assert_eq!(p.a.closed_reason(), Some(want));
     assert!(format!("{want}").contains("SIGNATURE_HASH_ALGORITHMS"));
 }
 
@@ -257,16 +244,16 @@ fn initiator_does_not_sign_without_the_peers_announcement() {
 fn responder_does_not_sign_without_the_peers_announcement() {
     // A is a plain PSK initiator; B proves itself with a signature A never asked for.
     let b = config("@b.test").with_signer(signer(SignatureScheme::EcdsaP256Sha256, P256_PKCS8));
-    let (p, h) = run(config("@a.test"), b);
+    let (p, h) = handshake(config("@a.test"), b, 3);
     assert!(!p.a.ep.is_established(h));
     assert_eq!(
-        closed(&p.b),
+        p.b.closed_reason(),
         Some(CloseReason::Error(Error::PeerIncompatible(
             PeerIncompatible::SignatureHashNotAnnounced
         )))
     );
     assert_eq!(
-        closed(&p.a),
+        p.a.closed_reason(),
         Some(CloseReason::AuthenticationFailed(
             AuthFailure::RejectedByPeer
         ))
@@ -313,10 +300,10 @@ fn tampered_signature_is_refused() {
     let b = config("@b.test")
         .with_signer(signer(SignatureScheme::Ed25519, ED2_PKCS8))
         .with_peer_public_key(hex(ED1_SPKI));
-    let (p, h) = run(a, b);
+    let (p, h) = handshake(a, b, 3);
     assert!(!p.a.ep.is_established(h));
     assert_eq!(
-        closed(&p.b),
+        p.b.closed_reason(),
         Some(CloseReason::AuthenticationFailed(AuthFailure::BadSignature))
     );
 }
@@ -333,10 +320,10 @@ fn mislabelled_algorithm_is_refused() {
     let b = config("@b.test")
         .with_signer(signer(SignatureScheme::Ed25519, ED2_PKCS8))
         .with_peer_public_key(hex(ED1_SPKI));
-    let (p, h) = run(a, b);
+    let (p, h) = handshake(a, b, 3);
     assert!(!p.a.ep.is_established(h));
     assert_eq!(
-        closed(&p.b),
+        p.b.closed_reason(),
         Some(CloseReason::AuthenticationFailed(AuthFailure::BadSignature))
     );
 }
