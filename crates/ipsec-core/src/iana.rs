@@ -79,6 +79,40 @@ registry! {
         KE = 4,
         /// Extended sequence numbers.
         ESN = 5,
+        /// Additional key exchange 1 (RFC 9370 §2.2.1).
+        ADDKE1 = 6,
+        /// Additional key exchange 2 (RFC 9370).
+        ADDKE2 = 7,
+        /// Additional key exchange 3 (RFC 9370).
+        ADDKE3 = 8,
+        /// Additional key exchange 4 (RFC 9370).
+        ADDKE4 = 9,
+        /// Additional key exchange 5 (RFC 9370).
+        ADDKE5 = 10,
+        /// Additional key exchange 6 (RFC 9370).
+        ADDKE6 = 11,
+        /// Additional key exchange 7 (RFC 9370).
+        ADDKE7 = 12,
+    }
+}
+
+impl TransformType {
+    /// The transform type of additional key exchange `n` (1 to 7, RFC 9370 §2.2.1).
+    pub const fn addke(n: usize) -> Option<TransformType> {
+        if n >= 1 && n <= 7 {
+            Some(TransformType(5 + n as u8))
+        } else {
+            None
+        }
+    }
+
+    /// For ADDKE1 to ADDKE7, the number of the additional key exchange (1 to 7).
+    pub const fn addke_number(self) -> Option<usize> {
+        if self.0 >= 6 && self.0 <= 12 {
+            Some(self.0 as usize - 5)
+        } else {
+            None
+        }
     }
 }
 

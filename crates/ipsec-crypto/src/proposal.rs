@@ -13,6 +13,8 @@
 //! - ESP proposals need an encryption algorithm (and integrity unless it is an AEAD);
 //!   a key exchange method there means PFS. `esn` and `noesn` choose sequence numbers.
 //! - AH proposals have integrity algorithms only (plus optional PFS and ESN).
+//! - `keN_<method>` (N = 1 to 7) offers an additional key exchange (RFC 9370), as in
+//!   `aes256gcm16-prfsha384-x25519-ke1_mlkem768`; `keN_none` makes it optional.
 
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -56,6 +58,10 @@ pub struct Proposal {
     pub ke: Vec<&'static KeDesc>,
     /// Sequence number choices (Child SAs): `false` = 32-bit, `true` = ESN.
     pub esn: Vec<bool>,
+    /// Additional key exchanges (RFC 9370 §2.2.1): `addke[n - 1]` lists the methods
+    /// of ADDKEn in order of preference, `None` standing for `keN_none` (the
+    /// exchange may be left out). Empty: ADDKEn is not offered.
+    pub addke: [Vec<Option<&'static KeDesc>>; 7],
 }
 
 /// Why a proposal string was refused.
@@ -104,6 +110,14 @@ fn lookup<T: 'static>(
     })
 }
 
+/// `keN_<rest>` with N from 1 to 7: (N, rest).
+fn parse_addke(token: &str) -> Option<(usize, &str)> {
+    let rest = token.strip_prefix("ke")?;
+    let (n, method) = rest.split_once('_')?;
+    let n: usize = n.parse().ok()?;
+    (1..=7).contains(&n).then_some((n, method))
+}
+
 fn push_unique<T: PartialEq>(v: &mut Vec<T>, x: T) {
     if !v.contains(&x) {
         v.push(x);
@@ -124,6 +138,7 @@ impl Proposal {
             prf: Vec::new(),
             ke: Vec::new(),
             esn: Vec::new(),
+            addke: Default::default(),
         };
         for raw in s.split('-') {
             let token = raw.trim().to_ascii_lowercase();
@@ -150,6 +165,15 @@ impl Proposal {
                 push_unique(&mut p.prf, d);
             } else if let Some(d) = lookup(suites::KE, &token, |d| (d.token, d.aliases)) {
                 push_unique(&mut p.ke, d);
+            } else if let Some((n, method)) = parse_addke(&token) {
+                let method = match method {
+                    "none" => None,
+                    m => Some(
+                        lookup(suites::KE, m, |d| (d.token, d.aliases))
+                            .ok_or_else(|| ProposalError::UnknownToken(raw.trim().to_string()))?,
+                    ),
+                };
+                push_unique(&mut p.addke[n - 1], method);
             } else if token == "esn" || token == "noesn" {
                 if kind == ProposalKind::Ike {
                     return Err(not_allowed());
@@ -207,6 +231,11 @@ impl Proposal {
         Ok(())
     }
 
+    /// Whether any additional key exchange (RFC 9370) is offered.
+    pub fn has_addke(&self) -> bool {
+        self.addke.iter().any(|a| !a.is_empty())
+    }
+
     /// True when the encryption algorithms are AEADs.
     pub fn is_aead(&self) -> bool {
         self.encr.first().is_some_and(|e| e.is_combined())
@@ -235,6 +264,12 @@ impl fmt::Display for Proposal {
         }
         for k in &self.ke {
             put(f, k.token)?;
+        }
+        for (n, methods) in self.addke.iter().enumerate() {
+            for m in methods {
+                let token = alloc::format!("ke{}_{}", n + 1, m.map_or("none", |k| k.token));
+                put(f, &token)?;
+            }
         }
         if self.esn.as_slice() != [false] {
             for e in &self.esn {
@@ -308,6 +343,37 @@ mod tests {
             ProposalError::Empty
         );
         assert!(Proposal::parse(ProposalKind::Esp, "aes128--sha1").is_err());
+    }
+
+    #[test]
+    fn additional_key_exchanges() {
+        let p = Proposal::parse(
+            ProposalKind::Ike,
+            "aes256gcm16-prfsha384-x25519-ke1_ecp256-ke1_none-ke3_ecp384",
+        )
+        .unwrap();
+        assert_eq!(p.addke[0], [Some(&suites::ECP256), None]);
+        assert!(p.addke[1].is_empty());
+        assert_eq!(p.addke[2], [Some(&suites::ECP384)]);
+        assert!(p.has_addke());
+        assert_eq!(
+            format!("{p}"),
+            "aes256gcm16-prfsha384-x25519-ke1_ecp256-ke1_none-ke3_ecp384"
+        );
+        let esp = Proposal::parse(ProposalKind::Esp, "aes256gcm16-x25519-ke1_ecp384").unwrap();
+        assert_eq!(esp.addke[0], [Some(&suites::ECP384)]);
+        for bad in ["ke8_ecp256", "ke0_ecp256", "ke1_ecp257", "ke1_"] {
+            assert!(
+                matches!(
+                    Proposal::parse(
+                        ProposalKind::Ike,
+                        &format!("aes128gcm16-prfsha256-x25519-{bad}")
+                    ),
+                    Err(ProposalError::UnknownToken(_))
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -111,7 +111,8 @@ impl IkeCrypto {
 }
 
 /// `AUTH = prf(prf(Shared Secret, "Key Pad for IKEv2"), <SignedOctets>)` with
-/// `SignedOctets = RealMessage | NonceData | prf(SK_p, RestOfIDPayload)` (§2.15).
+/// `SignedOctets = RealMessage | NonceData | prf(SK_p, RestOfIDPayload) [| IntAuth]`
+/// (§2.15; `int_auth` after IKE_INTERMEDIATE exchanges, RFC 9242 §3.3.2, else empty).
 pub(crate) fn psk_auth(
     prf: &dyn PrfAlgorithm,
     psk: &[u8],
@@ -119,30 +120,34 @@ pub(crate) fn psk_auth(
     peer_nonce: &[u8],
     sk_p: &[u8],
     id_body: &[u8],
+    int_auth: &[u8],
 ) -> Result<SecretBytes, CryptoError> {
     let maced_id = kdf::prf(prf, sk_p, &[id_body])?;
     let key = kdf::prf(prf, psk, &[b"Key Pad for IKEv2"])?;
     kdf::prf(
         prf,
         key.expose(),
-        &[real_message, peer_nonce, maced_id.expose()],
+        &[real_message, peer_nonce, maced_id.expose(), int_auth],
     )
 }
 
-/// `SignedOctets = RealMessage | NonceData | prf(SK_p, RestOfIDPayload)` (§2.15),
-/// what a method-14 signature signs (RFC 7427 §3).
+/// `SignedOctets = RealMessage | NonceData | prf(SK_p, RestOfIDPayload) [| IntAuth]`
+/// (§2.15, RFC 9242 §3.3.2), what a method-14 signature signs (RFC 7427 §3).
 pub(crate) fn signed_octets(
     prf: &dyn PrfAlgorithm,
     real_message: &[u8],
     peer_nonce: &[u8],
     sk_p: &[u8],
     id_body: &[u8],
+    int_auth: &[u8],
 ) -> Result<Vec<u8>, CryptoError> {
     let maced_id = kdf::prf(prf, sk_p, &[id_body])?;
-    let mut v = Vec::with_capacity(real_message.len() + peer_nonce.len() + maced_id.len());
+    let mut v =
+        Vec::with_capacity(real_message.len() + peer_nonce.len() + maced_id.len() + int_auth.len());
     v.extend_from_slice(real_message);
     v.extend_from_slice(peer_nonce);
     v.extend_from_slice(maced_id.expose());
+    v.extend_from_slice(int_auth);
     Ok(v)
 }
 

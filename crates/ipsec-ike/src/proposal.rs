@@ -23,6 +23,9 @@ pub(crate) struct Chosen {
     pub ke: Option<&'static KeDesc>,
     /// Child SAs only.
     pub esn: bool,
+    /// The additional key exchanges (RFC 9370), ADDKE1 to ADDKE7; `None` where the
+    /// type was not negotiated or NONE was chosen.
+    pub addke: [Option<&'static KeDesc>; 7],
 }
 
 impl Chosen {
@@ -39,6 +42,7 @@ impl Chosen {
             } else {
                 alloc::vec![self.esn]
             },
+            addke: self.addke.map(|a| a.map(Some).into_iter().collect()),
         };
         alloc::format!("{p}")
     }
@@ -55,6 +59,11 @@ impl Chosen {
         if let Some(k) = self.ke {
             t.push((TransformType::KE, k.id.0, None));
         }
+        for (ty, k) in addke_types().zip(self.addke) {
+            if let Some(k) = k {
+                t.push((ty, k.id.0, None));
+            }
+        }
         if kind != ProposalKind::Ike {
             t.push((
                 TransformType::ESN,
@@ -69,6 +78,11 @@ impl Chosen {
         t
     }
 
+    /// The additional key exchanges to run, in order (ADDKE1 first; NONE skipped).
+    pub(crate) fn additional(&self) -> Vec<&'static KeDesc> {
+        self.addke.iter().flatten().copied().collect()
+    }
+
     /// An SA payload answering proposal `num` with this choice and our `spi`.
     pub(crate) fn answer(&self, kind: ProposalKind, num: u8, spi: Vec<u8>) -> OutProposal {
         OutProposal {
@@ -78,6 +92,11 @@ impl Chosen {
             transforms: self.transforms(kind),
         }
     }
+}
+
+/// ADDKE1 to ADDKE7.
+fn addke_types() -> impl Iterator<Item = TransformType> {
+    (1..=7).filter_map(TransformType::addke)
 }
 
 fn encr_transform(e: &EncrDesc) -> (TransformType, u16, Option<u16>) {
@@ -115,14 +134,15 @@ fn ke_ok(p: &CryptoProvider, k: &KeDesc) -> bool {
 
 /// Our offer: one wire proposal per configured [`Proposal`], numbered from 1, with
 /// only the transforms `provider` can run. `with_ke` = false leaves key exchange
-/// transforms out (IKE_AUTH, RFC 7296 §1.2). `first_ke` moves that group to the front
-/// (after INVALID_KE_PAYLOAD).
+/// transforms out (IKE_AUTH, RFC 7296 §1.2); `with_addke` = false leaves the
+/// additional key exchanges (RFC 9370) out.
 pub(crate) fn offer(
     ours: &[Proposal],
     kind: ProposalKind,
     provider: &CryptoProvider,
     spi: &[u8],
     with_ke: bool,
+    with_addke: bool,
 ) -> Vec<OutProposal> {
     let mut out = Vec::new();
     for p in ours.iter().filter(|p| p.kind == kind) {
@@ -154,6 +174,22 @@ pub(crate) fn offer(
                 continue;
             }
             t.extend(kes.iter().map(|k| (TransformType::KE, k.id.0, None)));
+            let mut usable = true;
+            for (ty, methods) in addke_types().zip(&p.addke) {
+                if !with_addke {
+                    break;
+                }
+                let ok: Vec<_> = methods
+                    .iter()
+                    .filter(|m| m.is_none_or(|k| ke_ok(provider, k)))
+                    .map(|m| (ty, m.map_or(KeId::NONE.0, |k| k.id.0), None))
+                    .collect();
+                usable &= methods.is_empty() || !ok.is_empty();
+                t.extend(ok);
+            }
+            if !usable {
+                continue;
+            }
         }
         if kind != ProposalKind::Ike {
             for e in &p.esn {
@@ -182,6 +218,15 @@ pub(crate) fn first_group(offer: &[OutProposal]) -> Option<KeId> {
         .flat_map(|p| p.transforms.iter())
         .find(|t| t.0 == TransformType::KE)
         .map(|t| KeId(t.1))
+}
+
+/// Whether our offer proposes an additional key exchange (RFC 9370) anywhere, so
+/// that IKE_SA_INIT must announce INTERMEDIATE_EXCHANGE_SUPPORTED.
+pub(crate) fn offer_has_addke(offer: &[OutProposal]) -> bool {
+    offer
+        .iter()
+        .flat_map(|p| p.transforms.iter())
+        .any(|t| t.0.addke_number().is_some() && t.1 != KeId::NONE.0)
 }
 
 /// Whether `group` is in any proposal of our offer.
@@ -224,12 +269,13 @@ fn offers(t: &InProposal, ty: TransformType, id: u16) -> bool {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum KeMode {
     /// IKE_SA_INIT, IKE rekey: a group is required; prefer `hint` (the group of the
-    /// KE payload) when it is acceptable.
-    Required { hint: Option<KeId> },
+    /// KE payload) when it is acceptable. `addke`: additional key exchanges may be
+    /// chosen (IKE_SA_INIT: the initiator announced IKE_INTERMEDIATE support).
+    Required { hint: Option<KeId>, addke: bool },
     /// IKE_AUTH: key exchange transforms are ignored.
     Ignore,
     /// CREATE_CHILD_SA for a Child SA: PFS if our proposal has groups.
-    Optional { hint: Option<KeId> },
+    Optional { hint: Option<KeId>, addke: bool },
 }
 
 /// The responder's choice: the first of our proposals (our preference) that matches
@@ -299,8 +345,8 @@ fn match_one(
     };
     let ke = match ke_mode {
         KeMode::Ignore => None,
-        KeMode::Required { hint } => Some(pick_ke(hint)?),
-        KeMode::Optional { hint } => {
+        KeMode::Required { hint, .. } => Some(pick_ke(hint)?),
+        KeMode::Optional { hint, .. } => {
             if p.ke.is_empty() {
                 // No PFS wanted: the peer must not insist on a group.
                 if has_type(t, TransformType::KE) && !offers(t, TransformType::KE, KeId::NONE.0) {
@@ -312,6 +358,28 @@ fn match_one(
             }
         }
     };
+    let mut addke = [None; 7];
+    if let KeMode::Required { addke: allowed, .. } | KeMode::Optional { addke: allowed, .. } =
+        ke_mode
+    {
+        for ((ty, methods), slot) in addke_types().zip(&p.addke).zip(&mut addke) {
+            let peer_none = !has_type(t, ty) || offers(t, ty, KeId::NONE.0);
+            if methods.is_empty() {
+                // Not wanted: the peer must let it out.
+                if !peer_none {
+                    return None;
+                }
+                continue;
+            }
+            // Without `allowed` only NONE can be chosen, and only where our
+            // proposal makes the exchange optional (`keN_none`).
+            let pick = methods.iter().find(|m| match m {
+                None => peer_none,
+                Some(k) => allowed && ke_ok(provider, k) && offers(t, ty, k.id.0),
+            })?;
+            *slot = *pick;
+        }
+    }
     let esn = if kind == ProposalKind::Ike {
         false
     } else if !has_type(t, TransformType::ESN) {
@@ -331,6 +399,7 @@ fn match_one(
         prf,
         ke,
         esn,
+        addke,
     })
 }
 
@@ -355,7 +424,10 @@ pub(crate) fn accept_answer(
                 .any(|o| o.0 == x.ty && o.1 == x.id && o.2 == x.key_len)
         {
             // Accept "no integrity" with an AEAD and a NONE group even if not listed.
-            let benign = x.id == 0 && (x.ty == TransformType::INTEG || x.ty == TransformType::KE);
+            let benign = x.id == 0
+                && (x.ty == TransformType::INTEG
+                    || x.ty == TransformType::KE
+                    || x.ty.addke_number().is_some());
             if !benign {
                 return None;
             }
@@ -407,6 +479,23 @@ pub(crate) fn accept_answer(
         Some(x) => x.id == EsnId::ESN.0,
         None => false,
     };
+    let mut addke = [None; 7];
+    if with_ke {
+        for (ty, slot) in addke_types().zip(&mut addke) {
+            *slot = match one(ty).ok()? {
+                Some(k) if k.id != KeId::NONE.0 => Some(suites::ke(KeId(k.id))?),
+                _ => None,
+            };
+            // Offered without NONE: the answer must choose one.
+            let ours_of_ty = || ours.transforms.iter().filter(|o| o.0 == ty);
+            if slot.is_none()
+                && ours_of_ty().next().is_some()
+                && !ours_of_ty().any(|o| o.1 == KeId::NONE.0)
+            {
+                return None;
+            }
+        }
+    }
     Some((
         a.spi.clone(),
         Chosen {
@@ -415,6 +504,7 @@ pub(crate) fn accept_answer(
             prf,
             ke,
             esn,
+            addke,
         },
     ))
 }
@@ -458,14 +548,17 @@ mod tests {
             "aes256gcm16-prfsha384-ecp384,aes128gcm16-prfsha256-x25519",
         )
         .unwrap();
-        let o = offer(&init, ProposalKind::Ike, P, &[], true);
+        let o = offer(&init, ProposalKind::Ike, P, &[], true, true);
         assert_eq!(o.len(), 2);
         let (num, _, c) = choose(
             &resp,
             ProposalKind::Ike,
             &to_in(&o),
             P,
-            KeMode::Required { hint: None },
+            KeMode::Required {
+                hint: None,
+                addke: true,
+            },
         )
         .unwrap();
         assert_eq!(num, 2);
@@ -479,7 +572,7 @@ mod tests {
     fn key_length_must_match() {
         let init = Proposal::parse_list(ProposalKind::Esp, "aes128-sha256").unwrap();
         let resp = Proposal::parse_list(ProposalKind::Esp, "aes256-sha256").unwrap();
-        let o = offer(&init, ProposalKind::Esp, P, &[1, 2, 3, 4], false);
+        let o = offer(&init, ProposalKind::Esp, P, &[1, 2, 3, 4], false, false);
         assert!(choose(&resp, ProposalKind::Esp, &to_in(&o), P, KeMode::Ignore).is_none());
         let c = choose(&init, ProposalKind::Esp, &to_in(&o), P, KeMode::Ignore).unwrap();
         assert_eq!(c.1, [1, 2, 3, 4]);
@@ -490,7 +583,7 @@ mod tests {
     fn ke_hint_and_pfs() {
         let init =
             Proposal::parse_list(ProposalKind::Ike, "aes128gcm16-prfsha256-x25519-ecp256").unwrap();
-        let o = offer(&init, ProposalKind::Ike, P, &[], true);
+        let o = offer(&init, ProposalKind::Ike, P, &[], true, true);
         let c = choose(
             &init,
             ProposalKind::Ike,
@@ -498,19 +591,23 @@ mod tests {
             P,
             KeMode::Required {
                 hint: Some(KeId::ECP_256),
+                addke: true,
             },
         )
         .unwrap();
         assert_eq!(c.2.ke.unwrap().id, KeId::ECP_256);
         let esp_pfs = Proposal::parse_list(ProposalKind::Esp, "aes128gcm16-x25519").unwrap();
         let esp = Proposal::parse_list(ProposalKind::Esp, "aes128gcm16").unwrap();
-        let o = offer(&esp_pfs, ProposalKind::Esp, P, &[0; 4], true);
+        let o = offer(&esp_pfs, ProposalKind::Esp, P, &[0; 4], true, false);
         assert!(choose(
             &esp,
             ProposalKind::Esp,
             &to_in(&o),
             P,
-            KeMode::Optional { hint: None }
+            KeMode::Optional {
+                hint: None,
+                addke: true
+            }
         )
         .is_none());
         let c = choose(
@@ -518,7 +615,10 @@ mod tests {
             ProposalKind::Esp,
             &to_in(&o),
             P,
-            KeMode::Optional { hint: None },
+            KeMode::Optional {
+                hint: None,
+                addke: true,
+            },
         )
         .unwrap();
         assert_eq!(c.2.suite(ProposalKind::Esp), "aes128gcm16-x25519");

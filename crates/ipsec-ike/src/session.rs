@@ -8,12 +8,14 @@
 use alloc::vec::Vec;
 
 use ipsec_core::{IkeSpi, Instant};
+use ipsec_crypto::kdf;
 use ipsec_ike_wire::frag::{self, IpVersion, Reassembler, ReassemblyLimits};
 use ipsec_ike_wire::{
-    error_response, ExchangeType, IkeHeaderRepr, NotifyType, PayloadType, Trust, HEADER_LEN,
+    error_response, ExchangeType, IkeHeaderRepr, NotifyType, PayloadType, SkKeys, Trust, HEADER_LEN,
 };
 
 use crate::error::Error;
+use crate::event::SaHandle;
 use crate::inflight::Inflight;
 use crate::keys::IkeCrypto;
 use crate::msg::{self, InMsg, Out};
@@ -35,6 +37,50 @@ pub(crate) struct Cached {
     pub datagrams: Vec<Vec<u8>>,
 }
 
+/// The IntAuth chains of the IKE_INTERMEDIATE exchanges (RFC 9242 §3.3.2):
+/// `IntAuth_iN = prf(SK_pi, IntAuth_iN-1 | IntAuth_iN_A | IntAuth_iN_P)` over the
+/// initiator's requests and likewise `IntAuth_rN` with SK_pr over the responder's
+/// answers, each with the keys that protected that message.
+#[derive(Default)]
+pub(crate) struct IntAuth {
+    pub i: Vec<u8>,
+    pub r: Vec<u8>,
+}
+
+impl IntAuth {
+    /// The octets AUTH covers after the ID (RFC 9242 §3.3.2):
+    /// `IntAuth_iN | IntAuth_rN | IKE_AUTH_MID`.
+    pub(crate) fn octets(&self, ike_auth_mid: u32) -> Vec<u8> {
+        let mut v = Vec::with_capacity(self.i.len() + self.r.len() + 4);
+        v.extend_from_slice(&self.i);
+        v.extend_from_slice(&self.r);
+        v.extend_from_slice(&ike_auth_mid.to_be_bytes());
+        v
+    }
+}
+
+/// The IntAuth_A | IntAuth_P octets of an IKE_INTERMEDIATE message (RFC 9242
+/// §3.3.2): its header and an Encrypted payload header as if the message were sent
+/// unfragmented and unencrypted (no IV, padding or ICV), then the inner payloads.
+pub(crate) fn int_auth_plain(h: &IkeHeaderRepr, first_inner: PayloadType, inner: &[u8]) -> Vec<u8> {
+    let sk_len = 4 + inner.len();
+    let total = HEADER_LEN + sk_len;
+    let mut v = alloc::vec![0u8; total];
+    if let Some(hdr) = v.get_mut(..HEADER_LEN) {
+        h.emit(
+            PayloadType::SK,
+            u32::try_from(total).unwrap_or(u32::MAX),
+            hdr,
+        );
+    }
+    if let Some(sk) = v.get_mut(HEADER_LEN..) {
+        sk[0] = first_inner.0;
+        sk[2..4].copy_from_slice(&u16::try_from(sk_len).unwrap_or(u16::MAX).to_be_bytes());
+        sk[4..].copy_from_slice(inner);
+    }
+    v
+}
+
 /// One keyed IKE SA.
 pub(crate) struct Session {
     pub spi_i: IkeSpi,
@@ -50,6 +96,12 @@ pub(crate) struct Session {
     pub cached: Option<Cached>,
     pub req_reasm: Reassembler,
     pub resp_reasm: Reassembler,
+    /// The IntAuth chains, from the first IKE_INTERMEDIATE message on.
+    pub int_auth: Option<IntAuth>,
+    /// The keys before the last additional key exchange (RFC 9370): a responder
+    /// authenticates a retransmitted IKE_INTERMEDIATE request with them before it
+    /// resends its cached answer, which they protected. Dropped at IKE_AUTH.
+    pub retired_sk: Option<SkKeys>,
 }
 
 /// What a received datagram turned out to be.
@@ -92,6 +144,8 @@ impl Session {
             cached: None,
             req_reasm: reassembler(),
             resp_reasm: reassembler(),
+            int_auth: None,
+            retired_sk: None,
         }
     }
 
@@ -130,15 +184,74 @@ impl Session {
         .min()
     }
 
+    /// Mixes the shared secret of an additional key exchange into every key
+    /// (RFC 9370 §2.2.2): `SKEYSEED(n) = prf(SK_d(n-1), SK(n) | Ni | Nr)`, then the
+    /// keys from `prf+(SKEYSEED(n), Ni | Nr | SPIi | SPIr)`.
+    pub(crate) fn add_key_exchange(
+        &mut self,
+        cx: &mut Shared,
+        handle: SaHandle,
+        secret: &[u8],
+        ni: &[u8],
+        nr: &[u8],
+    ) -> Result<(), Error> {
+        let skeyseed =
+            kdf::rekey_skeyseed(self.crypto.prf, self.crypto.sk_d.expose(), secret, ni, nr)?;
+        let mut next = IkeCrypto::derive(
+            cx,
+            self.crypto.chosen,
+            &skeyseed,
+            ni,
+            nr,
+            self.spi_i,
+            self.spi_r,
+        )?;
+        next.export_keys(cx, handle);
+        let old = core::mem::replace(&mut self.crypto, next);
+        self.retired_sk = Some(old.sk);
+        Ok(())
+    }
+
+    /// Folds an IKE_INTERMEDIATE message into its IntAuth chain, with the SK_p of
+    /// its sender from the keys in effect now (the ones that protect it).
+    fn chain_int_auth(&mut self, h: &IkeHeaderRepr, first: PayloadType, inner: &[u8]) {
+        if h.exchange_type != ExchangeType::IKE_INTERMEDIATE {
+            return;
+        }
+        let from_initiator = !h.flags.is_response();
+        let plain = int_auth_plain(h, first, inner);
+        let sk_p = if from_initiator {
+            &self.crypto.sk_pi
+        } else {
+            &self.crypto.sk_pr
+        };
+        let ia = self.int_auth.get_or_insert_with(IntAuth::default);
+        let prev = if from_initiator { &mut ia.i } else { &mut ia.r };
+        let mut out = alloc::vec![0u8; self.crypto.prf.output_len()];
+        let ok = self
+            .crypto
+            .prf
+            .new_key(sk_p.expose())
+            .and_then(|k| k.compute(&[prev.as_slice(), &plain], &mut out));
+        if ok.is_ok() {
+            *prev = out;
+        } else {
+            // Cannot happen with a PRF that took this key before; an empty value
+            // makes AUTH fail rather than pass.
+            prev.clear();
+        }
+    }
+
     /// Protects a message, fragmenting it when needed.
     fn seal(
-        &self,
+        &mut self,
         cx: &Shared,
         header: &IkeHeaderRepr,
         out: &[Out],
         path: Path,
     ) -> Result<Vec<Vec<u8>>, Error> {
         let (first, chain) = msg::chain(out);
+        self.chain_int_auth(header, first, &chain);
         let crypter = self.crypto.sk.for_header(header);
         if let Some(mtu) = self.fragment_mtu {
             let ip = if path.remote.is_ipv4() {
@@ -187,6 +300,9 @@ impl Session {
         kind: Inflight,
     ) -> Result<(), Error> {
         let id = self.next_id;
+        if exchange != ExchangeType::IKE_INTERMEDIATE {
+            self.retired_sk = None;
+        }
         let h = msg::header(self.spi_i, self.spi_r, exchange, self.initiator, false, id);
         let datagrams = self.seal(cx, &h, out, path)?;
         for d in &datagrams {
@@ -300,8 +416,15 @@ impl Session {
         } else {
             return Received::Nothing;
         }
+        if !response && !retransmitted && h.exchange_type != ExchangeType::IKE_INTERMEDIATE {
+            self.retired_sk = None;
+        }
         let mut buf = bytes.to_vec();
-        let crypter = self.crypto.sk.for_header(h);
+        let keys = match &self.retired_sk {
+            Some(old) if retransmitted => old,
+            _ => &self.crypto.sk,
+        };
+        let crypter = keys.for_header(h);
         let is_fragment = bytes.get(16).copied() == Some(PayloadType::SKF.0);
         let (first, inner): (PayloadType, Vec<u8>) = if is_fragment {
             let Ok(f) = frag::open_fragment(crypter, &mut buf) else {
@@ -338,7 +461,11 @@ impl Session {
             }
             (o.first_inner, o.inner.to_vec())
         };
-        match InMsg::parse(first, &inner) {
+        let parsed = InMsg::parse(first, &inner);
+        if parsed.is_ok() {
+            self.chain_int_auth(h, first, &inner);
+        }
+        match parsed {
             Ok(m) if response => {
                 // Reassembly of this response is complete; drop leftovers.
                 self.resp_reasm.reset();

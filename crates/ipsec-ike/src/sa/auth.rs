@@ -30,6 +30,9 @@ pub(crate) struct ExpectAuthResp {
     pub(crate) ni: Vec<u8>,
     pub(crate) nr: Vec<u8>,
     pub(crate) child: ChildReq,
+    /// The IntAuth octets our AUTH covered (RFC 9242 §3.3.2), empty without
+    /// IKE_INTERMEDIATE; the responder's covers the same.
+    pub(crate) int_auth: Vec<u8>,
 }
 
 /// Responder: IKE_SA_INIT answered, waiting for IKE_AUTH.
@@ -45,6 +48,9 @@ pub(crate) struct ExpectAuthReq {
     /// The hash algorithms the initiator announced in SIGNATURE_HASH_ALGORITHMS
     /// (RFC 7427 §4); empty when it sent none.
     pub(crate) peer_hashes: Vec<u16>,
+    /// The additional key exchanges (RFC 9370) still to run in IKE_INTERMEDIATE
+    /// exchanges before IKE_AUTH, in order.
+    pub(crate) additional: Vec<&'static ipsec_crypto::suites::KeDesc>,
 }
 
 /// What an AUTH value signs besides its ID payload (RFC 7296 §2.15): the first
@@ -53,6 +59,9 @@ pub(crate) struct PeerOctets<'a> {
     pub(crate) message: &'a [u8],
     pub(crate) nonce: &'a [u8],
     pub(crate) sk_p: &'a [u8],
+    /// `IntAuth_iN | IntAuth_rN | IKE_AUTH_MID` after IKE_INTERMEDIATE exchanges
+    /// (RFC 9242 §3.3.2), empty without them.
+    pub(crate) int_auth: &'a [u8],
 }
 
 impl PeerOctets<'_> {
@@ -70,12 +79,20 @@ impl PeerOctets<'_> {
             self.nonce,
             self.sk_p,
             id_body,
+            self.int_auth,
         )
     }
 
     /// The octets a signature covers: these and `prf(SK_p, <ID payload>)`.
     fn to_sign(&self, prf: &dyn PrfAlgorithm, id_body: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        keys::signed_octets(prf, self.message, self.nonce, self.sk_p, id_body)
+        keys::signed_octets(
+            prf,
+            self.message,
+            self.nonce,
+            self.sk_p,
+            id_body,
+            self.int_auth,
+        )
     }
 }
 
@@ -240,6 +257,7 @@ impl IkeSa {
                     message: &s.init_response,
                     nonce: &s.ni,
                     sk_p: s.session.crypto.sk_pr.expose(),
+                    int_auth: &s.int_auth,
                 },
             )
         })();
@@ -332,7 +350,17 @@ impl IkeSa {
         h: &IkeHeaderRepr,
         m: &InMsg,
     ) {
+        let int_auth = s
+            .session
+            .int_auth
+            .as_ref()
+            .map(|ia| ia.octets(h.message_id))
+            .unwrap_or_default();
         let verified = (|| -> Result<((AuthMethod, Vec<u8>), Identity), Error> {
+            if !s.additional.is_empty() {
+                // IKE_AUTH before every additional key exchange ran (RFC 9370 §2.2.2).
+                return Err(PeerMisbehaved::BadKeyExchange.into());
+            }
             let id = m
                 .idi
                 .as_ref()
@@ -355,6 +383,7 @@ impl IkeSa {
                     message: &s.init_request,
                     nonce: &s.nr,
                     sk_p: s.session.crypto.sk_pi.expose(),
+                    int_auth: &int_auth,
                 },
             )?;
             let idr = id_body(&cx.config.local_id);
@@ -365,6 +394,7 @@ impl IkeSa {
                     message: &s.init_response,
                     nonce: &s.ni,
                     sk_p: s.session.crypto.sk_pr.expose(),
+                    int_auth: &int_auth,
                 },
                 &idr,
                 &s.peer_hashes,

@@ -62,6 +62,7 @@ impl IkeSa {
             cx.provider,
             &spi.to_be_bytes(),
             true,
+            false,
         );
         let pfs = group.or_else(|| proposal::first_group(&offer));
         let kx = match pfs {

@@ -275,6 +275,7 @@ impl IkeSa {
             None if m.ke.is_none() && m.nonce.is_none() => KeMode::Ignore,
             _ => KeMode::Optional {
                 hint: ke.map(|k| k.0),
+                addke: false,
             },
         };
         let (num, peer_spi, chosen) = proposal::choose(

@@ -37,6 +37,7 @@ impl IkeSa {
             cx.provider,
             &spi.0,
             true,
+            false,
         );
         let g = group
             .or_else(|| proposal::first_group(&offer))
@@ -94,7 +95,10 @@ impl IkeSa {
             ProposalKind::Ike,
             sa,
             cx.provider,
-            KeMode::Required { hint: Some(*group) },
+            KeMode::Required {
+                hint: Some(*group),
+                addke: false,
+            },
         ) else {
             e.refuse(cx, r, NotifyType::NO_PROPOSAL_CHOSEN, &[]);
             return;

@@ -21,6 +21,7 @@ use crate::puzzle;
 use crate::sa::auth::{
     cert_payloads, certreq_payload, id_body, our_auth, ExpectAuthReq, ExpectAuthResp, PeerOctets,
 };
+use crate::sa::intermediate::AuthStart;
 use crate::sa::{Closed, IkeSa, NewResponder, State, NONCE_LEN};
 use crate::session::{Cached, Session};
 use crate::shared::{Path, Shared, NAT_T_PORT};
@@ -108,6 +109,7 @@ impl IkeSa {
             cx.provider,
             &[],
             true,
+            true,
         );
         let group = proposal::first_group(&offer).ok_or(ApiMisuse::NoUsableProposal)?;
         let kx = cx
@@ -170,6 +172,13 @@ impl IkeSa {
         }
         if cx.config.uses_signatures() {
             out.push(signature_hash_notify());
+        }
+        if proposal::offer_has_addke(&s.offer) {
+            // RFC 9370 §2.2.1: additional key exchanges need IKE_INTERMEDIATE.
+            out.push(Out::notify(
+                NotifyType::INTERMEDIATE_EXCHANGE_SUPPORTED,
+                &[],
+            ));
         }
         s.request = msg::plain(h, &out);
         cx.send(path, &s.request);
@@ -351,6 +360,45 @@ impl IkeSa {
         }
         let mut session = Session::new(s.spi_i, spi_r, true, crypto, frag);
         session.next_id = 1;
+        let additional = chosen.additional();
+        if !additional.is_empty() && !m.has(NotifyType::INTERMEDIATE_EXCHANGE_SUPPORTED) {
+            // RFC 9370 §2.2.1: additional key exchanges run in IKE_INTERMEDIATE.
+            return Err(PeerMisbehaved::BadProposal.into());
+        }
+        let start = AuthStart {
+            init_request: s.request,
+            init_response: bytes.to_vec(),
+            ni: s.nonce,
+            nr,
+            child_id: s.child_id,
+            peer_hashes: peer_hashes(m),
+        };
+        self.next_key_exchange(cx, now, session, start, additional)
+    }
+
+    /// Sends IKE_AUTH (RFC 7296 §1.2) once the keys are final: after IKE_SA_INIT, or
+    /// after the last IKE_INTERMEDIATE exchange (RFC 9242).
+    pub(crate) fn send_auth(
+        &mut self,
+        cx: &mut Shared,
+        now: Instant,
+        mut session: Session,
+        start: AuthStart,
+    ) -> Result<(), Error> {
+        let AuthStart {
+            init_request,
+            init_response,
+            ni,
+            nr,
+            child_id,
+            peer_hashes,
+        } = start;
+        let prf = session.crypto.prf;
+        let int_auth = session
+            .int_auth
+            .as_ref()
+            .map(|ia| ia.octets(session.next_id))
+            .unwrap_or_default();
         let child_spi = cx.new_child_spi()?;
         let child_offer = proposal::offer(
             &cx.config.esp_proposals,
@@ -358,13 +406,14 @@ impl IkeSa {
             cx.provider,
             &child_spi.to_be_bytes(),
             false,
+            false,
         );
         let transport = cx.config.mode == Mode::Transport;
         let child = ChildReq {
-            id: s.child_id,
+            id: child_id,
             rekey: None,
             spi: child_spi,
-            nonce: s.nonce.clone(),
+            nonce: ni.clone(),
             kx: None,
             offer: child_offer,
             tsi: cx.config.local_ts.clone(),
@@ -376,12 +425,13 @@ impl IkeSa {
             cx,
             prf,
             PeerOctets {
-                message: &s.request,
+                message: &init_request,
                 nonce: &nr,
                 sk_p: session.crypto.sk_pi.expose(),
+                int_auth: &int_auth,
             },
             &idi,
-            &peer_hashes(m),
+            &peer_hashes,
         )?;
         let mut out = alloc::vec![Out::IdI(
             cx.config.local_id.id_type(),
@@ -409,10 +459,11 @@ impl IkeSa {
         )?;
         self.state = State::AuthSent(Box::new(ExpectAuthResp {
             session,
-            init_response: bytes.to_vec(),
-            ni: s.nonce,
+            init_response,
+            ni,
             nr,
             child,
+            int_auth,
         }));
         Ok(())
     }
@@ -435,7 +486,10 @@ impl IkeSa {
             ProposalKind::Ike,
             sa,
             cx.provider,
-            KeMode::Required { hint: Some(*group) },
+            KeMode::Required {
+                hint: Some(*group),
+                addke: m.has(NotifyType::INTERMEDIATE_EXCHANGE_SUPPORTED),
+            },
         ) else {
             return NewResponder::Reject(NotifyType::NO_PROPOSAL_CHOSEN, Vec::new());
         };
@@ -493,6 +547,12 @@ impl IkeSa {
         if frag.is_some() {
             out.push(Out::notify(NotifyType::IKEV2_FRAGMENTATION_SUPPORTED, &[]));
         }
+        if m.has(NotifyType::INTERMEDIATE_EXCHANGE_SUPPORTED) {
+            out.push(Out::notify(
+                NotifyType::INTERMEDIATE_EXCHANGE_SUPPORTED,
+                &[],
+            ));
+        }
         // The resolver may choose signatures for this peer only at IKE_AUTH.
         if cx.config.uses_signatures() || cx.resolver.is_some() {
             out.push(signature_hash_notify());
@@ -515,6 +575,7 @@ impl IkeSa {
             timers: Timers::new().with(Timer::HalfOpen, now + cx.config.half_open_timeout),
             child_id: cx.child_id(),
             peer_hashes: peer_hashes(&m),
+            additional: chosen.additional(),
         };
         NewResponder::Created(Box::new(IkeSa {
             handle,

@@ -15,6 +15,7 @@ pub(crate) mod established;
 pub(crate) mod ike_rekey;
 pub(crate) mod info;
 pub(crate) mod init;
+pub(crate) mod intermediate;
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
@@ -32,6 +33,7 @@ use crate::sa::auth::{ExpectAuthReq, ExpectAuthResp};
 use crate::sa::child_sa::{ChildSa, ChildState};
 use crate::sa::established::{Established, Pending};
 use crate::sa::init::ExpectSaInitResp;
+use crate::sa::intermediate::ExpectIntermediateResp;
 use crate::session::{Received, Session};
 use crate::shared::{Path, Shared};
 use crate::timers::{Timer, Timers};
@@ -49,6 +51,8 @@ pub(crate) struct Closed {
 
 pub(crate) enum State {
     InitSent(Box<ExpectSaInitResp>),
+    /// Initiator: an additional key exchange in IKE_INTERMEDIATE (RFC 9370).
+    IntermediateSent(Box<ExpectIntermediateResp>),
     AuthSent(Box<ExpectAuthResp>),
     InitReplied(Box<ExpectAuthReq>),
     Established(Box<Established>),
@@ -143,6 +147,7 @@ impl IkeSa {
         match &self.state {
             State::InitSent(s) => s.timers.next(),
             State::AuthSent(s) => s.session.poll_timeout(),
+            State::IntermediateSent(s) => s.session.poll_timeout(),
             State::InitReplied(s) => s.timers.next(),
             State::Established(e) => e.poll_timeout(),
             State::Closed(c) => c.timers.next(),
@@ -177,6 +182,7 @@ impl IkeSa {
                 cx.child_spis.remove(&s.child.spi.0);
                 (Some(s.session), Vec::new())
             }
+            State::IntermediateSent(s) => (Some(s.session), Vec::new()),
             State::InitReplied(s) => (Some(s.session), Vec::new()),
             State::Closed(c) => {
                 self.state = State::Closed(c);
@@ -226,9 +232,21 @@ impl IkeSa {
                     Received::Request(rh, m) if rh.exchange_type == ExchangeType::IKE_AUTH => {
                         self.auth_request(cx, now, path, s, &rh, &m);
                     }
+                    Received::Request(rh, m)
+                        if rh.exchange_type == ExchangeType::IKE_INTERMEDIATE =>
+                    {
+                        self.intermediate_request(cx, now, path, s, &rh, &m);
+                    }
                     _ => self.state = State::InitReplied(s),
                 }
             }
+            State::IntermediateSent(mut s) => match s.session.receive(cx, now, path, bytes, h) {
+                Received::Response(m) => {
+                    s.session.out = None;
+                    self.intermediate_response(cx, now, s, &m);
+                }
+                _ => self.state = State::IntermediateSent(s),
+            },
             State::AuthSent(mut s) => match s.session.receive(cx, now, path, bytes, h) {
                 Received::Response(m) => {
                     s.session.out = None;
@@ -279,6 +297,13 @@ impl IkeSa {
             State::AuthSent(mut s) => {
                 let r = s.session.on_timeout(cx, now, self.path);
                 self.state = State::AuthSent(s);
+                if r.is_err() {
+                    self.close_with(cx, now, Some(CloseReason::Timeout));
+                }
+            }
+            State::IntermediateSent(mut s) => {
+                let r = s.session.on_timeout(cx, now, self.path);
+                self.state = State::IntermediateSent(s);
                 if r.is_err() {
                     self.close_with(cx, now, Some(CloseReason::Timeout));
                 }
