@@ -109,6 +109,12 @@ pub struct PeerArgs {
     /// IKE port (4500 is always used as well).
     #[arg(long, default_value_t = 500)]
     pub port: u16,
+    /// IKE fragmentation (RFC 7383): the IP MTU that protected IKE messages are split
+    /// for when the peer supports it (strongSwan's `fragment_size` default); 0 turns
+    /// it off. Hybrid post-quantum key exchanges need it: an ML-KEM-1024 key alone is
+    /// 1568 bytes.
+    #[arg(long = "fragment-mtu", default_value_t = 1280, value_name = "BYTES")]
+    pub fragment_mtu: usize,
     /// Certificates: ours (--cert, --key, --rsa-pss) and the peer's trust anchors
     /// (--ca, --crl).
     #[command(flatten)]
@@ -870,6 +876,11 @@ fn config(
     if let Some(r) = &args.remote_id {
         cfg.remote_id = Some(parse_id(r).map_err(|e| format!("bad --remote-id \"{r}\": {e}"))?);
     }
+    cfg.fragment_mtu = match args.fragment_mtu {
+        0 => None,
+        n if n < 576 => return Err(format!("--fragment-mtu {n}: below 576 (RFC 791)")),
+        n => Some(n),
+    };
     if let Some(t) = &args.local_ts {
         cfg.local_ts = vec![parse_ts(t)?];
     }

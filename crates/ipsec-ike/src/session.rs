@@ -518,3 +518,37 @@ impl Session {
         self.respond(cx, path, req, &[Out::notify(n, &[])]);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ipsec_ike_wire::{ExchangeType, Flags};
+
+    #[test]
+    fn int_auth_plain_layout() {
+        // RFC 9242 §3.3.2: the IKE header with Next Payload = SK and the length of the
+        // unencrypted message, then the Encrypted payload header (Next Payload = first
+        // inner payload, Length = 4 + inner), then the inner payloads.
+        let h = IkeHeaderRepr {
+            spi_i: IkeSpi([1; 8]),
+            spi_r: IkeSpi([2; 8]),
+            minor_version: 0,
+            exchange_type: ExchangeType::IKE_INTERMEDIATE,
+            flags: Flags::new(true, false),
+            message_id: 1,
+        };
+        let inner = [0u8, 0, 0, 8, 0, 31, 0, 0];
+        let v = int_auth_plain(&h, PayloadType::KE, &inner);
+        assert_eq!(v.len(), 28 + 4 + 8);
+        assert_eq!(&v[..8], &[1; 8]);
+        assert_eq!(&v[8..16], &[2; 8]);
+        assert_eq!(v[16], PayloadType::SK.0);
+        assert_eq!(v[17], 0x20);
+        assert_eq!(v[18], 43);
+        assert_eq!(v[19], 0x08);
+        assert_eq!(&v[20..24], &1u32.to_be_bytes());
+        assert_eq!(&v[24..28], &40u32.to_be_bytes());
+        assert_eq!(&v[28..32], &[PayloadType::KE.0, 0, 0, 12]);
+        assert_eq!(&v[32..], &inner);
+    }
+}

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Post-quantum interop with strongSwan 6.1 (ML-KEM through OpenSSL 3.5), which Debian
+# ships only in its unstable suite: the rig in ../shared/interop builds a root directory
+# with it (sid-root.sh, mmdebstrap, ~1 min) and runs charon chrooted there (SW_ROOT). The
+# version is pinned (SW_VERSION) and checked.
+#
+# Cases, each in both roles (our `ipsec connect` against charon as responder, then charon
+# initiating to our `ipsec listen`), each with ICMP through the tunnel both ways:
+#   - x25519 + ke1_mlkem768 (RFC 9370 additional key exchange in IKE_INTERMEDIATE,
+#     RFC 9242);
+#   - ecp384 + ke1_mlkem1024, with IKE fragmentation (RFC 7383) checked on the
+#     IKE_INTERMEDIATE request, whose ML-KEM-1024 key alone is 1568 bytes;
+#   - mlkem768 as the only key exchange (in IKE_SA_INIT itself);
+#   - x25519 + ke1_mlkem768 + ke2_ecp256: two additional exchanges in a row.
+# Fails loudly.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+RIG=${RIG_SRC:-$ROOT/../shared/interop}
+[ -x "$RIG/sid-root.sh" ] || { echo "strongSwan rig (with sid-root.sh) not found at $RIG" >&2; exit 1; }
+SW_VERSION=${SW_VERSION:-6.1.0-2}
+export SW_ROOT=${SW_ROOT:-/var/cache/sw-sid}
+# the rig's state must live inside the root charon is chrooted to
+export RIG_DIR=$SW_ROOT/rig-pq
+command -v ip >/dev/null && command -v ping >/dev/null || {
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 iputils-ping >/dev/null
+}
+WANT_VERSION=$SW_VERSION bash "$RIG/sid-root.sh" "$SW_ROOT"
+cargo build --release -p ipsec-cli
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+BIN=$TARGET/release/ipsec
+PSK=interop-rig-psk-0123456789abcdef
+LOGS=$(mktemp -d)
+cleanup() { "$RIG/down.sh" >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+sw() { "$RIG/sw.sh" "$@"; }
+pass=0; fail=0
+result() { # name rc log
+    if [ "$2" -eq 0 ]; then pass=$((pass + 1)); echo "ok   $1"
+    else fail=$((fail + 1)); echo "FAIL $1 (log: $3)"; tail -n 25 "$3" | sed 's/^/     /'
+         echo "     --- charon:"; grep -E "IKE\]|ENC\]|CFG\]|CHD\]" "$RIG_DIR/b/charon.log" | tail -n 20 | sed 's/^/     /'; fi
+}
+# what charon's log must show for a case: the IKE_INTERMEDIATE exchanges it parsed
+check_charon() { # ike log
+    local n_int
+    n_int=$(grep -c "parsed IKE_INTERMEDIATE \(request\|response\)" "$RIG_DIR/b/charon.log" || true)
+    case "$1" in
+      *ke2_*) want=2 ;;
+      *ke1_*) want=1 ;;
+      *) want=0 ;;
+    esac
+    if [ "$n_int" -ne "$want" ]; then
+        echo "{\"check\":\"charon parsed $n_int IKE_INTERMEDIATE messages, want $want\"}" >>"$2"; return 1
+    fi
+    if [[ "$1" == *mlkem1024* ]] && ! grep -q "IKE_INTERMEDIATE request 1 \[ EF(" "$RIG_DIR/b/charon.log"; then
+        echo '{"check":"the ML-KEM-1024 IKE_INTERMEDIATE request was not fragmented"}' >>"$2"; return 1
+    fi
+    # the selected proposal names the additional key exchange
+    if [[ "$1" == *mlkem* ]] && ! grep -q "selected proposal: IKE:.*ML_KEM" "$RIG_DIR/b/charon.log"; then
+        echo '{"check":"charon did not select an ML-KEM proposal"}' >>"$2"; return 1
+    fi
+}
+
+CASES=(
+  "aes256gcm16-prfsha384-x25519-ke1_mlkem768"
+  "aes256gcm16-prfsha384-ecp384-ke1_mlkem1024"
+  "aes256gcm16-prfsha384-mlkem768"
+  "aes128gcm16-prfsha256-x25519-ke1_mlkem768-ke2_ecp256"
+)
+[ -n "${PQ_CASES:-}" ] && read -r -a CASES <<<"$PQ_CASES"
+esp=aes256gcm16
+for ike in "${CASES[@]}"; do
+  # --- 1. we initiate ---------------------------------------------------------
+  IKE_PROPOSALS=$ike ESP_PROPOSALS=$esp "$RIG/up.sh" responder-only >/dev/null
+  log=$LOGS/connect-$ike.log
+  set +e
+  ip netns exec ns-a "$BIN" connect --remote 198.18.0.2 --psk "$PSK" --id a.ipsec.test \
+    --remote-id b.ipsec.test --ike "$ike" --esp "$esp" --local-ts 198.19.1.0/24 \
+    --remote-ts 198.19.2.0/24 --ping 198.19.2.1 --count 3 --hold 2 --timeout 30 \
+    --json >"$log" 2>&1
+  rc=$?
+  set -e
+  if [ $rc -eq 0 ]; then
+    n_ping=$(grep -c '"event":"ping"' "$log" || true)
+    suite=$(grep -o '"suite":"[^"]*"' "$log" | head -1)
+    if [ "$n_ping" -lt 3 ]; then echo "{\"check\":\"pings $n_ping\"}" >>"$log"; rc=1; fi
+    if [ "$suite" != "\"suite\":\"$ike\"" ]; then echo "{\"check\":\"suite $suite\"}" >>"$log"; rc=1; fi
+    check_charon "$ike" "$log" || rc=1
+  fi
+  result "initiator   $ike" $rc "$log"
+  "$RIG/down.sh" >/dev/null 2>&1 || true
+
+  # --- 2. charon initiates ------------------------------------------------------
+  IKE_PROPOSALS=$ike ESP_PROPOSALS=$esp "$RIG/up.sh" responder-only >/dev/null
+  ip -n ns-a addr add 198.19.1.1/32 dev lo
+  log=$LOGS/listen-$ike.log
+  set +e
+  (
+    ip netns exec ns-a "$BIN" listen --local 198.18.0.1 --psk "$PSK" --id a.ipsec.test \
+      --remote-id b.ipsec.test --ike "$ike" --esp "$esp" --local-ts 198.19.1.0/24 \
+      --remote-ts 198.19.2.0/24 --ping 198.19.2.1 --count 3 --timeout 30 --json >"$log" 2>&1 &
+    pid=$!
+    sleep 0.5
+    sw b --initiate --ike rig --child net --timeout 15 >>"$log.charon" 2>&1 || echo '{"note":"charon initiate failed"}' >>"$log"
+    ip netns exec ns-b ping -c 3 -i 0.2 -W 2 -I 198.19.2.1 198.19.1.1 >>"$log.charon" 2>&1 || echo '{"note":"charon ping through the tunnel failed"}' >>"$log"
+    for i in $(seq 1 50); do [ "$(grep -c '"event":"ping"' "$log")" -ge 3 ] && break; sleep 0.2; done
+    sw b --terminate --ike rig >>"$log.charon" 2>&1 || true
+    wait $pid
+  )
+  rc=$?
+  set -e
+  if [ $rc -eq 0 ]; then
+    if grep -q '"note"' "$log"; then rc=1; fi
+    n_echo=$(grep -c '"event":"echo_request"' "$log" || true)
+    n_ping=$(grep -c '"event":"ping"' "$log" || true)
+    if [ "$n_echo" -lt 3 ] || [ "$n_ping" -lt 3 ]; then
+      echo "{\"check\":\"echo requests answered $n_echo, pings $n_ping\"}" >>"$log"; rc=1
+    fi
+    check_charon "$ike" "$log" || rc=1
+  fi
+  result "responder   $ike" $rc "$log"
+  "$RIG/down.sh" >/dev/null 2>&1 || true
+done
+echo "post-quantum interop with strongSwan $SW_VERSION: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
