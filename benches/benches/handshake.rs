@@ -9,7 +9,9 @@
 //! - `ke+prf`: what that handshake computes in `KxGroup` and `PrfAlgorithm` calls,
 //!   without any of the protocol: one key exchange (initiator key pair, responder key
 //!   pair and secret, initiator secret), and on each side SKEYSEED, the seven IKE SA
-//!   keys, two AUTH values (its own, the peer's) and the Child SA KEYMAT.
+//!   keys, two AUTH values (its own, the peer's) and the Child SA KEYMAT; with
+//!   additional key exchanges (RFC 9370), each one's key pairs and secrets, the
+//!   IntAuth PRF of its two IKE_INTERMEDIATE messages and the keys derived again.
 //!
 //! handshake ÷ ke+prf is the overhead of everything else: message building and
 //! parsing, SK encryption, NAT detection hashes, random numbers, proposal choice,
@@ -81,10 +83,11 @@ fn handshake(p: &'static CryptoProvider, a_cfg: &Arc<Config>, b_cfg: &Arc<Config
     n
 }
 
-/// The key exchange and PRF work of one handshake, nothing else.
-fn ke_prf(p: &'static CryptoProvider, group: KeId, prf_id: PrfId) {
+/// The key exchange and PRF work of one handshake, nothing else. `groups[0]` is the
+/// key exchange of IKE_SA_INIT; each further one an additional key exchange
+/// (RFC 9370) in its own IKE_INTERMEDIATE exchange.
+fn ke_prf(p: &'static CryptoProvider, groups: &[KeId], prf_id: PrfId) {
     let rng = p.secure_random;
-    let kx = p.kx(group).unwrap();
     let prf = p.prf(prf_id).unwrap();
     let ni = [1u8; 32];
     let nr = [2u8; 32];
@@ -92,18 +95,36 @@ fn ke_prf(p: &'static CryptoProvider, group: KeId, prf_id: PrfId) {
     let psk = b"bench-psk-0123456789";
     let msg = [5u8; 250];
     let id = [6u8; 12];
-    // Initiator key pair; responder key pair and secret; initiator secret.
-    let i = kx.start(rng).unwrap();
-    let (r_pub, r_secret) = kx.respond(rng, i.public()).unwrap();
-    let i_secret = i.complete(&r_pub).unwrap();
     let lens = IkeKeyLengths {
         prf_key: prf.key_len(),
         integ_key: 0,
-        encr_key: 20,
+        encr_key: 36,
     };
-    for secret in [&i_secret, &r_secret] {
-        let skeyseed = kdf::skeyseed(prf, &ni, &nr, secret.expose()).unwrap();
-        let k = kdf::ike_keys(prf, skeyseed.expose(), &ni, &nr, &spi_i, &spi_r, lens).unwrap();
+    // Per side: its view of each key exchange's secret.
+    let mut sides: [Option<kdf::IkeKeys>; 2] = [None, None];
+    for group in groups {
+        let kx = p.kx(*group).unwrap();
+        // Initiator key pair; responder answer and secret; initiator secret.
+        let i = kx.start(rng).unwrap();
+        let (r_pub, r_secret) = kx.respond(rng, i.public()).unwrap();
+        let i_secret = i.complete(&r_pub).unwrap();
+        for (side, secret) in sides.iter_mut().zip([&i_secret, &r_secret]) {
+            let skeyseed = match side.as_ref() {
+                None => kdf::skeyseed(prf, &ni, &nr, secret.expose()).unwrap(),
+                Some(k) => {
+                    // IntAuth of the exchange that carried it: one PRF per message.
+                    for sk_p in [&k.sk_pi, &k.sk_pr] {
+                        black_box(kdf::prf(prf, sk_p.expose(), &[&msg]).unwrap());
+                    }
+                    kdf::rekey_skeyseed(prf, k.sk_d.expose(), secret.expose(), &ni, &nr).unwrap()
+                }
+            };
+            *side = Some(
+                kdf::ike_keys(prf, skeyseed.expose(), &ni, &nr, &spi_i, &spi_r, lens).unwrap(),
+            );
+        }
+    }
+    for k in sides.iter().flatten() {
         // Two AUTH values per side: prf(prf(psk, pad), msg | nonce | prf(SK_p, ID)).
         for sk_p in [&k.sk_pi, &k.sk_pr] {
             let maced = kdf::prf(prf, sk_p.expose(), &[&id]).unwrap();
@@ -114,39 +135,46 @@ fn ke_prf(p: &'static CryptoProvider, group: KeId, prf_id: PrfId) {
     }
 }
 
+/// The suites measured: proposal, its key exchanges (IKE_SA_INIT's first), its PRF.
+const SUITES: &[(&str, &[KeId], PrfId)] = &[
+    (
+        "aes128gcm16-prfsha256-x25519",
+        &[KeId::CURVE25519],
+        PrfId::PRF_HMAC_SHA2_256,
+    ),
+    (
+        "aes256gcm16-prfsha384-ecp384",
+        &[KeId::ECP_384],
+        PrfId::PRF_HMAC_SHA2_384,
+    ),
+    (
+        "aes128gcm16-prfsha256-ecp256",
+        &[KeId::ECP_256],
+        PrfId::PRF_HMAC_SHA2_256,
+    ),
+    (
+        "aes256gcm16-prfsha384-x25519-ke1_ecp256",
+        &[KeId::CURVE25519, KeId::ECP_256],
+        PrfId::PRF_HMAC_SHA2_384,
+    ),
+];
+
 fn bench(c: &mut Criterion) {
     let p: &'static CryptoProvider = &ipsec::DEFAULT_PROVIDER;
-    let suites = [
-        (
-            "aes128gcm16-prfsha256-x25519",
-            KeId::CURVE25519,
-            PrfId::PRF_HMAC_SHA2_256,
-        ),
-        (
-            "aes256gcm16-prfsha384-ecp384",
-            KeId::ECP_384,
-            PrfId::PRF_HMAC_SHA2_384,
-        ),
-        (
-            "aes128gcm16-prfsha256-ecp256",
-            KeId::ECP_256,
-            PrfId::PRF_HMAC_SHA2_256,
-        ),
-    ];
     let mut g = c.benchmark_group("ike");
-    for (suite, group, prf) in suites {
+    for &(suite, groups, prf) in SUITES {
         assert!(Proposal::parse(ProposalKind::Ike, suite).is_ok());
         let (a, b) = configs(suite);
         assert_eq!(
             handshake(p, &a, &b),
-            4,
-            "IKE_SA_INIT and IKE_AUTH, no retries"
+            2 * (groups.len() + 1),
+            "IKE_SA_INIT, one IKE_INTERMEDIATE per additional key exchange and IKE_AUTH, no retries"
         );
         g.bench_with_input(BenchmarkId::new("handshake", suite), &(), |bch, _| {
             bch.iter(|| black_box(handshake(p, &a, &b)));
         });
         g.bench_with_input(BenchmarkId::new("ke+prf", suite), &(), |bch, _| {
-            bch.iter(|| ke_prf(p, group, prf));
+            bch.iter(|| ke_prf(p, groups, prf));
         });
     }
     g.finish();
@@ -163,23 +191,7 @@ fn alternating() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(400);
     println!("alternating runs ({rounds} each), single-threaded:");
-    for (suite, group, prf) in [
-        (
-            "aes128gcm16-prfsha256-x25519",
-            KeId::CURVE25519,
-            PrfId::PRF_HMAC_SHA2_256,
-        ),
-        (
-            "aes256gcm16-prfsha384-ecp384",
-            KeId::ECP_384,
-            PrfId::PRF_HMAC_SHA2_384,
-        ),
-        (
-            "aes128gcm16-prfsha256-ecp256",
-            KeId::ECP_256,
-            PrfId::PRF_HMAC_SHA2_256,
-        ),
-    ] {
+    for &(suite, groups, prf) in SUITES {
         let (a, b) = configs(suite);
         let mut hs = Vec::with_capacity(rounds);
         let mut kp = Vec::with_capacity(rounds);
@@ -188,7 +200,7 @@ fn alternating() {
             black_box(handshake(p, &a, &b));
             hs.push(t.elapsed());
             let t = std::time::Instant::now();
-            ke_prf(p, group, prf);
+            ke_prf(p, groups, prf);
             kp.push(t.elapsed());
         }
         hs.sort();
