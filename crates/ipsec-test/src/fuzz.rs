@@ -78,8 +78,18 @@ impl Input<'_> {
     }
 }
 
-fn endpoint(id: &str, provider: &'static CryptoProvider, small: bool) -> IkeEndpoint {
+/// The IKE proposal of the hybrid runs (flag bit 1, and [`run_hybrid`]): two
+/// additional key exchanges (RFC 9370), so two IKE_INTERMEDIATE exchanges (RFC 9242)
+/// come before IKE_AUTH.
+pub const HYBRID_PROPOSAL: &str = "aes256gcm16-prfsha384-x25519-ke1_ecp256-ke2_x25519";
+
+fn endpoint(id: &str, provider: &'static CryptoProvider, small: bool, hybrid: bool) -> IkeEndpoint {
     let mut c = Config::new(id.parse().expect("id"), "fuzz-psk");
+    if hybrid {
+        c = c
+            .with_ike_proposals(HYBRID_PROPOSAL)
+            .expect("the hybrid proposal parses");
+    }
     c.dpd = Some(Duration::from_secs(30));
     c.child_rekey = Some(Duration::from_secs(120));
     c.ike_rekey = Some(Duration::from_secs(300));
@@ -97,6 +107,16 @@ pub fn run(target: Target, data: &[u8]) -> bool {
     run_with(target, Crypto::Real, data)
 }
 
+/// As [`run_with`], always with [`HYBRID_PROPOSAL`] on both sides, so that the
+/// fuzzer's operations hit the IKE_INTERMEDIATE exchanges and the key updates between
+/// them.
+pub fn run_hybrid(target: Target, crypto: Crypto, data: &[u8]) -> bool {
+    let mut v = Vec::with_capacity(data.len() + 1);
+    v.push(data.first().copied().unwrap_or(0) | 2);
+    v.extend_from_slice(data.get(1..).unwrap_or(&[]));
+    run_with(target, crypto, &v)
+}
+
 /// As [`run`], with the given crypto.
 pub fn run_with(target: Target, crypto: Crypto, data: &[u8]) -> bool {
     let mut input = Input { data };
@@ -107,8 +127,9 @@ pub fn run_with(target: Target, crypto: Crypto, data: &[u8]) -> bool {
         Crypto::Real => (&PROVIDER_A, &PROVIDER_B),
         Crypto::Fuzzing => (&FUZZING_A, &FUZZING_B),
     };
-    let mut a = endpoint("@a.fuzz", pa, flags & 1 != 0);
-    let mut b = endpoint("@b.fuzz", pb, flags & 1 != 0);
+    let hybrid = flags & 2 != 0;
+    let mut a = endpoint("@a.fuzz", pa, flags & 1 != 0, hybrid);
+    let mut b = endpoint("@b.fuzz", pb, flags & 1 != 0, hybrid);
     let a_addr: SocketAddr = "192.0.2.1:500".parse().expect("addr");
     let b_addr: SocketAddr = "192.0.2.2:500".parse().expect("addr");
     let mut now = Instant::from_secs(1);
@@ -283,5 +304,15 @@ mod tests {
             fuzzing > 24,
             "only {fuzzing} of {n} mutations were accepted"
         );
+    }
+
+    #[test]
+    fn hybrid_runs_reach_ike_intermediate_and_establish() {
+        // Deliver in turn: IKE_SA_INIT, two IKE_INTERMEDIATE exchanges, IKE_AUTH.
+        let input = [0, 1, 0, 1, 0, 1, 0, 1, 0];
+        assert!(run_hybrid(Target::Responder, Crypto::Real, &input));
+        assert!(run_hybrid(Target::Responder, Crypto::Fuzzing, &input));
+        // One exchange short of IKE_AUTH: not established.
+        assert!(!run_hybrid(Target::Responder, Crypto::Real, &input[..7]));
     }
 }
