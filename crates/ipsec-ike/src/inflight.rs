@@ -5,10 +5,11 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use ipsec_core::{IkeSpi, Spi, TrafficSelector};
-use ipsec_crypto::{ActiveKx, KeId};
+use ipsec_crypto::suites::KeDesc;
+use ipsec_crypto::{ActiveKx, KeId, SharedSecret};
 
 use crate::event::ChildSaId;
-use crate::msg::OutProposal;
+use crate::msg::{InMsg, OutProposal};
 
 /// What a request of ours is about.
 pub(crate) enum Inflight {
@@ -18,6 +19,29 @@ pub(crate) enum Inflight {
     DeleteChild(Vec<ChildSaId>),
     DeleteIke,
     Liveness,
+    /// An IKE_FOLLOWUP_KE request (RFC 9370 §2.2.4).
+    Followup(Box<FollowupReq>),
+}
+
+/// What additional key exchanges in IKE_FOLLOWUP_KE complete.
+pub(crate) enum FollowupOf {
+    Child(Box<ChildReq>),
+    IkeRekey(Box<IkeRekeyReq>),
+}
+
+/// Our additional key exchanges after a CREATE_CHILD_SA response that chose them.
+pub(crate) struct FollowupReq {
+    pub of: FollowupOf,
+    /// The CREATE_CHILD_SA response, which finishes the exchange after the last one.
+    pub answer: InMsg,
+    /// The responder's ADDITIONAL_KEY_EXCHANGE data, echoed in the next request.
+    pub link: Vec<u8>,
+    /// The key exchange of the request in flight.
+    pub kx: Box<dyn ActiveKx>,
+    /// The additional key exchanges after it.
+    pub rest: Vec<&'static KeDesc>,
+    /// The secrets of those done, in order.
+    pub secrets: Vec<SharedSecret>,
 }
 
 /// A Child SA we asked for.

@@ -152,3 +152,124 @@ fn intermediate_under_loss_duplication_and_reordering() {
     }
     assert!(ok >= 9, "only {ok} of 12 established");
 }
+
+// --- IKE_FOLLOWUP_KE (RFC 9370 §2.2.4) ----------------------------------------------
+
+const ESP_HYBRID: &str = "aes256gcm16-x25519-ke1_ecp256-ke2_ecp384";
+
+fn hybrid_pair(seed: u64) -> (Pair, ipsec_ike::SaHandle, ipsec_ike::SaHandle) {
+    let mk = |id: &str| {
+        let mut c = config(id)
+            .with_ike_proposals(HYBRID)
+            .unwrap()
+            .with_esp_proposals(ESP_HYBRID)
+            .unwrap();
+        c.export_ike_keys = true;
+        c
+    };
+    let mut p = Pair::new(mk("@a.test"), mk("@b.test"), seed);
+    let h = p.connect();
+    p.drive();
+    assert!(p.a.ep.is_established(h), "{:?}", p.a.events);
+    let bh = p.b.ep.sa_handles()[0];
+    (p, h, bh)
+}
+
+fn children_mirrored(p: &Pair, n: usize) {
+    let (a, b) = (p.a.installed(), p.b.installed());
+    assert_eq!(
+        (a.len(), b.len()),
+        (n, n),
+        "{:?}\n{:?}",
+        p.a.events,
+        p.b.events
+    );
+    for (x, y) in a.iter().zip(&b) {
+        assert_mirrored(x.1, y.1);
+    }
+}
+
+#[test]
+fn child_sa_with_additional_key_exchanges_from_either_side() {
+    let (mut p, h, bh) = hybrid_pair(20);
+    let before = count_exchanges(&p, ExchangeType::IKE_FOLLOWUP_KE);
+    assert_eq!(before, 0, "IKE_AUTH's Child SA has no key exchange");
+    // A new Child SA: CREATE_CHILD_SA, then two IKE_FOLLOWUP_KE exchanges.
+    p.a.ep.create_child_sa(p.now, h).unwrap();
+    p.drive();
+    children_mirrored(&p, 2);
+    assert_eq!(count_exchanges(&p, ExchangeType::IKE_FOLLOWUP_KE), 4);
+    // The new SA's suite names the additional key exchanges.
+    let suites: Vec<String> =
+        p.a.events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::ChildSaInstalled { suite, .. } => Some(suite.clone()),
+                _ => None,
+            })
+            .collect();
+    assert_eq!(suites.last().map(String::as_str), Some(ESP_HYBRID));
+    // Rekeys from both sides.
+    let old = p.a.ep.child_sas(h)[0];
+    p.a.ep.rekey_child_sa(p.now, h, old).unwrap();
+    p.drive();
+    children_mirrored(&p, 2);
+    let bold = p.b.ep.child_sas(bh)[0];
+    p.b.ep.rekey_child_sa(p.now, bh, bold).unwrap();
+    p.drive();
+    children_mirrored(&p, 2);
+    assert_eq!(p.a.count(|e| matches!(e, Event::ChildSaRekeyed { .. })), 2);
+    assert_eq!(count_exchanges(&p, ExchangeType::IKE_FOLLOWUP_KE), 12);
+}
+
+#[test]
+fn ike_sa_rekey_with_additional_key_exchanges_from_either_side() {
+    let (mut p, h, bh) = hybrid_pair(21);
+    p.a.ep.rekey_ike_sa(p.now, h).unwrap();
+    p.drive();
+    assert_eq!(p.a.count(|e| matches!(e, Event::IkeSaRekeyed { .. })), 1);
+    assert_eq!(p.b.count(|e| matches!(e, Event::IkeSaRekeyed { .. })), 1);
+    assert_eq!(count_exchanges(&p, ExchangeType::IKE_FOLLOWUP_KE), 4);
+    p.b.ep.rekey_ike_sa(p.now, bh).unwrap();
+    p.drive();
+    assert_eq!(p.a.count(|e| matches!(e, Event::IkeSaRekeyed { .. })), 2);
+    // The rekeyed IKE SA works: a Child SA over it.
+    p.a.ep.create_child_sa(p.now, h).unwrap();
+    p.drive();
+    children_mirrored(&p, 2);
+    // Both sides derived the same keys for every IKE SA (the exported sets match).
+    let keys = |s: &ipsec_test::Side| -> Vec<Vec<u8>> {
+        s.events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::IkeSaKeysDerived { keys } => Some(keys.sk_ei.expose().to_vec()),
+                _ => None,
+            })
+            .collect()
+    };
+    let (ka, kb) = (keys(&p.a), keys(&p.b));
+    assert_eq!(ka.len(), 5, "IKE_SA_INIT, two IKE_INTERMEDIATE, two rekeys");
+    assert_eq!(ka, kb);
+}
+
+#[test]
+fn followup_under_loss_duplication_and_reordering() {
+    let mut ok = 0;
+    for seed in 0..10u64 {
+        let (mut p, h, _) = hybrid_pair(300 + seed);
+        p.seed_network(seed * 13 + 5);
+        p.loss_percent = 20;
+        p.duplicate_percent = 20;
+        p.reorder_percent = 30;
+        let old = p.a.ep.child_sas(h)[0];
+        p.a.ep.rekey_child_sa(p.now, h, old).unwrap();
+        p.a.ep.rekey_ike_sa(p.now, h).unwrap();
+        p.drive();
+        if !p.a.ep.is_established(h) {
+            continue;
+        }
+        ok += 1;
+        children_mirrored(&p, 1);
+    }
+    assert!(ok >= 7, "only {ok} of 10 survived");
+}

@@ -322,6 +322,7 @@ impl IkeSa {
                 ni: &ni,
                 init_nr: Some(&nr),
                 m,
+                extra: &[],
             },
         ) {
             Ok((c, ev)) => {

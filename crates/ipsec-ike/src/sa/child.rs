@@ -6,18 +6,19 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use ipsec_core::{Instant, Mode};
-use ipsec_crypto::{KeId, ProposalKind};
+use ipsec_crypto::{KeId, ProposalKind, SharedSecret};
 use ipsec_ike_wire::{ExchangeType, NotifyType, ProtocolId};
 
 use crate::error::{ApiMisuse, Error, PeerMisbehaved};
-use crate::event::Event;
-use crate::inflight::{ChildReq, Inflight};
-use crate::keys::{self, IkeCrypto};
+use crate::event::{ChildSaId, Event};
+use crate::inflight::{ChildReq, FollowupOf, Inflight};
+use crate::keys;
 use crate::msg::{InMsg, Out};
 use crate::proposal;
-use crate::sa::child_sa::{spi4, ChildRequest, ChildResponse, ChildState};
+use crate::sa::child_sa::{spi4, ChildRequest, ChildResponse, ChildSa, ChildState};
 use crate::sa::collision::{self, min_nonce, Redundant};
 use crate::sa::established::{ChildPlan, Established, Incoming, Pending, Which};
+use crate::sa::followup::{chosen_additional, Deferred, DeferredOf};
 use crate::sa::{IkeSa, NONCE_LEN};
 use crate::shared::Shared;
 use crate::timers::Timer;
@@ -62,7 +63,7 @@ impl IkeSa {
             cx.provider,
             &spi.to_be_bytes(),
             true,
-            false,
+            true,
         );
         let pfs = group.or_else(|| proposal::first_group(&offer));
         let kx = match pfs {
@@ -184,41 +185,92 @@ impl IkeSa {
         };
         let id = cx.child_id();
         let ke = m.ke.as_ref().map(|(g, d)| (*g, d.as_slice()));
+        let rekey = rekey.and_then(|i| e.children.get(i)).map(|c| c.id);
+        let Some(sess) = e.session(w) else { return };
+        let req = ChildRequest {
+            crypto: &sess.crypto,
+            m,
+            id,
+            ke,
+            ni: &ni,
+            nr: &nr,
+        };
+        let choice = match self.child_choice_as_responder(cx, &req, true) {
+            Ok(c) => c,
+            Err((n, data)) => {
+                e.refuse(cx, r, n, &data);
+                return;
+            }
+        };
+        let additional = choice.chosen.additional();
+        if !additional.is_empty() {
+            // RFC 9370 §2.2.4: the Child SA comes after IKE_FOLLOWUP_KE.
+            let answer = Self::child_answer_payloads(&choice, Some(&nr));
+            let d = Deferred {
+                link: Self::new_link(cx),
+                rest: additional,
+                secrets: Vec::new(),
+                ni,
+                nr,
+                of: DeferredOf::Child {
+                    choice: Box::new(choice),
+                    id,
+                    rekey,
+                },
+            };
+            self.defer(e, cx, r, answer, d);
+            return;
+        }
         let result = {
             let Some(sess) = e.session(w) else { return };
-            let crypto: &IkeCrypto = &sess.crypto;
-            // Rekeys keep the old SA's selectors where ours would not narrow them.
-            let req = ChildRequest {
-                crypto,
-                m,
-                id,
-                ke,
-                ni: &ni,
-                nr: &nr,
-            };
-            self.child_request_as_responder(cx, now, req)
+            self.child_build_as_responder(cx, now, &sess.crypto, choice, id, &ni, &nr, &[], true)
         };
         match result {
             Ok((child, ev, answer)) => {
                 e.answer(cx, r, &answer);
-                cx.event(self.handle, ev);
-                let new_id = child.id;
-                e.children.push(child);
-                if let Some(old) = rekey.and_then(|i| e.children.get_mut(i)) {
-                    if old.state == ChildState::Rekeying {
-                        // §2.8.1: both rekey at once; decide when ours completes.
-                        old.peer_rekey = Some((new_id, min_nonce(&ni, &nr).to_vec()));
-                    } else {
-                        // The peer deletes it; if it does not, we do.
-                        let old_id = old.id;
-                        e.retire_child(cx, self.handle, now, old_id, Some(new_id));
-                    }
-                }
+                self.child_created(e, cx, now, child, ev, rekey, &ni, &nr);
             }
             Err((n, data)) => e.refuse(cx, r, n, &data),
         }
     }
 
+    /// Responder: a Child SA is created (answered already); a rekey retires the old
+    /// one, or, when our own rekey of it is in flight, waits for that to decide
+    /// (RFC 7296 §2.8.1).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn child_created(
+        &mut self,
+        e: &mut Established,
+        cx: &mut Shared,
+        now: Instant,
+        child: ChildSa,
+        ev: Event,
+        rekey: Option<ChildSaId>,
+        ni: &[u8],
+        nr: &[u8],
+    ) {
+        cx.event(self.handle, ev);
+        let new_id = child.id;
+        e.children.push(child);
+        let Some(old) = rekey
+            .and_then(|o| e.child_index(o))
+            .and_then(|i| e.children.get_mut(i))
+        else {
+            return;
+        };
+        if old.state == ChildState::Rekeying {
+            // §2.8.1: both rekey at once; decide when ours completes.
+            old.peer_rekey = Some((new_id, min_nonce(ni, nr).to_vec()));
+        } else {
+            // The peer deletes it; if it does not, we do.
+            let old_id = old.id;
+            e.retire_child(cx, self.handle, now, old_id, Some(new_id));
+        }
+    }
+
+    /// Initiator: the answer to our CREATE_CHILD_SA for a Child SA; with `extra`, the
+    /// secrets of the additional key exchanges that followed it (RFC 9370 §2.2.4).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn child_done(
         &mut self,
         e: &mut Established,
@@ -227,6 +279,7 @@ impl IkeSa {
         w: Which,
         req: ChildReq,
         m: &InMsg,
+        extra: &[SharedSecret],
     ) {
         let id = req.id;
         let rekey = req.rekey;
@@ -288,6 +341,14 @@ impl IkeSa {
             }
             return;
         }
+        if extra.is_empty() {
+            let additional = chosen_additional(&req.offer, ProposalKind::Esp, m, req.kx.is_some());
+            if !additional.is_empty() {
+                let of = FollowupOf::Child(Box::new(req));
+                self.start_followup(e, cx, now, w, of, m, additional);
+                return;
+            }
+        }
         let my_nonce = req.nonce.clone();
         let answered = m.sa.is_some();
         let built = match e.session(w) {
@@ -298,6 +359,7 @@ impl IkeSa {
                     ni: &my_nonce,
                     init_nr: None,
                     m,
+                    extra,
                 };
                 self.child_response(cx, now, resp)
             }

@@ -9,7 +9,7 @@ use ipsec_core::{
     ChildSaParams, Instant, Lifetime, LifetimeLimits, Mode, Spi, TrafficSelector, TsSet, UdpEncap,
     MAX_SELECTORS,
 };
-use ipsec_crypto::{KeId, ProposalKind};
+use ipsec_crypto::{KeId, ProposalKind, SecretBytes, SharedSecret};
 use ipsec_ike_wire::NotifyType;
 
 use crate::error::{Error, PeerIncompatible, PeerMisbehaved};
@@ -230,6 +230,47 @@ pub(crate) struct ChildResponse<'a> {
     pub init_nr: Option<&'a [u8]>,
     /// The response.
     pub m: &'a InMsg,
+    /// The secrets of the additional key exchanges (RFC 9370 §2.2.4), in order.
+    pub extra: &'a [SharedSecret],
+}
+
+/// What the responder chose for a Child SA request, before the Child SA is built:
+/// at once, or after the additional key exchanges (RFC 9370 §2.2.4).
+pub(crate) struct ChildChoice {
+    pub chosen: Chosen,
+    pub num: u8,
+    pub peer_spi: Spi,
+    pub our_spi: Spi,
+    pub tsi: Vec<TrafficSelector>,
+    pub tsr: Vec<TrafficSelector>,
+    pub transport: bool,
+    pub ke_out: Option<Out>,
+    pub g_ir: Option<SharedSecret>,
+}
+
+/// `g^ir (new) | SK(1) | ... | SK(n)`: the main key exchange's secret followed by
+/// those of the additional ones (RFC 9370 §2.2.4), `None` without any.
+pub(crate) fn combined_secret(
+    main: Option<&SharedSecret>,
+    extra: &[SharedSecret],
+) -> Option<SecretBytes> {
+    if extra.is_empty() {
+        return main.map(SecretBytes::duplicate);
+    }
+    let parts: Vec<&[u8]> = main
+        .into_iter()
+        .chain(extra)
+        .map(SecretBytes::expose)
+        .collect();
+    let mut v = SecretBytes::zeroed(parts.iter().map(|p| p.len()).sum());
+    let mut at = 0;
+    for p in parts {
+        if let Some(dst) = v.expose_mut().get_mut(at..at + p.len()) {
+            dst.copy_from_slice(p);
+        }
+        at += p.len();
+    }
+    Some(v)
 }
 
 /// A Child SA created as the responder, its event and the payloads of the answer.
@@ -252,30 +293,38 @@ pub(crate) fn peer_child_spi(b: &[u8]) -> Option<Spi> {
 
 impl IkeSa {
     /// The responder's side of a Child SA request (IKE_AUTH: `ke` ignored and the
-    /// IKE_SA_INIT nonces given; CREATE_CHILD_SA: the exchange's nonces and KE).
-    /// Returns the Child SA, its event, and the payloads of the answer; or the error
-    /// notification to send.
+    /// IKE_SA_INIT nonces given; CREATE_CHILD_SA: the exchange's nonces and KE), for a
+    /// choice without additional key exchanges. Returns the Child SA, its event, and
+    /// the payloads of the answer; or the error notification to send.
     pub(crate) fn child_request_as_responder(
         &self,
         cx: &mut Shared,
         now: Instant,
         req: ChildRequest<'_>,
     ) -> Result<ChildAnswer, ChildReject> {
-        let ChildRequest {
-            crypto,
-            m,
-            id,
-            ke,
-            ni,
-            nr,
-        } = req;
+        let (crypto, id, ni, nr, with_nonce) =
+            (req.crypto, req.id, req.ni, req.nr, req.m.nonce.is_some());
+        let choice = self.child_choice_as_responder(cx, &req, false)?;
+        self.child_build_as_responder(cx, now, crypto, choice, id, ni, nr, &[], with_nonce)
+    }
+
+    /// The responder's choice for a Child SA request: proposal (with additional key
+    /// exchanges only when `addke`), selectors, mode, the main key exchange answered,
+    /// and our SPI reserved.
+    pub(crate) fn child_choice_as_responder(
+        &self,
+        cx: &mut Shared,
+        req: &ChildRequest<'_>,
+        addke: bool,
+    ) -> Result<ChildChoice, ChildReject> {
+        let ChildRequest { m, ke, .. } = *req;
         let e = |n: NotifyType| (n, Vec::new());
         let sa = m.sa.as_ref().ok_or(e(NotifyType::INVALID_SYNTAX))?;
         let mode = match ke {
             None if m.ke.is_none() && m.nonce.is_none() => KeMode::Ignore,
             _ => KeMode::Optional {
                 hint: ke.map(|k| k.0),
-                addke: false,
+                addke,
             },
         };
         let (num, peer_spi, chosen) = proposal::choose(
@@ -325,6 +374,57 @@ impl IkeSa {
         let our_spi = cx
             .new_child_spi()
             .map_err(|_| e(NotifyType::TEMPORARY_FAILURE))?;
+        Ok(ChildChoice {
+            chosen,
+            num,
+            peer_spi,
+            our_spi,
+            tsi,
+            tsr,
+            transport,
+            ke_out,
+            g_ir,
+        })
+    }
+
+    /// The payloads that answer `c`: SA, Nr (CREATE_CHILD_SA), KEr, TSi, TSr, mode.
+    pub(crate) fn child_answer_payloads(c: &ChildChoice, nr: Option<&[u8]>) -> Vec<Out> {
+        let mut out = alloc::vec![Out::Sa(alloc::vec![c.chosen.answer(
+            ProposalKind::Esp,
+            c.num,
+            c.our_spi.to_be_bytes().to_vec()
+        )])];
+        if let Some(nr) = nr {
+            out.push(Out::Nonce(nr.to_vec()));
+        }
+        out.extend(c.ke_out.clone());
+        out.push(Out::TsI(c.tsi.clone()));
+        out.push(Out::TsR(c.tsr.clone()));
+        if c.transport {
+            out.push(Out::notify(NotifyType::USE_TRANSPORT_MODE, &[]));
+        }
+        out
+    }
+
+    /// Builds the Child SA of a responder's choice, its key material from the main
+    /// key exchange's secret followed by `extra`, the secrets of the additional ones
+    /// (RFC 9370 §2.2.4).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn child_build_as_responder(
+        &self,
+        cx: &mut Shared,
+        now: Instant,
+        crypto: &IkeCrypto,
+        c: ChildChoice,
+        id: ChildSaId,
+        ni: &[u8],
+        nr: &[u8],
+        extra: &[SharedSecret],
+        with_nonce: bool,
+    ) -> Result<ChildAnswer, ChildReject> {
+        let out = Self::child_answer_payloads(&c, with_nonce.then_some(nr));
+        let g_ir = combined_secret(c.g_ir.as_ref(), extra);
+        let our_spi = c.our_spi;
         let built = build_child(
             cx,
             now,
@@ -332,41 +432,26 @@ impl IkeSa {
             self.nat,
             ChildInput {
                 crypto,
-                chosen,
+                chosen: c.chosen,
                 g_ir: g_ir.as_ref().map(|g| g.expose()),
                 ni,
                 nr,
                 we_initiated: false,
                 id,
                 our_spi,
-                peer_spi,
-                tsi: tsi.clone(),
-                tsr: tsr.clone(),
-                transport,
+                peer_spi: c.peer_spi,
+                tsi: c.tsi,
+                tsr: c.tsr,
+                transport: c.transport,
             },
         );
-        let (child, ev) = match built {
-            Ok(x) => x,
+        match built {
+            Ok((child, ev)) => Ok((child, ev, out)),
             Err(_) => {
                 cx.child_spis.remove(&our_spi.0);
-                return Err(e(NotifyType::NO_PROPOSAL_CHOSEN));
+                Err((NotifyType::NO_PROPOSAL_CHOSEN, Vec::new()))
             }
-        };
-        let mut out = alloc::vec![Out::Sa(alloc::vec![chosen.answer(
-            ProposalKind::Esp,
-            num,
-            our_spi.to_be_bytes().to_vec()
-        )])];
-        if m.nonce.is_some() {
-            out.push(Out::Nonce(nr.to_vec()));
         }
-        out.extend(ke_out);
-        out.push(Out::TsI(tsi));
-        out.push(Out::TsR(tsr));
-        if transport {
-            out.push(Out::notify(NotifyType::USE_TRANSPORT_MODE, &[]));
-        }
-        Ok((child, ev, out))
     }
 
     /// Checks the answer to a Child SA request of ours and builds the Child SA.
@@ -382,6 +467,7 @@ impl IkeSa {
             ni,
             init_nr,
             m,
+            extra,
         } = resp;
         let Some(sa) = &m.sa else {
             return Err(match m.error_notify() {
@@ -423,6 +509,10 @@ impl IkeSa {
         if m.has(NotifyType::USE_TRANSPORT_MODE) != req.transport {
             return Err(PeerIncompatible::NoProposalChosen.into());
         }
+        if chosen.additional().len() != extra.len() {
+            return Err(PeerMisbehaved::BadKeyExchange.into());
+        }
+        let g_ir = combined_secret(g_ir.as_ref(), extra);
         build_child(
             cx,
             now,

@@ -122,6 +122,9 @@ pub(crate) struct Established {
     pub deleting: bool,
     /// Liveness check interval.
     pub dpd: Option<core::time::Duration>,
+    /// A CREATE_CHILD_SA of the peer waiting for its IKE_FOLLOWUP_KE exchanges
+    /// (RFC 9370 §2.2.4).
+    pub deferred: Option<alloc::boxed::Box<crate::sa::followup::Deferred>>,
 }
 
 impl Established {
@@ -145,6 +148,7 @@ impl Established {
             rekeying_ike: false,
             deleting: false,
             dpd: cx.config.dpd,
+            deferred: None,
         }
     }
 
@@ -386,6 +390,10 @@ impl IkeSa {
                 self.create_child_sa_request(e, cx, r);
                 Flow::Continue
             }
+            ExchangeType::IKE_FOLLOWUP_KE => {
+                self.followup_request(e, cx, r);
+                Flow::Continue
+            }
             _ => {
                 if let Some(s) = e.session(w) {
                     s.respond_error(cx, path, h, NotifyType::INVALID_SYNTAX);
@@ -431,11 +439,15 @@ impl IkeSa {
                 Flow::Continue
             }
             Inflight::CreateChild(req) => {
-                self.child_done(e, cx, now, w, *req, m);
+                self.child_done(e, cx, now, w, *req, m, &[]);
                 Flow::Continue
             }
             Inflight::RekeyIke(req) => {
-                self.ike_rekey_done(e, cx, now, w, *req, m);
+                self.ike_rekey_done(e, cx, now, w, *req, m, &[]);
+                Flow::Continue
+            }
+            Inflight::Followup(f) => {
+                self.followup_done(e, cx, now, w, *f, m);
                 Flow::Continue
             }
         }
@@ -450,7 +462,14 @@ impl IkeSa {
         _now: Instant,
         req: Request,
     ) {
-        match req.kind {
+        let kind = match req.kind {
+            Inflight::Followup(f) => match f.of {
+                crate::inflight::FollowupOf::Child(c) => Inflight::CreateChild(c),
+                crate::inflight::FollowupOf::IkeRekey(r) => Inflight::RekeyIke(r),
+            },
+            k => k,
+        };
+        match kind {
             Inflight::CreateChild(c) => {
                 cx.child_spis.remove(&c.spi.0);
                 if let Some(old) = c
@@ -482,7 +501,7 @@ impl IkeSa {
                 }
             }
             Inflight::Liveness => e.queue.push_front(Pending::Liveness),
-            Inflight::Auth | Inflight::DeleteIke => {}
+            Inflight::Auth | Inflight::DeleteIke | Inflight::Followup(_) => {}
         }
     }
 

@@ -4,18 +4,21 @@
 //! [`collision`]).
 
 use alloc::boxed::Box;
+use alloc::vec::Vec;
 
 use ipsec_core::{IkeSpi, Instant};
-use ipsec_crypto::{kdf, KeId, ProposalKind};
+use ipsec_crypto::{kdf, CryptoError, KeId, ProposalKind, SharedSecret};
 use ipsec_ike_wire::{ExchangeType, NotifyType};
 
 use crate::error::{ApiMisuse, Error};
-use crate::inflight::{IkeRekeyReq, Inflight};
+use crate::inflight::{FollowupOf, IkeRekeyReq, Inflight};
 use crate::keys::{self, IkeCrypto};
 use crate::msg::{InMsg, Out};
-use crate::proposal::{self, KeMode};
+use crate::proposal::{self, Chosen, KeMode};
+use crate::sa::child_sa::combined_secret;
 use crate::sa::collision::{self, min_nonce, Redundant};
 use crate::sa::established::{ike_rekeyed, Established, Incoming, Pending, Retiring, Which};
+use crate::sa::followup::{chosen_additional, Deferred, DeferredOf};
 use crate::sa::{IkeSa, NONCE_LEN};
 use crate::session::Session;
 use crate::shared::Shared;
@@ -37,7 +40,7 @@ impl IkeSa {
             cx.provider,
             &spi.0,
             true,
-            false,
+            true,
         );
         let g = group
             .or_else(|| proposal::first_group(&offer))
@@ -97,7 +100,7 @@ impl IkeSa {
             cx.provider,
             KeMode::Required {
                 hint: Some(*group),
-                addke: false,
+                addke: true,
             },
         ) else {
             e.refuse(cx, r, NotifyType::NO_PROPOSAL_CHOSEN, &[]);
@@ -132,16 +135,7 @@ impl IkeSa {
             return;
         };
         self.my_spis.push(our_spi);
-        let old = &e.current.crypto;
-        let crypto = kdf::rekey_skeyseed(old.prf, old.sk_d.expose(), g_ir.expose(), ni, &nr)
-            .map_err(Error::from)
-            .and_then(|sk| IkeCrypto::derive(cx, chosen, &sk, ni, &nr, peer_spi, our_spi));
-        let Ok(mut crypto) = crypto else {
-            e.refuse(cx, r, NotifyType::NO_PROPOSAL_CHOSEN, &[]);
-            return;
-        };
-        crypto.export_keys(cx, self.handle);
-        let answer = [
+        let answer = alloc::vec![
             Out::Sa(alloc::vec![chosen.answer(
                 ProposalKind::Ike,
                 num,
@@ -150,10 +144,98 @@ impl IkeSa {
             Out::Nonce(nr.clone()),
             Out::Ke(*group, public),
         ];
+        let additional = chosen.additional();
+        if !additional.is_empty() {
+            // RFC 9370 §2.2.4: the new IKE SA comes after IKE_FOLLOWUP_KE.
+            let d = Deferred {
+                link: Self::new_link(cx),
+                rest: additional,
+                secrets: Vec::new(),
+                ni: ni.to_vec(),
+                nr,
+                of: DeferredOf::IkeRekey {
+                    chosen,
+                    peer_spi,
+                    our_spi,
+                    g_ir,
+                },
+            };
+            self.defer(e, cx, r, answer, d);
+            return;
+        }
+        let crypto = Self::rekeyed_crypto(e, cx, chosen, (peer_spi, our_spi), &g_ir, &[], ni, &nr);
+        let Ok(mut crypto) = crypto else {
+            cx.spis.remove(&our_spi);
+            self.my_spis.retain(|s| *s != our_spi);
+            e.refuse(cx, r, NotifyType::NO_PROPOSAL_CHOSEN, &[]);
+            return;
+        };
+        crypto.export_keys(cx, self.handle);
         e.current.respond(cx, path, h, &answer);
         let new = Session::new(peer_spi, our_spi, false, crypto, e.current.fragment_mtu);
+        self.ike_rekeyed_as_responder(e, cx, now, new, ni, &nr);
+    }
+
+    /// The keys of the new IKE SA: `SKEYSEED = prf(SK_d (old), g^ir (new) [| SK(1) |
+    /// ... | SK(n)] | Ni | Nr)` (RFC 7296 §2.18, RFC 9370 §2.2.4).
+    #[allow(clippy::too_many_arguments)]
+    fn rekeyed_crypto(
+        e: &Established,
+        cx: &Shared,
+        chosen: Chosen,
+        (spi_i, spi_r): (IkeSpi, IkeSpi),
+        g_ir: &SharedSecret,
+        extra: &[SharedSecret],
+        ni: &[u8],
+        nr: &[u8],
+    ) -> Result<IkeCrypto, Error> {
+        let old = &e.current.crypto;
+        let secret = combined_secret(Some(g_ir), extra).ok_or(CryptoError::Unsupported)?;
+        let sk = kdf::rekey_skeyseed(old.prf, old.sk_d.expose(), secret.expose(), ni, nr)?;
+        IkeCrypto::derive(cx, chosen, &sk, ni, nr, spi_i, spi_r)
+    }
+
+    /// Responder: the IKE SA's successor after its last additional key exchange.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn ike_rekey_finish_as_responder(
+        &mut self,
+        e: &mut Established,
+        cx: &mut Shared,
+        now: Instant,
+        chosen: Chosen,
+        peer_spi: IkeSpi,
+        our_spi: IkeSpi,
+        g_ir: &SharedSecret,
+        extra: &[SharedSecret],
+        ni: &[u8],
+        nr: &[u8],
+    ) {
+        match Self::rekeyed_crypto(e, cx, chosen, (peer_spi, our_spi), g_ir, extra, ni, nr) {
+            Ok(mut crypto) => {
+                crypto.export_keys(cx, self.handle);
+                let new = Session::new(peer_spi, our_spi, false, crypto, e.current.fragment_mtu);
+                self.ike_rekeyed_as_responder(e, cx, now, new, ni, nr);
+            }
+            Err(_) => {
+                cx.spis.remove(&our_spi);
+                self.my_spis.retain(|s| *s != our_spi);
+            }
+        }
+    }
+
+    /// Responder: the new IKE SA is keyed; adopt it, or keep it for the collision
+    /// rules when our own rekey is in flight (RFC 7296 §2.8.2).
+    fn ike_rekeyed_as_responder(
+        &mut self,
+        e: &mut Established,
+        cx: &mut Shared,
+        now: Instant,
+        new: Session,
+        ni: &[u8],
+        nr: &[u8],
+    ) {
         if e.rekeying_ike {
-            e.ike_collision = Some((new, min_nonce(ni, &nr).to_vec()));
+            e.ike_collision = Some((new, min_nonce(ni, nr).to_vec()));
         } else {
             // The peer deletes the old IKE SA; keep it until then.
             let until = now + cx.config.retransmit.total().saturating_mul(2);
@@ -169,7 +251,16 @@ impl IkeSa {
         w: Which,
         req: IkeRekeyReq,
         m: &InMsg,
+        extra: &[SharedSecret],
     ) {
+        if extra.is_empty() {
+            let additional = chosen_additional(&req.offer, ProposalKind::Ike, m, true);
+            if !additional.is_empty() {
+                let of = FollowupOf::IkeRekey(Box::new(req));
+                self.start_followup(e, cx, now, w, of, m, additional);
+                return;
+            }
+        }
         let release = |this: &mut Self, cx: &mut Shared, spi: IkeSpi| {
             cx.spis.remove(&spi);
             this.my_spis.retain(|s| *s != spi);
@@ -191,12 +282,21 @@ impl IkeSa {
                 return Err(None);
             }
             let nr = m.nonce.as_ref().ok_or(None)?;
+            if chosen.additional().len() != extra.len() {
+                return Err(None);
+            }
             let g_ir = req.kx.complete(data).map_err(|_| None)?;
-            let old = &e.current.crypto;
-            let sk = kdf::rekey_skeyseed(old.prf, old.sk_d.expose(), g_ir.expose(), &req.nonce, nr)
-                .map_err(|_| None)?;
-            let crypto = IkeCrypto::derive(cx, chosen, &sk, &req.nonce, nr, req.spi, peer_spi)
-                .map_err(|_| None)?;
+            let crypto = Self::rekeyed_crypto(
+                e,
+                cx,
+                chosen,
+                (req.spi, peer_spi),
+                &g_ir,
+                extra,
+                &req.nonce,
+                nr,
+            )
+            .map_err(|_| None)?;
             Ok(Session::new(
                 req.spi,
                 peer_spi,

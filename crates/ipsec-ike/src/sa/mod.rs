@@ -12,6 +12,7 @@ pub(crate) mod child;
 pub(crate) mod child_sa;
 pub(crate) mod collision;
 pub(crate) mod established;
+pub(crate) mod followup;
 pub(crate) mod ike_rekey;
 pub(crate) mod info;
 pub(crate) mod init;
@@ -172,8 +173,21 @@ impl IkeSa {
                 let sessions =
                     core::iter::once(&e.current).chain(e.retiring.iter().map(|r| &r.session));
                 for s in sessions {
-                    if let Some(Inflight::CreateChild(req)) = s.out.as_ref().map(|r| &r.kind) {
-                        cx.child_spis.remove(&req.spi.0);
+                    match s.out.as_ref().map(|r| &r.kind) {
+                        Some(Inflight::CreateChild(req)) => {
+                            cx.child_spis.remove(&req.spi.0);
+                        }
+                        Some(Inflight::Followup(f)) => {
+                            if let crate::inflight::FollowupOf::Child(req) = &f.of {
+                                cx.child_spis.remove(&req.spi.0);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                if let Some(d) = &e.deferred {
+                    if let crate::sa::followup::DeferredOf::Child { choice, .. } = &d.of {
+                        cx.child_spis.remove(&choice.our_spi.0);
                     }
                 }
                 (Some(e.current), e.children)
