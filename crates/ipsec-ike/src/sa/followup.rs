@@ -83,6 +83,7 @@ pub(crate) fn chosen_additional(
 impl IkeSa {
     /// Initiator: the CREATE_CHILD_SA response chose additional key exchanges; run
     /// the first in IKE_FOLLOWUP_KE.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn start_followup(
         &mut self,
         e: &mut Established,

@@ -243,6 +243,9 @@ impl IkeSa {
         }
     }
 
+    /// Initiator: the answer to our IKE SA rekey; with `extra`, the secrets of the
+    /// additional key exchanges that followed it (RFC 9370 §2.2.4).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn ike_rekey_done(
         &mut self,
         e: &mut Established,
