@@ -167,6 +167,7 @@ pub(crate) fn child_keys(
     g_ir: Option<&[u8]>,
     ni: &[u8],
     nr: &[u8],
+    extra: &[u8],
 ) -> Result<ChildKeys, Error> {
     let encr_len = chosen.encr.keymat_len();
     let integ_len = chosen.integ.map_or(0, |i| i.key_len);
@@ -174,7 +175,12 @@ pub(crate) fn child_keys(
         .checked_add(integ_len)
         .and_then(|n| n.checked_mul(2))
         .ok_or(CryptoError::Unsupported)?;
-    let keymat = kdf::child_keymat(prf, sk_d, g_ir, ni, nr, total)?;
+    let keymat = if extra.is_empty() {
+        kdf::child_keymat(prf, sk_d, g_ir, ni, nr, total)?
+    } else {
+        // RFC 9370 §2.2.4: `prf+(SK_d, g^ir (new) | Ni | Nr | SK(1) | ... | SK(n))`.
+        kdf::prf_plus(prf, sk_d, &[g_ir.unwrap_or(&[]), ni, nr, extra], total)?
+    };
     let (a, b) = kdf::split_child_keymat(&keymat, encr_len, integ_len)?;
     let mk = |k: &kdf::ChildDirectionKeys| {
         KeyMaterial::new(k.encr.expose(), k.integ.expose())

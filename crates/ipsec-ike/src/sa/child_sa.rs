@@ -55,6 +55,8 @@ pub(crate) struct ChildInput<'a> {
     pub crypto: &'a IkeCrypto,
     pub chosen: Chosen,
     pub g_ir: Option<&'a [u8]>,
+    /// The secrets of the additional key exchanges, concatenated (RFC 9370 §2.2.4).
+    pub extra: &'a [u8],
     pub ni: &'a [u8],
     pub nr: &'a [u8],
     pub we_initiated: bool,
@@ -81,6 +83,7 @@ pub(crate) fn build_child(
         i.g_ir,
         i.ni,
         i.nr,
+        i.extra,
     )?;
     let (inbound_keys, outbound_keys) = if i.we_initiated {
         (k.r_to_i, k.i_to_r)
@@ -248,29 +251,18 @@ pub(crate) struct ChildChoice {
     pub g_ir: Option<SharedSecret>,
 }
 
-/// `g^ir (new) | SK(1) | ... | SK(n)`: the main key exchange's secret followed by
-/// those of the additional ones (RFC 9370 §2.2.4), `None` without any.
-pub(crate) fn combined_secret(
-    main: Option<&SharedSecret>,
-    extra: &[SharedSecret],
-) -> Option<SecretBytes> {
-    if extra.is_empty() {
-        return main.map(SecretBytes::duplicate);
-    }
-    let parts: Vec<&[u8]> = main
-        .into_iter()
-        .chain(extra)
-        .map(SecretBytes::expose)
-        .collect();
-    let mut v = SecretBytes::zeroed(parts.iter().map(|p| p.len()).sum());
+/// `SK(1) | ... | SK(n)`: the secrets of the additional key exchanges, which follow
+/// the nonces in the seed of KEYMAT and of a rekeyed SKEYSEED (RFC 9370 §2.2.4).
+pub(crate) fn additional_secrets(extra: &[SharedSecret]) -> SecretBytes {
+    let mut v = SecretBytes::zeroed(extra.iter().map(SecretBytes::len).sum());
     let mut at = 0;
-    for p in parts {
+    for p in extra {
         if let Some(dst) = v.expose_mut().get_mut(at..at + p.len()) {
-            dst.copy_from_slice(p);
+            dst.copy_from_slice(p.expose());
         }
         at += p.len();
     }
-    Some(v)
+    v
 }
 
 /// A Child SA created as the responder, its event and the payloads of the answer.
@@ -423,7 +415,7 @@ impl IkeSa {
         with_nonce: bool,
     ) -> Result<ChildAnswer, ChildReject> {
         let out = Self::child_answer_payloads(&c, with_nonce.then_some(nr));
-        let g_ir = combined_secret(c.g_ir.as_ref(), extra);
+        let extra = additional_secrets(extra);
         let our_spi = c.our_spi;
         let built = build_child(
             cx,
@@ -433,7 +425,8 @@ impl IkeSa {
             ChildInput {
                 crypto,
                 chosen: c.chosen,
-                g_ir: g_ir.as_ref().map(|g| g.expose()),
+                g_ir: c.g_ir.as_ref().map(|g| g.expose()),
+                extra: extra.expose(),
                 ni,
                 nr,
                 we_initiated: false,
@@ -512,7 +505,7 @@ impl IkeSa {
         if chosen.additional().len() != extra.len() {
             return Err(PeerMisbehaved::BadKeyExchange.into());
         }
-        let g_ir = combined_secret(g_ir.as_ref(), extra);
+        let extra = additional_secrets(extra);
         build_child(
             cx,
             now,
@@ -522,6 +515,7 @@ impl IkeSa {
                 crypto,
                 chosen,
                 g_ir: g_ir.as_ref().map(|g| g.expose()),
+                extra: extra.expose(),
                 ni,
                 nr,
                 we_initiated: true,

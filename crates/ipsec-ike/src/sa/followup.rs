@@ -10,9 +10,9 @@
 //! ```
 //!
 //! The new SA exists only after the last exchange. Its keys take every secret, the
-//! main key exchange's first: `KEYMAT = prf+(SK_d, g^ir (new) | SK(1) | ... | SK(n) |
-//! Ni | Nr)` for a Child SA, `SKEYSEED = prf(SK_d (old), g^ir (new) | SK(1) | ... |
-//! SK(n) | Ni | Nr)` for an IKE SA rekey. A responder keeps one such exchange at a
+//! additional ones after the nonces: `KEYMAT = prf+(SK_d, g^ir (new) | Ni | Nr | SK(1)
+//! | ... | SK(n))` for a Child SA, `SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr |
+//! SK(1) | ... | SK(n))` for an IKE SA rekey. A responder keeps one such exchange at a
 //! time; a new CREATE_CHILD_SA request replaces an unfinished one.
 
 use alloc::boxed::Box;

@@ -7,7 +7,7 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use ipsec_core::{IkeSpi, Instant};
-use ipsec_crypto::{kdf, CryptoError, KeId, ProposalKind, SharedSecret};
+use ipsec_crypto::{kdf, KeId, ProposalKind, SharedSecret};
 use ipsec_ike_wire::{ExchangeType, NotifyType};
 
 use crate::error::{ApiMisuse, Error};
@@ -15,7 +15,7 @@ use crate::inflight::{FollowupOf, IkeRekeyReq, Inflight};
 use crate::keys::{self, IkeCrypto};
 use crate::msg::{InMsg, Out};
 use crate::proposal::{self, Chosen, KeMode};
-use crate::sa::child_sa::combined_secret;
+use crate::sa::child_sa::additional_secrets;
 use crate::sa::collision::{self, min_nonce, Redundant};
 use crate::sa::established::{ike_rekeyed, Established, Incoming, Pending, Retiring, Which};
 use crate::sa::followup::{chosen_additional, Deferred, DeferredOf};
@@ -176,8 +176,8 @@ impl IkeSa {
         self.ike_rekeyed_as_responder(e, cx, now, new, ni, &nr);
     }
 
-    /// The keys of the new IKE SA: `SKEYSEED = prf(SK_d (old), g^ir (new) [| SK(1) |
-    /// ... | SK(n)] | Ni | Nr)` (RFC 7296 §2.18, RFC 9370 §2.2.4).
+    /// The keys of the new IKE SA: `SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr
+    /// [| SK(1) | ... | SK(n)])` (RFC 7296 §2.18, RFC 9370 §2.2.4).
     #[allow(clippy::too_many_arguments)]
     fn rekeyed_crypto(
         e: &Established,
@@ -190,8 +190,13 @@ impl IkeSa {
         nr: &[u8],
     ) -> Result<IkeCrypto, Error> {
         let old = &e.current.crypto;
-        let secret = combined_secret(Some(g_ir), extra).ok_or(CryptoError::Unsupported)?;
-        let sk = kdf::rekey_skeyseed(old.prf, old.sk_d.expose(), secret.expose(), ni, nr)?;
+        // RFC 9370 §2.2.4: `prf(SK_d (old), g^ir (new) | Ni | Nr | SK(1) | ... | SK(n))`.
+        let extra = additional_secrets(extra);
+        let sk = kdf::prf(
+            old.prf,
+            old.sk_d.expose(),
+            &[g_ir.expose(), ni, nr, extra.expose()],
+        )?;
         IkeCrypto::derive(cx, chosen, &sk, ni, nr, spi_i, spi_r)
     }
 
