@@ -5,7 +5,10 @@
 # version is pinned (SW_VERSION) and checked.
 #
 # Cases, each in both roles (our `ipsec connect` against charon as responder, then charon
-# initiating to our `ipsec listen`), each with ICMP through the tunnel both ways:
+# initiating to our `ipsec listen`), each with ICMP through the tunnel both ways, and a
+# Child SA rekey and an IKE SA rekey started by us and then by charon, whose additional
+# key exchanges run in IKE_FOLLOWUP_KE (RFC 9370 §2.2.4; the ESP proposal has the same
+# key exchanges as PFS):
 #   - x25519 + ke1_mlkem768 (RFC 9370 additional key exchange in IKE_INTERMEDIATE,
 #     RFC 9242);
 #   - ecp384 + ke1_mlkem1024, with IKE fragmentation (RFC 7383) checked on the
@@ -62,29 +65,56 @@ check_charon() { # ike log
     fi
 }
 
+# IKE proposal | ESP proposal (charon is configured with the same)
 CASES=(
-  "aes256gcm16-prfsha384-x25519-ke1_mlkem768"
-  "aes256gcm16-prfsha384-ecp384-ke1_mlkem1024"
-  "aes256gcm16-prfsha384-mlkem768"
-  "aes128gcm16-prfsha256-x25519-ke1_mlkem768-ke2_ecp256"
+  "aes256gcm16-prfsha384-x25519-ke1_mlkem768|aes256gcm16-x25519-ke1_mlkem768"
+  "aes256gcm16-prfsha384-ecp384-ke1_mlkem1024|aes256gcm16-ecp384-ke1_mlkem1024"
+  "aes256gcm16-prfsha384-mlkem768|aes256gcm16-mlkem768"
+  "aes128gcm16-prfsha256-x25519-ke1_mlkem768-ke2_ecp256|aes128gcm16-x25519-ke1_mlkem768-ke2_ecp256"
 )
 [ -n "${PQ_CASES:-}" ] && read -r -a CASES <<<"$PQ_CASES"
-esp=aes256gcm16
-for ike in "${CASES[@]}"; do
+# the rekeys each side starts, and what both must have seen of them
+rekeys_ok() { # log
+    local n_child n_ike n_fu
+    n_child=$(grep -c '"event":"child_rekeyed"' "$1" || true)
+    n_ike=$(grep -c '"event":"ike_rekeyed"' "$1" || true)
+    n_fu=$(grep -c "IKE_FOLLOWUP_KE \(request\|response\)" "$RIG_DIR/b/charon.log" || true)
+    if [ "$n_child" -lt 2 ] || [ "$n_ike" -lt 2 ]; then
+        echo "{\"check\":\"child rekeys $n_child, IKE rekeys $n_ike\"}" >>"$1"; return 1
+    fi
+    # with additional key exchanges, each of the four rekeys runs IKE_FOLLOWUP_KE
+    if [[ "$ike" == *ke1_* ]] && [ "$n_fu" -lt 8 ]; then
+        echo "{\"check\":\"charon logged $n_fu IKE_FOLLOWUP_KE messages, want 8 or more\"}" >>"$1"; return 1
+    fi
+}
+for c in "${CASES[@]}"; do
+  ike=${c%%|*}; esp=${c##*|}
   # --- 1. we initiate ---------------------------------------------------------
   IKE_PROPOSALS=$ike ESP_PROPOSALS=$esp "$RIG/up.sh" responder-only >/dev/null
   log=$LOGS/connect-$ike.log
   set +e
-  ip netns exec ns-a "$BIN" connect --remote 198.18.0.2 --psk "$PSK" --id a.ipsec.test \
-    --remote-id b.ipsec.test --ike "$ike" --esp "$esp" --local-ts 198.19.1.0/24 \
-    --remote-ts 198.19.2.0/24 --ping 198.19.2.1 --count 3 --hold 2 --timeout 30 \
-    --json >"$log" 2>&1
+  (
+    ip netns exec ns-a "$BIN" connect --remote 198.18.0.2 --psk "$PSK" --id a.ipsec.test \
+      --remote-id b.ipsec.test --ike "$ike" --esp "$esp" --local-ts 198.19.1.0/24 \
+      --remote-ts 198.19.2.0/24 --ping 198.19.2.1 --count 3 --rekey-child-after 1 \
+      --rekey-ike-after 2 --hold 9 --timeout 40 --json >"$log" 2>&1 &
+    pid=$!
+    # charon rekeys too, while we hold the SA
+    for i in $(seq 1 50); do grep -q '"event":"ike_rekeyed"' "$log" 2>/dev/null && break; sleep 0.2; done
+    sleep 1
+    sw b --rekey --child net >/dev/null 2>&1 || echo '{"note":"charon child rekey command failed"}' >>"$log"
+    sleep 1.5
+    sw b --rekey --ike rig >/dev/null 2>&1 || echo '{"note":"charon IKE rekey command failed"}' >>"$log"
+    wait $pid
+  )
   rc=$?
   set -e
   if [ $rc -eq 0 ]; then
     n_ping=$(grep -c '"event":"ping"' "$log" || true)
     suite=$(grep -o '"suite":"[^"]*"' "$log" | head -1)
-    if [ "$n_ping" -lt 3 ]; then echo "{\"check\":\"pings $n_ping\"}" >>"$log"; rc=1; fi
+    if grep -q '"note"' "$log"; then rc=1; fi
+    if [ "$n_ping" -lt 9 ]; then echo "{\"check\":\"pings $n_ping\"}" >>"$log"; rc=1; fi
+    rekeys_ok "$log" || rc=1
     if [ "$suite" != "\"suite\":\"$ike\"" ]; then echo "{\"check\":\"suite $suite\"}" >>"$log"; rc=1; fi
     check_charon "$ike" "$log" || rc=1
   fi
@@ -99,12 +129,20 @@ for ike in "${CASES[@]}"; do
   (
     ip netns exec ns-a "$BIN" listen --local 198.18.0.1 --psk "$PSK" --id a.ipsec.test \
       --remote-id b.ipsec.test --ike "$ike" --esp "$esp" --local-ts 198.19.1.0/24 \
-      --remote-ts 198.19.2.0/24 --ping 198.19.2.1 --count 3 --timeout 30 --json >"$log" 2>&1 &
+      --remote-ts 198.19.2.0/24 --ping 198.19.2.1 --count 3 --rekey-child-after 3 \
+      --rekey-ike-after 4 --timeout 40 --json >"$log" 2>&1 &
     pid=$!
     sleep 0.5
     sw b --initiate --ike rig --child net --timeout 15 >>"$log.charon" 2>&1 || echo '{"note":"charon initiate failed"}' >>"$log"
     ip netns exec ns-b ping -c 3 -i 0.2 -W 2 -I 198.19.2.1 198.19.1.1 >>"$log.charon" 2>&1 || echo '{"note":"charon ping through the tunnel failed"}' >>"$log"
-    for i in $(seq 1 50); do [ "$(grep -c '"event":"ping"' "$log")" -ge 3 ] && break; sleep 0.2; done
+    sleep 0.5
+    sw b --rekey --child net >>"$log.charon" 2>&1 || true
+    sleep 1
+    sw b --rekey --ike rig >>"$log.charon" 2>&1 || true
+    # our own rekeys (at 3 s and 4 s) and the ping rounds after them
+    for i in $(seq 1 60); do [ "$(grep -c '"event":"ike_rekeyed"' "$log")" -ge 2 ] && break; sleep 0.2; done
+    sleep 3
+    ip netns exec ns-b ping -c 2 -i 0.2 -W 2 -I 198.19.2.1 198.19.1.1 >>"$log.charon" 2>&1 || echo '{"note":"charon ping after rekeys failed"}' >>"$log"
     sw b --terminate --ike rig >>"$log.charon" 2>&1 || true
     wait $pid
   )
@@ -114,9 +152,10 @@ for ike in "${CASES[@]}"; do
     if grep -q '"note"' "$log"; then rc=1; fi
     n_echo=$(grep -c '"event":"echo_request"' "$log" || true)
     n_ping=$(grep -c '"event":"ping"' "$log" || true)
-    if [ "$n_echo" -lt 3 ] || [ "$n_ping" -lt 3 ]; then
+    if [ "$n_echo" -lt 5 ] || [ "$n_ping" -lt 3 ]; then
       echo "{\"check\":\"echo requests answered $n_echo, pings $n_ping\"}" >>"$log"; rc=1
     fi
+    rekeys_ok "$log" || rc=1
     check_charon "$ike" "$log" || rc=1
   fi
   result "responder   $ike" $rc "$log"
