@@ -80,15 +80,20 @@ impl Input<'_> {
 
 /// The IKE proposal of the hybrid runs (flag bit 1, and [`run_hybrid`]): two
 /// additional key exchanges (RFC 9370), so two IKE_INTERMEDIATE exchanges (RFC 9242)
-/// come before IKE_AUTH.
+/// come before IKE_AUTH, and IKE SA rekeys run IKE_FOLLOWUP_KE.
 pub const HYBRID_PROPOSAL: &str = "aes256gcm16-prfsha384-x25519-ke1_ecp256-ke2_x25519";
+
+/// The ESP proposal of the hybrid runs: PFS with an additional key exchange, so new
+/// and rekeyed Child SAs run IKE_FOLLOWUP_KE (RFC 9370 §2.2.4).
+pub const HYBRID_ESP_PROPOSAL: &str = "aes256gcm16-x25519-ke1_ecp256";
 
 fn endpoint(id: &str, provider: &'static CryptoProvider, small: bool, hybrid: bool) -> IkeEndpoint {
     let mut c = Config::new(id.parse().expect("id"), "fuzz-psk");
     if hybrid {
         c = c
             .with_ike_proposals(HYBRID_PROPOSAL)
-            .expect("the hybrid proposal parses");
+            .and_then(|c| c.with_esp_proposals(HYBRID_ESP_PROPOSAL))
+            .expect("the hybrid proposals parse");
     }
     c.dpd = Some(Duration::from_secs(30));
     c.child_rekey = Some(Duration::from_secs(120));
