@@ -219,6 +219,42 @@ impl From<&str> for Psk {
     }
 }
 
+/// A post-quantum preshared key (RFC 8784): mixed into SK_d, SK_pi and SK_pr after
+/// IKE_SA_INIT (and any IKE_INTERMEDIATE exchanges), so that the IKE SA's Child SAs
+/// stay secret even against an attacker who breaks the key exchange later.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Ppk {
+    /// The PPK_ID (sent as PPK_ID_FIXED, RFC 8784 §3): names the key for the peer.
+    pub id: Vec<u8>,
+    /// The key: zeroized on drop, never printed.
+    pub key: Psk,
+    /// Whether the IKE SA must fail without it. Otherwise an initiator also sends
+    /// NO_PPK_AUTH, so that a responder without the key still authenticates it, and
+    /// either side accepts a peer that does not use PPKs.
+    pub required: bool,
+}
+
+impl Ppk {
+    /// A PPK named `id`.
+    pub fn new(id: impl Into<Vec<u8>>, key: impl Into<Psk>, required: bool) -> Self {
+        Ppk {
+            id: id.into(),
+            key: key.into(),
+            required,
+        }
+    }
+}
+
+impl fmt::Debug for Ppk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ppk")
+            .field("id", &String::from_utf8_lossy(&self.id))
+            .field("key", &self.key)
+            .field("required", &self.required)
+            .finish()
+    }
+}
+
 impl fmt::Debug for Psk {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Psk([redacted; {}])", self.0.len())
@@ -461,6 +497,9 @@ pub struct Config {
     /// to port 4500, Child SAs get `udp_encap`, keepalives are due). Needs a peer that
     /// does NAT detection (every RFC 7296 peer). `false` by default.
     pub force_udp_encap: bool,
+    /// A post-quantum preshared key (RFC 8784); `None` by default. With one, we send
+    /// USE_PPK in IKE_SA_INIT; when both sides do, it is mixed into the keys.
+    pub ppk: Option<Ppk>,
     /// Anti-replay window handed to the data plane in each `ChildSaParams`.
     pub replay_window: u32,
     /// Most Child SAs one IKE SA may have; further CREATE_CHILD_SA requests for new
@@ -562,6 +601,7 @@ impl Config {
             fragment_mtu: None,
             nat_keepalive: Duration::from_secs(20),
             force_udp_encap: false,
+            ppk: None,
             replay_window: 1024,
             max_child_sas: 256,
             half_open_cookie_threshold: 64,

@@ -114,6 +114,10 @@ pub enum PeerIncompatible {
         "peer did not announce our signature's hash in SIGNATURE_HASH_ALGORITHMS (RFC 7427 §4)"
     )]
     SignatureHashNotAnnounced,
+    /// Our configuration requires a post-quantum preshared key (RFC 8784) that the
+    /// peer does not use (no USE_PPK, no PPK_IDENTITY, or another PPK_ID).
+    #[error("a PPK is required but the peer does not use it (RFC 8784)")]
+    PpkRequired,
 }
 
 /// A command the caller should not have given now.
@@ -192,7 +196,8 @@ impl Error {
                 Some(NotifyType::TS_UNACCEPTABLE)
             }
             Error::AuthenticationFailed(_)
-            | Error::PeerIncompatible(PeerIncompatible::SignatureHashNotAnnounced) => {
+            | Error::PeerIncompatible(PeerIncompatible::SignatureHashNotAnnounced)
+            | Error::PeerIncompatible(PeerIncompatible::PpkRequired) => {
                 Some(NotifyType::AUTHENTICATION_FAILED)
             }
             Error::NotifyReceived(_) | Error::Timeout | Error::ApiMisuse(_) => None,

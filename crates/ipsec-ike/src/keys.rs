@@ -151,6 +151,25 @@ pub(crate) fn signed_octets(
     Ok(v)
 }
 
+/// `prf+(PPK, key)` cut to the key's length (RFC 8784 §3): SK_d', SK_pi', SK_pr'.
+pub(crate) fn ppk_key(
+    prf: &dyn PrfAlgorithm,
+    ppk: &[u8],
+    key: &[u8],
+) -> Result<SecretBytes, CryptoError> {
+    kdf::prf_plus(prf, ppk, &[key], key.len())
+}
+
+impl IkeCrypto {
+    /// Replaces SK_d, SK_pi and SK_pr by their PPK-mixed versions (RFC 8784 §3).
+    pub(crate) fn apply_ppk(&mut self, ppk: &[u8]) -> Result<(), CryptoError> {
+        self.sk_d = ppk_key(self.prf, ppk, self.sk_d.expose())?;
+        self.sk_pi = ppk_key(self.prf, ppk, self.sk_pi.expose())?;
+        self.sk_pr = ppk_key(self.prf, ppk, self.sk_pr.expose())?;
+        Ok(())
+    }
+}
+
 /// The keys of one Child SA, per direction, cut from KEYMAT (§2.17).
 pub(crate) struct ChildKeys {
     /// Initiator to responder.

@@ -27,7 +27,7 @@ mod timers;
 pub use admission::EndpointStats;
 pub use cert::CertRejection;
 pub use config::{
-    Config, ConfigError, Identity, IdentityError, LocalAuth, PeerAuth, PeerHello, Psk,
+    Config, ConfigError, Identity, IdentityError, LocalAuth, PeerAuth, PeerHello, Ppk, Psk,
     ResolvesPeer, Retransmit, VerifiesPeerCert,
 };
 pub use endpoint::{Handled, IkeEndpoint};

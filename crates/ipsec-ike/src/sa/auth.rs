@@ -9,7 +9,7 @@ use ipsec_core::Instant;
 use ipsec_crypto::{CryptoError, PrfAlgorithm, ProposalKind, SecretBytes};
 use ipsec_ike_wire::{AuthMethod, ExchangeType, IdType, IkeHeaderRepr, NotifyType};
 
-use crate::config::{Config, Identity, LocalAuth, PeerAuth, PeerHello, ResolvesPeer};
+use crate::config::{Config, Identity, LocalAuth, PeerAuth, PeerHello, Ppk, ResolvesPeer};
 use crate::error::{AuthFailure, CloseReason, Error, PeerIncompatible, PeerMisbehaved};
 use crate::event::{ChildSaId, Event};
 use crate::inflight::{ChildReq, Inflight};
@@ -17,6 +17,7 @@ use crate::keys;
 use crate::msg::{InMsg, Out};
 use crate::sa::child_sa::{ChildRequest, ChildResponse};
 use crate::sa::established::{Established, Pending};
+use crate::sa::init::PPK_ID_FIXED;
 use crate::sa::{Closed, IkeSa, State};
 use crate::session::Session;
 use crate::shared::{Path, Shared};
@@ -33,6 +34,8 @@ pub(crate) struct ExpectAuthResp {
     /// The IntAuth octets our AUTH covered (RFC 9242 §3.3.2), empty without
     /// IKE_INTERMEDIATE; the responder's covers the same.
     pub(crate) int_auth: Vec<u8>,
+    /// The PPK our AUTH used (RFC 8784); the responder's answer says whether it did.
+    pub(crate) ppk: Option<Ppk>,
 }
 
 /// Responder: IKE_SA_INIT answered, waiting for IKE_AUTH.
@@ -51,6 +54,8 @@ pub(crate) struct ExpectAuthReq {
     /// The additional key exchanges (RFC 9370) still to run in IKE_INTERMEDIATE
     /// exchanges before IKE_AUTH, in order.
     pub(crate) additional: Vec<&'static ipsec_crypto::suites::KeDesc>,
+    /// Both sides sent USE_PPK (RFC 8784 §3).
+    pub(crate) ppk: bool,
 }
 
 /// What an AUTH value signs besides its ID payload (RFC 7296 §2.15): the first
@@ -234,8 +239,23 @@ impl IkeSa {
         s: Box<ExpectAuthResp>,
         m: &InMsg,
     ) {
-        let s = *s;
+        let mut s = *s;
+        // RFC 8784 §3: the responder used our PPK if it answered PPK_IDENTITY.
+        let used_ppk = s.ppk.take().filter(|_| m.has(NotifyType::PPK_IDENTITY));
         let checked = (|| -> Result<Identity, Error> {
+            if used_ppk.is_none() && cx.config.ppk.as_ref().is_some_and(|p| p.required) {
+                return Err(PeerIncompatible::PpkRequired.into());
+            }
+            let sk_pr_ppk = used_ppk
+                .as_ref()
+                .map(|p| {
+                    keys::ppk_key(
+                        s.session.crypto.prf,
+                        p.key.expose(),
+                        s.session.crypto.sk_pr.expose(),
+                    )
+                })
+                .transpose()?;
             let Some((method, data)) = &m.auth else {
                 return Err(match m.error_notify() {
                     Some(n) => Error::NotifyReceived(n),
@@ -256,7 +276,9 @@ impl IkeSa {
                 PeerOctets {
                     message: &s.init_response,
                     nonce: &s.ni,
-                    sk_p: s.session.crypto.sk_pr.expose(),
+                    sk_p: sk_pr_ppk
+                        .as_ref()
+                        .map_or(s.session.crypto.sk_pr.expose(), |k| k.expose()),
                     int_auth: &s.int_auth,
                 },
             )
@@ -293,12 +315,17 @@ impl IkeSa {
             }
         };
         let ExpectAuthResp {
-            session,
+            mut session,
             ni,
             nr,
             child,
             ..
         } = s;
+        if let Some(p) = &used_ppk {
+            // SK_d', SK_pi', SK_pr' from now on (RFC 8784 §3). Cannot fail: the PRF
+            // took these keys before.
+            let _ = session.crypto.apply_ppk(p.key.expose());
+        }
         cx.event(
             self.handle,
             Event::IkeSaEstablished {
@@ -357,6 +384,7 @@ impl IkeSa {
             .as_ref()
             .map(|ia| ia.octets(h.message_id))
             .unwrap_or_default();
+        let mut ppk: Option<Ppk> = None;
         let verified = (|| -> Result<((AuthMethod, Vec<u8>), Identity), Error> {
             if !s.additional.is_empty() {
                 // IKE_AUTH before every additional key exchange ran (RFC 9370 §2.2.2).
@@ -373,17 +401,50 @@ impl IkeSa {
             if let Some(resolver) = cx.resolver.clone() {
                 resolve_peer(cx, &*resolver, path, id, m.idr.as_ref())?;
             }
+            // RFC 8784 §3: use the PPK the initiator names if it is ours; else its
+            // NO_PPK_AUTH, unless ours is required.
+            let prf = s.session.crypto.prf;
+            let named = m
+                .notify(NotifyType::PPK_IDENTITY)
+                .and_then(|n| n.data.split_first())
+                .filter(|(t, _)| **t == PPK_ID_FIXED)
+                .map(|(_, id)| id.to_vec());
+            ppk = cx
+                .config
+                .ppk
+                .clone()
+                .filter(|p| s.ppk && named.as_deref() == Some(p.id.as_slice()));
+            if ppk.is_none() && cx.config.ppk.as_ref().is_some_and(|p| p.required) {
+                return Err(PeerIncompatible::PpkRequired.into());
+            }
+            let auth_data = match (&ppk, &named) {
+                (None, Some(_)) => {
+                    &m.notify(NotifyType::NO_PPK_AUTH)
+                        .ok_or(Error::AuthenticationFailed(AuthFailure::WrongSharedKey))?
+                        .data
+                }
+                _ => data,
+            };
+            let ppk_key = |k: &[u8]| -> Result<Option<SecretBytes>, CryptoError> {
+                ppk.as_ref()
+                    .map(|p| keys::ppk_key(prf, p.key.expose(), k))
+                    .transpose()
+            };
+            let sk_pi = ppk_key(s.session.crypto.sk_pi.expose())?;
+            let sk_pr = ppk_key(s.session.crypto.sk_pr.expose())?;
             let peer = check_peer_auth(
                 cx,
-                s.session.crypto.prf,
+                prf,
                 now,
                 id,
-                (*method, data),
+                (*method, auth_data),
                 &m.certs,
                 PeerOctets {
                     message: &s.init_request,
                     nonce: &s.nr,
-                    sk_p: s.session.crypto.sk_pi.expose(),
+                    sk_p: sk_pi
+                        .as_ref()
+                        .map_or(s.session.crypto.sk_pi.expose(), |k| k.expose()),
                     int_auth: &int_auth,
                 },
             )?;
@@ -394,7 +455,9 @@ impl IkeSa {
                 PeerOctets {
                     message: &s.init_response,
                     nonce: &s.ni,
-                    sk_p: s.session.crypto.sk_pr.expose(),
+                    sk_p: sk_pr
+                        .as_ref()
+                        .map_or(s.session.crypto.sk_pr.expose(), |k| k.expose()),
                     int_auth: &int_auth,
                 },
                 &idr,
@@ -429,6 +492,10 @@ impl IkeSa {
         )];
         out.extend(cert_payloads(&cx.config));
         out.push(Out::Auth(auth.0, auth.1));
+        if ppk.is_some() {
+            // We used the initiator's PPK (RFC 8784 §3).
+            out.push(Out::notify(NotifyType::PPK_IDENTITY, &[]));
+        }
         let ExpectAuthReq {
             mut session,
             ni,
@@ -436,6 +503,10 @@ impl IkeSa {
             child_id,
             ..
         } = *s;
+        if let Some(p) = &ppk {
+            // SK_d', SK_pi', SK_pr' from now on; the PRF took these keys before.
+            let _ = session.crypto.apply_ppk(p.key.expose());
+        }
         let child = if m.sa.is_some() {
             Some(self.child_request_as_responder(
                 cx,

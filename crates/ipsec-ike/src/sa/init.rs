@@ -11,7 +11,7 @@ use ipsec_core::{IkeSpi, Instant, Mode};
 use ipsec_crypto::{kdf, ActiveKx, CryptoError, KeId, ProposalKind};
 use ipsec_ike_wire::{ExchangeType, IkeHeaderRepr, IkePacket, NotifyType, PayloadType, HEADER_LEN};
 
-use crate::error::{ApiMisuse, CloseReason, Error, PeerMisbehaved};
+use crate::error::{ApiMisuse, CloseReason, Error, PeerIncompatible, PeerMisbehaved};
 use crate::event::{ChildSaId, Event, NatState, SaHandle};
 use crate::inflight::{ChildReq, Inflight};
 use crate::keys::{self, IkeCrypto};
@@ -172,6 +172,10 @@ impl IkeSa {
         }
         if cx.config.uses_signatures() {
             out.push(signature_hash_notify());
+        }
+        if cx.config.ppk.is_some() {
+            // RFC 8784 §3.
+            out.push(Out::notify(NotifyType::USE_PPK, &[]));
         }
         if proposal::offer_has_addke(&s.offer) {
             // RFC 9370 §2.2.1: additional key exchanges need IKE_INTERMEDIATE.
@@ -372,6 +376,7 @@ impl IkeSa {
             nr,
             child_id: s.child_id,
             peer_hashes: peer_hashes(m),
+            peer_ppk: m.has(NotifyType::USE_PPK),
         };
         self.next_key_exchange(cx, now, session, start, additional)
     }
@@ -392,8 +397,19 @@ impl IkeSa {
             nr,
             child_id,
             peer_hashes,
+            peer_ppk,
         } = start;
         let prf = session.crypto.prf;
+        // RFC 8784 §3: with a PPK on both sides, AUTH uses SK_pi' = prf+(PPK, SK_pi).
+        let ppk = match &cx.config.ppk {
+            Some(p) if peer_ppk => Some(p.clone()),
+            Some(p) if p.required => return Err(PeerIncompatible::PpkRequired.into()),
+            _ => None,
+        };
+        let sk_pi_ppk = ppk
+            .as_ref()
+            .map(|p| keys::ppk_key(prf, p.key.expose(), session.crypto.sk_pi.expose()))
+            .transpose()?;
         let int_auth = session
             .int_auth
             .as_ref()
@@ -427,12 +443,34 @@ impl IkeSa {
             PeerOctets {
                 message: &init_request,
                 nonce: &nr,
-                sk_p: session.crypto.sk_pi.expose(),
+                sk_p: sk_pi_ppk
+                    .as_ref()
+                    .map_or(session.crypto.sk_pi.expose(), |k| k.expose()),
                 int_auth: &int_auth,
             },
             &idi,
             &peer_hashes,
         )?;
+        // Without a required PPK, NO_PPK_AUTH: the AUTH data with the plain SK_pi,
+        // for a responder that does not have the PPK.
+        let no_ppk_auth = match &ppk {
+            Some(p) if !p.required => Some(
+                our_auth(
+                    cx,
+                    prf,
+                    PeerOctets {
+                        message: &init_request,
+                        nonce: &nr,
+                        sk_p: session.crypto.sk_pi.expose(),
+                        int_auth: &int_auth,
+                    },
+                    &idi,
+                    &peer_hashes,
+                )?
+                .1,
+            ),
+            _ => None,
+        };
         let mut out = alloc::vec![Out::IdI(
             cx.config.local_id.id_type(),
             cx.config.local_id.data()
@@ -440,6 +478,14 @@ impl IkeSa {
         out.extend(cert_payloads(&cx.config));
         out.extend(certreq_payload(&cx.config));
         out.push(Out::Auth(method, auth));
+        if let Some(p) = &ppk {
+            let mut data = alloc::vec![PPK_ID_FIXED];
+            data.extend_from_slice(&p.id);
+            out.push(Out::notify(NotifyType::PPK_IDENTITY, &data));
+        }
+        if let Some(a) = &no_ppk_auth {
+            out.push(Out::notify(NotifyType::NO_PPK_AUTH, a));
+        }
         out.push(Out::notify(NotifyType::INITIAL_CONTACT, &[]));
         if transport {
             out.push(Out::notify(NotifyType::USE_TRANSPORT_MODE, &[]));
@@ -464,6 +510,7 @@ impl IkeSa {
             nr,
             child,
             int_auth,
+            ppk,
         }));
         Ok(())
     }
@@ -553,6 +600,12 @@ impl IkeSa {
                 &[],
             ));
         }
+        // RFC 8784 §3: a PPK is possible when both send USE_PPK. The resolver may
+        // give the peer one only at IKE_AUTH.
+        let ppk = m.has(NotifyType::USE_PPK) && (cx.config.ppk.is_some() || cx.resolver.is_some());
+        if ppk {
+            out.push(Out::notify(NotifyType::USE_PPK, &[]));
+        }
         // The resolver may choose signatures for this peer only at IKE_AUTH.
         if cx.config.uses_signatures() || cx.resolver.is_some() {
             out.push(signature_hash_notify());
@@ -576,6 +629,7 @@ impl IkeSa {
             child_id: cx.child_id(),
             peer_hashes: peer_hashes(&m),
             additional: chosen.additional(),
+            ppk,
         };
         NewResponder::Created(Box::new(IkeSa {
             handle,
@@ -587,6 +641,9 @@ impl IkeSa {
         }))
     }
 }
+
+/// PPK_ID type of a PPK_IDENTITY notification: a fixed PPK_ID (RFC 8784 §3).
+pub(crate) const PPK_ID_FIXED: u8 = 2;
 
 /// SIGNATURE_HASH_ALGORITHMS (RFC 7427 §4) with the hashes we verify.
 fn signature_hash_notify() -> Out {

@@ -47,6 +47,8 @@ pub(crate) struct AuthStart {
     pub(crate) child_id: ChildSaId,
     /// The hashes of the responder's SIGNATURE_HASH_ALGORITHMS (RFC 7427 §4).
     pub(crate) peer_hashes: Vec<u16>,
+    /// The responder sent USE_PPK (RFC 8784 §3).
+    pub(crate) peer_ppk: bool,
 }
 
 /// Initiator: an IKE_INTERMEDIATE request with an additional key exchange sent.
