@@ -14,7 +14,10 @@
 #   - ecp384 + ke1_mlkem1024, with IKE fragmentation (RFC 7383) checked on the
 #     IKE_INTERMEDIATE request, whose ML-KEM-1024 key alone is 1568 bytes;
 #   - mlkem768 as the only key exchange (in IKE_SA_INIT itself);
-#   - x25519 + ke1_mlkem768 + ke2_ecp256: two additional exchanges in a row.
+#   - x25519 + ke1_mlkem768 + ke2_ecp256: two additional exchanges in a row;
+#   - x25519 + ke1_mlkem768 with a required post-quantum preshared key (RFC 8784) on
+#     both sides (charon: `ppk_id`, `ppk_required`, a `ppk-` secret); charon's log must
+#     show that it used the PPK.
 # Fails loudly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -71,7 +74,31 @@ CASES=(
   "aes256gcm16-prfsha384-ecp384-ke1_mlkem1024|aes256gcm16-ecp384-ke1_mlkem1024"
   "aes256gcm16-prfsha384-mlkem768|aes256gcm16-mlkem768"
   "aes128gcm16-prfsha256-x25519-ke1_mlkem768-ke2_ecp256|aes128gcm16-x25519-ke1_mlkem768-ke2_ecp256"
+  "aes256gcm16-prfsha384-x25519-ke1_mlkem768|aes256gcm16-x25519-ke1_mlkem768|ppk"
 )
+PPK_ID=ppk-rig
+PPK_FILE=$(mktemp)
+printf 'post-quantum-ppk-0123456789abcdef\n' >"$PPK_FILE"
+chmod 600 "$PPK_FILE"
+# charon with a required PPK: its swanctl.conf from up.sh, plus ppk_id, ppk_required and
+# the key, reloaded
+charon_ppk() {
+    local f=$RIG_DIR/b/swanctl/swanctl.conf
+    python3 - "$f" "$PPK_ID" "$(head -n1 "$PPK_FILE")" <<'PY'
+import sys
+path, ppk_id, key = sys.argv[1:]
+s = open(path).read()
+s = s.replace("    version = 2\n", f"    version = 2\n    ppk_id = {ppk_id}\n    ppk_required = yes\n", 1)
+s = s.replace("secrets {\n", f'secrets {{\n  ppk-rig {{\n    secret = "{key}"\n    id = {ppk_id}\n  }}\n', 1)
+open(path, "w").write(s)
+PY
+    sw b --load-all >/dev/null
+}
+ppk_used() { # log
+    if ! grep -q "PPK => " "$RIG_DIR/b/charon.log"; then
+        echo '{"check":"charon did not use the PPK"}' >>"$1"; return 1
+    fi
+}
 [ -n "${PQ_CASES:-}" ] && read -r -a CASES <<<"$PQ_CASES"
 # the rekeys each side starts, and what both must have seen of them
 rekeys_ok() { # log
@@ -88,16 +115,20 @@ rekeys_ok() { # log
     fi
 }
 for c in "${CASES[@]}"; do
-  ike=${c%%|*}; esp=${c##*|}
+  IFS='|' read -r ike esp ppk <<<"$c"
+  ppk_args=()
+  [ "${ppk:-}" = ppk ] && ppk_args=(--ppk-id "$PPK_ID" --ppk-file "$PPK_FILE" --ppk-required)
+  name="$ike${ppk:+ + PPK}"
   # --- 1. we initiate ---------------------------------------------------------
   IKE_PROPOSALS=$ike ESP_PROPOSALS=$esp "$RIG/up.sh" responder-only >/dev/null
-  log=$LOGS/connect-$ike.log
+  [ "${ppk:-}" = ppk ] && charon_ppk
+  log=$LOGS/connect-$ike$ppk.log
   set +e
   (
     ip netns exec ns-a "$BIN" connect --remote 198.18.0.2 --psk "$PSK" --id a.ipsec.test \
       --remote-id b.ipsec.test --ike "$ike" --esp "$esp" --local-ts 198.19.1.0/24 \
       --remote-ts 198.19.2.0/24 --ping 198.19.2.1 --count 3 --rekey-child-after 1 \
-      --rekey-ike-after 2 --hold 9 --timeout 40 --json >"$log" 2>&1 &
+      --rekey-ike-after 2 --hold 9 --timeout 40 --json "${ppk_args[@]}" >"$log" 2>&1 &
     pid=$!
     # charon rekeys too, while we hold the SA
     for i in $(seq 1 50); do grep -q '"event":"ike_rekeyed"' "$log" 2>/dev/null && break; sleep 0.2; done
@@ -117,20 +148,22 @@ for c in "${CASES[@]}"; do
     rekeys_ok "$log" || rc=1
     if [ "$suite" != "\"suite\":\"$ike\"" ]; then echo "{\"check\":\"suite $suite\"}" >>"$log"; rc=1; fi
     check_charon "$ike" "$log" || rc=1
+    [ "${ppk:-}" = ppk ] && { ppk_used "$log" || rc=1; }
   fi
-  result "initiator   $ike" $rc "$log"
+  result "initiator   $name" $rc "$log"
   "$RIG/down.sh" >/dev/null 2>&1 || true
 
   # --- 2. charon initiates ------------------------------------------------------
   IKE_PROPOSALS=$ike ESP_PROPOSALS=$esp "$RIG/up.sh" responder-only >/dev/null
+  [ "${ppk:-}" = ppk ] && charon_ppk
   ip -n ns-a addr add 198.19.1.1/32 dev lo
-  log=$LOGS/listen-$ike.log
+  log=$LOGS/listen-$ike$ppk.log
   set +e
   (
     ip netns exec ns-a "$BIN" listen --local 198.18.0.1 --psk "$PSK" --id a.ipsec.test \
       --remote-id b.ipsec.test --ike "$ike" --esp "$esp" --local-ts 198.19.1.0/24 \
       --remote-ts 198.19.2.0/24 --ping 198.19.2.1 --count 3 --rekey-child-after 3 \
-      --rekey-ike-after 4 --timeout 40 --json >"$log" 2>&1 &
+      --rekey-ike-after 4 --timeout 40 --json "${ppk_args[@]}" >"$log" 2>&1 &
     pid=$!
     sleep 0.5
     sw b --initiate --ike rig --child net --timeout 15 >>"$log.charon" 2>&1 || echo '{"note":"charon initiate failed"}' >>"$log"
@@ -157,8 +190,9 @@ for c in "${CASES[@]}"; do
     fi
     rekeys_ok "$log" || rc=1
     check_charon "$ike" "$log" || rc=1
+    [ "${ppk:-}" = ppk ] && { ppk_used "$log" || rc=1; }
   fi
-  result "responder   $ike" $rc "$log"
+  result "responder   $name" $rc "$log"
   "$RIG/down.sh" >/dev/null 2>&1 || true
 done
 echo "post-quantum interop with strongSwan $SW_VERSION: $pass passed, $fail failed"

@@ -24,7 +24,7 @@ use ipsec::core::time::StdClock;
 use ipsec::core::TrafficSelector;
 use ipsec::crypto::CryptoProvider;
 use ipsec::esp::udp::{classify, Classified};
-use ipsec::ike::{ChildSaId, CloseReason, Config, Identity, SaHandle};
+use ipsec::ike::{ChildSaId, CloseReason, Config, Identity, Ppk, SaHandle};
 use ipsec::sad::{Sad, SadConfig};
 use ipsec_gateway::driver::{reason_label, ConnSpec, Driver, Notice, SecretLookup, StartAction};
 use serde_json::{json, Value};
@@ -115,6 +115,18 @@ pub struct PeerArgs {
     /// 1568 bytes.
     #[arg(long = "fragment-mtu", default_value_t = 1280, value_name = "BYTES")]
     pub fragment_mtu: usize,
+    /// A post-quantum preshared key (RFC 8784): its PPK_ID, which names it for the
+    /// peer (strongSwan's `ppk_id`). Needs --ppk-file.
+    #[arg(long = "ppk-id", value_name = "ID", requires = "ppk_file")]
+    pub ppk_id: Option<String>,
+    /// Read the PPK from FILE (its bytes, without one trailing newline), as
+    /// strongSwan's `secrets { ppk-... { secret = ... } }` holds it.
+    #[arg(long = "ppk-file", value_name = "FILE", requires = "ppk_id")]
+    pub ppk_file: Option<PathBuf>,
+    /// Fail unless the peer uses the PPK (strongSwan's `ppk_required`); otherwise
+    /// NO_PPK_AUTH lets a peer without it authenticate us without it.
+    #[arg(long = "ppk-required", requires = "ppk_id")]
+    pub ppk_required: bool,
     /// Certificates: ours (--cert, --key, --rsa-pss) and the peer's trust anchors
     /// (--ca, --crl).
     #[command(flatten)]
@@ -875,6 +887,11 @@ fn config(
     );
     if let Some(r) = &args.remote_id {
         cfg.remote_id = Some(parse_id(r).map_err(|e| format!("bad --remote-id \"{r}\": {e}"))?);
+    }
+    if let (Some(id), Some(file)) = (&args.ppk_id, &args.ppk_file) {
+        let key = crate::args::read_psk(None, Some(file))
+            .map_err(|e| e.replace("--psk-file", "--ppk-file"))?;
+        cfg.ppk = Some(Ppk::new(id.as_bytes().to_vec(), key, args.ppk_required));
     }
     cfg.fragment_mtu = match args.fragment_mtu {
         0 => None,
