@@ -114,10 +114,15 @@ pub fn run(args: &GatewayArgs) -> Result<(), String> {
     .map_err(|e| e.to_string())
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+/// The log filter without `RUST_LOG`: the gateway's own lines at `info`; of the library
+/// layers (their `tracing` feature) only warnings, since the gateway already reports
+/// their transitions. `RUST_LOG=info,ipsec_ike=debug` adds the IKE drops and transitions.
+const DEFAULT_LOG_FILTER: &str = "info,ipsec_ike=warn,ipsec_sad=warn,ipsec_esp=warn";
+
+/// Logs to stderr, filtered by `RUST_LOG` (default [`DEFAULT_LOG_FILTER`]).
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

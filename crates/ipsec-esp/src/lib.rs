@@ -17,6 +17,7 @@ extern crate std;
 
 mod ip;
 mod sa;
+mod trace;
 pub mod transport;
 pub mod tunnel;
 pub mod udp;

@@ -40,6 +40,7 @@ use ipsec_crypto::{
     AeadKey, CipherKey, CryptoError, CryptoProvider, IntegId, IntegKey, SecureRandom,
 };
 
+use crate::trace;
 use crate::wire::{EspHeader, EspLayout, EspPacket, ParseError, Trailer, HEADER_LEN, TRAILER_LEN};
 use ipsec_core::PacketBuf;
 
@@ -949,11 +950,27 @@ impl EspOutbound {
         next_header: IpProto,
         seq: u64,
     ) -> Result<u64, SealError> {
-        if seq == 0 || seq > SeqCounter::new(self.xf.esn).limit() {
-            return Err(SealError::SequenceExhausted);
+        let r = if seq == 0 || seq > SeqCounter::new(self.xf.esn).limit() {
+            Err(SealError::SequenceExhausted)
+        } else {
+            self.room_for(buf)
+                .and_then(|g| self.seal_core(buf, next_header, seq, None, g))
+        };
+        self.sealed(r)
+    }
+
+    /// `r`, with an event when the seal failed.
+    #[inline]
+    fn sealed(&self, r: Result<u64, SealError>) -> Result<u64, SealError> {
+        if let Err(e) = &r {
+            trace::trace!(
+                spi = %self.spi,
+                reason = e.reason(),
+                error = %e,
+                "ESP packet not sealed"
+            );
         }
-        let g = self.room_for(buf)?;
-        self.seal_core(buf, next_header, seq, None, g)
+        r
     }
 
     /// The geometry of sealing `buf`'s body, or the room it lacks.
@@ -981,10 +998,12 @@ impl EspOutbound {
     ) -> Result<u64, SealError> {
         // The room is checked before a sequence number is taken: a packet that does
         // not fit uses none.
-        let g = self.room_for(buf)?;
-        let seq = self.seq.next().map_err(|_| SealError::SequenceExhausted)?;
-        let iv = self.next_iv.take();
-        self.seal_core(buf, next_header, seq, iv, g)
+        let r = self.room_for(buf).and_then(|g| {
+            let seq = self.seq.next().map_err(|_| SealError::SequenceExhausted)?;
+            let iv = self.next_iv.take();
+            self.seal_core(buf, next_header, seq, iv, g)
+        });
+        self.sealed(r)
     }
 
     /// Seals with the room already checked by [`EspOutbound::room_for`] (`g`).
@@ -1296,10 +1315,28 @@ fn open_opts<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
     buf: &mut PacketBuf<B>,
     opts: OpenOptions<'_>,
 ) -> Result<Opened, OpenError> {
-    match opts.resync {
+    let r = match opts.resync {
         None => open_impl(my_spi, xf, replay, buf, Attempt::Normal, None),
         Some((scratch, max_tries)) => open_resync(my_spi, xf, replay, buf, scratch, max_tries),
+    };
+    if let Err(e) = &r {
+        // The header is not encrypted, so its sequence number is still there.
+        trace::trace!(
+            spi = %my_spi,
+            seq = header_seq(buf.body()),
+            reason = e.reason(),
+            error = %e,
+            "ESP packet dropped"
+        );
     }
+    r
+}
+
+/// The 32-bit sequence number field of the ESP header at the start of `esp`, for
+/// events.
+fn header_seq(esp: &[u8]) -> Option<u32> {
+    let b = esp.get(4..8)?;
+    <[u8; 4]>::try_from(b).ok().map(u32::from_be_bytes)
 }
 
 #[cold]
@@ -1312,14 +1349,18 @@ fn open_resync<B: AsRef<[u8]> + AsMut<[u8]>, R: ReplayGuard + ?Sized>(
     scratch: &mut [u8],
     max_tries: u32,
 ) -> Result<Opened, OpenError> {
-    open_impl(
+    let r = open_impl(
         my_spi,
         xf,
         replay,
         buf,
         Attempt::Resync { max_tries },
         Some(scratch),
-    )
+    );
+    if let Ok(o) = &r {
+        trace::debug!(spi = %my_spi, seq = o.seq, "ESP: ESN re-synchronized (RFC 4303 App. A3)");
+    }
+    r
 }
 
 #[inline]

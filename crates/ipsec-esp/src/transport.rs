@@ -37,6 +37,7 @@ use crate::ip::{self, LocateError, Located, Walk};
 use crate::sa::{
     EspInbound, EspOutbound, OpenError, OpenOptions, Opened, Overhead, ReplayGuard, SealError,
 };
+use crate::trace;
 use crate::udp::{self, UdpPorts, UDP_HEADER_LEN};
 use crate::wire::{EmitError, ParseError};
 use ipsec_core::PacketBuf;
@@ -139,10 +140,12 @@ impl EspOutbound {
         buf: &mut PacketBuf<B>,
         udp: Option<UdpPorts>,
     ) -> Result<u64, TransportError> {
-        let s = ip::locate(buf.body(), Walk::Protect, false)?;
+        let s = locate_for_seal(buf)?;
         let o = overhead_for(self, &s, udp.is_some());
         if self.seq_counter().remaining() == 0 {
-            return Err(TransportError::Seal(SealError::SequenceExhausted));
+            let e = SealError::SequenceExhausted;
+            trace::trace!(spi = %self.spi(), reason = e.reason(), "ESP packet not sealed");
+            return Err(TransportError::Seal(e));
         }
         protect_with(buf, udp, &s, o, |b, p| self.seal(b, p))
     }
@@ -160,13 +163,42 @@ impl EspOutbound {
         udp: Option<UdpPorts>,
         seq: u64,
     ) -> Result<u64, TransportError> {
-        let s = ip::locate(buf.body(), Walk::Protect, false)?;
+        let s = locate_for_seal(buf)?;
         let o = overhead_for(self, &s, udp.is_some());
         protect_with(buf, udp, &s, o, |b, p| self.seal_at(b, p, seq))
     }
 }
 
+/// The IP header of a packet to seal, with an event when there is none to use.
+fn locate_for_seal<B: AsRef<[u8]> + AsMut<[u8]>>(
+    buf: &PacketBuf<B>,
+) -> Result<Located, TransportError> {
+    ip::locate(buf.body(), Walk::Protect, false)
+        .map_err(TransportError::from)
+        .inspect_err(|e| {
+            trace::trace!(reason = e.reason(), error = %e, "ESP packet not sealed");
+        })
+}
+
+/// [`frame`], with an event for a packet refused for its framing (the ESP seal has its
+/// own).
 fn protect_with<B: AsRef<[u8]> + AsMut<[u8]>>(
+    buf: &mut PacketBuf<B>,
+    udp: Option<UdpPorts>,
+    s: &Located,
+    o: Overhead,
+    seal: impl FnOnce(&mut PacketBuf<B>, IpProto) -> Result<u64, SealError>,
+) -> Result<u64, TransportError> {
+    frame(buf, udp, s, o, seal).inspect_err(|e| {
+        if !matches!(e, TransportError::Seal(_)) {
+            trace::trace!(reason = e.reason(), error = %e, "ESP packet not sealed");
+        }
+    })
+}
+
+/// Moves the IP header into the headroom, seals the rest with `seal`, and puts the
+/// header (and a UDP header) back in front.
+fn frame<B: AsRef<[u8]> + AsMut<[u8]>>(
     buf: &mut PacketBuf<B>,
     udp: Option<UdpPorts>,
     s: &Located,
@@ -277,7 +309,22 @@ impl<W> EspInbound<W> {
     }
 }
 
+/// [`unframe`], with an event for a packet dropped for its framing (the ESP open has
+/// its own).
 fn unprotect_impl<B: AsRef<[u8]> + AsMut<[u8]>>(
+    buf: &mut PacketBuf<B>,
+    open: impl FnOnce(&mut PacketBuf<B>) -> Result<Opened, OpenError>,
+) -> Result<Unprotected, TransportError> {
+    unframe(buf, open).inspect_err(|e| {
+        if !matches!(e, TransportError::Open(_)) {
+            trace::trace!(reason = e.reason(), error = %e, "ESP packet dropped");
+        }
+    })
+}
+
+/// Locates ESP behind the IP (and UDP) header, opens it with `open`, and rebuilds the
+/// original packet around the payload.
+fn unframe<B: AsRef<[u8]> + AsMut<[u8]>>(
     buf: &mut PacketBuf<B>,
     open: impl FnOnce(&mut PacketBuf<B>) -> Result<Opened, OpenError>,
 ) -> Result<Unprotected, TransportError> {

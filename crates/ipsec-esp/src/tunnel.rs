@@ -20,9 +20,17 @@
 //! - TTL / hop limit is configured (64 by default);
 //! - an optional UDP header ([RFC 3948]) goes between outer IP header and ESP.
 //!
-//! On receive, [`decap`] validates the outer header (version, lengths, IPv4 checksum,
-//! no fragments) and returns the outer addresses; [`finish`] checks the decrypted inner
-//! packet, applies the ECN decapsulation rules and trims TFC padding.
+//! The steps have the same shape both ways, free functions of this module around the
+//! SA's own seal and open (as [`udp::encap`] and [`udp::decap`] are for UDP):
+//!
+//! | send | receive |
+//! | --- | --- |
+//! | [`InnerMeta::parse`] the inner packet | [`decap`]: validate the outer header (version, lengths, IPv4 checksum, no fragments), strip it, return the outer addresses |
+//! | [`EspOutbound::seal`] | [`EspInbound::open`] |
+//! | [`encap`]: put the outer header of a [`Tunnel`] in front | [`finish`]: check the decrypted inner packet, apply the ECN decapsulation rules, trim TFC padding |
+//!
+//! [`EspOutbound::seal_tunnel`] and [`EspInbound::open_tunnel`] run the three steps in
+//! one call.
 //!
 //! [RFC 4303 §3.1.2]: https://www.rfc-editor.org/rfc/rfc4303#section-3.1.2
 //! [RFC 4301 §5.1.2]: https://www.rfc-editor.org/rfc/rfc4301#section-5.1.2
@@ -42,6 +50,7 @@ use crate::ip::{self, LocateError, Walk};
 use crate::sa::{
     EspInbound, EspOutbound, OpenError, OpenOptions, Opened, Overhead, ReplayGuard, SealError,
 };
+use crate::trace;
 use crate::udp::{self, UdpPorts, UDP_HEADER_LEN};
 use crate::wire::ParseError;
 use ipsec_core::PacketBuf;
@@ -270,18 +279,23 @@ impl Tunnel {
         esp: &EspOutbound,
         buf: &PacketBuf<B>,
     ) -> Result<InnerMeta, TunnelError> {
-        let meta = InnerMeta::parse(buf.body())?;
         let o = self.overhead(esp, buf.body_len());
-        if buf.headroom() < o.head || buf.tailroom() < o.tail {
-            return Err(TunnelError::InsufficientRoom {
-                head: o.head,
-                tail: o.tail,
-            });
-        }
-        if o.total().saturating_add(buf.body_len()) > self.max_packet_len() {
-            return Err(TunnelError::TooLarge);
-        }
-        Ok(meta)
+        InnerMeta::parse(buf.body())
+            .and_then(|meta| {
+                if buf.headroom() < o.head || buf.tailroom() < o.tail {
+                    Err(TunnelError::InsufficientRoom {
+                        head: o.head,
+                        tail: o.tail,
+                    })
+                } else if o.total().saturating_add(buf.body_len()) > self.max_packet_len() {
+                    Err(TunnelError::TooLarge)
+                } else {
+                    Ok(meta)
+                }
+            })
+            .inspect_err(|e| {
+                trace::trace!(spi = %esp.spi(), reason = e.reason(), error = %e, "ESP packet not sealed");
+            })
     }
 
     /// The longest outer packet the length field can describe.
@@ -295,12 +309,43 @@ impl Tunnel {
     }
 
     /// Puts the outer IP header (and UDP header) in front of the sealed ESP packet in the
-    /// body.
+    /// body: the old name of [`encap`], which has the shape of [`decap`].
     ///
     /// # Errors
-    /// [`TunnelError::InsufficientRoom`] without enough headroom (nothing changes),
-    /// [`TunnelError::TooLarge`] when the length does not fit the length field.
+    /// As [`encap`].
+    #[deprecated(
+        note = "use the free function `tunnel::encap(buf, tunnel, inner)`, the \
+                         counterpart of `tunnel::decap`"
+    )]
     pub fn encap<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        buf: &mut PacketBuf<B>,
+        inner: &InnerMeta,
+    ) -> Result<(), TunnelError> {
+        encap(buf, self, inner)
+    }
+}
+
+/// Puts the outer IP header (and UDP header) of `tunnel` in front of the sealed ESP
+/// packet in the body (the sending counterpart of [`decap`]), and counts the tunnel's
+/// IPv4 Identification up.
+///
+/// # Errors
+/// [`TunnelError::InsufficientRoom`] without enough headroom (nothing changes),
+/// [`TunnelError::TooLarge`] when the length does not fit the length field.
+pub fn encap<B: AsRef<[u8]> + AsMut<[u8]>>(
+    buf: &mut PacketBuf<B>,
+    tunnel: &mut Tunnel,
+    inner: &InnerMeta,
+) -> Result<(), TunnelError> {
+    tunnel.write_outer(buf, inner).inspect_err(|e| {
+        trace::trace!(reason = e.reason(), error = %e, "ESP packet not sealed");
+    })
+}
+
+impl Tunnel {
+    /// The outer headers of [`encap`].
+    fn write_outer<B: AsRef<[u8]> + AsMut<[u8]>>(
         &mut self,
         buf: &mut PacketBuf<B>,
         inner: &InnerMeta,
@@ -391,7 +436,7 @@ impl EspOutbound {
     ) -> Result<u64, TunnelError> {
         let meta = tunnel.check_seal(self, buf)?;
         let seq = self.seal(buf, meta.next_header)?;
-        tunnel.encap(buf, &meta)?;
+        encap(buf, tunnel, &meta)?;
         Ok(seq)
     }
 
@@ -415,18 +460,28 @@ impl EspOutbound {
             cfg: tunnel.cfg,
             next_ident: ident,
         };
-        outer.encap(buf, &meta)?;
+        encap(buf, &mut outer, &meta)?;
         Ok(seq)
     }
 }
 
-/// Validates and strips the outer IP header (and UDP header) of a received packet. The
-/// body then holds the ESP packet, trimmed to the outer length field.
+/// Validates and strips the outer IP header (and UDP header) of a received packet (the
+/// receiving counterpart of [`encap`]). The body then holds the ESP packet, trimmed to
+/// the outer length field.
 ///
 /// # Errors
 /// [`TunnelError::Malformed`] (bad version, lengths, IPv4 checksum, extension headers),
 /// [`TunnelError::Fragment`], [`TunnelError::NotEsp`]. The body is unchanged on error.
 pub fn decap<B: AsRef<[u8]> + AsMut<[u8]>>(
+    buf: &mut PacketBuf<B>,
+) -> Result<OuterInfo, TunnelError> {
+    strip_outer(buf).inspect_err(|e| {
+        trace::trace!(reason = e.reason(), error = %e, "ESP packet dropped");
+    })
+}
+
+/// [`decap`] without its event.
+fn strip_outer<B: AsRef<[u8]> + AsMut<[u8]>>(
     buf: &mut PacketBuf<B>,
 ) -> Result<OuterInfo, TunnelError> {
     let (split, mut info) = {
@@ -499,6 +554,17 @@ pub fn finish<B: AsRef<[u8]> + AsMut<[u8]>>(
     next_header: IpProto,
     outer_tos: u8,
 ) -> Result<(), TunnelError> {
+    check_inner(buf, next_header, outer_tos).inspect_err(|e| {
+        trace::trace!(reason = e.reason(), error = %e, "ESP packet dropped");
+    })
+}
+
+/// [`finish`] without its event.
+fn check_inner<B: AsRef<[u8]> + AsMut<[u8]>>(
+    buf: &mut PacketBuf<B>,
+    next_header: IpProto,
+    outer_tos: u8,
+) -> Result<(), TunnelError> {
     let version = ip::version(buf.body()).map_err(|_| TunnelError::InnerProtocol(next_header))?;
     match (next_header, version) {
         (IpProto::IPV4, IpVersion::V4) => {
@@ -536,7 +602,8 @@ pub fn finish<B: AsRef<[u8]> + AsMut<[u8]>>(
 
 impl EspInbound {
     /// Receives a tunnel-mode packet with this SA's own anti-replay window: [`decap`],
-    /// [`EspInbound::open`], [`finish`]. The body then holds the inner packet.
+    /// [`EspInbound::open`], [`finish`] (the counterpart of
+    /// [`EspOutbound::seal_tunnel`]). The body then holds the inner packet.
     ///
     /// With [`OpenOptions::resync`] the buffer holds the datagram as it arrived and the
     /// scratch at least as many bytes as its ESP packet.
@@ -584,5 +651,42 @@ mod tests {
     fn mixed_families_refused() {
         let c = TunnelConfig::new("10.0.0.1".parse().unwrap(), "::1".parse().unwrap());
         assert_eq!(Tunnel::new(c).unwrap_err(), TunnelError::AddressFamily);
+    }
+
+    /// The deprecated method is the free function: same outer header, same
+    /// Identification counting, and `decap` takes back what either put on.
+    #[test]
+    #[allow(deprecated)]
+    fn deprecated_encap_method_is_the_free_function() {
+        let c = TunnelConfig::new("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        let meta = InnerMeta {
+            next_header: IpProto::IPV4,
+            tos: 0x2a,
+            df: true,
+        };
+        let esp = [0x11u8; 24];
+        let mut outs = std::vec::Vec::new();
+        for by_method in [false, true] {
+            let mut t = Tunnel::new(c).unwrap();
+            t.set_next_ident(7);
+            let mut packets = std::vec::Vec::new();
+            for _ in 0..2 {
+                let mut storage = [0u8; 64];
+                storage[40..].copy_from_slice(&esp);
+                let mut buf = PacketBuf::new(&mut storage[..], 40, esp.len()).unwrap();
+                if by_method {
+                    t.encap(&mut buf, &meta).unwrap();
+                } else {
+                    encap(&mut buf, &mut t, &meta).unwrap();
+                }
+                packets.push(buf.body().to_vec());
+                let outer = decap(&mut buf).unwrap();
+                assert_eq!(buf.body(), &esp[..]);
+                assert_eq!(outer.tos, 0x2a);
+            }
+            assert_ne!(packets[0], packets[1], "the Identification counts up");
+            outs.push(packets);
+        }
+        assert_eq!(outs[0], outs[1]);
     }
 }

@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use common::{framed, vectors, Vector};
 use ipsec_core::IpProto;
-use ipsec_esp::tunnel::{DfPolicy, DscpPolicy, InnerMeta, Tunnel, TunnelConfig, TunnelError};
+use ipsec_esp::tunnel::{self, DfPolicy, DscpPolicy, InnerMeta, Tunnel, TunnelConfig, TunnelError};
 use ipsec_esp::udp::UdpPorts;
 use ipsec_esp::OpenOptions;
 use ipsec_esp::{transport, OpenError, PacketBuf};
@@ -217,7 +217,7 @@ fn tunnel_packets_both_ways() {
         let mut buf = PacketBuf::new(&mut storage[..], ROOM, inner.len()).unwrap();
         let meta = InnerMeta::parse(buf.body()).unwrap();
         out.seal(&mut buf, meta.next_header).unwrap();
-        t.encap(&mut buf, &meta).unwrap();
+        tunnel::encap(&mut buf, &mut t, &meta).unwrap();
         assert_eq!(hex::encode(buf.body()), hex::encode(packet), "{}", v.name);
         n += 1;
     }

@@ -22,6 +22,7 @@ use crate::puzzle;
 use crate::sa::{IkeSa, NewResponder};
 use crate::shared::{Path, Shared, NON_ESP_MARKER};
 use crate::stateless::{self, Stateless};
+use crate::trace;
 
 /// A sans-I/O IKEv2 endpoint (RFC 7296): it owns any number of IKE SAs, routes each
 /// incoming datagram to its SA by IKE SPI, and answers statelessly where the RFC says
@@ -349,6 +350,11 @@ impl IkeEndpoint {
             // shaped like a whole IKE message.
             _ if looks_like_ike(payload) => {
                 self.admission.stats.marker_missing += 1;
+                trace::debug!(
+                    remote = %remote,
+                    reason = "marker_missing",
+                    "IKE datagram dropped: on port 4500 without the Non-ESP Marker"
+                );
                 Handled::MarkerMissing
             }
             _ => Handled::NotIke,
@@ -370,7 +376,14 @@ impl IkeEndpoint {
         let packet = match IkePacket::parse(bytes) {
             Ok(p) => p,
             Err(e) => {
-                if matches!(e.kind, ParseErrorKind::UnsupportedMajorVersion { .. }) {
+                let major = matches!(e.kind, ParseErrorKind::UnsupportedMajorVersion { .. });
+                trace::debug!(
+                    remote = %remote,
+                    reason = if major { "major_version" } else { "malformed" },
+                    error = %e,
+                    "IKE datagram dropped"
+                );
+                if major {
                     stateless::major_version(&mut self.shared, path, bytes, &e);
                 }
                 return Handled::Ike;
@@ -383,6 +396,13 @@ impl IkeEndpoint {
             && h.spi_r.is_zero()
         {
             if h.message_id != 0 || h.spi_i.is_zero() {
+                trace::debug!(
+                    remote = %remote,
+                    reason = "malformed",
+                    message_id = h.message_id,
+                    spi_i = %h.spi_i,
+                    "IKE datagram dropped: IKE_SA_INIT request with a Message ID or a zero SPIi"
+                );
                 return Handled::Ike;
             }
             if let Some(handle) = self.by_init.get(&(remote, h.spi_i)).copied() {
@@ -419,6 +439,13 @@ impl IkeEndpoint {
         if bytes.len() > config.max_init_request_len {
             // Kept whole until IKE_AUTH, so its size is our memory.
             self.admission.stats.init_too_large += 1;
+            trace::debug!(
+                remote = %path.remote,
+                reason = "init_too_large",
+                len = bytes.len(),
+                max = config.max_init_request_len,
+                "IKE_SA_INIT request dropped"
+            );
             return;
         }
         let Ok(packet) = IkePacket::parse(bytes) else {
@@ -429,6 +456,13 @@ impl IkeEndpoint {
             Ok(m) => m,
             Err(e) => {
                 let r = error_response(bytes, &e, Trust::Unauthenticated);
+                trace::debug!(
+                    remote = %path.remote,
+                    reason = "malformed",
+                    error = %e,
+                    answer = ?r.notify_type(),
+                    "IKE_SA_INIT request dropped"
+                );
                 if let Some(n) = r.notify_type() {
                     stateless::init_notify(&mut self.shared, path, h, n, r.notify_data());
                 }
@@ -436,6 +470,12 @@ impl IkeEndpoint {
             }
         };
         let Some(ni) = m.nonce.clone() else {
+            trace::debug!(
+                remote = %path.remote,
+                reason = "malformed",
+                error = "no Nonce payload",
+                "IKE_SA_INIT request dropped"
+            );
             stateless::init_notify(&mut self.shared, path, h, NotifyType::INVALID_SYNTAX, &[]);
             return;
         };
@@ -445,6 +485,11 @@ impl IkeEndpoint {
             .rotate_cookies(provider, now, config.cookie_secret_lifetime)
             .is_err()
         {
+            trace::warning!(
+                remote = %path.remote,
+                reason = "random_source",
+                "IKE_SA_INIT request dropped: no new cookie secret"
+            );
             return;
         }
         let ip = path.remote.ip();
@@ -457,9 +502,20 @@ impl IkeEndpoint {
             let puzzle = config.puzzle_threshold.is_some_and(|t| half_open >= t);
             let Some(cookie) = cookie else {
                 let Some(cookie) = self.admission.make_cookie(provider, &ni, ip, h.spi_i) else {
+                    trace::warning!(
+                        remote = %path.remote,
+                        reason = "cookie_failed",
+                        "IKE_SA_INIT request dropped: no cookie could be computed"
+                    );
                     return;
                 };
                 self.admission.stats.cookies_sent += 1;
+                trace::debug!(
+                    remote = %path.remote,
+                    reason = if puzzle { "puzzle_required" } else { "cookie_required" },
+                    half_open,
+                    "IKE_SA_INIT request answered with a COOKIE (RFC 7296 §2.6), no SA kept"
+                );
                 if puzzle {
                     self.admission.stats.puzzles_sent += 1;
                     let difficulty = config.puzzle_difficulty;
@@ -478,17 +534,37 @@ impl IkeEndpoint {
                     Some(bits) if bits >= u32::from(config.puzzle_difficulty) => {
                         rank = 1 + bits;
                     }
-                    _ => self.admission.stats.puzzles_failed += 1,
+                    _ => {
+                        self.admission.stats.puzzles_failed += 1;
+                        trace::debug!(
+                            remote = %path.remote,
+                            reason = "puzzle_failed",
+                            "IKE_SA_INIT puzzle solution missing or too weak: ranked as a cookie"
+                        );
+                    }
                 }
             }
         }
         if verified && self.admission.held_by(ip) >= config.max_half_open_per_source {
             self.admission.stats.refused_per_source += 1;
+            trace::debug!(
+                remote = %path.remote,
+                reason = "half_open_per_source",
+                max = config.max_half_open_per_source,
+                "IKE_SA_INIT request dropped: the source holds its share of half-open SAs"
+            );
             return;
         }
         let full = self.admission.half_open() >= config.max_half_open;
         if full && self.admission.victim(rank).is_none() {
             self.admission.stats.refused_full += 1;
+            trace::debug!(
+                remote = %path.remote,
+                reason = "half_open_full",
+                max = config.max_half_open,
+                rank,
+                "IKE_SA_INIT request dropped: every half-open SA outranks it"
+            );
             return;
         }
         let handle = self.new_handle();
@@ -501,6 +577,11 @@ impl IkeEndpoint {
                         break;
                     };
                     self.admission.stats.half_open_evicted += 1;
+                    trace::debug!(
+                        sa = %victim,
+                        reason = "half_open_evicted",
+                        "half-open IKE SA displaced by a newer request"
+                    );
                     self.forget(victim);
                 }
                 self.by_init.insert((path.remote, h.spi_i), handle);
@@ -510,9 +591,19 @@ impl IkeEndpoint {
                 self.touched(now, handle);
             }
             NewResponder::Reject(n, data) => {
+                trace::debug!(
+                    remote = %path.remote,
+                    reason = "refused",
+                    notify = %n,
+                    "IKE_SA_INIT request refused, no SA kept"
+                );
                 stateless::init_notify(&mut self.shared, path, h, n, &data)
             }
-            NewResponder::Drop => {}
+            NewResponder::Drop => trace::warning!(
+                remote = %path.remote,
+                reason = "crypto",
+                "IKE_SA_INIT request dropped: the crypto provider failed"
+            ),
         }
     }
 

@@ -23,6 +23,7 @@ mod shared;
 pub mod sigauth;
 mod stateless;
 mod timers;
+mod trace;
 
 pub use admission::EndpointStats;
 pub use cert::CertRejection;

@@ -20,6 +20,7 @@ use crate::inflight::Inflight;
 use crate::keys::IkeCrypto;
 use crate::msg::{self, InMsg, Out};
 use crate::shared::{Path, Shared};
+use crate::trace;
 
 /// A request of ours waiting for its response.
 pub(crate) struct Request {
@@ -363,6 +364,7 @@ impl Session {
     ) -> Result<(), Error> {
         self.req_reasm.expire(now);
         self.resp_reasm.expire(now);
+        let spi = self.local_spi();
         let Some(r) = self.out.as_mut() else {
             return Ok(());
         };
@@ -371,12 +373,28 @@ impl Session {
         }
         let rt = cx.config.retransmit;
         if r.sent >= rt.max_tries.max(1) {
+            trace::debug!(
+                spi = %spi,
+                remote = %path.remote,
+                exchange = %r.exchange,
+                message_id = r.id,
+                tries = r.sent,
+                "IKE request unanswered: retransmissions exhausted"
+            );
             return Err(Error::Timeout);
         }
         for d in &r.datagrams {
             cx.send(path, d);
         }
         cx.counters.retransmissions += 1;
+        trace::info!(
+            spi = %spi,
+            remote = %path.remote,
+            exchange = %r.exchange,
+            message_id = r.id,
+            attempt = r.sent,
+            "IKE request retransmitted"
+        );
         r.deadline = now + rt.wait(r.sent);
         r.sent = r.sent.saturating_add(1);
         Ok(())
@@ -392,19 +410,38 @@ impl Session {
         bytes: &[u8],
         h: &IkeHeaderRepr,
     ) -> Received {
+        let spi = self.local_spi();
+        let dropped = |reason: &'static str| {
+            trace::debug!(
+                spi = %spi,
+                remote = %path.remote,
+                reason = reason,
+                exchange = %h.exchange_type,
+                message_id = h.message_id,
+                response = h.flags.is_response(),
+                "IKE message dropped"
+            );
+            Received::Nothing
+        };
         // The I flag names the original initiator: it must be the peer.
         if h.flags.is_initiator() == self.initiator {
-            return Received::Nothing;
+            return dropped("initiator_flag");
         }
         let response = h.flags.is_response();
         if response && Self::is_invalid_spi_notify(bytes) {
+            trace::debug!(
+                spi = %self.local_spi(),
+                remote = %path.remote,
+                "unprotected INVALID_IKE_SPI received: a hint only (RFC 7296 §2.21.4)"
+            );
             return Received::InvalidSpiHint;
         }
         let retransmitted;
         if response {
             match &self.out {
                 Some(r) if r.id == h.message_id && r.exchange == h.exchange_type => {}
-                _ => return Received::Nothing,
+                // Not the answer to our outstanding request (RFC 7296 §2.3).
+                _ => return dropped("unexpected_response"),
             }
             retransmitted = false;
         } else if h.message_id == self.expect_id {
@@ -414,7 +451,8 @@ impl Session {
         {
             retransmitted = true;
         } else {
-            return Received::Nothing;
+            // Outside the window of size 1 (RFC 7296 §2.3).
+            return dropped("message_id_window");
         }
         if !response && !retransmitted && h.exchange_type != ExchangeType::IKE_INTERMEDIATE {
             self.retired_sk = None;
@@ -428,19 +466,20 @@ impl Session {
         let is_fragment = bytes.get(16).copied() == Some(PayloadType::SKF.0);
         let (first, inner): (PayloadType, Vec<u8>) = if is_fragment {
             let Ok(f) = frag::open_fragment(crypter, &mut buf) else {
-                return Received::Nothing;
+                // The integrity check failed, or the SKF payload is malformed.
+                return dropped("integrity");
             };
             if retransmitted {
                 // RFC 7383 §2.6.1: answer a retransmitted fragmented request once,
                 // on its first fragment.
                 if f.fragment_number == 1 {
-                    self.resend_cached(cx, path);
+                    self.retransmission_answered(cx, path, h);
                 }
                 return Received::Nothing;
             }
             if self.fragment_mtu.is_none() && cx.config.fragment_mtu.is_none() {
                 // We never announced support (RFC 7383 §2.3).
-                return Received::Nothing;
+                return dropped("fragmentation_not_negotiated");
             }
             let reasm = if response {
                 &mut self.resp_reasm
@@ -449,14 +488,16 @@ impl Session {
             };
             match reasm.insert(now, &f) {
                 Ok(Some(r)) => (r.first_inner, r.inner),
-                _ => return Received::Nothing,
+                Ok(None) => return Received::Nothing,
+                Err(_) => return dropped("fragment"),
             }
         } else {
             let Ok(o) = ipsec_ike_wire::open(crypter, &mut buf) else {
-                return Received::Nothing;
+                // The integrity check failed, or the SK payload is malformed.
+                return dropped("integrity");
             };
             if retransmitted {
-                self.resend_cached(cx, path);
+                self.retransmission_answered(cx, path, h);
                 return Received::Nothing;
             }
             (o.first_inner, o.inner.to_vec())
@@ -476,6 +517,15 @@ impl Session {
                 Received::Request(*h, m)
             }
             Err(e) => {
+                trace::debug!(
+                    spi = %self.local_spi(),
+                    remote = %path.remote,
+                    reason = "malformed",
+                    error = %e,
+                    exchange = %h.exchange_type,
+                    message_id = h.message_id,
+                    "IKE message dropped"
+                );
                 if !response {
                     // Authenticated garbage: RFC 7296 §2.21.2 answers it.
                     let answer = error_response(bytes, &e, Trust::Authenticated);
@@ -499,7 +549,16 @@ impl Session {
             .is_ok_and(|m| m.has(NotifyType::INVALID_IKE_SPI))
     }
 
-    fn resend_cached(&self, cx: &mut Shared, path: Path) {
+    /// A retransmitted request that authenticated: our cached response goes out again
+    /// (RFC 7296 §2.1).
+    fn retransmission_answered(&self, cx: &mut Shared, path: Path, h: &IkeHeaderRepr) {
+        trace::debug!(
+            spi = %self.local_spi(),
+            remote = %path.remote,
+            exchange = %h.exchange_type,
+            message_id = h.message_id,
+            "retransmitted IKE request: cached response sent again"
+        );
         if let Some(c) = &self.cached {
             for d in &c.datagrams {
                 cx.send(path, d);

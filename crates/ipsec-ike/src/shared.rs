@@ -16,6 +16,7 @@ use ipsec_crypto::{CryptoError, CryptoProvider};
 use crate::config::{Config, ResolvesPeer};
 use crate::error::{CloseReason, Error};
 use crate::event::{ChildSaId, Event, SaHandle, Transmit};
+use crate::trace;
 
 pub use ipsec_core::nat_t::{NAT_T_PORT, NON_ESP_MARKER};
 
@@ -93,24 +94,29 @@ impl Shared {
         });
     }
 
-    /// Queues an event.
+    /// Queues an event, counts it, and traces it (the `tracing` feature).
     pub(crate) fn event(&mut self, h: SaHandle, e: Event) {
+        let mut established = false;
         match &e {
             Event::IkeSaEstablished { .. } => {
                 self.established.insert(h);
                 self.counters.handshakes += 1;
             }
-            Event::IkeSaClosed { reason } if !self.established.remove(&h) => {
-                let c = &mut self.counters;
-                match reason {
-                    CloseReason::AuthenticationFailed(_) => c.failed_authentication += 1,
-                    CloseReason::NoProposalChosen => c.failed_no_proposal += 1,
-                    CloseReason::Timeout => c.failed_timeout += 1,
-                    _ => c.failed_other += 1,
+            Event::IkeSaClosed { reason } => {
+                established = self.established.remove(&h);
+                if !established {
+                    let c = &mut self.counters;
+                    match reason {
+                        CloseReason::AuthenticationFailed(_) => c.failed_authentication += 1,
+                        CloseReason::NoProposalChosen => c.failed_no_proposal += 1,
+                        CloseReason::Timeout => c.failed_timeout += 1,
+                        _ => c.failed_other += 1,
+                    }
                 }
             }
             _ => {}
         }
+        trace_event(h, &e, established);
         self.events.push_back((h, e));
     }
 
@@ -163,5 +169,91 @@ impl Shared {
         };
         let r = random % span.saturating_add(1);
         Duration::from_nanos(nanos.saturating_sub(r))
+    }
+}
+
+/// The `tracing` event of an [`Event`]: transitions at `info`, failures at `warn`, the
+/// periodic ones lower. `was_established`: an [`Event::IkeSaClosed`] ends an IKE SA
+/// that had been established (otherwise it ends a handshake). Never a key: the keys of
+/// [`Event::IkeSaKeysDerived`] and [`Event::ChildSaInstalled`] stay out.
+fn trace_event(h: SaHandle, e: &Event, was_established: bool) {
+    match e {
+        Event::IkeSaEstablished {
+            local_spi,
+            remote_spi,
+            suite,
+            nat,
+            peer_id,
+        } => trace::info!(
+            sa = %h,
+            local_spi = %local_spi,
+            remote_spi = %remote_spi,
+            suite = %suite,
+            peer = %peer_id,
+            local_behind_nat = nat.local_behind_nat,
+            remote_behind_nat = nat.remote_behind_nat,
+            "IKE SA established"
+        ),
+        Event::IkeSaKeysDerived { keys } => trace::debug!(
+            sa = %h,
+            spi_i = %keys.spi_i,
+            spi_r = %keys.spi_r,
+            "IKE SA keys derived and handed out (Config::export_ike_keys)"
+        ),
+        Event::ChildSaInstalled { id, params, suite } => trace::info!(
+            sa = %h,
+            child = %id,
+            suite = %suite,
+            inbound_spi = %params.inbound_spi,
+            outbound_spi = %params.outbound_spi,
+            mode = ?params.mode,
+            "Child SA installed"
+        ),
+        Event::ChildSaFailed { id, error } => trace::warning!(
+            sa = %h,
+            child = %id,
+            error = %error,
+            "Child SA not created"
+        ),
+        Event::ChildSaRekeyed { old, new } => {
+            trace::info!(sa = %h, old = %old, new = %new, "Child SA rekeyed");
+        }
+        Event::ChildSaDeleted {
+            id,
+            inbound_spi,
+            outbound_spi,
+        } => trace::info!(
+            sa = %h,
+            child = %id,
+            inbound_spi = %inbound_spi,
+            outbound_spi = %outbound_spi,
+            "Child SA deleted"
+        ),
+        Event::IkeSaRekeyed {
+            old_local_spi,
+            new_local_spi,
+            new_remote_spi,
+            ..
+        } => trace::info!(
+            sa = %h,
+            old_local_spi = %old_local_spi,
+            local_spi = %new_local_spi,
+            remote_spi = %new_remote_spi,
+            "IKE SA rekeyed"
+        ),
+        Event::LivenessOk => trace::debug!(sa = %h, "liveness check answered"),
+        Event::PeerAddressChanged { remote } => {
+            trace::info!(sa = %h, remote = %remote, "peer address changed (NAT)");
+        }
+        Event::NatKeepaliveDue { local, remote } => {
+            trace::trace!(sa = %h, local = %local, remote = %remote, "NAT keepalive due");
+        }
+        Event::IkeSaClosed { reason } => match (was_established, reason) {
+            (true, CloseReason::Deleted { .. }) => {
+                trace::info!(sa = %h, reason = %reason, "IKE SA closed");
+            }
+            (true, _) => trace::warning!(sa = %h, reason = %reason, "IKE SA closed"),
+            (false, _) => trace::warning!(sa = %h, reason = %reason, "IKE SA handshake failed"),
+        },
     }
 }

@@ -14,6 +14,7 @@ use ipsec_ike_wire::{
 use crate::msg::{self, InMsg, Out};
 use crate::puzzle;
 use crate::shared::{Path, Shared};
+use crate::trace;
 
 /// The state of the stateless answers: the INVALID_IKE_SPI rate limit.
 pub(crate) struct Stateless {
@@ -43,12 +44,25 @@ impl Stateless {
         first: PayloadType,
     ) {
         let limit = cx.config.invalid_ike_spi_per_second;
+        let unknown = |answer: &'static str| {
+            trace::debug!(
+                remote = %path.remote,
+                reason = "unknown_spi",
+                spi_i = %h.spi_i,
+                spi_r = %h.spi_r,
+                exchange = %h.exchange_type,
+                message_id = h.message_id,
+                answer = answer,
+                "IKE datagram dropped: no IKE SA with this SPI"
+            );
+        };
         if limit == 0
             || h.flags.is_response()
             || (first != PayloadType::SK && first != PayloadType::SKF)
             || h.spi_i.is_zero()
             || h.spi_r.is_zero()
         {
+            unknown("none");
             return;
         }
         let (start, sent) = &mut self.invalid_spi_window;
@@ -57,8 +71,11 @@ impl Stateless {
             *sent = 0;
         }
         if *sent >= limit {
+            // Config::invalid_ike_spi_per_second.
+            unknown("rate_limited");
             return;
         }
+        unknown("INVALID_IKE_SPI");
         *sent = sent.saturating_add(1);
         let header = msg::header(
             h.spi_i,

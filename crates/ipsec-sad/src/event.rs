@@ -8,6 +8,7 @@ use ipsec_core::Spi;
 use crate::classify::{Direction, FlowKey};
 use crate::id::SaId;
 use crate::spd::{PolicyId, SaTemplate};
+use crate::trace;
 
 /// Which limit of an SA was reached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -97,6 +98,7 @@ pub(crate) struct Events {
 
 impl Events {
     pub(crate) fn push(&self, e: Event) {
+        trace_event(&e);
         self.q
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -112,5 +114,61 @@ impl Events {
 
     pub(crate) fn take_all(&self) -> VecDeque<Event> {
         core::mem::take(&mut *self.q.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// The `tracing` event of an [`Event`] as it is queued: lifetimes and re-synchronization
+/// at `info`, sequence numbers running out at `warn`, acquires at `debug`.
+fn trace_event(e: &Event) {
+    match *e {
+        Event::SoftExpired {
+            sa,
+            inbound_spi,
+            outbound_spi,
+            cause,
+        } => trace::info!(
+            sa = sa.0,
+            inbound_spi = %inbound_spi,
+            outbound_spi = %outbound_spi,
+            cause = ?cause,
+            "SA soft lifetime reached: rekey it"
+        ),
+        Event::HardExpired {
+            sa,
+            inbound_spi,
+            outbound_spi,
+            cause,
+        } => trace::info!(
+            sa = sa.0,
+            inbound_spi = %inbound_spi,
+            outbound_spi = %outbound_spi,
+            cause = ?cause,
+            "SA hard lifetime reached: it processes no more packets"
+        ),
+        Event::SeqNearExhaustion {
+            sa,
+            outbound_spi,
+            remaining,
+        } => trace::warning!(
+            sa = sa.0,
+            outbound_spi = %outbound_spi,
+            remaining = remaining,
+            "SA sequence numbers running out: rekey it"
+        ),
+        Event::EsnResynced {
+            sa,
+            inbound_spi,
+            seq,
+        } => trace::info!(
+            sa = sa.0,
+            inbound_spi = %inbound_spi,
+            seq = seq,
+            "SA re-synchronized its ESN high half (RFC 4303 App. A3)"
+        ),
+        Event::Acquire(a) => trace::debug!(
+            policy = ?a.policy,
+            flow = ?a.flow,
+            "acquire: a PROTECT rule has no SA"
+        ),
     }
 }

@@ -17,6 +17,7 @@ mod sa;
 mod sad;
 pub mod spd;
 mod stats;
+mod trace;
 
 pub use classify::{ClassifyError, Direction, FlowKey, PortValue};
 pub use event::{Acquire, Event, ExpiryCause};

@@ -25,6 +25,7 @@ use ipsec_esp::udp::{self, Classified};
 use zerocopy::network_endian::{U16, U32};
 use zerocopy::IntoBytes;
 
+use crate::classify::Direction;
 use crate::event::Acquire;
 use crate::process::NotSealed;
 use crate::sa::{InboundLookup, SaId, Shape};
@@ -204,7 +205,7 @@ fn canonical(a: SocketAddr) -> SocketAddr {
 }
 
 fn drop_udp(sad: &Sad, r: DropReason) -> UdpInbound {
-    sad.drops.add(r);
+    sad.count_drop(Direction::Inbound, r, None);
     UdpInbound::Drop(r)
 }
 
@@ -220,7 +221,7 @@ fn inbound_udp<'s, T: Tables<'s>, B: AsRef<[u8]> + AsMut<[u8]>>(
     let spi = match udp::classify(buf.body()) {
         Classified::Esp(&[a, b, c, d, ..]) => Spi::from_be_bytes([a, b, c, d]),
         Classified::Keepalive => {
-            sad.drops.add(DropReason::NatKeepalive);
+            sad.count_drop(Direction::Inbound, DropReason::NatKeepalive, None);
             return UdpInbound::Keepalive;
         }
         Classified::Ike(_) => {
@@ -245,16 +246,16 @@ fn inbound_udp<'s, T: Tables<'s>, B: AsRef<[u8]> + AsMut<[u8]>>(
         remote.ip(),
         |sa| {
             let Some(encap) = sa.udp_encap else {
-                sa.drops.add(DropReason::NotUdpEncap);
+                sa.count_drop(Direction::Inbound, DropReason::NotUdpEncap);
                 return UdpInbound::Drop(DropReason::NotUdpEncap);
             };
             let peer_moved = remote.ip() != sa.remote_addr || remote.port() != encap.remote_port;
             if peer_moved && sa.lookup == InboundLookup::SpiDstSrc {
-                sa.drops.add(DropReason::PeerMismatch);
+                sa.count_drop(Direction::Inbound, DropReason::PeerMismatch);
                 return UdpInbound::Drop(DropReason::PeerMismatch);
             }
             if let Err(e) = push_ip_header(buf, remote.ip(), local.ip()) {
-                sa.drops.add(e);
+                sa.count_drop(Direction::Inbound, e);
                 return UdpInbound::Drop(e);
             }
             // Lifetimes, replay, ICV, unframing and selectors: the datagram path.
@@ -271,7 +272,11 @@ fn inbound_udp<'s, T: Tables<'s>, B: AsRef<[u8]> + AsMut<[u8]>>(
             }
         },
     );
-    r.unwrap_or_else(|| drop_udp(tables.sad(), DropReason::UnknownSpi))
+    r.unwrap_or_else(|| {
+        let r = DropReason::UnknownSpi;
+        tables.sad().count_drop(Direction::Inbound, r, Some(spi));
+        UdpInbound::Drop(r)
+    })
 }
 
 /// Puts back the IP header that carried the ESP packet in the body, without the UDP

@@ -11,6 +11,7 @@ use crate::sa::{Sa, SaId, Shape};
 use crate::sad::{with_inbound, Sad, SadReader, Tables};
 use crate::spd::{Action, PolicyId};
 use crate::stats::DropReason;
+use crate::trace;
 
 /// Bytes of headroom that [`Sad::process_outbound`] needs at most in front of the
 /// packet: an outer IPv6 header (40), UDP (8), ESP header (8) and IV (16).
@@ -126,7 +127,7 @@ impl Sad {
         };
         let pol = self.outbound.load();
         let Some(pos) = pol.spd.lookup(&key) else {
-            self.drops.add(DropReason::PolicyDiscard);
+            self.count_drop(Direction::Outbound, DropReason::PolicyDiscard, None);
             return Err(NotSealed::Discard(None));
         };
         let (Some(rule), Some(slot)) = (pol.spd.rules().get(pos), pol.slots.get(pos)) else {
@@ -135,7 +136,7 @@ impl Sad {
         let template = match rule.action {
             Action::Bypass => return Err(NotSealed::Bypass(rule.id)),
             Action::Discard => {
-                self.drops.add(DropReason::PolicyDiscard);
+                self.count_drop(Direction::Outbound, DropReason::PolicyDiscard, None);
                 return Err(NotSealed::Discard(Some(rule.id)));
             }
             Action::Protect(t) => t,
@@ -158,8 +159,23 @@ impl Sad {
     }
 
     fn drop_out(&self, r: DropReason) -> NotSealed {
-        self.drops.add(r);
+        self.count_drop(Direction::Outbound, r, None);
         NotSealed::Drop(r)
+    }
+
+    /// Counts a packet dropped before an SA was found, in the SAD's own counters (and
+    /// traces it); `spi`: the SPI it named, if it got that far.
+    pub(crate) fn count_drop(&self, dir: Direction, r: DropReason, spi: Option<Spi>) {
+        self.drops.add(r);
+        match spi {
+            Some(spi) => trace::trace!(
+                spi = %spi,
+                direction = ?dir,
+                reason = r.as_str(),
+                "packet dropped"
+            ),
+            None => trace::trace!(direction = ?dir, reason = r.as_str(), "packet dropped"),
+        }
     }
 
     fn acquire(
@@ -205,7 +221,7 @@ impl Sad {
     }
 
     pub(crate) fn drop_in(&self, r: DropReason) -> Inbound {
-        self.drops.add(r);
+        self.count_drop(Direction::Inbound, r, None);
         Inbound::Drop(r)
     }
 }
@@ -261,7 +277,7 @@ fn inbound<'s, T: Tables<'s>, B: AsRef<[u8]> + AsMut<[u8]>>(
     let events = &sad.events;
     let r = with_inbound(tables, spi, protocol, ip.dst, ip.src, |sa| {
         if !sa.is_live() {
-            sa.drops.add(DropReason::Expired);
+            sa.count_drop(Direction::Inbound, DropReason::Expired);
             return Inbound::Drop(DropReason::Expired);
         }
         match sa.open(now, buf, events) {
@@ -275,7 +291,11 @@ fn inbound<'s, T: Tables<'s>, B: AsRef<[u8]> + AsMut<[u8]>>(
             Err(e) => Inbound::Drop(e),
         }
     });
-    r.unwrap_or_else(|| tables.sad().drop_in(DropReason::UnknownSpi))
+    r.unwrap_or_else(|| {
+        let r = DropReason::UnknownSpi;
+        tables.sad().count_drop(Direction::Inbound, r, Some(spi));
+        Inbound::Drop(r)
+    })
 }
 
 fn plaintext_in<'s, T: Tables<'s>, B: AsRef<[u8]> + AsMut<[u8]>>(

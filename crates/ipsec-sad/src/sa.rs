@@ -29,6 +29,7 @@ use crate::event::{Event, Events, ExpiryCause};
 pub use crate::id::SaId;
 use crate::spd::PolicyId;
 use crate::stats::{DirCounters, DropCounters, DropReason, SaStats};
+use crate::trace;
 
 /// How inbound packets find this SA (RFC 4301 §4.1): by SPI alone (unicast), or by SPI
 /// and destination (and source) address, which multicast SAs need since several
@@ -940,9 +941,24 @@ impl Sa {
     ) -> Result<u64, DropReason> {
         let r = self.seal_inner(now, buf, events, shape);
         if let Err(e) = r {
-            self.drops.add(e);
+            self.count_drop(Direction::Outbound, e);
         }
         r
+    }
+
+    /// Counts a packet of this SA dropped for `reason` (and traces it).
+    pub(crate) fn count_drop(&self, dir: Direction, reason: DropReason) {
+        self.drops.add(reason);
+        trace::trace!(
+            sa = self.id.0,
+            spi = %match dir {
+                Direction::Inbound => self.inbound_spi,
+                Direction::Outbound => self.outbound_spi,
+            },
+            direction = ?dir,
+            reason = reason.as_str(),
+            "packet dropped"
+        );
     }
 
     fn seal_inner<B: AsRef<[u8]> + AsMut<[u8]>>(
@@ -1055,7 +1071,7 @@ impl Sa {
     ) -> Result<OpenedInfo, DropReason> {
         let r = self.open_inner(now, buf, events);
         if let Err(e) = r {
-            self.drops.add(e);
+            self.count_drop(Direction::Inbound, e);
         }
         r
     }

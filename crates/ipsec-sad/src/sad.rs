@@ -20,6 +20,7 @@ use crate::event::{Event, Events, ExpiryCause};
 use crate::sa::{InboundLookup, Resume, Sa, SaId, SaInfo, SaOptions, SadError};
 use crate::spd::{PolicyId, Spd};
 use crate::stats::{DropCounters, DropCounts, SaStats};
+use crate::trace;
 
 /// Settings of a [`Sad`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -436,8 +437,10 @@ impl Sad {
         let mut w = self.writer();
         let id = SaId(w.next_id);
         let sa = Arc::new(probe.with_id(id));
-        self.install_locked(&mut w, sa)?;
+        self.install_locked(&mut w, sa.clone())?;
         w.next_id += 1;
+        drop(w);
+        trace_installed(&sa);
         Ok(id)
     }
 
@@ -508,6 +511,12 @@ impl Sad {
                 s.store(Arc::new(SpiTable::build(&map, self.hasher)));
             }
         }
+        drop(w);
+        trace::info!(
+            installed = out.iter().filter(|r| r.is_ok()).count(),
+            refused = out.iter().filter(|r| r.is_err()).count(),
+            "SAs installed in bulk"
+        );
         out
     }
 
@@ -603,6 +612,12 @@ impl Sad {
 
     fn remove_locked(&self, w: &mut Writer, id: SaId) -> Result<(), SadError> {
         let sa = w.by_id.remove(&id).ok_or(SadError::UnknownSa(id))?;
+        trace::info!(
+            sa = id.0,
+            inbound_spi = %sa.inbound_spi,
+            outbound_spi = %sa.outbound_spi,
+            "SA removed"
+        );
         sa.kill();
         let key = spi_key(sa.inbound_spi, sa.protocol);
         if let Some(shard) = self.shard(key) {
@@ -642,12 +657,18 @@ impl Sad {
             }
         }
         w.bindings = keep;
+        trace::debug!(
+            rules = pol.spd.rules().len(),
+            bound = w.bindings.len(),
+            "outbound SPD replaced"
+        );
         self.outbound.store(Arc::new(pol));
     }
 
     /// Replaces the inbound SPD (for packets that arrive without IPsec).
     pub fn set_inbound_spd(&self, spd: Spd) {
         let _w = self.writer();
+        trace::debug!(rules = spd.rules().len(), "inbound SPD replaced");
         self.inbound_spd.store(Arc::new(spd));
     }
 
@@ -740,6 +761,20 @@ impl Sad {
         sa.hard(&self.events, ExpiryCause::Time);
         Ok(())
     }
+}
+
+/// The event of an SA pair installed (never its keys).
+fn trace_installed(sa: &Sa) {
+    trace::info!(
+        sa = sa.id.0,
+        protocol = ?sa.protocol,
+        mode = ?sa.mode,
+        inbound_spi = %sa.inbound_spi,
+        outbound_spi = %sa.outbound_spi,
+        remote = %sa.remote_addr,
+        policy = ?sa.policy,
+        "SA installed"
+    );
 }
 
 fn add_timers(w: &mut Writer, sa: &Sa) {

@@ -6,8 +6,11 @@
 //!   latency, loss, duplication, reordering, an optional NAT in front of side A, and
 //!   an `alter` hook that rewrites datagrams in flight.
 //! - [`fuzz`]: the drivers of the `ike_responder` / `ike_initiator` fuzz targets.
+//! - [`capture`]: a `tracing` subscriber that records events, for the tests of the
+//!   layers' `tracing` feature.
 #![forbid(unsafe_code)]
 
+pub mod capture;
 pub mod fuzz;
 
 use std::net::{IpAddr, SocketAddr};

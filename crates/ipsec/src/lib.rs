@@ -34,6 +34,7 @@
 //! | `ring` | [`crypto_ring`], [`ring_provider`] | |
 //! | `rustcrypto` | [`crypto_rustcrypto`], [`rustcrypto_provider`] | |
 //! | `ring` + `rustcrypto` | [`DEFAULT_PROVIDER`] | |
+//! | `tracing` (off by default) | `tracing` events of the layers that are on: [`esp`], [`sad`], [`ike`] ([Observability](#observability)) | |
 //!
 //! # Crypto providers
 //!
@@ -134,6 +135,29 @@
 //! ```no_run
 #![doc = include_str!("../examples/full_stack.rs")]
 //! ```
+//!
+//! # Observability
+//!
+//! The layers count: [`ike::IkeEndpoint::stats`] (handshakes, failures by reason,
+//! retransmissions, cookies, what admission refused), [`sad::Sad::drop_counts`] and
+//! [`sad::Sad::sa_stats`] (drops by [`sad::DropReason`]). With the `tracing` feature
+//! they also say why, as [`tracing`](https://docs.rs/tracing) events at the places
+//! that count, with structured fields (`reason = "unknown_spi"`, `spi = 0x…`,
+//! `sa = ike#3`). Targets are the crates (`ipsec_ike`, `ipsec_sad`, `ipsec_esp`), so
+//! a subscriber's filter picks them like any other (`RUST_LOG=info,ipsec_ike=debug`
+//! with `tracing-subscriber`'s `EnvFilter`):
+//!
+//! | level | `ipsec_ike` | `ipsec_sad` | `ipsec_esp` |
+//! | --- | --- | --- | --- |
+//! | `warn` | a handshake that failed, an IKE SA closed other than by a Delete, a Child SA not created, an IKE SA rekey refused | sequence numbers running out | |
+//! | `info` | IKE SA established, rekeyed, closed; Child SA installed, rekeyed, deleted; a request retransmitted; a liveness check (DPD); the peer's address changed | SA installed, removed; soft and hard lifetime; ESN re-synchronized | |
+//! | `debug` | a datagram dropped and why: unknown SPI, Message ID window, integrity, malformed, unexpected exchange, the Non-ESP Marker missing, COOKIE or puzzle required, half-open caps, oversized IKE_SA_INIT; requests refused; retransmissions answered from the cache | acquires, SPD changes | an ESP re-synchronization |
+//! | `trace` | NAT keepalives due | every packet dropped, with its `DropReason` | every packet refused, with its SPI, sequence number and `OpenError` reason |
+//!
+//! No event carries a key, a nonce or packet bytes. Without the feature the crates do
+//! not depend on `tracing` and the event sites compile to nothing; with it and no
+//! subscriber, a drop costs tracing's check of one global level. ESP events work in
+//! `no_std` builds. `ipsec-gateway` turns the feature on.
 #![forbid(unsafe_code)]
 
 #[cfg(feature = "ah")]

@@ -181,6 +181,7 @@ impl IkeSa {
             return;
         }
         let Ok(nr) = keys::random(cx.provider, NONCE_LEN) else {
+            self.dropped(path, h, "random_source");
             return;
         };
         let id = cx.child_id();

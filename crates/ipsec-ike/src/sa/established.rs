@@ -19,6 +19,7 @@ use crate::sa::{Flow, IkeSa};
 use crate::session::{Received, Request, Session};
 use crate::shared::{Path, Shared};
 use crate::timers::{earliest, Timer, Timers};
+use crate::trace;
 
 /// Work waiting for the request window.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -268,6 +269,14 @@ impl Established {
 
     /// Answers the peer's request `r` with the error notification `n` alone.
     pub(crate) fn refuse(&mut self, cx: &mut Shared, r: &Incoming<'_>, n: NotifyType, data: &[u8]) {
+        trace::debug!(
+            spi = %self.current.local_spi(),
+            remote = %r.path.remote,
+            exchange = %r.h.exchange_type,
+            message_id = r.h.message_id,
+            notify = %n,
+            "IKE request refused"
+        );
         self.answer(cx, r, &[Out::notify(n, data)]);
     }
 
@@ -302,16 +311,19 @@ impl IkeSa {
             h.spi_i
         };
         let Some(w) = e.which(local_spi) else {
+            self.dropped(path, h, "unknown_spi");
             return Flow::Continue;
         };
         let dead = matches!(w, Which::Retiring(i) if e.retiring.get(i).is_some_and(|r| r.dead));
         let Some(sess) = e.session(w) else {
+            self.dropped(path, h, "unknown_spi");
             return Flow::Continue;
         };
         let received = sess.receive(cx, now, path, bytes, h);
         if dead && matches!(received, Received::Request(..)) {
             // A deleted IKE SA only answers retransmissions (from the cache) and
             // finishes our own request on it.
+            self.dropped(path, h, "ike_sa_deleted");
             return Flow::Continue;
         }
         let flow = match received {
@@ -395,6 +407,7 @@ impl IkeSa {
                 Flow::Continue
             }
             _ => {
+                self.dropped(path, h, "unexpected_exchange");
                 if let Some(s) = e.session(w) {
                     s.respond_error(cx, path, h, NotifyType::INVALID_SYNTAX);
                 }
@@ -462,6 +475,12 @@ impl IkeSa {
         _now: Instant,
         req: Request,
     ) {
+        trace::debug!(
+            sa = %self.handle,
+            exchange = %req.exchange,
+            message_id = req.id,
+            "request on a retired IKE SA unanswered: redone on the current one"
+        );
         let kind = match req.kind {
             Inflight::Followup(f) => match f.of {
                 crate::inflight::FollowupOf::Child(c) => Inflight::CreateChild(c),
@@ -510,14 +529,22 @@ impl IkeSa {
         while !e.current.busy() {
             let Some(p) = e.queue.pop_front() else { break };
             let r = match p {
-                Pending::Liveness => e.current.request(
-                    cx,
-                    now,
-                    self.path,
-                    ExchangeType::INFORMATIONAL,
-                    &[],
-                    Inflight::Liveness,
-                ),
+                Pending::Liveness => {
+                    trace::info!(
+                        sa = %self.handle,
+                        remote = %self.path.remote,
+                        idle = ?now.saturating_duration_since(e.last_heard),
+                        "liveness check (DPD, RFC 7296 §2.4)"
+                    );
+                    e.current.request(
+                        cx,
+                        now,
+                        self.path,
+                        ExchangeType::INFORMATIONAL,
+                        &[],
+                        Inflight::Liveness,
+                    )
+                }
                 Pending::DeleteIke => {
                     e.deleting = true;
                     e.queue.clear();
@@ -567,8 +594,9 @@ impl IkeSa {
                     self.start_child(e, cx, now, ChildPlan { id, rekey, group })
                 }
             };
-            if r.is_err() {
+            if let Err(err) = r {
                 // The random source failed; nothing was sent. Give up on this one.
+                trace::warning!(sa = %self.handle, error = %err, "IKE request not sent");
                 continue;
             }
         }

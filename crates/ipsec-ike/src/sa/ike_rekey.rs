@@ -23,6 +23,7 @@ use crate::sa::{IkeSa, NONCE_LEN};
 use crate::session::Session;
 use crate::shared::Shared;
 use crate::timers::Timer;
+use crate::trace;
 
 impl IkeSa {
     pub(crate) fn start_ike_rekey(
@@ -107,6 +108,7 @@ impl IkeSa {
             return;
         };
         let Some(want) = chosen.ke.map(|k| k.id) else {
+            self.dropped(path, h, "crypto");
             return;
         };
         if want != *group {
@@ -122,6 +124,7 @@ impl IkeSa {
             return;
         };
         let Some(kx) = cx.provider.kx(*group) else {
+            self.dropped(path, h, "crypto");
             return;
         };
         let Ok((public, g_ir)) = kx.respond(cx.provider.secure_random, ke) else {
@@ -129,9 +132,11 @@ impl IkeSa {
             return;
         };
         let Ok(nr) = keys::random(cx.provider, NONCE_LEN) else {
+            self.dropped(path, h, "random_source");
             return;
         };
         let Ok(our_spi) = cx.new_ike_spi(self.handle) else {
+            self.dropped(path, h, "random_source");
             return;
         };
         self.my_spis.push(our_spi);
@@ -343,6 +348,11 @@ impl IkeSa {
             Ok(s) => s,
             Err(n) => {
                 release(self, cx, req.spi);
+                trace::warning!(
+                    sa = %self.handle,
+                    notify = ?n,
+                    "IKE SA rekey refused or unusable answer: the old IKE SA stays"
+                );
                 if let Some((peer_new, _)) = e.ike_collision.take() {
                     // Ours failed, the peer's succeeded: adopt it.
                     let until = now + cx.config.retransmit.total().saturating_mul(2);

@@ -27,6 +27,7 @@ use crate::session::{Cached, Session};
 use crate::shared::{Path, Shared, NAT_T_PORT};
 use crate::sigauth;
 use crate::timers::{Timer, Timers};
+use crate::trace;
 
 /// Initiator: IKE_SA_INIT sent, waiting for its response.
 pub(crate) struct ExpectSaInitResp {
@@ -209,12 +210,27 @@ impl IkeSa {
             InMsg::parse(p.next_payload(), bytes.get(HEADER_LEN..).unwrap_or(&[])).ok()
         });
         let (true, Some(m)) = (relevant, parsed) else {
+            self.dropped(
+                path,
+                h,
+                if relevant {
+                    "malformed"
+                } else {
+                    "unexpected_message"
+                },
+            );
             self.state = State::InitSent(s);
             return;
         };
         if m.sa.is_none() {
             if let Some(c) = m.notify(NotifyType::COOKIE) {
                 if s.restarts < 4 && !c.data.is_empty() && c.data.len() <= 64 {
+                    trace::debug!(
+                        sa = %self.handle,
+                        remote = %path.remote,
+                        puzzle = m.has(NotifyType::PUZZLE),
+                        "IKE_SA_INIT sent again with the responder's COOKIE (RFC 7296 §2.6)"
+                    );
                     s.restarts += 1;
                     s.cookie = Some(c.data.clone());
                     // A puzzle with it (RFC 8019 §7.1.2): solve it if we can and it is
@@ -233,6 +249,8 @@ impl IkeSa {
                             )
                         });
                     Self::send_init(cx, now, self.path, &mut s);
+                } else {
+                    self.dropped(path, h, "cookie_refused");
                 }
                 self.state = State::InitSent(s);
                 return;
@@ -251,13 +269,22 @@ impl IkeSa {
                     .map(|k| k.start(cx.provider.secure_random))
                 {
                     Some(Ok(kx)) => {
+                        trace::debug!(
+                            sa = %self.handle,
+                            remote = %path.remote,
+                            group = %kx.group(),
+                            "IKE_SA_INIT sent again with the group of INVALID_KE_PAYLOAD (RFC 7296 §1.3)"
+                        );
                         s.restarts += 1;
                         s.kx = kx;
                         Self::send_init(cx, now, self.path, &mut s);
                     }
                     // A group we cannot use (or one retry too many): unauthenticated,
                     // so only remembered (RFC 7296 §2.21.2).
-                    _ => s.unauth_error = Some(CloseReason::NoProposalChosen),
+                    _ => {
+                        self.unprotected_error(path, "INVALID_KE_PAYLOAD with an unusable group");
+                        s.unauth_error = Some(CloseReason::NoProposalChosen);
+                    }
                 }
                 self.state = State::InitSent(s);
                 return;
@@ -266,18 +293,20 @@ impl IkeSa {
                 // RFC 7296 §2.21.2: an unprotected error may be forged; keep waiting
                 // for a valid response until the retransmissions run out, and report
                 // the error then.
+                self.unprotected_error(path, n);
                 s.unauth_error = Some(CloseReason::from_error(Error::NotifyReceived(n)));
                 self.state = State::InitSent(s);
                 return;
             }
         }
         if h.spi_r.is_zero() {
+            self.dropped(path, h, "malformed");
             self.state = State::InitSent(s);
             return;
         }
-        let _ = path;
         if let Err(e) = Self::check_init_response(&s, &m) {
             // Equally unauthenticated: a forged answer must not end the handshake.
+            self.unprotected_error(path, e);
             s.unauth_error = Some(CloseReason::from_error(e));
             self.state = State::InitSent(s);
             return;
@@ -299,6 +328,18 @@ impl IkeSa {
                 }));
             }
         }
+    }
+
+    /// The event of an unprotected error answer to our IKE_SA_INIT, kept as the close
+    /// reason should the retransmissions run out (RFC 7296 §2.21.2).
+    fn unprotected_error(&self, path: Path, error: impl core::fmt::Display) {
+        trace::debug!(
+            sa = %self.handle,
+            remote = %path.remote,
+            reason = "unprotected_error",
+            error = %error,
+            "IKE_SA_INIT answer not acted on (unauthenticated): still waiting"
+        );
     }
 
     /// The checks of an IKE_SA_INIT response that need no key exchange, so a response

@@ -38,6 +38,7 @@ use crate::sa::intermediate::ExpectIntermediateResp;
 use crate::session::{Received, Session};
 use crate::shared::{Path, Shared};
 use crate::timers::{Timer, Timers};
+use crate::trace;
 
 /// Length of our nonces: at least half the key size of every PRF we offer
 /// (RFC 7296 §2.10), and 128 bits.
@@ -237,7 +238,11 @@ impl IkeSa {
                 if h.exchange_type == ExchangeType::IKE_SA_INIT && !h.flags.is_response() {
                     // A retransmitted IKE_SA_INIT: the same response again.
                     if h.message_id == 0 && bytes == s.init_request.as_slice() {
+                        trace::debug!(sa = %self.handle, remote = %path.remote,
+                            "retransmitted IKE_SA_INIT: response sent again");
                         cx.send(path, &s.init_response);
+                    } else {
+                        self.dropped(path, h, "unexpected_message");
                     }
                     self.state = State::InitReplied(s);
                     return;
@@ -251,7 +256,14 @@ impl IkeSa {
                     {
                         self.intermediate_request(cx, now, path, s, &rh, &m);
                     }
-                    _ => self.state = State::InitReplied(s),
+                    r => {
+                        if matches!(r, Received::Request(..) | Received::Response(_)) {
+                            // Only IKE_INTERMEDIATE or IKE_AUTH may follow IKE_SA_INIT
+                            // (RFC 7296 §1.2, RFC 9242 §3).
+                            self.dropped(path, h, "unexpected_exchange");
+                        }
+                        self.state = State::InitReplied(s);
+                    }
                 }
             }
             State::IntermediateSent(mut s) => match s.session.receive(cx, now, path, bytes, h) {
@@ -259,14 +271,26 @@ impl IkeSa {
                     s.session.out = None;
                     self.intermediate_response(cx, now, s, &m);
                 }
-                _ => self.state = State::IntermediateSent(s),
+                r => {
+                    if matches!(r, Received::Request(..)) {
+                        // The responder has nothing to ask before IKE_AUTH completes.
+                        self.dropped(path, h, "unexpected_exchange");
+                    }
+                    self.state = State::IntermediateSent(s);
+                }
             },
             State::AuthSent(mut s) => match s.session.receive(cx, now, path, bytes, h) {
                 Received::Response(m) => {
                     s.session.out = None;
                     self.auth_response(cx, now, s, &m);
                 }
-                _ => self.state = State::AuthSent(s),
+                r => {
+                    if matches!(r, Received::Request(..)) {
+                        // The responder has nothing to ask before IKE_AUTH completes.
+                        self.dropped(path, h, "unexpected_exchange");
+                    }
+                    self.state = State::AuthSent(s);
+                }
             },
             State::Established(mut e) => {
                 let flow = self.est_datagram(&mut e, cx, now, path, bytes, h);
@@ -278,12 +302,31 @@ impl IkeSa {
             State::Closed(mut c) => {
                 if let Some(s) = c.session.as_mut() {
                     // Only retransmissions get an answer (from the cache).
-                    let _ = s.receive(cx, now, path, bytes, h);
+                    if let Received::Request(..) | Received::Response(_) =
+                        s.receive(cx, now, path, bytes, h)
+                    {
+                        self.dropped(path, h, "sa_closed");
+                    }
+                } else {
+                    self.dropped(path, h, "sa_closed");
                 }
                 self.state = State::Closed(c);
             }
             State::Gone => {}
         }
+    }
+
+    /// The event of a datagram this SA drops in its state, after any integrity check.
+    pub(crate) fn dropped(&self, path: Path, h: &IkeHeaderRepr, reason: &'static str) {
+        trace::debug!(
+            sa = %self.handle,
+            remote = %path.remote,
+            reason = reason,
+            exchange = %h.exchange_type,
+            message_id = h.message_id,
+            response = h.flags.is_response(),
+            "IKE message dropped"
+        );
     }
 
     /// Timers.
@@ -302,6 +345,13 @@ impl IkeSa {
                     }
                     cx.send(self.path, &s.request);
                     cx.counters.retransmissions += 1;
+                    trace::info!(
+                        sa = %self.handle,
+                        remote = %self.path.remote,
+                        exchange = "IKE_SA_INIT",
+                        attempt = s.sent,
+                        "IKE request retransmitted"
+                    );
                     s.timers
                         .set(Timer::Retransmit, now + cx.config.retransmit.wait(s.sent));
                     s.sent = s.sent.saturating_add(1);
@@ -326,6 +376,12 @@ impl IkeSa {
                 self.state = State::InitReplied(s);
                 if self.poll_timeout().is_some_and(|t| now >= t) {
                     // Half-open for too long: forget it without telling anyone.
+                    trace::debug!(
+                        sa = %self.handle,
+                        remote = %self.path.remote,
+                        reason = "half_open_timeout",
+                        "half-open IKE SA forgotten: no IKE_AUTH came"
+                    );
                     self.close_with(cx, now, None);
                 }
             }
