@@ -33,6 +33,7 @@ use crate::sa::established::{Established, Incoming, Which};
 use crate::sa::IkeSa;
 use crate::shared::Shared;
 use crate::timers::Timer;
+use crate::trace;
 
 /// Length of the ADDITIONAL_KEY_EXCHANGE data we send as a responder.
 const LINK_LEN: usize = 8;
@@ -255,6 +256,11 @@ impl IkeSa {
                 );
             }
             FollowupOf::IkeRekey(req) => {
+                trace::warning!(
+                    sa = %self.handle,
+                    error = %err,
+                    "IKE SA rekey: additional key exchanges failed, the old IKE SA stays"
+                );
                 cx.spis.remove(&req.spi);
                 self.my_spis.retain(|s| *s != req.spi);
                 e.rekeying_ike = false;
