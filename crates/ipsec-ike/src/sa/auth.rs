@@ -17,12 +17,14 @@ use crate::keys;
 use crate::msg::{InMsg, Out};
 use crate::sa::child_sa::{ChildRequest, ChildResponse};
 use crate::sa::established::{Established, Pending};
-use crate::sa::init::PPK_ID_FIXED;
 use crate::sa::{Closed, IkeSa, State};
 use crate::session::Session;
 use crate::shared::{Path, Shared};
 use crate::sigauth;
 use crate::timers::{Timer, Timers};
+
+/// PPK_ID type of a PPK_IDENTITY notification: a fixed PPK_ID (RFC 8784 §3).
+pub(crate) const PPK_ID_FIXED: u8 = 2;
 
 /// Initiator: IKE_AUTH sent, waiting for its response.
 pub(crate) struct ExpectAuthResp {

@@ -20,6 +20,7 @@ use crate::proposal::{self, KeMode};
 use crate::puzzle;
 use crate::sa::auth::{
     cert_payloads, certreq_payload, id_body, our_auth, ExpectAuthReq, ExpectAuthResp, PeerOctets,
+    PPK_ID_FIXED,
 };
 use crate::sa::intermediate::AuthStart;
 use crate::sa::{Closed, IkeSa, NewResponder, State, NONCE_LEN};
@@ -682,9 +683,6 @@ impl IkeSa {
         }))
     }
 }
-
-/// PPK_ID type of a PPK_IDENTITY notification: a fixed PPK_ID (RFC 8784 §3).
-pub(crate) const PPK_ID_FIXED: u8 = 2;
 
 /// SIGNATURE_HASH_ALGORITHMS (RFC 7427 §4) with the hashes we verify.
 fn signature_hash_notify() -> Out {
