@@ -165,6 +165,8 @@ pub fn driver_inputs(
             .to_ike_config_unkeyed()
             .map_err(|e| GatewayError::Config(e.to_string()))?;
         creds.apply(c, &mut cfg);
+        c.apply_ppk(&mut cfg, &conf.ppks)
+            .map_err(|e| GatewayError::Config(e.to_string()))?;
         if cfg.remote_id.is_some() {
             if let Some(s) = select_psk(&conf.secrets, &cfg.local_id, cfg.remote_id.as_ref()) {
                 cfg.psk = s.secret.0.clone();

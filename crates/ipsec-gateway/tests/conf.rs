@@ -625,3 +625,55 @@ connections {
         assert_eq!(conf.connections[0].local.rsa_pss, pss, "{auth}");
     }
 }
+
+#[test]
+fn post_quantum_proposals_and_ppks() {
+    // strongSwan 6's syntax: additional key exchanges (RFC 9370) in proposals, and a
+    // required PPK (RFC 8784) named by ppk_id in a secrets.ppk<suffix> section.
+    let text = r#"
+connections {
+  pq {
+    local_addrs = 198.18.0.2
+    remote_addrs = 198.18.0.1
+    proposals = aes256gcm16-prfsha384-x25519-ke1_ecp256-ke2_ecp384
+    ppk_id = ppk-rig
+    ppk_required = yes
+    local { auth = psk
+      id = b.ipsec.test }
+    remote { auth = psk
+      id = a.ipsec.test }
+    children { net { esp_proposals = aes256gcm16-x25519-ke1_ecp256 } }
+  }
+}
+secrets {
+  ike-rig { secret = "an ike psk 0123456789" }
+  ppk-rig {
+    secret = 0x00112233445566778899aabbccddeeff00112233
+    id = ppk-rig
+  }
+}
+"#;
+    let conf = parse(text).unwrap();
+    assert_eq!(conf.ppks.len(), 1);
+    assert_eq!(conf.secrets.len(), 1);
+    let c = conf.ike_config("pq").unwrap();
+    let ppk = c.ppk.as_ref().expect("the PPK");
+    assert_eq!(ppk.id, b"ppk-rig");
+    assert!(ppk.required);
+    assert_eq!(ppk.key.expose()[..4], [0x00, 0x11, 0x22, 0x33]);
+    assert_eq!(
+        c.ike_proposals[0].to_string(),
+        "aes256gcm16-prfsha384-x25519-ke1_ecp256-ke2_ecp384"
+    );
+    assert!(c.esp_proposals[0].has_addke());
+    // A required PPK whose key is missing is an error naming the field; an optional
+    // one is left out.
+    let missing = text.replace("id = ppk-rig\n  }", "id = other\n  }");
+    let err = parse(&missing).unwrap().ike_config("pq").unwrap_err();
+    assert_eq!(err.field, "ppk_id");
+    let optional = missing.replace("ppk_required = yes", "ppk_required = no");
+    assert!(parse(&optional).unwrap().ike_config("pq").unwrap().ppk.is_none());
+    // The PPK stays out of Debug output.
+    let dbg = format!("{conf:?} {c:?}");
+    assert!(!dbg.contains("112233445566"), "{dbg}");
+}

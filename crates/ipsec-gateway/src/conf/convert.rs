@@ -44,6 +44,13 @@ impl GatewayConfig {
                 problem: "no connection has this name".into(),
             })?
             .to_ike_config(&self.secrets)
+            .and_then(|mut c| {
+                self.connections
+                    .iter()
+                    .find(|x| x.name == name)
+                    .map_or(Ok(()), |x| x.apply_ppk(&mut c, &self.ppks))?;
+                Ok(c)
+            })
     }
 }
 
@@ -57,6 +64,39 @@ fn single_addr(addrs: &[AddrSpec]) -> Option<IpAddr> {
 }
 
 impl Connection {
+    /// Sets `c.ppk` from `ppk_id` and `ppk_required` with the key of `ppks` whose ids
+    /// name that PPK_ID (RFC 8784). A PPK_ID without a key is an error when the PPK is
+    /// required and ignored otherwise, as strongSwan does.
+    ///
+    /// # Errors
+    /// `ppk_required` without `ppk_id`, or a required PPK without a key.
+    pub fn apply_ppk(&self, c: &mut Config, ppks: &[IkeSecret]) -> Result<(), ConvertError> {
+        let Some(id) = &self.ppk_id else {
+            if self.ppk_required {
+                return Err(self.err(
+                    "ppk_required",
+                    "needs ppk_id (a responder here does not look up the PPK the initiator names)",
+                ));
+            }
+            return Ok(());
+        };
+        match ppks.iter().find(|s| s.ids.iter().any(|i| i == id)) {
+            Some(s) => {
+                c.ppk = Some(ipsec::ike::Ppk::new(
+                    id.as_bytes().to_vec(),
+                    s.secret.0.clone(),
+                    self.ppk_required,
+                ));
+                Ok(())
+            }
+            None if self.ppk_required => Err(self.err(
+                "ppk_id",
+                format!("no secrets.ppk<suffix> section has id = {id}"),
+            )),
+            None => Ok(()),
+        }
+    }
+
     fn err(&self, field: impl Into<String>, problem: impl Into<String>) -> ConvertError {
         ConvertError {
             connection: self.name.clone(),

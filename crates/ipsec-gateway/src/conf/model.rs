@@ -30,6 +30,10 @@ pub struct GatewayConfig {
     /// IKE pre-shared keys (`secrets.ike<suffix>`).
     #[serde(default)]
     pub secrets: Vec<IkeSecret>,
+    /// Post-quantum preshared keys (`secrets.ppk<suffix>`, RFC 8784): `ids` are the
+    /// PPK_IDs each key is known by, which a connection's `ppk_id` names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ppks: Vec<IkeSecret>,
     /// Virtual IP address pools (`pools.<name>`).
     #[serde(default)]
     pub pools: Vec<Pool>,
@@ -352,6 +356,13 @@ pub struct Connection {
     pub dpd_delay: Seconds,
     /// `rekey_time` (4h; 0 = never rekey the IKE SA on our own).
     pub rekey_time: Seconds,
+    /// `ppk_id`: the PPK_ID of a post-quantum preshared key (RFC 8784) from
+    /// [`GatewayConfig::ppks`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ppk_id: Option<String>,
+    /// `ppk_required` (no): fail unless the peer uses the PPK.
+    #[serde(default)]
+    pub ppk_required: bool,
     /// The `local` authentication round.
     pub local: AuthRound,
     /// The `remote` authentication round.
@@ -376,6 +387,8 @@ impl Connection {
             fragmentation: true,
             dpd_delay: Seconds(0),
             rekey_time: Seconds(4 * 3600),
+            ppk_id: None,
+            ppk_required: false,
             local: AuthRound::default(),
             remote: AuthRound::default(),
             children: Vec::new(),

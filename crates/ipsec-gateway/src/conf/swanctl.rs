@@ -203,7 +203,11 @@ fn top(items: Vec<Item>) -> R<GatewayConfig> {
                 let mut inner = Seen::default();
                 for item in sec.items {
                     let s = subsection("secrets", item, &mut inner)?;
-                    conf.secrets.push(secret(s)?);
+                    if s.name.starts_with("ppk") {
+                        conf.ppks.push(secret(s)?);
+                    } else {
+                        conf.secrets.push(secret(s)?);
+                    }
                 }
             }
             "pools" => {
@@ -256,7 +260,6 @@ fn conn_unsupported(key: &str) -> Option<&'static str> {
         "if_id_in" | "if_id_out" => NO_KERNEL,
         "childless" => "childless IKE SAs (RFC 6023) are not implemented",
         "mediation" | "mediated_by" | "mediation_peer" => "mediation is not implemented",
-        "ppk_id" | "ppk_required" => "postquantum preshared keys (RFC 8784) are not implemented",
         "ocsp" => NO_CERTS,
         _ => return None,
     })
@@ -288,6 +291,8 @@ fn connection(sec: Section) -> R<Connection> {
                     "remote_port" => c.remote_port = port(v).map_err(bv)?,
                     "proposals" => c.proposals = proposals(ProposalKind::Ike, v).map_err(bv)?,
                     "encap" => c.encap = parse_bool(v).map_err(bv)?,
+                    "ppk_id" => c.ppk_id = Some(v.trim().to_string()),
+                    "ppk_required" => c.ppk_required = parse_bool(v).map_err(bv)?,
                     "fragmentation" => {
                         c.fragmentation = match v {
                             "force" => {
@@ -555,15 +560,16 @@ fn child(conn_children: &str, sec: Section) -> R<Child> {
 }
 
 fn secret(sec: Section) -> R<IkeSecret> {
-    const OTHER: [&str; 10] = [
-        "eap", "xauth", "ntlm", "private", "rsa", "ecdsa", "pkcs8", "pkcs12", "token", "ppk",
+    const OTHER: [&str; 9] = [
+        "eap", "xauth", "ntlm", "private", "rsa", "ecdsa", "pkcs8", "pkcs12", "token",
     ];
-    if !sec.name.starts_with("ike") {
+    let ppk = sec.name.starts_with("ppk");
+    if !sec.name.starts_with("ike") && !ppk {
         return Err(if OTHER.iter().any(|p| sec.name.starts_with(p)) {
             unsupported_section(
                 "secrets",
                 &sec,
-                "only IKE pre-shared keys (secrets.ike<suffix>) are supported",
+                "only IKE pre-shared keys (secrets.ike<suffix>) and PPKs (secrets.ppk<suffix>) are supported",
             )
         } else {
             unknown_section("secrets", &sec)
@@ -593,7 +599,10 @@ fn secret(sec: Section) -> R<IkeSecret> {
             }
             key = Some(k);
         } else if s.key.starts_with("id") {
-            parse_identity(&s.value).map_err(bv)?;
+            // A PPK's ids are PPK_IDs, opaque names; an IKE secret's are identities.
+            if !ppk {
+                parse_identity(&s.value).map_err(bv)?;
+            }
             ids.push(s.value.trim().to_string());
         } else {
             return Err(unknown_key(&path, &s));
