@@ -9,11 +9,13 @@
 //! | ENCR_CHACHA20_POLY1305 (RFC 7634) | [`CHACHA20_POLY1305`] |
 //! | ENCR_NULL_AUTH_AES_GMAC (RFC 4543) | through the AES-GCM objects, see [`CryptoProvider::aead_for`] |
 //! | ENCR_AES_CBC (RFC 3602) | [`AES_128_CBC`], [`AES_256_CBC`] |
+//! | ENCR_AES_CTR (RFC 3686, RFC 5930) | [`AES_128_CTR`], [`AES_192_CTR`], [`AES_256_CTR`] |
+//! | ENCR_AES_CCM_8/12/16 (RFC 4309, RFC 5282) | `AES_{128,192,256}_CCM_{8,12,16}`, e.g. [`AES_128_CCM_16`] |
 //! | AUTH_HMAC_SHA1_96, AUTH_HMAC_SHA2_* (RFC 2404, RFC 4868) | [`HMAC_SHA1_96`], [`HMAC_SHA256_128`], [`HMAC_SHA384_192`], [`HMAC_SHA512_256`] |
 //! | PRF_HMAC_SHA1, PRF_HMAC_SHA2_* (RFC 2104, RFC 4868) | [`PRF_HMAC_SHA1`], [`PRF_HMAC_SHA256`], [`PRF_HMAC_SHA384`], [`PRF_HMAC_SHA512`] |
-//! | Curve25519 (RFC 8031) | [`X25519`] |
-//! | ECP-256, ECP-384 (RFC 5903) | [`ECP256`], [`ECP384`] |
-//! | MODP-2048, MODP-3072 (RFC 3526) | [`MODP2048`], [`MODP3072`] |
+//! | Curve25519, Curve448 (RFC 8031) | [`X25519`], [`X448`] |
+//! | ECP-256, ECP-384, ECP-521 (RFC 5903) | [`ECP256`], [`ECP384`], [`ECP521`] |
+//! | MODP-2048, MODP-3072, MODP-4096 (RFC 3526) | [`MODP2048`], [`MODP3072`], [`MODP4096`] |
 //! | ECDSA P-256/SHA-256, P-384/SHA-384, DER (RFC 7427) and `r ‖ s` (RFC 4754): sign and verify | [`ECDSA_P256_SHA256`], [`ECDSA_P384_SHA384`], [`ECDSA_P256_SHA256_FIXED`], [`ECDSA_P384_SHA384_FIXED`] |
 //! | Ed25519 (RFC 8032, RFC 8420): sign and verify | [`ED25519`] |
 //! | RSASSA-PKCS1-v1_5 and RSASSA-PSS with SHA-256/384/512 (RFC 8017): **verify only** | [`RSA_PKCS1_SHA256`], [`RSA_PKCS1_SHA384`], [`RSA_PKCS1_SHA512`], [`RSA_PSS_SHA256`], [`RSA_PSS_SHA384`], [`RSA_PSS_SHA512`] |
@@ -33,14 +35,30 @@
 //!
 //! | feature | algorithms | crates it brings |
 //! |---|---|---|
-//! | `aead` | AES-GCM, AES-GMAC, ChaCha20-Poly1305 | `aes-gcm`, `chacha20poly1305` |
+//! | `aead` | AES-GCM, AES-GMAC, ChaCha20-Poly1305, AES-CCM | `aes-gcm`, `chacha20poly1305`, `aes`, `ccm` |
 //! | `cbc` | AES-CBC | `aes`, `cbc` |
+//! | `ctr` | AES-CTR | `aes`, `ctr` |
 //! | `hmac` | HMAC-SHA1/SHA2 integrity and PRFs | `hmac`, `sha1`, `sha2` |
-//! | `kx` | X25519, ECP-256/384, MODP-2048/3072 | `x25519-dalek`, `p256`, `p384`, `crypto-bigint` |
+//! | `kx` | X25519, X448, ECP-256/384/521, MODP-2048/3072/4096 | `x25519-dalek`, `x448`, `p256`, `p384`, `p521`, `crypto-bigint` |
 //! | `sig` | ECDSA, Ed25519, RSA verification | `p256`, `p384`, `ed25519-dalek`, `rsa` |
 //!
-//! ESP with AES-GCM takes `default-features = false, features = ["std", "aead"]`:
-//! no elliptic-curve or bignum crate in the build (CI checks the dependency tree).
+//! ESP with AES-GCM (or AES-CCM) takes `default-features = false, features = ["std",
+//! "aead"]`: no elliptic-curve or bignum crate in the build (CI checks the dependency
+//! tree); AES-CTR with HMAC takes `ctr` and `hmac`, likewise free of them.
+//!
+//! # Why these crates
+//!
+//! - AES-CTR and AES-CCM are RustCrypto's `ctr` 0.9 and `ccm` 0.5, the releases on the
+//!   same `cipher` 0.4 / `aead` 0.5 line as `aes-gcm` 0.10 (one copy of `aes`).
+//! - ECP-521 is `p521` 0.13, the release of the `elliptic-curve` 0.13 line that
+//!   `p256`/`p384` are on, so one generic ECDH serves all three curves.
+//! - X448 is RustCrypto's `x448` (over `ed448-goldilocks`), which is maintained with
+//!   the other curves of the project. Its only release line is a pre-release
+//!   (`0.14.0-pre`), pinned exactly; the older `x448` 0.6 of the crate-crypto
+//!   organisation sits on `ed448-goldilocks` 0.7 and `rand_core` 0.5, unmaintained
+//!   since the project moved to RustCrypto. The pre-release brings the next
+//!   `elliptic-curve` (0.14) and `crypto-bigint` (0.7) lines with it, in the `kx`
+//!   feature only.
 //!
 //! # Side channels
 //!
@@ -49,8 +67,11 @@
 //!   secret-dependent table lookups. GHASH and Poly1305 likewise avoid secret-indexed
 //!   tables.
 //! - ICVs and tags are compared in constant time (`subtle`).
-//! - X25519 uses x25519-dalek's Montgomery ladder; P-256 and P-384 use the
-//!   constant-time field and scalar arithmetic of the `p256` and `p384` crates.
+//! - X25519 uses x25519-dalek's Montgomery ladder, X448 the constant-time Montgomery
+//!   ladder of `ed448-goldilocks`; P-256, P-384 and P-521 use the constant-time
+//!   field and scalar arithmetic of the `p256`, `p384` and `p521` crates.
+//! - AES-CTR and AES-CCM run on the same `aes` crate as AES-GCM; CCM's CBC-MAC tag
+//!   is compared in constant time by the `ccm` crate.
 //! - MODP groups use **crypto-bigint**'s `DynResidue::pow_bounded_exp`. It is
 //!   constant time because crypto-bigint works on fixed-size limb arrays with
 //!   Montgomery multiplication that has no data-dependent branches or final
@@ -68,9 +89,9 @@
 //! # Key hygiene
 //!
 //! Key objects zeroize their keys on drop where the RustCrypto crate supports it:
-//! AES (key schedules), AES-GCM, ChaCha20-Poly1305, X25519, P-256 and P-384 secret
-//! scalars (ECDH and ECDSA), Ed25519 signing keys, and MODP exponents. hmac 0.12
-//! cannot zeroize its keyed state.
+//! AES (key schedules, also inside AES-CTR and AES-CCM), AES-GCM, ChaCha20-Poly1305,
+//! X25519 and X448 secrets, P-256, P-384 and P-521 secret scalars (ECDH and ECDSA),
+//! Ed25519 signing keys, and MODP exponents. hmac 0.12 cannot zeroize its keyed state.
 //!
 //! # Example
 //!
@@ -98,6 +119,10 @@ extern crate std;
 mod aead;
 #[cfg(feature = "cbc")]
 mod cbc;
+#[cfg(feature = "ctr")]
+mod ctr;
+#[cfg(feature = "kx")]
+mod curve448;
 #[cfg(feature = "kx")]
 mod ecp;
 #[cfg(feature = "hmac")]
@@ -118,19 +143,25 @@ use ipsec_crypto::{
 
 #[cfg(feature = "aead")]
 pub use crate::aead::{
-    Aead, AES_128_GCM, AES_128_GMAC, AES_256_GCM, AES_256_GMAC, CHACHA20_POLY1305,
+    Aead, AES_128_CCM_12, AES_128_CCM_16, AES_128_CCM_8, AES_128_GCM, AES_128_GMAC, AES_192_CCM_12,
+    AES_192_CCM_16, AES_192_CCM_8, AES_256_CCM_12, AES_256_CCM_16, AES_256_CCM_8, AES_256_GCM,
+    AES_256_GMAC, CHACHA20_POLY1305,
 };
 #[cfg(feature = "cbc")]
 pub use crate::cbc::{AesCbc, AES_128_CBC, AES_256_CBC};
+#[cfg(feature = "ctr")]
+pub use crate::ctr::{AesCtr, AES_128_CTR, AES_192_CTR, AES_256_CTR};
 #[cfg(feature = "kx")]
-pub use crate::ecp::{EcpGroup, ECP256, ECP384};
+pub use crate::curve448::{X448Group, X448};
+#[cfg(feature = "kx")]
+pub use crate::ecp::{EcpGroup, ECP256, ECP384, ECP521};
 #[cfg(feature = "hmac")]
 pub use crate::hmac::{
     HmacInteg, HmacPrf, HMAC_SHA1_96, HMAC_SHA256_128, HMAC_SHA384_192, HMAC_SHA512_256,
     PRF_HMAC_SHA1, PRF_HMAC_SHA256, PRF_HMAC_SHA384, PRF_HMAC_SHA512,
 };
 #[cfg(feature = "kx")]
-pub use crate::modp::{ModpGroup, MODP2048, MODP3072};
+pub use crate::modp::{ModpGroup, MODP2048, MODP3072, MODP4096};
 #[cfg(feature = "std")]
 pub use crate::random::{OsRandom, OS_RANDOM};
 #[cfg(feature = "sig")]
@@ -155,6 +186,24 @@ static AEADS: &[&dyn AeadAlgorithm] = &[
     &AES_128_GCM,
     #[cfg(feature = "aead")]
     &CHACHA20_POLY1305,
+    #[cfg(feature = "aead")]
+    &AES_256_CCM_16,
+    #[cfg(feature = "aead")]
+    &AES_192_CCM_16,
+    #[cfg(feature = "aead")]
+    &AES_128_CCM_16,
+    #[cfg(feature = "aead")]
+    &AES_256_CCM_12,
+    #[cfg(feature = "aead")]
+    &AES_192_CCM_12,
+    #[cfg(feature = "aead")]
+    &AES_128_CCM_12,
+    #[cfg(feature = "aead")]
+    &AES_256_CCM_8,
+    #[cfg(feature = "aead")]
+    &AES_192_CCM_8,
+    #[cfg(feature = "aead")]
+    &AES_128_CCM_8,
 ];
 /// The block ciphers.
 static CIPHERS: &[&dyn CipherAlgorithm] = &[
@@ -162,6 +211,12 @@ static CIPHERS: &[&dyn CipherAlgorithm] = &[
     &AES_256_CBC,
     #[cfg(feature = "cbc")]
     &AES_128_CBC,
+    #[cfg(feature = "ctr")]
+    &AES_256_CTR,
+    #[cfg(feature = "ctr")]
+    &AES_192_CTR,
+    #[cfg(feature = "ctr")]
+    &AES_128_CTR,
 ];
 /// The integrity algorithms.
 static INTEGS: &[&dyn IntegAlgorithm] = &[
@@ -197,6 +252,12 @@ static KX_GROUPS: &[&dyn KxGroup] = &[
     &MODP3072,
     #[cfg(feature = "kx")]
     &MODP2048,
+    #[cfg(feature = "kx")]
+    &ECP521,
+    #[cfg(feature = "kx")]
+    &X448,
+    #[cfg(feature = "kx")]
+    &MODP4096,
 ];
 
 /// The signature verifiers.
@@ -255,6 +316,7 @@ pub static PROVIDER: CryptoProvider = provider_with_random(&OS_RANDOM);
     feature = "std",
     feature = "aead",
     feature = "cbc",
+    feature = "ctr",
     feature = "hmac",
     feature = "kx",
     feature = "sig"

@@ -1,5 +1,5 @@
-//! Finite-field Diffie-Hellman over the RFC 3526 MODP groups 14 (2048-bit) and
-//! 15 (3072-bit), generator 2.
+//! Finite-field Diffie-Hellman over the RFC 3526 MODP groups 14 (2048-bit),
+//! 15 (3072-bit) and 16 (4096-bit), generator 2.
 //!
 //! Public values and shared secrets are big-endian and left-padded with zeros to the
 //! length of the prime (RFC 7296 §3.4; RFC 2631 §2.1.2 for the secret).
@@ -14,7 +14,7 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use crypto_bigint::modular::runtime_mod::{DynResidue, DynResidueParams};
-use crypto_bigint::{Limb, Uint, Zero, U2048, U3072, U512};
+use crypto_bigint::{Limb, Uint, Zero, U2048, U3072, U4096, U512};
 use ipsec_crypto::{ActiveKx, CryptoError, KeId, KxGroup, SecureRandom, SharedSecret};
 use zeroize::{Zeroize, Zeroizing};
 
@@ -24,8 +24,9 @@ use crate::BACKEND;
 ///
 /// NIST SP 800-56A Rev. 3 §5.6.1.1.1 allows, and RFC 3526 §8 discusses, exponents of
 /// at least twice the group's security strength (MODP-2048: 112 bits, MODP-3072:
-/// 128 bits). 512 bits is double that again and keeps the exponentiation 4 to 6
-/// times faster than a full-length exponent.
+/// 128 bits, MODP-4096: 152 bits by SP 800-56B's estimate, so at least 304). 512 bits
+/// is more than that and keeps the exponentiation 4 to 8 times faster than a
+/// full-length exponent.
 const EXP_BITS: usize = 512;
 
 /// How often a private exponent below 2 is drawn again before giving up.
@@ -59,14 +60,36 @@ const P3072: U3072 = U3072::from_be_hex(concat!(
     "08E24FA074E5AB3143DB5BFCE0FD108E4B82D120A93AD2CAFFFFFFFFFFFFFFFF",
 ));
 
+/// The RFC 3526 §5 4096-bit prime, `2^4096 - 2^4032 - 1 + 2^64 * ([2^3966 pi] + 240904)`.
+const P4096: U4096 = U4096::from_be_hex(concat!(
+    "FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74",
+    "020BBEA63B139B22514A08798E3404DDEF9519B3CD3A431B302B0A6DF25F1437",
+    "4FE1356D6D51C245E485B576625E7EC6F44C42E9A637ED6B0BFF5CB6F406B7ED",
+    "EE386BFB5A899FA5AE9F24117C4B1FE649286651ECE45B3DC2007CB8A163BF05",
+    "98DA48361C55D39A69163FA8FD24CF5F83655D23DCA3AD961C62F356208552BB",
+    "9ED529077096966D670C354E4ABC9804F1746C08CA18217C32905E462E36CE3B",
+    "E39E772C180E86039B2783A2EC07A28FB5C55DF06F4C52C9DE2BCBF695581718",
+    "3995497CEA956AE515D2261898FA051015728E5A8AAAC42DAD33170D04507A33",
+    "A85521ABDF1CBA64ECFB850458DBEF0A8AEA71575D060C7DB3970F85A6E1E4C7",
+    "ABF5AE8CDB0933D71E8C94E04A25619DCEE3D2261AD2EE6BF12FFA06D98A0864",
+    "D87602733EC86A64521F2B18177B200CBBE117577A615D6C770988C0BAD946E2",
+    "08E24FA074E5AB3143DB5BFCE0FD108E4B82D120A92108011A723C12A787E6D7",
+    "88719A10BDBA5B2699C327186AF4E23C1A946834B6150BDA2583E9CA2AD44CE8",
+    "DBBBC2DB04DE8EF92E8EFC141FBECAA6287C59474E6BC05D99B2964FA090C3A2",
+    "233BA186515BE7ED1F612970CEE2D7AFB81BDD762170481CD0069127D5B05AA9",
+    "93B4EA988D8FDDC186FFB7DC90A6C08F4DF435C934063199FFFFFFFFFFFFFFFF",
+));
+
 /// Which prime a [`ModpGroup`] uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Prime {
     P2048,
     P3072,
+    P4096,
 }
 
-/// A MODP Diffie-Hellman group; the instances are [`MODP2048`] and [`MODP3072`].
+/// A MODP Diffie-Hellman group; the instances are [`MODP2048`], [`MODP3072`] and
+/// [`MODP4096`].
 #[derive(Debug)]
 pub struct ModpGroup {
     prime: Prime,
@@ -80,12 +103,17 @@ pub static MODP2048: ModpGroup = ModpGroup {
 pub static MODP3072: ModpGroup = ModpGroup {
     prime: Prime::P3072,
 };
+/// 4096-bit MODP group (KeId::MODP_4096, group 16, RFC 3526 §5): 512-byte values.
+pub static MODP4096: ModpGroup = ModpGroup {
+    prime: Prime::P4096,
+};
 
 impl KxGroup for ModpGroup {
     fn id(&self) -> KeId {
         match self.prime {
             Prime::P2048 => KeId::MODP_2048,
             Prime::P3072 => KeId::MODP_3072,
+            Prime::P4096 => KeId::MODP_4096,
         }
     }
 
@@ -93,6 +121,7 @@ impl KxGroup for ModpGroup {
         match self.prime {
             Prime::P2048 => 256,
             Prime::P3072 => 384,
+            Prime::P4096 => 512,
         }
     }
 
@@ -108,6 +137,7 @@ impl KxGroup for ModpGroup {
         Ok(match self.prime {
             Prime::P2048 => Box::new(Active::new(id, &P2048, x)),
             Prime::P3072 => Box::new(Active::new(id, &P3072, x)),
+            Prime::P4096 => Box::new(Active::new(id, &P4096, x)),
         })
     }
 }
@@ -198,10 +228,13 @@ mod tests {
     fn primes_are_as_long_as_the_group() {
         assert_eq!(U2048::LIMBS * Limb::BYTES, 256);
         assert_eq!(U3072::LIMBS * Limb::BYTES, 384);
+        assert_eq!(U4096::LIMBS * Limb::BYTES, 512);
         assert_eq!(P2048.bits(), 2048);
         assert_eq!(P3072.bits(), 3072);
-        // Both primes end in 64 one bits.
+        assert_eq!(P4096.bits(), 4096);
+        // The primes end in 64 one bits.
         assert_eq!(P2048.as_words()[0], Limb::MAX.0);
         assert_eq!(P3072.as_words()[0], Limb::MAX.0);
+        assert_eq!(P4096.as_words()[0], Limb::MAX.0);
     }
 }

@@ -64,7 +64,8 @@ impl CryptoProvider {
             .find(|a| a.id() == id && a.key_len() == key_len)
     }
 
-    /// The block cipher for transform `id` with a key of `key_len` bytes.
+    /// The block cipher for transform `id` with a key of `key_len` bytes (for AES-CTR:
+    /// the AES key, without the nonce that follows it in the key material).
     pub fn cipher(&self, id: EncrId, key_len: usize) -> Option<&'static dyn CipherAlgorithm> {
         if id == EncrId::ENCR_NULL && key_len == 0 {
             return Some(&crate::null::NULL_CIPHER);
@@ -151,7 +152,7 @@ impl CryptoProvider {
             // id comes first, so that a provider can run GMAC on another backend than
             // GCM (their speeds differ: docs/performance.md, AH); else AES-GCM.
             EncrKind::Gmac => self.gmac(d.key_len()),
-            EncrKind::Cbc | EncrKind::Null => None,
+            EncrKind::Cbc | EncrKind::Null | EncrKind::Ctr => None,
         }
     }
 
@@ -159,7 +160,9 @@ impl CryptoProvider {
     pub fn supports_encr(&self, d: &EncrDesc) -> bool {
         match d.kind {
             EncrKind::Aead | EncrKind::Gmac => self.aead_for(d).is_some(),
-            EncrKind::Cbc | EncrKind::Null => self.cipher(d.id, d.key_len()).is_some(),
+            EncrKind::Cbc | EncrKind::Null | EncrKind::Ctr => {
+                self.cipher(d.id, d.key_len()).is_some()
+            }
         }
     }
 
@@ -167,7 +170,9 @@ impl CryptoProvider {
     pub fn encr_backend(&self, d: &EncrDesc) -> Option<&'static str> {
         match d.kind {
             EncrKind::Aead | EncrKind::Gmac => self.aead_for(d).map(|a| a.backend()),
-            EncrKind::Cbc | EncrKind::Null => self.cipher(d.id, d.key_len()).map(|a| a.backend()),
+            EncrKind::Cbc | EncrKind::Null | EncrKind::Ctr => {
+                self.cipher(d.id, d.key_len()).map(|a| a.backend())
+            }
         }
     }
 }

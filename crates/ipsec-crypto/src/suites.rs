@@ -16,6 +16,11 @@ pub enum EncrKind {
     Cbc,
     /// ENCR_NULL (RFC 2410), used with an integrity transform.
     Null,
+    /// AES in counter mode (RFC 3686): a stream cipher with an explicit IV and a nonce
+    /// taken from the key material (`salt_len`), used with an integrity transform. The
+    /// protocol layer builds the counter block nonce ‖ IV ‖ 1 (RFC 3686 §4); the
+    /// backend's [`CipherAlgorithm`](crate::CipherAlgorithm) takes it as its IV.
+    Ctr,
 }
 
 /// An encryption transform.
@@ -250,6 +255,192 @@ encr!(
     "RFC 2410"
 );
 
+// AES-CTR (RFC 3686; RFC 5930 in IKEv2): 4-byte nonce from the key material, 8-byte IV.
+encr!(
+    AES_CTR_128,
+    ENCR_AES_CTR,
+    128,
+    true,
+    4,
+    8,
+    0,
+    1,
+    Ctr,
+    "aes128ctr",
+    [],
+    "AES-128-CTR",
+    "RFC 3686, RFC 5930"
+);
+encr!(
+    AES_CTR_192,
+    ENCR_AES_CTR,
+    192,
+    true,
+    4,
+    8,
+    0,
+    1,
+    Ctr,
+    "aes192ctr",
+    [],
+    "AES-192-CTR",
+    "RFC 3686, RFC 5930"
+);
+encr!(
+    AES_CTR_256,
+    ENCR_AES_CTR,
+    256,
+    true,
+    4,
+    8,
+    0,
+    1,
+    Ctr,
+    "aes256ctr",
+    [],
+    "AES-256-CTR",
+    "RFC 3686, RFC 5930"
+);
+
+// AES-CCM (RFC 4309; RFC 5282 in IKEv2): 3-byte salt, 8-byte IV, 11-byte nonce; the
+// ICV length (8, 12, 16) is in the transform id. `aesXccm` means the 16-byte ICV, and
+// strongSwan also spells the ICV length in bits (ccm64, ccm96, ccm128).
+encr!(
+    AES_CCM_8_128,
+    ENCR_AES_CCM_8,
+    128,
+    true,
+    3,
+    8,
+    8,
+    1,
+    Aead,
+    "aes128ccm8",
+    ["aes128ccm64"],
+    "AES-128-CCM-8",
+    "RFC 4309, RFC 5282"
+);
+encr!(
+    AES_CCM_8_192,
+    ENCR_AES_CCM_8,
+    192,
+    true,
+    3,
+    8,
+    8,
+    1,
+    Aead,
+    "aes192ccm8",
+    ["aes192ccm64"],
+    "AES-192-CCM-8",
+    "RFC 4309, RFC 5282"
+);
+encr!(
+    AES_CCM_8_256,
+    ENCR_AES_CCM_8,
+    256,
+    true,
+    3,
+    8,
+    8,
+    1,
+    Aead,
+    "aes256ccm8",
+    ["aes256ccm64"],
+    "AES-256-CCM-8",
+    "RFC 4309, RFC 5282"
+);
+encr!(
+    AES_CCM_12_128,
+    ENCR_AES_CCM_12,
+    128,
+    true,
+    3,
+    8,
+    12,
+    1,
+    Aead,
+    "aes128ccm12",
+    ["aes128ccm96"],
+    "AES-128-CCM-12",
+    "RFC 4309, RFC 5282"
+);
+encr!(
+    AES_CCM_12_192,
+    ENCR_AES_CCM_12,
+    192,
+    true,
+    3,
+    8,
+    12,
+    1,
+    Aead,
+    "aes192ccm12",
+    ["aes192ccm96"],
+    "AES-192-CCM-12",
+    "RFC 4309, RFC 5282"
+);
+encr!(
+    AES_CCM_12_256,
+    ENCR_AES_CCM_12,
+    256,
+    true,
+    3,
+    8,
+    12,
+    1,
+    Aead,
+    "aes256ccm12",
+    ["aes256ccm96"],
+    "AES-256-CCM-12",
+    "RFC 4309, RFC 5282"
+);
+encr!(
+    AES_CCM_16_128,
+    ENCR_AES_CCM_16,
+    128,
+    true,
+    3,
+    8,
+    16,
+    1,
+    Aead,
+    "aes128ccm16",
+    ["aes128ccm128", "aes128ccm"],
+    "AES-128-CCM-16",
+    "RFC 4309, RFC 5282"
+);
+encr!(
+    AES_CCM_16_192,
+    ENCR_AES_CCM_16,
+    192,
+    true,
+    3,
+    8,
+    16,
+    1,
+    Aead,
+    "aes192ccm16",
+    ["aes192ccm128", "aes192ccm"],
+    "AES-192-CCM-16",
+    "RFC 4309, RFC 5282"
+);
+encr!(
+    AES_CCM_16_256,
+    ENCR_AES_CCM_16,
+    256,
+    true,
+    3,
+    8,
+    16,
+    1,
+    Aead,
+    "aes256ccm16",
+    ["aes256ccm128", "aes256ccm"],
+    "AES-256-CCM-16",
+    "RFC 4309, RFC 5282"
+);
+
 /// Every encryption transform, in the order `ipsec suites` lists them.
 pub static ENCR: &[&EncrDesc] = &[
     &AES_GCM_16_128,
@@ -260,6 +451,18 @@ pub static ENCR: &[&EncrDesc] = &[
     &AES_GMAC_128,
     &AES_GMAC_256,
     &NULL,
+    &AES_CTR_128,
+    &AES_CTR_192,
+    &AES_CTR_256,
+    &AES_CCM_16_128,
+    &AES_CCM_16_192,
+    &AES_CCM_16_256,
+    &AES_CCM_12_128,
+    &AES_CCM_12_192,
+    &AES_CCM_12_256,
+    &AES_CCM_8_128,
+    &AES_CCM_8_192,
+    &AES_CCM_8_256,
 ];
 
 /// PRF_HMAC_SHA1 (RFC 2104), token `prfsha1`.
@@ -397,8 +600,38 @@ pub static MODP3072: KeDesc = KeDesc {
     rfc: "RFC 3526",
 };
 
+/// 521-bit random ECP group (RFC 5903), token `ecp521`.
+pub static ECP521: KeDesc = KeDesc {
+    id: KeId::ECP_521,
+    public_len: 132,
+    token: "ecp521",
+    aliases: &[],
+    name: "NIST P-521",
+    rfc: "RFC 5903",
+};
+/// Curve448 (RFC 8031), token `x448` (strongSwan also says `curve448`).
+pub static X448: KeDesc = KeDesc {
+    id: KeId::CURVE448,
+    public_len: 56,
+    token: "x448",
+    aliases: &["curve448"],
+    name: "Curve448",
+    rfc: "RFC 8031",
+};
+/// 4096-bit MODP group (RFC 3526), token `modp4096`.
+pub static MODP4096: KeDesc = KeDesc {
+    id: KeId::MODP_4096,
+    public_len: 512,
+    token: "modp4096",
+    aliases: &[],
+    name: "MODP-4096",
+    rfc: "RFC 3526",
+};
+
 /// Every key exchange method.
-pub static KE: &[&KeDesc] = &[&X25519, &ECP256, &ECP384, &MODP2048, &MODP3072];
+pub static KE: &[&KeDesc] = &[
+    &X25519, &ECP256, &ECP384, &MODP2048, &MODP3072, &ECP521, &X448, &MODP4096,
+];
 
 /// Finds an encryption transform by id and key length in bits.
 pub fn encr(id: EncrId, key_bits: u16) -> Option<&'static EncrDesc> {
@@ -444,5 +677,40 @@ mod tests {
         assert_eq!(ke(KeId::ECP_384).unwrap().public_len, 96);
         assert_eq!(AES_CBC_128.keymat_len(), 16);
         assert_eq!(AES_GCM_16_128.keymat_len(), 20);
+    }
+
+    #[test]
+    fn ctr_ccm_and_new_groups() {
+        // RFC 3686 §5.1 / RFC 5930 §4: key and a 4-byte nonce.
+        let ctr = encr(EncrId::ENCR_AES_CTR, 192).unwrap();
+        assert_eq!(
+            (ctr.keymat_len(), ctr.iv_len, ctr.kind),
+            (28, 8, EncrKind::Ctr)
+        );
+        assert!(!ctr.is_combined());
+        // RFC 4309 §7.1: key and a 3-byte salt; the ICV length is in the id.
+        for (id, icv) in [
+            (EncrId::ENCR_AES_CCM_8, 8),
+            (EncrId::ENCR_AES_CCM_12, 12),
+            (EncrId::ENCR_AES_CCM_16, 16),
+        ] {
+            for bits in [128, 192, 256] {
+                let d = encr(id, bits).unwrap();
+                assert_eq!(d.icv_len, icv);
+                assert_eq!(d.keymat_len(), usize::from(bits) / 8 + 3);
+                assert!(d.is_combined());
+            }
+        }
+        assert_eq!(ke(KeId::ECP_521).unwrap().public_len, 132);
+        assert_eq!(ke(KeId::CURVE448).unwrap().public_len, 56);
+        assert_eq!(ke(KeId::MODP_4096).unwrap().public_len, 512);
+        // Every token and alias names one transform.
+        let mut seen = alloc::vec::Vec::new();
+        for d in ENCR {
+            for t in core::iter::once(&d.token).chain(d.aliases) {
+                assert!(!seen.contains(t), "{t}");
+                seen.push(*t);
+            }
+        }
     }
 }

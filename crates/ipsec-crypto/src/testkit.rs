@@ -16,8 +16,10 @@
 //!
 //! Key exchange vectors need a fixed private key. The suite passes a [`FixedRandom`]
 //! that hands out the vector's private key bytes to [`KxGroup::start`], so a backend
-//! must build its private key from exactly the bytes it draws: 32 bytes for X25519
-//! (clamped per RFC 7748), and the field-length big-endian scalar for the ECP groups.
+//! must build its private key from exactly the bytes it draws: 32 bytes for X25519 and
+//! 56 for X448 (clamped per RFC 7748), the field-length big-endian scalar for the ECP
+//! groups (for P-521 with the 7 bits above the order's length cleared; the RFC 5903
+//! scalar has them clear), and the big-endian number of 64 bytes for the MODP groups.
 
 use std::boxed::Box;
 use std::format;
@@ -27,6 +29,7 @@ use std::vec::Vec;
 
 use serde_json::Value;
 
+mod breadth;
 mod signatures;
 pub use signatures::{
     check_signature_interop, check_signatures, signature_vectors, SignatureVector,
@@ -384,9 +387,11 @@ fn aead_kat(alg: &dyn crate::AeadAlgorithm, case: &AeadCase<'_>) {
     }
 }
 
-/// AEAD known-answer tests: AES-GCM-16 (128/192/256) and ChaCha20-Poly1305 ESP
-/// packets and AES-GMAC (AES-GCM with everything in the AAD) from esp.json, and the
-/// RFC 7634 Appendix B IKEv2 SK payload from ikev2_sk.json. Each vector is sealed
+/// AEAD known-answer tests: AES-GCM-16 (128/192/256), AES-CCM and ChaCha20-Poly1305
+/// ESP packets and AES-GMAC (AES-GCM with everything in the AAD) from esp.json, the
+/// RFC 7634 Appendix B IKEv2 SK payload from ikev2_sk.json, and AES-CCM with the
+/// 11-byte nonce of RFC 4309 from aes_ccm.json (Wycheproof, and OpenSSL for the 8-
+/// and 12-byte ICVs). Each vector is sealed
 /// (byte-exact), opened, and opened again with a flipped tag, ciphertext and AAD bit,
 /// which must give [`CryptoError::Authentication`].
 ///
@@ -404,6 +409,10 @@ pub fn check_aead(p: &CryptoProvider) -> usize {
             "AES-GCM" => (EncrId::ENCR_AES_GCM_16, false),
             "CHACHA20-POLY1305" => (EncrId::ENCR_CHACHA20_POLY1305, false),
             "NULL-AES-GMAC" => (EncrId::ENCR_AES_GCM_16, true),
+            "AES-CCM" => match breadth::ccm_id(v.icv_len) {
+                Some(id) => (id, false),
+                None => continue,
+            },
             _ => continue,
         };
         let Some(alg) = p.aead(id, v.encr_key.len()) else {
@@ -483,12 +492,14 @@ pub fn check_aead(p: &CryptoProvider) -> usize {
         );
         n += 1;
     }
-    n
+    n + breadth::ccm(p)
 }
 
-/// Block cipher known-answer tests: the AES-CBC ESP packets of esp.json (RFC 3602 and
-/// others), decrypted and re-encrypted byte for byte with the explicit IV, plus
-/// ENCR_NULL packets through [`CryptoProvider::cipher`].
+/// Block cipher known-answer tests: the AES-CBC and AES-CTR ESP packets of esp.json
+/// (RFC 3602, Linux, DPDK, ODP), decrypted and re-encrypted byte for byte with the
+/// explicit IV (for CTR the counter block nonce ‖ IV ‖ 1 of RFC 3686 §4), ENCR_NULL
+/// packets through [`CryptoProvider::cipher`], and the RFC 3686 §6 vectors of
+/// aes_ctr.json.
 ///
 /// # Panics
 ///
@@ -502,6 +513,7 @@ pub fn check_cipher(p: &CryptoProvider) -> usize {
         }
         let id = match v.encr {
             "AES-CBC" => EncrId::ENCR_AES_CBC,
+            "AES-CTR" => EncrId::ENCR_AES_CTR,
             "NULL" => EncrId::ENCR_NULL,
             _ => continue,
         };
@@ -511,13 +523,18 @@ pub fn check_cipher(p: &CryptoProvider) -> usize {
         v.check_layout();
         let backend = alg.backend();
         let name = v.name;
-        assert_eq!(v.iv.len(), alg.iv_len(), "{name}: IV length");
+        let iv = if id == EncrId::ENCR_AES_CTR {
+            breadth::ctr_block(&v.salt, &v.iv)
+        } else {
+            v.iv.clone()
+        };
+        assert_eq!(iv.len(), alg.iv_len(), "{name}: IV length");
         let k = alg
             .new_key(&v.encr_key)
             .unwrap_or_else(|e| panic!("{name} [{backend}]: new_key failed: {e}"));
 
         let mut data = v.body().to_vec();
-        k.decrypt(&v.iv, &mut data)
+        k.decrypt(&iv, &mut data)
             .unwrap_or_else(|e| panic!("{name} [{backend}]: decrypt failed: {e}"));
         assert_eq!(
             hex::encode(&data),
@@ -526,7 +543,7 @@ pub fn check_cipher(p: &CryptoProvider) -> usize {
         );
 
         let mut data = v.plaintext.clone();
-        k.encrypt(&v.iv, &mut data)
+        k.encrypt(&iv, &mut data)
             .unwrap_or_else(|e| panic!("{name} [{backend}]: encrypt failed: {e}"));
         assert_eq!(
             hex::encode(&data),
@@ -535,7 +552,7 @@ pub fn check_cipher(p: &CryptoProvider) -> usize {
         );
         n += 1;
     }
-    n
+    n + breadth::ctr(p)
 }
 
 fn integ_id(name: &str) -> Option<IntegId> {
@@ -961,9 +978,13 @@ fn x25519_mult(name: &str, group: &dyn KxGroup, k: &[u8], u: &[u8]) -> Vec<u8> {
 /// - ecdh_ecp.json (RFC 5903 §8): for each group the provider has, both sides'
 ///   public values (`x ‖ y`) and the shared secret (`x`), with the big-endian private
 ///   scalars handed in through [`FixedRandom`]; points off the curve are refused.
-/// - MODP-2048 and MODP-3072 (RFC 3526): public value length and range, peer values
-///   0, 1, p - 1 and p refused, p - 2 accepted, and the generator as peer value
-///   gives our own public value.
+/// - x448.json (RFC 7748 §5.2 and §6.2, RFC 8031): as for X25519, with 56-byte keys
+///   and iterations up to 1,000.
+/// - MODP-2048, MODP-3072 and MODP-4096 (RFC 3526): public value length and range,
+///   peer values 0, 1, p - 1 and p refused, p - 2 accepted, and the generator as
+///   peer value gives our own public value; for MODP-4096 also the Diffie-Hellman
+///   known answer of modp4096.json (made with Python's `pow` and checked with
+///   OpenSSL).
 /// - Every group of the provider: both sides agree, through `start` and `respond`.
 ///
 /// # Panics
@@ -1085,7 +1106,7 @@ pub fn check_kx(p: &CryptoProvider) -> usize {
             g,
             &std::vec![0u8; pub_r.len()],
         );
-        // x = 2^k - 1 is beyond the field prime for both P-256 and P-384.
+        // x = 2^k - 1 is beyond the field prime of P-256, P-384 and P-521.
         let mut big_x = pub_r.clone();
         big_x
             .iter_mut()
@@ -1102,6 +1123,7 @@ pub fn check_kx(p: &CryptoProvider) -> usize {
         let Some(g) = p.kx(id) else { continue };
         n += check_modp(p, g, prime);
     }
+    n += breadth::x448(p) + breadth::modp4096(p);
 
     for g in p.kx_groups {
         kx_agree(p, *g);
@@ -1453,6 +1475,7 @@ mod tests {
         ]
         .into_iter()
         .chain(signatures::FILES)
+        .chain(breadth::FILES)
         {
             assert!(!load(file, text).is_empty(), "{file}");
         }

@@ -13,10 +13,10 @@ use crate::error::CryptoError;
 use crate::secret::SharedSecret;
 use crate::{EncrId, IntegId, KeId, PrfId};
 
-/// An AEAD algorithm (AES-GCM, ChaCha20-Poly1305).
+/// An AEAD algorithm (AES-GCM, ChaCha20-Poly1305, AES-CCM).
 ///
 /// The nonce is passed whole: building it from salt and explicit IV (RFC 4106 §4,
-/// RFC 7634 §2) is the protocol layer's job.
+/// RFC 7634 §2, RFC 4309 §4: an 11-byte nonce for CCM) is the protocol layer's job.
 pub trait AeadAlgorithm: Send + Sync + fmt::Debug {
     /// The transform id this algorithm implements.
     fn id(&self) -> EncrId;
@@ -54,7 +54,13 @@ pub trait AeadKey: Send + Sync {
     ) -> Result<(), CryptoError>;
 }
 
-/// A block cipher mode for the non-combined ESP and IKE transforms (AES-CBC).
+/// A block cipher mode for the non-combined ESP and IKE transforms (AES-CBC, AES-CTR).
+///
+/// For AES-CTR (RFC 3686) the key is the AES key alone and the IV is the whole 16-byte
+/// initial counter block, whose last 32 bits count the blocks (big-endian, wrapping):
+/// building it from the nonce in the key material and the explicit IV,
+/// nonce ‖ IV ‖ 0x00000001 (RFC 3686 §4), is the protocol layer's job, as the AEAD
+/// nonce is. Its block length is 1: any data length is accepted.
 pub trait CipherAlgorithm: Send + Sync + fmt::Debug {
     /// The transform id.
     fn id(&self) -> EncrId;
@@ -62,7 +68,7 @@ pub trait CipherAlgorithm: Send + Sync + fmt::Debug {
     fn key_len(&self) -> usize;
     /// Block length: the data must be a multiple of it.
     fn block_len(&self) -> usize;
-    /// IV length in bytes.
+    /// IV length in bytes (for AES-CTR the counter block, 16).
     fn iv_len(&self) -> usize;
     /// The backend that implements it.
     fn backend(&self) -> &'static str;

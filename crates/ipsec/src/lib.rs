@@ -48,7 +48,9 @@
 //! | HMAC-SHA1-96, HMAC-SHA2-384-192/512-256, PRF-HMAC-SHA1/384/512 | ring | assembly |
 //! | Curve25519, ECP-256, ECP-384 | ring | faster scalar multiplication |
 //! | AES-CBC (128, 256) | RustCrypto | ring has no CBC |
-//! | MODP-2048, MODP-3072 | RustCrypto | ring has no finite-field Diffie-Hellman |
+//! | AES-CTR (128, 192, 256), AES-CCM (8-, 12-, 16-byte ICV; 128, 192, 256) | RustCrypto | ring has neither |
+//! | MODP-2048, MODP-3072, MODP-4096 | RustCrypto | ring has no finite-field Diffie-Hellman |
+//! | ECP-521, Curve448 | RustCrypto | ring's ECDH has P-256, P-384 and X25519 only |
 //! | ECDSA P-256/P-384 (DER and `r ‖ s`), Ed25519, RSA PKCS#1 v1.5 and PSS: verify and sign | ring | assembly; the RustCrypto backend cannot sign with RSA (RUSTSEC-2023-0071) |
 //! | random source | ring (`SYSTEM_RANDOM`, the OS CSPRNG) | |
 //! | ENCR_NULL | `ipsec-crypto` (`NULL_CIPHER`) | needs no backend |
@@ -189,7 +191,8 @@ use ipsec_crypto_ring as ring_be;
 use ipsec_crypto_rustcrypto as rc_be;
 
 /// The default provider: ring for every transform where it is the faster backend,
-/// RustCrypto for HMAC-SHA2-256, AES-CBC and the MODP groups, ring for signatures,
+/// RustCrypto for HMAC-SHA2-256, AES-GMAC and for what ring lacks (AES-CBC, AES-CTR,
+/// AES-CCM, ECP-521, Curve448, the MODP groups), ring for signatures,
 /// and the OS random source through ring. See the
 /// [crate docs](crate#crypto-providers) for the table and for how to compose your own.
 #[cfg(all(feature = "ring", feature = "rustcrypto"))]
@@ -204,8 +207,25 @@ pub static DEFAULT_PROVIDER: CryptoProvider = CryptoProvider {
         // AES-GCM is several times faster (docs/performance.md, AH).
         &rc_be::AES_256_GMAC,
         &rc_be::AES_128_GMAC,
+        // AES-CCM: ring has none.
+        &rc_be::AES_256_CCM_16,
+        &rc_be::AES_192_CCM_16,
+        &rc_be::AES_128_CCM_16,
+        &rc_be::AES_256_CCM_12,
+        &rc_be::AES_192_CCM_12,
+        &rc_be::AES_128_CCM_12,
+        &rc_be::AES_256_CCM_8,
+        &rc_be::AES_192_CCM_8,
+        &rc_be::AES_128_CCM_8,
     ],
-    ciphers: &[&rc_be::AES_256_CBC, &rc_be::AES_128_CBC],
+    // AES-CBC and AES-CTR: ring has neither.
+    ciphers: &[
+        &rc_be::AES_256_CBC,
+        &rc_be::AES_128_CBC,
+        &rc_be::AES_256_CTR,
+        &rc_be::AES_192_CTR,
+        &rc_be::AES_128_CTR,
+    ],
     // HMAC-SHA2-256 from RustCrypto: measured faster than ring's on short inputs and
     // equal on long ones (docs/performance.md); the other HMACs from ring.
     integs: &[
@@ -226,6 +246,10 @@ pub static DEFAULT_PROVIDER: CryptoProvider = CryptoProvider {
         &ring_be::ECP384,
         &rc_be::MODP3072,
         &rc_be::MODP2048,
+        // ring's ECDH has no P-521 and no X448.
+        &rc_be::ECP521,
+        &rc_be::X448,
+        &rc_be::MODP4096,
     ],
     // Signatures from ring: assembly for P-256 and RSA, and ring can sign with RSA
     // (the RustCrypto backend verifies RSA only).
@@ -242,7 +266,8 @@ pub fn rustcrypto_provider() -> &'static CryptoProvider {
     &rc_be::PROVIDER
 }
 
-/// The ring-only provider (no AES-CBC, no MODP groups).
+/// The ring-only provider (no AES-CBC, AES-CTR or AES-CCM; no ECP-521, Curve448 or
+/// MODP groups).
 #[cfg(feature = "ring")]
 pub fn ring_provider() -> &'static CryptoProvider {
     &ring_be::PROVIDER
