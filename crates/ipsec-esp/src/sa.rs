@@ -9,13 +9,16 @@
 //!
 //! | transform | nonce | AAD | integrity input |
 //! |---|---|---|---|
-//! | AES-GCM ([RFC 4106]), ChaCha20-Poly1305 ([RFC 7634]) | salt ‖ IV | SPI ‖ seq, or SPI ‖ seq_hi ‖ seq_lo with ESN | – |
+//! | AES-GCM ([RFC 4106]), ChaCha20-Poly1305 ([RFC 7634]) | salt ‖ IV (4 + 8 bytes) | SPI ‖ seq, or SPI ‖ seq_hi ‖ seq_lo with ESN | – |
+//! | AES-CCM ([RFC 4309]) | salt ‖ IV (3 + 8 bytes) | as AES-GCM ([RFC 4309 §5]) | – |
 //! | AES-GMAC ([RFC 4543]) | salt ‖ IV | SPI ‖ \[seq_hi ‖\] seq_lo ‖ IV ‖ payload ‖ padding ‖ trailer | – |
 //! | AES-CBC / NULL + HMAC | – | – | SPI ‖ seq_lo ‖ IV ‖ ciphertext \[‖ seq_hi\] ([RFC 4303 §2.2.1]) |
+//! | AES-CTR ([RFC 3686]) + HMAC | counter block nonce ‖ IV ‖ 0x00000001 ([RFC 3686 §4]) | – | as AES-CBC |
 //!
-//! The AEAD IV is the 64-bit sequence number in network byte order, which is unique per
-//! key as [RFC 4106 §3.1] requires. The CBC IV comes from the provider's
-//! [`SecureRandom`] ([RFC 3602 §2.1]: unpredictable).
+//! The AEAD and AES-CTR IV is the 64-bit sequence number in network byte order, which
+//! is unique per key as [RFC 4106 §3.1], [RFC 4309 §3.1] and [RFC 3686 §3] require.
+//! The CBC IV comes from the provider's [`SecureRandom`] ([RFC 3602 §2.1]:
+//! unpredictable).
 //!
 //! [RFC 4303 §3.3]: https://www.rfc-editor.org/rfc/rfc4303#section-3.3
 //! [§3.4]: https://www.rfc-editor.org/rfc/rfc4303#section-3.4
@@ -25,6 +28,12 @@
 //! [RFC 4543]: https://www.rfc-editor.org/rfc/rfc4543
 //! [RFC 7634]: https://www.rfc-editor.org/rfc/rfc7634
 //! [RFC 3602 §2.1]: https://www.rfc-editor.org/rfc/rfc3602#section-2.1
+//! [RFC 4309]: https://www.rfc-editor.org/rfc/rfc4309
+//! [RFC 4309 §3.1]: https://www.rfc-editor.org/rfc/rfc4309#section-3.1
+//! [RFC 4309 §5]: https://www.rfc-editor.org/rfc/rfc4309#section-5
+//! [RFC 3686]: https://www.rfc-editor.org/rfc/rfc3686
+//! [RFC 3686 §3]: https://www.rfc-editor.org/rfc/rfc3686#section-3
+//! [RFC 3686 §4]: https://www.rfc-editor.org/rfc/rfc3686#section-4
 
 use alloc::boxed::Box;
 use core::fmt;
@@ -50,10 +59,12 @@ pub const MAX_IV_LEN: usize = 16;
 pub const MAX_ICV_LEN: usize = 32;
 /// The longest salt of any supported transform.
 pub const MAX_SALT_LEN: usize = 4;
-/// Salt, explicit IV and nonce lengths of the combined-mode transforms.
-const AEAD_SALT_LEN: usize = MAX_SALT_LEN;
+/// Explicit IV length of the combined-mode transforms and of AES-CTR.
 const AEAD_IV_LEN: usize = 8;
-const AEAD_NONCE_LEN: usize = AEAD_SALT_LEN + AEAD_IV_LEN;
+/// The longest AEAD nonce: a 4-byte salt and the IV (AES-CCM's is 3 + 8).
+const AEAD_NONCE_LEN: usize = MAX_SALT_LEN + AEAD_IV_LEN;
+/// The AES-CTR counter block (RFC 3686 §4): nonce, IV and block counter.
+const CTR_BLOCK_LEN: usize = 16;
 
 /// Bytes a seal adds in front of and behind the payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -205,14 +216,21 @@ enum Engine {
     /// AEAD (`gmac == false`) or GMAC (`gmac == true`).
     Aead {
         key: Box<dyn AeadKey>,
-        /// The 4-byte salt (RFC 4106 §4, RFC 4543 §4, RFC 7634 §2), big-endian.
+        /// The salt, big-endian in the low `salt_bits` bits: 4 bytes for AES-GCM,
+        /// GMAC and ChaCha20-Poly1305 (RFC 4106 §4, RFC 4543 §4, RFC 7634 §2), 3 for
+        /// AES-CCM (RFC 4309 §4).
         salt: u32,
+        /// 32 or 24.
+        salt_bits: u32,
         gmac: bool,
     },
-    /// CBC or NULL encryption, with or without integrity.
+    /// CBC, CTR or NULL encryption, with or without integrity.
     Block {
         key: Box<dyn CipherKey>,
         integ: Option<Box<dyn IntegKey>>,
+        /// For AES-CTR, the nonce from the key material (RFC 3686 §5.1), big-endian;
+        /// the cipher's IV is then the counter block (see [`Transform::cipher_iv`]).
+        ctr_nonce: Option<u32>,
     },
 }
 
@@ -300,13 +318,17 @@ impl Transform {
                     });
                 }
                 let (key, salt_bytes) = ek.split_at(encr.key_len());
-                // Every combined-mode ESP transform (RFC 4106, 4543, 7634) has a 4-byte
-                // salt and an 8-byte explicit IV: a 12-byte nonce.
-                let salt = <[u8; AEAD_SALT_LEN]>::try_from(salt_bytes)
-                    .map(u32::from_be_bytes)
-                    .map_err(|_| SaError::Unsupported(encr.name))?;
+                // Every combined-mode ESP transform has an 8-byte explicit IV and a
+                // 4-byte salt (RFC 4106, 4543, 7634: a 12-byte nonce) or, for AES-CCM,
+                // a 3-byte one (RFC 4309: an 11-byte nonce).
+                let salt = match *salt_bytes {
+                    [a, b, c] => u32::from_be_bytes([0, a, b, c]),
+                    [a, b, c, d] => u32::from_be_bytes([a, b, c, d]),
+                    _ => return Err(SaError::Unsupported(encr.name)),
+                };
+                let salt_len = salt_bytes.len();
                 if encr.iv_len != AEAD_IV_LEN
-                    || alg.nonce_len() != AEAD_NONCE_LEN
+                    || alg.nonce_len() != salt_len.saturating_add(AEAD_IV_LEN)
                     || alg.tag_len() != encr.icv_len
                     // GMAC with ESN borrows 4 bytes of the ICV slot (see `gmac_esn`).
                     || (encr.kind == EncrKind::Gmac && encr.icv_len < 4)
@@ -318,10 +340,12 @@ impl Transform {
                 Engine::Aead {
                     key,
                     salt,
+                    // 3 or 4 bytes (matched above).
+                    salt_bits: if salt_len == 3 { 24 } else { 32 },
                     gmac: encr.kind == EncrKind::Gmac,
                 }
             }
-            EncrKind::Cbc | EncrKind::Null => {
+            EncrKind::Cbc | EncrKind::Null | EncrKind::Ctr => {
                 let alg = provider
                     .cipher(encr.id, encr.key_len())
                     .ok_or(SaError::Unsupported(encr.name))?;
@@ -332,11 +356,32 @@ impl Transform {
                         got: ek.len(),
                     });
                 }
-                if alg.iv_len() != encr.iv_len || alg.iv_len() > MAX_IV_LEN || alg.block_len() == 0
-                {
-                    return Err(SaError::Unsupported(encr.name));
-                }
-                let key = alg.new_key(ek).map_err(SaError::Crypto)?;
+                let (cipher_key, ctr_nonce) = if encr.kind == EncrKind::Ctr {
+                    // RFC 3686 §5.1: the key material is the AES key and a 4-byte
+                    // nonce; the cipher takes the 16-byte counter block as its IV.
+                    let (key, nonce) = ek
+                        .split_at_checked(encr.key_len())
+                        .ok_or(SaError::Unsupported(encr.name))?;
+                    let nonce = <[u8; 4]>::try_from(nonce)
+                        .map(u32::from_be_bytes)
+                        .map_err(|_| SaError::Unsupported(encr.name))?;
+                    if alg.iv_len() != CTR_BLOCK_LEN
+                        || alg.block_len() != 1
+                        || encr.iv_len != AEAD_IV_LEN
+                    {
+                        return Err(SaError::Unsupported(encr.name));
+                    }
+                    (key, Some(nonce))
+                } else {
+                    if alg.iv_len() != encr.iv_len
+                        || alg.iv_len() > MAX_IV_LEN
+                        || alg.block_len() == 0
+                    {
+                        return Err(SaError::Unsupported(encr.name));
+                    }
+                    (ek, None)
+                };
+                let key = alg.new_key(cipher_key).map_err(SaError::Crypto)?;
                 let integ = match integ {
                     None if encr.kind == EncrKind::Null => return Err(SaError::NoProtection),
                     None => {
@@ -364,7 +409,11 @@ impl Transform {
                         Some(ia.new_key(keys.integ()).map_err(SaError::Crypto)?)
                     }
                 };
-                Engine::Block { key, integ }
+                Engine::Block {
+                    key,
+                    integ,
+                    ctr_nonce,
+                }
             }
         };
         let (icv_len, block_len) = match &engine {
@@ -438,20 +487,49 @@ impl Transform {
         }
     }
 
-    /// salt ‖ IV, the 8-byte IV read from `b` at `iv_start`.
+    /// salt ‖ IV, the 8-byte IV read from `b` at `iv_start`, with a salt of
+    /// `salt_bits` (32 or 24) bits: the first 12 (or 11) bytes of the result.
     ///
     /// Written as one 8-byte and one 4-byte store, the way a backend reads a 12-byte
     /// nonce: a wide load of bytes written by several narrower stores just before
     /// defeats the CPU's store-to-load forwarding and stalls it for a dozen cycles,
     /// which at 64-byte packets is a measurable share of the whole seal.
-    fn nonce(salt: u32, b: &[u8], iv_start: usize) -> Result<[u8; AEAD_NONCE_LEN], CryptoError> {
-        let iv = b
-            .get(iv_start..iv_start.saturating_add(AEAD_IV_LEN))
-            .and_then(|s| <[u8; AEAD_IV_LEN]>::try_from(s).ok())
-            .map(u64::from_be_bytes)
-            .ok_or(range_err())?;
-        let (iv_hi, iv_lo) = split(iv);
-        Ok(wide_12((u64::from(salt) << 32) | u64::from(iv_hi), iv_lo))
+    fn nonce(
+        salt: u32,
+        salt_bits: u32,
+        b: &[u8],
+        iv_start: usize,
+    ) -> Result<[u8; AEAD_NONCE_LEN], CryptoError> {
+        let iv = read_iv(b, iv_start)?;
+        // salt ‖ IV ‖ zero padding, as 64 + 32 bits.
+        let hi = u64::from(salt).wrapping_shl(64u32.wrapping_sub(salt_bits))
+            | iv.wrapping_shr(salt_bits);
+        let lo = iv.wrapping_shl(32u32.wrapping_sub(salt_bits));
+        // The low 32 bits of `lo` are the IV's last bytes and the padding.
+        Ok(wide_12(hi, split(lo).1))
+    }
+
+    /// The IV the cipher of a [`Engine::Block`] takes: for AES-CTR the counter block
+    /// nonce ‖ IV ‖ 0x00000001 (RFC 3686 §4), else the explicit IV, read from `b` at
+    /// `iv_start` into `out`.
+    fn cipher_iv<'o>(
+        &self,
+        ctr_nonce: Option<u32>,
+        b: &[u8],
+        iv_start: usize,
+        out: &'o mut [u8; MAX_IV_LEN],
+    ) -> Result<&'o [u8], CryptoError> {
+        match ctr_nonce {
+            Some(nonce) => {
+                let iv = read_iv(b, iv_start)?;
+                let (iv_hi, iv_lo) = split(iv);
+                let (x, y) = out.split_at_mut(8);
+                x.copy_from_slice(&((u64::from(nonce) << 32) | u64::from(iv_hi)).to_be_bytes());
+                y.copy_from_slice(&((u64::from(iv_lo) << 32) | 1).to_be_bytes());
+                Ok(&out[..])
+            }
+            None => copy_out(b, iv_start, self.iv_len, out),
+        }
     }
 
     /// Protects `b[hdr..icv_end]` in place. On entry the header (with `spi`), IV and
@@ -470,22 +548,25 @@ impl Transform {
             Engine::Aead {
                 key,
                 salt,
+                salt_bits,
                 gmac: false,
             } => {
-                let nonce = Self::nonce(*salt, b, iv_start)?;
+                let nonce = Self::nonce(*salt, *salt_bits, b, iv_start)?;
+                let nonce = nonce_prefix(&nonce, *salt_bits);
                 let (aad, a) = self.aad(spi, seq);
                 let (left, right) = b.split_at_mut(ct_end);
                 let data = left.get_mut(ct_start..).ok_or(range_err())?;
                 let tag = right.get_mut(..self.icv_len).ok_or(range_err())?;
-                key.seal_detached(&nonce, aad.get(..a).unwrap_or(&[]), data, tag)
+                key.seal_detached(nonce, aad.get(..a).unwrap_or(&[]), data, tag)
             }
             Engine::Aead {
                 key,
                 salt,
+                salt_bits,
                 gmac: true,
             } => {
-                let nonce = Self::nonce(*salt, b, iv_start)?;
-                let nonce = &nonce[..];
+                let nonce = Self::nonce(*salt, *salt_bits, b, iv_start)?;
+                let nonce = nonce_prefix(&nonce, *salt_bits);
                 if self.esn {
                     let mut tag = [0u8; MAX_ICV_LEN];
                     let tag = tag.get_mut(..self.icv_len).ok_or(range_err())?;
@@ -505,9 +586,13 @@ impl Transform {
                     key.seal_detached(nonce, aad, &mut [], tag)
                 }
             }
-            Engine::Block { key, integ } => {
+            Engine::Block {
+                key,
+                integ,
+                ctr_nonce,
+            } => {
                 let mut iv = [0u8; MAX_IV_LEN];
-                let iv = copy_out(b, iv_start, self.iv_len, &mut iv)?;
+                let iv = self.cipher_iv(*ctr_nonce, b, iv_start, &mut iv)?;
                 key.encrypt(iv, b.get_mut(ct_start..ct_end).ok_or(range_err())?)?;
                 if let Some(integ) = integ {
                     let hi_bytes = split(seq).0.to_be_bytes();
@@ -542,22 +627,25 @@ impl Transform {
             Engine::Aead {
                 key,
                 salt,
+                salt_bits,
                 gmac: false,
             } => {
-                let nonce = Self::nonce(*salt, b, iv_start)?;
+                let nonce = Self::nonce(*salt, *salt_bits, b, iv_start)?;
+                let nonce = nonce_prefix(&nonce, *salt_bits);
                 let (aad, a) = self.aad(spi, seq);
                 let (left, right) = b.split_at_mut(ct_end);
                 let data = left.get_mut(ct_start..).ok_or(range_err())?;
                 let tag = right.get(..self.icv_len).ok_or(range_err())?;
-                key.open_detached(&nonce, aad.get(..a).unwrap_or(&[]), data, tag)
+                key.open_detached(nonce, aad.get(..a).unwrap_or(&[]), data, tag)
             }
             Engine::Aead {
                 key,
                 salt,
+                salt_bits,
                 gmac: true,
             } => {
-                let nonce = Self::nonce(*salt, b, iv_start)?;
-                let nonce = &nonce[..];
+                let nonce = Self::nonce(*salt, *salt_bits, b, iv_start)?;
+                let nonce = nonce_prefix(&nonce, *salt_bits);
                 let mut tag = [0u8; MAX_ICV_LEN];
                 let tag = copy_out(b, ct_end, self.icv_len, &mut tag)?;
                 if self.esn {
@@ -574,7 +662,11 @@ impl Transform {
                     key.open_detached(nonce, aad, &mut [], tag)
                 }
             }
-            Engine::Block { key, integ } => {
+            Engine::Block {
+                key,
+                integ,
+                ctr_nonce,
+            } => {
                 if let Some(integ) = integ {
                     let hi_bytes = split(seq).0.to_be_bytes();
                     let (left, right) = b.split_at(ct_end);
@@ -587,7 +679,7 @@ impl Transform {
                     }
                 }
                 let mut iv = [0u8; MAX_IV_LEN];
-                let iv = copy_out(b, iv_start, self.iv_len, &mut iv)?;
+                let iv = self.cipher_iv(*ctr_nonce, b, iv_start, &mut iv)?;
                 key.decrypt(iv, b.get_mut(ct_start..ct_end).ok_or(range_err())?)
             }
         }
@@ -596,6 +688,24 @@ impl Transform {
 
 fn range_err() -> CryptoError {
     CryptoError::length("data", 0, 0)
+}
+
+/// The 8-byte explicit IV at `b[at..]`, big-endian.
+fn read_iv(b: &[u8], at: usize) -> Result<u64, CryptoError> {
+    b.get(at..at.saturating_add(AEAD_IV_LEN))
+        .and_then(|s| <[u8; AEAD_IV_LEN]>::try_from(s).ok())
+        .map(u64::from_be_bytes)
+        .ok_or(range_err())
+}
+
+/// The nonce of a salt of `salt_bits` bits: the first 12 bytes of `n`, or 11 for
+/// AES-CCM's 3-byte salt.
+fn nonce_prefix(n: &[u8; AEAD_NONCE_LEN], salt_bits: u32) -> &[u8] {
+    if salt_bits == 24 {
+        n.get(..AEAD_NONCE_LEN.saturating_sub(1)).unwrap_or(n)
+    } else {
+        n
+    }
 }
 
 /// `a` then `b`, big-endian, as 12 bytes written with an 8-byte and a 4-byte store.
@@ -701,10 +811,11 @@ impl EspOutbound {
     /// `esn` is [`Esn::On`] (a `bool` converts).
     ///
     /// `keys.encr()` is the encryption key followed by the salt for AEAD and GMAC
-    /// transforms; `keys.integ()` the integrity key (empty for AEAD). `integ` must be
-    /// `None` for AEAD and GMAC, and `Some` for NULL encryption. AES-CBC without
-    /// integrity (confidentiality only) is accepted, as RFC 4303 §3.2 allows, but RFC 8221
-    /// advises against it.
+    /// transforms (4 bytes, 3 for AES-CCM) and by the 4-byte nonce for AES-CTR
+    /// (RFC 3686 §5.1); `keys.integ()` the integrity key (empty for AEAD). `integ` must be
+    /// `None` for AEAD and GMAC, and `Some` for NULL encryption. AES-CBC or AES-CTR
+    /// without integrity (confidentiality only) is accepted, as RFC 4303 §3.2 allows,
+    /// but RFC 8221 advises against it.
     ///
     /// # Errors
     /// [`SaError`] when the provider lacks a transform, the combination is invalid or a
@@ -937,8 +1048,9 @@ impl EspOutbound {
     /// This is for data planes that seal packets of one SA on several threads at once:
     /// they hand out sequence numbers themselves (an atomic counter) and call this
     /// without a lock. **The caller guarantees that `seq` is never used twice** with
-    /// this SA's key: with AES-GCM and ChaCha20-Poly1305 the IV is the sequence number,
-    /// and a repeat reveals the authentication key. The SA's own counter is not touched.
+    /// this SA's key: with AES-GCM, AES-CCM, AES-CTR and ChaCha20-Poly1305 the IV is the
+    /// sequence number, and a repeat reveals the key stream (and for GCM the
+    /// authentication key). The SA's own counter is not touched.
     ///
     /// # Errors
     /// [`SealError::SequenceExhausted`] when `seq` is 0 or beyond the limit (2^32 - 1
@@ -1043,9 +1155,12 @@ impl EspOutbound {
         match explicit_iv {
             Some(iv) => iv_slot.copy_from_slice(iv.get(..iv_slot.len()).unwrap_or(&[])),
             None => match xf.engine {
-                // RFC 4106 §3.1: the IV must be unique per key; the 64-bit sequence
-                // number is, and costs nothing.
-                Engine::Aead { .. } => {
+                // RFC 4106 §3.1, RFC 4309 §3.1, RFC 3686 §3: the IV must be unique per
+                // key; the 64-bit sequence number is, and costs nothing.
+                Engine::Aead { .. }
+                | Engine::Block {
+                    ctr_nonce: Some(_), ..
+                } => {
                     if let Some(s) = iv_slot.get_mut(..8) {
                         s.copy_from_slice(&seq.to_be_bytes());
                     }

@@ -39,6 +39,12 @@ fn suites() -> Vec<Suite> {
         (&suites::AES_CBC_256, Some(&suites::HMAC_SHA384_192)),
         (&suites::AES_CBC_256, Some(&suites::HMAC_SHA512_256)),
         (&suites::NULL, Some(&suites::HMAC_SHA256_128)),
+        (&suites::AES_CTR_128, Some(&suites::HMAC_SHA256_128)),
+        (&suites::AES_CTR_192, Some(&suites::HMAC_SHA1_96)),
+        (&suites::AES_CTR_256, Some(&suites::HMAC_SHA512_256)),
+        (&suites::AES_CCM_16_128, None),
+        (&suites::AES_CCM_12_192, None),
+        (&suites::AES_CCM_8_256, None),
     ]
 }
 
@@ -413,6 +419,26 @@ fn padding_is_monotonic_and_aligned() {
             assert_eq!(ct % s.0.block_len, 0);
             let (_, opened) = open(&mut i, &pdu).unwrap();
             assert!(usize::from(opened.pad_len) < s.0.block_len.max(4));
+        }
+    }
+}
+
+/// The explicit IV of AES-CTR (RFC 3686 §3) and the AEADs (RFC 4106 §3.1, RFC 4309
+/// §3.1) is the 64-bit sequence number: unique per key without a random source. CBC's
+/// is random (RFC 3602 §2.1), so it does not follow the counter.
+#[test]
+fn ctr_and_aead_ivs_are_the_sequence_number() {
+    for s in suites() {
+        let (mut o, mut i) = pair(s, true, 64, 11);
+        o.set_next_seq((7 << 32) | 5).unwrap();
+        i.set_replay_window(ReplayWindow::restore(64, true, (7 << 32) | 4).unwrap());
+        for _ in 0..3 {
+            let (pdu, seq) = seal(&mut o, b"payload", IpProto::UDP);
+            let iv = &pdu[8..8 + s.0.iv_len];
+            let by_seq = iv == seq.to_be_bytes();
+            let want = s.0.kind != suites::EncrKind::Cbc && s.0.iv_len == 8;
+            assert_eq!(by_seq, want, "{}", s.0.name);
+            assert_eq!(open(&mut i, &pdu).unwrap().0, b"payload");
         }
     }
 }

@@ -96,6 +96,14 @@ impl Vector {
             ("AES-CBC", 16) => &suites::AES_CBC_128,
             ("AES-CBC", 32) => &suites::AES_CBC_256,
             ("NULL", 0) => &suites::NULL,
+            ("AES-CTR", 16) => &suites::AES_CTR_128,
+            ("AES-CTR", 24) => &suites::AES_CTR_192,
+            ("AES-CTR", 32) => &suites::AES_CTR_256,
+            ("AES-CCM", k) => suites::ENCR
+                .iter()
+                .copied()
+                .find(|d| d.name.contains("CCM") && d.key_len() == k && d.icv_len == self.icv_len)
+                .ok_or_else(|| format!("encr AES-CCM with a {k}-byte key"))?,
             (e, k) => return Err(format!("encr {e} with a {k}-byte key")),
         };
         let integ: Option<&'static IntegDesc> = match self.integ.as_deref() {
