@@ -19,6 +19,13 @@
 //!   padding to the block size, then an ICV computed with SK_a over the whole message
 //!   from the IKE header to the end of the ciphertext. The ICV is checked before
 //!   anything is decrypted.
+//! - **AES-CTR + integrity** (RFC 5930): as cipher + integrity, but SK_e is the AES
+//!   key followed by a 4-byte nonce, the IV is 8 random bytes, the cipher runs from the
+//!   counter block nonce ‖ IV ‖ 0x00000001 (RFC 3686 §4), and no padding is needed
+//!   (the block size is 1).
+//!
+//! The AEAD and AES-CTR IVs must not repeat under one key; they are drawn at random,
+//! so a repeat among n messages of one IKE SA has probability about n² / 2^65.
 //!
 //! Padding bytes are written as zero; their value is not checked on receipt ("MAY
 //! contain any value chosen by the sender"). The pad length is checked after the
@@ -33,8 +40,8 @@ use core::fmt;
 use core::ops::Range;
 
 use ipsec_crypto::{
-    AeadAlgorithm, AeadKey, CipherAlgorithm, CipherKey, CryptoError, IntegAlgorithm, IntegKey,
-    SecureRandom,
+    AeadAlgorithm, AeadKey, CipherAlgorithm, CipherKey, CryptoError, EncrId, IntegAlgorithm,
+    IntegKey, SecureRandom,
 };
 
 use crate::error::{ParseError, ParseErrorKind};
@@ -52,6 +59,11 @@ pub const AEAD_IV_LEN: usize = 8;
 const MAX_SALT_LEN: usize = 8;
 /// Longest nonce an AEAD transform uses here.
 const MAX_NONCE_LEN: usize = 16;
+/// AES-CTR in IKEv2 (RFC 5930 §2, §3): the nonce at the end of SK_e, the explicit IV,
+/// and the counter block the cipher takes.
+const CTR_NONCE_LEN: usize = 4;
+const CTR_IV_LEN: usize = 8;
+const CTR_BLOCK_LEN: usize = 16;
 
 /// Why a message could not be opened. Deliberately coarse: a wrong key, a forged
 /// message and a corrupted one all give [`OpenError::Integrity`].
@@ -126,9 +138,13 @@ enum Transform {
     CipherInteg {
         cipher: Box<dyn CipherKey>,
         block_len: usize,
+        /// The IV in the payload (for AES-CTR the 8-byte explicit IV, not the counter
+        /// block the cipher takes).
         iv_len: usize,
         integ: Box<dyn IntegKey>,
         icv_len: usize,
+        /// For AES-CTR, the nonce from the end of SK_e (RFC 5930 §3).
+        ctr_nonce: Option<[u8; CTR_NONCE_LEN]>,
     },
 }
 
@@ -189,10 +205,14 @@ impl SkCrypter {
     }
 
     /// A cipher with a separate integrity transform: `encr_key` is SK_e, `integ_key` SK_a.
+    /// For AES-CTR (`ENCR_AES_CTR`, RFC 5930 §3) SK_e is the AES key followed by the
+    /// 4-byte nonce, and the cipher must take the 16-byte counter block as its IV
+    /// ([`CipherAlgorithm`]).
     ///
     /// # Errors
-    /// The backends' key errors, or [`CryptoError::Unsupported`] for an ICV longer
-    /// than 64 bytes or a block length of 0.
+    /// The backends' key errors, a length error for an AES-CTR SK_e without its nonce,
+    /// or [`CryptoError::Unsupported`] for an ICV longer than 64 bytes or a block
+    /// length of 0.
     pub fn cipher_integ(
         cipher: &dyn CipherAlgorithm,
         encr_key: &[u8],
@@ -204,13 +224,27 @@ impl SkCrypter {
         if block_len == 0 || block_len > 255 || icv_len > 64 {
             return Err(CryptoError::Unsupported);
         }
+        let (key, ctr_nonce, iv_len) = if cipher.id() == EncrId::ENCR_AES_CTR {
+            if cipher.iv_len() != CTR_BLOCK_LEN {
+                return Err(CryptoError::Unsupported);
+            }
+            let want = cipher.key_len().saturating_add(CTR_NONCE_LEN);
+            let (key, nonce) = encr_key
+                .split_at_checked(cipher.key_len())
+                .and_then(|(k, n)| Some((k, <[u8; CTR_NONCE_LEN]>::try_from(n).ok()?)))
+                .ok_or(CryptoError::length("key", want, encr_key.len()))?;
+            (key, Some(nonce), CTR_IV_LEN)
+        } else {
+            (encr_key, None, cipher.iv_len())
+        };
         Ok(SkCrypter {
             transform: Transform::CipherInteg {
-                cipher: cipher.new_key(encr_key)?,
+                cipher: cipher.new_key(key)?,
                 block_len,
-                iv_len: cipher.iv_len(),
+                iv_len,
                 integ: integ.new_key(integ_key)?,
                 icv_len,
+                ctr_nonce,
             },
         })
     }
@@ -309,8 +343,14 @@ impl SkCrypter {
                 let nonce = nonce.get(..salt_len.saturating_add(iv_len)).ok_or(bad)?;
                 key.seal_detached(nonce, aad, ct, icv)?;
             }
-            Transform::CipherInteg { cipher, integ, .. } => {
-                cipher.encrypt(iv, ct)?;
+            Transform::CipherInteg {
+                cipher,
+                integ,
+                ctr_nonce,
+                ..
+            } => {
+                let mut block = [0u8; CTR_BLOCK_LEN];
+                cipher.encrypt(cipher_iv(*ctr_nonce, iv, &mut block).ok_or(bad)?, ct)?;
                 integ.compute(&[aad, iv, ct], icv)?;
             }
         }
@@ -357,6 +397,7 @@ impl SkCrypter {
                 cipher,
                 integ,
                 block_len,
+                ctr_nonce,
                 ..
             } => {
                 // Integrity first, over header ‖ ... ‖ IV ‖ ciphertext; decrypt only after.
@@ -367,6 +408,8 @@ impl SkCrypter {
                     // Authentic but not a whole number of blocks: the peer is broken.
                     return Err(OpenError::Padding);
                 }
+                let mut block = [0u8; CTR_BLOCK_LEN];
+                let iv = cipher_iv(*ctr_nonce, iv, &mut block).ok_or(OpenError::Integrity)?;
                 cipher.decrypt(iv, ct).map_err(|_| OpenError::Integrity)?;
             }
         }
@@ -378,6 +421,24 @@ impl SkCrypter {
         let start = aad_end.saturating_add(iv_len);
         Ok(start..start.saturating_add(inner_len))
     }
+}
+
+/// The IV the cipher takes: the payload's IV, or for AES-CTR the counter block
+/// nonce ‖ IV ‖ 0x00000001 (RFC 5930 §2, RFC 3686 §4) built in `block`.
+fn cipher_iv<'a>(
+    ctr_nonce: Option<[u8; CTR_NONCE_LEN]>,
+    iv: &'a [u8],
+    block: &'a mut [u8; CTR_BLOCK_LEN],
+) -> Option<&'a [u8]> {
+    let Some(nonce) = ctr_nonce else {
+        return Some(iv);
+    };
+    let (n, rest) = block.split_at_mut(CTR_NONCE_LEN);
+    n.copy_from_slice(&nonce);
+    let (i, counter) = rest.split_at_mut(CTR_IV_LEN);
+    i.copy_from_slice(iv.get(..CTR_IV_LEN)?);
+    counter.copy_from_slice(&1u32.to_be_bytes());
+    Some(&block[..])
 }
 
 fn make_nonce(

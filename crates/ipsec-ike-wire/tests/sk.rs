@@ -1,5 +1,6 @@
-//! SK payload protection: the RFC 7634 Appendix B message, and seal/open round trips
-//! for AES-GCM and AES-CBC + HMAC in both directions.
+//! SK payload protection: the RFC 7634 Appendix B message, seal/open round trips for
+//! AES-GCM, AES-CCM, AES-CBC + HMAC and AES-CTR + HMAC in both directions, and the
+//! RFC 3686 §6 key stream inside an AES-CTR SK payload (RFC 5930).
 
 use ipsec_crypto::{CryptoError, SecureRandom};
 use ipsec_crypto_rustcrypto as rc;
@@ -186,6 +187,95 @@ fn roundtrip_aes_gcm_both_directions() {
 fn roundtrip_chacha20_poly1305_both_directions() {
     let keys = SkKeys::aead(&rc::CHACHA20_POLY1305, &[0x33; 36], &[0x44; 36]).unwrap();
     roundtrip(&keys);
+}
+
+#[test]
+fn roundtrip_aes_ccm_both_directions() {
+    // RFC 5282 §4: SK_e is the key and a 3-byte salt; the nonce is salt || 8-byte IV.
+    use ipsec_crypto::AeadAlgorithm;
+    for alg in [&rc::AES_128_CCM_8, &rc::AES_192_CCM_12, &rc::AES_256_CCM_16] {
+        let n = alg.key_len() + 3;
+        let keys = SkKeys::aead(alg, &vec![0x11; n], &vec![0x22; n]).unwrap();
+        assert_eq!(keys.initiator.icv_len(), alg.tag_len());
+        assert_eq!(keys.initiator.iv_len(), 8);
+        roundtrip(&keys);
+        assert!(SkKeys::aead(alg, &vec![0; n + 1], &vec![0; n]).is_err());
+    }
+}
+
+#[test]
+fn roundtrip_aes_ctr_hmac_both_directions() {
+    use ipsec_crypto::IntegAlgorithm;
+    for (cipher, klen) in [
+        (&rc::AES_128_CTR, 16),
+        (&rc::AES_192_CTR, 24),
+        (&rc::AES_256_CTR, 32),
+    ] {
+        let integ = &rc::HMAC_SHA256_128;
+        let ik = integ.key_len();
+        // RFC 5930 §3: SK_e is the AES key followed by the 4-byte nonce.
+        let keys = SkKeys::cipher_integ(
+            cipher,
+            integ,
+            &vec![1; klen + 4],
+            &vec![2; ik],
+            &vec![3; klen + 4],
+            &vec![4; ik],
+        )
+        .unwrap();
+        assert_eq!(
+            (keys.initiator.iv_len(), keys.initiator.block_len()),
+            (8, 1)
+        );
+        roundtrip(&keys);
+        // Without the nonce SK_e is refused.
+        assert!(SkKeys::cipher_integ(
+            cipher,
+            integ,
+            &vec![1; klen],
+            &[2; 32],
+            &vec![3; klen + 4],
+            &[4; 32]
+        )
+        .is_err());
+    }
+}
+
+/// RFC 3686 §6 test vector #2 as the inner data of an AES-CTR SK payload: with its
+/// key and nonce as SK_e and its IV in the payload, the encrypted inner bytes are the
+/// vector's ciphertext (no padding: the block size is 1, RFC 5930 §2).
+#[test]
+fn aes_ctr_sk_payload_carries_the_rfc3686_key_stream() {
+    let key_nonce = hex::decode("7e24067817fae0d743d6ce1f32539163006cb6db").unwrap();
+    let iv = hex::decode("c0543b59da48d90b").unwrap();
+    let pt =
+        hex::decode("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f").unwrap();
+    let ct =
+        hex::decode("5104a106168a72d9790d41ee8edad388eb2e1efc46da57c8fce630df9141be28").unwrap();
+    let keys = SkKeys::cipher_integ(
+        &rc::AES_128_CTR,
+        &rc::HMAC_SHA256_128,
+        &key_nonce,
+        &[2; 32],
+        &key_nonce,
+        &[4; 32],
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    keys.seal(
+        &header(true),
+        PayloadType::NOTIFY,
+        &pt,
+        &FixedIv(iv.clone()),
+        &mut out,
+    )
+    .unwrap();
+    // IKE header (28), SK header (4), IV (8), inner (32), pad length (1), ICV (16).
+    assert_eq!(out.len(), 28 + 4 + 8 + 32 + 1 + 16);
+    assert_eq!(&out[32..40], &iv[..]);
+    assert_eq!(hex::encode(&out[40..72]), hex::encode(&ct));
+    let mut buf = out.clone();
+    assert_eq!(keys.open(&mut buf).unwrap().inner, &pt[..]);
 }
 
 #[test]

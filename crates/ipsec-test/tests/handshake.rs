@@ -71,6 +71,30 @@ fn establish_chacha() {
     assert_eq!(p.a.installed()[0].1.inbound_keys.encr().len(), 36);
 }
 
+/// strongSwan's default proposals include AES-CTR, AES-CCM, ECP-521, Curve448 and
+/// MODP-4096: each negotiates and keys an IKE SA (AES-CTR in the SK payload per
+/// RFC 5930, AES-CCM per RFC 5282) and a Child SA with the right key material.
+#[test]
+fn establish_ctr_ccm_and_the_larger_groups() {
+    use ipsec_core::iana::EncrId;
+    let p = establish("aes256ctr-sha256-ecp521", "aes128ccm16");
+    let a = p.a.installed();
+    assert_eq!(a[0].1.encr, Some(EncrId::ENCR_AES_CCM_16));
+    // RFC 4309 §7.1: key and a 3-byte salt.
+    assert_eq!(a[0].1.inbound_keys.encr().len(), 16 + 3);
+
+    let p = establish("aes128ccm12-prfsha256-x448", "aes192ctr-sha256");
+    let a = p.a.installed();
+    assert_eq!(a[0].1.encr, Some(EncrId::ENCR_AES_CTR));
+    assert_eq!(a[0].1.encr_key_bits, 192);
+    // RFC 3686 §5.1: key and a 4-byte nonce.
+    assert_eq!(a[0].1.inbound_keys.encr().len(), 24 + 4);
+
+    establish("aes128ccm8-prfsha512-modp4096", "aes256ccm8");
+    // strongSwan's spellings: `curve448`, and the ICV in bits.
+    establish("aes192ccm96-prfsha384-curve448", "aes128ctr-sha1");
+}
+
 #[test]
 fn wrong_psk_fails_authentication() {
     let a = config("@a.test");

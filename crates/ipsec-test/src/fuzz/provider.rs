@@ -24,9 +24,9 @@
 //! - the unkeyed hash (NAT detection, [`CryptoProvider::sha1`]) is a cheap checksum of
 //!   its input, so NAT detection still tells addresses apart.
 //!
-//! It claims the real transform ids (AES-GCM, ChaCha20-Poly1305, AES-CBC, HMAC-SHA-1/2,
-//! the PRFs, Curve25519, ECP-256/384, MODP-2048/3072) with their real key, nonce, IV,
-//! tag and public value lengths, so endpoints negotiate and frame exactly as with a
+//! It claims the real transform ids (AES-GCM, AES-CCM, ChaCha20-Poly1305, AES-CBC,
+//! AES-CTR, HMAC-SHA-1/2, the PRFs, Curve25519, Curve448, ECP-256/384/521,
+//! MODP-2048/3072/4096) with their real key, nonce, IV, tag and public value lengths, so endpoints negotiate and frame exactly as with a
 //! real provider.
 //!
 //! **Never use it outside fuzzing and tests**: it protects nothing. Its name,
@@ -69,12 +69,19 @@ fn expand(mut h: u64, out: &mut [u8]) {
 pub struct FuzzAead {
     id: EncrId,
     key_len: usize,
+    nonce_len: usize,
+    tag_len: usize,
 }
 
-struct FuzzAeadKey;
+struct FuzzAeadKey {
+    nonce_len: usize,
+    tag_len: usize,
+}
 
 const AEAD_NONCE: usize = 12;
 const AEAD_TAG: usize = 16;
+/// AES-CCM's nonce in IPsec (RFC 4309 §4).
+const CCM_NONCE: usize = 11;
 
 impl AeadAlgorithm for FuzzAead {
     fn id(&self) -> EncrId {
@@ -84,17 +91,20 @@ impl AeadAlgorithm for FuzzAead {
         self.key_len
     }
     fn nonce_len(&self) -> usize {
-        AEAD_NONCE
+        self.nonce_len
     }
     fn tag_len(&self) -> usize {
-        AEAD_TAG
+        self.tag_len
     }
     fn backend(&self) -> &'static str {
         NAME
     }
     fn new_key(&self, key: &[u8]) -> Result<Box<dyn AeadKey>, CryptoError> {
         CryptoError::check_len("key", self.key_len, key.len())?;
-        Ok(Box::new(FuzzAeadKey))
+        Ok(Box::new(FuzzAeadKey {
+            nonce_len: self.nonce_len,
+            tag_len: self.tag_len,
+        }))
     }
 }
 
@@ -106,8 +116,8 @@ impl AeadKey for FuzzAeadKey {
         data: &mut [u8],
         tag: &mut [u8],
     ) -> Result<(), CryptoError> {
-        CryptoError::check_len("nonce", AEAD_NONCE, nonce.len())?;
-        CryptoError::check_len("tag", AEAD_TAG, tag.len())?;
+        CryptoError::check_len("nonce", self.nonce_len, nonce.len())?;
+        CryptoError::check_len("tag", self.tag_len, tag.len())?;
         expand(digest(0, &[nonce, aad, data]), tag);
         Ok(())
     }
@@ -119,8 +129,8 @@ impl AeadKey for FuzzAeadKey {
         _data: &mut [u8],
         tag: &[u8],
     ) -> Result<(), CryptoError> {
-        CryptoError::check_len("nonce", AEAD_NONCE, nonce.len())?;
-        CryptoError::check_len("tag", AEAD_TAG, tag.len())
+        CryptoError::check_len("nonce", self.nonce_len, nonce.len())?;
+        CryptoError::check_len("tag", self.tag_len, tag.len())
     }
 }
 
@@ -129,10 +139,15 @@ impl AeadKey for FuzzAeadKey {
 pub struct FuzzCipher {
     id: EncrId,
     key_len: usize,
+    /// 16 for AES-CBC, 1 for AES-CTR.
+    block_len: usize,
 }
 
-struct FuzzCipherKey;
+struct FuzzCipherKey {
+    block_len: usize,
+}
 
+/// The AES block: CBC's IV and block, CTR's counter block.
 const BLOCK: usize = 16;
 
 impl CipherAlgorithm for FuzzCipher {
@@ -143,7 +158,7 @@ impl CipherAlgorithm for FuzzCipher {
         self.key_len
     }
     fn block_len(&self) -> usize {
-        BLOCK
+        self.block_len
     }
     fn iv_len(&self) -> usize {
         BLOCK
@@ -153,17 +168,19 @@ impl CipherAlgorithm for FuzzCipher {
     }
     fn new_key(&self, key: &[u8]) -> Result<Box<dyn CipherKey>, CryptoError> {
         CryptoError::check_len("key", self.key_len, key.len())?;
-        Ok(Box::new(FuzzCipherKey))
+        Ok(Box::new(FuzzCipherKey {
+            block_len: self.block_len,
+        }))
     }
 }
 
 impl FuzzCipherKey {
-    fn check(iv: &[u8], data: &[u8]) -> Result<(), CryptoError> {
+    fn check(&self, iv: &[u8], data: &[u8]) -> Result<(), CryptoError> {
         CryptoError::check_len("iv", BLOCK, iv.len())?;
-        if data.len() % BLOCK != 0 {
+        if data.len() % self.block_len != 0 {
             return Err(CryptoError::length(
                 "data",
-                data.len().next_multiple_of(BLOCK),
+                data.len().next_multiple_of(self.block_len),
                 data.len(),
             ));
         }
@@ -173,10 +190,10 @@ impl FuzzCipherKey {
 
 impl CipherKey for FuzzCipherKey {
     fn encrypt(&self, iv: &[u8], data: &mut [u8]) -> Result<(), CryptoError> {
-        Self::check(iv, data)
+        self.check(iv, data)
     }
     fn decrypt(&self, iv: &[u8], data: &mut [u8]) -> Result<(), CryptoError> {
-        Self::check(iv, data)
+        self.check(iv, data)
     }
 }
 
@@ -322,37 +339,117 @@ impl ActiveKx for FuzzActiveKx {
     }
 }
 
-static AEADS: [&dyn AeadAlgorithm; 4] = [
+static AEADS: [&dyn AeadAlgorithm; 13] = [
     &FuzzAead {
         id: EncrId::ENCR_AES_GCM_16,
         key_len: 32,
+        nonce_len: AEAD_NONCE,
+        tag_len: AEAD_TAG,
     },
     &FuzzAead {
         id: EncrId::ENCR_AES_GCM_16,
         key_len: 24,
+        nonce_len: AEAD_NONCE,
+        tag_len: AEAD_TAG,
     },
     &FuzzAead {
         id: EncrId::ENCR_AES_GCM_16,
         key_len: 16,
+        nonce_len: AEAD_NONCE,
+        tag_len: AEAD_TAG,
     },
     &FuzzAead {
         id: EncrId::ENCR_CHACHA20_POLY1305,
         key_len: 32,
+        nonce_len: AEAD_NONCE,
+        tag_len: AEAD_TAG,
+    },
+    &FuzzAead {
+        id: EncrId::ENCR_AES_CCM_8,
+        key_len: 32,
+        nonce_len: CCM_NONCE,
+        tag_len: 8,
+    },
+    &FuzzAead {
+        id: EncrId::ENCR_AES_CCM_8,
+        key_len: 24,
+        nonce_len: CCM_NONCE,
+        tag_len: 8,
+    },
+    &FuzzAead {
+        id: EncrId::ENCR_AES_CCM_8,
+        key_len: 16,
+        nonce_len: CCM_NONCE,
+        tag_len: 8,
+    },
+    &FuzzAead {
+        id: EncrId::ENCR_AES_CCM_12,
+        key_len: 32,
+        nonce_len: CCM_NONCE,
+        tag_len: 12,
+    },
+    &FuzzAead {
+        id: EncrId::ENCR_AES_CCM_12,
+        key_len: 24,
+        nonce_len: CCM_NONCE,
+        tag_len: 12,
+    },
+    &FuzzAead {
+        id: EncrId::ENCR_AES_CCM_12,
+        key_len: 16,
+        nonce_len: CCM_NONCE,
+        tag_len: 12,
+    },
+    &FuzzAead {
+        id: EncrId::ENCR_AES_CCM_16,
+        key_len: 32,
+        nonce_len: CCM_NONCE,
+        tag_len: 16,
+    },
+    &FuzzAead {
+        id: EncrId::ENCR_AES_CCM_16,
+        key_len: 24,
+        nonce_len: CCM_NONCE,
+        tag_len: 16,
+    },
+    &FuzzAead {
+        id: EncrId::ENCR_AES_CCM_16,
+        key_len: 16,
+        nonce_len: CCM_NONCE,
+        tag_len: 16,
     },
 ];
 
-static CIPHERS: [&dyn CipherAlgorithm; 3] = [
+static CIPHERS: [&dyn CipherAlgorithm; 6] = [
     &FuzzCipher {
         id: EncrId::ENCR_AES_CBC,
         key_len: 32,
+        block_len: BLOCK,
     },
     &FuzzCipher {
         id: EncrId::ENCR_AES_CBC,
         key_len: 24,
+        block_len: BLOCK,
     },
     &FuzzCipher {
         id: EncrId::ENCR_AES_CBC,
         key_len: 16,
+        block_len: BLOCK,
+    },
+    &FuzzCipher {
+        id: EncrId::ENCR_AES_CTR,
+        key_len: 32,
+        block_len: 1,
+    },
+    &FuzzCipher {
+        id: EncrId::ENCR_AES_CTR,
+        key_len: 24,
+        block_len: 1,
+    },
+    &FuzzCipher {
+        id: EncrId::ENCR_AES_CTR,
+        key_len: 16,
+        block_len: 1,
     },
 ];
 
@@ -398,7 +495,7 @@ static PRFS: [&dyn PrfAlgorithm; 4] = [
     },
 ];
 
-static KX_GROUPS: [&dyn KxGroup; 5] = [
+static KX_GROUPS: [&dyn KxGroup; 8] = [
     &FuzzKx {
         id: KeId::CURVE25519,
         public_len: 32,
@@ -418,6 +515,18 @@ static KX_GROUPS: [&dyn KxGroup; 5] = [
     &FuzzKx {
         id: KeId::MODP_2048,
         public_len: 256,
+    },
+    &FuzzKx {
+        id: KeId::ECP_521,
+        public_len: 132,
+    },
+    &FuzzKx {
+        id: KeId::CURVE448,
+        public_len: 56,
+    },
+    &FuzzKx {
+        id: KeId::MODP_4096,
+        public_len: 512,
     },
 ];
 
