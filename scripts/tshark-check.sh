@@ -19,16 +19,20 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 count=100
 fail=0
-# Wireshark 4.0 cannot decrypt ChaCha20-Poly1305 or GMAC, so those are checked by
-# our own tests and `ipsec decode` only.
+# Wireshark 4.0 cannot decrypt ChaCha20-Poly1305, GMAC or ESP AES-CCM, so those are
+# checked by our own tests and `ipsec decode` only (scripts/scapy-decode.sh for CCM
+# frames made by Scapy). It does decrypt ESP AES-CTR (RFC 3686) and IKE with AES-CTR
+# (RFC 5930) and AES-CCM (RFC 5282), checked here with ECP-521 and Curve448.
 # The IKE proposal that goes with each ESP suite (IKE has no NULL encryption).
 declare -A ike=(
   [aes128gcm16]=aes128gcm16-prfsha256-x25519 [aes256gcm16]=aes256gcm16-prfsha384-ecp384
   [aes128-sha256]=aes128-sha256-x25519 [aes256-sha512]=aes256-sha512-ecp384
   [aes128-sha1]=aes128-sha1-modp2048 [aes256-sha384]=aes256-sha384-ecp384
   [null-sha256]=aes256gcm16-prfsha256-x25519
+  [aes128ctr-sha256]=aes256ctr-sha256-ecp521 [aes256ctr-sha512]=aes192ccm12-prfsha384-x448
 )
-for suite in aes128gcm16 aes256gcm16 aes128-sha256 aes256-sha512 aes128-sha1 aes256-sha384 null-sha256; do
+for suite in aes128gcm16 aes256gcm16 aes128-sha256 aes256-sha512 aes128-sha1 aes256-sha384 null-sha256 \
+    aes128ctr-sha256 aes256ctr-sha512; do
   for mode in tunnel transport tunnel-manual; do
     pcap="$work/$suite-$mode.pcap"; keys="$work/$suite-$mode.keys/"
     # keys negotiated with IKEv2 (the default), or set by hand (--manual)

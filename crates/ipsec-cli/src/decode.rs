@@ -18,9 +18,10 @@ use ipsec::esp::{tunnel, EspInbound};
 use serde_json::{json, Value};
 
 use crate::capture::read_frames;
-use crate::keyfile::{EspSaRow, IkeSaRow, KeyTables};
+use crate::keyfile::{
+    wireshark_ike_encr_name, wireshark_ike_integ_name, EspSaRow, IkeSaRow, KeyTables,
+};
 use ipsec::crypto::suites::{self, EncrDesc};
-use ipsec::crypto::EncrId;
 use ipsec::ike_wire::message::{emit_payloads, payloads_len};
 use ipsec::ike_wire::{ExchangeType, Message, OpenError, PayloadType, SkKeys};
 
@@ -513,48 +514,34 @@ fn esp(n: usize, ip: &[u8], o: &Outer, at: usize, sas: &mut Sas<'_>) -> Value {
     }
 }
 
-/// The SK keys of one IKE SA from an `ikev2_decryption_table` row.
+/// The SK keys of one IKE SA from an `ikev2_decryption_table` row: the transforms
+/// whose Wireshark names the row carries (see [`wireshark_ike_encr_name`]).
 fn ike_keys(row: &IkeSaRow, p: &CryptoProvider) -> Result<SkKeys, String> {
-    let e = row.encr.to_ascii_lowercase();
     let bad = |what: &str| format!("{what} \"{}\" / \"{}\" not supported", row.encr, row.integ);
-    let aead = |d: &EncrDesc| -> Result<SkKeys, String> {
+    let named = |n: Option<&str>| n.is_some_and(|n| n.eq_ignore_ascii_case(row.encr.trim()));
+    let d: &EncrDesc = suites::ENCR
+        .iter()
+        .copied()
+        .find(|d| named(wireshark_ike_encr_name(d)))
+        .ok_or_else(|| bad("encryption"))?;
+    if d.is_combined() {
         let alg = p.aead_for(d).ok_or_else(|| bad("encryption"))?;
-        SkKeys::aead(alg, &row.sk_ei, &row.sk_er).map_err(|e| e.to_string())
-    };
-    if e.starts_with("aes-gcm-") && e.contains("16 octet") {
-        let d = if row.sk_ei.len() == 36 {
-            &suites::AES_GCM_16_256
-        } else {
-            &suites::AES_GCM_16_128
-        };
-        return aead(d);
+        return SkKeys::aead(alg, &row.sk_ei, &row.sk_er).map_err(|e| e.to_string());
     }
-    if e.contains("chacha20") {
-        return aead(&suites::CHACHA20_POLY1305);
-    }
-    if e.starts_with("aes-cbc-") {
-        let cipher = p
-            .cipher(EncrId::ENCR_AES_CBC, row.sk_ei.len())
-            .ok_or_else(|| bad("encryption"))?;
-        let i = row.integ.to_ascii_uppercase();
-        let d = if i.starts_with("HMAC_SHA2_256_128") {
-            &suites::HMAC_SHA256_128
-        } else if i.starts_with("HMAC_SHA2_384_192") {
-            &suites::HMAC_SHA384_192
-        } else if i.starts_with("HMAC_SHA2_512_256") {
-            &suites::HMAC_SHA512_256
-        } else if i.starts_with("HMAC_SHA1_96") {
-            &suites::HMAC_SHA1_96
-        } else {
-            return Err(bad("integrity"));
-        };
-        let integ = p.integ(d.id).ok_or_else(|| bad("integrity"))?;
-        return SkKeys::cipher_integ(
-            cipher, integ, &row.sk_ei, &row.sk_ai, &row.sk_er, &row.sk_ar,
-        )
-        .map_err(|e| e.to_string());
-    }
-    Err(bad("encryption"))
+    let cipher = p
+        .cipher(d.id, d.key_len())
+        .ok_or_else(|| bad("encryption"))?;
+    let i = row.integ.trim();
+    let integ = suites::INTEG
+        .iter()
+        .copied()
+        .find(|x| wireshark_ike_integ_name(Some(x)).is_some_and(|n| n.eq_ignore_ascii_case(i)))
+        .and_then(|x| p.integ(x.id))
+        .ok_or_else(|| bad("integrity"))?;
+    SkKeys::cipher_integ(
+        cipher, integ, &row.sk_ei, &row.sk_ai, &row.sk_er, &row.sk_ar,
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// Decodes one IKE message: header, outer payload chain, and with keys the payloads

@@ -14,6 +14,7 @@ pub fn suites(p: &CryptoProvider) {
             EncrKind::Aead => "AEAD",
             EncrKind::Gmac => "auth-only",
             EncrKind::Cbc => "cipher",
+            EncrKind::Ctr => "stream",
             EncrKind::Null => "none",
         };
         let lens = format!(

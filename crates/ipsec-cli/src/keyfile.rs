@@ -4,7 +4,12 @@
 //! Both are UAT files: one record per line, comma-separated fields, strings in double
 //! quotes, `#` comments. An `esp_sa` row is
 //! `"IPv4","src","dst","0xSPI","encryption","0xKEY","authentication","0xKEY"`, where
-//! AEAD keys include their 4-byte salt.
+//! AEAD keys include their salt (4 bytes, 3 for AES-CCM) and AES-CTR keys their
+//! 4-byte nonce (RFC 3686 §5.1), as Wireshark and the Linux kernel spell them.
+//!
+//! Wireshark (as of 4.0) has no ESP AES-CCM: its rows are named
+//! `AES-CCM with N octet ICV [RFC4309]`, in the pattern of Wireshark's AES-GCM names,
+//! and read by `ipsec decode` only.
 
 use std::fs;
 use std::path::Path;
@@ -71,13 +76,18 @@ pub struct KeyTables {
 
 /// Wireshark's name of an ESP encryption transform.
 pub fn wireshark_encr_name(d: &EncrDesc) -> &'static str {
+    use ipsec::crypto::EncrId;
     match d.kind {
         EncrKind::Null => "NULL",
         EncrKind::Cbc => "AES-CBC [RFC3602]",
+        EncrKind::Ctr => "AES-CTR [RFC3686]",
         EncrKind::Gmac => "NULL_AUTH_AES_GMAC [RFC4543]",
-        EncrKind::Aead if d.id == ipsec::crypto::EncrId::ENCR_CHACHA20_POLY1305 => {
+        EncrKind::Aead if d.id == EncrId::ENCR_CHACHA20_POLY1305 => {
             "ChaCha20 with Poly1305 [RFC7634]"
         }
+        EncrKind::Aead if d.id == EncrId::ENCR_AES_CCM_8 => "AES-CCM with 8 octet ICV [RFC4309]",
+        EncrKind::Aead if d.id == EncrId::ENCR_AES_CCM_12 => "AES-CCM with 12 octet ICV [RFC4309]",
+        EncrKind::Aead if d.id == EncrId::ENCR_AES_CCM_16 => "AES-CCM with 16 octet ICV [RFC4309]",
         EncrKind::Aead => "AES-GCM with 16 octet ICV [RFC4106]",
     }
 }
@@ -108,6 +118,30 @@ fn encr_from_name(name: &str, keymat_len: usize) -> Result<&'static EncrDesc, St
         &[&suites::AES_GCM_16_128, &suites::AES_GCM_16_256]
     } else if n.starts_with("aes-cbc") {
         &[&suites::AES_CBC_128, &suites::AES_CBC_256]
+    } else if n.starts_with("aes-ctr") {
+        &[
+            &suites::AES_CTR_128,
+            &suites::AES_CTR_192,
+            &suites::AES_CTR_256,
+        ]
+    } else if n.starts_with("aes-ccm") && n.contains(" 8 octet") {
+        &[
+            &suites::AES_CCM_8_128,
+            &suites::AES_CCM_8_192,
+            &suites::AES_CCM_8_256,
+        ]
+    } else if n.starts_with("aes-ccm") && n.contains(" 12 octet") {
+        &[
+            &suites::AES_CCM_12_128,
+            &suites::AES_CCM_12_192,
+            &suites::AES_CCM_12_256,
+        ]
+    } else if n.starts_with("aes-ccm") && n.contains(" 16 octet") {
+        &[
+            &suites::AES_CCM_16_128,
+            &suites::AES_CCM_16_192,
+            &suites::AES_CCM_16_256,
+        ]
     } else {
         return Err(format!("{UNSUPPORTED} encryption algorithm \"{name}\""));
     };
@@ -333,6 +367,18 @@ pub fn wireshark_ike_encr_name(d: &EncrDesc) -> Option<&'static str> {
         (EncrId::ENCR_AES_GCM_16, 128) => "AES-GCM-128 with 16 octet ICV [RFC5282]",
         (EncrId::ENCR_AES_GCM_16, 192) => "AES-GCM-192 with 16 octet ICV [RFC5282]",
         (EncrId::ENCR_AES_GCM_16, 256) => "AES-GCM-256 with 16 octet ICV [RFC5282]",
+        (EncrId::ENCR_AES_CTR, 128) => "AES-CTR-128 [RFC5930]",
+        (EncrId::ENCR_AES_CTR, 192) => "AES-CTR-192 [RFC5930]",
+        (EncrId::ENCR_AES_CTR, 256) => "AES-CTR-256 [RFC5930]",
+        (EncrId::ENCR_AES_CCM_8, 128) => "AES-CCM-128 with 8 octet ICV [RFC5282]",
+        (EncrId::ENCR_AES_CCM_8, 192) => "AES-CCM-192 with 8 octet ICV [RFC5282]",
+        (EncrId::ENCR_AES_CCM_8, 256) => "AES-CCM-256 with 8 octet ICV [RFC5282]",
+        (EncrId::ENCR_AES_CCM_12, 128) => "AES-CCM-128 with 12 octet ICV [RFC5282]",
+        (EncrId::ENCR_AES_CCM_12, 192) => "AES-CCM-192 with 12 octet ICV [RFC5282]",
+        (EncrId::ENCR_AES_CCM_12, 256) => "AES-CCM-256 with 12 octet ICV [RFC5282]",
+        (EncrId::ENCR_AES_CCM_16, 128) => "AES-CCM-128 with 16 octet ICV [RFC5282]",
+        (EncrId::ENCR_AES_CCM_16, 192) => "AES-CCM-192 with 16 octet ICV [RFC5282]",
+        (EncrId::ENCR_AES_CCM_16, 256) => "AES-CCM-256 with 16 octet ICV [RFC5282]",
         // Not in Wireshark 4.0's list; newer releases and our decoder read this name.
         (EncrId::ENCR_CHACHA20_POLY1305, _) => "ChaCha20-Poly1305 [RFC7634]",
         _ => return None,
@@ -401,6 +447,43 @@ mod tests {
             k.ike[0].spi_r,
             [0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10]
         );
+    }
+
+    /// Every ESP and IKE encryption transform with a name reads back as itself, with
+    /// its key material (AES-CTR's nonce and AES-CCM's 3-byte salt included).
+    #[test]
+    fn every_named_transform_reads_back() {
+        for d in suites::ENCR {
+            let integ = (!d.is_combined()).then_some(&suites::HMAC_SHA256_128);
+            let ik = vec![9; integ.map_or(0, |i| i.key_len)];
+            let line = esp_sa_line(
+                "192.0.2.1",
+                "192.0.2.2",
+                7,
+                d,
+                &vec![5; d.keymat_len()],
+                integ,
+                &ik,
+            );
+            let mut k = KeyTables::default();
+            k.parse(&line).unwrap();
+            assert_eq!(k.esp.len(), 1, "{}: {line}", d.name);
+            assert_eq!(k.esp[0].encr, *d, "{}", d.name);
+            if let Some(n) = wireshark_ike_encr_name(d) {
+                assert!(
+                    n.contains(&d.key_bits.to_string()) || !d.key_len_attr,
+                    "{n}"
+                );
+            }
+        }
+        for n in [
+            "AES-CTR-192 [RFC5930]",
+            "AES-CCM-256 with 12 octet ICV [RFC5282]",
+        ] {
+            assert!(suites::ENCR
+                .iter()
+                .any(|d| wireshark_ike_encr_name(d) == Some(n)));
+        }
     }
 
     #[test]
