@@ -11,6 +11,12 @@
 //!   `esp-default-pad16` is `esp-default` with the ciphertext padded to whole 16-byte
 //!   blocks (`EspOutbound::set_padding_alignment(Some(16))`).
 //! - `esp-seal/<suite>`: `seal` alone with the default provider.
+//! - `esp-breadth/<suite>`: the transforms only the RustCrypto backend has (AES-CCM,
+//!   AES-CTR + HMAC-SHA-256-128), beside AES-CBC + HMAC-SHA-256-128 and AES-GCM on the
+//!   same backend, each `esp-rustcrypto` (seal + open, ESN on, window 1024) beside
+//!   `raw-rustcrypto`: the bare cipher (and HMAC) over the bytes ESP encrypts, in both
+//!   directions. Run alone with `cargo bench -p ipsec-benches --bench esp -- esp-breadth`
+//!   (about a minute).
 //!
 //! Payloads are IPv4 packets of 64, 512, 1400 and 8192 bytes (boringtun checks that
 //! what it decrypts is an IP packet). ESP here is the bare ESP packet, as boringtun's
@@ -46,10 +52,19 @@ fn config() -> Criterion {
 }
 
 fn sa(provider: &CryptoProvider, encr: &'static EncrDesc) -> (EspOutbound, EspInbound) {
-    let keys = KeyMaterial::new(&vec![0x42; encr.keymat_len()], &[]).unwrap();
+    sa_with(provider, encr, None)
+}
+
+fn sa_with(
+    provider: &CryptoProvider,
+    encr: &'static EncrDesc,
+    integ: Option<&'static ipsec_crypto::IntegDesc>,
+) -> (EspOutbound, EspInbound) {
+    let ik = vec![0x24; integ.map_or(0, |i| i.key_len)];
+    let keys = KeyMaterial::new(&vec![0x42; encr.keymat_len()], &ik).unwrap();
     let spi = Spi(0x1000_0001);
-    let out = EspOutbound::new(provider, spi, encr, None, &keys, true).unwrap();
-    let inb = EspInbound::new(provider, spi, encr, None, &keys, true, 1024).unwrap();
+    let out = EspOutbound::new(provider, spi, encr, integ, &keys, true).unwrap();
+    let inb = EspInbound::new(provider, spi, encr, integ, &keys, true, 1024).unwrap();
     (out, inb)
 }
 
@@ -178,11 +193,83 @@ fn seal_only(c: &mut Criterion) {
     }
 }
 
+/// AES-CCM and AES-CTR (RustCrypto only) beside AES-CBC and AES-GCM, each beside its
+/// raw cipher over the bytes ESP encrypts.
+fn breadth(c: &mut Criterion) {
+    use ipsec_crypto::suites::EncrKind;
+    let rc: &'static CryptoProvider = &ipsec_crypto_rustcrypto::PROVIDER;
+    let sha256 = Some(&suites::HMAC_SHA256_128);
+    let all: [(
+        &str,
+        &'static EncrDesc,
+        Option<&'static ipsec_crypto::IntegDesc>,
+    ); 5] = [
+        ("aes-128-gcm", &suites::AES_GCM_16_128, None),
+        ("aes-128-ccm16", &suites::AES_CCM_16_128, None),
+        ("aes-128-ccm8", &suites::AES_CCM_8_128, None),
+        ("aes-128-ctr-sha256", &suites::AES_CTR_128, sha256),
+        ("aes-128-cbc-sha256", &suites::AES_CBC_128, sha256),
+    ];
+    for (name, encr, integ) in all {
+        let mut g = c.benchmark_group(format!("esp-breadth/{name}"));
+        for size in [64usize, 1400] {
+            let packet = ipv4_packet(size);
+            g.throughput(Throughput::Bytes(size as u64));
+            let (out, inb) = sa_with(rc, encr, integ);
+            let icv = integ.map_or(encr.icv_len, |i| i.icv_len);
+            let esp_len = size + out.overhead(size).tail - icv;
+            esp_line(&mut g, "esp-rustcrypto", &packet, out, inb);
+            let mut data = vec![0u8; esp_len];
+            let id = BenchmarkId::new("raw-rustcrypto", size);
+            match (encr.kind, integ) {
+                (EncrKind::Aead, _) => {
+                    let alg = rc.aead_for(encr).unwrap();
+                    let key = alg.new_key(&vec![0x42; encr.key_len()]).unwrap();
+                    let nonce = vec![7u8; alg.nonce_len()];
+                    let aad = [1u8; 12];
+                    let mut tag = vec![0u8; alg.tag_len()];
+                    g.bench_function(id, |b| {
+                        b.iter(|| {
+                            key.seal_detached(&nonce, &aad, &mut data, &mut tag)
+                                .unwrap();
+                            key.open_detached(&nonce, &aad, &mut data, &tag).unwrap();
+                            black_box(&data);
+                        })
+                    });
+                }
+                (_, Some(i)) => {
+                    let cipher = rc.cipher(encr.id, encr.key_len()).unwrap();
+                    let key = cipher.new_key(&vec![0x42; encr.key_len()]).unwrap();
+                    let mac = rc
+                        .integ(i.id)
+                        .unwrap()
+                        .new_key(&vec![0x24; i.key_len])
+                        .unwrap();
+                    let iv = vec![7u8; cipher.iv_len()];
+                    let mut icv = vec![0u8; i.icv_len];
+                    g.bench_function(id, |b| {
+                        b.iter(|| {
+                            key.encrypt(&iv, &mut data).unwrap();
+                            mac.compute(&[&data], &mut icv).unwrap();
+                            mac.verify(&[&data], &icv).unwrap();
+                            key.decrypt(&iv, &mut data).unwrap();
+                            black_box(&data);
+                        })
+                    });
+                }
+                _ => unreachable!("every non-AEAD suite here has integrity"),
+            }
+        }
+        g.finish();
+    }
+}
+
 fn main() {
     // Written out instead of `criterion_group!`/`criterion_main!`, whose generated
     // function cannot carry docs.
     let mut c = config().configure_from_args();
     roundtrip(&mut c);
     seal_only(&mut c);
+    breadth(&mut c);
     c.final_summary();
 }

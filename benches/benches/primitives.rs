@@ -10,8 +10,9 @@
 //!   does;
 //! - `hmac/hmac-sha256-128`: ICV computation alone;
 //! - `kx/<group>`: one full exchange, i.e. both key pairs and both shared secrets
-//!   (`start`, `respond`, `complete`). ring has no MODP, so `kx/modp2048` has only the
-//!   RustCrypto line.
+//!   (`start`, `respond`, `complete`). ring has no MODP, P-521 or X448, so
+//!   `kx/modp2048`, `kx/modp3072`, `kx/modp4096`, `kx/ecp521` and `kx/x448` have only
+//!   the RustCrypto line.
 //!
 //! Run: `cargo bench -p ipsec-benches --bench primitives` (a few minutes on 2 cores).
 //! Results are summarised in docs/performance.md.
@@ -146,7 +147,7 @@ fn hmac(c: &mut Criterion) {
 }
 
 fn kx(c: &mut Criterion) {
-    let groups: [(&str, &[KxLine]); 4] = [
+    let groups: [(&str, &[KxLine]); 8] = [
         (
             "x25519",
             &[
@@ -171,6 +172,19 @@ fn kx(c: &mut Criterion) {
         (
             "modp2048",
             &[("rustcrypto", &rc_be::MODP2048, &rc_be::OS_RANDOM)],
+        ),
+        ("x448", &[("rustcrypto", &rc_be::X448, &rc_be::OS_RANDOM)]),
+        (
+            "ecp521",
+            &[("rustcrypto", &rc_be::ECP521, &rc_be::OS_RANDOM)],
+        ),
+        (
+            "modp3072",
+            &[("rustcrypto", &rc_be::MODP3072, &rc_be::OS_RANDOM)],
+        ),
+        (
+            "modp4096",
+            &[("rustcrypto", &rc_be::MODP4096, &rc_be::OS_RANDOM)],
         ),
     ];
     for (name, backends) in groups {
