@@ -590,50 +590,65 @@ fn ike(n: usize, msg: &[u8], sas: &Sas<'_>) -> Value {
         );
         return v;
     }
-    let Some(row) = sas
+    // An IKE SA with additional key exchanges (RFC 9370) has a row per stage of its
+    // keys, IKE_SA_INIT's first: try each, in order, until one opens the message.
+    let rows: Vec<&IkeSaRow> = sas
         .keys
         .ike
         .iter()
-        .find(|r| r.spi_i == h.spi_i.0 && r.spi_r == h.spi_r.0)
-    else {
+        .filter(|r| r.spi_i == h.spi_i.0 && r.spi_r == h.spi_r.0)
+        .collect();
+    if rows.is_empty() {
         put(&mut v, "status", json!("no_keys"));
         return v;
-    };
-    let keys = match ike_keys(row, sas.provider) {
-        Ok(k) => k,
-        Err(e) => {
-            put(&mut v, "status", json!("bad_key"));
-            put(&mut v, "detail", json!(e));
-            return v;
-        }
-    };
-    let mut copy = msg.to_vec();
-    match keys.open(&mut copy) {
-        Ok(opened) => {
-            let inner: Result<Vec<_>, _> = opened
-                .payloads()
-                .map(|r| r.map(|p| p.payload_type.0))
-                .collect();
-            match (inner, opened.parse_payloads()) {
-                (Ok(types), Ok(parsed)) => {
-                    let mut re = vec![0u8; payloads_len(&parsed)];
-                    emit_payloads(&parsed, &mut re);
-                    put(&mut v, "inner", json!(types));
-                    put(&mut v, "inner_reemit", json!(re == opened.inner));
-                    creds::credentials(&mut v, &parsed);
-                    put(&mut v, "status", json!("ok"));
+    }
+    let mut failure: Option<(&str, String)> = None;
+    for (stage, row) in rows.iter().enumerate() {
+        let keys = match ike_keys(row, sas.provider) {
+            Ok(k) => k,
+            Err(e) => {
+                failure.get_or_insert(("bad_key", e));
+                continue;
+            }
+        };
+        let mut copy = msg.to_vec();
+        match keys.open(&mut copy) {
+            Ok(opened) => {
+                if rows.len() > 1 {
+                    put(&mut v, "key_stage", json!(stage));
                 }
-                (_, Err(e)) | (Err(e), _) => {
-                    put(&mut v, "status", json!("malformed"));
-                    put(&mut v, "detail", json!(format!("inside SK: {e}")));
+                let inner: Result<Vec<_>, _> = opened
+                    .payloads()
+                    .map(|r| r.map(|p| p.payload_type.0))
+                    .collect();
+                match (inner, opened.parse_payloads()) {
+                    (Ok(types), Ok(parsed)) => {
+                        let mut re = vec![0u8; payloads_len(&parsed)];
+                        emit_payloads(&parsed, &mut re);
+                        put(&mut v, "inner", json!(types));
+                        put(&mut v, "inner_reemit", json!(re == opened.inner));
+                        creds::credentials(&mut v, &parsed);
+                        put(&mut v, "status", json!("ok"));
+                    }
+                    (_, Err(e)) | (Err(e), _) => {
+                        put(&mut v, "status", json!("malformed"));
+                        put(&mut v, "detail", json!(format!("inside SK: {e}")));
+                    }
                 }
+                return v;
+            }
+            Err(OpenError::Integrity) => {
+                failure = Some(("integrity", String::new()));
+            }
+            Err(e) => {
+                failure = Some(("malformed", e.to_string()));
             }
         }
-        Err(OpenError::Integrity) => put(&mut v, "status", json!("integrity")),
-        Err(e) => {
-            put(&mut v, "status", json!("malformed"));
-            put(&mut v, "detail", json!(e.to_string()));
-        }
+    }
+    let (status, detail) = failure.unwrap_or(("integrity", String::new()));
+    put(&mut v, "status", json!(status));
+    if !detail.is_empty() {
+        put(&mut v, "detail", json!(detail));
     }
     v
 }

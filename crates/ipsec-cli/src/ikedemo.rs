@@ -103,6 +103,10 @@ struct IkeKeyLog {
     path: PathBuf,
     /// SPIi and SPIr of the IKE SAs written (both ends export each one).
     written: BTreeSet<(IkeSpi, IkeSpi)>,
+    /// The records written: an IKE SA with additional key exchanges (RFC 9370) has
+    /// one per stage of its keys, under the same SPIs, which `ipsec decode` tries in
+    /// order.
+    lines: BTreeSet<String>,
 }
 
 impl IkeKeyLog {
@@ -112,15 +116,17 @@ impl IkeKeyLog {
         Ok(IkeKeyLog {
             path: path.to_path_buf(),
             written: BTreeSet::new(),
+            lines: BTreeSet::new(),
         })
     }
 
-    /// Appends the record of `keys` unless that IKE SA is in the table already.
+    /// Appends the record of `keys` unless it is in the table already.
     fn add(&mut self, keys: &IkeSaKeys) -> Result<(), String> {
-        if !self.written.insert((keys.spi_i, keys.spi_r)) {
+        let line = ikev2_line(keys)?;
+        if !self.lines.insert(line.clone()) {
             return Ok(());
         }
-        let line = ikev2_line(keys)?;
+        self.written.insert((keys.spi_i, keys.spi_r));
         let err = |e: std::io::Error| format!("{}: {e}", self.path.display());
         let mut f = OpenOptions::new()
             .append(true)

@@ -321,3 +321,60 @@ fn demo_manual_key_directory_and_ike_keys() {
     assert!(err.contains("--ike-keys"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn demo_hybrid_ike_decodes_every_stage() {
+    // Two additional key exchanges (RFC 9370): the key table has a record per stage
+    // of the IKE SA's keys under the same SPIs, and `ipsec decode` opens each message
+    // with the stage that protected it.
+    let dir = scratch("hybrid");
+    let pcap = dir.join("demo.pcap");
+    let esp = dir.join("esp.keys");
+    let ike = dir.join("ike.keys");
+    let (ok, out, err) = ipsec(&[
+        "demo",
+        "--count",
+        "4",
+        "--ike",
+        "aes256gcm16-prfsha384-x25519-ke1_ecp256-ke2_ecp384",
+        "--pcap",
+        pcap.to_str().unwrap(),
+        "--keys",
+        esp.to_str().unwrap(),
+        "--ike-keys",
+        ike.to_str().unwrap(),
+    ]);
+    assert!(ok, "demo failed: {out}\n{err}");
+    let table = std::fs::read_to_string(&ike).unwrap();
+    let records: Vec<&str> = table.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(records.len(), 3, "{table}");
+    let (ok, out, err) = ipsec(&[
+        "decode",
+        "--json",
+        "--keys",
+        esp.to_str().unwrap(),
+        "--keys",
+        ike.to_str().unwrap(),
+        pcap.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let frames: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // IKE_INTERMEDIATE (43): two requests and two responses, with the keys of the
+    // stage before each (0 then 1); IKE_AUTH (35) with the last ones (2).
+    let stages = |ex: u64| -> Vec<u64> {
+        frames
+            .iter()
+            .filter(|f| f["proto"] == "ike" && f["exchange"] == ex)
+            .map(|f| {
+                assert_eq!(f["status"], "ok", "{f}");
+                f["key_stage"].as_u64().unwrap()
+            })
+            .collect()
+    };
+    assert_eq!(stages(43), [0, 0, 1, 1]);
+    assert_eq!(stages(35), [2, 2]);
+    std::fs::remove_dir_all(&dir).ok();
+}

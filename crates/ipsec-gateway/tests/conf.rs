@@ -672,7 +672,12 @@ secrets {
     let err = parse(&missing).unwrap().ike_config("pq").unwrap_err();
     assert_eq!(err.field, "ppk_id");
     let optional = missing.replace("ppk_required = yes", "ppk_required = no");
-    assert!(parse(&optional).unwrap().ike_config("pq").unwrap().ppk.is_none());
+    assert!(parse(&optional)
+        .unwrap()
+        .ike_config("pq")
+        .unwrap()
+        .ppk
+        .is_none());
     // The PPK stays out of Debug output.
     let dbg = format!("{conf:?} {c:?}");
     assert!(!dbg.contains("112233445566"), "{dbg}");
