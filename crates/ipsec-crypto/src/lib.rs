@@ -14,6 +14,8 @@
 //!   on the [`PrfAlgorithm`] trait;
 //! - [`keys`]: the DER key encodings the signature traits take (SubjectPublicKeyInfo,
 //!   PKCS#8, SEC1, PKCS#1), parsed once for every backend;
+//! - [`mlkem`]: the ML-KEM (FIPS 203) parameter sets and the input checks every
+//!   backend runs on a peer's encapsulation key and ciphertext;
 //! - [`SecretBytes`]: key material that is zeroized on drop and never printed;
 //! - [`NULL_CIPHER`]: ENCR_NULL (RFC 2410), which needs no backend.
 //!
@@ -27,6 +29,7 @@ extern crate alloc;
 pub mod error;
 pub mod kdf;
 pub mod keys;
+pub mod mlkem;
 pub mod null;
 pub mod proposal;
 pub mod provider;

@@ -111,7 +111,8 @@ pub struct PrfDesc {
 pub struct KeDesc {
     /// The method id.
     pub id: KeId,
-    /// Length of the KE payload data in bytes.
+    /// Length of the initiator's KE payload data in bytes. For a KEM the responder's
+    /// differs: see [`KeDesc::response_len`].
     pub public_len: usize,
     /// The proposal token.
     pub token: &'static str,
@@ -121,6 +122,22 @@ pub struct KeDesc {
     pub name: &'static str,
     /// The RFC that defines it.
     pub rfc: &'static str,
+}
+
+impl KeDesc {
+    /// Length of the responder's KE payload data in bytes: [`KeDesc::public_len`] for a
+    /// Diffie-Hellman group, the ciphertext length for ML-KEM ([`crate::mlkem`]).
+    pub const fn response_len(&self) -> usize {
+        match crate::mlkem::params(self.id) {
+            Some(p) => p.ciphertext_len,
+            None => self.public_len,
+        }
+    }
+
+    /// Whether the method is a KEM (ML-KEM), whose two KE payloads differ.
+    pub const fn is_kem(&self) -> bool {
+        crate::mlkem::params(self.id).is_some()
+    }
 }
 
 macro_rules! encr {
@@ -627,10 +644,49 @@ pub static MODP4096: KeDesc = KeDesc {
     name: "MODP-4096",
     rfc: "RFC 3526",
 };
+/// ML-KEM-512 (FIPS 203; draft-ietf-ipsecme-ikev2-mlkem), token `mlkem512`. The
+/// initiator sends the encapsulation key, the responder the ciphertext
+/// ([`KeDesc::response_len`]).
+pub static ML_KEM_512: KeDesc = KeDesc {
+    id: KeId::ML_KEM_512,
+    public_len: crate::mlkem::ML_KEM_512.ek_len,
+    token: "mlkem512",
+    aliases: &[],
+    name: "ML-KEM-512",
+    rfc: "FIPS 203, draft-ietf-ipsecme-ikev2-mlkem",
+};
+/// ML-KEM-768 (FIPS 203; draft-ietf-ipsecme-ikev2-mlkem), token `mlkem768`.
+pub static ML_KEM_768: KeDesc = KeDesc {
+    id: KeId::ML_KEM_768,
+    public_len: crate::mlkem::ML_KEM_768.ek_len,
+    token: "mlkem768",
+    aliases: &[],
+    name: "ML-KEM-768",
+    rfc: "FIPS 203, draft-ietf-ipsecme-ikev2-mlkem",
+};
+/// ML-KEM-1024 (FIPS 203; draft-ietf-ipsecme-ikev2-mlkem), token `mlkem1024`.
+pub static ML_KEM_1024: KeDesc = KeDesc {
+    id: KeId::ML_KEM_1024,
+    public_len: crate::mlkem::ML_KEM_1024.ek_len,
+    token: "mlkem1024",
+    aliases: &[],
+    name: "ML-KEM-1024",
+    rfc: "FIPS 203, draft-ietf-ipsecme-ikev2-mlkem",
+};
 
 /// Every key exchange method.
 pub static KE: &[&KeDesc] = &[
-    &X25519, &ECP256, &ECP384, &MODP2048, &MODP3072, &ECP521, &X448, &MODP4096,
+    &X25519,
+    &ECP256,
+    &ECP384,
+    &MODP2048,
+    &MODP3072,
+    &ECP521,
+    &X448,
+    &MODP4096,
+    &ML_KEM_512,
+    &ML_KEM_768,
+    &ML_KEM_1024,
 ];
 
 /// Finds an encryption transform by id and key length in bits.
@@ -675,6 +731,18 @@ mod tests {
         assert_eq!(integ(IntegId::AUTH_HMAC_SHA2_384_192).unwrap().icv_len, 24);
         assert_eq!(prf(PrfId::PRF_HMAC_SHA2_512).unwrap().output_len, 64);
         assert_eq!(ke(KeId::ECP_384).unwrap().public_len, 96);
+        assert_eq!(ke(KeId::ECP_384).unwrap().response_len(), 96);
+        assert!(!X25519.is_kem());
+        // draft-ietf-ipsecme-ikev2-mlkem §2: the KE payloads carry ek and c.
+        for (id, ek, c) in [
+            (KeId::ML_KEM_512, 800, 768),
+            (KeId::ML_KEM_768, 1184, 1088),
+            (KeId::ML_KEM_1024, 1568, 1568),
+        ] {
+            let d = ke(id).unwrap();
+            assert_eq!((d.public_len, d.response_len()), (ek, c), "{}", d.name);
+            assert!(d.is_kem());
+        }
         assert_eq!(AES_CBC_128.keymat_len(), 16);
         assert_eq!(AES_GCM_16_128.keymat_len(), 20);
     }

@@ -167,16 +167,34 @@ pub trait PrfKey: Send + Sync {
 /// the responder's value. The responder calls [`KxGroup::respond`] with the initiator's
 /// value and gets its own value to send back together with the shared secret; for a
 /// Diffie-Hellman group that is a fresh key pair, for a KEM the encapsulation.
+///
+/// For a KEM the two values differ in length (ML-KEM: the initiator's encapsulation key,
+/// the responder's ciphertext; see [`crate::mlkem`]): [`KxGroup::public_len`] is the
+/// initiator's, [`KxGroup::response_len`] the responder's.
 pub trait KxGroup: Send + Sync + fmt::Debug {
     /// The IANA key exchange method id.
     fn id(&self) -> KeId;
-    /// Length of the initiator's public value in bytes.
+    /// Length of the initiator's public value in bytes (the KE payload data of the
+    /// request; a KEM's encapsulation key).
     fn public_len(&self) -> usize;
+    /// Length of the responder's value in bytes (the KE payload data of the response):
+    /// the same as [`KxGroup::public_len`] for a Diffie-Hellman group (the default), the
+    /// ciphertext length for a KEM.
+    fn response_len(&self) -> usize {
+        self.public_len()
+    }
     /// The backend that implements it.
     fn backend(&self) -> &'static str;
     /// Starts an exchange as the initiator.
     fn start(&self, rng: &dyn SecureRandom) -> Result<Box<dyn ActiveKx>, CryptoError>;
-    /// Answers an exchange as the responder: returns our public value and the secret.
+    /// Answers an exchange as the responder: returns our value
+    /// ([`KxGroup::response_len`] bytes) and the secret. The default runs
+    /// [`KxGroup::start`] and [`ActiveKx::complete`], as a Diffie-Hellman group does; a
+    /// KEM overrides it with the encapsulation.
+    ///
+    /// # Errors
+    /// [`CryptoError::Length`] or [`CryptoError::InvalidPublicValue`] for a peer value
+    /// the group refuses (for ML-KEM, the FIPS 203 §7.2 checks), [`CryptoError::Random`].
     fn respond(
         &self,
         rng: &dyn SecureRandom,
@@ -195,7 +213,13 @@ pub trait ActiveKx: Send {
     fn group(&self) -> KeId;
     /// Our public value, as carried in the KE payload.
     fn public(&self) -> &[u8];
-    /// Computes the shared secret from the peer's public value.
+    /// Computes the shared secret from the responder's value: its public value for a
+    /// Diffie-Hellman group, the ciphertext for a KEM
+    /// ([`KxGroup::response_len`] bytes).
+    ///
+    /// # Errors
+    /// [`CryptoError::Length`] for a value of the wrong length,
+    /// [`CryptoError::InvalidPublicValue`] for a value the group refuses.
     fn complete(self: Box<Self>, peer: &[u8]) -> Result<SharedSecret, CryptoError>;
 }
 
