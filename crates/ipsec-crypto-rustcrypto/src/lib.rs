@@ -16,6 +16,7 @@
 //! | Curve25519, Curve448 (RFC 8031) | [`X25519`], [`X448`] |
 //! | ECP-256, ECP-384, ECP-521 (RFC 5903) | [`ECP256`], [`ECP384`], [`ECP521`] |
 //! | MODP-2048, MODP-3072, MODP-4096 (RFC 3526) | [`MODP2048`], [`MODP3072`], [`MODP4096`] |
+//! | ML-KEM-512/768/1024 (FIPS 203, draft-ietf-ipsecme-ikev2-mlkem), on `libcrux-ml-kem` | [`ML_KEM_512`], [`ML_KEM_768`], [`ML_KEM_1024`] |
 //! | ECDSA P-256/SHA-256, P-384/SHA-384, DER (RFC 7427) and `r ‖ s` (RFC 4754): sign and verify | [`ECDSA_P256_SHA256`], [`ECDSA_P384_SHA384`], [`ECDSA_P256_SHA256_FIXED`], [`ECDSA_P384_SHA384_FIXED`] |
 //! | Ed25519 (RFC 8032, RFC 8420): sign and verify | [`ED25519`] |
 //! | RSASSA-PKCS1-v1_5 and RSASSA-PSS with SHA-256/384/512 (RFC 8017): **verify only** | [`RSA_PKCS1_SHA256`], [`RSA_PKCS1_SHA384`], [`RSA_PKCS1_SHA512`], [`RSA_PSS_SHA256`], [`RSA_PSS_SHA384`], [`RSA_PSS_SHA512`] |
@@ -41,6 +42,7 @@
 //! | `hmac` | HMAC-SHA1/SHA2 integrity and PRFs | `hmac`, `sha1`, `sha2` |
 //! | `kx` | X25519, X448, ECP-256/384/521, MODP-2048/3072/4096 | `x25519-dalek`, `x448`, `p256`, `p384`, `p521`, `crypto-bigint` |
 //! | `sig` | ECDSA, Ed25519, RSA verification | `p256`, `p384`, `ed25519-dalek`, `rsa` |
+//! | `mlkem` | ML-KEM-512/768/1024 | `libcrux-ml-kem` (pure Rust, formally verified; why this crate and not RustCrypto's `ml-kem`: see the `mlkem` module source and docs/performance.md) |
 //!
 //! ESP with AES-GCM (or AES-CCM) takes `default-features = false, features = ["std",
 //! "aead"]`: no elliptic-curve or bignum crate in the build (CI checks the dependency
@@ -82,6 +84,8 @@
 //!
 //! - ECDSA signs deterministically (RFC 6979) with the constant-time scalar
 //!   arithmetic of `p256`/`p384`; Ed25519 uses `ed25519-dalek`.
+//! - ML-KEM is libcrux's, whose portable and AVX2 code is verified to be free of
+//!   secret-dependent branches and memory accesses (hax/F\*).
 //! - There is no RSA signing: the `rsa` crate's private-key operation has a known
 //!   timing side channel (RUSTSEC-2023-0071). RSA verification handles public values
 //!   only. The `ipsec` facade signs with ring.
@@ -127,6 +131,8 @@ mod curve448;
 mod ecp;
 #[cfg(feature = "hmac")]
 mod hmac;
+#[cfg(feature = "mlkem")]
+mod mlkem;
 #[cfg(feature = "kx")]
 mod modp;
 #[cfg(feature = "std")]
@@ -160,6 +166,8 @@ pub use crate::hmac::{
     HmacInteg, HmacPrf, HMAC_SHA1_96, HMAC_SHA256_128, HMAC_SHA384_192, HMAC_SHA512_256,
     PRF_HMAC_SHA1, PRF_HMAC_SHA256, PRF_HMAC_SHA384, PRF_HMAC_SHA512,
 };
+#[cfg(feature = "mlkem")]
+pub use crate::mlkem::{MlKemGroup, ML_KEM_1024, ML_KEM_512, ML_KEM_768};
 #[cfg(feature = "kx")]
 pub use crate::modp::{ModpGroup, MODP2048, MODP3072, MODP4096};
 #[cfg(feature = "std")]
@@ -258,6 +266,12 @@ static KX_GROUPS: &[&dyn KxGroup] = &[
     &X448,
     #[cfg(feature = "kx")]
     &MODP4096,
+    #[cfg(feature = "mlkem")]
+    &ML_KEM_768,
+    #[cfg(feature = "mlkem")]
+    &ML_KEM_1024,
+    #[cfg(feature = "mlkem")]
+    &ML_KEM_512,
 ];
 
 /// The signature verifiers.
@@ -319,7 +333,8 @@ pub static PROVIDER: CryptoProvider = provider_with_random(&OS_RANDOM);
     feature = "ctr",
     feature = "hmac",
     feature = "kx",
-    feature = "sig"
+    feature = "sig",
+    feature = "mlkem"
 ))]
 mod tests {
     use ipsec_crypto::suites;
@@ -345,8 +360,10 @@ mod tests {
         }
         for d in suites::KE {
             assert_eq!(
-                PROVIDER.kx(d.id).map(|g| g.public_len()),
-                Some(d.public_len),
+                PROVIDER
+                    .kx(d.id)
+                    .map(|g| (g.public_len(), g.response_len())),
+                Some((d.public_len, d.response_len())),
                 "{}",
                 d.name
             );
@@ -421,5 +438,50 @@ mod tests {
                 Some(ipsec_crypto::CryptoError::Random)
             );
         }
+    }
+}
+
+/// The ML-KEM internals for the conformance suite's decapsulation vectors
+/// (`ipsec_crypto::testkit::check_mlkem_internals`), over the functions the
+/// [`KxGroup`] objects run.
+#[cfg(all(test, feature = "std", feature = "mlkem"))]
+mod mlkem_kat {
+    use std::vec::Vec;
+
+    use ipsec_crypto::testkit::{check_mlkem_internals, MlKemInternals};
+    use ipsec_crypto::{mlkem, CryptoError, KeId, SecretBytes, SharedSecret};
+
+    struct Internals;
+
+    impl MlKemInternals for Internals {
+        fn backend(&self) -> &'static str {
+            crate::BACKEND
+        }
+
+        fn keygen_internal(
+            &self,
+            id: KeId,
+            d: &[u8; 32],
+            z: &[u8; 32],
+        ) -> Result<Option<(Vec<u8>, SecretBytes)>, CryptoError> {
+            let p = mlkem::params(id).ok_or(CryptoError::Unsupported)?;
+            let mut seed = [0u8; 64];
+            seed[..32].copy_from_slice(d);
+            seed[32..].copy_from_slice(z);
+            crate::mlkem::keygen(p, &seed).map(Some)
+        }
+
+        fn decapsulate(&self, id: KeId, dk: &[u8], c: &[u8]) -> Result<SharedSecret, CryptoError> {
+            let p = mlkem::params(id).ok_or(CryptoError::Unsupported)?;
+            crate::mlkem::decapsulate(p, dk, c)
+        }
+    }
+
+    #[test]
+    fn acvp_vectors() {
+        let n = check_mlkem_internals(&crate::PROVIDER, &Internals);
+        // 6 keyGen; 6 encapsulation (decaps + respond) and 9 decapsulation vectors,
+        // each with 5 wrong lengths.
+        assert_eq!(n, 6 + 6 * 7 + 9 * 6);
     }
 }

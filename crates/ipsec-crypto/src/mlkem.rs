@@ -100,9 +100,9 @@ pub const fn params(id: KeId) -> Option<&'static MlKemParams> {
 /// As above.
 pub fn check_encapsulation_key(p: &MlKemParams, ek: &[u8]) -> Result<(), CryptoError> {
     CryptoError::check_len("encapsulation key", p.ek_len, ek.len())?;
-    let encoded = ek
-        .get(..384 * p.k)
-        .ok_or(CryptoError::length("encapsulation key", p.ek_len, ek.len()))?;
+    let encoded =
+        ek.get(..384 * p.k)
+            .ok_or(CryptoError::length("encapsulation key", p.ek_len, ek.len()))?;
     // ByteDecode12 (FIPS 203 Algorithm 6): three bytes hold two coefficients,
     // little-endian.
     for chunk in encoded.chunks_exact(3) {
@@ -133,7 +133,11 @@ mod tests {
 
     #[test]
     fn lengths_follow_the_formulas() {
-        for (p, du, dv) in [(&ML_KEM_512, 10, 4), (&ML_KEM_768, 10, 4), (&ML_KEM_1024, 11, 5)] {
+        for (p, du, dv) in [
+            (&ML_KEM_512, 10, 4),
+            (&ML_KEM_768, 10, 4),
+            (&ML_KEM_1024, 11, 5),
+        ] {
             assert_eq!(p.ek_len, 384 * p.k + 32, "{}", p.name);
             assert_eq!(p.dk_len, 768 * p.k + 96, "{}", p.name);
             assert_eq!(p.ciphertext_len, 32 * (du * p.k + dv), "{}", p.name);

@@ -30,6 +30,8 @@ use std::vec::Vec;
 use serde_json::Value;
 
 mod breadth;
+mod mlkem;
+pub use mlkem::{check_mlkem_internals, MlKemInternals};
 mod signatures;
 pub use signatures::{
     check_signature_interop, check_signatures, signature_vectors, SignatureVector,
@@ -928,15 +930,19 @@ fn kx_agree(p: &CryptoProvider, group: &dyn KxGroup) {
         b.public(),
         "{id:?} [{backend}]: two starts gave the same key"
     );
-    let (pa, pb) = (a.public().to_vec(), b.public().to_vec());
-    let sa = a
-        .complete(&pb)
-        .unwrap_or_else(|e| panic!("{id:?} [{backend}]: complete: {e}"));
-    let sb = b
-        .complete(&pa)
-        .unwrap_or_else(|e| panic!("{id:?} [{backend}]: complete: {e}"));
-    assert!(sa == sb, "{id:?} [{backend}]: the two sides disagree");
-    assert!(!sa.is_empty(), "{id:?} [{backend}]: empty shared secret");
+    // Two initiators completing with each other's values is Diffie-Hellman only: a
+    // KEM's initiator completes with a ciphertext, never with a public key.
+    if crate::mlkem::params(id).is_none() {
+        let (pa, pb) = (a.public().to_vec(), b.public().to_vec());
+        let sa = a
+            .complete(&pb)
+            .unwrap_or_else(|e| panic!("{id:?} [{backend}]: complete: {e}"));
+        let sb = b
+            .complete(&pa)
+            .unwrap_or_else(|e| panic!("{id:?} [{backend}]: complete: {e}"));
+        assert!(sa == sb, "{id:?} [{backend}]: the two sides disagree");
+        assert!(!sa.is_empty(), "{id:?} [{backend}]: empty shared secret");
+    }
 
     let c = start();
     let (pr, sr) = group
@@ -944,7 +950,7 @@ fn kx_agree(p: &CryptoProvider, group: &dyn KxGroup) {
         .unwrap_or_else(|e| panic!("{id:?} [{backend}]: respond failed: {e}"));
     assert_eq!(
         pr.len(),
-        group.public_len(),
+        group.response_len(),
         "{id:?} [{backend}]: respond public length"
     );
     let sc = c
@@ -985,6 +991,11 @@ fn x25519_mult(name: &str, group: &dyn KxGroup, k: &[u8], u: &[u8]) -> Vec<u8> {
 ///   peer value gives our own public value; for MODP-4096 also the Diffie-Hellman
 ///   known answer of modp4096.json (made with Python's `pow` and checked with
 ///   OpenSSL).
+/// - ML-KEM-512/768/1024 (FIPS 203; vectors/mlkem.json, NIST ACVP): key generation
+///   and encapsulation known answers through [`FixedRandom`] for groups that draw
+///   their seeds from the `rng` they are given, the §7.2 modulus check on `ek`, and
+///   implicit rejection of modified ciphertexts (see the `mlkem` module; the
+///   decapsulation vectors run in [`check_mlkem_internals`]).
 /// - Every group of the provider: both sides agree, through `start` and `respond`.
 ///
 /// # Panics
@@ -1124,6 +1135,8 @@ pub fn check_kx(p: &CryptoProvider) -> usize {
         n += check_modp(p, g, prime);
     }
     n += breadth::x448(p) + breadth::modp4096(p);
+
+    n += mlkem::check_mlkem_kx(p);
 
     for g in p.kx_groups {
         kx_agree(p, *g);
@@ -1398,13 +1411,23 @@ pub fn check_lengths(p: &CryptoProvider) -> usize {
 
     for g in p.kx_groups {
         let who = format!("{:?} [{}]", g.id(), g.backend());
-        for l in wrong_lengths(g.public_len()) {
+        // The initiator completes with the responder's value (a KEM's ciphertext)...
+        for l in wrong_lengths(g.response_len()) {
             kx_reject(
                 &format!("{who}: {l}-byte peer value"),
                 p,
                 *g,
                 &std::vec![0x42; l],
             );
+            n += 1;
+        }
+        // ... and the responder answers the initiator's (a KEM's encapsulation key).
+        for l in wrong_lengths(g.public_len()) {
+            match g.respond(p.secure_random, &std::vec![0x42; l]) {
+                Err(CryptoError::InvalidPublicValue | CryptoError::Length { .. }) => {}
+                Err(e) => panic!("{who}: respond to {l} bytes: wrong error {e}"),
+                Ok(_) => panic!("{who}: respond accepted a {l}-byte peer value"),
+            }
             n += 1;
         }
         let mut pk = std::vec![0u8; g.public_len() - 1];
@@ -1476,6 +1499,7 @@ mod tests {
         .into_iter()
         .chain(signatures::FILES)
         .chain(breadth::FILES)
+        .chain(mlkem::FILES)
         {
             assert!(!load(file, text).is_empty(), "{file}");
         }
