@@ -13,6 +13,14 @@
 //!   (`start`, `respond`, `complete`). ring has no MODP, P-521 or X448, so
 //!   `kx/modp2048`, `kx/modp3072`, `kx/modp4096`, `kx/ecp521` and `kx/x448` have only
 //!   the RustCrypto line.
+//!   The aws-lc backend has lines for Curve25519, ECP-256/384 and ML-KEM; for ML-KEM a
+//!   full exchange is key generation, encapsulation and decapsulation;
+//! - `mlkem/<param>/<op>`: ML-KEM key generation (`start`), encapsulation (`respond`,
+//!   with the FIPS 203 §7.2 key check) and decapsulation (`complete`) one by one, per
+//!   backend, beside the raw libraries (`libcrux-raw`, `aws-lc-raw`) without our
+//!   traits, checks or copies;
+//! - `raw/...`: ring and aws-lc-rs called directly for what the aws-lc backend does not
+//!   implement (AEADs, HMAC), to show why it does not.
 //!
 //! Run: `cargo bench -p ipsec-benches --bench primitives` (a few minutes on 2 cores).
 //! Results are summarised in docs/performance.md.
@@ -22,6 +30,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use ipsec_crypto::{AeadAlgorithm, CipherAlgorithm, IntegAlgorithm, KxGroup, SecureRandom};
+use ipsec_crypto_awslc as aws_be;
 use ipsec_crypto_ring as ring_be;
 use ipsec_crypto_rustcrypto as rc_be;
 
@@ -147,12 +156,13 @@ fn hmac(c: &mut Criterion) {
 }
 
 fn kx(c: &mut Criterion) {
-    let groups: [(&str, &[KxLine]); 8] = [
+    let groups: [(&str, &[KxLine]); 11] = [
         (
             "x25519",
             &[
                 ("ring", &ring_be::X25519, &ring_be::SYSTEM_RANDOM),
                 ("rustcrypto", &rc_be::X25519, &rc_be::OS_RANDOM),
+                ("aws-lc", &aws_be::X25519, &aws_be::SYSTEM_RANDOM),
             ],
         ),
         (
@@ -160,6 +170,7 @@ fn kx(c: &mut Criterion) {
             &[
                 ("ring", &ring_be::ECP256, &ring_be::SYSTEM_RANDOM),
                 ("rustcrypto", &rc_be::ECP256, &rc_be::OS_RANDOM),
+                ("aws-lc", &aws_be::ECP256, &aws_be::SYSTEM_RANDOM),
             ],
         ),
         (
@@ -167,6 +178,7 @@ fn kx(c: &mut Criterion) {
             &[
                 ("ring", &ring_be::ECP384, &ring_be::SYSTEM_RANDOM),
                 ("rustcrypto", &rc_be::ECP384, &rc_be::OS_RANDOM),
+                ("aws-lc", &aws_be::ECP384, &aws_be::SYSTEM_RANDOM),
             ],
         ),
         (
@@ -185,6 +197,27 @@ fn kx(c: &mut Criterion) {
         (
             "modp4096",
             &[("rustcrypto", &rc_be::MODP4096, &rc_be::OS_RANDOM)],
+        ),
+        (
+            "mlkem512",
+            &[
+                ("rustcrypto", &rc_be::ML_KEM_512, &rc_be::OS_RANDOM),
+                ("aws-lc", &aws_be::ML_KEM_512, &aws_be::SYSTEM_RANDOM),
+            ],
+        ),
+        (
+            "mlkem768",
+            &[
+                ("rustcrypto", &rc_be::ML_KEM_768, &rc_be::OS_RANDOM),
+                ("aws-lc", &aws_be::ML_KEM_768, &aws_be::SYSTEM_RANDOM),
+            ],
+        ),
+        (
+            "mlkem1024",
+            &[
+                ("rustcrypto", &rc_be::ML_KEM_1024, &rc_be::OS_RANDOM),
+                ("aws-lc", &aws_be::ML_KEM_1024, &aws_be::SYSTEM_RANDOM),
+            ],
         ),
     ];
     for (name, backends) in groups {
@@ -205,6 +238,170 @@ fn kx(c: &mut Criterion) {
     }
 }
 
+/// ML-KEM operations one by one: through the traits per backend, and the raw libraries.
+fn mlkem(c: &mut Criterion) {
+    use criterion::BatchSize;
+    let params: [(&str, [KxLine; 2]); 3] = [
+        (
+            "mlkem512",
+            [
+                ("rustcrypto", &rc_be::ML_KEM_512, &rc_be::OS_RANDOM),
+                ("aws-lc", &aws_be::ML_KEM_512, &aws_be::SYSTEM_RANDOM),
+            ],
+        ),
+        (
+            "mlkem768",
+            [
+                ("rustcrypto", &rc_be::ML_KEM_768, &rc_be::OS_RANDOM),
+                ("aws-lc", &aws_be::ML_KEM_768, &aws_be::SYSTEM_RANDOM),
+            ],
+        ),
+        (
+            "mlkem1024",
+            [
+                ("rustcrypto", &rc_be::ML_KEM_1024, &rc_be::OS_RANDOM),
+                ("aws-lc", &aws_be::ML_KEM_1024, &aws_be::SYSTEM_RANDOM),
+            ],
+        ),
+    ];
+    for (name, backends) in params {
+        for op in ["keygen", "encaps", "decaps"] {
+            let mut g = c.benchmark_group(format!("mlkem/{name}/{op}"));
+            for (backend, group, rng) in backends {
+                let start = || group.start(rng).expect("start");
+                let peer = start();
+                let ek = peer.public().to_vec();
+                g.bench_function(backend, |b| match op {
+                    "keygen" => b.iter(|| black_box(start())),
+                    "encaps" => b.iter(|| group.respond(rng, black_box(&ek)).expect("encaps")),
+                    _ => b.iter_batched(
+                        || {
+                            let kx = start();
+                            let (ct, _) = group.respond(rng, kx.public()).expect("encaps");
+                            (kx, ct)
+                        },
+                        |(kx, ct)| kx.complete(&ct).expect("decaps"),
+                        BatchSize::SmallInput,
+                    ),
+                });
+            }
+            raw_mlkem(&mut g, name, op);
+            g.finish();
+        }
+    }
+}
+
+/// The raw libraries' ML-KEM, for [`mlkem`]: libcrux with fixed seeds, aws-lc-rs.
+fn raw_mlkem(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    op: &str,
+) {
+    use aws_lc_rs::kem::{Ciphertext, DecapsulationKey};
+    macro_rules! libcrux {
+        ($m:ident) => {{
+            use libcrux_ml_kem::$m as m;
+            let kp = m::generate_key_pair([7; 64]);
+            let (ct, _) = m::encapsulate(kp.public_key(), [9; 32]);
+            g.bench_function("libcrux-raw", |b| match op {
+                "keygen" => b.iter(|| m::generate_key_pair(black_box([7; 64]))),
+                "encaps" => b.iter(|| m::encapsulate(kp.public_key(), black_box([9; 32]))),
+                _ => b.iter(|| m::decapsulate(kp.private_key(), black_box(&ct))),
+            });
+        }};
+    }
+    let alg = match name {
+        "mlkem512" => {
+            libcrux!(mlkem512);
+            &aws_lc_rs::kem::ML_KEM_512
+        }
+        "mlkem768" => {
+            libcrux!(mlkem768);
+            &aws_lc_rs::kem::ML_KEM_768
+        }
+        _ => {
+            libcrux!(mlkem1024);
+            &aws_lc_rs::kem::ML_KEM_1024
+        }
+    };
+    let dk = DecapsulationKey::generate(alg).expect("keygen");
+    let ek = dk.encapsulation_key().expect("ek");
+    let (ct, _) = ek.encapsulate().expect("encaps");
+    g.bench_function("aws-lc-raw", |b| match op {
+        "keygen" => b.iter(|| DecapsulationKey::generate(alg).expect("keygen")),
+        "encaps" => b.iter(|| ek.encapsulate().expect("encaps")),
+        _ => b.iter(|| {
+            dk.decapsulate(Ciphertext::from(black_box(ct.as_ref())))
+                .expect("decaps")
+        }),
+    });
+}
+
+/// ring and aws-lc-rs called directly for what the aws-lc backend leaves to ring and
+/// RustCrypto: AES-GCM and ChaCha20-Poly1305 seal + open, HMAC-SHA2-256/384.
+fn raw(c: &mut Criterion) {
+    macro_rules! aead {
+        ($g:expr, $lib:ident, $alg:expr, $klen:expr, $size:expr) => {{
+            use $lib::aead::{Aad, LessSafeKey, Nonce, UnboundKey};
+            let key = LessSafeKey::new(UnboundKey::new($alg, &[0x42; $klen]).expect("key"));
+            let mut data = vec![0xa5u8; $size];
+            $g.bench_with_input(BenchmarkId::new(stringify!($lib), $size), &$size, |b, _| {
+                b.iter(|| {
+                    let nonce = || Nonce::assume_unique_for_key([0x24; 12]);
+                    let aad = [0u8, 0, 0x10, 0x01, 0, 0, 0, 7];
+                    let tag = key
+                        .seal_in_place_separate_tag(nonce(), Aad::from(aad), &mut data)
+                        .expect("seal");
+                    let mut ct = core::mem::take(&mut data);
+                    ct.extend_from_slice(tag.as_ref());
+                    let pt_len = key
+                        .open_in_place(nonce(), Aad::from(aad), &mut ct)
+                        .expect("open")
+                        .len();
+                    ct.truncate(pt_len);
+                    data = ct;
+                });
+            });
+        }};
+    }
+    macro_rules! hmac {
+        ($g:expr, $lib:ident, $alg:expr, $size:expr) => {{
+            let key = $lib::hmac::Key::new($alg, &[0x17; 48]);
+            let data = vec![0xa5u8; $size];
+            $g.bench_with_input(BenchmarkId::new(stringify!($lib), $size), &$size, |b, _| {
+                b.iter(|| $lib::hmac::sign(&key, black_box(&data)))
+            });
+        }};
+    }
+    for size in [64usize, 1400] {
+        let mut g = c.benchmark_group("raw/aes-128-gcm");
+        g.throughput(Throughput::Bytes(size as u64));
+        aead!(g, ring, &ring::aead::AES_128_GCM, 16, size);
+        aead!(g, aws_lc_rs, &aws_lc_rs::aead::AES_128_GCM, 16, size);
+        g.finish();
+        let mut g = c.benchmark_group("raw/aes-256-gcm");
+        g.throughput(Throughput::Bytes(size as u64));
+        aead!(g, ring, &ring::aead::AES_256_GCM, 32, size);
+        aead!(g, aws_lc_rs, &aws_lc_rs::aead::AES_256_GCM, 32, size);
+        g.finish();
+        let mut g = c.benchmark_group("raw/chacha20-poly1305");
+        g.throughput(Throughput::Bytes(size as u64));
+        aead!(g, ring, &ring::aead::CHACHA20_POLY1305, 32, size);
+        aead!(g, aws_lc_rs, &aws_lc_rs::aead::CHACHA20_POLY1305, 32, size);
+        g.finish();
+        let mut g = c.benchmark_group("raw/hmac-sha256");
+        g.throughput(Throughput::Bytes(size as u64));
+        hmac!(g, ring, ring::hmac::HMAC_SHA256, size);
+        hmac!(g, aws_lc_rs, aws_lc_rs::hmac::HMAC_SHA256, size);
+        g.finish();
+        let mut g = c.benchmark_group("raw/hmac-sha384");
+        g.throughput(Throughput::Bytes(size as u64));
+        hmac!(g, ring, ring::hmac::HMAC_SHA384, size);
+        hmac!(g, aws_lc_rs, aws_lc_rs::hmac::HMAC_SHA384, size);
+        g.finish();
+    }
+}
+
 fn main() {
     // Written out instead of `criterion_group!`/`criterion_main!`, whose generated
     // function cannot carry docs.
@@ -213,5 +410,7 @@ fn main() {
     cbc_hmac(&mut c);
     hmac(&mut c);
     kx(&mut c);
+    mlkem(&mut c);
+    raw(&mut c);
     c.final_summary();
 }

@@ -9,6 +9,7 @@
 //! | [`ah`] | `ipsec-ah` | the AH codec (RFC 4302) |
 //! | [`core`] | `ipsec-core` | SPIs, sequence numbers and ESN, replay window, selectors, `ChildSaParams` |
 //! | [`crypto`] | `ipsec-crypto` | provider traits, suites, proposal strings, IKEv2 key schedule |
+//! | [`crypto_awslc`] | `ipsec-crypto-awslc` | the aws-lc backend (ML-KEM, Curve25519, ECP) |
 //! | [`crypto_ring`] | `ipsec-crypto-ring` | the ring backend |
 //! | [`crypto_rustcrypto`] | `ipsec-crypto-rustcrypto` | the pure-Rust backend |
 //! | [`esp`] | `ipsec-esp` | the ESP codec |
@@ -33,8 +34,15 @@
 //! | `pki` | [`pki`] | `ike` (turned on with it) |
 //! | `ring` | [`crypto_ring`], [`ring_provider`] | |
 //! | `rustcrypto` | [`crypto_rustcrypto`], [`rustcrypto_provider`] | |
+//! | `awslc` | [`crypto_awslc`], [`awslc_provider`]; with `ring` + `rustcrypto`, the aws-lc rows of [`DEFAULT_PROVIDER`] | a C compiler (as for ring) |
 //! | `ring` + `rustcrypto` | [`DEFAULT_PROVIDER`] | |
 //! | `tracing` (off by default) | `tracing` events of the layers that are on: [`esp`], [`sad`], [`ike`] ([Observability](#observability)) | |
+//!
+//! `awslc` is on by default: on Linux x86-64 and aarch64 aws-lc-sys builds AWS-LC with
+//! the `cc` crate and pregenerated bindings, so it needs the same C compiler as ring and
+//! nothing else (no CMake, Clang or NASM; other targets may need CMake, see the
+//! `ipsec-crypto-awslc` README). Without it, [`DEFAULT_PROVIDER`] takes those rows from
+//! ring and RustCrypto.
 //!
 //! # Crypto providers
 //!
@@ -46,7 +54,9 @@
 //! | AES-GMAC (128, 256; ESP and AH) | RustCrypto | GMAC is all AAD, and there RustCrypto's GHASH is about 1.5x faster than ring's from 512 bytes up (docs/performance.md, AH) |
 //! | HMAC-SHA2-256-128, PRF-HMAC-SHA2-256 | RustCrypto | on par with ring on long inputs, faster on short ones (0.6x the time at 64 bytes; docs/performance.md) |
 //! | HMAC-SHA1-96, HMAC-SHA2-384-192/512-256, PRF-HMAC-SHA1/384/512 | ring | assembly |
-//! | Curve25519, ECP-256, ECP-384 | ring | faster scalar multiplication |
+//! | Curve25519, ECP-384 | aws-lc (feature `awslc`; else ring) | 1.6x and 3.5x ring's speed for a full exchange (docs/performance.md) |
+//! | ECP-256 | ring | x86-64 assembly; aws-lc is on par |
+//! | ML-KEM-512/768/1024 | aws-lc (feature `awslc`; else RustCrypto's, on libcrux-ml-kem) | key generation and encapsulation about 1.5x libcrux's speed, decapsulation on par (docs/performance.md, "ML-KEM") |
 //! | AES-CBC (128, 256) | RustCrypto | ring has no CBC |
 //! | AES-CTR (128, 192, 256), AES-CCM (8-, 12-, 16-byte ICV; 128, 192, 256) | RustCrypto | ring has neither |
 //! | MODP-2048, MODP-3072, MODP-4096 | RustCrypto | ring has no finite-field Diffie-Hellman |
@@ -74,9 +84,14 @@
 //! assert_eq!(MINE.kx(KeId::CURVE25519).unwrap().backend(), "rustcrypto");
 //! ```
 //!
-//! Every key exchange group of both backends takes its private key from the
-//! `rng` it is given (for ring, see `ipsec::crypto_ring::kx`), so a provider with a
-//! seeded `secure_random` gives reproducible handshakes whichever backends it mixes.
+//! Every key exchange group of the backends takes its private key from the `rng` it is
+//! given (for ring, see `ipsec::crypto_ring::kx`), so a provider with a seeded
+//! `secure_random` gives reproducible handshakes whichever backends it mixes, **with
+//! one exception**: aws-lc's ML-KEM draws its seeds and encapsulation randomness from
+//! AWS-LC's own DRBG (aws-lc-rs cannot take them from us; see
+//! `ipsec::crypto_awslc::kem`). A seeded provider that needs reproducible ML-KEM
+//! exchanges takes ML-KEM from RustCrypto, as [`rustcrypto_provider`] and
+//! `ipsec_test::seeded_provider` do.
 //!
 //! Lookups take the first algorithm in a list that implements the transform, so the
 //! order within a list is the preference between backends. Algorithms of different
@@ -166,6 +181,8 @@
 pub use ipsec_ah as ah;
 pub use ipsec_core as core;
 pub use ipsec_crypto as crypto;
+#[cfg(feature = "awslc")]
+pub use ipsec_crypto_awslc as crypto_awslc;
 #[cfg(feature = "ring")]
 pub use ipsec_crypto_ring as crypto_ring;
 #[cfg(feature = "rustcrypto")]
@@ -183,8 +200,10 @@ pub use ipsec_sad as sad;
 
 #[cfg(all(feature = "ring", feature = "rustcrypto"))]
 use ipsec_crypto::Compliance;
-#[cfg(any(feature = "ring", feature = "rustcrypto"))]
+#[cfg(any(feature = "ring", feature = "rustcrypto", feature = "awslc"))]
 use ipsec_crypto::CryptoProvider;
+#[cfg(feature = "awslc")]
+use ipsec_crypto_awslc as aws_be;
 #[cfg(feature = "ring")]
 use ipsec_crypto_ring as ring_be;
 #[cfg(feature = "rustcrypto")]
@@ -192,12 +211,13 @@ use ipsec_crypto_rustcrypto as rc_be;
 
 /// The default provider: ring for every transform where it is the faster backend,
 /// RustCrypto for HMAC-SHA2-256, AES-GMAC and for what ring lacks (AES-CBC, AES-CTR,
-/// AES-CCM, ECP-521, Curve448, the MODP groups), ring for signatures,
-/// and the OS random source through ring. See the
-/// [crate docs](crate#crypto-providers) for the table and for how to compose your own.
+/// AES-CCM, ECP-521, Curve448, the MODP groups), aws-lc (feature `awslc`) for
+/// Curve25519, ECP-384 and ML-KEM, ring for signatures, and the OS random source
+/// through ring. See the [crate docs](crate#crypto-providers) for the table and for how
+/// to compose your own.
 #[cfg(all(feature = "ring", feature = "rustcrypto"))]
 pub static DEFAULT_PROVIDER: CryptoProvider = CryptoProvider {
-    name: "ring+rustcrypto",
+    name: DEFAULT_PROVIDER_NAME,
     aeads: &[
         &ring_be::AES_256_GCM,
         &ring_be::AES_128_GCM,
@@ -240,7 +260,19 @@ pub static DEFAULT_PROVIDER: CryptoProvider = CryptoProvider {
         &ring_be::PRF_HMAC_SHA512,
         &ring_be::PRF_HMAC_SHA1,
     ],
+    // Lookups take the first group with the id: with `awslc`, its groups come first
+    // and the ring and RustCrypto ones behind them are never chosen.
     kx_groups: &[
+        #[cfg(feature = "awslc")]
+        &aws_be::X25519,
+        #[cfg(feature = "awslc")]
+        &aws_be::ECP384,
+        #[cfg(feature = "awslc")]
+        &aws_be::ML_KEM_768,
+        #[cfg(feature = "awslc")]
+        &aws_be::ML_KEM_1024,
+        #[cfg(feature = "awslc")]
+        &aws_be::ML_KEM_512,
         &ring_be::X25519,
         &ring_be::ECP256,
         &ring_be::ECP384,
@@ -250,6 +282,9 @@ pub static DEFAULT_PROVIDER: CryptoProvider = CryptoProvider {
         &rc_be::ECP521,
         &rc_be::X448,
         &rc_be::MODP4096,
+        &rc_be::ML_KEM_768,
+        &rc_be::ML_KEM_1024,
+        &rc_be::ML_KEM_512,
     ],
     // Signatures from ring: assembly for P-256 and RSA, and ring can sign with RSA
     // (the RustCrypto backend verifies RSA only).
@@ -258,6 +293,12 @@ pub static DEFAULT_PROVIDER: CryptoProvider = CryptoProvider {
     secure_random: &ring_be::SYSTEM_RANDOM,
     compliance: Compliance::Unvalidated,
 };
+
+/// [`DEFAULT_PROVIDER`]'s name: the backends it takes transforms from.
+#[cfg(all(feature = "ring", feature = "rustcrypto", feature = "awslc"))]
+const DEFAULT_PROVIDER_NAME: &str = "aws-lc+ring+rustcrypto";
+#[cfg(all(feature = "ring", feature = "rustcrypto", not(feature = "awslc")))]
+const DEFAULT_PROVIDER_NAME: &str = "ring+rustcrypto";
 
 /// The pure-Rust provider: every transform from `ipsec-crypto-rustcrypto`, with the
 /// OS random source through `getrandom`.
@@ -271,4 +312,11 @@ pub fn rustcrypto_provider() -> &'static CryptoProvider {
 #[cfg(feature = "ring")]
 pub fn ring_provider() -> &'static CryptoProvider {
     &ring_be::PROVIDER
+}
+
+/// The aws-lc provider: key exchange only (Curve25519, ECP-256/384, ML-KEM), for
+/// composing; see `ipsec_crypto_awslc::PROVIDER`.
+#[cfg(feature = "awslc")]
+pub fn awslc_provider() -> &'static CryptoProvider {
+    &aws_be::PROVIDER
 }

@@ -2,7 +2,7 @@
 //! the docs promise, and its backends interoperate byte for byte.
 
 use ipsec::crypto::suites::{ENCR, INTEG, KE, PRF};
-use ipsec::crypto::{CryptoProvider, EncrKind};
+use ipsec::crypto::{CryptoProvider, EncrKind, KeId};
 use ipsec::{crypto_ring as ring_be, crypto_rustcrypto as rc_be, DEFAULT_PROVIDER};
 
 #[test]
@@ -40,9 +40,23 @@ fn default_provider_covers_every_transform() {
     }
     for d in KE {
         let kx = p.kx(d.id).unwrap_or_else(|| panic!("{} missing", d.name));
-        assert_eq!(kx.public_len(), d.public_len, "{}", d.name);
-        // ring has no MODP groups, no P-521 and no X448.
-        let want = if d.token.starts_with("modp") || d.token == "ecp521" || d.token == "x448" {
+        assert_eq!(
+            (kx.public_len(), kx.response_len()),
+            (d.public_len, d.response_len()),
+            "{}",
+            d.name
+        );
+        // aws-lc where it is the fastest (docs/performance.md), when built with it;
+        // RustCrypto for what ring lacks: MODP, P-521, X448, ML-KEM.
+        let aws = cfg!(feature = "awslc")
+            && (d.is_kem() || d.id == KeId::CURVE25519 || d.id == KeId::ECP_384);
+        let want = if aws {
+            "aws-lc"
+        } else if d.token.starts_with("modp")
+            || d.token == "ecp521"
+            || d.token == "x448"
+            || d.is_kem()
+        {
             "rustcrypto"
         } else {
             "ring"
@@ -58,6 +72,8 @@ fn rustcrypto_provider_is_pure_rust() {
     let p: &CryptoProvider = ipsec::rustcrypto_provider();
     assert!(p.aeads.iter().all(|a| a.backend() == "rustcrypto"));
     assert!(p.kx_groups.iter().all(|a| a.backend() == "rustcrypto"));
+    // ML-KEM included (libcrux-ml-kem, pure Rust).
+    assert!(KE.iter().all(|d| p.kx(d.id).is_some()));
     assert!(ENCR.iter().all(|d| p.supports_encr(d)));
     assert_eq!(ipsec::ring_provider().name, "ring");
 }
@@ -132,6 +148,36 @@ fn key_exchange_interoperates_across_backends() {
         let ib = b.start(&rc_be::OS_RANDOM).unwrap();
         let (ra, sa) = a.respond(rng, ib.public()).unwrap();
         assert!(ib.complete(&ra).unwrap() == sa, "{b:?} -> {a:?}");
+    }
+}
+
+#[cfg(feature = "awslc")]
+#[test]
+fn aws_lc_key_exchange_interoperates() {
+    use ipsec::crypto_awslc as aws_be;
+    let pairs: [(&dyn ipsec::crypto::KxGroup, &dyn ipsec::crypto::KxGroup); 9] = [
+        (&aws_be::X25519, &ring_be::X25519),
+        (&aws_be::ECP256, &ring_be::ECP256),
+        (&aws_be::ECP384, &ring_be::ECP384),
+        (&aws_be::X25519, &rc_be::X25519),
+        (&aws_be::ECP256, &rc_be::ECP256),
+        (&aws_be::ECP384, &rc_be::ECP384),
+        // ML-KEM: aws-lc and libcrux, each as initiator and as responder.
+        (&aws_be::ML_KEM_512, &rc_be::ML_KEM_512),
+        (&aws_be::ML_KEM_768, &rc_be::ML_KEM_768),
+        (&aws_be::ML_KEM_1024, &rc_be::ML_KEM_1024),
+    ];
+    let rng = &aws_be::SYSTEM_RANDOM;
+    for (a, b) in pairs {
+        for _ in 0..4 {
+            let ia = a.start(rng).unwrap();
+            let (rb, sb) = b.respond(&rc_be::OS_RANDOM, ia.public()).unwrap();
+            assert_eq!(rb.len(), a.response_len(), "{a:?} -> {b:?}");
+            assert!(ia.complete(&rb).unwrap() == sb, "{a:?} -> {b:?}");
+            let ib = b.start(&rc_be::OS_RANDOM).unwrap();
+            let (ra, sa) = a.respond(rng, ib.public()).unwrap();
+            assert!(ib.complete(&ra).unwrap() == sa, "{b:?} -> {a:?}");
+        }
     }
 }
 
