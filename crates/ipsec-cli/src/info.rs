@@ -59,7 +59,12 @@ pub fn suites(p: &CryptoProvider) {
         );
     }
     for d in suites::KE {
-        let lens = format!("public {}", d.public_len);
+        // A KEM's two KE payloads differ: encapsulation key, then ciphertext.
+        let lens = if d.is_kem() {
+            format!("ek {} / ct {}", d.public_len, d.response_len())
+        } else {
+            format!("public {}", d.public_len)
+        };
         row(
             TransformType::KE,
             d.token,
@@ -151,12 +156,20 @@ pub fn proposal(s: &str, kind: Option<ProposalKind>, p: &CryptoProvider) -> Resu
             } else {
                 "PFS"
             };
+            let data = if d.is_kem() {
+                format!(
+                    "KE data {} bytes (encapsulation key), {} in the response (ciphertext)",
+                    d.public_len,
+                    d.response_len()
+                )
+            } else {
+                format!("KE data {} bytes", d.public_len)
+            };
             outln!(
-                "  KE    {:<18} transform 4 id {:>3} {:?}; {what}, KE data {} bytes{}",
+                "  KE    {:<18} transform 4 id {:>3} {:?}; {what}, {data}{}",
                 d.token,
                 d.id.0,
                 d.id,
-                d.public_len,
                 support(p.kx(d.id).map(|a| a.backend()))
             );
         }

@@ -146,9 +146,30 @@ fn suites_and_proposal() {
         "{out}"
     );
     assert!(out.contains("AUTH_HMAC_SHA2_384_192"), "{out}");
+    // ML-KEM (FIPS 203, transform 4 ids 35-37): two KE payload lengths.
+    assert!(out_has_mlkem(), "ipsec suites lists no ML-KEM");
+    let (ok, out, _) = ipsec(&["proposal", "aes256gcm16-prfsha384-mlkem768"]);
+    assert!(ok);
+    assert!(
+        out.contains("id  36 ML_KEM_768")
+            && out.contains("KE data 1184 bytes (encapsulation key), 1088 in the response"),
+        "{out}"
+    );
     let (ok, _, err) = ipsec(&["proposal", "aes128gcm16-prfsha256-x25518"]);
     assert!(!ok);
     assert!(err.contains("x25518"), "{err}");
+}
+
+/// Whether `ipsec suites` lists the three ML-KEM methods with both lengths.
+fn out_has_mlkem() -> bool {
+    let (ok, out, _) = ipsec(&["suites"]);
+    ok && [
+        ("mlkem512", "ek 800 / ct 768"),
+        ("mlkem768", "ek 1184 / ct 1088"),
+        ("mlkem1024", "ek 1568 / ct 1568"),
+    ]
+    .iter()
+    .all(|(tok, lens)| out.lines().any(|l| l.contains(tok) && l.contains(lens)))
 }
 
 /// A fresh scratch directory for one test.

@@ -20,13 +20,16 @@
 //!   repetitions of one block;
 //! - key exchanges take their public value from the random source and derive the
 //!   shared secret from both public values, independent of order, so both ends agree
-//!   (the public value length is still checked);
+//!   (the public value length is still checked); the ML-KEM ones are KEM-shaped like
+//!   the real ones: the responder's value (a random "ciphertext" of the real length)
+//!   differs from the initiator's, and the secret is a checksum of both;
 //! - the unkeyed hash (NAT detection, [`CryptoProvider::sha1`]) is a cheap checksum of
 //!   its input, so NAT detection still tells addresses apart.
 //!
 //! It claims the real transform ids (AES-GCM, AES-CCM, ChaCha20-Poly1305, AES-CBC,
 //! AES-CTR, HMAC-SHA-1/2, the PRFs, Curve25519, Curve448, ECP-256/384/521,
-//! MODP-2048/3072/4096) with their real key, nonce, IV, tag and public value lengths, so endpoints negotiate and frame exactly as with a
+//! MODP-2048/3072/4096, ML-KEM-512/768/1024) with their real key, nonce, IV, tag and
+//! public value lengths, so endpoints negotiate and frame exactly as with a
 //! real provider.
 //!
 //! **Never use it outside fuzzing and tests**: it protects nothing. Its name,
@@ -292,11 +295,14 @@ impl PrfKey for FuzzPrfKey {
 pub struct FuzzKx {
     id: KeId,
     public_len: usize,
+    /// For a KEM: the length of the responder's value (the ciphertext).
+    kem_response_len: Option<usize>,
 }
 
 struct FuzzActiveKx {
     id: KeId,
     public: Vec<u8>,
+    kem_response_len: Option<usize>,
 }
 
 impl KxGroup for FuzzKx {
@@ -306,16 +312,54 @@ impl KxGroup for FuzzKx {
     fn public_len(&self) -> usize {
         self.public_len
     }
+    fn response_len(&self) -> usize {
+        self.kem_response_len.unwrap_or(self.public_len)
+    }
     fn backend(&self) -> &'static str {
         NAME
+    }
+    fn respond(
+        &self,
+        rng: &dyn SecureRandom,
+        peer: &[u8],
+    ) -> Result<(Vec<u8>, SharedSecret), CryptoError> {
+        if let Some(len) = self.kem_response_len {
+            return self.kem_respond(rng, peer, len);
+        }
+        let kx = self.start(rng)?;
+        let public = kx.public().to_vec();
+        let secret = kx.complete(peer)?;
+        Ok((public, secret))
     }
     fn start(&self, rng: &dyn SecureRandom) -> Result<Box<dyn ActiveKx>, CryptoError> {
         let mut public = vec![0u8; self.public_len];
         rng.fill(&mut public)?;
         Ok(Box::new(FuzzActiveKx {
             id: self.id,
+            kem_response_len: self.kem_response_len,
             public,
         }))
+    }
+}
+
+impl FuzzKx {
+    /// A KEM's respond: a random "ciphertext", the secret a checksum of both values.
+    fn kem_respond(
+        &self,
+        rng: &dyn SecureRandom,
+        peer: &[u8],
+        len: usize,
+    ) -> Result<(Vec<u8>, SharedSecret), CryptoError> {
+        CryptoError::check_len("public key", self.public_len, peer.len())?;
+        let mut c = vec![0u8; len];
+        rng.fill(&mut c)?;
+        let initiator = FuzzActiveKx {
+            id: self.id,
+            public: peer.to_vec(),
+            kem_response_len: Some(len),
+        };
+        let secret = Box::new(initiator).complete(&c)?;
+        Ok((c, secret))
     }
 }
 
@@ -327,7 +371,8 @@ impl ActiveKx for FuzzActiveKx {
         &self.public
     }
     fn complete(self: Box<Self>, peer: &[u8]) -> Result<SharedSecret, CryptoError> {
-        CryptoError::check_len("public key", self.public.len(), peer.len())?;
+        let want = self.kem_response_len.unwrap_or(self.public.len());
+        CryptoError::check_len("public key", want, peer.len())?;
         let (lo, hi) = if self.public.as_slice() <= peer {
             (self.public.as_slice(), peer)
         } else {
@@ -495,38 +540,61 @@ static PRFS: [&dyn PrfAlgorithm; 4] = [
     },
 ];
 
-static KX_GROUPS: [&dyn KxGroup; 8] = [
+static KX_GROUPS: [&dyn KxGroup; 11] = [
     &FuzzKx {
         id: KeId::CURVE25519,
         public_len: 32,
+        kem_response_len: None,
     },
     &FuzzKx {
         id: KeId::ECP_256,
         public_len: 64,
+        kem_response_len: None,
     },
     &FuzzKx {
         id: KeId::ECP_384,
         public_len: 96,
+        kem_response_len: None,
     },
     &FuzzKx {
         id: KeId::MODP_3072,
         public_len: 384,
+        kem_response_len: None,
     },
     &FuzzKx {
         id: KeId::MODP_2048,
         public_len: 256,
+        kem_response_len: None,
+    },
+    &FuzzKx {
+        id: KeId::ML_KEM_768,
+        public_len: 1184,
+        kem_response_len: Some(1088),
+    },
+    &FuzzKx {
+        id: KeId::ML_KEM_1024,
+        public_len: 1568,
+        kem_response_len: Some(1568),
+    },
+    &FuzzKx {
+        id: KeId::ML_KEM_512,
+        public_len: 800,
+        kem_response_len: Some(768),
     },
     &FuzzKx {
         id: KeId::ECP_521,
         public_len: 132,
+        kem_response_len: None,
     },
     &FuzzKx {
         id: KeId::CURVE448,
         public_len: 56,
+        kem_response_len: None,
     },
     &FuzzKx {
         id: KeId::MODP_4096,
         public_len: 512,
+        kem_response_len: None,
     },
 ];
 
@@ -577,8 +645,19 @@ mod tests {
             assert_eq!(P.prf(d.id).map(|a| a.output_len()), Some(d.output_len));
         }
         for d in suites::KE {
-            assert_eq!(P.kx(d.id).map(|g| g.public_len()), Some(d.public_len));
+            assert_eq!(
+                P.kx(d.id).map(|g| (g.public_len(), g.response_len())),
+                Some((d.public_len, d.response_len())),
+                "{}",
+                d.name
+            );
         }
+        // KEM-shaped exchanges agree.
+        let g = P.kx(KeId::ML_KEM_768).unwrap();
+        let i = g.start(&RNG).unwrap();
+        let (c, k) = g.respond(&RNG, i.public()).unwrap();
+        assert_eq!(c.len(), 1088);
+        assert!(i.complete(&c).unwrap() == k);
     }
 
     #[test]
