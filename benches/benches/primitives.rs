@@ -18,7 +18,9 @@
 //! - `mlkem/<param>/<op>`: ML-KEM key generation (`start`), encapsulation (`respond`,
 //!   with the FIPS 203 §7.2 key check) and decapsulation (`complete`) one by one, per
 //!   backend, beside the raw libraries (`libcrux-raw`, `aws-lc-raw`) without our
-//!   traits, checks or copies;
+//!   traits, checks or copies, and RustCrypto's `ml-kem` (`ml-kem-raw`, with its own
+//!   key check in encapsulation), the pure-Rust alternative the RustCrypto backend
+//!   did not choose (see `ipsec-crypto-rustcrypto/src/mlkem.rs`);
 //! - `raw/...`: ring and aws-lc-rs called directly for what the aws-lc backend does not
 //!   implement (AEADs, HMAC), to show why it does not.
 //!
@@ -310,17 +312,42 @@ fn raw_mlkem(
             });
         }};
     }
+    macro_rules! rustcrypto {
+        ($p:ty) => {{
+            use ml_kem::{Decapsulate, DecapsulationKey, EncapsulationKey, KeyExport, B32};
+            let seed = ml_kem::Seed::from([7; 64]);
+            let dk = DecapsulationKey::<$p>::from_seed(seed.clone());
+            let ek = dk.encapsulation_key().to_bytes();
+            let m = B32::from([9; 32]);
+            let key = EncapsulationKey::<$p>::new(&ek).expect("ek");
+            let (ct, _) = key.encapsulate_deterministic(&m);
+            g.bench_function("ml-kem-raw", |b| match op {
+                "keygen" => b.iter(|| {
+                    let dk = DecapsulationKey::<$p>::from_seed(black_box(seed.clone()));
+                    dk.encapsulation_key().to_bytes()
+                }),
+                "encaps" => b.iter(|| {
+                    let key = EncapsulationKey::<$p>::new(black_box(&ek)).expect("ek");
+                    key.encapsulate_deterministic(black_box(&m))
+                }),
+                _ => b.iter(|| dk.decapsulate(black_box(&ct))),
+            });
+        }};
+    }
     let alg = match name {
         "mlkem512" => {
             libcrux!(mlkem512);
+            rustcrypto!(ml_kem::MlKem512);
             &aws_lc_rs::kem::ML_KEM_512
         }
         "mlkem768" => {
             libcrux!(mlkem768);
+            rustcrypto!(ml_kem::MlKem768);
             &aws_lc_rs::kem::ML_KEM_768
         }
         _ => {
             libcrux!(mlkem1024);
+            rustcrypto!(ml_kem::MlKem1024);
             &aws_lc_rs::kem::ML_KEM_1024
         }
     };

@@ -84,8 +84,9 @@
 //!
 //! - ECDSA signs deterministically (RFC 6979) with the constant-time scalar
 //!   arithmetic of `p256`/`p384`; Ed25519 uses `ed25519-dalek`.
-//! - ML-KEM is libcrux's, whose portable and AVX2 code is verified to be free of
-//!   secret-dependent branches and memory accesses (hax/F\*).
+//! - ML-KEM is libcrux's: constant-time patterns without secret-dependent branches or
+//!   table lookups (best effort, checked by its authors on the generated assembly);
+//!   its arithmetic and algorithms are formally verified with hax and F\*.
 //! - There is no RSA signing: the `rsa` crate's private-key operation has a known
 //!   timing side channel (RUSTSEC-2023-0071). RSA verification handles public values
 //!   only. The `ipsec` facade signs with ring.
