@@ -20,6 +20,10 @@
 //! 56 for X448 (clamped per RFC 7748), the field-length big-endian scalar for the ECP
 //! groups (for P-521 with the 7 bits above the order's length cleared; the RFC 5903
 //! scalar has them clear), and the big-endian number of 64 bytes for the MODP groups.
+//! ML-KEM draws the 64 seed bytes `d ‖ z` in `start` and the 32 bytes of `m` in
+//! `respond` (FIPS 203 Algorithms 16 and 17); a backend whose ML-KEM cannot take them
+//! from the caller runs the other ML-KEM checks and [`check_mlkem_internals`] (see the
+//! `mlkem` module).
 
 use std::boxed::Box;
 use std::format;
