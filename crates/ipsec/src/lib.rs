@@ -54,9 +54,9 @@
 //! | AES-GMAC (128, 256; ESP and AH) | RustCrypto | GMAC is all AAD, and there RustCrypto's GHASH is about 1.5x faster than ring's from 512 bytes up (docs/performance.md, AH) |
 //! | HMAC-SHA2-256-128, PRF-HMAC-SHA2-256 | RustCrypto | on par with ring on long inputs, faster on short ones (0.6x the time at 64 bytes; docs/performance.md) |
 //! | HMAC-SHA1-96, HMAC-SHA2-384-192/512-256, PRF-HMAC-SHA1/384/512 | ring | assembly |
-//! | Curve25519, ECP-384 | aws-lc (feature `awslc`; else ring) | 1.6x and 3.5x ring's speed for a full exchange (docs/performance.md) |
+//! | Curve25519, ECP-384 | aws-lc (feature `awslc`; else ring) | 1.9x and 3.1x ring's speed for a full exchange (docs/performance.md, "ML-KEM and the aws-lc backend") |
 //! | ECP-256 | ring | x86-64 assembly; aws-lc is on par |
-//! | ML-KEM-512/768/1024 | aws-lc (feature `awslc`; else RustCrypto's, on libcrux-ml-kem) | key generation and encapsulation about 1.5x libcrux's speed, decapsulation on par (docs/performance.md, "ML-KEM") |
+//! | ML-KEM-512/768/1024 | aws-lc (feature `awslc`; else RustCrypto's, on libcrux-ml-kem) | 1.3x to 2.2x libcrux's speed per operation, 1.5x for an ML-KEM-768 exchange (docs/performance.md) |
 //! | AES-CBC (128, 256) | RustCrypto | ring has no CBC |
 //! | AES-CTR (128, 192, 256), AES-CCM (8-, 12-, 16-byte ICV; 128, 192, 256) | RustCrypto | ring has neither |
 //! | MODP-2048, MODP-3072, MODP-4096 | RustCrypto | ring has no finite-field Diffie-Hellman |
@@ -65,7 +65,7 @@
 //! | random source | ring (`SYSTEM_RANDOM`, the OS CSPRNG) | |
 //! | ENCR_NULL | `ipsec-crypto` (`NULL_CIPHER`) | needs no backend |
 //!
-//! It is an ordinary `static` built with nothing but the public statics of the two
+//! It is an ordinary `static` built with nothing but the public statics of the
 //! backend crates. That is the point: a [`CryptoProvider`]
 //! is a plain struct of `&'static dyn` algorithm lists, so an embedder mixes backends
 //! the same way, for instance to put a hardware AEAD in front, or to keep the
