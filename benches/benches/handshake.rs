@@ -157,6 +157,16 @@ const SUITES: &[(&str, &[KeId], PrfId)] = &[
         &[KeId::CURVE25519, KeId::ECP_256],
         PrfId::PRF_HMAC_SHA2_384,
     ),
+    (
+        "aes256gcm16-prfsha384-x25519-ke1_mlkem768",
+        &[KeId::CURVE25519, KeId::ML_KEM_768],
+        PrfId::PRF_HMAC_SHA2_384,
+    ),
+    (
+        "aes256gcm16-prfsha384-mlkem768",
+        &[KeId::ML_KEM_768],
+        PrfId::PRF_HMAC_SHA2_384,
+    ),
 ];
 
 fn bench(c: &mut Criterion) {
