@@ -151,6 +151,27 @@ pub(crate) fn signed_octets(
     Ok(v)
 }
 
+/// Completes our key exchange `kx` with the KE payload of the peer's answer `m`
+/// (IKE_INTERMEDIATE, IKE_FOLLOWUP_KE): it must be for the same method; an answer
+/// without one is the error notification it carries, or a missing payload.
+pub(crate) fn complete_with_answer(
+    kx: alloc::boxed::Box<dyn ipsec_crypto::ActiveKx>,
+    m: &crate::msg::InMsg,
+) -> Result<ipsec_crypto::SharedSecret, Error> {
+    use crate::error::PeerMisbehaved;
+    let Some((group, ke)) = &m.ke else {
+        return Err(match m.error_notify() {
+            Some(n) => Error::NotifyReceived(n),
+            None => PeerMisbehaved::MissingPayload("KE").into(),
+        });
+    };
+    if *group != kx.group() {
+        return Err(PeerMisbehaved::BadKeyExchange.into());
+    }
+    kx.complete(ke)
+        .map_err(|_| PeerMisbehaved::BadKeyExchange.into())
+}
+
 /// `prf+(PPK, key)` cut to the key's length (RFC 8784 §3): SK_d', SK_pi', SK_pr'.
 pub(crate) fn ppk_key(
     prf: &dyn PrfAlgorithm,

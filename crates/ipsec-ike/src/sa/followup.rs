@@ -26,6 +26,7 @@ use ipsec_ike_wire::{ExchangeType, NotifyType};
 use crate::error::{Error, PeerMisbehaved};
 use crate::event::{ChildSaId, Event};
 use crate::inflight::{FollowupOf, FollowupReq, Inflight};
+use crate::keys;
 use crate::msg::{InMsg, Out};
 use crate::proposal::{self, Chosen};
 use crate::sa::child_sa::{ChildChoice, ChildState};
@@ -173,22 +174,7 @@ impl IkeSa {
             rest,
             mut secrets,
         } = f;
-        let step = (|| -> Result<(), Error> {
-            let Some((group, ke)) = &m.ke else {
-                return Err(match m.error_notify() {
-                    Some(n) => Error::NotifyReceived(n),
-                    None => PeerMisbehaved::MissingPayload("KE").into(),
-                });
-            };
-            if *group != kx.group() {
-                return Err(PeerMisbehaved::BadKeyExchange.into());
-            }
-            secrets.push(
-                kx.complete(ke)
-                    .map_err(|_| PeerMisbehaved::BadKeyExchange)?,
-            );
-            Ok(())
-        })();
+        let step = keys::complete_with_answer(kx, m).map(|secret| secrets.push(secret));
         if let Err(err) = step {
             self.followup_failed(e, cx, now, of, err);
             return;

@@ -28,6 +28,7 @@ use ipsec_ike_wire::{ExchangeType, IkeHeaderRepr, NotifyType};
 use crate::error::{CloseReason, Error, PeerMisbehaved};
 use crate::event::{ChildSaId, Event};
 use crate::inflight::Inflight;
+use crate::keys;
 use crate::msg::{InMsg, Out};
 use crate::sa::auth::ExpectAuthReq;
 use crate::sa::{Closed, IkeSa, State};
@@ -111,22 +112,9 @@ impl IkeSa {
             kx,
             rest,
         } = *s;
-        let step = (|| -> Result<(), Error> {
-            let Some((group, ke)) = &m.ke else {
-                return Err(match m.error_notify() {
-                    Some(n) => Error::NotifyReceived(n),
-                    None => PeerMisbehaved::MissingPayload("KE").into(),
-                });
-            };
-            if *group != kx.group() {
-                return Err(PeerMisbehaved::BadKeyExchange.into());
-            }
-            let secret = kx
-                .complete(ke)
-                .map_err(|_| PeerMisbehaved::BadKeyExchange)?;
-            session.add_key_exchange(cx, self.handle, secret.expose(), &start.ni, &start.nr)?;
-            Ok(())
-        })();
+        let step = keys::complete_with_answer(kx, m).and_then(|secret| {
+            session.add_key_exchange(cx, self.handle, secret.expose(), &start.ni, &start.nr)
+        });
         let next = step.and_then(|()| self.next_key_exchange(cx, now, session, start, rest));
         if let Err(e) = next {
             self.state = State::Closed(Box::new(Closed {
