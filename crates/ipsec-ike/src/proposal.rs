@@ -134,15 +134,14 @@ fn ke_ok(p: &CryptoProvider, k: &KeDesc) -> bool {
 
 /// Our offer: one wire proposal per configured [`Proposal`], numbered from 1, with
 /// only the transforms `provider` can run. `with_ke` = false leaves key exchange
-/// transforms out (IKE_AUTH, RFC 7296 §1.2); `with_addke` = false leaves the
-/// additional key exchanges (RFC 9370) out.
+/// transforms out (IKE_AUTH, RFC 7296 §1.2), the additional key exchanges of RFC 9370
+/// included.
 pub(crate) fn offer(
     ours: &[Proposal],
     kind: ProposalKind,
     provider: &CryptoProvider,
     spi: &[u8],
     with_ke: bool,
-    with_addke: bool,
 ) -> Vec<OutProposal> {
     let mut out = Vec::new();
     for p in ours.iter().filter(|p| p.kind == kind) {
@@ -176,9 +175,6 @@ pub(crate) fn offer(
             t.extend(kes.iter().map(|k| (TransformType::KE, k.id.0, None)));
             let mut usable = true;
             for (ty, methods) in addke_types().zip(&p.addke) {
-                if !with_addke {
-                    break;
-                }
                 let ok: Vec<_> = methods
                     .iter()
                     .filter(|m| m.is_none_or(|k| ke_ok(provider, k)))
@@ -274,8 +270,9 @@ pub(crate) enum KeMode {
     Required { hint: Option<KeId>, addke: bool },
     /// IKE_AUTH: key exchange transforms are ignored.
     Ignore,
-    /// CREATE_CHILD_SA for a Child SA: PFS if our proposal has groups.
-    Optional { hint: Option<KeId>, addke: bool },
+    /// CREATE_CHILD_SA for a Child SA: PFS if our proposal has groups, with any
+    /// additional key exchanges it has.
+    Optional { hint: Option<KeId> },
 }
 
 /// The responder's choice: the first of our proposals (our preference) that matches
@@ -346,7 +343,7 @@ fn match_one(
     let ke = match ke_mode {
         KeMode::Ignore => None,
         KeMode::Required { hint, .. } => Some(pick_ke(hint)?),
-        KeMode::Optional { hint, .. } => {
+        KeMode::Optional { hint } => {
             if p.ke.is_empty() {
                 // No PFS wanted: the peer must not insist on a group.
                 if has_type(t, TransformType::KE) && !offers(t, TransformType::KE, KeId::NONE.0) {
@@ -359,9 +356,12 @@ fn match_one(
         }
     };
     let mut addke = [None; 7];
-    if let KeMode::Required { addke: allowed, .. } | KeMode::Optional { addke: allowed, .. } =
-        ke_mode
-    {
+    let allowed = match ke_mode {
+        KeMode::Required { addke, .. } => Some(addke),
+        KeMode::Optional { .. } => Some(true),
+        KeMode::Ignore => None,
+    };
+    if let Some(allowed) = allowed {
         for ((ty, methods), slot) in addke_types().zip(&p.addke).zip(&mut addke) {
             let peer_none = !has_type(t, ty) || offers(t, ty, KeId::NONE.0);
             if methods.is_empty() {
@@ -548,7 +548,7 @@ mod tests {
             "aes256gcm16-prfsha384-ecp384,aes128gcm16-prfsha256-x25519",
         )
         .unwrap();
-        let o = offer(&init, ProposalKind::Ike, P, &[], true, true);
+        let o = offer(&init, ProposalKind::Ike, P, &[], true);
         assert_eq!(o.len(), 2);
         let (num, _, c) = choose(
             &resp,
@@ -572,7 +572,7 @@ mod tests {
     fn key_length_must_match() {
         let init = Proposal::parse_list(ProposalKind::Esp, "aes128-sha256").unwrap();
         let resp = Proposal::parse_list(ProposalKind::Esp, "aes256-sha256").unwrap();
-        let o = offer(&init, ProposalKind::Esp, P, &[1, 2, 3, 4], false, false);
+        let o = offer(&init, ProposalKind::Esp, P, &[1, 2, 3, 4], false);
         assert!(choose(&resp, ProposalKind::Esp, &to_in(&o), P, KeMode::Ignore).is_none());
         let c = choose(&init, ProposalKind::Esp, &to_in(&o), P, KeMode::Ignore).unwrap();
         assert_eq!(c.1, [1, 2, 3, 4]);
@@ -583,7 +583,7 @@ mod tests {
     fn ke_hint_and_pfs() {
         let init =
             Proposal::parse_list(ProposalKind::Ike, "aes128gcm16-prfsha256-x25519-ecp256").unwrap();
-        let o = offer(&init, ProposalKind::Ike, P, &[], true, true);
+        let o = offer(&init, ProposalKind::Ike, P, &[], true);
         let c = choose(
             &init,
             ProposalKind::Ike,
@@ -598,16 +598,13 @@ mod tests {
         assert_eq!(c.2.ke.unwrap().id, KeId::ECP_256);
         let esp_pfs = Proposal::parse_list(ProposalKind::Esp, "aes128gcm16-x25519").unwrap();
         let esp = Proposal::parse_list(ProposalKind::Esp, "aes128gcm16").unwrap();
-        let o = offer(&esp_pfs, ProposalKind::Esp, P, &[0; 4], true, false);
+        let o = offer(&esp_pfs, ProposalKind::Esp, P, &[0; 4], true);
         assert!(choose(
             &esp,
             ProposalKind::Esp,
             &to_in(&o),
             P,
-            KeMode::Optional {
-                hint: None,
-                addke: true
-            }
+            KeMode::Optional { hint: None }
         )
         .is_none());
         let c = choose(
@@ -615,10 +612,7 @@ mod tests {
             ProposalKind::Esp,
             &to_in(&o),
             P,
-            KeMode::Optional {
-                hint: None,
-                addke: true,
-            },
+            KeMode::Optional { hint: None },
         )
         .unwrap();
         assert_eq!(c.2.suite(ProposalKind::Esp), "aes128gcm16-x25519");

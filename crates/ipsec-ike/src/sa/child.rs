@@ -63,7 +63,6 @@ impl IkeSa {
             cx.provider,
             &spi.to_be_bytes(),
             true,
-            true,
         );
         let pfs = group.or_else(|| proposal::first_group(&offer));
         let kx = match pfs {
@@ -196,7 +195,7 @@ impl IkeSa {
             ni: &ni,
             nr: &nr,
         };
-        let choice = match self.child_choice_as_responder(cx, &req, true) {
+        let choice = match self.child_choice_as_responder(cx, &req) {
             Ok(c) => c,
             Err((n, data)) => {
                 e.refuse(cx, r, n, &data);

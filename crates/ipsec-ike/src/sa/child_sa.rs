@@ -296,18 +296,17 @@ impl IkeSa {
     ) -> Result<ChildAnswer, ChildReject> {
         let (crypto, id, ni, nr, with_nonce) =
             (req.crypto, req.id, req.ni, req.nr, req.m.nonce.is_some());
-        let choice = self.child_choice_as_responder(cx, &req, false)?;
+        let choice = self.child_choice_as_responder(cx, &req)?;
         self.child_build_as_responder(cx, now, crypto, choice, id, ni, nr, &[], with_nonce)
     }
 
-    /// The responder's choice for a Child SA request: proposal (with additional key
-    /// exchanges only when `addke`), selectors, mode, the main key exchange answered,
+    /// The responder's choice for a Child SA request: proposal (in CREATE_CHILD_SA with
+    /// any additional key exchanges), selectors, mode, the main key exchange answered,
     /// and our SPI reserved.
     pub(crate) fn child_choice_as_responder(
         &self,
         cx: &mut Shared,
         req: &ChildRequest<'_>,
-        addke: bool,
     ) -> Result<ChildChoice, ChildReject> {
         let ChildRequest { m, ke, .. } = *req;
         let e = |n: NotifyType| (n, Vec::new());
@@ -316,7 +315,6 @@ impl IkeSa {
             None if m.ke.is_none() && m.nonce.is_none() => KeMode::Ignore,
             _ => KeMode::Optional {
                 hint: ke.map(|k| k.0),
-                addke,
             },
         };
         let (num, peer_spi, chosen) = proposal::choose(

@@ -41,7 +41,6 @@ impl IkeSa {
             cx.provider,
             &spi.0,
             true,
-            true,
         );
         let g = group
             .or_else(|| proposal::first_group(&offer))

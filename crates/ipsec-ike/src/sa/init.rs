@@ -111,7 +111,6 @@ impl IkeSa {
             cx.provider,
             &[],
             true,
-            true,
         );
         let group = proposal::first_group(&offer).ok_or(ApiMisuse::NoUsableProposal)?;
         let kx = cx
@@ -463,7 +462,6 @@ impl IkeSa {
             ProposalKind::Esp,
             cx.provider,
             &child_spi.to_be_bytes(),
-            false,
             false,
         );
         let transport = cx.config.mode == Mode::Transport;
