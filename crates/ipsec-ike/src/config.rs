@@ -15,6 +15,8 @@ use ipsec_crypto::{
 use ipsec_ike_wire::IdType;
 
 use crate::cert::CertRejection;
+use crate::cp::AddressPool;
+use crate::eap::{EapAuthenticator, EapPeer};
 use ipsec_core::Instant;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
@@ -279,6 +281,14 @@ pub enum LocalAuth {
         /// AlgorithmIdentifier ([`sigauth::algorithm_identifier`](crate::sigauth::algorithm_identifier)).
         scheme: SignatureScheme,
     },
+    /// EAP (RFC 7296 §2.16): our first IKE_AUTH request carries no AUTH, the
+    /// responder proves itself with its own AUTH and runs an EAP method with `peer`'s
+    /// credentials; our AUTH, sent after EAP-Success, is keyed with the method's MSK.
+    /// Initiators only.
+    Eap {
+        /// Our EAP identity and methods.
+        peer: Arc<dyn EapPeer>,
+    },
 }
 
 impl LocalAuth {
@@ -313,6 +323,7 @@ impl fmt::Debug for LocalAuth {
                 .debug_struct("Signature")
                 .field("scheme", scheme)
                 .finish_non_exhaustive(),
+            LocalAuth::Eap { .. } => f.write_str("Eap"),
         }
     }
 }
@@ -339,6 +350,18 @@ pub enum PeerAuth {
         /// Checks the peer's certificates.
         verifier: Arc<dyn VerifiesPeerCert>,
     },
+    /// EAP (RFC 7296 §2.16): the initiator sends no AUTH in its first IKE_AUTH
+    /// request; we answer with ours (a signature, normally) and run the EAP method
+    /// `authenticator` chooses, then check the initiator's AUTH keyed with the
+    /// method's MSK. Responders only.
+    Eap {
+        /// Chooses the method and credentials per peer.
+        authenticator: Arc<dyn EapAuthenticator>,
+        /// Ask for the peer's identity with EAP-Identity first (strongSwan's
+        /// `eap_id = %any`; what Windows and macOS clients expect, their IDi being
+        /// an address); otherwise the IDi is the EAP identity.
+        ask_identity: bool,
+    },
 }
 
 impl PeerAuth {
@@ -351,7 +374,10 @@ impl PeerAuth {
 
     /// True for the variants that verify a signature.
     pub fn is_signature(&self) -> bool {
-        !matches!(self, PeerAuth::Psk)
+        matches!(
+            self,
+            PeerAuth::PublicKey { .. } | PeerAuth::Certificate { .. }
+        )
     }
 }
 
@@ -364,6 +390,10 @@ impl fmt::Debug for PeerAuth {
                 .field("spki_der_len", &spki_der.len())
                 .finish(),
             PeerAuth::Certificate { .. } => f.debug_struct("Certificate").finish_non_exhaustive(),
+            PeerAuth::Eap { ask_identity, .. } => f
+                .debug_struct("Eap")
+                .field("ask_identity", ask_identity)
+                .finish_non_exhaustive(),
         }
     }
 }
@@ -377,6 +407,16 @@ impl PartialEq for PeerAuth {
             (PeerAuth::Certificate { verifier: a }, PeerAuth::Certificate { verifier: b }) => {
                 Arc::ptr_eq(a, b)
             }
+            (
+                PeerAuth::Eap {
+                    authenticator: a,
+                    ask_identity: x,
+                },
+                PeerAuth::Eap {
+                    authenticator: b,
+                    ask_identity: y,
+                },
+            ) => Arc::ptr_eq(a, b) && x == y,
             _ => false,
         }
     }
@@ -500,6 +540,15 @@ pub struct Config {
     /// A post-quantum preshared key (RFC 8784); `None` by default. With one, we send
     /// USE_PPK in IKE_SA_INIT; when both sides do, it is mixed into the keys.
     pub ppk: Option<Ppk>,
+    /// As initiator: the virtual addresses to ask for in a CFG_REQUEST (RFC 7296
+    /// §3.15), strongSwan's `vips`: `0.0.0.0` or `::` for any address of the family,
+    /// a specific one to ask for it. Empty (the default) sends no CP payload. The
+    /// assigned addresses come in [`Event::IkeSaEstablished`](crate::Event::IkeSaEstablished)
+    /// and the Child SAs' local selectors narrow to them.
+    pub virtual_ips: Vec<IpAddr>,
+    /// As responder: where virtual addresses come from for initiators that ask for
+    /// them (RFC 7296 §3.15); `None` (the default) answers no CFG_REQUEST.
+    pub pool: Option<Arc<dyn AddressPool>>,
     /// Anti-replay window handed to the data plane in each `ChildSaParams`.
     pub replay_window: u32,
     /// Most Child SAs one IKE SA may have; further CREATE_CHILD_SA requests for new
@@ -602,6 +651,8 @@ impl Config {
             nat_keepalive: Duration::from_secs(20),
             force_udp_encap: false,
             ppk: None,
+            virtual_ips: Vec::new(),
+            pool: None,
             replay_window: 1024,
             max_child_sas: 256,
             half_open_cookie_threshold: 64,

@@ -139,6 +139,11 @@ pub enum ApiMisuse {
     /// A local address of another family than the remote one.
     #[error("local and remote addresses of different families")]
     AddressFamily,
+    /// EAP configured for the wrong role: [`LocalAuth::Eap`](crate::LocalAuth::Eap)
+    /// on a responder or [`PeerAuth::Eap`](crate::PeerAuth::Eap) on an initiator
+    /// (RFC 7296 §2.16: only the initiator authenticates with EAP).
+    #[error("EAP configured for the wrong role")]
+    EapRole,
 }
 
 /// Everything that can go wrong in IKE.

@@ -9,6 +9,8 @@ extern crate std;
 mod admission;
 mod cert;
 mod config;
+mod cp;
+pub mod eap;
 mod endpoint;
 mod error;
 mod event;
@@ -31,6 +33,7 @@ pub use config::{
     Config, ConfigError, Identity, IdentityError, LocalAuth, PeerAuth, PeerHello, Ppk, Psk,
     ResolvesPeer, Retransmit, VerifiesPeerCert,
 };
+pub use cp::{AddressPool, CfgAttribute, Lease};
 pub use endpoint::{Handled, IkeEndpoint};
 pub use error::{ApiMisuse, AuthFailure, CloseReason, Error, PeerIncompatible, PeerMisbehaved};
 pub use event::{ChildSaId, Event, IkeSaKeys, NatState, SaHandle, Transmit};

@@ -10,7 +10,7 @@ use ipsec_crypto::{CryptoError, PrfAlgorithm, ProposalKind, SecretBytes};
 use ipsec_ike_wire::{AuthMethod, ExchangeType, IdType, IkeHeaderRepr, NotifyType};
 
 use crate::config::{Config, Identity, LocalAuth, PeerAuth, PeerHello, Ppk, ResolvesPeer};
-use crate::error::{AuthFailure, CloseReason, Error, PeerIncompatible, PeerMisbehaved};
+use crate::error::{ApiMisuse, AuthFailure, CloseReason, Error, PeerIncompatible, PeerMisbehaved};
 use crate::event::{ChildSaId, Event};
 use crate::inflight::{ChildReq, Inflight};
 use crate::keys;
@@ -200,6 +200,8 @@ pub(crate) fn our_auth(
             let data = sigauth::encode(*scheme, &sig).ok_or(CryptoError::Unsupported)?;
             Ok((AuthMethod::DIGITAL_SIGNATURE, data))
         }
+        // Our AUTH with EAP is keyed with the MSK, after EAP-Success (sa/eap.rs).
+        LocalAuth::Eap { .. } => Err(ApiMisuse::EapRole.into()),
     }
 }
 
