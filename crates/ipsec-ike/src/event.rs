@@ -139,6 +139,19 @@ pub enum Event {
         /// The peer's identity, as its ID payload (IDi or IDr) carried it and its AUTH
         /// payload proved it: the authenticated identity a gateway binds policy to.
         peer_id: crate::Identity,
+        /// The identity the initiator proved with EAP (RFC 7296 §2.16; its
+        /// EAP-Identity, or its IDi when none was asked for), when it authenticated
+        /// with EAP: the user a remote-access gateway binds policy and leases to.
+        eap_identity: Option<Vec<u8>>,
+        /// Virtual addresses (RFC 7296 §3.15): as initiator, those the responder
+        /// assigned us (use them as the inner source address; the Child SAs' local
+        /// selectors are narrowed to them); as responder, those our
+        /// [`AddressPool`](crate::AddressPool) leased to the peer. Empty without a
+        /// CFG_REQUEST.
+        virtual_ips: Vec<core::net::IpAddr>,
+        /// As initiator: the other attributes of the responder's CFG_REPLY (DNS
+        /// servers, ...). Empty as responder.
+        attributes: Vec<crate::CfgAttribute>,
     },
     /// The keys of an IKE SA were derived, for debugging tools (decrypting captured
     /// IKE messages); only with

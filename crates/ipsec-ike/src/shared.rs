@@ -184,6 +184,8 @@ fn trace_event(h: SaHandle, e: &Event, was_established: bool) {
             suite,
             nat,
             peer_id,
+            virtual_ips,
+            ..
         } => trace::info!(
             sa = %h,
             local_spi = %local_spi,
@@ -192,6 +194,7 @@ fn trace_event(h: SaHandle, e: &Event, was_established: bool) {
             peer = %peer_id,
             local_behind_nat = nat.local_behind_nat,
             remote_behind_nat = nat.remote_behind_nat,
+            virtual_ips = ?virtual_ips,
             "IKE SA established"
         ),
         Event::IkeSaKeysDerived { keys } => trace::debug!(

@@ -338,6 +338,9 @@ impl IkeSa {
                 suite: session.crypto.chosen.suite(ProposalKind::Ike),
                 nat: self.nat,
                 peer_id,
+                eap_identity: None,
+                virtual_ips: Vec::new(),
+                attributes: Vec::new(),
             },
         );
         let mut e = Established::new(cx, now, session, self.nat);
@@ -541,6 +544,9 @@ impl IkeSa {
                 suite: session.crypto.chosen.suite(ProposalKind::Ike),
                 nat: self.nat,
                 peer_id,
+                eap_identity: None,
+                virtual_ips: Vec::new(),
+                attributes: Vec::new(),
             },
         );
         let mut e = Established::new(cx, now, session, self.nat);
