@@ -43,6 +43,15 @@ pub enum AuthFailure {
     /// The peer's certificates were refused.
     #[error("{0}")]
     Certificate(CertRejection),
+    /// EAP failed (RFC 7296 §2.16): as responder, the EAP method refused the peer (a
+    /// wrong password, an unknown user); as initiator, the authenticator sent
+    /// EAP-Failure, or its proof in the method did not check.
+    #[error("EAP authentication failed")]
+    EapFailed,
+    /// The EAP conversation broke: a message that does not parse or does not
+    /// belong, a method neither side can run, or too many rounds.
+    #[error("EAP conversation failed: {0}")]
+    Eap(crate::eap::EapError),
 }
 
 impl AuthFailure {
@@ -58,6 +67,8 @@ impl AuthFailure {
             AuthFailure::UnsupportedAlgorithm => "unsupported_algorithm",
             AuthFailure::MissingCertificate => "missing_certificate",
             AuthFailure::Certificate(c) => c.label(),
+            AuthFailure::EapFailed => "eap_failed",
+            AuthFailure::Eap(_) => "eap_error",
         }
     }
 }

@@ -10,10 +10,10 @@ use alloc::vec::Vec;
 use ipsec_core::iana::{TransformType, ATTR_KEY_LENGTH};
 use ipsec_core::{IkeSpi, TrafficSelector};
 use ipsec_ike_wire::{
-    AttrValue, AuthMethod, AuthRepr, CertEncoding, CertRepr, DeleteRepr, IdRepr, IdType,
-    IkeHeaderRepr, KeRepr, NonceRepr, NotifyRepr, NotifyType, ParseError, Payload, PayloadIter,
-    PayloadType, ProposalRepr, ProtocolId, SaRepr, TransformAttr, TransformRepr, TsRepr,
-    UnknownPayload,
+    AttrValue, AuthMethod, AuthRepr, CertEncoding, CertRepr, CfgAttrType, CfgType, CpAttr, CpRepr,
+    DeleteRepr, EapRepr, IdRepr, IdType, IkeHeaderRepr, KeRepr, NonceRepr, NotifyRepr, NotifyType,
+    ParseError, Payload, PayloadIter, PayloadType, ProposalRepr, ProtocolId, SaRepr, TransformAttr,
+    TransformRepr, TsRepr, UnknownPayload,
 };
 
 use crate::KeId;
@@ -53,6 +53,9 @@ pub(crate) struct InDelete {
     pub spis: Vec<Vec<u8>>,
 }
 
+/// The attributes of a CP payload: type and value.
+pub(crate) type CfgAttrs = Vec<(CfgAttrType, Vec<u8>)>;
+
 /// The payloads of one message, owned.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct InMsg {
@@ -74,6 +77,10 @@ pub(crate) struct InMsg {
     pub certs: Vec<Vec<u8>>,
     /// Whether a CERTREQ payload came (RFC 7296 §3.7).
     pub certreq: bool,
+    /// The first CP payload (RFC 7296 §3.15): its type and attributes.
+    pub cp: Option<(CfgType, CfgAttrs)>,
+    /// The EAP message of the first EAP payload (RFC 7296 §3.16).
+    pub eap: Option<Vec<u8>>,
 }
 
 /// The most CERT payloads of one message we keep: an end-entity certificate and
@@ -122,6 +129,16 @@ impl InMsg {
                     m.certs.push(c.data.to_vec());
                 }
                 Payload::CertReq(_) => m.certreq = true,
+                Payload::Cp(cp) if m.cp.is_none() => {
+                    m.cp = Some((
+                        cp.cfg_type,
+                        cp.attributes
+                            .iter()
+                            .map(|a| (a.attr_type, a.value.to_vec()))
+                            .collect(),
+                    ));
+                }
+                Payload::Eap(e) if m.eap.is_none() => m.eap = Some(e.message.to_vec()),
                 Payload::Unknown(u) if u.payload_type == PayloadType::PS && m.ps.is_none() => {
                     m.ps = Some(u.body.to_vec());
                 }
@@ -203,6 +220,10 @@ pub(crate) enum Out {
     Cert(Vec<u8>),
     /// A CERTREQ payload for X.509 certificates: concatenated CA key hashes.
     CertReq(Vec<u8>),
+    /// A CP payload (RFC 7296 §3.15): its type and attributes.
+    Cp(CfgType, CfgAttrs),
+    /// An EAP payload: the EAP message (RFC 7296 §3.16).
+    Eap(Vec<u8>),
     /// A payload this crate does not model (a Puzzle Solution), as type and body.
     Raw(PayloadType, Vec<u8>),
 }
@@ -295,6 +316,17 @@ impl Out {
                 encoding: CertEncoding::X509_CERT_SIG,
                 data: d,
             }),
+            Out::Cp(ty, attrs) => Payload::Cp(CpRepr {
+                cfg_type: *ty,
+                attributes: attrs
+                    .iter()
+                    .map(|(t, v)| CpAttr {
+                        attr_type: *t,
+                        value: v,
+                    })
+                    .collect(),
+            }),
+            Out::Eap(m) => Payload::Eap(EapRepr { message: m }),
             Out::Raw(ty, body) => Payload::Unknown(UnknownPayload {
                 payload_type: *ty,
                 critical: false,

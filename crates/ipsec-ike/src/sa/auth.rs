@@ -16,6 +16,7 @@ use crate::inflight::{ChildReq, Inflight};
 use crate::keys;
 use crate::msg::{InMsg, Out};
 use crate::sa::child_sa::{ChildRequest, ChildResponse};
+use crate::sa::eap::EapClient;
 use crate::sa::established::{Established, Pending};
 use crate::sa::{Closed, IkeSa, State};
 use crate::session::Session;
@@ -38,6 +39,9 @@ pub(crate) struct ExpectAuthResp {
     pub(crate) int_auth: Vec<u8>,
     /// The PPK our AUTH used (RFC 8784); the responder's answer says whether it did.
     pub(crate) ppk: Option<Ppk>,
+    /// With [`LocalAuth::Eap`]: the EAP conversation, over as many IKE_AUTH
+    /// exchanges as it takes (RFC 7296 §2.16).
+    pub(crate) eap: Option<Box<EapClient>>,
 }
 
 /// Responder: IKE_SA_INIT answered, waiting for IKE_AUTH.
@@ -110,7 +114,7 @@ impl PeerOctets<'_> {
 /// of the signed octets under the configured public key or that of the peer's
 /// certificate, once the certificate verifier has accepted it for this identity.
 /// Returns the identity.
-fn check_peer_auth(
+pub(crate) fn check_peer_auth(
     cx: &Shared,
     prf: &dyn PrfAlgorithm,
     now: Instant,
@@ -244,6 +248,9 @@ impl IkeSa {
         m: &InMsg,
     ) {
         let mut s = *s;
+        if s.eap.is_some() {
+            return self.eap_response(cx, now, s, m);
+        }
         // RFC 8784 §3: the responder used our PPK if it answered PPK_IDENTITY.
         let used_ppk = s.ppk.take().filter(|_| m.has(NotifyType::PPK_IDENTITY));
         let checked = (|| -> Result<Identity, Error> {
@@ -287,42 +294,65 @@ impl IkeSa {
                 },
             )
         })();
-        let peer_id = match checked {
-            Ok(id) => id,
-            Err(e) => {
-                cx.child_spis.remove(&s.child.spi.0);
-                let mut session = s.session;
-                if matches!(e, Error::AuthenticationFailed(r) if r != AuthFailure::RejectedByPeer) {
-                    // We refuse the responder: tell it in an INFORMATIONAL of its own
-                    // (RFC 7296 §2.21.2 allows it), sent once and not retransmitted,
-                    // since the SA closes now.
-                    let _ = session.request(
-                        cx,
-                        now,
-                        self.path,
-                        ExchangeType::INFORMATIONAL,
-                        &[Out::notify(NotifyType::AUTHENTICATION_FAILED, &[])],
-                        Inflight::Liveness,
-                    );
-                }
-                self.state = State::Closed(Box::new(Closed {
-                    session: Some(session),
-                    timers: Timers::new().with(Timer::Linger, now),
-                }));
-                cx.event(
-                    self.handle,
-                    Event::IkeSaClosed {
-                        reason: CloseReason::from_error(e),
-                    },
-                );
-                return;
-            }
-        };
+        match checked {
+            Ok(peer_id) => self.auth_done(cx, now, s, m, peer_id, used_ppk),
+            Err(e) => self.auth_failed(cx, now, s, e),
+        }
+    }
+
+    /// Initiator: IKE_AUTH failed (the responder's AUTH, or its refusal of ours).
+    pub(crate) fn auth_failed(
+        &mut self,
+        cx: &mut Shared,
+        now: Instant,
+        s: ExpectAuthResp,
+        e: Error,
+    ) {
+        cx.child_spis.remove(&s.child.spi.0);
+        let mut session = s.session;
+        if matches!(e, Error::AuthenticationFailed(r) if r != AuthFailure::RejectedByPeer) {
+            // We refuse the responder: tell it in an INFORMATIONAL of its own
+            // (RFC 7296 §2.21.2 allows it), sent once and not retransmitted,
+            // since the SA closes now.
+            let _ = session.request(
+                cx,
+                now,
+                self.path,
+                ExchangeType::INFORMATIONAL,
+                &[Out::notify(NotifyType::AUTHENTICATION_FAILED, &[])],
+                Inflight::Liveness,
+            );
+        }
+        self.state = State::Closed(Box::new(Closed {
+            session: Some(session),
+            timers: Timers::new().with(Timer::Linger, now),
+        }));
+        cx.event(
+            self.handle,
+            Event::IkeSaClosed {
+                reason: CloseReason::from_error(e),
+            },
+        );
+    }
+
+    /// Initiator: the responder is authenticated (`peer_id`), the IKE SA is
+    /// established; the first Child SA and the virtual addresses (RFC 7296 §3.15)
+    /// come from the last IKE_AUTH response `m`.
+    pub(crate) fn auth_done(
+        &mut self,
+        cx: &mut Shared,
+        now: Instant,
+        s: ExpectAuthResp,
+        m: &InMsg,
+        peer_id: Identity,
+        used_ppk: Option<Ppk>,
+    ) {
         let ExpectAuthResp {
             mut session,
             ni,
             nr,
             child,
+            eap,
             ..
         } = s;
         if let Some(p) = &used_ppk {
@@ -330,6 +360,8 @@ impl IkeSa {
             // took these keys before.
             let _ = session.crypto.apply_ppk(p.key.expose());
         }
+        let lease = crate::cp::parse_reply(m);
+        self.vips = lease.addresses.clone();
         cx.event(
             self.handle,
             Event::IkeSaEstablished {
@@ -338,9 +370,9 @@ impl IkeSa {
                 suite: session.crypto.chosen.suite(ProposalKind::Ike),
                 nat: self.nat,
                 peer_id,
-                eap_identity: None,
-                virtual_ips: Vec::new(),
-                attributes: Vec::new(),
+                eap_identity: eap.map(|e| e.identity()),
+                virtual_ips: lease.addresses,
+                attributes: lease.attributes,
             },
         );
         let mut e = Established::new(cx, now, session, self.nat);
@@ -392,7 +424,7 @@ impl IkeSa {
             .map(|ia| ia.octets(h.message_id))
             .unwrap_or_default();
         let mut ppk: Option<Ppk> = None;
-        let verified = (|| -> Result<((AuthMethod, Vec<u8>), Identity), Error> {
+        let verified = (|| -> Result<Verified, Error> {
             if !s.additional.is_empty() {
                 // IKE_AUTH before every additional key exchange ran (RFC 9370 §2.2.2).
                 return Err(PeerMisbehaved::BadKeyExchange.into());
@@ -401,16 +433,38 @@ impl IkeSa {
                 .idi
                 .as_ref()
                 .ok_or(PeerMisbehaved::MissingPayload("IDi"))?;
-            let (method, data) = m
-                .auth
-                .as_ref()
-                .ok_or(PeerMisbehaved::MissingPayload("AUTH"))?;
             if let Some(resolver) = cx.resolver.clone() {
                 resolve_peer(cx, &*resolver, path, id, m.idr.as_ref())?;
             }
+            let idr = id_body(&cx.config.local_id);
+            let prf = s.session.crypto.prf;
+            let Some((method, data)) = m.auth.as_ref() else {
+                // No AUTH: the initiator wants EAP (RFC 7296 §2.16), if we do.
+                let PeerAuth::Eap { .. } = &cx.config.peer_auth else {
+                    return Err(PeerMisbehaved::MissingPayload("AUTH").into());
+                };
+                let peer = Identity::from_wire_or_other(id.0, &id.1);
+                if let Some(want) = &cx.config.remote_id {
+                    if peer != *want {
+                        return Err(AuthFailure::IdentityMismatch.into());
+                    }
+                }
+                let mine = our_auth(
+                    cx,
+                    prf,
+                    PeerOctets {
+                        message: &s.init_response,
+                        nonce: &s.ni,
+                        sk_p: s.session.crypto.sk_pr.expose(),
+                        int_auth: &int_auth,
+                    },
+                    &idr,
+                    &s.peer_hashes,
+                )?;
+                return Ok(Verified::StartEap { mine, peer });
+            };
             // RFC 8784 §3: use the PPK the initiator names if it is ours; else its
             // NO_PPK_AUTH, unless ours is required.
-            let prf = s.session.crypto.prf;
             let named = m
                 .notify(NotifyType::PPK_IDENTITY)
                 .and_then(|n| n.data.split_first())
@@ -455,7 +509,6 @@ impl IkeSa {
                     int_auth: &int_auth,
                 },
             )?;
-            let idr = id_body(&cx.config.local_id);
             let mine = our_auth(
                 cx,
                 s.session.crypto.prf,
@@ -470,10 +523,14 @@ impl IkeSa {
                 &idr,
                 &s.peer_hashes,
             )?;
-            Ok((mine, peer))
+            Ok(Verified::Done { mine, peer })
         })();
         let (auth, peer_id) = match verified {
-            Ok(a) => a,
+            Ok(Verified::Done { mine, peer }) => (mine, peer),
+            Ok(Verified::StartEap { mine, peer }) => {
+                self.path = path;
+                return self.eap_start(cx, now, path, s, h, m, mine, peer, int_auth);
+            }
             Err(e) => {
                 // RFC 7296 §2.21.2: the answer is AUTHENTICATION_FAILED and the SA ends.
                 let n = match e {
@@ -514,7 +571,59 @@ impl IkeSa {
             // SK_d', SK_pi', SK_pr' from now on; the PRF took these keys before.
             let _ = session.crypto.apply_ppk(p.key.expose());
         }
-        let child = if m.sa.is_some() {
+        self.responder_done(
+            cx,
+            now,
+            ResponderDone {
+                path,
+                h,
+                session,
+                ni: &ni,
+                nr: &nr,
+                child_id,
+                m,
+                out,
+                peer_id,
+                eap_identity: None,
+            },
+        );
+    }
+
+    /// Responder: the initiator is authenticated; answers the last IKE_AUTH request
+    /// with `out` (our AUTH and what goes with it), the CP reply for the virtual
+    /// addresses the first request `m` asked for (RFC 7296 §3.15) and the first
+    /// Child SA of `m`, and establishes the IKE SA.
+    pub(crate) fn responder_done(&mut self, cx: &mut Shared, now: Instant, d: ResponderDone<'_>) {
+        let ResponderDone {
+            path,
+            h,
+            mut session,
+            ni,
+            nr,
+            child_id,
+            m,
+            mut out,
+            peer_id,
+            eap_identity,
+        } = d;
+        // Virtual addresses: leased for the EAP identity if there is one.
+        let mut lease_ok = true;
+        if let (Some(requested), Some(pool)) = (crate::cp::requested(m), cx.config.pool.clone()) {
+            let holder = eap_identity
+                .as_deref()
+                .map_or_else(|| peer_id.clone(), crate::eap::identity_of);
+            let lease = pool.acquire(&holder, &requested);
+            if lease.addresses.is_empty() {
+                // RFC 7296 §3.15.4: no address for it, and no Child SA either.
+                out.push(Out::notify(NotifyType::INTERNAL_ADDRESS_FAILURE, &[]));
+                lease_ok = false;
+            } else {
+                out.push(crate::cp::reply(&lease));
+                self.vips = lease.addresses;
+                self.lease = Some((pool, holder));
+            }
+        }
+        let child = if m.sa.is_some() && lease_ok {
             Some(self.child_request_as_responder(
                 cx,
                 now,
@@ -523,8 +632,8 @@ impl IkeSa {
                     m,
                     id: child_id,
                     ke: None,
-                    ni: &ni,
-                    nr: &nr,
+                    ni,
+                    nr,
                 },
             ))
         } else {
@@ -544,8 +653,8 @@ impl IkeSa {
                 suite: session.crypto.chosen.suite(ProposalKind::Ike),
                 nat: self.nat,
                 peer_id,
-                eap_identity: None,
-                virtual_ips: Vec::new(),
+                eap_identity,
+                virtual_ips: self.vips.clone(),
                 attributes: Vec::new(),
             },
         );
@@ -566,4 +675,36 @@ impl IkeSa {
         }
         self.state = State::Established(Box::new(e));
     }
+}
+
+/// What a responder's IKE_AUTH checks found.
+enum Verified {
+    /// The initiator is authenticated; `mine` is our AUTH.
+    Done {
+        mine: (AuthMethod, Vec<u8>),
+        peer: Identity,
+    },
+    /// The initiator sent no AUTH and its configuration authenticates it with EAP;
+    /// `mine` is our AUTH, `peer` the identity it claims.
+    StartEap {
+        mine: (AuthMethod, Vec<u8>),
+        peer: Identity,
+    },
+}
+
+/// The arguments of [`IkeSa::responder_done`].
+pub(crate) struct ResponderDone<'a> {
+    pub(crate) path: Path,
+    /// The header of the request being answered.
+    pub(crate) h: &'a IkeHeaderRepr,
+    pub(crate) session: Session,
+    pub(crate) ni: &'a [u8],
+    pub(crate) nr: &'a [u8],
+    pub(crate) child_id: ChildSaId,
+    /// The first IKE_AUTH request: its SA, TS and CP payloads.
+    pub(crate) m: &'a InMsg,
+    /// What the answer carries before the CP and Child SA payloads.
+    pub(crate) out: Vec<Out>,
+    pub(crate) peer_id: Identity,
+    pub(crate) eap_identity: Option<Vec<u8>>,
 }

@@ -50,7 +50,11 @@ impl IkeSa {
                 )
             }
             None => (
-                cx.config.local_ts.clone(),
+                // With virtual addresses assigned, ours are the local selectors.
+                match crate::cp::narrow(&cx.config.local_ts, &self.vips) {
+                    v if v.is_empty() => cx.config.local_ts.clone(),
+                    v => v,
+                },
                 cx.config.remote_ts.clone(),
                 cx.config.mode == Mode::Transport,
                 None,

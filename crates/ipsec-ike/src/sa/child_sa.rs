@@ -333,6 +333,12 @@ impl IkeSa {
             ),
             _ => return Err(e(NotifyType::INVALID_SYNTAX)),
         };
+        // A peer with virtual addresses gets Child SAs for them only (RFC 7296 §3.15).
+        let tsi = if self.lease.is_some() {
+            crate::cp::narrow(&tsi, &self.vips)
+        } else {
+            tsi
+        };
         if tsi.is_empty() || tsr.is_empty() {
             return Err(e(NotifyType::TS_UNACCEPTABLE));
         }

@@ -11,6 +11,7 @@ use ipsec_core::{IkeSpi, Instant, Mode};
 use ipsec_crypto::{kdf, ActiveKx, CryptoError, KeId, ProposalKind};
 use ipsec_ike_wire::{ExchangeType, IkeHeaderRepr, IkePacket, NotifyType, PayloadType, HEADER_LEN};
 
+use crate::config::LocalAuth;
 use crate::error::{ApiMisuse, CloseReason, Error, PeerIncompatible, PeerMisbehaved};
 use crate::event::{ChildSaId, Event, NatState, SaHandle};
 use crate::inflight::{ChildReq, Inflight};
@@ -22,6 +23,7 @@ use crate::sa::auth::{
     cert_payloads, certreq_payload, id_body, our_auth, ExpectAuthReq, ExpectAuthResp, PeerOctets,
     PPK_ID_FIXED,
 };
+use crate::sa::eap::EapClient;
 use crate::sa::intermediate::AuthStart;
 use crate::sa::{Closed, IkeSa, NewResponder, State, NONCE_LEN};
 use crate::session::{Cached, Session};
@@ -141,6 +143,8 @@ impl IkeSa {
             nat: NatState::default(),
             state: State::InitSent(Box::new(s)),
             my_spis: alloc::vec![spi_i],
+            vips: Vec::new(),
+            lease: None,
         };
         if let State::InitSent(s) = &mut sa.state {
             Self::send_init(cx, now, path, s);
@@ -477,20 +481,39 @@ impl IkeSa {
             transport,
         };
         let idi = id_body(&cx.config.local_id);
-        let (method, auth) = our_auth(
-            cx,
-            prf,
-            PeerOctets {
-                message: &init_request,
-                nonce: &nr,
-                sk_p: sk_pi_ppk
-                    .as_ref()
-                    .map_or(session.crypto.sk_pi.expose(), |k| k.expose()),
-                int_auth: &int_auth,
-            },
-            &idi,
-            &peer_hashes,
-        )?;
+        // With EAP our AUTH comes after EAP-Success, keyed with the MSK (sa/eap.rs);
+        // the PPK is not used then.
+        let eap = match &cx.config.auth {
+            LocalAuth::Eap { peer } => {
+                if ppk.as_ref().is_some_and(|p| p.required) {
+                    return Err(PeerIncompatible::PpkRequired.into());
+                }
+                Some(Box::new(EapClient::new(
+                    peer.clone(),
+                    init_request.clone(),
+                    idi.clone(),
+                )))
+            }
+            _ => None,
+        };
+        let ppk = if eap.is_some() { None } else { ppk };
+        let auth = match &eap {
+            Some(_) => None,
+            None => Some(our_auth(
+                cx,
+                prf,
+                PeerOctets {
+                    message: &init_request,
+                    nonce: &nr,
+                    sk_p: sk_pi_ppk
+                        .as_ref()
+                        .map_or(session.crypto.sk_pi.expose(), |k| k.expose()),
+                    int_auth: &int_auth,
+                },
+                &idi,
+                &peer_hashes,
+            )?),
+        };
         // Without a required PPK, NO_PPK_AUTH: the AUTH data with the plain SK_pi,
         // for a responder that does not have the PPK.
         let no_ppk_auth = match &ppk {
@@ -517,7 +540,9 @@ impl IkeSa {
         )];
         out.extend(cert_payloads(&cx.config));
         out.extend(certreq_payload(&cx.config));
-        out.push(Out::Auth(method, auth));
+        if let Some((method, auth)) = auth {
+            out.push(Out::Auth(method, auth));
+        }
         if let Some(p) = &ppk {
             let mut data = alloc::vec![PPK_ID_FIXED];
             data.extend_from_slice(&p.id);
@@ -530,6 +555,7 @@ impl IkeSa {
         if transport {
             out.push(Out::notify(NotifyType::USE_TRANSPORT_MODE, &[]));
         }
+        out.extend(crate::cp::request(&cx.config.virtual_ips));
         if !child.offer.is_empty() {
             out.push(Out::Sa(child.offer.clone()));
             out.push(Out::TsI(child.tsi.clone()));
@@ -551,6 +577,7 @@ impl IkeSa {
             child,
             int_auth,
             ppk,
+            eap,
         }));
         Ok(())
     }
@@ -678,6 +705,8 @@ impl IkeSa {
             nat,
             state: State::InitReplied(Box::new(s)),
             my_spis: alloc::vec![spi_r],
+            vips: Vec::new(),
+            lease: None,
         }))
     }
 }

@@ -11,6 +11,7 @@ pub(crate) mod auth;
 pub(crate) mod child;
 pub(crate) mod child_sa;
 pub(crate) mod collision;
+pub(crate) mod eap;
 pub(crate) mod established;
 pub(crate) mod followup;
 pub(crate) mod ike_rekey;
@@ -32,6 +33,7 @@ use crate::event::{ChildSaId, Event, NatState, SaHandle};
 use crate::inflight::Inflight;
 use crate::sa::auth::{ExpectAuthReq, ExpectAuthResp};
 use crate::sa::child_sa::{ChildSa, ChildState};
+use crate::sa::eap::EapServing;
 use crate::sa::established::{Established, Pending};
 use crate::sa::init::ExpectSaInitResp;
 use crate::sa::intermediate::ExpectIntermediateResp;
@@ -57,6 +59,9 @@ pub(crate) enum State {
     IntermediateSent(Box<ExpectIntermediateResp>),
     AuthSent(Box<ExpectAuthResp>),
     InitReplied(Box<ExpectAuthReq>),
+    /// Responder: running EAP with the initiator over IKE_AUTH exchanges (RFC 7296
+    /// §2.16).
+    EapServing(Box<EapServing>),
     Established(Box<Established>),
     Closed(Box<Closed>),
     /// Placeholder while a state is moved out.
@@ -87,6 +92,12 @@ pub(crate) struct IkeSa {
     pub state: State,
     /// Every IKE SPI registered for this SA, released when it is removed.
     pub my_spis: Vec<IkeSpi>,
+    /// Virtual addresses (RFC 7296 §3.15): as initiator, those assigned to us; as
+    /// responder, those leased to the peer. They outlive IKE SA rekeys.
+    pub vips: Vec<core::net::IpAddr>,
+    /// As responder: the pool `vips` came from and the identity that holds them,
+    /// released when the SA ends.
+    pub lease: Option<(Arc<dyn crate::cp::AddressPool>, crate::config::Identity)>,
 }
 
 impl IkeSa {
@@ -105,7 +116,8 @@ impl IkeSa {
 
     /// Whether this is a responder SA waiting for IKE_AUTH.
     pub(crate) fn is_half_open(&self) -> bool {
-        matches!(self.state, State::InitReplied(_))
+        // A peer running EAP has not authenticated itself yet.
+        matches!(self.state, State::InitReplied(_) | State::EapServing(_))
     }
 
     /// Whether the IKE SA is established.
@@ -151,6 +163,7 @@ impl IkeSa {
             State::AuthSent(s) => s.session.poll_timeout(),
             State::IntermediateSent(s) => s.session.poll_timeout(),
             State::InitReplied(s) => s.timers.next(),
+            State::EapServing(s) => s.timers.next(),
             State::Established(e) => e.poll_timeout(),
             State::Closed(c) => c.timers.next(),
             State::Gone => None,
@@ -199,6 +212,7 @@ impl IkeSa {
             }
             State::IntermediateSent(s) => (Some(s.session), Vec::new()),
             State::InitReplied(s) => (Some(s.session), Vec::new()),
+            State::EapServing(s) => (Some(s.session), Vec::new()),
             State::Closed(c) => {
                 self.state = State::Closed(c);
                 return;
@@ -207,6 +221,11 @@ impl IkeSa {
         };
         for c in &children {
             self.child_gone(cx, c);
+        }
+        if let Some((pool, holder)) = self.lease.take() {
+            for a in &self.vips {
+                pool.release(&holder, *a);
+            }
         }
         if let Some(reason) = reason {
             cx.event(self.handle, Event::IkeSaClosed { reason });
@@ -266,6 +285,17 @@ impl IkeSa {
                     }
                 }
             }
+            State::EapServing(mut s) => match s.session.receive(cx, now, path, bytes, h) {
+                Received::Request(rh, m) if rh.exchange_type == ExchangeType::IKE_AUTH => {
+                    self.eap_request(cx, now, path, s, &rh, &m);
+                }
+                r => {
+                    if matches!(r, Received::Request(..) | Received::Response(_)) {
+                        self.dropped(path, h, "unexpected_exchange");
+                    }
+                    self.state = State::EapServing(s);
+                }
+            },
             State::IntermediateSent(mut s) => match s.session.receive(cx, now, path, bytes, h) {
                 Received::Response(m) => {
                     s.session.out = None;
@@ -369,6 +399,14 @@ impl IkeSa {
                 let r = s.session.on_timeout(cx, now, self.path);
                 self.state = State::IntermediateSent(s);
                 if r.is_err() {
+                    self.close_with(cx, now, Some(CloseReason::Timeout));
+                }
+            }
+            State::EapServing(s) => {
+                self.state = State::EapServing(s);
+                if self.poll_timeout().is_some_and(|t| now >= t) {
+                    // The EAP conversation stalled (a user who never typed a
+                    // password): the peer never authenticated.
                     self.close_with(cx, now, Some(CloseReason::Timeout));
                 }
             }
