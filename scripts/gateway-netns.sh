@@ -16,6 +16,10 @@
 #      time per handshake (results in $OUT/load.txt)
 #   7. certificates: our gateway with auth = pubkey and swanctl's credential directories,
 #      charon initiating with its certificate; pings both ways
+#   8-12. remote access (gateway-netns/roadwarrior.sh): charon road warriors with
+#      EAP-MSCHAPv2 and virtual IPs (one with a 20 MB TCP transfer; three at once, and
+#      a wrong password), MOBIKE during a transfer, `ipsec connect` against a charon
+#      gateway with a pool, redirect between two of our gateways
 #
 # Environment: OUT (artifacts, default /tmp/gateway-netns), CASES (default "1 2 3 4 5 6 7"),
 # BIN (an already built `ipsec`; otherwise `cargo build --release -p ipsec-cli`),
@@ -455,6 +459,10 @@ case_7() {
   stop_all; del_all_ns
 }
 
+# cases 8-12: remote access (EAP, virtual IPs, MOBIKE, redirect)
+# shellcheck source=gateway-netns/roadwarrior.sh
+. "$LIB_DIR/roadwarrior.sh"
+
 # ------------------------------------------------------------------------------------
 # driver
 # ------------------------------------------------------------------------------------
@@ -467,8 +475,13 @@ declare -A TITLES=(
   [5]="throughput: our gateway pair vs charon pair"
   [6]="ipsec load: CPU per handshake, our gateway vs charon"
   [7]="certificates: our gateway (auth = pubkey, swanctl directories) <-> charon initiating"
+  [8]="road warrior: charon with EAP-MSCHAPv2 gets a virtual IP from our gateway; ping, 20 MB TCP"
+  [9]="road warriors: three charon clients get distinct addresses, a wrong password fails"
+  [10]="MOBIKE: the client's address moves during a 20 MB TCP transfer"
+  [11]="ipsec connect with EAP-MSCHAPv2 and a virtual IP against a charon gateway with a pool"
+  [12]="redirect: our gateway sends a charon client to our second gateway"
 )
-declare -A TIMEOUTS=([selftest]=60 [1]=100 [2]=60 [3]=60 [4]=90 [5]=90 [6]=180 [7]=60)
+declare -A TIMEOUTS=([selftest]=60 [1]=100 [2]=60 [3]=60 [4]=90 [5]=90 [6]=180 [7]=60 [8]=60 [9]=90 [10]=60 [11]=60 [12]=60)
 
 if [ "${1:-}" = --one-case ]; then     # internal: one case in its own process (timeout)
   CASE_DIR=$OUT/case$2

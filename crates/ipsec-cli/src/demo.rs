@@ -98,7 +98,7 @@ fn manual(args: &DemoArgs, keys: &KeyFiles) -> Result<(), String> {
     let transport = args.mode == ModeArg::Transport;
     let (sa, sb) = bind_pair()?;
     for s in [&sa, &sb] {
-        s.set_read_timeout(Some(Duration::from_secs(2)))
+        s.set_read_timeout(Some(Duration::from_secs(5)))
             .map_err(|e| e.to_string())?;
     }
     let (addr_a, addr_b) = (v4(&sa)?, v4(&sb)?);

@@ -317,7 +317,7 @@ pub(crate) fn run(args: &DemoArgs, keys: &KeyFiles) -> Result<(), String> {
     let transport = args.mode == ModeArg::Transport;
     let (da, db) = bind_pair()?;
     for s in [&da, &db] {
-        s.set_read_timeout(Some(Duration::from_secs(2)))
+        s.set_read_timeout(Some(Duration::from_secs(5)))
             .map_err(|e| e.to_string())?;
     }
     let (addr_a, addr_b): (SocketAddrV4, SocketAddrV4) = (v4(&da)?, v4(&db)?);

@@ -440,7 +440,7 @@ pub(crate) fn receive(to: &mut Peer, rbuf: &mut [u8]) -> Result<Option<Vec<u8>>,
     let n = match to.sock.recv_from(rbuf) {
         Ok((n, _)) => n,
         Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-            return Err(format!("{}: nothing received within 2 s", to.name))
+            return Err(format!("{}: nothing received within 5 s", to.name))
         }
         Err(e) => return Err(format!("recv: {e}")),
     };
@@ -485,7 +485,7 @@ fn receive_sad(to: &mut Peer, rbuf: &mut [u8]) -> Result<Option<Vec<u8>>, String
     let (n, from) = match to.sock.recv_from(rbuf.get_mut(H..).unwrap_or_default()) {
         Ok(x) => x,
         Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-            return Err(format!("{}: nothing received within 2 s", to.name))
+            return Err(format!("{}: nothing received within 5 s", to.name))
         }
         Err(e) => return Err(format!("recv: {e}")),
     };

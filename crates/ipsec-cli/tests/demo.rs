@@ -2,10 +2,17 @@
 //! and key table it writes are read back by `ipsec decode`.
 
 use std::process::Command;
+use std::sync::Mutex;
 
 use serde_json::Value;
 
+/// One `ipsec` process at a time: the demos bind the fixed loopback ports 500 and
+/// 4500 when they are free, and parallel demos racing for them (with a cold debug
+/// binary on a loaded CI machine) once made a peer miss its datagrams.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 fn ipsec(args: &[&str]) -> (bool, String, String) {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let out = Command::new(env!("CARGO_BIN_EXE_ipsec"))
         .args(args)
         .output()

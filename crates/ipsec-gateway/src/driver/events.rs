@@ -20,6 +20,7 @@ impl Driver {
                 suite,
                 peer_id,
                 nat,
+                ..
             } => {
                 let conn_name = self.conn_of(h).map(|c| self.conns()[c].config.name.clone());
                 let initiator = self.ikes.get(&h).is_some_and(|i| i.initiator);
