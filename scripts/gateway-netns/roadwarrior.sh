@@ -13,7 +13,7 @@
 # passwords.
 
 RW_DN="C=CH, O=ipsec-rs interop, CN=a.ipsec.test"
-RW_EAP_PLUGINS="eap-identity eap-mschapv2 md4 des"
+RW_EAP_PLUGINS="eap-identity eap-mschapv2"
 
 # lan_up N: gw-g with the bridge and N client namespaces gw-c1..gw-cN
 lan_up() {
@@ -187,7 +187,7 @@ case_8() {
     "est(s)[0]['children'][0]['remote_ts'] == ['$vip/32']"
   check "8: charon verified our certificate" grep -qE "authentication of '$RW_DN' with ECDSA" "$CASE_DIR/8-c1/charon.log"
   check "8: charon did EAP-MSCHAPv2" grep -q "EAP method EAP_MSCHAPV2 succeeded" "$CASE_DIR/8-c1/charon.log"
-  check "8: charon got the DNS server" grep -q "10.10.0.53" "$CASE_DIR/8-c1/charon.log"
+  check "8: charon got a DNS server attribute" grep -q "processing INTERNAL_IP4_DNS attribute" "$CASE_DIR/8-c1/charon.log"
   check "8: ping from the virtual IP through the tunnel" wait_for 5 ping_ok gw-c1 "$vip" 10.10.0.1
   local mbs; mbs=$(transfer 8 gw-g 10.10.0.1 gw-c1 "$vip")
   log "ok: 8: 20 MB from the virtual IP delivered intact at $mbs MB/s"
