@@ -257,7 +257,7 @@ case_10() {
   check "10: the same IKE SA and Child SA (no new handshake)" test "$before" = "$after"
   check "10: our gateway follows the new address" gw_check "$CASE_DIR/g" \
     "est(s)[0]['remote'].split(':')[0] == '198.18.0.21'"
-  check "10: charon sent UPDATE_SA_ADDRESSES" grep -q "UPDATE_SA_ADDRESSES" "$CASE_DIR/10-c1/charon.log"
+  check "10: charon moved the SA with MOBIKE" grep -q "requesting address change using MOBIKE" "$CASE_DIR/10-c1/charon.log"
   check "10: ping after the move" ping_ok gw-c1 "$vip" 10.10.0.1
   stop_all; del_all_ns
 }
