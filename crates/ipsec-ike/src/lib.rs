@@ -30,10 +30,9 @@ mod trace;
 pub use admission::EndpointStats;
 pub use cert::CertRejection;
 pub use config::{
-    Config, ConfigError, Identity, IdentityError, LocalAuth, PeerAuth, PeerHello, Ppk, Psk,
-    ResolvesPeer, Retransmit, VerifiesPeerCert,
+    AddressPool, CfgAttribute, Config, ConfigError, Identity, IdentityError, Lease, LocalAuth,
+    PeerAuth, PeerHello, Ppk, Psk, ResolvesPeer, Retransmit, VerifiesPeerCert,
 };
-pub use cp::{AddressPool, CfgAttribute, Lease};
 pub use endpoint::{Handled, IkeEndpoint};
 pub use error::{ApiMisuse, AuthFailure, CloseReason, Error, PeerIncompatible, PeerMisbehaved};
 pub use event::{ChildSaId, Event, IkeSaKeys, NatState, SaHandle, Transmit};

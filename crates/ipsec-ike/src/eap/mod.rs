@@ -243,17 +243,6 @@ impl fmt::Debug for dyn EapPeer {
     }
 }
 
-/// An EAP identity as an [`Identity`](crate::Identity), for the address pool and
-/// the events: `user@realm` as an RFC 822 name, other UTF-8 as an FQDN-typed name,
-/// anything else as a key id (the bytes as they are).
-pub(crate) fn identity_of(b: &[u8]) -> crate::Identity {
-    match core::str::from_utf8(b) {
-        Ok(s) if s.contains('@') => crate::Identity::Rfc822(s.into()),
-        Ok(s) if !s.is_empty() => crate::Identity::Fqdn(s.into()),
-        _ => crate::Identity::KeyId(b.to_vec()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

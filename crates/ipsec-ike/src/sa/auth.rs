@@ -15,14 +15,16 @@ use crate::event::{ChildSaId, Event};
 use crate::inflight::{ChildReq, Inflight};
 use crate::keys;
 use crate::msg::{InMsg, Out};
+use crate::sa::auth::eap::EapClient;
 use crate::sa::child_sa::{ChildRequest, ChildResponse};
-use crate::sa::eap::EapClient;
 use crate::sa::established::{Established, Pending};
 use crate::sa::{Closed, IkeSa, State};
 use crate::session::Session;
 use crate::shared::{Path, Shared};
 use crate::sigauth;
 use crate::timers::{Timer, Timers};
+
+pub(crate) mod eap;
 
 /// PPK_ID type of a PPK_IDENTITY notification: a fixed PPK_ID (RFC 8784 §3).
 pub(crate) const PPK_ID_FIXED: u8 = 2;
@@ -611,7 +613,7 @@ impl IkeSa {
         if let (Some(requested), Some(pool)) = (crate::cp::requested(m), cx.config.pool.clone()) {
             let holder = eap_identity
                 .as_deref()
-                .map_or_else(|| peer_id.clone(), crate::eap::identity_of);
+                .map_or_else(|| peer_id.clone(), eap::identity_of);
             let lease = pool.acquire(&holder, &requested);
             if lease.addresses.is_empty() {
                 // RFC 7296 §3.15.4: no address for it, and no Child SA either.

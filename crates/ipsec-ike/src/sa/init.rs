@@ -19,11 +19,11 @@ use crate::keys::{self, IkeCrypto};
 use crate::msg::{self, InMsg, InNotify, Out, OutProposal};
 use crate::proposal::{self, KeMode};
 use crate::puzzle;
+use crate::sa::auth::eap::EapClient;
 use crate::sa::auth::{
     cert_payloads, certreq_payload, id_body, our_auth, ExpectAuthReq, ExpectAuthResp, PeerOctets,
     PPK_ID_FIXED,
 };
-use crate::sa::eap::EapClient;
 use crate::sa::intermediate::AuthStart;
 use crate::sa::{Closed, IkeSa, NewResponder, State, NONCE_LEN};
 use crate::session::{Cached, Session};

@@ -11,7 +11,6 @@ pub(crate) mod auth;
 pub(crate) mod child;
 pub(crate) mod child_sa;
 pub(crate) mod collision;
-pub(crate) mod eap;
 pub(crate) mod established;
 pub(crate) mod followup;
 pub(crate) mod ike_rekey;
@@ -31,9 +30,9 @@ use crate::config::Config;
 use crate::error::{ApiMisuse, CloseReason, Error};
 use crate::event::{ChildSaId, Event, NatState, SaHandle};
 use crate::inflight::Inflight;
+use crate::sa::auth::eap::EapServing;
 use crate::sa::auth::{ExpectAuthReq, ExpectAuthResp};
 use crate::sa::child_sa::{ChildSa, ChildState};
-use crate::sa::eap::EapServing;
 use crate::sa::established::{Established, Pending};
 use crate::sa::init::ExpectSaInitResp;
 use crate::sa::intermediate::ExpectIntermediateResp;
@@ -97,7 +96,7 @@ pub(crate) struct IkeSa {
     pub vips: Vec<core::net::IpAddr>,
     /// As responder: the pool `vips` came from and the identity that holds them,
     /// released when the SA ends.
-    pub lease: Option<(Arc<dyn crate::cp::AddressPool>, crate::config::Identity)>,
+    pub lease: Option<(Arc<dyn crate::config::AddressPool>, crate::config::Identity)>,
 }
 
 impl IkeSa {

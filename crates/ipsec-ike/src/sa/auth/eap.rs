@@ -158,6 +158,17 @@ enum Answer {
     Done(Out),
 }
 
+/// An EAP identity as an [`Identity`](Identity), for the address pool and
+/// the events: `user@realm` as an RFC 822 name, other UTF-8 as an FQDN-typed name,
+/// anything else as a key id (the bytes as they are).
+pub(crate) fn identity_of(b: &[u8]) -> Identity {
+    match core::str::from_utf8(b) {
+        Ok(s) if s.contains('@') => Identity::Rfc822(s.into()),
+        Ok(s) if !s.is_empty() => Identity::Fqdn(s.into()),
+        _ => Identity::KeyId(b.to_vec()),
+    }
+}
+
 impl IkeSa {
     /// Initiator: one IKE_AUTH response of an EAP authentication.
     pub(crate) fn eap_response(
