@@ -149,14 +149,14 @@ pub(crate) fn authenticator_response(
     let hh = hash.hash_hash();
     let digest: Zeroizing<[u8; 20]> = Zeroizing::new(
         Sha1::new()
-            .chain_update(&*hh)
+            .chain_update(hh.as_slice())
             .chain_update(nt_response)
             .chain_update(AUTH_MAGIC1)
             .finalize()
             .into(),
     );
     Sha1::new()
-        .chain_update(&*digest)
+        .chain_update(digest.as_slice())
         .chain_update(challenge_hash(peer, auth, user))
         .chain_update(AUTH_MAGIC2)
         .finalize()
@@ -185,7 +185,7 @@ pub(crate) fn master_key(hash: &NtHash, nt_response: &[u8; 24]) -> Zeroizing<[u8
     let hh = hash.hash_hash();
     let d: Zeroizing<[u8; 20]> = Zeroizing::new(
         Sha1::new()
-            .chain_update(&*hh)
+            .chain_update(hh.as_slice())
             .chain_update(nt_response)
             .chain_update(KEY_MAGIC1)
             .finalize()

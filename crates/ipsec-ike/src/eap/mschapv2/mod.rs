@@ -91,7 +91,7 @@ use crate::eap::{EapError, EapPeerMethod, EapServerMethod, EapType, EapVerdict};
 pub use crypto::NtHash;
 pub use password::{PasswordAuthenticator, PasswordPeer};
 pub use wire::MsChapV2Failure;
-use wire::{Request, Response};
+use wire::{Reply, Request};
 
 /// The Name in our Challenge unless [`MsChapV2Server::with_name`] sets another.
 const DEFAULT_SERVER_NAME: &[u8] = b"ipsec-rs";
@@ -244,14 +244,14 @@ impl EapServerMethod for MsChapV2Server {
         match (state, wire::parse_response(data)) {
             (
                 ServerState::ExpectResponse { id, challenge },
-                Ok(Response::Response {
+                Ok(Reply::Response {
                     id: rid,
                     peer_challenge,
                     nt_response,
                     name,
                 }),
             ) if rid == id => self.check(rng, id, &challenge, &peer_challenge, &nt_response, name),
-            (ServerState::ExpectSuccessAck(msk), Ok(Response::SuccessAck)) => {
+            (ServerState::ExpectSuccessAck(msk), Ok(Reply::SuccessAck)) => {
                 self.msk = Some(msk);
                 EapVerdict::Success
             }

@@ -9,7 +9,7 @@ use ipsec_crypto::{CryptoError, SecureRandom};
 use proptest::prelude::*;
 
 use super::crypto::{self, NtHash};
-use super::wire::{self, Request, Response};
+use super::wire::{self, Reply, Request};
 use super::*;
 use crate::eap::{EapAuthenticator, EapPeer};
 
@@ -445,8 +445,8 @@ fn parsers_refuse_short_and_wrong_sizes() {
     );
     assert_eq!(wire::parse_request(&[7, 0, 0, 4]), Err(EapError::Malformed));
     assert_eq!(wire::parse_response(&[]), Err(EapError::Truncated));
-    assert_eq!(wire::parse_response(&[3]), Ok(Response::SuccessAck));
-    assert_eq!(wire::parse_response(&[4]), Ok(Response::FailureAck));
+    assert_eq!(wire::parse_response(&[3]), Ok(Reply::SuccessAck));
+    assert_eq!(wire::parse_response(&[4]), Ok(Reply::FailureAck));
     assert_eq!(wire::parse_response(&[2, 0, 0]), Err(EapError::Truncated));
     let mut r = std::vec![2, 0, 0, 54, 48];
     r.extend_from_slice(&[0; 49]);
@@ -455,7 +455,7 @@ fn parsers_refuse_short_and_wrong_sizes() {
     assert_eq!(wire::parse_response(&r[..50]), Err(EapError::Truncated));
     assert!(matches!(
         wire::parse_response(&r),
-        Ok(Response::Response { name: &[], .. })
+        Ok(Reply::Response { name: &[], .. })
     ));
     assert_eq!(wire::parse_response(&[1]), Err(EapError::Malformed));
 }

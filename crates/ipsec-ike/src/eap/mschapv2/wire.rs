@@ -50,7 +50,7 @@ pub(crate) enum Request<'a> {
 
 /// A message from the peer.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Response<'a> {
+pub(crate) enum Reply<'a> {
     /// The peer's answer to the challenge.
     Response {
         id: u8,
@@ -105,11 +105,11 @@ pub(crate) fn parse_request(b: &[u8]) -> Result<Request<'_>, EapError> {
 /// [`EapError::Truncated`] for fewer bytes than the message needs,
 /// [`EapError::Malformed`] for a wrong Value-Size or an OpCode that does not come
 /// from a peer.
-pub(crate) fn parse_response(b: &[u8]) -> Result<Response<'_>, EapError> {
+pub(crate) fn parse_response(b: &[u8]) -> Result<Reply<'_>, EapError> {
     match b.first() {
         None => Err(EapError::Truncated),
-        Some(&OP_SUCCESS) => Ok(Response::SuccessAck),
-        Some(&OP_FAILURE) => Ok(Response::FailureAck),
+        Some(&OP_SUCCESS) => Ok(Reply::SuccessAck),
+        Some(&OP_FAILURE) => Ok(Reply::FailureAck),
         Some(&OP_RESPONSE) => {
             let (_, id, rest) = header(b)?;
             let (&size, rest) = rest.split_first().ok_or(EapError::Truncated)?;
@@ -125,7 +125,7 @@ pub(crate) fn parse_response(b: &[u8]) -> Result<Response<'_>, EapError> {
             peer_challenge.copy_from_slice(&v[..16]);
             let mut nt_response = [0u8; 24];
             nt_response.copy_from_slice(&v[24..48]);
-            Ok(Response::Response {
+            Ok(Reply::Response {
                 id,
                 peer_challenge,
                 nt_response,
