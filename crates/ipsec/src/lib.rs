@@ -36,6 +36,7 @@
 //! | `rustcrypto` | [`crypto_rustcrypto`], [`rustcrypto_provider`] | |
 //! | `awslc` | [`crypto_awslc`], [`awslc_provider`]; with `ring` + `rustcrypto`, the aws-lc rows of [`DEFAULT_PROVIDER`] | a C compiler (as for ring) |
 //! | `ring` + `rustcrypto` | [`DEFAULT_PROVIDER`] | |
+//! | `eap-mschapv2` (off by default) | `ike::eap::mschapv2`: EAP-MSCHAPv2 methods and password credentials | `ike` (turned on with it) |
 //! | `tracing` (off by default) | `tracing` events of the layers that are on: [`esp`], [`sad`], [`ike`] ([Observability](#observability)) | |
 //!
 //! `awslc` is on by default: on Linux x86-64 and aarch64 aws-lc-sys builds AWS-LC with

@@ -14,6 +14,9 @@
 //! so EAP-TLS or forwarding to a RADIUS server can follow without touching the IKE
 //! code.
 
+#[cfg(feature = "eap-mschapv2")]
+pub mod mschapv2;
+
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::fmt;
