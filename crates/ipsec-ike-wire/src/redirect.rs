@@ -209,7 +209,10 @@ mod tests {
         let kind = |d: &[u8]| RedirectRepr::parse(d).unwrap_err().kind;
         assert!(matches!(kind(&[]), ParseErrorKind::Truncated { needed: 2 }));
         assert!(matches!(kind(&[1]), ParseErrorKind::Truncated { .. }));
-        assert!(matches!(kind(&[1, 4, 1, 2]), ParseErrorKind::Truncated { .. }));
+        assert!(matches!(
+            kind(&[1, 4, 1, 2]),
+            ParseErrorKind::Truncated { .. }
+        ));
         assert_eq!(kind(&[1, 3, 1, 2, 3]), ParseErrorKind::LengthField);
         assert_eq!(kind(&[2, 4, 1, 2, 3, 4]), ParseErrorKind::LengthField);
         assert_eq!(kind(&[3, 0]), ParseErrorKind::LengthField);
