@@ -15,8 +15,7 @@ use ipsec_ike::{
     RedirectPhase, Redirects,
 };
 use ipsec_ike_wire::{
-    ExchangeType, Flags, GatewayIdRepr, IkeHeaderRepr, Message, NotifyRepr, Payload,
-    RedirectRepr,
+    ExchangeType, Flags, GatewayIdRepr, IkeHeaderRepr, Message, NotifyRepr, Payload, RedirectRepr,
 };
 use ipsec_test::{config, Dir, Pair};
 
@@ -152,7 +151,10 @@ fn init_redirect_is_followed_with_redirected_from() {
     let reqs = init_requests(&p);
     assert_eq!(reqs.len(), 2);
     // RFC 5685 §3, §7: support announced first, then the original gateway named.
-    assert_eq!(notify_data(&reqs[0], NotifyType::REDIRECT_SUPPORTED), Some(&[][..]));
+    assert_eq!(
+        notify_data(&reqs[0], NotifyType::REDIRECT_SUPPORTED),
+        Some(&[][..])
+    );
     assert!(notify_data(&reqs[0], NotifyType::REDIRECTED_FROM).is_none());
     let from = notify_data(&reqs[1], NotifyType::REDIRECTED_FROM).expect("REDIRECTED_FROM");
     assert_eq!(
@@ -208,7 +210,10 @@ fn spoof_redirect(p: &mut Pair, to: IpAddr, nonce: &[u8]) {
     .to_vec();
     let forged = Message {
         header,
-        payloads: vec![Payload::Notify(NotifyRepr::new(NotifyType::REDIRECT, &data))],
+        payloads: vec![Payload::Notify(NotifyRepr::new(
+            NotifyType::REDIRECT,
+            &data,
+        ))],
     }
     .to_vec();
     let (a, b) = (p.a.addr(), p.b.addr());
@@ -313,7 +318,8 @@ fn established_sa_is_redirected_by_the_gateway() {
         .unwrap();
     // Once only.
     assert_eq!(
-        p.b.ep.redirect(p.now, hb, Gateway::Ip(GW2.parse().unwrap())),
+        p.b.ep
+            .redirect(p.now, hb, Gateway::Ip(GW2.parse().unwrap())),
         Err(Error::ApiMisuse(ApiMisuse::CannotRedirect))
     );
     p.collect();
@@ -381,11 +387,16 @@ fn client_without_redirect_support_is_not_redirected() {
     p.drive();
     assert_eq!(established(&p.a), 1);
     assert_eq!(p.a.installed().len(), 1);
-    assert_eq!(init.asked.load(Ordering::SeqCst), 0, "policy not even asked");
+    assert_eq!(
+        init.asked.load(Ordering::SeqCst),
+        0,
+        "policy not even asked"
+    );
     assert!(notify_data(&init_requests(&p)[0], NotifyType::REDIRECT_SUPPORTED).is_none());
     let hb = p.b.ep.sa_handles()[0];
     assert_eq!(
-        p.b.ep.redirect(p.now, hb, Gateway::Ip(GW2.parse().unwrap())),
+        p.b.ep
+            .redirect(p.now, hb, Gateway::Ip(GW2.parse().unwrap())),
         Err(Error::ApiMisuse(ApiMisuse::CannotRedirect))
     );
     // Nor in IKE_AUTH.
