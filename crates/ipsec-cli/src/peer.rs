@@ -606,6 +606,28 @@ impl<'a> Run<'a> {
                     || format!("IKE_SA rekeyed, SPIs now {local_spi}/{remote_spi}"),
                 );
             }
+            // RFC 5685: the gateway sent us elsewhere and the driver follows; the run
+            // serves the new IKE SA from now on.
+            Notice::Redirected { sa: h, to, new } if self.sa == Some(h) => {
+                out.event(
+                    json!({"event": "redirected", "to": to.to_string(), "followed": new.is_some()}),
+                    || {
+                        format!(
+                            "redirected to {to}{}",
+                            if new.is_some() {
+                                ", reconnecting"
+                            } else {
+                                ", not followed"
+                            }
+                        )
+                    },
+                );
+                if let Some(n) = new {
+                    self.sa = Some(n);
+                    self.moved = None;
+                    p.established_at = None;
+                }
+            }
             Notice::PeerMoved { sa: h, remote } if self.sa == Some(h) => {
                 self.moved = Some(remote);
             }

@@ -3,7 +3,8 @@
 //! write its answer back, so the driver is only ever touched by its own thread.
 //!
 //! The control protocol is one request line per connection and one answer: `status`
-//! (the [`Status`](crate::driver::Status) as JSON), `initiate NAME`; an answer
+//! (the [`Status`](crate::driver::Status) as JSON), `initiate NAME`, `redirect
+//! IKE-SA|PEER GATEWAY` (RFC 5685, ours: docs/gateway.md); an answer
 //! starting with `error:` is a failure. The metrics listener answers every HTTP
 //! request with the Prometheus text; it is a few lines over `TcpListener` rather than
 //! an HTTP server crate because it serves one fixed document to a scraper and parses
@@ -35,6 +36,15 @@ pub enum Command {
     Initiate(String),
     /// The Prometheus metrics text.
     Metrics,
+    /// `redirect <ike-sa|peer> <gateway>`: send the client of an established IKE SA
+    /// (its handle, or the peer's address or identity) to another gateway (RFC 5685
+    /// §5).
+    Redirect {
+        /// The IKE SA handle, peer address or peer identity.
+        target: String,
+        /// The gateway: an IP address or a host name.
+        to: String,
+    },
 }
 
 impl Command {
@@ -50,6 +60,13 @@ impl Command {
             Some(("initiate", name)) if !name.trim().is_empty() => {
                 Ok(Command::Initiate(name.trim().to_string()))
             }
+            Some(("redirect", rest)) => match rest.split_whitespace().collect::<Vec<_>>()[..] {
+                [target, to] => Ok(Command::Redirect {
+                    target: target.to_string(),
+                    to: to.to_string(),
+                }),
+                _ => Err("usage: redirect <ike-sa|peer> <gateway>".into()),
+            },
             _ => Err(format!("unknown command {line:?}")),
         }
     }
@@ -232,6 +249,15 @@ mod tests {
         );
         assert!(Command::parse("initiate ").is_err());
         assert!(Command::parse("reboot").is_err());
+        assert_eq!(
+            Command::parse("redirect 7 192.0.2.9\n"),
+            Ok(Command::Redirect {
+                target: "7".into(),
+                to: "192.0.2.9".into()
+            })
+        );
+        assert!(Command::parse("redirect 7").is_err());
+        assert!(Command::parse("redirect 7 a b").is_err());
     }
 
     #[test]

@@ -17,8 +17,8 @@ use std::sync::Arc;
 
 use ipsec::core::{Duration, Instant, Mode, TrafficSelector, UdpEncap};
 use ipsec::ike::{
-    ApiMisuse, ChildSaId, Config, Error as IkeError, Identity, IkeEndpoint, Psk, ResolvesPeer,
-    SaHandle, Transmit, NAT_T_PORT,
+    ApiMisuse, ChildSaId, Config, Error as IkeError, Gateway, Identity, IkeEndpoint, Psk, Redirect,
+    ResolvesPeer, SaHandle, Transmit, NAT_T_PORT,
 };
 use ipsec::sad::{Event as SadEvent, PolicyId, SaId, SaTemplate, Sad};
 use tracing::{debug, info, warn};
@@ -56,6 +56,8 @@ pub enum RouteChange {
 
 struct IkeInfo {
     conn: usize,
+    /// The gateway redirected it and the driver followed (RFC 5685).
+    redirected: bool,
     initiator: bool,
     since: Instant,
     established: bool,
@@ -283,8 +285,25 @@ impl Driver {
     }
 
     fn initiate(&mut self, now: Instant, i: usize) -> Result<SaHandle, String> {
+        self.initiate_to(now, i, None)
+    }
+
+    /// Initiates connection `i` to its remote address, or with `redirect` to the
+    /// gateway that redirect names (on the connection's remote port).
+    fn initiate_to(
+        &mut self,
+        now: Instant,
+        i: usize,
+        redirect: Option<&Redirect>,
+    ) -> Result<SaHandle, String> {
         let c = &self.resolver.conns[i];
-        let Some(remote) = c.remote else {
+        let remote = match (redirect.map(|r| &r.to), c.remote) {
+            (Some(Gateway::Ip(ip)), Some(r)) => Some(SocketAddr::new(*ip, r.port())),
+            (Some(Gateway::Ip(ip)), None) => Some(SocketAddr::new(*ip, 500)),
+            (Some(_), _) => None,
+            (None, r) => r,
+        };
+        let Some(remote) = remote else {
             return Err(format!(
                 "connection {} has no remote address",
                 c.config.name
@@ -312,12 +331,17 @@ impl Driver {
                 self.ike_port
             },
         );
-        match self.endpoint.connect_with(now, local, remote, cfg) {
+        let started = match redirect {
+            Some(r) => self.endpoint.connect_redirected(now, local, remote, cfg, r),
+            None => self.endpoint.connect_with(now, local, remote, cfg),
+        };
+        match started {
             Ok(h) => {
                 info!(conn = %c.config.name, %remote, sa = %h, "initiating");
                 self.ikes.insert(
                     h,
                     IkeInfo {
+                        redirected: false,
                         conn: i,
                         initiator: true,
                         since: now,
@@ -565,6 +589,94 @@ impl Driver {
         let r = self.endpoint.close(now, sa);
         self.drain(now);
         r
+    }
+
+    /// Sends the peer of established IKE SA `sa` to gateway `to` (RFC 5685 §5, an
+    /// INFORMATIONAL request with REDIRECT); the peer deletes the IKE SA, or we do
+    /// after the half-open timeout. [`Notice::PeerRedirected`] says it went out.
+    ///
+    /// # Errors
+    /// The endpoint's: [`ApiMisuse::UnknownSa`], [`ApiMisuse::NotEstablished`],
+    /// [`ApiMisuse::CannotRedirect`].
+    pub fn redirect(&mut self, now: Instant, sa: SaHandle, to: Gateway) -> Result<(), IkeError> {
+        let r = self.endpoint.redirect(now, sa, to);
+        self.drain(now);
+        r
+    }
+
+    /// [`redirect`](Self::redirect) for a control command: `target` is an IKE SA's
+    /// handle (as `status` prints it) or the peer's address or identity; every
+    /// matching established IKE SA is redirected. Returns how many were.
+    ///
+    /// # Errors
+    /// Nothing matches, `to` is not a gateway, or no match could be redirected.
+    pub fn redirect_by(&mut self, now: Instant, target: &str, to: &str) -> Result<usize, String> {
+        let to = crate::conf::redirect_gateway(to).map_err(|e| e.0)?;
+        let handle = target.parse::<u64>().ok().map(SaHandle);
+        let mut hits: Vec<SaHandle> = self
+            .ikes
+            .iter()
+            .filter(|(h, i)| {
+                i.established
+                    && (Some(**h) == handle
+                        || self
+                            .endpoint
+                            .addresses(**h)
+                            .is_some_and(|(_, r)| r.ip().to_string() == target)
+                        || i.peer_id.as_ref().is_some_and(|id| {
+                            id.to_string() == target || ipsec_pki::identity_string(id) == target
+                        }))
+            })
+            .map(|(h, _)| *h)
+            .collect();
+        hits.sort();
+        if hits.is_empty() {
+            return Err(format!("no established IKE SA matches {target}"));
+        }
+        let mut done = 0;
+        let mut last = String::new();
+        for h in hits {
+            match self.endpoint.redirect(now, h, to.clone()) {
+                Ok(()) => done += 1,
+                Err(e) => last = e.to_string(),
+            }
+        }
+        self.drain(now);
+        if done == 0 {
+            return Err(last);
+        }
+        Ok(done)
+    }
+
+    /// Follows a redirect of IKE SA `h` (RFC 5685): its connection is initiated
+    /// toward the new gateway with REDIRECTED_FROM. A name (FQDN) is not resolved by
+    /// the driver, which does no I/O: the connection then restarts as usual.
+    fn follow_redirect(&mut self, now: Instant, h: SaHandle, r: Redirect) {
+        let conn = self
+            .ikes
+            .get(&h)
+            .map(|i| i.conn)
+            .or_else(|| self.conn_of(h));
+        let mut new = None;
+        if let (Some(c), false) = (conn, self.shutting_down) {
+            if matches!(r.to, Gateway::Ip(_)) {
+                if let Some(i) = self.ikes.get_mut(&h) {
+                    i.redirected = true;
+                }
+                match self.initiate_to(now, c, Some(&r)) {
+                    Ok(n) => {
+                        self.counters.redirects_followed += 1;
+                        new = Some(n);
+                    }
+                    Err(e) => warn!(sa = %h, error = %e, "redirect not followed"),
+                }
+            } else {
+                warn!(sa = %h, to = %r.to, "redirect to a name: not resolved by the driver");
+            }
+        }
+        info!(sa = %h, to = %r.to, new = ?new, "redirected");
+        let to = r.to;
+        self.notify(|| Notice::Redirected { sa: h, to, new });
     }
 
     /// Every IKE SA and Child SA with their counters.

@@ -559,6 +559,10 @@ fn control_loop(
                     Ok(()) => "initiating".into(),
                     Err(e) => format!("error: {e}"),
                 },
+                Command::Redirect { target, to } => match driver.redirect_by(now, target, to) {
+                    Ok(n) => format!("redirecting {n} IKE SA(s) to {to}"),
+                    Err(e) => format!("error: {e}"),
+                },
                 Command::Metrics => {
                     let st = dp.stats();
                     let drops: Vec<(String, u64)> = st

@@ -682,3 +682,56 @@ secrets {
     let dbg = format!("{conf:?} {c:?}");
     assert!(!dbg.contains("112233445566"), "{dbg}");
 }
+
+#[test]
+fn redirect_to_is_our_extension() {
+    // `redirect_to` (docs/gateway.md, ours): an address or a host name, into
+    // Config::redirect; anything else is refused with the line.
+    let with = |v: &str| {
+        RIG_B.replace(
+            "    encap = yes\n",
+            &format!("    encap = yes\n    redirect_to = {v}\n"),
+        )
+    };
+    let conf = parse(&with("198.18.0.3")).unwrap();
+    assert_eq!(
+        conf.connections[0].redirect_to.as_deref(),
+        Some("198.18.0.3")
+    );
+    let ike = conf.ike_config("rig").unwrap();
+    let policy = ike.redirect.expect("a redirect policy");
+    let peer: Identity = "@c.ipsec.test".parse().unwrap();
+    let addr = "198.18.0.1:500".parse().unwrap();
+    assert_eq!(
+        policy.redirect_auth(&peer, addr, addr),
+        Some(ipsec::ike::Gateway::Ip(v4(198, 18, 0, 3)))
+    );
+    assert_eq!(policy.redirect_init(addr, addr), None, "only in IKE_AUTH");
+    let conf = parse(&with("gw2.ipsec.test")).unwrap();
+    assert_eq!(
+        conf.ike_config("rig")
+            .unwrap()
+            .redirect
+            .unwrap()
+            .redirect_auth(&peer, addr, addr),
+        Some(ipsec::ike::Gateway::Fqdn("gw2.ipsec.test".into()))
+    );
+    // Serde keeps it.
+    let json = serde_json::to_string(&conf).unwrap();
+    let back: GatewayConfig = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, conf);
+    for bad in ["two words", "\"\""] {
+        let e = parse(&with(bad)).unwrap_err();
+        assert!(
+            matches!(e.kind, ConfErrorKind::BadValue { .. }),
+            "{bad}: {e}"
+        );
+    }
+    // Without the key: no policy.
+    assert!(parse(RIG_B)
+        .unwrap()
+        .ike_config("rig")
+        .unwrap()
+        .redirect
+        .is_none());
+}

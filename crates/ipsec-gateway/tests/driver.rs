@@ -722,3 +722,88 @@ fn a_connection_without_a_key_for_the_peer_gives_way_to_the_next() {
     assert_eq!(st.ike_sas[0].state, "ESTABLISHED");
     assert_eq!(st.ike_sas[0].connection, "second");
 }
+
+/// Two gateways and a client: gw1 sends every client to gw2 in IKE_AUTH (the
+/// `redirect_to` key), the client's driver follows (REDIRECTED_FROM), ends up with an
+/// IKE SA and a Child SA on gw2, and packets pass; then gw2 redirects the established
+/// SA to gw1 by command (`redirect <peer> <gateway>`), and gw1 sends it back to gw2.
+#[test]
+fn client_follows_a_redirect_to_the_second_gateway() {
+    let now = Instant::from_secs(100);
+    let gw = |ip: &str, redirect: Option<&str>| {
+        let mut c = conn("rw", "gw.example", None, "", "10.0.0.0/16", "10.0.0.0/8");
+        c.redirect = redirect.map(|to| {
+            Arc::new(ipsec::ike::RedirectAll(ipsec::ike::Gateway::Ip(
+                to.parse().unwrap(),
+            ))) as Arc<dyn ipsec::ike::Redirects>
+        });
+        node(
+            ip,
+            vec![spec(c, ip, None, StartAction::default())],
+            secrets(&[("p1.example", "key-of-p1-0123456789")]),
+        )
+    };
+    let gw1 = gw("192.0.2.1", Some("192.0.2.2"));
+    let gw2 = gw("192.0.2.2", None);
+    let cfg = conn(
+        "gw",
+        "p1.example",
+        Some("gw.example"),
+        "key-of-p1-0123456789",
+        "10.1.0.0/16",
+        "10.0.0.0/16",
+    );
+    let mut client = node(
+        "192.0.2.11",
+        vec![spec(cfg, "192.0.2.11", Some("192.0.2.1"), START)],
+        secrets(&[]),
+    );
+    client.driver.keep_notices(true);
+    let mut nodes = vec![gw1, gw2, client];
+    nodes[2].driver.start(now);
+    pump(&mut nodes, now);
+
+    let up = |n: &Node| {
+        n.driver
+            .status(now)
+            .ike_sas
+            .into_iter()
+            .filter(|s| s.state == "ESTABLISHED")
+            .collect::<Vec<_>>()
+    };
+    let c = up(&nodes[2]);
+    assert_eq!(c.len(), 1, "{:#?}", nodes[2].driver.status(now));
+    assert_eq!(c[0].remote, "192.0.2.2:4500");
+    assert_eq!(c[0].children.len(), 1);
+    assert_eq!(up(&nodes[1]).len(), 1);
+    assert!(up(&nodes[0]).is_empty(), "gw1 holds nothing");
+    assert_eq!(nodes[0].driver.counters().peers_redirected, 1);
+    assert_eq!(nodes[2].driver.counters().redirects_followed, 1);
+    let notices: Vec<Notice> = std::iter::from_fn(|| nodes[2].driver.poll_notice()).collect();
+    assert!(notices.iter().any(|n| matches!(n,
+        Notice::Redirected { to: ipsec::ike::Gateway::Ip(ip), new: Some(_), .. }
+            if *ip == "192.0.2.2".parse::<IpAddr>().unwrap())));
+    // Traffic through gw2.
+    let p = packet("10.1.0.5", "10.0.0.7");
+    assert_eq!(carry(&nodes[2], &nodes[1], now, &p).unwrap(), p);
+
+    // gw2 sends the established SA on (by peer address, as the control command).
+    let n = nodes[1]
+        .driver
+        .redirect_by(now, "192.0.2.11", "192.0.2.1")
+        .unwrap();
+    assert_eq!(n, 1);
+    assert!(nodes[1]
+        .driver
+        .redirect_by(now, "192.0.2.99", "192.0.2.1")
+        .is_err());
+    pump(&mut nodes, now);
+    // Client: gw2 -> gw1 (redirected in IKE_AUTH to gw2 again) -> gw2: established.
+    assert_eq!(nodes[2].driver.counters().redirects_followed, 3);
+    let c = up(&nodes[2]);
+    assert_eq!(c.len(), 1, "{:#?}", nodes[2].driver.status(now));
+    assert_eq!(c[0].remote, "192.0.2.2:4500");
+    assert_eq!(nodes[0].driver.counters().peers_redirected, 2);
+    assert_eq!(nodes[1].driver.counters().peers_redirected, 1);
+    assert_eq!(carry(&nodes[2], &nodes[1], now, &p).unwrap(), p);
+}

@@ -26,6 +26,7 @@ pub mod nonce;
 pub mod notify;
 pub mod payload;
 pub mod protect;
+pub mod redirect;
 pub mod registry;
 pub mod response;
 pub mod sa;
@@ -50,6 +51,7 @@ pub use nonce::{NonceRepr, VendorIdRepr};
 pub use notify::NotifyRepr;
 pub use payload::{PayloadIter, RawPayload};
 pub use protect::{open, seal, seal_payloads, OpenError, Opened, SealError, SkCrypter, SkKeys};
+pub use redirect::{GatewayIdRepr, GatewayIdType, RedirectRepr};
 pub use registry::{
     AuthMethod, CertEncoding, CfgAttrType, CfgType, ExchangeType, IdType, NotifyType, PayloadType,
     ProtocolId, TsType,

@@ -16,6 +16,7 @@ use ipsec_ike_wire::IdType;
 
 use crate::cert::CertRejection;
 use crate::eap::{EapAuthenticator, EapPeer};
+use crate::redirect::Gateway;
 use ipsec_core::Instant;
 use ipsec_ike_wire::CfgAttrType;
 use subtle::ConstantTimeEq;
@@ -611,6 +612,23 @@ pub struct Config {
     /// than the request, so it cannot amplify a spoofed flood, and the limit caps
     /// what such a flood can make us send.
     pub invalid_ike_spi_per_second: u32,
+    /// As initiator: announce RFC 5685 redirect support (REDIRECT_SUPPORTED in
+    /// IKE_SA_INIT) and follow a gateway's REDIRECT ([`Event::Redirected`]);
+    /// `true` by default, as strongSwan's `follow_redirects`.
+    ///
+    /// [`Event::Redirected`]: crate::Event::Redirected
+    pub follow_redirects: bool,
+    /// As initiator: the most redirects followed within
+    /// [`redirect_window`](Self::redirect_window) (RFC 5685 §9 loop prevention);
+    /// one more is not followed. 5 by default, as strongSwan.
+    pub max_redirects: u8,
+    /// The window of [`max_redirects`](Self::max_redirects): 300 s by default.
+    pub redirect_window: Duration,
+    /// As responder: which clients are sent to another gateway (RFC 5685); `None`
+    /// (the default) redirects nobody. The endpoint's configuration is asked in
+    /// IKE_SA_INIT, the peer's (the resolver's) in IKE_AUTH; an established IKE SA is
+    /// redirected with [`IkeEndpoint::redirect`](crate::IkeEndpoint::redirect).
+    pub redirect: Option<Arc<dyn Redirects>>,
 }
 
 impl Config {
@@ -621,8 +639,9 @@ impl Config {
     /// 20 s NAT keepalives, a 1024-packet replay window, cookies above 64 half-open
     /// SAs, which wait 64 s for IKE_AUTH, at most 4096 half-open SAs (32 per source
     /// address) of IKE_SA_INIT requests up to 4096 bytes, no client puzzles, at most
-    /// 256 Child SAs per IKE SA, no export of IKE SA keys, and at most 10
-    /// INVALID_IKE_SPI answers per second.
+    /// 256 Child SAs per IKE SA, no export of IKE SA keys, at most 10
+    /// INVALID_IKE_SPI answers per second, and redirects (RFC 5685) followed at most
+    /// 5 times in 300 s but sent to nobody.
     pub fn new(local_id: Identity, psk: impl Into<Psk>) -> Self {
         Config {
             name: String::new(),
@@ -666,6 +685,10 @@ impl Config {
             max_puzzle_difficulty: 16,
             export_ike_keys: false,
             invalid_ike_spi_per_second: 10,
+            follow_redirects: true,
+            max_redirects: 5,
+            redirect_window: Duration::from_secs(300),
+            redirect: None,
         }
     }
 
@@ -730,6 +753,53 @@ impl Config {
     pub fn with_esp_proposals(mut self, s: &str) -> Result<Self, ProposalError> {
         self.esp_proposals = Proposal::parse_list(ProposalKind::Esp, s)?;
         Ok(self)
+    }
+}
+
+/// A gateway's redirect policy (RFC 5685), installed on
+/// [`Config::redirect`](crate::Config::redirect): the shape of strongSwan's
+/// `redirect_provider_t`. Only clients that announced support (REDIRECT_SUPPORTED or
+/// REDIRECTED_FROM in their IKE_SA_INIT request) are asked about; a `None` (the
+/// default of both methods) keeps the client here.
+pub trait Redirects: Send + Sync {
+    /// IKE_SA_INIT (RFC 5685 §4), asked of the endpoint's configuration before any
+    /// state is created or key exchange computed: `Some` answers the request with a
+    /// REDIRECT carrying the client's nonce and nothing else. The client is not
+    /// authenticated yet; only its addresses are known.
+    fn redirect_init(&self, local: SocketAddr, remote: SocketAddr) -> Option<Gateway> {
+        let _ = (local, remote);
+        None
+    }
+
+    /// IKE_AUTH (RFC 5685 §6), asked of the peer's configuration (the resolver's)
+    /// once the client is authenticated as `peer_id`: `Some` puts a REDIRECT in our
+    /// IKE_AUTH response, creates no Child SA, and deletes the IKE SA after
+    /// [`Config::half_open_timeout`](crate::Config::half_open_timeout) if the client
+    /// does not.
+    fn redirect_auth(
+        &self,
+        peer_id: &Identity,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Option<Gateway> {
+        let _ = (peer_id, local, remote);
+        None
+    }
+}
+
+impl fmt::Debug for dyn Redirects {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Redirects")
+    }
+}
+
+/// Redirects every authenticated client to one gateway (in IKE_AUTH, RFC 5685 §6).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedirectAll(pub Gateway);
+
+impl Redirects for RedirectAll {
+    fn redirect_auth(&self, _: &Identity, _: SocketAddr, _: SocketAddr) -> Option<Gateway> {
+        Some(self.0.clone())
     }
 }
 

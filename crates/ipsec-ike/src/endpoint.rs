@@ -19,6 +19,7 @@ use crate::error::{ApiMisuse, Error};
 use crate::event::{ChildSaId, Event, SaHandle, Transmit};
 use crate::msg::InMsg;
 use crate::puzzle;
+use crate::redirect::{Gateway, Redirect};
 use crate::sa::{IkeSa, NewResponder};
 use crate::shared::{Path, Shared, NON_ESP_MARKER};
 use crate::stateless::{self, Stateless};
@@ -39,7 +40,9 @@ use crate::trace;
 ///   ignores ESP and keepalives), [`handle_timeout`](Self::handle_timeout) when the
 ///   instant from [`poll_timeout`](Self::poll_timeout) is reached (calling it early is
 ///   harmless).
-/// - **Commands**: [`connect`](Self::connect), [`create_child_sa`](Self::create_child_sa),
+/// - **Commands**: [`connect`](Self::connect),
+///   [`connect_redirected`](Self::connect_redirected), [`redirect`](Self::redirect),
+///   [`create_child_sa`](Self::create_child_sa),
 ///   [`rekey_child_sa`](Self::rekey_child_sa), [`delete_child_sa`](Self::delete_child_sa),
 ///   [`rekey_ike_sa`](Self::rekey_ike_sa), [`check_liveness`](Self::check_liveness),
 ///   [`close`](Self::close).
@@ -202,12 +205,60 @@ impl IkeEndpoint {
         remote: SocketAddr,
         config: Arc<Config>,
     ) -> Result<SaHandle, Error> {
+        self.start(now, local, remote, config, None)
+    }
+
+    /// As [`connect_with`](Self::connect_with), to the gateway a [`Redirect`] sent us
+    /// to (RFC 5685; `remote` is `redirect.to` resolved, on the IKE port): the
+    /// IKE_SA_INIT request names the gateway that redirected us in REDIRECTED_FROM
+    /// (§7), and the redirects followed so far count toward
+    /// [`Config::max_redirects`] (§9).
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect).
+    pub fn connect_redirected(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        config: Arc<Config>,
+        redirect: &Redirect,
+    ) -> Result<SaHandle, Error> {
+        self.start(now, local, remote, config, Some(redirect))
+    }
+
+    /// Sends the client of an established IKE SA to another gateway: an
+    /// INFORMATIONAL request with REDIRECT (RFC 5685 §5), then
+    /// [`Event::PeerRedirected`]. The client deletes the IKE SA (and connects to
+    /// `to`); if it has not after [`Config::half_open_timeout`], we delete it.
+    ///
+    /// # Errors
+    /// [`ApiMisuse::UnknownSa`], [`ApiMisuse::NotEstablished`], and
+    /// [`ApiMisuse::CannotRedirect`] when the initiator did not announce redirect
+    /// support (or we are the initiator), the IKE SA was redirected already, or `to`
+    /// is a name that cannot be sent.
+    pub fn redirect(&mut self, now: Instant, sa: SaHandle, to: Gateway) -> Result<(), Error> {
+        let r = self
+            .with_sa(sa, |s, shared| s.redirect_peer(shared, now, to))
+            .ok_or(Error::ApiMisuse(ApiMisuse::UnknownSa))?;
+        self.touched(now, sa);
+        r
+    }
+
+    fn start(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        config: Arc<Config>,
+        after: Option<&Redirect>,
+    ) -> Result<SaHandle, Error> {
         if local.is_ipv4() != remote.is_ipv4() {
             return Err(ApiMisuse::AddressFamily.into());
         }
         let h = self.new_handle();
         self.shared.config = config;
-        let sa = IkeSa::connect(&mut self.shared, h, now, Path { local, remote });
+        let sa = IkeSa::connect(&mut self.shared, h, now, Path { local, remote }, after);
         self.shared.config = Arc::clone(&self.config);
         self.sas.insert(h, sa?);
         self.touched(now, h);

@@ -155,6 +155,11 @@ pub enum ApiMisuse {
     /// (RFC 7296 §2.16: only the initiator authenticates with EAP).
     #[error("EAP configured for the wrong role")]
     EapRole,
+    /// [`IkeEndpoint::redirect`](crate::IkeEndpoint::redirect) on an IKE SA whose
+    /// initiator did not announce redirect support (RFC 5685 §3), that we initiated,
+    /// or that was redirected already; or a gateway name that cannot be sent.
+    #[error("the peer cannot be redirected")]
+    CannotRedirect,
 }
 
 /// Everything that can go wrong in IKE.
@@ -291,6 +296,14 @@ pub enum CloseReason {
     NotifyReceived(NotifyType),
     /// A protocol error ended the SA.
     Error(Error),
+    /// The gateway redirected us (RFC 5685) and we follow
+    /// ([`Event::Redirected`](crate::Event::Redirected) came before).
+    Redirected,
+    /// The gateway redirected us once more than
+    /// [`Config::max_redirects`](crate::Config::max_redirects) allows within
+    /// [`Config::redirect_window`](crate::Config::redirect_window) (RFC 5685 §9): not
+    /// followed.
+    TooManyRedirects,
 }
 
 impl fmt::Display for CloseReason {
@@ -303,6 +316,8 @@ impl fmt::Display for CloseReason {
             CloseReason::NoProposalChosen => f.write_str("no proposal chosen"),
             CloseReason::NotifyReceived(n) => write!(f, "peer sent {n}"),
             CloseReason::Error(e) => write!(f, "{e}"),
+            CloseReason::Redirected => f.write_str("redirected to another gateway"),
+            CloseReason::TooManyRedirects => f.write_str("too many redirects"),
         }
     }
 }

@@ -230,6 +230,26 @@ pub enum Event {
         /// The peer's address.
         remote: SocketAddr,
     },
+    /// The gateway redirected us (RFC 5685) and we follow: connect to
+    /// `redirect.to` with
+    /// [`IkeEndpoint::connect_redirected`](crate::IkeEndpoint::connect_redirected).
+    /// This IKE SA ends: at once after IKE_SA_INIT ([`CloseReason::Redirected`]),
+    /// with a Delete sent once after IKE_AUTH (the same reason), or, when
+    /// established, after our Delete exchange (`Deleted { by_peer: false }`).
+    ///
+    /// [`CloseReason::Redirected`]: crate::CloseReason::Redirected
+    Redirected {
+        /// Where to, from where, when; the token for the next connect.
+        redirect: crate::Redirect,
+    },
+    /// As gateway: we redirected the peer of this IKE SA to `to` (RFC 5685), in
+    /// IKE_AUTH or with [`IkeEndpoint::redirect`](crate::IkeEndpoint::redirect). The
+    /// client deletes the IKE SA; if it does not, we do after
+    /// [`Config::half_open_timeout`](crate::Config::half_open_timeout).
+    PeerRedirected {
+        /// The gateway the peer was sent to.
+        to: crate::Gateway,
+    },
     /// The IKE SA is gone (its Child SAs were reported deleted before).
     IkeSaClosed {
         /// Why.

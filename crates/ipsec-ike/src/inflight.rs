@@ -21,6 +21,8 @@ pub(crate) enum Inflight {
     Liveness,
     /// An IKE_FOLLOWUP_KE request (RFC 9370 §2.2.4).
     Followup(Box<FollowupReq>),
+    /// An INFORMATIONAL request with REDIRECT (RFC 5685 §5).
+    Redirect,
 }
 
 /// What additional key exchanges in IKE_FOLLOWUP_KE complete.

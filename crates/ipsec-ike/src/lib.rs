@@ -19,6 +19,7 @@ mod keys;
 mod msg;
 mod proposal;
 mod puzzle;
+mod redirect;
 mod sa;
 mod session;
 mod shared;
@@ -31,7 +32,8 @@ pub use admission::EndpointStats;
 pub use cert::CertRejection;
 pub use config::{
     AddressPool, CfgAttribute, Config, ConfigError, Identity, IdentityError, Lease, LocalAuth,
-    PeerAuth, PeerHello, Ppk, Psk, ResolvesPeer, Retransmit, VerifiesPeerCert,
+    PeerAuth, PeerHello, Ppk, Psk, RedirectAll, Redirects, ResolvesPeer, Retransmit,
+    VerifiesPeerCert,
 };
 pub use endpoint::{Handled, IkeEndpoint};
 pub use error::{ApiMisuse, AuthFailure, CloseReason, Error, PeerIncompatible, PeerMisbehaved};
@@ -39,4 +41,5 @@ pub use event::{ChildSaId, Event, IkeSaKeys, NatState, SaHandle, Transmit};
 pub use ipsec_core::{ChildSaParams, Duration, Instant, Mode, TrafficSelector};
 pub use ipsec_crypto::{CryptoProvider, KeId, Proposal, ProposalKind};
 pub use ipsec_ike_wire::NotifyType;
+pub use redirect::{Gateway, Redirect, RedirectPhase};
 pub use shared::{IkeCounters, NAT_T_PORT, NON_ESP_MARKER};

@@ -251,8 +251,18 @@ fn trace_event(h: SaHandle, e: &Event, was_established: bool) {
         Event::NatKeepaliveDue { local, remote } => {
             trace::trace!(sa = %h, local = %local, remote = %remote, "NAT keepalive due");
         }
+        Event::Redirected { redirect } => trace::info!(
+            sa = %h,
+            from = %redirect.from,
+            to = %redirect.to,
+            phase = ?redirect.phase,
+            "redirected to another gateway (RFC 5685): following"
+        ),
+        Event::PeerRedirected { to } => {
+            trace::info!(sa = %h, to = %to, "peer redirected to another gateway (RFC 5685)");
+        }
         Event::IkeSaClosed { reason } => match (was_established, reason) {
-            (true, CloseReason::Deleted { .. }) => {
+            (_, CloseReason::Redirected) | (true, CloseReason::Deleted { .. }) => {
                 trace::info!(sa = %h, reason = %reason, "IKE SA closed");
             }
             (true, _) => trace::warning!(sa = %h, reason = %reason, "IKE SA closed"),

@@ -21,9 +21,11 @@ pub(crate) enum Timer {
     Expire,
     /// A NAT keepalive is due.
     Keepalive,
+    /// We redirected the peer (RFC 5685 §5, §6): delete the IKE SA if it has not.
+    Redirected,
 }
 
-const SLOTS: usize = 6;
+const SLOTS: usize = 7;
 
 /// One deadline per [`Timer`], each armed or not.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

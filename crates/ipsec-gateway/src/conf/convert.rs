@@ -120,6 +120,7 @@ impl Connection {
     /// | `dpd` | `dpd_delay` (0: `None`) |
     /// | `force_udp_encap` | `encap` |
     /// | `fragment_mtu` | `fragmentation`: [`FRAGMENT_MTU`] or `None` |
+    /// | `redirect` | `redirect_to` (ours): [`RedirectAll`](ipsec::ike::RedirectAll) |
     ///
     /// A `dynamic` selector is the connection's own address: `local_addrs` (for
     /// `local_ts`) or `remote_addrs` (for `remote_ts`) must then be one address.
@@ -198,6 +199,11 @@ impl Connection {
         c.dpd = self.dpd_delay.to_duration();
         c.force_udp_encap = self.encap;
         c.fragment_mtu = self.fragmentation.then_some(FRAGMENT_MTU);
+        if let Some(to) = &self.redirect_to {
+            let gw =
+                super::swanctl::redirect_gateway(to).map_err(|e| self.err("redirect_to", e.0))?;
+            c.redirect = Some(std::sync::Arc::new(ipsec::ike::RedirectAll(gw)));
+        }
         let mut probe = c.clone();
         probe.psk = ipsec::ike::Psk::from("stand-in for the check");
         probe

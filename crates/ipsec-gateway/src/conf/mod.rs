@@ -50,6 +50,7 @@ pub use model::{
     AddrSpec, AuthMethod, AuthRound, Child, ChildMode, CloseAction, Connection, DpdAction,
     GatewayConfig, IkeSecret, Pool, Seconds, Secret, StartAction, TsSpec, ValueError,
 };
+pub(crate) use swanctl::redirect_gateway;
 pub use swanctl::{load_swanctl, parse_swanctl};
 pub use syntax::{MAX_DEPTH, MAX_INPUT_LEN};
 

@@ -363,6 +363,11 @@ pub struct Connection {
     /// `ppk_required` (no): fail unless the peer uses the PPK.
     #[serde(default)]
     pub ppk_required: bool,
+    /// `redirect_to` (our extension, not in strongSwan): send every client of this
+    /// connection that supports it to this gateway (an address or an FQDN) in
+    /// IKE_AUTH (RFC 5685 §6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_to: Option<String>,
     /// The `local` authentication round.
     pub local: AuthRound,
     /// The `remote` authentication round.
@@ -389,6 +394,7 @@ impl Connection {
             rekey_time: Seconds(4 * 3600),
             ppk_id: None,
             ppk_required: false,
+            redirect_to: None,
             local: AuthRound::default(),
             remote: AuthRound::default(),
             children: Vec::new(),

@@ -265,6 +265,22 @@ fn conn_unsupported(key: &str) -> Option<&'static str> {
     })
 }
 
+/// The value of `redirect_to`: an IP address or an FQDN (RFC 5685 §8).
+pub(crate) fn redirect_gateway(v: &str) -> Result<ipsec::ike::Gateway, ValueError> {
+    let v = v.trim();
+    let gw = match v.parse::<core::net::IpAddr>() {
+        Ok(a) => ipsec::ike::Gateway::Ip(a),
+        Err(_) => ipsec::ike::Gateway::Fqdn(v.to_string()),
+    };
+    if gw.is_valid() {
+        Ok(gw)
+    } else {
+        Err(ValueError(format!(
+            "'{v}' is neither an IP address nor a host name"
+        )))
+    }
+}
+
 fn connection(sec: Section) -> R<Connection> {
     let path = format!("connections.{}", sec.name);
     let mut c = Connection::new(sec.name.as_str());
@@ -293,6 +309,11 @@ fn connection(sec: Section) -> R<Connection> {
                     "encap" => c.encap = parse_bool(v).map_err(bv)?,
                     "ppk_id" => c.ppk_id = Some(v.trim().to_string()),
                     "ppk_required" => c.ppk_required = parse_bool(v).map_err(bv)?,
+                    // Ours (docs/gateway.md): RFC 5685 redirect in IKE_AUTH.
+                    "redirect_to" => {
+                        let gw = redirect_gateway(v).map_err(bv)?;
+                        c.redirect_to = Some(gw.to_string());
+                    }
                     "fragmentation" => {
                         c.fragmentation = match v {
                             "force" => {

@@ -37,6 +37,7 @@ impl Driver {
                 self.counters.handshakes += 1;
                 let conn = self.conn_of(h);
                 let info = self.ikes.entry(h).or_insert(IkeInfo {
+                    redirected: false,
                     conn: conn.unwrap_or(0),
                     initiator: false,
                     since: now,
@@ -140,6 +141,12 @@ impl Driver {
                 info!(sa = %h, %remote, "peer moved");
                 self.notify(|| Notice::PeerMoved { sa: h, remote });
             }
+            Event::Redirected { redirect } => self.follow_redirect(now, h, redirect),
+            Event::PeerRedirected { to } => {
+                self.counters.peers_redirected += 1;
+                info!(sa = %h, %to, "peer redirected");
+                self.notify(|| Notice::PeerRedirected { sa: h, to });
+            }
             Event::IkeSaClosed { reason } => {
                 let established = self.ikes.get(&h).is_some_and(|i| i.established);
                 self.closed(now, h, reason);
@@ -176,9 +183,13 @@ impl Driver {
         for c in orphans {
             self.remove_child(c);
         }
-        let conn = info.map(|i| i.conn).or_else(|| self.conn_of(h));
+        let conn = info.as_ref().map(|i| i.conn).or_else(|| self.conn_of(h));
         if let Some(c) = conn {
-            let by_us = matches!(reason, CloseReason::Deleted { by_peer: false });
+            // A redirect we follow started the successor already.
+            let by_us = matches!(
+                reason,
+                CloseReason::Deleted { by_peer: false } | CloseReason::Redirected
+            ) || info.as_ref().is_some_and(|i| i.redirected);
             if self.conns()[c].start_action.start && !self.shutting_down && !by_us {
                 self.restarts.insert(c, now + RESTART_DELAY);
             }

@@ -117,6 +117,23 @@ pub enum Notice {
         /// The new address and port.
         remote: SocketAddr,
     },
+    /// The gateway redirected IKE SA `sa` (RFC 5685); `new` is the IKE SA the driver
+    /// started toward `to`, if it could (an FQDN is not resolved here).
+    Redirected {
+        /// The redirected IKE SA (it ends).
+        sa: SaHandle,
+        /// The new gateway.
+        to: ipsec::ike::Gateway,
+        /// The IKE SA initiated toward it.
+        new: Option<SaHandle>,
+    },
+    /// As responder, we sent the peer of IKE SA `sa` to gateway `to` (RFC 5685).
+    PeerRedirected {
+        /// The IKE SA.
+        sa: SaHandle,
+        /// The gateway.
+        to: ipsec::ike::Gateway,
+    },
     /// The IKE SA is gone, with its Child SAs.
     IkeClosed {
         /// The IKE SA.
@@ -141,6 +158,8 @@ impl Notice {
             | Notice::ChildFailed { sa, .. }
             | Notice::ChildDeleted { sa, .. }
             | Notice::PeerMoved { sa, .. }
+            | Notice::Redirected { sa, .. }
+            | Notice::PeerRedirected { sa, .. }
             | Notice::IkeClosed { sa, .. } => *sa,
         }
     }

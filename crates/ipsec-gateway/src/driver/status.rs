@@ -28,6 +28,10 @@ pub struct DriverCounters {
     /// Child SAs the SAD could not install (the IKE SA keeps them; they carry no
     /// traffic).
     pub install_errors: u64,
+    /// Redirects (RFC 5685) we followed as initiator.
+    pub redirects_followed: u64,
+    /// Peers we redirected to another gateway (RFC 5685).
+    pub peers_redirected: u64,
 }
 
 /// One IKE SA as [`Driver::status`](super::Driver::status) reports it.
@@ -126,6 +130,8 @@ pub fn reason_label(reason: &CloseReason) -> String {
             Some(name) => format!("notify_{name}"),
             None => format!("notify_{}", n.0),
         },
+        CloseReason::Redirected => "redirected".into(),
+        CloseReason::TooManyRedirects => "too_many_redirects".into(),
         _ => "error".into(),
     }
 }

@@ -349,6 +349,10 @@ impl IkeSa {
         peer_id: Identity,
         used_ppk: Option<Ppk>,
     ) {
+        // RFC 5685 §6: the gateway, now authenticated, may send us elsewhere.
+        let Some(s) = self.auth_redirected(cx, now, s, m) else {
+            return;
+        };
         let ExpectAuthResp {
             mut session,
             ni,
@@ -608,9 +612,14 @@ impl IkeSa {
             peer_id,
             eap_identity,
         } = d;
+        // RFC 5685 §6: a redirected peer gets REDIRECT instead of a Child SA or a lease.
+        let redirect = self.auth_redirect(cx, &peer_id, path);
+        out.extend(redirect.as_ref().map(|(_, n)| n.clone()));
         // Virtual addresses: leased for the EAP identity if there is one.
-        let mut lease_ok = true;
-        if let (Some(requested), Some(pool)) = (crate::cp::requested(m), cx.config.pool.clone()) {
+        let mut lease_ok = redirect.is_none();
+        if let (true, Some(requested), Some(pool)) =
+            (lease_ok, crate::cp::requested(m), cx.config.pool.clone())
+        {
             let holder = eap_identity
                 .as_deref()
                 .map_or_else(|| peer_id.clone(), eap::identity_of);
@@ -661,6 +670,9 @@ impl IkeSa {
             },
         );
         let mut e = Established::new(cx, now, session, self.nat);
+        if let Some((to, _)) = redirect {
+            self.peer_redirected(&mut e, cx, now, to);
+        }
         match child {
             Some(Ok((c, ev, _))) => {
                 cx.event(self.handle, ev);

@@ -39,6 +39,8 @@ pub(crate) enum Pending {
     DeleteRefused(Spi),
     DeleteIke,
     Liveness,
+    /// Send the peer to another gateway (RFC 5685 §5).
+    Redirect(crate::redirect::Gateway),
 }
 
 /// A Child SA request to send ([`Pending::CreateChild`] when its turn comes).
@@ -430,6 +432,7 @@ impl IkeSa {
                 cx.event(self.handle, Event::LivenessOk);
                 Flow::Continue
             }
+            Inflight::Redirect => Flow::Continue,
             Inflight::Auth => Flow::Continue,
             Inflight::DeleteIke => match w {
                 Which::Current => Flow::Close(CloseReason::Deleted { by_peer: false }),
@@ -520,7 +523,7 @@ impl IkeSa {
                 }
             }
             Inflight::Liveness => e.queue.push_front(Pending::Liveness),
-            Inflight::Auth | Inflight::DeleteIke | Inflight::Followup(_) => {}
+            Inflight::Auth | Inflight::DeleteIke | Inflight::Followup(_) | Inflight::Redirect => {}
         }
     }
 
@@ -590,6 +593,7 @@ impl IkeSa {
                     )
                 }
                 Pending::RekeyIke { group } => self.start_ike_rekey(e, cx, now, group),
+                Pending::Redirect(to) => self.send_redirect(e, cx, now, to),
                 Pending::CreateChild { id, rekey, group } => {
                     self.start_child(e, cx, now, ChildPlan { id, rekey, group })
                 }

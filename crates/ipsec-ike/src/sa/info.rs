@@ -57,6 +57,10 @@ impl IkeSa {
             }
         }
         e.answer(cx, r, &out);
+        if matches!(w, Which::Current) {
+            // RFC 5685 §5: answered; a REDIRECT we follow deletes this IKE SA.
+            self.informational_redirected(e, cx, r);
+        }
         // An initiator that refuses our IKE_AUTH response may say so in an
         // INFORMATIONAL of its own (RFC 7296 §2.21.2): the IKE SA is void.
         if matches!(w, Which::Current) && m.has(NotifyType::AUTHENTICATION_FAILED) {

@@ -6,6 +6,7 @@
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::net::IpAddr;
 
 use ipsec_core::{IkeSpi, Instant, Mode};
 use ipsec_crypto::{kdf, ActiveKx, CryptoError, KeId, ProposalKind};
@@ -19,12 +20,14 @@ use crate::keys::{self, IkeCrypto};
 use crate::msg::{self, InMsg, InNotify, Out, OutProposal};
 use crate::proposal::{self, KeMode};
 use crate::puzzle;
+use crate::redirect::Redirect;
 use crate::sa::auth::eap::EapClient;
 use crate::sa::auth::{
     cert_payloads, certreq_payload, id_body, our_auth, ExpectAuthReq, ExpectAuthResp, PeerOctets,
     PPK_ID_FIXED,
 };
 use crate::sa::intermediate::AuthStart;
+use crate::sa::redirect::{InitRedirect, RedirectState};
 use crate::sa::{Closed, IkeSa, NewResponder, State, NONCE_LEN};
 use crate::session::{Cached, Session};
 use crate::shared::{Path, Shared, NAT_T_PORT};
@@ -51,6 +54,9 @@ pub(crate) struct ExpectSaInitResp {
     /// we cannot use), reported as the close reason if no valid response comes before
     /// the retransmissions run out (RFC 7296 §2.21.1, §2.21.2).
     pub(crate) unauth_error: Option<CloseReason>,
+    /// Whether we announce redirect support (RFC 5685 §3), and the address of the
+    /// gateway that redirected us here, for REDIRECTED_FROM (§7).
+    pub(crate) redirect: (bool, Option<IpAddr>),
 }
 
 fn nat_notifies(cx: &Shared, spi_i: IkeSpi, spi_r: IkeSpi, path: Path) -> Vec<Out> {
@@ -100,12 +106,14 @@ fn detect_nat(cx: &Shared, m: &InMsg, spi_i: IkeSpi, spi_r: IkeSpi, path: Path) 
 }
 
 impl IkeSa {
-    /// Starts an initiator.
+    /// Starts an initiator; `after`: the redirect (RFC 5685) that sends us to this
+    /// peer.
     pub(crate) fn connect(
         cx: &mut Shared,
         handle: SaHandle,
         now: Instant,
         path: Path,
+        after: Option<&Redirect>,
     ) -> Result<IkeSa, Error> {
         let offer = proposal::offer(
             &cx.config.ike_proposals,
@@ -135,6 +143,7 @@ impl IkeSa {
             restarts: 0,
             child_id: cx.child_id(),
             unauth_error: None,
+            redirect: (cx.config.follow_redirects, after.map(|r| r.from.ip())),
         };
         let mut sa = IkeSa {
             handle,
@@ -145,6 +154,7 @@ impl IkeSa {
             my_spis: alloc::vec![spi_i],
             vips: Vec::new(),
             lease: None,
+            redirect: RedirectState::initiator(cx.config.follow_redirects, after),
         };
         if let State::InitSent(s) = &mut sa.state {
             Self::send_init(cx, now, path, s);
@@ -182,6 +192,7 @@ impl IkeSa {
             // RFC 8784 §3.
             out.push(Out::notify(NotifyType::USE_PPK, &[]));
         }
+        out.extend(IkeSa::redirect_announcement(s.redirect.0, s.redirect.1));
         if proposal::offer_has_addke(&s.offer) {
             // RFC 9370 §2.2.1: additional key exchanges need IKE_INTERMEDIATE.
             out.push(Out::notify(
@@ -227,6 +238,23 @@ impl IkeSa {
             return;
         };
         if m.sa.is_none() {
+            if let Some(n) = m.notify(NotifyType::REDIRECT) {
+                // RFC 5685 §4: the response is the REDIRECT alone.
+                match self.init_redirected(cx, now, &n.data, &s.nonce) {
+                    InitRedirect::Ignore(why) => self.dropped(path, h, why),
+                    InitRedirect::Remember(why, reason) => {
+                        self.dropped(path, h, why);
+                        s.unauth_error = Some(reason);
+                    }
+                    InitRedirect::Followed => {
+                        self.state = State::InitSent(s);
+                        self.close_with(cx, now, Some(CloseReason::Redirected));
+                        return;
+                    }
+                }
+                self.state = State::InitSent(s);
+                return;
+            }
             if let Some(c) = m.notify(NotifyType::COOKIE) {
                 if s.restarts < 4 && !c.data.is_empty() && c.data.len() <= 64 {
                     trace::debug!(
@@ -595,6 +623,10 @@ impl IkeSa {
         let (Some(sa), Some((group, ke)), Some(ni)) = (&m.sa, &m.ke, &m.nonce) else {
             return NewResponder::Reject(NotifyType::INVALID_SYNTAX, Vec::new());
         };
+        // RFC 5685 §4: sent elsewhere before any state or key exchange.
+        if let Some(data) = IkeSa::init_redirect(cx, path, &m, ni) {
+            return NewResponder::Reject(NotifyType::REDIRECT, data);
+        }
         let Some((num, _, chosen)) = proposal::choose(
             &cx.config.ike_proposals,
             ProposalKind::Ike,
@@ -707,6 +739,10 @@ impl IkeSa {
             my_spis: alloc::vec![spi_r],
             vips: Vec::new(),
             lease: None,
+            redirect: RedirectState {
+                peer_supports: IkeSa::peer_announces_redirect(&m),
+                ..RedirectState::default()
+            },
         }))
     }
 }

@@ -17,6 +17,7 @@ pub(crate) mod ike_rekey;
 pub(crate) mod info;
 pub(crate) mod init;
 pub(crate) mod intermediate;
+pub(crate) mod redirect;
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
@@ -36,6 +37,7 @@ use crate::sa::child_sa::{ChildSa, ChildState};
 use crate::sa::established::{Established, Pending};
 use crate::sa::init::ExpectSaInitResp;
 use crate::sa::intermediate::ExpectIntermediateResp;
+use crate::sa::redirect::RedirectState;
 use crate::session::{Received, Session};
 use crate::shared::{Path, Shared};
 use crate::timers::{Timer, Timers};
@@ -97,6 +99,8 @@ pub(crate) struct IkeSa {
     /// As responder: the pool `vips` came from and the identity that holds them,
     /// released when the SA ends.
     pub lease: Option<(Arc<dyn crate::config::AddressPool>, crate::config::Identity)>,
+    /// Redirects (RFC 5685): announced, followed, sent.
+    pub redirect: RedirectState,
 }
 
 impl IkeSa {
@@ -423,6 +427,7 @@ impl IkeSa {
                 }
             }
             State::Established(mut e) => {
+                self.redirect_timeout(&mut e, now);
                 let flow = self.est_timeout(&mut e, cx, now);
                 self.state = State::Established(e);
                 if let Flow::Close(r) = flow {
