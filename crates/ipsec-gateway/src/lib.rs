@@ -13,6 +13,7 @@
 //! | [`driver`] | the control plane without I/O: IKE events into SAD installs, policies, routes, acquires |
 //! | [`gateway`] | the gateway as a process: driver, data plane, IKE sockets, routes, control and metrics |
 //! | [`metrics`] | Prometheus text metrics |
+//! | [`pool`] | virtual IP address pools: leases per identity, served to initiators that ask in a configuration payload |
 
 #![forbid(unsafe_code)]
 
@@ -22,3 +23,4 @@ pub mod dataplane;
 pub mod driver;
 pub mod gateway;
 pub mod metrics;
+pub mod pool;

@@ -20,7 +20,9 @@ impl Driver {
                 suite,
                 peer_id,
                 nat,
-                ..
+                eap_identity,
+                virtual_ips,
+                attributes,
             } => {
                 let conn_name = self.conn_of(h).map(|c| self.conns()[c].config.name.clone());
                 let initiator = self.ikes.get(&h).is_some_and(|i| i.initiator);
