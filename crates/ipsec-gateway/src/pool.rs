@@ -30,10 +30,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use ipsec::ike::{AddressPool, CfgAttribute, Identity, Lease};
+use ipsec::core::TrafficSelector;
+use ipsec::ike::{AddressPool, CfgAttribute, Config, Identity, Lease};
 use serde::Serialize;
 
-use crate::conf::{AddrSpec, Pool as PoolConf};
+use crate::conf::{AddrSpec, Connection, GatewayConfig, Pool as PoolConf, TsSpec};
 
 /// At most this many addresses of a pool are used (2^31, strongSwan's limit).
 pub const MAX_POOL_SIZE: u64 = 1 << 31;
@@ -461,6 +462,57 @@ impl AddressPool for PoolSet {
             p.release_one(peer, address);
         }
     }
+}
+
+/// The pools of every `pools.<name>` section, in file order.
+///
+/// # Errors
+/// The first pool [`MemPool::new`] refuses.
+pub fn build_pools(conf: &GatewayConfig) -> Result<Vec<Arc<MemPool>>, PoolError> {
+    conf.pools
+        .iter()
+        .map(|p| MemPool::new(p).map(Arc::new))
+        .collect()
+}
+
+/// Installs connection `conn`'s pools (its `pools = a, b`, found by name in `pools`)
+/// on `cfg` as one [`PoolSet`], and keeps, of the any-address selectors a `dynamic`
+/// `remote_ts` became ([`Connection::to_ike_config_unkeyed`]), those of the families
+/// the pools serve. Nothing for a connection without pools.
+///
+/// # Errors
+/// A pool name that no `pools.<name>` section has, naming it.
+pub fn apply_pools(
+    conn: &Connection,
+    cfg: &mut Config,
+    pools: &[Arc<MemPool>],
+) -> Result<(), String> {
+    if conn.pools.is_empty() {
+        return Ok(());
+    }
+    let mut set = Vec::new();
+    for name in &conn.pools {
+        let p = pools
+            .iter()
+            .find(|p| p.name() == name)
+            .ok_or_else(|| format!("connection '{}', pools: no pools.{name} section", conn.name))?;
+        set.push(Arc::clone(p));
+    }
+    let dynamic = conn
+        .children
+        .first()
+        .is_some_and(|c| c.remote_ts.contains(&TsSpec::Dynamic));
+    if dynamic {
+        let (v4, v6) = (
+            set.iter().any(|p| p.is_ipv4()),
+            set.iter().any(|p| !p.is_ipv4()),
+        );
+        cfg.remote_ts.retain(|t| {
+            (*t != TrafficSelector::any_v4() || v4) && (*t != TrafficSelector::any_v6() || v6)
+        });
+    }
+    cfg.pool = Some(Arc::new(PoolSet::new(set)));
+    Ok(())
 }
 
 #[cfg(test)]

@@ -516,8 +516,9 @@ fn auth_round(conn: &str, sec: Section) -> R<AuthRound> {
                             "multiple authentication rounds (RFC 4739) are not supported",
                         ))
                     }
-                    "certs" | "cacerts" | "pubkeys" | "groups" | "cert_policy" | "revocation"
-                    => return Err(unsupported_key(&path, &s, NO_CERTS)),
+                    "certs" | "cacerts" | "pubkeys" | "groups" | "cert_policy" | "revocation" => {
+                        return Err(unsupported_key(&path, &s, NO_CERTS))
+                    }
                     "aaa_id" => {
                         return Err(unsupported_key(
                             &path,
