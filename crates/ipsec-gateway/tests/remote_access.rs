@@ -414,14 +414,15 @@ fn a_gateway_leases_addresses_to_road_warriors() {
     let mut gw = node("198.18.0.1", cfg, None, lookup);
     gw.driver.set_pools(pools.clone());
     let mut nodes = vec![gw, client(1), client(2), client(3)];
-    for n in 1..=3 {
-        nodes[n].driver.initiate_by_name(now, "rw").unwrap();
+    for c in &mut nodes[1..] {
+        c.driver.initiate_by_name(now, "rw").unwrap();
     }
     pump(&mut nodes, now);
 
     // The /30 has two host addresses: two clients got one each, the third none
     // (INTERNAL_ADDRESS_FAILURE: its IKE SA comes up without a Child SA, or fails).
     let mut vips = Vec::new();
+    #[allow(clippy::needless_range_loop)] // `n` names the client in `vips`
     for n in 1..=3 {
         let st = nodes[n].driver.status(now);
         let v: Vec<String> = st
