@@ -127,9 +127,10 @@ impl Credentials {
         Ok(c)
     }
 
-    /// Whether either direction still authenticates with the pre-shared key.
-    pub(crate) fn needs_psk(&self) -> bool {
-        self.local.is_none() || self.peer.is_none()
+    /// Whether either direction still authenticates with the pre-shared key (`eap`:
+    /// we authenticate with EAP, not with --cert or the PSK).
+    pub(crate) fn needs_psk(&self, eap: bool) -> bool {
+        (self.local.is_none() && !eap) || self.peer.is_none()
     }
 
     /// `cfg` with these credentials in place of the PSK where they apply.

@@ -159,6 +159,24 @@ pub fn status(control: &Path, json: bool) -> Result<(), String> {
         );
         outln!("  local  '{}' @ {}", s(sa, "local_id"), s(sa, "local"));
         outln!("  remote '{}' @ {}", s(sa, "remote_id"), s(sa, "remote"));
+        if let Some(e) = sa.get("eap_id").and_then(Value::as_str) {
+            outln!("  remote EAP identity '{e}'");
+        }
+        let vips: Vec<&str> = sa
+            .get("virtual_ips")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        if !vips.is_empty() {
+            let whose = if sa.get("initiator").and_then(Value::as_bool) == Some(true) {
+                "local"
+            } else {
+                "remote"
+            };
+            outln!("  {whose} virtual IP {}", vips.join(" "));
+        }
         let rekey = sa
             .get("rekey_in_secs")
             .and_then(Value::as_u64)
@@ -213,6 +231,38 @@ pub fn status(control: &Path, json: bool) -> Result<(), String> {
     }
     if sas.is_empty() {
         outln!("no IKE SAs");
+    }
+    for p in v
+        .get("pools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        outln!(
+            "pool {} ({}): {} addresses, {} online, {} offline",
+            s(p, "name"),
+            s(p, "addrs"),
+            n(p, "size"),
+            n(p, "online"),
+            n(p, "offline")
+        );
+        for l in p
+            .get("leases")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            outln!(
+                "  {} '{}' {}",
+                s(l, "address"),
+                s(l, "identity"),
+                if l.get("online").and_then(Value::as_bool) == Some(true) {
+                    "online"
+                } else {
+                    "offline"
+                }
+            );
+        }
     }
     Ok(())
 }

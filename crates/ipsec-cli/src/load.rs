@@ -510,7 +510,7 @@ fn config(
     provider: &'static CryptoProvider,
 ) -> Result<Config, String> {
     let creds = Credentials::load(&args.certs, provider)?;
-    let psk = if creds.needs_psk() {
+    let psk = if creds.needs_psk(false) {
         read_psk(args.psk.as_deref(), args.psk_file.as_deref())?
     } else {
         Vec::new()

@@ -24,9 +24,10 @@ use ipsec::core::time::StdClock;
 use ipsec::core::TrafficSelector;
 use ipsec::crypto::CryptoProvider;
 use ipsec::esp::udp::{classify, Classified};
-use ipsec::ike::{ChildSaId, CloseReason, Config, Identity, Ppk, SaHandle};
+use ipsec::ike::{ChildSaId, CloseReason, Config, Identity, LocalAuth, Ppk, SaHandle};
 use ipsec::sad::{Sad, SadConfig};
 use ipsec_gateway::driver::{reason_label, ConnSpec, Driver, Notice, SecretLookup, StartAction};
+use ipsec_gateway::pool::{MemPool, PoolSet};
 use serde_json::{json, Value};
 
 use crate::args::{
@@ -127,6 +128,31 @@ pub struct PeerArgs {
     /// NO_PPK_AUTH lets a peer without it authenticate us without it.
     #[arg(long = "ppk-required", requires = "ppk_id")]
     pub ppk_required: bool,
+    /// Ask the responder for a virtual address (RFC 7296 §3.15, strongSwan's
+    /// `vips`), repeatable (one per family): 0.0.0.0 or :: for any, an address to ask
+    /// for that one. Pings are then sent from the address assigned, and the Child
+    /// SA's local selector is narrowed to it (default --local-ts: all of the family).
+    #[arg(long, value_name = "ADDR")]
+    pub vip: Vec<IpAddr>,
+    /// Authenticate with EAP-MSCHAPv2 (RFC 7296 §2.16) as this EAP identity (connect
+    /// only); the responder proves itself with its certificate (--ca) or the PSK.
+    #[arg(
+        long = "eap-identity",
+        value_name = "NAME",
+        requires = "eap_password_file"
+    )]
+    pub eap_identity: Option<String>,
+    /// Read the EAP password from FILE (UTF-8, without one trailing newline).
+    #[arg(
+        long = "eap-password-file",
+        value_name = "FILE",
+        requires = "eap_identity"
+    )]
+    pub eap_password_file: Option<PathBuf>,
+    /// Lease virtual addresses from this subnet or range (listen only): an initiator
+    /// that asks for one (--vip) gets an address of it, as from a swanctl.conf pool.
+    #[arg(long, value_name = "CIDR")]
+    pub pool: Option<String>,
     /// Certificates: ours (--cert, --key, --rsa-pss) and the peer's trust anchors
     /// (--ca, --crl).
     #[command(flatten)]
@@ -510,6 +536,9 @@ impl<'a> Run<'a> {
                 suite,
                 nat,
                 peer_id,
+                eap_identity,
+                virtual_ips,
+                attributes,
                 ..
             } => {
                 if self.sa.is_none() {
@@ -518,11 +547,50 @@ impl<'a> Run<'a> {
                 if self.sa == Some(h) && p.established_at.is_none() {
                     p.established_at = Some(wall);
                 }
+                let served = self.sa == Some(h);
+                // Ours when we initiated: pings come from it, and echo requests to it
+                // are answered.
+                if served && self.initiate {
+                    for a in &virtual_ips {
+                        if let IpAddr::V4(v4) = a {
+                            self.ping_src = *v4;
+                        }
+                        self.local_sel.push(TrafficSelector::host(*a));
+                    }
+                }
+                let dns: Vec<String> = attributes
+                    .iter()
+                    .filter_map(|a| match a.value.len() {
+                        4 => <[u8; 4]>::try_from(a.value.as_slice())
+                            .ok()
+                            .map(|b| Ipv4Addr::from(b).to_string()),
+                        16 => <[u8; 16]>::try_from(a.value.as_slice())
+                            .ok()
+                            .map(|b| std::net::Ipv6Addr::from(b).to_string()),
+                        _ => None,
+                    })
+                    .collect();
+                let vips: Vec<String> = virtual_ips.iter().map(|a| a.to_string()).collect();
+                let eap = eap_identity.map(|e| String::from_utf8_lossy(&e).into_owned());
                 out.event(
                     json!({"event": "ike_established", "suite": suite, "local_spi": local_spi.to_string(),
                            "remote_spi": remote_spi.to_string(), "local_behind_nat": nat.local_behind_nat,
-                           "remote_behind_nat": nat.remote_behind_nat, "peer_id": ipsec_pki::identity_string(&peer_id)}),
-                    || format!("IKE_SA established with {}: {suite}, SPIs {local_spi}/{remote_spi}, NAT {nat:?}", ipsec_pki::identity_string(&peer_id)),
+                           "remote_behind_nat": nat.remote_behind_nat, "peer_id": ipsec_pki::identity_string(&peer_id),
+                           "virtual_ips": vips, "dns": dns, "eap_id": eap}),
+                    || {
+                        let mut line = format!("IKE_SA established with {}: {suite}, SPIs {local_spi}/{remote_spi}, NAT {nat:?}", ipsec_pki::identity_string(&peer_id));
+                        if let Some(e) = &eap {
+                            line.push_str(&format!(", EAP identity '{e}'"));
+                        }
+                        if !vips.is_empty() {
+                            let whose = if self.initiate { "assigned to us" } else { "leased to the peer" };
+                            line.push_str(&format!("\nvirtual IP {} {whose}", vips.join(" ")));
+                        }
+                        if !dns.is_empty() {
+                            line.push_str(&format!(", DNS {}", dns.join(" ")));
+                        }
+                        line
+                    },
                 );
             }
             Notice::ChildUp {
@@ -895,7 +963,8 @@ fn config(
             IpAddr::V6(a) => Identity::Ipv6(a),
         },
     };
-    let psk = if creds.needs_psk() {
+    let eap = args.eap_identity.is_some();
+    let psk = if creds.needs_psk(eap) {
         read_psk(args.psk.as_deref(), args.psk_file.as_deref())?
     } else {
         Vec::new()
@@ -925,6 +994,51 @@ fn config(
     }
     if let Some(t) = &args.remote_ts {
         cfg.remote_ts = vec![parse_ts(t)?];
+    }
+    if let (Some(id), Some(file)) = (&args.eap_identity, &args.eap_password_file) {
+        let mut pw = std::fs::read(file)
+            .map_err(|e| format!("--eap-password-file {}: {e}", file.display()))?;
+        crate::args::warn_if_shared(file);
+        crate::args::strip_newline(&mut pw);
+        let text = String::from_utf8(pw)
+            .map_err(|_| "--eap-password-file: the password is not UTF-8".to_string())?;
+        if text.is_empty() {
+            return Err("--eap-password-file: the password is empty".into());
+        }
+        cfg.auth = LocalAuth::Eap {
+            peer: ipsec_gateway::eap::password_peer(id.as_bytes().to_vec(), &text),
+        };
+    }
+    if !args.vip.is_empty() {
+        cfg.virtual_ips = args.vip.clone();
+        if args.local_ts.is_none() {
+            // Narrowed by the endpoint to the address assigned.
+            cfg.local_ts = args
+                .vip
+                .iter()
+                .map(|a| {
+                    if a.is_ipv4() {
+                        TrafficSelector::any_v4()
+                    } else {
+                        TrafficSelector::any_v6()
+                    }
+                })
+                .collect();
+        }
+    }
+    if let Some(p) = &args.pool {
+        let spec: ipsec_gateway::conf::AddrSpec =
+            p.parse().map_err(|e| format!("--pool {p}: {e}"))?;
+        let pool = MemPool::new(&ipsec_gateway::conf::Pool::new("cli", spec))
+            .map_err(|e| format!("--pool {p}: {}", e.problem))?;
+        if args.remote_ts.is_none() {
+            cfg.remote_ts = vec![if pool.is_ipv4() {
+                TrafficSelector::any_v4()
+            } else {
+                TrafficSelector::any_v6()
+            }];
+        }
+        cfg.pool = Some(Arc::new(PoolSet::new(vec![Arc::new(pool)])));
     }
     Ok(cfg)
 }

@@ -525,3 +525,52 @@ fn certificates_and_mixed_authentication() {
     assert!(text(&wrong).contains("--key"), "{}", text(&wrong));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `listen --pool` leases a virtual address to `connect --vip 0.0.0.0` (RFC 7296
+/// §3.15): both print it, the Child SA is narrowed to it, and the pings come from it.
+#[test]
+fn virtual_ip_from_the_listeners_pool() {
+    let net = Net::new(6);
+    let _nat = Nat::start(&net);
+    let mut l = net.listen(&["--psk", PSK, "--pool", "10.1.0.0/24"], &[]);
+    let rx = lines_of(&mut l);
+    let mut seen = Vec::new();
+    wait_for(&rx, "listening", &mut seen);
+    let c = net.connect(
+        &[
+            "--psk", PSK, "--vip", "0.0.0.0", "--ping", "10.2.0.1", "--count", "2",
+        ],
+        &[],
+    );
+    let (ok, events, err) = finish(l, rx, seen);
+    let all = dump(&events, &err);
+    assert!(c.status.success(), "{}\n{all}", text(&c));
+    assert!(ok, "{all}");
+    let out = String::from_utf8_lossy(&c.stdout).to_string();
+    let ours: Vec<Value> = out
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let up = ours
+        .iter()
+        .find(|v| v["event"] == "ike_established")
+        .expect("established");
+    // The first host address of the subnet (its network address is skipped).
+    assert_eq!(up["virtual_ips"], serde_json::json!(["10.1.0.1"]), "{out}");
+    let theirs = events
+        .iter()
+        .find(|v| v["event"] == "ike_established")
+        .expect("established");
+    assert_eq!(
+        theirs["virtual_ips"],
+        serde_json::json!(["10.1.0.1"]),
+        "{all}"
+    );
+    // The echo requests came from the virtual address.
+    let req = events
+        .iter()
+        .find(|v| v["event"] == "echo_request")
+        .expect("an echo request");
+    assert_eq!(req["from"], "10.1.0.1", "{all}");
+    assert!(out.matches("\"event\":\"ping\"").count() >= 2, "{out}");
+}

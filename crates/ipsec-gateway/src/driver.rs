@@ -23,6 +23,8 @@ use ipsec::ike::{
 use ipsec::sad::{Event as SadEvent, PolicyId, SaId, SaTemplate, Sad};
 use tracing::{debug, info, warn};
 
+use crate::pool::MemPool;
+
 mod conn;
 mod events;
 mod notice;
@@ -52,6 +54,19 @@ pub enum RouteChange {
         /// The destination prefixes.
         dst: Vec<(IpAddr, u8)>,
     },
+    /// A virtual address the responder assigned us (RFC 7296 §3.15, `vips`): add it
+    /// to the TUN device (a host address, /32 or /128), before the routes of the IKE
+    /// SA's Child SAs, which take it as their source.
+    AddAddress {
+        /// The address.
+        addr: IpAddr,
+    },
+    /// The IKE SA that held virtual address `addr` is gone: remove it from the TUN
+    /// device (after the routes that used it).
+    RemoveAddress {
+        /// The address.
+        addr: IpAddr,
+    },
 }
 
 struct IkeInfo {
@@ -64,6 +79,28 @@ struct IkeInfo {
     peer_id: Option<Identity>,
     suite: String,
     spis: (String, String),
+    /// The peer's EAP identity, when EAP authenticated it.
+    eap_id: Option<String>,
+    /// Virtual addresses: assigned to us (initiator) or leased to the peer
+    /// (responder).
+    virtual_ips: Vec<IpAddr>,
+}
+
+impl IkeInfo {
+    fn new(conn: usize, initiator: bool, since: Instant) -> Self {
+        IkeInfo {
+            redirected: false,
+            conn,
+            initiator,
+            since,
+            established: false,
+            peer_id: None,
+            suite: String::new(),
+            spis: (String::new(), String::new()),
+            eap_id: None,
+            virtual_ips: Vec::new(),
+        }
+    }
 }
 
 struct ChildInfo {
@@ -116,6 +153,8 @@ pub struct Driver {
     ike_port: u16,
     /// UDP encapsulation for Child SAs that IKE negotiated without it.
     esp_in_udp: Option<UdpEncap>,
+    /// The address pools the connections lease from, for the status.
+    pools: Vec<Arc<MemPool>>,
 }
 
 impl std::fmt::Debug for Driver {
@@ -202,6 +241,7 @@ impl Driver {
             notices: None,
             ike_port: 500,
             esp_in_udp: None,
+            pools: Vec::new(),
         };
         d.install_traps()?;
         Ok(d)
@@ -338,19 +378,7 @@ impl Driver {
         match started {
             Ok(h) => {
                 info!(conn = %c.config.name, %remote, sa = %h, "initiating");
-                self.ikes.insert(
-                    h,
-                    IkeInfo {
-                        redirected: false,
-                        conn: i,
-                        initiator: true,
-                        since: now,
-                        established: false,
-                        peer_id: None,
-                        suite: String::new(),
-                        spis: (String::new(), String::new()),
-                    },
-                );
+                self.ikes.insert(h, IkeInfo::new(i, true, now));
                 self.restarts.remove(&i);
                 self.drain(now);
                 Ok(h)
@@ -529,6 +557,12 @@ impl Driver {
     /// same, since RFC 3948 encapsulation is otherwise only used behind a NAT.
     pub fn set_esp_in_udp(&mut self, encap: Option<UdpEncap>) {
         self.esp_in_udp = encap;
+    }
+
+    /// The address pools the connections' configurations lease from
+    /// ([`Config::pool`]), so that [`status`](Self::status) shows their leases.
+    pub fn set_pools(&mut self, pools: Vec<Arc<MemPool>>) {
+        self.pools = pools;
     }
 
     /// The SAD's id of Child SA `child`, while it is installed.
@@ -727,6 +761,8 @@ impl Driver {
                         .and_then(|c| c.ike_rekey)
                         .filter(|_| i.established)
                         .map(|r| r.saturating_sub(age).as_secs()),
+                    eap_id: i.eap_id.clone(),
+                    virtual_ips: i.virtual_ips.iter().map(|a| a.to_string()).collect(),
                     children,
                 }
             })
@@ -734,6 +770,7 @@ impl Driver {
         ike_sas.sort_by_key(|s| s.handle);
         Status {
             ike_sas,
+            pools: self.pools.iter().map(|p| p.status()).collect(),
             counters: self.counters.clone(),
         }
     }

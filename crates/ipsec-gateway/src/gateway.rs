@@ -29,6 +29,7 @@ use crate::control::{self, Command, Request};
 use crate::dataplane::{self, Dataplane, DataplaneConfig, IkeDatagram, ToControl, TunConfig};
 use crate::driver::{ConnSpec, Driver, RouteChange, SecretLookup, StartAction};
 use crate::metrics;
+use crate::pool::{self, MemPool};
 
 /// The IKE port (RFC 7296 §2).
 pub const IKE_PORT: u16 = 500;
@@ -116,6 +117,9 @@ pub struct DriverInputs {
     pub secrets: SecretLookup,
     /// The addresses to bind ports 500 and 4500 on.
     pub local_addrs: Vec<IpAddr>,
+    /// The virtual address pools (`pools.<name>`), installed on the connections
+    /// that name them, for [`Driver::set_pools`].
+    pub pools: Vec<Arc<MemPool>>,
 }
 
 impl std::fmt::Debug for DriverInputs {
@@ -150,6 +154,7 @@ pub fn driver_inputs(
 ) -> Result<DriverInputs, GatewayError> {
     let mut conns = Vec::new();
     let mut locals: Vec<IpAddr> = Vec::new();
+    let pools = pool::build_pools(conf).map_err(|e| GatewayError::Config(e.to_string()))?;
     let mut ike_proposals = Vec::new();
     for c in &conf.connections {
         let bad = |key: &str, problem: &str| {
@@ -167,6 +172,9 @@ pub fn driver_inputs(
         creds.apply(c, &mut cfg);
         c.apply_ppk(&mut cfg, &conf.ppks)
             .map_err(|e| GatewayError::Config(e.to_string()))?;
+        c.apply_eap(&mut cfg, &conf.eap_secrets)
+            .map_err(|e| GatewayError::Config(e.to_string()))?;
+        pool::apply_pools(c, &mut cfg, &pools).map_err(GatewayError::Config)?;
         if cfg.remote_id.is_some() {
             if let Some(s) = select_psk(&conf.secrets, &cfg.local_id, cfg.remote_id.as_ref()) {
                 cfg.psk = s.secret.0.clone();
@@ -243,6 +251,7 @@ pub fn driver_inputs(
         conns,
         secrets: lookup,
         local_addrs: locals,
+        pools,
     })
 }
 
@@ -268,6 +277,8 @@ struct Routes {
     dev: String,
     enabled: bool,
     installed: Vec<Vec<(IpAddr, u8)>>,
+    /// Virtual addresses added to the TUN device (`vips`).
+    addresses: Vec<IpAddr>,
 }
 
 impl Routes {
@@ -277,7 +288,14 @@ impl Routes {
         }
         match change {
             RouteChange::Add { dst, local_ts } => {
-                let src = source_in(&local_ts);
+                // A virtual address of ours inside the selector first (the selector
+                // is narrowed to it), else a host address.
+                let src = self
+                    .addresses
+                    .iter()
+                    .find(|a| local_ts.contains_addr(**a))
+                    .copied()
+                    .or_else(|| source_in(&local_ts));
                 for (a, l) in &dst {
                     let prefix = format!("{a}/{l}");
                     let mut args = vec!["route", "replace", &prefix, "dev", &self.dev];
@@ -297,6 +315,17 @@ impl Routes {
                 }
                 self.installed.retain(|d| *d != dst);
             }
+            RouteChange::AddAddress { addr } => {
+                let a = host_prefix(addr);
+                run_ip(&["addr", "replace", &a, "dev", &self.dev]);
+                if !self.addresses.contains(&addr) {
+                    self.addresses.push(addr);
+                }
+            }
+            RouteChange::RemoveAddress { addr } => {
+                run_ip(&["addr", "del", &host_prefix(addr), "dev", &self.dev]);
+                self.addresses.retain(|a| *a != addr);
+            }
         }
     }
 
@@ -307,7 +336,15 @@ impl Routes {
                 run_ip(&["route", "del", &prefix, "dev", &self.dev]);
             }
         }
+        for a in std::mem::take(&mut self.addresses) {
+            run_ip(&["addr", "del", &host_prefix(a), "dev", &self.dev]);
+        }
     }
+}
+
+/// `a` as a host prefix (`/32`, `/128`) for `ip addr`.
+fn host_prefix(a: IpAddr) -> String {
+    format!("{a}/{}", if a.is_ipv4() { 32 } else { 128 })
 }
 
 fn source_in(ts: &TrafficSelector) -> Option<IpAddr> {
@@ -435,6 +472,7 @@ pub fn run(
         provider,
     )
     .map_err(|e| GatewayError::Config(e.to_string()))?;
+    driver.set_pools(inputs.pools);
     let (req_tx, req_rx) = mpsc::channel::<Request>();
     let control = match &opts.control {
         Some(p) => Some(
@@ -456,6 +494,7 @@ pub fn run(
         dev: dev.clone(),
         enabled: opts.routes,
         installed: Vec::new(),
+        addresses: Vec::new(),
     };
     info!(tun = %dev, addrs = ?inputs.local_addrs, "gateway up");
     ready(&dev, metrics_addr);

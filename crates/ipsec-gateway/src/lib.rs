@@ -11,8 +11,10 @@
 //! | [`dataplane`] | the TUN device, the ESP-in-UDP socket and the worker threads |
 //! | [`control`] | the control socket (`ipsec status`) and the metrics listener |
 //! | [`driver`] | the control plane without I/O: IKE events into SAD installs, policies, routes, acquires |
+//! | [`eap`] | EAP-MSCHAPv2 credentials: the responder's password database, the initiator's password |
 //! | [`gateway`] | the gateway as a process: driver, data plane, IKE sockets, routes, control and metrics |
 //! | [`metrics`] | Prometheus text metrics |
+//! | [`pool`] | virtual IP address pools: leases per identity, served to initiators that ask in a configuration payload |
 
 #![forbid(unsafe_code)]
 
@@ -20,5 +22,7 @@ pub mod conf;
 pub mod control;
 pub mod dataplane;
 pub mod driver;
+pub mod eap;
 pub mod gateway;
 pub mod metrics;
+pub mod pool;

@@ -194,6 +194,21 @@ pub fn render(status: &Status, ike: &EndpointStats, dataplane_drops: &[(String, 
             label(reason)
         );
     }
+    header(
+        &mut out,
+        "ipsec_pool_leases",
+        "gauge",
+        "Virtual IP leases by pool and state (online: held by an IKE SA; offline: kept for its identity).",
+    );
+    for p in &status.pools {
+        for (state, n) in [("online", p.online), ("offline", p.offline)] {
+            let _ = writeln!(
+                out,
+                "ipsec_pool_leases{{pool=\"{}\",state=\"{state}\"}} {n}",
+                label(&p.name)
+            );
+        }
+    }
     out
 }
 
@@ -208,8 +223,18 @@ mod tests {
         counters
             .handshake_failures
             .insert("Auth\"x\"".to_string(), 2);
+        let pool = crate::pool::MemPool::new(&crate::conf::Pool::new(
+            "rw\"4",
+            "10.3.0.0/24".parse().unwrap(),
+        ))
+        .unwrap();
+        let peer = ipsec::ike::Identity::Fqdn("carol".into());
+        let a = pool.acquire_one(&peer, "0.0.0.0".parse().unwrap()).unwrap();
+        pool.acquire_one(&ipsec::ike::Identity::Fqdn("dave".into()), a);
+        pool.release_one(&peer, a);
         let status = Status {
             ike_sas: Vec::new(),
+            pools: vec![pool.status()],
             counters,
         };
         let text = render(
@@ -219,6 +244,8 @@ mod tests {
         );
         assert!(text.contains("ipsec_ike_handshake_failures_total{reason=\"Auth\\\"x\\\"\"} 2"));
         assert!(text.contains("ipsec_dataplane_drops_total{reason=\"NoSa\"} 3"));
+        assert!(text.contains("ipsec_pool_leases{pool=\"rw\\\"4\",state=\"online\"} 1"));
+        assert!(text.contains("ipsec_pool_leases{pool=\"rw\\\"4\",state=\"offline\"} 1"));
         let typed: Vec<&str> = text
             .lines()
             .filter_map(|l| l.strip_prefix("# TYPE "))

@@ -355,7 +355,7 @@ fn every_error_names_file_and_line() {
             4,
             |k| matches!(k, ConfErrorKind::BadValue { .. }),
         ),
-        ("secrets {\n\n eap-x { secret = y }\n}".into(), 3, |k| {
+        ("secrets {\n\n xauth-x { secret = y }\n}".into(), 3, |k| {
             matches!(k, ConfErrorKind::UnsupportedSection { .. })
         }),
         ("secrets {\n ike {\n id = a\n }\n}".into(), 2, |k| {
@@ -416,7 +416,7 @@ fn unknown_and_unsupported_read_differently() {
     let unknown = parse("connections {\n c {\n bogus = 1\n }\n}")
         .unwrap_err()
         .to_string();
-    let unsupported = parse("connections {\n c {\n vips = 0.0.0.0\n }\n}")
+    let unsupported = parse("connections {\n c {\n pull = yes\n }\n}")
         .unwrap_err()
         .to_string();
     assert!(
@@ -424,7 +424,7 @@ fn unknown_and_unsupported_read_differently() {
         "{unknown}"
     );
     assert!(unsupported.contains("does not support"), "{unsupported}");
-    assert!(unsupported.contains("virtual IPs"), "{unsupported}");
+    assert!(unsupported.contains("IKEv1"), "{unsupported}");
 }
 
 fn secret(name: &str, ids: &[&str], key: &str) -> IkeSecret {

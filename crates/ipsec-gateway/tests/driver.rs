@@ -248,7 +248,7 @@ fn one_gateway_serves_three_peers_each_with_its_key() {
         .iter()
         .filter_map(|r| match r {
             RouteChange::Add { dst, .. } => Some(format!("{}/{}", dst[0].0, dst[0].1)),
-            RouteChange::Remove { .. } => None,
+            _ => None,
         })
         .collect();
     dsts.sort();

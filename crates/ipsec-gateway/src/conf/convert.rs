@@ -1,14 +1,16 @@
 //! One [`Connection`] and the secrets as the [`Config`] of an IKEv2 endpoint.
 
 use core::net::IpAddr;
+use std::sync::Arc;
 
 use ipsec::core::{Mode, TrafficSelector};
 use ipsec::crypto::{Proposal, ProposalKind};
-use ipsec::ike::{Config, Identity};
+use ipsec::ike::{Config, Identity, LocalAuth, PeerAuth};
 
 use super::model::{
-    parse_identity, AddrSpec, ChildMode, Connection, GatewayConfig, IkeSecret, TsSpec,
+    parse_identity, AddrSpec, AuthMethod, ChildMode, Connection, GatewayConfig, IkeSecret, TsSpec,
 };
+use crate::eap;
 
 /// The IP MTU IKE fragmentation is sized for: strongSwan's `charon.fragment_size`
 /// default (strongswan.conf(5)), 1280 bytes, the IPv6 minimum MTU.
@@ -45,13 +47,54 @@ impl GatewayConfig {
             })?
             .to_ike_config(&self.secrets)
             .and_then(|mut c| {
-                self.connections
-                    .iter()
-                    .find(|x| x.name == name)
-                    .map_or(Ok(()), |x| x.apply_ppk(&mut c, &self.ppks))?;
+                if let Some(x) = self.connections.iter().find(|x| x.name == name) {
+                    x.apply_ppk(&mut c, &self.ppks)?;
+                    x.apply_eap(&mut c, &self.eap_secrets)?;
+                }
                 Ok(c)
             })
     }
+}
+
+/// The any-address selector of `a`'s family.
+fn any_of(a: IpAddr) -> TrafficSelector {
+    if a.is_ipv4() {
+        TrafficSelector::any_v4()
+    } else {
+        TrafficSelector::any_v6()
+    }
+}
+
+/// The EAP password secret for EAP identity `identity`, chosen as [`select_psk`]
+/// chooses: a secret naming the identity (its `id<suffix>`s compared as written,
+/// without a leading `@`) before one without ids or with `%any`; the first in the
+/// file on a tie. `None` when no secret matches.
+pub fn select_eap_secret<'a>(secrets: &'a [IkeSecret], identity: &[u8]) -> Option<&'a IkeSecret> {
+    let mut best: Option<(u8, &IkeSecret)> = None;
+    for s in secrets {
+        let score = if s.ids.is_empty() {
+            1
+        } else {
+            s.ids
+                .iter()
+                .map(|i| {
+                    let i = i.trim();
+                    if i == "%any" {
+                        1
+                    } else if i.strip_prefix('@').unwrap_or(i).as_bytes() == identity {
+                        20
+                    } else {
+                        0
+                    }
+                })
+                .max()
+                .unwrap_or(0)
+        };
+        if score > 0 && best.is_none_or(|(b, _)| score > b) {
+            best = Some((score, s));
+        }
+    }
+    best.map(|(_, s)| s)
 }
 
 /// The single address of a list that has exactly one and nothing else (`dynamic`
@@ -97,6 +140,71 @@ impl Connection {
         }
     }
 
+    /// Sets the EAP credentials of `c` (RFC 7296 §2.16) from `local` / `remote`
+    /// `auth = eap-mschapv2` and the passwords of `eap_secrets`
+    /// (`secrets.eap<suffix>`):
+    ///
+    /// - `local`: `c.auth` is [`LocalAuth::Eap`] with our EAP identity (`local.eap_id`,
+    ///   else `local.id` without a leading `@`) and its password, the secret that
+    ///   [`select_eap_secret`] finds for it.
+    /// - `remote`: `c.peer_auth` is [`PeerAuth::Eap`], whose authenticator looks each
+    ///   peer's password up by its EAP identity when the peer names itself.
+    ///   `remote.eap_id = %any` asks for the identity with EAP-Identity and takes any;
+    ///   a name asks and takes only that one; without `eap_id` the peer's IKE
+    ///   identity is its EAP identity.
+    ///
+    /// # Errors
+    /// Our EAP identity is unknown (no `eap_id` and no `local.id`), or no secret
+    /// matches it.
+    pub fn apply_eap(&self, c: &mut Config, eap_secrets: &[IkeSecret]) -> Result<(), ConvertError> {
+        if self.local.auth == AuthMethod::EapMschapv2 {
+            let id = match (&self.local.eap_id, &self.local.id) {
+                (Some(e), _) => e.clone(),
+                (None, Some(i)) => i.trim().trim_start_matches('@').to_string(),
+                (None, None) => {
+                    return Err(self.err(
+                        "local.eap_id",
+                        "not set, and no local.id to take our EAP identity from",
+                    ))
+                }
+            };
+            let secret = select_eap_secret(eap_secrets, id.as_bytes()).ok_or_else(|| {
+                self.err(
+                    "local.eap_id",
+                    format!("no secrets.eap<suffix> section has id = {id}"),
+                )
+            })?;
+            let password = core::str::from_utf8(secret.secret.expose()).map_err(|_| {
+                self.err("secrets", format!("the EAP password of {id} is not UTF-8"))
+            })?;
+            c.auth = LocalAuth::Eap {
+                peer: eap::password_peer(id.into_bytes(), password),
+            };
+        }
+        if self.remote.auth == AuthMethod::EapMschapv2 {
+            let only: Option<Vec<u8>> = self
+                .remote
+                .eap_id
+                .as_deref()
+                .filter(|e| *e != "%any")
+                .map(|e| e.as_bytes().to_vec());
+            let secrets: Vec<IkeSecret> = eap_secrets.to_vec();
+            let lookup: eap::PasswordLookup = Arc::new(move |identity: &[u8]| {
+                if only.as_ref().is_some_and(|o| o.as_slice() != identity) {
+                    return None;
+                }
+                select_eap_secret(&secrets, identity)
+                    .and_then(|s| core::str::from_utf8(s.secret.expose()).ok())
+                    .map(str::to_string)
+            });
+            c.peer_auth = PeerAuth::Eap {
+                authenticator: eap::password_authenticator(lookup),
+                ask_identity: self.remote.eap_id.is_some(),
+            };
+        }
+        Ok(())
+    }
+
     fn err(&self, field: impl Into<String>, problem: impl Into<String>) -> ConvertError {
         ConvertError {
             connection: self.name.clone(),
@@ -131,6 +239,9 @@ impl Connection {
     /// without a single address, or a result [`Config::validate`] refuses.
     pub fn to_ike_config(&self, secrets: &[IkeSecret]) -> Result<Config, ConvertError> {
         let mut c = self.to_ike_config_unkeyed()?;
+        if self.local.auth != AuthMethod::Psk && self.remote.auth != AuthMethod::Psk {
+            return Ok(c);
+        }
         let secret = select_psk(secrets, &c.local_id, c.remote_id.as_ref()).ok_or_else(|| {
             self.err(
                 "secrets",
@@ -188,8 +299,29 @@ impl Connection {
         if let Some(l) = self.proposal_list(ProposalKind::Esp, &cf("esp_proposals"), esp)? {
             c.esp_proposals = l;
         }
-        c.local_ts = self.selectors(&cf("local_ts"), &child.local_ts, &self.local_addrs)?;
-        c.remote_ts = self.selectors(&cf("remote_ts"), &child.remote_ts, &self.remote_addrs)?;
+        if self.local.auth == AuthMethod::EapMschapv2 && self.remote.auth == AuthMethod::EapMschapv2
+        {
+            return Err(self.err(
+                "remote.auth",
+                "EAP on both sides: the responder must prove itself otherwise (psk or pubkey)",
+            ));
+        }
+        // `dynamic` with virtual IPs: the any selector of each family, which the
+        // endpoint narrows to the address assigned (ours as initiator with `vips`, the
+        // peer's as responder with `pools`).
+        let vip_any: Vec<TrafficSelector> = self.vips.iter().map(|a| any_of(*a)).collect();
+        let pool_any = [TrafficSelector::any_v4(), TrafficSelector::any_v6()];
+        c.local_ts = if vip_any.is_empty() {
+            self.selectors(&cf("local_ts"), &child.local_ts, &self.local_addrs)?
+        } else {
+            self.selectors_dynamic(&cf("local_ts"), &child.local_ts, &vip_any)?
+        };
+        c.remote_ts = if self.pools.is_empty() {
+            self.selectors(&cf("remote_ts"), &child.remote_ts, &self.remote_addrs)?
+        } else {
+            self.selectors_dynamic(&cf("remote_ts"), &child.remote_ts, &pool_any)?
+        };
+        c.virtual_ips = self.vips.clone();
         c.mode = match child.mode {
             ChildMode::Tunnel => Mode::Tunnel,
             ChildMode::Transport => Mode::Transport,
@@ -243,6 +375,24 @@ impl Connection {
             }
         }
         Ok(Some(out))
+    }
+
+    /// The selectors of `ts` with `dynamic` standing for `dynamic` (each of them).
+    fn selectors_dynamic(
+        &self,
+        field: &str,
+        ts: &[TsSpec],
+        dynamic: &[TrafficSelector],
+    ) -> Result<Vec<TrafficSelector>, ConvertError> {
+        let mut out = Vec::new();
+        for t in ts {
+            if *t == TsSpec::Dynamic {
+                out.extend(dynamic.iter().copied());
+            } else {
+                out.extend(self.selectors(field, core::slice::from_ref(t), &[])?);
+            }
+        }
+        Ok(out)
     }
 
     fn selectors(

@@ -44,7 +44,7 @@ mod model;
 mod swanctl;
 mod syntax;
 
-pub use convert::{select_psk, ConvertError, FRAGMENT_MTU};
+pub use convert::{select_eap_secret, select_psk, ConvertError, FRAGMENT_MTU};
 pub use creds::Credentials;
 pub use model::{
     AddrSpec, AuthMethod, AuthRound, Child, ChildMode, CloseAction, Connection, DpdAction,

@@ -37,6 +37,10 @@ pub struct GatewayConfig {
     /// Virtual IP address pools (`pools.<name>`).
     #[serde(default)]
     pub pools: Vec<Pool>,
+    /// EAP passwords (`secrets.eap<suffix>`): `ids` are the EAP identities each
+    /// belongs to, looked up when a peer names itself.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub eap_secrets: Vec<IkeSecret>,
 }
 
 /// A span of time in whole seconds, written as strongSwan writes times: a number of
@@ -368,6 +372,15 @@ pub struct Connection {
     /// IKE_AUTH (RFC 5685 §6).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirect_to: Option<String>,
+    /// `pools` (responder): the names of the [`GatewayConfig::pools`] virtual
+    /// addresses are leased from to initiators that ask for one, tried in order per
+    /// family.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pools: Vec<String>,
+    /// `vips` (initiator): the virtual addresses to ask for, `0.0.0.0` / `::` for any
+    /// of the family.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vips: Vec<IpAddr>,
     /// The `local` authentication round.
     pub local: AuthRound,
     /// The `remote` authentication round.
@@ -395,6 +408,8 @@ impl Connection {
             ppk_id: None,
             ppk_required: false,
             redirect_to: None,
+            pools: Vec::new(),
+            vips: Vec::new(),
             local: AuthRound::default(),
             remote: AuthRound::default(),
             children: Vec::new(),
@@ -423,6 +438,12 @@ pub struct AuthRound {
     /// Sign with RSASSA-PSS (`auth = rsa/pss`, or another `auth` naming `pss`).
     #[serde(default, skip_serializing_if = "core::ops::Not::not")]
     pub rsa_pss: bool,
+    /// `eap_id` (with `auth = eap-mschapv2`). Local: our EAP identity (default: our
+    /// IKE identity). Remote: `%any` asks the peer for its EAP identity
+    /// (EAP-Identity) and takes any; a name asks and takes only that one; not set,
+    /// the peer's IKE identity is its EAP identity (strongSwan's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eap_id: Option<String>,
 }
 
 impl AuthRound {
@@ -457,6 +478,10 @@ pub enum AuthMethod {
     /// (`rsa/pss`, `ecdsa`, `ed25519`, `pubkey-sha256`...): X.509 certificates and
     /// signatures (RFC 7427, RFC 4945).
     Pubkey,
+    /// `eap-mschapv2`: EAP (RFC 7296 §2.16) with MSCHAPv2, passwords from
+    /// [`GatewayConfig::eap_secrets`]. Locally (initiator) we authenticate with it;
+    /// remotely (responder) the peer does, and we prove ourselves with `local.auth`.
+    EapMschapv2,
 }
 
 /// A Child SA configuration (`connections.<conn>.children.<child>`).

@@ -205,6 +205,8 @@ fn top(items: Vec<Item>) -> R<GatewayConfig> {
                     let s = subsection("secrets", item, &mut inner)?;
                     if s.name.starts_with("ppk") {
                         conf.ppks.push(secret(s)?);
+                    } else if s.name.starts_with("eap") {
+                        conf.eap_secrets.push(secret(s)?);
                     } else {
                         conf.secrets.push(secret(s)?);
                     }
@@ -241,18 +243,17 @@ fn subsection(path: &str, item: Item, seen: &mut Seen) -> R<Section> {
     }
 }
 
-const NO_VIPS: &str = "virtual IPs (configuration payloads) are not implemented";
 const NO_IKEV1: &str = "it applies to IKEv1 only, and this gateway speaks IKEv2 only";
 const NO_LIFETIMES: &str =
     "hard lifetimes and the random part of rekey times are not configurable (rekey times are shortened by up to 10 %)";
-const NO_CERTS: &str = "only PSK and certificate (certs, cacerts) authentication are supported";
+const NO_CERTS: &str =
+    "only PSK, certificate (certs, cacerts) and EAP-MSCHAPv2 authentication are supported";
 const NO_KERNEL: &str =
     "it configures kernel IPsec policies and SAs, which this gateway does not use";
 
 fn conn_unsupported(key: &str) -> Option<&'static str> {
     Some(match key {
-        "vips" | "pools" | "pull" => NO_VIPS,
-        "aggressive" | "dpd_timeout" => NO_IKEV1,
+        "aggressive" | "dpd_timeout" | "pull" => NO_IKEV1,
         "over_time" | "rand_time" => NO_LIFETIMES,
         "dscp" => "DSCP marking of IKE packets is not implemented",
         "keyingtries" => "initiation is tried once (one retransmission sequence)",
@@ -343,6 +344,33 @@ fn connection(sec: Section) -> R<Connection> {
                             ))));
                         }
                     }
+                    "pools" => {
+                        c.pools = list(v, |n| {
+                            if n.contains(char::is_whitespace) {
+                                Err(ValueError(format!("'{n}' is not a pool name")))
+                            } else {
+                                Ok(n.to_string())
+                            }
+                        })
+                        .map_err(bv)?
+                    }
+                    "vips" => {
+                        c.vips = list(v, |a| {
+                            a.parse::<std::net::IpAddr>().map_err(|_| {
+                                ValueError(format!(
+                                    "'{a}' is not an IP address (0.0.0.0 or :: asks for any)"
+                                ))
+                            })
+                        })
+                        .map_err(bv)?;
+                        for fam in [true, false] {
+                            if c.vips.iter().filter(|a| a.is_ipv4() == fam).count() > 1 {
+                                return Err(bv(ValueError(
+                                    "one virtual IP per address family".into(),
+                                )));
+                            }
+                        }
+                    }
                     "dpd_delay" => c.dpd_delay = v.parse().map_err(bv)?,
                     "rekey_time" => c.rekey_time = v.parse().map_err(bv)?,
                     "reauth_time" => {
@@ -399,6 +427,8 @@ fn connection(sec: Section) -> R<Connection> {
                                 | "dpd_delay"
                                 | "rekey_time"
                                 | "reauth_time"
+                                | "pools"
+                                | "vips"
                         ) =>
                     {
                         return Err((sub.line, ConfErrorKind::NotAKey(join(&path, n))))
@@ -427,6 +457,19 @@ fn auth_method(v: &str) -> Result<(AuthMethod, bool), ValueError> {
     if v == "psk" {
         return Ok((AuthMethod::Psk, false));
     }
+    if v == "eap-mschapv2" {
+        return Ok((AuthMethod::EapMschapv2, false));
+    }
+    if v == "eap" || v.starts_with("eap-") {
+        return Err(ValueError(format!(
+            "'{v}' is not supported: of the EAP methods only eap-mschapv2 is implemented (eap and eap-dynamic would let the peer choose another)"
+        )));
+    }
+    if v.starts_with("xauth") {
+        return Err(ValueError(format!(
+            "'{v}': XAuth is IKEv1 only, and this gateway speaks IKEv2 only"
+        )));
+    }
     let head = v.split(['-', '/']).next().unwrap_or_default();
     if matches!(
         head,
@@ -436,7 +479,7 @@ fn auth_method(v: &str) -> Result<(AuthMethod, bool), ValueError> {
         return Ok((AuthMethod::Pubkey, pss));
     }
     Err(ValueError(format!(
-        "'{v}' is not supported: psk, pubkey (rsa/pss, ecdsa, ed25519, ...) are"
+        "'{v}' is not supported: psk, pubkey (rsa/pss, ecdsa, ed25519, ...) and eap-mschapv2 are"
     )))
 }
 
@@ -446,6 +489,7 @@ fn auth_round(conn: &str, sec: Section) -> R<AuthRound> {
     let mut seen = Seen::default();
     // strongSwan's default is pubkey (swanctl.conf(5)).
     let mut round = AuthRound::pubkey(None);
+    let mut eap_id_line = None;
     for item in sec.items {
         match item {
             Item::Setting(s) => {
@@ -462,6 +506,22 @@ fn auth_round(conn: &str, sec: Section) -> R<AuthRound> {
                         parse_identity(v).map_err(|e| bad_value(&path, &s, e))?;
                         round.id = Some(v.trim().to_string());
                     }
+                    "eap_id" => {
+                        let v = v.trim();
+                        if v.is_empty() || (v == "%any" && !remote) {
+                            return Err(bad_value(
+                                &path,
+                                &s,
+                                ValueError(if v.is_empty() {
+                                    "an empty EAP identity".into()
+                                } else {
+                                    "our own EAP identity cannot be %any".into()
+                                }),
+                            ));
+                        }
+                        round.eap_id = Some(v.to_string());
+                        eap_id_line = Some(s.line);
+                    }
                     "certs" if !remote => {
                         round.certs =
                             list(v, |f| Ok(f.to_string())).map_err(|e| bad_value(&path, &s, e))?;
@@ -477,10 +537,17 @@ fn auth_round(conn: &str, sec: Section) -> R<AuthRound> {
                             "multiple authentication rounds (RFC 4739) are not supported",
                         ))
                     }
-                    "certs" | "cacerts" | "pubkeys" | "groups" | "cert_policy" | "revocation"
-                    | "eap_id" | "aaa_id" | "xauth_id" => {
+                    "certs" | "cacerts" | "pubkeys" | "groups" | "cert_policy" | "revocation" => {
                         return Err(unsupported_key(&path, &s, NO_CERTS))
                     }
+                    "aaa_id" => {
+                        return Err(unsupported_key(
+                            &path,
+                            &s,
+                            "no AAA (RADIUS) backend: EAP runs in the gateway",
+                        ))
+                    }
+                    "xauth_id" => return Err(unsupported_key(&path, &s, NO_IKEV1)),
                     _ => return Err(unknown_key(&path, &s)),
                 }
             }
@@ -493,6 +560,17 @@ fn auth_round(conn: &str, sec: Section) -> R<AuthRound> {
                     },
                 )
             }
+        }
+    }
+    if let Some(line) = eap_id_line {
+        if round.auth != AuthMethod::EapMschapv2 {
+            return Err((
+                line,
+                ConfErrorKind::BadValue {
+                    key: format!("{path}.eap_id"),
+                    problem: "an EAP identity needs auth = eap-mschapv2".into(),
+                },
+            ));
         }
     }
     Ok(round)
@@ -581,16 +659,24 @@ fn child(conn_children: &str, sec: Section) -> R<Child> {
 }
 
 fn secret(sec: Section) -> R<IkeSecret> {
-    const OTHER: [&str; 9] = [
-        "eap", "xauth", "ntlm", "private", "rsa", "ecdsa", "pkcs8", "pkcs12", "token",
+    const OTHER: [&str; 7] = [
+        "ntlm", "private", "rsa", "ecdsa", "pkcs8", "pkcs12", "token",
     ];
     let ppk = sec.name.starts_with("ppk");
-    if !sec.name.starts_with("ike") && !ppk {
+    let eap = sec.name.starts_with("eap");
+    if sec.name.starts_with("xauth") {
+        return Err(unsupported_section(
+            "secrets",
+            &sec,
+            "XAuth secrets are IKEv1's: put EAP passwords in secrets.eap<suffix>",
+        ));
+    }
+    if !sec.name.starts_with("ike") && !ppk && !eap {
         return Err(if OTHER.iter().any(|p| sec.name.starts_with(p)) {
             unsupported_section(
                 "secrets",
                 &sec,
-                "only IKE pre-shared keys (secrets.ike<suffix>) and PPKs (secrets.ppk<suffix>) are supported",
+                "only IKE pre-shared keys (secrets.ike<suffix>), EAP passwords (secrets.eap<suffix>) and PPKs (secrets.ppk<suffix>) are supported",
             )
         } else {
             unknown_section("secrets", &sec)
@@ -618,10 +704,19 @@ fn secret(sec: Section) -> R<IkeSecret> {
                     "an empty key could be proven by anyone".into(),
                 )));
             }
+            if eap && core::str::from_utf8(k.expose()).is_err() {
+                return Err(bv(ValueError(
+                    "an EAP-MSCHAPv2 password is text: it must be UTF-8".into(),
+                )));
+            }
             key = Some(k);
         } else if s.key.starts_with("id") {
-            // A PPK's ids are PPK_IDs, opaque names; an IKE secret's are identities.
-            if !ppk {
+            // A PPK's ids are PPK_IDs and an EAP secret's EAP identities, opaque
+            // names; an IKE secret's are identities.
+            if s.value.trim().is_empty() {
+                return Err(bv(ValueError("an empty identity".into())));
+            }
+            if !ppk && !eap {
                 parse_identity(&s.value).map_err(bv)?;
             }
             ids.push(s.value.trim().to_string());

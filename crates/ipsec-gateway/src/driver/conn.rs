@@ -5,7 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use ipsec::ike::{Config, Identity, LocalAuth, PeerHello, Psk, ResolvesPeer};
+use ipsec::ike::{Config, Identity, LocalAuth, PeerAuth, PeerHello, Psk, ResolvesPeer};
 use ipsec::sad::AddrRange;
 use serde::Serialize;
 
@@ -46,7 +46,7 @@ pub type SecretLookup = Arc<dyn Fn(&Identity, &Identity) -> Option<Psk> + Send +
 /// Whether either direction of `cfg` authenticates with the pre-shared key (else no
 /// secret is looked up for it).
 pub(crate) fn uses_psk(cfg: &Config) -> bool {
-    matches!(cfg.auth, LocalAuth::Psk) || !cfg.peer_auth.is_signature()
+    matches!(cfg.auth, LocalAuth::Psk) || matches!(cfg.peer_auth, PeerAuth::Psk)
 }
 
 /// The resolver the driver gives the endpoint: the connection by identity and
@@ -81,8 +81,8 @@ impl ResolvesPeer for Resolver {
             // The claimed identity is not proven yet: a connection without a key for
             // it is skipped, and nothing is kept per claimed identity (the derived
             // configuration lives with the SA, which admission control bounds).
-            // A connection where neither side uses the PSK (certificates, raw keys)
-            // needs no key: the peer's certificate or key proves the identity, and
+            // A connection where neither side uses the PSK (certificates, raw keys,
+            // EAP for the peer) needs no key: the peer's certificate or key proves the identity, and
             // without `remote_id` any identity it proves is accepted (the verifier
             // checks the binding, RFC 4945 §3.1).
             let mut d = Config::clone(cfg);

@@ -20,7 +20,9 @@ impl Driver {
                 suite,
                 peer_id,
                 nat,
-                ..
+                eap_identity,
+                virtual_ips,
+                attributes,
             } => {
                 let conn_name = self.conn_of(h).map(|c| self.conns()[c].config.name.clone());
                 let initiator = self.ikes.get(&h).is_some_and(|i| i.initiator);
@@ -33,19 +35,16 @@ impl Driver {
                     suite: suite.clone(),
                     nat,
                     peer_id: peer_id.clone(),
+                    eap_identity: eap_identity.clone(),
+                    virtual_ips: virtual_ips.clone(),
+                    attributes: attributes.clone(),
                 });
                 self.counters.handshakes += 1;
                 let conn = self.conn_of(h);
-                let info = self.ikes.entry(h).or_insert(IkeInfo {
-                    redirected: false,
-                    conn: conn.unwrap_or(0),
-                    initiator: false,
-                    since: now,
-                    established: false,
-                    peer_id: None,
-                    suite: String::new(),
-                    spis: (String::new(), String::new()),
-                });
+                let info = self
+                    .ikes
+                    .entry(h)
+                    .or_insert_with(|| IkeInfo::new(conn.unwrap_or(0), false, now));
                 if let Some(c) = conn {
                     info.conn = c;
                 }
@@ -55,6 +54,20 @@ impl Driver {
                 info.peer_id = Some(peer_id);
                 info.suite = suite;
                 info.spis = (hex(&local_spi.0), hex(&remote_spi.0));
+                info.eap_id = eap_identity.map(|e| String::from_utf8_lossy(&e).into_owned());
+                if !virtual_ips.is_empty() {
+                    info!(sa = %h, vips = ?virtual_ips, initiator, "virtual IPs");
+                }
+                // Ours: on the TUN device before the Child SAs' routes take it as
+                // their source (the first Child SA comes with this IKE_AUTH, after).
+                if initiator && info.virtual_ips.is_empty() {
+                    for a in &virtual_ips {
+                        self.routes.push_back(RouteChange::AddAddress { addr: *a });
+                    }
+                }
+                if let Some(info) = self.ikes.get_mut(&h) {
+                    info.virtual_ips = virtual_ips;
+                }
             }
             Event::IkeSaRekeyed {
                 new_local_spi,
@@ -182,6 +195,12 @@ impl Driver {
             .collect();
         for c in orphans {
             self.remove_child(c);
+        }
+        if let Some(i) = info.as_ref().filter(|i| i.initiator) {
+            for a in &i.virtual_ips {
+                self.routes
+                    .push_back(RouteChange::RemoveAddress { addr: *a });
+            }
         }
         let conn = info.as_ref().map(|i| i.conn).or_else(|| self.conn_of(h));
         if let Some(c) = conn {

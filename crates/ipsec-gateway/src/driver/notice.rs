@@ -2,10 +2,12 @@
 //! it (the `ipsec connect`, `listen` and `demo` commands print one line per notice).
 //! A leaf module: it names the protocol's types only.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use ipsec::core::{IkeSpi, Mode, Spi, TrafficSelector, UdpEncap};
-use ipsec::ike::{ChildSaId, CloseReason, Error, Identity, IkeSaKeys, NatState, SaHandle};
+use ipsec::ike::{
+    CfgAttribute, ChildSaId, CloseReason, Error, Identity, IkeSaKeys, NatState, SaHandle,
+};
 use ipsec::sad::SaId;
 
 /// Something that happened to an IKE SA or a Child SA, after the driver acted on it
@@ -34,6 +36,14 @@ pub enum Notice {
         nat: NatState,
         /// The peer's authenticated identity.
         peer_id: Identity,
+        /// The peer's EAP identity, when EAP authenticated it (responder).
+        eap_identity: Option<Vec<u8>>,
+        /// Virtual addresses (RFC 7296 §3.15): assigned to us (initiator; the
+        /// Child SAs' local selectors are narrowed to them), or leased to the peer
+        /// (responder).
+        virtual_ips: Vec<IpAddr>,
+        /// As initiator, the other attributes of the CFG_REPLY (DNS servers, ...).
+        attributes: Vec<CfgAttribute>,
     },
     /// The keys of an IKE SA were derived (only with the connection's
     /// `export_ike_keys` set: a debugging aid that hands out keys).

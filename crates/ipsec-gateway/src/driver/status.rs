@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use ipsec::ike::CloseReason;
 use serde::Serialize;
 
+use crate::pool::PoolStatus;
+
 /// Counters for the metrics.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct DriverCounters {
@@ -64,6 +66,12 @@ pub struct IkeSaStatus {
     /// Seconds until we rekey it at the latest (the configured rekey time; the
     /// jitter may make it sooner). `None`: no rekey configured.
     pub rekey_in_secs: Option<u64>,
+    /// The peer's EAP identity, when EAP authenticated it (RFC 7296 §2.16).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eap_id: Option<String>,
+    /// Virtual addresses (RFC 7296 §3.15): assigned to us when we initiated, leased
+    /// to the peer when it did.
+    pub virtual_ips: Vec<String>,
     /// Its Child SAs.
     pub children: Vec<ChildSaStatus>,
 }
@@ -110,6 +118,8 @@ pub struct ChildSaStatus {
 pub struct Status {
     /// The IKE SAs.
     pub ike_sas: Vec<IkeSaStatus>,
+    /// The virtual address pools and their leases.
+    pub pools: Vec<PoolStatus>,
     /// The counters so far.
     pub counters: DriverCounters,
 }
