@@ -87,8 +87,62 @@ pub const HYBRID_PROPOSAL: &str = "aes256gcm16-prfsha384-x25519-ke1_ecp256-ke2_x
 /// and rekeyed Child SAs run IKE_FOLLOWUP_KE (RFC 9370 §2.2.4).
 pub const HYBRID_ESP_PROPOSAL: &str = "aes256gcm16-x25519-ke1_ecp256";
 
-fn endpoint(id: &str, provider: &'static CryptoProvider, small: bool, hybrid: bool) -> IkeEndpoint {
+/// The one-address pool of the EAP runs (flag bit 3).
+struct OnePool;
+
+impl ipsec_ike::AddressPool for OnePool {
+    fn acquire(
+        &self,
+        _: &ipsec_ike::Identity,
+        requested: &[core::net::IpAddr],
+    ) -> ipsec_ike::Lease {
+        ipsec_ike::Lease {
+            addresses: requested
+                .iter()
+                .filter(|a| a.is_ipv4())
+                .map(|_| core::net::IpAddr::from([10, 9, 0, 1]))
+                .take(1)
+                .collect(),
+            attributes: vec![ipsec_ike::CfgAttribute::dns([10, 9, 0, 53].into())],
+        }
+    }
+    fn release(&self, _: &ipsec_ike::Identity, _: core::net::IpAddr) {}
+}
+
+/// EAP-MSCHAPv2 and a virtual address (flag bit 3): the initiator authenticates
+/// with EAP and asks for an IPv4 address, the responder asks for the EAP identity
+/// and leases one, so the fuzzer's mutations reach the EAP rounds and the CP payloads.
+fn with_eap(mut c: Config, initiator: bool) -> Config {
+    use ipsec_ike::eap::mschapv2::{PasswordAuthenticator, PasswordPeer};
+    if initiator {
+        c.auth = ipsec_ike::LocalAuth::Eap {
+            peer: Arc::new(PasswordPeer::new("fuzz-user", "fuzz-password")),
+        };
+        c.virtual_ips = vec![core::net::IpAddr::from([0, 0, 0, 0])];
+    } else {
+        c.peer_auth = ipsec_ike::PeerAuth::Eap {
+            authenticator: Arc::new(PasswordAuthenticator::from_passwords([(
+                "fuzz-user",
+                "fuzz-password",
+            )])),
+            ask_identity: true,
+        };
+        c.pool = Some(Arc::new(OnePool));
+    }
+    c
+}
+
+fn endpoint_with(
+    id: &str,
+    provider: &'static CryptoProvider,
+    small: bool,
+    hybrid: bool,
+    eap_initiator: Option<bool>,
+) -> IkeEndpoint {
     let mut c = Config::new(id.parse().expect("id"), "fuzz-psk");
+    if let Some(initiator) = eap_initiator {
+        c = with_eap(c, initiator);
+    }
     if hybrid {
         c = c
             .with_ike_proposals(HYBRID_PROPOSAL)
@@ -116,8 +170,19 @@ pub fn run(target: Target, data: &[u8]) -> bool {
 /// fuzzer's operations hit the IKE_INTERMEDIATE exchanges and the key updates between
 /// them.
 pub fn run_hybrid(target: Target, crypto: Crypto, data: &[u8]) -> bool {
+    run_flagged(target, crypto, 2, data)
+}
+
+/// As [`run_with`], always with EAP-MSCHAPv2 and a virtual address (flag bit 3), so
+/// that the fuzzer's operations hit the EAP rounds of IKE_AUTH (RFC 7296 §2.16) and
+/// the CP payloads (§3.15).
+pub fn run_eap(target: Target, crypto: Crypto, data: &[u8]) -> bool {
+    run_flagged(target, crypto, 8, data)
+}
+
+fn run_flagged(target: Target, crypto: Crypto, flag: u8, data: &[u8]) -> bool {
     let mut v = Vec::with_capacity(data.len() + 1);
-    v.push(data.first().copied().unwrap_or(0) | 2);
+    v.push(data.first().copied().unwrap_or(0) | flag);
     v.extend_from_slice(data.get(1..).unwrap_or(&[]));
     run_with(target, crypto, &v)
 }
@@ -133,8 +198,9 @@ pub fn run_with(target: Target, crypto: Crypto, data: &[u8]) -> bool {
         Crypto::Fuzzing => (&FUZZING_A, &FUZZING_B),
     };
     let hybrid = flags & 2 != 0;
-    let mut a = endpoint("@a.fuzz", pa, flags & 1 != 0, hybrid);
-    let mut b = endpoint("@b.fuzz", pb, flags & 1 != 0, hybrid);
+    let eap = flags & 8 != 0;
+    let mut a = endpoint_with("@a.fuzz", pa, flags & 1 != 0, hybrid, eap.then_some(true));
+    let mut b = endpoint_with("@b.fuzz", pb, flags & 1 != 0, hybrid, eap.then_some(false));
     let a_addr: SocketAddr = "192.0.2.1:500".parse().expect("addr");
     let b_addr: SocketAddr = "192.0.2.2:500".parse().expect("addr");
     let mut now = Instant::from_secs(1);
