@@ -223,7 +223,7 @@ case_9() {
   if sw "$CASE_DIR/9-c4" --initiate --ike rw --child net --timeout 15 >"$CASE_DIR/9-c4/initiate.out" 2>&1; then
     fail "9: a wrong password was accepted"
   fi
-  check "9: charon saw the EAP failure" grep -qE "received EAP_FAILURE|EAP method EAP_MSCHAPV2 failed" "$CASE_DIR/9-c4/charon.log"
+  check "9: charon saw the EAP failure" grep -qE "received EAP_FAILURE|EAP_MSCHAPV2 method failed" "$CASE_DIR/9-c4/charon.log"
   check "9: our gateway counted it as an EAP failure" gw_check "$CASE_DIR/g" \
     "c(s, 'authentication_failed_eap_failed') >= 1 or failures(s) >= 1"
   check "9: the three others are unaffected" gw_established "$CASE_DIR/g" 3
@@ -317,7 +317,7 @@ EOC
     --remote-ts 10.10.0.0/24 --ping 10.10.0.1 --count 5 --json \
     >"$CASE_DIR/connect.json" 2>"$CASE_DIR/connect.log" \
     || { tail -n 30 "$CASE_DIR/connect.log" >&2; fail "11: ipsec connect failed"; }
-  check "11: charon has the IKE SA and Child SA" ch_established "$d" rw
+  check "11: charon established the IKE SA and Child SA" grep -q "CHILD_SA net{1} established" "$d/charon.log"
   check "11: charon ran EAP-MSCHAPv2 with us" grep -q "EAP method EAP_MSCHAPV2 succeeded" "$d/charon.log"
   check "11: we got a virtual IP from charon's pool, pinged from it, and ended cleanly" "$PY" -c '
 import json, sys
@@ -344,10 +344,11 @@ case_12() {
   gw_up 12-g gw-g "$CASE_DIR/g"
   gw_up 12-h gw-h "$CASE_DIR/h"
   charon_rw_client 12-c1 1 carol carol-password-1 198.18.0.1
-  rw_initiate 12-c1
+  # swanctl reports the initiate as failed: the IKE SA it started was redirected
+  sw "$CASE_DIR/12-c1" --initiate --ike rw --child net --timeout 20 >"$CASE_DIR/12-c1/initiate.out" 2>&1 || true
   check "12: gateway 2 has the IKE SA and Child SA" wait_for 10 gw_established "$CASE_DIR/h" 1
   check "12: gateway 1 has none" gw_check "$CASE_DIR/g" "len(est(s)) == 0"
-  check "12: charon was redirected" grep -q "redirected to 198.18.0.2\|REDIRECT" "$CASE_DIR/12-c1/charon.log"
+  check "12: charon was redirected" grep -q "redirected to 198.18.0.2" "$CASE_DIR/12-c1/charon.log"
   local vip; vip=$(vip_of_ns gw-c1)
   check "12: ping through gateway 2" wait_for 5 ping_ok gw-c1 "$vip" 10.10.0.1
   stop_all; del_all_ns

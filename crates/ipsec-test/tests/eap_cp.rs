@@ -43,6 +43,8 @@ struct Server {
     challenge: [u8; 16],
     msk: bool,
     done: Option<Vec<u8>>,
+    /// Sends a proof made with another password (a rogue authenticator).
+    forge: bool,
 }
 
 impl EapServerMethod for Server {
@@ -64,7 +66,12 @@ impl EapServerMethod for Server {
             };
         }
         if data == digest(&self.password, &[b"peer", &self.challenge]) {
-            let proof = digest(&self.password, &[b"server", &self.challenge]);
+            let key: &[u8] = if self.forge {
+                b"not the password"
+            } else {
+                &self.password
+            };
+            let proof = digest(key, &[b"server", &self.challenge]);
             self.done = Some(proof.clone());
             EapVerdict::Request(proof)
         } else {
@@ -114,6 +121,7 @@ impl EapPeerMethod for Client {
 struct Users {
     users: BTreeMap<Vec<u8>, Vec<u8>>,
     msk: bool,
+    forge: bool,
     started: Mutex<Vec<Vec<u8>>>,
 }
 
@@ -126,6 +134,7 @@ impl EapAuthenticator for Users {
             challenge: [0; 16],
             msk: self.msk,
             done: None,
+            forge: self.forge,
         }))
     }
 }
@@ -210,6 +219,7 @@ fn users(msk: bool) -> Arc<Users> {
         .into_iter()
         .collect(),
         msk,
+        forge: false,
         started: Mutex::new(Vec::new()),
     })
 }
@@ -513,4 +523,61 @@ fn eap_survives_loss_duplication_and_reordering() {
         assert_eq!(pool.leases.lock().unwrap().len(), 1);
     }
     assert!(up >= 8, "only {up} of 12 handshakes completed");
+}
+
+#[test]
+fn an_initiator_that_refuses_the_authenticators_proof_ends_both_sides() {
+    // The authenticator's proof inside the method does not check: our initiator
+    // fails with EapFailed and says AUTHENTICATION_FAILED in an INFORMATIONAL, which
+    // ends the responder's EAP conversation at once (not by its half-open timeout).
+    let rogue = Arc::new(Users {
+        forge: true,
+        ..Arc::try_unwrap(users(true)).ok().unwrap()
+    });
+    let mut p = Pair::new(
+        client(user("carol", "carol-password")),
+        gateway(rogue, true, Some(pool(8))),
+        20,
+    );
+    let h = p.connect();
+    p.drive();
+    assert!(!p.a.ep.is_established(h));
+    let eap_failed = Some(CloseReason::AuthenticationFailed(AuthFailure::EapFailed));
+    assert_eq!(p.a.closed_reason(), eap_failed, "{:?}", p.a.events);
+    assert_eq!(p.b.closed_reason(), eap_failed, "{:?}", p.b.events);
+}
+
+#[test]
+fn eap_mschapv2_over_ike_with_its_64_byte_msk() {
+    use ipsec_ike::eap::mschapv2::{PasswordAuthenticator, PasswordPeer};
+    let auth = Arc::new(PasswordAuthenticator::from_passwords([(
+        "carol",
+        "carol-password",
+    )]));
+    let mut p = Pair::new(
+        client(Arc::new(PasswordPeer::new("carol", "carol-password"))),
+        gateway(auth.clone(), true, Some(pool(8))),
+        21,
+    );
+    let h = p.connect();
+    p.drive();
+    assert!(
+        p.a.ep.is_established(h),
+        "{:?}\n{:?}",
+        p.a.events,
+        p.b.events
+    );
+    assert_mirrored(p.a.installed()[0].1, p.b.installed()[0].1);
+    let mut p = Pair::new(
+        client(Arc::new(PasswordPeer::new("carol", "wrong"))),
+        gateway(auth, true, None),
+        22,
+    );
+    let h = p.connect();
+    p.drive();
+    assert!(!p.a.ep.is_established(h));
+    assert_eq!(
+        p.b.closed_reason(),
+        Some(CloseReason::AuthenticationFailed(AuthFailure::EapFailed))
+    );
 }

@@ -28,7 +28,7 @@ use ipsec_core::{IkeSpi, Instant};
 use ipsec_ike_wire::{ExchangeType, IkeHeaderRepr, NotifyType};
 
 use crate::config::Config;
-use crate::error::{ApiMisuse, CloseReason, Error};
+use crate::error::{ApiMisuse, AuthFailure, CloseReason, Error};
 use crate::event::{ChildSaId, Event, NatState, SaHandle};
 use crate::inflight::Inflight;
 use crate::sa::auth::eap::EapServing;
@@ -291,6 +291,20 @@ impl IkeSa {
             State::EapServing(mut s) => match s.session.receive(cx, now, path, bytes, h) {
                 Received::Request(rh, m) if rh.exchange_type == ExchangeType::IKE_AUTH => {
                     self.eap_request(cx, now, path, s, &rh, &m);
+                }
+                Received::Request(rh, m)
+                    if rh.exchange_type == ExchangeType::INFORMATIONAL
+                        && m.has(NotifyType::AUTHENTICATION_FAILED) =>
+                {
+                    // The initiator gave up inside EAP (charon does so after an
+                    // MSCHAPv2 Failure request, instead of answering it).
+                    s.session.respond(cx, path, &rh, &[]);
+                    self.state = State::EapServing(s);
+                    self.close_with(
+                        cx,
+                        now,
+                        Some(CloseReason::from_error(AuthFailure::EapFailed.into())),
+                    );
                 }
                 r => {
                     if matches!(r, Received::Request(..) | Received::Response(_)) {
