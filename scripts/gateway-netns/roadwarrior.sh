@@ -142,6 +142,7 @@ connections {
       net {
         remote_ts = 10.10.0.0/24
         esp_proposals = aes128gcm16
+        start_action = ${RW_START:-none}
       }
     }
   }
@@ -164,6 +165,16 @@ rw_initiate() { # NAME: charon NAME initiates rw/net; fails the case if it does 
 rw_vip() {
   sw "$CASE_DIR/$1" --list-sas --ike rw 2>/dev/null \
     | sed -n 's/.*local .*\[\(.*\)\] \(10\.3\.0\.[0-9]*\).*/\2/p; s/^ *local .* \(10\.3\.0\.[0-9]*\)$/\1/p' | head -n 1
+}
+# gw_control DIR LINE: one request on our gateway's control socket; prints the answer
+gw_control() {
+  "$PY" - "$1/ctl.sock" "$2" <<'EOP'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode() + b"\n")
+print(s.recv(65536).decode().strip())
+EOP
 }
 # vip_of_ns NS: the 10.3.0.x address charon installed in NS
 vip_of_ns() { ip -n "$1" -4 -o addr show | awk '{print $4}' | sed -n 's#^\(10\.3\.0\.[0-9]*\)/.*#\1#p' | head -n 1; }
@@ -338,18 +349,45 @@ sys.exit(0 if vips and vips[0].startswith("10.3.0.") and len(pings) >= 5
 case_12() {
   lan_up 1
   lan_gateway2
-  our_rw_gateway "$CASE_DIR/g" 198.18.0.1 "
-    redirect_to = 198.18.0.2"
+  our_rw_gateway "$CASE_DIR/g" 198.18.0.1
   our_rw_gateway "$CASE_DIR/h" 198.18.0.2
   gw_up 12-g gw-g "$CASE_DIR/g"
   gw_up 12-h gw-h "$CASE_DIR/h"
   charon_rw_client 12-c1 1 carol carol-password-1 198.18.0.1
-  # swanctl reports the initiate as failed: the IKE SA it started was redirected
-  sw "$CASE_DIR/12-c1" --initiate --ike rw --child net --timeout 20 >"$CASE_DIR/12-c1/initiate.out" 2>&1 || true
+  rw_initiate 12-c1
+  check "12: gateway 1 has the IKE SA and Child SA" wait_for 10 gw_established "$CASE_DIR/g" 1
+  gw_control "$CASE_DIR/g" "redirect 198.18.0.11 198.18.0.2"
   check "12: gateway 2 has the IKE SA and Child SA" wait_for 10 gw_established "$CASE_DIR/h" 1
-  check "12: gateway 1 has none" gw_check "$CASE_DIR/g" "len(est(s)) == 0"
+  check "12: gateway 1 has none" wait_for 5 gw_check "$CASE_DIR/g" "len(est(s)) == 0"
   check "12: charon was redirected" grep -q "redirected to 198.18.0.2" "$CASE_DIR/12-c1/charon.log"
   local vip; vip=$(vip_of_ns gw-c1)
   check "12: ping through gateway 2" wait_for 5 ping_ok gw-c1 "$vip" 10.10.0.1
+  # b) in IKE_AUTH (RFC 5685 §6), by gateway 1's redirect_to, with our `ipsec connect`
+  # as the client: charon 5.9.8 crashes when redirected in IKE_AUTH (a double free,
+  # strongSwan commits ee668ae91e and 3e0123526f in 6.0.3 fix the tracking of the
+  # redirected IKE SA), so this part runs our client
+  stop_proc 12-c1
+  stop_proc 12-g
+  our_rw_gateway "$CASE_DIR/g" 198.18.0.1 "
+    redirect_to = 198.18.0.2"
+  gw_up 12-g2 gw-g "$CASE_DIR/g"
+  printf 'carol-password-1' >"$CASE_DIR/pw"; chmod 600 "$CASE_DIR/pw"
+  ip netns exec gw-c1 "$BIN" connect --remote 198.18.0.1 --id 198.18.0.11 \
+    --eap-identity carol --eap-password-file "$CASE_DIR/pw" --vip 0.0.0.0 \
+    --ca "$OUT/pki/root.pem" --ca "$OUT/pki/inter.pem" --remote-id "$RW_DN" \
+    --remote-ts 10.10.0.0/24 --ping 10.10.0.1 --count 5 --json \
+    >"$CASE_DIR/connect.json" 2>"$CASE_DIR/connect.log" \
+    || { tail -n 30 "$CASE_DIR/connect.log" >&2; fail "12: ipsec connect failed"; }
+  check "12: ipsec connect was redirected in IKE_AUTH, pinged through gateway 2 and ended cleanly" "$PY" -c '
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+red = [e for e in ev if e.get("event") == "redirected"]
+pings = [e for e in ev if e.get("event") == "ping"]
+done = [e for e in ev if e.get("event") == "done"]
+print("redirected", red, "pings", len(pings), file=sys.stderr)
+sys.exit(0 if red and red[0]["to"].startswith("198.18.0.2") and red[0]["followed"]
+         and len(pings) >= 5 and done and done[0]["ok"] else 1)' "$CASE_DIR/connect.json"
+  check "12: gateway 1 counted the redirect" gw_check "$CASE_DIR/g" "c(s, 'peers_redirected') == 1"
   stop_all; del_all_ns
 }
+

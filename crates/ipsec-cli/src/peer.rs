@@ -690,10 +690,13 @@ impl<'a> Run<'a> {
                         )
                     },
                 );
-                if let Some(n) = new {
-                    self.sa = Some(n);
-                    self.moved = None;
-                    p.established_at = None;
+                match new {
+                    Some(n) => {
+                        self.sa = Some(n);
+                        self.moved = None;
+                        p.established_at = None;
+                    }
+                    None => p.closed = Some(CloseReason::Redirected),
                 }
             }
             Notice::PeerMoved { sa: h, remote } if self.sa == Some(h) => {
@@ -705,7 +708,11 @@ impl<'a> Run<'a> {
                            "label": reason_label(&reason)}),
                     || format!("IKE_SA closed: {reason}"),
                 );
-                p.closed = Some(reason);
+                // Redirected in IKE_SA_INIT or IKE_AUTH: the driver's Redirected notice
+                // comes next and names the IKE SA that takes over (or ends the run).
+                if reason != CloseReason::Redirected {
+                    p.closed = Some(reason);
+                }
             }
             // Another initiator's IKE SA, established after the one we serve.
             Notice::IkeClosed {
