@@ -21,7 +21,7 @@
 #      a wrong password), MOBIKE during a transfer, `ipsec connect` against a charon
 #      gateway with a pool, redirect between two of our gateways
 #
-# Environment: OUT (artifacts, default /tmp/gateway-netns), CASES (default "1 2 3 4 5 6 7"),
+# Environment: OUT (artifacts, default /tmp/gateway-netns), CASES (default "1 2 ... 12"),
 # BIN (an already built `ipsec`; otherwise `cargo build --release -p ipsec-cli`),
 # GW_LOG (RUST_LOG for the gateways, default info), LOAD_COUNT (500), LOAD_CONCURRENCY (20).
 # Fails loudly; never skips.
@@ -512,7 +512,7 @@ head -c $((PAYLOAD_MB * 1000 * 1000)) /dev/urandom >"$PAYLOAD"
 rm -f "$OUT/throughput.txt" "$OUT/load.txt"     # only this run's results are printed
 
 pass=(); failed=()
-for n in ${CASES:-1 2 3 4 5 6 7}; do
+for n in ${CASES:-1 2 3 4 5 6 7 8 9 10 11 12}; do
   CASE_DIR=$OUT/case$n
   rm -rf "$CASE_DIR"; mkdir -p "$CASE_DIR"
   echo
