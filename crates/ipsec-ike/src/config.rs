@@ -538,6 +538,13 @@ pub struct Config {
     /// to port 4500, Child SAs get `udp_encap`, keepalives are due). Needs a peer that
     /// does NAT detection (every RFC 7296 peer). `false` by default.
     pub force_udp_encap: bool,
+    /// MOBIKE (RFC 4555): announce MOBIKE_SUPPORTED in IKE_AUTH, and when the peer
+    /// does too, let the original initiator move the IKE SA and its Child SAs to a
+    /// new address ([`IkeEndpoint::update_path`](crate::IkeEndpoint::update_path))
+    /// and the responder follow its UPDATE_SA_ADDRESSES
+    /// ([`Event::PathUpdated`](crate::Event::PathUpdated)). `true` by default, as
+    /// strongSwan's `mobike = yes`.
+    pub mobike: bool,
     /// A post-quantum preshared key (RFC 8784); `None` by default. With one, we send
     /// USE_PPK in IKE_SA_INIT; when both sides do, it is mixed into the keys.
     pub ppk: Option<Ppk>,
@@ -669,6 +676,7 @@ impl Config {
             fragment_mtu: None,
             nat_keepalive: Duration::from_secs(20),
             force_udp_encap: false,
+            mobike: true,
             ppk: None,
             virtual_ips: Vec::new(),
             pool: None,

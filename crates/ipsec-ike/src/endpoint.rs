@@ -341,6 +341,46 @@ impl IkeEndpoint {
         r
     }
 
+    /// Our address for IKE SA `sa` changed to `local` (an interface went away, a new
+    /// network came up): MOBIKE (RFC 4555 §3.5). As the original initiator of an IKE
+    /// SA with MOBIKE, IKE moves to `local` at once (and to port 4500 at the peer,
+    /// §3.3) and an INFORMATIONAL with UPDATE_SA_ADDRESSES, NAT detection and COOKIE2
+    /// goes out ahead of other queued requests, retransmitted on the new path; its
+    /// answer gives [`Event::PathUpdated`], after which the data plane sends ESP from
+    /// `local`. Another change while it is in flight sends another update after it.
+    /// `local`'s port should be the one the embedder receives IKE on (4500).
+    ///
+    /// Without MOBIKE, IKE moves to `local`, [`Event::PathUpdated`] comes at once
+    /// and a liveness check follows: a peer that sees us behind a NAT follows the
+    /// new address (RFC 7296 §2.23); another peer stops answering and the IKE SA
+    /// times out.
+    ///
+    /// Returns whether an UPDATE_SA_ADDRESSES was queued (MOBIKE negotiated).
+    ///
+    /// # Errors
+    /// [`ApiMisuse::UnknownSa`], [`ApiMisuse::NotEstablished`],
+    /// [`ApiMisuse::NotOriginalInitiator`] (a MOBIKE responder does not move),
+    /// [`ApiMisuse::AddressFamily`] (`local` is of another family than the peer and
+    /// the peer announced no additional address of it).
+    pub fn update_path(
+        &mut self,
+        now: Instant,
+        sa: SaHandle,
+        local: SocketAddr,
+    ) -> Result<bool, Error> {
+        let r = self
+            .with_sa(sa, |s, shared| s.update_path(shared, now, local))
+            .ok_or(Error::ApiMisuse(ApiMisuse::UnknownSa))?;
+        self.touched(now, sa);
+        r
+    }
+
+    /// Whether MOBIKE (RFC 4555) was negotiated for IKE SA `sa`: both sides sent
+    /// MOBIKE_SUPPORTED in IKE_AUTH.
+    pub fn mobike(&self, sa: SaHandle) -> bool {
+        self.sas.get(&sa).is_some_and(IkeSa::mobike)
+    }
+
     /// Closes the IKE SA: deletes it with the peer if established (the result is
     /// [`Event::IkeSaClosed`] with `Deleted { by_peer: false }`), or abandons the
     /// handshake.

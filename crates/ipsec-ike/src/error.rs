@@ -160,6 +160,10 @@ pub enum ApiMisuse {
     /// or that was redirected already; or a gateway name that cannot be sent.
     #[error("the peer cannot be redirected")]
     CannotRedirect,
+    /// Only the original initiator of an IKE SA with MOBIKE may move it to another
+    /// address (RFC 4555 §3.5: the responder never sends UPDATE_SA_ADDRESSES).
+    #[error("only the original initiator may move a MOBIKE IKE SA")]
+    NotOriginalInitiator,
 }
 
 /// Everything that can go wrong in IKE.

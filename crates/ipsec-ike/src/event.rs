@@ -219,6 +219,29 @@ pub enum Event {
         /// The new address and port.
         remote: SocketAddr,
     },
+    /// The IKE SA moved to a new pair of addresses by MOBIKE (RFC 4555 §3.5): as
+    /// responder, the initiator's UPDATE_SA_ADDRESSES came from `remote` to `local`;
+    /// as initiator, the responder answered ours after
+    /// [`IkeEndpoint::update_path`](crate::IkeEndpoint::update_path) (or, without
+    /// MOBIKE, `update_path` switched our address at once). NAT detection was redone
+    /// on the new path. The data plane moves the outbound ESP of every Child SA of
+    /// the IKE SA to `remote` (from `local`) and encapsulates it in UDP as
+    /// `udp_encap` says; sequence numbers and replay windows stay.
+    ///
+    /// Unlike [`Event::PeerAddressChanged`] (RFC 7296 §2.23 NAT following, where
+    /// only the peer's address changes and encapsulation stays), both ends and the
+    /// encapsulation may change here.
+    PathUpdated {
+        /// Our address and port.
+        local: SocketAddr,
+        /// The peer's address and port.
+        remote: SocketAddr,
+        /// What NAT detection found on the new path.
+        nat: NatState,
+        /// UDP encapsulation of ESP (RFC 3948) on the new path: when a NAT is
+        /// detected (or forced), with these ports; `None`: plain ESP.
+        udp_encap: Option<ipsec_core::UdpEncap>,
+    },
     /// We are behind a NAT and nothing was sent to the peer for
     /// [`Config::nat_keepalive`](crate::Config::nat_keepalive): the data plane
     /// should send a NAT keepalive (the single byte `0xff`, RFC 3948 §2.3) from

@@ -23,6 +23,9 @@ pub(crate) enum Inflight {
     Followup(Box<FollowupReq>),
     /// An INFORMATIONAL request with REDIRECT (RFC 5685 §5).
     Redirect,
+    /// An INFORMATIONAL with UPDATE_SA_ADDRESSES (RFC 4555 §3.5) and the COOKIE2 it
+    /// carries, which the answer must echo (§3.8).
+    UpdateAddresses(Vec<u8>),
 }
 
 /// What additional key exchanges in IKE_FOLLOWUP_KE complete.

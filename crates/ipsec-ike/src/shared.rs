@@ -248,6 +248,20 @@ fn trace_event(h: SaHandle, e: &Event, was_established: bool) {
         Event::PeerAddressChanged { remote } => {
             trace::info!(sa = %h, remote = %remote, "peer address changed (NAT)");
         }
+        Event::PathUpdated {
+            local,
+            remote,
+            nat,
+            udp_encap,
+        } => trace::info!(
+            sa = %h,
+            local = %local,
+            remote = %remote,
+            local_behind_nat = nat.local_behind_nat,
+            remote_behind_nat = nat.remote_behind_nat,
+            udp_encap = udp_encap.is_some(),
+            "IKE SA path updated (MOBIKE, RFC 4555)"
+        ),
         Event::NatKeepaliveDue { local, remote } => {
             trace::trace!(sa = %h, local = %local, remote = %remote, "NAT keepalive due");
         }

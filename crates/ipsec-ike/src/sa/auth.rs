@@ -382,6 +382,7 @@ impl IkeSa {
             },
         );
         let mut e = Established::new(cx, now, session, self.nat);
+        e.mobike = crate::sa::mobike::negotiated(cx, m, true);
         let id = child.id;
         let spi = child.spi;
         let answered = m.sa.is_some();
@@ -655,6 +656,7 @@ impl IkeSa {
             Some(Err((n, d))) => out.push(Out::notify(*n, d)),
             None => {}
         }
+        out.extend(crate::sa::mobike::answer(cx, m));
         session.respond(cx, path, h, &out);
         cx.event(
             self.handle,
@@ -670,6 +672,7 @@ impl IkeSa {
             },
         );
         let mut e = Established::new(cx, now, session, self.nat);
+        e.mobike = crate::sa::mobike::negotiated(cx, m, false);
         if let Some((to, _)) = redirect {
             self.peer_redirected(&mut e, cx, now, to);
         }

@@ -41,6 +41,8 @@ pub(crate) enum Pending {
     Liveness,
     /// Send the peer to another gateway (RFC 5685 §5).
     Redirect(crate::redirect::Gateway),
+    /// An INFORMATIONAL with UPDATE_SA_ADDRESSES on the current path (RFC 4555 §3.5).
+    UpdateAddresses,
 }
 
 /// A Child SA request to send ([`Pending::CreateChild`] when its turn comes).
@@ -128,6 +130,8 @@ pub(crate) struct Established {
     /// A CREATE_CHILD_SA of the peer waiting for its IKE_FOLLOWUP_KE exchanges
     /// (RFC 9370 §2.2.4).
     pub deferred: Option<alloc::boxed::Box<crate::sa::followup::Deferred>>,
+    /// What MOBIKE (RFC 4555) negotiated and keeps.
+    pub mobike: crate::sa::mobike::Mobike,
 }
 
 impl Established {
@@ -152,6 +156,7 @@ impl Established {
             deleting: false,
             dpd: cx.config.dpd,
             deferred: None,
+            mobike: crate::sa::mobike::Mobike::default(),
         }
     }
 
@@ -285,6 +290,13 @@ impl Established {
     pub(crate) fn push_unique(&mut self, p: Pending) {
         if !self.queue.contains(&p) {
             self.queue.push_back(p);
+        }
+    }
+
+    /// Queues `p` first, unless it is queued already.
+    pub(crate) fn push_front_unique(&mut self, p: Pending) {
+        if !self.queue.contains(&p) {
+            self.queue.push_front(p);
         }
     }
 }
@@ -466,6 +478,7 @@ impl IkeSa {
                 self.followup_done(e, cx, now, w, *f, m);
                 Flow::Continue
             }
+            Inflight::UpdateAddresses(cookie2) => self.update_done(e, cx, now, &cookie2, m),
         }
     }
 
@@ -524,6 +537,7 @@ impl IkeSa {
             }
             Inflight::Liveness => e.queue.push_front(Pending::Liveness),
             Inflight::Auth | Inflight::DeleteIke | Inflight::Followup(_) | Inflight::Redirect => {}
+            Inflight::UpdateAddresses(_) => e.push_front_unique(Pending::UpdateAddresses),
         }
     }
 
@@ -592,6 +606,7 @@ impl IkeSa {
                         Inflight::DeleteChild(Vec::new()),
                     )
                 }
+                Pending::UpdateAddresses => self.send_update(e, cx, now),
                 Pending::RekeyIke { group } => self.start_ike_rekey(e, cx, now, group),
                 Pending::Redirect(to) => self.send_redirect(e, cx, now, to),
                 Pending::CreateChild { id, rekey, group } => {

@@ -24,7 +24,8 @@ impl IkeSa {
         r: &Incoming<'_>,
     ) -> Flow {
         let Incoming { now, w, m, .. } = *r;
-        let mut out = Vec::new();
+        // MOBIKE (RFC 4555): a path update, COOKIE2, additional addresses.
+        let mut out = self.mobike_request(e, cx, r);
         let mut delete_ike = false;
         for d in &m.deletes {
             if d.protocol == ProtocolId::IKE {

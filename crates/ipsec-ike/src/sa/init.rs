@@ -59,7 +59,7 @@ pub(crate) struct ExpectSaInitResp {
     pub(crate) redirect: (bool, Option<IpAddr>),
 }
 
-fn nat_notifies(cx: &Shared, spi_i: IkeSpi, spi_r: IkeSpi, path: Path) -> Vec<Out> {
+pub(crate) fn nat_notifies(cx: &Shared, spi_i: IkeSpi, spi_r: IkeSpi, path: Path) -> Vec<Out> {
     let mut source = keys::nat_hash(cx.provider, spi_i, spi_r, path.local);
     if cx.config.force_udp_encap {
         // A source hash that matches no address: the peer sees us behind a NAT and
@@ -85,7 +85,13 @@ fn nat_notifies(cx: &Shared, spi_i: IkeSpi, spi_r: IkeSpi, path: Path) -> Vec<Ou
 
 /// NAT detection from the peer's NAT_DETECTION_* notifications, hashed with the SPIs
 /// of the message that carried them (RFC 7296 §2.23).
-fn detect_nat(cx: &Shared, m: &InMsg, spi_i: IkeSpi, spi_r: IkeSpi, path: Path) -> NatState {
+pub(crate) fn detect_nat(
+    cx: &Shared,
+    m: &InMsg,
+    spi_i: IkeSpi,
+    spi_r: IkeSpi,
+    path: Path,
+) -> NatState {
     let of =
         |t: NotifyType| -> Vec<&InNotify> { m.notifies.iter().filter(|n| n.ty == t).collect() };
     let src = of(NotifyType::NAT_DETECTION_SOURCE_IP);
@@ -580,6 +586,7 @@ impl IkeSa {
             out.push(Out::notify(NotifyType::NO_PPK_AUTH, a));
         }
         out.push(Out::notify(NotifyType::INITIAL_CONTACT, &[]));
+        out.extend(crate::sa::mobike::offer(cx));
         if transport {
             out.push(Out::notify(NotifyType::USE_TRANSPORT_MODE, &[]));
         }

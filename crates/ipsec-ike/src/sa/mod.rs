@@ -17,6 +17,7 @@ pub(crate) mod ike_rekey;
 pub(crate) mod info;
 pub(crate) mod init;
 pub(crate) mod intermediate;
+pub(crate) mod mobike;
 pub(crate) mod redirect;
 
 use alloc::boxed::Box;
@@ -135,6 +136,11 @@ impl IkeSa {
             State::Gone => true,
             _ => false,
         }
+    }
+
+    /// Whether MOBIKE was negotiated (RFC 4555 §3.1).
+    pub(crate) fn mobike(&self) -> bool {
+        matches!(&self.state, State::Established(e) if e.mobike.negotiated)
     }
 
     /// The installed Child SAs.
