@@ -128,7 +128,8 @@ impl Sad {
         buf: &mut PacketBuf<B>,
     ) -> UdpOutbound {
         let sealed = self.outbound_with(now, buf, |sa, policy, buf| {
-            let encap = match sa.udp_encap {
+            let path = sa.path();
+            let encap = match path.udp_encap {
                 Some(e) if sa.protocol == SecurityProtocol::Esp => e,
                 _ => return Ok(UdpOutbound::NeedsRawIp { sa: sa.id, policy }),
             };
@@ -138,7 +139,7 @@ impl Sad {
                 spi: sa.outbound_spi,
                 seq,
                 policy,
-                to: SocketAddr::new(sa.remote_addr, encap.remote_port),
+                to: SocketAddr::new(path.remote_addr, encap.remote_port),
             })
         });
         match sealed {
@@ -245,11 +246,12 @@ fn inbound_udp<'s, T: Tables<'s>, B: AsRef<[u8]> + AsMut<[u8]>>(
         local.ip(),
         remote.ip(),
         |sa| {
-            let Some(encap) = sa.udp_encap else {
+            let path = sa.path();
+            let Some(encap) = path.udp_encap else {
                 sa.count_drop(Direction::Inbound, DropReason::NotUdpEncap);
                 return UdpInbound::Drop(DropReason::NotUdpEncap);
             };
-            let peer_moved = remote.ip() != sa.remote_addr || remote.port() != encap.remote_port;
+            let peer_moved = remote.ip() != path.remote_addr || remote.port() != encap.remote_port;
             if peer_moved && sa.lookup == InboundLookup::SpiDstSrc {
                 sa.count_drop(Direction::Inbound, DropReason::PeerMismatch);
                 return UdpInbound::Drop(DropReason::PeerMismatch);

@@ -6,7 +6,9 @@ use core::fmt;
 use core::net::IpAddr;
 use core::sync::atomic::Ordering::{Relaxed, SeqCst};
 use core::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use arc_swap::ArcSwap;
 
 use ipsec_ah::{AhInbound, AhOutbound, Tunnel as AhTunnel, TunnelConfig as AhTunnelConfig};
 use ipsec_core::iana::{EncrId, IntegId, KeId};
@@ -298,11 +300,6 @@ pub(crate) enum Xform {
     Esp {
         out: EspOutbound,
         inb: EspInbound<ExternalReplay>,
-        tunnel: Option<Tunnel>,
-        /// For a UDP-encapsulated tunnel-mode SA, the same tunnel without the UDP
-        /// header, for `Sad::process_outbound_udp`: it seals the ESP packet and drops
-        /// the outer IP header the socket will add. Built once here, not per packet.
-        bare: Option<Tunnel>,
     },
     /// AH, through `ipsec-ah`'s shared-reference entry points (`seal_*_at`,
     /// `open_*_with`) like ESP: no lock around the ICV computation. Boxed: the AH
@@ -314,7 +311,70 @@ pub(crate) enum Xform {
 pub(crate) struct AhState {
     out: AhOutbound,
     inb: AhInbound,
-    tunnel: Option<AhTunnel>,
+}
+
+/// The addresses of an SA pair and what is built from them (the outer headers of
+/// tunnel mode, UDP encapsulation): replaced whole when the SA moves
+/// ([`Sad::update_sa_path`](crate::Sad::update_sa_path), MOBIKE), while the
+/// transforms, sequence numbers and replay window stay.
+pub(crate) struct SaPath {
+    pub(crate) local_addr: IpAddr,
+    pub(crate) remote_addr: IpAddr,
+    pub(crate) udp_encap: Option<UdpEncap>,
+    /// ESP tunnel mode: the outer header (with UDP when encapsulated).
+    tunnel: Option<Tunnel>,
+    /// For a UDP-encapsulated ESP tunnel-mode SA, the same tunnel without the UDP
+    /// header, for `Sad::process_outbound_udp`: it seals the ESP packet and drops
+    /// the outer IP header the socket will add. Built once here, not per packet.
+    bare: Option<Tunnel>,
+    /// AH tunnel mode: the outer header.
+    ah_tunnel: Option<AhTunnel>,
+}
+
+impl SaPath {
+    fn new(
+        protocol: SecurityProtocol,
+        mode: Mode,
+        local_addr: IpAddr,
+        remote_addr: IpAddr,
+        udp_encap: Option<UdpEncap>,
+    ) -> Result<Self, SadError> {
+        if local_addr.is_ipv4() != remote_addr.is_ipv4() {
+            return Err(SadError::AddressFamily);
+        }
+        let mut path = SaPath {
+            local_addr,
+            remote_addr,
+            udp_encap,
+            tunnel: None,
+            bare: None,
+            ah_tunnel: None,
+        };
+        if mode != Mode::Tunnel {
+            return Ok(path);
+        }
+        match protocol {
+            SecurityProtocol::Esp => {
+                let cfg = TunnelConfig::new(local_addr, remote_addr);
+                if udp_encap.is_some() {
+                    path.bare = Some(Tunnel::new(cfg).map_err(|_| SadError::AddressFamily)?);
+                }
+                let mut cfg = cfg;
+                cfg.udp = udp_encap.map(|u| UdpPorts {
+                    src: u.local_port,
+                    dst: u.remote_port,
+                });
+                path.tunnel = Some(Tunnel::new(cfg).map_err(|_| SadError::AddressFamily)?);
+            }
+            SecurityProtocol::Ah => {
+                path.ah_tunnel = Some(
+                    AhTunnel::new(AhTunnelConfig::new(local_addr, remote_addr))
+                        .map_err(|_| SadError::AddressFamily)?,
+                );
+            }
+        }
+        Ok(path)
+    }
 }
 
 /// One installed SA pair.
@@ -329,11 +389,11 @@ pub(crate) struct Sa {
     pub(crate) integ: IntegId,
     pub(crate) ke: KeId,
     pub(crate) esn: bool,
-    pub(crate) local_addr: IpAddr,
-    pub(crate) remote_addr: IpAddr,
+    /// Addresses, outer headers and UDP encapsulation: one atomic load per packet,
+    /// swapped by [`Sa::set_path`].
+    path: ArcSwap<SaPath>,
     pub(crate) local_ts: Box<[TrafficSelector]>,
     pub(crate) remote_ts: Box<[TrafficSelector]>,
-    pub(crate) udp_encap: Option<UdpEncap>,
     pub(crate) lifetime: Lifetime,
     pub(crate) replay_size: u32,
     pub(crate) policy: Option<PolicyId>,
@@ -541,9 +601,7 @@ impl Sa {
                 return Err(SadError::ReservedSpi(spi));
             }
         }
-        if p.local_addr.is_ipv4() != p.remote_addr.is_ipv4() {
-            return Err(SadError::AddressFamily);
-        }
+        let path = SaPath::new(p.protocol, p.mode, p.local_addr, p.remote_addr, p.udp_encap)?;
         let (xform, window) = match p.protocol {
             SecurityProtocol::Esp => Self::esp(provider, p, resume, opts.padding_alignment)?,
             SecurityProtocol::Ah => Self::ah(provider, p, resume)?,
@@ -569,11 +627,9 @@ impl Sa {
             integ: p.integ,
             ke: p.ke,
             esn: p.esn,
-            local_addr: p.local_addr,
-            remote_addr: p.remote_addr,
+            path: ArcSwap::from_pointee(path),
             local_ts: p.local_ts.as_slice().into(),
             remote_ts: p.remote_ts.as_slice().into(),
-            udp_encap: p.udp_encap,
             lifetime: p.lifetime,
             replay_size: p.replay_window,
             policy: opts.policy,
@@ -667,32 +723,7 @@ impl Sa {
             ReplayWindow::restore(p.replay_window, true, resume.replay_top)
                 .map_err(|e| SadError::Esp(SaError::ReplayWindow(e)))?
         };
-        let (tunnel, bare) = match p.mode {
-            Mode::Tunnel => {
-                let cfg = TunnelConfig::new(p.local_addr, p.remote_addr);
-                let bare = match p.udp_encap {
-                    Some(_) => Some(Tunnel::new(cfg).map_err(|_| SadError::AddressFamily)?),
-                    None => None,
-                };
-                let mut cfg = cfg;
-                cfg.udp = p.udp_encap.map(|u| UdpPorts {
-                    src: u.local_port,
-                    dst: u.remote_port,
-                });
-                let tunnel = Tunnel::new(cfg).map_err(|_| SadError::AddressFamily)?;
-                (Some(tunnel), bare)
-            }
-            Mode::Transport => (None, None),
-        };
-        Ok((
-            Xform::Esp {
-                out,
-                inb,
-                tunnel,
-                bare,
-            },
-            window,
-        ))
+        Ok((Xform::Esp { out, inb }, window))
     }
 
     fn ah(
@@ -714,14 +745,7 @@ impl Sa {
         let size = if enabled { p.replay_window } else { MIN_WINDOW };
         let window = ReplayWindow::restore(size, enabled, resume.replay_top)
             .map_err(|e| SadError::Ah(ipsec_ah::SaError::ReplayWindow(e)))?;
-        let tunnel = match p.mode {
-            Mode::Tunnel => Some(
-                AhTunnel::new(AhTunnelConfig::new(p.local_addr, p.remote_addr))
-                    .map_err(|_| SadError::AddressFamily)?,
-            ),
-            Mode::Transport => None,
-        };
-        Ok((Xform::Ah(Box::new(AhState { out, inb, tunnel })), window))
+        Ok((Xform::Ah(Box::new(AhState { out, inb })), window))
     }
 
     pub(crate) fn with_id(mut self, id: SaId) -> Self {
@@ -770,7 +794,34 @@ impl Sa {
         }
     }
 
+    /// The SA's addresses, outer headers and UDP encapsulation as they are now.
+    pub(crate) fn path(&self) -> arc_swap::Guard<Arc<SaPath>> {
+        self.path.load()
+    }
+
+    /// Moves the SA to `local` / `remote` with `udp_encap` (MOBIKE, RFC 4555 §3.5):
+    /// packets sealed after this go out with the new outer header; the transforms,
+    /// sequence counter, replay window, counters and lifetimes stay.
+    ///
+    /// # Errors
+    /// [`SadError::AddressFamily`] for mixed families, or a transport-mode SA asked
+    /// to change family (its inner packets are of the outer family).
+    pub(crate) fn set_path(
+        &self,
+        local: IpAddr,
+        remote: IpAddr,
+        udp_encap: Option<UdpEncap>,
+    ) -> Result<(), SadError> {
+        if self.mode == Mode::Transport && local.is_ipv4() != self.path().local_addr.is_ipv4() {
+            return Err(SadError::AddressFamily);
+        }
+        let path = SaPath::new(self.protocol, self.mode, local, remote, udp_encap)?;
+        self.path.store(Arc::new(path));
+        Ok(())
+    }
+
     pub(crate) fn info(&self) -> SaInfo {
+        let path = self.path();
         let set = |s: &[TrafficSelector]| {
             let mut t = TsSet::new();
             for x in s {
@@ -789,11 +840,11 @@ impl Sa {
             integ: self.integ,
             ke: self.ke,
             esn: self.esn,
-            local_addr: self.local_addr,
-            remote_addr: self.remote_addr,
+            local_addr: path.local_addr,
+            remote_addr: path.remote_addr,
             local_ts: set(&self.local_ts),
             remote_ts: set(&self.remote_ts),
-            udp_encap: self.udp_encap,
+            udp_encap: path.udp_encap,
             lifetime: self.lifetime,
             replay_window: self.replay_size,
             policy: self.policy,
@@ -808,9 +859,10 @@ impl Sa {
     pub(crate) fn lookup_matches(&self, dst: IpAddr, src: IpAddr) -> u8 {
         match self.lookup {
             InboundLookup::Spi => 1,
-            InboundLookup::SpiDst => u8::from(self.local_addr == dst) * 2,
+            InboundLookup::SpiDst => u8::from(self.path().local_addr == dst) * 2,
             InboundLookup::SpiDstSrc => {
-                u8::from(self.local_addr == dst && self.remote_addr == src) * 3
+                let path = self.path();
+                u8::from(path.local_addr == dst && path.remote_addr == src) * 3
             }
         }
     }
@@ -981,40 +1033,22 @@ impl Sa {
             }
         };
         // A failure below burns `seq`: a gap is harmless, a reuse would not be.
-        let r = match (&self.xform, shape) {
-            (
-                Xform::Esp {
-                    out,
-                    tunnel: Some(t),
-                    ..
-                },
-                Shape::Datagram,
-            ) => {
+        let path = self.path.load();
+        let r = match (&self.xform, &path.tunnel, &path.bare, shape) {
+            (Xform::Esp { out, .. }, Some(t), _, Shape::Datagram) => {
                 let ident = self.ident.fetch_add(1, Relaxed);
                 out.seal_tunnel_at(t, buf, seq, ident)
                     .map_err(tunnel_reason)
             }
             // The ESP packet alone (RFC 3948 §2.1 without the IP and UDP headers): seal
             // as a tunnel without UDP, then drop the outer IP header again.
-            (
-                Xform::Esp {
-                    out,
-                    bare: Some(raw),
-                    ..
-                },
-                Shape::UdpPayload,
-            ) => out
+            (Xform::Esp { out, .. }, Some(_), Some(raw), Shape::UdpPayload) => out
                 .seal_tunnel_at(raw, buf, seq, 0)
                 .map_err(tunnel_reason)
                 .and_then(|s| strip_front(buf, raw.header_len()).map(|()| s)),
             // Transport mode: the packet's own IP header goes in front of ESP and is
             // dropped again; the payload then starts at the SPI.
-            (
-                Xform::Esp {
-                    out, tunnel: None, ..
-                },
-                Shape::UdpPayload,
-            ) => out
+            (Xform::Esp { out, .. }, None, _, Shape::UdpPayload) => out
                 .seal_transport_at(buf, None, seq)
                 .map_err(transport_reason)
                 .and_then(|s| {
@@ -1025,29 +1059,17 @@ impl Sa {
                 }),
             // `Sad::process_outbound_udp` sends AH SAs, and tunnel-mode SAs without
             // UDP encapsulation, to raw IP before sealing.
-            (Xform::Ah(_), Shape::UdpPayload)
-            | (
-                Xform::Esp {
-                    tunnel: Some(_),
-                    bare: None,
-                    ..
-                },
-                Shape::UdpPayload,
-            ) => Err(DropReason::Unsupported),
-            (
-                Xform::Esp {
-                    out, tunnel: None, ..
-                },
-                Shape::Datagram,
-            ) => {
-                let udp = self.udp_encap.map(|u| UdpPorts {
+            (Xform::Ah(_), _, _, Shape::UdpPayload)
+            | (Xform::Esp { .. }, Some(_), None, Shape::UdpPayload) => Err(DropReason::Unsupported),
+            (Xform::Esp { out, .. }, None, _, Shape::Datagram) => {
+                let udp = path.udp_encap.map(|u| UdpPorts {
                     src: u.local_port,
                     dst: u.remote_port,
                 });
                 out.seal_transport_at(buf, udp, seq)
                     .map_err(transport_reason)
             }
-            (Xform::Ah(ah), Shape::Datagram) => match &ah.tunnel {
+            (Xform::Ah(ah), _, _, Shape::Datagram) => match &path.ah_tunnel {
                 // AH derives the outer IPv4 Identification from `seq` itself.
                 Some(t) => ah.out.seal_tunnel_at(t, buf, seq),
                 None => ah.out.seal_transport_at(buf, seq),
@@ -1119,12 +1141,8 @@ impl Sa {
         resync: Option<(&mut [u8], u32)>,
     ) -> Result<OpenedInfo, DropReason> {
         let mut guard = LockedWindow(&self.replay);
-        Ok(match &self.xform {
-            Xform::Esp {
-                inb,
-                tunnel: Some(_),
-                ..
-            } => {
+        Ok(match (&self.xform, self.mode) {
+            (Xform::Esp { inb, .. }, Mode::Tunnel) => {
                 let (o, outer) = inb
                     .open_tunnel_with(buf, &mut guard, esp_options(resync))
                     .map_err(tunnel_reason)?;
@@ -1134,9 +1152,7 @@ impl Sa {
                     udp: outer.udp,
                 }
             }
-            Xform::Esp {
-                inb, tunnel: None, ..
-            } => {
+            (Xform::Esp { inb, .. }, Mode::Transport) => {
                 let u = inb
                     .open_transport_with(buf, &mut guard, esp_options(resync))
                     .map_err(transport_reason)?;
@@ -1146,7 +1162,7 @@ impl Sa {
                     udp: u.udp,
                 }
             }
-            Xform::Ah(ah) => {
+            (Xform::Ah(ah), _) => {
                 let opts = match resync {
                     None => ipsec_ah::OpenOptions::new(),
                     Some((_, tries)) => ipsec_ah::OpenOptions::resync(tries),

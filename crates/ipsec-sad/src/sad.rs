@@ -599,6 +599,39 @@ impl Sad {
         Ok(new)
     }
 
+    /// Moves SA pair `id` to new outer addresses: our `local`, the peer's `remote`, and
+    /// UDP encapsulation `udp_encap` (RFC 3948; `None`: plain ESP). For MOBIKE
+    /// (RFC 4555 §3.5) and NAT following (RFC 7296 §2.23): the SA stays installed with
+    /// its keys, sequence counter, replay window, counters, lifetimes and outbound
+    /// rule; packets sealed after the call (by every [`SadReader`] too) carry the new
+    /// outer header or go to the new UDP destination, and inbound UDP-encapsulated
+    /// packets from `remote` no longer count as a moved peer. An SA looked up by
+    /// address ([`InboundLookup::SpiDst`](crate::InboundLookup::SpiDst)) is found
+    /// by the new addresses from then on.
+    ///
+    /// # Errors
+    /// [`SadError::UnknownSa`]; [`SadError::AddressFamily`] for mixed families or a
+    /// transport-mode SA asked to change family.
+    pub fn update_sa_path(
+        &self,
+        id: SaId,
+        local: IpAddr,
+        remote: IpAddr,
+        udp_encap: Option<ipsec_core::UdpEncap>,
+    ) -> Result<(), SadError> {
+        let w = self.writer();
+        let sa = w.by_id.get(&id).ok_or(SadError::UnknownSa(id))?;
+        sa.set_path(local, remote, udp_encap)?;
+        trace::info!(
+            sa = id.0,
+            local = %local,
+            remote = %remote,
+            udp_encap = udp_encap.is_some(),
+            "SA path updated"
+        );
+        Ok(())
+    }
+
     /// Removes an SA pair: its SPI stops resolving and its outbound rule (if still
     /// bound to it) has no SA until another is bound. Packets already being processed
     /// on it finish normally.
@@ -771,7 +804,7 @@ fn trace_installed(sa: &Sa) {
         mode = ?sa.mode,
         inbound_spi = %sa.inbound_spi,
         outbound_spi = %sa.outbound_spi,
-        remote = %sa.remote_addr,
+        remote = %sa.path().remote_addr,
         policy = ?sa.policy,
         "SA installed"
     );
@@ -797,8 +830,9 @@ fn insert_entry(map: &mut SpiMap, key: u64, sa: Arc<Sa>) -> Result<(), SadError>
                 o.lookup == sa.lookup
                     && match sa.lookup {
                         InboundLookup::Spi => true,
-                        InboundLookup::SpiDst => o.local_addr == sa.local_addr,
+                        InboundLookup::SpiDst => o.path().local_addr == sa.path().local_addr,
                         InboundLookup::SpiDstSrc => {
+                            let (o, sa) = (o.path(), sa.path());
                             o.local_addr == sa.local_addr && o.remote_addr == sa.remote_addr
                         }
                     }

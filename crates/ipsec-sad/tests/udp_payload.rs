@@ -390,3 +390,101 @@ fn a_rule_without_an_sa_acquires_and_a_reader_opens_the_same() {
     assert!(matches!(i, UdpInbound::Deliver { seq: 1, .. }), "{i:?}");
     assert_eq!(buf.body(), &pkt[..]);
 }
+
+/// MOBIKE (RFC 4555 §3.5): `Sad::update_sa_path` moves an SA pair to new outer
+/// addresses in place. Sequence numbers go on where they were, the replay window
+/// still refuses a packet received before the move, a reader made before the move
+/// sees the new path, and switching UDP encapsulation off gives plain ESP with the
+/// new outer header.
+#[test]
+fn update_sa_path_keeps_sequence_numbers_and_replay_window() {
+    let (a, b) = nodes(udp_pair(0x3300, 9, Mode::Tunnel), None);
+    let (sa_a, sa_b) = (sock(A, 4500), sock(B, 4500));
+    let mut first = Vec::new();
+    for n in 1..=3u8 {
+        let (ab, _) = packets(Mode::Tunnel, n);
+        let (o, payload) = seal_udp(&a, &ab);
+        assert!(matches!(o, UdpOutbound::Send { seq, .. } if seq == u64::from(n)));
+        let (i, _) = open_udp(&b, sa_b, sa_a, &payload);
+        assert!(matches!(i, UdpInbound::Deliver { .. }), "{i:?}");
+        if n == 1 {
+            first = payload;
+        }
+    }
+    let id_a = a.sa_ids()[0];
+    let id_b = b.sa_ids()[0];
+    let mut reader = b.reader();
+    // A moved to 198.51.100.7, behind a NAT that maps its port 4500 to 31000.
+    let moved = sock("198.51.100.7", 31000);
+    let encap_a = ipsec_core::UdpEncap {
+        local_port: 4500,
+        remote_port: 4500,
+    };
+    let encap_b = ipsec_core::UdpEncap {
+        local_port: 4500,
+        remote_port: 31000,
+    };
+    a.update_sa_path(id_a, ip("10.9.9.9"), ip(B), Some(encap_a))
+        .unwrap();
+    b.update_sa_path(id_b, ip(B), moved.ip(), Some(encap_b))
+        .unwrap();
+    let info = b.sa_info(id_b).unwrap();
+    assert_eq!((info.local_addr, info.remote_addr), (ip(B), moved.ip()));
+    assert_eq!(info.udp_encap, Some(encap_b));
+    assert_eq!(a.sa_info(id_a).unwrap().local_addr, ip("10.9.9.9"));
+    // A continues at 4; B takes it from the new address as not moved.
+    let (ab, ba) = packets(Mode::Tunnel, 4);
+    let (o, payload) = seal_udp(&a, &ab);
+    assert!(
+        matches!(o, UdpOutbound::Send { seq: 4, to, .. } if to == sa_b),
+        "{o:?}"
+    );
+    let (mut s, len) = storage(&payload);
+    let mut buf = PacketBuf::new(&mut s[..], MAX_HEADROOM, len).unwrap();
+    let i = reader.process_inbound_udp(T, sa_b, moved, &mut buf);
+    assert!(
+        matches!(
+            i,
+            UdpInbound::Deliver {
+                seq: 4,
+                peer_moved: false,
+                ..
+            }
+        ),
+        "{i:?}"
+    );
+    assert_eq!(buf.body(), &ab[..]);
+    // The window remembers packet 1 across the move.
+    let (i, _) = open_udp(&b, sa_b, moved, &first);
+    assert!(matches!(i, UdpInbound::Drop(DropReason::Replay)), "{i:?}");
+    // B's answers go to the new address and port.
+    let (o, _) = seal_udp(&b, &ba);
+    assert!(
+        matches!(o, UdpOutbound::Send { seq: 1, to, .. } if to == moved),
+        "{o:?}"
+    );
+    // Without a NAT on the new path: plain ESP, outer header from the new address.
+    a.update_sa_path(id_a, ip("10.9.9.9"), ip(B), None).unwrap();
+    let (ab, _) = packets(Mode::Tunnel, 5);
+    let (o, wire) = seal_ip(&a, &ab);
+    assert!(matches!(o, Outbound::Protect { seq: 5, .. }), "{o:?}");
+    assert_eq!(wire[9], 50, "ESP, not UDP");
+    assert_eq!(&wire[12..16], &[10, 9, 9, 9]);
+    assert_eq!(&wire[16..20], &ip_octets(B));
+    assert_eq!(u32::from_be_bytes(wire[24..28].try_into().unwrap()), 5);
+    // Mixed families are refused and change nothing.
+    assert!(a
+        .update_sa_path(id_a, ip("2001:db8::1"), ip(B), None)
+        .is_err());
+    assert_eq!(a.sa_info(id_a).unwrap().local_addr, ip("10.9.9.9"));
+    assert!(b
+        .update_sa_path(ipsec_sad::SaId(999), ip(B), ip(A), None)
+        .is_err());
+}
+
+fn ip_octets(s: &str) -> [u8; 4] {
+    match ip(s) {
+        IpAddr::V4(v) => v.octets(),
+        IpAddr::V6(_) => unreachable!(),
+    }
+}
