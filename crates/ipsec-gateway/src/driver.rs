@@ -565,6 +565,41 @@ impl Driver {
         self.pools = pools;
     }
 
+    /// Our address `old` went away or changed to `new` (the embedder noticed: an
+    /// interface down, a new lease, a failed send with EADDRNOTAVAIL): every
+    /// established IKE SA whose local address is `old` moves to `new` with MOBIKE
+    /// (RFC 4555 §3.5, [`IkeEndpoint::update_path`](ipsec::ike::IkeEndpoint::update_path)):
+    /// an UPDATE_SA_ADDRESSES goes out from `new`, and its answer moves the Child SAs
+    /// in the SAD ([`Notice::PathUpdated`]). Without MOBIKE the IKE SA moves at once
+    /// and checks liveness (a peer that sees us behind a NAT follows us). IKE SAs we
+    /// are the MOBIKE responder of cannot move and are left alone. `new`'s port is
+    /// the one we receive IKE on (4500). Returns how many IKE SAs were moved.
+    pub fn local_address_changed(
+        &mut self,
+        now: Instant,
+        old: std::net::IpAddr,
+        new: std::net::SocketAddr,
+    ) -> usize {
+        let mut moved = 0;
+        for h in self.endpoint.sa_handles() {
+            let Some((local, _)) = self.endpoint.addresses(h) else {
+                continue;
+            };
+            if local.ip() != old || !self.endpoint.is_established(h) {
+                continue;
+            }
+            match self.endpoint.update_path(now, h, new) {
+                Ok(mobike) => {
+                    moved += 1;
+                    tracing::info!(sa = %h, %old, %new, mobike, "local address changed: IKE SA moves");
+                }
+                Err(e) => tracing::debug!(sa = %h, error = %e, "IKE SA not moved"),
+            }
+        }
+        self.drain(now);
+        moved
+    }
+
     /// The SAD's id of Child SA `child`, while it is installed.
     pub fn child_sad_id(&self, child: ChildSaId) -> Option<SaId> {
         self.children.get(&child).and_then(|c| c.sad)

@@ -150,6 +150,7 @@ fn rig_responder_parses_and_converts() {
     );
     assert_eq!(ike.mode, Mode::Tunnel);
     assert!(ike.force_udp_encap);
+    assert!(!c.mobike && !ike.mobike, "mobike = no");
     assert_eq!(ike.ike_rekey, Some(Duration::from_secs(4 * 3600)));
     assert_eq!(ike.child_rekey, Some(Duration::from_secs(3600)));
     assert_eq!(ike.dpd, None);
@@ -229,7 +230,10 @@ fn defaults_are_strongswans() {
     assert_eq!(c, &expect);
     assert_eq!((c.version, c.local_port, c.remote_port), (0, 500, 500));
     assert_eq!((c.rekey_time, c.dpd_delay), (Seconds(14400), Seconds(0)));
-    assert!(!c.encap && c.fragmentation);
+    assert!(
+        !c.encap && c.fragmentation && c.mobike,
+        "mobike defaults to yes"
+    );
     let k = &c.children[0];
     assert_eq!(
         (k.local_ts.clone(), k.remote_ts.clone()),
@@ -286,7 +290,7 @@ fn every_error_names_file_and_line() {
             5,
             |k| matches!(k, ConfErrorKind::UnsupportedKey { key, .. } if key == "connections.c.unique"),
         ),
-        (conn("mobike = yes"), 5, |k| {
+        (conn("mobike = maybe"), 5, |k| {
             matches!(k, ConfErrorKind::BadValue { .. })
         }),
         (conn("version = 1"), 5, |k| {

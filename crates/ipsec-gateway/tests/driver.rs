@@ -807,3 +807,95 @@ fn client_follows_a_redirect_to_the_second_gateway() {
     assert_eq!(nodes[1].driver.counters().peers_redirected, 1);
     assert_eq!(carry(&nodes[2], &nodes[1], now, &p).unwrap(), p);
 }
+
+/// MOBIKE (RFC 4555) through the drivers: the road warrior's address changes, its
+/// driver moves the IKE SA (`local_address_changed`), the gateway follows the
+/// UPDATE_SA_ADDRESSES and moves the Child SA in its SAD, and ESP keeps flowing both
+/// ways on the same SAs, with their sequence numbers going on.
+#[test]
+fn a_road_warrior_moves_and_esp_continues() {
+    let now = Instant::from_secs(100);
+    let gw_cfg = conn("rw", "gw.example", None, "", "10.0.0.0/16", "10.0.0.0/8");
+    let gw = node(
+        "192.0.2.1",
+        vec![spec(gw_cfg, "192.0.2.1", None, StartAction::default())],
+        secrets(&[("p1.example", "key-of-p1-0123456789")]),
+    );
+    let cfg = conn(
+        "gw",
+        "p1.example",
+        Some("gw.example"),
+        "key-of-p1-0123456789",
+        "10.1.0.0/16",
+        "10.0.0.0/16",
+    );
+    let rw = node(
+        "192.0.2.11",
+        vec![spec(cfg, "192.0.2.11", Some("192.0.2.1"), START)],
+        secrets(&[]),
+    );
+    let mut nodes = vec![gw, rw];
+    nodes[0].driver.keep_notices(true);
+    nodes[1].driver.start(now);
+    pump(&mut nodes, now);
+    let out = packet("10.1.0.5", "10.0.0.7");
+    let back = packet("10.0.0.7", "10.1.0.5");
+    assert_eq!(carry(&nodes[1], &nodes[0], now, &out).unwrap(), out);
+    assert_eq!(carry(&nodes[0], &nodes[1], now, &back).unwrap(), back);
+    let gw_sa = nodes[0].sad.sa_ids()[0];
+    let rw_sa = nodes[1].sad.sa_ids()[0];
+    let seq_before = nodes[0].sad.sa_info(gw_sa).unwrap().last_seq;
+
+    // The road warrior's address changes.
+    let old: IpAddr = "192.0.2.11".parse().unwrap();
+    let new: IpAddr = "192.0.2.51".parse().unwrap();
+    nodes[1].ip = new;
+    let moved = nodes[1]
+        .driver
+        .local_address_changed(now, old, SocketAddr::new(new, 4500));
+    assert_eq!(moved, 1);
+    // The gateway, a MOBIKE responder, cannot move its own address.
+    let gw_ip = nodes[0].ip;
+    assert_eq!(
+        nodes[0]
+            .driver
+            .local_address_changed(now, gw_ip, SocketAddr::new(gw_ip, 4500)),
+        0
+    );
+    pump(&mut nodes, now);
+
+    // Same SAs on both sides, now on the new path.
+    assert_eq!(nodes[0].sad.sa_ids(), vec![gw_sa]);
+    assert_eq!(nodes[1].sad.sa_ids(), vec![rw_sa]);
+    let info = nodes[0].sad.sa_info(gw_sa).unwrap();
+    assert_eq!(info.remote_addr, new);
+    assert!(info.udp_encap.is_some());
+    assert_eq!(nodes[1].sad.sa_info(rw_sa).unwrap().local_addr, new);
+    let mut notices = Vec::new();
+    while let Some(n) = nodes[0].driver.poll_notice() {
+        notices.push(n);
+    }
+    assert!(
+        notices
+            .iter()
+            .any(|n| matches!(n, Notice::PathUpdated { remote, .. } if remote.ip() == new)),
+        "{notices:?}"
+    );
+    // The gateway's ESP goes to the new address, and on from the same sequence.
+    let head = 128;
+    let mut storage = vec![0u8; head + back.len() + 128];
+    storage[head..head + back.len()].copy_from_slice(&back);
+    let mut buf = PacketBuf::new(&mut storage[..], head, back.len()).unwrap();
+    match nodes[0].sad.process_outbound_udp(now, &mut buf) {
+        UdpOutbound::Send { to, seq, .. } => {
+            assert_eq!(to.ip(), new);
+            assert_eq!(seq, seq_before + 1);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(carry(&nodes[1], &nodes[0], now, &out).unwrap(), out);
+    assert_eq!(carry(&nodes[0], &nodes[1], now, &back).unwrap(), back);
+    let status = nodes[0].driver.status(now);
+    assert_eq!(status.ike_sas.len(), 1);
+    assert_eq!(status.ike_sas[0].state, "ESTABLISHED");
+}

@@ -229,6 +229,7 @@ impl Connection {
     /// | `force_udp_encap` | `encap` |
     /// | `fragment_mtu` | `fragmentation`: [`FRAGMENT_MTU`] or `None` |
     /// | `redirect` | `redirect_to` (ours): [`RedirectAll`](ipsec::ike::RedirectAll) |
+    /// | `mobike` | `mobike` |
     ///
     /// A `dynamic` selector is the connection's own address: `local_addrs` (for
     /// `local_ts`) or `remote_addrs` (for `remote_ts`) must then be one address.
@@ -330,6 +331,7 @@ impl Connection {
         c.ike_rekey = self.rekey_time.to_duration();
         c.dpd = self.dpd_delay.to_duration();
         c.force_udp_encap = self.encap;
+        c.mobike = self.mobike;
         c.fragment_mtu = self.fragmentation.then_some(FRAGMENT_MTU);
         if let Some(to) = &self.redirect_to {
             let gw =

@@ -356,6 +356,10 @@ pub struct Connection {
     pub encap: bool,
     /// `fragmentation` (yes): IKE fragmentation (RFC 7383).
     pub fragmentation: bool,
+    /// `mobike` (yes): MOBIKE (RFC 4555). Absent from serialized forms written
+    /// before it existed: yes.
+    #[serde(default = "yes")]
+    pub mobike: bool,
     /// `dpd_delay` (0s: off).
     pub dpd_delay: Seconds,
     /// `rekey_time` (4h; 0 = never rekey the IKE SA on our own).
@@ -403,6 +407,7 @@ impl Connection {
             proposals: vec!["default".into()],
             encap: false,
             fragmentation: true,
+            mobike: true,
             dpd_delay: Seconds(0),
             rekey_time: Seconds(4 * 3600),
             ppk_id: None,
@@ -797,4 +802,9 @@ mod tests {
         }
         assert!("10.0.0.0/24[tcp/80]".parse::<TsSpec>().is_err());
     }
+}
+
+/// The default of `mobike` when deserializing.
+fn yes() -> bool {
+    true
 }

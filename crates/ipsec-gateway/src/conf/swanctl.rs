@@ -325,13 +325,7 @@ fn connection(sec: Section) -> R<Connection> {
                             _ => parse_bool(v).map_err(bv)?,
                         }
                     }
-                    "mobike" => {
-                        if parse_bool(v).map_err(bv)? {
-                            return Err(bv(ValueError(
-                                "MOBIKE (RFC 4555) is not implemented: write mobike = no".into(),
-                            )));
-                        }
-                    }
+                    "mobike" => c.mobike = parse_bool(v).map_err(bv)?,
                     // CERTREQ goes out whenever the peer authenticates with
                     // certificates, and our chain whenever we sign (as `always`).
                     "send_certreq" => {

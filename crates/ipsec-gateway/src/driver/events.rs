@@ -2,9 +2,11 @@
 //! outbound rules, out again on delete, IKE SAs closed (counted, restarted), the SPD
 //! rebuilt when a rule comes or goes.
 
-use ipsec::core::{ChildSaParams, Instant, Mode, TrafficSelector};
+use std::net::SocketAddr;
+
+use ipsec::core::{ChildSaParams, Instant, Mode, TrafficSelector, UdpEncap};
 use ipsec::ike::{ChildSaId, CloseReason, Event, SaHandle, Transmit};
-use ipsec::sad::{Action, PolicyId, PolicyRule, SaOptions, SaTemplate, Selector, Spd};
+use ipsec::sad::{Action, PolicyId, PolicyRule, SaId, SaOptions, SaTemplate, Selector, Spd};
 use tracing::{debug, info, warn};
 
 use super::selectors::{hex, pairs, ts_range, ts_to_prefixes, ts_width};
@@ -149,9 +151,8 @@ impl Driver {
                 payload: vec![0xff],
             }),
             Event::PeerAddressChanged { remote } => {
-                // The SAD's SAs keep their address until rekeyed: noted in
-                // docs/gateway.md.
                 info!(sa = %h, %remote, "peer moved");
+                self.move_children(h, None, remote, None);
                 self.notify(|| Notice::PeerMoved { sa: h, remote });
             }
             Event::Redirected { redirect } => self.follow_redirect(now, h, redirect),
@@ -159,6 +160,22 @@ impl Driver {
                 self.counters.peers_redirected += 1;
                 info!(sa = %h, %to, "peer redirected");
                 self.notify(|| Notice::PeerRedirected { sa: h, to });
+            }
+            Event::PathUpdated {
+                local,
+                remote,
+                udp_encap,
+                ..
+            } => {
+                let encap = udp_encap.or(self.esp_in_udp);
+                info!(sa = %h, %local, %remote, udp_encap = encap.is_some(), "IKE SA path updated (MOBIKE)");
+                self.move_children(h, Some(local), remote, Some(encap));
+                self.notify(|| Notice::PathUpdated {
+                    sa: h,
+                    local,
+                    remote,
+                    udp_encap: encap,
+                });
             }
             Event::IkeSaClosed { reason } => {
                 let established = self.ikes.get(&h).is_some_and(|i| i.established);
@@ -170,6 +187,45 @@ impl Driver {
                 });
             }
             _ => {}
+        }
+    }
+
+    /// Moves the SAD's SAs of the Child SAs of IKE SA `h` to the peer's `remote`
+    /// (and our `local`, and UDP encapsulation `encap`, when given; without `encap`
+    /// an encapsulated SA keeps its local port and takes `remote`'s port), keeping
+    /// their sequence numbers and replay windows (`Sad::update_sa_path`).
+    pub(super) fn move_children(
+        &mut self,
+        h: SaHandle,
+        local: Option<SocketAddr>,
+        remote: SocketAddr,
+        encap: Option<Option<UdpEncap>>,
+    ) {
+        let ids: Vec<SaId> = self
+            .children
+            .values()
+            .filter(|c| c.ike == h)
+            .filter_map(|c| c.sad)
+            .collect();
+        for id in ids {
+            let Some(info) = self.sad.sa_info(id) else {
+                continue;
+            };
+            let local_ip = local.map_or(info.local_addr, |l| l.ip());
+            let encap = encap.unwrap_or_else(|| {
+                info.udp_encap.map(|u| UdpEncap {
+                    local_port: u.local_port,
+                    remote_port: remote.port(),
+                })
+            });
+            if let Err(e) = self.sad.update_sa_path(id, local_ip, remote.ip(), encap) {
+                warn!(sa = %h, sad = id.0, error = %e, "SA not moved to the new path");
+            }
+        }
+        for c in self.children.values_mut().filter(|c| c.ike == h) {
+            if let Some(e) = encap {
+                c.params_summary.udp_encap = e.is_some();
+            }
         }
     }
 

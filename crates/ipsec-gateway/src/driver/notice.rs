@@ -120,7 +120,8 @@ pub enum Notice {
         outbound_spi: Spi,
     },
     /// The peer's address or port changed (a NAT mapping changed, RFC 7296 §2.23).
-    /// IKE follows it; the SAD's SAs keep their address until they are rekeyed.
+    /// IKE follows it, and so do the SAD's SAs of the IKE SA (`Sad::update_sa_path`:
+    /// the new address and UDP port, our side unchanged).
     PeerMoved {
         /// The IKE SA.
         sa: SaHandle,
@@ -143,6 +144,20 @@ pub enum Notice {
         sa: SaHandle,
         /// The gateway.
         to: ipsec::ike::Gateway,
+    },
+    /// MOBIKE (RFC 4555) moved the IKE SA to `local` / `remote` (the peer's
+    /// UPDATE_SA_ADDRESSES, or the answer to ours after
+    /// [`Driver::local_address_changed`](crate::Driver::local_address_changed)); its
+    /// Child SAs in the SAD were moved with it (`Sad::update_sa_path`).
+    PathUpdated {
+        /// The IKE SA.
+        sa: SaHandle,
+        /// Our address and port.
+        local: SocketAddr,
+        /// The peer's address and port.
+        remote: SocketAddr,
+        /// UDP encapsulation of ESP on the new path.
+        udp_encap: Option<UdpEncap>,
     },
     /// The IKE SA is gone, with its Child SAs.
     IkeClosed {
@@ -170,6 +185,7 @@ impl Notice {
             | Notice::PeerMoved { sa, .. }
             | Notice::Redirected { sa, .. }
             | Notice::PeerRedirected { sa, .. }
+            | Notice::PathUpdated { sa, .. }
             | Notice::IkeClosed { sa, .. } => *sa,
         }
     }
