@@ -38,6 +38,7 @@ use crate::Backend;
 
 mod drops;
 mod plane;
+mod roam;
 
 use drops::RateLog;
 
@@ -262,6 +263,8 @@ pub fn run(args: &PeerArgs, initiate: bool) -> Result<(), String> {
         }
         // 3. What we were asked to do.
         r.tasks(now, wall)?;
+        // 4. Our address may have changed (MOBIKE).
+        r.roam(now, wall)?;
         std::thread::sleep(Duration::from_millis(1));
     }
     r.finish()
@@ -290,6 +293,8 @@ struct Run<'a> {
     sa: Option<SaHandle>,
     /// Where the served peer moved (a NAT rebinding IKE followed): ESP goes there too.
     moved: Option<SocketAddr>,
+    /// Watching our own address (MOBIKE, `peer/roam.rs`).
+    roam: roam::Roam,
     /// Installed Child SAs (their outbound SPIs, for the drop lines).
     children: BTreeMap<ChildSaId, u32>,
     current: Option<ChildSaId>,
@@ -396,6 +401,7 @@ impl<'a> Run<'a> {
             ping_src,
             sa,
             moved: None,
+            roam: roam::Roam::default(),
             children: BTreeMap::new(),
             current: None,
             buf: vec![0u8; plane::RECV_HEAD + 65536],
@@ -513,7 +519,13 @@ impl<'a> Run<'a> {
                 &self.s500
             };
             if let Err(e) = sock.send_to(&t.payload, t.remote) {
-                self.p.failures.push(format!("send to {}: {e}", t.remote));
+                if roam::address_gone(&e) && self.initiate {
+                    // Our address went away: the IKE SA moves (MOBIKE), and IKE
+                    // retransmits from the new one.
+                    self.roam.due = true;
+                } else {
+                    self.p.failures.push(format!("send to {}: {e}", t.remote));
+                }
             }
         }
         // No TUN device here: the routes of the Child SAs are not needed.
@@ -701,6 +713,24 @@ impl<'a> Run<'a> {
             }
             Notice::PeerMoved { sa: h, remote } if self.sa == Some(h) => {
                 self.moved = Some(remote);
+            }
+            Notice::PathUpdated {
+                sa: h,
+                local,
+                remote,
+                udp_encap,
+            } if self.sa == Some(h) => {
+                self.moved = Some(remote);
+                out.event(
+                    json!({"event": "path_updated", "local": local.to_string(),
+                           "remote": remote.to_string(), "udp_encap": udp_encap.is_some()}),
+                    || {
+                        format!(
+                            "IKE_SA moved (MOBIKE): {local} - {remote}, ESP in UDP {}",
+                            udp_encap.is_some()
+                        )
+                    },
+                );
             }
             Notice::IkeClosed { sa: h, reason, .. } if self.sa == Some(h) => {
                 out.event(
