@@ -306,3 +306,26 @@ fn update_path_needs_an_established_sa_and_a_known_family() {
         Err(Error::ApiMisuse(ApiMisuse::UnknownSa))
     );
 }
+
+#[test]
+fn behind_a_nat_the_update_moves_the_sa_without_nat_following() {
+    let mut a = config("@a.test");
+    a.nat_keepalive = Duration::from_secs(20);
+    let mut p = Pair::new(a, config("@b.test"), 10);
+    p.idle_horizon = Duration::from_secs(5);
+    p.nat_a = Some("203.0.113.7".parse().unwrap());
+    let h = up(&mut p);
+    let (ip, local) = moved("10.0.0.8");
+    p.a.ip = ip;
+    p.nat_a = Some("203.0.113.8".parse().unwrap());
+    assert_eq!(p.a.ep.update_path(p.now, h, local), Ok(true));
+    p.drive_for(Duration::from_secs(3));
+    // One event for the move: the path update, not also RFC 7296 §2.23's.
+    let b = path_updates(&p.b.events);
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0].1, "203.0.113.8:14500".parse().unwrap());
+    assert_eq!(
+        p.b.count(|e| matches!(e, Event::PeerAddressChanged { .. })),
+        0
+    );
+}

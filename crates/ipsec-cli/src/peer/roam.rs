@@ -1,7 +1,8 @@
 //! MOBIKE for `ipsec connect` (RFC 4555 §3.5): the sockets are bound to one local
 //! address, so once a second (or at once after a send failed with EADDRNOTAVAIL) the
 //! run asks the kernel which source address the route to the peer uses now (a
-//! connected UDP socket's local address, as `args::route_source`). When it changed,
+//! connected UDP socket's local address, as `args::route_source`). When it changed
+//! (with `--local`: only once that address is gone),
 //! both sockets are bound to the new address and the driver moves the IKE SA
 //! (`Driver::local_address_changed`: UPDATE_SA_ADDRESSES from the new address; its
 //! answer moves the Child SAs in the SAD).
@@ -53,7 +54,15 @@ impl Run<'_> {
             return Ok(());
         };
         let old = self.l4500.ip();
-        let Some(new) = route_source(remote).filter(|n| *n != old && !old.is_unspecified()) else {
+        if old.is_unspecified() {
+            return Ok(());
+        }
+        // With --local the address is the user's: move only once it is gone.
+        let gone = UdpSocket::bind(SocketAddr::new(old, 0)).is_err_and(|e| address_gone(&e));
+        if self.args.local.is_some() && !gone {
+            return Ok(());
+        }
+        let Some(new) = route_source(remote).filter(|n| *n != old) else {
             return Ok(());
         };
         let bind = |port: u16| -> Result<UdpSocket, String> {

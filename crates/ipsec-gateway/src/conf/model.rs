@@ -735,6 +735,11 @@ impl Pool {
     }
 }
 
+/// The default of `mobike` when deserializing.
+fn yes() -> bool {
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -802,9 +807,4 @@ mod tests {
         }
         assert!("10.0.0.0/24[tcp/80]".parse::<TsSpec>().is_err());
     }
-}
-
-/// The default of `mobike` when deserializing.
-fn yes() -> bool {
-    true
 }

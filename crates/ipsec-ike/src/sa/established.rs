@@ -343,7 +343,10 @@ impl IkeSa {
         let flow = match received {
             Received::Request(rh, m) => {
                 e.last_heard = now;
-                self.follow_peer(cx, path);
+                // A MOBIKE path update moves the SA itself (RFC 4555 §3.5).
+                if !(e.mobike.negotiated && m.has(NotifyType::UPDATE_SA_ADDRESSES)) {
+                    self.follow_peer(cx, path);
+                }
                 let r = Incoming {
                     now,
                     path,
