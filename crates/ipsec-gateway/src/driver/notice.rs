@@ -147,7 +147,7 @@ pub enum Notice {
     },
     /// MOBIKE (RFC 4555) moved the IKE SA to `local` / `remote` (the peer's
     /// UPDATE_SA_ADDRESSES, or the answer to ours after
-    /// [`Driver::local_address_changed`](crate::Driver::local_address_changed)); its
+    /// [`Driver::local_address_changed`](crate::driver::Driver::local_address_changed)); its
     /// Child SAs in the SAD were moved with it (`Sad::update_sa_path`).
     PathUpdated {
         /// The IKE SA.
