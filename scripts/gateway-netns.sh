@@ -478,7 +478,7 @@ declare -A TITLES=(
   [8]="road warrior: charon with EAP-MSCHAPv2 gets a virtual IP from our gateway; ping, 20 MB TCP"
   [9]="road warriors: three charon clients get distinct addresses, a wrong password fails"
   [10]="MOBIKE: the client's address moves during a 20 MB TCP transfer"
-  [11]="ipsec connect with EAP-MSCHAPv2 and a virtual IP against a charon gateway with a pool"
+  [11]="ipsec connect, then our gateway, as EAP-MSCHAPv2 road warriors with a virtual IP against a charon gateway with a pool"
   [12]="redirect: our gateway sends an established charon client, then our ipsec connect in IKE_AUTH, to our second gateway"
 )
 declare -A TIMEOUTS=([selftest]=60 [1]=100 [2]=60 [3]=60 [4]=90 [5]=90 [6]=180 [7]=60 [8]=60 [9]=90 [10]=60 [11]=60 [12]=60)

@@ -372,6 +372,53 @@ done = [e for e in ev if e.get("event") == "done"]
 print("virtual_ips", vips, "pings", len(pings), "from", sorted({p.get("from") for p in pings}), file=sys.stderr)
 sys.exit(0 if vips and vips[0].startswith("10.3.0.") and len(pings) >= 5
          and done and done[0]["ok"] else 1)' "$CASE_DIR/connect.json"
+  # b) our gateway as the road-warrior client (vips, EAP-MSCHAPv2, start_action =
+  # start): it puts the assigned address on its TUN device and routes from it
+  local c=$CASE_DIR/client
+  mkdir -p "$c/x509ca"
+  cp "$OUT/pki/root.pem" "$OUT/pki/inter.pem" "$c/x509ca/"
+  cat >"$c/gateway.conf" <<EOC
+connections {
+  rw {
+    version = 2
+    local_addrs = 198.18.0.11
+    remote_addrs = 198.18.0.1
+    vips = 0.0.0.0
+    proposals = aes128gcm16-prfsha256-x25519
+    local {
+      auth = eap-mschapv2
+      eap_id = carol
+    }
+    remote {
+      auth = pubkey
+      id = "$RW_DN"
+    }
+    children {
+      net {
+        local_ts = dynamic
+        remote_ts = 10.10.0.0/24
+        esp_proposals = aes128gcm16
+        start_action = start
+      }
+    }
+  }
+}
+secrets {
+  eap-carol {
+    id = carol
+    secret = carol-password-1
+  }
+}
+EOC
+  gw_up 11-c1 gw-c1 "$c"
+  check "11: our gateway as client has the IKE SA and Child SA" wait_for 15 gw_established "$c" 1
+  local vip; vip=$(ip -n gw-c1 -4 -o addr show dev gwtun0 | awk '{print $4}' | sed -n 's#^\(10\.3\.0\.[0-9]*\)/.*#\1#p' | head -n 1)
+  log "11: our gateway put '$vip' on gwtun0"
+  check "11: the assigned address is on our TUN device" test -n "$vip"
+  check "11: ipsec status shows it" gw_check "$c" "est(s)[0].get('virtual_ips') == ['$vip']"
+  check "11: the route to the gateway's network goes from it" \
+    bash -c "ip -n gw-c1 route get 10.10.0.1 | grep -q 'dev gwtun0 .*src $vip'"
+  check "11: ping from it through the tunnel" wait_for 5 ping_ok gw-c1 "$vip" 10.10.0.1
   stop_all; del_all_ns
 }
 
