@@ -54,23 +54,31 @@ rw_certs() {
   certs_side "$1" a-p256 ecdsa
 }
 
-# our_rw_gateway DIR ADDR [EXTRA-CONN-KEYS]: our gateway's configuration: certificate
-# for itself, EAP-MSCHAPv2 with EAP-Identity for the clients, addresses from the pool
+# our_rw_gateway DIR ADDR [EXTRA-CONN-KEYS]: our gateway's configuration and
+# credentials: certificate for itself, EAP-MSCHAPv2 with EAP-Identity for the clients,
+# addresses from the pool
 our_rw_gateway() {
-  local d=$1 addr=$2 extra=${3:-}
-  mkdir -p "$d"
-  rw_certs "$d"
-  cat >"$d/gateway.conf" <<EOC
+  mkdir -p "$1"
+  rw_certs "$1"
+  rw_gateway_conf "$1/gateway.conf" "$2" "${3:-}"
+}
+# rw_gateway_conf FILE ADDR [EXTRA-CONN-KEYS]: the remote-access gateway's swanctl.conf,
+# for our gateway and for charon alike
+rw_gateway_conf() {
+  local f=$1 addr=$2 extra=${3:-}
+  cat >"$f" <<EOC
 connections {
   rw {
     version = 2
     local_addrs = $addr
     proposals = aes128gcm16-prfsha256-x25519
+    encap = yes
     pools = rw4
     dpd_delay = 5s$extra
     local {
       auth = pubkey
       certs = a-p256.pem
+      id = "$RW_DN"
     }
     remote {
       auth = eap-mschapv2
@@ -165,6 +173,19 @@ rw_initiate() { # NAME: charon NAME initiates rw/net; fails the case if it does 
 rw_vip() {
   sw "$CASE_DIR/$1" --list-sas --ike rw 2>/dev/null \
     | sed -n 's/.*local .*\[\(.*\)\] \(10\.3\.0\.[0-9]*\).*/\2/p; s/^ *local .* \(10\.3\.0\.[0-9]*\)$/\1/p' | head -n 1
+}
+# rw_connect CASE CONNECT-ARGS...: our `ipsec connect` in gw-c1 as carol (EAP-MSCHAPv2,
+# a virtual IPv4 address) to 198.18.0.1, pinging 10.10.0.1; JSON events in
+# $CASE_DIR/connect.json; fails the case if it exits non-zero
+rw_connect() {
+  local tag=$1; shift
+  printf 'carol-password-1' >"$CASE_DIR/pw"; chmod 600 "$CASE_DIR/pw"
+  ip netns exec gw-c1 "$BIN" connect --remote 198.18.0.1 --id 198.18.0.11 \
+    --eap-identity carol --eap-password-file "$CASE_DIR/pw" --vip 0.0.0.0 \
+    --ca "$OUT/pki/root.pem" --ca "$OUT/pki/inter.pem" --remote-id "$RW_DN" \
+    --remote-ts 10.10.0.0/24 --ping 10.10.0.1 --json "$@" \
+    >"$CASE_DIR/connect.json" 2>"$CASE_DIR/connect.log" \
+    || { tail -n 30 "$CASE_DIR/connect.log" >&2; fail "$tag: ipsec connect failed"; }
 }
 # gw_control DIR LINE: one request on our gateway's control socket; prints the answer
 gw_control() {
@@ -279,17 +300,11 @@ case_10() {
   stop_proc 10-c1
   ip -n gw-c1 addr add 198.18.0.11/24 dev c1
   ip -n gw-c1 addr del 198.18.0.21/24 dev c1
-  printf 'carol-password-1' >"$CASE_DIR/pw"; chmod 600 "$CASE_DIR/pw"
   ( sleep 2
     ip -n gw-c1 addr add 198.18.0.31/24 dev c1
     ip -n gw-c1 addr del 198.18.0.11/24 dev c1
     log "10: ipsec connect's address moved 198.18.0.11 -> 198.18.0.31" ) &
-  ip netns exec gw-c1 "$BIN" connect --remote 198.18.0.1 --id 198.18.0.11 \
-    --eap-identity carol --eap-password-file "$CASE_DIR/pw" --vip 0.0.0.0 \
-    --ca "$OUT/pki/root.pem" --ca "$OUT/pki/inter.pem" --remote-id "$RW_DN" \
-    --remote-ts 10.10.0.0/24 --ping 10.10.0.1 --count 3 --rekey-child-after 5 --hold 7 --json \
-    >"$CASE_DIR/connect.json" 2>"$CASE_DIR/connect.log" \
-    || { tail -n 30 "$CASE_DIR/connect.log" >&2; fail "10: ipsec connect failed"; }
+  rw_connect 10 --count 3 --rekey-child-after 5 --hold 7
   wait
   check "10: ipsec connect moved its IKE SA with MOBIKE and pinged after the move" "$PY" -c '
 import json, sys
@@ -314,52 +329,9 @@ case_11() {
   charon_conf "$d"
   sed -i -e "s/^  load = \(.*\)$/  load = \1 $RW_EAP_PLUGINS attr/" "$d/strongswan.conf"
   rw_certs "$d/swanctl"
-  cat >"$d/swanctl/swanctl.conf" <<EOC
-connections {
-  rw {
-    version = 2
-    local_addrs = 198.18.0.1
-    pools = rw4
-    proposals = aes128gcm16-prfsha256-x25519
-    encap = yes
-    local {
-      auth = pubkey
-      certs = a-p256.pem
-      id = "$RW_DN"
-    }
-    remote {
-      auth = eap-mschapv2
-      eap_id = %any
-    }
-    children {
-      net {
-        local_ts = 10.10.0.0/24
-        esp_proposals = aes128gcm16
-      }
-    }
-  }
-}
-pools {
-  rw4 {
-    addrs = 10.3.0.0/24
-    dns = 10.10.0.53
-  }
-}
-secrets {
-  eap-carol {
-    id = carol
-    secret = carol-password-1
-  }
-}
-EOC
+  rw_gateway_conf "$d/swanctl/swanctl.conf" 198.18.0.1
   start_charon 11-g gw-g "$d" || fail "charon gateway did not start"
-  printf 'carol-password-1' >"$CASE_DIR/pw"
-  ip netns exec gw-c1 "$BIN" connect --remote 198.18.0.1 --id 198.18.0.11 \
-    --eap-identity carol --eap-password-file "$CASE_DIR/pw" --vip 0.0.0.0 \
-    --ca "$OUT/pki/root.pem" --ca "$OUT/pki/inter.pem" --remote-id "$RW_DN" \
-    --remote-ts 10.10.0.0/24 --ping 10.10.0.1 --count 5 --json \
-    >"$CASE_DIR/connect.json" 2>"$CASE_DIR/connect.log" \
-    || { tail -n 30 "$CASE_DIR/connect.log" >&2; fail "11: ipsec connect failed"; }
+  rw_connect 11 --count 5
   check "11: charon established the IKE SA and Child SA" grep -q "CHILD_SA net{1} established" "$d/charon.log"
   check "11: charon ran EAP-MSCHAPv2 with us" grep -q "EAP method EAP_MSCHAPV2 succeeded" "$d/charon.log"
   check "11: we got a virtual IP from charon's pool, pinged from it, and ended cleanly" "$PY" -c '
@@ -450,13 +422,7 @@ case_12() {
   our_rw_gateway "$CASE_DIR/g" 198.18.0.1 "
     redirect_to = 198.18.0.2"
   gw_up 12-g2 gw-g "$CASE_DIR/g"
-  printf 'carol-password-1' >"$CASE_DIR/pw"; chmod 600 "$CASE_DIR/pw"
-  ip netns exec gw-c1 "$BIN" connect --remote 198.18.0.1 --id 198.18.0.11 \
-    --eap-identity carol --eap-password-file "$CASE_DIR/pw" --vip 0.0.0.0 \
-    --ca "$OUT/pki/root.pem" --ca "$OUT/pki/inter.pem" --remote-id "$RW_DN" \
-    --remote-ts 10.10.0.0/24 --ping 10.10.0.1 --count 5 --json \
-    >"$CASE_DIR/connect.json" 2>"$CASE_DIR/connect.log" \
-    || { tail -n 30 "$CASE_DIR/connect.log" >&2; fail "12: ipsec connect failed"; }
+  rw_connect 12 --count 5
   check "12: ipsec connect was redirected in IKE_AUTH, pinged through gateway 2 and ended cleanly" "$PY" -c '
 import json, sys
 ev = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]

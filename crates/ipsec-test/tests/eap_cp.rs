@@ -254,6 +254,19 @@ fn pool(size: u8) -> Arc<TestPool> {
     })
 }
 
+/// Runs the handshake of `p`: it fails, and the responder closes with EapFailed.
+fn refused_with_eap_failure(p: &mut Pair) {
+    let h = p.connect();
+    p.drive();
+    assert!(!p.a.ep.is_established(h));
+    assert_eq!(
+        p.b.closed_reason(),
+        Some(CloseReason::AuthenticationFailed(AuthFailure::EapFailed)),
+        "{:?}",
+        p.b.events
+    );
+}
+
 fn established(p: &ipsec_test::Side) -> Option<&Event> {
     p.find(|e| matches!(e, Event::IkeSaEstablished { .. }))
 }
@@ -443,13 +456,7 @@ fn a_method_without_an_msk_keys_auth_with_sk_pi_and_sk_pr() {
         msk: true,
     };
     let mut p = Pair::new(client(Arc::new(u)), gateway(users(false), true, None), 6);
-    let h = p.connect();
-    p.drive();
-    assert!(!p.a.ep.is_established(h));
-    assert_eq!(
-        p.b.closed_reason(),
-        Some(CloseReason::AuthenticationFailed(AuthFailure::EapFailed))
-    );
+    refused_with_eap_failure(&mut p);
 }
 
 #[test]
@@ -461,13 +468,7 @@ fn a_peer_without_the_method_naks_and_fails() {
         msk: true,
     };
     let mut p = Pair::new(client(Arc::new(u)), gateway(users(true), true, None), 7);
-    let h = p.connect();
-    p.drive();
-    assert!(!p.a.ep.is_established(h));
-    assert_eq!(
-        p.b.closed_reason(),
-        Some(CloseReason::AuthenticationFailed(AuthFailure::EapFailed))
-    );
+    refused_with_eap_failure(&mut p);
 }
 
 #[test]
@@ -573,11 +574,5 @@ fn eap_mschapv2_over_ike_with_its_64_byte_msk() {
         gateway(auth, true, None),
         22,
     );
-    let h = p.connect();
-    p.drive();
-    assert!(!p.a.ep.is_established(h));
-    assert_eq!(
-        p.b.closed_reason(),
-        Some(CloseReason::AuthenticationFailed(AuthFailure::EapFailed))
-    );
+    refused_with_eap_failure(&mut p);
 }
