@@ -572,15 +572,7 @@ impl<'a> Run<'a> {
                 }
                 let dns: Vec<String> = attributes
                     .iter()
-                    .filter_map(|a| match a.value.len() {
-                        4 => <[u8; 4]>::try_from(a.value.as_slice())
-                            .ok()
-                            .map(|b| Ipv4Addr::from(b).to_string()),
-                        16 => <[u8; 16]>::try_from(a.value.as_slice())
-                            .ok()
-                            .map(|b| std::net::Ipv6Addr::from(b).to_string()),
-                        _ => None,
-                    })
+                    .filter_map(|a| a.dns_server().map(|s| s.to_string()))
                     .collect();
                 let vips: Vec<String> = virtual_ips.iter().map(|a| a.to_string()).collect();
                 let eap = eap_identity.map(|e| String::from_utf8_lossy(&e).into_owned());

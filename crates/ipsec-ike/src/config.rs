@@ -1135,6 +1135,20 @@ impl CfgAttribute {
             },
         }
     }
+
+    /// The DNS server this attribute names: the inverse of [`CfgAttribute::dns`];
+    /// `None` for another type or a value of the wrong length.
+    pub fn dns_server(&self) -> Option<IpAddr> {
+        match self.ty {
+            CfgAttrType::INTERNAL_IP4_DNS => <[u8; 4]>::try_from(self.value.as_slice())
+                .ok()
+                .map(|b| IpAddr::V4(Ipv4Addr::from(b))),
+            CfgAttrType::INTERNAL_IP6_DNS => <[u8; 16]>::try_from(self.value.as_slice())
+                .ok()
+                .map(|b| IpAddr::V6(Ipv6Addr::from(b))),
+            _ => None,
+        }
+    }
 }
 
 /// What a responder assigns one peer: its virtual addresses and the other

@@ -95,31 +95,46 @@ pub(crate) fn reply(lease: &Lease) -> Out {
     Out::Cp(CfgType::CFG_REPLY, attrs)
 }
 
+/// Most attributes besides the addresses we keep from a CFG_REPLY: more DNS servers
+/// and the like than any gateway sends.
+const MAX_REPLY_ATTRIBUTES: usize = 32;
+
 /// Initiator: the addresses and other attributes of a CFG_REPLY (empty without
-/// one). Addresses of the wrong length are skipped, as are empty attributes.
+/// one). We ask for one address per family, so the first of each family is kept
+/// (selector narrowing is then linear, not quadratic, in what a responder sends);
+/// addresses of the wrong length are skipped, as are empty attributes and those past
+/// [`MAX_REPLY_ATTRIBUTES`].
 pub(crate) fn parse_reply(m: &InMsg) -> Lease {
     let mut lease = Lease::default();
     let Some((CfgType::CFG_REPLY, attrs)) = &m.cp else {
         return lease;
     };
     for (t, v) in attrs {
+        let address = match *t {
+            CfgAttrType::INTERNAL_IP4_ADDRESS => <[u8; 4]>::try_from(v.as_slice())
+                .ok()
+                .map(|b| IpAddr::V4(Ipv4Addr::from(b))),
+            CfgAttrType::INTERNAL_IP6_ADDRESS => v
+                .get(..16)
+                .filter(|_| v.len() == 17)
+                .and_then(|b| <[u8; 16]>::try_from(b).ok())
+                .map(|b| IpAddr::V6(Ipv6Addr::from(b))),
+            _ => None,
+        };
+        if let Some(a) = address {
+            if !lease.addresses.iter().any(|o| o.is_ipv4() == a.is_ipv4()) {
+                lease.addresses.push(a);
+            }
+            continue;
+        }
         match *t {
-            CfgAttrType::INTERNAL_IP4_ADDRESS => {
-                if let Ok(b) = <[u8; 4]>::try_from(v.as_slice()) {
-                    lease.addresses.push(IpAddr::V4(Ipv4Addr::from(b)));
-                }
+            CfgAttrType::INTERNAL_IP4_ADDRESS | CfgAttrType::INTERNAL_IP6_ADDRESS => {}
+            _ if !v.is_empty() && lease.attributes.len() < MAX_REPLY_ATTRIBUTES => {
+                lease.attributes.push(CfgAttribute {
+                    ty: *t,
+                    value: v.clone(),
+                })
             }
-            CfgAttrType::INTERNAL_IP6_ADDRESS => {
-                if let Some(b) = v.get(..16).filter(|_| v.len() == 17) {
-                    if let Ok(b) = <[u8; 16]>::try_from(b) {
-                        lease.addresses.push(IpAddr::V6(Ipv6Addr::from(b)));
-                    }
-                }
-            }
-            _ if !v.is_empty() => lease.attributes.push(CfgAttribute {
-                ty: *t,
-                value: v.clone(),
-            }),
             _ => {}
         }
     }
@@ -143,4 +158,43 @@ pub(crate) fn narrow(proposed: &[TrafficSelector], vips: &[IpAddr]) -> Vec<Traff
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_keeps_one_address_per_family_and_a_bounded_number_of_attributes() {
+        let mut attrs = CfgAttrs::new();
+        for n in 1..=3u8 {
+            attrs.push((CfgAttrType::INTERNAL_IP4_ADDRESS, alloc::vec![10, 3, 0, n]));
+        }
+        let mut v6 = Ipv6Addr::LOCALHOST.octets().to_vec();
+        v6.push(128);
+        attrs.push((CfgAttrType::INTERNAL_IP6_ADDRESS, v6.clone()));
+        attrs.push((CfgAttrType::INTERNAL_IP6_ADDRESS, v6));
+        // A wrong length is no address.
+        attrs.push((CfgAttrType::INTERNAL_IP4_ADDRESS, alloc::vec![1, 2, 3]));
+        for n in 0..40u8 {
+            attrs.push((CfgAttrType::INTERNAL_IP4_DNS, alloc::vec![10, 0, 0, n]));
+        }
+        let m = InMsg {
+            cp: Some((CfgType::CFG_REPLY, attrs)),
+            ..InMsg::default()
+        };
+        let lease = parse_reply(&m);
+        assert_eq!(
+            lease.addresses,
+            [
+                IpAddr::V4(Ipv4Addr::new(10, 3, 0, 1)),
+                IpAddr::V6(Ipv6Addr::LOCALHOST)
+            ]
+        );
+        assert_eq!(lease.attributes.len(), MAX_REPLY_ATTRIBUTES);
+        assert_eq!(
+            lease.attributes[0].dns_server(),
+            Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 0)))
+        );
+    }
 }

@@ -45,6 +45,8 @@ struct Server {
     done: Option<Vec<u8>>,
     /// Sends a proof made with another password (a rogue authenticator).
     forge: bool,
+    /// Answers the peer's response with EAP-Success at once, without its proof.
+    early_success: bool,
 }
 
 impl EapServerMethod for Server {
@@ -64,6 +66,9 @@ impl EapServerMethod for Server {
             } else {
                 EapVerdict::Failure
             };
+        }
+        if data == digest(&self.password, &[b"peer", &self.challenge]) && self.early_success {
+            return EapVerdict::Success;
         }
         if data == digest(&self.password, &[b"peer", &self.challenge]) {
             let key: &[u8] = if self.forge {
@@ -88,6 +93,8 @@ struct Client {
     password: Vec<u8>,
     challenge: Option<Vec<u8>>,
     msk: bool,
+    /// The authenticator's proof checked.
+    proved: bool,
 }
 
 impl EapPeerMethod for Client {
@@ -102,12 +109,16 @@ impl EapPeerMethod for Client {
             }
             Some(c) => {
                 if data == digest(&self.password, &[b"server", c]) {
+                    self.proved = true;
                     Ok(b"ack".to_vec())
                 } else {
                     Err(EapError::AuthenticationFailed)
                 }
             }
         }
+    }
+    fn succeeded(&self) -> bool {
+        self.proved
     }
     fn msk(&self) -> Option<SecretBytes> {
         let c = self.challenge.as_ref().filter(|_| self.msk)?;
@@ -122,6 +133,7 @@ struct Users {
     users: BTreeMap<Vec<u8>, Vec<u8>>,
     msk: bool,
     forge: bool,
+    early_success: bool,
     started: Mutex<Vec<Vec<u8>>>,
 }
 
@@ -135,6 +147,7 @@ impl EapAuthenticator for Users {
             msk: self.msk,
             done: None,
             forge: self.forge,
+            early_success: self.early_success,
         }))
     }
 }
@@ -156,6 +169,7 @@ impl EapPeer for User {
                 password: self.password.as_bytes().to_vec(),
                 challenge: None,
                 msk: self.msk,
+                proved: false,
             }) as Box<dyn EapPeerMethod>
         })
     }
@@ -168,12 +182,15 @@ impl EapPeer for User {
 #[derive(Default)]
 struct TestPool {
     size: u8,
+    /// `acquire` calls.
+    acquired: Mutex<u32>,
     leases: Mutex<BTreeMap<u8, (Identity, bool)>>,
     released: Mutex<Vec<(Identity, IpAddr)>>,
 }
 
 impl AddressPool for TestPool {
     fn acquire(&self, peer: &Identity, requested: &[IpAddr]) -> Lease {
+        *self.acquired.lock().unwrap() += 1;
         if !requested.iter().any(IpAddr::is_ipv4) {
             return Lease::default();
         }
@@ -220,6 +237,7 @@ fn users(msk: bool) -> Arc<Users> {
         .collect(),
         msk,
         forge: false,
+        early_success: false,
         started: Mutex::new(Vec::new()),
     })
 }
@@ -415,7 +433,9 @@ fn an_unknown_user_is_refused() {
 #[test]
 fn without_eap_identity_the_idi_is_the_eap_identity() {
     let auth = users(true);
-    let mut c = client(user("carol", "carol-password"));
+    // Our EAP peer would answer EAP-Identity with another name: only the IDi can
+    // have named carol.
+    let mut c = client(user("someone-else", "carol-password"));
     c.local_id = Identity::Fqdn("carol".into());
     c.virtual_ips.clear();
     let mut p = Pair::new(c, gateway(auth.clone(), false, None), 4);
@@ -488,6 +508,20 @@ fn an_exhausted_pool_answers_internal_address_failure_without_a_child_sa() {
     assert!(vips_of(established(&p.a)).is_empty());
     assert!(p.a.installed().is_empty());
     assert!(p.b.installed().is_empty());
+    assert!(
+        p.a.find(|e| matches!(
+            e,
+            Event::ChildSaFailed {
+                error: ipsec_ike::Error::NotifyReceived(
+                    ipsec_ike::NotifyType::INTERNAL_ADDRESS_FAILURE
+                ),
+                ..
+            }
+        ))
+        .is_some(),
+        "{:?}",
+        p.a.events
+    );
 }
 
 #[test]
@@ -495,9 +529,10 @@ fn eap_survives_loss_duplication_and_reordering() {
     let mut up = 0;
     for seed in 0..12u64 {
         let pool = pool(8);
+        let auth = users(true);
         let mut p = Pair::new(
             client(user("carol", "carol-password")),
-            gateway(users(true), true, Some(pool.clone())),
+            gateway(auth.clone(), true, Some(pool.clone())),
             100 + seed,
         );
         p.loss_percent = 20;
@@ -506,7 +541,8 @@ fn eap_survives_loss_duplication_and_reordering() {
         let h = p.connect();
         p.drive();
         if !p.a.ep.is_established(h) {
-            // Lost past the retransmission budget: both sides gave up cleanly.
+            // Lost past the retransmission budget: the initiator gave up with a reason
+            // (the responder may have finished its side before the last loss).
             assert!(
                 p.a.closed_reason().is_some(),
                 "seed {seed}: {:?}",
@@ -520,8 +556,9 @@ fn eap_survives_loss_duplication_and_reordering() {
         assert_mirrored(ia[0].1, ib[0].1);
         assert_eq!(ia[0].1.local_ts.as_slice(), &[host([10, 3, 0, 1])]);
         // Retransmitted rounds were answered from the cache, not run twice: one
-        // lease, for one identity.
-        assert_eq!(pool.leases.lock().unwrap().len(), 1);
+        // method run and one lease.
+        assert_eq!(*auth.started.lock().unwrap(), vec![b"carol".to_vec()]);
+        assert_eq!(*pool.acquired.lock().unwrap(), 1, "seed {seed}");
     }
     assert!(up >= 8, "only {up} of 12 handshakes completed");
 }
@@ -575,4 +612,68 @@ fn eap_mschapv2_over_ike_with_its_64_byte_msk() {
         22,
     );
     refused_with_eap_failure(&mut p);
+}
+
+#[test]
+fn eap_success_before_the_method_ends_is_refused() {
+    // A rogue authenticator skips its half of the mutual proof and sends EAP-Success
+    // right after our response (no MSK on either side, so the AUTHs would agree).
+    let rogue = Arc::new(Users {
+        early_success: true,
+        ..Arc::try_unwrap(users(false)).ok().unwrap()
+    });
+    let u = User {
+        name: "carol",
+        password: "carol-password",
+        methods: vec![TEST_TYPE],
+        msk: false,
+    };
+    let mut p = Pair::new(client(Arc::new(u)), gateway(rogue, true, None), 23);
+    let h = p.connect();
+    p.drive();
+    assert!(!p.a.ep.is_established(h));
+    assert_eq!(
+        p.a.closed_reason(),
+        Some(CloseReason::AuthenticationFailed(AuthFailure::EapFailed)),
+        "{:?}",
+        p.a.events
+    );
+}
+
+#[test]
+fn a_required_ppk_cannot_be_skipped_with_eap() {
+    let mut gw = gateway(users(true), true, None);
+    gw.ppk = Some(ipsec_ike::Ppk::new(
+        b"ppk-1".to_vec(),
+        b"post-quantum-ppk-0123456789".to_vec(),
+        true,
+    ));
+    let mut p = Pair::new(client(user("carol", "carol-password")), gw, 24);
+    let h = p.connect();
+    p.drive();
+    assert!(!p.a.ep.is_established(h));
+    assert_eq!(
+        p.b.closed_reason(),
+        Some(CloseReason::from_error(ipsec_ike::Error::PeerIncompatible(
+            ipsec_ike::PeerIncompatible::PpkRequired
+        ))),
+        "{:?}",
+        p.b.events
+    );
+}
+
+#[test]
+fn dns_attributes_read_back_and_other_types_are_not_dns() {
+    for ip in [
+        IpAddr::V4(Ipv4Addr::new(10, 3, 0, 53)),
+        "2001:db8::53".parse().unwrap(),
+    ] {
+        assert_eq!(CfgAttribute::dns(ip).dns_server(), Some(ip));
+    }
+    // A netmask has a DNS server's length but is none.
+    let netmask = CfgAttribute {
+        ty: ipsec_ike_wire::CfgAttrType::INTERNAL_IP4_NETMASK,
+        value: vec![255, 255, 255, 0],
+    };
+    assert_eq!(netmask.dns_server(), None);
 }

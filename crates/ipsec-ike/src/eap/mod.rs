@@ -215,6 +215,12 @@ pub trait EapPeerMethod: Send {
     /// does not belong.
     fn process(&mut self, rng: &dyn SecureRandom, data: &[u8]) -> Result<Vec<u8>, EapError>;
 
+    /// Whether the method ran to a successful end on our side (for a method with
+    /// mutual authentication, the authenticator's proof checked). EAP-Success is
+    /// accepted only then: a Success before that (RFC 3748 §4.2 lets a peer refuse a
+    /// Success it does not expect) would skip the authenticator's proof.
+    fn succeeded(&self) -> bool;
+
     /// The Master Session Key once the method succeeded, for a method that makes one.
     fn msk(&self) -> Option<SecretBytes>;
 }

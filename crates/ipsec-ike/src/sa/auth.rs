@@ -450,6 +450,11 @@ impl IkeSa {
                 let PeerAuth::Eap { .. } = &cx.config.peer_auth else {
                     return Err(PeerMisbehaved::MissingPayload("AUTH").into());
                 };
+                // No PPK with EAP (the initiator refuses the combination too): a
+                // required one cannot be skipped by leaving out AUTH.
+                if cx.config.ppk.as_ref().is_some_and(|p| p.required) {
+                    return Err(PeerIncompatible::PpkRequired.into());
+                }
                 let peer = Identity::from_wire_or_other(id.0, &id.1);
                 if let Some(want) = &cx.config.remote_id {
                     if peer != *want {

@@ -381,6 +381,10 @@ impl EapPeerMethod for MsChapV2Peer {
         }
     }
 
+    fn succeeded(&self) -> bool {
+        matches!(self.state, PeerState::Done)
+    }
+
     fn msk(&self) -> Option<SecretBytes> {
         self.msk.as_ref().map(SecretBytes::duplicate)
     }

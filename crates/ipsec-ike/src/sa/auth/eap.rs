@@ -262,8 +262,9 @@ impl IkeSa {
                     Out::Eap(reply.to_vec().map_err(eap_failure)?)
                 }
                 (EapCode::SUCCESS, _) => {
-                    // A Success before any method ran would skip authentication.
-                    let Some(method) = c.method.as_ref() else {
+                    // A Success before a method ran to its end (or after it failed)
+                    // would skip the authenticator's proof.
+                    let Some(method) = c.method.as_ref().filter(|m| m.succeeded()) else {
                         return Err(AuthFailure::EapFailed.into());
                     };
                     c.msk = method.msk();
