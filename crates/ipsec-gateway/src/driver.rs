@@ -742,6 +742,11 @@ impl Driver {
             } else {
                 warn!(sa = %h, to = %r.to, "redirect to a name: not resolved by the driver");
             }
+            // Not followed: a `start` connection restarts as after any loss (its
+            // close, `Redirected`, does not schedule that itself).
+            if new.is_none() && self.conns()[c].start_action.start {
+                self.restarts.insert(c, now + RESTART_DELAY);
+            }
         }
         info!(sa = %h, to = %r.to, new = ?new, "redirected");
         let to = r.to;

@@ -899,3 +899,56 @@ fn a_road_warrior_moves_and_esp_continues() {
     assert_eq!(status.ike_sas.len(), 1);
     assert_eq!(status.ike_sas[0].state, "ESTABLISHED");
 }
+
+/// A redirect to a name the driver cannot resolve is not followed: a `start`
+/// connection then restarts towards its own gateway after `RESTART_DELAY`, as after
+/// any loss, instead of staying down.
+#[test]
+fn a_redirect_that_is_not_followed_restarts_the_connection() {
+    let now = Instant::from_secs(100);
+    let mut c = conn("rw", "gw.example", None, "", "10.0.0.0/16", "10.0.0.0/8");
+    c.redirect = Some(Arc::new(ipsec::ike::RedirectAll(ipsec::ike::Gateway::Fqdn(
+        "gw2.example".into(),
+    ))) as Arc<dyn ipsec::ike::Redirects>);
+    let gw = node(
+        "192.0.2.1",
+        vec![spec(c, "192.0.2.1", None, StartAction::default())],
+        secrets(&[("p1.example", "key-of-p1-0123456789")]),
+    );
+    let cfg = conn(
+        "gw",
+        "p1.example",
+        Some("gw.example"),
+        "key-of-p1-0123456789",
+        "10.1.0.0/16",
+        "10.0.0.0/16",
+    );
+    let mut client = node(
+        "192.0.2.11",
+        vec![spec(cfg, "192.0.2.11", Some("192.0.2.1"), START)],
+        secrets(&[]),
+    );
+    client.driver.keep_notices(true);
+    let mut nodes = vec![gw, client];
+    nodes[1].driver.start(now);
+    pump(&mut nodes, now);
+    assert_eq!(nodes[0].driver.counters().peers_redirected, 1);
+    assert_eq!(nodes[1].driver.counters().redirects_followed, 0);
+    let notices: Vec<Notice> = std::iter::from_fn(|| nodes[1].driver.poll_notice()).collect();
+    assert!(notices
+        .iter()
+        .any(|n| matches!(n, Notice::Redirected { new: None, .. })));
+    // Nothing goes out before the restart delay; the restart then asks gw1 again.
+    nodes[1]
+        .driver
+        .handle_timeout(now + Duration::from_millis(500));
+    assert!(nodes[1].driver.poll_transmit().is_none());
+    nodes[1]
+        .driver
+        .handle_timeout(now + ipsec_gateway::driver::RESTART_DELAY);
+    let t = nodes[1]
+        .driver
+        .poll_transmit()
+        .expect("the connection restarted");
+    assert_eq!(t.remote.ip(), "192.0.2.1".parse::<IpAddr>().unwrap());
+}
