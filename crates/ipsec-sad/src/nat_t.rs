@@ -133,7 +133,7 @@ impl Sad {
                 Some(e) if sa.protocol == SecurityProtocol::Esp => e,
                 _ => return Ok(UdpOutbound::NeedsRawIp { sa: sa.id, policy }),
             };
-            let seq = sa.seal(now, buf, &self.events, Shape::UdpPayload)?;
+            let seq = sa.seal(now, buf, &self.events, Shape::UdpPayload, &path)?;
             Ok(UdpOutbound::Send {
                 sa: sa.id,
                 spi: sa.outbound_spi,

@@ -95,7 +95,7 @@ impl Sad {
         buf: &mut PacketBuf<B>,
     ) -> Outbound {
         let sealed = self.outbound_with(now, buf, |sa, policy, buf| {
-            let seq = sa.seal(now, buf, &self.events, Shape::Datagram)?;
+            let seq = sa.seal(now, buf, &self.events, Shape::Datagram, &sa.path())?;
             Ok(Outbound::Protect {
                 sa: sa.id,
                 spi: sa.outbound_spi,

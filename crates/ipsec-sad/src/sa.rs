@@ -982,16 +982,20 @@ impl Sa {
         Ok(seq)
     }
 
-    /// Seals the packet in `buf` (an IP packet) for sending; the buffer then holds the
-    /// outer packet in the given `shape`. Returns the sequence number.
+    /// Seals the packet in `buf` (an IP packet) for sending on the SA's current path
+    /// (`path`, from [`Sa::path`]: the caller that chose the destination from it
+    /// passes the same one, so a concurrent [`Sad::update_sa_path`](crate::Sad::update_sa_path)
+    /// cannot give it the new header and the old destination); the buffer then holds
+    /// the outer packet in the given `shape`. Returns the sequence number.
     pub(crate) fn seal<B: AsRef<[u8]> + AsMut<[u8]>>(
         &self,
         now: Instant,
         buf: &mut PacketBuf<B>,
         events: &Events,
         shape: Shape,
+        path: &SaPath,
     ) -> Result<u64, DropReason> {
-        let r = self.seal_inner(now, buf, events, shape);
+        let r = self.seal_inner(now, buf, events, shape, path);
         if let Err(e) = r {
             self.count_drop(Direction::Outbound, e);
         }
@@ -1019,6 +1023,7 @@ impl Sa {
         buf: &mut PacketBuf<B>,
         events: &Events,
         shape: Shape,
+        path: &SaPath,
     ) -> Result<u64, DropReason> {
         if !self.check_time(now, events) {
             return Err(DropReason::Expired);
@@ -1033,7 +1038,6 @@ impl Sa {
             }
         };
         // A failure below burns `seq`: a gap is harmless, a reuse would not be.
-        let path = self.path.load();
         let r = match (&self.xform, &path.tunnel, &path.bare, shape) {
             (Xform::Esp { out, .. }, Some(t), _, Shape::Datagram) => {
                 let ident = self.ident.fetch_add(1, Relaxed);
