@@ -207,6 +207,10 @@ pub struct SeqRange {
 }
 
 impl SeqRange {
+    /// No numbers: an import with this range receives but sends nothing until
+    /// [`Sad::grant_outbound_seq`] gives it a block.
+    pub const NONE: SeqRange = SeqRange { first: 0, last: 0 };
+
     /// `first..=last`.
     pub const fn new(first: u64, last: u64) -> Self {
         SeqRange { first, last }
@@ -222,6 +226,22 @@ impl SeqRange {
             first: snap.last_seq.saturating_add(margin).saturating_add(1),
             last: u64::MAX,
         }
+    }
+}
+
+/// An SA's outbound sequence numbers ([`Sad::outbound_seq`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutboundSeq {
+    /// The last number handed out.
+    pub last: u64,
+    /// The last number the SA may send.
+    pub limit: u64,
+}
+
+impl OutboundSeq {
+    /// Numbers left before the SA stops sending.
+    pub fn remaining(&self) -> u64 {
+        self.limit.saturating_sub(self.last)
     }
 }
 
@@ -415,6 +435,32 @@ impl Sad {
         Ok(sa.limit_seq(last))
     }
 
+    /// Gives SA `id` the outbound sequence numbers `range` (a block a cluster store
+    /// leased to this node alone): the SA sends from `range.first` and stops after
+    /// `range.last`. Numbers of the block before that a sender already took may still
+    /// go out; numbers between the two blocks never do. This is how a node of an
+    /// anycast cluster keeps sending on a shared SA: it leases the next block before
+    /// the current one runs out ([`Sad::outbound_seq`] tells how much is left).
+    ///
+    /// # Errors
+    /// [`SadError::SeqRangeUsed`] when `range.first` is not above every number the SA
+    /// has handed out, [`SadError::SeqRangeInvalid`], [`SadError::UnknownSa`].
+    pub fn grant_outbound_seq(&self, id: SaId, range: SeqRange) -> Result<(), SadError> {
+        let sa = self.sa_arc(id).ok_or(SadError::UnknownSa(id))?;
+        sa.grant_seq(range.first, range.last)
+    }
+
+    /// SA `id`'s outbound sequence numbers: the last one handed out and the last one it
+    /// may send (numbers left: `limit - last`, when positive).
+    ///
+    /// # Errors
+    /// [`SadError::UnknownSa`].
+    pub fn outbound_seq(&self, id: SaId) -> Result<OutboundSeq, SadError> {
+        let sa = self.sa_arc(id).ok_or(SadError::UnknownSa(id))?;
+        let (last, limit) = sa.seq_state();
+        Ok(OutboundSeq { last, limit })
+    }
+
     /// Installs the SA of a snapshot at `now`. It sends with the sequence numbers of
     /// `opts.owned` only (see the module docs for why that range must be this node's
     /// alone); its replay window starts at `replay_top` with everything at or below
@@ -432,6 +478,20 @@ impl Sad {
     ) -> Result<SaId, SadError> {
         let params = snap.to_params()?;
         let SeqRange { first, last } = opts.owned;
+        if opts.owned == SeqRange::NONE {
+            // Receive only, until `grant_outbound_seq`.
+            let resume = Resume {
+                last_seq: snap.last_seq,
+                seq_ceiling: Some(snap.last_seq),
+                replay_top: snap.replay_top,
+                out_packets: snap.used.out_packets,
+                out_bytes: snap.used.out_bytes,
+                in_packets: snap.used.in_packets,
+                in_bytes: snap.used.in_bytes,
+                age: snap.used.age_ns,
+            };
+            return self.add_with(now, &params, opts.sa, resume);
+        }
         if first == 0 || first > last || first > seq_ceiling(snap.esn) {
             return Err(SadError::SeqRangeInvalid { first, last });
         }

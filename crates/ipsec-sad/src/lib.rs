@@ -21,7 +21,9 @@ mod trace;
 
 pub use classify::{ClassifyError, Direction, FlowKey, PortValue};
 pub use event::{Acquire, Event, ExpiryCause};
-pub use export::{ImportOptions, SaSnapshot, SeqRange, SnapshotKeys, SNAPSHOT_VERSION};
+pub use export::{
+    ImportOptions, OutboundSeq, SaSnapshot, SeqRange, SnapshotKeys, SNAPSHOT_VERSION,
+};
 pub use nat_t::{UdpInbound, UdpOutbound, UDP_INBOUND_HEADROOM};
 pub use process::{Inbound, Outbound, MAX_HEADROOM, MAX_TAILROOM};
 pub use sa::{InboundLookup, SaId, SaInfo, SaOptions, SadError};

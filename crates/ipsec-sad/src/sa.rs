@@ -403,9 +403,15 @@ pub(crate) struct Sa {
     xform: Xform,
     /// The last sequence number handed out; `fetch_add` makes every number unique.
     seq: AtomicU64,
-    /// The last sequence number this SA may send; only ever lowered
-    /// ([`Sa::limit_seq`]).
+    /// The last sequence number this SA may send: lowered by [`Sa::limit_seq`], moved
+    /// to a new block's end by [`Sa::grant_seq`].
     seq_limit: AtomicU64,
+    /// The first number of the block [`Sa::grant_seq`] granted last (0: no block was
+    /// granted, every number up to the limit is the SA's own).
+    seq_floor: AtomicU64,
+    /// Serializes grants and remembers the block before the current one, whose
+    /// numbers senders may have taken just before a switch.
+    seq_blocks: Mutex<SeqBlocks>,
     /// How far below the limit `Event::SeqNearExhaustion` fires.
     seq_warn_margin: u64,
     ident: AtomicU16,
@@ -449,6 +455,12 @@ pub(crate) fn seq_ceiling(esn: bool) -> u64 {
     } else {
         SeqCounter::new(false).limit()
     }
+}
+
+/// The block before the current one ([`Sa::grant_seq`]).
+#[derive(Debug, Default)]
+struct SeqBlocks {
+    previous: Option<(u64, u64)>,
 }
 
 /// Where the SA's import state starts.
@@ -639,6 +651,8 @@ impl Sa {
             xform,
             seq: AtomicU64::new(resume.last_seq.min(seq_limit)),
             seq_limit: AtomicU64::new(seq_limit),
+            seq_floor: AtomicU64::new(0),
+            seq_blocks: Mutex::new(SeqBlocks::default()),
             seq_warn_margin,
             ident: AtomicU16::new(0),
             replay: Mutex::new(window),
@@ -771,6 +785,44 @@ impl Sa {
     /// sender that took its number before the limit moved may still send it; one that
     /// takes a number after the counter is read here sees the new limit (both sides
     /// are sequentially consistent), so every number from the returned one on is free.
+    /// Makes `first..=last` the SA's block of outbound sequence numbers (numbers a
+    /// cluster store leased to this node alone). `first` must lie above every number
+    /// already handed out, so no number is ever used twice; numbers between the old
+    /// block and `first` are never sent.
+    pub(crate) fn grant_seq(&self, first: u64, last: u64) -> Result<(), SadError> {
+        if first == 0 || first > last || first > seq_ceiling(self.esn) {
+            return Err(SadError::SeqRangeInvalid { first, last });
+        }
+        let last = last.min(seq_ceiling(self.esn));
+        let mut blocks = self
+            .seq_blocks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let taken = self.seq.load(SeqCst);
+        if first <= taken {
+            return Err(SadError::SeqRangeUsed {
+                first,
+                last_seq: taken,
+            });
+        }
+        let old = (
+            self.seq_floor.load(SeqCst).max(1),
+            self.seq_limit.load(SeqCst),
+        );
+        blocks.previous = (old.0 <= old.1).then_some(old);
+        // Floor, counter, limit, in this order (see `next_seq`).
+        self.seq_floor.store(first, SeqCst);
+        self.seq.fetch_max(first - 1, SeqCst);
+        self.seq_limit.store(last, SeqCst);
+        self.fired.fetch_and(!FIRED_SEQ, SeqCst);
+        Ok(())
+    }
+
+    /// The last sequence number handed out and the last one the SA may send.
+    pub(crate) fn seq_state(&self) -> (u64, u64) {
+        (self.seq.load(SeqCst), self.seq_limit.load(SeqCst))
+    }
+
     pub(crate) fn limit_seq(&self, last: u64) -> u64 {
         let limit = self.seq_limit.fetch_min(last, SeqCst).min(last);
         let counter = self.seq.load(SeqCst);
@@ -958,7 +1010,7 @@ impl Sa {
     }
 
     /// Takes the next outbound sequence number: unique under any contention, never
-    /// reused, an error once exhausted.
+    /// reused, only from the SA's own blocks, an error once exhausted.
     fn next_seq(&self, events: &Events) -> Result<u64, DropReason> {
         // A cheap early refusal; what `limit_seq` relies on is the sequentially
         // consistent add and the limit read after it.
@@ -966,9 +1018,25 @@ impl Sa {
             return Err(DropReason::SeqExhausted);
         }
         let seq = self.seq.fetch_add(1, SeqCst).saturating_add(1);
+        // The limit before the floor: `grant_seq` stores the floor before the limit,
+        // so a sender that sees a new limit sees its floor too, and a number taken
+        // before a switch (below the new floor) cannot pass as one of the new block.
         let limit = self.seq_limit.load(SeqCst);
-        if seq > limit {
-            return Err(DropReason::SeqExhausted);
+        let floor = self.seq_floor.load(SeqCst);
+        if seq > limit || seq < floor {
+            // Rare: a switch of blocks raced with this sender. Decide under the lock
+            // `grant_seq` holds while it switches.
+            let blocks = self
+                .seq_blocks
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let limit = self.seq_limit.load(SeqCst);
+            let floor = self.seq_floor.load(SeqCst);
+            let in_current = seq >= floor && seq <= limit;
+            let in_previous = blocks.previous.is_some_and(|(f, l)| seq >= f && seq <= l);
+            if !(in_current || in_previous) {
+                return Err(DropReason::SeqExhausted);
+            }
         }
         if seq >= limit.saturating_sub(self.seq_warn_margin)
             && self.fired.fetch_or(FIRED_SEQ, Relaxed) & FIRED_SEQ == 0
