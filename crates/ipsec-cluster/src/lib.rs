@@ -9,7 +9,7 @@
 //!   implementation for tests (shared by clones, with a simulated outage);
 //!   `EtcdStore` (feature `etcd`) talks to etcd's v3 API. [`StoreError::is_unavailable`]
 //!   tells "store down" apart from a refused request.
-//! - [`ClusterUrl`]: `etcd://HOST:PORT[,HOST:PORT]`.
+//! - [`ClusterUrl`] parses `etcd://HOST:PORT,HOST:PORT` (one or more endpoints).
 //! - [`ClusterKey`]: what the nodes write (SA keys) is sealed with XChaCha20-Poly1305
 //!   under a cluster key the store never sees, bound to the key name it is stored under.
 //! - [`lease_block`]: sequence-space leases. With AES-GCM and ChaCha20-Poly1305 ESP the
@@ -46,8 +46,8 @@ pub use etcd::EtcdStore;
 pub use mem::{MemStore, MEM_HISTORY};
 pub use seal::{ClusterKey, KeyError, SealError, NONCE_LEN, SEAL_OVERHEAD, SEAL_VERSION, TAG_LEN};
 pub use seq::{
-    create, lease_block, read, LeaseError, LeaseRecord, SeqBlock, CEILING_32, CEILING_64,
-    MAX_CAS_ATTEMPTS,
+    create, lease_block, lease_existing, read, LeaseError, LeaseRecord, SeqBlock, CEILING_32,
+    CEILING_64, MAX_CAS_ATTEMPTS,
 };
 pub use sizer::BlockSizer;
 pub use store::{CasOutcome, Entry, Expect, LeaseId, Store, StoreError, WatchEvent};

@@ -124,6 +124,9 @@ pub enum LeaseError {
     /// A block size of 0 was asked for.
     #[error("block size must be at least 1")]
     InvalidSize,
+    /// [`lease_existing`] found no record (the SA is gone, or not published yet).
+    #[error("no lease record")]
+    NoRecord,
     /// [`create`] found a record already there.
     #[error("a lease record already exists")]
     AlreadyExists,
@@ -212,12 +215,41 @@ pub fn lease_block(
     size: u64,
     ceiling: u64,
 ) -> Result<SeqBlock, LeaseError> {
+    lease(store, key, node, size, ceiling, true)
+}
+
+/// Leases the next block as [`lease_block`] does, but only from a record that exists:
+/// [`LeaseError::NoRecord`] when it does not. A node that did not install the SA
+/// leases with this, so that a record deleted with its SA is never created again from
+/// 1 (which would hand out numbers the installing node already used).
+///
+/// # Errors
+/// [`LeaseError::NoRecord`]; else as [`lease_block`].
+pub fn lease_existing(
+    store: &dyn Store,
+    key: &str,
+    node: &str,
+    size: u64,
+    ceiling: u64,
+) -> Result<SeqBlock, LeaseError> {
+    lease(store, key, node, size, ceiling, false)
+}
+
+fn lease(
+    store: &dyn Store,
+    key: &str,
+    node: &str,
+    size: u64,
+    ceiling: u64,
+    create: bool,
+) -> Result<SeqBlock, LeaseError> {
     if size == 0 {
         return Err(LeaseError::InvalidSize);
     }
     let mut current = store.get(key)?;
     for attempt in 0..MAX_CAS_ATTEMPTS {
         let (expect, next) = match &current {
+            None if !create => return Err(LeaseError::NoRecord),
             None => (Expect::Absent, 1),
             Some(e) => (
                 Expect::Revision(e.mod_revision),
@@ -272,6 +304,25 @@ mod tests {
     use super::*;
     use crate::MemStore;
     use std::sync::Arc;
+
+    #[test]
+    fn lease_existing_never_creates() {
+        let s = MemStore::new();
+        assert!(matches!(
+            lease_existing(&s, "seq/9", "b", 10, CEILING_32),
+            Err(LeaseError::NoRecord)
+        ));
+        assert!(read(&s, "seq/9").unwrap().is_none());
+        let a = create(&s, "seq/9", "a", 100, CEILING_32).unwrap();
+        assert_eq!((a.first, a.last), (1, 100));
+        let b = lease_existing(&s, "seq/9", "b", 10, CEILING_32).unwrap();
+        assert_eq!((b.first, b.last), (101, 110));
+        s.delete("seq/9").unwrap();
+        assert!(matches!(
+            lease_existing(&s, "seq/9", "b", 10, CEILING_32),
+            Err(LeaseError::NoRecord)
+        ));
+    }
 
     #[test]
     fn first_block_starts_at_one_and_blocks_follow() {

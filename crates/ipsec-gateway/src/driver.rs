@@ -28,6 +28,7 @@ use crate::pool::MemPool;
 mod conn;
 mod events;
 mod notice;
+mod replica;
 mod selectors;
 mod status;
 
@@ -155,6 +156,10 @@ pub struct Driver {
     esp_in_udp: Option<UdpEncap>,
     /// The address pools the connections lease from, for the status.
     pools: Vec<Arc<MemPool>>,
+    /// Install Child SAs exportable (a cluster node).
+    exportable: bool,
+    /// Other nodes' Child SAs imported here, with their rules.
+    replicas: HashMap<SaId, Vec<RuleKey>>,
 }
 
 impl std::fmt::Debug for Driver {
@@ -242,6 +247,8 @@ impl Driver {
             ike_port: 500,
             esp_in_udp: None,
             pools: Vec::new(),
+            exportable: false,
+            replicas: HashMap::new(),
         };
         d.install_traps()?;
         Ok(d)

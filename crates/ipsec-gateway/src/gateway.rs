@@ -24,6 +24,7 @@ use ipsec::ike::{Config, Identity, PeerAuth, Psk, Retransmit};
 use ipsec::sad::{AddrRange, Sad, SadConfig};
 use tracing::{debug, info, warn};
 
+use crate::cluster::{Cluster, ClusterCmd, ClusterOptions};
 use crate::conf::{select_psk, AddrSpec, Credentials, GatewayConfig, StartAction as ConfStart};
 use crate::control::{self, Command, Request};
 use crate::dataplane::{self, Dataplane, DataplaneConfig, IkeDatagram, ToControl, TunConfig};
@@ -60,6 +61,11 @@ pub struct GatewayOptions {
     /// `x509crl/`, `private/`, ...), normally the one holding the `swanctl.conf`;
     /// `None`: no certificates (every connection uses PSKs).
     pub conf_dir: Option<PathBuf>,
+    /// Join an anycast cluster ([`crate::cluster`], docs/scale-out.md): share Child
+    /// SAs and sequence-number blocks with the other nodes through the store. A
+    /// clustered gateway does not delete its IKE SAs when it stops: the other nodes
+    /// go on serving their Child SAs.
+    pub cluster: Option<ClusterOptions>,
 }
 
 impl Default for GatewayOptions {
@@ -74,6 +80,7 @@ impl Default for GatewayOptions {
             shutdown_wait: StdDuration::from_secs(3),
             retransmit: None,
             conf_dir: None,
+            cluster: None,
         }
     }
 }
@@ -463,6 +470,7 @@ pub fn run(
         )?;
         ike_sockets.insert(*a, s);
     }
+    let cluster_tx = tx.clone();
     drop(tx);
     let mut driver = Driver::new(
         inputs.base,
@@ -473,6 +481,20 @@ pub fn run(
     )
     .map_err(|e| GatewayError::Config(e.to_string()))?;
     driver.set_pools(inputs.pools);
+    let cluster = match &opts.cluster {
+        Some(c) => {
+            driver.set_exportable(true);
+            driver.keep_notices(true);
+            Some(
+                Cluster::start(c.clone(), Arc::clone(&sad), cluster_tx)
+                    .map_err(io_err(format!("cluster socket {}", c.listen)))?,
+            )
+        }
+        None => {
+            drop(cluster_tx);
+            None
+        }
+    };
     let (req_tx, req_rx) = mpsc::channel::<Request>();
     let control = match &opts.control {
         Some(p) => Some(
@@ -508,7 +530,11 @@ pub fn run(
         &req_rx,
         stop,
         opts.shutdown_wait,
+        cluster.as_ref(),
     );
+    if let Some(c) = cluster {
+        c.stop();
+    }
     routes.remove_all();
     threads_stop.store(true, Ordering::Relaxed);
     for (_, mut s) in ike_sockets {
@@ -527,6 +553,46 @@ pub fn run(
     result
 }
 
+/// Hands the driver's notices to the cluster and carries out its commands.
+fn cluster_work(driver: &mut Driver, c: &Cluster, now: Instant) {
+    while let Some(n) = driver.poll_notice() {
+        c.notice(&n);
+    }
+    while let Some(cmd) = c.poll_command() {
+        match cmd {
+            ClusterCmd::InstallReplica { key, snap } => {
+                let r = driver.install_replica(now, &snap);
+                c.replica_installed(key, r);
+            }
+            ClusterCmd::RemoveReplica { sa } => driver.remove_replica(sa),
+            ClusterCmd::RekeyChild { child } => {
+                if let Err(e) = driver.rekey_child(now, child) {
+                    warn!(error = %e, "cluster: rekey");
+                }
+            }
+        }
+    }
+    // Notices of what the commands did.
+    while let Some(n) = driver.poll_notice() {
+        c.notice(&n);
+    }
+}
+
+/// `ipsec status`: the driver's view, and the cluster's when there is one.
+fn status_json(driver: &Driver, cluster: Option<&Cluster>, now: Instant) -> String {
+    let mut v = match serde_json::to_value(driver.status(now)) {
+        Ok(v) => v,
+        Err(e) => return format!("error: {e}"),
+    };
+    if let (Some(c), Some(obj)) = (cluster, v.as_object_mut()) {
+        obj.insert(
+            "cluster".into(),
+            serde_json::to_value(c.view()).unwrap_or_default(),
+        );
+    }
+    v.to_string()
+}
+
 #[allow(clippy::too_many_arguments)]
 fn control_loop(
     driver: &mut Driver,
@@ -537,6 +603,7 @@ fn control_loop(
     requests: &Receiver<Request>,
     stop: &AtomicBool,
     shutdown_wait: StdDuration,
+    cluster: Option<&Cluster>,
 ) -> Result<(), GatewayError> {
     let sender = dp.ike_sender();
     let mut stopping: Option<Instant> = None;
@@ -556,8 +623,16 @@ fn control_loop(
                 debug!(local = %t.local, remote = %t.remote, error = %e, "send");
             }
         }
+        if let Some(c) = cluster {
+            cluster_work(driver, c, now);
+        }
         while let Some(r) = driver.poll_route() {
             routes.apply(r);
+        }
+        if stop.load(Ordering::Relaxed) && cluster.is_some() {
+            // The other nodes serve on: leave without deleting anything.
+            info!("stopping: leaving the cluster");
+            return Ok(());
         }
         if stop.load(Ordering::Relaxed) && stopping.is_none() {
             info!("stopping: deleting every IKE SA");
@@ -578,8 +653,14 @@ fn control_loop(
             .min(Duration::from_millis(50));
         match rx.recv_timeout(StdDuration::from_nanos(wait.as_nanos() as u64)) {
             Ok(ToControl::Ike(d)) => {
+                if !cluster.is_some_and(|c| c.route_ike(&d)) {
+                    driver.handle_datagram(dataplane::now(), d.local, d.remote, &d.payload);
+                }
+            }
+            Ok(ToControl::Forwarded(d)) => {
                 driver.handle_datagram(dataplane::now(), d.local, d.remote, &d.payload);
             }
+            Ok(ToControl::Wake) => {}
             Ok(ToControl::SadEvent) => driver.handle_sad_events(dataplane::now()),
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => {
@@ -592,8 +673,7 @@ fn control_loop(
         while let Ok(req) = requests.try_recv() {
             let now = dataplane::now();
             let answer = match &req.command {
-                Command::Status => serde_json::to_string(&driver.status(now))
-                    .unwrap_or_else(|e| format!("error: {e}")),
+                Command::Status => status_json(driver, cluster, now),
                 Command::Initiate(name) => match driver.initiate_by_name(now, name) {
                     Ok(()) => "initiating".into(),
                     Err(e) => format!("error: {e}"),

@@ -18,6 +18,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cluster;
 pub mod conf;
 pub mod control;
 pub mod dataplane;

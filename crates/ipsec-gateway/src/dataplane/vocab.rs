@@ -51,6 +51,12 @@ pub enum ToControl {
     /// Other events (soft expiry, sequence numbers running out) are not signalled: the
     /// control loop polls after [`Sad::handle_timeout`] anyway.
     SadEvent,
+    /// An IKE message another node of the cluster forwarded (it owns no IKE SA
+    /// here but ours): handle it, never forward it again.
+    Forwarded(IkeDatagram),
+    /// Another part of the gateway queued work for the control loop (the cluster's
+    /// commands): drain it.
+    Wake,
 }
 
 /// Where the data plane reads and writes IP packets: a TUN queue, or anything else that

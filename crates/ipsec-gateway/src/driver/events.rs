@@ -2,14 +2,14 @@
 //! outbound rules, out again on delete, IKE SAs closed (counted, restarted), the SPD
 //! rebuilt when a rule comes or goes.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use ipsec::core::{ChildSaParams, Instant, Mode, TrafficSelector, UdpEncap};
 use ipsec::ike::{ChildSaId, CloseReason, Event, SaHandle, Transmit};
 use ipsec::sad::{Action, PolicyId, PolicyRule, SaId, SaOptions, SaTemplate, Selector, Spd};
 use tracing::{debug, info, warn};
 
-use super::selectors::{hex, pairs, ts_range, ts_to_prefixes, ts_width};
+use super::selectors::{hex, pairs, ts_range, ts_to_prefixes, ts_width, RuleKey};
 use super::status::reason_label;
 use super::{ChildInfo, ChildSummary, Driver, IkeInfo, Notice, RouteChange, Rule, RESTART_DELAY};
 
@@ -281,38 +281,14 @@ impl Driver {
     ) {
         let local_ts: Vec<TrafficSelector> = params.local_ts.as_slice().to_vec();
         let remote_ts: Vec<TrafficSelector> = params.remote_ts.as_slice().to_vec();
-        let keys = pairs(&local_ts, &remote_ts);
-        let template = match params.mode {
-            Mode::Tunnel => SaTemplate::esp_tunnel(params.local_addr, params.remote_addr),
-            _ => SaTemplate::esp_transport(),
-        };
-        let mut spd_changed = false;
-        let mut policies = Vec::new();
-        for key in &keys {
-            let rule = self.rules.entry(*key).or_insert_with(|| {
-                spd_changed = true;
-                let id = PolicyId(self.next_policy);
-                self.next_policy += 1;
-                self.routes.push_back(RouteChange::Add {
-                    dst: ts_to_prefixes(&key.1),
-                    local_ts: key.0,
-                });
-                Rule {
-                    id,
-                    template,
-                    trap: None,
-                    users: 0,
-                }
-            });
-            rule.users += 1;
-            policies.push(rule.id);
-        }
-        if spd_changed {
-            if let Err(e) = self.publish_spd() {
-                warn!(error = %e, "SPD update failed");
-            }
-        }
-        let mut opts = SaOptions::new();
+        let (keys, policies) = self.bind_rules(
+            &local_ts,
+            &remote_ts,
+            params.mode,
+            params.local_addr,
+            params.remote_addr,
+        );
+        let mut opts = SaOptions::new().exportable(self.exportable);
         if let Some(p) = policies.first() {
             opts = opts.policy(*p);
         }
@@ -360,8 +336,58 @@ impl Driver {
             self.by_sad.remove(&sa);
             let _ = self.sad.remove_sa(sa);
         }
+        self.unbind_rules(c.rules);
+        debug!(child = %id, "Child SA removed");
+    }
+
+    /// Binds a Child SA's selector pairs to outbound rules, adding the rules (and
+    /// their routes) that do not exist yet; returns the pairs and their policies.
+    pub(super) fn bind_rules(
+        &mut self,
+        local_ts: &[TrafficSelector],
+        remote_ts: &[TrafficSelector],
+        mode: Mode,
+        local: IpAddr,
+        remote: IpAddr,
+    ) -> (Vec<RuleKey>, Vec<PolicyId>) {
+        let keys = pairs(local_ts, remote_ts);
+        let template = match mode {
+            Mode::Tunnel => SaTemplate::esp_tunnel(local, remote),
+            _ => SaTemplate::esp_transport(),
+        };
         let mut spd_changed = false;
-        for key in c.rules {
+        let mut policies = Vec::new();
+        for key in &keys {
+            let rule = self.rules.entry(*key).or_insert_with(|| {
+                spd_changed = true;
+                let id = PolicyId(self.next_policy);
+                self.next_policy += 1;
+                self.routes.push_back(RouteChange::Add {
+                    dst: ts_to_prefixes(&key.1),
+                    local_ts: key.0,
+                });
+                Rule {
+                    id,
+                    template,
+                    trap: None,
+                    users: 0,
+                }
+            });
+            rule.users += 1;
+            policies.push(rule.id);
+        }
+        if spd_changed {
+            if let Err(e) = self.publish_spd() {
+                warn!(error = %e, "SPD update failed");
+            }
+        }
+        (keys, policies)
+    }
+
+    /// Releases a Child SA's rules: the ones nothing else uses go, with their routes.
+    pub(super) fn unbind_rules(&mut self, keys: Vec<RuleKey>) {
+        let mut spd_changed = false;
+        for key in keys {
             let gone = match self.rules.get_mut(&key) {
                 Some(r) => {
                     r.users = r.users.saturating_sub(1);
@@ -382,7 +408,6 @@ impl Driver {
                 warn!(error = %e, "SPD update failed");
             }
         }
-        debug!(child = %id, "Child SA removed");
     }
 
     /// Writes the outbound SPD from the rules: the most specific first (RFC 4301

@@ -1,0 +1,399 @@
+//! A gateway as one node of an anycast cluster (docs/scale-out.md): every node
+//! serves the same SAs behind one address, sharing them through a store
+//! ([`ipsec_cluster::Store`], etcd in production).
+//!
+//! - **Child SAs.** The node whose IKE SA negotiates a Child SA exports it, seals the
+//!   snapshot under the cluster key and writes it to the store; every other node
+//!   imports it from its watch ([`Driver::install_replica`](crate::driver::Driver::install_replica))
+//!   and removes it when the record goes.
+//! - **Sequence numbers.** A node sends on an SA only with numbers from blocks it
+//!   leased from the SA's counter in the store with a compare-and-swap before
+//!   using them ([`ipsec_cluster::SeqSpace`]); with AEAD transforms the IV is the
+//!   sequence number, so no (key, nonce) pair is used twice across the cluster.
+//!   Block sizes follow the SA's packet rate; a node that runs out and cannot renew
+//!   stops sending on the SA.
+//! - **IKE.** The node where an IKE SA was negotiated owns it (`ike/` records on its
+//!   store lease); other nodes forward that SA's IKE messages to it
+//!   ([`forward`]).
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::thread::{self, JoinHandle};
+use std::time::Duration as StdDuration;
+
+use ipsec::ike::ChildSaId;
+use ipsec::sad::{SaId, SaSnapshot, Sad};
+use ipsec_cluster::{ClusterKey, Store};
+use tracing::{debug, warn};
+
+use crate::dataplane::{IkeDatagram, ToControl};
+use crate::driver::Notice;
+
+mod agent;
+pub mod forward;
+pub mod records;
+
+use forward::{ike_spis, Forwarded, FORWARD_NAME};
+pub use records::ClusterView;
+
+/// Called with the snapshot of every SA this node installs or imports (keys
+/// included): `ipsec gateway --keys` writes Wireshark key tables with it.
+pub type SnapshotHook = Arc<dyn Fn(&SaSnapshot) + Send + Sync>;
+
+/// How a gateway joins a cluster.
+#[derive(Clone)]
+pub struct ClusterOptions {
+    /// The shared store.
+    pub store: Arc<dyn Store>,
+    /// This node's name (unique in the cluster).
+    pub node: String,
+    /// The key records with SA keys are sealed under, and forwarded IKE messages.
+    pub key: Arc<ClusterKey>,
+    /// Where this node takes IKE messages forwarded by the others (UDP).
+    pub listen: SocketAddr,
+    /// The prefix of every key the cluster writes (default `/ipsec/`).
+    pub prefix: String,
+    /// See [`SnapshotHook`].
+    pub on_snapshot: Option<SnapshotHook>,
+}
+
+impl std::fmt::Debug for ClusterOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterOptions")
+            .field("node", &self.node)
+            .field("listen", &self.listen)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the cluster asks the control loop to do with the driver.
+#[derive(Debug)]
+pub enum ClusterCmd {
+    /// Import another node's Child SA ([`crate::driver::Driver::install_replica`]), then
+    /// answer with [`Cluster::replica_installed`].
+    InstallReplica {
+        /// Its record's key.
+        key: String,
+        /// The snapshot.
+        snap: Box<SaSnapshot>,
+    },
+    /// Remove a replica.
+    RemoveReplica {
+        /// Its SAD id.
+        sa: SaId,
+    },
+    /// Rekey one of our Child SAs: its sequence space runs out (no ESN).
+    RekeyChild {
+        /// The Child SA.
+        child: ChildSaId,
+    },
+}
+
+/// What the control loop tells the agent.
+enum AgentMsg {
+    Notice(NoticeInfo),
+    Installed {
+        key: String,
+        sa: Result<SaId, String>,
+    },
+}
+
+/// The parts of a driver notice the cluster acts on.
+#[derive(Debug)]
+enum NoticeInfo {
+    IkeUp {
+        sa: u64,
+        spis: (u64, u64),
+    },
+    IkeRekeyed {
+        sa: u64,
+        spis: (u64, u64),
+    },
+    IkeClosed {
+        sa: u64,
+    },
+    ChildUp {
+        child: ChildSaId,
+        sad: SaId,
+        spis: (u32, u32),
+        ike: u64,
+    },
+    ChildDeleted {
+        spis: (u32, u32),
+    },
+}
+
+/// Shared between the control loop, the agent and the forwarding thread.
+struct Shared {
+    /// IKE SAs that other nodes own: (spi_i, spi_r) -> their cluster address.
+    owners: RwLock<HashMap<(u64, u64), SocketAddr>>,
+    view: Mutex<ClusterView>,
+    forwarded_out: AtomicU64,
+    forwarded_in: AtomicU64,
+}
+
+/// A running cluster membership (see the module docs); [`crate::gateway::run`] owns
+/// it.
+pub struct Cluster {
+    shared: Arc<Shared>,
+    key: Arc<ClusterKey>,
+    socket: UdpSocket,
+    to_agent: Sender<AgentMsg>,
+    cmds: Receiver<ClusterCmd>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster").finish_non_exhaustive()
+    }
+}
+
+impl Cluster {
+    /// Joins: registers the node, reads the store, installs the other nodes' Child SAs
+    /// (through `to_control`), and starts the agent and the forwarding threads.
+    ///
+    /// # Errors
+    /// The forwarding socket cannot be bound, or a thread cannot start.
+    pub fn start(
+        opts: ClusterOptions,
+        sad: Arc<Sad>,
+        to_control: Sender<ToControl>,
+    ) -> std::io::Result<Self> {
+        let socket = UdpSocket::bind(opts.listen)?;
+        socket.set_read_timeout(Some(StdDuration::from_millis(200)))?;
+        let shared = Arc::new(Shared {
+            owners: RwLock::new(HashMap::new()),
+            view: Mutex::new(ClusterView {
+                node: opts.node.clone(),
+                ..ClusterView::default()
+            }),
+            forwarded_out: AtomicU64::new(0),
+            forwarded_in: AtomicU64::new(0),
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let (to_agent, agent_rx) = mpsc::channel();
+        let (cmd_tx, cmds) = mpsc::channel();
+        let key = Arc::clone(&opts.key);
+        let mut threads = Vec::new();
+        {
+            let reader = socket.try_clone()?;
+            let (key, shared, stop, tx) = (
+                Arc::clone(&key),
+                Arc::clone(&shared),
+                Arc::clone(&stop),
+                to_control.clone(),
+            );
+            threads.push(
+                thread::Builder::new()
+                    .name("cluster-forward".into())
+                    .spawn(move || forward_reader(&reader, &key, &shared, &stop, &tx))?,
+            );
+        }
+        {
+            let agent = agent::Agent::new(opts, sad, Arc::clone(&shared), cmd_tx, to_control);
+            let stop = Arc::clone(&stop);
+            threads.push(
+                thread::Builder::new()
+                    .name("cluster-agent".into())
+                    .spawn(move || agent.run(&agent_rx, &stop))?,
+            );
+        }
+        Ok(Cluster {
+            shared,
+            key,
+            socket,
+            to_agent,
+            cmds,
+            stop,
+            threads,
+        })
+    }
+
+    /// Forwards `d` to the node that owns its IKE SA, if another node does; `false`
+    /// when this node handles it (it owns the SA, nobody does, or it starts one).
+    pub fn route_ike(&self, d: &IkeDatagram) -> bool {
+        let Some((i, r)) = ike_spis(d.local.port(), &d.payload) else {
+            return false;
+        };
+        if r == 0 {
+            return false;
+        }
+        let to = {
+            let owners = self
+                .shared
+                .owners
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            owners.get(&(i, r)).copied()
+        };
+        let Some(to) = to else { return false };
+        let frame = Forwarded {
+            local: d.local,
+            remote: d.remote,
+            payload: d.payload.clone(),
+        };
+        let sealed = self.key.seal(FORWARD_NAME, &frame.encode());
+        match self.socket.send_to(&sealed, to) {
+            Ok(_) => {
+                self.shared.forwarded_out.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(e) => {
+                debug!(%to, error = %e, "forwarding an IKE message");
+                false
+            }
+        }
+    }
+
+    /// Tells the cluster what the driver did (every notice, in order).
+    pub fn notice(&self, n: &Notice) {
+        let spis = |initiator: bool, local: u64, remote: u64| {
+            if initiator {
+                (local, remote)
+            } else {
+                (remote, local)
+            }
+        };
+        let info = match n {
+            Notice::IkeUp {
+                sa,
+                initiator,
+                local_spi,
+                remote_spi,
+                ..
+            } => NoticeInfo::IkeUp {
+                sa: sa.0,
+                spis: spis(
+                    *initiator,
+                    u64::from_be_bytes(local_spi.0),
+                    u64::from_be_bytes(remote_spi.0),
+                ),
+            },
+            // After a rekey the new SA's initiator is whoever started the rekey: the
+            // agent keeps both orders (see `Agent::ike_rekeyed`).
+            Notice::IkeRekeyed {
+                sa,
+                local_spi,
+                remote_spi,
+            } => NoticeInfo::IkeRekeyed {
+                sa: sa.0,
+                spis: (
+                    u64::from_be_bytes(local_spi.0),
+                    u64::from_be_bytes(remote_spi.0),
+                ),
+            },
+            Notice::IkeClosed { sa, .. } => NoticeInfo::IkeClosed { sa: sa.0 },
+            Notice::ChildUp {
+                sa,
+                child,
+                sad: Some(id),
+                inbound_spi,
+                outbound_spi,
+                ..
+            } => NoticeInfo::ChildUp {
+                child: *child,
+                sad: *id,
+                spis: (inbound_spi.0, outbound_spi.0),
+                ike: sa.0,
+            },
+            Notice::ChildDeleted {
+                inbound_spi,
+                outbound_spi,
+                ..
+            } => NoticeInfo::ChildDeleted {
+                spis: (inbound_spi.0, outbound_spi.0),
+            },
+            _ => return,
+        };
+        let _ = self.to_agent.send(AgentMsg::Notice(info));
+    }
+
+    /// The next thing the control loop must do for the cluster.
+    pub fn poll_command(&self) -> Option<ClusterCmd> {
+        self.cmds.try_recv().ok()
+    }
+
+    /// The answer to [`ClusterCmd::InstallReplica`].
+    pub fn replica_installed(&self, key: String, sa: Result<SaId, String>) {
+        let _ = self.to_agent.send(AgentMsg::Installed { key, sa });
+    }
+
+    /// The cluster as this node sees it.
+    pub fn view(&self) -> ClusterView {
+        let mut v = self
+            .shared
+            .view
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        v.forwarded = (
+            self.shared.forwarded_out.load(Ordering::Relaxed),
+            self.shared.forwarded_in.load(Ordering::Relaxed),
+        );
+        v
+    }
+
+    /// Stops the threads (the node's records go with its store lease).
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Takes forwarded IKE messages from the other nodes to the control loop.
+fn forward_reader(
+    socket: &UdpSocket,
+    key: &ClusterKey,
+    shared: &Shared,
+    stop: &AtomicBool,
+    to: &Sender<ToControl>,
+) {
+    let mut buf = vec![0u8; 65_536];
+    while !stop.load(Ordering::Relaxed) {
+        let (n, from) = match socket.recv_from(&mut buf) {
+            Ok(x) => x,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue
+            }
+            Err(e) => {
+                warn!(error = %e, "cluster socket");
+                thread::sleep(StdDuration::from_millis(50));
+                continue;
+            }
+        };
+        let frame = match key.open(FORWARD_NAME, &buf[..n]) {
+            Ok(plain) => Forwarded::decode(&plain),
+            Err(e) => {
+                debug!(%from, error = %e, "forwarded IKE message refused");
+                continue;
+            }
+        };
+        match frame {
+            Ok(f) => {
+                shared.forwarded_in.fetch_add(1, Ordering::Relaxed);
+                let d = IkeDatagram {
+                    local: f.local,
+                    remote: f.remote,
+                    payload: f.payload,
+                };
+                if to.send(ToControl::Forwarded(d)).is_err() {
+                    return;
+                }
+            }
+            Err(e) => debug!(%from, error = %e, "forwarded IKE message malformed"),
+        }
+    }
+}

@@ -1,0 +1,697 @@
+//! The cluster agent: one thread that talks to the store for this node. It
+//! registers the node, publishes the Child SAs and IKE SAs the driver negotiates,
+//! follows the other nodes' through a watch, and leases blocks of sequence numbers
+//! for every SA this node sends on.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, PoisonError};
+use std::time::Duration;
+
+use ipsec::core::Instant;
+
+use ipsec::ike::ChildSaId;
+use ipsec::sad::{DropReason, SaId, SaSnapshot, Sad, SeqRange};
+use ipsec_cluster::{
+    create as create_seq, lease_existing, BlockSizer, ClusterKey, LeaseError, LeaseId, LeaseRecord,
+    Store, StoreError, WatchEvent, CEILING_32, CEILING_64,
+};
+use tracing::{debug, info, warn};
+
+use super::records::{BlockRecord, ChildRecord, IkeRecord, NodeRecord};
+use super::{AgentMsg, ClusterCmd, ClusterOptions, NoticeInfo, Shared, SnapshotHook};
+use crate::dataplane::ToControl;
+
+/// The TTL of a node's store lease; it is kept alive every [`KEEPALIVE`].
+const NODE_TTL: Duration = Duration::from_secs(3);
+const KEEPALIVE: Duration = Duration::from_secs(1);
+/// How often the agent looks at every SA's sequence numbers.
+const TICK: Duration = Duration::from_millis(5);
+/// A node that sent nothing on an SA for this long gives its block up when another
+/// node leases a newer one (so its numbers stay above what the peer has seen).
+const IDLE: Duration = Duration::from_millis(200);
+/// Without ESN, the owner rekeys when less than this part of the space is left.
+const REKEY_LEFT: u64 = CEILING_32 / 4;
+
+/// An SA this node sends on.
+struct Tracked {
+    sa: SaId,
+    /// Our own Child SA (we own its IKE SA) or a replica.
+    child: Option<ChildSaId>,
+    ceiling: u64,
+    block: Option<(u64, u64)>,
+    out_packets: u64,
+    exhausted: u64,
+    sampled: Instant,
+    rate: f64,
+    active: Option<Instant>,
+    rekey_asked: bool,
+}
+
+impl Tracked {
+    fn new(sa: SaId, child: Option<ChildSaId>, esn: bool, now: Instant) -> Self {
+        Tracked {
+            sa,
+            child,
+            ceiling: if esn { CEILING_64 } else { CEILING_32 },
+            block: None,
+            out_packets: 0,
+            exhausted: 0,
+            sampled: now,
+            rate: 0.0,
+            active: None,
+            rekey_asked: false,
+        }
+    }
+}
+
+pub(super) struct Agent {
+    store: Arc<dyn Store>,
+    node: String,
+    key: Arc<ClusterKey>,
+    listen: std::net::SocketAddr,
+    prefix: String,
+    on_snapshot: Option<SnapshotHook>,
+    sad: Arc<Sad>,
+    shared: Arc<Shared>,
+    cmds: Sender<ClusterCmd>,
+    wake: Sender<ToControl>,
+    sizer: BlockSizer,
+    lease: Option<LeaseId>,
+    /// SAs we send on, by record key (`<spi_in>-<spi_out>`).
+    sas: HashMap<String, Tracked>,
+    /// Replicas asked of the control loop and not answered yet.
+    installing: HashSet<String>,
+    /// Child records in the store (ours and the others').
+    children: HashMap<String, ChildRecord>,
+    /// Our IKE SAs: driver handle -> record key.
+    our_ikes: HashMap<u64, String>,
+    /// Our Child SAs not yet published (the store was down): key -> (sad, child, ike).
+    unpublished: HashMap<String, (SaId, ChildSaId, u64)>,
+    /// The others' ownership records: key -> record.
+    owners: HashMap<String, IkeRecord>,
+    nodes: HashMap<String, NodeRecord>,
+    blocks: HashMap<String, BlockRecord>,
+    blocks_leased: u64,
+    store_ok: bool,
+}
+
+fn ike_key(spis: (u64, u64)) -> String {
+    let (a, b) = (spis.0.min(spis.1), spis.0.max(spis.1));
+    format!("{a:016x}-{b:016x}")
+}
+
+fn parse_ike_key(k: &str) -> Option<(u64, u64)> {
+    let (a, b) = k.split_once('-')?;
+    Some((
+        u64::from_str_radix(a, 16).ok()?,
+        u64::from_str_radix(b, 16).ok()?,
+    ))
+}
+
+fn child_key(spis: (u32, u32)) -> String {
+    format!("{:08x}-{:08x}", spis.0, spis.1)
+}
+
+impl Agent {
+    pub(super) fn new(
+        opts: ClusterOptions,
+        sad: Arc<Sad>,
+        shared: Arc<Shared>,
+        cmds: Sender<ClusterCmd>,
+        wake: Sender<ToControl>,
+    ) -> Self {
+        let mut prefix = opts.prefix;
+        if !prefix.ends_with('/') {
+            prefix.push('/');
+        }
+        Agent {
+            store: opts.store,
+            node: opts.node,
+            key: opts.key,
+            listen: opts.listen,
+            prefix,
+            on_snapshot: opts.on_snapshot,
+            sad,
+            shared,
+            cmds,
+            wake,
+            sizer: BlockSizer::default(),
+            lease: None,
+            sas: HashMap::new(),
+            installing: HashSet::new(),
+            children: HashMap::new(),
+            our_ikes: HashMap::new(),
+            unpublished: HashMap::new(),
+            owners: HashMap::new(),
+            nodes: HashMap::new(),
+            blocks: HashMap::new(),
+            blocks_leased: 0,
+            store_ok: false,
+        }
+    }
+
+    fn k(&self, rest: &str) -> String {
+        format!("{}{rest}", self.prefix)
+    }
+
+    fn store_result<T>(&mut self, r: Result<T, StoreError>, what: &str) -> Option<T> {
+        match r {
+            Ok(v) => {
+                self.store_ok = true;
+                Some(v)
+            }
+            Err(e) => {
+                if e.is_unavailable() {
+                    self.store_ok = false;
+                }
+                warn!(error = %e, "cluster store: {what}");
+                None
+            }
+        }
+    }
+
+    pub(super) fn run(mut self, inbox: &Receiver<AgentMsg>, stop: &AtomicBool) {
+        let mut watch: Option<Receiver<WatchEvent>> = None;
+        let mut keepalive_at = crate::dataplane::now();
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let now = crate::dataplane::now();
+            if watch.is_none() {
+                watch = self.join();
+            }
+            if now >= keepalive_at {
+                self.keepalive();
+                keepalive_at = now.saturating_add(KEEPALIVE);
+            }
+            match inbox.recv_timeout(TICK) {
+                Ok(m) => self.message(m),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            while let Ok(m) = inbox.try_recv() {
+                self.message(m);
+            }
+            if let Some(w) = &watch {
+                let mut events = Vec::new();
+                while let Ok(e) = w.try_recv() {
+                    events.push(e);
+                }
+                for e in events {
+                    if matches!(e, WatchEvent::Resync) {
+                        // History lost: read everything again.
+                        watch = None;
+                        break;
+                    }
+                    self.watched(e);
+                }
+            }
+            self.retry_unpublished();
+            self.tick(crate::dataplane::now());
+            self.publish_view();
+        }
+        if let Some(l) = self.lease {
+            let _ = self.store.revoke(l);
+        }
+    }
+
+    /// Registers the node and reads the cluster; returns the watch that follows it.
+    fn join(&mut self) -> Option<Receiver<WatchEvent>> {
+        if self.lease.is_none() {
+            let r = self.store.grant(NODE_TTL);
+            self.lease = Some(self.store_result(r, "lease")?);
+            self.register();
+        }
+        let r = self.store.list(&self.prefix);
+        let (entries, rev) = self.store_result(r, "list")?;
+        let r = self.store.watch(&self.prefix, rev);
+        let w = self.store_result(r, "watch")?;
+        let present: HashSet<String> = entries.iter().map(|(k, _)| k.clone()).collect();
+        // Whatever the list no longer shows is gone.
+        let gone: Vec<String> = self
+            .children
+            .keys()
+            .filter(|k| !present.contains(&self.k(&format!("child/{k}"))))
+            .cloned()
+            .collect();
+        for k in gone {
+            self.child_gone(&k);
+        }
+        self.owners.clear();
+        self.nodes.clear();
+        self.blocks.clear();
+        for (key, entry) in entries {
+            self.watched(WatchEvent::Put { key, entry });
+        }
+        info!(node = %self.node, nodes = self.nodes.len(), child_sas = self.children.len(),
+            "joined the cluster");
+        Some(w)
+    }
+
+    fn register(&mut self) {
+        let rec = NodeRecord {
+            cluster_addr: self.listen,
+        };
+        let v = serde_json::to_vec(&rec).unwrap_or_default();
+        let r = self
+            .store
+            .put(&self.k(&format!("nodes/{}", self.node)), &v, self.lease);
+        let _ = self.store_result(r, "register");
+        let ours: Vec<String> = self.our_ikes.values().cloned().collect();
+        for k in ours {
+            self.put_owner(&k);
+        }
+    }
+
+    fn keepalive(&mut self) {
+        let Some(l) = self.lease else { return };
+        match self.store.keep_alive(l) {
+            Ok(()) => self.store_ok = true,
+            Err(StoreError::LeaseExpired) => {
+                warn!("cluster lease expired: registering again");
+                let r = self.store.grant(NODE_TTL);
+                self.lease = self.store_result(r, "lease");
+                if self.lease.is_some() {
+                    self.register();
+                }
+            }
+            Err(e) => {
+                self.store_ok = !e.is_unavailable();
+                debug!(error = %e, "cluster keepalive");
+            }
+        }
+    }
+
+    fn put_owner(&mut self, key: &str) {
+        let rec = IkeRecord {
+            owner: self.node.clone(),
+            cluster_addr: self.listen,
+        };
+        let v = serde_json::to_vec(&rec).unwrap_or_default();
+        let r = self
+            .store
+            .put(&self.k(&format!("ike/{key}")), &v, self.lease);
+        let _ = self.store_result(r, "IKE owner");
+    }
+
+    fn message(&mut self, m: AgentMsg) {
+        match m {
+            AgentMsg::Notice(n) => self.notice(n),
+            AgentMsg::Installed { key, sa } => {
+                self.installing.remove(&key);
+                match sa {
+                    Ok(sa) => {
+                        let esn = self
+                            .sad
+                            .export_sa(crate::dataplane::now(), sa)
+                            .map(|s| s.esn)
+                            .unwrap_or(true);
+                        self.sas
+                            .insert(key, Tracked::new(sa, None, esn, crate::dataplane::now()));
+                    }
+                    Err(e) => warn!(%key, error = %e, "replica refused"),
+                }
+            }
+        }
+    }
+
+    fn notice(&mut self, n: NoticeInfo) {
+        match n {
+            NoticeInfo::IkeUp { sa, spis } | NoticeInfo::IkeRekeyed { sa, spis } => {
+                if let Some(old) = self.our_ikes.remove(&sa) {
+                    let r = self.store.delete(&self.k(&format!("ike/{old}")));
+                    let _ = self.store_result(r, "IKE owner");
+                }
+                let key = ike_key(spis);
+                self.put_owner(&key);
+                self.our_ikes.insert(sa, key);
+            }
+            NoticeInfo::IkeClosed { sa } => {
+                if let Some(old) = self.our_ikes.remove(&sa) {
+                    let r = self.store.delete(&self.k(&format!("ike/{old}")));
+                    let _ = self.store_result(r, "IKE owner");
+                }
+            }
+            NoticeInfo::ChildUp {
+                child,
+                sad,
+                spis,
+                ike,
+            } => {
+                let key = child_key(spis);
+                // Our first block: what we may already have sent and a little more.
+                let boundary = self
+                    .sad
+                    .limit_outbound_seq(sad, self.sizer.min)
+                    .unwrap_or(self.sizer.min + 1);
+                let esn = self
+                    .sad
+                    .export_sa(crate::dataplane::now(), sad)
+                    .map(|s| s.esn)
+                    .unwrap_or(true);
+                let mut t = Tracked::new(sad, Some(child), esn, crate::dataplane::now());
+                t.block = Some((1, boundary - 1));
+                self.sas.insert(key.clone(), t);
+                self.unpublished.insert(key.clone(), (sad, child, ike));
+                self.publish_child(&key);
+            }
+            NoticeInfo::ChildDeleted { spis } => {
+                let key = child_key(spis);
+                self.unpublished.remove(&key);
+                if self.sas.remove(&key).is_some() {
+                    for k in [format!("child/{key}"), format!("seq/{key}")] {
+                        let r = self.store.delete(&self.k(&k));
+                        let _ = self.store_result(r, "delete Child SA");
+                    }
+                    let r = self
+                        .store
+                        .delete(&self.k(&format!("lease/{}/{key}", self.node)));
+                    let _ = self.store_result(r, "delete block");
+                }
+            }
+        }
+    }
+
+    fn retry_unpublished(&mut self) {
+        if self.unpublished.is_empty() || !self.store_ok {
+            return;
+        }
+        let keys: Vec<String> = self.unpublished.keys().cloned().collect();
+        for k in keys {
+            self.publish_child(&k);
+        }
+    }
+
+    /// Writes one of our Child SAs to the store: its sequence record first (with the
+    /// numbers we may have used as our first block), then the sealed snapshot.
+    fn publish_child(&mut self, key: &str) {
+        let Some(&(sad, _, ike)) = self.unpublished.get(key) else {
+            return;
+        };
+        let Some(first_last) = self.sas.get(key).and_then(|t| t.block.map(|b| b.1)) else {
+            return;
+        };
+        let ceiling = self.sas.get(key).map_or(CEILING_64, |t| t.ceiling);
+        let seq_key = self.k(&format!("seq/{key}"));
+        match create_seq(&*self.store, &seq_key, &self.node, first_last, ceiling) {
+            Ok(_) | Err(LeaseError::AlreadyExists) => {}
+            Err(e) => {
+                self.store_ok = !e.is_unavailable();
+                warn!(%key, error = %e, "cluster: sequence record");
+                return;
+            }
+        }
+        let snap = match self.sad.export_sa(crate::dataplane::now(), sad) {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(%key, error = %e, "cluster: export");
+                self.unpublished.remove(key);
+                return;
+            }
+        };
+        self.snapshot_hook(&snap);
+        let Some(sealed) = self.seal_snapshot(key, &snap) else {
+            return;
+        };
+        let ike = self.our_ikes.get(&ike).cloned().unwrap_or_default();
+        let rec = ChildRecord {
+            owner: self.node.clone(),
+            ike,
+            sealed,
+        };
+        let v = serde_json::to_vec(&rec).unwrap_or_default();
+        let r = self.store.put(&self.k(&format!("child/{key}")), &v, None);
+        if self.store_result(r, "publish Child SA").is_some() {
+            self.unpublished.remove(key);
+            self.children.insert(key.to_string(), rec);
+            info!(%key, "Child SA published");
+        }
+    }
+
+    fn snapshot_hook(&self, snap: &SaSnapshot) {
+        if let Some(h) = &self.on_snapshot {
+            h(snap);
+        }
+    }
+
+    fn seal_snapshot(&self, key: &str, snap: &SaSnapshot) -> Option<String> {
+        let mut json = serde_json::to_vec(snap).ok()?;
+        let sealed = self.key.seal(&format!("child/{key}"), &json);
+        zeroize::Zeroize::zeroize(&mut json);
+        Some(hex::encode(sealed))
+    }
+
+    fn open_snapshot(&self, key: &str, rec: &ChildRecord) -> Option<SaSnapshot> {
+        let sealed = hex::decode(&rec.sealed).ok()?;
+        let plain = match self.key.open(&format!("child/{key}"), &sealed) {
+            Ok(p) => p,
+            Err(e) => {
+                warn!(%key, error = %e, "Child SA record does not open under the cluster key");
+                return None;
+            }
+        };
+        serde_json::from_slice(&plain).ok()
+    }
+
+    /// A change in the store.
+    fn watched(&mut self, e: WatchEvent) {
+        let (key, entry) = match e {
+            WatchEvent::Put { key, entry } => (key, Some(entry)),
+            WatchEvent::Delete { key, .. } => (key, None),
+            WatchEvent::Resync => return,
+        };
+        let Some(rest) = key.strip_prefix(&self.prefix).map(str::to_string) else {
+            return;
+        };
+        let (kind, name) = rest.split_once('/').unwrap_or((rest.as_str(), ""));
+        match (kind, entry) {
+            ("nodes", Some(e)) => {
+                if let Ok(r) = serde_json::from_slice::<NodeRecord>(&e.value) {
+                    self.nodes.insert(name.to_string(), r);
+                }
+            }
+            ("nodes", None) => {
+                self.nodes.remove(name);
+            }
+            ("ike", Some(e)) => {
+                if let Ok(r) = serde_json::from_slice::<IkeRecord>(&e.value) {
+                    self.owners.insert(name.to_string(), r);
+                    self.publish_owners();
+                }
+            }
+            ("ike", None) => {
+                self.owners.remove(name);
+                self.publish_owners();
+            }
+            ("child", Some(e)) => {
+                let Ok(rec) = serde_json::from_slice::<ChildRecord>(&e.value) else {
+                    warn!(%name, "malformed Child SA record");
+                    return;
+                };
+                let ours = rec.owner == self.node;
+                self.children.insert(name.to_string(), rec.clone());
+                if ours || self.sas.contains_key(name) || self.installing.contains(name) {
+                    return;
+                }
+                let Some(snap) = self.open_snapshot(name, &rec) else {
+                    return;
+                };
+                self.snapshot_hook(&snap);
+                self.installing.insert(name.to_string());
+                let _ = self.cmds.send(ClusterCmd::InstallReplica {
+                    key: name.to_string(),
+                    snap: Box::new(snap),
+                });
+                let _ = self.wake.send(ToControl::Wake);
+            }
+            ("child", None) => self.child_gone(name),
+            ("seq", Some(e)) => self.seq_moved(name, &e.value),
+            ("lease", Some(e)) => {
+                if let Ok(r) = serde_json::from_slice::<BlockRecord>(&e.value) {
+                    self.blocks.insert(name.to_string(), r);
+                }
+            }
+            ("lease", None) => {
+                self.blocks.remove(name);
+            }
+            _ => {}
+        }
+    }
+
+    fn child_gone(&mut self, key: &str) {
+        self.children.remove(key);
+        if let Some(t) = self.sas.get(key) {
+            if t.child.is_none() {
+                let sa = t.sa;
+                self.sas.remove(key);
+                let _ = self.cmds.send(ClusterCmd::RemoveReplica { sa });
+                let _ = self.wake.send(ToControl::Wake);
+            }
+        }
+    }
+
+    /// Another node (or we) leased from an SA's sequence space.
+    fn seq_moved(&mut self, key: &str, value: &[u8]) {
+        let Ok(rec) = LeaseRecord::decode(value) else {
+            return;
+        };
+        let now = crate::dataplane::now();
+        let node = self.node.clone();
+        let Some(t) = self.sas.get_mut(key) else {
+            return;
+        };
+        // Without ESN, the owner rekeys before the space runs out.
+        if t.child.is_some() && t.ceiling == CEILING_32 && rec.remaining(CEILING_32) < REKEY_LEFT {
+            if let (Some(child), false) = (t.child, t.rekey_asked) {
+                t.rekey_asked = true;
+                info!(%key, next = rec.next, "sequence space running out: rekeying");
+                let _ = self.cmds.send(ClusterCmd::RekeyChild { child });
+                let _ = self.wake.send(ToControl::Wake);
+            }
+        }
+        if rec.node == node {
+            return;
+        }
+        // A newer block elsewhere: if we are idle on this SA, our rest is stale.
+        let idle = t
+            .active
+            .is_none_or(|a| now.saturating_duration_since(a) > IDLE);
+        if idle && t.block.is_some() {
+            let _ = self.sad.limit_outbound_seq(t.sa, 0);
+            t.block = None;
+            debug!(%key, "block given up: another node leased a newer one");
+        }
+    }
+
+    /// Leases blocks for the SAs that need them.
+    fn tick(&mut self, now: Instant) {
+        let keys: Vec<String> = self.sas.keys().cloned().collect();
+        for key in keys {
+            let Some(t) = self.sas.get_mut(&key) else {
+                continue;
+            };
+            let Some(stats) = self.sad.sa_stats(t.sa) else {
+                continue;
+            };
+            let exhausted = stats.drops.get(DropReason::SeqExhausted);
+            let starved = exhausted > t.exhausted;
+            t.exhausted = exhausted;
+            if stats.out_packets > t.out_packets {
+                t.active = Some(now);
+            }
+            let dt = now.saturating_duration_since(t.sampled);
+            if dt >= Duration::from_millis(100) {
+                let r = BlockSizer::rate(stats.out_packets.saturating_sub(t.out_packets), dt);
+                t.rate = if t.rate == 0.0 {
+                    r
+                } else {
+                    0.5 * t.rate + 0.5 * r
+                };
+                t.out_packets = stats.out_packets;
+                t.sampled = now;
+            }
+            let Ok(seq) = self.sad.outbound_seq(t.sa) else {
+                continue;
+            };
+            let recently = t
+                .active
+                .is_some_and(|a| now.saturating_duration_since(a) < IDLE);
+            let renew =
+                starved || (recently && self.sizer.should_renew(seq.remaining(), t.rate.max(1.0)));
+            if !renew {
+                continue;
+            }
+            let size = self.sizer.size_for_rate(t.rate);
+            let (sa, ceiling) = (t.sa, t.ceiling);
+            self.lease(&key, sa, size, ceiling);
+        }
+    }
+
+    fn lease(&mut self, key: &str, sa: SaId, size: u64, ceiling: u64) {
+        let seq_key = self.k(&format!("seq/{key}"));
+        match lease_existing(&*self.store, &seq_key, &self.node, size, ceiling) {
+            Ok(b) => {
+                self.store_ok = true;
+                match self
+                    .sad
+                    .grant_outbound_seq(sa, SeqRange::new(b.first, b.last))
+                {
+                    Ok(()) => {
+                        self.blocks_leased += 1;
+                        if let Some(t) = self.sas.get_mut(key) {
+                            t.block = Some((b.first, b.last));
+                        }
+                        let rec = BlockRecord {
+                            first: b.first,
+                            last: b.last,
+                        };
+                        let v = serde_json::to_vec(&rec).unwrap_or_default();
+                        let r = self.store.put(
+                            &self.k(&format!("lease/{}/{key}", self.node)),
+                            &v,
+                            self.lease,
+                        );
+                        let _ = self.store_result(r, "block record");
+                        debug!(%key, first = b.first, last = b.last, "block leased");
+                    }
+                    Err(e) => warn!(%key, error = %e, "granted block refused"),
+                }
+            }
+            Err(e) => {
+                if e.is_unavailable() {
+                    self.store_ok = false;
+                }
+                debug!(%key, error = %e, "no block leased");
+            }
+        }
+    }
+
+    fn publish_owners(&self) {
+        let me = &self.node;
+        let map = self
+            .owners
+            .iter()
+            .filter(|(_, r)| &r.owner != me)
+            .filter_map(|(k, r)| Some((parse_ike_key(k)?, r.cluster_addr)))
+            .flat_map(|((a, b), addr)| [((a, b), addr), ((b, a), addr)])
+            .collect();
+        *self
+            .shared
+            .owners
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = map;
+    }
+
+    fn publish_view(&self) {
+        let mut v = self
+            .shared
+            .view
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        v.store_ok = self.store_ok;
+        v.nodes = self
+            .nodes
+            .iter()
+            .map(|(n, r)| (n.clone(), r.cluster_addr))
+            .collect();
+        v.nodes.sort();
+        v.owners = self
+            .owners
+            .iter()
+            .map(|(k, r)| (k.clone(), r.owner.clone()))
+            .collect();
+        v.owners.sort();
+        v.leases = self
+            .blocks
+            .iter()
+            .filter_map(|(k, r)| {
+                let (node, sa) = k.split_once('/')?;
+                Some((node.to_string(), sa.to_string(), r.first, r.last))
+            })
+            .collect();
+        v.leases.sort();
+        v.child_sas = self.children.len();
+        v.replicas = self.sas.values().filter(|t| t.child.is_none()).count();
+        v.blocks_leased = self.blocks_leased;
+    }
+}

@@ -1,0 +1,67 @@
+//! What a cluster keeps in its store, under the cluster's prefix (docs/scale-out.md,
+//! "Store layout"), and the view `ipsec status` shows of it.
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// `nodes/<node>`: a node is up while its store lease lives.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NodeRecord {
+    /// Where it takes forwarded IKE messages.
+    pub cluster_addr: SocketAddr,
+}
+
+/// `ike/<spi_i>-<spi_r>`: the node that owns an IKE SA (attached to its lease).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct IkeRecord {
+    /// The owner's name.
+    pub owner: String,
+    /// Where to forward its IKE messages.
+    pub cluster_addr: SocketAddr,
+}
+
+/// `child/<spi_in>-<spi_out>`: a Child SA for every node to install.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ChildRecord {
+    /// The node whose IKE SA negotiated it.
+    pub owner: String,
+    /// That IKE SA (`<spi_i>-<spi_r>`).
+    pub ike: String,
+    /// The SA's snapshot (`ipsec_sad::SaSnapshot` as JSON, keys included), sealed
+    /// under the cluster key with the record's key as its name, in hex.
+    pub sealed: String,
+}
+
+/// `lease/<node>/<sa>`: the block of sequence numbers a node holds now (for the
+/// status; the truth is `seq/<sa>`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BlockRecord {
+    /// First number.
+    pub first: u64,
+    /// Last number.
+    pub last: u64,
+}
+
+/// The cluster as this node sees it (`ipsec status`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ClusterView {
+    /// This node's name.
+    pub node: String,
+    /// Whether the last store call succeeded.
+    pub store_ok: bool,
+    /// Nodes that are up: name and cluster address.
+    pub nodes: Vec<(String, SocketAddr)>,
+    /// IKE SAs and their owners.
+    pub owners: Vec<(String, String)>,
+    /// Blocks of sequence numbers: node, SA, first, last.
+    pub leases: Vec<(String, String, u64, u64)>,
+    /// Child SAs in the store.
+    pub child_sas: usize,
+    /// Of them, imported here from other nodes.
+    pub replicas: usize,
+    /// Blocks this node leased since it started.
+    pub blocks_leased: u64,
+    /// IKE messages forwarded to their owner, and received from other nodes.
+    pub forwarded: (u64, u64),
+}
