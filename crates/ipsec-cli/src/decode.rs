@@ -135,6 +135,9 @@ struct Sas<'a> {
     provider: &'static CryptoProvider,
     esp: HashMap<(u32, IpAddr), Option<DecodeSa>>,
     ah: HashMap<(u32, IpAddr), Option<DecodeAhSa>>,
+    /// The replay window decryption runs with (0: every frame is opened, duplicates
+    /// too).
+    window: u32,
 }
 
 impl Sas<'_> {
@@ -157,7 +160,7 @@ impl Sas<'_> {
                     let keys =
                         KeyMaterial::new(&r.encr_key, &r.integ_key).map_err(|e| e.to_string())?;
                     let window = if r.integ.is_some() || r.encr.is_combined() {
-                        DECODE_WINDOW
+                        self.window
                     } else {
                         0
                     };
@@ -226,13 +229,25 @@ impl Sas<'_> {
     }
 }
 
+/// How [`run`] decodes and prints.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DecodeOptions {
+    /// One JSON object per frame.
+    pub json: bool,
+    /// Leave the inner packet out of the JSON.
+    pub brief: bool,
+    /// Open every ESP frame, also duplicates and ones far behind (no replay window).
+    pub no_replay_check: bool,
+}
+
 /// Decodes a capture.
 pub fn run(
     keys: &[PathBuf],
     capture: &Path,
-    json: bool,
+    opts: DecodeOptions,
     provider: &'static CryptoProvider,
 ) -> Result<(), String> {
+    let json = opts.json;
     let mut tables = KeyTables::default();
     for k in keys {
         tables.load(k)?;
@@ -243,6 +258,11 @@ pub fn run(
         provider,
         esp: HashMap::new(),
         ah: HashMap::new(),
+        window: if opts.no_replay_check {
+            0
+        } else {
+            DECODE_WINDOW
+        },
     };
     let mut counts: HashMap<String, u64> = HashMap::new();
     for (i, f) in frames.iter().enumerate() {
@@ -257,6 +277,10 @@ pub fn run(
         };
         if let Some(m) = v.as_object_mut() {
             m.insert("time".into(), json!(f.time.as_secs_f64()));
+            if opts.brief {
+                m.remove("inner");
+                m.remove("summary");
+            }
         }
         let key = format!(
             "{} {}",
@@ -426,8 +450,11 @@ fn esp(n: usize, ip: &[u8], o: &Outer, at: usize, sas: &mut Sas<'_>) -> Value {
     };
     let spi = u32::from_be_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]);
     let seq = u32::from_be_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]);
+    // The 8 bytes after the header: the whole explicit IV of the AEAD transforms (RFC
+    // 4106 §3.1, RFC 7634 §2), the start of a CBC IV.
+    let iv = ip.get(at + 8..at + 16).map(hex::encode).unwrap_or_default();
     let base = json!({"frame": n, "proto": "esp", "spi": format!("0x{spi:08x}"), "seq": seq,
-                      "src": o.src.to_string(), "dst": o.dst.to_string()});
+                      "iv": iv, "src": o.src.to_string(), "dst": o.dst.to_string()});
     let with = |mut v: Value, extra: Value| {
         if let (Some(m), Some(e)) = (v.as_object_mut(), extra.as_object()) {
             m.extend(e.clone());

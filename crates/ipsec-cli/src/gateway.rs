@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use ipsec_gateway::cluster::{ClusterOptions, SnapshotHook};
 use ipsec_gateway::conf::load_swanctl;
 use ipsec_gateway::gateway::{self, GatewayOptions};
 use serde_json::Value;
@@ -51,6 +52,24 @@ pub struct GatewayArgs {
     /// Crypto provider.
     #[arg(long, value_enum, default_value = "composed")]
     pub backend: Backend,
+    /// Join an anycast cluster through this store (`etcd://HOST:PORT[,HOST:PORT]`;
+    /// needs a build with the `etcd` feature); docs/scale-out.md.
+    #[arg(long, value_name = "URL", requires_all = ["node", "cluster_key", "cluster_listen"])]
+    pub cluster: Option<String>,
+    /// This node's name in the cluster.
+    #[arg(long, value_name = "NAME")]
+    pub node: Option<String>,
+    /// The cluster key: 64 hex characters (32 bytes) that seal SA keys in the store.
+    #[arg(long, value_name = "FILE")]
+    pub cluster_key: Option<PathBuf>,
+    /// Where this node takes IKE messages the other nodes forward (UDP, on the
+    /// cluster network).
+    #[arg(long, value_name = "ADDR")]
+    pub cluster_listen: Option<SocketAddr>,
+    /// With --cluster: append every SA this node installs or imports to DIR/esp_sa
+    /// (Wireshark's key table, for `ipsec decode`).
+    #[arg(long, value_name = "DIR", requires = "cluster")]
+    pub keys: Option<PathBuf>,
 }
 
 /// Runs the gateway until SIGINT or SIGTERM.
@@ -100,6 +119,9 @@ pub fn run(args: &GatewayArgs) -> Result<(), String> {
     if let Some(w) = args.workers {
         opts.workers = w;
     }
+    if let Some(url) = &args.cluster {
+        opts.cluster = Some(cluster_options(args, url)?);
+    }
     gateway::run(
         &conf,
         &opts,
@@ -112,6 +134,102 @@ pub fn run(args: &GatewayArgs) -> Result<(), String> {
         },
     )
     .map_err(|e| e.to_string())
+}
+
+/// The cluster options of `--cluster` and its companions.
+fn cluster_options(args: &GatewayArgs, url: &str) -> Result<ClusterOptions, String> {
+    let url = ipsec_cluster::ClusterUrl::parse(url).map_err(|e| format!("--cluster: {e}"))?;
+    let (Some(node), Some(key), Some(listen)) =
+        (&args.node, &args.cluster_key, args.cluster_listen)
+    else {
+        return Err("--cluster needs --node, --cluster-key and --cluster-listen".into());
+    };
+    let key = ipsec_cluster::ClusterKey::load(key)
+        .map_err(|e| format!("--cluster-key {}: {e}", key.display()))?;
+    let store = connect(&url)?;
+    let on_snapshot = match &args.keys {
+        Some(dir) => Some(key_table_writer(dir)?),
+        None => None,
+    };
+    Ok(ClusterOptions {
+        store,
+        node: node.clone(),
+        key: Arc::new(key),
+        listen,
+        prefix: "/ipsec/".into(),
+        on_snapshot,
+    })
+}
+
+#[cfg(feature = "etcd")]
+fn connect(url: &ipsec_cluster::ClusterUrl) -> Result<Arc<dyn ipsec_cluster::Store>, String> {
+    let s = ipsec_cluster::EtcdStore::connect_url(url, std::time::Duration::from_secs(1))
+        .map_err(|e| format!("--cluster: {e}"))?;
+    Ok(Arc::new(s))
+}
+
+#[cfg(not(feature = "etcd"))]
+fn connect(_: &ipsec_cluster::ClusterUrl) -> Result<Arc<dyn ipsec_cluster::Store>, String> {
+    Err(
+        "--cluster: this ipsec was built without the `etcd` feature \
+         (cargo build --release -p ipsec-cli --features etcd)"
+            .into(),
+    )
+}
+
+/// Appends both directions of every snapshot to `dir/esp_sa`.
+fn key_table_writer(dir: &Path) -> Result<SnapshotHook, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("--keys {}: {e}", dir.display()))?;
+    let path = dir.join("esp_sa");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| format!("--keys {}: {e}", path.display()))?;
+    let file = std::sync::Mutex::new(file);
+    Ok(Arc::new(move |snap: &ipsec_sad::SaSnapshot| {
+        use ipsec::core::iana::{EncrId, IntegId};
+        let Some(encr) = snap
+            .encr
+            .and_then(|e| ipsec::crypto::suites::encr(EncrId(e), snap.encr_key_bits))
+        else {
+            return;
+        };
+        let integ = (snap.integ != 0)
+            .then(|| ipsec::crypto::suites::integ(IntegId(snap.integ)))
+            .flatten();
+        let rows = [
+            (
+                snap.remote_addr,
+                snap.local_addr,
+                snap.inbound_spi,
+                &snap.inbound_keys,
+            ),
+            (
+                snap.local_addr,
+                snap.remote_addr,
+                snap.outbound_spi,
+                &snap.outbound_keys,
+            ),
+        ];
+        let mut text = String::new();
+        for (src, dst, spi, k) in rows {
+            text.push_str(&crate::keyfile::esp_sa_line(
+                &src.to_string(),
+                &dst.to_string(),
+                spi,
+                encr,
+                &k.encr,
+                integ,
+                &k.integ,
+            ));
+            text.push('\n');
+        }
+        let mut f = file
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _ = std::io::Write::write_all(&mut *f, text.as_bytes());
+    }))
 }
 
 /// The log filter without `RUST_LOG`: the gateway's own lines at `info`; of the library
@@ -264,5 +382,57 @@ pub fn status(control: &Path, json: bool) -> Result<(), String> {
             );
         }
     }
+    if let Some(c) = v.get("cluster") {
+        print_cluster(c);
+    }
     Ok(())
+}
+
+/// The cluster part of `ipsec status`: nodes, IKE SA owners, blocks of sequence
+/// numbers.
+fn print_cluster(c: &Value) {
+    let arr = |k: &str| {
+        c.get(k)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let node = c.get("node").and_then(Value::as_str).unwrap_or("");
+    let ok = c.get("store_ok").and_then(Value::as_bool) == Some(true);
+    let n = |k: &str| c.get(k).and_then(Value::as_u64).unwrap_or(0);
+    outln!(
+        "cluster: node {node}, store {}, {} Child SAs ({} imported here), {} blocks leased",
+        if ok { "reachable" } else { "UNREACHABLE" },
+        n("child_sas"),
+        n("replicas"),
+        n("blocks_leased")
+    );
+    let fw = arr("forwarded");
+    outln!(
+        "  IKE messages forwarded to owners: {}, from other nodes: {}",
+        fw.first().and_then(Value::as_u64).unwrap_or(0),
+        fw.get(1).and_then(Value::as_u64).unwrap_or(0)
+    );
+    for nd in arr("nodes") {
+        let name = nd.get(0).and_then(Value::as_str).unwrap_or("");
+        let addr = nd.get(1).and_then(Value::as_str).unwrap_or("");
+        let me = if name == node { " (this node)" } else { "" };
+        outln!("  node {name} @ {addr}{me}");
+    }
+    for o in arr("owners") {
+        outln!(
+            "  IKE SA {} owned by {}",
+            o.get(0).and_then(Value::as_str).unwrap_or(""),
+            o.get(1).and_then(Value::as_str).unwrap_or("")
+        );
+    }
+    for l in arr("leases") {
+        outln!(
+            "  block {}..={} of SA {} held by {}",
+            l.get(2).and_then(Value::as_u64).unwrap_or(0),
+            l.get(3).and_then(Value::as_u64).unwrap_or(0),
+            l.get(1).and_then(Value::as_str).unwrap_or(""),
+            l.get(0).and_then(Value::as_str).unwrap_or("")
+        );
+    }
 }

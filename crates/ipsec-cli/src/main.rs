@@ -125,6 +125,13 @@ enum Cmd {
         /// One JSON object per frame per line.
         #[arg(long)]
         json: bool,
+        /// With --json: leave the decrypted inner packet out.
+        #[arg(long, requires = "json")]
+        brief: bool,
+        /// Open every ESP frame, duplicates and frames far behind too (decryption
+        /// without a replay window; for checking a capture's sequence numbers).
+        #[arg(long)]
+        no_replay_check: bool,
         /// Crypto provider.
         #[arg(long, value_enum, default_value = "composed")]
         backend: Backend,
@@ -169,9 +176,20 @@ fn main() -> ExitCode {
         Some(Cmd::Decode {
             keys,
             json,
+            brief,
+            no_replay_check,
             backend,
             capture,
-        }) => decode::run(&keys, &capture, json, backend.provider()),
+        }) => decode::run(
+            &keys,
+            &capture,
+            decode::DecodeOptions {
+                json,
+                brief,
+                no_replay_check,
+            },
+            backend.provider(),
+        ),
     };
     // A reader that went away (`ipsec decode ... | head -1`) is not a failure.
     match r.and_then(|()| out::finish()) {

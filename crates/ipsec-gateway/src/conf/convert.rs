@@ -328,6 +328,9 @@ impl Connection {
             ChildMode::Transport => Mode::Transport,
         };
         c.child_rekey = child.rekey_time.to_duration();
+        if let Some(w) = child.replay_window {
+            c.replay_window = w;
+        }
         c.ike_rekey = self.rekey_time.to_duration();
         c.dpd = self.dpd_delay.to_duration();
         c.force_udp_encap = self.encap;

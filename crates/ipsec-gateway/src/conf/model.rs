@@ -512,6 +512,9 @@ pub struct Child {
     pub dpd_action: DpdAction,
     /// `close_action` (none).
     pub close_action: CloseAction,
+    /// `replay_window`: the inbound anti-replay window in packets, 32..=4096, or 0
+    /// for none (default: the IKE configuration's, 1024).
+    pub replay_window: Option<u32>,
 }
 
 impl Child {
@@ -523,6 +526,7 @@ impl Child {
             remote_ts: vec![TsSpec::Dynamic],
             esp_proposals: vec!["default".into()],
             rekey_time: Seconds(3600),
+            replay_window: None,
             mode: ChildMode::Tunnel,
             start_action: StartAction::None,
             dpd_action: DpdAction::Clear,

@@ -582,7 +582,6 @@ fn child_unsupported(key: &str) -> Option<&'static str> {
         "ipcomp" => "IPComp is not implemented",
         "inactivity" => "inactivity timeouts are not implemented",
         "tfc_padding" => "TFC padding is not implemented",
-        "replay_window" => "the replay window is a gateway-wide setting, not per child",
         "copy_df" | "copy_ecn" | "copy_dscp" => "the outer header fields are set by the data plane",
         "sha256_96" => "HMAC-SHA-256 is always truncated to 128 bits (RFC 4868)",
         _ => return None,
@@ -610,6 +609,12 @@ fn child(conn_children: &str, sec: Section) -> R<Child> {
             "remote_ts" => c.remote_ts = list(v, str::parse::<TsSpec>).map_err(bv)?,
             "esp_proposals" => c.esp_proposals = proposals(ProposalKind::Esp, v).map_err(bv)?,
             "rekey_time" => c.rekey_time = v.parse().map_err(bv)?,
+            "replay_window" => {
+                c.replay_window = Some(
+                    v.parse()
+                        .map_err(|e| bv(ValueError(format!("not a number: {e}"))))?,
+                );
+            }
             "mode" => {
                 c.mode = match v {
                     "tunnel" => ChildMode::Tunnel,
