@@ -45,18 +45,23 @@ ANY=198.18.200.1
 fail() { log "FAIL: $*"; exit 1; }
 check() { local what=$1; shift; if "$@"; then log "ok: $what"; else fail "$what"; fi; }
 now() { date +%s.%N; }
+# ping_ok NS SRC DST: three echoes through the tunnel
+ping_ok() { ip netns exec "$1" ping -q -c 3 -i 0.2 -W 2 -I "$2" "$3" >/dev/null; }
+# gw_established DIR N: N ESTABLISHED IKE SAs, each with a Child SA
+gw_established() { gw_check "$1" "len(est(s)) == $2 and all(len(i['children']) >= 1 for i in est(s))"; }
 
 need() { command -v "$1" >/dev/null 2>&1; }
-if ! need tcpdump || ! need "$ETCD" || ! need swanctl; then
+if ! need tcpdump || ! need ethtool || ! need "$ETCD" || ! need swanctl; then
   if [ "$(id -u)" = 0 ] && need apt-get; then
     log "installing tcpdump, etcd, strongSwan"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tcpdump etcd-server \
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tcpdump ethtool etcd-server \
       strongswan-charon strongswan-swanctl strongswan-libcharon libstrongswan-extra-plugins \
       libcharon-extra-plugins iproute2 iputils-ping >/dev/null
   fi
 fi
 need tcpdump || die "tcpdump is missing"
+need ethtool || die "ethtool is missing"
 need "$ETCD" || die "etcd is missing"
 [ -x "$CHARON" ] || die "charon is missing ($CHARON)"
 
@@ -103,6 +108,9 @@ for k in 1 2 3; do
   ip -n gw-ac-n$k addr add $ANY/32 dev lo
   ip -n gw-ac-n$k route add 198.18.9.0/24 via 198.18.10$k.1
   ip -n gw-ac-n$k route add 198.19.1.0/24 via 10.77.0.1
+  # The gateways send ESP with UDP GSO; a veth passes GSO packets on whole, so the
+  # captures would see one frame per batch. Segment on the node instead.
+  ip netns exec gw-ac-n$k ethtool -K acn0 tx-udp-segmentation off >/dev/null
   sysctls gw-ac-n$k
 done
 sysctls gw-ac-r; sysctls gw-ac-l; sysctls gw-ac-p; sysctls gw-ac-q
@@ -202,6 +210,10 @@ sleep 0.5
 ( ip netns exec gw-ac-l "$PY" "$LIB_DIR/tcp.py" send 198.19.2.1 5001 "$PAYLOAD" --src 198.19.1.1 \
     --rate "$RATE" --timeout 240 >"$OUT/a.json" 2>&1; echo $? >"$OUT/a.rc" ) &
 SENDER=$!
+# A steady probe beside TCP (whose retransmission backoff would hide the failover):
+# 100 echo requests a second from the server to the peer.
+setsid ip netns exec gw-ac-l ping -q -i 0.01 -I 198.19.1.1 198.19.2.1 >"$OUT/probe.txt" 2>&1 </dev/null &
+record_pid probe $! "$(readlink -f "$(command -v ping)")"
 T0=$(now)
 at() { local t=$1; "$PY" -c "import time,sys; d=$T0+$t-time.time(); time.sleep(max(0,d))"; }
 
@@ -221,6 +233,7 @@ DONE_T=$(now)
 log "ok: phase A: $PAYLOAD_MB MB delivered intact: $(cat "$OUT/a.json")"
 sleep 1
 for c in peer r1 r2 r3; do stop_proc "cap-$c" INT; done
+stop_proc probe INT
 
 # every step happened during the transfer
 for t in KILL_T REKEY_T ETCD_UP_T; do
