@@ -263,6 +263,9 @@ check "node 2's records expired with its lease (node 3 sees two nodes)" wait_for
 cluster_view "$OUT/n3" >"$OUT/n3.cluster.json"
 "$BIN" status --control "$OUT/n3/ctl.sock" >"$OUT/n3.status.txt"
 log "node 3's view: $(cat "$OUT/n3.cluster.json")"
+PROP=$("$PY" "$AC_DIR/propagation.py" "$OUT/n1/gateway.log" "$OUT/n2/gateway.log" "$OUT/n3/gateway.log") \
+  || fail "no Child SA propagated from node 1 to the others"
+log "propagation through etcd, Child SA up on the owner -> installed on another node: $PROP"
 
 # the uniqueness check: every ESP packet the nodes sent, decrypted with the keys they
 # exported, (SPI, sequence number, IV) never twice

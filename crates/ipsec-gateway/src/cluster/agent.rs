@@ -339,6 +339,7 @@ impl Agent {
                 ike,
             } => {
                 let key = child_key(spis);
+                info!(%key, "Child SA up here: publishing it");
                 // Our first block: what we may already have sent and a little more.
                 let boundary = self
                     .sad
