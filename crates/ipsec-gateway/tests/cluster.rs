@@ -121,12 +121,12 @@ fn wait(mut f: impl FnMut() -> bool) -> bool {
 /// their numbers.
 fn sent_within(s: &Sad, n: usize, idle: Duration) -> Vec<u64> {
     let mut got = Vec::new();
-    let mut since = std::time::Instant::now();
-    while got.len() < n && since.elapsed() < idle {
+    let mut since = now();
+    while got.len() < n && now().saturating_duration_since(since) < idle {
         match send(s) {
             Some(q) => {
                 got.push(q);
-                since = std::time::Instant::now();
+                since = now();
             }
             None => std::thread::sleep(Duration::from_micros(200)),
         }
