@@ -271,3 +271,53 @@ fn two_nodes_share_one_sa_without_sharing_a_sequence_number() {
     a.stop();
     b.stop();
 }
+
+/// Without ESN the sequence space is 2^32 - 1: when the cluster has leased three
+/// quarters of it, the owner asks for a rekey.
+#[test]
+fn the_owner_rekeys_before_a_32_bit_space_runs_out() {
+    let store = MemStore::new();
+    let key = Arc::new(ClusterKey::from_bytes([9; 32]));
+    let sad_a = sad();
+    let (a, _rx) = node(&store, "a", &key, &sad_a);
+    let p = params().with_esn(false);
+    let id = sad_a
+        .add_sa(now(), &p, SaOptions::new().policy(PolicyId(1)).exportable(true))
+        .unwrap();
+    a.notice(&Notice::ChildUp {
+        sa: SaHandle(1),
+        child: ChildSaId(7),
+        sad: Some(id),
+        suite: "aes128gcm16".into(),
+        mode: Mode::Tunnel,
+        esn: false,
+        udp_encap: None,
+        inbound_spi: Spi(0x1111),
+        outbound_spi: Spi(0x2222),
+        local_ts: p.local_ts.as_slice().to_vec(),
+        remote_ts: p.remote_ts.as_slice().to_vec(),
+    });
+    let seq_key = "/test/seq/00001111-00002222";
+    assert!(wait(|| store.get(seq_key).unwrap().is_some()));
+    // Other nodes lease half the space: no rekey yet.
+    ipsec_cluster::lease_existing(&store, seq_key, "b", 1 << 31, ipsec_cluster::CEILING_32)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(a.poll_command().is_none(), "rekeyed with half the space left");
+    // Three quarters and a bit: the owner rekeys its Child SA, once.
+    ipsec_cluster::lease_existing(&store, seq_key, "c", 1 << 30, ipsec_cluster::CEILING_32)
+        .unwrap();
+    let mut asked = None;
+    assert!(wait(|| {
+        if let Some(ClusterCmd::RekeyChild { child }) = a.poll_command() {
+            asked = Some(child);
+        }
+        asked.is_some()
+    }));
+    assert_eq!(asked, Some(ChildSaId(7)));
+    ipsec_cluster::lease_existing(&store, seq_key, "c", 1 << 20, ipsec_cluster::CEILING_32)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(a.poll_command().is_none(), "asked twice");
+    a.stop();
+}
