@@ -260,31 +260,30 @@ async fn watch_task(
 ) {
     let mut backoff = WATCH_BACKOFF_MIN;
     loop {
+        // pause before re-creating, except right after a compaction
+        let mut pause = true;
         if let Some(mut s) = stream.take() {
-            loop {
-                match s.message().await {
-                    Ok(Some(resp)) => {
-                        if resp.compact_revision() > 0 {
-                            // history before compact_revision is gone
-                            if tx.send(WatchEvent::Resync).is_err() {
-                                return;
-                            }
-                            next = next.max(resp.compact_revision());
-                            backoff = WATCH_BACKOFF_MIN;
-                            break;
-                        }
-                        if !deliver(&resp, &tx, &mut next) {
-                            return;
-                        }
-                        if resp.canceled() {
-                            break;
-                        }
-                        backoff = WATCH_BACKOFF_MIN;
+            // a stream error or end falls through to re-creating the watch
+            while let Ok(Some(resp)) = s.message().await {
+                if resp.compact_revision() > 0 {
+                    // history before compact_revision is gone
+                    if tx.send(WatchEvent::Resync).is_err() {
+                        return;
                     }
-                    Ok(None) | Err(_) => break,
+                    next = next.max(resp.compact_revision());
+                    pause = false;
+                    break;
                 }
+                if !deliver(&resp, &tx, &mut next) {
+                    return;
+                }
+                if resp.canceled() {
+                    break;
+                }
+                backoff = WATCH_BACKOFF_MIN;
             }
-        } else {
+        }
+        if pause {
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(WATCH_BACKOFF_MAX);
         }
