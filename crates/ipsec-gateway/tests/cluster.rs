@@ -282,7 +282,11 @@ fn the_owner_rekeys_before_a_32_bit_space_runs_out() {
     let (a, _rx) = node(&store, "a", &key, &sad_a);
     let p = params().with_esn(false);
     let id = sad_a
-        .add_sa(now(), &p, SaOptions::new().policy(PolicyId(1)).exportable(true))
+        .add_sa(
+            now(),
+            &p,
+            SaOptions::new().policy(PolicyId(1)).exportable(true),
+        )
         .unwrap();
     a.notice(&Notice::ChildUp {
         sa: SaHandle(1),
@@ -303,7 +307,10 @@ fn the_owner_rekeys_before_a_32_bit_space_runs_out() {
     ipsec_cluster::lease_existing(&store, seq_key, "b", 1 << 31, ipsec_cluster::CEILING_32)
         .unwrap();
     std::thread::sleep(Duration::from_millis(100));
-    assert!(a.poll_command().is_none(), "rekeyed with half the space left");
+    assert!(
+        a.poll_command().is_none(),
+        "rekeyed with half the space left"
+    );
     // Three quarters and a bit: the owner rekeys its Child SA, once.
     ipsec_cluster::lease_existing(&store, seq_key, "c", 1 << 30, ipsec_cluster::CEILING_32)
         .unwrap();

@@ -744,14 +744,26 @@ fn redirect_to_is_our_extension() {
 /// the IKE configuration cannot take are refused when the connection is converted.
 #[test]
 fn replay_window_in_a_child() {
-    let with = |w: &str| RIG_B.replace("rekey_time = 1h", &format!("rekey_time = 1h\n        replay_window = {w}"));
+    let with = |w: &str| {
+        RIG_B.replace(
+            "rekey_time = 1h",
+            &format!("rekey_time = 1h\n        replay_window = {w}"),
+        )
+    };
     assert!(RIG_B.contains("rekey_time = 1h"));
     let conf = parse(&with("0")).unwrap();
     assert_eq!(conf.connections[0].children[0].replay_window, Some(0));
     assert_eq!(conf.ike_config("rig").unwrap().replay_window, 0);
     let conf = parse(&with("4096")).unwrap();
     assert_eq!(conf.ike_config("rig").unwrap().replay_window, 4096);
-    assert_eq!(parse(RIG_B).unwrap().ike_config("rig").unwrap().replay_window, 1024);
+    assert_eq!(
+        parse(RIG_B)
+            .unwrap()
+            .ike_config("rig")
+            .unwrap()
+            .replay_window,
+        1024
+    );
     assert!(parse(&with("lots")).is_err());
     let conf = parse(&with("16")).unwrap();
     assert!(conf.ike_config("rig").is_err(), "a window of 16 is refused");
