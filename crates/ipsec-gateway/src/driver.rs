@@ -156,8 +156,6 @@ pub struct Driver {
     esp_in_udp: Option<UdpEncap>,
     /// The address pools the connections lease from, for the status.
     pools: Vec<Arc<MemPool>>,
-    /// Install Child SAs exportable (a cluster node).
-    exportable: bool,
     /// Other nodes' Child SAs imported here, with their rules.
     replicas: HashMap<SaId, Vec<RuleKey>>,
 }
@@ -247,7 +245,6 @@ impl Driver {
             ike_port: 500,
             esp_in_udp: None,
             pools: Vec::new(),
-            exportable: false,
             replicas: HashMap::new(),
         };
         d.install_traps()?;

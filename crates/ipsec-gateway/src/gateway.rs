@@ -483,7 +483,6 @@ pub fn run(
     driver.set_pools(inputs.pools);
     let cluster = match &opts.cluster {
         Some(c) => {
-            driver.set_exportable(true);
             driver.keep_notices(true);
             Some(
                 Cluster::start(c.clone(), Arc::clone(&sad), cluster_tx)

@@ -288,7 +288,7 @@ impl Driver {
             params.local_addr,
             params.remote_addr,
         );
-        let mut opts = SaOptions::new().exportable(self.exportable);
+        let mut opts = SaOptions::new();
         if let Some(p) = policies.first() {
             opts = opts.policy(*p);
         }

@@ -10,12 +10,6 @@ use tracing::info;
 use super::Driver;
 
 impl Driver {
-    /// Installs the Child SAs of this driver exportable ([`Sad::export_sa`]
-    /// (ipsec::sad::Sad::export_sa) keeps their keys), as a cluster node needs.
-    pub fn set_exportable(&mut self, exportable: bool) {
-        self.exportable = exportable;
-    }
-
     /// Imports the Child SA of `snap` (another node's) with its outbound rules and
     /// routes. It receives at once and sends nothing until the cluster layer grants
     /// it a block of sequence numbers ([`Sad::grant_outbound_seq`]
