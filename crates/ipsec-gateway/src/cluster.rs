@@ -100,6 +100,9 @@ enum AgentMsg {
         key: String,
         sa: Result<SaId, String>,
     },
+    Expired {
+        sa: SaId,
+    },
 }
 
 /// The parts of a driver notice the cluster acts on.
@@ -322,6 +325,14 @@ impl Cluster {
     /// The answer to [`ClusterCmd::InstallReplica`].
     pub fn replica_installed(&self, key: String, sa: Result<SaId, String>) {
         let _ = self.to_agent.send(AgentMsg::Installed { key, sa });
+    }
+
+    /// A replica's hard lifetime ended ([`crate::driver::Driver::poll_expired_replica`]):
+    /// its records are deleted from the store (its owner, which would have rekeyed
+    /// it, is gone), and the replica is removed here (and, through the watch, on
+    /// every node).
+    pub fn replica_expired(&self, sa: SaId) {
+        let _ = self.to_agent.send(AgentMsg::Expired { sa });
     }
 
     /// The cluster as this node sees it.

@@ -158,6 +158,8 @@ pub struct Driver {
     pools: Vec<Arc<MemPool>>,
     /// Other nodes' Child SAs imported here, with their rules.
     replicas: HashMap<SaId, Vec<RuleKey>>,
+    /// Replicas whose hard lifetime ended, for the cluster layer.
+    expired_replicas: VecDeque<SaId>,
 }
 
 impl std::fmt::Debug for Driver {
@@ -246,6 +248,7 @@ impl Driver {
             esp_in_udp: None,
             pools: Vec::new(),
             replicas: HashMap::new(),
+            expired_replicas: VecDeque::new(),
         };
         d.install_traps()?;
         Ok(d)
@@ -418,6 +421,9 @@ impl Driver {
                             debug!(child = %c, error = %err, "rekey on soft expiry");
                         }
                     }
+                }
+                SadEvent::HardExpired { sa, .. } if self.replicas.contains_key(&sa) => {
+                    self.expired_replicas.push_back(sa);
                 }
                 SadEvent::HardExpired { sa, .. } => {
                     if let Some(&c) = self.by_sad.get(&sa) {

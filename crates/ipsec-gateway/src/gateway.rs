@@ -571,6 +571,9 @@ fn cluster_work(driver: &mut Driver, c: &Cluster, now: Instant) {
             }
         }
     }
+    while let Some(sa) = driver.poll_expired_replica() {
+        c.replica_expired(sa);
+    }
     // Notices of what the commands did.
     while let Some(n) = driver.poll_notice() {
         c.notice(&n);

@@ -272,6 +272,68 @@ fn two_nodes_share_one_sa_without_sharing_a_sequence_number() {
     b.stop();
 }
 
+/// A replica whose hard lifetime ended (its owner died and nobody rekeyed it): the
+/// node deletes its records and removes it.
+#[test]
+fn an_expired_replica_takes_its_records_with_it() {
+    let store = MemStore::new();
+    let key = Arc::new(ClusterKey::from_bytes([5; 32]));
+    let (sad_a, sad_b) = (sad(), sad());
+    let (a, _rx_a) = node(&store, "a", &key, &sad_a);
+    let (b, _rx_b) = node(&store, "b", &key, &sad_b);
+    let p = params();
+    let id_a = sad_a
+        .add_sa(now(), &p, SaOptions::new().policy(PolicyId(1)))
+        .unwrap();
+    a.notice(&Notice::ChildUp {
+        sa: SaHandle(1),
+        child: ChildSaId(1),
+        sad: Some(id_a),
+        suite: "aes128gcm16".into(),
+        mode: Mode::Tunnel,
+        esn: true,
+        udp_encap: None,
+        inbound_spi: Spi(0x1111),
+        outbound_spi: Spi(0x2222),
+        local_ts: p.local_ts.as_slice().to_vec(),
+        remote_ts: p.remote_ts.as_slice().to_vec(),
+    });
+    let mut snap = None;
+    assert!(wait(|| {
+        if let Some(ClusterCmd::InstallReplica { snap: s, .. }) = b.poll_command() {
+            snap = Some(s);
+        }
+        snap.is_some()
+    }));
+    let id_b = sad_b
+        .import_sa(
+            now(),
+            &snap.unwrap(),
+            ImportOptions::new(SeqRange::NONE).sa(SaOptions::new().policy(PolicyId(1))),
+        )
+        .unwrap();
+    b.replica_installed("00001111-00002222".into(), Ok(id_b));
+    // The owner is gone without a word.
+    a.stop();
+    std::thread::sleep(Duration::from_millis(50));
+    b.replica_expired(id_b);
+    let mut removed = None;
+    assert!(wait(|| {
+        if let Some(ClusterCmd::RemoveReplica { sa }) = b.poll_command() {
+            removed = Some(sa);
+        }
+        removed.is_some()
+    }));
+    assert_eq!(removed, Some(id_b));
+    for k in [
+        "/test/child/00001111-00002222",
+        "/test/seq/00001111-00002222",
+    ] {
+        assert!(store.get(k).unwrap().is_none(), "{k} left in the store");
+    }
+    b.stop();
+}
+
 /// Without ESN the sequence space is 2^32 - 1: when the cluster has leased three
 /// quarters of it, the owner asks for a rekey.
 #[test]

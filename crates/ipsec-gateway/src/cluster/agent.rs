@@ -301,16 +301,28 @@ impl Agent {
                 self.installing.remove(&key);
                 match sa {
                     Ok(sa) => {
-                        let esn = self
-                            .sad
-                            .export_sa(crate::dataplane::now(), sa)
-                            .map(|s| s.esn)
-                            .unwrap_or(true);
+                        let esn = self.sad.sa_info(sa).is_none_or(|i| i.esn);
                         self.sas
                             .insert(key, Tracked::new(sa, None, esn, crate::dataplane::now()));
                     }
                     Err(e) => warn!(%key, error = %e, "replica refused"),
                 }
+            }
+            AgentMsg::Expired { sa } => {
+                let Some(key) = self
+                    .sas
+                    .iter()
+                    .find(|(_, t)| t.sa == sa && t.child.is_none())
+                    .map(|(k, _)| k.clone())
+                else {
+                    return;
+                };
+                info!(%key, "replica expired: its owner did not rekey it; deleting its records");
+                for k in [format!("child/{key}"), format!("seq/{key}")] {
+                    let r = self.store.delete(&self.k(&k));
+                    let _ = self.store_result(r, "delete expired Child SA");
+                }
+                self.child_gone(&key);
             }
         }
     }
@@ -345,11 +357,7 @@ impl Agent {
                     .sad
                     .limit_outbound_seq(sad, self.sizer.min)
                     .unwrap_or(self.sizer.min + 1);
-                let esn = self
-                    .sad
-                    .export_sa(crate::dataplane::now(), sad)
-                    .map(|s| s.esn)
-                    .unwrap_or(true);
+                let esn = self.sad.sa_info(sad).is_none_or(|i| i.esn);
                 let mut t = Tracked::new(sad, Some(child), esn, crate::dataplane::now());
                 t.block = Some((1, boundary - 1));
                 self.sas.insert(key.clone(), t);

@@ -61,6 +61,13 @@ impl Driver {
         }
     }
 
+    /// The next replica whose hard lifetime ended (the SAD refuses its packets now):
+    /// nobody rekeyed it, so its owner is gone; the cluster layer removes it and its
+    /// records.
+    pub fn poll_expired_replica(&mut self) -> Option<SaId> {
+        self.expired_replicas.pop_front()
+    }
+
     /// How many replicas are installed.
     pub fn replica_count(&self) -> usize {
         self.replicas.len()
