@@ -210,7 +210,7 @@ impl Sas<'_> {
                     let integ = r.integ.ok_or("unknown_spi")?;
                     let keys = KeyMaterial::new(&[], &r.integ_key).map_err(|e| e.to_string())?;
                     let mk = |esn| {
-                        AhInbound::new(self.provider, Spi(spi), integ, &keys, esn, DECODE_WINDOW)
+                        AhInbound::new(self.provider, Spi(spi), integ, &keys, esn, self.window)
                             .map_err(|e| format!("SA 0x{spi:08x}: {e}"))
                     };
                     Some(DecodeAhSa {

@@ -57,17 +57,18 @@ pub struct GatewayArgs {
     #[arg(long, value_name = "URL", requires_all = ["node", "cluster_key", "cluster_listen"])]
     pub cluster: Option<String>,
     /// This node's name in the cluster.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", requires = "cluster")]
     pub node: Option<String>,
     /// The cluster key: 64 hex characters (32 bytes) that seal SA keys in the store.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", requires = "cluster")]
     pub cluster_key: Option<PathBuf>,
     /// Where this node takes IKE messages the other nodes forward (UDP, on the
     /// cluster network).
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", requires = "cluster")]
     pub cluster_listen: Option<SocketAddr>,
     /// With --cluster: append every SA this node installs or imports to DIR/esp_sa
-    /// (Wireshark's key table, for `ipsec decode`).
+    /// (Wireshark's key table, for `ipsec decode`; mode 0600). A debugging and test
+    /// aid: it writes SA keys to disk.
     #[arg(long, value_name = "DIR", requires = "cluster")]
     pub keys: Option<PathBuf>,
 }
@@ -151,14 +152,9 @@ fn cluster_options(args: &GatewayArgs, url: &str) -> Result<ClusterOptions, Stri
         Some(dir) => Some(key_table_writer(dir)?),
         None => None,
     };
-    Ok(ClusterOptions {
-        store,
-        node: node.clone(),
-        key: Arc::new(key),
-        listen,
-        prefix: "/ipsec/".into(),
-        on_snapshot,
-    })
+    let mut opts = ClusterOptions::new(store, node.clone(), Arc::new(key), listen);
+    opts.on_snapshot = on_snapshot;
+    Ok(opts)
 }
 
 #[cfg(feature = "etcd")]
@@ -179,11 +175,18 @@ fn connect(_: &ipsec_cluster::ClusterUrl) -> Result<Arc<dyn ipsec_cluster::Store
 
 /// Appends both directions of every snapshot to `dir/esp_sa`.
 fn key_table_writer(dir: &Path) -> Result<SnapshotHook, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("--keys {}: {e}", dir.display()))?;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    // Keys: readable by us alone.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| format!("--keys {}: {e}", dir.display()))?;
     let path = dir.join("esp_sa");
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(&path)
         .map_err(|e| format!("--keys {}: {e}", path.display()))?;
     let file = std::sync::Mutex::new(file);

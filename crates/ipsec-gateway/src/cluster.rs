@@ -43,8 +43,9 @@ pub use records::ClusterView;
 /// included): `ipsec gateway --keys` writes Wireshark key tables with it.
 pub type SnapshotHook = Arc<dyn Fn(&SaSnapshot) + Send + Sync>;
 
-/// How a gateway joins a cluster.
+/// How a gateway joins a cluster ([`ClusterOptions::new`]).
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct ClusterOptions {
     /// The shared store.
     pub store: Arc<dyn Store>,
@@ -58,6 +59,26 @@ pub struct ClusterOptions {
     pub prefix: String,
     /// See [`SnapshotHook`].
     pub on_snapshot: Option<SnapshotHook>,
+}
+
+impl ClusterOptions {
+    /// Node `node` of the cluster in `store`, sealing with `key`, taking forwarded
+    /// IKE messages at `listen`; keys under `/ipsec/`, no snapshot hook.
+    pub fn new(
+        store: Arc<dyn Store>,
+        node: impl Into<String>,
+        key: Arc<ClusterKey>,
+        listen: SocketAddr,
+    ) -> Self {
+        ClusterOptions {
+            store,
+            node: node.into(),
+            key,
+            listen,
+            prefix: "/ipsec/".into(),
+            on_snapshot: None,
+        }
+    }
 }
 
 impl std::fmt::Debug for ClusterOptions {
@@ -278,8 +299,9 @@ impl Cluster {
                     u64::from_be_bytes(remote_spi.0),
                 ),
             },
-            // After a rekey the new SA's initiator is whoever started the rekey: the
-            // agent keeps both orders (see `Agent::ike_rekeyed`).
+            // After a rekey the new SA's initiator is whoever started the rekey, which
+            // the notice does not say: ownership records are keyed by the two SPIs in
+            // either order (`agent::ike_key`).
             Notice::IkeRekeyed {
                 sa,
                 local_spi,

@@ -780,11 +780,6 @@ impl Sa {
         self.seq.load(Relaxed).min(self.seq_limit.load(Relaxed))
     }
 
-    /// Lowers the last sequence number this SA may send to `last` (never raises it)
-    /// and returns the first number it will never send: `max(limit, counter) + 1`. A
-    /// sender that took its number before the limit moved may still send it; one that
-    /// takes a number after the counter is read here sees the new limit (both sides
-    /// are sequentially consistent), so every number from the returned one on is free.
     /// Makes `first..=last` the SA's block of outbound sequence numbers (numbers a
     /// cluster store leased to this node alone). `first` must lie above every number
     /// already handed out, so no number is ever used twice; numbers between the old
@@ -814,7 +809,6 @@ impl Sa {
         self.seq_floor.store(first, SeqCst);
         self.seq.fetch_max(first - 1, SeqCst);
         self.seq_limit.store(last, SeqCst);
-        self.fired.fetch_and(!FIRED_SEQ, SeqCst);
         Ok(())
     }
 
@@ -823,6 +817,11 @@ impl Sa {
         (self.seq.load(SeqCst), self.seq_limit.load(SeqCst))
     }
 
+    /// Lowers the last sequence number this SA may send to `last` (never raises it)
+    /// and returns the first number it will never send: `max(limit, counter) + 1`. A
+    /// sender that took its number before the limit moved may still send it; one that
+    /// takes a number after the counter is read here sees the new limit (both sides
+    /// are sequentially consistent), so every number from the returned one on is free.
     pub(crate) fn limit_seq(&self, last: u64) -> u64 {
         let limit = self.seq_limit.fetch_min(last, SeqCst).min(last);
         let counter = self.seq.load(SeqCst);
@@ -1038,13 +1037,16 @@ impl Sa {
                 return Err(DropReason::SeqExhausted);
             }
         }
+        // Near the SA's end, not a granted block's: whoever grants blocks watches the
+        // space they come from (an anycast cluster's store, docs/scale-out.md).
         if seq >= limit.saturating_sub(self.seq_warn_margin)
+            && floor == 0
             && self.fired.fetch_or(FIRED_SEQ, Relaxed) & FIRED_SEQ == 0
         {
             events.push(Event::SeqNearExhaustion {
                 sa: self.id,
                 outbound_spi: self.outbound_spi,
-                remaining: limit - seq,
+                remaining: limit.saturating_sub(seq),
             });
         }
         Ok(seq)

@@ -31,8 +31,25 @@ const TICK: Duration = Duration::from_millis(5);
 /// A node that sent nothing on an SA for this long gives its block up when another
 /// node leases a newer one (so its numbers stay above what the peer has seen).
 const IDLE: Duration = Duration::from_millis(200);
+/// How long the agent waits before it tries a failed store call of the background
+/// work again (joining, publishing).
+const RETRY: Duration = Duration::from_millis(500);
+/// The first wait before leasing again for an SA after a failed lease (it doubles, to
+/// at most 1 s), so a store that is down costs no call per SA per tick.
+const LEASE_RETRY: Duration = Duration::from_millis(20);
 /// Without ESN, the owner rekeys when less than this part of the space is left.
 const REKEY_LEFT: u64 = CEILING_32 / 4;
+
+/// One of our Child SAs on its way into the store.
+struct Unpublished {
+    sad: SaId,
+    ike: u64,
+    /// The last number of our implicit first block: `seq/<key>` starts above it.
+    first_last: u64,
+    /// `seq/<key>` exists (made once, never again: a second creation after someone
+    /// deleted it would start below numbers already used).
+    seq_created: bool,
+}
 
 /// An SA this node sends on.
 struct Tracked {
@@ -41,6 +58,10 @@ struct Tracked {
     child: Option<ChildSaId>,
     ceiling: u64,
     block: Option<(u64, u64)>,
+    /// The next block, leased ahead and granted when `block` is nearly used up.
+    pending: Option<(u64, u64)>,
+    /// After a failed lease, no new attempt before this, and the wait that doubles.
+    retry: Option<(Instant, Duration)>,
     out_packets: u64,
     exhausted: u64,
     sampled: Instant,
@@ -56,6 +77,8 @@ impl Tracked {
             child,
             ceiling: if esn { CEILING_64 } else { CEILING_32 },
             block: None,
+            pending: None,
+            retry: None,
             out_packets: 0,
             exhausted: 0,
             sampled: now,
@@ -87,14 +110,17 @@ pub(super) struct Agent {
     children: HashMap<String, ChildRecord>,
     /// Our IKE SAs: driver handle -> record key.
     our_ikes: HashMap<u64, String>,
-    /// Our Child SAs not yet published (the store was down): key -> (sad, child, ike).
-    unpublished: HashMap<String, (SaId, ChildSaId, u64)>,
+    /// Our Child SAs not yet published (the store was down): key -> what to publish.
+    unpublished: HashMap<String, Unpublished>,
     /// The others' ownership records: key -> record.
     owners: HashMap<String, IkeRecord>,
     nodes: HashMap<String, NodeRecord>,
     blocks: HashMap<String, BlockRecord>,
     blocks_leased: u64,
     store_ok: bool,
+    /// No retry of `unpublished` and no new `join` before these.
+    retry_publish_at: Instant,
+    retry_join_at: Instant,
 }
 
 fn ike_key(spis: (u64, u64)) -> String {
@@ -149,6 +175,8 @@ impl Agent {
             blocks: HashMap::new(),
             blocks_leased: 0,
             store_ok: false,
+            retry_publish_at: Instant::ZERO,
+            retry_join_at: Instant::ZERO,
         }
     }
 
@@ -177,8 +205,11 @@ impl Agent {
         let mut keepalive_at = crate::dataplane::now();
         while !stop.load(std::sync::atomic::Ordering::Relaxed) {
             let now = crate::dataplane::now();
-            if watch.is_none() {
+            if watch.is_none() && now >= self.retry_join_at {
                 watch = self.join();
+                if watch.is_none() {
+                    self.retry_join_at = now.saturating_add(RETRY);
+                }
             }
             if now >= keepalive_at {
                 self.keepalive();
@@ -206,7 +237,7 @@ impl Agent {
                     self.watched(e);
                 }
             }
-            self.retry_unpublished();
+            self.retry_unpublished(crate::dataplane::now());
             self.tick(crate::dataplane::now());
             self.publish_view();
         }
@@ -243,6 +274,7 @@ impl Agent {
         for (key, entry) in entries {
             self.watched(WatchEvent::Put { key, entry });
         }
+        self.publish_owners();
         info!(node = %self.node, nodes = self.nodes.len(), child_sas = self.children.len(),
             "joined the cluster");
         Some(w)
@@ -264,7 +296,15 @@ impl Agent {
     }
 
     fn keepalive(&mut self) {
-        let Some(l) = self.lease else { return };
+        let Some(l) = self.lease else {
+            // Lost and not granted again yet: a node without a lease is invisible.
+            let r = self.store.grant(NODE_TTL);
+            self.lease = self.store_result(r, "lease");
+            if self.lease.is_some() {
+                self.register();
+            }
+            return;
+        };
         match self.store.keep_alive(l) {
             Ok(()) => self.store_ok = true,
             Err(StoreError::LeaseExpired) => {
@@ -300,8 +340,13 @@ impl Agent {
             AgentMsg::Installed { key, sa } => {
                 self.installing.remove(&key);
                 match sa {
+                    Ok(sa) if !self.children.contains_key(&key) => {
+                        // Deleted while it was being installed.
+                        let _ = self.cmds.send(ClusterCmd::RemoveReplica { sa });
+                        let _ = self.wake.send(ToControl::Wake);
+                    }
                     Ok(sa) => {
-                        let esn = self.sad.sa_info(sa).is_none_or(|i| i.esn);
+                        let esn = self.sad.sa_info(sa).is_some_and(|i| i.esn);
                         self.sas
                             .insert(key, Tracked::new(sa, None, esn, crate::dataplane::now()));
                     }
@@ -317,9 +362,19 @@ impl Agent {
                 else {
                     return;
                 };
-                info!(%key, "replica expired: its owner did not rekey it; deleting its records");
-                for k in [format!("child/{key}"), format!("seq/{key}")] {
-                    let r = self.store.delete(&self.k(&k));
+                // Lifetimes count per node: a replica that carried most of the
+                // traffic can expire before its owner rekeys. Only an SA whose owner is
+                // gone (no ownership record for its IKE SA) is deleted everywhere; `seq/`
+                // stays (nothing may ever create it again from 1).
+                let owner_alive = self
+                    .children
+                    .get(&key)
+                    .is_some_and(|r| self.owners.contains_key(&r.ike));
+                if owner_alive {
+                    warn!(%key, "replica expired here before its owner rekeyed it");
+                } else {
+                    info!(%key, "replica expired and its owner is gone: deleting its record");
+                    let r = self.store.delete(&self.k(&format!("child/{key}")));
                     let _ = self.store_result(r, "delete expired Child SA");
                 }
                 self.child_gone(&key);
@@ -352,16 +407,25 @@ impl Agent {
             } => {
                 let key = child_key(spis);
                 info!(%key, "Child SA up here: publishing it");
-                // Our first block: what we may already have sent and a little more.
-                let boundary = self
-                    .sad
-                    .limit_outbound_seq(sad, self.sizer.min)
-                    .unwrap_or(self.sizer.min + 1);
-                let esn = self.sad.sa_info(sad).is_none_or(|i| i.esn);
+                // Our first block: what we may already have sent and a little more,
+                // granted (not only limited) so the SAD treats it as a block.
+                let Some(first_last) = self.first_block(sad) else {
+                    warn!(%key, "Child SA gone before it could be published");
+                    return;
+                };
+                let esn = self.sad.sa_info(sad).is_some_and(|i| i.esn);
                 let mut t = Tracked::new(sad, Some(child), esn, crate::dataplane::now());
-                t.block = Some((1, boundary - 1));
+                t.block = Some((1, first_last));
                 self.sas.insert(key.clone(), t);
-                self.unpublished.insert(key.clone(), (sad, child, ike));
+                self.unpublished.insert(
+                    key.clone(),
+                    Unpublished {
+                        sad,
+                        ike,
+                        first_last,
+                        seq_created: false,
+                    },
+                );
                 self.publish_child(&key);
             }
             NoticeInfo::ChildDeleted { spis } => {
@@ -381,33 +445,59 @@ impl Agent {
         }
     }
 
-    fn retry_unpublished(&mut self) {
-        if self.unpublished.is_empty() || !self.store_ok {
+    /// Turns what SA `sa` sent so far, and the rest of a minimal block, into a
+    /// granted block; returns its last number.
+    fn first_block(&self, sa: SaId) -> Option<u64> {
+        for _ in 0..100 {
+            let taken = self.sad.outbound_seq(sa).ok()?.last;
+            let last = self.sizer.min.max(taken + 1);
+            match self
+                .sad
+                .grant_outbound_seq(sa, SeqRange::new(taken + 1, last))
+            {
+                Ok(()) => return Some(last),
+                // A sender took a number meanwhile: read again.
+                Err(ipsec::sad::SadError::SeqRangeUsed { .. }) => continue,
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+
+    fn retry_unpublished(&mut self, now: Instant) {
+        if self.unpublished.is_empty() || !self.store_ok || now < self.retry_publish_at {
             return;
         }
+        self.retry_publish_at = now.saturating_add(RETRY);
         let keys: Vec<String> = self.unpublished.keys().cloned().collect();
         for k in keys {
             self.publish_child(&k);
         }
     }
 
-    /// Writes one of our Child SAs to the store: its sequence record first (with the
-    /// numbers we may have used as our first block), then the sealed snapshot.
+    /// Writes one of our Child SAs to the store: its sequence record first (once,
+    /// with the numbers we may have used as our first block), then the sealed
+    /// snapshot.
     fn publish_child(&mut self, key: &str) {
-        let Some(&(sad, _, ike)) = self.unpublished.get(key) else {
+        let Some(u) = self.unpublished.get(key) else {
             return;
         };
-        let Some(first_last) = self.sas.get(key).and_then(|t| t.block.map(|b| b.1)) else {
-            return;
-        };
-        let ceiling = self.sas.get(key).map_or(CEILING_64, |t| t.ceiling);
-        let seq_key = self.k(&format!("seq/{key}"));
-        match create_seq(&*self.store, &seq_key, &self.node, first_last, ceiling) {
-            Ok(_) | Err(LeaseError::AlreadyExists) => {}
-            Err(e) => {
-                self.store_ok = !e.is_unavailable();
-                warn!(%key, error = %e, "cluster: sequence record");
-                return;
+        let (sad, ike, first_last, seq_created) = (u.sad, u.ike, u.first_last, u.seq_created);
+        if !seq_created {
+            let ceiling = self.sas.get(key).map_or(CEILING_32, |t| t.ceiling);
+            let seq_key = self.k(&format!("seq/{key}"));
+            match create_seq(&*self.store, &seq_key, &self.node, first_last, ceiling) {
+                // AlreadyExists: our own creation whose answer was lost.
+                Ok(_) | Err(LeaseError::AlreadyExists) => {
+                    if let Some(u) = self.unpublished.get_mut(key) {
+                        u.seq_created = true;
+                    }
+                }
+                Err(e) => {
+                    self.store_ok = !e.is_unavailable();
+                    warn!(%key, error = %e, "cluster: sequence record");
+                    return;
+                }
             }
         }
         let snap = match self.sad.export_sa(crate::dataplane::now(), sad) {
@@ -418,8 +508,8 @@ impl Agent {
                 return;
             }
         };
-        self.snapshot_hook(&snap);
         let Some(sealed) = self.seal_snapshot(key, &snap) else {
+            self.unpublished.remove(key);
             return;
         };
         let ike = self.our_ikes.get(&ike).cloned().unwrap_or_default();
@@ -431,6 +521,7 @@ impl Agent {
         let v = serde_json::to_vec(&rec).unwrap_or_default();
         let r = self.store.put(&self.k(&format!("child/{key}")), &v, None);
         if self.store_result(r, "publish Child SA").is_some() {
+            self.snapshot_hook(&snap);
             self.unpublished.remove(key);
             self.children.insert(key.to_string(), rec);
             info!(%key, "Child SA published");
@@ -497,7 +588,9 @@ impl Agent {
                     warn!(%name, "malformed Child SA record");
                     return;
                 };
-                let ours = rec.owner == self.node;
+                // Ours when we track it as our own Child SA (a node restarted under the
+                // same name imports what it owned before).
+                let ours = self.sas.get(name).is_some_and(|t| t.child.is_some());
                 self.children.insert(name.to_string(), rec.clone());
                 if ours || self.sas.contains_key(name) || self.installing.contains(name) {
                     return;
@@ -535,6 +628,10 @@ impl Agent {
                 self.sas.remove(key);
                 let _ = self.cmds.send(ClusterCmd::RemoveReplica { sa });
                 let _ = self.wake.send(ToControl::Wake);
+                let r = self
+                    .store
+                    .delete(&self.k(&format!("lease/{}/{key}", self.node)));
+                let _ = self.store_result(r, "delete block record");
             }
         }
     }
@@ -565,14 +662,17 @@ impl Agent {
         let idle = t
             .active
             .is_none_or(|a| now.saturating_duration_since(a) > IDLE);
-        if idle && t.block.is_some() {
+        if idle && (t.block.is_some() || t.pending.is_some()) {
             let _ = self.sad.limit_outbound_seq(t.sa, 0);
             t.block = None;
+            t.pending = None;
             debug!(%key, "block given up: another node leased a newer one");
         }
     }
 
-    /// Leases blocks for the SAs that need them.
+    /// Leases blocks for the SAs that need them: the next one ahead of time, granted
+    /// when the current one is nearly used up (so no block is cut short), or at once
+    /// when packets are being dropped for want of one.
     fn tick(&mut self, now: Instant) {
         let keys: Vec<String> = self.sas.keys().cloned().collect();
         for key in keys {
@@ -585,7 +685,7 @@ impl Agent {
             let exhausted = stats.drops.get(DropReason::SeqExhausted);
             let starved = exhausted > t.exhausted;
             t.exhausted = exhausted;
-            if stats.out_packets > t.out_packets {
+            if stats.out_packets > t.out_packets || starved {
                 t.active = Some(now);
             }
             let dt = now.saturating_duration_since(t.sampled);
@@ -602,56 +702,83 @@ impl Agent {
             let Ok(seq) = self.sad.outbound_seq(t.sa) else {
                 continue;
             };
+            let remaining = seq.remaining();
+            // 20 ms of traffic (the agent wakes every 5 ms), at least 64 numbers.
+            let margin = ((t.rate * 0.02) as u64).max(64);
+            if let Some(p) = t.pending {
+                if starved || remaining <= margin {
+                    let (sa, key2) = (t.sa, key.clone());
+                    self.grant(&key2, sa, p);
+                }
+                continue;
+            }
             let recently = t
                 .active
                 .is_some_and(|a| now.saturating_duration_since(a) < IDLE);
-            let renew =
-                starved || (recently && self.sizer.should_renew(seq.remaining(), t.rate.max(1.0)));
-            if !renew {
+            let wanted =
+                starved || (recently && self.sizer.should_renew(remaining, t.rate.max(1.0)));
+            if !wanted || t.retry.is_some_and(|(at, _)| now < at) {
                 continue;
             }
             let size = self.sizer.size_for_rate(t.rate);
             let (sa, ceiling) = (t.sa, t.ceiling);
-            self.lease(&key, sa, size, ceiling);
+            let seq_key = self.k(&format!("seq/{key}"));
+            match lease_existing(&*self.store, &seq_key, &self.node, size, ceiling) {
+                Ok(b) => {
+                    self.store_ok = true;
+                    if let Some(t) = self.sas.get_mut(&key) {
+                        t.retry = None;
+                        t.pending = Some((b.first, b.last));
+                    }
+                    if starved || remaining <= margin {
+                        self.grant(&key, sa, (b.first, b.last));
+                    }
+                }
+                Err(e) => {
+                    if e.is_unavailable() {
+                        self.store_ok = false;
+                    }
+                    if let Some(t) = self.sas.get_mut(&key) {
+                        let wait = t
+                            .retry
+                            .map_or(LEASE_RETRY, |(_, w)| (w * 2).min(Duration::from_secs(1)));
+                        t.retry = Some((now.saturating_add(wait), wait));
+                    }
+                    debug!(%key, error = %e, "no block leased");
+                }
+            }
         }
     }
 
-    fn lease(&mut self, key: &str, sa: SaId, size: u64, ceiling: u64) {
-        let seq_key = self.k(&format!("seq/{key}"));
-        match lease_existing(&*self.store, &seq_key, &self.node, size, ceiling) {
-            Ok(b) => {
-                self.store_ok = true;
-                match self
-                    .sad
-                    .grant_outbound_seq(sa, SeqRange::new(b.first, b.last))
-                {
-                    Ok(()) => {
-                        self.blocks_leased += 1;
-                        if let Some(t) = self.sas.get_mut(key) {
-                            t.block = Some((b.first, b.last));
-                        }
-                        let rec = BlockRecord {
-                            first: b.first,
-                            last: b.last,
-                        };
-                        let v = serde_json::to_vec(&rec).unwrap_or_default();
-                        let r = self.store.put(
-                            &self.k(&format!("lease/{}/{key}", self.node)),
-                            &v,
-                            self.lease,
-                        );
-                        let _ = self.store_result(r, "block record");
-                        debug!(%key, first = b.first, last = b.last, "block leased");
-                    }
-                    Err(e) => warn!(%key, error = %e, "granted block refused"),
+    /// Makes leased block `b` the one SA `sa` sends from.
+    fn grant(&mut self, key: &str, sa: SaId, b: (u64, u64)) {
+        if let Some(t) = self.sas.get_mut(key) {
+            t.pending = None;
+        }
+        match self.sad.grant_outbound_seq(sa, SeqRange::new(b.0, b.1)) {
+            Ok(()) => {
+                self.blocks_leased += 1;
+                if let Some(t) = self.sas.get_mut(key) {
+                    t.block = Some(b);
                 }
-            }
-            Err(e) => {
-                if e.is_unavailable() {
-                    self.store_ok = false;
+                if !self.store_ok {
+                    // For the status only: not worth a timeout while the store is away.
+                    return;
                 }
-                debug!(%key, error = %e, "no block leased");
+                let rec = BlockRecord {
+                    first: b.0,
+                    last: b.1,
+                };
+                let v = serde_json::to_vec(&rec).unwrap_or_default();
+                let r = self.store.put(
+                    &self.k(&format!("lease/{}/{key}", self.node)),
+                    &v,
+                    self.lease,
+                );
+                let _ = self.store_result(r, "block record");
+                debug!(%key, first = b.0, last = b.1, "block granted");
             }
+            Err(e) => warn!(%key, error = %e, "granted block refused"),
         }
     }
 
