@@ -2,12 +2,13 @@
 """Checks for ../anycast-netns.sh.
 
   check.py unique DECODE.jsonl --src ADDR --min N
-      reads `ipsec decode --json --brief --no-replay-check` output; over the ESP frames
-      from ADDR: every frame must decrypt with the exported keys, and every
-      (SPI, sequence number, IV) must be unique. Prints a JSON summary; exits 1 if not.
+      reads `ipsec decode --json --brief --no-replay-check` output: every ESP frame
+      must decrypt with the exported keys; over those from ADDR, no (SPI, sequence
+      number) and no (SPI, IV) may repeat, and each IV must be its sequence number.
+      Prints a JSON summary; exits 1 if not.
   check.py pcap FILE [--after T] [--before T]
       ESP-in-UDP (port 4500, non-IKE) packets of a classic pcap: count, first and last
-      timestamp (in the window, if given), as JSON.
+      timestamp and the longest gap between two (in the window, if given), as JSON.
 """
 import argparse
 import json
@@ -17,51 +18,73 @@ from collections import Counter
 
 
 def unique(a):
-    seen = {}
-    dups = []
+    """Every ESP frame must decrypt; among those from a.src, no (SPI, sequence number)
+    and no (SPI, IV) twice (the IV is the AES-GCM nonce's explicit part), and the IV
+    must be the sequence number (so the two checks are one nonce check)."""
+    by_seq = {}
+    by_iv = {}
+    dup_seq = []
+    dup_iv = []
     statuses = Counter()
+    bad = Counter()
     spis = Counter()
     iv_is_seq = 0
     n = 0
+    total = 0
     with open(a.decode) as f:
         for line in f:
             v = json.loads(line)
-            if v.get("proto") != "esp" or v.get("src") != a.src:
+            if v.get("proto") not in ("esp", "ah"):
+                if v.get("proto") == "other" and v.get("status") != "ok":
+                    bad[("other", v.get("status"))] += 1
+                continue
+            total += 1
+            if v.get("status") != "ok":
+                bad[(v.get("src"), v.get("status"))] += 1
+            if v.get("src") != a.src:
                 continue
             n += 1
             statuses[v.get("status")] += 1
             spis[v["spi"]] += 1
-            # the wire sequence number (low 32 bits) and the explicit IV
-            key = (v["spi"], v["seq"], v.get("iv"))
-            if key in seen:
-                dups.append((key, seen[key], v["frame"]))
+            # `seq` is the full sequence number once decrypted (with ESN, 64 bits)
+            ks = (v["spi"], v["seq"])
+            ki = (v["spi"], v.get("iv"))
+            if ks in by_seq:
+                dup_seq.append((ks, by_seq[ks], v["frame"]))
             else:
-                seen[key] = v["frame"]
+                by_seq[ks] = v["frame"]
+            if ki in by_iv:
+                dup_iv.append((ki, by_iv[ki], v["frame"]))
+            else:
+                by_iv[ki] = v["frame"]
             iv = v.get("iv", "")
             if len(iv) == 16 and int(iv, 16) == v["seq"]:
                 iv_is_seq += 1
-    ok = statuses.get("ok", 0)
     out = {
-        "esp_frames": n,
-        "decrypted": ok,
-        "statuses": dict(statuses),
+        "esp_frames": total,
+        "from_src": n,
+        "decrypted": statuses.get("ok", 0),
+        "not_decrypted": {f"{k[0]} {k[1]}": c for k, c in bad.items()},
         "spis": dict(spis),
-        "unique_spi_seq_iv": len(seen),
-        "duplicates": len(dups),
-        "first_duplicates": [[list(k), a_, b_] for k, a_, b_ in dups[:5]],
+        "duplicate_spi_seq": len(dup_seq),
+        "duplicate_spi_iv": len(dup_iv),
         "iv_equals_seq": iv_is_seq,
     }
     print(json.dumps(out))
-    if dups:
-        print(f"DUPLICATE (SPI, seq, IV): {dups[:5]}", file=sys.stderr)
-        return 1
-    if ok != n:
-        print(f"{n - ok} ESP frames did not decrypt: {dict(statuses)}", file=sys.stderr)
-        return 1
+    fail = False
+    if dup_seq or dup_iv:
+        print(f"DUPLICATES: (SPI, seq) {dup_seq[:5]} (SPI, IV) {dup_iv[:5]}", file=sys.stderr)
+        fail = True
+    if bad:
+        print(f"frames that did not decrypt or parse: {dict(bad)}", file=sys.stderr)
+        fail = True
+    if iv_is_seq != n:
+        print(f"{n - iv_is_seq} frames whose IV is not their sequence number", file=sys.stderr)
+        fail = True
     if n < a.min:
         print(f"only {n} ESP frames from {a.src}, wanted at least {a.min}", file=sys.stderr)
-        return 1
-    return 0
+        fail = True
+    return 1 if fail else 0
 
 
 def pcap_packets(path):
@@ -113,6 +136,7 @@ def is_esp_in_udp(linktype, data):
 def pcap(a):
     n = 0
     first = last = None
+    gap = 0.0
     for ts, lt, data in pcap_packets(a.file):
         if a.after is not None and ts < a.after:
             continue
@@ -121,9 +145,11 @@ def pcap(a):
         if not is_esp_in_udp(lt, data):
             continue
         n += 1
+        if last is not None:
+            gap = max(gap, ts - last)
         first = ts if first is None else first
         last = ts
-    print(json.dumps({"esp": n, "first": first, "last": last}))
+    print(json.dumps({"esp": n, "first": first, "last": last, "max_gap": gap}))
     return 0
 
 

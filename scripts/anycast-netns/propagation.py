@@ -24,7 +24,7 @@ def main():
     up = {}
     for line in open(sys.argv[1]):
         m = re.search(r"Child SA up here: publishing it key=(\S+)", line)
-        if m:
+        if m and m.group(1) not in up:
             up[m.group(1)] = when(line)
     delays = []
     for path in sys.argv[2:]:
@@ -32,8 +32,9 @@ def main():
             m = re.search(r"replica installed spi_in=(\S+) spi_out=(\S+)", line)
             if m:
                 key = f"{m.group(1)}-{m.group(2)}"
-                if key in up and up[key] is not None:
-                    delays.append((when(line) - up[key]) * 1000)
+                t = when(line)
+                if key in up and up[key] is not None and t is not None and t >= up[key]:
+                    delays.append((t - up[key]) * 1000)
     delays.sort()
     out = {"n": len(delays)}
     if delays:
