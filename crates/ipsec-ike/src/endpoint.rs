@@ -265,6 +265,68 @@ impl IkeEndpoint {
         Ok(h)
     }
 
+    /// A snapshot of the established IKE SA `sa`, for another endpoint (another node of
+    /// a cluster) to continue it with [`import_ike_sa`](Self::import_ike_sa): SPIs,
+    /// keys, Message IDs, our last response, path, NAT state and Child SAs
+    /// ([`IkeSaSnapshot`](crate::IkeSaSnapshot)). Only between exchanges: export again
+    /// after every exchange that completes ([`ike_sa_message_ids`](Self::ike_sa_message_ids)
+    /// tells when). The SA itself goes on here unchanged.
+    ///
+    /// # Errors
+    /// [`ExportError::UnknownSa`](crate::ExportError::UnknownSa);
+    /// [`ExportError::NotEstablished`](crate::ExportError::NotEstablished) while it
+    /// is set up or deleted; [`ExportError::Busy`](crate::ExportError::Busy) while a
+    /// request of ours is outstanding or queued, a rekey, collision or deferred
+    /// exchange is unresolved, or an old IKE SA or Child SA is still on its way out.
+    pub fn export_ike_sa(&self, sa: SaHandle) -> Result<crate::IkeSaSnapshot, crate::ExportError> {
+        self.sas
+            .get(&sa)
+            .ok_or(crate::ExportError::UnknownSa)?
+            .export()
+    }
+
+    /// Our next request's and the peer's next request's Message IDs
+    /// (`(next_id, expect_id)`) of the established IKE SA `sa`; `None` if it is
+    /// unknown or not established. Cheap: a caller exports when they change.
+    pub fn ike_sa_message_ids(&self, sa: SaHandle) -> Option<(u32, u32)> {
+        match &self.sas.get(&sa)?.state {
+            crate::sa::State::Established(e) => Some((e.current.next_id, e.current.expect_id)),
+            _ => None,
+        }
+    }
+
+    /// Continues here the IKE SA that `snap` holds (taken by
+    /// [`export_ike_sa`](Self::export_ike_sa) on another endpoint), under `config`
+    /// (the connection: proposals, lifetimes, liveness, rekey times), with its
+    /// timers started at `now`: the peer sees the same SPIs, keys and Message IDs,
+    /// and a retransmission of its last request gets our cached response. Its Child
+    /// SAs are installed with new [`ChildSaId`]s, returned in the order of
+    /// `snap.children`, and rekey and expiry timers from `config` as when they are
+    /// negotiated; the caller binds them to its data-plane SAs, which it imports
+    /// itself. No event is queued.
+    ///
+    /// # Errors
+    /// [`ImportError`](crate::ImportError): a version, transform, key length, SPI,
+    /// address or other field that cannot be; an IKE SPI or Child SA inbound SPI in
+    /// use here already ([`ImportError::SpiInUse`](crate::ImportError::SpiInUse)).
+    /// Nothing is registered then.
+    pub fn import_ike_sa(
+        &mut self,
+        now: Instant,
+        snap: &crate::IkeSaSnapshot,
+        config: Arc<Config>,
+    ) -> Result<(SaHandle, Vec<ChildSaId>), crate::ImportError> {
+        let h = self.new_handle();
+        self.shared.config = config;
+        let r = IkeSa::import(&mut self.shared, h, now, snap);
+        self.shared.config = Arc::clone(&self.config);
+        let (sa, ids) = r?;
+        self.shared.established.insert(h);
+        self.sas.insert(h, sa);
+        self.touched(now, h);
+        Ok((h, ids))
+    }
+
     /// Creates another Child SA with the configured proposals and selectors
     /// (CREATE_CHILD_SA, RFC 7296 §1.3.1). Its id comes back in
     /// [`Event::ChildSaInstalled`] or [`Event::ChildSaFailed`].

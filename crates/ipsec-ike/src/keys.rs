@@ -21,6 +21,10 @@ pub(crate) struct IkeCrypto {
     pub sk_d: SecretBytes,
     pub sk_pi: SecretBytes,
     pub sk_pr: SecretBytes,
+    /// The raw SK_ei, SK_er, SK_ai, SK_ar that `sk` was keyed with, kept for
+    /// [`IkeEndpoint::export_ike_sa`](crate::IkeEndpoint::export_ike_sa) (zeroized on
+    /// drop).
+    pub raw: RawSk,
     pub sk: SkKeys,
     /// The SK_e/SK_a keys for [`Event::IkeSaKeysDerived`]
     /// until [`IkeCrypto::export_keys`] takes them; `None` unless
@@ -34,6 +38,46 @@ impl core::fmt::Debug for IkeCrypto {
             .field("chosen", &self.chosen)
             .finish_non_exhaustive()
     }
+}
+
+/// The raw SK_e and SK_a keys of both directions (RFC 7296 §2.14).
+pub(crate) struct RawSk {
+    pub sk_ei: SecretBytes,
+    pub sk_er: SecretBytes,
+    pub sk_ai: SecretBytes,
+    pub sk_ar: SecretBytes,
+}
+
+/// Builds the SK protection of `chosen` from raw keys: one AEAD, or a cipher and an
+/// integrity transform, per direction. The same code for derived keys and for keys
+/// taken from a snapshot ([`IkeEndpoint::import_ike_sa`](crate::IkeEndpoint::import_ike_sa)).
+pub(crate) fn sk_keys(
+    provider: &CryptoProvider,
+    chosen: &Chosen,
+    raw: &RawSk,
+) -> Result<SkKeys, Error> {
+    Ok(if chosen.encr.is_combined() {
+        let aead = provider
+            .aead_for(chosen.encr)
+            .ok_or(CryptoError::Unsupported)?;
+        SkKeys::aead(aead, raw.sk_ei.expose(), raw.sk_er.expose())?
+    } else {
+        let cipher = provider
+            .cipher(chosen.encr.id, chosen.encr.key_len())
+            .ok_or(CryptoError::Unsupported)?;
+        let integ = chosen
+            .integ
+            .and_then(|i| provider.integ(i.id))
+            .ok_or(CryptoError::Unsupported)?;
+        SkKeys::cipher_integ(
+            cipher,
+            integ,
+            raw.sk_ei.expose(),
+            raw.sk_ai.expose(),
+            raw.sk_er.expose(),
+            raw.sk_ar.expose(),
+        )?
+    })
 }
 
 impl IkeCrypto {
@@ -65,38 +109,23 @@ impl IkeCrypto {
             encr_key: chosen.encr.keymat_len(),
         };
         let k = kdf::ike_keys(prf, skeyseed.expose(), ni, nr, &spi_i.0, &spi_r.0, lens)?;
-        let sk = if chosen.encr.is_combined() {
-            let aead = provider
-                .aead_for(chosen.encr)
-                .ok_or(CryptoError::Unsupported)?;
-            SkKeys::aead(aead, k.sk_ei.expose(), k.sk_er.expose())?
-        } else {
-            let cipher = provider
-                .cipher(chosen.encr.id, chosen.encr.key_len())
-                .ok_or(CryptoError::Unsupported)?;
-            let integ = chosen
-                .integ
-                .and_then(|i| provider.integ(i.id))
-                .ok_or(CryptoError::Unsupported)?;
-            SkKeys::cipher_integ(
-                cipher,
-                integ,
-                k.sk_ei.expose(),
-                k.sk_ai.expose(),
-                k.sk_er.expose(),
-                k.sk_ar.expose(),
-            )?
+        let raw = RawSk {
+            sk_ei: k.sk_ei,
+            sk_er: k.sk_er,
+            sk_ai: k.sk_ai,
+            sk_ar: k.sk_ar,
         };
+        let sk = sk_keys(provider, &chosen, &raw)?;
         let exported = cx.config.export_ike_keys.then(|| IkeSaKeys {
             spi_i,
             spi_r,
             encr: chosen.encr,
             integ: chosen.integ,
             prf: prf_desc,
-            sk_ei: k.sk_ei,
-            sk_er: k.sk_er,
-            sk_ai: k.sk_ai,
-            sk_ar: k.sk_ar,
+            sk_ei: raw.sk_ei.duplicate(),
+            sk_er: raw.sk_er.duplicate(),
+            sk_ai: raw.sk_ai.duplicate(),
+            sk_ar: raw.sk_ar.duplicate(),
         });
         Ok(IkeCrypto {
             chosen,
@@ -104,6 +133,7 @@ impl IkeCrypto {
             sk_d: k.sk_d,
             sk_pi: k.sk_pi,
             sk_pr: k.sk_pr,
+            raw,
             sk,
             exported,
         })

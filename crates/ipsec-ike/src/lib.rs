@@ -24,6 +24,7 @@ mod sa;
 mod session;
 mod shared;
 pub mod sigauth;
+mod snapshot;
 mod stateless;
 mod timers;
 mod trace;
@@ -43,3 +44,7 @@ pub use ipsec_crypto::{CryptoProvider, KeId, Proposal, ProposalKind};
 pub use ipsec_ike_wire::NotifyType;
 pub use redirect::{Gateway, Redirect, RedirectPhase};
 pub use shared::{IkeCounters, NAT_T_PORT, NON_ESP_MARKER};
+pub use snapshot::{
+    CachedResponse, ChildSnapshot, ExportError, IkeSaSnapshot, IkeSnapshotKeys, ImportError,
+    TsSnapshot, IKE_SNAPSHOT_VERSION,
+};

@@ -96,24 +96,7 @@ pub(crate) fn build_child(
         (i.tsr, i.tsi)
     };
     let cfg = &cx.config;
-    let (rekey_at, expire_at, lifetime) = match cfg.child_rekey {
-        Some(d) => {
-            let hard = d.saturating_add(d / 10);
-            (
-                Some(now + cx.jitter(d)),
-                Some(now + hard),
-                Lifetime {
-                    soft: LifetimeLimits::UNLIMITED,
-                    hard: LifetimeLimits {
-                        bytes: None,
-                        packets: None,
-                        time: Some(hard),
-                    },
-                },
-            )
-        }
-        None => (None, None, Lifetime::UNLIMITED),
-    };
+    let (rekey_at, expire_at, lifetime) = child_lifetime(cx, now);
     let params = ChildSaParams::esp(
         path.local.ip(),
         path.remote.ip(),
@@ -167,6 +150,32 @@ pub(crate) fn build_child(
             suite,
         },
     ))
+}
+
+/// When a Child SA made at `now` is rekeyed and expires, and the lifetime the data
+/// plane gets: from `Config::child_rekey` (jittered; hard expiry 10% later), or never.
+pub(crate) fn child_lifetime(
+    cx: &Shared,
+    now: Instant,
+) -> (Option<Instant>, Option<Instant>, Lifetime) {
+    match cx.config.child_rekey {
+        Some(d) => {
+            let hard = d.saturating_add(d / 10);
+            (
+                Some(now + cx.jitter(d)),
+                Some(now + hard),
+                Lifetime {
+                    soft: LifetimeLimits::UNLIMITED,
+                    hard: LifetimeLimits {
+                        bytes: None,
+                        packets: None,
+                        time: Some(hard),
+                    },
+                },
+            )
+        }
+        None => (None, None, Lifetime::UNLIMITED),
+    }
 }
 
 fn ts_set(v: &[TrafficSelector]) -> TsSet {

@@ -19,6 +19,7 @@ pub(crate) mod init;
 pub(crate) mod intermediate;
 pub(crate) mod mobike;
 pub(crate) mod redirect;
+pub(crate) mod takeover;
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
