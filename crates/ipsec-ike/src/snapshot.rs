@@ -280,11 +280,9 @@ mod tests {
 
     #[test]
     fn keys_are_redacted_in_debug() {
-        let k = IkeSnapshotKeys {
-            sk_d: alloc::vec![0xab; 32],
-            sk_ei: alloc::vec![0xcd; 36],
-            ..IkeSnapshotKeys::default()
-        };
+        let mut k = IkeSnapshotKeys::default();
+        k.sk_d = alloc::vec![0xab; 32];
+        k.sk_ei = alloc::vec![0xcd; 36];
         let s = alloc::format!("{k:?}");
         assert!(s.contains("sk_d: [redacted; 32]") && s.contains("sk_ei: [redacted; 36]"));
         assert!(!s.contains("ab") && !s.contains("171") && !s.contains("cd"));
@@ -293,11 +291,9 @@ mod tests {
     #[cfg(feature = "serde")]
     #[test]
     fn keys_are_hex_in_serde_and_round_trip() {
-        let k = IkeSnapshotKeys {
-            sk_d: alloc::vec![0x01, 0xfe],
-            sk_ar: alloc::vec![0xa0],
-            ..IkeSnapshotKeys::default()
-        };
+        let mut k = IkeSnapshotKeys::default();
+        k.sk_d = alloc::vec![0x01, 0xfe];
+        k.sk_ar = alloc::vec![0xa0];
         let j = serde_json::to_string(&k).unwrap();
         assert!(
             j.contains("\"sk_d\":\"01fe\"") && j.contains("\"sk_ar\":\"a0\""),
@@ -309,5 +305,65 @@ mod tests {
         assert!(serde_json::from_str::<IkeSnapshotKeys>(&bad).is_err());
         let bad = j.replace("01fe", "01zz");
         assert!(serde_json::from_str::<IkeSnapshotKeys>(&bad).is_err());
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn snapshot_round_trips_through_json() {
+        let ts = TsSnapshot {
+            start_addr: "10.0.0.0".parse().unwrap(),
+            end_addr: "10.0.0.255".parse().unwrap(),
+            protocol: 6,
+            start_port: 0,
+            end_port: 65535,
+        };
+        let s = IkeSaSnapshot {
+            version: IKE_SNAPSHOT_VERSION,
+            initiator: false,
+            spi_i: [1; 8],
+            spi_r: [2; 8],
+            encr: 20,
+            encr_key_bits: 256,
+            integ: 0,
+            prf: 5,
+            ke: 31,
+            keys: IkeSnapshotKeys {
+                sk_d: alloc::vec![3; 32],
+                sk_pi: alloc::vec![7; 32],
+                sk_pr: alloc::vec![8; 32],
+                sk_ei: alloc::vec![4; 36],
+                sk_er: alloc::vec![9; 36],
+                sk_ai: alloc::vec![],
+                sk_ar: alloc::vec![],
+            },
+            fragment_mtu: Some(1280),
+            next_id: 7,
+            expect_id: 9,
+            cached: Some(CachedResponse {
+                id: 8,
+                datagrams: alloc::vec![alloc::vec![5, 6]],
+            }),
+            local: "192.0.2.2:4500".parse().unwrap(),
+            remote: "[2001:db8::1]:4500".parse().unwrap(),
+            local_behind_nat: false,
+            remote_behind_nat: true,
+            mobike: true,
+            mobike_initiator: false,
+            virtual_ips: alloc::vec!["10.1.0.1".parse().unwrap()],
+            children: alloc::vec![ChildSnapshot {
+                inbound_spi: 0xc000_0001,
+                outbound_spi: 0xc000_0002,
+                local_ts: alloc::vec![ts],
+                remote_ts: alloc::vec![ts, ts],
+                transport: false,
+            }],
+        };
+        let j = serde_json::to_string(&s).unwrap();
+        assert!(
+            j.contains(&alloc::format!("\"sk_d\":\"{}\"", "03".repeat(32))),
+            "{j}"
+        );
+        let back: IkeSaSnapshot = serde_json::from_str(&j).unwrap();
+        assert_eq!(back, s);
     }
 }

@@ -453,8 +453,8 @@ fn keys_never_in_debug_output() {
 
 fn ts() -> impl Strategy<Value = TsSnapshot> {
     let addr = prop_oneof![
-        any::<[u8; 4]>().prop_map(|a| IpAddr::from(a)),
-        any::<[u8; 16]>().prop_map(|a| IpAddr::from(a)),
+        any::<[u8; 4]>().prop_map(IpAddr::from),
+        any::<[u8; 16]>().prop_map(IpAddr::from),
     ];
     (addr.clone(), addr, any::<u8>(), any::<u16>(), any::<u16>()).prop_map(|(s, e, p, a, b)| {
         TsSnapshot {
