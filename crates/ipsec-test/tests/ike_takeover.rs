@@ -151,15 +151,28 @@ fn carry_on(p: &mut Pair, ha: SaHandle, hb: SaHandle, a_child: ChildSaId, b_chil
 
     // A rekeys the IKE SA.
     let (next_a, _) = p.a.ep.ike_sa_message_ids(ha).unwrap();
+    let rekeyed = |s: &Side| s.count(|e| matches!(e, Event::IkeSaRekeyed { .. }));
+    let (ra, rb) = (rekeyed(&p.a), rekeyed(&p.b));
     p.a.ep.rekey_ike_sa(p.now, ha).unwrap();
-    p.drive();
-    assert_eq!(p.a.count(|e| matches!(e, Event::IkeSaRekeyed { .. })), 1);
-    assert_eq!(p.b.count(|e| matches!(e, Event::IkeSaRekeyed { .. })), 1);
+    // The rekey exchange is done (two 10 ms hops), the Delete of the old IKE SA is
+    // in flight.
+    p.drive_for(Duration::from_millis(25));
+    assert_eq!((rekeyed(&p.a), rekeyed(&p.b)), (ra + 1, rb + 1));
     // The new IKE SA counts its Message IDs from 0 again.
     assert!(p.a.ep.ike_sa_message_ids(ha).unwrap().0 < next_a);
-    // Let the old IKE SA linger out, so both are quiescent again.
-    p.drive_for(Duration::from_secs(120));
+    assert_eq!(p.a.ep.export_ike_sa(ha), Err(ExportError::Busy));
+    // The old IKE SA is deleted but lingers (answering retransmissions of its
+    // Delete): the SA can be exported already, with the new SPIs.
+    p.drive_for(Duration::from_secs(2));
+    let rekeyed =
+        p.a.ep
+            .export_ike_sa(ha)
+            .expect("exportable while the old SA lingers");
+    assert!(p.a.events.iter().any(|(_, e)| matches!(e,
+        Event::IkeSaRekeyed { new_local_spi, .. }
+            if new_local_spi.0 == if rekeyed.initiator { rekeyed.spi_i } else { rekeyed.spi_r })));
     same_children(p, ha, hb);
+    p.drive();
 
     // B rekeys the Child SA and checks liveness.
     p.b.ep.rekey_child_sa(p.now, hb, b_new).unwrap();
@@ -222,6 +235,27 @@ fn initiator_taken_over_and_goes_on() {
     let (ha2, ids) = take_over(&mut p.a, ha, p.now, 202);
     p.b.events.clear();
     carry_on(&mut p, ha2, hb, ids[0], b_child);
+}
+
+#[test]
+fn taken_over_while_the_old_ike_sa_lingers_after_a_rekey() {
+    let mut p = Pair::new(config("@a.test"), config("@b.test"), 8);
+    let (ha, hb) = up(&mut p);
+    p.a.ep.rekey_ike_sa(p.now, ha).unwrap();
+    p.drive_for(Duration::from_secs(2));
+    assert_eq!(p.b.count(|e| matches!(e, Event::IkeSaRekeyed { .. })), 1);
+    // B's own request on the new IKE SA: its Message IDs move on.
+    p.b.ep.check_liveness(p.now, hb).unwrap();
+    p.drive_for(Duration::from_secs(1));
+    assert_eq!(p.b.count(|e| matches!(e, Event::LivenessOk)), 1);
+    assert_eq!(p.b.ep.ike_sa_message_ids(hb).map(|m| m.0), Some(1));
+    let (hb2, ids) = take_over(&mut p.b, hb, p.now, 808);
+    assert_eq!(p.b.ep.ike_sa_message_ids(hb2).map(|m| m.0), Some(1));
+    p.b.ep.check_liveness(p.now, hb2).unwrap();
+    p.drive();
+    assert_eq!(p.b.count(|e| matches!(e, Event::LivenessOk)), 1);
+    let a_child = p.a.ep.child_sas(ha)[0];
+    carry_on(&mut p, ha, hb2, a_child, ids[0]);
 }
 
 #[test]

@@ -74,13 +74,20 @@ impl IkeSa {
     /// Whether nothing is under way: no request of ours in flight or queued, no
     /// fragments being reassembled, no IKE or Child SA rekey, collision or
     /// deferred exchange unresolved, no old IKE SA or Child SA still on its way out.
+    ///
+    /// An old IKE SA whose deletion completed (`dead`: the peer deleted it, or
+    /// answered our Delete) does not count: it only lingers to answer a
+    /// retransmission of the peer's Delete, which the snapshot leaves out (the peer
+    /// then gives up on an SA it is deleting anyway). Without this an export would
+    /// be refused for the whole linger time (`Retransmit::total`) after each IKE SA
+    /// rekey.
     fn quiescent(&self, e: &Established) -> bool {
         e.current.poll_timeout().is_none()
             && e.queue.is_empty()
             && !e.rekeying_ike
             && e.ike_collision.is_none()
             && e.deferred.is_none()
-            && e.retiring.is_empty()
+            && e.retiring.iter().all(|r| r.dead && !r.session.busy())
             && !e.mobike.again
             && !self.redirect.sent
             && e.current.retired_sk.is_none()
