@@ -321,6 +321,15 @@ impl IkeEndpoint {
         let r = IkeSa::import(&mut self.shared, h, now, snap);
         self.shared.config = Arc::clone(&self.config);
         let (sa, ids) = r?;
+        trace::info!(
+            sa = %h,
+            local = %snap.local,
+            remote = %snap.remote,
+            children = ids.len(),
+            next_id = snap.next_id,
+            expect_id = snap.expect_id,
+            "IKE SA imported from a snapshot"
+        );
         self.shared.established.insert(h);
         self.sas.insert(h, sa);
         self.touched(now, h);
