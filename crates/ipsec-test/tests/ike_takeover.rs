@@ -259,6 +259,24 @@ fn taken_over_while_the_old_ike_sa_lingers_after_a_rekey() {
 }
 
 #[test]
+fn a_cipher_and_integrity_proposal_is_taken_over_too() {
+    let suite = "aes128-sha256-prfsha256-ecp256";
+    let a = config("@a.test").with_ike_proposals(suite).unwrap();
+    let b = config("@b.test").with_ike_proposals(suite).unwrap();
+    let mut p = Pair::new(a, b, 9);
+    let (ha, hb) = up(&mut p);
+    let snap = p.b.ep.export_ike_sa(hb).unwrap();
+    assert_eq!(
+        (snap.encr, snap.encr_key_bits, snap.integ, snap.prf),
+        (12, 128, 12, 5)
+    );
+    assert_eq!(snap.keys.sk_ai.len(), 32);
+    let (hb2, ids) = take_over(&mut p.b, hb, p.now, 909);
+    let a_child = p.a.ep.child_sas(ha)[0];
+    carry_on(&mut p, ha, hb2, a_child, ids[0]);
+}
+
+#[test]
 fn a_request_retransmitted_across_the_takeover_gets_the_cached_answer() {
     let mut p = Pair::new(config("@a.test"), config("@b.test"), 3);
     let (ha, hb) = up(&mut p);
