@@ -211,7 +211,7 @@ capture() { # name ns iface snaplen filter
 # cap_done NAME: stop a capture and require that the kernel dropped nothing
 cap_done() {
   stop_proc "cap-$1" INT
-  grep -q " 0 packets dropped by kernel" "$OUT/$1.tcpdump.log" \
+  grep -qE '(^| )0 packets dropped by kernel' "$OUT/$1.tcpdump.log" \
     || fail "capture $1 lost packets: $(tail -n 3 "$OUT/$1.tcpdump.log" | tr '\n' ' ')"
 }
 capture peer gw-ac-p ac0 0 "udp port 4500"
