@@ -202,7 +202,7 @@ check "ping through node 1" wait_for 5 ping_ok gw-ac-p 198.19.2.1 198.19.1.1
 # links to the nodes (headers only, for timing)
 capture() { # name ns iface snaplen filter
   local pid
-  pid=$(setsid ip netns exec "$2" tcpdump -i "$3" -s "$4" -U -w "$OUT/$1.pcap" "$5" \
+  pid=$(setsid ip netns exec "$2" tcpdump -i "$3" -s "$4" -B 65536 -U -w "$OUT/$1.pcap" "$5" \
       >"$OUT/$1.tcpdump.log" 2>&1 </dev/null & echo $!)
   record_pid "cap-$1" "$pid" "$(readlink -f "$(command -v tcpdump)")"
   for i in $(seq 1 50); do grep -q "listening on" "$OUT/$1.tcpdump.log" 2>/dev/null && return 0; sleep 0.1; done
@@ -300,6 +300,29 @@ log "ok: uniqueness: $UNIQ"
 [ "$("$PY" -c "import json,sys; print(len(json.loads(sys.argv[1])['spis']))" "$UNIQ")" -ge 2 ] \
   || fail "no second SPI in the capture: the rekeyed Child SA did not carry traffic"
 log "ok: the rekeyed Child SA carried traffic"
+
+# --- phase A2: the IKE SA's owner dies; another node takes the IKE SA over ------------
+ch_ike_ids() { sw "$DP" --list-sas 2>/dev/null | sed -n 's/^peer: \(#[0-9]*\), ESTABLISHED.*/\1/p' | tr '\n' ' '; }
+before=$(ch_ike_ids)
+[ -n "$before" ] || fail "charon has no IKE SA before the owner dies"
+TAKE_T0=$(now)
+stop_proc n1 KILL; log "node 1 (the IKE SA's owner) killed (-9)"
+taken() { gw_check "$1" "s['cluster']['taken_over'] == 1 and len(est(s)) == 1"; }
+check "node 3 took the IKE SA over" wait_for 15 taken "$OUT/n3"
+TAKE_T1=$(now)
+TAKEOVER_MS=$("$PY" -c "print(round(($TAKE_T1-$TAKE_T0)*1000))")
+log "takeover: node 3 owns the IKE SA $TAKEOVER_MS ms after node 1 was killed (its store lease has a 3 s TTL; status polled every 0.25 s)"
+sw "$DP" --rekey --child net >"$DP/rekey2.out" 2>&1 || { cat "$DP/rekey2.out" >&2; fail "charon's Child SA rekey after the takeover"; }
+check "ping through the rekeyed Child SA after the takeover" wait_for 10 ping_ok gw-ac-p 198.19.2.1 198.19.1.1
+after=$(ch_ike_ids)
+log "charon's IKE SA before the takeover: $before, after the Child SA rekey: $after"
+[ "$before" = "$after" ] || fail "charon started a new IKE SA (before: $before, after: $after)"
+log "ok: charon kept its IKE SA through the takeover and rekeyed its Child SA with node 3"
+sw "$DP" --rekey --ike peer >"$DP/rekey-ike.out" 2>&1 || { cat "$DP/rekey-ike.out" >&2; fail "charon's IKE SA rekey after the takeover"; }
+rekeyed_ike() { local n; n=$(ch_ike_ids); [ -n "$n" ] && [ "$n" != "$before" ]; }
+check "charon rekeyed its IKE SA with node 3" wait_for 10 rekeyed_ike
+check "ping after the IKE SA rekey" wait_for 10 ping_ok gw-ac-p 198.19.2.1 198.19.1.1
+check "node 3 has one IKE SA (the rekeyed one)" wait_for 10 gw_check "$OUT/n3" "len(est(s)) == 1"
 stop_proc peer
 
 # --- phase B: our gateway as the peer; one SA served by 1, 2 and 3 nodes at once -----------
@@ -327,8 +350,8 @@ for k in 1 2 3; do capture b-r$k gw-ac-r acr$k 96 "udp port 4500 and src host $A
 TP=$OUT/throughput.txt; : >"$TP"
 STREAMS=16
 head -c $((10 * 1024 * 1024)) /dev/urandom >"$OUT/b.bin"
-streams() { # TAG: $STREAMS TCP streams of 10 MB from the server to our peer; prints MB/s
-  local tag=$1 i pids=() t0 t1 port base=$((5100 + 20 * ${2:-0}))
+streams() { # TAG BASE [RATE]: $STREAMS TCP streams of 10 MB (RATE MB/s each) from the server to our peer; prints MB/s
+  local tag=$1 i pids=() t0 t1 port base=$((5100 + 20 * ${2:-0})) rate=${3:-}
   for i in $(seq 1 $STREAMS); do
     port=$((base + i))
     setsid ip netns exec gw-ac-q "$PY" "$LIB_DIR/tcp.py" serve 198.19.3.1 $port --timeout 120 \
@@ -342,7 +365,7 @@ streams() { # TAG: $STREAMS TCP streams of 10 MB from the server to our peer; pr
   for i in $(seq 1 $STREAMS); do
     port=$((base + i))
     ip netns exec gw-ac-l "$PY" "$LIB_DIR/tcp.py" send 198.19.3.1 $port "$OUT/b.bin" --src 198.19.1.1 \
-      --timeout 120 >"$OUT/$tag.$i.json" 2>&1 &
+      ${rate:+--rate "$rate"} --timeout 120 >"$OUT/$tag.$i.json" 2>&1 &
     pids+=($!)
   done
   for i in "${pids[@]}"; do wait "$i" || fail "throughput $tag: a stream was not delivered intact"; done
@@ -357,12 +380,17 @@ for set in "1" "1 2" "1 2 3"; do
   # a short unmeasured round first: each node of the set leases its block (the first
   # packets through a node that gave its block up are dropped until it has one, and a
   # dropped SYN costs TCP a second)
-  streams "w$n" $((round * 2)) >/dev/null
-  [ "$n" -gt 1 ] && capture b-peer$n gw-ac-q ac0 0 "udp port 4500"
+  streams "w$n" $((round * 3)) >/dev/null
   T_START=$(now)
-  mbs=$(streams "b$n" $((round * 2 + 1)))
+  mbs=$(streams "b$n" $((round * 3 + 1)))
   T_END=$(now)
-  [ "$n" -gt 1 ] && cap_done b-peer$n
+  if [ "$n" -gt 1 ]; then
+    # the same nodes at once again, paced (16 x 1.5 MB/s), with a full capture on the
+    # peer's link that keeps up, for the uniqueness check
+    capture b-peer$n gw-ac-q ac0 0 "udp port 4500"
+    streams "u$n" $((round * 3 + 2)) 1.5 >/dev/null
+    cap_done b-peer$n
+  fi
   per=""
   for k in $set; do
     c=$(field "$(pc "$OUT/b-r$k.pcap" --after "$T_START" --before "$T_END")" esp)

@@ -24,13 +24,13 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::thread::{self, JoinHandle};
 use std::time::Duration as StdDuration;
 
-use ipsec::ike::ChildSaId;
+use ipsec::ike::{ChildSaId, IkeSaSnapshot, SaHandle};
 use ipsec::sad::{SaId, SaSnapshot, Sad};
 use ipsec_cluster::{ClusterKey, Store};
 use tracing::{debug, warn};
 
 use crate::dataplane::{IkeDatagram, ToControl};
-use crate::driver::Notice;
+use crate::driver::{AdoptedChild, Driver, Notice};
 
 mod agent;
 pub mod forward;
@@ -112,6 +112,16 @@ pub enum ClusterCmd {
         /// The Child SA.
         child: ChildSaId,
     },
+    /// Take over an IKE SA whose owner died ([`crate::driver::Driver::adopt_ike`]),
+    /// then answer with [`Cluster::adopted`].
+    AdoptIke {
+        /// Its record's key.
+        key: String,
+        /// Its connection.
+        conn: String,
+        /// Its state after its last exchange.
+        snap: Box<IkeSaSnapshot>,
+    },
 }
 
 /// What the control loop tells the agent.
@@ -123,6 +133,15 @@ enum AgentMsg {
     },
     Expired {
         sa: SaId,
+    },
+    IkeState {
+        sa: u64,
+        conn: String,
+        snap: Box<IkeSaSnapshot>,
+    },
+    Adopted {
+        key: String,
+        result: Result<(SaHandle, Vec<AdoptedChild>), String>,
     },
 }
 
@@ -163,6 +182,8 @@ struct Shared {
 /// A running cluster membership (see the module docs); [`crate::gateway::run`] owns
 /// it.
 pub struct Cluster {
+    /// The Message IDs of each of our IKE SAs when its state was last written.
+    written: Mutex<HashMap<SaHandle, (u32, u32)>>,
     shared: Arc<Shared>,
     key: Arc<ClusterKey>,
     socket: UdpSocket,
@@ -229,6 +250,7 @@ impl Cluster {
             );
         }
         Ok(Cluster {
+            written: Mutex::new(HashMap::new()),
             shared,
             key,
             socket,
@@ -355,6 +377,42 @@ impl Cluster {
     /// every node).
     pub fn replica_expired(&self, sa: SaId) {
         let _ = self.to_agent.send(AgentMsg::Expired { sa });
+    }
+
+    /// The answer to [`ClusterCmd::AdoptIke`].
+    pub fn adopted(&self, key: String, result: Result<(SaHandle, Vec<AdoptedChild>), String>) {
+        if let Ok((h, _)) = &result {
+            // Its state is in the store already, as of these Message IDs.
+            let mut w = self.written.lock().unwrap_or_else(PoisonError::into_inner);
+            w.insert(*h, (0, 0));
+        }
+        let _ = self.to_agent.send(AgentMsg::Adopted { key, result });
+    }
+
+    /// Writes the state of every IKE SA of `driver` that finished an exchange since it
+    /// was last written (so another node can take it over, docs/scale-out.md, "IKE").
+    pub fn write_ike_states(&self, driver: &Driver) {
+        let mut w = self.written.lock().unwrap_or_else(PoisonError::into_inner);
+        let live = driver.established_ike_sas();
+        w.retain(|h, _| live.contains(h));
+        for h in live {
+            let Some(ids) = driver.ike_message_ids(h) else {
+                continue;
+            };
+            if w.get(&h) == Some(&ids) {
+                continue;
+            }
+            // Between exchanges only; a busy SA is written after its exchange.
+            let Some((conn, snap)) = driver.export_ike(h) else {
+                continue;
+            };
+            w.insert(h, ids);
+            let _ = self.to_agent.send(AgentMsg::IkeState {
+                sa: h.0,
+                conn,
+                snap: Box::new(snap),
+            });
+        }
     }
 
     /// The cluster as this node sees it.

@@ -35,6 +35,7 @@ mod status;
 use conn::Resolver;
 pub use conn::{ConnSpec, SecretLookup, StartAction};
 pub use notice::Notice;
+pub use replica::AdoptedChild;
 pub use selectors::ts_to_prefixes;
 use selectors::{pairs, template_for, ts_string, RuleKey};
 pub use status::{reason_label, ChildSaStatus, DriverCounters, IkeSaStatus, Status};

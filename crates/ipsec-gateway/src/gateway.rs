@@ -569,8 +569,13 @@ fn cluster_work(driver: &mut Driver, c: &Cluster, now: Instant) {
                     warn!(error = %e, "cluster: rekey");
                 }
             }
+            ClusterCmd::AdoptIke { key, conn, snap } => {
+                let r = driver.adopt_ike(now, &conn, &snap);
+                c.adopted(key, r);
+            }
         }
     }
+    c.write_ike_states(driver);
     while let Some(sa) = driver.poll_expired_replica() {
         c.replica_expired(sa);
     }

@@ -19,7 +19,7 @@ use ipsec_cluster::{
 };
 use tracing::{debug, info, warn};
 
-use super::records::{BlockRecord, ChildRecord, IkeRecord, NodeRecord};
+use super::records::{BlockRecord, ChildRecord, IkeRecord, IkeStateRecord, NodeRecord};
 use super::{AgentMsg, ClusterCmd, ClusterOptions, NoticeInfo, Shared, SnapshotHook};
 use crate::dataplane::ToControl;
 
@@ -112,8 +112,11 @@ pub(super) struct Agent {
     our_ikes: HashMap<u64, String>,
     /// Our Child SAs not yet published (the store was down): key -> what to publish.
     unpublished: HashMap<String, Unpublished>,
-    /// The others' ownership records: key -> record.
+    /// The ownership records (ours too): key -> record.
     owners: HashMap<String, IkeRecord>,
+    /// IKE SA states in the store: key -> record.
+    ikestates: HashMap<String, IkeStateRecord>,
+    taken_over: u64,
     nodes: HashMap<String, NodeRecord>,
     blocks: HashMap<String, BlockRecord>,
     blocks_leased: u64,
@@ -171,6 +174,8 @@ impl Agent {
             our_ikes: HashMap::new(),
             unpublished: HashMap::new(),
             owners: HashMap::new(),
+            ikestates: HashMap::new(),
+            taken_over: 0,
             nodes: HashMap::new(),
             blocks: HashMap::new(),
             blocks_leased: 0,
@@ -269,6 +274,7 @@ impl Agent {
             self.child_gone(&k);
         }
         self.owners.clear();
+        self.ikestates.clear();
         self.nodes.clear();
         self.blocks.clear();
         for (key, entry) in entries {
@@ -379,6 +385,8 @@ impl Agent {
                 }
                 self.child_gone(&key);
             }
+            AgentMsg::IkeState { sa, conn, snap } => self.write_ike_state(sa, conn, &snap),
+            AgentMsg::Adopted { key, result } => self.adopted(key, result),
         }
     }
 
@@ -386,8 +394,7 @@ impl Agent {
         match n {
             NoticeInfo::IkeUp { sa, spis } | NoticeInfo::IkeRekeyed { sa, spis } => {
                 if let Some(old) = self.our_ikes.remove(&sa) {
-                    let r = self.store.delete(&self.k(&format!("ike/{old}")));
-                    let _ = self.store_result(r, "IKE owner");
+                    self.drop_ike(&old);
                 }
                 let key = ike_key(spis);
                 self.put_owner(&key);
@@ -395,8 +402,7 @@ impl Agent {
             }
             NoticeInfo::IkeClosed { sa } => {
                 if let Some(old) = self.our_ikes.remove(&sa) {
-                    let r = self.store.delete(&self.k(&format!("ike/{old}")));
-                    let _ = self.store_result(r, "IKE owner");
+                    self.drop_ike(&old);
                 }
             }
             NoticeInfo::ChildUp {
@@ -462,6 +468,128 @@ impl Agent {
             }
         }
         None
+    }
+
+    /// An IKE SA of ours is gone (closed, or replaced by its rekey): its state first,
+    /// so that no node takes it over when the ownership record goes.
+    fn drop_ike(&mut self, key: &str) {
+        for k in [format!("ikestate/{key}"), format!("ike/{key}")] {
+            let r = self.store.delete(&self.k(&k));
+            let _ = self.store_result(r, "IKE SA records");
+        }
+    }
+
+    /// Writes the state of one of our IKE SAs after an exchange.
+    fn write_ike_state(&mut self, sa: u64, conn: String, snap: &ipsec::ike::IkeSaSnapshot) {
+        let Some(key) = self.our_ikes.get(&sa).cloned() else {
+            return;
+        };
+        let name = format!("ikestate/{key}");
+        let Ok(mut json) = serde_json::to_vec(snap) else {
+            return;
+        };
+        let sealed = hex::encode(self.key.seal(&name, &json));
+        zeroize::Zeroize::zeroize(&mut json);
+        let rec = IkeStateRecord {
+            owner: self.node.clone(),
+            conn,
+            sealed,
+        };
+        let v = serde_json::to_vec(&rec).unwrap_or_default();
+        let r = self.store.put(&self.k(&name), &v, None);
+        let _ = self.store_result(r, "IKE SA state");
+    }
+
+    /// The owner of IKE SA `key` is gone (its record went with its lease): claim it
+    /// with a create-if-absent swap, and on success ask the driver to take it over.
+    fn try_takeover(&mut self, key: &str) {
+        let Some(rec) = self.ikestates.get(key).cloned() else {
+            return;
+        };
+        if rec.owner == self.node || self.our_ikes.values().any(|k| k == key) {
+            return;
+        }
+        let Some(lease) = self.lease else { return };
+        let claim = IkeRecord {
+            owner: self.node.clone(),
+            cluster_addr: self.listen,
+        };
+        let v = serde_json::to_vec(&claim).unwrap_or_default();
+        let r = self.store.cas(
+            &self.k(&format!("ike/{key}")),
+            ipsec_cluster::Expect::Absent,
+            &v,
+            Some(lease),
+        );
+        match self.store_result(r, "claim IKE SA") {
+            Some(Ok(_)) => {}
+            Some(Err(_)) => {
+                debug!(%key, "another node claimed the IKE SA first");
+                return;
+            }
+            None => return,
+        }
+        let name = format!("ikestate/{key}");
+        let snap = hex::decode(&rec.sealed)
+            .ok()
+            .and_then(|b| self.key.open(&name, &b).ok())
+            .and_then(|p| serde_json::from_slice::<ipsec::ike::IkeSaSnapshot>(&p).ok());
+        let Some(snap) = snap else {
+            warn!(%key, "IKE SA state does not open under the cluster key");
+            let r = self.store.delete(&self.k(&format!("ike/{key}")));
+            let _ = self.store_result(r, "IKE owner");
+            return;
+        };
+        info!(%key, from = %rec.owner, "taking the IKE SA over");
+        let _ = self.cmds.send(ClusterCmd::AdoptIke {
+            key: key.to_string(),
+            conn: rec.conn,
+            snap: Box::new(snap),
+        });
+        let _ = self.wake.send(ToControl::Wake);
+    }
+
+    /// The driver took IKE SA `key` over: it and its Child SAs are ours now.
+    fn adopted(
+        &mut self,
+        key: String,
+        result: Result<(ipsec::ike::SaHandle, Vec<crate::driver::AdoptedChild>), String>,
+    ) {
+        let (h, children) = match result {
+            Ok(x) => x,
+            Err(e) => {
+                warn!(%key, error = %e, "taking the IKE SA over failed");
+                let r = self.store.delete(&self.k(&format!("ike/{key}")));
+                let _ = self.store_result(r, "IKE owner");
+                return;
+            }
+        };
+        self.taken_over += 1;
+        self.our_ikes.insert(h.0, key.clone());
+        for (child, spi_in, spi_out) in children {
+            let ck = child_key((spi_in, spi_out));
+            if let Some(t) = self.sas.get_mut(&ck) {
+                t.child = Some(child);
+            }
+            if let Some(mut rec) = self.children.get(&ck).cloned() {
+                rec.owner = self.node.clone();
+                rec.ike = key.clone();
+                let v = serde_json::to_vec(&rec).unwrap_or_default();
+                let r = self.store.put(&self.k(&format!("child/{ck}")), &v, None);
+                if self.store_result(r, "Child SA owner").is_some() {
+                    self.children.insert(ck, rec);
+                }
+            }
+        }
+        // Its state under our name, so that the next node can take it over from us.
+        if let Some(mut rec) = self.ikestates.get(&key).cloned() {
+            rec.owner = self.node.clone();
+            let v = serde_json::to_vec(&rec).unwrap_or_default();
+            let r = self
+                .store
+                .put(&self.k(&format!("ikestate/{key}")), &v, None);
+            let _ = self.store_result(r, "IKE SA state");
+        }
     }
 
     fn retry_unpublished(&mut self, now: Instant) {
@@ -582,6 +710,15 @@ impl Agent {
             ("ike", None) => {
                 self.owners.remove(name);
                 self.publish_owners();
+                self.try_takeover(name);
+            }
+            ("ikestate", Some(e)) => {
+                if let Ok(r) = serde_json::from_slice::<IkeStateRecord>(&e.value) {
+                    self.ikestates.insert(name.to_string(), r);
+                }
+            }
+            ("ikestate", None) => {
+                self.ikestates.remove(name);
             }
             ("child", Some(e)) => {
                 let Ok(rec) = serde_json::from_slice::<ChildRecord>(&e.value) else {
@@ -829,5 +966,6 @@ impl Agent {
         v.child_sas = self.children.len();
         v.replicas = self.sas.values().filter(|t| t.child.is_none()).count();
         v.blocks_leased = self.blocks_leased;
+        v.taken_over = self.taken_over;
     }
 }

@@ -33,6 +33,20 @@ pub struct ChildRecord {
     pub sealed: String,
 }
 
+/// `ikestate/<spi_i>-<spi_r>`: an IKE SA's state after its last exchange, for the node
+/// that takes it over when its owner dies (not on the owner's lease: it must outlive
+/// it).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct IkeStateRecord {
+    /// The node that wrote it.
+    pub owner: String,
+    /// The connection the IKE SA belongs to (the same configuration on every node).
+    pub conn: String,
+    /// The IKE SA's snapshot (`ipsec_ike::IkeSaSnapshot` as JSON, keys included),
+    /// sealed under the cluster key with the record's key as its name, in hex.
+    pub sealed: String,
+}
+
 /// `lease/<node>/<sa>`: the block of sequence numbers a node holds now (for the
 /// status; the truth is `seq/<sa>`).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -64,4 +78,6 @@ pub struct ClusterView {
     pub blocks_leased: u64,
     /// IKE messages forwarded to their owner, and received from other nodes.
     pub forwarded: (u64, u64),
+    /// IKE SAs this node took over from a node that died.
+    pub taken_over: u64,
 }
