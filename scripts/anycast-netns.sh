@@ -303,7 +303,9 @@ log "ok: the rekeyed Child SA carried traffic"
 
 # --- phase A2: the IKE SA's owner dies; another node takes the IKE SA over ------------
 ch_ike_ids() { sw "$DP" --list-sas 2>/dev/null | sed -n 's/^peer: \(#[0-9]*\), ESTABLISHED.*/\1/p' | tr '\n' ' '; }
+ch_child_ids() { sw "$DP" --list-sas 2>/dev/null | sed -n 's/^ *net: \(#[0-9]*\), reqid.*INSTALLED.*/\1/p' | tr '\n' ' '; }
 before=$(ch_ike_ids)
+child_before=$(ch_child_ids)
 [ -n "$before" ] || fail "charon has no IKE SA before the owner dies"
 TAKE_T0=$(now)
 stop_proc n1 KILL; log "node 1 (the IKE SA's owner) killed (-9)"
@@ -315,7 +317,9 @@ log "takeover: node 3 owns the IKE SA $TAKEOVER_MS ms after node 1 was killed (i
 sw "$DP" --rekey --child net >"$DP/rekey2.out" 2>&1 || { cat "$DP/rekey2.out" >&2; fail "charon's Child SA rekey after the takeover"; }
 check "ping through the rekeyed Child SA after the takeover" wait_for 10 ping_ok gw-ac-p 198.19.2.1 198.19.1.1
 after=$(ch_ike_ids)
-log "charon's IKE SA before the takeover: $before, after the Child SA rekey: $after"
+child_after=$(ch_child_ids)
+log "charon's IKE SA before the takeover: $before, after the Child SA rekey: $after; its Child SA: $child_before -> $child_after"
+[ -n "$child_after" ] && [ "$child_before" != "$child_after" ] || fail "charon's Child SA was not rekeyed ($child_before -> $child_after)"
 [ "$before" = "$after" ] || fail "charon started a new IKE SA (before: $before, after: $after)"
 log "ok: charon kept its IKE SA through the takeover and rekeyed its Child SA with node 3"
 sw "$DP" --rekey --ike peer >"$DP/rekey-ike.out" 2>&1 || { cat "$DP/rekey-ike.out" >&2; fail "charon's IKE SA rekey after the takeover"; }

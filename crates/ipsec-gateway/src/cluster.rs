@@ -112,6 +112,12 @@ pub enum ClusterCmd {
         /// The Child SA.
         child: ChildSaId,
     },
+    /// Give up IKE SA `sa`: another node owns it now
+    /// ([`crate::driver::Driver::abandon_ike`]).
+    AbandonIke {
+        /// The IKE SA.
+        sa: SaHandle,
+    },
     /// Take over an IKE SA whose owner died ([`crate::driver::Driver::adopt_ike`]),
     /// then answer with [`Cluster::adopted`].
     AdoptIke {

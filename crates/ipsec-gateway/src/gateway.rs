@@ -569,6 +569,9 @@ fn cluster_work(driver: &mut Driver, c: &Cluster, now: Instant) {
                     warn!(error = %e, "cluster: rekey");
                 }
             }
+            ClusterCmd::AbandonIke { sa } => {
+                driver.abandon_ike(sa);
+            }
             ClusterCmd::AdoptIke { key, conn, snap } => {
                 let r = driver.adopt_ike(now, &conn, &snap);
                 c.adopted(key, r);

@@ -769,6 +769,20 @@ impl IkeEndpoint {
         }
     }
 
+    /// Drops IKE SA `sa` here without a word to the peer: no Delete, no events. For
+    /// an IKE SA that continues elsewhere: another node of a cluster took it over
+    /// ([`import_ike_sa`](Self::import_ike_sa) there), so this endpoint must stop
+    /// answering for it and sending on it. Its Child SAs in the data plane are the
+    /// embedder's. Returns whether there was such an SA.
+    pub fn abandon_ike_sa(&mut self, sa: SaHandle) -> bool {
+        if !self.sas.contains_key(&sa) {
+            return false;
+        }
+        self.forget(sa);
+        self.shared.established.remove(&sa);
+        true
+    }
+
     /// Removes an SA at once, with its SPIs, timer and indexes.
     fn forget(&mut self, h: SaHandle) {
         if let Some(old) = self.deadlines.remove(&h) {

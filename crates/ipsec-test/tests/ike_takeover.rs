@@ -642,3 +642,37 @@ proptest! {
         }
     }
 }
+
+/// A node that lost its IKE SA to another node gives it up without a word: no Delete,
+/// no event, its SPIs free, and it no longer answers the peer (the new owner does).
+#[test]
+fn an_abandoned_ike_sa_is_dropped_without_a_word() {
+    let mut p = Pair::new(config("@a.test"), config("@b.test"), 7);
+    let (ha, hb) = up(&mut p);
+    let snap = p.b.ep.export_ike_sa(hb).unwrap();
+    p.b.events.clear();
+    assert!(p.b.ep.abandon_ike_sa(hb));
+    assert!(!p.b.ep.abandon_ike_sa(hb), "gone already");
+    assert!(p.b.ep.sa_handles().is_empty());
+    assert!(p.b.ep.poll_transmit().is_none(), "a Delete went out");
+    assert!(p.b.ep.poll_event().is_none(), "an event came");
+    // Its SPIs are free again: the same IKE SA can be imported here (a takeover back).
+    let cfg = Arc::clone(p.b.ep.config());
+    let now = p.now;
+    let (hb2, _) =
+        p.b.ep
+            .import_ike_sa(now, &snap, cfg)
+            .expect("import after abandon");
+    // A liveness check from the peer is answered by the IKE SA that is here now, at
+    // once (no retransmission).
+    let sent = p.a.ep.stats().ike.retransmissions;
+    p.a.ep.check_liveness(p.now, ha).unwrap();
+    p.drive();
+    assert!(p.a.ep.is_established(ha));
+    assert!(p.b.ep.is_established(hb2));
+    assert_eq!(p.a.ep.stats().ike.retransmissions, sent);
+    assert_eq!(
+        p.a.ep.ike_sa_message_ids(ha).map(|m| m.0),
+        Some(snap.expect_id + 1)
+    );
+}

@@ -295,10 +295,61 @@ impl Agent {
             .store
             .put(&self.k(&format!("nodes/{}", self.node)), &v, self.lease);
         let _ = self.store_result(r, "register");
-        let ours: Vec<String> = self.our_ikes.values().cloned().collect();
-        for k in ours {
-            self.put_owner(&k);
+        // Our IKE SAs, on the new lease; one that another node claimed meanwhile (we
+        // were cut off for longer than the lease) is theirs now.
+        let ours: Vec<(u64, String)> = self.our_ikes.iter().map(|(h, k)| (*h, k.clone())).collect();
+        for (h, key) in ours {
+            let claim = IkeRecord {
+                owner: self.node.clone(),
+                cluster_addr: self.listen,
+            };
+            let v = serde_json::to_vec(&claim).unwrap_or_default();
+            let r = self.store.cas(
+                &self.k(&format!("ike/{key}")),
+                ipsec_cluster::Expect::Absent,
+                &v,
+                self.lease,
+            );
+            match self.store_result(r, "IKE owner") {
+                Some(Err(Some(e))) => {
+                    let theirs = serde_json::from_slice::<IkeRecord>(&e.value)
+                        .map(|r| r.owner != self.node)
+                        .unwrap_or(true);
+                    if theirs {
+                        self.lost_ike(h, &key);
+                    } else {
+                        // Ours, on an older lease: write it on this one.
+                        let r = self
+                            .store
+                            .put(&self.k(&format!("ike/{key}")), &v, self.lease);
+                        let _ = self.store_result(r, "IKE owner");
+                    }
+                }
+                _ => {}
+            }
         }
+    }
+
+    /// Another node owns IKE SA `key` now: give it up (without a word to the peer),
+    /// and with it our part in its Child SAs, which stay here as replicas.
+    fn lost_ike(&mut self, h: u64, key: &str) {
+        warn!(%key, "another node owns our IKE SA now: giving it up");
+        self.our_ikes.remove(&h);
+        let children: Vec<String> = self
+            .children
+            .iter()
+            .filter(|(_, r)| r.ike == key)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for ck in children {
+            if let Some(t) = self.sas.get_mut(&ck) {
+                t.child = None;
+            }
+        }
+        let _ = self.cmds.send(ClusterCmd::AbandonIke {
+            sa: ipsec::ike::SaHandle(h),
+        });
+        let _ = self.wake.send(ToControl::Wake);
     }
 
     fn keepalive(&mut self) {
@@ -703,6 +754,16 @@ impl Agent {
             }
             ("ike", Some(e)) => {
                 if let Ok(r) = serde_json::from_slice::<IkeRecord>(&e.value) {
+                    if r.owner != self.node {
+                        let mine = self
+                            .our_ikes
+                            .iter()
+                            .find(|(_, k)| k.as_str() == name)
+                            .map(|(h, _)| *h);
+                        if let Some(h) = mine {
+                            self.lost_ike(h, name);
+                        }
+                    }
                     self.owners.insert(name.to_string(), r);
                     self.publish_owners();
                 }

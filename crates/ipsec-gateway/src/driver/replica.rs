@@ -108,6 +108,36 @@ impl Driver {
             .collect()
     }
 
+    /// Gives IKE SA `sa` up without a word to the peer: another node took it over
+    /// (this node was cut off from the cluster's store long enough to lose its
+    /// ownership). Its Child SAs stay installed, as replicas, until the new owner
+    /// rekeys or deletes them. Returns whether there was such an IKE SA.
+    pub fn abandon_ike(&mut self, sa: SaHandle) -> bool {
+        if !self.endpoint.abandon_ike_sa(sa) {
+            return false;
+        }
+        self.ikes.remove(&sa);
+        let ids: Vec<ChildSaId> = self
+            .children
+            .iter()
+            .filter(|(_, c)| c.ike == sa)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            if let Some(c) = self.children.remove(&id) {
+                match c.sad {
+                    Some(s) => {
+                        self.by_sad.remove(&s);
+                        self.replicas.insert(s, c.rules);
+                    }
+                    None => self.unbind_rules(c.rules),
+                }
+            }
+        }
+        warn!(sa = %sa, "IKE SA given up: another node owns it now");
+        true
+    }
+
     /// Takes over another node's IKE SA (its owner died): imports `snap` under
     /// connection `conn` and turns the replicas of its Child SAs into Child SAs of
     /// ours, which this driver now rekeys and deletes. Returns the IKE SA and the
