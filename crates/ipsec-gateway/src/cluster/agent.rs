@@ -310,22 +310,19 @@ impl Agent {
                 &v,
                 self.lease,
             );
-            match self.store_result(r, "IKE owner") {
-                Some(Err(Some(e))) => {
-                    let theirs = serde_json::from_slice::<IkeRecord>(&e.value)
-                        .map(|r| r.owner != self.node)
-                        .unwrap_or(true);
-                    if theirs {
-                        self.lost_ike(h, &key);
-                    } else {
-                        // Ours, on an older lease: write it on this one.
-                        let r = self
-                            .store
-                            .put(&self.k(&format!("ike/{key}")), &v, self.lease);
-                        let _ = self.store_result(r, "IKE owner");
-                    }
+            if let Some(Err(Some(e))) = self.store_result(r, "IKE owner") {
+                let theirs = serde_json::from_slice::<IkeRecord>(&e.value)
+                    .map(|r| r.owner != self.node)
+                    .unwrap_or(true);
+                if theirs {
+                    self.lost_ike(h, &key);
+                } else {
+                    // Ours, on an older lease: write it on this one.
+                    let r = self
+                        .store
+                        .put(&self.k(&format!("ike/{key}")), &v, self.lease);
+                    let _ = self.store_result(r, "IKE owner");
                 }
-                _ => {}
             }
         }
     }
