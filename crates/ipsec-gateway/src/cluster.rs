@@ -174,6 +174,11 @@ enum NoticeInfo {
     ChildDeleted {
         spis: (u32, u32),
     },
+    /// The peer's address or port changed (NAT rebinding, MOBIKE): the Child SAs of
+    /// IKE SA `ike` are published again with their new path.
+    PathChanged {
+        ike: u64,
+    },
 }
 
 /// Shared between the control loop, the agent and the forwarding thread.
@@ -362,6 +367,9 @@ impl Cluster {
             } => NoticeInfo::ChildDeleted {
                 spis: (inbound_spi.0, outbound_spi.0),
             },
+            Notice::PeerMoved { sa, .. } | Notice::PathUpdated { sa, .. } => {
+                NoticeInfo::PathChanged { ike: sa.0 }
+            }
             _ => return,
         };
         let _ = self.to_agent.send(AgentMsg::Notice(info));

@@ -389,3 +389,83 @@ fn the_owner_rekeys_before_a_32_bit_space_runs_out() {
     assert!(a.poll_command().is_none(), "asked twice");
     a.stop();
 }
+
+/// The peer moved (NAT rebinding, MOBIKE): the owner publishes its Child SA again and
+/// the other nodes move their replicas to the new path.
+#[test]
+fn replicas_follow_the_peer_when_it_moves() {
+    let store = MemStore::new();
+    let key = Arc::new(ClusterKey::from_bytes([3; 32]));
+    let (sad_a, sad_b) = (sad(), sad());
+    let (a, _rx_a) = node(&store, "a", &key, &sad_a);
+    let (b, _rx_b) = node(&store, "b", &key, &sad_b);
+    let p = params().with_udp_encap(Some(ipsec::core::UdpEncap {
+        local_port: 4500,
+        remote_port: 4500,
+    }));
+    let id_a = sad_a
+        .add_sa(now(), &p, SaOptions::new().policy(PolicyId(1)))
+        .unwrap();
+    // The owner's IKE SA, then its Child SA.
+    a.notice(&Notice::IkeUp {
+        sa: SaHandle(1),
+        connection: "c".into(),
+        initiator: false,
+        local_spi: ipsec::core::IkeSpi([2; 8]),
+        remote_spi: ipsec::core::IkeSpi([1; 8]),
+        suite: String::new(),
+        nat: ipsec::ike::NatState::default(),
+        peer_id: ipsec::ike::Identity::Fqdn("p".into()),
+        eap_identity: None,
+        virtual_ips: Vec::new(),
+        attributes: Vec::new(),
+    });
+    a.notice(&Notice::ChildUp {
+        sa: SaHandle(1),
+        child: ChildSaId(1),
+        sad: Some(id_a),
+        suite: "aes128gcm16".into(),
+        mode: Mode::Tunnel,
+        esn: true,
+        udp_encap: p.udp_encap,
+        inbound_spi: Spi(0x1111),
+        outbound_spi: Spi(0x2222),
+        local_ts: p.local_ts.as_slice().to_vec(),
+        remote_ts: p.remote_ts.as_slice().to_vec(),
+    });
+    let mut snap = None;
+    assert!(wait(|| {
+        if let Some(ClusterCmd::InstallReplica { snap: s, .. }) = b.poll_command() {
+            snap = Some(s);
+        }
+        snap.is_some()
+    }));
+    let id_b = sad_b
+        .import_sa(
+            now(),
+            &snap.unwrap(),
+            ImportOptions::new(SeqRange::NONE).sa(SaOptions::new().policy(PolicyId(1))),
+        )
+        .unwrap();
+    b.replica_installed("00001111-00002222".into(), Ok(id_b));
+    std::thread::sleep(Duration::from_millis(50));
+    // The peer's NAT mapping changed: the driver moved the owner's SA and says so.
+    let moved: IpAddr = "203.0.113.9".parse().unwrap();
+    let encap = Some(ipsec::core::UdpEncap {
+        local_port: 4500,
+        remote_port: 61001,
+    });
+    sad_a.update_sa_path(id_a, ANY, moved, encap).unwrap();
+    a.notice(&Notice::PeerMoved {
+        sa: SaHandle(1),
+        remote: SocketAddr::new(moved, 61001),
+    });
+    assert!(
+        wait(|| sad_b
+            .sa_info(id_b)
+            .is_some_and(|i| i.remote_addr == moved && i.udp_encap == encap)),
+        "the replica stayed on the old path"
+    );
+    a.stop();
+    b.stop();
+}

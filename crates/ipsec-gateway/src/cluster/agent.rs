@@ -482,6 +482,22 @@ impl Agent {
                 );
                 self.publish_child(&key);
             }
+            NoticeInfo::PathChanged { ike } => {
+                let Some(ike_key) = self.our_ikes.get(&ike).cloned() else {
+                    return;
+                };
+                let keys: Vec<String> = self
+                    .children
+                    .iter()
+                    .filter(|(k, r)| {
+                        r.ike == ike_key && self.sas.get(*k).is_some_and(|t| t.child.is_some())
+                    })
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                for key in keys {
+                    self.republish(&key);
+                }
+            }
             NoticeInfo::ChildDeleted { spis } => {
                 let key = child_key(spis);
                 self.unpublished.remove(&key);
@@ -704,6 +720,53 @@ impl Agent {
         }
     }
 
+    /// Writes one of our published Child SAs again (its path changed): the other
+    /// nodes move their replicas.
+    fn republish(&mut self, key: &str) {
+        let (Some(t), Some(rec)) = (self.sas.get(key), self.children.get(key).cloned()) else {
+            return;
+        };
+        let Ok(snap) = self.sad.export_sa(crate::dataplane::now(), t.sa) else {
+            return;
+        };
+        let Some(sealed) = self.seal_snapshot(key, &snap) else {
+            return;
+        };
+        let rec = ChildRecord { sealed, ..rec };
+        let v = serde_json::to_vec(&rec).unwrap_or_default();
+        let r = self.store.put(&self.k(&format!("child/{key}")), &v, None);
+        if self.store_result(r, "republish Child SA").is_some() {
+            info!(%key, "Child SA published again: its path changed");
+            self.children.insert(key.to_string(), rec);
+        }
+    }
+
+    /// A replica's record was written again: follow its path if it moved.
+    fn follow_path(&self, key: &str, rec: &ChildRecord) {
+        let Some(t) = self.sas.get(key).filter(|t| t.child.is_none()) else {
+            return;
+        };
+        let (Some(snap), Some(now)) = (self.open_snapshot(key, rec), self.sad.sa_info(t.sa)) else {
+            return;
+        };
+        let encap = snap.udp_encap.map(|(l, r)| ipsec::core::UdpEncap {
+            local_port: l,
+            remote_port: r,
+        });
+        if (now.local_addr, now.remote_addr, now.udp_encap)
+            == (snap.local_addr, snap.remote_addr, encap)
+        {
+            return;
+        }
+        match self
+            .sad
+            .update_sa_path(t.sa, snap.local_addr, snap.remote_addr, encap)
+        {
+            Ok(()) => info!(%key, remote = %snap.remote_addr, "replica moved to its new path"),
+            Err(e) => warn!(%key, error = %e, "replica could not follow its path"),
+        }
+    }
+
     fn snapshot_hook(&self, snap: &SaSnapshot) {
         if let Some(h) = &self.on_snapshot {
             h(snap);
@@ -787,7 +850,11 @@ impl Agent {
                 // same name imports what it owned before).
                 let ours = self.sas.get(name).is_some_and(|t| t.child.is_some());
                 self.children.insert(name.to_string(), rec.clone());
-                if ours || self.sas.contains_key(name) || self.installing.contains(name) {
+                if ours || self.installing.contains(name) {
+                    return;
+                }
+                if self.sas.contains_key(name) {
+                    self.follow_path(name, &rec);
                     return;
                 }
                 let Some(snap) = self.open_snapshot(name, &rec) else {
