@@ -36,7 +36,7 @@ mod agent;
 pub mod forward;
 pub mod records;
 
-use forward::{ike_spis, Forwarded, FORWARD_NAME};
+use forward::{ike_spis, unix_ms, Forwarded, ReplayFilter, FORWARD_NAME};
 pub use records::ClusterView;
 
 /// Called with the snapshot of every SA this node installs or imports (keys
@@ -291,6 +291,7 @@ impl Cluster {
         };
         let Some(to) = to else { return false };
         let frame = Forwarded {
+            sent_ms: unix_ms(),
             local: d.local,
             remote: d.remote,
             payload: d.payload.clone(),
@@ -462,6 +463,7 @@ fn forward_reader(
     to: &Sender<ToControl>,
 ) {
     let mut buf = vec![0u8; 65_536];
+    let mut replay = ReplayFilter::default();
     while !stop.load(Ordering::Relaxed) {
         let (n, from) = match socket.recv_from(&mut buf) {
             Ok(x) => x,
@@ -488,6 +490,12 @@ fn forward_reader(
         };
         match frame {
             Ok(f) => {
+                // The seal's nonce follows its version byte.
+                let nonce = buf.get(1..1 + ipsec_cluster::NONCE_LEN).unwrap_or_default();
+                if !replay.accept(nonce, f.sent_ms, unix_ms()) {
+                    debug!(%from, "forwarded IKE message stale or replayed");
+                    continue;
+                }
                 shared.forwarded_in.fetch_add(1, Ordering::Relaxed);
                 let d = IkeDatagram {
                     local: f.local,
