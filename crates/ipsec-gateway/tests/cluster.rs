@@ -137,6 +137,45 @@ fn sent(s: &Sad, n: usize) -> Vec<u64> {
     sent_within(s, n, Duration::from_secs(5))
 }
 
+/// Tells `a` that Child SA `child` of `p`, SAD id `sad`, came up (the driver does this).
+fn child_up(a: &Cluster, p: &ChildSaParams, child: u64, sad: SaId) {
+    a.notice(&Notice::ChildUp {
+        sa: SaHandle(1),
+        child: ChildSaId(child),
+        sad: Some(sad),
+        suite: "aes128gcm16".into(),
+        mode: Mode::Tunnel,
+        esn: p.esn,
+        udp_encap: p.udp_encap,
+        inbound_spi: p.inbound_spi,
+        outbound_spi: p.outbound_spi,
+        local_ts: p.local_ts.as_slice().to_vec(),
+        remote_ts: p.remote_ts.as_slice().to_vec(),
+    });
+}
+
+/// Waits for `b`'s order to import a replica and carries it out (the control loop
+/// does this with the driver); the replica's SAD id.
+fn install(b: &Cluster, sad_b: &Sad) -> SaId {
+    let mut got = None;
+    assert!(wait(|| {
+        if let Some(ClusterCmd::InstallReplica { key, snap }) = b.poll_command() {
+            got = Some((key, snap));
+        }
+        got.is_some()
+    }));
+    let (key, snap) = got.unwrap();
+    let id = sad_b
+        .import_sa(
+            now(),
+            &snap,
+            ImportOptions::new(SeqRange::NONE).sa(SaOptions::new().policy(PolicyId(1))),
+        )
+        .unwrap();
+    b.replica_installed(key, Ok(id));
+    id
+}
+
 #[test]
 fn two_nodes_share_one_sa_without_sharing_a_sequence_number() {
     let store = MemStore::new();
@@ -155,19 +194,7 @@ fn two_nodes_share_one_sa_without_sharing_a_sequence_number() {
         )
         .unwrap();
     let mut seqs_a = sent(&sad_a, 10);
-    a.notice(&Notice::ChildUp {
-        sa: SaHandle(1),
-        child: ChildSaId(1),
-        sad: Some(id_a),
-        suite: "aes128gcm16".into(),
-        mode: Mode::Tunnel,
-        esn: true,
-        udp_encap: None,
-        inbound_spi: Spi(0x1111),
-        outbound_spi: Spi(0x2222),
-        local_ts: p.local_ts.as_slice().to_vec(),
-        remote_ts: p.remote_ts.as_slice().to_vec(),
-    });
+    child_up(&a, &p, 1, id_a);
 
     // Node b is told to import it (the control loop does this with the driver).
     let mut got: Option<(String, Box<ipsec::sad::SaSnapshot>)> = None;
@@ -284,34 +311,8 @@ fn an_expired_replica_takes_its_records_with_it() {
     let id_a = sad_a
         .add_sa(now(), &p, SaOptions::new().policy(PolicyId(1)))
         .unwrap();
-    a.notice(&Notice::ChildUp {
-        sa: SaHandle(1),
-        child: ChildSaId(1),
-        sad: Some(id_a),
-        suite: "aes128gcm16".into(),
-        mode: Mode::Tunnel,
-        esn: true,
-        udp_encap: None,
-        inbound_spi: Spi(0x1111),
-        outbound_spi: Spi(0x2222),
-        local_ts: p.local_ts.as_slice().to_vec(),
-        remote_ts: p.remote_ts.as_slice().to_vec(),
-    });
-    let mut snap = None;
-    assert!(wait(|| {
-        if let Some(ClusterCmd::InstallReplica { snap: s, .. }) = b.poll_command() {
-            snap = Some(s);
-        }
-        snap.is_some()
-    }));
-    let id_b = sad_b
-        .import_sa(
-            now(),
-            &snap.unwrap(),
-            ImportOptions::new(SeqRange::NONE).sa(SaOptions::new().policy(PolicyId(1))),
-        )
-        .unwrap();
-    b.replica_installed("00001111-00002222".into(), Ok(id_b));
+    child_up(&a, &p, 1, id_a);
+    let id_b = install(&b, &sad_b);
     // The owner is gone without a word.
     a.stop();
     std::thread::sleep(Duration::from_millis(50));
@@ -349,19 +350,7 @@ fn the_owner_rekeys_before_a_32_bit_space_runs_out() {
             SaOptions::new().policy(PolicyId(1)).exportable(true),
         )
         .unwrap();
-    a.notice(&Notice::ChildUp {
-        sa: SaHandle(1),
-        child: ChildSaId(7),
-        sad: Some(id),
-        suite: "aes128gcm16".into(),
-        mode: Mode::Tunnel,
-        esn: false,
-        udp_encap: None,
-        inbound_spi: Spi(0x1111),
-        outbound_spi: Spi(0x2222),
-        local_ts: p.local_ts.as_slice().to_vec(),
-        remote_ts: p.remote_ts.as_slice().to_vec(),
-    });
+    child_up(&a, &p, 7, id);
     let seq_key = "/test/seq/00001111-00002222";
     assert!(wait(|| store.get(seq_key).unwrap().is_some()));
     // Other nodes lease half the space: no rekey yet.
@@ -420,34 +409,8 @@ fn replicas_follow_the_peer_when_it_moves() {
         virtual_ips: Vec::new(),
         attributes: Vec::new(),
     });
-    a.notice(&Notice::ChildUp {
-        sa: SaHandle(1),
-        child: ChildSaId(1),
-        sad: Some(id_a),
-        suite: "aes128gcm16".into(),
-        mode: Mode::Tunnel,
-        esn: true,
-        udp_encap: p.udp_encap,
-        inbound_spi: Spi(0x1111),
-        outbound_spi: Spi(0x2222),
-        local_ts: p.local_ts.as_slice().to_vec(),
-        remote_ts: p.remote_ts.as_slice().to_vec(),
-    });
-    let mut snap = None;
-    assert!(wait(|| {
-        if let Some(ClusterCmd::InstallReplica { snap: s, .. }) = b.poll_command() {
-            snap = Some(s);
-        }
-        snap.is_some()
-    }));
-    let id_b = sad_b
-        .import_sa(
-            now(),
-            &snap.unwrap(),
-            ImportOptions::new(SeqRange::NONE).sa(SaOptions::new().policy(PolicyId(1))),
-        )
-        .unwrap();
-    b.replica_installed("00001111-00002222".into(), Ok(id_b));
+    child_up(&a, &p, 1, id_a);
+    let id_b = install(&b, &sad_b);
     std::thread::sleep(Duration::from_millis(50));
     // The peer's NAT mapping changed: the driver moved the owner's SA and says so.
     let moved: IpAddr = "203.0.113.9".parse().unwrap();

@@ -299,18 +299,7 @@ impl Agent {
         // were cut off for longer than the lease) is theirs now.
         let ours: Vec<(u64, String)> = self.our_ikes.iter().map(|(h, k)| (*h, k.clone())).collect();
         for (h, key) in ours {
-            let claim = IkeRecord {
-                owner: self.node.clone(),
-                cluster_addr: self.listen,
-            };
-            let v = serde_json::to_vec(&claim).unwrap_or_default();
-            let r = self.store.cas(
-                &self.k(&format!("ike/{key}")),
-                ipsec_cluster::Expect::Absent,
-                &v,
-                self.lease,
-            );
-            if let Some(Err(Some(e))) = self.store_result(r, "IKE owner") {
+            if let Some(Err(Some(e))) = self.claim_ike(&key) {
                 let theirs = serde_json::from_slice::<IkeRecord>(&e.value)
                     .map(|r| r.owner != self.node)
                     .unwrap_or(true);
@@ -318,13 +307,28 @@ impl Agent {
                     self.lost_ike(h, &key);
                 } else {
                     // Ours, on an older lease: write it on this one.
-                    let r = self
-                        .store
-                        .put(&self.k(&format!("ike/{key}")), &v, self.lease);
-                    let _ = self.store_result(r, "IKE owner");
+                    self.put_owner(&key);
                 }
             }
         }
+    }
+
+    /// Claims IKE SA `key` for this node, on its lease, if nobody owns it: the store's
+    /// answer (`Ok(Ok(_))`: claimed; `Ok(Err(current))`: someone has it), or `None`
+    /// when the store failed.
+    fn claim_ike(&mut self, key: &str) -> Option<ipsec_cluster::CasOutcome> {
+        let claim = IkeRecord {
+            owner: self.node.clone(),
+            cluster_addr: self.listen,
+        };
+        let v = serde_json::to_vec(&claim).unwrap_or_default();
+        let r = self.store.cas(
+            &self.k(&format!("ike/{key}")),
+            ipsec_cluster::Expect::Absent,
+            &v,
+            self.lease,
+        );
+        self.store_result(r, "claim IKE SA")
     }
 
     /// Another node owns IKE SA `key` now: give it up (without a word to the peer),
@@ -573,19 +577,10 @@ impl Agent {
         if rec.owner == self.node || self.our_ikes.values().any(|k| k == key) {
             return;
         }
-        let Some(lease) = self.lease else { return };
-        let claim = IkeRecord {
-            owner: self.node.clone(),
-            cluster_addr: self.listen,
-        };
-        let v = serde_json::to_vec(&claim).unwrap_or_default();
-        let r = self.store.cas(
-            &self.k(&format!("ike/{key}")),
-            ipsec_cluster::Expect::Absent,
-            &v,
-            Some(lease),
-        );
-        match self.store_result(r, "claim IKE SA") {
+        if self.lease.is_none() {
+            return;
+        }
+        match self.claim_ike(key) {
             Some(Ok(_)) => {}
             Some(Err(_)) => {
                 debug!(%key, "another node claimed the IKE SA first");
