@@ -8,7 +8,7 @@
 //!   and removes it when the record goes.
 //! - **Sequence numbers.** A node sends on an SA only with numbers from blocks it
 //!   leased from the SA's counter in the store with a compare-and-swap before
-//!   using them ([`ipsec_cluster::SeqSpace`]); with AEAD transforms the IV is the
+//!   using them ([`ipsec_cluster::lease_existing`]); with AEAD transforms the IV is the
 //!   sequence number, so no (key, nonce) pair is used twice across the cluster.
 //!   Block sizes follow the SA's packet rate; a node that runs out and cannot renew
 //!   stops sending on the SA.

@@ -18,8 +18,8 @@ use super::{ChildInfo, ChildSummary, Driver, IkeInfo};
 impl Driver {
     /// Imports the Child SA of `snap` (another node's) with its outbound rules and
     /// routes. It receives at once and sends nothing until the cluster layer grants
-    /// it a block of sequence numbers ([`Sad::grant_outbound_seq`]
-    /// (ipsec::sad::Sad::grant_outbound_seq)).
+    /// it a block of sequence numbers
+    /// ([`Sad::grant_outbound_seq`](ipsec::sad::Sad::grant_outbound_seq)).
     ///
     /// # Errors
     /// What the SAD refused, as text.
