@@ -226,7 +226,9 @@ fn two_nodes_share_one_sa_without_sharing_a_sequence_number() {
     assert!(!raw.contains("0202020202"), "{raw}");
 
     // Both send at once (a keeps its block: it is busy); b has no numbers until it
-    // leases a block.
+    // leases a block, and it leases none before it has traffic of its own (the
+    // imported counts are the owner's), however many ticks pass.
+    std::thread::sleep(Duration::from_millis(60));
     assert_eq!(
         send(&sad_b),
         None,

@@ -405,8 +405,8 @@ impl Agent {
                     }
                     Ok(sa) => {
                         let esn = self.sad.sa_info(sa).is_some_and(|i| i.esn);
-                        self.sas
-                            .insert(key, Tracked::new(sa, None, esn, crate::dataplane::now()));
+                        let t = self.baseline(Tracked::new(sa, None, esn, crate::dataplane::now()));
+                        self.sas.insert(key, t);
                     }
                     Err(e) => warn!(%key, error = %e, "replica refused"),
                 }
@@ -472,7 +472,8 @@ impl Agent {
                     return;
                 };
                 let esn = self.sad.sa_info(sad).is_some_and(|i| i.esn);
-                let mut t = Tracked::new(sad, Some(child), esn, crate::dataplane::now());
+                let mut t =
+                    self.baseline(Tracked::new(sad, Some(child), esn, crate::dataplane::now()));
                 t.block = Some((1, first_last));
                 self.sas.insert(key.clone(), t);
                 self.unpublished.insert(
@@ -517,6 +518,16 @@ impl Agent {
                 }
             }
         }
+    }
+
+    /// Starts `t`'s counters at the SA's own: what it sent before (an imported SA
+    /// carries the owner's counts) is not traffic here.
+    fn baseline(&self, mut t: Tracked) -> Tracked {
+        if let Some(st) = self.sad.sa_stats(t.sa) {
+            t.out_packets = st.out_packets;
+            t.exhausted = st.drops.get(DropReason::SeqExhausted);
+        }
+        t
     }
 
     /// Turns what SA `sa` sent so far, and the rest of a minimal block, into a
