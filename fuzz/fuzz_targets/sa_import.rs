@@ -3,8 +3,9 @@
 //! same snapshot but for the fields import moves on purpose (the outbound counter starts
 //! just below the owned range; the age is at most the clock);
 //! an import is refused unless its owned range (`SeqRange`) starts above the snapshot's
-//! `last_seq`; the importer's sealed sequence numbers stay inside its range; and a
-//! snapshot round-trips through serde JSON.
+//! `last_seq`, but for `SeqRange::NONE` (receive only), which sends nothing; the
+//! importer's sealed sequence numbers stay inside its range; and a snapshot
+//! round-trips through serde JSON.
 #![no_main]
 
 use std::net::IpAddr;
@@ -147,6 +148,28 @@ fn mutate(s: &mut SaSnapshot, b: &mut Bytes<'_>) -> Option<()> {
     Some(())
 }
 
+/// Seals one packet on `to`; its sequence number if it went out.
+fn seal_one(to: &Sad) -> Option<u64> {
+    let packet = {
+        let mut p = vec![0u8; 28];
+        p[0] = 0x45;
+        p[3] = 28;
+        p[8] = 64;
+        p[9] = 17;
+        p[12..16].copy_from_slice(&[192, 0, 2, 2]);
+        p[16..20].copy_from_slice(&[192, 0, 2, 1]);
+        p[25] = 8;
+        p
+    };
+    let mut st = vec![0u8; MAX_HEADROOM + packet.len() + MAX_TAILROOM];
+    st[MAX_HEADROOM..MAX_HEADROOM + packet.len()].copy_from_slice(&packet);
+    let mut b = PacketBuf::new(&mut st[..], MAX_HEADROOM, packet.len()).unwrap();
+    match to.process_outbound(T, &mut b) {
+        Outbound::Protect { seq, .. } => Some(seq),
+        _ => None,
+    }
+}
+
 fn check_import(snap: &SaSnapshot, first: u64, last: u64) {
     let to = sad();
     let opts =
@@ -155,6 +178,12 @@ fn check_import(snap: &SaSnapshot, first: u64, last: u64) {
         return;
     };
     assert!(snap.to_params().is_ok());
+    if SeqRange::new(first, last) == SeqRange::NONE {
+        // Receive only (`SeqRange::NONE`): nothing goes out until a block is granted.
+        assert_eq!(seal_one(&to), None, "a receive-only import sent a packet");
+        assert_eq!(to.export_sa(T, id).unwrap().last_seq, snap.last_seq);
+        return;
+    }
     assert!(
         first > snap.last_seq,
         "a range the exporter may have used was accepted"
@@ -176,21 +205,7 @@ fn check_import(snap: &SaSnapshot, first: u64, last: u64) {
     a.used.age_ns = snap.used.age_ns;
     assert_eq!(&a, snap, "the importer exports another SA");
     // The next packet it seals is past everything the exporter may have used.
-    let packet = {
-        let mut p = vec![0u8; 28];
-        p[0] = 0x45;
-        p[3] = 28;
-        p[8] = 64;
-        p[9] = 17;
-        p[12..16].copy_from_slice(&[192, 0, 2, 2]);
-        p[16..20].copy_from_slice(&[192, 0, 2, 1]);
-        p[25] = 8;
-        p
-    };
-    let mut st = vec![0u8; MAX_HEADROOM + packet.len() + MAX_TAILROOM];
-    st[MAX_HEADROOM..MAX_HEADROOM + packet.len()].copy_from_slice(&packet);
-    let mut b = PacketBuf::new(&mut st[..], MAX_HEADROOM, packet.len()).unwrap();
-    if let Outbound::Protect { seq, .. } = to.process_outbound(T, &mut b) {
+    if let Some(seq) = seal_one(&to) {
         assert!(
             (first..=last).contains(&seq),
             "sequence number {seq} outside the owned range {first}..={last}"
