@@ -12,16 +12,19 @@ use std::time::Duration;
 use ipsec::core::Instant;
 
 use ipsec::ike::ChildSaId;
-use ipsec::sad::{DropReason, SaId, SaSnapshot, Sad, SeqRange};
+use ipsec::sad::{SaId, SaSnapshot, Sad};
 use ipsec_cluster::{
-    create as create_seq, lease_existing, BlockSizer, ClusterKey, LeaseError, LeaseId, LeaseRecord,
-    Store, StoreError, WatchEvent, CEILING_32, CEILING_64,
+    BlockSizer, ClusterKey, LeaseId, Store, StoreError, WatchEvent, CEILING_32, CEILING_64,
 };
 use tracing::{debug, info, warn};
 
 use super::records::{BlockRecord, ChildRecord, IkeRecord, IkeStateRecord, NodeRecord};
 use super::{AgentMsg, ClusterCmd, ClusterOptions, NoticeInfo, Shared, SnapshotHook};
 use crate::dataplane::ToControl;
+
+mod child;
+mod ike;
+mod seq;
 
 /// The TTL of a node's store lease; it is kept alive every [`KEEPALIVE`].
 const NODE_TTL: Duration = Duration::from_secs(3);
@@ -313,46 +316,6 @@ impl Agent {
         }
     }
 
-    /// Claims IKE SA `key` for this node, on its lease, if nobody owns it: the store's
-    /// answer (`Ok(Ok(_))`: claimed; `Ok(Err(current))`: someone has it), or `None`
-    /// when the store failed.
-    fn claim_ike(&mut self, key: &str) -> Option<ipsec_cluster::CasOutcome> {
-        let claim = IkeRecord {
-            owner: self.node.clone(),
-            cluster_addr: self.listen,
-        };
-        let v = serde_json::to_vec(&claim).unwrap_or_default();
-        let r = self.store.cas(
-            &self.k(&format!("ike/{key}")),
-            ipsec_cluster::Expect::Absent,
-            &v,
-            self.lease,
-        );
-        self.store_result(r, "claim IKE SA")
-    }
-
-    /// Another node owns IKE SA `key` now: give it up (without a word to the peer),
-    /// and with it our part in its Child SAs, which stay here as replicas.
-    fn lost_ike(&mut self, h: u64, key: &str) {
-        warn!(%key, "another node owns our IKE SA now: giving it up");
-        self.our_ikes.remove(&h);
-        let children: Vec<String> = self
-            .children
-            .iter()
-            .filter(|(_, r)| r.ike == key)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for ck in children {
-            if let Some(t) = self.sas.get_mut(&ck) {
-                t.child = None;
-            }
-        }
-        let _ = self.cmds.send(ClusterCmd::AbandonIke {
-            sa: ipsec::ike::SaHandle(h),
-        });
-        let _ = self.wake.send(ToControl::Wake);
-    }
-
     fn keepalive(&mut self) {
         let Some(l) = self.lease else {
             // Lost and not granted again yet: a node without a lease is invisible.
@@ -378,18 +341,6 @@ impl Agent {
                 debug!(error = %e, "cluster keepalive");
             }
         }
-    }
-
-    fn put_owner(&mut self, key: &str) {
-        let rec = IkeRecord {
-            owner: self.node.clone(),
-            cluster_addr: self.listen,
-        };
-        let v = serde_json::to_vec(&rec).unwrap_or_default();
-        let r = self
-            .store
-            .put(&self.k(&format!("ike/{key}")), &v, self.lease);
-        let _ = self.store_result(r, "IKE owner");
     }
 
     fn message(&mut self, m: AgentMsg) {
@@ -520,284 +471,6 @@ impl Agent {
         }
     }
 
-    /// Starts `t`'s counters at the SA's own: what it sent before (an imported SA
-    /// carries the owner's counts) is not traffic here.
-    fn baseline(&self, mut t: Tracked) -> Tracked {
-        if let Some(st) = self.sad.sa_stats(t.sa) {
-            t.out_packets = st.out_packets;
-            t.exhausted = st.drops.get(DropReason::SeqExhausted);
-        }
-        t
-    }
-
-    /// Turns what SA `sa` sent so far, and the rest of a minimal block, into a
-    /// granted block; returns its last number.
-    fn first_block(&self, sa: SaId) -> Option<u64> {
-        for _ in 0..100 {
-            let taken = self.sad.outbound_seq(sa).ok()?.last;
-            let last = self.sizer.min.max(taken + 1);
-            match self
-                .sad
-                .grant_outbound_seq(sa, SeqRange::new(taken + 1, last))
-            {
-                Ok(()) => return Some(last),
-                // A sender took a number meanwhile: read again.
-                Err(ipsec::sad::SadError::SeqRangeUsed { .. }) => continue,
-                Err(_) => return None,
-            }
-        }
-        None
-    }
-
-    /// An IKE SA of ours is gone (closed, or replaced by its rekey): its state first,
-    /// so that no node takes it over when the ownership record goes.
-    fn drop_ike(&mut self, key: &str) {
-        for k in [format!("ikestate/{key}"), format!("ike/{key}")] {
-            let r = self.store.delete(&self.k(&k));
-            let _ = self.store_result(r, "IKE SA records");
-        }
-    }
-
-    /// Writes the state of one of our IKE SAs after an exchange.
-    fn write_ike_state(&mut self, sa: u64, conn: String, snap: &ipsec::ike::IkeSaSnapshot) {
-        let Some(key) = self.our_ikes.get(&sa).cloned() else {
-            return;
-        };
-        let name = format!("ikestate/{key}");
-        let Ok(mut json) = serde_json::to_vec(snap) else {
-            return;
-        };
-        let sealed = hex::encode(self.key.seal(&name, &json));
-        zeroize::Zeroize::zeroize(&mut json);
-        let rec = IkeStateRecord {
-            owner: self.node.clone(),
-            conn,
-            sealed,
-        };
-        let v = serde_json::to_vec(&rec).unwrap_or_default();
-        let r = self.store.put(&self.k(&name), &v, None);
-        let _ = self.store_result(r, "IKE SA state");
-    }
-
-    /// The owner of IKE SA `key` is gone (its record went with its lease): claim it
-    /// with a create-if-absent swap, and on success ask the driver to take it over.
-    fn try_takeover(&mut self, key: &str) {
-        let Some(rec) = self.ikestates.get(key).cloned() else {
-            return;
-        };
-        if rec.owner == self.node || self.our_ikes.values().any(|k| k == key) {
-            return;
-        }
-        if self.lease.is_none() {
-            return;
-        }
-        match self.claim_ike(key) {
-            Some(Ok(_)) => {}
-            Some(Err(_)) => {
-                debug!(%key, "another node claimed the IKE SA first");
-                return;
-            }
-            None => return,
-        }
-        let name = format!("ikestate/{key}");
-        let snap = hex::decode(&rec.sealed)
-            .ok()
-            .and_then(|b| self.key.open(&name, &b).ok())
-            .and_then(|p| serde_json::from_slice::<ipsec::ike::IkeSaSnapshot>(&p).ok());
-        let Some(snap) = snap else {
-            warn!(%key, "IKE SA state does not open under the cluster key");
-            let r = self.store.delete(&self.k(&format!("ike/{key}")));
-            let _ = self.store_result(r, "IKE owner");
-            return;
-        };
-        info!(%key, from = %rec.owner, "taking the IKE SA over");
-        let _ = self.cmds.send(ClusterCmd::AdoptIke {
-            key: key.to_string(),
-            conn: rec.conn,
-            snap: Box::new(snap),
-        });
-        let _ = self.wake.send(ToControl::Wake);
-    }
-
-    /// The driver took IKE SA `key` over: it and its Child SAs are ours now.
-    fn adopted(
-        &mut self,
-        key: String,
-        result: Result<(ipsec::ike::SaHandle, Vec<crate::driver::AdoptedChild>), String>,
-    ) {
-        let (h, children) = match result {
-            Ok(x) => x,
-            Err(e) => {
-                warn!(%key, error = %e, "taking the IKE SA over failed");
-                let r = self.store.delete(&self.k(&format!("ike/{key}")));
-                let _ = self.store_result(r, "IKE owner");
-                return;
-            }
-        };
-        self.taken_over += 1;
-        self.our_ikes.insert(h.0, key.clone());
-        for (child, spi_in, spi_out) in children {
-            let ck = child_key((spi_in, spi_out));
-            if let Some(t) = self.sas.get_mut(&ck) {
-                t.child = Some(child);
-            }
-            if let Some(mut rec) = self.children.get(&ck).cloned() {
-                rec.owner = self.node.clone();
-                rec.ike = key.clone();
-                let v = serde_json::to_vec(&rec).unwrap_or_default();
-                let r = self.store.put(&self.k(&format!("child/{ck}")), &v, None);
-                if self.store_result(r, "Child SA owner").is_some() {
-                    self.children.insert(ck, rec);
-                }
-            }
-        }
-        // Its state under our name, so that the next node can take it over from us.
-        if let Some(mut rec) = self.ikestates.get(&key).cloned() {
-            rec.owner = self.node.clone();
-            let v = serde_json::to_vec(&rec).unwrap_or_default();
-            let r = self
-                .store
-                .put(&self.k(&format!("ikestate/{key}")), &v, None);
-            let _ = self.store_result(r, "IKE SA state");
-        }
-    }
-
-    fn retry_unpublished(&mut self, now: Instant) {
-        if self.unpublished.is_empty() || !self.store_ok || now < self.retry_publish_at {
-            return;
-        }
-        self.retry_publish_at = now.saturating_add(RETRY);
-        let keys: Vec<String> = self.unpublished.keys().cloned().collect();
-        for k in keys {
-            self.publish_child(&k);
-        }
-    }
-
-    /// Writes one of our Child SAs to the store: its sequence record first (once,
-    /// with the numbers we may have used as our first block), then the sealed
-    /// snapshot.
-    fn publish_child(&mut self, key: &str) {
-        let Some(u) = self.unpublished.get(key) else {
-            return;
-        };
-        let (sad, ike, first_last, seq_created) = (u.sad, u.ike, u.first_last, u.seq_created);
-        if !seq_created {
-            let ceiling = self.sas.get(key).map_or(CEILING_32, |t| t.ceiling);
-            let seq_key = self.k(&format!("seq/{key}"));
-            match create_seq(&*self.store, &seq_key, &self.node, first_last, ceiling) {
-                // AlreadyExists: our own creation whose answer was lost.
-                Ok(_) | Err(LeaseError::AlreadyExists) => {
-                    if let Some(u) = self.unpublished.get_mut(key) {
-                        u.seq_created = true;
-                    }
-                }
-                Err(e) => {
-                    self.store_ok = !e.is_unavailable();
-                    warn!(%key, error = %e, "cluster: sequence record");
-                    return;
-                }
-            }
-        }
-        let snap = match self.sad.export_sa(crate::dataplane::now(), sad) {
-            Ok(s) => s,
-            Err(e) => {
-                warn!(%key, error = %e, "cluster: export");
-                self.unpublished.remove(key);
-                return;
-            }
-        };
-        let Some(sealed) = self.seal_snapshot(key, &snap) else {
-            self.unpublished.remove(key);
-            return;
-        };
-        let ike = self.our_ikes.get(&ike).cloned().unwrap_or_default();
-        let rec = ChildRecord {
-            owner: self.node.clone(),
-            ike,
-            sealed,
-        };
-        let v = serde_json::to_vec(&rec).unwrap_or_default();
-        let r = self.store.put(&self.k(&format!("child/{key}")), &v, None);
-        if self.store_result(r, "publish Child SA").is_some() {
-            self.snapshot_hook(&snap);
-            self.unpublished.remove(key);
-            self.children.insert(key.to_string(), rec);
-            info!(%key, "Child SA published");
-        }
-    }
-
-    /// Writes one of our published Child SAs again (its path changed): the other
-    /// nodes move their replicas.
-    fn republish(&mut self, key: &str) {
-        let (Some(t), Some(rec)) = (self.sas.get(key), self.children.get(key).cloned()) else {
-            return;
-        };
-        let Ok(snap) = self.sad.export_sa(crate::dataplane::now(), t.sa) else {
-            return;
-        };
-        let Some(sealed) = self.seal_snapshot(key, &snap) else {
-            return;
-        };
-        let rec = ChildRecord { sealed, ..rec };
-        let v = serde_json::to_vec(&rec).unwrap_or_default();
-        let r = self.store.put(&self.k(&format!("child/{key}")), &v, None);
-        if self.store_result(r, "republish Child SA").is_some() {
-            info!(%key, "Child SA published again: its path changed");
-            self.children.insert(key.to_string(), rec);
-        }
-    }
-
-    /// A replica's record was written again: follow its path if it moved.
-    fn follow_path(&self, key: &str, rec: &ChildRecord) {
-        let Some(t) = self.sas.get(key).filter(|t| t.child.is_none()) else {
-            return;
-        };
-        let (Some(snap), Some(now)) = (self.open_snapshot(key, rec), self.sad.sa_info(t.sa)) else {
-            return;
-        };
-        let encap = snap.udp_encap.map(|(l, r)| ipsec::core::UdpEncap {
-            local_port: l,
-            remote_port: r,
-        });
-        if (now.local_addr, now.remote_addr, now.udp_encap)
-            == (snap.local_addr, snap.remote_addr, encap)
-        {
-            return;
-        }
-        match self
-            .sad
-            .update_sa_path(t.sa, snap.local_addr, snap.remote_addr, encap)
-        {
-            Ok(()) => info!(%key, remote = %snap.remote_addr, "replica moved to its new path"),
-            Err(e) => warn!(%key, error = %e, "replica could not follow its path"),
-        }
-    }
-
-    fn snapshot_hook(&self, snap: &SaSnapshot) {
-        if let Some(h) = &self.on_snapshot {
-            h(snap);
-        }
-    }
-
-    fn seal_snapshot(&self, key: &str, snap: &SaSnapshot) -> Option<String> {
-        let mut json = serde_json::to_vec(snap).ok()?;
-        let sealed = self.key.seal(&format!("child/{key}"), &json);
-        zeroize::Zeroize::zeroize(&mut json);
-        Some(hex::encode(sealed))
-    }
-
-    fn open_snapshot(&self, key: &str, rec: &ChildRecord) -> Option<SaSnapshot> {
-        let sealed = hex::decode(&rec.sealed).ok()?;
-        let plain = match self.key.open(&format!("child/{key}"), &sealed) {
-            Ok(p) => p,
-            Err(e) => {
-                warn!(%key, error = %e, "Child SA record does not open under the cluster key");
-                return None;
-            }
-        };
-        serde_json::from_slice(&plain).ok()
-    }
-
     /// A change in the store.
     fn watched(&mut self, e: WatchEvent) {
         let (key, entry) = match e {
@@ -863,7 +536,9 @@ impl Agent {
                     self.follow_path(name, &rec);
                     return;
                 }
-                let Some(snap) = self.open_snapshot(name, &rec) else {
+                let Some(snap) =
+                    self.open_json::<SaSnapshot>(&format!("child/{name}"), &rec.sealed)
+                else {
                     return;
                 };
                 self.snapshot_hook(&snap);
@@ -886,184 +561,6 @@ impl Agent {
             }
             _ => {}
         }
-    }
-
-    fn child_gone(&mut self, key: &str) {
-        self.children.remove(key);
-        if let Some(t) = self.sas.get(key) {
-            if t.child.is_none() {
-                let sa = t.sa;
-                self.sas.remove(key);
-                let _ = self.cmds.send(ClusterCmd::RemoveReplica { sa });
-                let _ = self.wake.send(ToControl::Wake);
-                let r = self
-                    .store
-                    .delete(&self.k(&format!("lease/{}/{key}", self.node)));
-                let _ = self.store_result(r, "delete block record");
-            }
-        }
-    }
-
-    /// Another node (or we) leased from an SA's sequence space.
-    fn seq_moved(&mut self, key: &str, value: &[u8]) {
-        let Ok(rec) = LeaseRecord::decode(value) else {
-            return;
-        };
-        let now = crate::dataplane::now();
-        let node = self.node.clone();
-        let Some(t) = self.sas.get_mut(key) else {
-            return;
-        };
-        // Without ESN, the owner rekeys before the space runs out.
-        if t.child.is_some() && t.ceiling == CEILING_32 && rec.remaining(CEILING_32) < REKEY_LEFT {
-            if let (Some(child), false) = (t.child, t.rekey_asked) {
-                t.rekey_asked = true;
-                info!(%key, next = rec.next, "sequence space running out: rekeying");
-                let _ = self.cmds.send(ClusterCmd::RekeyChild { child });
-                let _ = self.wake.send(ToControl::Wake);
-            }
-        }
-        if rec.node == node {
-            return;
-        }
-        // A newer block elsewhere: if we are idle on this SA, our rest is stale.
-        let idle = t
-            .active
-            .is_none_or(|a| now.saturating_duration_since(a) > IDLE);
-        if idle && (t.block.is_some() || t.pending.is_some()) {
-            let _ = self.sad.limit_outbound_seq(t.sa, 0);
-            t.block = None;
-            t.pending = None;
-            debug!(%key, "block given up: another node leased a newer one");
-        }
-    }
-
-    /// Leases blocks for the SAs that need them: the next one ahead of time, granted
-    /// when the current one is nearly used up (so no block is cut short), or at once
-    /// when packets are being dropped for want of one.
-    fn tick(&mut self, now: Instant) {
-        let keys: Vec<String> = self.sas.keys().cloned().collect();
-        for key in keys {
-            let Some(t) = self.sas.get_mut(&key) else {
-                continue;
-            };
-            let Some(stats) = self.sad.sa_stats(t.sa) else {
-                continue;
-            };
-            let exhausted = stats.drops.get(DropReason::SeqExhausted);
-            let starved = exhausted > t.exhausted;
-            t.exhausted = exhausted;
-            if stats.out_packets > t.out_packets || starved {
-                t.active = Some(now);
-            }
-            let dt = now.saturating_duration_since(t.sampled);
-            if dt >= Duration::from_millis(100) {
-                let r = BlockSizer::rate(stats.out_packets.saturating_sub(t.out_packets), dt);
-                t.rate = if t.rate == 0.0 {
-                    r
-                } else {
-                    0.5 * t.rate + 0.5 * r
-                };
-                t.out_packets = stats.out_packets;
-                t.sampled = now;
-            }
-            let Ok(seq) = self.sad.outbound_seq(t.sa) else {
-                continue;
-            };
-            let remaining = seq.remaining();
-            // 20 ms of traffic (the agent wakes every 5 ms), at least 64 numbers.
-            let margin = ((t.rate * 0.02) as u64).max(64);
-            if let Some(p) = t.pending {
-                if starved || remaining <= margin {
-                    let (sa, key2) = (t.sa, key.clone());
-                    self.grant(&key2, sa, p);
-                }
-                continue;
-            }
-            let recently = t
-                .active
-                .is_some_and(|a| now.saturating_duration_since(a) < IDLE);
-            let wanted =
-                starved || (recently && self.sizer.should_renew(remaining, t.rate.max(1.0)));
-            if !wanted || t.retry.is_some_and(|(at, _)| now < at) {
-                continue;
-            }
-            let size = self.sizer.size_for_rate(t.rate);
-            let (sa, ceiling) = (t.sa, t.ceiling);
-            let seq_key = self.k(&format!("seq/{key}"));
-            match lease_existing(&*self.store, &seq_key, &self.node, size, ceiling) {
-                Ok(b) => {
-                    self.store_ok = true;
-                    if let Some(t) = self.sas.get_mut(&key) {
-                        t.retry = None;
-                        t.pending = Some((b.first, b.last));
-                    }
-                    if starved || remaining <= margin {
-                        self.grant(&key, sa, (b.first, b.last));
-                    }
-                }
-                Err(e) => {
-                    if e.is_unavailable() {
-                        self.store_ok = false;
-                    }
-                    if let Some(t) = self.sas.get_mut(&key) {
-                        let wait = t
-                            .retry
-                            .map_or(LEASE_RETRY, |(_, w)| (w * 2).min(Duration::from_secs(1)));
-                        t.retry = Some((now.saturating_add(wait), wait));
-                    }
-                    debug!(%key, error = %e, "no block leased");
-                }
-            }
-        }
-    }
-
-    /// Makes leased block `b` the one SA `sa` sends from.
-    fn grant(&mut self, key: &str, sa: SaId, b: (u64, u64)) {
-        if let Some(t) = self.sas.get_mut(key) {
-            t.pending = None;
-        }
-        match self.sad.grant_outbound_seq(sa, SeqRange::new(b.0, b.1)) {
-            Ok(()) => {
-                self.blocks_leased += 1;
-                if let Some(t) = self.sas.get_mut(key) {
-                    t.block = Some(b);
-                }
-                if !self.store_ok {
-                    // For the status only: not worth a timeout while the store is away.
-                    return;
-                }
-                let rec = BlockRecord {
-                    first: b.0,
-                    last: b.1,
-                };
-                let v = serde_json::to_vec(&rec).unwrap_or_default();
-                let r = self.store.put(
-                    &self.k(&format!("lease/{}/{key}", self.node)),
-                    &v,
-                    self.lease,
-                );
-                let _ = self.store_result(r, "block record");
-                debug!(%key, first = b.0, last = b.1, "block granted");
-            }
-            Err(e) => warn!(%key, error = %e, "granted block refused"),
-        }
-    }
-
-    fn publish_owners(&self) {
-        let me = &self.node;
-        let map = self
-            .owners
-            .iter()
-            .filter(|(_, r)| &r.owner != me)
-            .filter_map(|(k, r)| Some((parse_ike_key(k)?, r.cluster_addr)))
-            .flat_map(|((a, b), addr)| [((a, b), addr), ((b, a), addr)])
-            .collect();
-        *self
-            .shared
-            .owners
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = map;
     }
 
     fn publish_view(&self) {
