@@ -477,6 +477,14 @@ impl Sad {
         opts: ImportOptions,
     ) -> Result<SaId, SadError> {
         let params = snap.to_params()?;
+        // Counters past the sequence space: no SA sends or receives beyond it, and the
+        // SA would be installed with other counters than the snapshot's.
+        if snap.last_seq > seq_ceiling(snap.esn) {
+            return Err(SadError::InvalidSnapshot("last_seq"));
+        }
+        if !snap.esn && snap.replay_top > u64::from(u32::MAX) {
+            return Err(SadError::InvalidSnapshot("replay_top"));
+        }
         let SeqRange { first, last } = opts.owned;
         if opts.owned == SeqRange::NONE {
             // Receive only, until `grant_outbound_seq`.

@@ -1011,12 +1011,25 @@ impl Sa {
     /// Takes the next outbound sequence number: unique under any contention, never
     /// reused, only from the SA's own blocks, an error once exhausted.
     fn next_seq(&self, events: &Events) -> Result<u64, DropReason> {
-        // A cheap early refusal; what `limit_seq` relies on is the sequentially
-        // consistent add and the limit read after it.
-        if self.seq.load(Relaxed) >= self.seq_limit.load(Relaxed) {
-            return Err(DropReason::SeqExhausted);
-        }
-        let seq = self.seq.fetch_add(1, SeqCst).saturating_add(1);
+        // The counter moves only from below the limit it was read against, so it never
+        // passes the limit by senders that are refused: `grant_seq` may then grant the
+        // numbers right after the limit. (The counter passes the limit only when
+        // `limit_seq` lowers it; numbers taken before that may really go out.) What
+        // `limit_seq` relies on is the sequentially consistent exchange and the limit
+        // read after it.
+        let mut taken = self.seq.load(SeqCst);
+        let seq = loop {
+            if taken >= self.seq_limit.load(SeqCst) {
+                return Err(DropReason::SeqExhausted);
+            }
+            match self
+                .seq
+                .compare_exchange_weak(taken, taken + 1, SeqCst, SeqCst)
+            {
+                Ok(_) => break taken + 1,
+                Err(now) => taken = now,
+            }
+        };
         // The limit before the floor: `grant_seq` stores the floor before the limit,
         // so a sender that sees a new limit sees its floor too, and a number taken
         // before a switch (below the new floor) cannot pass as one of the new block.

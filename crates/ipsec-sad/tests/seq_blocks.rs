@@ -175,6 +175,40 @@ fn a_receive_only_import_sends_nothing_until_granted() {
     ));
 }
 
+/// A snapshot whose counters lie past the sequence space (a 32-bit SA that sent or
+/// received beyond 2^32 - 1) cannot be of a real SA; importing it, also receive-only,
+/// would install an SA with other counters than the snapshot's (found by the
+/// `sa_import` fuzz target).
+#[test]
+fn a_snapshot_with_counters_past_the_space_is_refused() {
+    let (b, id, _) = node();
+    let mut snap = b.export_sa(T, id).unwrap();
+    snap.esn = false;
+    let opts = || ImportOptions::new(SeqRange::NONE).sa(SaOptions::new().policy(PolicyId(1)));
+    let import = |s: &ipsec_sad::SaSnapshot| {
+        let c = sad();
+        c.set_outbound_spd(spd(false, Mode::Tunnel));
+        c.import_sa(T, s, opts()).map(|_| ())
+    };
+    let mut s = snap.clone();
+    s.last_seq = u64::from(u32::MAX);
+    s.replay_top = u64::from(u32::MAX);
+    import(&s).unwrap();
+    s.last_seq = 1 << 40;
+    assert_eq!(import(&s), Err(SadError::InvalidSnapshot("last_seq")));
+    let mut s = snap.clone();
+    s.replay_top = 1 << 32;
+    assert_eq!(import(&s), Err(SadError::InvalidSnapshot("replay_top")));
+    // With ESN both may be 64-bit, up to the space's end.
+    let mut s = snap;
+    s.esn = true;
+    s.last_seq = 1 << 40;
+    s.replay_top = 1 << 40;
+    import(&s).unwrap();
+    s.last_seq = u64::MAX;
+    assert_eq!(import(&s), Err(SadError::InvalidSnapshot("last_seq")));
+}
+
 /// Four senders seal as fast as they can while a fifth thread switches the SA between
 /// small blocks with gaps between them (the numbers of other nodes). Every number sent
 /// must lie in a granted block, and none twice.
