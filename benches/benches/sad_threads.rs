@@ -13,8 +13,9 @@
 //!   (its own rule), so that nothing per-SA is shared: what two cores give at best.
 //!
 //! - `shared-atomics/1` and `/2`, the cost of sharing alone: per iteration, the three
-//!   atomic read-modify-writes that sealing does on a shared SA (sequence number,
-//!   packet count, byte count; the counts on a line of their own, as in the SA), with
+//!   atomic read-modify-writes that sealing does on a shared SA (sequence number, a
+//!   compare-and-swap from below its limit; packet count, byte count; the counts on a
+//!   line of their own, as in the SA), with
 //!   no crypto, on one thread and on two sharing the same atomics.
 //!
 //! Each thread also holds a `SadReader`, as a gateway worker does (the outbound path
@@ -137,12 +138,39 @@ fn run(sad: &Sad, packets: &[Vec<u8>], threads: usize, iters: u64) -> Duration {
     })
 }
 
-/// The SA's shared outbound state, laid out as in the SA: the sequence number, and the
-/// packet and byte counts on a cache line of their own.
-#[derive(Default)]
+/// The SA's shared outbound state, laid out as in the SA: the sequence number and its
+/// limit, and the packet and byte counts on a cache line of their own.
 struct Shared {
     seq: AtomicU64,
+    seq_limit: AtomicU64,
     counts: Counts,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Shared {
+            seq: AtomicU64::new(0),
+            seq_limit: AtomicU64::new(u64::MAX),
+            counts: Counts::default(),
+        }
+    }
+}
+
+/// Takes a sequence number as the SA does: a compare-and-swap from below the limit.
+fn take_seq(shared: &Shared) -> Option<u64> {
+    let mut taken = shared.seq.load(SeqCst);
+    loop {
+        if taken >= shared.seq_limit.load(SeqCst) {
+            return None;
+        }
+        match shared
+            .seq
+            .compare_exchange_weak(taken, taken + 1, SeqCst, SeqCst)
+        {
+            Ok(_) => return Some(taken + 1),
+            Err(now) => taken = now,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -165,7 +193,7 @@ fn run_atomics(shared: &Shared, threads: usize, iters: u64) -> Duration {
                     for _ in 0..n {
                         black_box(shared.counts.packets.fetch_add(1, Relaxed));
                         black_box(shared.counts.bytes.fetch_add(SIZE as u64, Relaxed));
-                        black_box(shared.seq.fetch_add(1, SeqCst));
+                        black_box(take_seq(shared));
                     }
                 })
             })

@@ -16,7 +16,7 @@
 //!   store lease); other nodes forward that SA's IKE messages to it
 //!   ([`forward`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -149,6 +149,12 @@ enum AgentMsg {
         key: String,
         result: Result<(SaHandle, Vec<AdoptedChild>), String>,
     },
+    /// The control loop fenced IKE SA `sa` ([`Cluster::fence`]), with its state when
+    /// it could be exported.
+    Fenced {
+        sa: u64,
+        state: Option<(String, Box<IkeSaSnapshot>)>,
+    },
 }
 
 /// The parts of a driver notice the cluster acts on.
@@ -188,7 +194,19 @@ struct Shared {
     view: Mutex<ClusterView>,
     forwarded_out: AtomicU64,
     forwarded_in: AtomicU64,
+    /// When the last store call that renewed this node's lease was sent
+    /// (`dataplane::now()` nanoseconds; 0 before the first). The lease cannot have
+    /// expired at the store before this plus the lease's time to live.
+    lease_renewed: AtomicU64,
+    /// Our IKE SAs whose state is in the store (so another node takes them over when
+    /// our lease expires): the ones [`Cluster::fence`] fences.
+    takeable: Mutex<HashSet<u64>>,
 }
+
+/// How long after the last renewal of its lease (sent) a node fences its IKE SAs: a
+/// second before the lease can expire at the store (`agent::NODE_TTL`, 3 s), so the
+/// node stops running an IKE SA before another node can claim it.
+pub const FENCE_AFTER: StdDuration = StdDuration::from_secs(2);
 
 /// A running cluster membership (see the module docs); [`crate::gateway::run`] owns
 /// it.
@@ -231,6 +249,8 @@ impl Cluster {
             }),
             forwarded_out: AtomicU64::new(0),
             forwarded_in: AtomicU64::new(0),
+            lease_renewed: AtomicU64::new(0),
+            takeable: Mutex::new(HashSet::new()),
         });
         let stop = Arc::new(AtomicBool::new(false));
         let (to_agent, agent_rx) = mpsc::channel();
@@ -402,6 +422,86 @@ impl Cluster {
             w.insert(*h, (0, 0));
         }
         let _ = self.to_agent.send(AgentMsg::Adopted { key, result });
+    }
+
+    /// One round of the control loop's cluster work: hands `driver`'s notices to the
+    /// agent, carries out its commands ([`ClusterCmd`]), fences our IKE SAs when the
+    /// store has been away too long ([`Cluster::fence`]), writes the state of IKE SAs
+    /// that finished an exchange, and reports expired replicas. `now` is
+    /// [`crate::dataplane::now`].
+    pub fn work(&self, driver: &mut Driver, now: ipsec::core::Instant) {
+        while let Some(n) = driver.poll_notice() {
+            self.notice(&n);
+        }
+        while let Some(cmd) = self.poll_command() {
+            match cmd {
+                ClusterCmd::InstallReplica { key, snap } => {
+                    let r = driver.install_replica(now, &snap);
+                    self.replica_installed(key, r);
+                }
+                ClusterCmd::RemoveReplica { sa } => driver.remove_replica(sa),
+                ClusterCmd::RekeyChild { child } => {
+                    if let Err(e) = driver.rekey_child(now, child) {
+                        warn!(error = %e, "cluster: rekey");
+                    }
+                }
+                ClusterCmd::AbandonIke { sa } => {
+                    driver.abandon_ike(sa);
+                }
+                ClusterCmd::AdoptIke { key, conn, snap } => {
+                    let r = driver.adopt_ike(now, &conn, &snap);
+                    self.adopted(key, r);
+                }
+            }
+        }
+        self.fence(driver, now);
+        self.write_ike_states(driver);
+        while let Some(sa) = driver.poll_expired_replica() {
+            self.replica_expired(sa);
+        }
+        // Notices of what the commands did.
+        while let Some(n) = driver.poll_notice() {
+            self.notice(&n);
+        }
+    }
+
+    /// Fences our IKE SAs when this node's lease may be about to expire: no renewal
+    /// of it was sent for [`FENCE_AFTER`]. Each IKE SA whose state is in the store
+    /// (another node takes it over once our lease expires) is given up in `driver`
+    /// ([`Driver::abandon_ike`]) after its state is exported; the agent keeps that
+    /// state and resumes the IKE SA when the store answers again and it is still
+    /// ours. So two nodes never run the same IKE SA at once (docs/scale-out.md,
+    /// "IKE"). The control loop calls this on its own clock: the agent's thread may
+    /// be waiting for the store.
+    pub fn fence(&self, driver: &mut Driver, now: ipsec::core::Instant) {
+        let renewed = self.shared.lease_renewed.load(Ordering::Relaxed);
+        let after = u64::try_from(FENCE_AFTER.as_nanos()).unwrap_or(u64::MAX);
+        if renewed == 0 || now.0.saturating_sub(renewed) < after {
+            return;
+        }
+        let handles = std::mem::take(
+            &mut *self
+                .shared
+                .takeable
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for h in handles {
+            let sa = SaHandle(h);
+            let state = driver.export_ike(sa);
+            if !driver.abandon_ike(sa) {
+                continue;
+            }
+            self.written
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&sa);
+            warn!(%sa, "cut off from the cluster store: IKE SA fenced until the store is back");
+            let _ = self.to_agent.send(AgentMsg::Fenced {
+                sa: h,
+                state: state.map(|(c, s)| (c, Box::new(s))),
+            });
+        }
     }
 
     /// Writes the state of every IKE SA of `driver` that finished an exchange since it

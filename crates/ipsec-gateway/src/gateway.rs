@@ -24,7 +24,7 @@ use ipsec::ike::{Config, Identity, PeerAuth, Psk, Retransmit};
 use ipsec::sad::{AddrRange, Sad, SadConfig};
 use tracing::{debug, info, warn};
 
-use crate::cluster::{Cluster, ClusterCmd, ClusterOptions};
+use crate::cluster::{Cluster, ClusterOptions};
 use crate::conf::{select_psk, AddrSpec, Credentials, GatewayConfig, StartAction as ConfStart};
 use crate::control::{self, Command, Request};
 use crate::dataplane::{self, Dataplane, DataplaneConfig, IkeDatagram, ToControl, TunConfig};
@@ -552,42 +552,6 @@ pub fn run(
     result
 }
 
-/// Hands the driver's notices to the cluster and carries out its commands.
-fn cluster_work(driver: &mut Driver, c: &Cluster, now: Instant) {
-    while let Some(n) = driver.poll_notice() {
-        c.notice(&n);
-    }
-    while let Some(cmd) = c.poll_command() {
-        match cmd {
-            ClusterCmd::InstallReplica { key, snap } => {
-                let r = driver.install_replica(now, &snap);
-                c.replica_installed(key, r);
-            }
-            ClusterCmd::RemoveReplica { sa } => driver.remove_replica(sa),
-            ClusterCmd::RekeyChild { child } => {
-                if let Err(e) = driver.rekey_child(now, child) {
-                    warn!(error = %e, "cluster: rekey");
-                }
-            }
-            ClusterCmd::AbandonIke { sa } => {
-                driver.abandon_ike(sa);
-            }
-            ClusterCmd::AdoptIke { key, conn, snap } => {
-                let r = driver.adopt_ike(now, &conn, &snap);
-                c.adopted(key, r);
-            }
-        }
-    }
-    c.write_ike_states(driver);
-    while let Some(sa) = driver.poll_expired_replica() {
-        c.replica_expired(sa);
-    }
-    // Notices of what the commands did.
-    while let Some(n) = driver.poll_notice() {
-        c.notice(&n);
-    }
-}
-
 /// `ipsec status`: the driver's view, and the cluster's when there is one.
 fn status_json(driver: &Driver, cluster: Option<&Cluster>, now: Instant) -> String {
     let mut v = match serde_json::to_value(driver.status(now)) {
@@ -634,7 +598,7 @@ fn control_loop(
             }
         }
         if let Some(c) = cluster {
-            cluster_work(driver, c, now);
+            c.work(driver, now);
         }
         while let Some(r) = driver.poll_route() {
             routes.apply(r);

@@ -3,100 +3,16 @@
 //! events into SAD installs, policies, routes, acquires, restarts, shutdown) is
 //! checked without sockets, TUN devices or root.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use ipsec::core::{Duration, Instant, PacketBuf, TrafficSelector, UdpEncap};
-use ipsec::ike::{Config, Identity, Psk};
-use ipsec::sad::{Sad, SadConfig, UdpInbound, UdpOutbound};
-use ipsec_gateway::driver::{ConnSpec, Driver, Notice, RouteChange, SecretLookup, StartAction};
+use ipsec::core::{Duration, Instant, PacketBuf, UdpEncap};
+use ipsec::ike::{Identity, Psk};
+use ipsec::sad::{UdpInbound, UdpOutbound};
+use ipsec_gateway::driver::{Notice, RouteChange, SecretLookup, StartAction};
 
-fn ts(cidr: &str) -> TrafficSelector {
-    let (a, l) = cidr.split_once('/').unwrap();
-    TrafficSelector::from_prefix(a.parse().unwrap(), l.parse().unwrap()).unwrap()
-}
-
-fn secrets(pairs: &[(&str, &str)]) -> SecretLookup {
-    let map: HashMap<Identity, String> = pairs
-        .iter()
-        .map(|(id, k)| (id.parse().unwrap(), (*k).to_string()))
-        .collect();
-    Arc::new(move |_local: &Identity, peer: &Identity| map.get(peer).map(|k| Psk::from(k.as_str())))
-}
-
-struct Node {
-    ip: IpAddr,
-    driver: Driver,
-    sad: Arc<Sad>,
-    routes: Vec<RouteChange>,
-}
-
-fn conn(
-    name: &str,
-    local_id: &str,
-    remote_id: Option<&str>,
-    psk: &str,
-    local_ts: &str,
-    remote_ts: &str,
-) -> Config {
-    let mut c = Config::new(local_id.parse().unwrap(), psk);
-    c.name = name.into();
-    c.remote_id = remote_id.map(|r| r.parse().unwrap());
-    c.local_ts = vec![ts(local_ts)];
-    c.remote_ts = vec![ts(remote_ts)];
-    c.force_udp_encap = true;
-    c.dpd = Some(Duration::from_secs(10));
-    c.retransmit.max_tries = 3;
-    c
-}
-
-fn node(ip: &str, specs: Vec<ConnSpec>, lookup: SecretLookup) -> Node {
-    node_with(ip, specs, lookup, true)
-}
-
-fn node_with(ip: &str, specs: Vec<ConnSpec>, lookup: SecretLookup, udp: bool) -> Node {
-    let provider = &ipsec::DEFAULT_PROVIDER;
-    let sad = Arc::new(Sad::new(provider, SadConfig::new()).unwrap());
-    let mut base = Config::new("base.invalid".parse().unwrap(), "unused-base-key");
-    base.force_udp_encap = udp;
-    let driver = Driver::new(Arc::new(base), specs, lookup, Arc::clone(&sad), provider).unwrap();
-    Node {
-        ip: ip.parse().unwrap(),
-        driver,
-        sad,
-        routes: Vec::new(),
-    }
-}
-
-/// Moves every datagram between the nodes (by destination address) until none is
-/// left, then collects the route changes.
-fn pump(nodes: &mut [Node], now: Instant) {
-    for _ in 0..1000 {
-        let mut moved = false;
-        for i in 0..nodes.len() {
-            while let Some(t) = nodes[i].driver.poll_transmit() {
-                moved = true;
-                if t.payload == [0xff] {
-                    continue;
-                }
-                if let Some(j) = nodes.iter().position(|n| n.ip == t.remote.ip()) {
-                    nodes[j]
-                        .driver
-                        .handle_datagram(now, t.remote, t.local, &t.payload);
-                }
-            }
-        }
-        if !moved {
-            break;
-        }
-    }
-    for n in nodes.iter_mut() {
-        while let Some(r) = n.driver.poll_route() {
-            n.routes.push(r);
-        }
-    }
-}
+mod common;
+use common::*;
 
 fn packet(src: &str, dst: &str) -> Vec<u8> {
     let src: std::net::Ipv4Addr = src.parse().unwrap();
@@ -138,16 +54,6 @@ fn carry(from: &Node, to: &Node, now: Instant, inner: &[u8]) -> Result<Vec<u8>, 
     match to.sad.process_inbound_udp(now, local, remote, &mut buf) {
         UdpInbound::Deliver { .. } => Ok(buf.body().to_vec()),
         other => Err(format!("inbound: {other:?}")),
-    }
-}
-
-fn spec(cfg: Config, local: &str, remote: Option<&str>, start: StartAction) -> ConnSpec {
-    ConnSpec {
-        config: Arc::new(cfg),
-        local: local.parse().unwrap(),
-        remote: remote.map(|r| SocketAddr::new(r.parse().unwrap(), 500)),
-        remote_addrs: Vec::new(),
-        start_action: start,
     }
 }
 

@@ -120,6 +120,12 @@ pub(super) struct Agent {
     /// IKE SA states in the store: key -> record.
     ikestates: HashMap<String, IkeStateRecord>,
     taken_over: u64,
+    /// Our IKE SAs fenced while cut off from the store (`Cluster::fence`): key -> the
+    /// connection and state to resume them from.
+    fenced: HashMap<String, Option<(String, Box<ipsec::ike::IkeSaSnapshot>)>>,
+    /// Fenced IKE SAs being resumed (`AdoptIke` sent, not answered yet).
+    resuming: HashSet<String>,
+    resumed: u64,
     nodes: HashMap<String, NodeRecord>,
     blocks: HashMap<String, BlockRecord>,
     blocks_leased: u64,
@@ -179,6 +185,9 @@ impl Agent {
             owners: HashMap::new(),
             ikestates: HashMap::new(),
             taken_over: 0,
+            fenced: HashMap::new(),
+            resuming: HashSet::new(),
+            resumed: 0,
             nodes: HashMap::new(),
             blocks: HashMap::new(),
             blocks_leased: 0,
@@ -257,8 +266,10 @@ impl Agent {
     /// Registers the node and reads the cluster; returns the watch that follows it.
     fn join(&mut self) -> Option<Receiver<WatchEvent>> {
         if self.lease.is_none() {
+            let sent = crate::dataplane::now();
             let r = self.store.grant(NODE_TTL);
             self.lease = Some(self.store_result(r, "lease")?);
+            self.renewed(sent);
             self.register();
         }
         let r = self.store.list(&self.prefix);
@@ -284,6 +295,7 @@ impl Agent {
             self.watched(WatchEvent::Put { key, entry });
         }
         self.publish_owners();
+        self.unfence();
         info!(node = %self.node, nodes = self.nodes.len(), child_sas = self.children.len(),
             "joined the cluster");
         Some(w)
@@ -316,24 +328,42 @@ impl Agent {
         }
     }
 
+    /// A call that renewed (or granted) our lease was sent at `sent`.
+    fn renewed(&self, sent: Instant) {
+        self.shared
+            .lease_renewed
+            .store(sent.0.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
     fn keepalive(&mut self) {
+        let sent = crate::dataplane::now();
         let Some(l) = self.lease else {
             // Lost and not granted again yet: a node without a lease is invisible.
             let r = self.store.grant(NODE_TTL);
             self.lease = self.store_result(r, "lease");
             if self.lease.is_some() {
+                self.renewed(sent);
                 self.register();
+                self.unfence();
             }
             return;
         };
         match self.store.keep_alive(l) {
-            Ok(()) => self.store_ok = true,
+            Ok(()) => {
+                self.store_ok = true;
+                self.renewed(sent);
+                if !self.fenced.is_empty() {
+                    self.unfence();
+                }
+            }
             Err(StoreError::LeaseExpired) => {
                 warn!("cluster lease expired: registering again");
                 let r = self.store.grant(NODE_TTL);
                 self.lease = self.store_result(r, "lease");
                 if self.lease.is_some() {
+                    self.renewed(sent);
                     self.register();
+                    self.unfence();
                 }
             }
             Err(e) => {
@@ -390,12 +420,14 @@ impl Agent {
             }
             AgentMsg::IkeState { sa, conn, snap } => self.write_ike_state(sa, conn, &snap),
             AgentMsg::Adopted { key, result } => self.adopted(key, result),
+            AgentMsg::Fenced { sa, state } => self.fenced(sa, state),
         }
     }
 
     fn notice(&mut self, n: NoticeInfo) {
         match n {
             NoticeInfo::IkeUp { sa, spis } | NoticeInfo::IkeRekeyed { sa, spis } => {
+                self.untakeable(sa);
                 if let Some(old) = self.our_ikes.remove(&sa) {
                     self.drop_ike(&old);
                 }
@@ -404,6 +436,7 @@ impl Agent {
                 self.our_ikes.insert(sa, key);
             }
             NoticeInfo::IkeClosed { sa } => {
+                self.untakeable(sa);
                 if let Some(old) = self.our_ikes.remove(&sa) {
                     self.drop_ike(&old);
                 }
@@ -595,5 +628,7 @@ impl Agent {
         v.replicas = self.sas.values().filter(|t| t.child.is_none()).count();
         v.blocks_leased = self.blocks_leased;
         v.taken_over = self.taken_over;
+        v.fenced = self.fenced.len();
+        v.resumed = self.resumed;
     }
 }

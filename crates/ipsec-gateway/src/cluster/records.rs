@@ -80,4 +80,10 @@ pub struct ClusterView {
     pub forwarded: (u64, u64),
     /// IKE SAs this node took over from a node that died.
     pub taken_over: u64,
+    /// IKE SAs of ours fenced now: this node was cut off from the store for longer
+    /// than `FENCE_AFTER`, so another node may be taking them over; they are resumed
+    /// when the store is back if they are still ours (docs/scale-out.md, "IKE").
+    pub fenced: usize,
+    /// Fenced IKE SAs resumed since the node started.
+    pub resumed: u64,
 }

@@ -34,6 +34,16 @@ impl Agent {
     pub(super) fn lost_ike(&mut self, h: u64, key: &str) {
         warn!(%key, "another node owns our IKE SA now: giving it up");
         self.our_ikes.remove(&h);
+        self.untakeable(h);
+        self.release_children(key);
+        let _ = self.cmds.send(ClusterCmd::AbandonIke {
+            sa: ipsec::ike::SaHandle(h),
+        });
+        let _ = self.wake.send(ToControl::Wake);
+    }
+
+    /// The Child SAs of IKE SA `key` are replicas here now (we gave the IKE SA up).
+    fn release_children(&mut self, key: &str) {
         let children: Vec<String> = self
             .children
             .iter()
@@ -45,10 +55,84 @@ impl Agent {
                 t.child = None;
             }
         }
-        let _ = self.cmds.send(ClusterCmd::AbandonIke {
-            sa: ipsec::ike::SaHandle(h),
-        });
-        let _ = self.wake.send(ToControl::Wake);
+    }
+
+    /// IKE SA `h` is no longer one `Cluster::fence` fences.
+    pub(super) fn untakeable(&self, h: u64) {
+        self.shared
+            .takeable
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&h);
+    }
+
+    /// The control loop fenced our IKE SA `h` (`Cluster::fence`): keep its state
+    /// until the store answers again.
+    pub(super) fn fenced(
+        &mut self,
+        h: u64,
+        state: Option<(String, Box<ipsec::ike::IkeSaSnapshot>)>,
+    ) {
+        let Some(key) = self.our_ikes.remove(&h) else {
+            return;
+        };
+        warn!(%key, "IKE SA fenced: cut off from the store for as long as our lease may live");
+        self.release_children(&key);
+        self.fenced.insert(key, state);
+    }
+
+    /// The store answers again: each fenced IKE SA that is still ours (nobody claimed
+    /// it while our lease was gone, or our lease never expired) is resumed from the
+    /// newest state, ours or the one another node wrote after taking it over; one
+    /// that another node owns now stays given up.
+    pub(super) fn unfence(&mut self) {
+        let keys: Vec<String> = self.fenced.keys().cloned().collect();
+        for key in keys {
+            let mine = match self.claim_ike(&key) {
+                None => return,
+                Some(Ok(_)) => true,
+                Some(Err(current)) => {
+                    let ours = current
+                        .and_then(|e| serde_json::from_slice::<IkeRecord>(&e.value).ok())
+                        .is_some_and(|r| r.owner == self.node);
+                    if ours {
+                        // Ours, maybe on an older lease: write it on the current one.
+                        self.put_owner(&key);
+                    }
+                    ours
+                }
+            };
+            let held = self.fenced.remove(&key).flatten();
+            if !mine {
+                info!(%key, "our fenced IKE SA is another node's now");
+                continue;
+            }
+            let stored = self.ikestates.get(&key).cloned();
+            let newer_elsewhere = stored.as_ref().is_some_and(|r| r.owner != self.node);
+            let from_store = |a: &mut Self| {
+                let rec = stored.clone()?;
+                let snap = a.open_json::<ipsec::ike::IkeSaSnapshot>(
+                    &format!("ikestate/{key}"),
+                    &rec.sealed,
+                )?;
+                Some((rec.conn, Box::new(snap)))
+            };
+            let state = if newer_elsewhere {
+                from_store(self)
+            } else {
+                held.or_else(|| from_store(self))
+            };
+            let Some((conn, snap)) = state else {
+                warn!(%key, "no state to resume our fenced IKE SA from: giving it up");
+                let r = self.store.delete(&self.k(&format!("ike/{key}")));
+                let _ = self.store_result(r, "IKE owner");
+                continue;
+            };
+            info!(%key, "store back: resuming our fenced IKE SA");
+            self.resuming.insert(key.clone());
+            let _ = self.cmds.send(ClusterCmd::AdoptIke { key, conn, snap });
+            let _ = self.wake.send(ToControl::Wake);
+        }
     }
 
     pub(super) fn put_owner(&mut self, key: &str) {
@@ -93,7 +177,14 @@ impl Agent {
         };
         let v = serde_json::to_vec(&rec).unwrap_or_default();
         let r = self.store.put(&self.k(&name), &v, None);
-        let _ = self.store_result(r, "IKE SA state");
+        if self.store_result(r, "IKE SA state").is_some() {
+            // Another node can take it over now: fence it when we are cut off.
+            self.shared
+                .takeable
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(sa);
+        }
     }
 
     /// The owner of IKE SA `key` is gone (its record went with its lease): claim it
@@ -102,7 +193,10 @@ impl Agent {
         let Some(rec) = self.ikestates.get(key).cloned() else {
             return;
         };
-        if rec.owner == self.node || self.our_ikes.values().any(|k| k == key) {
+        if rec.owner == self.node
+            || self.fenced.contains_key(key)
+            || self.our_ikes.values().any(|k| k == key)
+        {
             return;
         }
         if self.lease.is_none() {
@@ -137,6 +231,7 @@ impl Agent {
         key: String,
         result: Result<(ipsec::ike::SaHandle, Vec<crate::driver::AdoptedChild>), String>,
     ) {
+        let resumed = self.resuming.remove(&key);
         let (h, children) = match result {
             Ok(x) => x,
             Err(e) => {
@@ -146,8 +241,18 @@ impl Agent {
                 return;
             }
         };
-        self.taken_over += 1;
+        if resumed {
+            self.resumed += 1;
+        } else {
+            self.taken_over += 1;
+        }
         self.our_ikes.insert(h.0, key.clone());
+        // Its state is in the store: fence it when we are cut off.
+        self.shared
+            .takeable
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(h.0);
         for (child, spi_in, spi_out) in children {
             let ck = child_key((spi_in, spi_out));
             if let Some(t) = self.sas.get_mut(&ck) {
