@@ -15,7 +15,8 @@
 # Phase A (charon peer), during one SHA-256-checked 160 MB transfer from the server to
 # the peer: the router moves the anycast route from node 1 to 2 to 3 and back to 2;
 # node 2 is killed with -9 and the route withdrawn to node 3; charon rekeys the Child
-# SA; etcd is killed and restarted. A capture on the peer's link, decrypted with the
+# SA; etcd is killed and restarted (node 1, the IKE SA's owner, must fence its IKE SA
+# while etcd is away and resume it after). A capture on the peer's link, decrypted with the
 # keys the nodes exported (`--keys`), must show every ESP (SPI, sequence number, IV)
 # from the anycast address once, over at least 100 000 packets.
 # Phase B (our gateway as the peer, anti-replay off on its side): throughput of one
@@ -281,6 +282,10 @@ log "ESP through node 3 while etcd was down: $(field "$during_etcd" esp) packets
 fw() { gw_check "$OUT/n3" "s['cluster']['forwarded'][0] >= 1"; }
 check "node 3 forwarded the rekey's IKE messages to node 1" fw
 check "the cluster view recovers after the etcd restart (node 3)" wait_for 10 gw_check "$OUT/n3" "s['cluster']['store_ok']"
+# etcd was down for more than FENCE_AFTER (2 s): node 1 fenced its IKE SA before its
+# lease could expire, and resumed it when etcd was back (docs/scale-out.md, "IKE")
+resumed() { gw_check "$1" "s['cluster']['resumed'] >= 1 and s['cluster']['fenced'] == 0 and len(est(s)) == 1"; }
+check "node 1 fenced its IKE SA while etcd was down and resumed it after" wait_for 10 resumed "$OUT/n1"
 check "node 2's records expired with its lease (node 3 sees two nodes)" wait_for 10 nodes_seen "$OUT/n3" 2
 cluster_view "$OUT/n3" >"$OUT/n3.cluster.json"
 "$BIN" status --control "$OUT/n3/ctl.sock" >"$OUT/n3.status.txt"

@@ -110,8 +110,9 @@ impl Driver {
 
     /// Gives IKE SA `sa` up without a word to the peer: another node took it over
     /// (this node was cut off from the cluster's store long enough to lose its
-    /// ownership). Its Child SAs stay installed, as replicas, until the new owner
-    /// rekeys or deletes them. Returns whether there was such an IKE SA.
+    /// ownership), or this node is fenced ([`crate::cluster::Cluster::fence`]). Its
+    /// Child SAs stay installed, as replicas, until the owner rekeys or deletes them.
+    /// Returns whether there was such an IKE SA.
     pub fn abandon_ike(&mut self, sa: SaHandle) -> bool {
         if !self.endpoint.abandon_ike_sa(sa) {
             return false;
@@ -134,7 +135,7 @@ impl Driver {
                 }
             }
         }
-        warn!(sa = %sa, "IKE SA given up: another node owns it now");
+        warn!(sa = %sa, "IKE SA given up to the cluster (another node owns it, or this one is fenced)");
         true
     }
 
