@@ -175,7 +175,7 @@ $(secret_block ours "$PSK" ours.gw.test)"
 start_node() { # K [DIR]
   local d=${2:-$OUT/n$1}
   mkdir -p "$d"; node_conf "$d"
-  start_gw "n$1" gw-ac-n$1 "$d" --cluster etcd://10.77.0.1:2379 --node "n$1" \
+  start_gw "n$1" gw-ac-n$1 "$d" --cluster etcd://10.77.0.1:2379 --node "n$1" --node-index "$1" \
     --cluster-key "$OUT/cluster.key" --cluster-listen "10.77.0.1$1:4600" --keys "$d/keys" \
     || fail "node $1 did not start"
 }

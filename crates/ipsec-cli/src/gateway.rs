@@ -54,11 +54,15 @@ pub struct GatewayArgs {
     pub backend: Backend,
     /// Join an anycast cluster through this store (`etcd://HOST:PORT[,HOST:PORT]`;
     /// needs a build with the `etcd` feature); docs/scale-out.md.
-    #[arg(long, value_name = "URL", requires_all = ["node", "cluster_key", "cluster_listen"])]
+    #[arg(long, value_name = "URL", requires_all = ["node", "node_index", "cluster_key", "cluster_listen"])]
     pub cluster: Option<String>,
     /// This node's name in the cluster.
     #[arg(long, value_name = "NAME", requires = "cluster")]
     pub node: Option<String>,
+    /// This node's index in the cluster, 0 to 255, unique among its nodes: the top
+    /// byte of every inbound SPI it chooses, so two nodes never choose the same one.
+    #[arg(long, value_name = "K", requires = "cluster", value_parser = clap::value_parser!(u32).range(0..=255))]
+    pub node_index: Option<u32>,
     /// The cluster key: 64 hex characters (32 bytes) that seal SA keys in the store.
     #[arg(long, value_name = "FILE", requires = "cluster")]
     pub cluster_key: Option<PathBuf>,
@@ -140,11 +144,18 @@ pub fn run(args: &GatewayArgs) -> Result<(), String> {
 /// The cluster options of `--cluster` and its companions.
 fn cluster_options(args: &GatewayArgs, url: &str) -> Result<ClusterOptions, String> {
     let url = ipsec_cluster::ClusterUrl::parse(url).map_err(|e| format!("--cluster: {e}"))?;
-    let (Some(node), Some(key), Some(listen)) =
-        (&args.node, &args.cluster_key, args.cluster_listen)
-    else {
-        return Err("--cluster needs --node, --cluster-key and --cluster-listen".into());
+    let (Some(node), Some(index), Some(key), Some(listen)) = (
+        &args.node,
+        args.node_index,
+        &args.cluster_key,
+        args.cluster_listen,
+    ) else {
+        return Err(
+            "--cluster needs --node, --node-index, --cluster-key and --cluster-listen".into(),
+        );
     };
+    let spi_space =
+        ipsec::ike::SpiSpace::new(index, 8).map_err(|e| format!("--node-index: {e}"))?;
     let key = ipsec_cluster::ClusterKey::load(key)
         .map_err(|e| format!("--cluster-key {}: {e}", key.display()))?;
     let store = connect(&url)?;
@@ -154,6 +165,7 @@ fn cluster_options(args: &GatewayArgs, url: &str) -> Result<ClusterOptions, Stri
     };
     let mut opts = ClusterOptions::new(store, node.clone(), Arc::new(key), listen);
     opts.on_snapshot = on_snapshot;
+    opts.spi_space = Some(spi_space);
     Ok(opts)
 }
 

@@ -59,6 +59,11 @@ pub struct ClusterOptions {
     pub prefix: String,
     /// See [`SnapshotHook`].
     pub on_snapshot: Option<SnapshotHook>,
+    /// This node's part of the inbound SPI space (unique in the cluster), so that no
+    /// two nodes choose the same inbound SPI for Child SAs they negotiate at the same
+    /// time; `None` chooses from the whole space (two nodes may then collide, and the
+    /// later SA cannot be installed beside the other's replica).
+    pub spi_space: Option<ipsec::ike::SpiSpace>,
 }
 
 impl ClusterOptions {
@@ -77,6 +82,7 @@ impl ClusterOptions {
             listen,
             prefix: "/ipsec/".into(),
             on_snapshot: None,
+            spi_space: None,
         }
     }
 }

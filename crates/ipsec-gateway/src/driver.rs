@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use ipsec::core::{Duration, Instant, Mode, TrafficSelector, UdpEncap};
+use ipsec::core::{Duration, Instant, Mode, SecurityProtocol, TrafficSelector, UdpEncap};
 use ipsec::ike::{
     ApiMisuse, ChildSaId, Config, Error as IkeError, Gateway, Identity, IkeEndpoint, Psk, Redirect,
     ResolvesPeer, SaHandle, Transmit, NAT_T_PORT,
@@ -227,6 +227,13 @@ impl Driver {
             }
         }
         let mut endpoint = IkeEndpoint::new(base, provider);
+        // The SAD may hold SAs the endpoint did not negotiate (replicas of a cluster's
+        // other nodes, SAs installed by hand): never choose their inbound SPIs.
+        let in_use = Arc::clone(&sad);
+        endpoint.set_child_spi_in_use(Arc::new(move |spi| {
+            in_use.inbound_spi_in_use(spi, SecurityProtocol::Esp)
+                || in_use.inbound_spi_in_use(spi, SecurityProtocol::Ah)
+        }));
         let resolver = Arc::new(Resolver { conns, secrets });
         endpoint.set_resolver(Arc::clone(&resolver) as Arc<dyn ResolvesPeer>);
         let mut d = Driver {
@@ -568,6 +575,12 @@ impl Driver {
     /// same, since RFC 3948 encapsulation is otherwise only used behind a NAT.
     pub fn set_esp_in_udp(&mut self, encap: Option<UdpEncap>) {
         self.esp_in_udp = encap;
+    }
+
+    /// Chooses every new inbound Child SA SPI from `space`: a cluster node's own part
+    /// of the space ([`crate::cluster::ClusterOptions::spi_space`]).
+    pub fn set_child_spi_space(&mut self, space: ipsec::ike::SpiSpace) {
+        self.endpoint.set_child_spi_space(space);
     }
 
     /// The address pools the connections' configurations lease from

@@ -484,6 +484,12 @@ pub fn run(
     let cluster = match &opts.cluster {
         Some(c) => {
             driver.keep_notices(true);
+            match c.spi_space {
+                Some(s) => driver.set_child_spi_space(s),
+                None => warn!(
+                    "cluster node without an SPI index: two nodes may choose the same inbound SPI"
+                ),
+            }
             Some(
                 Cluster::start(c.clone(), Arc::clone(&sad), cluster_tx)
                     .map_err(io_err(format!("cluster socket {}", c.listen)))?,

@@ -21,7 +21,7 @@ use crate::msg::InMsg;
 use crate::puzzle;
 use crate::redirect::{Gateway, Redirect};
 use crate::sa::{IkeSa, NewResponder};
-use crate::shared::{Path, Shared, NON_ESP_MARKER};
+use crate::shared::{Path, Shared, SpiInUse, SpiSpace, NON_ESP_MARKER};
 use crate::stateless::{self, Stateless};
 use crate::trace;
 
@@ -105,6 +105,8 @@ impl IkeEndpoint {
                 events: VecDeque::new(),
                 spis: BTreeMap::new(),
                 child_spis: BTreeSet::new(),
+                child_spi_space: None,
+                child_spi_in_use: None,
                 next_child: 0,
                 established: BTreeSet::new(),
                 counters: crate::shared::IkeCounters::default(),
@@ -131,6 +133,21 @@ impl IkeEndpoint {
     ) -> Result<Self, crate::ConfigError> {
         config.validate()?;
         Ok(Self::new(config, provider))
+    }
+
+    /// Chooses every new inbound Child SA SPI from `space` (see [`SpiSpace`]: the
+    /// nodes of an anycast cluster each take their own part). SPIs already in use are
+    /// kept.
+    pub fn set_child_spi_space(&mut self, space: SpiSpace) {
+        self.shared.child_spi_space = Some(space);
+    }
+
+    /// Never chooses an inbound SPI for which `in_use` says true: the embedder's SAD
+    /// may hold SAs this endpoint did not negotiate (an anycast cluster's replicas of
+    /// other nodes' SAs, or this node's own from before a restart), and two SAs with
+    /// one inbound SPI cannot both be installed.
+    pub fn set_child_spi_in_use(&mut self, in_use: SpiInUse) {
+        self.shared.child_spi_in_use = Some(in_use);
     }
 
     /// The endpoint's configuration.

@@ -43,7 +43,7 @@ pub use ipsec_core::{ChildSaParams, Duration, Instant, Mode, TrafficSelector};
 pub use ipsec_crypto::{CryptoProvider, KeId, Proposal, ProposalKind};
 pub use ipsec_ike_wire::NotifyType;
 pub use redirect::{Gateway, Redirect, RedirectPhase};
-pub use shared::{IkeCounters, NAT_T_PORT, NON_ESP_MARKER};
+pub use shared::{IkeCounters, SpiInUse, SpiSpace, SpiSpaceError, NAT_T_PORT, NON_ESP_MARKER};
 pub use snapshot::{
     CachedResponse, ChildSnapshot, ExportError, IkeSaSnapshot, IkeSnapshotKeys, ImportError,
     TsSnapshot, IKE_SNAPSHOT_VERSION,

@@ -34,6 +34,66 @@ impl Path {
     }
 }
 
+/// The part of the inbound ESP/AH SPI space an endpoint chooses its SPIs from
+/// ([`IkeEndpoint::set_child_spi_space`](crate::IkeEndpoint::set_child_spi_space)):
+/// the top `bits` bits of every SPI are `index`. Gateways that serve the same SAs
+/// behind one address (an anycast cluster) each take their own index, so no two of
+/// them ever choose the same SPI, with no coordination per SPI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpiSpace {
+    index: u32,
+    bits: u8,
+}
+
+impl SpiSpace {
+    /// Index `index` of `2^bits` disjoint parts (`bits` from 1 to 16).
+    ///
+    /// # Errors
+    /// `bits` out of range, or `index` not below `2^bits`.
+    pub fn new(index: u32, bits: u8) -> Result<Self, SpiSpaceError> {
+        if !(1..=16).contains(&bits) || index >= 1 << bits {
+            return Err(SpiSpaceError { index, bits });
+        }
+        Ok(SpiSpace { index, bits })
+    }
+
+    /// The index.
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// The number of top bits fixed to the index.
+    pub fn bits(&self) -> u8 {
+        self.bits
+    }
+
+    /// Whether `spi` lies in this part of the space.
+    pub fn contains(&self, spi: Spi) -> bool {
+        spi.0 >> (32 - u32::from(self.bits)) == self.index
+    }
+
+    /// `random` moved into this part: its top bits replaced by the index.
+    fn place(&self, random: u32) -> u32 {
+        let low = 32 - u32::from(self.bits);
+        (self.index << low) | (random & ((1u32 << low) - 1))
+    }
+}
+
+/// An index that does not fit its number of bits ([`SpiSpace::new`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("SPI space index {index} does not fit {bits} bits (1 to 16)")]
+pub struct SpiSpaceError {
+    /// The index asked for.
+    pub index: u32,
+    /// The bits asked for.
+    pub bits: u8,
+}
+
+/// Tells the endpoint that an inbound SPI is taken elsewhere (in the embedder's SAD,
+/// by an SA it did not negotiate itself): see
+/// [`IkeEndpoint::set_child_spi_in_use`](crate::IkeEndpoint::set_child_spi_in_use).
+pub type SpiInUse = Arc<dyn Fn(Spi) -> bool + Send + Sync>;
+
 /// What every IKE SA of an endpoint shares: configuration, provider, output queues
 /// and the SPI tables.
 pub(crate) struct Shared {
@@ -51,6 +111,10 @@ pub(crate) struct Shared {
     pub spis: BTreeMap<IkeSpi, SaHandle>,
     /// Our inbound ESP SPIs in use.
     pub child_spis: BTreeSet<u32>,
+    /// Where new inbound SPIs come from (all of the space without one).
+    pub child_spi_space: Option<SpiSpace>,
+    /// SPIs taken outside this endpoint.
+    pub child_spi_in_use: Option<SpiInUse>,
     pub next_child: u64,
     /// IKE SAs that reported [`Event::IkeSaEstablished`] and have not closed: a close
     /// of any other is a failed handshake.
@@ -140,7 +204,9 @@ impl Shared {
             let mut s = [0u8; 4];
             self.provider.secure_random.fill(&mut s)?;
             let v = u32::from_be_bytes(s);
-            if v >= 256 && !self.child_spis.contains(&v) {
+            let v = self.child_spi_space.map_or(v, |sp| sp.place(v));
+            let taken_elsewhere = self.child_spi_in_use.as_ref().is_some_and(|f| f(Spi(v)));
+            if v >= 256 && !self.child_spis.contains(&v) && !taken_elsewhere {
                 self.child_spis.insert(v);
                 return Ok(Spi(v));
             }

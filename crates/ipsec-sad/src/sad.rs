@@ -379,6 +379,15 @@ impl Sad {
         lookup_in(&mut &*self, spi, protocol, dst, src)
     }
 
+    /// Whether any SA receives `protocol` packets with `spi`, whatever its addresses:
+    /// what an IKE endpoint asks before it chooses an inbound SPI
+    /// (`ipsec_ike::IkeEndpoint::set_child_spi_in_use`), since this SAD may hold SAs
+    /// the endpoint did not negotiate.
+    pub fn inbound_spi_in_use(&self, spi: Spi, protocol: SecurityProtocol) -> bool {
+        let key = spi_key(spi, protocol);
+        self.shard(key).is_some_and(|s| s.load().get(key).is_some())
+    }
+
     /// A reader for one data-plane thread: the same lookups and inbound processing as
     /// the `Sad`'s own methods, without the memory barrier each of those pays to load
     /// the current index. See [`SadReader`].

@@ -841,3 +841,17 @@ fn a_reader_follows_adds_rekeys_and_removals() {
     ra.refresh();
     rb.refresh();
 }
+
+/// `Sad::inbound_spi_in_use`: what an IKE endpoint asks before choosing an inbound SPI.
+#[test]
+fn inbound_spi_in_use_follows_installs_and_removals() {
+    let s = sad();
+    let p = Pair::new(0x3001, 0x4001, 60);
+    let id = s.add_sa(T, &p.params(false), SaOptions::new()).unwrap();
+    let spi = s.sa_info(id).unwrap().inbound_spi;
+    assert!(s.inbound_spi_in_use(spi, SecurityProtocol::Esp));
+    assert!(!s.inbound_spi_in_use(spi, SecurityProtocol::Ah));
+    assert!(!s.inbound_spi_in_use(Spi(spi.0 ^ 1), SecurityProtocol::Esp));
+    s.remove_sa(id).unwrap();
+    assert!(!s.inbound_spi_in_use(spi, SecurityProtocol::Esp));
+}

@@ -16,7 +16,7 @@ use ipsec::sad::{SaId, SaSnapshot, Sad};
 use ipsec_cluster::{
     BlockSizer, ClusterKey, LeaseId, Store, StoreError, WatchEvent, CEILING_32, CEILING_64,
 };
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::records::{BlockRecord, ChildRecord, IkeRecord, IkeStateRecord, NodeRecord};
 use super::{AgentMsg, ClusterCmd, ClusterOptions, NoticeInfo, Shared, SnapshotHook};
@@ -98,6 +98,8 @@ pub(super) struct Agent {
     key: Arc<ClusterKey>,
     listen: std::net::SocketAddr,
     prefix: String,
+    /// Our part of the inbound SPI space.
+    spi_index: Option<u32>,
     on_snapshot: Option<SnapshotHook>,
     sad: Arc<Sad>,
     shared: Arc<Shared>,
@@ -169,6 +171,7 @@ impl Agent {
             node: opts.node,
             key: opts.key,
             listen: opts.listen,
+            spi_index: opts.spi_space.map(|s| s.index()),
             prefix,
             on_snapshot: opts.on_snapshot,
             sad,
@@ -304,6 +307,7 @@ impl Agent {
     fn register(&mut self) {
         let rec = NodeRecord {
             cluster_addr: self.listen,
+            spi_index: self.spi_index,
         };
         let v = serde_json::to_vec(&rec).unwrap_or_default();
         let r = self
@@ -518,6 +522,10 @@ impl Agent {
         match (kind, entry) {
             ("nodes", Some(e)) => {
                 if let Ok(r) = serde_json::from_slice::<NodeRecord>(&e.value) {
+                    if name != self.node && r.spi_index.is_some() && r.spi_index == self.spi_index {
+                        error!(node = %name, index = ?r.spi_index,
+                            "another node has our SPI index: both may choose the same inbound SPI");
+                    }
                     self.nodes.insert(name.to_string(), r);
                 }
             }

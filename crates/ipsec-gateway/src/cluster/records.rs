@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 pub struct NodeRecord {
     /// Where it takes forwarded IKE messages.
     pub cluster_addr: SocketAddr,
+    /// Its part of the inbound SPI space (`ClusterOptions::spi_space`), if any.
+    #[serde(default)]
+    pub spi_index: Option<u32>,
 }
 
 /// `ike/<spi_i>-<spi_r>`: the node that owns an IKE SA (attached to its lease).
