@@ -150,6 +150,8 @@ enum AgentMsg {
         sa: u64,
         conn: String,
         snap: Box<IkeSaSnapshot>,
+        /// Marked in `Shared::durable` once the write is done (or failed).
+        token: u64,
     },
     Adopted {
         key: String,
@@ -207,6 +209,28 @@ struct Shared {
     /// Our IKE SAs whose state is in the store (so another node takes them over when
     /// our lease expires): the ones [`Cluster::fence`] fences.
     takeable: Mutex<HashSet<u64>>,
+    /// State writes (`AgentMsg::IkeState` tokens) the agent finished, written or not.
+    durable: Mutex<HashSet<u64>>,
+}
+
+fn ike_spi_u64(b: &[u8; 8]) -> u64 {
+    u64::from_be_bytes(*b)
+}
+
+/// How long [`Cluster::hold`] keeps a response back waiting for its IKE SA's state to
+/// be written: longer than a healthy store takes (a few milliseconds), far shorter
+/// than a peer's first retransmission (charon: 4 s). Past it the response goes out
+/// unwritten, as it would without write-ahead.
+pub const HOLD_MAX: StdDuration = StdDuration::from_millis(500);
+
+/// Responses held back until their IKE SA's state is in the store.
+#[derive(Default)]
+struct WriteAhead {
+    next_token: u64,
+    /// IKE SPIs -> the token of the last state write asked for that IKE SA.
+    pending: HashMap<(u64, u64), u64>,
+    /// Held responses: the datagram, its write's token, when it was held.
+    held: Vec<(ipsec::ike::Transmit, u64, ipsec::core::Instant)>,
 }
 
 /// How long after the last renewal of its lease (sent) a node fences its IKE SAs: a
@@ -219,6 +243,7 @@ pub const FENCE_AFTER: StdDuration = StdDuration::from_secs(2);
 pub struct Cluster {
     /// The Message IDs of each of our IKE SAs when its state was last written.
     written: Mutex<HashMap<SaHandle, (u32, u32)>>,
+    write_ahead: Mutex<WriteAhead>,
     shared: Arc<Shared>,
     key: Arc<ClusterKey>,
     socket: UdpSocket,
@@ -257,6 +282,7 @@ impl Cluster {
             forwarded_in: AtomicU64::new(0),
             lease_renewed: AtomicU64::new(0),
             takeable: Mutex::new(HashSet::new()),
+            durable: Mutex::new(HashSet::new()),
         });
         let stop = Arc::new(AtomicBool::new(false));
         let (to_agent, agent_rx) = mpsc::channel();
@@ -288,6 +314,7 @@ impl Cluster {
         }
         Ok(Cluster {
             written: Mutex::new(HashMap::new()),
+            write_ahead: Mutex::new(WriteAhead::default()),
             shared,
             key,
             socket,
@@ -471,6 +498,73 @@ impl Cluster {
         }
     }
 
+    /// Write-ahead for IKE responses: `Some(t)` to send `t` now, `None` when it is
+    /// held back because it answers a request of an IKE SA whose state, as of that
+    /// answer, is still being written to the store (call [`Cluster::release`] for it
+    /// later). So a node that dies right after answering leaves the state with that
+    /// answer behind, and the node that takes the IKE SA over goes on from it: the
+    /// peer's next request carries the Message ID it expects, and a retransmission of
+    /// the answered one gets the same answer (docs/scale-out.md, "IKE"). Call
+    /// [`Cluster::work`] first, which asks for the writes.
+    pub fn hold(
+        &self,
+        t: ipsec::ike::Transmit,
+        now: ipsec::core::Instant,
+    ) -> Option<ipsec::ike::Transmit> {
+        let Some((spis, true)) = forward::ike_header(t.local.port(), &t.payload) else {
+            return Some(t);
+        };
+        let mut wa = self
+            .write_ahead
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let Some(&token) = wa.pending.get(&spis) else {
+            return Some(t);
+        };
+        if self
+            .shared
+            .durable
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&token)
+        {
+            return Some(t);
+        }
+        wa.held.push((t, token, now));
+        None
+    }
+
+    /// The held responses ([`Cluster::hold`]) whose state is written now, or that
+    /// waited [`HOLD_MAX`].
+    pub fn release(&self, now: ipsec::core::Instant) -> Vec<ipsec::ike::Transmit> {
+        let mut wa = self
+            .write_ahead
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut durable = self
+            .shared
+            .durable
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if wa.held.is_empty() && durable.is_empty() {
+            return Vec::new();
+        }
+        let max = u64::try_from(HOLD_MAX.as_nanos()).unwrap_or(u64::MAX);
+        let (out, keep): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut wa.held)
+                .into_iter()
+                .partition(|(_, token, at)| {
+                    durable.contains(token) || now.0.saturating_sub(at.0) >= max
+                });
+        wa.held = keep;
+        // Writes nothing waits for any more are forgotten.
+        let waiting: HashSet<u64> = wa.held.iter().map(|(_, t, _)| *t).collect();
+        wa.pending
+            .retain(|_, t| !durable.contains(t) || waiting.contains(t));
+        durable.retain(|t| waiting.contains(t));
+        out.into_iter().map(|(t, _, _)| t).collect()
+    }
+
     /// Fences our IKE SAs when this node's lease may be about to expire: no renewal
     /// of it was sent for [`FENCE_AFTER`]. Each IKE SA whose state is in the store
     /// (another node takes it over once our lease expires) is given up in `driver`
@@ -528,10 +622,22 @@ impl Cluster {
                 continue;
             };
             w.insert(h, ids);
+            let token = {
+                let mut wa = self
+                    .write_ahead
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                wa.next_token += 1;
+                let t = wa.next_token;
+                wa.pending
+                    .insert((ike_spi_u64(&snap.spi_i), ike_spi_u64(&snap.spi_r)), t);
+                t
+            };
             let _ = self.to_agent.send(AgentMsg::IkeState {
                 sa: h.0,
                 conn,
                 snap: Box::new(snap),
+                token,
             });
         }
     }

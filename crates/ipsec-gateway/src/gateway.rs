@@ -587,24 +587,41 @@ fn control_loop(
 ) -> Result<(), GatewayError> {
     let sender = dp.ike_sender();
     let mut stopping: Option<Instant> = None;
+    let send = |t: &ipsec::ike::Transmit| {
+        let r = if t.local.port() == IKE_PORT {
+            match ike_sockets.get(&t.local.ip()) {
+                Some(s) => s.socket.send_to(&t.payload, t.remote).map(|_| ()),
+                None => Err(io::Error::other("no socket for this address")),
+            }
+        } else {
+            sender.send(t.local, t.remote, &t.payload)
+        };
+        if let Err(e) = r {
+            debug!(local = %t.local, remote = %t.remote, error = %e, "send");
+        }
+    };
     loop {
         let now = dataplane::now();
-        // Outputs first: datagrams, then routes.
+        // The cluster first: it asks for the state writes that answers wait for.
+        if let Some(c) = cluster {
+            c.work(driver, now);
+        }
+        // Outputs: datagrams (answers held back until their IKE SA's state is in
+        // the cluster's store), then routes.
         while let Some(t) = driver.poll_transmit() {
-            let r = if t.local.port() == IKE_PORT {
-                match ike_sockets.get(&t.local.ip()) {
-                    Some(s) => s.socket.send_to(&t.payload, t.remote).map(|_| ()),
-                    None => Err(io::Error::other("no socket for this address")),
+            match cluster {
+                Some(c) => {
+                    if let Some(t) = c.hold(t, now) {
+                        send(&t);
+                    }
                 }
-            } else {
-                sender.send(t.local, t.remote, &t.payload)
-            };
-            if let Err(e) = r {
-                debug!(local = %t.local, remote = %t.remote, error = %e, "send");
+                None => send(&t),
             }
         }
         if let Some(c) = cluster {
-            c.work(driver, now);
+            for t in c.release(now) {
+                send(&t);
+            }
         }
         while let Some(r) = driver.poll_route() {
             routes.apply(r);

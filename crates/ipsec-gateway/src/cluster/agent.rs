@@ -422,7 +422,22 @@ impl Agent {
                 }
                 self.child_gone(&key);
             }
-            AgentMsg::IkeState { sa, conn, snap } => self.write_ike_state(sa, conn, &snap),
+            AgentMsg::IkeState {
+                sa,
+                conn,
+                snap,
+                token,
+            } => {
+                self.write_ike_state(sa, conn, &snap);
+                // Written or not, the control loop need not hold its answer back
+                // any longer (`Cluster::hold`).
+                self.shared
+                    .durable
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(token);
+                let _ = self.wake.send(ToControl::Wake);
+            }
             AgentMsg::Adopted { key, result } => self.adopted(key, result),
             AgentMsg::Fenced { sa, state } => self.fenced(sa, state),
         }

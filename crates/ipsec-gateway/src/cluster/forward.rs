@@ -174,6 +174,12 @@ pub fn unix_ms() -> u64 {
 /// `local_port` (after the Non-ESP Marker on any port but 500), if it is long enough
 /// to have them.
 pub fn ike_spis(local_port: u16, payload: &[u8]) -> Option<(u64, u64)> {
+    ike_header(local_port, payload).map(|(spis, _)| spis)
+}
+
+/// The IKE SPIs of an IKE datagram sent or received on `local_port`, and whether it
+/// is a response (the R flag, RFC 7296 §3.1).
+pub fn ike_header(local_port: u16, payload: &[u8]) -> Option<((u64, u64), bool)> {
     let msg = if local_port != 500 && payload.starts_with(&[0, 0, 0, 0]) {
         payload.get(4..)?
     } else {
@@ -181,7 +187,8 @@ pub fn ike_spis(local_port: u16, payload: &[u8]) -> Option<(u64, u64)> {
     };
     let i = u64::from_be_bytes(msg.get(0..8)?.try_into().ok()?);
     let r = u64::from_be_bytes(msg.get(8..16)?.try_into().ok()?);
-    Some((i, r))
+    let flags = *msg.get(19)?;
+    Some(((i, r), flags & 0x20 != 0))
 }
 
 #[cfg(test)]
@@ -240,9 +247,15 @@ mod tests {
         let mut m = vec![0, 0, 0, 0];
         m.extend_from_slice(&7u64.to_be_bytes());
         m.extend_from_slice(&9u64.to_be_bytes());
+        // Next payload, version, exchange type, flags (a response), Message ID, length.
+        m.extend_from_slice(&[46, 0x20, 37, 0x20, 0, 0, 0, 1, 0, 0, 0, 28]);
         assert_eq!(ike_spis(4500, &m), Some((7, 9)));
         assert_eq!(ike_spis(500, &m[4..]), Some((7, 9)));
+        assert_eq!(ike_header(500, &m[4..]), Some(((7, 9), true)));
+        m[23] = 0x08; // the initiator flag alone: a request
+        assert_eq!(ike_header(4500, &m), Some(((7, 9), false)));
         assert_eq!(ike_spis(4500, &m[..19]), None);
+        assert_eq!(ike_spis(4500, &m[..23]), None);
     }
 
     proptest! {

@@ -1,5 +1,5 @@
 //! What the driver tests share: in-memory [`Driver`] nodes and the pump that moves
-//! their datagrams (tests/driver.rs, tests/cluster_fence.rs).
+//! their datagrams (tests/driver.rs, tests/cluster_ike.rs).
 #![allow(dead_code)]
 
 use std::collections::HashMap;
