@@ -286,6 +286,7 @@ check "the cluster view recovers after the etcd restart (node 3)" wait_for 10 gw
 # lease could expire, and resumed it when etcd was back (docs/scale-out.md, "IKE")
 resumed() { gw_check "$1" "s['cluster']['resumed'] >= 1 and s['cluster']['fenced'] == 0 and len(est(s)) == 1"; }
 check "node 1 fenced its IKE SA while etcd was down and resumed it after" wait_for 10 resumed "$OUT/n1"
+log "node 1's view (answers_held: held, left unwritten, longest hold in µs): $(cluster_view "$OUT/n1")"
 check "node 2's records expired with its lease (node 3 sees two nodes)" wait_for 10 nodes_seen "$OUT/n3" 2
 cluster_view "$OUT/n3" >"$OUT/n3.cluster.json"
 "$BIN" status --control "$OUT/n3/ctl.sock" >"$OUT/n3.status.txt"

@@ -231,6 +231,8 @@ struct WriteAhead {
     pending: HashMap<(u64, u64), u64>,
     /// Held responses: the datagram, its write's token, when it was held.
     held: Vec<(ipsec::ike::Transmit, u64, ipsec::core::Instant)>,
+    /// Answers held, those released unwritten, the longest hold (ns).
+    counts: (u64, u64, u64),
 }
 
 /// How long after the last renewal of its lease (sent) a node fences its IKE SAs: a
@@ -531,6 +533,7 @@ impl Cluster {
             return Some(t);
         }
         wa.held.push((t, token, now));
+        wa.counts.0 += 1;
         None
     }
 
@@ -557,6 +560,12 @@ impl Cluster {
                     durable.contains(token) || now.0.saturating_sub(at.0) >= max
                 });
         wa.held = keep;
+        for (_, token, at) in &out {
+            if !durable.contains(token) {
+                wa.counts.1 += 1;
+            }
+            wa.counts.2 = wa.counts.2.max(now.0.saturating_sub(at.0));
+        }
         // Writes nothing waits for any more are forgotten.
         let waiting: HashSet<u64> = wa.held.iter().map(|(_, t, _)| *t).collect();
         wa.pending
@@ -654,6 +663,12 @@ impl Cluster {
             self.shared.forwarded_out.load(Ordering::Relaxed),
             self.shared.forwarded_in.load(Ordering::Relaxed),
         );
+        let (held, unwritten, longest) = self
+            .write_ahead
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .counts;
+        v.answers_held = (held, unwritten, longest / 1000);
         v
     }
 

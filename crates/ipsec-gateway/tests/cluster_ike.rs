@@ -329,5 +329,12 @@ fn an_answer_leaves_only_once_the_ike_sa_state_is_in_the_store() {
         .export_ike(b)
         .is_some()));
     assert!(store.written.load(Ordering::SeqCst) > written);
+    let (held, unwritten, longest_us) = c.view().answers_held;
+    assert!(
+        held >= 2,
+        "IKE_AUTH's answer and the Delete's were held: {held}"
+    );
+    assert_eq!(unwritten, 0);
+    assert!(longest_us >= 100_000, "{longest_us} µs");
     c.stop();
 }

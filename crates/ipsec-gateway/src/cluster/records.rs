@@ -89,4 +89,8 @@ pub struct ClusterView {
     pub fenced: usize,
     /// Fenced IKE SAs resumed since the node started.
     pub resumed: u64,
+    /// Answers to peers held back until their IKE SA's state was written
+    /// (write-ahead), those of them that left unwritten after `HOLD_MAX`, and the
+    /// longest hold in microseconds.
+    pub answers_held: (u64, u64, u64),
 }
