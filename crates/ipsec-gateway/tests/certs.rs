@@ -6,6 +6,8 @@
 //! and an intermediate, `gw.pem` (ECDSA P-256, "CN=gw.test"), `peer.pem` (Ed25519,
 //! "CN=peer.test"), and `rogue.pem`, issued by another CA with the same name.
 
+mod common;
+
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -54,22 +56,9 @@ fn node(dir: &Path, conf: &str) -> (Node, Arc<ipsec::ike::Config>) {
 }
 
 fn pump(nodes: &mut [Node], now: Instant) {
-    for _ in 0..1000 {
-        let mut moved = false;
-        for i in 0..nodes.len() {
-            while let Some(t) = nodes[i].driver.poll_transmit() {
-                moved = true;
-                if let Some(j) = nodes.iter().position(|n| n.ip == t.remote.ip()) {
-                    nodes[j]
-                        .driver
-                        .handle_datagram(now, t.remote, t.local, &t.payload);
-                }
-            }
-        }
-        if !moved {
-            break;
-        }
-    }
+    let mut drivers: Vec<(IpAddr, &mut Driver)> =
+        nodes.iter_mut().map(|n| (n.ip, &mut n.driver)).collect();
+    common::exchange(&mut drivers, now);
 }
 
 fn notices(n: &mut Node) -> Vec<Notice> {

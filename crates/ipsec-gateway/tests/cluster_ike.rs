@@ -65,29 +65,6 @@ fn pair() -> Vec<Node> {
     nodes
 }
 
-/// Runs the nodes and `a`'s cluster work until `f` holds (at most 10 s of real time:
-/// the agent's leases and the fence run on the real clock).
-fn run_until(
-    nodes: &mut [Node],
-    c: &Cluster,
-    mut f: impl FnMut(&[Node], &Cluster) -> bool,
-) -> bool {
-    for _ in 0..2000 {
-        let t = now();
-        for n in nodes.iter_mut() {
-            n.driver.handle_timeout(t);
-        }
-        pump(nodes, t);
-        c.work(&mut nodes[0].driver, t);
-        pump(nodes, t);
-        if f(nodes, c) {
-            return true;
-        }
-        std::thread::sleep(StdDuration::from_millis(5));
-    }
-    false
-}
-
 fn ikestate_written(store: &MemStore) -> bool {
     store
         .list("/fence/ikestate/")
@@ -109,7 +86,7 @@ fn a_cut_off_owner_fences_its_ike_sa_and_resumes_it_when_the_store_is_back() {
     let c = Cluster::start(opts, Arc::clone(&nodes[0].sad), tx).unwrap();
     // The peer starts; the IKE SA is ours and its state is in the store.
     nodes[1].driver.start(now());
-    assert!(run_until(&mut nodes, &c, |n, _| {
+    assert!(rounds_until(&mut nodes, &c, |n| {
         n[0].driver.established_ike_sas().len() == 1 && ikestate_written(&store)
     }));
     let ike = nodes[0].driver.established_ike_sas()[0];
@@ -120,7 +97,7 @@ fn a_cut_off_owner_fences_its_ike_sa_and_resumes_it_when_the_store_is_back() {
     // renewal) the node stops running the IKE SA.
     store.set_available(false);
     let cut = now();
-    assert!(run_until(&mut nodes, &c, |n, _| n[0]
+    assert!(rounds_until(&mut nodes, &c, |n| n[0]
         .driver
         .established_ike_sas()
         .is_empty()));
@@ -130,14 +107,14 @@ fn a_cut_off_owner_fences_its_ike_sa_and_resumes_it_when_the_store_is_back() {
             && fenced_after < ipsec::core::Duration::from_millis(3000),
         "fenced {fenced_after:?} after the store went (FENCE_AFTER {FENCE_AFTER:?})"
     );
-    assert!(run_until(&mut nodes, &c, |_, c| c.view().fenced == 1));
+    assert!(rounds_until(&mut nodes, &c, |_| c.view().fenced == 1));
     // Its Child SA still carries ESP (on the blocks it leased): only IKE stops.
     assert_eq!(nodes[0].sad.len(), 1);
 
     // The store is back before anyone took the IKE SA over: the node resumes it from
     // its own state, with the same Message IDs.
     store.set_available(true);
-    assert!(run_until(&mut nodes, &c, |n, c| {
+    assert!(rounds_until(&mut nodes, &c, |n| {
         c.view().resumed == 1 && n[0].driver.established_ike_sas().len() == 1
     }));
     assert_eq!(c.view().fenced, 0);
@@ -156,7 +133,7 @@ fn a_cut_off_owner_fences_its_ike_sa_and_resumes_it_when_the_store_is_back() {
         })
         .unwrap();
     nodes[1].driver.rekey_child(now(), child).unwrap();
-    assert!(run_until(&mut nodes, &c, |n, _| {
+    assert!(rounds_until(&mut nodes, &c, |n| {
         let h = n[1].driver.established_ike_sas()[0];
         n[1].driver.ike_message_ids(h) != before && n[0].driver.ike_message_ids(back) != Some(ids)
     }));
@@ -250,13 +227,15 @@ fn round(nodes: &mut [Node], c: &Cluster) {
     }
 }
 
+/// Runs rounds until `f` holds (at most about 10 s of real time: the agent's leases
+/// and the fence run on the real clock).
 fn rounds_until(nodes: &mut [Node], c: &Cluster, mut f: impl FnMut(&[Node]) -> bool) -> bool {
     for _ in 0..2000 {
         round(nodes, c);
         if f(nodes) {
             return true;
         }
-        std::thread::sleep(StdDuration::from_millis(2));
+        std::thread::sleep(StdDuration::from_millis(5));
     }
     false
 }

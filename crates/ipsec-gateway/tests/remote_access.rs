@@ -3,6 +3,8 @@
 //! `secrets.eap<suffix>`), their conversion, and a gateway leasing addresses from a
 //! pool to three road warriors through its driver (in memory, as tests/driver.rs).
 
+mod common;
+
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -343,22 +345,9 @@ fn node(ip: &str, cfg: Config, remote: Option<&str>, lookup: SecretLookup) -> No
 }
 
 fn pump(nodes: &mut [Node], now: Instant) {
-    for _ in 0..1000 {
-        let mut moved = false;
-        for i in 0..nodes.len() {
-            while let Some(t) = nodes[i].driver.poll_transmit() {
-                moved = true;
-                if let Some(j) = nodes.iter().position(|n| n.ip == t.remote.ip()) {
-                    nodes[j]
-                        .driver
-                        .handle_datagram(now, t.remote, t.local, &t.payload);
-                }
-            }
-        }
-        if !moved {
-            break;
-        }
-    }
+    let mut drivers: Vec<(IpAddr, &mut Driver)> =
+        nodes.iter_mut().map(|n| (n.ip, &mut n.driver)).collect();
+    common::exchange(&mut drivers, now);
     for n in nodes.iter_mut() {
         while let Some(r) = n.driver.poll_route() {
             n.routes.push(r);

@@ -458,6 +458,33 @@ impl Pair {
     pub fn in_flight(&self) -> usize {
         self.in_flight.len()
     }
+
+    /// `rounds` Child SA operations on IKE SA `h` (A's handle; B's is its only one),
+    /// A and B taking turns: creates (up to eight Child SAs), rekeys and deletes, each
+    /// driven to its end. For tests of what every Child SA negotiated has in common.
+    ///
+    /// # Panics
+    /// When an operation is refused.
+    pub fn churn_children(&mut self, h: SaHandle, rounds: usize) {
+        let bh = self.b.ep.sa_handles()[0];
+        for i in 0..rounds {
+            let (ep, sa) = if i % 2 == 0 {
+                (&mut self.a.ep, h)
+            } else {
+                (&mut self.b.ep, bh)
+            };
+            let kids = ep.child_sas(sa);
+            let now = self.now;
+            match (i % 3, kids.last()) {
+                (1, Some(_)) if kids.len() > 1 => ep.delete_child_sa(now, sa, kids[0]).unwrap(),
+                (2, Some(c)) => ep.rekey_child_sa(now, sa, *c).unwrap(),
+                _ if kids.len() < 8 => ep.create_child_sa(now, sa).map(|_| ()).unwrap(),
+                _ => ep.delete_child_sa(now, sa, kids[0]).unwrap(),
+            }
+            self.collect();
+            self.drive();
+        }
+    }
 }
 
 /// Checks that two Child SAs are the two ends of one SA pair: SPIs crossed, our

@@ -330,23 +330,7 @@ fn allocated_spis_are_never_reserved() {
     let mut p = Pair::with_providers(config("@a.test"), config("@b.test"), pa, pb);
     let h = p.connect();
     p.drive();
-    let bh = p.b.ep.sa_handles()[0];
-    for i in 0..150 {
-        let (ep, sa) = if i % 2 == 0 {
-            (&mut p.a.ep, h)
-        } else {
-            (&mut p.b.ep, bh)
-        };
-        let kids = ep.child_sas(sa);
-        match (i % 3, kids.last()) {
-            (1, Some(_)) if kids.len() > 1 => ep.delete_child_sa(p.now, sa, kids[0]).unwrap(),
-            (2, Some(c)) => ep.rekey_child_sa(p.now, sa, *c).unwrap(),
-            _ if kids.len() < 8 => ep.create_child_sa(p.now, sa).map(|_| ()).unwrap(),
-            _ => ep.delete_child_sa(p.now, sa, kids[0]).unwrap(),
-        }
-        p.collect();
-        p.drive();
-    }
+    p.churn_children(h, 150);
     let mut spis = 0;
     for side in [&p.a, &p.b] {
         assert!(child_failed(side).is_none(), "{:?}", child_failed(side));

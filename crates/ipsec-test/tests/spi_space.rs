@@ -41,22 +41,7 @@ fn inbound_spis_come_from_the_endpoints_space_and_skip_those_in_use() {
         .set_child_spi_in_use(Arc::new(|spi: Spi| spi.0 & 1 == 0));
     let h = p.connect();
     p.drive();
-    let bh = p.b.ep.sa_handles()[0];
-    for i in 0..40 {
-        let (ep, sa) = if i % 2 == 0 {
-            (&mut p.a.ep, h)
-        } else {
-            (&mut p.b.ep, bh)
-        };
-        let kids = ep.child_sas(sa);
-        match (i % 3, kids.last()) {
-            (2, Some(c)) => ep.rekey_child_sa(p.now, sa, *c).unwrap(),
-            _ if kids.len() < 6 => ep.create_child_sa(p.now, sa).map(|_| ()).unwrap(),
-            _ => ep.delete_child_sa(p.now, sa, kids[0]).unwrap(),
-        }
-        p.collect();
-        p.drive();
-    }
+    p.churn_children(h, 60);
     let inbound = |side: &ipsec_test::Side| -> Vec<Spi> {
         side.events
             .iter()

@@ -1,5 +1,6 @@
 //! What the driver tests share: in-memory [`Driver`] nodes and the pump that moves
-//! their datagrams (tests/driver.rs, tests/cluster_ike.rs).
+//! their datagrams (tests/driver.rs, tests/cluster_ike.rs, tests/certs.rs,
+//! tests/remote_access.rs).
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -68,20 +69,20 @@ pub fn node_with(ip: &str, specs: Vec<ConnSpec>, lookup: SecretLookup, udp: bool
     }
 }
 
-/// Moves every datagram between the nodes (by destination address) until none is
-/// left, then collects the route changes.
-pub fn pump(nodes: &mut [Node], now: Instant) {
+/// Moves every datagram between the drivers (by destination address) until none is
+/// left; NAT keepalives (one 0xff byte) are dropped.
+pub fn exchange(drivers: &mut [(IpAddr, &mut Driver)], now: Instant) {
     for _ in 0..1000 {
         let mut moved = false;
-        for i in 0..nodes.len() {
-            while let Some(t) = nodes[i].driver.poll_transmit() {
+        for i in 0..drivers.len() {
+            while let Some(t) = drivers[i].1.poll_transmit() {
                 moved = true;
                 if t.payload == [0xff] {
                     continue;
                 }
-                if let Some(j) = nodes.iter().position(|n| n.ip == t.remote.ip()) {
-                    nodes[j]
-                        .driver
+                if let Some(j) = drivers.iter().position(|(ip, _)| *ip == t.remote.ip()) {
+                    drivers[j]
+                        .1
                         .handle_datagram(now, t.remote, t.local, &t.payload);
                 }
             }
@@ -90,6 +91,13 @@ pub fn pump(nodes: &mut [Node], now: Instant) {
             break;
         }
     }
+}
+
+/// [`exchange`] between the nodes, then collects the route changes.
+pub fn pump(nodes: &mut [Node], now: Instant) {
+    let mut drivers: Vec<(IpAddr, &mut Driver)> =
+        nodes.iter_mut().map(|n| (n.ip, &mut n.driver)).collect();
+    exchange(&mut drivers, now);
     for n in nodes.iter_mut() {
         while let Some(r) = n.driver.poll_route() {
             n.routes.push(r);
