@@ -21,7 +21,7 @@ use ipsec_cluster::{
     CasOutcome, ClusterKey, Entry, Expect, LeaseId, MemStore, Store, StoreError, WatchEvent,
 };
 use ipsec_gateway::cluster::{Cluster, ClusterOptions, FENCE_AFTER, HOLD_MAX};
-use ipsec_gateway::dataplane::now;
+use ipsec_gateway::dataplane::{now, ToControl};
 use ipsec_gateway::driver::{Notice, StartAction};
 
 const START: StartAction = StartAction {
@@ -65,6 +65,20 @@ fn pair() -> Vec<Node> {
     nodes
 }
 
+/// Node `n1` of a cluster in `store` (keys under `prefix`), serving `gw`'s SAD; the
+/// receiver of what it tells the control loop.
+fn cluster_of(gw: &Node, store: Arc<dyn Store>, prefix: &str) -> (Cluster, Receiver<ToControl>) {
+    let (tx, rx) = mpsc::channel();
+    let mut opts = ClusterOptions::new(
+        store,
+        "n1",
+        Arc::new(ClusterKey::from_bytes([7; 32])),
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+    );
+    opts.prefix = prefix.into();
+    (Cluster::start(opts, Arc::clone(&gw.sad), tx).unwrap(), rx)
+}
+
 fn ikestate_written(store: &MemStore) -> bool {
     store
         .list("/fence/ikestate/")
@@ -74,16 +88,8 @@ fn ikestate_written(store: &MemStore) -> bool {
 #[test]
 fn a_cut_off_owner_fences_its_ike_sa_and_resumes_it_when_the_store_is_back() {
     let store = MemStore::new();
-    let (tx, _rx) = mpsc::channel();
     let mut nodes = pair();
-    let mut opts = ClusterOptions::new(
-        Arc::new(store.clone()) as Arc<dyn Store>,
-        "n1",
-        Arc::new(ClusterKey::from_bytes([7; 32])),
-        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
-    );
-    opts.prefix = "/fence/".into();
-    let c = Cluster::start(opts, Arc::clone(&nodes[0].sad), tx).unwrap();
+    let (c, _rx) = cluster_of(&nodes[0], Arc::new(store.clone()), "/fence/");
     // The peer starts; the IKE SA is ours and its state is in the store.
     nodes[1].driver.start(now());
     assert!(rounds_until(&mut nodes, &c, |n| {
@@ -247,16 +253,8 @@ fn an_answer_leaves_only_once_the_ike_sa_state_is_in_the_store() {
         gate: Arc::new((Mutex::new(true), Condvar::new())),
         written: Arc::new(AtomicUsize::new(0)),
     };
-    let (tx, _rx) = mpsc::channel();
     let mut nodes = pair();
-    let mut opts = ClusterOptions::new(
-        Arc::new(store.clone()) as Arc<dyn Store>,
-        "n1",
-        Arc::new(ClusterKey::from_bytes([9; 32])),
-        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
-    );
-    opts.prefix = "/wal/".into();
-    let c = Cluster::start(opts, Arc::clone(&nodes[0].sad), tx).unwrap();
+    let (c, _rx) = cluster_of(&nodes[0], Arc::new(store.clone()), "/wal/");
     nodes[1].driver.start(now());
     assert!(rounds_until(&mut nodes, &c, |n| {
         n[0].driver.established_ike_sas().len() == 1 && n[1].driver.established_ike_sas().len() == 1
