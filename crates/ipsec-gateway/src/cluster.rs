@@ -485,6 +485,15 @@ impl Cluster {
                 }
                 ClusterCmd::AdoptIke { key, conn, snap } => {
                     let r = driver.adopt_ike(now, &conn, &snap);
+                    if let Ok((h, _)) = &r {
+                        // Its state is in the store: fenced from now on, not from when
+                        // the agent (maybe waiting for the store) reads the answer.
+                        self.shared
+                            .takeable
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .insert(h.0);
+                    }
                     self.adopted(key, r);
                 }
             }

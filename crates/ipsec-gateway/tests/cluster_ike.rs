@@ -11,7 +11,7 @@
 mod common;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration as StdDuration;
@@ -146,16 +146,35 @@ fn a_cut_off_owner_fences_its_ike_sa_and_resumes_it_when_the_store_is_back() {
     c.stop();
 }
 
-/// A `MemStore` whose writes of IKE SA state wait while the gate is closed.
+/// A `MemStore` whose writes of IKE SA state wait while the gate is closed, and that
+/// the node cannot reach at all while `cut` (a partition between it and the store;
+/// the test itself, as another node, still reaches `inner`).
 #[derive(Clone)]
 struct GatedStore {
     inner: MemStore,
     gate: Arc<(Mutex<bool>, Condvar)>,
     /// IKE SA state writes done.
     written: Arc<AtomicUsize>,
+    cut: Arc<AtomicBool>,
 }
 
 impl GatedStore {
+    fn new() -> Self {
+        GatedStore {
+            inner: MemStore::new(),
+            gate: Arc::new((Mutex::new(true), Condvar::new())),
+            written: Arc::new(AtomicUsize::new(0)),
+            cut: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    fn up(&self) -> Result<(), StoreError> {
+        if self.cut.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("cut off (test)".into()));
+        }
+        Ok(())
+    }
+
     fn set_open(&self, open: bool) {
         *self.gate.0.lock().unwrap() = open;
         self.gate.1.notify_all();
@@ -164,12 +183,15 @@ impl GatedStore {
 
 impl Store for GatedStore {
     fn get(&self, key: &str) -> Result<Option<Entry>, StoreError> {
+        self.up()?;
         self.inner.get(key)
     }
     fn list(&self, prefix: &str) -> Result<(Vec<(String, Entry)>, u64), StoreError> {
+        self.up()?;
         self.inner.list(prefix)
     }
     fn put(&self, key: &str, value: &[u8], lease: Option<LeaseId>) -> Result<u64, StoreError> {
+        self.up()?;
         if key.contains("/ikestate/") {
             let (m, cv) = &*self.gate;
             let open = cv
@@ -189,21 +211,27 @@ impl Store for GatedStore {
         value: &[u8],
         lease: Option<LeaseId>,
     ) -> Result<CasOutcome, StoreError> {
+        self.up()?;
         self.inner.cas(key, expect, value, lease)
     }
     fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.up()?;
         self.inner.delete(key)
     }
     fn watch(&self, prefix: &str, after: u64) -> Result<Receiver<WatchEvent>, StoreError> {
+        self.up()?;
         self.inner.watch(prefix, after)
     }
     fn grant(&self, ttl: std::time::Duration) -> Result<LeaseId, StoreError> {
+        self.up()?;
         self.inner.grant(ttl)
     }
     fn keep_alive(&self, lease: LeaseId) -> Result<(), StoreError> {
+        self.up()?;
         self.inner.keep_alive(lease)
     }
     fn revoke(&self, lease: LeaseId) -> Result<(), StoreError> {
+        self.up()?;
         self.inner.revoke(lease)
     }
 }
@@ -248,11 +276,7 @@ fn rounds_until(nodes: &mut [Node], c: &Cluster, mut f: impl FnMut(&[Node]) -> b
 
 #[test]
 fn an_answer_leaves_only_once_the_ike_sa_state_is_in_the_store() {
-    let store = GatedStore {
-        inner: MemStore::new(),
-        gate: Arc::new((Mutex::new(true), Condvar::new())),
-        written: Arc::new(AtomicUsize::new(0)),
-    };
+    let store = GatedStore::new();
     let mut nodes = pair();
     let (c, _rx) = cluster_of(&nodes[0], Arc::new(store.clone()), "/wal/");
     nodes[1].driver.start(now());
@@ -314,4 +338,73 @@ fn an_answer_leaves_only_once_the_ike_sa_state_is_in_the_store() {
     assert_eq!(unwritten, 0);
     assert!(longest_us >= 100_000, "{longest_us} µs");
     c.stop();
+}
+
+/// Cut off for longer than its lease: `n1` fences its IKE SA, and when it reaches the
+/// store again finds that "another node" (this test, writing to the store directly)
+/// either ended the IKE SA after taking it over (its state is gone) or owns it now.
+/// Either way `n1` must not run it again.
+#[test]
+fn a_fenced_ike_sa_that_another_node_ended_or_owns_is_not_resumed() {
+    for ended in [true, false] {
+        let store = GatedStore::new();
+        let mut nodes = pair();
+        let (c, _rx) = cluster_of(&nodes[0], Arc::new(store.clone()), "/part/");
+        nodes[1].driver.start(now());
+        let owners = |s: &GatedStore| s.inner.list("/part/ike/").unwrap().0;
+        assert!(rounds_until(&mut nodes, &c, |n| {
+            n[0].driver.established_ike_sas().len() == 1
+                && store.written.load(Ordering::SeqCst) >= 1
+        }));
+        let (key, _) = owners(&store).pop().unwrap();
+        let key = key.trim_start_matches("/part/ike/").to_string();
+
+        store.cut.store(true, Ordering::SeqCst);
+        assert!(rounds_until(&mut nodes, &c, |_| c.view().fenced == 1));
+        // Its lease expires at the store (3 s after its last renewal).
+        assert!(rounds_until(&mut nodes, &c, |_| owners(&store).is_empty()));
+        if ended {
+            store
+                .inner
+                .delete(&format!("/part/ikestate/{key}"))
+                .unwrap();
+        } else {
+            let rec = ipsec_gateway::cluster::records::IkeRecord {
+                owner: "n2".into(),
+                cluster_addr: "127.0.0.1:9".parse().unwrap(),
+            };
+            store
+                .inner
+                .put(
+                    &format!("/part/ike/{key}"),
+                    &serde_json::to_vec(&rec).unwrap(),
+                    None,
+                )
+                .unwrap();
+        }
+        store.cut.store(false, Ordering::SeqCst);
+        assert!(rounds_until(&mut nodes, &c, |_| c.view().fenced == 0));
+        // A while longer: nothing comes back.
+        let back = now();
+        while now().saturating_duration_since(back).as_nanos() < 1_500_000_000 {
+            round(&mut nodes, &c);
+            std::thread::sleep(StdDuration::from_millis(5));
+        }
+        assert_eq!(c.view().resumed, 0, "ended: {ended}");
+        assert!(nodes[0].driver.established_ike_sas().is_empty());
+        let now_owners: Vec<String> = owners(&store)
+            .into_iter()
+            .filter_map(|(_, e)| {
+                serde_json::from_slice::<ipsec_gateway::cluster::records::IkeRecord>(&e.value)
+                    .ok()
+                    .map(|r| r.owner)
+            })
+            .collect();
+        if ended {
+            assert!(now_owners.is_empty(), "{now_owners:?}");
+        } else {
+            assert_eq!(now_owners, ["n2"]);
+        }
+        c.stop();
+    }
 }

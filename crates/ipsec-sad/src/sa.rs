@@ -401,7 +401,8 @@ pub(crate) struct Sa {
     pub(crate) installed: u64,
     pub(crate) limits: Limits,
     xform: Xform,
-    /// The last sequence number handed out; `fetch_add` makes every number unique.
+    /// The last sequence number handed out; a compare-and-swap makes every number
+    /// unique ([`Sa::next_seq`]).
     seq: AtomicU64,
     /// The last sequence number this SA may send: lowered by [`Sa::limit_seq`], moved
     /// to a new block's end by [`Sa::grant_seq`].
@@ -447,8 +448,9 @@ impl fmt::Debug for Sa {
 }
 
 /// The last outbound sequence number an SA may ever send: 2^32 - 1 without ESN, and
-/// with ESN 2^64 - 1 less 2^32 of headroom, so that `fetch_add`s racing past the
-/// limit can never wrap to 0.
+/// with ESN 2^64 - 1 less 2^32 of headroom (kept from when senders could race past
+/// the limit; the counter now never passes it by more than `limit_seq` lowers it, so
+/// it cannot wrap to 0 either way).
 pub(crate) fn seq_ceiling(esn: bool) -> u64 {
     if esn {
         u64::MAX - (1 << 32)

@@ -127,6 +127,12 @@ pub(super) struct Agent {
     fenced: HashMap<String, Option<(String, Box<ipsec::ike::IkeSaSnapshot>)>>,
     /// Fenced IKE SAs being resumed (`AdoptIke` sent, not answered yet).
     resuming: HashSet<String>,
+    /// The last state of each of our IKE SAs the control loop exported, to fence it
+    /// with when it cannot be exported then (an exchange in flight).
+    last_states: HashMap<u64, (String, Box<ipsec::ike::IkeSaSnapshot>)>,
+    /// Our IKE SAs whose state we know reached the store (written, or taken over from
+    /// it): if it is gone when we are back from a fence, another node ended them.
+    state_stored: HashSet<String>,
     resumed: u64,
     nodes: HashMap<String, NodeRecord>,
     blocks: HashMap<String, BlockRecord>,
@@ -190,6 +196,8 @@ impl Agent {
             taken_over: 0,
             fenced: HashMap::new(),
             resuming: HashSet::new(),
+            state_stored: HashSet::new(),
+            last_states: HashMap::new(),
             resumed: 0,
             nodes: HashMap::new(),
             blocks: HashMap::new(),
@@ -242,6 +250,13 @@ impl Agent {
             }
             while let Ok(m) = inbox.try_recv() {
                 self.message(m);
+                // A long queue (a burst of handshakes, each with store calls) must not
+                // hold the lease's renewal back until the control loop fences.
+                let now = crate::dataplane::now();
+                if now >= keepalive_at {
+                    self.keepalive();
+                    keepalive_at = now.saturating_add(KEEPALIVE);
+                }
             }
             if let Some(w) = &watch {
                 let mut events = Vec::new();
@@ -298,7 +313,9 @@ impl Agent {
             self.watched(WatchEvent::Put { key, entry });
         }
         self.publish_owners();
-        self.unfence();
+        if self.lease_fresh() {
+            self.unfence();
+        }
         info!(node = %self.node, nodes = self.nodes.len(), child_sas = self.children.len(),
             "joined the cluster");
         Some(w)
@@ -330,6 +347,17 @@ impl Agent {
                 }
             }
         }
+    }
+
+    /// Whether our lease was renewed recently enough that the control loop does not
+    /// fence (`Cluster::fence`).
+    pub(super) fn lease_fresh(&self) -> bool {
+        let renewed = self
+            .shared
+            .lease_renewed
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let after = u64::try_from(super::FENCE_AFTER.as_nanos()).unwrap_or(u64::MAX);
+        renewed != 0 && crate::dataplane::now().0.saturating_sub(renewed) < after
     }
 
     /// A call that renewed (or granted) our lease was sent at `sent`.
@@ -428,7 +456,8 @@ impl Agent {
                 snap,
                 token,
             } => {
-                self.write_ike_state(sa, conn, &snap);
+                self.write_ike_state(sa, conn.clone(), &snap);
+                self.last_states.insert(sa, (conn, snap));
                 // Written or not, the control loop need not hold its answer back
                 // any longer (`Cluster::hold`).
                 self.shared

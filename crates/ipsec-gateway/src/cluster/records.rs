@@ -90,7 +90,8 @@ pub struct ClusterView {
     /// Fenced IKE SAs resumed since the node started.
     pub resumed: u64,
     /// Answers to peers held back until their IKE SA's state was written
-    /// (write-ahead), those of them that left unwritten after `HOLD_MAX`, and the
-    /// longest hold in microseconds.
+    /// (write-ahead), those of them that left after `HOLD_MAX` without the write
+    /// returning, and the longest hold in microseconds. (An answer whose write
+    /// returned with an error leaves at once and is counted as held only.)
     pub answers_held: (u64, u64, u64),
 }

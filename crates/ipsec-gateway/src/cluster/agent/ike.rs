@@ -35,6 +35,7 @@ impl Agent {
         warn!(%key, "another node owns our IKE SA now: giving it up");
         self.our_ikes.remove(&h);
         self.untakeable(h);
+        self.state_stored.remove(key);
         self.release_children(key);
         let _ = self.cmds.send(ClusterCmd::AbandonIke {
             sa: ipsec::ike::SaHandle(h),
@@ -58,7 +59,8 @@ impl Agent {
     }
 
     /// IKE SA `h` is no longer one `Cluster::fence` fences.
-    pub(super) fn untakeable(&self, h: u64) {
+    pub(super) fn untakeable(&mut self, h: u64) {
+        self.last_states.remove(&h);
         self.shared
             .takeable
             .lock()
@@ -73,12 +75,18 @@ impl Agent {
         h: u64,
         state: Option<(String, Box<ipsec::ike::IkeSaSnapshot>)>,
     ) {
+        let last = self.last_states.remove(&h);
         let Some(key) = self.our_ikes.remove(&h) else {
             return;
         };
         warn!(%key, "IKE SA fenced: cut off from the store for as long as our lease may live");
         self.release_children(&key);
-        self.fenced.insert(key, state);
+        // Busy when fenced: the state after its last exchange, as the store has it.
+        self.fenced.insert(key, state.or(last));
+        if self.lease_fresh() {
+            // The store answered again before this reached us.
+            self.unfence();
+        }
     }
 
     /// The store answers again: each fenced IKE SA that is still ours (nobody claimed
@@ -102,12 +110,29 @@ impl Agent {
                     ours
                 }
             };
-            let held = self.fenced.remove(&key).flatten();
             if !mine {
+                self.fenced.remove(&key);
                 info!(%key, "our fenced IKE SA is another node's now");
                 continue;
             }
-            let stored = self.ikestates.get(&key).cloned();
+            // The state in the store now, not as the watch last told (it may lag
+            // right after the store came back).
+            let r = self.store.get(&self.k(&format!("ikestate/{key}")));
+            let Some(entry) = self.store_result(r, "IKE SA state") else {
+                return; // still fenced; the next renewal tries again
+            };
+            let held = self.fenced.remove(&key).flatten();
+            let stored =
+                entry.and_then(|e| serde_json::from_slice::<IkeStateRecord>(&e.value).ok());
+            if stored.is_none() && self.state_stored.contains(&key) {
+                // Its state was in the store and is gone: the node that took it over
+                // closed or rekeyed it. Never bring it back.
+                info!(%key, "our fenced IKE SA was taken over and has ended: giving it up");
+                self.state_stored.remove(&key);
+                let r = self.store.delete(&self.k(&format!("ike/{key}")));
+                let _ = self.store_result(r, "IKE owner");
+                continue;
+            }
             let newer_elsewhere = stored.as_ref().is_some_and(|r| r.owner != self.node);
             let from_store = |a: &mut Self| {
                 let rec = stored.clone()?;
@@ -150,6 +175,7 @@ impl Agent {
     /// An IKE SA of ours is gone (closed, or replaced by its rekey): its state first,
     /// so that no node takes it over when the ownership record goes.
     pub(super) fn drop_ike(&mut self, key: &str) {
+        self.state_stored.remove(key);
         for k in [format!("ikestate/{key}"), format!("ike/{key}")] {
             let r = self.store.delete(&self.k(&k));
             let _ = self.store_result(r, "IKE SA records");
@@ -176,14 +202,17 @@ impl Agent {
             sealed,
         };
         let v = serde_json::to_vec(&rec).unwrap_or_default();
+        // Fenced when we are cut off from now on, before the write: a write that
+        // timed out may still have reached the store, and then another node can take
+        // the IKE SA over.
+        self.shared
+            .takeable
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(sa);
         let r = self.store.put(&self.k(&name), &v, None);
         if self.store_result(r, "IKE SA state").is_some() {
-            // Another node can take it over now: fence it when we are cut off.
-            self.shared
-                .takeable
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(sa);
+            self.state_stored.insert(key);
         }
     }
 
@@ -246,6 +275,8 @@ impl Agent {
         } else {
             self.taken_over += 1;
         }
+        // It came from the store's state, or ours resumed over the store's.
+        self.state_stored.insert(key.clone());
         self.our_ikes.insert(h.0, key.clone());
         // Its state is in the store: fence it when we are cut off.
         self.shared
