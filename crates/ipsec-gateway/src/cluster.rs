@@ -213,8 +213,29 @@ struct Shared {
     durable: Mutex<HashSet<u64>>,
 }
 
-fn ike_spi_u64(b: &[u8; 8]) -> u64 {
-    u64::from_be_bytes(*b)
+impl Shared {
+    /// Nanoseconds since the last renewal of our lease was sent, at `now`; `None`
+    /// before the first. [`Cluster::fence`] fences past [`FENCE_AFTER`].
+    fn lease_age(&self, now: ipsec::core::Instant) -> Option<u64> {
+        let renewed = self.lease_renewed.load(Ordering::Relaxed);
+        (renewed != 0).then(|| now.0.saturating_sub(renewed))
+    }
+
+    /// Whether [`Cluster::fence`] fences IKE SA `h` when we are cut off: yes once its
+    /// state may be in the store (another node can take it over).
+    fn set_takeable(&self, h: u64, takeable: bool) {
+        let mut t = self.takeable.lock().unwrap_or_else(PoisonError::into_inner);
+        if takeable {
+            t.insert(h);
+        } else {
+            t.remove(&h);
+        }
+    }
+}
+
+/// [`FENCE_AFTER`] in nanoseconds.
+fn fence_after_ns() -> u64 {
+    u64::try_from(FENCE_AFTER.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// How long [`Cluster::hold`] keeps a response back waiting for its IKE SA's state to
@@ -455,6 +476,9 @@ impl Cluster {
             // Its state is in the store already, as of these Message IDs.
             let mut w = self.written.lock().unwrap_or_else(PoisonError::into_inner);
             w.insert(*h, (0, 0));
+            // So it is fenced from now on, not from when the agent (maybe waiting
+            // for the store) reads this answer.
+            self.shared.set_takeable(h.0, true);
         }
         let _ = self.to_agent.send(AgentMsg::Adopted { key, result });
     }
@@ -485,15 +509,6 @@ impl Cluster {
                 }
                 ClusterCmd::AdoptIke { key, conn, snap } => {
                     let r = driver.adopt_ike(now, &conn, &snap);
-                    if let Ok((h, _)) = &r {
-                        // Its state is in the store: fenced from now on, not from when
-                        // the agent (maybe waiting for the store) reads the answer.
-                        self.shared
-                            .takeable
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .insert(h.0);
-                    }
                     self.adopted(key, r);
                 }
             }
@@ -592,9 +607,11 @@ impl Cluster {
     /// "IKE"). The control loop calls this on its own clock: the agent's thread may
     /// be waiting for the store.
     pub fn fence(&self, driver: &mut Driver, now: ipsec::core::Instant) {
-        let renewed = self.shared.lease_renewed.load(Ordering::Relaxed);
-        let after = u64::try_from(FENCE_AFTER.as_nanos()).unwrap_or(u64::MAX);
-        if renewed == 0 || now.0.saturating_sub(renewed) < after {
+        if self
+            .shared
+            .lease_age(now)
+            .is_none_or(|age| age < fence_after_ns())
+        {
             return;
         }
         let handles = std::mem::take(
@@ -647,8 +664,13 @@ impl Cluster {
                     .unwrap_or_else(PoisonError::into_inner);
                 wa.next_token += 1;
                 let t = wa.next_token;
-                wa.pending
-                    .insert((ike_spi_u64(&snap.spi_i), ike_spi_u64(&snap.spi_r)), t);
+                wa.pending.insert(
+                    (
+                        u64::from_be_bytes(snap.spi_i),
+                        u64::from_be_bytes(snap.spi_r),
+                    ),
+                    t,
+                );
                 t
             };
             let _ = self.to_agent.send(AgentMsg::IkeState {

@@ -114,7 +114,8 @@ fn a_cut_off_owner_fences_its_ike_sa_and_resumes_it_when_the_store_is_back() {
         "fenced {fenced_after:?} after the store went (FENCE_AFTER {FENCE_AFTER:?})"
     );
     assert!(rounds_until(&mut nodes, &c, |_| c.view().fenced == 1));
-    // Its Child SA still carries ESP (on the blocks it leased): only IKE stops.
+    // Its Child SA stays installed (a replica now, sending on the blocks it leased):
+    // only IKE stops.
     assert_eq!(nodes[0].sad.len(), 1);
 
     // The store is back before anyone took the IKE SA over: the node resumes it from

@@ -352,12 +352,9 @@ impl Agent {
     /// Whether our lease was renewed recently enough that the control loop does not
     /// fence (`Cluster::fence`).
     pub(super) fn lease_fresh(&self) -> bool {
-        let renewed = self
-            .shared
-            .lease_renewed
-            .load(std::sync::atomic::Ordering::Relaxed);
-        let after = u64::try_from(super::FENCE_AFTER.as_nanos()).unwrap_or(u64::MAX);
-        renewed != 0 && crate::dataplane::now().0.saturating_sub(renewed) < after
+        self.shared
+            .lease_age(crate::dataplane::now())
+            .is_some_and(|age| age < super::fence_after_ns())
     }
 
     /// A call that renewed (or granted) our lease was sent at `sent`.

@@ -61,11 +61,7 @@ impl Agent {
     /// IKE SA `h` is no longer one `Cluster::fence` fences.
     pub(super) fn untakeable(&mut self, h: u64) {
         self.last_states.remove(&h);
-        self.shared
-            .takeable
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&h);
+        self.shared.set_takeable(h, false);
     }
 
     /// The control loop fenced our IKE SA `h` (`Cluster::fence`): keep its state
@@ -205,11 +201,7 @@ impl Agent {
         // Fenced when we are cut off from now on, before the write: a write that
         // timed out may still have reached the store, and then another node can take
         // the IKE SA over.
-        self.shared
-            .takeable
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(sa);
+        self.shared.set_takeable(sa, true);
         let r = self.store.put(&self.k(&name), &v, None);
         if self.store_result(r, "IKE SA state").is_some() {
             self.state_stored.insert(key);
@@ -278,12 +270,6 @@ impl Agent {
         // It came from the store's state, or ours resumed over the store's.
         self.state_stored.insert(key.clone());
         self.our_ikes.insert(h.0, key.clone());
-        // Its state is in the store: fence it when we are cut off.
-        self.shared
-            .takeable
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(h.0);
         for (child, spi_in, spi_out) in children {
             let ck = child_key((spi_in, spi_out));
             if let Some(t) = self.sas.get_mut(&ck) {
